@@ -1,0 +1,57 @@
+# faultline — the two commands a newcomer needs: `make demo` and `make test`.
+# Each installs what is missing from Debian (libpcap-dev, and for tests the real
+# servers and tools they talk to) before it builds.
+
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+MAN_DATE ?= 2026-11-23
+
+# Needed to build: libpcap through pkg-config.
+BUILD_PACKAGES := libpcap-dev pkg-config
+# Needed by tests that talk to real servers and tools.
+TEST_PACKAGES := redis-server tshark
+
+.PHONY: all build demo test deps test-deps man bench clean
+
+all: build
+
+deps:
+	@$(call apt_install,$(BUILD_PACKAGES))
+
+test-deps: deps
+	@$(call apt_install,$(TEST_PACKAGES))
+
+build: deps
+	$(SWIFT) build
+
+## Runs the whole pipeline on embedded sample services.
+demo: deps
+	$(SWIFT) build --product faultline
+	.build/debug/faultline demo
+
+## Builds and runs every test.
+test: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## Regenerates man/faultline.1 from the commands' own help.
+man: deps
+	$(SWIFT) package plugin --allow-writing-to-package-directory generate-manual --date $(MAN_DATE)
+	cp .build/plugins/GenerateManual/outputs/faultline/faultline.1 man/faultline.1
+
+## Benchmarks against no proxy, haproxy and socat (run by hand, not in CI).
+bench: deps
+	bench/run.sh
+
+clean:
+	rm -rf .build
+
+# apt_install(PACKAGES): installs the ones dpkg does not know yet, quietly.
+define apt_install
+missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+  echo "installing from Debian:$$missing"; \
+  $(SUDO) apt-get update -qq && \
+  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+fi
+endef

@@ -1,0 +1,108 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Upcoming-feature flags every target shares (as Hummingbird does): explicit `any`
+/// and imports that say what a file really uses.
+let strictness: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "faultline",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "faultline", targets: ["faultline"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // Profiles, fault decisions, the event schema. No NIO: it must stay testable alone.
+        .target(
+            name: "FaultlineCore",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strictness
+        ),
+        // The engine: listeners, the bridge between the two sockets, fault stages.
+        .target(
+            name: "FaultlineProxy",
+            dependencies: [
+                "FaultlineCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictness
+        ),
+        // Debian's libpcap-dev, found through pkg-config.
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
+        ),
+        // libpcap in Swift: owns the pointers, turns pcap_geterr into thrown errors.
+        .target(name: "Pcap", dependencies: ["CPcap"], swiftSettings: strictness),
+        // The command line only: parse, wire, print, exit status.
+        .executableTarget(
+            name: "faultline",
+            dependencies: [
+                "FaultlineCore",
+                "FaultlineProxy",
+                "Pcap",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
+        // Servers on port 0, clients, hashing: shared by every test target.
+        .target(
+            name: "FaultlineTestSupport",
+            dependencies: [
+                "FaultlineCore",
+                "FaultlineProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "FaultlineCoreTests",
+            dependencies: ["FaultlineCore"],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "FaultlineProxyTests",
+            dependencies: [
+                "FaultlineProxy",
+                "FaultlineTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "FaultlineCLITests",
+            dependencies: [
+                "faultline",
+                "FaultlineTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
+    ]
+)

@@ -1,0 +1,65 @@
+/// Where a decision happens: the same key always yields the same random stream.
+///
+/// Keys name positions in the traffic, never moments in time, so that two runs with the
+/// same seed and the same traffic make the same choices whatever the thread timing.
+public struct DecisionKey: Hashable, Sendable {
+    /// The run's seed (`--seed`, or one chosen and logged at start).
+    public var seed: UInt64
+    /// Which proxy of a run (0 for a lone `faultline proxy`).
+    public var proxy: UInt32
+    /// The connection ordinal (TCP) or session ordinal (UDP), from 0.
+    public var connection: UInt64
+    /// The chunk, message or datagram ordinal within the connection, from 0; or a
+    /// reserved value for per-connection decisions.
+    public var unit: UInt64
+    /// The rule's index in the profile.
+    public var rule: UInt32
+
+    public init(seed: UInt64, proxy: UInt32 = 0, connection: UInt64, unit: UInt64, rule: UInt32) {
+        self.seed = seed
+        self.proxy = proxy
+        self.connection = connection
+        self.unit = unit
+        self.rule = rule
+    }
+
+    /// The `unit` value used for decisions taken once per connection.
+    public static let perConnection: UInt64 = .max
+}
+
+/// A counter-based generator: its whole stream depends only on its key.
+///
+/// Build one per decision (`DecisionRandom(key)`) and pass it `inout` to whatever
+/// draws; never share one between decisions. The mixing function is SplitMix64's
+/// finaliser, so nearby keys give unrelated streams.
+public struct DecisionRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(_ key: DecisionKey) {
+        self.state = [UInt64(key.proxy), key.connection, key.unit, UInt64(key.rule)]
+            .reduce(Self.mix(key.seed)) { Self.mix($0 ^ $1) }
+    }
+
+    public mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        return Self.mix(self.state)
+    }
+
+    /// A uniform draw in [0, 1): 53 random bits, as `Double` holds.
+    public mutating func nextUnit() -> Double {
+        Double(self.next() >> 11) * 0x1.0p-53
+    }
+
+    /// True with probability `p` (0 never, 1 always).
+    public mutating func chance(_ p: Double) -> Bool {
+        if p <= 0 { return false }
+        if p >= 1 { return true }
+        return self.nextUnit() < p
+    }
+
+    private static func mix(_ value: UInt64) -> UInt64 {
+        let x = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        let y = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+        return y ^ (y >> 31)
+    }
+}

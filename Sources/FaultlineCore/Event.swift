@@ -1,0 +1,107 @@
+/// One line of the event log (JSON Lines), and the unit every part of faultline records.
+///
+/// The shape is flat on purpose: each `type` fills the fields that concern it and leaves
+/// the rest out, so a line reads on its own and tools can filter by key. Field names are
+/// the log's spelling (`snake_case`); `man/faultline-events.5` documents them.
+/// Add fields, never rename them: a rename is a new `v`.
+public struct Event: Codable, Sendable, Equatable {
+    /// The log format this build writes.
+    public static let formatVersion = 1
+
+    /// What happened.
+    public enum Kind: String, Codable, Sendable {
+        case proxyStart = "proxy_start"
+        case proxyStop = "proxy_stop"
+        case connectionOpen = "conn_open"
+        case connectionClose = "conn_close"
+        case message
+        case fault
+        case upstreamError = "upstream_error"
+        case framingFallback = "framing_fallback"
+        case logDropped = "log_dropped"
+    }
+
+    /// Which way bytes travel: `upstream` is client to server.
+    public enum Direction: String, Codable, Sendable, CaseIterable {
+        case upstream
+        case downstream
+    }
+
+    public var v: Int = Event.formatVersion
+    public var type: Kind
+    /// Wall clock, RFC 3339 with milliseconds, stamped by the recorder's injected clock.
+    public var time: String?
+    /// Monotonic nanoseconds, from the event loop's clock (comparable within a run).
+    public var mono: UInt64?
+
+    // Where.
+    public var proxy: String?
+    public var conn: UInt64?
+    public var direction: Direction?
+    /// Chunk, message or datagram ordinal within the connection and direction.
+    public var unit: UInt64?
+    public var client: String?
+    public var upstream: String?
+    public var listen: String?
+
+    // How much.
+    public var bytes: Int?
+    /// On `conn_close`: bytes read from the client / written to the upstream, and back.
+    public var bytesFromClient: Int?
+    public var bytesToUpstream: Int?
+    public var bytesFromUpstream: Int?
+    public var bytesToClient: Int?
+    /// Bytes the proxy discarded or added by faults, per direction, on `conn_close`.
+    public var droppedUpstream: Int?
+    public var droppedDownstream: Int?
+    public var duplicatedUpstream: Int?
+    public var duplicatedDownstream: Int?
+
+    // Faults.
+    public var rule: String?
+    public var kind: String?
+    public var action: String?
+    public var params: [String: String]?
+
+    // Protocol facts of framed messages.
+    public var method: String?
+    public var path: String?
+    public var status: Int?
+    public var idempotencyKey: String?
+    public var command: String?
+    public var fingerprint: String?
+    /// Base64 of the message bytes, only with `--record-payloads`.
+    public var payload: String?
+
+    // Run facts (on `proxy_start`).
+    public var seed: UInt64?
+    public var profile: String?
+    public var profileHash: String?
+    public var framing: String?
+
+    /// How a connection ended, or what went wrong, in words.
+    public var reason: String?
+    /// On `log_dropped`: how many events were lost.
+    public var count: Int?
+
+    public init(_ type: Kind) {
+        self.type = type
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case v, type, time, mono, proxy, conn, direction, unit, client, upstream, listen, bytes
+        case bytesFromClient = "bytes_from_client"
+        case bytesToUpstream = "bytes_to_upstream"
+        case bytesFromUpstream = "bytes_from_upstream"
+        case bytesToClient = "bytes_to_client"
+        case droppedUpstream = "dropped_upstream"
+        case droppedDownstream = "dropped_downstream"
+        case duplicatedUpstream = "duplicated_upstream"
+        case duplicatedDownstream = "duplicated_downstream"
+        case rule, kind, action, params, method, path, status
+        case idempotencyKey = "idempotency_key"
+        case command, fingerprint, payload, seed, profile
+        case profileHash = "profile_hash"
+        case framing, reason, count
+    }
+}

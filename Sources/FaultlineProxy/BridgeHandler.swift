@@ -1,0 +1,194 @@
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One end of the bridge that joins a client socket to its upstream socket.
+///
+/// Two handlers form a matched pair, one at the tail of each channel's pipeline; what one
+/// reads, the other writes. Both channels live on one event loop, so the pair talks
+/// without locks.
+///
+///     client ──read──▶ [Bridge A] ──write──▶ [Bridge B] ──▶ upstream socket
+///     client ◀──────── [Bridge A] ◀──write── [Bridge B] ◀──read── upstream
+///
+/// It keeps three promises:
+/// - bytes pass through unchanged and uncopied (the `ByteBuffer` read is the one written);
+/// - backpressure: a side only reads while its partner's channel is writable, so a slow
+///   reader never makes the proxy buffer beyond the write watermarks;
+/// - endings travel: a FIN becomes a FIN (half-close, after pending writes are flushed),
+///   a reset becomes a reset, an error or a close becomes a close.
+final class BridgeHandler {
+    /// How this side's channel ended, as far as the partner needs to know.
+    enum Ending: Equatable {
+        case open
+        /// The peer sent FIN; we may still write to it.
+        case inputClosed
+        /// The peer reset the connection.
+        case reset
+        /// Any other failure.
+        case failed
+    }
+
+    private var partner: BridgeHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    private(set) var ending: Ending = .open
+    private var outputClosing = false
+
+    /// Bytes read from this side's socket and bytes written to it: the accounting that
+    /// `conn_close` reports.
+    private(set) var bytesRead = 0
+    private(set) var bytesWritten = 0
+
+    private init() {}
+
+    /// A pair whose members forward to each other.
+    static func matchedPair() -> (BridgeHandler, BridgeHandler) {
+        let first = BridgeHandler()
+        let second = BridgeHandler()
+        first.partner = second
+        second.partner = first
+        return (first, second)
+    }
+
+    // MARK: Called by the partner.
+
+    private func partnerWrite(_ buffer: ByteBuffer) {
+        guard let context = self.context else { return }
+        self.bytesWritten += buffer.readableBytes
+        context.write(NIOAny(buffer), promise: nil)
+    }
+
+    private func partnerFlush() {
+        self.context?.flush()
+    }
+
+    /// Sends FIN once everything written so far has reached the socket (the pipeline's
+    /// `FlushingHalfCloseHandler` sees to the waiting).
+    private func partnerWriteEOF() {
+        guard let context = self.context, !self.outputClosing else { return }
+        self.outputClosing = true
+        context.close(mode: .output, promise: nil)
+    }
+
+    private func partnerReset() {
+        guard let context = self.context else { return }
+        context.channel.resetAndClose()
+    }
+
+    private func partnerCloseFull() {
+        self.context?.close(promise: nil)
+    }
+
+    private func partnerBecameWritable() {
+        if self.pendingRead {
+            self.pendingRead = false
+            self.context?.read()
+        }
+    }
+
+    private var isPartnerWritable: Bool {
+        self.context?.channel.isWritable ?? false
+    }
+}
+
+extension BridgeHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        // The partner may have asked to read before this side existed.
+        if context.channel.isWritable {
+            self.partner?.partnerBecameWritable()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.partner = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        self.bytesRead += buffer.readableBytes
+        self.partner?.partnerWrite(buffer)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.partner?.partnerFlush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent {
+            self.ending = .inputClosed
+            self.partner?.partnerWriteEOF()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if self.ending == .open || self.ending == .inputClosed {
+            self.ending = error.isConnectionReset ? .reset : .failed
+        }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch self.ending {
+        case .reset:
+            self.partner?.partnerReset()
+        case .failed:
+            self.partner?.partnerCloseFull()
+        case .open, .inputClosed:
+            // A graceful end (EOF after our own output close, or a local close): the
+            // partner still gets everything already written, then FIN.
+            self.partner?.partnerWriteEOF()
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.partner?.partnerBecameWritable()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let partner = self.partner, partner.isPartnerWritable {
+            context.read()
+        } else {
+            self.pendingRead = true
+        }
+    }
+}
+
+@available(*, unavailable)
+extension BridgeHandler: Sendable {}
+
+extension Error {
+    /// True for a peer's RST, however the platform reports it.
+    var isConnectionReset: Bool {
+        guard let error = self as? IOError else { return false }
+        return error.errnoCode == ECONNRESET || error.errnoCode == EPIPE
+    }
+}
+
+extension Channel {
+    /// Closes with SO_LINGER 0 so the peer sees RST instead of FIN.
+    public func resetAndClose() {
+        guard let provider = self as? any SocketOptionProvider else {
+            self.close(promise: nil)
+            return
+        }
+        provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
+            self.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import NIOCore
+import Synchronization
+
+/// The proxy's open connections, so shutdown can wait for them to finish and then close
+/// the stragglers.
+///
+/// A connection is its client channel plus, once dialled, its upstream channel; it counts
+/// as open until `finish` says its close was recorded, so a drained proxy has logged
+/// every `conn_close`.
+final class ConnectionRegistry: Sendable {
+    private struct Entry {
+        var client: any Channel
+        var upstream: (any Channel)?
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var whenEmpty: [EventLoopPromise<Void>] = []
+    }
+
+    private let state = Mutex(State())
+
+    var count: Int {
+        self.state.withLock { $0.entries.count }
+    }
+
+    /// Tracks a new client connection. If it closes before an upstream is attached, it
+    /// is finished there and then.
+    func open(_ ordinal: UInt64, client: any Channel) {
+        self.state.withLock { $0.entries[ordinal] = Entry(client: client) }
+        client.closeFuture.whenComplete { _ in
+            let unattached = self.state.withLock { $0.entries[ordinal].map { $0.upstream == nil } ?? false }
+            if unattached { self.finish(ordinal) }
+        }
+    }
+
+    /// Records the upstream channel; the connection now stays open until `finish`.
+    func attach(_ ordinal: UInt64, upstream: any Channel) {
+        self.state.withLock { $0.entries[ordinal]?.upstream = upstream }
+    }
+
+    /// The connection is over and its close recorded.
+    func finish(_ ordinal: UInt64) {
+        let waiters = self.state.withLock { state -> [EventLoopPromise<Void>] in
+            state.entries[ordinal] = nil
+            guard state.entries.isEmpty else { return [] }
+            defer { state.whenEmpty = [] }
+            return state.whenEmpty
+        }
+        waiters.forEach { $0.succeed() }
+    }
+
+    /// Completes `promise` as soon as no connection is open (at once if none is).
+    func notifyWhenEmpty(_ promise: EventLoopPromise<Void>) {
+        let isEmpty = self.state.withLock { state -> Bool in
+            if state.entries.isEmpty { return true }
+            state.whenEmpty.append(promise)
+            return false
+        }
+        if isEmpty { promise.succeed() }
+    }
+
+    /// Closes both channels of every open connection; completes when all are finished.
+    func closeAll(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let channels = self.state.withLock { state in
+            state.entries.values.flatMap { [$0.client] + ($0.upstream.map { [$0] } ?? []) }
+        }
+        for channel in channels {
+            channel.close(promise: nil)
+        }
+        let drained = eventLoop.makePromise(of: Void.self)
+        self.notifyWhenEmpty(drained)
+        return drained.futureResult
+    }
+}

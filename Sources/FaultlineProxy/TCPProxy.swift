@@ -1,0 +1,273 @@
+import FaultlineCore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What one TCP proxy listens on and forwards to.
+public struct TCPProxyConfiguration: Sendable {
+    /// The proxy's name in logs and events (`proxy.name`).
+    public var name: String
+    public var listen: HostPort
+    public var upstream: HostPort
+    /// How long dialling the upstream may take before the client is let go.
+    public var connectTimeout: TimeAmount
+
+    public init(
+        name: String = "proxy",
+        listen: HostPort,
+        upstream: HostPort,
+        connectTimeout: TimeAmount = .seconds(5)
+    ) {
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.connectTimeout = connectTimeout
+    }
+}
+
+/// A TCP listener that joins each accepted client to a fresh upstream connection.
+///
+/// The upstream is dialled on the client channel's own event loop, so a connection's two
+/// channels share a thread and its handlers need no locks. Reading from the client waits
+/// until the upstream is connected. One failing connection never stops the listener.
+public final class TCPProxy: Sendable {
+    public let configuration: TCPProxyConfiguration
+    private let group: any EventLoopGroup
+    private let events: any EventSink
+    private let logger: Logger
+    private let connections = ConnectionRegistry()
+    private let nextOrdinal = Atomic<UInt64>(0)
+    private let serverChannel = Mutex<(any Channel)?>(nil)
+
+    public init(
+        configuration: TCPProxyConfiguration,
+        group: any EventLoopGroup,
+        events: any EventSink = NullEventSink(),
+        logger: Logger = Logger(label: "faultline.proxy")
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.events = events
+        var logger = logger
+        logger[metadataKey: "proxy.name"] = "\(configuration.name)"
+        self.logger = logger
+    }
+
+    /// The number of client connections open now.
+    public var openConnections: Int {
+        self.connections.count
+    }
+
+    /// Binds the listener and starts accepting.
+    ///
+    /// - Returns: the bound address (the real port when `listen` asked for port 0).
+    /// - Throws: `InvalidInputError` (exit 2) for an address that cannot be used,
+    ///   `RuntimeFailure` (exit 3) for a port in use or a refused bind.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let listen = self.configuration.listen
+        let address: SocketAddress
+        do {
+            address = try SocketAddress.makeAddressResolvingHost(listen.host, port: listen.port)
+        } catch {
+            throw InvalidInputError("--listen \(listen): cannot resolve host '\(listen.host)'")
+        }
+        let bootstrap = ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.accept(channel)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(to: address).get()
+        } catch let error as IOError {
+            throw Self.bindFailure(error, listen: listen)
+        }
+        self.serverChannel.withLock { $0 = channel }
+        let bound = channel.localAddress ?? address
+        var start = Event(.proxyStart)
+        start.proxy = self.configuration.name
+        start.listen = bound.hostPortText
+        start.upstream = self.configuration.upstream.description
+        start.mono = channel.eventLoop.now.uptimeNanoseconds
+        self.events.record(start)
+        self.logger.info(
+            "proxy listening",
+            metadata: ["listen": "\(bound.hostPortText)", "upstream": "\(self.configuration.upstream)"]
+        )
+        return bound
+    }
+
+    /// Stops accepting, lets open connections finish for up to `grace`, then closes the
+    /// rest and returns once every connection is closed.
+    public func shutdown(grace: TimeAmount) async {
+        let listener = self.serverChannel.withLock { channel -> (any Channel)? in
+            defer { channel = nil }
+            return channel
+        }
+        guard let listener else { return }
+        try? await listener.close()
+        let loop = listener.eventLoop
+        let drained = loop.makePromise(of: Void.self)
+        self.connections.notifyWhenEmpty(drained)
+        let deadline = loop.scheduleTask(in: grace) { drained.succeed() }
+        try? await drained.futureResult.get()
+        deadline.cancel()
+        let stragglers = self.connections.count
+        if stragglers > 0 {
+            self.logger.info("grace period over, closing connections", metadata: ["count": "\(stragglers)"])
+        }
+        try? await self.connections.closeAll(on: loop).get()
+        var stop = Event(.proxyStop)
+        stop.proxy = self.configuration.name
+        stop.mono = loop.now.uptimeNanoseconds
+        self.events.record(stop)
+    }
+
+    // MARK: Per connection
+
+    /// Called from the child initializer: the channel is not registered yet, so the
+    /// upstream is dialled only once it is active.
+    private func accept(_ client: any Channel) throws {
+        let ordinal = self.nextOrdinal.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.connections.open(ordinal, client: client)
+        let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
+        try client.pipeline.syncOperations.addHandlers(
+            FlushingHalfCloseHandler(),
+            OnActiveHandler { [self] client in
+                self.dialUpstream(for: client, ordinal: ordinal, clientSide: clientSide, upstreamSide: upstreamSide)
+            },
+            clientSide
+        )
+    }
+
+    private func dialUpstream(
+        for client: any Channel,
+        ordinal: UInt64,
+        clientSide: BridgeHandler,
+        upstreamSide: BridgeHandler
+    ) {
+        var logger = self.logger
+        logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
+        let upstream = self.configuration.upstream
+        let dial = ClientBootstrap(group: client.eventLoop)
+            .connectTimeout(self.configuration.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { [upstreamSide = NIOLoopBound(upstreamSide, eventLoop: client.eventLoop)] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(FlushingHalfCloseHandler(), upstreamSide.value)
+                }
+            }
+        let connected: EventLoopFuture<any Channel>
+        if let literal = try? SocketAddress(ipAddress: upstream.host, port: upstream.port) {
+            connected = dial.connect(to: literal)
+        } else {
+            connected = dial.connect(host: upstream.host, port: upstream.port)
+        }
+        connected.assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let upstreamChannel):
+                guard client.isActive else {
+                    upstreamChannel.close(promise: nil)
+                    return
+                }
+                self.connections.attach(ordinal, upstream: upstreamChannel)
+                self.recordOpen(ordinal: ordinal, client: client, upstream: upstreamChannel)
+                let both = client.closeFuture.and(upstreamChannel.closeFuture)
+                both.assumeIsolated().whenComplete { _ in
+                    self.recordClose(ordinal: ordinal, on: client.eventLoop, client: clientSide, upstream: upstreamSide)
+                    self.connections.finish(ordinal)
+                }
+                client.setOption(.autoRead, value: true).whenFailure { _ in }
+            case .failure(let error):
+                logger.warning(
+                    "upstream unreachable, closing client",
+                    metadata: ["upstream": "\(upstream)", "error": "\(error)"]
+                )
+                var event = Event(.upstreamError)
+                event.proxy = self.configuration.name
+                event.conn = ordinal
+                event.client = client.remoteAddress?.hostPortText
+                event.upstream = upstream.description
+                event.reason = "\(error)"
+                event.mono = client.eventLoop.now.uptimeNanoseconds
+                self.events.record(event)
+                client.close(promise: nil)
+            }
+        }
+    }
+
+    private func recordOpen(ordinal: UInt64, client: any Channel, upstream: any Channel) {
+        var event = Event(.connectionOpen)
+        event.proxy = self.configuration.name
+        event.conn = ordinal
+        event.client = client.remoteAddress?.hostPortText
+        event.upstream = upstream.remoteAddress?.hostPortText
+        event.mono = client.eventLoop.now.uptimeNanoseconds
+        self.events.record(event)
+    }
+
+    private func recordClose(
+        ordinal: UInt64,
+        on loop: any EventLoop,
+        client: BridgeHandler,
+        upstream: BridgeHandler
+    ) {
+        var event = Event(.connectionClose)
+        event.proxy = self.configuration.name
+        event.conn = ordinal
+        event.bytesFromClient = client.bytesRead
+        event.bytesToUpstream = upstream.bytesWritten
+        event.bytesFromUpstream = upstream.bytesRead
+        event.bytesToClient = client.bytesWritten
+        event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
+        event.mono = loop.now.uptimeNanoseconds
+        self.events.record(event)
+    }
+
+    private static func closeReason(client: BridgeHandler.Ending, upstream: BridgeHandler.Ending) -> String {
+        switch (client, upstream) {
+        case (.reset, _): "client_reset"
+        case (_, .reset): "upstream_reset"
+        case (.failed, _): "client_error"
+        case (_, .failed): "upstream_error"
+        default: "closed"
+        }
+    }
+
+    private static func bindFailure(_ error: IOError, listen: HostPort) -> any Error {
+        switch error.errnoCode {
+        case EADDRINUSE:
+            RuntimeFailure("--listen \(listen): address already in use")
+        case EACCES:
+            RuntimeFailure("--listen \(listen): permission denied (ports below 1024 need privileges)")
+        case EADDRNOTAVAIL:
+            InvalidInputError("--listen \(listen): no interface on this machine has that address")
+        default:
+            RuntimeFailure("--listen \(listen): cannot listen: \(error)")
+        }
+    }
+}
+
+extension SocketAddress {
+    /// `HOST:PORT` with brackets around IPv6, as the CLI prints and parses it.
+    public var hostPortText: String {
+        let host = self.ipAddress ?? "?"
+        let port = self.port ?? 0
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}

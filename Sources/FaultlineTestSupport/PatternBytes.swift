@@ -1,0 +1,61 @@
+import Crypto
+import NIOCore
+
+/// A reproducible stream of pseudo-random bytes, produced in chunks, with the SHA-256 of
+/// everything produced so far. Two streams with the same seed are equal.
+public struct PatternBytes {
+    private var state: UInt64
+    private var hasher = SHA256()
+    public private(set) var produced = 0
+    public let total: Int
+
+    public init(seed: UInt64, total: Int) {
+        self.state = seed
+        self.total = total
+    }
+
+    /// The next chunk of at most `size` bytes, or nil when `total` bytes were produced.
+    public mutating func next(size: Int = 64 * 1024) -> ByteBuffer? {
+        let count = min(size, self.total - self.produced)
+        guard count > 0 else { return nil }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(count)
+        let words = (count + 7) / 8
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: words * 8) { raw in
+            let pointer = raw.bindMemory(to: UInt64.self)
+            for index in 0..<words {
+                self.state &+= 0x9E37_79B9_7F4A_7C15
+                var z = self.state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                pointer[index] = z ^ (z >> 31)
+            }
+            return count
+        }
+        buffer.withUnsafeReadableBytes { self.hasher.update(bufferPointer: $0) }
+        self.produced += count
+        return buffer
+    }
+
+    /// SHA-256 of all bytes produced so far.
+    public var digest: [UInt8] {
+        Array(self.hasher.finalize())
+    }
+}
+
+/// SHA-256 over chunks as they arrive.
+public struct StreamDigest {
+    private var hasher = SHA256()
+    public private(set) var count = 0
+
+    public init() {}
+
+    public mutating func update(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { self.hasher.update(bufferPointer: $0) }
+        self.count += buffer.readableBytes
+    }
+
+    public var digest: [UInt8] {
+        Array(self.hasher.finalize())
+    }
+}

@@ -1,0 +1,73 @@
+import FaultlineProxy
+import NIOCore
+import NIOPosix
+
+/// A TCP server on `127.0.0.1:0` whose connections are served by an async closure.
+///
+/// Tests read `port` and never pick one themselves. Every accepted connection allows
+/// remote half-closure, and finishing `outbound` half-closes it, so tests can watch FIN
+/// travel.
+public final class TestServer: Sendable {
+    public typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    public typealias Handler = @Sendable (Connection) async throws -> Void
+
+    private let channel: NIOAsyncChannel<Connection, Never>
+    private let acceptLoop: Task<Void, Never>
+
+    public let port: Int
+
+    private init(channel: NIOAsyncChannel<Connection, Never>, handler: @escaping Handler) {
+        self.channel = channel
+        self.port = channel.channel.localAddress?.port ?? 0
+        self.acceptLoop = Task {
+            try? await channel.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        group.addTask {
+                            try? await handler(connection)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a server; `handler` runs once per connection, concurrently.
+    public static func start(
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        handler: @escaping Handler
+    ) async throws -> TestServer {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FlushingHalfCloseHandler())
+                    return try Connection(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(isOutboundHalfClosureEnabled: true)
+                    )
+                }
+            }
+        return TestServer(channel: channel, handler: handler)
+    }
+
+    /// A server that writes back every byte it reads, then half-closes after the
+    /// client's FIN.
+    public static func echo(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestServer {
+        try await Self.start(group: group) { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                for try await chunk in inbound {
+                    try await outbound.write(chunk)
+                }
+            }
+        }
+    }
+
+    /// Stops accepting. Connections already open run on until their handlers end.
+    public func stop() async {
+        self.acceptLoop.cancel()
+        try? await self.channel.channel.close()
+    }
+}

@@ -1,0 +1,21 @@
+/// The guard a test puts around an await that should finish quickly: not a delay, a
+/// bound. Throws `TimedOut` if `operation` is still running after `limit`.
+public func withTimeout<T: Sendable>(
+    _ limit: Duration,
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw TimedOut(limit: limit)
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}
+
+public struct TimedOut: Error, CustomStringConvertible {
+    public var limit: Duration
+    public var description: String { "timed out after \(self.limit)" }
+}

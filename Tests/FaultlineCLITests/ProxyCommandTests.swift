@@ -1,0 +1,65 @@
+import FaultlineTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+/// The `faultline` binary as a user runs it.
+@Suite(.timeLimit(.minutes(1)))
+struct ProxyCommandTests {
+    @Test func printsTheBoundAddressForwardsAndExitsZeroOnSIGTERM() async throws {
+        let echo = try await TestServer.echo()
+        let proxy = try FaultlineBinary(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)"])
+        let port = try #require(await proxy.listeningPort())
+        let client = try await TestClient.connect(port: port)
+        let echoed = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "through the binary"))
+            outbound.finish()
+            return String(buffer: try await TestClient.readAll(inbound))
+        }
+        #expect(echoed == "through the binary")
+        proxy.signal(SIGTERM)
+        #expect(await proxy.exitStatus() == 0)
+        await echo.stop()
+    }
+
+    @Test func sigintAlsoStopsCleanly() async throws {
+        let proxy = try FaultlineBinary(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"])
+        _ = try #require(await proxy.listeningPort())
+        proxy.signal(SIGINT)
+        #expect(await proxy.exitStatus() == 0)
+    }
+
+    static let badInvocations: [([String], Int32, String)] = [
+        (["proxy", "--listen", "127.0.0.1", "--upstream", "127.0.0.1:1"], 2, "--listen takes HOST:PORT"),
+        (["proxy", "--listen", "127.0.0.1:99999", "--upstream", "127.0.0.1:1"], 2, "port must be a number"),
+        (["proxy", "--listen", "127.0.0.1:0", "--upstream", "nonsense"], 2, "--upstream takes HOST:PORT"),
+        (["proxy", "--listen", "::1:80", "--upstream", "127.0.0.1:1"], 2, "IPv6 address in brackets"),
+        (["proxy", "--upstream", "127.0.0.1:1"], 2, "Missing expected argument '--listen"),
+        (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--grace", "soon"], 2, "--grace"),
+        (["no-such-command"], 2, "Unexpected argument"),
+    ]
+
+    @Test(arguments: badInvocations)
+    func badUsageExitsTwoWithOneClearLine(arguments: [String], status: Int32, message: String) async throws {
+        let result = try await FaultlineBinary.run(arguments)
+        #expect(result.status == status)
+        #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+    }
+
+    @Test func portInUseExitsThree() async throws {
+        let occupant = try await TestServer.echo()
+        let result = try await FaultlineBinary.run([
+            "proxy", "--listen", "127.0.0.1:\(occupant.port)", "--upstream", "127.0.0.1:1",
+        ])
+        await occupant.stop()
+        #expect(result.status == 3)
+        #expect(result.stderr.contains("address already in use"), "stderr was: \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func demoRunsEndToEnd() async throws {
+        let result = try await FaultlineBinary.run(["demo"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("every reply matched"))
+    }
+}

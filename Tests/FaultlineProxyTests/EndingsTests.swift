@@ -1,0 +1,154 @@
+import FaultlineCore
+import FaultlineProxy
+import FaultlineTestSupport
+import NIOCore
+import NIOPosix
+import NIOConcurrencyHelpers
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.timeLimit(.minutes(1)))
+struct EndingsTests {
+    /// A client that shuts its write side still receives the whole reply, sent by a
+    /// server that only answers after it saw EOF.
+    @Test func halfCloseFromClientStillGetsTheReply() async throws {
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                let request = try await TestClient.readAll(inbound)
+                var reply = ByteBuffer(string: "reply to ")
+                reply.writeImmutableBuffer(request)
+                try await outbound.write(reply)
+            }
+        }
+        let reply = try await withProxy(upstreamPort: server.port) { _, port in
+            let client = try await TestClient.connect(port: port)
+            return try await client.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "the request"))
+                outbound.finish()
+                return String(buffer: try await TestClient.readAll(inbound))
+            }
+        }
+        await server.stop()
+        #expect(reply == "reply to the request")
+    }
+
+    /// The server half-closes first; the client can keep sending and the server still
+    /// receives everything.
+    @Test func halfCloseFromServerKeepsTheOtherDirection() async throws {
+        let (received, continuation) = AsyncStream<String>.makeStream()
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "hello"))
+                outbound.finish()
+                let all = try await TestClient.readAll(inbound)
+                continuation.yield(String(buffer: all))
+            }
+        }
+        let greeting = try await withProxy(upstreamPort: server.port) { _, port in
+            let client = try await TestClient.connect(port: port)
+            return try await client.executeThenClose { inbound, outbound in
+                let greeting = try await TestClient.readAll(inbound)
+                try await outbound.write(ByteBuffer(string: "still talking after your FIN"))
+                outbound.finish()
+                return String(buffer: greeting)
+            }
+        }
+        var iterator = received.makeAsyncIterator()
+        let serverGot = await iterator.next()
+        await server.stop()
+        #expect(greeting == "hello")
+        #expect(serverGot == "still talking after your FIN")
+    }
+
+    /// An upstream RST reaches the client as a reset, not as a clean EOF.
+    @Test func upstreamResetBecomesClientReset() async throws {
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, _ in
+                var iterator = inbound.makeAsyncIterator()
+                _ = try await iterator.next()
+                resetAndClose(connection.channel)
+            }
+        }
+        let outcome = try await withProxy(upstreamPort: server.port) { _, port in
+            let client = try await TestClient.connect(port: port)
+            return try await client.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "provoke a reset"))
+                do {
+                    _ = try await TestClient.readAll(inbound)
+                    return "eof"
+                } catch let error as IOError where error.errnoCode == ECONNRESET {
+                    return "reset"
+                }
+            }
+        }
+        await server.stop()
+        #expect(outcome == "reset")
+    }
+
+    /// A client RST reaches the upstream as a reset.
+    @Test func clientResetBecomesUpstreamReset() async throws {
+        let (progress, continuation) = AsyncStream<String>.makeStream()
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, _ in
+                var iterator = inbound.makeAsyncIterator()
+                _ = try await iterator.next()
+                continuation.yield("received")
+                do {
+                    while try await iterator.next() != nil {}
+                    continuation.yield("eof")
+                } catch let error as IOError where error.errnoCode == ECONNRESET {
+                    continuation.yield("reset")
+                }
+            }
+        }
+        var updates = progress.makeAsyncIterator()
+        try await withProxy(upstreamPort: server.port) { _, port in
+            let client = try await TestClient.connect(port: port)
+            try await client.executeThenClose { _, outbound in
+                try await outbound.write(ByteBuffer(string: "ping"))
+                _ = await updates.next()  // the upstream has the bytes: the connection is bridged
+                resetAndClose(client.channel)
+            }
+        }
+        let outcome = await updates.next()
+        await server.stop()
+        #expect(outcome == "reset")
+    }
+
+    /// With the upstream refusing, the client's connection closes at once and the proxy
+    /// keeps accepting.
+    @Test func upstreamRefusedClosesClientPromptly() async throws {
+        let closedPort = try await Self.portWithNobodyListening()
+        let events = MemoryEventSink()
+        try await withProxy(upstreamPort: closedPort, events: events) { proxy, port in
+            for _ in 0..<3 {
+                let client = try await TestClient.connect(port: port)
+                let received = try await withTimeout(.seconds(1)) {
+                    try await client.executeThenClose { inbound, _ in
+                        try await TestClient.readAll(inbound).readableBytes
+                    }
+                }
+                #expect(received == 0)
+            }
+        }
+        let errors = events.events.filter { $0.type == .upstreamError }
+        #expect(errors.count == 3)
+        #expect(errors.allSatisfy { $0.upstream == "127.0.0.1:\(closedPort)" })
+    }
+
+    /// A free port: bound once, then released.
+    static func portWithNobodyListening() async throws -> Int {
+        let server = try await TestServer.echo()
+        let port = server.port
+        await server.stop()
+        return port
+    }
+}
+
+/// Closes with SO_LINGER 0 so the peer sees RST.
+func resetAndClose(_ channel: any Channel) {
+    channel.resetAndClose()
+}

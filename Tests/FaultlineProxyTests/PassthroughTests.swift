@@ -1,0 +1,86 @@
+import FaultlineCore
+import FaultlineProxy
+import FaultlineTestSupport
+import NIOCore
+import Testing
+
+@Suite(.timeLimit(.minutes(3)))
+struct PassthroughTests {
+    /// 64 MiB each way at once: what each end receives hashes to what the other sent.
+    @Test func sixtyFourMebibytesEachWayAreByteExact() async throws {
+        let size = 64 * 1024 * 1024
+        let (serverDigests, digests) = AsyncStream<(sent: [UInt8], received: [UInt8])>.makeStream()
+        let serverProcess = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                try await withThrowingTaskGroup(of: [UInt8].self) { group in
+                    group.addTask {
+                        var pattern = PatternBytes(seed: 2, total: size)
+                        while let chunk = pattern.next() { try await outbound.write(chunk) }
+                        outbound.finish()
+                        return pattern.digest
+                    }
+                    var digest = StreamDigest()
+                    for try await chunk in inbound { digest.update(chunk) }
+                    let sent = try await group.next()!
+                    digests.yield((sent, digest.digest))
+                }
+            }
+        }
+        let events = MemoryEventSink()
+        let (clientSent, clientReceived, clientCount) = try await withProxy(upstreamPort: serverProcess.port, events: events) { _, port in
+            let client = try await TestClient.connect(port: port)
+            return try await client.executeThenClose { inbound, outbound in
+                try await withThrowingTaskGroup(of: [UInt8].self) { group in
+                    group.addTask {
+                        var pattern = PatternBytes(seed: 1, total: size)
+                        while let chunk = pattern.next() { try await outbound.write(chunk) }
+                        outbound.finish()
+                        return pattern.digest
+                    }
+                    var digest = StreamDigest()
+                    for try await chunk in inbound { digest.update(chunk) }
+                    let sent = try await group.next()!
+                    return (sent, digest.digest, digest.count)
+                }
+            }
+        }
+        var iterator = serverDigests.makeAsyncIterator()
+        let server = try #require(await iterator.next())
+        await serverProcess.stop()
+        #expect(clientCount == size)
+        #expect(clientReceived == server.sent)
+        #expect(server.received == clientSent)
+        let close = try #require(events.events.first { $0.type == .connectionClose })
+        #expect(close.bytesFromClient == size && close.bytesToUpstream == size)
+        #expect(close.bytesFromUpstream == size && close.bytesToClient == size)
+    }
+
+    /// 1,000 connections at once, each echoing its own payload.
+    @Test func thousandConcurrentConnectionsEchoTheirOwnPayload() async throws {
+        OpenFileLimit.raiseToHardLimit()
+        let server = try await TestServer.echo()
+        let mismatches = try await withProxy(upstreamPort: server.port) { _, port in
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<1000 {
+                    group.addTask {
+                        var pattern = PatternBytes(seed: UInt64(index), total: 1024 + index)
+                        var payload = ByteBuffer(string: "connection \(index):")
+                        while var chunk = pattern.next() { payload.writeBuffer(&chunk) }
+                        let client = try await TestClient.connect(port: port)
+                        return try await client.executeThenClose { inbound, outbound in
+                            try await outbound.write(payload)
+                            outbound.finish()
+                            let echoed = try await TestClient.readAll(inbound)
+                            return echoed == payload
+                        }
+                    }
+                }
+                var mismatches = 0
+                for try await matched in group where !matched { mismatches += 1 }
+                return mismatches
+            }
+        }
+        await server.stop()
+        #expect(mismatches == 0)
+    }
+}

@@ -1,0 +1,34 @@
+import FaultlineCore
+import FaultlineProxy
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Starts a proxy on `127.0.0.1:0` in front of `upstreamPort`, runs `body` with the
+/// proxy's port, then shuts the proxy down.
+func withProxy<T: Sendable>(
+    upstreamPort: Int,
+    events: any EventSink = NullEventSink(),
+    body: (TCPProxy, Int) async throws -> T
+) async throws -> T {
+    let proxy = TCPProxy(
+        configuration: TCPProxyConfiguration(
+            name: "test",
+            listen: HostPort(host: "127.0.0.1", port: 0),
+            upstream: HostPort(host: "127.0.0.1", port: upstreamPort),
+            connectTimeout: .seconds(5)
+        ),
+        group: MultiThreadedEventLoopGroup.singleton,
+        events: events,
+        logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
+    )
+    let address = try await proxy.start()
+    do {
+        let result = try await body(proxy, address.port!)
+        await proxy.shutdown(grace: .seconds(1))
+        return result
+    } catch {
+        await proxy.shutdown(grace: .zero)
+        throw error
+    }
+}
