@@ -145,21 +145,22 @@ public final class TCPProxy: Sendable {
         let ordinal = self.nextOrdinal.wrappingAdd(1, ordering: .relaxed).oldValue
         self.connections.open(ordinal, client: client)
         let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
-        try client.pipeline.syncOperations.addHandlers(
-            FlushingHalfCloseHandler(),
+        let pipeline = ConnectionPipeline(ordinal: ordinal)
+        try client.pipeline.syncOperations.addHandler(
             OnActiveHandler { [self] client in
-                self.dialUpstream(for: client, ordinal: ordinal, clientSide: clientSide, upstreamSide: upstreamSide)
-            },
-            clientSide
+                self.dialUpstream(for: client, pipeline: pipeline, clientSide: clientSide, upstreamSide: upstreamSide)
+            }
         )
+        try client.pipeline.syncOperations.addHandlers(pipeline.clientHandlers(bridge: clientSide))
     }
 
     private func dialUpstream(
         for client: any Channel,
-        ordinal: UInt64,
+        pipeline: ConnectionPipeline,
         clientSide: BridgeHandler,
         upstreamSide: BridgeHandler
     ) {
+        let ordinal = pipeline.ordinal
         var logger = self.logger
         logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
         let upstream = self.configuration.upstream
@@ -167,9 +168,9 @@ public final class TCPProxy: Sendable {
             .connectTimeout(self.configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelInitializer { [upstreamSide = NIOLoopBound(upstreamSide, eventLoop: client.eventLoop)] channel in
+            .channelInitializer { [handlers = NIOLoopBound(pipeline.upstreamHandlers(bridge: upstreamSide), eventLoop: client.eventLoop)] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(FlushingHalfCloseHandler(), upstreamSide.value)
+                    try channel.pipeline.syncOperations.addHandlers(handlers.value)
                 }
             }
         let connected: EventLoopFuture<any Channel>

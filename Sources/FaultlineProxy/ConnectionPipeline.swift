@@ -1,0 +1,23 @@
+import NIOCore
+
+/// The handlers each proxied connection's two channels get, listed from the socket
+/// inwards. Features that see or change traffic (capture, framing, fault stages) add
+/// their handler here, in this order:
+///
+///     socket ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer ─▶ fault stage ─▶ Bridge
+///
+/// The bridge is always last: it hands what reaches it to the other channel.
+struct ConnectionPipeline {
+    /// The connection's ordinal within its proxy, from 0.
+    let ordinal: UInt64
+
+    /// Handlers for the channel accepted from the client.
+    func clientHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
+        [FlushingHalfCloseHandler(), bridge]
+    }
+
+    /// Handlers for the channel dialled to the upstream.
+    func upstreamHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
+        [FlushingHalfCloseHandler(), bridge]
+    }
+}
