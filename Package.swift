@@ -34,6 +34,7 @@ let package = Package(
             name: "FaultlineProxy",
             dependencies: [
                 "FaultlineCore",
+                "FaultlineRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -48,12 +49,24 @@ let package = Package(
         ),
         // libpcap in Swift: owns the pointers, turns pcap_geterr into thrown errors.
         .target(name: "Pcap", dependencies: ["CPcap"], swiftSettings: strictness),
+        // What a run leaves behind: the JSON Lines event log (written off the event
+        // loops), its reader and accounting check, and both-leg packet capture.
+        .target(
+            name: "FaultlineRecords",
+            dependencies: [
+                "FaultlineCore",
+                "Pcap",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
         // The command line only: parse, wire, print, exit status.
         .executableTarget(
             name: "faultline",
             dependencies: [
                 "FaultlineCore",
                 "FaultlineProxy",
+                "FaultlineRecords",
                 "Pcap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -95,10 +108,26 @@ let package = Package(
             swiftSettings: strictness
         ),
         .testTarget(
+            name: "FaultlineRecordsTests",
+            dependencies: [
+                "FaultlineRecords",
+                "FaultlineProxy",
+                "FaultlineTestSupport",
+                "Pcap",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
+        .testTarget(
             name: "FaultlineCLITests",
             dependencies: [
                 "faultline",
                 "FaultlineTestSupport",
+                "FaultlineCore",
+                "FaultlineRecords",
+                "Pcap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

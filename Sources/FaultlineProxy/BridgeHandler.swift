@@ -183,6 +183,8 @@ extension Error {
 extension Channel {
     /// Closes with SO_LINGER 0 so the peer sees RST instead of FIN.
     public func resetAndClose() {
+        // Tell a capture tap the RST is coming (harmless without one).
+        self.pipeline.triggerUserOutboundEvent(WireTap.ResetRequested(), promise: nil)
         guard let provider = self as? any SocketOptionProvider else {
             self.close(promise: nil)
             return

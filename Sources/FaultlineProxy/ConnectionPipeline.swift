@@ -1,3 +1,4 @@
+import FaultlineRecords
 import NIOCore
 
 /// The handlers each proxied connection's two channels get, listed from the socket
@@ -10,14 +11,22 @@ import NIOCore
 struct ConnectionPipeline {
     /// The connection's ordinal within its proxy, from 0.
     let ordinal: UInt64
+    /// Where `--pcap` packets go; nil captures nothing.
+    var capture: PacketCapture? = nil
 
     /// Handlers for the channel accepted from the client.
     func clientHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        [FlushingHalfCloseHandler(), bridge]
+        var handlers: [any ChannelHandler] = [FlushingHalfCloseHandler()]
+        if let capture = self.capture { handlers.append(WireTap(capture: capture, role: .accepted)) }
+        handlers.append(bridge)
+        return handlers
     }
 
     /// Handlers for the channel dialled to the upstream.
     func upstreamHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        [FlushingHalfCloseHandler(), bridge]
+        var handlers: [any ChannelHandler] = [FlushingHalfCloseHandler()]
+        if let capture = self.capture { handlers.append(WireTap(capture: capture, role: .dialled)) }
+        handlers.append(bridge)
+        return handlers
     }
 }

@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineRecords
 import Logging
 import NIOCore
 import NIOPosix
@@ -41,6 +42,7 @@ public final class TCPProxy: Sendable {
     public let configuration: TCPProxyConfiguration
     private let group: any EventLoopGroup
     private let events: any EventSink
+    private let capture: PacketCapture?
     private let logger: Logger
     private let connections = ConnectionRegistry()
     private let nextOrdinal = Atomic<UInt64>(0)
@@ -50,11 +52,13 @@ public final class TCPProxy: Sendable {
         configuration: TCPProxyConfiguration,
         group: any EventLoopGroup,
         events: any EventSink = NullEventSink(),
+        capture: PacketCapture? = nil,
         logger: Logger = Logger(label: "faultline.proxy")
     ) {
         self.configuration = configuration
         self.group = group
         self.events = events
+        self.capture = capture
         var logger = logger
         logger[metadataKey: "proxy.name"] = "\(configuration.name)"
         self.logger = logger
@@ -145,7 +149,7 @@ public final class TCPProxy: Sendable {
         let ordinal = self.nextOrdinal.wrappingAdd(1, ordering: .relaxed).oldValue
         self.connections.open(ordinal, client: client)
         let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
-        let pipeline = ConnectionPipeline(ordinal: ordinal)
+        let pipeline = ConnectionPipeline(ordinal: ordinal, capture: self.capture)
         try client.pipeline.syncOperations.addHandler(
             OnActiveHandler { [self] client in
                 self.dialUpstream(for: client, pipeline: pipeline, clientSide: clientSide, upstreamSide: upstreamSide)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaultlineCore
 import FaultlineProxy
+import FaultlineRecords
 import Logging
 import NIOCore
 import NIOPosix
@@ -18,8 +19,14 @@ struct Proxy: AsyncParsableCommand {
 
             On start it prints 'listening on HOST:PORT' on standard output (the real \
             port when --listen asks for port 0). On SIGINT or SIGTERM it stops \
-            accepting, lets open connections finish for --grace, closes the rest and \
-            exits 0.
+            accepting, lets open connections finish for --grace, closes the rest, \
+            flushes the event log and the capture, and exits 0.
+
+            --log writes every event as JSON Lines (see faultline-events(5)); writing \
+            never slows the proxy, and if the log falls behind a log_dropped event says \
+            how many events were lost. --pcap writes a standard pcap file with both legs \
+            of every connection (client to proxy, proxy to upstream) as synthetic IP/TCP \
+            packets; it needs no privileges.
             """
     )
 
@@ -38,7 +45,27 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long dialling the upstream may take.", valueName: "duration"))
     var connectTimeout: DurationArgument = DurationArgument(.seconds(5))
 
+    @Option(help: ArgumentHelp("Write the event log (JSON Lines, faultline-events(5)) to this file.", valueName: "file"))
+    var log: String?
+
+    @Option(help: ArgumentHelp("Write a pcap capture of both legs of every connection to this file.", valueName: "file"))
+    var pcap: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Start a new capture file (FILE.1.pcap, FILE.2.pcap...) before one grows beyond this size: 100M, 1G, 64K.",
+            valueName: "size"
+        )
+    )
+    var pcapMaxSize: ByteSizeArgument?
+
     @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        if self.pcapMaxSize != nil, self.pcap == nil {
+            throw ValidationError("--pcap-max-size needs --pcap FILE")
+        }
+    }
 
     func run() async throws {
         let configuration = TCPProxyConfiguration(
@@ -51,8 +78,21 @@ struct Proxy: AsyncParsableCommand {
         let logger = Logger(label: "faultline.proxy")
         OpenFileLimit.raiseToHardLimit()
         let signals = TerminationSignals()
-        let proxy = TCPProxy(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
-        let bound = try await proxy.start()
+        let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes)
+        let proxy = TCPProxy(
+            configuration: configuration,
+            group: MultiThreadedEventLoopGroup.singleton,
+            events: records.events,
+            capture: records.capture,
+            logger: logger
+        )
+        let bound: SocketAddress
+        do {
+            bound = try await proxy.start()
+        } catch {
+            try? await records.close(logger: logger)
+            throw error
+        }
         Output.line("listening on \(bound.hostPortText)")
         if let signal = await signals.next() {
             logger.info(
@@ -61,5 +101,6 @@ struct Proxy: AsyncParsableCommand {
             )
         }
         await proxy.shutdown(grace: .nanoseconds(self.grace.duration.nanoseconds))
+        try await records.close(logger: logger)
     }
 }

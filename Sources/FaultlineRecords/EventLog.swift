@@ -1,0 +1,266 @@
+import Dispatch
+import FaultlineCore
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The `--log FILE` sink: JSON Lines, one event per line, written by a thread of its own.
+///
+/// `record` runs on event loops, so all it does is stamp the wall-clock time from the
+/// injected clock and append to a bounded queue under a short lock. A writer thread takes
+/// the whole queue at once, encodes it and writes it with one `write(2)`:
+///
+///     event loops ─record─▶ [ queue ≤ capacity ] ─batch─▶ writer thread ─▶ FILE
+///                                 │ full
+///                                 ▼
+///                        count ─▶ {"type":"log_dropped","count":N}, as soon as there is room
+///
+/// Nothing is ever lost silently: events refused because the queue was full are counted,
+/// and the count is written as a `log_dropped` event right after the events that were
+/// already queued. `close()` drains the queue and closes the file, so a run stopped by
+/// SIGINT or SIGTERM leaves a complete log. Until `close()` the writer thread keeps the
+/// log alive: always close it.
+public final class EventLog: EventSink {
+    /// The file being written.
+    public let path: String
+    /// How many events may wait for the writer before new ones are dropped (and counted).
+    public let capacity: Int
+    private let clock: any WallClock
+    private let state: Mutex<State>
+    /// Signalled when the writer is asleep and work arrives.
+    private let wake = DispatchSemaphore(value: 0)
+    /// Signalled once, when the writer has closed the file.
+    private let finished = DispatchSemaphore(value: 0)
+
+    private struct Pending {
+        var event: Event
+        var time: WallTime
+    }
+
+    private struct State {
+        var queue: [Pending] = []
+        /// Dropped since the last `log_dropped` was queued.
+        var pendingDrops = 0
+        var firstDropTime: WallTime?
+        var totalDrops = 0
+        var written = 0
+        var writerSleeping = false
+        var closing = false
+        var closed = false
+        var writeError: String?
+    }
+
+    /// Opens (creates or truncates) `path` and starts the writer thread.
+    ///
+    /// - Parameters:
+    ///   - clock: stamps each event's `time` when it is recorded (events that already
+    ///     carry a `time` keep it).
+    ///   - capacity: the queue's bound, in events.
+    /// - Throws: `EventLogError` (exit 2) when the file cannot be created.
+    public convenience init(path: String, clock: any WallClock = SystemWallClock(), capacity: Int = 65_536) throws {
+        try self.init(path: path, clock: clock, capacity: capacity, testHooks: nil)
+    }
+
+    /// For tests: before each look at the queue the writer waits for a signal on `gate`,
+    /// and after taking a batch it signals `taken`, so a test can fill the queue and
+    /// interleave with the writer deterministically.
+    struct TestHooks: Sendable {
+        var gate: DispatchSemaphore
+        var taken: DispatchSemaphore
+    }
+
+    private let testHooks: TestHooks?
+
+    init(path: String, clock: any WallClock, capacity: Int, testHooks: TestHooks?) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw EventLogError(file: path, line: nil, message: "cannot write the event log: \(String(cString: strerror(errno)))")
+        }
+        self.path = path
+        self.capacity = max(1, capacity)
+        self.clock = clock
+        self.testHooks = testHooks
+        self.state = Mutex(State())
+        let writer = Writer(descriptor: descriptor)
+        Thread.detachNewThread { [self] in
+            self.runWriter(writer)
+        }
+    }
+
+    // MARK: Called on event loops
+
+    public func record(_ event: Event) {
+        let now = self.clock.now()
+        let shouldWake = self.state.withLock { state -> Bool in
+            if state.closing {
+                state.totalDrops += 1
+                return false
+            }
+            if state.queue.count >= self.capacity {
+                if state.pendingDrops == 0 { state.firstDropTime = now }
+                state.pendingDrops += 1
+                state.totalDrops += 1
+                return false
+            }
+            if state.pendingDrops > 0 {
+                // Room again: say what was lost before anything newer.
+                state.queue.append(Pending(event: Self.droppedEvent(state.pendingDrops, capacity: self.capacity), time: now))
+                state.pendingDrops = 0
+            }
+            state.queue.append(Pending(event: event, time: now))
+            if state.writerSleeping {
+                state.writerSleeping = false
+                return true
+            }
+            return false
+        }
+        if shouldWake { self.wake.signal() }
+    }
+
+    // MARK: Statistics
+
+    /// Events refused because the queue was full (or because the log was closed).
+    public var droppedEvents: Int {
+        self.state.withLock { $0.totalDrops }
+    }
+
+    /// Lines written to the file so far, `log_dropped` lines included.
+    public var writtenEvents: Int {
+        self.state.withLock { $0.written }
+    }
+
+    // MARK: Closing
+
+    /// Writes everything queued, then closes the file. Blocks until done: call it off the
+    /// event loops (or use the `async` form). Safe to call more than once.
+    ///
+    /// - Throws: `RuntimeFailure` (exit 3) if a write failed, naming the file and errno.
+    public func close() throws {
+        let first = self.state.withLock { state -> Bool in
+            defer { state.closing = true }
+            if !state.closing, state.writerSleeping {
+                state.writerSleeping = false
+                return true
+            }
+            return false
+        }
+        if first { self.wake.signal() }
+        self.finished.wait()
+        self.finished.signal()  // let later callers through too
+        if let error = self.state.withLock({ $0.writeError }) {
+            throw RuntimeFailure("event log \(self.path): \(error)")
+        }
+    }
+
+    /// `close()` without blocking the caller's thread.
+    public func close() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try self.close() })
+            }
+        }
+    }
+
+    // MARK: The writer thread
+
+    /// Owns the file descriptor; used only by the writer thread.
+    private final class Writer: @unchecked Sendable {
+        let descriptor: Int32
+        let encoder: JSONEncoder
+        var bytes: [UInt8] = []
+
+        init(descriptor: Int32) {
+            self.descriptor = descriptor
+            self.encoder = JSONEncoder()
+            // Sorted keys: the same events always give the same bytes.
+            self.encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        }
+
+        func append(_ event: Event) throws {
+            self.bytes.append(contentsOf: try self.encoder.encode(event))
+            self.bytes.append(0x0A)
+        }
+
+        /// Writes and empties `bytes`; returns an error text if the kernel refused.
+        func flush() -> String? {
+            defer { self.bytes.removeAll(keepingCapacity: true) }
+            var offset = 0
+            while offset < self.bytes.count {
+                let result = self.bytes.withUnsafeBytes { raw in
+                    write(self.descriptor, raw.baseAddress! + offset, raw.count - offset)
+                }
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    return String(cString: strerror(errno))
+                }
+                offset += result
+            }
+            return nil
+        }
+    }
+
+    private func runWriter(_ writer: Writer) {
+        while true {
+            self.testHooks?.gate.wait()
+            let taken = self.state.withLock { state -> (batch: [Pending], drops: Int, dropTime: WallTime?, last: Bool)? in
+                if state.queue.isEmpty, state.pendingDrops == 0, !state.closing {
+                    state.writerSleeping = true
+                    return nil
+                }
+                let batch = state.queue
+                state.queue = []
+                let drops = state.pendingDrops
+                state.pendingDrops = 0
+                return (batch, drops, state.firstDropTime, state.closing)
+            }
+            guard let taken else {
+                self.wake.wait()
+                continue
+            }
+            self.testHooks?.taken.signal()
+            var lines = 0
+            for pending in taken.batch {
+                var event = pending.event
+                if event.time == nil { event.time = pending.time.rfc3339 }
+                if (try? writer.append(event)) != nil { lines += 1 }
+            }
+            if taken.drops > 0 {
+                var event = Self.droppedEvent(taken.drops, capacity: self.capacity)
+                event.time = (taken.dropTime ?? self.clock.now()).rfc3339
+                if (try? writer.append(event)) != nil { lines += 1 }
+            }
+            let failure = writer.flush()
+            self.state.withLock { state in
+                state.written += lines
+                if let failure, state.writeError == nil { state.writeError = failure }
+            }
+            if taken.last {
+                closeDescriptor(writer.descriptor)
+                self.state.withLock { $0.closed = true }
+                self.finished.signal()
+                return
+            }
+        }
+    }
+
+    private static func droppedEvent(_ count: Int, capacity: Int) -> Event {
+        var event = Event(.logDropped)
+        event.count = count
+        event.reason = "the event log fell behind (queue of \(capacity) events full); \(count) events were not written"
+        return event
+    }
+}
+
+/// `close(2)`, spelled so that types with a `close()` method can call it.
+func closeDescriptor(_ descriptor: Int32) {
+    #if canImport(Glibc)
+    _ = Glibc.close(descriptor)
+    #else
+    _ = Darwin.close(descriptor)
+    #endif
+}

@@ -1,0 +1,33 @@
+/// A libpcap failure, with libpcap's own words (`pcap_geterr`, `errbuf`) in `message`.
+///
+/// `kind` lets callers map it to an exit status: a refused capture is a runtime failure,
+/// a bad filter or a missing interface is bad input.
+public struct PcapError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Capturing needs privileges this process lacks (root or CAP_NET_RAW).
+        case permissionDenied
+        /// No interface has that name.
+        case noSuchDevice
+        /// The BPF filter expression does not compile.
+        case badFilter
+        /// A capture file cannot be opened, read or written.
+        case file
+        /// Anything else libpcap reports.
+        case other
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { self.message }
+
+    /// The text in a libpcap `errbuf` (NUL-terminated).
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

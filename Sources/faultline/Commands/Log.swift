@@ -1,0 +1,73 @@
+import ArgumentParser
+import FaultlineCore
+import FaultlineRecords
+import Foundation
+
+/// `faultline log`: read the event logs `--log` writes.
+struct Log: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Summarise or export an event log.",
+        discussion: """
+            Reads an event log written by 'faultline proxy --log FILE' (format: \
+            faultline-events(5)). A line that is not a valid event stops the read with \
+            FILE:LINE and what is wrong there (exit 2).
+            """,
+        subcommands: [Summary.self, Export.self]
+    )
+}
+
+extension Log {
+    /// `faultline log summary LOG`.
+    struct Summary: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print connections, messages, faults by rule, bytes and durations.",
+            discussion: """
+                Also checks the accounting rule (for every connection, bytes received = \
+                bytes forwarded + bytes dropped) and lists any connection that breaks it.
+                """
+        )
+
+        @Argument(help: ArgumentHelp("An event log (JSON Lines).", valueName: "log"))
+        var log: String
+
+        func run() throws {
+            let events = try EventLogReader.read(path: self.log)
+            Output.line(LogSummary(events: events).text)
+        }
+    }
+
+    /// `faultline log export LOG --format csv|json [-o FILE]`.
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Convert an event log to CSV or a JSON array for other tools.",
+            discussion: """
+                csv: a header row, then one row per event; columns are the log's fields \
+                (common ones first), params as key=value;key=value. json: one array of \
+                the events, fields as in the log.
+                """
+        )
+
+        @Argument(help: ArgumentHelp("An event log (JSON Lines).", valueName: "log"))
+        var log: String
+
+        @Option(help: ArgumentHelp("Output format: csv or json.", valueName: "format"))
+        var format: LogExport.Format = .json
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Write here instead of standard output.", valueName: "file"))
+        var output: String?
+
+        func run() throws {
+            let events = try EventLogReader.read(path: self.log)
+            let data = try LogExport.export(events, as: self.format)
+            if let output = self.output {
+                guard FileManager.default.createFile(atPath: output, contents: data) else {
+                    throw InvalidInputError("-o \(output): cannot write the file")
+                }
+            } else {
+                FileHandle.standardOutput.write(data)
+            }
+        }
+    }
+}
+
+extension LogExport.Format: ExpressibleByArgument {}

@@ -1,0 +1,195 @@
+import FaultlineCore
+import FaultlineRecords
+import FaultlineTestSupport
+import Foundation
+import NIOCore
+import Pcap
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `proxy --log --pcap`, `log summary|export` and `capture`, as a user runs them.
+@Suite(.timeLimit(.minutes(1)))
+struct RecordsCommandTests {
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// After SIGTERM both files are complete: the log reads back and balances, the pcap
+    /// holds both legs with the bytes that travelled.
+    @Test func proxyWritesALogAndACaptureThatSurviveSIGTERM() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("run.jsonl").path
+        let pcap = directory.appendingPathComponent("run.pcap").path
+        let echo = try await TestServer.echo()
+        let proxy = try FaultlineBinary([
+            "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--name", "cli",
+            "--log", log, "--pcap", pcap,
+        ])
+        let port = try #require(await proxy.listeningPort())
+        for text in ["first connection", "second, a little longer connection"] {
+            let client = try await TestClient.connect(port: port)
+            let echoed = try await client.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: text))
+                outbound.finish()
+                return String(buffer: try await TestClient.readAll(inbound))
+            }
+            #expect(echoed == text)
+        }
+        proxy.signal(SIGTERM)
+        #expect(await proxy.exitStatus() == 0)
+        await echo.stop()
+
+        let events = try EventLogReader.read(path: log)
+        #expect(events.first?.type == .proxyStart)
+        #expect(events.last?.type == .proxyStop)
+        #expect(events.filter { $0.type == .connectionClose }.count == 2)
+        #expect(Accounting.check(events).isEmpty)
+
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: pcap)
+        #expect(streams.count == 4)
+        #expect(streams.map { String(decoding: $0.serverToClient, as: UTF8.self) }.sorted() == [
+            "first connection", "first connection",
+            "second, a little longer connection", "second, a little longer connection",
+        ])
+
+        let summary = try await FaultlineBinary.run(["log", "summary", log])
+        #expect(summary.status == 0)
+        #expect(summary.stdout.contains("connections:  2 (2 closed)"), "stdout was: \(summary.stdout)")
+        #expect(summary.stdout.contains("accounting:   balanced"))
+
+        let csv = directory.appendingPathComponent("run.csv").path
+        let export = try await FaultlineBinary.run(["log", "export", log, "--format", "csv", "-o", csv])
+        #expect(export.status == 0)
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\r\n")
+        #expect(rows.first?.hasPrefix("v,type,time,mono,proxy,conn") == true)
+        #expect(rows.count == events.count + 1)
+
+        let json = try await FaultlineBinary.run(["log", "export", log, "--format", "json"])
+        #expect(json.status == 0)
+        let array = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
+        #expect(array?.count == events.count)
+    }
+
+    @Test func summaryOfABadLogNamesFileAndLine() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("bad.jsonl").path
+        try Data("{\"v\":1,\"type\":\"proxy_start\"}\n{oops\n".utf8).write(to: URL(fileURLWithPath: log))
+        let result = try await FaultlineBinary.run(["log", "summary", log])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("\(log):2: not a JSON object"), "stderr was: \(result.stderr)")
+    }
+
+    @Test func anUnwritableLogPathExitsTwoBeforeListening() async throws {
+        let result = try await FaultlineBinary.run([
+            "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "--log", "/nonexistent-directory/run.jsonl",
+        ])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("/nonexistent-directory/run.jsonl: cannot write the event log"))
+        #expect(!result.stdout.contains("listening"))
+    }
+
+    @Test func captureWithABadFilterExitsTwoWithLibpcapsMessage() async throws {
+        let result = try await FaultlineBinary.run(["capture", "--interface", "lo", "--filter", "tcp port banana", "-w", "/tmp/unused.pcap"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("bad capture filter 'tcp port banana'"), "stderr was: \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
+    /// Without CAP_NET_RAW (dropped with setpriv when running as root), the refusal is
+    /// one line naming the privilege, exit 3.
+    @Test func captureWithoutPrivilegeExitsThreeNamingIt() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("x.pcap").path
+        let arguments = ["capture", "--interface", "lo", "-w", file, "--count", "1"]
+        let result: Ran
+        if geteuid() == 0 {
+            let setpriv = try #require(
+                ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                "setpriv (util-linux) is needed to drop CAP_NET_RAW"
+            )
+            result = try await Self.run(setpriv, ["--bounding-set=-net_raw,-net_admin", "--inh-caps=-all", "--", FaultlineBinary.url.path] + arguments)
+        } else {
+            let ran = try await FaultlineBinary.run(arguments)
+            result = Ran(status: ran.status, stdout: ran.stdout, stderr: ran.stderr)
+        }
+        #expect(result.status == 3)
+        #expect(result.stderr.contains("CAP_NET_RAW"), "stderr was: \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "stderr was: \(result.stderr)")
+    }
+
+    /// The whole `capture` command on loopback, as root: a connection made while it runs
+    /// is in the file it leaves. `--count 4` ends it after the handshake and the request.
+    @Test func captureCommandRecordsALoopbackConnection() async throws {
+        guard geteuid() == 0 else { return }  // covered by the privilege test above
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("live.pcap").path
+        let echo = try await TestServer.echo()
+        let capture = try FaultlineBinary(["capture", "-i", "lo", "--filter", "tcp port \(echo.port)", "-w", file, "--count", "4"])
+        let first = await capture.nextLine()
+        #expect(first?.hasPrefix("capturing on lo") == true)
+        let client = try await TestClient.connect(port: echo.port)
+        let echoed = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "live"))
+            outbound.finish()
+            return try await TestClient.readAll(inbound)
+        }
+        #expect(echoed == ByteBuffer(string: "live"))
+        let last = await capture.nextLine()
+        #expect(await capture.exitStatus() == 0)
+        let bytes = try Self.wireBytes(file)
+        #expect(last == "captured 4 packets (\(bytes) bytes) to \(file)")
+        let stream = try #require(try TCPStreamReassembler.streams(fromCaptureAt: file).first)
+        #expect(stream.sawSYN)
+        #expect(Int(stream.server.port) == echo.port)
+        #expect(stream.clientToServer == Array("live".utf8))
+        await echo.stop()
+    }
+
+    static func wireBytes(_ file: String) throws -> Int {
+        try PcapOfflineReader.readAll(path: file).packets.reduce(0) { $0 + $1.originalLength }
+    }
+
+    struct Ran: Sendable {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) async throws -> Ran {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: executable)
+                process.arguments = arguments
+                let output = Pipe()
+                let errors = Pipe()
+                process.standardOutput = output
+                process.standardError = errors
+                do {
+                    try process.run()
+                    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+                    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+                    process.waitUntilExit()
+                    continuation.resume(
+                        returning: Ran(
+                            status: process.terminationStatus,
+                            stdout: String(decoding: outputData, as: UTF8.self),
+                            stderr: String(decoding: errorData, as: UTF8.self)
+                        )
+                    )
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import FaultlineCore
+import FaultlineProxy
+import FaultlineRecords
+import FaultlineTestSupport
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct AccountingTests {
+    static func close(_ conn: UInt64, _ fromClient: Int, _ toUpstream: Int, _ fromUpstream: Int, _ toClient: Int, dropped: (Int, Int)? = nil) -> Event {
+        var event = Event(.connectionClose)
+        event.proxy = "p"
+        event.conn = conn
+        event.bytesFromClient = fromClient
+        event.bytesToUpstream = toUpstream
+        event.bytesFromUpstream = fromUpstream
+        event.bytesToClient = toClient
+        event.droppedUpstream = dropped?.0
+        event.droppedDownstream = dropped?.1
+        return event
+    }
+
+    static func open(_ conn: UInt64) -> Event {
+        var event = Event(.connectionOpen)
+        event.proxy = "p"
+        event.conn = conn
+        return event
+    }
+
+    @Test func balancedBooksHaveNoViolations() {
+        let events = [Self.open(0), Self.close(0, 10, 10, 5, 5), Self.open(1), Self.close(1, 10, 4, 5, 0, dropped: (6, 5))]
+        #expect(Accounting.check(events).isEmpty)
+    }
+
+    @Test func unaccountedBytesAndUnclosedConnectionsAreViolations() {
+        let events = [Self.open(0), Self.close(0, 10, 7, 5, 5, dropped: (2, 0)), Self.open(1)]
+        let violations = Accounting.check(events)
+        #expect(violations.map(\.description) == [
+            "proxy p conn 1: opened but never closed: its bytes are not accounted",
+            "proxy p conn 0 upstream: received 10 bytes but forwarded 7 and dropped 2: 1 bytes unaccounted",
+        ])
+    }
+
+    /// A real run through the proxy, logged to a file: read back, every connection's
+    /// books balance and the totals are what the clients sent and received.
+    @Test func aRealPassthroughRunBalances() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("run.jsonl")
+        let log = try EventLog(path: path)
+        let server = try await TestServer.echo()
+        let proxy = TCPProxy(
+            configuration: TCPProxyConfiguration(
+                name: "acct",
+                listen: HostPort(host: "127.0.0.1", port: 0),
+                upstream: HostPort(host: "127.0.0.1", port: server.port)
+            ),
+            group: MultiThreadedEventLoopGroup.singleton,
+            events: log,
+            logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let port = try #require(try await proxy.start().port)
+        let sizes = (0..<8).map { 1000 + $0 * 7919 }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, size) in sizes.enumerated() {
+                group.addTask {
+                    let client = try await TestClient.connect(port: port)
+                    try await client.executeThenClose { inbound, outbound in
+                        var pattern = PatternBytes(seed: UInt64(index), total: size)
+                        while let chunk = pattern.next(size: 4096) { try await outbound.write(chunk) }
+                        outbound.finish()
+                        let echoed = try await TestClient.readAll(inbound)
+                        #expect(echoed.readableBytes == size)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        await proxy.shutdown(grace: .seconds(1))
+        try await log.close()
+        await server.stop()
+
+        let events = try EventLogReader.read(path: path)
+        #expect(Accounting.check(events).isEmpty)
+        let closes = events.filter { $0.type == .connectionClose }
+        #expect(closes.count == sizes.count)
+        #expect(closes.map { $0.bytesFromClient ?? 0 }.sorted() == sizes)
+        #expect(events.first?.type == .proxyStart && events.last?.type == .proxyStop)
+        #expect(events.allSatisfy { $0.time != nil })
+        let summary = LogSummary(events: events)
+        #expect(summary.connections == sizes.count)
+        #expect(summary.bytesToClient == sizes.reduce(0, +))
+        #expect(summary.text.contains("accounting:   balanced"))
+    }
+}

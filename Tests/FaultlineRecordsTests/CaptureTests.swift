@@ -1,0 +1,279 @@
+import FaultlineCore
+import FaultlineProxy
+import FaultlineRecords
+import FaultlineTestSupport
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Pcap
+import Testing
+
+/// `--pcap`: both legs of every connection, read back with libpcap's offline reader and
+/// with tshark.
+@Suite(.timeLimit(.minutes(1)))
+struct CaptureTests {
+    /// One exchange: the client sends `request`, the server answers `reply` after EOF.
+    struct Exchange: Sendable {
+        var request: [UInt8]
+        var reply: [UInt8]
+    }
+
+    /// Reply = "re:" + the request reversed, so the two directions differ.
+    static func reply(to request: [UInt8]) -> [UInt8] {
+        Array("re:".utf8) + request.reversed()
+    }
+
+    static func pattern(_ seed: UInt64, _ size: Int) -> [UInt8] {
+        var pattern = PatternBytes(seed: seed, total: size)
+        var bytes: [UInt8] = []
+        while let chunk = pattern.next() { bytes.append(contentsOf: chunk.readableBytesView) }
+        return bytes
+    }
+
+    /// Runs `sizes.count` concurrent connections through a proxy writing to `capture`,
+    /// returns what each exchanged plus the proxy's and the server's ports.
+    static func run(sizes: [Int], capture: PacketCapture, events: any EventSink = NullEventSink()) async throws -> (exchanges: [Exchange], proxyPort: Int, serverPort: Int) {
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                let request = try await TestClient.readAll(inbound)
+                try await outbound.write(ByteBuffer(bytes: Self.reply(to: Array(request.readableBytesView))))
+            }
+        }
+        let proxy = TCPProxy(
+            configuration: TCPProxyConfiguration(
+                name: "cap",
+                listen: HostPort(host: "127.0.0.1", port: 0),
+                upstream: HostPort(host: "127.0.0.1", port: server.port)
+            ),
+            group: MultiThreadedEventLoopGroup.singleton,
+            events: events,
+            capture: capture,
+            logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let port = try #require(try await proxy.start().port)
+        let exchanges = try await withThrowingTaskGroup(of: Exchange.self) { group in
+            for (index, size) in sizes.enumerated() {
+                group.addTask {
+                    let request = Self.pattern(UInt64(index + 1), size)
+                    let client = try await TestClient.connect(port: port)
+                    return try await client.executeThenClose { inbound, outbound in
+                        var rest = request[...]
+                        while !rest.isEmpty {
+                            try await outbound.write(ByteBuffer(bytes: rest.prefix(5000)))
+                            rest = rest.dropFirst(5000)
+                        }
+                        outbound.finish()
+                        let reply = try await TestClient.readAll(inbound)
+                        return Exchange(request: request, reply: Array(reply.readableBytesView))
+                    }
+                }
+            }
+            var all: [Exchange] = []
+            for try await exchange in group { all.append(exchange) }
+            return all
+        }
+        await proxy.shutdown(grace: .seconds(1))
+        try await capture.close()
+        await server.stop()
+        return (exchanges, port, server.port)
+    }
+
+    @Test func bothLegsOfConcurrentConnectionsReassembleByteForByte() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("run.pcap")
+        let capture = try PacketCapture(path: path)
+        let sizes = [0, 1, 1460, 20_000, 100_000, 333]
+        let (exchanges, proxyPort, serverPort) = try await Self.run(sizes: sizes, capture: capture)
+        #expect(exchanges.allSatisfy { $0.reply == Self.reply(to: $0.request) })
+        #expect(capture.droppedPackets == 0)
+
+        let (linkType, _) = try PcapOfflineReader.readAll(path: path)
+        #expect(linkType == .raw)
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: path)
+        #expect(streams.count == 2 * sizes.count)
+        for exchange in exchanges {
+            let legs = streams.filter { $0.clientToServer == exchange.request && $0.serverToClient == exchange.reply }
+            let ports = Set(legs.map { Int($0.server.port) })
+            #expect(ports == [proxyPort, serverPort], "request of \(exchange.request.count) bytes")
+            for leg in legs {
+                #expect(leg.sawSYN && leg.clientFIN && leg.serverFIN && !leg.reset && leg.missingBytes == 0)
+            }
+        }
+    }
+
+    /// tshark reads the file without a complaint and `follow,tcp,raw` gives the bytes.
+    @Test func tsharkFollowsTheStreamsExactly() async throws {
+        let tshark = try #require(Self.tshark, "tshark is needed for this test: run `make test-deps` (apt-get install tshark)")
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("run.pcap")
+        let capture = try PacketCapture(path: path)
+        let (exchanges, _, _) = try await Self.run(sizes: [3000, 70_000], capture: capture)
+
+        let read = try Self.execute(tshark, ["-r", path])
+        #expect(read.status == 0)
+        #expect(read.stderr.isEmpty, "tshark said: \(read.stderr)")
+
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: path)
+        for index in 0..<streams.count {
+            let follow = try Self.execute(tshark, ["-r", path, "-qz", "follow,tcp,raw,\(index)"])
+            #expect(follow.status == 0 && follow.stderr.isEmpty, "tshark said: \(follow.stderr)")
+            let (toServer, toClient) = Self.parseFollowRaw(follow.stdout)
+            #expect(toServer.count + toClient.count > 0, "tshark stream \(index) is empty")
+            #expect(
+                streams.contains { $0.clientToServer == toServer && $0.serverToClient == toClient },
+                "tshark stream \(index) (\(toServer.count) and \(toClient.count) bytes) differs from every reassembled stream"
+            )
+        }
+        let requests = Set(exchanges.map(\.request))
+        let captured = Set(streams.map(\.clientToServer))
+        #expect(
+            captured == requests,
+            "captured \(streams.map { ($0.clientToServer.count, $0.serverToClient.count, $0.missingBytes, $0.server.port) }), sent \(exchanges.map(\.request.count))"
+        )
+    }
+
+    @Test func rotationStartsNewCompleteFiles() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("run.pcap")
+        let capture = try PacketCapture(path: path, maxFileSize: 64 * 1024)
+        let (exchanges, _, _) = try await Self.run(sizes: [50_000, 50_000, 50_000], capture: capture)
+        let files = capture.files
+        #expect(files.count > 2)
+        #expect(files.first == path)
+        #expect(files.dropFirst().first == directory.path("run.1.pcap"))
+        var total = 0
+        for file in files {
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.size] as? Int ?? 0) <= 64 * 1024)
+            let streams = try TCPStreamReassembler.streams(fromCaptureAt: file)
+            total += streams.reduce(0) { $0 + $1.clientToServer.count + $1.serverToClient.count }
+        }
+        let expected = exchanges.reduce(0) { $0 + 2 * ($1.request.count + $1.reply.count) }
+        #expect(total == expected)
+    }
+
+    @Test func udpDatagramsAreWrittenAsUDP() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("udp.pcap")
+        let capture = try PacketCapture(path: path)
+        let client = IPEndpoint(address: [127, 0, 0, 1], port: 40000)
+        let server = IPEndpoint(address: [127, 0, 0, 1], port: 53)
+        capture.udpDatagram(from: client, to: server, payload: ByteBuffer(string: "question"))
+        capture.udpDatagram(from: server, to: client, payload: ByteBuffer(string: "answer"))
+        try capture.close()
+        let (_, packets) = try PcapOfflineReader.readAll(path: path)
+        #expect(packets.count == 2)
+        #expect(packets.map { $0.data[9] } == [17, 17])  // IPv4 protocol: UDP
+        #expect(packets.map { Array($0.data[28...]) } == [Array("question".utf8), Array("answer".utf8)])
+        #expect(packets[0].data[20..<24] == [0x9C, 0x40, 0x00, 0x35])  // ports 40000 → 53
+    }
+
+    @Test func anUnwritableCapturePathIsAFileError() {
+        let error = #expect(throws: PcapError.self) {
+            _ = try PacketCapture(path: "/nonexistent-directory/run.pcap")
+        }
+        #expect(error?.kind == .file)
+        #expect(error?.message.contains("/nonexistent-directory/run.pcap") == true)
+    }
+
+    // MARK: Helpers
+
+    static var tshark: String? {
+        ["/usr/bin/tshark", "/usr/local/bin/tshark", "/opt/homebrew/bin/tshark"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+    }
+
+    struct Execution {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func execute(_ executable: String, _ arguments: [String]) throws -> Execution {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = FileHandle.nullDevice
+        // tshark wants a writable home for its profile; keep it out of the user's.
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOME"] = FileManager.default.temporaryDirectory.path
+        process.environment = environment
+        try process.run()
+        let errorData = LockedData()
+        let errorHandle = errors.fileHandleForReading
+        let thread = Thread { errorData.set(errorHandle.readDataToEndOfFile()) }
+        thread.start()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let stderr = errorData.wait()
+        // As root, tshark always prints a notice about it; that is not about the file.
+        let complaints = String(decoding: stderr, as: UTF8.self)
+            .split(separator: "\n")
+            .filter { !$0.hasPrefix("Running as user \"root\"") }
+            .joined(separator: "\n")
+        return Execution(
+            status: process.terminationStatus,
+            stdout: String(decoding: outputData, as: UTF8.self),
+            stderr: complaints
+        )
+    }
+
+    /// `follow,tcp,raw` prints hex lines between `===` rules; lines indented with a tab
+    /// are from the second node (the server).
+    static func parseFollowRaw(_ text: String) -> (toServer: [UInt8], toClient: [UInt8]) {
+        var toServer: [UInt8] = []
+        var toClient: [UInt8] = []
+        var inBody = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("===") {
+                inBody.toggle()
+                continue
+            }
+            guard inBody, !line.hasPrefix("Follow:"), !line.hasPrefix("Filter:"), !line.hasPrefix("Node 0:"),
+                !line.hasPrefix("Node 1:"), !line.isEmpty
+            else { continue }
+            let fromServer = line.hasPrefix("\t")
+            let hex = line.trimmingCharacters(in: .whitespaces)
+            var bytes: [UInt8] = []
+            var index = hex.startIndex
+            while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex),
+                let byte = UInt8(hex[index..<next], radix: 16)
+            {
+                bytes.append(byte)
+                index = next
+            }
+            if fromServer { toClient += bytes } else { toServer += bytes }
+        }
+        return (toServer, toClient)
+    }
+}
+
+/// Data handed from a reading thread to the waiting one.
+final class LockedData: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var data: Data?
+
+    func set(_ value: Data) {
+        self.lock.lock()
+        self.data = value
+        self.lock.signal()
+        self.lock.unlock()
+    }
+
+    func wait() -> Data {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        while self.data == nil { self.lock.wait() }
+        return self.data!
+    }
+}

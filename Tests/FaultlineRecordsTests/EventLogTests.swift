@@ -1,0 +1,139 @@
+import Dispatch
+import FaultlineCore
+import Foundation
+import Testing
+
+@testable import FaultlineRecords
+
+@Suite(.timeLimit(.minutes(1)))
+struct EventLogTests {
+    static let start = WallTime(nanosecondsSince1970: 1_795_424_400_000_000_000)  // 2026-11-23T09:00:00Z
+
+    static func event(_ ordinal: UInt64) -> Event {
+        var event = Event(.connectionOpen)
+        event.proxy = "p"
+        event.conn = ordinal
+        return event
+    }
+
+    @Test func writesOneLinePerEventInOrderWithStampedTimes() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.jsonl")
+        let log = try EventLog(path: path, clock: SteppingWallClock(start: Self.start))
+        for ordinal in 0..<UInt64(1000) { log.record(Self.event(ordinal)) }
+        try log.close()
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 1001)  // 1000 lines and the empty text after the last newline
+        #expect(lines.last == "")
+        #expect(lines.first == #"{"conn":0,"proxy":"p","time":"2026-11-23T09:00:00.000Z","type":"conn_open","v":1}"#)
+        let events = try EventLogReader.read(path: path)
+        #expect(events.map(\.conn) == (0..<1000).map { Optional($0) })
+        #expect(events[999].time == "2026-11-23T09:00:00.999Z")
+        #expect(log.writtenEvents == 1000)
+        #expect(log.droppedEvents == 0)
+    }
+
+    @Test func keepsATimeTheEventAlreadyHas() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.jsonl")
+        let log = try EventLog(path: path, clock: SteppingWallClock(start: Self.start))
+        var event = Event(.proxyStop)
+        event.time = "2000-01-01T00:00:00.000Z"
+        log.record(event)
+        try log.close()
+        #expect(try EventLogReader.read(path: path).first?.time == "2000-01-01T00:00:00.000Z")
+    }
+
+    /// A full queue refuses events, counts them, and the count reaches the file as a
+    /// `log_dropped` event before anything recorded later.
+    @Test func overflowIsCountedAndLoggedNeverSilent() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.jsonl")
+        let hooks = EventLog.TestHooks(gate: DispatchSemaphore(value: 0), taken: DispatchSemaphore(value: 0))
+        let log = try EventLog(path: path, clock: SteppingWallClock(start: Self.start), capacity: 4, testHooks: hooks)
+        for ordinal in 0..<UInt64(10) { log.record(Self.event(ordinal)) }
+        #expect(log.droppedEvents == 6)
+        hooks.gate.signal()
+        hooks.taken.wait()  // the writer took the four queued events and the drop count
+        log.record(Self.event(10))
+        for _ in 0..<3 { hooks.gate.signal() }
+        try log.close()
+        let events = try EventLogReader.read(path: path)
+        #expect(events.map(\.type) == [.connectionOpen, .connectionOpen, .connectionOpen, .connectionOpen, .logDropped, .connectionOpen])
+        #expect(events.map(\.conn) == [0, 1, 2, 3, nil, 10])
+        #expect(events[4].count == 6)
+        #expect(events[4].reason?.contains("6 events were not written") == true)
+        #expect(log.droppedEvents == 6)
+    }
+
+    /// Drops with nothing recorded after them still reach the file when it closes.
+    @Test func dropsAtTheEndAreWrittenOnClose() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.jsonl")
+        let hooks = EventLog.TestHooks(gate: DispatchSemaphore(value: 0), taken: DispatchSemaphore(value: 0))
+        let log = try EventLog(path: path, clock: SteppingWallClock(start: Self.start), capacity: 2, testHooks: hooks)
+        for ordinal in 0..<UInt64(5) { log.record(Self.event(ordinal)) }
+        for _ in 0..<3 { hooks.gate.signal() }
+        try log.close()
+        let events = try EventLogReader.read(path: path)
+        #expect(events.map(\.type) == [.connectionOpen, .connectionOpen, .logDropped])
+        #expect(events.last?.count == 3)
+    }
+
+    /// Many threads recording at once: every event is either in the file or counted.
+    @Test func concurrentRecordersLoseNothingUncounted() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.jsonl")
+        let log = try EventLog(path: path, clock: SystemWallClock(), capacity: 256)
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    for index in 0..<2000 { log.record(Self.event(UInt64(task * 10_000 + index))) }
+                }
+            }
+        }
+        try await log.close()
+        let events = try EventLogReader.read(path: path)
+        let written = events.filter { $0.type == .connectionOpen }.count
+        let dropped = events.filter { $0.type == .logDropped }.reduce(0) { $0 + ($1.count ?? 0) }
+        #expect(written + dropped == 16_000)
+        #expect(dropped == log.droppedEvents)
+    }
+
+    @Test func closingTwiceIsHarmlessAndLateEventsAreCounted() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let log = try EventLog(path: directory.path("events.jsonl"))
+        log.record(Self.event(0))
+        try log.close()
+        try log.close()
+        log.record(Self.event(1))
+        #expect(log.droppedEvents == 1)
+        #expect(log.writtenEvents == 1)
+    }
+
+    @Test func anUnwritablePathIsABadInputNamingTheFile() throws {
+        let error = #expect(throws: EventLogError.self) {
+            _ = try EventLog(path: "/nonexistent-directory/events.jsonl")
+        }
+        #expect(error?.description.hasPrefix("/nonexistent-directory/events.jsonl: cannot write the event log") == true)
+        #expect(error?.exitStatus == 2)
+    }
+
+    static let times: [(Int64, String)] = [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1_795_424_400_123_456_789, "2026-11-23T09:00:00.123Z"),
+        (-1_000_000, "1969-12-31T23:59:59.999Z"),
+    ]
+
+    @Test(arguments: times)
+    func wallTimeFormatsAsRFC3339WithMilliseconds(nanoseconds: Int64, text: String) {
+        #expect(WallTime(nanosecondsSince1970: nanoseconds).rfc3339 == text)
+    }
+}
