@@ -42,11 +42,14 @@ final class WireTap: ChannelDuplexHandler {
     private var peer: TCPCaptureFlow.Side { self.role == .accepted ? .initiator : .responder }
     private var local: TCPCaptureFlow.Side { self.role == .accepted ? .responder : .initiator }
 
+    private var started = false
+
     private func startIfActive(_ context: ChannelHandlerContext) {
-        guard self.flow == nil, context.channel.isActive,
+        guard !self.started, context.channel.isActive,
             let local = IPEndpoint(context.channel.localAddress),
             let remote = IPEndpoint(context.channel.remoteAddress)
         else { return }
+        self.started = true
         switch self.role {
         case .accepted: self.flow = self.capture.tcpFlow(initiator: remote, responder: local)
         case .dialled: self.flow = self.capture.tcpFlow(initiator: local, responder: remote)
@@ -63,11 +66,15 @@ final class WireTap: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.startIfActive(context)
         self.flow?.data(from: self.peer, Self.unwrapInboundIn(data))
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // NIO completes a connect promise before it fires channelActive, so the bridge
+        // may write to a dialled channel before this handler heard it is active.
+        self.startIfActive(context)
         self.flow?.data(from: self.local, Self.unwrapOutboundIn(data))
         context.write(data, promise: promise)
     }
@@ -88,6 +95,7 @@ final class WireTap: ChannelDuplexHandler {
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if mode == .output {
+            self.startIfActive(context)
             self.flow?.fin(from: self.local)
         }
         context.close(mode: mode, promise: promise)

@@ -96,7 +96,13 @@ struct CaptureTests {
         for exchange in exchanges {
             let legs = streams.filter { $0.clientToServer == exchange.request && $0.serverToClient == exchange.reply }
             let ports = Set(legs.map { Int($0.server.port) })
-            #expect(ports == [proxyPort, serverPort], "request of \(exchange.request.count) bytes")
+            #expect(
+                ports == [proxyPort, serverPort],
+                """
+                request of \(exchange.request.count) bytes: legs on ports \(ports), proxy \(proxyPort), server \(serverPort); \
+                all streams: \(streams.map { "\($0.client)->\($0.server) \($0.clientToServer.count)/\($0.serverToClient.count) syn \($0.sawSYN) fin \($0.clientFIN)/\($0.serverFIN) rst \($0.reset) missing \($0.missingBytes) same-request \($0.clientToServer == exchange.request) same-reply \($0.serverToClient == exchange.reply)" })
+                """
+            )
             for leg in legs {
                 #expect(leg.sawSYN && leg.clientFIN && leg.serverFIN && !leg.reset && leg.missingBytes == 0)
             }
