@@ -22,7 +22,7 @@ public final class PcapDumpFile {
         guard let dumper = pcap_dump_open(handle, path) else {
             let reason = String(cString: pcap_geterr(handle))
             pcap_close(handle)
-            throw PcapError(.file, "cannot write capture file \(path): \(reason)")
+            throw PcapError.cannotWrite(path, reason)
         }
         self.path = path
         self.linkType = linkType

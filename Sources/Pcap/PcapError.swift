@@ -26,6 +26,12 @@ public struct PcapError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String { self.message }
 
+    /// "cannot write capture file PATH: REASON", without libpcap's own copy of the path.
+    static func cannotWrite(_ path: String, _ reason: String) -> PcapError {
+        let trimmed = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
+        return PcapError(.file, "cannot write capture file \(path): \(trimmed)")
+    }
+
     /// The text in a libpcap `errbuf` (NUL-terminated).
     static func text(_ buffer: [CChar]) -> String {
         String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -27,6 +27,7 @@ public final class PcapLiveCapture: @unchecked Sendable {
     // `@unchecked`: `handle` is used by the `run` thread only, after `init`; `stop` only
     // touches the atomic flag.
     private var handle: OpaquePointer?
+    private var dumper: OpaquePointer?
     private let stopping = Atomic<Bool>(false)
     private let counts = Mutex(Progress(packets: 0, bytes: 0, droppedByKernel: 0))
 
@@ -95,7 +96,20 @@ public final class PcapLiveCapture: @unchecked Sendable {
     }
 
     deinit {
+        if let dumper = self.dumper { pcap_dump_close(dumper) }
         if let handle = self.handle { pcap_close(handle) }
+    }
+
+    /// Creates the pcap file `run` will write, so a bad path fails before capturing
+    /// starts. `run` calls it if nobody did.
+    ///
+    /// - Throws: `PcapError(.file)` with libpcap's reason.
+    public func open(file path: String) throws {
+        guard self.dumper == nil, let handle = self.handle else { return }
+        guard let dumper = pcap_dump_open(handle, path) else {
+            throw PcapError.cannotWrite(path, String(cString: pcap_geterr(handle)))
+        }
+        self.dumper = dumper
     }
 
     /// The capture's link-layer type.
@@ -116,10 +130,12 @@ public final class PcapLiveCapture: @unchecked Sendable {
         progress: (Progress) -> Void = { _ in }
     ) throws -> Progress {
         guard let handle = self.handle else { throw PcapError(.other, "capture already finished") }
-        guard let dumper = pcap_dump_open(handle, path) else {
-            throw PcapError(.file, "cannot write capture file \(path): \(String(cString: pcap_geterr(handle)))")
+        try self.open(file: path)
+        guard let dumper = self.dumper else { throw PcapError(.other, "capture file not open") }
+        defer {
+            pcap_dump_close(dumper)
+            self.dumper = nil
         }
-        defer { pcap_dump_close(dumper) }
         let descriptor = pcap_get_selectable_fd(handle)
         var reported = Progress(packets: -1, bytes: 0, droppedByKernel: 0)
         while !self.stopping.load(ordering: .relaxed) {

@@ -121,6 +121,10 @@ struct CaptureTests {
         let read = try Self.execute(tshark, ["-r", path])
         #expect(read.status == 0)
         #expect(read.stderr.isEmpty, "tshark said: \(read.stderr)")
+        // tshark's analysis finds nothing wrong with the synthetic headers either.
+        let expert = try Self.execute(tshark, ["-r", path, "-q", "-z", "expert,warn"])
+        #expect(expert.status == 0 && expert.stderr.isEmpty)
+        #expect(!expert.stdout.contains("Warns (") && !expert.stdout.contains("Errors ("), "tshark: \(expert.stdout)")
 
         let streams = try TCPStreamReassembler.streams(fromCaptureAt: path)
         for index in 0..<streams.count {
@@ -139,6 +143,45 @@ struct CaptureTests {
             captured == requests,
             "captured \(streams.map { ($0.clientToServer.count, $0.serverToClient.count, $0.missingBytes, $0.server.port) }), sent \(exchanges.map(\.request.count))"
         )
+    }
+
+    /// An upstream RST shows as RST on the upstream leg (from the server) and on the
+    /// client leg (from the proxy, which passes the reset on).
+    @Test func resetsAppearWhereTheyHappened() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("reset.pcap")
+        let capture = try PacketCapture(path: path)
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, _ in
+                var iterator = inbound.makeAsyncIterator()
+                _ = try await iterator.next()
+                connection.channel.resetAndClose()
+            }
+        }
+        let proxy = TCPProxy(
+            configuration: TCPProxyConfiguration(
+                name: "rst",
+                listen: HostPort(host: "127.0.0.1", port: 0),
+                upstream: HostPort(host: "127.0.0.1", port: server.port)
+            ),
+            group: MultiThreadedEventLoopGroup.singleton,
+            capture: capture,
+            logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let port = try #require(try await proxy.start().port)
+        let client = try await TestClient.connect(port: port)
+        try? await client.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "provoke a reset"))
+            _ = try await TestClient.readAll(inbound)
+        }
+        await proxy.shutdown(grace: .seconds(1))
+        try await capture.close()
+        await server.stop()
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: path)
+        #expect(streams.count == 2)
+        #expect(streams.allSatisfy { $0.reset && $0.clientToServer == Array("provoke a reset".utf8) })
+        #expect(Set(streams.map { Int($0.server.port) }) == [port, server.port])
     }
 
     @Test func rotationStartsNewCompleteFiles() async throws {

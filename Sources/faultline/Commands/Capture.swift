@@ -52,6 +52,7 @@ struct Capture: AsyncParsableCommand {
         let capture: PcapLiveCapture
         do {
             capture = try PcapLiveCapture(interface: self.interface, filter: self.filter)
+            try capture.open(file: self.file)
         } catch let error as PcapError {
             throw error.userFacing
         }
@@ -105,6 +106,7 @@ struct Capture: AsyncParsableCommand {
 private final class ProgressLine {
     private let isTerminal = isatty(STDERR_FILENO) == 1
     private var lastPrinted: UInt64 = 0
+    private var lastText: String?
     private var pending: String?
 
     func show(_ progress: PcapLiveCapture.Progress) {
@@ -113,8 +115,10 @@ private final class ProgressLine {
             FileHandle.standardError.write(Data(("\r" + text).utf8))
             return
         }
+        guard text != self.lastText else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         if now - self.lastPrinted >= 1_000_000_000 {
+            self.lastText = text
             self.lastPrinted = now
             self.pending = nil
             printError(text)
@@ -126,7 +130,7 @@ private final class ProgressLine {
     func finish() {
         if self.isTerminal {
             FileHandle.standardError.write(Data("\n".utf8))
-        } else if let pending = self.pending {
+        } else if let pending = self.pending, pending != self.lastText {
             printError(pending)
         }
     }
