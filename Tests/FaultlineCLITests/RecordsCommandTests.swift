@@ -76,6 +76,19 @@ struct RecordsCommandTests {
         #expect(array?.count == events.count)
     }
 
+    static let badRecordOptions: [([String], String)] = [
+        (["--pcap", "/tmp/x.pcap", "--pcap-max-size", "10X"], "--pcap-max-size"),
+        (["--pcap-max-size", "10M"], "--pcap-max-size needs --pcap FILE"),
+        (["--pcap", "/nonexistent-directory/run.pcap"], "cannot write capture file /nonexistent-directory/run.pcap"),
+    ]
+
+    @Test(arguments: badRecordOptions)
+    func badRecordOptionsExitTwo(options: [String], message: String) async throws {
+        let result = try await FaultlineBinary.run(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"] + options)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+    }
+
     @Test func summaryOfABadLogNamesFileAndLine() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -184,6 +184,55 @@ struct CaptureTests {
         #expect(Set(streams.map { Int($0.server.port) }) == [port, server.port])
     }
 
+    /// A proxy listening on IPv6 in front of an IPv4 upstream: the client leg is written
+    /// as IPv6, the upstream leg as IPv4, both reassemble.
+    @Test func ipv6AndIPv4LegsInOneCapture() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("v6.pcap")
+        let capture = try PacketCapture(path: path)
+        let server = try await TestServer.echo()
+        let proxy = TCPProxy(
+            configuration: TCPProxyConfiguration(
+                name: "v6",
+                listen: HostPort(host: "::1", port: 0),
+                upstream: HostPort(host: "127.0.0.1", port: server.port)
+            ),
+            group: MultiThreadedEventLoopGroup.singleton,
+            capture: capture,
+            logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let port = try #require(try await proxy.start().port)
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(host: "::1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FlushingHalfCloseHandler())
+                    return try TestClient.Connection(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(isOutboundHalfClosureEnabled: true)
+                    )
+                }
+            }
+        let echoed = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "over IPv6"))
+            outbound.finish()
+            return try await TestClient.readAll(inbound)
+        }
+        #expect(echoed == ByteBuffer(string: "over IPv6"))
+        await proxy.shutdown(grace: .seconds(1))
+        try await capture.close()
+        await server.stop()
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: path)
+        #expect(streams.map(\.client.isIPv6).sorted { !$0 && $1 } == [false, true])
+        #expect(streams.allSatisfy { $0.clientToServer == Array("over IPv6".utf8) && $0.serverToClient == $0.clientToServer })
+        if let tshark = Self.tshark {
+            let read = try Self.execute(tshark, ["-r", path])
+            #expect(read.status == 0 && read.stderr.isEmpty, "tshark said: \(read.stderr)")
+            #expect(read.stdout.contains("::1 → ::1") || read.stdout.contains("::1 -> ::1"), "tshark: \(read.stdout)")
+        }
+    }
+
     @Test func rotationStartsNewCompleteFiles() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
