@@ -254,6 +254,21 @@ struct CaptureTests {
         #expect(total == expected)
     }
 
+    /// A capture read back as log events balances, and payloads survive as base64.
+    @Test func reassembledStreamsBecomeLogEvents() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("run.pcap")
+        let capture = try PacketCapture(path: path)
+        _ = try await Self.run(sizes: [5, 1000], capture: capture)
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: path)
+        let events = streams.enumerated().flatMap { $0.element.events(proxy: "pcap", connection: UInt64($0.offset), recordPayloads: true) }
+        #expect(Accounting.check(events).isEmpty)
+        #expect(events.filter { $0.type == .message }.count == 8)
+        let five = try #require(events.first { $0.type == .message && $0.bytes == 5 })
+        #expect(five.payload == Foundation.Data(Self.pattern(1, 5)).base64EncodedString())
+    }
+
     @Test func udpDatagramsAreWrittenAsUDP() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
