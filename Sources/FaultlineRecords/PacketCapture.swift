@@ -88,6 +88,13 @@ public final class PacketCapture: Sendable {
         self.enqueue(.udp(source: source, destination: destination, payload: payload))
     }
 
+    /// One UDP datagram between two socket addresses (as an `AddressedEnvelope` has
+    /// them); datagrams of other address kinds are not captured.
+    public func udpDatagram(from source: SocketAddress, to destination: SocketAddress, payload: ByteBuffer) {
+        guard let from = IPEndpoint(source), let to = IPEndpoint(destination) else { return }
+        self.udpDatagram(from: from, to: to, payload: payload)
+    }
+
     func enqueue(_ packet: Packet) {
         let now = self.clock.now()
         let size = packet.payloadBytes

@@ -24,8 +24,9 @@ public final class PcapLiveCapture: @unchecked Sendable {
 
     public let interface: String
     public let filter: String?
-    // `@unchecked`: `handle` is used by the `run` thread only, after `init`; `stop` only
-    // touches the atomic flag.
+    // `@unchecked`: `handle` and `dumper` are set up by `init` and `open(file:)`, then
+    // used by the `run` thread only; `stop` and `progress` touch only the atomic flag and
+    // the mutex.
     private var handle: OpaquePointer?
     private var dumper: OpaquePointer?
     private let stopping = Atomic<Bool>(false)

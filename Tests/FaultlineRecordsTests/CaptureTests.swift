@@ -125,6 +125,13 @@ struct CaptureTests {
         let expert = try Self.execute(tshark, ["-r", path, "-q", "-z", "expert,warn"])
         #expect(expert.status == 0 && expert.stderr.isEmpty)
         #expect(!expert.stdout.contains("Warns (") && !expert.stdout.contains("Errors ("), "tshark: \(expert.stdout)")
+        // Every IP and TCP checksum verifies (status 1 is "good").
+        let checksums = try Self.execute(
+            tshark,
+            ["-r", path, "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-T", "fields", "-e", "ip.checksum.status", "-e", "tcp.checksum.status"]
+        )
+        let statuses = Set(checksums.stdout.split(separator: "\n").map(String.init))
+        #expect(statuses == ["1\t1"], "checksum statuses: \(statuses)")
 
         let streams = try TCPStreamReassembler.streams(fromCaptureAt: path)
         for index in 0..<streams.count {
@@ -284,6 +291,12 @@ struct CaptureTests {
         #expect(packets.map { $0.data[9] } == [17, 17])  // IPv4 protocol: UDP
         #expect(packets.map { Array($0.data[28...]) } == [Array("question".utf8), Array("answer".utf8)])
         #expect(packets[0].data[20..<24] == [0x9C, 0x40, 0x00, 0x35])  // ports 40000 → 53
+        if let tshark = Self.tshark {
+            let checked = try Self.execute(
+                tshark, ["-r", path, "-o", "udp.check_checksum:TRUE", "-T", "fields", "-e", "udp.checksum.status", "-e", "udp.length"]
+            )
+            #expect(checked.stdout.split(separator: "\n") == ["1\t16", "1\t14"])
+        }
     }
 
     @Test func anUnwritableCapturePathIsAFileError() {

@@ -61,7 +61,7 @@ struct LiveCaptureTests {
         #expect(stream.sawSYN)
         #expect(stream.clientToServer == Array("seen on the wire".utf8))
         #expect(stream.serverToClient == Array("seen on the wire".utf8))
-        #expect(capture.progress.packets >= 8)
+        #expect(capture.progress.packets >= 5)  // at least SYN, SYN-ACK, ACK, data, FIN
     }
 
     @Test func aBadFilterIsRejectedWithLibpcapsMessage() {
