@@ -43,6 +43,10 @@ final class WireTap: ChannelDuplexHandler {
     private var local: TCPCaptureFlow.Side { self.role == .accepted ? .responder : .initiator }
 
     private var started = false
+    /// Writes issued while a dialled channel was still connecting: NIO holds them until
+    /// the connection is up, and so does the tap, so they follow the handshake.
+    private var early: [ByteBuffer] = []
+    private var earlyFIN = false
 
     private func startIfActive(_ context: ChannelHandlerContext) {
         guard !self.started, context.channel.isActive,
@@ -50,10 +54,15 @@ final class WireTap: ChannelDuplexHandler {
             let remote = IPEndpoint(context.channel.remoteAddress)
         else { return }
         self.started = true
+        let flow: TCPCaptureFlow
         switch self.role {
-        case .accepted: self.flow = self.capture.tcpFlow(initiator: remote, responder: local)
-        case .dialled: self.flow = self.capture.tcpFlow(initiator: local, responder: remote)
+        case .accepted: flow = self.capture.tcpFlow(initiator: remote, responder: local)
+        case .dialled: flow = self.capture.tcpFlow(initiator: local, responder: remote)
         }
+        self.flow = flow
+        for buffer in self.early { flow.data(from: self.local, buffer) }
+        self.early = []
+        if self.earlyFIN { flow.fin(from: self.local) }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -75,7 +84,11 @@ final class WireTap: ChannelDuplexHandler {
         // NIO completes a connect promise before it fires channelActive, so the bridge
         // may write to a dialled channel before this handler heard it is active.
         self.startIfActive(context)
-        self.flow?.data(from: self.local, Self.unwrapOutboundIn(data))
+        if let flow = self.flow {
+            flow.data(from: self.local, Self.unwrapOutboundIn(data))
+        } else if !self.started {
+            self.early.append(Self.unwrapOutboundIn(data))
+        }
         context.write(data, promise: promise)
     }
 
@@ -96,7 +109,11 @@ final class WireTap: ChannelDuplexHandler {
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if mode == .output {
             self.startIfActive(context)
-            self.flow?.fin(from: self.local)
+            if let flow = self.flow {
+                flow.fin(from: self.local)
+            } else if !self.started {
+                self.earlyFIN = true
+            }
         }
         context.close(mode: mode, promise: promise)
     }

@@ -61,8 +61,26 @@ public final class TestServer: Sendable {
                 for try await chunk in inbound {
                     try await outbound.write(chunk)
                 }
+                try await Self.finishAfterFlush(connection, outbound)
             }
         }
+    }
+
+    /// Half-closes `outbound` and waits until the channel has closed, for a handler
+    /// whose input has already ended.
+    ///
+    /// `executeThenClose` closes the channel as soon as its body returns, and a full
+    /// close discards writes NIO has not yet handed to the socket: a body that returns
+    /// right after its last `write` can lose the end of what it wrote. Finishing the
+    /// writer half-closes after every pending write (`FlushingHalfCloseHandler`); with
+    /// the input already closed that completes the close, so awaiting `closeFuture`
+    /// waits for the data to reach the socket.
+    public static func finishAfterFlush<Outbound>(
+        _ connection: NIOAsyncChannel<ByteBuffer, Outbound>,
+        _ outbound: NIOAsyncChannelOutboundWriter<Outbound>
+    ) async throws {
+        outbound.finish()
+        try await connection.channel.closeFuture.get()
     }
 
     /// Stops accepting. Connections already open run on until their handlers end.

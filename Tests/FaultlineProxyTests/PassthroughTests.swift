@@ -22,6 +22,8 @@ struct PassthroughTests {
                     var digest = StreamDigest()
                     for try await chunk in inbound { digest.update(chunk) }
                     let sent = try await group.next()!
+                    // Returning closes the channel; first let the pending writes out.
+                    try await connection.channel.closeFuture.get()
                     digests.yield((sent, digest.digest))
                 }
             }
@@ -40,6 +42,8 @@ struct PassthroughTests {
                     var digest = StreamDigest()
                     for try await chunk in inbound { digest.update(chunk) }
                     let sent = try await group.next()!
+                    // Returning closes the channel; first let the pending writes out.
+                    try await client.channel.closeFuture.get()
                     return (sent, digest.digest, digest.count)
                 }
             }

@@ -38,6 +38,7 @@ struct CaptureTests {
             try await connection.executeThenClose { inbound, outbound in
                 let request = try await TestClient.readAll(inbound)
                 try await outbound.write(ByteBuffer(bytes: Self.reply(to: Array(request.readableBytesView))))
+                try await TestServer.finishAfterFlush(connection, outbound)
             }
         }
         let proxy = TCPProxy(
@@ -271,7 +272,10 @@ struct CaptureTests {
         let streams = try TCPStreamReassembler.streams(fromCaptureAt: path)
         let events = streams.enumerated().flatMap { $0.element.events(proxy: "pcap", connection: UInt64($0.offset), recordPayloads: true) }
         #expect(Accounting.check(events).isEmpty)
-        #expect(events.filter { $0.type == .message }.count == 8)
+        #expect(
+            events.filter { $0.type == .message }.count == 8,
+            "streams: \(streams.map { "\($0.client)->\($0.server) \($0.clientToServer.count)/\($0.serverToClient.count) syn \($0.sawSYN) fin \($0.clientFIN)/\($0.serverFIN) rst \($0.reset) missing \($0.missingBytes)" })"
+        )
         let five = try #require(events.first { $0.type == .message && $0.bytes == 5 })
         #expect(five.payload == Foundation.Data(Self.pattern(1, 5)).base64EncodedString())
     }
