@@ -19,9 +19,12 @@ struct RecordsCommandTests {
         return url
     }
 
-    /// After SIGTERM both files are complete: the log reads back and balances, the pcap
-    /// holds both legs with the bytes that travelled.
-    @Test func proxyWritesALogAndACaptureThatSurviveSIGTERM() async throws {
+    static let stopSignals: [Int32] = [SIGTERM, SIGINT]
+
+    /// After SIGTERM or SIGINT both files are complete: the log reads back and balances,
+    /// the pcap holds both legs with the bytes that travelled.
+    @Test(arguments: stopSignals)
+    func proxyWritesALogAndACaptureThatSurviveTheSignal(signal: Int32) async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let log = directory.appendingPathComponent("run.jsonl").path
@@ -41,7 +44,7 @@ struct RecordsCommandTests {
             }
             #expect(echoed == text)
         }
-        proxy.signal(SIGTERM)
+        proxy.signal(signal)
         #expect(await proxy.exitStatus() == 0)
         await echo.stop()
 
