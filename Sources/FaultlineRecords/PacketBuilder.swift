@@ -43,8 +43,7 @@ public enum PacketBuilder {
         segment.append16(0)  // urgent pointer
         segment.append(contentsOf: payload)
         let checksum = Self.transportChecksum(source: source, destination: destination, protocol: Self.ipProtocolTCP, segment: segment)
-        segment[16] = UInt8(checksum >> 8)
-        segment[17] = UInt8(checksum & 0xFF)
+        segment.withUnsafeMutableBytes { $0.storeBytes(of: checksum, toByteOffset: 16, as: UInt16.self) }
         return Self.ip(source: source, destination: destination, protocol: Self.ipProtocolTCP, identification: identification, payload: segment)
     }
 
@@ -59,8 +58,7 @@ public enum PacketBuilder {
         datagram.append(contentsOf: payload)
         var checksum = Self.transportChecksum(source: source, destination: destination, protocol: Self.ipProtocolUDP, segment: datagram)
         if checksum == 0 { checksum = 0xFFFF }  // 0 means "none" in UDP
-        datagram[6] = UInt8(checksum >> 8)
-        datagram[7] = UInt8(checksum & 0xFF)
+        datagram.withUnsafeMutableBytes { $0.storeBytes(of: checksum, toByteOffset: 6, as: UInt16.self) }
         return Self.ip(source: source, destination: destination, protocol: Self.ipProtocolUDP, identification: identification, payload: datagram)
     }
 
@@ -86,15 +84,18 @@ public enum PacketBuilder {
             packet.append16(0)
             packet.append(contentsOf: source.address)
             packet.append(contentsOf: destination.address)
-            let checksum = Self.finish(Self.sum(packet[...], into: 0))
-            packet[10] = UInt8(checksum >> 8)
-            packet[11] = UInt8(checksum & 0xFF)
+            let checksum = Self.finish(packet.withUnsafeBytes { Self.nativeSum($0) })
+            packet.withUnsafeMutableBytes { $0.storeBytes(of: checksum, toByteOffset: 10, as: UInt16.self) }
         }
         packet.append(contentsOf: payload)
         return packet
     }
 
     /// The TCP/UDP checksum: one's complement over the pseudo-header and the segment.
+    ///
+    /// Computed in the host's byte order, 32 bits at a time, and stored back in host
+    /// order (RFC 1071: the one's complement sum is independent of byte order, so the
+    /// stored bytes come out right on either endianness). Returns the value to store.
     private static func transportChecksum(source: IPEndpoint, destination: IPEndpoint, protocol number: UInt8, segment: [UInt8]) -> UInt16 {
         var pseudo: [UInt8] = source.address + destination.address
         if source.isIPv6 {
@@ -105,17 +106,28 @@ public enum PacketBuilder {
             pseudo.append(number)
             pseudo.append16(UInt16(truncatingIfNeeded: segment.count))
         }
-        return Self.finish(Self.sum(segment[...], into: Self.sum(pseudo[...], into: 0)))
+        let total = pseudo.withUnsafeBytes { Self.nativeSum($0) } &+ segment.withUnsafeBytes { Self.nativeSum($0) }
+        return Self.finish(total)
     }
 
-    private static func sum(_ bytes: ArraySlice<UInt8>, into start: UInt64) -> UInt64 {
-        var total = start
-        var index = bytes.startIndex
-        while index + 1 < bytes.endIndex {
-            total += UInt64(bytes[index]) << 8 | UInt64(bytes[index + 1])
-            index += 2
+    /// The unfolded one's complement sum of `bytes` read in host order; an odd last
+    /// byte counts as if followed by a zero byte.
+    static func nativeSum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var total: UInt64 = 0
+        var offset = 0
+        while offset + 4 <= bytes.count {
+            total &+= UInt64(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            offset += 4
         }
-        if index < bytes.endIndex { total += UInt64(bytes[index]) << 8 }
+        if offset + 2 <= bytes.count {
+            total &+= UInt64(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+            offset += 2
+        }
+        if offset < bytes.count {
+            var last: UInt16 = 0
+            withUnsafeMutableBytes(of: &last) { $0[0] = bytes[offset] }
+            total &+= UInt64(last)
+        }
         return total
     }
 
