@@ -8,8 +8,9 @@ MAN_DATE ?= 2026-11-23
 
 # Needed to build: libpcap through pkg-config.
 BUILD_PACKAGES := libpcap-dev pkg-config
-# Needed by tests that talk to real servers and tools.
-TEST_PACKAGES := redis-server tshark
+# Needed by tests that talk to real servers and tools (util-linux: setpriv, to
+# drop CAP_NET_RAW in the capture-refused test).
+TEST_PACKAGES := redis-server tshark util-linux
 
 .PHONY: all build demo test deps test-deps man bench clean
 
