@@ -170,6 +170,21 @@ struct RecordsCommandTests {
         await echo.stop()
     }
 
+    /// `--duration` ends the capture by itself and leaves a valid (here empty) file.
+    @Test func captureStopsAfterItsDuration() async throws {
+        guard geteuid() == 0 else { return }  // covered by the privilege test above
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("quiet.pcap").path
+        // Port 1 on loopback: nothing talks there during the test.
+        let result = try await FaultlineBinary.run(["capture", "-i", "lo", "--filter", "tcp port 1", "-w", file, "--duration", "200ms"])
+        #expect(result.status == 0, "stderr was: \(result.stderr)")
+        #expect(result.stdout.hasSuffix("captured 0 packets (0 bytes) to \(file)"))
+        let (linkType, packets) = try PcapOfflineReader.readAll(path: file)
+        #expect(packets.isEmpty)
+        #expect(linkType == .ethernet)
+    }
+
     static func wireBytes(_ file: String) throws -> Int {
         try PcapOfflineReader.readAll(path: file).packets.reduce(0) { $0 + $1.originalLength }
     }
