@@ -96,6 +96,8 @@ let package = Package(
             name: "FaultlineProxyTests",
             dependencies: [
                 "FaultlineProxy",
+                "FaultlineRecords",
+                "Pcap",
                 "FaultlineTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
