@@ -11,7 +11,7 @@ BUILD_PACKAGES := libpcap-dev pkg-config
 # Needed by tests that talk to real servers and tools.
 TEST_PACKAGES := redis-server tshark
 
-.PHONY: all build demo test deps test-deps man bench clean
+.PHONY: all build demo test deps test-deps man bench clean profiles
 
 all: build
 
@@ -38,6 +38,11 @@ test: test-deps
 man: deps
 	$(SWIFT) package plugin --allow-writing-to-package-directory generate-manual --date $(MAN_DATE)
 	cp .build/plugins/GenerateManual/outputs/faultline/faultline.1 man/faultline.1
+
+## Rebuilds the profile library built into the binary from profiles/*.yaml
+## (ShippedProfilesTests fails when it is out of date).
+profiles:
+	scripts/generate-shipped-profiles.sh
 
 ## Benchmarks against no proxy, haproxy and socat (run by hand, not in CI).
 bench: deps
