@@ -1,23 +1,33 @@
+import FaultlineCore
 import NIOCore
 
 /// The handlers each proxied connection's two channels get, listed from the socket
 /// inwards. Features that see or change traffic (capture, framing, fault stages) add
 /// their handler here, in this order:
 ///
-///     socket ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer ─▶ fault stage ─▶ Bridge
+///     socket ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer ─▶ pacing/fault stage ─▶ Bridge
 ///
 /// The bridge is always last: it hands what reaches it to the other channel.
 struct ConnectionPipeline {
     /// The connection's ordinal within its proxy, from 0.
     let ordinal: UInt64
+    /// The connection's fault state, when a profile could act on it (nil: no stages).
+    var faults: FaultConnection? = nil
 
     /// Handlers for the channel accepted from the client.
     func clientHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        [FlushingHalfCloseHandler(), bridge]
+        [FlushingHalfCloseHandler()] + self.stages(reading: .upstream, writing: .downstream) + [bridge]
     }
 
     /// Handlers for the channel dialled to the upstream.
     func upstreamHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        [FlushingHalfCloseHandler(), bridge]
+        [FlushingHalfCloseHandler()] + self.stages(reading: .downstream, writing: .upstream) + [bridge]
+    }
+
+    /// The fault stage for the direction read on this channel and the pacing stage for
+    /// the direction written to it.
+    private func stages(reading: Event.Direction, writing: Event.Direction) -> [any ChannelHandler] {
+        guard let faults = self.faults else { return [] }
+        return [faults.pacer(for: writing), faults.stage(for: reading)]
     }
 }

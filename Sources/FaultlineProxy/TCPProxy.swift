@@ -18,17 +18,21 @@ public struct TCPProxyConfiguration: Sendable {
     public var upstream: HostPort
     /// How long dialling the upstream may take before the client is let go.
     public var connectTimeout: TimeAmount
+    /// The profile and seed to inject faults with; nil forwards everything unchanged.
+    public var faults: FaultPlan?
 
     public init(
         name: String = "proxy",
         listen: HostPort,
         upstream: HostPort,
-        connectTimeout: TimeAmount = .seconds(5)
+        connectTimeout: TimeAmount = .seconds(5),
+        faults: FaultPlan? = nil
     ) {
         self.name = name
         self.listen = listen
         self.upstream = upstream
         self.connectTimeout = connectTimeout
+        self.faults = faults
     }
 }
 
@@ -40,11 +44,14 @@ public struct TCPProxyConfiguration: Sendable {
 public final class TCPProxy: Sendable {
     public let configuration: TCPProxyConfiguration
     private let group: any EventLoopGroup
-    private let events: any EventSink
+    let events: any EventSink
     private let logger: Logger
     private let connections = ConnectionRegistry()
     private let nextOrdinal = Atomic<UInt64>(0)
     private let serverChannel = Mutex<(any Channel)?>(nil)
+    /// When the listener started (event-loop uptime ns): the origin of time windows and
+    /// schedules.
+    private let startedAt = Atomic<UInt64>(0)
 
     public init(
         configuration: TCPProxyConfiguration,
@@ -103,6 +110,12 @@ public final class TCPProxy: Sendable {
         start.listen = bound.hostPortText
         start.upstream = self.configuration.upstream.description
         start.mono = channel.eventLoop.now.uptimeNanoseconds
+        self.startedAt.store(start.mono ?? 0, ordering: .relaxed)
+        if let plan = self.configuration.faults {
+            start.seed = plan.seed
+            start.profile = plan.profile.name
+            start.profileHash = plan.profile.hash
+        }
         self.events.record(start)
         self.logger.info(
             "proxy listening",
@@ -145,9 +158,23 @@ public final class TCPProxy: Sendable {
         let ordinal = self.nextOrdinal.wrappingAdd(1, ordering: .relaxed).oldValue
         self.connections.open(ordinal, client: client)
         let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
-        let pipeline = ConnectionPipeline(ordinal: ordinal)
+        var pipeline = ConnectionPipeline(ordinal: ordinal)
+        let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
+        if let plan = self.configuration.faults, !plan.isEmpty {
+            let faults = FaultConnection(
+                plan: plan,
+                ordinal: ordinal,
+                client: client.remoteAddress?.hostPortText,
+                proxyName: self.configuration.name,
+                events: self.events,
+                proxyStart: proxyStart,
+                openedAt: client.eventLoop.now
+            )
+            pipeline.faults = faults.isInert ? nil : faults
+        }
         try client.pipeline.syncOperations.addHandler(
             OnActiveHandler { [self] client in
+                if self.refuse(client, ordinal: ordinal, proxyStart: proxyStart) { return }
                 self.dialUpstream(for: client, pipeline: pipeline, clientSide: clientSide, upstreamSide: upstreamSide)
             }
         )
@@ -188,9 +215,16 @@ public final class TCPProxy: Sendable {
                 }
                 self.connections.attach(ordinal, upstream: upstreamChannel)
                 self.recordOpen(ordinal: ordinal, client: client, upstream: upstreamChannel)
+                pipeline.faults?.bridged(client: client, upstream: upstreamChannel)
                 let both = client.closeFuture.and(upstreamChannel.closeFuture)
                 both.assumeIsolated().whenComplete { _ in
-                    self.recordClose(ordinal: ordinal, on: client.eventLoop, client: clientSide, upstream: upstreamSide)
+                    self.recordClose(
+                        ordinal: ordinal,
+                        on: client.eventLoop,
+                        client: clientSide,
+                        upstream: upstreamSide,
+                        faults: pipeline.faults
+                    )
                     self.connections.finish(ordinal)
                 }
                 client.setOption(.autoRead, value: true).whenFailure { _ in }
@@ -226,15 +260,24 @@ public final class TCPProxy: Sendable {
         ordinal: UInt64,
         on loop: any EventLoop,
         client: BridgeHandler,
-        upstream: BridgeHandler
+        upstream: BridgeHandler,
+        faults: FaultConnection?
     ) {
         var event = Event(.connectionClose)
         event.proxy = self.configuration.name
         event.conn = ordinal
-        event.bytesFromClient = client.bytesRead
+        // The bridges count what the fault stages passed on; what the stages discarded
+        // was read from the sockets too.
+        let droppedUpstream = faults?.dropped[.upstream] ?? 0
+        let droppedDownstream = faults?.dropped[.downstream] ?? 0
+        event.bytesFromClient = client.bytesRead + droppedUpstream
         event.bytesToUpstream = upstream.bytesWritten
-        event.bytesFromUpstream = upstream.bytesRead
+        event.bytesFromUpstream = upstream.bytesRead + droppedDownstream
         event.bytesToClient = client.bytesWritten
+        if faults != nil {
+            event.droppedUpstream = droppedUpstream
+            event.droppedDownstream = droppedDownstream
+        }
         event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
         event.mono = loop.now.uptimeNanoseconds
         self.events.record(event)
