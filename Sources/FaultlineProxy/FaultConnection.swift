@@ -24,9 +24,18 @@ public final class FaultConnection {
     private var timers: [Scheduled<Void>] = []
     private(set) var severed = false
 
-    /// Bytes the stages discarded, per direction: they go in `conn_close` as
-    /// `dropped_upstream` and `dropped_downstream`.
-    public private(set) var dropped: [Event.Direction: Int] = [:]
+    /// Bytes discarded before the bridge saw them (blackhole, hang, past a cut), and
+    /// bytes the bridge forwarded that a pacing stage then discarded (held when the
+    /// connection was cut). Kept apart so `conn_close` stays truthful: the bridges count
+    /// the second kind as read and written, the first kind not at all.
+    public private(set) var droppedBeforeBridge: [Event.Direction: Int] = [:]
+    public private(set) var droppedAfterBridge: [Event.Direction: Int] = [:]
+
+    /// Bytes the engine discarded, per direction: `dropped_upstream` and
+    /// `dropped_downstream` in `conn_close`.
+    public var dropped: [Event.Direction: Int] {
+        self.droppedBeforeBridge.merging(self.droppedAfterBridge, uniquingKeysWith: +)
+    }
 
     public init(plan: FaultPlan, ordinal: UInt64, client: String?, proxyName: String, events: any EventSink, proxyStart: NIODeadline, openedAt: NIODeadline) {
         self.ordinal = ordinal
@@ -102,9 +111,13 @@ public final class FaultConnection {
         self.events.record(decision.event(proxy: self.proxyName, connection: self.ordinal, mono: now.uptimeNanoseconds))
     }
 
-    func addDropped(_ bytes: Int, _ direction: Event.Direction) {
+    func addDropped(_ bytes: Int, _ direction: Event.Direction, afterBridge: Bool = false) {
         guard bytes > 0 else { return }
-        self.dropped[direction, default: 0] += bytes
+        if afterBridge {
+            self.droppedAfterBridge[direction, default: 0] += bytes
+        } else {
+            self.droppedBeforeBridge[direction, default: 0] += bytes
+        }
     }
 
     /// Called once both channels exist: arms the severs that happen after a time.

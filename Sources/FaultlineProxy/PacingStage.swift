@@ -101,7 +101,7 @@ public final class PacingStage: ChannelOutboundHandler {
     func discard() {
         for item in self.queue {
             switch item.entry {
-            case .data(let buffer): self.connection.addDropped(buffer.readableBytes, self.direction)
+            case .data(let buffer): self.connection.addDropped(buffer.readableBytes, self.direction, afterBridge: true)
             case .close(_, let promise): promise?.fail(ChannelError.ioOnClosedChannel)
             case .flush, .run: break
             }

@@ -266,17 +266,19 @@ public final class TCPProxy: Sendable {
         var event = Event(.connectionClose)
         event.proxy = self.configuration.name
         event.conn = ordinal
-        // The bridges count what the fault stages passed on; what the stages discarded
-        // was read from the sockets too.
-        let droppedUpstream = faults?.dropped[.upstream] ?? 0
-        let droppedDownstream = faults?.dropped[.downstream] ?? 0
-        event.bytesFromClient = client.bytesRead + droppedUpstream
-        event.bytesToUpstream = upstream.bytesWritten
-        event.bytesFromUpstream = upstream.bytesRead + droppedDownstream
-        event.bytesToClient = client.bytesWritten
-        if faults != nil {
-            event.droppedUpstream = droppedUpstream
-            event.droppedDownstream = droppedDownstream
+        // The bridges count what the fault stages passed on: add what was discarded
+        // before the bridge to what was read, and take what a pacing stage discarded
+        // after the bridge off what was written. Then, per direction,
+        // read = written + dropped.
+        let before = faults?.droppedBeforeBridge ?? [:]
+        let after = faults?.droppedAfterBridge ?? [:]
+        event.bytesFromClient = client.bytesRead + before[.upstream, default: 0]
+        event.bytesToUpstream = upstream.bytesWritten - after[.upstream, default: 0]
+        event.bytesFromUpstream = upstream.bytesRead + before[.downstream, default: 0]
+        event.bytesToClient = client.bytesWritten - after[.downstream, default: 0]
+        if let faults {
+            event.droppedUpstream = faults.dropped[.upstream] ?? 0
+            event.droppedDownstream = faults.dropped[.downstream] ?? 0
         }
         event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
         event.mono = loop.now.uptimeNanoseconds

@@ -188,3 +188,35 @@ struct FaultPlanTests {
         }
     }
 }
+
+/// The hook framed connections and the UDP engine call per message.
+struct MessageDecisionTests {
+    @Test func messageRulesActOnMatchingMessagesOnly() throws {
+        let plan = try FaultPlanTests.plan("""
+              - {name: slow-posts, match: {method: POST, path: /orders/*}, per: message, fault: {kind: delay, latency: 1s}}
+              - {name: chunky, fault: {kind: delay, latency: 5ms}}
+            """ + "\n")
+        var faults = plan.connection(0, client: nil)
+        let post = MessageFacts(ordinal: 0, method: "post", path: "/orders/9")
+        let get = MessageFacts(ordinal: 1, method: "GET", path: "/orders/9")
+        #expect(faults.decideMessage(direction: .upstream, facts: post, sinceProxyStart: .zero, sinceOpen: .zero).map(\.rule) == ["slow-posts"])
+        #expect(faults.decideMessage(direction: .upstream, facts: get, sinceProxyStart: .zero, sinceOpen: .zero).isEmpty)
+        // Chunk decisions never see the message rule.
+        let chunk = faults.decide(direction: .upstream, bytes: 10, sinceProxyStart: .zero, sinceOpen: .zero)
+        #expect(chunk.fired.map(\.rule) == ["chunky"])
+    }
+
+    @Test func sameSeedSameMessageDecisions() throws {
+        let rules = "  - {name: some, per: message, probability: 0.3, fault: {kind: delay, latency: 10ms, jitter: 5ms}}\n"
+        func run(_ seed: UInt64) throws -> [String] {
+            let faults = try FaultPlanTests.plan(rules, seed: seed).connection(3, client: nil)
+            return (0..<200 as Range<UInt64>).flatMap { ordinal in
+                faults.decideMessage(direction: .downstream, facts: MessageFacts(ordinal: ordinal), sinceProxyStart: .zero, sinceOpen: .zero)
+                    .map { "\(ordinal) \($0.params["delay"] ?? "")" }
+            }
+        }
+        let first = try run(5)
+        #expect((30...90).contains(first.count))
+        #expect(try run(5) == first)
+    }
+}

@@ -18,6 +18,14 @@ struct FaultsOverSocketsTests {
         return FaultPlan(profile: try ProfileLoader(library: []).load(text: text, file: "sockets.yaml"), seed: seed)
     }
 
+    /// Per direction, bytes read = bytes written + bytes the log says were dropped.
+    static func expectTruthfulAccounting(_ events: MemoryEventSink, sourceLocation: SourceLocation = #_sourceLocation) {
+        for close in events.events where close.type == .connectionClose {
+            #expect(close.bytesFromClient == (close.bytesToUpstream ?? 0) + (close.droppedUpstream ?? 0), sourceLocation: sourceLocation)
+            #expect(close.bytesFromUpstream == (close.bytesToClient ?? 0) + (close.droppedDownstream ?? 0), sourceLocation: sourceLocation)
+        }
+    }
+
     /// How a client's read ended.
     enum Ending: Equatable {
         case eof(String)
@@ -68,16 +76,21 @@ struct FaultsOverSocketsTests {
         #expect(fault.action == "reset")
         #expect(fault.params?["at_byte"] == "5")
         #expect(fault.direction == .downstream)
+        Self.expectTruthfulAccounting(events)
     }
 
     @Test func finIsSeenAsEOFAfterExactlyTheBytesBeforeTheOffset() async throws {
         let echo = try await TestServer.echo()
         let plan = try Self.plan("  - {name: cut, match: {direction: downstream}, fault: {kind: sever, mode: fin, after_bytes: 5}}\n")
-        let ending = try await withProxy(upstreamPort: echo.port, faults: plan) { _, port in
+        let events = MemoryEventSink()
+        let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             try await Self.exchange(port: port, request: "hello world")
         }
         await echo.stop()
         #expect(ending == .eof("hello"))
+        Self.expectTruthfulAccounting(events)
+        let close = try #require(events.events.first { $0.type == .connectionClose })
+        #expect(close.bytesToClient == 5)
     }
 
     @Test func halfCloseEndsOneDirectionOnly() async throws {
@@ -133,6 +146,7 @@ struct FaultsOverSocketsTests {
         await echo.stop()
         let close = try #require(events.events.first { $0.type == .connectionClose })
         #expect(close.droppedUpstream == 13)
+        Self.expectTruthfulAccounting(events)
         #expect(close.bytesFromClient == 13)
         #expect(close.bytesToUpstream == 0)
     }
@@ -170,6 +184,7 @@ struct FaultsOverSocketsTests {
         #expect(close.bytesFromUpstream == 10_000)
         #expect(close.bytesToClient == 10_000)
         #expect(close.droppedDownstream == 0)
+        Self.expectTruthfulAccounting(events)
     }
 
     @Test func sliceDeliversEveryByteInSmallPieces() async throws {
@@ -213,6 +228,28 @@ struct FaultsOverSocketsTests {
         }
         await echo.stop()
         #expect(ending == .eof(""))
+    }
+
+    @Test func refuseIgnoreAcceptsButNeverServes() async throws {
+        let echo = try await TestServer.echo()
+        let events = MemoryEventSink()
+        let plan = try Self.plan("  - {name: deaf, fault: {kind: refuse, mode: ignore}}\n")
+        try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
+            let client = try await TestClient.connect(port: port)
+            try await client.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "hello?"))
+                await #expect(throws: TimedOut.self) {
+                    _ = try await withTimeout(.milliseconds(300)) {
+                        for try await _ in inbound { return "data" }
+                        return "eof"
+                    }
+                }
+                #expect(client.channel.isActive)
+            }
+        }
+        await echo.stop()
+        #expect(events.events.filter { $0.type == .fault }.map(\.action) == ["ignore"])
+        #expect(events.events.filter { $0.type == .connectionOpen }.isEmpty)
     }
 
     @Test func hangHoldsThenClosesAfterItsTime() async throws {

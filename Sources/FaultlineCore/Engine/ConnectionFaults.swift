@@ -24,9 +24,7 @@ public struct ConnectionFaults: Sendable {
         self.plan = plan
         self.ordinal = ordinal
         for (index, rule) in plan.profile.rules.enumerated() {
-            guard !(rule.fault is RefuseFault), rule.match.message == nil, type(of: rule.fault).layer == .stream,
-                rule.match.selects(connection: ordinal, client: client)
-            else { continue }
+            guard !(rule.fault is RefuseFault), rule.match.selects(connection: ordinal, client: client) else { continue }
             var armed = Armed(index: index, rule: rule, connectionEffect: nil)
             if rule.per == .connection {
                 var random = plan.random(connection: ordinal, unit: DecisionKey.perConnection, rule: index)
@@ -68,7 +66,7 @@ public struct ConnectionFaults: Sendable {
         self.unitsSeen[direction] = unit + 1
         self.bytesSeen[direction] = seen + bytes
         var decision = ChunkDecision(unit: unit)
-        for armed in self.armed {
+        for armed in self.armed where !Self.isMessageRule(armed.rule) {
             let rule = armed.rule
             guard rule.match.direction.covers(direction),
                 self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
@@ -130,6 +128,68 @@ public struct ConnectionFaults: Sendable {
             )
         }
         return decision
+    }
+}
+
+extension ConnectionFaults {
+    /// Rules that act on framed messages or datagrams, not raw chunks: a message match,
+    /// a message or datagram fault kind, or `per: message`.
+    static func isMessageRule(_ rule: Rule) -> Bool {
+        rule.match.message != nil || type(of: rule.fault).layer != .stream || rule.per == .message
+    }
+
+    /// The `unit` of a decision key for message (or datagram) ordinals: bit 61 keeps
+    /// them apart from chunk ordinals of the same connection.
+    public static func messageUnit(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
+        FaultPlan.unitKey(ordinal | (1 << 61), direction)
+    }
+
+    /// Decides which message rules fire for one framed message (or UDP datagram) and
+    /// what each does. The hook for framed connections and the UDP engine: they carry
+    /// out the effects (a `delay` holds the message; message kinds such as drop or
+    /// duplicate add their own `FaultEffect` cases). Chunk rules are not consulted.
+    ///
+    /// Keys: per-connection rules use the decision taken when the connection (or UDP
+    /// session) opened; per-message rules draw with `messageUnit(facts.ordinal, direction)`.
+    public func decideMessage(
+        direction: Event.Direction,
+        facts: MessageFacts,
+        sinceProxyStart: Duration,
+        sinceOpen: Duration
+    ) -> [FaultDecision] {
+        var fired: [FaultDecision] = []
+        for armed in self.armed where Self.isMessageRule(armed.rule) {
+            let rule = armed.rule
+            guard rule.match.direction.covers(direction),
+                rule.match.message?.matches(facts) ?? true,
+                self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
+            else { continue }
+            let unit = Self.messageUnit(facts.ordinal, direction)
+            var random = self.plan.random(connection: self.ordinal, unit: unit, rule: armed.index)
+            let effect: FaultEffect
+            switch rule.per {
+            case .connection:
+                guard let drawn = armed.connectionEffect else { continue }
+                effect = type(of: rule.fault).redrawsPerUnit ? rule.fault.effect(random: &random) : drawn
+            case .chunk, .message:
+                guard random.chance(rule.probability) else { continue }
+                effect = rule.fault.effect(random: &random)
+            }
+            var params = rule.fault.params
+            if case .delay(let amount) = effect { params["delay"] = DurationText.format(amount) }
+            fired.append(
+                FaultDecision(
+                    rule: rule.name,
+                    ruleIndex: armed.index,
+                    kind: rule.kind,
+                    effect: effect,
+                    params: params,
+                    direction: direction,
+                    unit: facts.ordinal
+                )
+            )
+        }
+        return fired
     }
 }
 

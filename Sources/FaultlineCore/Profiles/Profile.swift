@@ -64,7 +64,7 @@ public struct Rule: Sendable {
     public var fault: any Fault
     public var window: TimeWindow?
     /// Where the rule starts in its file, for messages about it.
-    public var location: SourceLocation
+    public var location: ProfileLocation
 
     public init(
         name: String,
@@ -73,7 +73,7 @@ public struct Rule: Sendable {
         per: DecisionScope = .connection,
         fault: any Fault,
         window: TimeWindow? = nil,
-        location: SourceLocation = SourceLocation(file: "<memory>")
+        location: ProfileLocation = ProfileLocation(file: "<memory>")
     ) {
         self.name = name
         self.match = match

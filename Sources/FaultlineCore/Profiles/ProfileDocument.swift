@@ -5,7 +5,7 @@ import Yams
 public struct ProfileDocument {
     public struct Reference {
         public var name: String
-        public var location: SourceLocation
+        public var location: ProfileLocation
     }
 
     public var name: String?
@@ -16,9 +16,9 @@ public struct ProfileDocument {
     public var rules: [Rule] = []
     public var schedule: Schedule?
     /// Where the schedule is, for problems found only after merging.
-    public var scheduleLocation: SourceLocation?
+    public var scheduleLocation: ProfileLocation?
     /// Where each phase's rule names are written, by phase index and position.
-    public var phaseRuleLocations: [[SourceLocation]] = []
+    public var phaseRuleLocations: [[ProfileLocation]] = []
     public var file: String
     public var text: String
 

@@ -42,7 +42,7 @@ public struct ProfileLoader: Sendable {
         if let profile, reader.issues.isEmpty {
             return profile
         }
-        throw ProfileError(reader.issues.isEmpty ? [ProfileIssue(SourceLocation(file: reference), "cannot be used")] : reader.issues)
+        throw ProfileError(reader.issues.isEmpty ? [ProfileIssue(ProfileLocation(file: reference), "cannot be used")] : reader.issues)
     }
 
     /// Loads a profile from text that is not on disk (tests, the control API).
@@ -110,8 +110,8 @@ public struct ProfileLoader: Sendable {
         reference.contains("/") || Self.extensions.contains((reference as NSString).pathExtension)
     }
 
-    func locate(_ reference: String, relativeTo directory: String?, reader: ProfileReader, at location: SourceLocation?) -> Source? {
-        let where_ = location ?? SourceLocation(file: reference)
+    func locate(_ reference: String, relativeTo directory: String?, reader: ProfileReader, at location: ProfileLocation?) -> Source? {
+        let where_ = location ?? ProfileLocation(file: reference)
         if Self.looksLikePath(reference) || FileManager.default.fileExists(atPath: reference) && directory == nil {
             var path = reference
             if let directory, !reference.hasPrefix("/") {

@@ -25,11 +25,11 @@ public enum ProfileParser {
             Self.report(error, reader: reader)
             return document
         } catch {
-            reader.fail(at: SourceLocation(file: reader.file), "cannot read as YAML: \(error)")
+            reader.fail(at: ProfileLocation(file: reader.file), "cannot read as YAML: \(error)")
             return document
         }
         guard let root else {
-            reader.fail(at: SourceLocation(file: reader.file, line: 1, column: 1), "the file is empty; a profile starts with 'faultline: 1'")
+            reader.fail(at: ProfileLocation(file: reader.file, line: 1, column: 1), "the file is empty; a profile starts with 'faultline: 1'")
             return document
         }
         guard let top = reader.mapping(root, what: "a profile", allowed: Self.topKeys) else { return document }
@@ -58,7 +58,7 @@ public enum ProfileParser {
             }
         }
         if let node = top["rules"], let items = reader.list(node, what: "rules") {
-            var seen: [String: SourceLocation] = [:]
+            var seen: [String: ProfileLocation] = [:]
             for item in items {
                 guard let rule = Self.rule(item, reader: reader) else { continue }
                 if let earlier = seen[rule.name] {
@@ -233,7 +233,7 @@ public enum ProfileParser {
 
     // MARK: Schedule
 
-    static func schedule(_ node: Node, reader: ProfileReader) -> (Schedule?, [[SourceLocation]]) {
+    static func schedule(_ node: Node, reader: ProfileReader) -> (Schedule?, [[ProfileLocation]]) {
         guard let fields = reader.mapping(node, what: "schedule", allowed: Self.scheduleKeys) else { return (nil, []) }
         let repeats = reader.optional(fields, "repeat") { reader.boolean($0, what: "schedule.repeat") }
         guard let phasesNode = reader.required(fields, "phases", what: "schedule"),
@@ -244,7 +244,7 @@ public enum ProfileParser {
             return (nil, [])
         }
         var phases: [Schedule.Phase] = []
-        var locations: [[SourceLocation]] = []
+        var locations: [[ProfileLocation]] = []
         var ok = fields["repeat"] == nil || repeats != nil
         for (index, item) in items.enumerated() {
             guard let phase = reader.mapping(item, what: "a phase", allowed: Self.phaseKeys) else {
@@ -268,7 +268,7 @@ public enum ProfileParser {
                 ok = false
             }
             var names: [String] = []
-            var nameLocations: [SourceLocation] = []
+            var nameLocations: [ProfileLocation] = []
             if let rulesNode = reader.required(phase, "rules", what: "phase '\(name)' (the rules it turns on; [] for none)"),
                 let ruleItems = reader.list(rulesNode, what: "phase rules", singleAllowed: true)
             {
@@ -294,16 +294,16 @@ public enum ProfileParser {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let extra = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
-            reader.fail(at: SourceLocation(file: reader.file, line: mark.line, column: mark.column), "not valid YAML: \(problem)\(extra)")
+            reader.fail(at: ProfileLocation(file: reader.file, line: mark.line, column: mark.column), "not valid YAML: \(problem)\(extra)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             reader.fail(
-                at: SourceLocation(file: reader.file, line: context.mark.line, column: context.mark.column),
+                at: ProfileLocation(file: reader.file, line: context.mark.line, column: context.mark.column),
                 "duplicate key '\(duplicates.joined(separator: "', '"))': each key may appear once per mapping"
             )
         case .reader(let problem, _, _, _):
-            reader.fail(at: SourceLocation(file: reader.file), "cannot read the file: \(problem)")
+            reader.fail(at: ProfileLocation(file: reader.file), "cannot read the file: \(problem)")
         default:
-            reader.fail(at: SourceLocation(file: reader.file), "not valid YAML: \(error)")
+            reader.fail(at: ProfileLocation(file: reader.file), "not valid YAML: \(error)")
         }
     }
 }

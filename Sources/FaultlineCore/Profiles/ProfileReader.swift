@@ -17,9 +17,9 @@ public final class ProfileReader {
     }
 
     /// Where `node` starts in the file.
-    public func location(of node: Node?) -> SourceLocation {
-        guard let mark = node?.mark else { return SourceLocation(file: self.file) }
-        return SourceLocation(file: self.file, line: mark.line, column: mark.column)
+    public func location(of node: Node?) -> ProfileLocation {
+        guard let mark = node?.mark else { return ProfileLocation(file: self.file) }
+        return ProfileLocation(file: self.file, line: mark.line, column: mark.column)
     }
 
     /// Records a problem at `node`.
@@ -28,7 +28,7 @@ public final class ProfileReader {
     }
 
     /// Records a problem at an already-known location.
-    public func fail(at location: SourceLocation, _ message: String) {
+    public func fail(at location: ProfileLocation, _ message: String) {
         self.issues.append(ProfileIssue(location, message))
     }
 
