@@ -130,8 +130,13 @@ public final class FaultConnection {
             let timer = loop.scheduleTask(deadline: deadline) { [self] in
                 guard !self.severed else { return }
                 self.record(decision, now: client.eventLoop.now)
-                if case .sever(let mode, _) = decision.effect {
+                guard case .sever(let mode, _) = decision.effect else { return }
+                if let direction = decision.direction {
+                    self.sever(mode, direction: direction)
+                } else {
+                    // A rule covering both directions: a half-close ends both.
                     self.sever(mode, direction: .upstream)
+                    if mode == .halfClose { self.sever(mode, direction: .downstream) }
                 }
             }
             self.timers.append(timer)

@@ -161,6 +161,9 @@ struct FaultPlanTests {
         #expect(timed.count == 1)
         #expect(timed.first?.after == .seconds(10))
         #expect(timed.first?.decision.effect == .sever(.reset, trigger: .afterTime(.seconds(10))))
+        #expect(timed.first?.decision.direction == nil)
+        let downstream = try Self.plan("  - {name: quiet, match: {direction: downstream}, fault: {kind: sever, mode: half-close, after: 1s}}\n")
+        #expect(downstream.connection(0, client: nil).timedSevers.first?.decision.direction == .downstream)
     }
 
     @Test func delaysSumAndThrottleIsAnnouncedOnce() throws {

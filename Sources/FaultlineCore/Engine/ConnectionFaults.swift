@@ -49,7 +49,21 @@ public struct ConnectionFaults: Sendable {
             guard case .sever(_, .afterTime(let after))? = armed.connectionEffect, let effect = armed.connectionEffect else { return nil }
             var params = armed.rule.fault.params
             params["after"] = DurationText.format(after)
-            let decision = FaultDecision(rule: armed.rule.name, ruleIndex: armed.index, kind: armed.rule.kind, effect: effect, params: params)
+            // The direction a timed half-close ends; nil (both) for a rule covering both.
+            let direction: Event.Direction? =
+                switch armed.rule.match.direction {
+                case .upstream: .upstream
+                case .downstream: .downstream
+                case .both: nil
+                }
+            let decision = FaultDecision(
+                rule: armed.rule.name,
+                ruleIndex: armed.index,
+                kind: armed.rule.kind,
+                effect: effect,
+                params: params,
+                direction: direction
+            )
             return (after, decision)
         }
     }
