@@ -26,6 +26,34 @@ struct FaultsOverSocketsTests {
         }
     }
 
+    /// An echo server whose `stop` first waits until it has taken every connection the
+    /// proxy opened to it (a connection left unserved when it stops would trap in NIO).
+    struct CountingEcho {
+        let server: TestServer
+        let served: AsyncStream<Void>
+        var port: Int { self.server.port }
+
+        static func start() async throws -> CountingEcho {
+            let (served, continuation) = AsyncStream<Void>.makeStream()
+            let server = try await TestServer.start { connection in
+                continuation.yield()
+                try await connection.executeThenClose { inbound, outbound in
+                    for try await chunk in inbound {
+                        try await outbound.write(chunk)
+                    }
+                }
+            }
+            return CountingEcho(server: server, served: served)
+        }
+
+        func stop(after events: MemoryEventSink) async {
+            let opened = events.events.filter { $0.type == .connectionOpen }.count
+            var iterator = self.served.makeAsyncIterator()
+            for _ in 0..<opened { await iterator.next() }
+            await self.server.stop()
+        }
+    }
+
     /// How a client's read ended.
     enum Ending: Equatable {
         case eof(String)
@@ -59,13 +87,13 @@ struct FaultsOverSocketsTests {
     }
 
     @Test func resetIsSeenAsECONNRESET() async throws {
-        let echo = try await TestServer.echo()
+        let echo = try await CountingEcho.start()
         let events = MemoryEventSink()
         let plan = try Self.plan("  - {name: cut, match: {direction: downstream}, fault: {kind: sever, mode: reset, after_bytes: 5}}\n")
         let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             try await Self.exchange(port: port, request: "hello world")
         }
-        await echo.stop()
+        await echo.stop(after: events)
         guard case .reset(let received) = ending else {
             Issue.record("expected a reset, got \(ending)")
             return
@@ -80,13 +108,13 @@ struct FaultsOverSocketsTests {
     }
 
     @Test func finIsSeenAsEOFAfterExactlyTheBytesBeforeTheOffset() async throws {
-        let echo = try await TestServer.echo()
+        let echo = try await CountingEcho.start()
         let plan = try Self.plan("  - {name: cut, match: {direction: downstream}, fault: {kind: sever, mode: fin, after_bytes: 5}}\n")
         let events = MemoryEventSink()
         let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             try await Self.exchange(port: port, request: "hello world")
         }
-        await echo.stop()
+        await echo.stop(after: events)
         #expect(ending == .eof("hello"))
         Self.expectTruthfulAccounting(events)
         let close = try #require(events.events.first { $0.type == .connectionClose })
@@ -110,14 +138,14 @@ struct FaultsOverSocketsTests {
     }
 
     @Test func severAfterATimeCutsAnIdleConnection() async throws {
-        let echo = try await TestServer.echo()
+        let echo = try await CountingEcho.start()
         let events = MemoryEventSink()
         let plan = try Self.plan("  - {name: unplug, fault: {kind: sever, mode: fin, after: 200ms}}\n")
         let start = ContinuousClock.now
         let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             try await Self.exchange(port: port, request: "")
         }
-        await echo.stop()
+        await echo.stop(after: events)
         #expect(ending == .eof(""))
         #expect(ContinuousClock.now - start >= .milliseconds(150))
         let fault = try #require(events.events.first { $0.type == .fault })
@@ -126,47 +154,70 @@ struct FaultsOverSocketsTests {
     }
 
     @Test func blackholeSendsNothingAndKeepsTheConnectionOpen() async throws {
-        let echo = try await TestServer.echo()
+        // The server greets, then echoes: the greeting proves the connection is bridged
+        // before anything goes into the void.
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "hi"))
+                for try await chunk in inbound {
+                    try await outbound.write(chunk)
+                }
+            }
+        }
         let events = MemoryEventSink()
         let plan = try Self.plan("  - {name: void, match: {direction: upstream}, fault: {kind: blackhole}}\n")
-        try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
+        try await withProxy(upstreamPort: server.port, events: events, faults: plan) { _, port in
             let client = try await TestClient.connect(port: port)
             try await client.executeThenClose { inbound, outbound in
-                try await outbound.write(ByteBuffer(string: "into the void"))
-                // The window: nothing may arrive within it, and the connection stays up.
-                await #expect(throws: TimedOut.self) {
-                    _ = try await withTimeout(.milliseconds(500)) {
-                        for try await _ in inbound { return "data" }
-                        return "eof"
+                let (written, signal) = AsyncStream<Void>.makeStream()
+                let outcome = try await withThrowingTaskGroup(of: String.self) { group in
+                    group.addTask {
+                        var iterator = inbound.makeAsyncIterator()
+                        let greeting = try await TestClient.read(atLeast: 2, from: &iterator)
+                        guard String(buffer: greeting) == "hi" else { return "bad greeting" }
+                        try await outbound.write(ByteBuffer(string: "into the void"))
+                        signal.yield()
+                        return try await iterator.next() == nil ? "eof" : "data"
                     }
+                    group.addTask {
+                        // The window starts once the bytes are on their way.
+                        for await _ in written { break }
+                        try await Task.sleep(for: .milliseconds(500))
+                        return "silence"
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next() ?? "none"
                 }
+                #expect(outcome == "silence")
                 #expect(client.channel.isActive)
             }
         }
-        await echo.stop()
+        await server.stop()
         let close = try #require(events.events.first { $0.type == .connectionClose })
         #expect(close.droppedUpstream == 13)
-        Self.expectTruthfulAccounting(events)
         #expect(close.bytesFromClient == 13)
         #expect(close.bytesToUpstream == 0)
+        #expect(close.bytesToClient == 2)
+        Self.expectTruthfulAccounting(events)
     }
 
     @Test func delayHoldsTheReply() async throws {
-        let echo = try await TestServer.echo()
+        let echo = try await CountingEcho.start()
         let plan = try Self.plan("  - {name: slow, match: {direction: downstream}, fault: {kind: delay, latency: 300ms}}\n")
         let start = ContinuousClock.now
-        let ending = try await withProxy(upstreamPort: echo.port, faults: plan) { _, port in
+        let events = MemoryEventSink()
+        let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             try await Self.exchange(port: port, request: "tick", finish: true)
         }
         let elapsed = ContinuousClock.now - start
-        await echo.stop()
+        await echo.stop(after: events)
         #expect(ending == .eof("tick"))
         #expect(elapsed >= .milliseconds(280))
         #expect(elapsed < .seconds(10))
     }
 
     @Test func bandwidthLimitsTheRate() async throws {
-        let echo = try await TestServer.echo()
+        let echo = try await CountingEcho.start()
         let events = MemoryEventSink()
         let plan = try Self.plan("  - {name: narrow, match: {direction: downstream}, fault: {kind: bandwidth, bytes_per_second: 20000}}\n")
         let payload = String(repeating: "x", count: 10_000)
@@ -175,7 +226,7 @@ struct FaultsOverSocketsTests {
             try await Self.exchange(port: port, request: payload, finish: true)
         }
         let elapsed = ContinuousClock.now - start
-        await echo.stop()
+        await echo.stop(after: events)
         #expect(ending == .eof(payload))
         // 10 kB at 20 kB/s: half a second, give or take.
         #expect(elapsed >= .milliseconds(400))
@@ -188,12 +239,13 @@ struct FaultsOverSocketsTests {
     }
 
     @Test func sliceDeliversEveryByteInSmallPieces() async throws {
-        let echo = try await TestServer.echo()
+        let echo = try await CountingEcho.start()
         let plan = try Self.plan("  - {name: drip, match: {direction: downstream}, fault: {kind: slice, size: 3, gap: 5ms}}\n")
-        let ending = try await withProxy(upstreamPort: echo.port, faults: plan) { _, port in
+        let events = MemoryEventSink()
+        let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             try await Self.exchange(port: port, request: "abcdefghijklmnop", finish: true)
         }
-        await echo.stop()
+        await echo.stop(after: events)
         #expect(ending == .eof("abcdefghijklmnop"))
     }
 
@@ -221,17 +273,18 @@ struct FaultsOverSocketsTests {
     }
 
     @Test func refuseCloseIsAnImmediateEOF() async throws {
-        let echo = try await TestServer.echo()
+        let echo = try await CountingEcho.start()
         let plan = try Self.plan("  - {name: nope, fault: {kind: refuse, mode: close}}\n")
-        let ending = try await withProxy(upstreamPort: echo.port, faults: plan) { _, port in
+        let events = MemoryEventSink()
+        let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             try await Self.exchange(port: port, request: "")
         }
-        await echo.stop()
+        await echo.stop(after: events)
         #expect(ending == .eof(""))
     }
 
     @Test func refuseIgnoreAcceptsButNeverServes() async throws {
-        let echo = try await TestServer.echo()
+        let echo = try await CountingEcho.start()
         let events = MemoryEventSink()
         let plan = try Self.plan("  - {name: deaf, fault: {kind: refuse, mode: ignore}}\n")
         try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
@@ -247,19 +300,20 @@ struct FaultsOverSocketsTests {
                 #expect(client.channel.isActive)
             }
         }
-        await echo.stop()
+        await echo.stop(after: events)
         #expect(events.events.filter { $0.type == .fault }.map(\.action) == ["ignore"])
         #expect(events.events.filter { $0.type == .connectionOpen }.isEmpty)
     }
 
     @Test func hangHoldsThenClosesAfterItsTime() async throws {
-        let echo = try await TestServer.echo()
+        let echo = try await CountingEcho.start()
         let plan = try Self.plan("  - {name: stuck, match: {direction: upstream}, fault: {kind: hang, close_after: 300ms, close: reset}}\n")
         let start = ContinuousClock.now
-        let ending = try await withProxy(upstreamPort: echo.port, faults: plan) { _, port in
+        let events = MemoryEventSink()
+        let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             try await Self.exchange(port: port, request: "anyone there?")
         }
-        await echo.stop()
+        await echo.stop(after: events)
         #expect(ending == .reset(""))
         #expect(ContinuousClock.now - start >= .milliseconds(250))
     }
@@ -271,14 +325,14 @@ struct FaultsOverSocketsTests {
               - {name: cut-some, probability: 0.4, match: {direction: downstream}, fault: {kind: sever, mode: fin, after_bytes: {min: 1, max: 8}}}
             """ + "\n"
         func run(seed: UInt64) async throws -> [String] {
-            let echo = try await TestServer.echo()
+            let echo = try await CountingEcho.start()
             let events = MemoryEventSink()
             try await withProxy(upstreamPort: echo.port, events: events, faults: try Self.plan(rules, seed: seed)) { _, port in
                 for _ in 0..<12 {
                     _ = try await Self.exchange(port: port, request: "0123456789", finish: true)
                 }
             }
-            await echo.stop()
+            await echo.stop(after: events)
             return events.events.filter { $0.type == .fault }.map {
                 "\($0.conn ?? 99) \($0.rule ?? "") \($0.action ?? "") \(($0.params ?? [:]).sorted { $0.key < $1.key })"
             }
