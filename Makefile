@@ -12,7 +12,7 @@ BUILD_PACKAGES := libpcap-dev pkg-config
 # drop CAP_NET_RAW in the capture-refused test).
 TEST_PACKAGES := redis-server tshark util-linux
 
-.PHONY: all build demo test deps test-deps man bench clean
+.PHONY: all build demo test deps test-deps man bench clean profiles
 
 all: build
 
@@ -39,6 +39,11 @@ test: test-deps
 man: deps
 	$(SWIFT) package plugin --allow-writing-to-package-directory generate-manual --date $(MAN_DATE)
 	cp .build/plugins/GenerateManual/outputs/faultline/faultline.1 man/faultline.1
+
+## Rebuilds the profile library built into the binary from profiles/*.yaml
+## (ShippedProfilesTests fails when it is out of date).
+profiles:
+	scripts/generate-shipped-profiles.sh
 
 ## Benchmarks against no proxy, haproxy and socat (run by hand, not in CI).
 bench: deps

@@ -15,7 +15,10 @@ public enum DurationText {
             guard let value = Double(number), value >= 0, value.isFinite,
                 number.first?.isNumber == true || number.first == "."
             else { return nil }
-            return .nanoseconds(Int64((value * scale).rounded()))
+            // Beyond ~292 years a duration no longer fits: refuse it rather than trap.
+            let nanoseconds = (value * scale).rounded()
+            guard nanoseconds < 9.2e18 else { return nil }
+            return .nanoseconds(Int64(nanoseconds))
         }
         return nil
     }

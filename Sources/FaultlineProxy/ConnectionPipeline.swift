@@ -1,3 +1,4 @@
+import FaultlineCore
 import FaultlineRecords
 import NIOCore
 
@@ -13,20 +14,30 @@ struct ConnectionPipeline {
     let ordinal: UInt64
     /// Where `--pcap` packets go; nil captures nothing.
     var capture: PacketCapture? = nil
+    /// The connection's fault state, when a profile could act on it (nil: no stages).
+    var faults: FaultConnection? = nil
 
     /// Handlers for the channel accepted from the client.
     func clientHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        var handlers: [any ChannelHandler] = [FlushingHalfCloseHandler()]
-        if let capture = self.capture { handlers.append(WireTap(capture: capture, role: .accepted)) }
-        handlers.append(bridge)
-        return handlers
+        self.head(role: .accepted) + self.stages(reading: .upstream, writing: .downstream) + [bridge]
     }
 
     /// Handlers for the channel dialled to the upstream.
     func upstreamHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
+        self.head(role: .dialled) + self.stages(reading: .downstream, writing: .upstream) + [bridge]
+    }
+
+    /// The flushing half-close and, with `--pcap`, the tap that sees the socket's bytes.
+    private func head(role: WireTap.Role) -> [any ChannelHandler] {
         var handlers: [any ChannelHandler] = [FlushingHalfCloseHandler()]
-        if let capture = self.capture { handlers.append(WireTap(capture: capture, role: .dialled)) }
-        handlers.append(bridge)
+        if let capture = self.capture { handlers.append(WireTap(capture: capture, role: role)) }
         return handlers
+    }
+
+    /// The fault stage for the direction read on this channel and the pacing stage for
+    /// the direction written to it.
+    private func stages(reading: Event.Direction, writing: Event.Direction) -> [any ChannelHandler] {
+        guard let faults = self.faults else { return [] }
+        return [faults.pacer(for: writing), faults.stage(for: reading)]
     }
 }

@@ -19,17 +19,21 @@ public struct TCPProxyConfiguration: Sendable {
     public var upstream: HostPort
     /// How long dialling the upstream may take before the client is let go.
     public var connectTimeout: TimeAmount
+    /// The profile and seed to inject faults with; nil forwards everything unchanged.
+    public var faults: FaultPlan?
 
     public init(
         name: String = "proxy",
         listen: HostPort,
         upstream: HostPort,
-        connectTimeout: TimeAmount = .seconds(5)
+        connectTimeout: TimeAmount = .seconds(5),
+        faults: FaultPlan? = nil
     ) {
         self.name = name
         self.listen = listen
         self.upstream = upstream
         self.connectTimeout = connectTimeout
+        self.faults = faults
     }
 }
 
@@ -41,12 +45,15 @@ public struct TCPProxyConfiguration: Sendable {
 public final class TCPProxy: Sendable {
     public let configuration: TCPProxyConfiguration
     private let group: any EventLoopGroup
-    private let events: any EventSink
+    let events: any EventSink
     private let capture: PacketCapture?
     private let logger: Logger
     private let connections = ConnectionRegistry()
     private let nextOrdinal = Atomic<UInt64>(0)
     private let serverChannel = Mutex<(any Channel)?>(nil)
+    /// When the listener started (event-loop uptime ns): the origin of time windows and
+    /// schedules.
+    private let startedAt = Atomic<UInt64>(0)
 
     public init(
         configuration: TCPProxyConfiguration,
@@ -107,6 +114,12 @@ public final class TCPProxy: Sendable {
         start.listen = bound.hostPortText
         start.upstream = self.configuration.upstream.description
         start.mono = channel.eventLoop.now.uptimeNanoseconds
+        self.startedAt.store(start.mono ?? 0, ordering: .relaxed)
+        if let plan = self.configuration.faults {
+            start.seed = plan.seed
+            start.profile = plan.profile.name
+            start.profileHash = plan.profile.hash
+        }
         self.events.record(start)
         self.logger.info(
             "proxy listening",
@@ -149,9 +162,23 @@ public final class TCPProxy: Sendable {
         let ordinal = self.nextOrdinal.wrappingAdd(1, ordering: .relaxed).oldValue
         self.connections.open(ordinal, client: client)
         let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
-        let pipeline = ConnectionPipeline(ordinal: ordinal, capture: self.capture)
+        var pipeline = ConnectionPipeline(ordinal: ordinal, capture: self.capture)
+        let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
+        if let plan = self.configuration.faults, !plan.isEmpty {
+            let faults = FaultConnection(
+                plan: plan,
+                ordinal: ordinal,
+                client: client.remoteAddress?.hostPortText,
+                proxyName: self.configuration.name,
+                events: self.events,
+                proxyStart: proxyStart,
+                openedAt: client.eventLoop.now
+            )
+            pipeline.faults = faults.isInert ? nil : faults
+        }
         try client.pipeline.syncOperations.addHandler(
             OnActiveHandler { [self] client in
+                if self.refuse(client, ordinal: ordinal, proxyStart: proxyStart) { return }
                 self.dialUpstream(for: client, pipeline: pipeline, clientSide: clientSide, upstreamSide: upstreamSide)
             }
         )
@@ -192,9 +219,16 @@ public final class TCPProxy: Sendable {
                 }
                 self.connections.attach(ordinal, upstream: upstreamChannel)
                 self.recordOpen(ordinal: ordinal, client: client, upstream: upstreamChannel)
+                pipeline.faults?.bridged(client: client, upstream: upstreamChannel)
                 let both = client.closeFuture.and(upstreamChannel.closeFuture)
                 both.assumeIsolated().whenComplete { _ in
-                    self.recordClose(ordinal: ordinal, on: client.eventLoop, client: clientSide, upstream: upstreamSide)
+                    self.recordClose(
+                        ordinal: ordinal,
+                        on: client.eventLoop,
+                        client: clientSide,
+                        upstream: upstreamSide,
+                        faults: pipeline.faults
+                    )
                     self.connections.finish(ordinal)
                 }
                 client.setOption(.autoRead, value: true).whenFailure { _ in }
@@ -230,15 +264,26 @@ public final class TCPProxy: Sendable {
         ordinal: UInt64,
         on loop: any EventLoop,
         client: BridgeHandler,
-        upstream: BridgeHandler
+        upstream: BridgeHandler,
+        faults: FaultConnection?
     ) {
         var event = Event(.connectionClose)
         event.proxy = self.configuration.name
         event.conn = ordinal
-        event.bytesFromClient = client.bytesRead
-        event.bytesToUpstream = upstream.bytesWritten
-        event.bytesFromUpstream = upstream.bytesRead
-        event.bytesToClient = client.bytesWritten
+        // The bridges count what the fault stages passed on: add what was discarded
+        // before the bridge to what was read, and take what a pacing stage discarded
+        // after the bridge off what was written. Then, per direction,
+        // read = written + dropped.
+        let before = faults?.droppedBeforeBridge ?? [:]
+        let after = faults?.droppedAfterBridge ?? [:]
+        event.bytesFromClient = client.bytesRead + before[.upstream, default: 0]
+        event.bytesToUpstream = upstream.bytesWritten - after[.upstream, default: 0]
+        event.bytesFromUpstream = upstream.bytesRead + before[.downstream, default: 0]
+        event.bytesToClient = client.bytesWritten - after[.downstream, default: 0]
+        if let faults {
+            event.droppedUpstream = faults.dropped[.upstream] ?? 0
+            event.droppedDownstream = faults.dropped[.downstream] ?? 0
+        }
         event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
         event.mono = loop.now.uptimeNanoseconds
         self.events.record(event)

@@ -9,6 +9,7 @@ import NIOPosix
 func withProxy<T: Sendable>(
     upstreamPort: Int,
     events: any EventSink = NullEventSink(),
+    faults: FaultPlan? = nil,
     body: (TCPProxy, Int) async throws -> T
 ) async throws -> T {
     let proxy = TCPProxy(
@@ -16,7 +17,8 @@ func withProxy<T: Sendable>(
             name: "test",
             listen: HostPort(host: "127.0.0.1", port: 0),
             upstream: HostPort(host: "127.0.0.1", port: upstreamPort),
-            connectTimeout: .seconds(5)
+            connectTimeout: .seconds(5),
+            faults: faults
         ),
         group: MultiThreadedEventLoopGroup.singleton,
         events: events,

@@ -17,6 +17,11 @@ struct Proxy: AsyncParsableCommand {
             resets. When the upstream is down, the client's connection is closed at \
             once and the reason is logged on standard error; the proxy keeps serving.
 
+            With --profile, faults are injected as the profile says (see \
+            faultline-profile(5)); every decision derives from the seed, so the same \
+            seed and the same traffic give the same faults. The seed is logged at start \
+            ('seed N' on standard error) and written in the proxy_start event.
+
             On start it prints 'listening on HOST:PORT' on standard output (the real \
             port when --listen asks for port 0). On SIGINT or SIGTERM it stops \
             accepting, lets open connections finish for --grace, closes the rest, \
@@ -59,6 +64,12 @@ struct Proxy: AsyncParsableCommand {
     )
     var pcapMaxSize: ByteSizeArgument?
 
+    @Option(help: ArgumentHelp("Fault profile: a library name (see 'faultline profile list') or a file.", valueName: "name|file"))
+    var profile: String?
+
+    @Option(help: ArgumentHelp("Seed for every fault decision; without it one is chosen and printed.", valueName: "n"))
+    var seed: UInt64?
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -68,14 +79,26 @@ struct Proxy: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let plan = try self.profile.map { reference in
+            let profile = try ProfileLoader.fromEnvironment().load(reference)
+            return FaultPlan(profile: profile, seed: self.seed ?? profile.seed ?? UInt64.random(in: 0...UInt64(Int64.max)))
+        }
         let configuration = TCPProxyConfiguration(
             name: self.name,
             listen: try HostPort(parsing: self.listen, what: "--listen"),
             upstream: try HostPort(parsing: self.upstream, what: "--upstream"),
-            connectTimeout: .nanoseconds(self.connectTimeout.duration.nanoseconds)
+            connectTimeout: .nanoseconds(self.connectTimeout.duration.nanoseconds),
+            faults: plan
         )
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.proxy")
+        if let plan {
+            // The seed is what makes a run reproducible: always said, at info.
+            logger.info(
+                "seed \(plan.seed)",
+                metadata: ["profile": "\(plan.profile.name)", "profile.hash": "\(plan.profile.hash)", "seed": "\(plan.seed)"]
+            )
+        }
         OpenFileLimit.raiseToHardLimit()
         let signals = TerminationSignals()
         let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes)

@@ -1,0 +1,243 @@
+/// One connection's fault decisions, consulted for every chunk in either direction.
+///
+/// A value the connection's event loop owns: the TCP engine keeps one per connection,
+/// shared by the two directions' stages. Rules decided per connection were decided in
+/// `init` and hold for the connection's life; per-chunk rules are decided in `decide`.
+public struct ConnectionFaults: Sendable {
+    struct Armed: Sendable {
+        var index: Int
+        var rule: Rule
+        /// For per-connection rules: the effect drawn when the connection opened, or nil
+        /// when the chance said no.
+        var connectionEffect: FaultEffect?
+    }
+
+    public let plan: FaultPlan
+    public let ordinal: UInt64
+    var armed: [Armed] = []
+    var bytesSeen: [Event.Direction: Int] = [:]
+    var unitsSeen: [Event.Direction: UInt64] = [:]
+    /// Continuous effects (throttle, slice) already recorded, by rule index and direction.
+    var announced: Set<Int> = []
+
+    init(plan: FaultPlan, ordinal: UInt64, client: String?) {
+        self.plan = plan
+        self.ordinal = ordinal
+        for (index, rule) in plan.profile.rules.enumerated() {
+            guard !(rule.fault is RefuseFault), rule.match.selects(connection: ordinal, client: client) else { continue }
+            var armed = Armed(index: index, rule: rule, connectionEffect: nil)
+            if rule.per == .connection {
+                var random = plan.random(connection: ordinal, unit: DecisionKey.perConnection, rule: index)
+                if random.chance(rule.probability) {
+                    armed.connectionEffect = rule.fault.effect(random: &random)
+                } else {
+                    continue
+                }
+            }
+            self.armed.append(armed)
+        }
+    }
+
+    /// True when no rule can act on this connection: the engine may skip its stages.
+    public var isInert: Bool {
+        self.armed.isEmpty
+    }
+
+    /// Severs that happen at a time after the connection opened, whatever the traffic.
+    public var timedSevers: [(after: Duration, decision: FaultDecision)] {
+        self.armed.compactMap { armed in
+            guard case .sever(_, .afterTime(let after))? = armed.connectionEffect, let effect = armed.connectionEffect else { return nil }
+            var params = armed.rule.fault.params
+            params["after"] = DurationText.format(after)
+            // The direction a timed half-close ends; nil (both) for a rule covering both.
+            let direction: Event.Direction? =
+                switch armed.rule.match.direction {
+                case .upstream: .upstream
+                case .downstream: .downstream
+                case .both: nil
+                }
+            let decision = FaultDecision(
+                rule: armed.rule.name,
+                ruleIndex: armed.index,
+                kind: armed.rule.kind,
+                effect: effect,
+                params: params,
+                direction: direction
+            )
+            return (after, decision)
+        }
+    }
+
+    /// Decides what happens to the next chunk of `bytes` bytes in `direction`.
+    public mutating func decide(
+        direction: Event.Direction,
+        bytes: Int,
+        sinceProxyStart: Duration,
+        sinceOpen: Duration
+    ) -> ChunkDecision {
+        let unit = self.unitsSeen[direction, default: 0]
+        let seen = self.bytesSeen[direction, default: 0]
+        self.unitsSeen[direction] = unit + 1
+        self.bytesSeen[direction] = seen + bytes
+        var decision = ChunkDecision(unit: unit)
+        for armed in self.armed where !Self.isMessageRule(armed.rule) {
+            let rule = armed.rule
+            guard rule.match.direction.covers(direction),
+                self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
+            else { continue }
+            var effect: FaultEffect
+            var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: armed.index)
+            switch rule.per {
+            case .connection:
+                guard let drawn = armed.connectionEffect else { continue }
+                effect = type(of: rule.fault).redrawsPerUnit ? rule.fault.effect(random: &random) : drawn
+            case .chunk, .message:
+                guard random.chance(rule.probability) else { continue }
+                effect = rule.fault.effect(random: &random)
+            }
+            var params = rule.fault.params
+            let key = armed.index * 2 + (direction == .upstream ? 0 : 1)
+            switch effect {
+            case .delay(let amount):
+                decision.delay += amount
+                params["delay"] = DurationText.format(amount)
+            case .throttle(let rate):
+                decision.bytesPerSecond = min(decision.bytesPerSecond ?? rate, rate)
+                guard self.announced.insert(key).inserted else { continue }
+            case .slice(let size, let gap):
+                if decision.slice == nil { decision.slice = ChunkDecision.Slice(bytes: size, gap: gap) }
+                guard self.announced.insert(key).inserted else { continue }
+            case .blackhole:
+                guard decision.stop == nil else { continue }
+                decision.stop = .blackhole
+            case .sever(let mode, let trigger):
+                guard decision.stop == nil else { continue }
+                switch trigger {
+                case .now:
+                    decision.stop = .sever(mode, passBytes: 0)
+                    params["at_byte"] = String(seen)
+                case .afterBytes(let mark):
+                    guard mark >= seen, mark <= seen + bytes else { continue }
+                    decision.stop = .sever(mode, passBytes: mark - seen)
+                    params["at_byte"] = String(mark)
+                case .afterTime:
+                    continue
+                }
+            case .hang(let close, let after):
+                guard decision.stop == nil else { continue }
+                decision.stop = .hang(close: close, after: after)
+            case .refuse:
+                continue
+            }
+            decision.fired.append(
+                FaultDecision(
+                    rule: rule.name,
+                    ruleIndex: armed.index,
+                    kind: rule.kind,
+                    effect: effect,
+                    params: params,
+                    direction: direction,
+                    unit: unit
+                )
+            )
+        }
+        return decision
+    }
+}
+
+extension ConnectionFaults {
+    /// Rules that act on framed messages or datagrams, not raw chunks: a message match,
+    /// a message or datagram fault kind, or `per: message`.
+    static func isMessageRule(_ rule: Rule) -> Bool {
+        rule.match.message != nil || type(of: rule.fault).layer != .stream || rule.per == .message
+    }
+
+    /// The `unit` of a decision key for message (or datagram) ordinals: bit 61 keeps
+    /// them apart from chunk ordinals of the same connection.
+    public static func messageUnit(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
+        FaultPlan.unitKey(ordinal | (1 << 61), direction)
+    }
+
+    /// Decides which message rules fire for one framed message (or UDP datagram) and
+    /// what each does. The hook for framed connections and the UDP engine: they carry
+    /// out the effects (a `delay` holds the message; message kinds such as drop or
+    /// duplicate add their own `FaultEffect` cases). Chunk rules are not consulted.
+    ///
+    /// Keys: per-connection rules use the decision taken when the connection (or UDP
+    /// session) opened; per-message rules draw with `messageUnit(facts.ordinal, direction)`.
+    public func decideMessage(
+        direction: Event.Direction,
+        facts: MessageFacts,
+        sinceProxyStart: Duration,
+        sinceOpen: Duration
+    ) -> [FaultDecision] {
+        var fired: [FaultDecision] = []
+        for armed in self.armed where Self.isMessageRule(armed.rule) {
+            let rule = armed.rule
+            guard rule.match.direction.covers(direction),
+                rule.match.message?.matches(facts) ?? true,
+                self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
+            else { continue }
+            let unit = Self.messageUnit(facts.ordinal, direction)
+            var random = self.plan.random(connection: self.ordinal, unit: unit, rule: armed.index)
+            let effect: FaultEffect
+            switch rule.per {
+            case .connection:
+                guard let drawn = armed.connectionEffect else { continue }
+                effect = type(of: rule.fault).redrawsPerUnit ? rule.fault.effect(random: &random) : drawn
+            case .chunk, .message:
+                guard random.chance(rule.probability) else { continue }
+                effect = rule.fault.effect(random: &random)
+            }
+            var params = rule.fault.params
+            if case .delay(let amount) = effect { params["delay"] = DurationText.format(amount) }
+            fired.append(
+                FaultDecision(
+                    rule: rule.name,
+                    ruleIndex: armed.index,
+                    kind: rule.kind,
+                    effect: effect,
+                    params: params,
+                    direction: direction,
+                    unit: facts.ordinal
+                )
+            )
+        }
+        return fired
+    }
+}
+
+/// What to do with one chunk: how long to hold it, how to pace it, and whether the
+/// direction stops here. `fired` lists the decisions to record as events.
+public struct ChunkDecision: Sendable, Equatable {
+    public struct Slice: Sendable, Equatable {
+        public var bytes: Int
+        public var gap: Duration
+    }
+
+    /// What ends the direction's normal flow.
+    public enum Stop: Sendable, Equatable {
+        /// Discard this chunk and everything after it (end of stream included).
+        case blackhole
+        /// Pass the first `passBytes` of this chunk, then cut.
+        case sever(SeverMode, passBytes: Int)
+        /// Hold this chunk and stop reading; close after `after` if given.
+        case hang(close: SeverMode, after: Duration?)
+    }
+
+    public var unit: UInt64
+    public var delay: Duration = .zero
+    public var bytesPerSecond: Int?
+    public var slice: Slice?
+    public var stop: Stop?
+    public var fired: [FaultDecision] = []
+
+    public init(unit: UInt64) {
+        self.unit = unit
+    }
+
+    /// Nothing to do: pass the chunk at once.
+    public var isPass: Bool {
+        self.delay == .zero && self.bytesPerSecond == nil && self.slice == nil && self.stop == nil
+    }
+}

@@ -1,0 +1,74 @@
+/// A profile bound to a seed and a proxy: the pure decision maker the engines consult.
+///
+/// Every chance decision builds a fresh `DecisionRandom` from its position in the
+/// traffic, never from time or thread order:
+/// - per connection: `DecisionKey(seed, proxy, connection, unit: .perConnection, rule)`,
+///   taken once when the connection opens; the drawn parameters (a sever offset) hold for
+///   its whole life, whatever other rules do;
+/// - per chunk: `unit` is the chunk ordinal in its direction, with bit 62 set for
+///   `downstream` so the two directions draw independently (`FaultPlan.unitKey`).
+///
+/// Time only gates whether a rule acts now (its window, the schedule's phase); callers
+/// pass elapsed times read from their event loop.
+public struct FaultPlan: Sendable {
+    public let profile: Profile
+    public let seed: UInt64
+    public let proxy: UInt32
+
+    public init(profile: Profile, seed: UInt64, proxy: UInt32 = 0) {
+        self.profile = profile
+        self.seed = seed
+        self.proxy = proxy
+    }
+
+    /// The `unit` of a decision key for a chunk or message ordinal in a direction.
+    public static func unitKey(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
+        direction == .upstream ? ordinal : ordinal | (1 << 62)
+    }
+
+    func random(connection: UInt64, unit: UInt64, rule: Int) -> DecisionRandom {
+        DecisionRandom(DecisionKey(seed: self.seed, proxy: self.proxy, connection: connection, unit: unit, rule: UInt32(rule)))
+    }
+
+    /// Whether `rule` may act now: its window and the schedule's phase allow it.
+    public func isActive(_ rule: Rule, sinceProxyStart: Duration, sinceOpen: Duration) -> Bool {
+        if let window = rule.window {
+            let elapsed = window.from == .proxy ? sinceProxyStart : sinceOpen
+            if !window.contains(elapsed) { return false }
+        }
+        if let schedule = self.profile.schedule, !schedule.allows(rule.name, at: sinceProxyStart) {
+            return false
+        }
+        return true
+    }
+
+    /// Whether a new connection is turned away, decided before the upstream is dialled.
+    public func admission(connection ordinal: UInt64, client: String?, sinceProxyStart: Duration) -> FaultDecision? {
+        for (index, rule) in self.profile.rules.enumerated() where rule.fault is RefuseFault {
+            guard rule.match.selects(connection: ordinal, client: client),
+                self.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: .zero)
+            else { continue }
+            var random = self.random(connection: ordinal, unit: DecisionKey.perConnection, rule: index)
+            guard random.chance(rule.probability) else { continue }
+            let effect = rule.fault.effect(random: &random)
+            return FaultDecision(rule: rule.name, ruleIndex: index, kind: rule.kind, effect: effect, params: rule.fault.params)
+        }
+        return nil
+    }
+
+    /// The per-connection state for connection `ordinal`, with its per-connection
+    /// decisions taken.
+    public func connection(_ ordinal: UInt64, client: String?) -> ConnectionFaults {
+        ConnectionFaults(plan: self, ordinal: ordinal, client: client)
+    }
+
+    /// A plan that never injects anything.
+    public static func passthrough(seed: UInt64 = 0) -> FaultPlan {
+        FaultPlan(profile: Profile(name: "none", description: "no faults", rules: []), seed: seed)
+    }
+
+    /// True when no rule could ever act on TCP streams (so the engine can skip stages).
+    public var isEmpty: Bool {
+        self.profile.rules.isEmpty
+    }
+}

@@ -1,0 +1,40 @@
+import Yams
+
+/// `refuse`: new connections are turned away: reset at once, closed at once, or
+/// accepted and never served.
+///
+///     fault: {kind: refuse, mode: reset}
+public struct RefuseFault: Fault {
+    public static let kind = "refuse"
+    public static let summary = "turn new connections away (reset, close, or ignore)"
+    public static let parameters = ["mode"]
+    public static var scopes: [DecisionScope] { [.connection] }
+
+    public var mode: RefuseMode
+
+    public init(mode: RefuseMode = .reset) {
+        self.mode = mode
+    }
+
+    public init?(parameters: ReaderFields, reader: ProfileReader) {
+        let mode = reader.optional(parameters, "mode") { reader.choice($0, what: "mode", as: RefuseMode.self) }
+        guard parameters["mode"] == nil || mode != nil else { return nil }
+        self.init(mode: mode ?? .reset)
+    }
+
+    public var params: [String: String] {
+        ["mode": self.mode.rawValue]
+    }
+
+    public var explanation: String {
+        switch self.mode {
+        case .reset: "resets new connections at once, before any byte reaches the service (ECONNRESET)"
+        case .close: "closes new connections at once, before any byte reaches the service (end of stream)"
+        case .ignore: "accepts new connections but never serves them: no bytes, no close"
+        }
+    }
+
+    public func effect(random: inout DecisionRandom) -> FaultEffect {
+        .refuse(self.mode)
+    }
+}

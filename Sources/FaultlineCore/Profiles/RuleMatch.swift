@@ -1,0 +1,206 @@
+/// Where a rule applies. Every part given must hold; an empty match applies everywhere.
+///
+/// The TCP engine reads `direction`, `connections` and `client`. `message` is read by
+/// framed connections (and UDP datagrams): a rule with a message match never applies to
+/// raw chunks.
+public struct RuleMatch: Sendable, Equatable {
+    public var direction: DirectionMatch
+    public var connections: ConnectionOrdinals?
+    public var client: AddressMatch?
+    public var message: MessageMatch?
+
+    public init(
+        direction: DirectionMatch = .both,
+        connections: ConnectionOrdinals? = nil,
+        client: AddressMatch? = nil,
+        message: MessageMatch? = nil
+    ) {
+        self.direction = direction
+        self.connections = connections
+        self.client = client
+        self.message = message
+    }
+
+    /// Whether a connection with this ordinal and client address is selected. A client
+    /// match against an unknown address does not hold.
+    public func selects(connection ordinal: UInt64, client address: String?) -> Bool {
+        if let connections = self.connections, !connections.contains(ordinal) { return false }
+        if let match = self.client {
+            guard let address, match.contains(address) else { return false }
+        }
+        return true
+    }
+}
+
+/// Which way bytes travel for a rule: `upstream` is client to server.
+public enum DirectionMatch: String, Sendable, CaseIterable, Equatable {
+    case upstream
+    case downstream
+    case both
+
+    public func covers(_ direction: Event.Direction) -> Bool {
+        switch self {
+        case .both: true
+        case .upstream: direction == .upstream
+        case .downstream: direction == .downstream
+        }
+    }
+}
+
+/// Connection ordinals (from 0, in accept order): `first: 3` is connections 0, 1, 2;
+/// `every: 5` is the 5th, 10th, ... (ordinals 4, 9, ...); `skip: 2` leaves out the first
+/// two. Together they all must hold.
+public struct ConnectionOrdinals: Sendable, Equatable {
+    public var first: UInt64?
+    public var every: UInt64?
+    public var skip: UInt64
+
+    public init(first: UInt64? = nil, every: UInt64? = nil, skip: UInt64 = 0) {
+        self.first = first
+        self.every = every
+        self.skip = skip
+    }
+
+    public func contains(_ ordinal: UInt64) -> Bool {
+        if ordinal < self.skip { return false }
+        if let first = self.first, ordinal >= first { return false }
+        if let every = self.every, every > 0, (ordinal + 1) % every != 0 { return false }
+        return true
+    }
+
+    /// False when no ordinal at all is selected.
+    public var selectsAny: Bool {
+        if let first = self.first, first <= self.skip { return false }
+        guard let every = self.every, let first = self.first else { return true }
+        // The smallest multiple of `every` (1-based) at or past skip must be below first.
+        let start = max(self.skip + 1, every)
+        let firstMultiple = (start + every - 1) / every * every
+        return firstMultiple - 1 < first
+    }
+}
+
+/// Facts a framer reports about one message, for `MessageMatch`. Raw TCP chunks have
+/// none; the framing work fills these.
+public struct MessageFacts: Sendable, Equatable {
+    /// The message ordinal within its connection and direction, from 0.
+    public var ordinal: UInt64
+    /// The logical request it belongs to (request/response pairs share one), from 0.
+    public var request: UInt64?
+    public var method: String?
+    public var path: String?
+    public var headers: [(name: String, value: String)]
+    public var command: String?
+
+    public init(
+        ordinal: UInt64,
+        request: UInt64? = nil,
+        method: String? = nil,
+        path: String? = nil,
+        headers: [(name: String, value: String)] = [],
+        command: String? = nil
+    ) {
+        self.ordinal = ordinal
+        self.request = request
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.command = command
+    }
+
+    public static func == (lhs: MessageFacts, rhs: MessageFacts) -> Bool {
+        lhs.ordinal == rhs.ordinal && lhs.request == rhs.request && lhs.method == rhs.method
+            && lhs.path == rhs.path && lhs.command == rhs.command
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name)
+            && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+    }
+}
+
+/// Selects framed messages: HTTP method, path glob, a header, a RESP command, or the
+/// message's ordinal. Parsed and checked now; evaluated by framed connections.
+public struct MessageMatch: Sendable, Equatable {
+    public var methods: [String]
+    public var path: PathGlob?
+    public var header: HeaderMatch?
+    public var commands: [String]
+    /// Message ordinals per connection (or per logical request with `perRequest`).
+    public var ordinals: ConnectionOrdinals?
+
+    public init(
+        methods: [String] = [],
+        path: PathGlob? = nil,
+        header: HeaderMatch? = nil,
+        commands: [String] = [],
+        ordinals: ConnectionOrdinals? = nil
+    ) {
+        self.methods = methods
+        self.path = path
+        self.header = header
+        self.commands = commands
+        self.ordinals = ordinals
+    }
+
+    public struct HeaderMatch: Sendable, Equatable {
+        public var name: String
+        /// Nil: the header only has to be present.
+        public var value: String?
+
+        public init(name: String, value: String?) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public func matches(_ facts: MessageFacts) -> Bool {
+        if !self.methods.isEmpty {
+            guard let method = facts.method, self.methods.contains(where: { $0.uppercased() == method.uppercased() }) else { return false }
+        }
+        if let path = self.path {
+            guard let actual = facts.path, path.matches(actual) else { return false }
+        }
+        if let header = self.header {
+            let found = facts.headers.first { $0.name.lowercased() == header.name.lowercased() }
+            guard let found else { return false }
+            if let value = header.value, found.value != value { return false }
+        }
+        if !self.commands.isEmpty {
+            guard let command = facts.command, self.commands.contains(where: { $0.uppercased() == command.uppercased() }) else { return false }
+        }
+        if let ordinals = self.ordinals, !ordinals.contains(facts.ordinal) { return false }
+        return true
+    }
+}
+
+/// A path pattern: `*` matches within one segment, `**` across segments, `?` one
+/// character. `/orders/*` matches `/orders/42`, not `/orders/42/items`.
+public struct PathGlob: Sendable, Equatable, CustomStringConvertible {
+    public var pattern: String
+
+    public init(_ pattern: String) {
+        self.pattern = pattern
+    }
+
+    public var description: String { self.pattern }
+
+    public func matches(_ path: String) -> Bool {
+        // Query strings are not part of the path.
+        let path = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? path
+        return Self.match(Array(self.pattern.unicodeScalars), 0, Array(path.unicodeScalars), 0)
+    }
+
+    private static func match(_ p: [Unicode.Scalar], _ i: Int, _ s: [Unicode.Scalar], _ j: Int) -> Bool {
+        if i == p.count { return j == s.count }
+        if p[i] == "*" {
+            let deep = i + 1 < p.count && p[i + 1] == "*"
+            let next = deep ? i + 2 : i + 1
+            var k = j
+            while true {
+                if Self.match(p, next, s, k) { return true }
+                if k == s.count || (!deep && s[k] == "/") { return false }
+                k += 1
+            }
+        }
+        guard j < s.count else { return false }
+        if p[i] == "?" { return s[j] != "/" && Self.match(p, i + 1, s, j + 1) }
+        return p[i] == s[j] && Self.match(p, i + 1, s, j + 1)
+    }
+}

@@ -1,0 +1,197 @@
+import FaultlineCore
+import NIOCore
+
+/// One proxied connection as the fault engine sees it: its decisions, its two channels,
+/// what the stages discarded, and the events it records.
+///
+/// Shared by the connection's two `FaultStage`s (one per direction). Both channels of a
+/// connection live on one event loop, so this is loop-bound and needs no locks. Time is
+/// read only from the event loop (`now`, `scheduleTask`).
+public final class FaultConnection {
+    public let ordinal: UInt64
+    let proxyName: String
+    let events: any EventSink
+    let proxyStart: NIODeadline
+    let openedAt: NIODeadline
+    var faults: ConnectionFaults
+
+    /// The client's channel (upstream-bound bytes are read here) and, once dialled, the
+    /// upstream's channel.
+    weak var clientChannel: (any Channel)?
+    weak var upstreamChannel: (any Channel)?
+    private var stages: [Event.Direction: FaultStage] = [:]
+    private var pacers: [Event.Direction: PacingStage] = [:]
+    private var timers: [Scheduled<Void>] = []
+    private(set) var severed = false
+
+    /// Bytes discarded before the bridge saw them (blackhole, hang, past a cut), and
+    /// bytes the bridge forwarded that a pacing stage then discarded (held when the
+    /// connection was cut). Kept apart so `conn_close` stays truthful: the bridges count
+    /// the second kind as read and written, the first kind not at all.
+    public private(set) var droppedBeforeBridge: [Event.Direction: Int] = [:]
+    public private(set) var droppedAfterBridge: [Event.Direction: Int] = [:]
+
+    /// Bytes the engine discarded, per direction: `dropped_upstream` and
+    /// `dropped_downstream` in `conn_close`.
+    public var dropped: [Event.Direction: Int] {
+        self.droppedBeforeBridge.merging(self.droppedAfterBridge, uniquingKeysWith: +)
+    }
+
+    public init(plan: FaultPlan, ordinal: UInt64, client: String?, proxyName: String, events: any EventSink, proxyStart: NIODeadline, openedAt: NIODeadline) {
+        self.ordinal = ordinal
+        self.proxyName = proxyName
+        self.events = events
+        self.proxyStart = proxyStart
+        self.openedAt = openedAt
+        self.faults = plan.connection(ordinal, client: client)
+    }
+
+    /// True when no rule can act on this connection: no stage is needed.
+    public var isInert: Bool {
+        self.faults.isInert
+    }
+
+    /// A stage for one direction, to sit just before the bridge on the channel that
+    /// reads that direction's bytes (the client's channel for `upstream`).
+    public func stage(for direction: Event.Direction) -> FaultStage {
+        let stage = FaultStage(connection: self, direction: direction)
+        self.stages[direction] = stage
+        return stage
+    }
+
+    /// The pacing stage for one direction, to sit on the channel that writes that
+    /// direction's bytes (the upstream's channel for `upstream`), between the bridge and
+    /// `FlushingHalfCloseHandler`.
+    public func pacer(for direction: Event.Direction) -> PacingStage {
+        let pacer = PacingStage(connection: self, direction: direction)
+        self.pacers[direction] = pacer
+        return pacer
+    }
+
+    /// Sets how the chunk about to be forwarded in `direction` is paced.
+    func pace(_ direction: Event.Direction, _ pace: PacingStage.Pace) {
+        self.pacers[direction]?.next = pace
+    }
+
+    /// Bytes waiting in `direction`'s pacing stage.
+    func held(_ direction: Event.Direction) -> Int {
+        self.pacers[direction]?.heldBytes ?? 0
+    }
+
+    /// Runs `action` once `direction`'s held data has left (at once if none waits).
+    func afterHeld(_ direction: Event.Direction, _ action: @escaping () -> Void) {
+        if let pacer = self.pacers[direction] {
+            pacer.after(action)
+        } else {
+            action()
+        }
+    }
+
+    /// Called by a pacing stage after it released data.
+    func pacingDrained(_ direction: Event.Direction, held: Int) {
+        if held <= FaultStage.lowWater {
+            self.stages[direction]?.resumeReading()
+        }
+    }
+
+    func decide(direction: Event.Direction, bytes: Int, now: NIODeadline) -> ChunkDecision {
+        let decision = self.faults.decide(
+            direction: direction,
+            bytes: bytes,
+            sinceProxyStart: Self.duration(now - self.proxyStart),
+            sinceOpen: Self.duration(now - self.openedAt)
+        )
+        for fired in decision.fired {
+            self.record(fired, now: now)
+        }
+        return decision
+    }
+
+    func record(_ decision: FaultDecision, now: NIODeadline) {
+        self.events.record(decision.event(proxy: self.proxyName, connection: self.ordinal, mono: now.uptimeNanoseconds))
+    }
+
+    func addDropped(_ bytes: Int, _ direction: Event.Direction, afterBridge: Bool = false) {
+        guard bytes > 0 else { return }
+        if afterBridge {
+            self.droppedAfterBridge[direction, default: 0] += bytes
+        } else {
+            self.droppedBeforeBridge[direction, default: 0] += bytes
+        }
+    }
+
+    /// Called once both channels exist: arms the severs that happen after a time.
+    func bridged(client: any Channel, upstream: any Channel) {
+        self.clientChannel = client
+        self.upstreamChannel = upstream
+        let loop = client.eventLoop.assumeIsolated()
+        for (after, decision) in self.faults.timedSevers {
+            let deadline = self.openedAt + .nanoseconds(after.nanoseconds)
+            let timer = loop.scheduleTask(deadline: deadline) { [self] in
+                guard !self.severed else { return }
+                self.record(decision, now: client.eventLoop.now)
+                guard case .sever(let mode, _) = decision.effect else { return }
+                if let direction = decision.direction {
+                    self.sever(mode, direction: direction)
+                } else {
+                    // A rule covering both directions: a half-close ends both.
+                    self.sever(mode, direction: .upstream)
+                    if mode == .halfClose { self.sever(mode, direction: .downstream) }
+                }
+            }
+            self.timers.append(timer)
+        }
+        let both = client.closeFuture.and(upstream.closeFuture)
+        both.assumeIsolated().whenComplete { _ in
+            self.timers.forEach { $0.cancel() }
+            self.timers = []
+        }
+    }
+
+    /// The channel that writes `direction`'s bytes to their destination.
+    private func destination(of direction: Event.Direction) -> (any Channel)? {
+        direction == .upstream ? self.upstreamChannel : self.clientChannel
+    }
+
+    /// Cuts the connection. `reset` and `fin` end both sides; `halfClose` ends only
+    /// `direction` (its destination reads EOF; the other way keeps flowing).
+    func sever(_ mode: SeverMode, direction: Event.Direction) {
+        switch mode {
+        case .reset:
+            self.severed = true
+            self.stages.values.forEach { $0.stopForwarding(cut: true) }
+            self.pacers.values.forEach { $0.discard() }
+            self.clientChannel?.resetAndClose()
+            self.upstreamChannel?.resetAndClose()
+        case .fin:
+            self.severed = true
+            self.stages.values.forEach { $0.stopForwarding(cut: true) }
+            self.pacers.values.forEach { $0.discard() }
+            for channel in [self.clientChannel, self.upstreamChannel].compactMap({ $0 }) {
+                // FlushingHalfCloseHandler sends what was forwarded first, then FIN.
+                channel.close(mode: .output).assumeIsolated().whenComplete { _ in
+                    channel.close(promise: nil)
+                }
+            }
+        case .halfClose:
+            self.stages[direction]?.stopForwarding(cut: false)
+            self.destination(of: direction)?.close(mode: .output, promise: nil)
+        }
+    }
+
+    /// Holds the connection, then closes it after `after` when given.
+    func hang(close: SeverMode, after: Duration?, on loop: any EventLoop) {
+        guard let after else { return }
+        let timer = loop.assumeIsolated().scheduleTask(in: .nanoseconds(after.nanoseconds)) { [self] in
+            self.sever(close, direction: .upstream)
+        }
+        self.timers.append(timer)
+    }
+
+    static func duration(_ amount: TimeAmount) -> Duration {
+        .nanoseconds(max(0, amount.nanoseconds))
+    }
+}
+
+@available(*, unavailable)
+extension FaultConnection: Sendable {}

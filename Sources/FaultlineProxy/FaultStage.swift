@@ -1,0 +1,159 @@
+import FaultlineCore
+import NIOCore
+
+/// Applies one direction's rules to the chunks read from a socket, before the bridge
+/// forwards them.
+///
+///     client ─▶ FlushingHalfClose ─▶ FaultStage(upstream)   ─▶ Bridge ═▶ PacingStage(upstream)   ─▶ upstream
+///     server ─▶ FlushingHalfClose ─▶ FaultStage(downstream) ─▶ Bridge ═▶ PacingStage(downstream) ─▶ client
+///
+/// Each chunk gets a `ChunkDecision` from the connection's `ConnectionFaults` and its
+/// fault events are recorded. What is discarded is discarded here (blackhole, a hang,
+/// bytes past a cut) and counted as dropped; what is held (delay, bandwidth, slice) is
+/// handed to the destination's `PacingStage` with its release time. A hang stops
+/// reading the socket altogether, and so does too much held data (backpressure).
+public final class FaultStage: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    /// Bytes held in the pacing stage above which reading pauses, and below which it
+    /// resumes.
+    public static let highWater = 256 * 1024
+    public static let lowWater = 64 * 1024
+
+    private enum Mode {
+        case flowing
+        /// Everything from now on is discarded, end of stream and close included.
+        case blackholed
+        /// Nothing more is read or passed; the connection is held.
+        case hanging
+        /// The direction was half-closed: late bytes are discarded.
+        case stopped
+        /// The connection was cut (reset or FIN both ways) by the engine itself: late
+        /// bytes are discarded and endings are not passed on, so the bridge does not
+        /// turn our reset into a FIN on the other side.
+        case cut
+    }
+
+    private let connection: FaultConnection
+    public let direction: Event.Direction
+    private var mode = Mode.flowing
+    private var pendingRead = false
+    private var context: ChannelHandlerContext?
+
+    init(connection: FaultConnection, direction: Event.Direction) {
+        self.connection = connection
+        self.direction = direction
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = Self.unwrapInboundIn(data)
+        let bytes = buffer.readableBytes
+        guard self.mode == .flowing else {
+            self.connection.addDropped(bytes, self.direction)
+            return
+        }
+        let now = context.eventLoop.now
+        let decision = self.connection.decide(direction: self.direction, bytes: bytes, now: now)
+        if decision.isPass {
+            context.fireChannelRead(data)
+            return
+        }
+        let pace = PacingStage.Pace(
+            ready: now + .nanoseconds(decision.delay.nanoseconds),
+            bytesPerSecond: decision.bytesPerSecond,
+            slice: decision.slice
+        )
+        switch decision.stop {
+        case .none:
+            self.forward(buffer, pace: pace, context: context)
+        case .blackhole:
+            self.mode = .blackholed
+            self.connection.addDropped(bytes, self.direction)
+        case .hang(let close, let after):
+            self.mode = .hanging
+            self.connection.addDropped(bytes, self.direction)
+            self.connection.hang(close: close, after: after, on: context.eventLoop)
+        case .sever(let severMode, let passBytes):
+            if passBytes > 0, let head = buffer.readSlice(length: min(passBytes, bytes)) {
+                self.forward(head, pace: pace, context: context)
+                context.fireChannelReadComplete()
+            }
+            self.connection.addDropped(buffer.readableBytes, self.direction)
+            self.mode = .stopped
+            let connection = self.connection
+            let direction = self.direction
+            self.connection.afterHeld(self.direction) {
+                connection.sever(severMode, direction: direction)
+            }
+        }
+    }
+
+    private func forward(_ buffer: ByteBuffer, pace: PacingStage.Pace, context: ChannelHandlerContext) {
+        self.connection.pace(self.direction, pace)
+        context.fireChannelRead(Self.wrapInboundOut(buffer))
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent, self.mode != .flowing {
+            // A partition or a hang carries no FIN; a cut direction already ended.
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        switch self.mode {
+        case .blackholed, .hanging, .cut:
+            // The far side is not told: in a partition nothing gets through, and a cut
+            // connection is being closed by the engine already.
+            return
+        case .flowing, .stopped:
+            context.fireChannelInactive()
+        }
+    }
+
+    // MARK: Outbound
+
+    public func read(context: ChannelHandlerContext) {
+        if self.mode == .hanging || self.connection.held(self.direction) > Self.highWater {
+            self.pendingRead = true
+            return
+        }
+        context.read()
+    }
+
+    // MARK: Called by the connection
+
+    /// The pacing stage drained below the low-water mark: read again if we held back.
+    func resumeReading() {
+        guard self.pendingRead, self.mode != .hanging, let context = self.context else { return }
+        self.pendingRead = false
+        context.read()
+    }
+
+    /// Stops passing anything more in this direction: after a half-close of it
+    /// (`cut: false`), or a reset or FIN of the whole connection (`cut: true`).
+    func stopForwarding(cut: Bool) {
+        if cut {
+            self.mode = .cut
+        } else if self.mode == .flowing {
+            self.mode = .stopped
+        }
+    }
+}
+
+@available(*, unavailable)
+extension FaultStage: Sendable {}

@@ -1,0 +1,29 @@
+import FaultlineCore
+import NIOCore
+
+extension TCPProxy {
+    /// Applies a `refuse` rule to a just-accepted client, before any upstream is dialled.
+    /// Returns true when the connection was turned away.
+    func refuse(_ client: any Channel, ordinal: UInt64, proxyStart: NIODeadline) -> Bool {
+        guard let plan = self.configuration.faults else { return false }
+        let now = client.eventLoop.now
+        let address = client.remoteAddress?.hostPortText
+        let elapsed = FaultConnection.duration(now - proxyStart)
+        guard let decision = plan.admission(connection: ordinal, client: address, sinceProxyStart: elapsed) else { return false }
+        var event = decision.event(proxy: self.configuration.name, connection: ordinal, mono: now.uptimeNanoseconds)
+        event.client = address
+        self.events.record(event)
+        guard case .refuse(let mode) = decision.effect else { return false }
+        switch mode {
+        case .reset:
+            client.resetAndClose()
+        case .close:
+            client.close(promise: nil)
+        case .ignore:
+            // Never read, never dialled: the client waits until it gives up, or the
+            // proxy's shutdown closes it.
+            break
+        }
+        return true
+    }
+}
