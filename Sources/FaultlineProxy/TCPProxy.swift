@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineFraming
 import Logging
 import NIOCore
 import NIOPosix
@@ -18,17 +19,21 @@ public struct TCPProxyConfiguration: Sendable {
     public var upstream: HostPort
     /// How long dialling the upstream may take before the client is let go.
     public var connectTimeout: TimeAmount
+    /// How each connection is cut into messages (`--framing`); raw adds nothing.
+    public var framing: FramingConfiguration
 
     public init(
         name: String = "proxy",
         listen: HostPort,
         upstream: HostPort,
-        connectTimeout: TimeAmount = .seconds(5)
+        connectTimeout: TimeAmount = .seconds(5),
+        framing: FramingConfiguration = .raw
     ) {
         self.name = name
         self.listen = listen
         self.upstream = upstream
         self.connectTimeout = connectTimeout
+        self.framing = framing
     }
 }
 
@@ -102,6 +107,7 @@ public final class TCPProxy: Sendable {
         start.proxy = self.configuration.name
         start.listen = bound.hostPortText
         start.upstream = self.configuration.upstream.description
+        start.framing = self.configuration.framing.kind.name
         start.mono = channel.eventLoop.now.uptimeNanoseconds
         self.events.record(start)
         self.logger.info(
@@ -145,7 +151,9 @@ public final class TCPProxy: Sendable {
         let ordinal = self.nextOrdinal.wrappingAdd(1, ordering: .relaxed).oldValue
         self.connections.open(ordinal, client: client)
         let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
-        let pipeline = ConnectionPipeline(ordinal: ordinal)
+        let pipeline = ConnectionPipeline(
+            ordinal: ordinal, proxy: self.configuration.name, framing: self.configuration.framing, events: self.events
+        )
         try client.pipeline.syncOperations.addHandler(
             OnActiveHandler { [self] client in
                 self.dialUpstream(for: client, pipeline: pipeline, clientSide: clientSide, upstreamSide: upstreamSide)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaultlineCore
+import FaultlineFraming
 import FaultlineProxy
 import Logging
 import NIOCore
@@ -20,6 +21,15 @@ struct Proxy: AsyncParsableCommand {
             port when --listen asks for port 0). On SIGINT or SIGTERM it stops \
             accepting, lets open connections finish for --grace, closes the rest and \
             exits 0.
+
+            With --framing other than raw, each connection is cut into messages \
+            (requests and replies) without changing a byte, and each message is \
+            recorded with its protocol facts (HTTP method, path, status, \
+            Idempotency-Key; RESP command; a request fingerprint). Bytes that do not \
+            parse, a message over a limit, or a message that stays incomplete for \
+            --max-hold make that connection's direction carry raw from there on, and a \
+            framing_fallback event says why: framing never breaks a connection. An \
+            HTTP Upgrade or CONNECT carries the rest of the connection raw too.
             """
     )
 
@@ -38,6 +48,8 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long dialling the upstream may take.", valueName: "duration"))
     var connectTimeout: DurationArgument = DurationArgument(.seconds(5))
 
+    @OptionGroup(title: "Framing") var framing: FramingOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -45,7 +57,8 @@ struct Proxy: AsyncParsableCommand {
             name: self.name,
             listen: try HostPort(parsing: self.listen, what: "--listen"),
             upstream: try HostPort(parsing: self.upstream, what: "--upstream"),
-            connectTimeout: .nanoseconds(self.connectTimeout.duration.nanoseconds)
+            connectTimeout: .nanoseconds(self.connectTimeout.duration.nanoseconds),
+            framing: try self.framing.configuration()
         )
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.proxy")
