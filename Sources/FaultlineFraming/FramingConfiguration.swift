@@ -16,6 +16,27 @@ public struct FramingConfiguration: Sendable, Equatable {
         /// Redis RESP2 and RESP3 commands and replies.
         case resp
 
+        /// The kind a `--framing` value (or a profile's or run file's `framing:`) names;
+        /// `lengthPrefix` is used only by `length`.
+        public init(name: String, lengthPrefix: LengthPrefix? = nil) throws(InvalidInputError) {
+            switch name {
+            case "raw": self = .raw
+            case "line": self = .line
+            case "http": self = .http
+            case "resp": self = .resp
+            case "length":
+                if let lengthPrefix {
+                    self = .length(lengthPrefix)
+                } else {
+                    self = .length(try LengthPrefix())
+                }
+            default:
+                throw InvalidInputError(
+                    "framing '\(name)': use one of \(FramingConfiguration.names.joined(separator: ", "))"
+                )
+            }
+        }
+
         /// The `--framing` spelling.
         public var name: String {
             switch self {

@@ -35,6 +35,8 @@ public final class FramingHandler: ChannelInboundHandler {
     private var mode = Mode.framing
     private var nextUnit: UInt64 = 0
     private var holdTimer: Scheduled<Void>?
+    /// The unit whose first bytes were announced with `MessageBegan`.
+    private var announced: UInt64?
 
     init(framer: any MessageFramer, limits: FramingLimits, recorder: MessageRecorder) {
         self.framer = framer
@@ -61,6 +63,15 @@ public final class FramingHandler: ChannelInboundHandler {
         )
     }
 
+    /// Fired (as a user inbound event, before any of its bytes go on) when the first
+    /// bytes of a message arrive: the moment "the first byte of the reply arrives" for
+    /// a stage that severs then. Never fired after a fallback; the unit it names may
+    /// still go on raw if framing falls back before the message is whole.
+    public struct MessageBegan: Sendable, Equatable {
+        /// The unit the message will be passed on as.
+        public var unit: UInt64
+    }
+
     /// True once this direction carries raw bytes.
     public var isRaw: Bool {
         self.mode != .framing
@@ -77,6 +88,7 @@ public final class FramingHandler: ChannelInboundHandler {
         } else {
             self.buffer.writeBuffer(&incoming)
         }
+        self.announceStart(context: context)
         self.drain(context: context)
     }
 
@@ -89,7 +101,9 @@ public final class FramingHandler: ChannelInboundHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        let before = self.nextUnit
         self.endOfInput(context: context, reason: "the connection closed inside a message")
+        if self.nextUnit != before { context.fireChannelReadComplete() }
         context.fireChannelInactive()
     }
 
@@ -111,10 +125,18 @@ public final class FramingHandler: ChannelInboundHandler {
             case .message(let bytes, let info):
                 self.cancelHold()
                 self.emit(bytes, info: info, context: context)
+                self.announceStart(context: context)
             case .raw(let reason):
                 self.fallBack(reason: reason, context: context)
             }
         }
+    }
+
+    /// Announces the next message once its first bytes are held.
+    private func announceStart(context: ChannelHandlerContext) {
+        guard self.mode == .framing, self.buffer.readableBytes > 0, self.announced != self.nextUnit else { return }
+        self.announced = self.nextUnit
+        context.fireUserInboundEventTriggered(MessageBegan(unit: self.nextUnit))
     }
 
     private func afterDrain(context: ChannelHandlerContext) {

@@ -16,6 +16,20 @@ final class ReadCounter: ChannelOutboundHandler {
     }
 }
 
+/// Records, in order, the message starts and units that reach it.
+final class OrderRecorder: ChannelInboundHandler {
+    typealias InboundIn = FramedMessage
+    var log: [String] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.log.append("unit \(Self.unwrapInboundIn(data).unit)")
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let began = event as? FramingHandler.MessageBegan { self.log.append("began \(began.unit)") }
+    }
+}
+
 struct FramingHandlerTests {
     static func channel(
         _ kind: FramingConfiguration.Kind,
@@ -178,6 +192,25 @@ struct FramingHandlerTests {
         #expect(try channel.readInbound(as: ByteBuffer.self) == buffer("a\n"))
         #expect(try channel.readInbound(as: ByteBuffer.self) == buffer("bc\n"))
         _ = try channel.finish()
+    }
+
+    @Test func theFirstBytesOfEachMessageAreAnnouncedBeforeItGoesOn() throws {
+        let session = FramingSession(configuration: FramingConfiguration(kind: .http), proxy: "p", connection: 0, events: MemoryEventSink())
+        let recorder = OrderRecorder()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers(session.handlers(for: .downstream, unframe: false) + [recorder])
+        try channel.writeInbound(buffer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"))
+        try channel.writeInbound(buffer("okHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 500 X\r\n"))
+        try channel.writeInbound(buffer("Content-Length: 0\r\n\r\n"))
+        #expect(recorder.log == ["began 0", "unit 0", "began 1", "unit 1", "began 2", "unit 2"])
+        _ = try channel.finish()
+    }
+
+    @Test func kindsAreNamedAsTheCommandLineSpellsThem() throws {
+        #expect(try FramingConfiguration.Kind(name: "http") == .http)
+        #expect(try FramingConfiguration.Kind(name: "length") == .length(try LengthPrefix(width: 4)))
+        #expect(try FramingConfiguration.Kind(name: "length", lengthPrefix: try LengthPrefix(width: 2)).name == "length")
+        #expect(throws: InvalidInputError.self) { try FramingConfiguration.Kind(name: "grpc") }
     }
 
     @Test func rawFramingInstallsNothing() {

@@ -65,13 +65,8 @@ struct FramingOptions: ParsableArguments {
         if !isLength, self.lengthPrefix != nil || self.lengthEndian != nil || self.lengthIncludesPrefix {
             throw ValidationError("--length-prefix, --length-endian and --length-includes-prefix go with --framing length")
         }
-        let kind: FramingConfiguration.Kind
-        switch self.framing {
-        case "raw": kind = .raw
-        case "line": kind = .line
-        case "http": kind = .http
-        case "resp": kind = .resp
-        case "length":
+        var prefix: LengthPrefix?
+        if isLength {
             let endian: LengthPrefix.Endianness
             switch self.lengthEndian ?? "big" {
             case "big": endian = .big
@@ -79,14 +74,16 @@ struct FramingOptions: ParsableArguments {
             case let other: throw ValidationError("--length-endian '\(other)': use big or little")
             }
             do {
-                kind = .length(
-                    try LengthPrefix(width: self.lengthPrefix ?? 4, endianness: endian, includesPrefix: self.lengthIncludesPrefix)
-                )
+                prefix = try LengthPrefix(width: self.lengthPrefix ?? 4, endianness: endian, includesPrefix: self.lengthIncludesPrefix)
             } catch {
                 throw ValidationError(error.description)
             }
-        default:
-            throw ValidationError("--framing '\(self.framing)': use one of \(FramingConfiguration.names.joined(separator: ", "))")
+        }
+        let kind: FramingConfiguration.Kind
+        do {
+            kind = try FramingConfiguration.Kind(name: self.framing, lengthPrefix: prefix)
+        } catch {
+            throw ValidationError("--\(error.description)")
         }
         return FramingConfiguration(kind: kind, limits: limits, recordPayloads: self.recordPayloads)
     }
