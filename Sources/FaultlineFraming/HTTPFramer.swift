@@ -155,12 +155,16 @@ public struct HTTPFramer: MessageFramer {
     }
 
     private mutating func headComplete(buffer: inout ByteBuffer, startLineAt: Int, headEnd: Int) -> FramingStep {
+        // One copy of the head, split into lines without their line endings.
+        let bytes = buffer.bytes(in: startLineAt..<headEnd)
         var lines: [[UInt8]] = []
-        var position = startLineAt
-        while position < headEnd, let newline = buffer.offsetOfNewline(from: position) {
-            if newline + 1 == headEnd { break }  // the empty line that ends the head
-            lines.append(buffer.line(from: position, newline: newline))
-            position = newline + 1
+        var lineStart = 0
+        while let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
+            var end = newline
+            if end > lineStart, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            if end == lineStart, newline + 1 == bytes.count { break }  // the empty line that ends the head
+            lines.append(Array(bytes[lineStart..<end]))
+            lineStart = newline + 1
         }
         let head: HTTPHead
         do {

@@ -49,7 +49,7 @@ struct HTTPHead {
 
     private static func parseStartLine(_ line: [UInt8]) throws(FramingFailure) -> StartLine {
         let parts = line.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
-        if line.starts(with: Array("HTTP/".utf8)) {
+        if line.starts(with: Self.http1Prefix.prefix(5)) {
             guard parts.count >= 2, Self.isHTTP1Version(parts[0]) else {
                 throw FramingFailure("status line is not HTTP/1.x")
             }
@@ -74,18 +74,25 @@ struct HTTPHead {
         return .request(method: String(decoding: parts[0], as: UTF8.self), target: String(decoding: parts[1], as: UTF8.self))
     }
 
+    private static let http1Prefix = Array("HTTP/1.".utf8)
+
     private static func isHTTP1Version(_ bytes: ArraySlice<UInt8>) -> Bool {
-        bytes.count == 8 && bytes.starts(with: Array("HTTP/1.".utf8))
+        bytes.count == 8 && bytes.starts(with: Self.http1Prefix)
             && bytes.last.map { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } == true
     }
 
     /// RFC 9110 `tchar`.
     static func isTokenByte(_ byte: UInt8) -> Bool {
+        Self.tokenTable[Int(byte)]
+    }
+
+    private static let tokenTable: [Bool] = (0...255).map { value in
+        let byte = UInt8(value)
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            true
+            return true
         default:
-            Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
         }
     }
 

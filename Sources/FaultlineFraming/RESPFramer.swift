@@ -53,22 +53,39 @@ public struct RESPFramer: MessageFramer {
 
     public mutating func decode(buffer: inout ByteBuffer) -> FramingStep {
         if let fallback = self.fallback { return .raw(reason: fallback) }
+        // One pass over the bytes in place: ByteBuffer accessors per token cost more
+        // than the parsing itself.
+        switch buffer.withUnsafeReadableBytes({ self.scan($0) }) {
+        case .complete: return self.take(from: &buffer)
+        case .needMore: return .needMoreData
+        case .failed(let reason): return self.fail(reason)
+        }
+    }
+
+    private enum Scan {
+        case complete
+        case needMore
+        case failed(String)
+    }
+
+    /// Parses on from `offset`; `.complete` when the top-level value ends at `offset`.
+    private mutating func scan(_ buffer: UnsafeRawBufferPointer) -> Scan {
         while true {
             guard let newline = buffer.offsetOfNewline(from: max(self.offset, self.searched)) else {
                 self.searched = buffer.readableBytes
                 if buffer.readableBytes - self.offset > self.limits.maxHeaderBytes {
-                    return self.fail("a RESP line longer than the \(self.limits.maxHeaderBytes)-byte header limit")
+                    return .failed("a RESP line longer than the \(self.limits.maxHeaderBytes)-byte header limit")
                 }
-                if let reason = self.implausibleLine(buffer) { return self.fail(reason) }
-                return .needMoreData
+                if let reason = self.implausibleLine(buffer) { return .failed(reason) }
+                return .needMore
             }
-            guard let type = buffer.byte(at: self.offset) else { return .needMoreData }
+            guard let type = buffer.byte(at: self.offset) else { return .needMore }
             let lineStart = self.offset
             let complete: Bool
             if let top = self.stack.last, top.kind == .streamedString {
-                guard type == UInt8(ascii: ";") else { return self.fail("streamed string part without ';'") }
+                guard type == UInt8(ascii: ";") else { return .failed("streamed string part without ';'") }
                 guard let size = self.integer(buffer, lineStart: lineStart, newline: newline), size >= 0 else {
-                    return self.fail("malformed streamed string part length")
+                    return .failed("malformed streamed string part length")
                 }
                 if size == 0 {
                     self.offset = newline + 1
@@ -76,8 +93,8 @@ public struct RESPFramer: MessageFramer {
                     complete = self.finishValue(isAttribute: false)
                 } else {
                     switch self.skipBlob(buffer, dataStart: newline + 1, size: size) {
-                    case .failed(let reason): return self.fail(reason)
-                    case .incomplete: return .needMoreData
+                    case .failed(let reason): return .failed(reason)
+                    case .incomplete: return .needMore
                     case .skipped(let next): self.offset = next
                     }
                     continue
@@ -85,19 +102,19 @@ public struct RESPFramer: MessageFramer {
             } else {
                 switch type {
                 case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ","), UInt8(ascii: "("):
-                    guard self.endsWithCRLF(buffer, newline: newline) else { return self.fail("RESP line without CRLF") }
+                    guard self.endsWithCRLF(buffer, newline: newline) else { return .failed("RESP line without CRLF") }
                     self.offset = newline + 1
                     complete = self.finishValue(isAttribute: false)
                 case UInt8(ascii: ":"):
                     guard self.integer(buffer, lineStart: lineStart, newline: newline) != nil else {
-                        return self.fail("malformed RESP integer")
+                        return .failed("malformed RESP integer")
                     }
                     self.offset = newline + 1
                     complete = self.finishValue(isAttribute: false)
                 case UInt8(ascii: "_"), UInt8(ascii: "#"):
                     let content = self.content(buffer, lineStart: lineStart, newline: newline)
                     let valid = type == UInt8(ascii: "_") ? content == [] : content == [UInt8(ascii: "t")] || content == [UInt8(ascii: "f")]
-                    guard valid else { return self.fail("malformed RESP3 null or boolean") }
+                    guard valid else { return .failed("malformed RESP3 null or boolean") }
                     self.offset = newline + 1
                     complete = self.finishValue(isAttribute: false)
                 case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
@@ -107,17 +124,17 @@ public struct RESPFramer: MessageFramer {
                             self.offset = newline + 1
                             continue
                         }
-                        return self.fail(reason)
+                        return .failed(reason)
                     }
                     guard let size = self.integer(buffer, lineStart: lineStart, newline: newline), size >= -1 else {
-                        return self.fail("malformed RESP blob length")
+                        return .failed("malformed RESP blob length")
                     }
                     if size == -1 {
                         self.offset = newline + 1
                     } else {
                         switch self.skipBlob(buffer, dataStart: newline + 1, size: size) {
-                        case .failed(let reason): return self.fail(reason)
-                        case .incomplete: return .needMoreData
+                        case .failed(let reason): return .failed(reason)
+                        case .incomplete: return .needMore
                         case .skipped(let next):
                             if self.wantCommand, self.stack.count == 1, type == UInt8(ascii: "$") {
                                 self.command = Self.commandName(buffer.bytes(in: (newline + 1)..<(newline + 1 + min(size, 64))))
@@ -131,16 +148,16 @@ public struct RESPFramer: MessageFramer {
                     let isAttribute = type == UInt8(ascii: "|")
                     if content == [UInt8(ascii: "?")], !isAttribute {
                         if let reason = self.push(Frame(kind: .streamedAggregate, remaining: .max, isAttribute: false)) {
-                            return self.fail(reason)
+                            return .failed(reason)
                         }
                         self.offset = newline + 1
                         continue
                     }
                     guard let count = self.integer(buffer, lineStart: lineStart, newline: newline), count >= -1 else {
-                        return self.fail("malformed RESP aggregate length")
+                        return .failed("malformed RESP aggregate length")
                     }
                     guard count <= self.limits.maxMessageBytes else {
-                        return self.fail("a RESP aggregate of \(count) elements exceeds the message limit")
+                        return .failed("a RESP aggregate of \(count) elements exceeds the message limit")
                     }
                     self.offset = newline + 1
                     if count <= 0 {
@@ -149,7 +166,7 @@ public struct RESPFramer: MessageFramer {
                         let pairs = type == UInt8(ascii: "%") || isAttribute
                         if self.stack.isEmpty, type == UInt8(ascii: "*"), self.role == .request { self.wantCommand = true }
                         if let reason = self.push(Frame(kind: .aggregate, remaining: pairs ? count * 2 : count, isAttribute: isAttribute)) {
-                            return self.fail(reason)
+                            return .failed(reason)
                         }
                         continue
                     }
@@ -157,18 +174,18 @@ public struct RESPFramer: MessageFramer {
                     guard let top = self.stack.last, top.kind == .streamedAggregate,
                         self.endsWithCRLF(buffer, newline: newline), newline == lineStart + 2
                     else {
-                        return self.fail("'.' outside a streamed aggregate")
+                        return .failed("'.' outside a streamed aggregate")
                     }
                     self.offset = newline + 1
                     self.stack.removeLast()
                     complete = self.finishValue(isAttribute: false)
                 default:
                     guard self.stack.isEmpty, lineStart == 0, self.role == .request else {
-                        return self.fail("not RESP: a value starting with byte 0x\(String(type, radix: 16))")
+                        return .failed("not RESP: a value starting with byte 0x\(String(type, radix: 16))")
                     }
                     let line = buffer.line(from: lineStart, newline: newline)
                     guard line.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == UInt8(ascii: "\t") }) else {
-                        return self.fail("control byte in an inline command")
+                        return .failed("control byte in an inline command")
                     }
                     self.command = Self.commandName(Array(line.prefix { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }))
                     self.offset = newline + 1
@@ -176,9 +193,9 @@ public struct RESPFramer: MessageFramer {
                 }
             }
             if self.offset > self.limits.maxMessageBytes {
-                return self.fail("a RESP value exceeds the \(self.limits.maxMessageBytes)-byte message limit")
+                return .failed("a RESP value exceeds the \(self.limits.maxMessageBytes)-byte message limit")
             }
-            if complete { return self.take(from: &buffer) }
+            if complete { return .complete }
         }
     }
 
@@ -211,7 +228,7 @@ public struct RESPFramer: MessageFramer {
     }
 
     /// Steps over `size` bytes of blob data and the CRLF after it.
-    private func skipBlob(_ buffer: ByteBuffer, dataStart: Int, size: Int) -> Blob {
+    private func skipBlob(_ buffer: UnsafeRawBufferPointer, dataStart: Int, size: Int) -> Blob {
         let (end, overflow) = dataStart.addingReportingOverflow(size)
         guard !overflow, end + 2 <= self.limits.maxMessageBytes else {
             return .failed("a RESP blob of \(size) bytes exceeds the \(self.limits.maxMessageBytes)-byte message limit")
@@ -242,28 +259,46 @@ public struct RESPFramer: MessageFramer {
 
     // MARK: Lines
 
-    private func endsWithCRLF(_ buffer: ByteBuffer, newline: Int) -> Bool {
+    private func endsWithCRLF(_ buffer: UnsafeRawBufferPointer, newline: Int) -> Bool {
         newline > self.offset && buffer.byte(at: newline - 1) == UInt8(ascii: "\r")
     }
 
     /// The line after its type byte, without CRLF; nil content if the CR is missing.
-    private func content(_ buffer: ByteBuffer, lineStart: Int, newline: Int) -> [UInt8]? {
+    private func content(_ buffer: UnsafeRawBufferPointer, lineStart: Int, newline: Int) -> [UInt8]? {
         guard newline >= lineStart + 2, buffer.byte(at: newline - 1) == UInt8(ascii: "\r") else { return nil }
         return buffer.bytes(in: (lineStart + 1)..<(newline - 1))
     }
 
-    private func integer(_ buffer: ByteBuffer, lineStart: Int, newline: Int) -> Int? {
-        guard let content = self.content(buffer, lineStart: lineStart, newline: newline),
-            !content.isEmpty, content.count <= 20
-        else { return nil }
-        let digits = content.first == UInt8(ascii: "-") || content.first == UInt8(ascii: "+") ? content.dropFirst() : content[...]
-        guard !digits.isEmpty, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
-        return Int(String(decoding: content, as: UTF8.self))
+    /// The integer after the type byte (`:-12`, `$5`, `*3`), read in place: this runs
+    /// for every RESP value.
+    private func integer(_ raw: UnsafeRawBufferPointer, lineStart: Int, newline: Int) -> Int? {
+        do {
+            guard newline >= lineStart + 3, newline < raw.count, raw[newline - 1] == UInt8(ascii: "\r") else { return nil }
+            var index = lineStart + 1
+            let end = newline - 1
+            var negative = false
+            if raw[index] == UInt8(ascii: "-") || raw[index] == UInt8(ascii: "+") {
+                negative = raw[index] == UInt8(ascii: "-")
+                index += 1
+            }
+            guard index < end, end - index <= 19 else { return nil }
+            var value = 0
+            while index < end {
+                let digit = raw[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times.addingReportingOverflow(Int(digit))
+                guard !overflow1, !overflow2 else { return nil }
+                value = sum
+                index += 1
+            }
+            return negative ? -value : value
+        }
     }
 
     /// Says why an unfinished line cannot become valid RESP (TLS, binary, another
     /// protocol), so such a connection turns raw at its first bytes.
-    private func implausibleLine(_ buffer: ByteBuffer) -> String? {
+    private func implausibleLine(_ buffer: UnsafeRawBufferPointer) -> String? {
         guard let type = buffer.byte(at: self.offset) else { return nil }
         let prefix = buffer.bytes(in: (self.offset + 1)..<min(buffer.readableBytes, self.offset + 24))
         switch type {

@@ -9,6 +9,7 @@ import NIOCore
 /// parts are separated by a NUL so `("GET", "/ab")` and `("GETa", "/b")` differ.
 struct RequestFingerprint {
     static let hexDigits = 32
+    private static let digits = Array("0123456789abcdef".utf8)
     private var hasher = SHA256()
 
     init() {}
@@ -30,11 +31,13 @@ struct RequestFingerprint {
 
     func finalize() -> String {
         let digest = self.hasher.finalize()
-        let hex = digest.map { byte -> String in
-            let text = String(byte, radix: 16)
-            return byte < 16 ? "0" + text : text
-        }.joined()
-        return String(hex.prefix(Self.hexDigits))
+        var hex: [UInt8] = []
+        hex.reserveCapacity(Self.hexDigits)
+        for byte in digest.prefix(Self.hexDigits / 2) {
+            hex.append(Self.digits[Int(byte >> 4)])
+            hex.append(Self.digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// The fingerprint of a message's whole bytes.
