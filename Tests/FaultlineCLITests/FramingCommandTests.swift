@@ -21,6 +21,27 @@ struct FramingCommandTests {
         #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
     }
 
+    @Test func lengthFramingWithEveryOptionForwardsByteForByte() async throws {
+        let echo = try await TestServer.echo()
+        let proxy = try FaultlineBinary([
+            "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--framing", "length",
+            "--length-prefix", "2", "--length-endian", "little", "--length-includes-prefix",
+            "--max-header-size", "16KiB", "--max-message-size", "1MiB", "--max-hold", "0s",
+        ])
+        let port = try #require(await proxy.listeningPort())
+        let message = ByteBuffer(bytes: [7, 0, 1, 2, 3, 4, 5, 3, 0, 9])
+        let client = try await TestClient.connect(port: port)
+        let echoed = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(message)
+            outbound.finish()
+            return try await TestClient.readAll(inbound)
+        }
+        #expect(echoed == message)
+        proxy.signal(SIGTERM)
+        #expect(await proxy.exitStatus() == 0)
+        await echo.stop()
+    }
+
     @Test func helpDocumentsFraming() async throws {
         let result = try await FaultlineBinary.run(["proxy", "--help"])
         #expect(result.status == 0)

@@ -144,6 +144,18 @@ struct HTTPFramerTests {
         #expect(run.requests.fallback == nil)
     }
 
+    /// The fingerprint is part of the log format: SHA-256 over method, NUL, target, NUL,
+    /// body; its first 32 hex digits. Pinned so a change is a decision, not an accident.
+    @Test func theFingerprintIsPinned() {
+        let run = frameHTTP(
+            requests: [buffer("GET /a HTTP/1.1\r\nHost: x\r\n\r\n", "POST /orders HTTP/1.1\r\nContent-Length: 10\r\n\r\n{\"qty\": 3}")],
+            responses: []
+        )
+        #expect(run.requests.infos.map(\.fingerprint) == ["f338a2974553c092dcaf5a70baab0819", "027b00e0c659fbf9a19e2af8d0ea856e"])
+        var resp = RESPFramer(role: .request)
+        #expect(frame(&resp, chunks: [buffer("*1\r\n$4\r\nPING\r\n")]).infos.first?.fingerprint == "a43cb6a3b9d261112714d00e36b33106")
+    }
+
     @Test func theFingerprintIgnoresChunkingButNotTheBody() {
         let fixed = "PUT /k HTTP/1.1\r\nContent-Length: 10\r\n\r\nhelloworld"
         let chunked = "PUT /k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n7\r\nloworld\r\n0\r\n\r\n"

@@ -160,6 +160,45 @@ struct FramingEndToEndTests {
         #expect(fallbacks.allSatisfy { $0.reason?.isEmpty == false })
     }
 
+    /// A client that waits for the server before it finishes its request (as with
+    /// `Expect: 100-continue`) is not left waiting on faultline: after `maxHold` the
+    /// held head goes on raw, the server answers, and the client completes.
+    @Test func aHeldIncompleteRequestReachesTheServerAfterMaxHold() async throws {
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                var seen = ByteBuffer()
+                for try await var chunk in inbound {
+                    seen.writeBuffer(&chunk)
+                    if String(buffer: seen).hasSuffix("\r\n\r\n") {
+                        try await outbound.write(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n"))
+                    }
+                    if String(buffer: seen).hasSuffix("hello") {
+                        try await outbound.write(ByteBuffer(string: "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"))
+                    }
+                }
+            }
+        }
+        let events = MemoryEventSink()
+        let framing = FramingConfiguration(kind: .http, limits: FramingLimits(maxHoldNanoseconds: 100_000_000))
+        let reply = try await self.withFramedProxy(framing, upstreamPort: server.port, events: events) { port in
+            let client = try await TestClient.connect(port: port)
+            return try await client.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                try await outbound.write(ByteBuffer(string: "POST /upload HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"))
+                var reply = try await TestClient.read(atLeast: 25, from: &iterator)
+                try await outbound.write(ByteBuffer(string: "hello"))
+                var rest = try await TestClient.read(atLeast: 43, from: &iterator)
+                reply.writeBuffer(&rest)
+                return String(buffer: reply)
+            }
+        }
+        await server.stop()
+        #expect(reply == "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        let fallback = try #require(events.events.first { $0.type == .framingFallback })
+        #expect(fallback.direction == .upstream)
+        #expect(fallback.reason == "a message stayed incomplete for 100ms")
+    }
+
     /// RESP through a framed proxy against an echo server: commands in, same bytes out.
     @Test func respFramingNamesPipelinedCommands() async throws {
         let server = try await TestServer.echo()

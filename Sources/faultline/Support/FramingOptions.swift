@@ -39,7 +39,7 @@ struct FramingOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "How long a started message may stay incomplete before the connection is carried raw (2s by default; 0 for no bound).",
+            "How long a started message may stay incomplete before the connection is carried raw (2s by default; 0s for no bound).",
             valueName: "duration"
         )
     )
