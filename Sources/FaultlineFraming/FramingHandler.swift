@@ -167,6 +167,7 @@ public final class FramingHandler: ChannelInboundHandler {
     /// From now on this direction is raw; what was held goes on as one unit.
     private func fallBack(reason: String, context: ChannelHandlerContext, ending: Bool = false) {
         self.mode = ending ? .ended : .raw
+        self.framer.didFallBack(reason: reason)
         self.cancelHold()
         let held = self.buffer
         self.buffer = ByteBuffer()

@@ -42,8 +42,9 @@ public final class FramingSession {
 
     /// The handlers for the channel whose reads travel in `direction`, to sit between
     /// the capture tap and the bridge: a `FramingHandler` (ByteBuffer in, FramedMessage
-    /// out) and, unless the caller puts a message stage in between and unframes itself,
-    /// an `UnframingHandler` (FramedMessage in, ByteBuffer out). Empty for raw framing.
+    /// out) and an `UnframingHandler` (FramedMessage in, ByteBuffer out). A stage that
+    /// acts on whole messages goes between the two; with `unframe: false` the caller
+    /// adds `makeUnframer(for:)` itself. Empty for raw framing.
     public func handlers(for direction: Event.Direction, unframe: Bool = true) -> [any ChannelHandler] {
         guard self.configuration.kind != .raw else { return [] }
         let framing = FramingHandler(
@@ -51,7 +52,22 @@ public final class FramingSession {
             limits: self.configuration.limits,
             recorder: MessageRecorder(context: self.recorder, direction: direction)
         )
-        return unframe ? [framing, UnframingHandler()] : [framing]
+        return unframe ? [framing, self.makeUnframer(for: direction)] : [framing]
+    }
+
+    /// The handler that hands units to the bridge as `ByteBuffer`s and tells the
+    /// session what was really forwarded. It must come after any stage that drops,
+    /// delays, reorders or answers messages.
+    public func makeUnframer(for direction: Event.Direction) -> UnframingHandler {
+        guard direction == .upstream, self.httpFramers != nil else { return UnframingHandler() }
+        return UnframingHandler { [self] message in self.messageForwarded(message, direction: direction) }
+    }
+
+    /// Records that `message` went on towards its peer (for HTTP, that the server got
+    /// this request, so its reply pairs with it). `makeUnframer(for:)` calls it.
+    public func messageForwarded(_ message: FramedMessage, direction: Event.Direction) {
+        guard direction == .upstream, let info = message.info, let framers = self.httpFramers else { return }
+        framers.request.requestForwarded(info)
     }
 }
 

@@ -37,8 +37,8 @@ public struct HTTPFramer: MessageFramer {
 
     private struct Body {
         var info: MessageInfo
-        /// Request side: the queued request; response side: the request answered.
-        var request: HTTPExchange.Request?
+        /// Response side: the request answered, if known.
+        var request: MessageInfo?
         var fingerprint: RequestFingerprint?
         var delimiter: Delimiter
         /// A final response (not 1xx): completing it dequeues its request.
@@ -211,8 +211,6 @@ public struct HTTPFramer: MessageFramer {
         } else {
             delimiter = .none(end: headEnd)
         }
-        let request = HTTPExchange.Request(method: method, target: target, idempotencyKey: key)
-        self.exchange.enqueue(request)
         var fingerprint = RequestFingerprint()
         fingerprint.update(method)
         fingerprint.update(target)
@@ -223,7 +221,7 @@ public struct HTTPFramer: MessageFramer {
             rawAfterwards = "Upgrade: \(upgrade) requested; what follows may be another protocol"
         }
         return Body(
-            info: info, request: request, fingerprint: fingerprint, delimiter: delimiter,
+            info: info, request: nil, fingerprint: fingerprint, delimiter: delimiter,
             isFinalResponse: false, rawAfterwards: rawAfterwards
         )
     }
@@ -231,7 +229,7 @@ public struct HTTPFramer: MessageFramer {
     private func responseBody(_ head: HTTPHead, status: Int, headEnd: Int) throws(FramingFailure) -> Body {
         let request = self.exchange.next
         let info = MessageInfo(
-            role: .response, method: request?.method, path: request?.target, status: status,
+            role: .response, method: request?.method, path: request?.path, status: status,
             headers: head.headers, idempotencyKey: request?.idempotencyKey
         )
         var body = Body(
@@ -385,9 +383,7 @@ public struct HTTPFramer: MessageFramer {
         var info = body.info
         switch self.role {
         case .request:
-            let fingerprint = body.fingerprint?.finalize()
-            info.fingerprint = fingerprint
-            body.request?.fingerprint = fingerprint
+            info.fingerprint = body.fingerprint?.finalize()
         case .response:
             info.fingerprint = body.request?.fingerprint
             if body.isFinalResponse { self.exchange.dequeue() }
@@ -399,6 +395,20 @@ public struct HTTPFramer: MessageFramer {
             self.state = .head(scanFrom: 0, startLineAt: nil)
         }
         return .message(bytes: bytes, info: info)
+    }
+
+    /// Tells the response side that `request` was handed to the upstream: call it for
+    /// each request message, in the order they go on (`FramingSession` does, from the
+    /// unframing handler). A request that never goes on is never queued, so replies
+    /// still pair with the requests the server really received.
+    public func requestForwarded(_ request: MessageInfo) {
+        guard self.role == .request, request.role == .request else { return }
+        self.exchange.enqueue(request)
+    }
+
+    public mutating func didFallBack(reason: String) {
+        if case .raw = self.state { return }
+        _ = self.fail(reason)
     }
 
     private mutating func fail(_ reason: String) -> FramingStep {

@@ -22,12 +22,19 @@ public protocol MessageFramer {
     /// read until close, a last line without a newline), taking its bytes from `buffer`.
     /// Bytes left in `buffer` afterwards belong to a message the end cut short.
     mutating func decodeLast(buffer: inout ByteBuffer) -> (bytes: ByteBuffer, info: MessageInfo)?
+
+    /// The caller stopped framing for its own reason (a message held too long, the
+    /// input ended mid-message): from now on `decode` must say `.raw`. HTTP uses it to
+    /// tell the other direction that replies can no longer be paired.
+    mutating func didFallBack(reason: String)
 }
 
 extension MessageFramer {
     public mutating func decodeLast(buffer: inout ByteBuffer) -> (bytes: ByteBuffer, info: MessageInfo)? {
         nil
     }
+
+    public mutating func didFallBack(reason: String) {}
 }
 
 /// What a framer found at the front of the buffer.

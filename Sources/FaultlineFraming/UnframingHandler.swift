@@ -8,10 +8,18 @@ public final class UnframingHandler: ChannelInboundHandler {
     public typealias InboundIn = FramedMessage
     public typealias InboundOut = ByteBuffer
 
-    public init() {}
+    private let onForward: ((FramedMessage) -> Void)?
+
+    /// - Parameter onForward: called with each unit as it goes on to the bridge (HTTP
+    ///   queues forwarded requests this way, so replies pair with what the server got).
+    public init(onForward: ((FramedMessage) -> Void)? = nil) {
+        self.onForward = onForward
+    }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(Self.wrapInboundOut(Self.unwrapInboundIn(data).bytes))
+        let message = Self.unwrapInboundIn(data)
+        self.onForward?(message)
+        context.fireChannelRead(Self.wrapInboundOut(message.bytes))
     }
 }
 

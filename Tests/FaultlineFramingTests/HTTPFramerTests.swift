@@ -4,8 +4,8 @@ import Testing
 
 @testable import FaultlineFraming
 
-/// Runs a connection's two HTTP framers: all requests first (as a server sees them
-/// before it answers), then all responses.
+/// Runs a connection's two HTTP framers: all requests first, each forwarded as soon as
+/// it is framed (as a server sees them before it answers), then all responses.
 func frameHTTP(
     requests: [ByteBuffer],
     responses: [ByteBuffer],
@@ -14,6 +14,7 @@ func frameHTTP(
 ) -> (requests: FramingRun, responses: FramingRun) {
     var (request, response) = HTTPFramer.pair(limits: limits)
     let up = frame(&request, chunks: requests, end: end)
+    for info in up.infos { request.requestForwarded(info) }
     let down = frame(&response, chunks: responses, end: end)
     return (up, down)
 }
@@ -239,6 +240,20 @@ struct HTTPFramerTests {
         let run = frameHTTP(requests: [buffer("GET /a HTTP/1.1\r\n\r\n\r\nGET /b HTTP/1.1\r\n\r\n")], responses: [])
         #expect(run.requests.lengths == [19, 21])
         #expect(run.requests.infos.map(\.path) == ["/a", "/b"])
+    }
+
+    /// A request a fault keeps from the server is never queued: the next reply pairs with
+    /// the request the server did get (here a HEAD, whose reply has no body).
+    @Test func repliesPairWithTheRequestsReallyForwarded() {
+        var (request, response) = HTTPFramer.pair()
+        let up = frame(&request, chunks: [buffer("GET /dropped HTTP/1.1\r\n\r\nHEAD /kept HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n")])
+        #expect(up.infos.map(\.path) == ["/dropped", "/kept", "/next"])
+        request.requestForwarded(up.infos[1])
+        request.requestForwarded(up.infos[2])
+        let down = frame(&response, chunks: [buffer("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")])
+        #expect(down.fallback == nil)
+        #expect(down.infos.map(\.path) == ["/kept", "/next"])
+        #expect(down.lengths == [38, 43])
     }
 
     @Test func anUnsolicitedResponseIsFramedAsAnswerToNothing() {

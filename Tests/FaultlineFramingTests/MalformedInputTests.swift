@@ -62,7 +62,7 @@ struct MalformedInputTests {
             let (request, response) = HTTPFramer.pair(limits: limits)
             var requests = request
             var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n")
-            _ = requests.decode(buffer: &buffer)
+            if case .message(_, let info) = requests.decode(buffer: &buffer) { requests.requestForwarded(info) }
             return response
         case .resp: return RESPFramer(role: .request, limits: limits)
         case .respReply: return RESPFramer(role: .response, limits: limits)
