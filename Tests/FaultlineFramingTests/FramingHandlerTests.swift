@@ -30,6 +30,22 @@ final class OrderRecorder: ChannelInboundHandler {
     }
 }
 
+/// A stand-in for a message fault stage: drops the units it is told to.
+final class DropUnits: ChannelInboundHandler {
+    typealias InboundIn = FramedMessage
+    typealias InboundOut = FramedMessage
+    let units: Set<UInt64>
+
+    init(_ units: Set<UInt64>) {
+        self.units = units
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = Self.unwrapInboundIn(data)
+        if !self.units.contains(message.unit) { context.fireChannelRead(data) }
+    }
+}
+
 struct FramingHandlerTests {
     static func channel(
         _ kind: FramingConfiguration.Kind,
@@ -204,6 +220,52 @@ struct FramingHandlerTests {
         try channel.writeInbound(buffer("Content-Length: 0\r\n\r\n"))
         #expect(recorder.log == ["began 0", "unit 0", "began 1", "unit 1", "began 2", "unit 2"])
         _ = try channel.finish()
+    }
+
+    /// The plug-in point for message faults: a stage between framer and unframer drops
+    /// a request; the server never sees it, and its replies pair with what it did see.
+    @Test func aMessageStageCanDropARequestAndRepliesStillPair() throws {
+        let events = MemoryEventSink()
+        let session = FramingSession(configuration: FramingConfiguration(kind: .http), proxy: "p", connection: 0, events: events)
+        let client = EmbeddedChannel()
+        let server = EmbeddedChannel()
+        try client.pipeline.syncOperations.addHandlers(
+            session.handlers(for: .upstream, unframe: false) + [DropUnits([0]), session.makeUnframer(for: .upstream)]
+        )
+        try server.pipeline.syncOperations.addHandlers(session.handlers(for: .downstream))
+        try client.writeInbound(buffer("GET /dropped HTTP/1.1\r\n\r\nHEAD /kept HTTP/1.1\r\n\r\n"))
+        #expect(try client.readInbound(as: ByteBuffer.self) == buffer("HEAD /kept HTTP/1.1\r\n\r\n"))
+        #expect(try client.readInbound(as: ByteBuffer.self) == nil)
+        try server.writeInbound(buffer("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"))
+        #expect(try server.readInbound(as: ByteBuffer.self) == buffer("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"))
+        let reply = try #require(events.events.last)
+        #expect(reply.direction == .downstream && reply.method == "HEAD" && reply.path == "/kept")
+        _ = try client.finish()
+        _ = try server.finish()
+    }
+
+    /// When the request direction stops framing (here: a head held past max-hold), the
+    /// response direction stops too once the replies it can pair are done.
+    @Test func aRequestSideFallbackEndsReplyFramingOnceTheQueueDrains() throws {
+        let events = MemoryEventSink()
+        let configuration = FramingConfiguration(kind: .http, limits: FramingLimits(maxHoldNanoseconds: 1_000_000_000))
+        let session = FramingSession(configuration: configuration, proxy: "p", connection: 0, events: events)
+        let client = EmbeddedChannel()
+        let server = EmbeddedChannel(loop: client.embeddedEventLoop)
+        try client.pipeline.syncOperations.addHandlers(session.handlers(for: .upstream))
+        try server.pipeline.syncOperations.addHandlers(session.handlers(for: .downstream))
+        try client.writeInbound(buffer("GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 9\r\n\r\npar"))
+        client.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(try client.readInbound(as: ByteBuffer.self) == buffer("GET /a HTTP/1.1\r\n\r\n"))
+        #expect(try client.readInbound(as: ByteBuffer.self) != nil, "the held POST went on raw")
+        try server.writeInbound(buffer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 201 Created\r\n\r\n"))
+        let fallbacks = events.events.filter { $0.type == .framingFallback }
+        #expect(fallbacks.map(\.direction) == [.upstream, .downstream])
+        #expect(fallbacks.last?.reason?.contains("request direction is raw") == true)
+        let replies = events.events.filter { $0.type == .message && $0.direction == .downstream }
+        #expect(replies.map(\.path) == ["/a"])
+        _ = try client.finish()
+        _ = try server.finish()
     }
 
     @Test func kindsAreNamedAsTheCommandLineSpellsThem() throws {
