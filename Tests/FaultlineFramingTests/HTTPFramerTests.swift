@@ -236,6 +236,18 @@ struct HTTPFramerTests {
         #expect(open.responses.messages.isEmpty, "not a message until the close")
     }
 
+    @Test func aResponseReadUntilCloseOverTheLimitFallsBack() {
+        let body = String(repeating: "b", count: 5000)
+        let run = frameHTTP(
+            requests: [buffer("GET / HTTP/1.0\r\n\r\n")],
+            responses: [buffer("HTTP/1.0 200 OK\r\n\r\n", body)],
+            limits: FramingLimits(maxMessageBytes: 4096)
+        )
+        #expect(run.responses.messages.isEmpty)
+        #expect(run.responses.fallback?.contains("read until close exceeds") == true)
+        #expect(String(buffer: run.responses.forwarded) == "HTTP/1.0 200 OK\r\n\r\n" + body)
+    }
+
     @Test func leadingEmptyLinesBelongToTheNextRequest() {
         let run = frameHTTP(requests: [buffer("GET /a HTTP/1.1\r\n\r\n\r\nGET /b HTTP/1.1\r\n\r\n")], responses: [])
         #expect(run.requests.lengths == [19, 21])
