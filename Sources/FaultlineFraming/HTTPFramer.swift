@@ -97,37 +97,49 @@ public struct HTTPFramer: MessageFramer {
     // MARK: Head
 
     private mutating func decodeHead(buffer: inout ByteBuffer, scanFrom: Int, startLineAt: Int?) -> FramingStep {
-        var position = scanFrom
-        var startLineAt = startLineAt
-        while let newline = self.newline(in: buffer, from: position) {
-            let lineStart = position
-            position = newline + 1
-            if position > self.limits.maxHeaderBytes {
+        // One pass over the bytes in place, line by line, until the empty line.
+        let searched = self.searched
+        let scan = buffer.withUnsafeReadableBytes { raw -> (position: Int, startLineAt: Int?, headEnd: Int?) in
+            var position = scanFrom
+            var start = startLineAt
+            var searchFrom = max(position, searched)
+            while let newline = raw.offsetOfNewline(from: searchFrom) {
+                let lineStart = position
+                position = newline + 1
+                searchFrom = position
+                let isEmpty = newline == lineStart || (newline == lineStart + 1 && raw[lineStart] == UInt8(ascii: "\r"))
+                if start == nil {
+                    if !isEmpty { start = lineStart }  // RFC 9112 §2.2: empty lines before a request line
+                } else if isEmpty {
+                    return (position, start, position)
+                }
+            }
+            return (position, start, nil)
+        }
+        if let headEnd = scan.headEnd, let start = scan.startLineAt {
+            guard headEnd <= self.limits.maxHeaderBytes else {
                 return self.fail("HTTP head larger than the \(self.limits.maxHeaderBytes)-byte header limit")
             }
-            let isEmpty = newline == lineStart || (newline == lineStart + 1 && buffer.byte(at: lineStart) == UInt8(ascii: "\r"))
-            guard let start = startLineAt else {
-                if isEmpty { continue }  // RFC 9112 §2.2: empty lines before a request line
-                startLineAt = lineStart
-                // Check the start line at once: garbage should not wait for a full head.
-                do {
-                    _ = try HTTPHead.parse(lines: [buffer.line(from: lineStart, newline: newline)])
-                } catch {
-                    return self.fail(error.reason)
-                }
-                continue
-            }
-            if isEmpty {
-                return self.headComplete(buffer: &buffer, startLineAt: start, headEnd: position)
-            }
+            return self.headComplete(buffer: &buffer, startLineAt: start, headEnd: headEnd)
         }
+        self.searched = buffer.readableBytes
         if buffer.readableBytes > self.limits.maxHeaderBytes {
             return self.fail("HTTP head larger than the \(self.limits.maxHeaderBytes)-byte header limit")
         }
-        if startLineAt == nil, let reason = self.implausibleStartLine(buffer, from: position) {
+        if let start = scan.startLineAt {
+            // The start line just became whole: check it now, so garbage with line breaks
+            // does not wait for a full head.
+            if startLineAt == nil, let newline = buffer.offsetOfNewline(from: start) {
+                do {
+                    _ = try HTTPHead.parse(lines: [buffer.line(from: start, newline: newline)])
+                } catch {
+                    return self.fail(error.reason)
+                }
+            }
+        } else if let reason = self.implausibleStartLine(buffer, from: scan.position) {
             return self.fail(reason)
         }
-        self.state = .head(scanFrom: position, startLineAt: startLineAt)
+        self.state = .head(scanFrom: scan.position, startLineAt: scan.startLineAt)
         return .needMoreData
     }
 
@@ -157,14 +169,17 @@ public struct HTTPFramer: MessageFramer {
     private mutating func headComplete(buffer: inout ByteBuffer, startLineAt: Int, headEnd: Int) -> FramingStep {
         // One copy of the head, split into lines without their line endings.
         let bytes = buffer.bytes(in: startLineAt..<headEnd)
-        var lines: [[UInt8]] = []
-        var lineStart = 0
-        while let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
-            var end = newline
-            if end > lineStart, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-            if end == lineStart, newline + 1 == bytes.count { break }  // the empty line that ends the head
-            lines.append(Array(bytes[lineStart..<end]))
-            lineStart = newline + 1
+        let lines = bytes.withUnsafeBytes { raw -> [[UInt8]] in
+            var lines: [[UInt8]] = []
+            var lineStart = 0
+            while let newline = raw.offsetOfNewline(from: lineStart) {
+                var end = newline
+                if end > lineStart, raw[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                if end == lineStart, newline + 1 == raw.count { break }  // the empty line that ends the head
+                lines.append(Array(raw[lineStart..<end]))
+                lineStart = newline + 1
+            }
+            return lines
         }
         let head: HTTPHead
         do {

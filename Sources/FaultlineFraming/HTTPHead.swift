@@ -99,8 +99,15 @@ struct HTTPHead {
     // MARK: Facts
 
     func values(_ name: String) -> [String] {
-        let wanted = name.lowercased()
-        return self.headers.filter { $0.name.lowercased() == wanted }.map(\.value)
+        self.headers.filter { Self.equalIgnoringASCIICase($0.name, name) }.map(\.value)
+    }
+
+    /// Header names are ASCII tokens: compare without building lowercased copies.
+    static func equalIgnoringASCIICase(_ lhs: String, _ rhs: String) -> Bool {
+        lhs.utf8.count == rhs.utf8.count
+            && zip(lhs.utf8, rhs.utf8).allSatisfy { a, b in
+                a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
+            }
     }
 
     /// The body length `Content-Length` declares, nil if absent.
