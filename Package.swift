@@ -29,11 +29,22 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: strictness
         ),
+        // Framers: message boundaries (line, length, HTTP/1.1, RESP) without changing a byte.
+        .target(
+            name: "FaultlineFraming",
+            dependencies: [
+                "FaultlineCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictness
+        ),
         // The engine: listeners, the bridge between the two sockets, fault stages.
         .target(
             name: "FaultlineProxy",
             dependencies: [
                 "FaultlineCore",
+                "FaultlineFraming",
                 "FaultlineRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -65,6 +76,7 @@ let package = Package(
             name: "faultline",
             dependencies: [
                 "FaultlineCore",
+                "FaultlineFraming",
                 "FaultlineProxy",
                 "FaultlineRecords",
                 "Pcap",
@@ -93,9 +105,20 @@ let package = Package(
             swiftSettings: strictness
         ),
         .testTarget(
+            name: "FaultlineFramingTests",
+            dependencies: [
+                "FaultlineFraming",
+                "FaultlineCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
+        .testTarget(
             name: "FaultlineProxyTests",
             dependencies: [
                 "FaultlineProxy",
+                "FaultlineFraming",
                 "FaultlineRecords",
                 "Pcap",
                 "FaultlineTestSupport",

@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineFraming
 import FaultlineRecords
 import NIOCore
 
@@ -8,7 +9,9 @@ import NIOCore
 ///
 ///     socket ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer ─▶ fault stage ─▶ Bridge
 ///
-/// The bridge is always last: it hands what reaches it to the other channel.
+/// The bridge is always last: it hands what reaches it to the other channel. After the
+/// framer (and its unframer) each read is one whole message, so fault stages act on
+/// messages when `--framing` is set and on chunks otherwise.
 struct ConnectionPipeline {
     /// The connection's ordinal within its proxy, from 0.
     let ordinal: UInt64
@@ -16,15 +19,33 @@ struct ConnectionPipeline {
     var capture: PacketCapture? = nil
     /// The connection's fault state, when a profile could act on it (nil: no stages).
     var faults: FaultConnection? = nil
+    /// Shared by the connection's two framers; nil without framing.
+    let framing: FramingSession?
+
+    init(
+        ordinal: UInt64,
+        proxy: String = "proxy",
+        framing: FramingConfiguration = .raw,
+        events: any EventSink = NullEventSink(),
+        capture: PacketCapture? = nil
+    ) {
+        self.ordinal = ordinal
+        self.capture = capture
+        self.framing =
+            framing.kind == .raw
+            ? nil : FramingSession(configuration: framing, proxy: proxy, connection: ordinal, events: events)
+    }
 
     /// Handlers for the channel accepted from the client.
     func clientHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        self.head(role: .accepted) + self.stages(reading: .upstream, writing: .downstream) + [bridge]
+        self.head(role: .accepted) + self.framers(for: .upstream)
+            + self.stages(reading: .upstream, writing: .downstream) + [bridge]
     }
 
     /// Handlers for the channel dialled to the upstream.
     func upstreamHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        self.head(role: .dialled) + self.stages(reading: .downstream, writing: .upstream) + [bridge]
+        self.head(role: .dialled) + self.framers(for: .downstream)
+            + self.stages(reading: .downstream, writing: .upstream) + [bridge]
     }
 
     /// The flushing half-close and, with `--pcap`, the tap that sees the socket's bytes.
@@ -32,6 +53,11 @@ struct ConnectionPipeline {
         var handlers: [any ChannelHandler] = [FlushingHalfCloseHandler()]
         if let capture = self.capture { handlers.append(WireTap(capture: capture, role: role)) }
         return handlers
+    }
+
+    /// The framer for bytes read in `direction`, and its unframer.
+    private func framers(for direction: Event.Direction) -> [any ChannelHandler] {
+        self.framing?.handlers(for: direction) ?? []
     }
 
     /// The fault stage for the direction read on this channel and the pacing stage for

@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineFraming
 import FaultlineRecords
 import Logging
 import NIOCore
@@ -21,19 +22,23 @@ public struct TCPProxyConfiguration: Sendable {
     public var connectTimeout: TimeAmount
     /// The profile and seed to inject faults with; nil forwards everything unchanged.
     public var faults: FaultPlan?
+    /// How each connection is cut into messages (`--framing`); raw adds nothing.
+    public var framing: FramingConfiguration
 
     public init(
         name: String = "proxy",
         listen: HostPort,
         upstream: HostPort,
         connectTimeout: TimeAmount = .seconds(5),
-        faults: FaultPlan? = nil
+        faults: FaultPlan? = nil,
+        framing: FramingConfiguration = .raw
     ) {
         self.name = name
         self.listen = listen
         self.upstream = upstream
         self.connectTimeout = connectTimeout
         self.faults = faults
+        self.framing = framing
     }
 }
 
@@ -113,6 +118,7 @@ public final class TCPProxy: Sendable {
         start.proxy = self.configuration.name
         start.listen = bound.hostPortText
         start.upstream = self.configuration.upstream.description
+        start.framing = self.configuration.framing.kind.name
         start.mono = channel.eventLoop.now.uptimeNanoseconds
         self.startedAt.store(start.mono ?? 0, ordering: .relaxed)
         if let plan = self.configuration.faults {
@@ -162,7 +168,13 @@ public final class TCPProxy: Sendable {
         let ordinal = self.nextOrdinal.wrappingAdd(1, ordering: .relaxed).oldValue
         self.connections.open(ordinal, client: client)
         let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
-        var pipeline = ConnectionPipeline(ordinal: ordinal, capture: self.capture)
+        var pipeline = ConnectionPipeline(
+            ordinal: ordinal,
+            proxy: self.configuration.name,
+            framing: self.configuration.framing,
+            events: self.events,
+            capture: self.capture
+        )
         let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
         if let plan = self.configuration.faults, !plan.isEmpty {
             let faults = FaultConnection(

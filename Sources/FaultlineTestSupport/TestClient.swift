@@ -15,7 +15,7 @@ public enum TestClient {
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(FlushingHalfCloseHandler())
+                    try channel.pipeline.syncOperations.addHandler(GracefulCloseHandler())
                     return try Connection(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(isOutboundHalfClosureEnabled: true)

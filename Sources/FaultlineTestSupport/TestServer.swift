@@ -43,7 +43,7 @@ public final class TestServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(FlushingHalfCloseHandler())
+                    try channel.pipeline.syncOperations.addHandler(GracefulCloseHandler())
                     return try Connection(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(isOutboundHalfClosureEnabled: true)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaultlineCore
+import FaultlineFraming
 import FaultlineProxy
 import FaultlineRecords
 import Logging
@@ -32,6 +33,15 @@ struct Proxy: AsyncParsableCommand {
             how many events were lost. --pcap writes a standard pcap file with both legs \
             of every connection (client to proxy, proxy to upstream) as synthetic IP/TCP \
             packets; it needs no privileges.
+
+            With --framing other than raw, each connection is cut into messages \
+            (requests and replies) without changing a byte, and each message is \
+            recorded with its protocol facts (HTTP method, path, status, \
+            Idempotency-Key; RESP command; a request fingerprint). Bytes that do not \
+            parse, a message over a limit, or a message that stays incomplete for \
+            --max-hold make that connection's direction carry raw from there on, and a \
+            framing_fallback event says why: framing never breaks a connection. An \
+            HTTP Upgrade or CONNECT carries the rest of the connection raw too.
             """
     )
 
@@ -70,6 +80,8 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seed for every fault decision; without it one is chosen and printed.", valueName: "n"))
     var seed: UInt64?
 
+    @OptionGroup(title: "Framing") var framing: FramingOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -88,7 +100,8 @@ struct Proxy: AsyncParsableCommand {
             listen: try HostPort(parsing: self.listen, what: "--listen"),
             upstream: try HostPort(parsing: self.upstream, what: "--upstream"),
             connectTimeout: .nanoseconds(self.connectTimeout.duration.nanoseconds),
-            faults: plan
+            faults: plan,
+            framing: try self.framing.configuration()
         )
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.proxy")

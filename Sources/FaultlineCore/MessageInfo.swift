@@ -1,0 +1,69 @@
+/// What a framer learned about one message: the facts profiles match on and the event
+/// log records.
+///
+/// It lives in FaultlineCore, not FaultlineFraming, so fault matching (method, path glob,
+/// header, RESP command) stays free of NIO. Every field is read from the message's bytes,
+/// which are never changed to learn it.
+public struct MessageInfo: Sendable, Equatable {
+    /// Which side of an exchange a message is. For `line` and `length` framing, which
+    /// know no protocol, client-to-server messages count as requests.
+    public enum Role: String, Sendable {
+        case request
+        case response
+    }
+
+    /// One HTTP header field as it appeared (name case kept, value without surrounding
+    /// whitespace; bytes that are not UTF-8 are shown as U+FFFD here, never on the wire).
+    public struct Header: Sendable, Equatable {
+        public var name: String
+        public var value: String
+
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public var role: Role
+    /// HTTP request method; on a response, the method of the request it answers.
+    public var method: String?
+    /// HTTP request target as sent (path and query); on a response, the request's.
+    public var path: String?
+    /// HTTP response status.
+    public var status: Int?
+    /// HTTP header fields in order (trailers not included); empty for other protocols.
+    public var headers: [Header]
+    /// The `Idempotency-Key` header; on a response, the key of the request it answers.
+    public var idempotencyKey: String?
+    /// RESP command name, uppercased (`SET`, `INCR`), for commands sent to the server.
+    public var command: String?
+    /// A stable digest of the request (hex): equal for retries of the same request, so
+    /// attempts can be grouped. On an HTTP response, the fingerprint of its request.
+    public var fingerprint: String?
+
+    public init(
+        role: Role,
+        method: String? = nil,
+        path: String? = nil,
+        status: Int? = nil,
+        headers: [Header] = [],
+        idempotencyKey: String? = nil,
+        command: String? = nil,
+        fingerprint: String? = nil
+    ) {
+        self.role = role
+        self.method = method
+        self.path = path
+        self.status = status
+        self.headers = headers
+        self.idempotencyKey = idempotencyKey
+        self.command = command
+        self.fingerprint = fingerprint
+    }
+
+    /// The value of the first header named `name`, compared without regard to case.
+    public func header(_ name: String) -> String? {
+        let wanted = name.lowercased()
+        return self.headers.first { $0.name.lowercased() == wanted }?.value
+    }
+}

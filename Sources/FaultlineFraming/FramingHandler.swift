@@ -1,0 +1,228 @@
+import FaultlineCore
+import NIOCore
+
+/// Cuts one direction of a connection into messages and passes each on as one unit.
+///
+///     socket reads:  | GET /a HTTP/1.1\r\n\r\nGET / | b HTTP/1.1\r\n\r\n |
+///     units out:     | FramedMessage(GET /a) | FramedMessage(GET /b) |   (same bytes)
+///
+/// Each message is recorded as a `message` event before it goes on, so a fault stage
+/// after this handler can drop, delay or duplicate whole messages and the log already
+/// says what they were. Read calls pass through untouched, so the bridge's backpressure
+/// still holds; what is held is at most one incomplete message, bounded by
+/// `FramingLimits`.
+///
+/// When the framer gives up (bytes that do not parse, a limit, a protocol switch), or a
+/// started message stays incomplete for `maxHoldNanoseconds`, the held bytes go on at
+/// once as one raw unit, a `framing_fallback` event says why, and every later read goes
+/// on as it comes: framing never breaks a connection that works without it. When the
+/// input ends inside a message, the held bytes go on the same way before the end does.
+public final class FramingHandler: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = FramedMessage
+
+    private enum Mode {
+        case framing
+        case raw
+        /// The input ended; nothing more will be read.
+        case ended
+    }
+
+    private var framer: any MessageFramer
+    private let limits: FramingLimits
+    private let recorder: MessageRecorder
+    private var buffer = ByteBuffer()
+    private var mode = Mode.framing
+    private var nextUnit: UInt64 = 0
+    private var holdTimer: Scheduled<Void>?
+    /// The unit whose first bytes were announced with `MessageBegan`.
+    private var announced: UInt64?
+
+    init(framer: any MessageFramer, limits: FramingLimits, recorder: MessageRecorder) {
+        self.framer = framer
+        self.limits = limits
+        self.recorder = recorder
+    }
+
+    /// A handler for one direction; `FramingSession.handlers(for:)` makes the usual ones.
+    public convenience init(
+        framer: any MessageFramer,
+        configuration: FramingConfiguration,
+        proxy: String,
+        connection: UInt64,
+        direction: Event.Direction,
+        events: any EventSink
+    ) {
+        let context = MessageRecorder.Context(
+            proxy: proxy, connection: connection, events: events,
+            framing: configuration.kind.name, recordPayloads: configuration.recordPayloads
+        )
+        self.init(
+            framer: framer, limits: configuration.limits,
+            recorder: MessageRecorder(context: context, direction: direction)
+        )
+    }
+
+    /// Fired (as a user inbound event, before any of its bytes go on) when the first
+    /// bytes of a message arrive: the moment "the first byte of the reply arrives" for
+    /// a stage that severs then. Never fired after a fallback; the unit it names may
+    /// still go on raw if framing falls back before the message is whole.
+    public struct MessageBegan: Sendable, Equatable {
+        /// The unit the message will be passed on as.
+        public var unit: UInt64
+    }
+
+    /// True once this direction carries raw bytes.
+    public var isRaw: Bool {
+        self.mode != .framing
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = Self.unwrapInboundIn(data)
+        guard self.mode == .framing else {
+            self.forwardRaw(incoming, context: context)
+            return
+        }
+        if self.buffer.readableBytes == 0 {
+            self.buffer = incoming
+        } else {
+            self.buffer.writeBuffer(&incoming)
+        }
+        self.announceStart(context: context)
+        self.drain(context: context)
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent {
+            self.endOfInput(context: context, reason: "the input ended inside a message")
+            context.fireChannelReadComplete()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        let before = self.nextUnit
+        self.endOfInput(context: context, reason: "the connection closed inside a message")
+        if self.nextUnit != before { context.fireChannelReadComplete() }
+        context.fireChannelInactive()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.holdTimer?.cancel()
+        self.holdTimer = nil
+    }
+
+    // MARK: Framing
+
+    /// Passes on every whole message held. Checks `mode` before each step: passing a
+    /// message on may close the channel, and the close may end the input re-entrantly.
+    private func drain(context: ChannelHandlerContext) {
+        while self.mode == .framing {
+            switch self.framer.decode(buffer: &self.buffer) {
+            case .needMoreData:
+                self.afterDrain(context: context)
+                return
+            case .message(let bytes, let info):
+                self.cancelHold()
+                self.emit(bytes, info: info, context: context)
+                self.announceStart(context: context)
+            case .raw(let reason):
+                self.fallBack(reason: reason, context: context)
+            }
+        }
+    }
+
+    /// Announces the next message once its first bytes are held.
+    private func announceStart(context: ChannelHandlerContext) {
+        guard self.mode == .framing, self.buffer.readableBytes > 0, self.announced != self.nextUnit else { return }
+        self.announced = self.nextUnit
+        context.fireUserInboundEventTriggered(MessageBegan(unit: self.nextUnit))
+    }
+
+    private func afterDrain(context: ChannelHandlerContext) {
+        if self.buffer.readableBytes == 0 {
+            self.cancelHold()
+            self.buffer = ByteBuffer()  // lets go of a large message's storage
+            return
+        }
+        if self.buffer.readerIndex >= 64 * 1024, self.buffer.readerIndex * 2 >= self.buffer.writerIndex {
+            self.buffer.discardReadBytes()
+        }
+        self.armHold(context: context)
+    }
+
+    private func emit(_ bytes: ByteBuffer, info: MessageInfo, context: ChannelHandlerContext) {
+        let message = FramedMessage(bytes: bytes, info: info, unit: self.nextUnit)
+        self.nextUnit += 1
+        self.recorder.message(message, at: context.eventLoop.now)
+        context.fireChannelRead(Self.wrapInboundOut(message))
+    }
+
+    private func forwardRaw(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        let message = FramedMessage(bytes: bytes, info: nil, unit: self.nextUnit)
+        self.nextUnit += 1
+        context.fireChannelRead(Self.wrapInboundOut(message))
+    }
+
+    /// From now on this direction is raw; what was held goes on as one unit.
+    private func fallBack(reason: String, context: ChannelHandlerContext, ending: Bool = false) {
+        self.mode = ending ? .ended : .raw
+        self.framer.didFallBack(reason: reason)
+        self.cancelHold()
+        let held = self.buffer
+        self.buffer = ByteBuffer()
+        let count = held.readableBytes
+        self.recorder.fallback(
+            reason: reason, unit: count > 0 ? self.nextUnit : nil, bytes: count > 0 ? count : nil,
+            at: context.eventLoop.now
+        )
+        if count > 0 { self.forwardRaw(held, context: context) }
+    }
+
+    private func endOfInput(context: ChannelHandlerContext, reason: String) {
+        guard self.mode == .framing else {
+            self.mode = .ended
+            return
+        }
+        self.drain(context: context)
+        guard self.mode == .framing else {
+            self.mode = .ended
+            return
+        }
+        if let last = self.framer.decodeLast(buffer: &self.buffer) {
+            self.emit(last.bytes, info: last.info, context: context)
+        }
+        if self.mode == .framing, self.buffer.readableBytes > 0 {
+            self.fallBack(reason: reason, context: context, ending: true)
+        }
+        self.cancelHold()
+        self.mode = .ended
+    }
+
+    // MARK: Hold bound
+
+    private func armHold(context: ChannelHandlerContext) {
+        guard self.holdTimer == nil, let limit = self.limits.maxHoldNanoseconds else { return }
+        self.holdTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(limit)) {
+            self.holdTimer = nil
+            guard self.mode == .framing, self.buffer.readableBytes > 0 else { return }
+            self.fallBack(
+                reason: "a message stayed incomplete for \(Self.describe(nanoseconds: limit))", context: context
+            )
+            context.fireChannelReadComplete()
+        }
+    }
+
+    private func cancelHold() {
+        self.holdTimer?.cancel()
+        self.holdTimer = nil
+    }
+
+    static func describe(nanoseconds: Int64) -> String {
+        if nanoseconds % 1_000_000_000 == 0 { return "\(nanoseconds / 1_000_000_000)s" }
+        return "\(nanoseconds / 1_000_000)ms"
+    }
+}
+
+@available(*, unavailable)
+extension FramingHandler: Sendable {}

@@ -1,0 +1,75 @@
+import FaultlineCore
+import NIOCore
+
+/// The framing of one proxied connection: its two handlers and what they share.
+///
+/// HTTP needs the two directions to talk (a response's length depends on its request's
+/// method), so a connection's framers are made together. Both channels of a connection
+/// live on one event loop, so the shared state needs no lock.
+public final class FramingSession {
+    public let configuration: FramingConfiguration
+    private let recorder: MessageRecorder.Context
+    private var httpFramers: (request: HTTPFramer, response: HTTPFramer)?
+
+    /// - Parameters:
+    ///   - proxy: the proxy's name in events.
+    ///   - connection: the connection's ordinal in events.
+    public init(configuration: FramingConfiguration, proxy: String, connection: UInt64, events: any EventSink) {
+        self.configuration = configuration
+        self.recorder = MessageRecorder.Context(
+            proxy: proxy, connection: connection, events: events,
+            framing: configuration.kind.name, recordPayloads: configuration.recordPayloads
+        )
+        if configuration.kind == .http {
+            self.httpFramers = HTTPFramer.pair(limits: configuration.limits)
+        }
+    }
+
+    /// The framer for bytes travelling in `direction` (`upstream`: read from the client).
+    public func makeFramer(for direction: Event.Direction) -> any MessageFramer {
+        let role: MessageInfo.Role = direction == .upstream ? .request : .response
+        let limits = self.configuration.limits
+        switch self.configuration.kind {
+        case .raw: return RawFramer(role: role)
+        case .line: return LineFramer(role: role, limits: limits)
+        case .length(let prefix): return LengthFramer(prefix: prefix, role: role, limits: limits)
+        case .resp: return RESPFramer(role: role, limits: limits)
+        case .http:
+            let framers = self.httpFramers ?? HTTPFramer.pair(limits: limits)
+            return direction == .upstream ? framers.request : framers.response
+        }
+    }
+
+    /// The handlers for the channel whose reads travel in `direction`, to sit between
+    /// the capture tap and the bridge: a `FramingHandler` (ByteBuffer in, FramedMessage
+    /// out) and an `UnframingHandler` (FramedMessage in, ByteBuffer out). A stage that
+    /// acts on whole messages goes between the two; with `unframe: false` the caller
+    /// adds `makeUnframer(for:)` itself. Empty for raw framing.
+    public func handlers(for direction: Event.Direction, unframe: Bool = true) -> [any ChannelHandler] {
+        guard self.configuration.kind != .raw else { return [] }
+        let framing = FramingHandler(
+            framer: self.makeFramer(for: direction),
+            limits: self.configuration.limits,
+            recorder: MessageRecorder(context: self.recorder, direction: direction)
+        )
+        return unframe ? [framing, self.makeUnframer(for: direction)] : [framing]
+    }
+
+    /// The handler that hands units to the bridge as `ByteBuffer`s and tells the
+    /// session what was really forwarded. It must come after any stage that drops,
+    /// delays, reorders or answers messages.
+    public func makeUnframer(for direction: Event.Direction) -> UnframingHandler {
+        guard direction == .upstream, self.httpFramers != nil else { return UnframingHandler() }
+        return UnframingHandler { [self] message in self.messageForwarded(message, direction: direction) }
+    }
+
+    /// Records that `message` went on towards its peer (for HTTP, that the server got
+    /// this request, so its reply pairs with it). `makeUnframer(for:)` calls it.
+    public func messageForwarded(_ message: FramedMessage, direction: Event.Direction) {
+        guard direction == .upstream, let info = message.info, let framers = self.httpFramers else { return }
+        framers.request.requestForwarded(info)
+    }
+}
+
+@available(*, unavailable)
+extension FramingSession: Sendable {}

@@ -1,0 +1,53 @@
+import FaultlineCore
+import NIOCore
+
+/// Writes the `message` and `framing_fallback` events of one direction of a connection.
+struct MessageRecorder {
+    struct Context {
+        var proxy: String
+        var connection: UInt64
+        var events: any EventSink
+        var framing: String
+        var recordPayloads: Bool
+    }
+
+    let context: Context
+    let direction: Event.Direction
+
+    func message(_ message: FramedMessage, at now: NIODeadline) {
+        var event = Event(.message)
+        event.proxy = self.context.proxy
+        event.conn = self.context.connection
+        event.direction = self.direction
+        event.unit = message.unit
+        event.bytes = message.bytes.readableBytes
+        event.mono = now.uptimeNanoseconds
+        if let info = message.info {
+            event.method = info.method
+            event.path = info.path
+            event.status = info.status
+            event.idempotencyKey = info.idempotencyKey
+            event.command = info.command
+            event.fingerprint = info.fingerprint
+        }
+        if self.context.recordPayloads {
+            event.payload = Base64.encode(message.bytes)
+        }
+        self.context.events.record(event)
+    }
+
+    /// `unit` and `bytes` describe the raw unit forwarded at once (bytes the framer
+    /// held); both are nil when it held none.
+    func fallback(reason: String, unit: UInt64?, bytes: Int?, at now: NIODeadline) {
+        var event = Event(.framingFallback)
+        event.proxy = self.context.proxy
+        event.conn = self.context.connection
+        event.direction = self.direction
+        event.unit = unit
+        event.bytes = bytes
+        event.framing = self.context.framing
+        event.reason = reason
+        event.mono = now.uptimeNanoseconds
+        self.context.events.record(event)
+    }
+}

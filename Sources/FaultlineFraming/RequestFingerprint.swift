@@ -1,0 +1,49 @@
+import Crypto
+import NIOCore
+
+/// A stable digest that groups retries of one request: SHA-256, hex, first 32 digits
+/// (128 bits).
+///
+/// HTTP hashes method, target and the body's content (chunk framing removed, so a retry
+/// chunked differently still matches); other protocols hash the message's bytes. The
+/// parts are separated by a NUL so `("GET", "/ab")` and `("GETa", "/b")` differ.
+struct RequestFingerprint {
+    static let hexDigits = 32
+    private static let digits = Array("0123456789abcdef".utf8)
+    private var hasher = SHA256()
+
+    init() {}
+
+    mutating func update(_ text: String) {
+        self.hasher.update(data: Array(text.utf8))
+        self.hasher.update(data: [0])
+    }
+
+    mutating func update(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { self.hasher.update(bufferPointer: $0) }
+    }
+
+    /// Hashes `length` bytes at `offset` from the reader index of `buffer`.
+    mutating func update(_ buffer: ByteBuffer, offset: Int, length: Int) {
+        guard length > 0, let slice = buffer.getSlice(at: buffer.readerIndex + offset, length: length) else { return }
+        self.update(slice)
+    }
+
+    func finalize() -> String {
+        let digest = self.hasher.finalize()
+        var hex: [UInt8] = []
+        hex.reserveCapacity(Self.hexDigits)
+        for byte in digest.prefix(Self.hexDigits / 2) {
+            hex.append(Self.digits[Int(byte >> 4)])
+            hex.append(Self.digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
+    }
+
+    /// The fingerprint of a message's whole bytes.
+    static func of(_ buffer: ByteBuffer) -> String {
+        var fingerprint = RequestFingerprint()
+        fingerprint.update(buffer)
+        return fingerprint.finalize()
+    }
+}

@@ -1,0 +1,73 @@
+import FaultlineTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+/// `faultline proxy --framing …` as a user runs it.
+@Suite(.timeLimit(.minutes(1)))
+struct FramingCommandTests {
+    static let badFraming: [([String], String)] = [
+        (["--framing", "smtp"], "--framing 'smtp': use one of raw, line, length, http, resp"),
+        (["--framing", "length", "--length-prefix", "3"], "the prefix is 1, 2, 4 or 8 bytes"),
+        (["--framing", "length", "--length-endian", "middle"], "use big or little"),
+        (["--framing", "http", "--length-prefix", "2"], "go with --framing length"),
+        (["--framing", "http", "--max-header-size", "lots"], "--max-header-size 'lots'"),
+    ]
+
+    @Test(arguments: badFraming)
+    func badFramingOptionsExitTwo(options: [String], message: String) async throws {
+        let result = try await FaultlineBinary.run(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"] + options)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+    }
+
+    @Test func lengthFramingWithEveryOptionForwardsByteForByte() async throws {
+        let echo = try await TestServer.echo()
+        let proxy = try FaultlineBinary([
+            "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--framing", "length",
+            "--length-prefix", "2", "--length-endian", "little", "--length-includes-prefix",
+            "--max-header-size", "16KiB", "--max-message-size", "1MiB", "--max-hold", "0s",
+        ])
+        let port = try #require(await proxy.listeningPort())
+        let message = ByteBuffer(bytes: [7, 0, 1, 2, 3, 4, 5, 3, 0, 9])
+        let client = try await TestClient.connect(port: port)
+        let echoed = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(message)
+            outbound.finish()
+            return try await TestClient.readAll(inbound)
+        }
+        #expect(echoed == message)
+        proxy.signal(SIGTERM)
+        #expect(await proxy.exitStatus() == 0)
+        await echo.stop()
+    }
+
+    @Test func helpDocumentsFraming() async throws {
+        let result = try await FaultlineBinary.run(["proxy", "--help"])
+        #expect(result.status == 0)
+        for option in ["--framing", "--length-prefix", "--length-endian", "--length-includes-prefix", "--record-payloads", "--max-hold"] {
+            #expect(result.stdout.contains(option), "\(option) missing from help")
+        }
+    }
+
+    @Test(arguments: ["http", "resp", "line"])
+    func framedProxyForwardsByteForByte(framing: String) async throws {
+        let echo = try await TestServer.echo()
+        let proxy = try FaultlineBinary([
+            "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--framing", framing,
+            "--record-payloads",
+        ])
+        let port = try #require(await proxy.listeningPort())
+        let request = "GET /through-the-binary HTTP/1.1\r\nHost: x\r\n\r\n"
+        let client = try await TestClient.connect(port: port)
+        let echoed = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: request))
+            outbound.finish()
+            return String(buffer: try await TestClient.readAll(inbound))
+        }
+        #expect(echoed == request)
+        proxy.signal(SIGTERM)
+        #expect(await proxy.exitStatus() == 0)
+        await echo.stop()
+    }
+}
