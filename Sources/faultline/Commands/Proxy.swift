@@ -20,6 +20,13 @@ struct Proxy: AsyncParsableCommand {
             port when --listen asks for port 0). On SIGINT or SIGTERM it stops \
             accepting, lets open connections finish for --grace, closes the rest and \
             exits 0.
+
+            With --udp it proxies datagrams instead: each client address gets its own \
+            upstream socket (so replies go back to the right client), opened by its \
+            first datagram and closed after --udp-idle-timeout without traffic. At \
+            most --udp-max-sessions are open at once; datagrams from new clients \
+            beyond that are dropped and the first time it happens a warning says so. \
+            --grace and --connect-timeout do not apply to UDP.
             """
     )
 
@@ -38,9 +45,22 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long dialling the upstream may take.", valueName: "duration"))
     var connectTimeout: DurationArgument = DurationArgument(.seconds(5))
 
+    @Flag(help: "Proxy UDP datagrams instead of TCP connections.")
+    var udp = false
+
+    @Option(help: ArgumentHelp("With --udp: close a client's session after this long without a datagram either way.", valueName: "duration"))
+    var udpIdleTimeout: DurationArgument = DurationArgument(UDPProxyConfiguration.defaultIdleTimeout)
+
+    @Option(help: ArgumentHelp("With --udp: the most client sessions open at once; new clients beyond it are dropped.", valueName: "count"))
+    var udpMaxSessions: Int = UDPProxyConfiguration.defaultMaxSessions
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
+        if self.udp {
+            try await self.runUDP()
+            return
+        }
         let configuration = TCPProxyConfiguration(
             name: self.name,
             listen: try HostPort(parsing: self.listen, what: "--listen"),
