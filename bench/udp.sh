@@ -18,8 +18,24 @@ RATES=${RATES:-"100M 500M 1G"}
 DURATION=${DURATION:-5}
 LENGTH=${LENGTH:-1400}
 FAULTLINE=${FAULTLINE:-.build/release/faultline}
-SERVER_PORT=${SERVER_PORT:-52010}
-PROXY_PORT=${PROXY_PORT:-52011}
+
+# A port free for both TCP and UDP on 127.0.0.1, below the ephemeral range so that no
+# outgoing connection takes it meanwhile.
+free_port() {
+    python3 -c '
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 30000)
+    try:
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = socket.socket(socket.AF_INET, kind); s.bind(("127.0.0.1", port)); s.close()
+        print(port); break
+    except OSError:
+        pass
+'
+}
+SERVER_PORT=${SERVER_PORT:-$(free_port)}
+PROXY_PORT=${PROXY_PORT:-$(free_port)}
 
 missing=""
 for tool in iperf3 socat; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
@@ -32,6 +48,7 @@ fi
 
 pids=()
 cleanup() {
+    rm -f "${PARSER:-}"
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
@@ -56,17 +73,29 @@ wait_tcp_port() {
 }
 wait_tcp_port "$SERVER_PORT"
 
-# One iperf3 -u run against 127.0.0.1:$1 at rate $2; prints "delivered_mbps lost_pct jitter_ms".
-measure() {
-    iperf3 -c 127.0.0.1 -p "$1" -u -b "$2" -l "$LENGTH" -t "$DURATION" -J 2>/dev/null | python3 -c '
+# Reads iperf3 -J output; prints "delivered_mbps lost_pct jitter_ms" as the receiver saw them.
+PARSER=$(mktemp)
+cat >"$PARSER" <<'PY'
 import json, sys
-end = json.load(sys.stdin).get("end", {})
+length = int(sys.argv[1])
+try:
+    end = json.load(sys.stdin).get("end", {})
+except ValueError:
+    end = {}
 s = end.get("sum_received") or end.get("sum") or {}
-packets = s.get("packets", 0) or 0
-lost = s.get("lost_packets", 0) or 0
-delivered = (packets - lost) * '"$LENGTH"' * 8 / max(s.get("seconds", 0) or 1e-9, 1e-9) / 1e6
-print(f"{delivered:.1f} {s.get(\"lost_percent\", float(\"nan\")):.2f} {s.get(\"jitter_ms\", float(\"nan\")):.3f}")
-' || echo "nan nan nan"
+packets = s.get("packets") or 0
+lost = s.get("lost_packets") or 0
+seconds = s.get("seconds") or 0
+if packets and seconds:
+    delivered = (packets - lost) * length * 8 / seconds / 1e6
+    print("%.1f %.2f %.3f" % (delivered, s.get("lost_percent", float("nan")), s.get("jitter_ms", float("nan"))))
+else:
+    print("failed - -")
+PY
+
+# One iperf3 -u run against 127.0.0.1:$1 at rate $2.
+measure() {
+    iperf3 -c 127.0.0.1 -p "$1" -u -b "$2" -l "$LENGTH" -t "$DURATION" -J 2>/dev/null | python3 "$PARSER" "$LENGTH"
 }
 
 start_path() {  # $1: direct | socat | faultline; prints the port iperf3 should use
