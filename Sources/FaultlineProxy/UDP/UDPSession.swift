@@ -24,6 +24,8 @@ final class UDPSession {
         var upstream: SocketAddress
         var logger: Logger
         var listener: any Channel
+        /// Writes to the listener socket, shared by every session.
+        var toClients: CoalescingDatagramWriter
     }
 
     private enum State {
@@ -44,6 +46,7 @@ final class UDPSession {
     private let logger: Logger
     private var state = State.opening
     private var upstreamChannel: (any Channel)?
+    private var upstreamWriter: CoalescingDatagramWriter?
     private var waitingForSocket: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>)] = []
     private var lastActivity: NIODeadline
     private var idleTimer: Scheduled<Void>?
@@ -143,6 +146,7 @@ final class UDPSession {
             return
         }
         self.upstreamChannel = channel
+        self.upstreamWriter = CoalescingDatagramWriter(channel: channel)
         let waiting = self.waitingForSocket
         self.waitingForSocket = []
         for (buffer, promise) in waiting {
@@ -200,17 +204,14 @@ final class UDPSession {
             self.waitingForSocket.append((buffer, promise))
             return promise.futureResult
         case .open, .closing:
-            guard let channel = self.upstreamChannel, channel.isActive, channel.isWritable else { return nil }
-            return channel.writeAndFlush(AddressedEnvelope(remoteAddress: self.shared.upstream, data: buffer))
+            return self.upstreamWriter?.write(AddressedEnvelope(remoteAddress: self.shared.upstream, data: buffer))
         case .closed:
             return nil
         }
     }
 
     private func sendToClient(_ buffer: ByteBuffer) -> EventLoopFuture<Void>? {
-        let listener = self.shared.listener
-        guard listener.isActive, listener.isWritable else { return nil }
-        return listener.writeAndFlush(AddressedEnvelope(remoteAddress: self.client, data: buffer))
+        self.shared.toClients.write(AddressedEnvelope(remoteAddress: self.client, data: buffer))
     }
 
     // MARK: Idle

@@ -22,6 +22,7 @@ final class UDPSessionTable: ChannelInboundHandler {
     private let gauge: UDPSessionGauge
 
     private var listener: (any Channel)?
+    private var toClients: CoalescingDatagramWriter?
     private var sessions: [SocketAddress: UDPSession] = [:]
     /// Sessions not yet closed, closing ones included.
     private var live = 0
@@ -50,6 +51,7 @@ final class UDPSessionTable: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.listener = context.channel
+        self.toClients = CoalescingDatagramWriter(channel: context.channel)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -80,6 +82,8 @@ final class UDPSessionTable: ChannelInboundHandler {
     // MARK: Sessions
 
     private func open(client: SocketAddress, listener: any Channel) -> UDPSession {
+        let toClients = self.toClients ?? CoalescingDatagramWriter(channel: listener)
+        self.toClients = toClients
         let ordinal = self.nextOrdinal
         self.nextOrdinal += 1
         let session = UDPSession(
@@ -92,7 +96,8 @@ final class UDPSessionTable: ChannelInboundHandler {
                 idleTimeout: .nanoseconds(self.configuration.idleTimeout.nanoseconds),
                 upstream: self.upstream,
                 logger: self.logger,
-                listener: listener
+                listener: listener,
+                toClients: toClients
             )
         )
         self.sessions[client] = session
