@@ -134,6 +134,7 @@ struct UDPProxyTests {
     /// numbers that reach the upstream socket, in arrival order.
     static func sendAndCollect(
         rules: [DatagramFaultRule],
+        seed: UInt64 = 0,
         numbers: Range<UInt64>,
         size: Int = 32,
         expect: Int,
@@ -141,7 +142,7 @@ struct UDPProxyTests {
     ) async throws -> [ByteBuffer] {
         let receiver = try await TestDatagram.bind()
         let receiverPort = try #require(receiver.channel.localAddress?.port)
-        return try await withUDPProxy(upstreamPort: receiverPort, rules: rules, events: events) { _, proxy in
+        return try await withUDPProxy(upstreamPort: receiverPort, rules: rules, seed: seed, events: events) { _, proxy in
             try await receiver.executeThenClose { upstreamInbound, _ in
                 var upstream = upstreamInbound.makeAsyncIterator()
                 let client = try await TestDatagram.bind()
@@ -191,6 +192,46 @@ struct UDPProxyTests {
         )
         #expect(arrived.compactMap(TestDatagram.number(of:)) == [0, 1, 2, 4, 5, 3, 6, 7, 8, 9])
         #expect(events.events.filter { $0.type == .fault }.map { "\($0.action ?? "")@\($0.unit ?? 99)" } == ["held@3", "released@3"])
+    }
+
+    /// Same seed, same traffic: the same events, field for field (but the clock).
+    @Test func theSameSeedGivesTheSameEventsTwice() async throws {
+        let rules = [
+            DatagramFaultRule(name: "lose", direction: .upstream, probability: 0.1, fault: .loss(.independent)),
+            DatagramFaultRule(name: "twice", direction: .upstream, probability: 0.1, fault: .duplicate(DatagramDuplicate())),
+            DatagramFaultRule(name: "flip", direction: .upstream, probability: 0.1, fault: .corrupt(DatagramCorrupt(rate: 0.01))),
+            DatagramFaultRule(
+                name: "swap",
+                direction: .upstream,
+                probability: 0.1,
+                fault: .reorder(DatagramReorder(after: 2, delay: .seconds(30)))
+            ),
+        ]
+        func run() async throws -> (events: [Event], arrived: [ByteBuffer]) {
+            let plan = try DatagramFaultPlan(rules: rules, seed: 77)
+            var track = plan.track(session: 0, direction: .upstream)
+            let decisions = (0..<100).map { _ in plan.decide(bytes: 32, track: &track) }
+            // Held datagrams still waiting at the end leave only at shutdown.
+            var expected = 0
+            for (index, decision) in decisions.enumerated() where decision.drop == nil {
+                let copies = 1 + (decision.duplicate?.value.copies ?? 0)
+                if decision.hold == nil || index + 2 < decisions.count { expected += copies }
+            }
+            let events = MemoryEventSink()
+            let arrived = try await Self.sendAndCollect(rules: rules, seed: 77, numbers: 0..<100, expect: expected, events: events)
+            let stripped = events.events.filter { $0.type == .fault }.map { event -> Event in
+                var event = event
+                event.mono = nil
+                if event.action == "released" { event.params?["held_for"] = nil }
+                return event
+            }
+            return (stripped, arrived)
+        }
+        let first = try await run()
+        let second = try await run()
+        #expect(first.events == second.events)
+        #expect(first.arrived == second.arrived)
+        #expect(Set(first.events.compactMap(\.action)) == ["dropped", "duplicated", "corrupted", "held", "released"])
     }
 
     @Test func probabilisticReorderStillDeliversEverything() async throws {
