@@ -219,6 +219,17 @@ struct UDPProxyTests {
             }
             let events = MemoryEventSink()
             let arrived = try await Self.sendAndCollect(rules: rules, seed: 77, numbers: 0..<100, expect: expected, events: events)
+            // Accounting balances under every fault at once: in + copies = out + dropped.
+            let close = try #require(events.events.first { $0.type == .connectionClose })
+            #expect(close.datagramsFromClient == 100)
+            #expect(
+                (close.datagramsFromClient ?? -1) + (close.datagramsDuplicatedUpstream ?? -1)
+                    == (close.datagramsToUpstream ?? -1) + (close.datagramsDroppedUpstream ?? -1)
+            )
+            #expect(
+                (close.bytesFromClient ?? -1) + (close.duplicatedUpstream ?? -1)
+                    == (close.bytesToUpstream ?? -1) + (close.droppedUpstream ?? -1)
+            )
             let stripped = events.events.filter { $0.type == .fault }.map { event -> Event in
                 var event = event
                 event.mono = nil
