@@ -19,6 +19,8 @@ public struct Event: Codable, Sendable, Equatable {
         case upstreamError = "upstream_error"
         case framingFallback = "framing_fallback"
         case logDropped = "log_dropped"
+        /// UDP: the session cap was reached; datagrams from new clients are dropped.
+        case sessionLimit = "session_limit"
     }
 
     /// Which way bytes travel: `upstream` is client to server.
@@ -56,6 +58,16 @@ public struct Event: Codable, Sendable, Equatable {
     public var droppedDownstream: Int?
     public var duplicatedUpstream: Int?
     public var duplicatedDownstream: Int?
+    /// UDP, on `conn_close`: the same accounting in datagrams. Per direction,
+    /// from + duplicated = to + dropped.
+    public var datagramsFromClient: Int?
+    public var datagramsToUpstream: Int?
+    public var datagramsFromUpstream: Int?
+    public var datagramsToClient: Int?
+    public var datagramsDroppedUpstream: Int?
+    public var datagramsDroppedDownstream: Int?
+    public var datagramsDuplicatedUpstream: Int?
+    public var datagramsDuplicatedDownstream: Int?
 
     // Faults.
     public var rule: String?
@@ -103,5 +115,13 @@ public struct Event: Codable, Sendable, Equatable {
         case command, fingerprint, payload, seed, profile
         case profileHash = "profile_hash"
         case framing, reason, count
+        case datagramsFromClient = "datagrams_from_client"
+        case datagramsToUpstream = "datagrams_to_upstream"
+        case datagramsFromUpstream = "datagrams_from_upstream"
+        case datagramsToClient = "datagrams_to_client"
+        case datagramsDroppedUpstream = "datagrams_dropped_upstream"
+        case datagramsDroppedDownstream = "datagrams_dropped_downstream"
+        case datagramsDuplicatedUpstream = "datagrams_duplicated_upstream"
+        case datagramsDuplicatedDownstream = "datagrams_duplicated_downstream"
     }
 }

@@ -42,6 +42,13 @@ struct Proxy: AsyncParsableCommand {
             --max-hold make that connection's direction carry raw from there on, and a \
             framing_fallback event says why: framing never breaks a connection. An \
             HTTP Upgrade or CONNECT carries the rest of the connection raw too.
+
+            With --udp it proxies datagrams instead: each client address gets its own \
+            upstream socket (so replies go back to the right client), opened by its \
+            first datagram and closed after --udp-idle-timeout without traffic. At \
+            most --udp-max-sessions are open at once; datagrams from new clients \
+            beyond that are dropped and the first time it happens a warning says so. \
+            --grace and --connect-timeout do not apply to UDP.
             """
     )
 
@@ -82,6 +89,15 @@ struct Proxy: AsyncParsableCommand {
 
     @OptionGroup(title: "Framing") var framing: FramingOptions
 
+    @Flag(help: "Proxy UDP datagrams instead of TCP connections.")
+    var udp = false
+
+    @Option(help: ArgumentHelp("With --udp: close a client's session after this long without a datagram either way.", valueName: "duration"))
+    var udpIdleTimeout: DurationArgument = DurationArgument(UDPProxyConfiguration.defaultIdleTimeout)
+
+    @Option(help: ArgumentHelp("With --udp: the most client sessions open at once; new clients beyond it are dropped.", valueName: "count"))
+    var udpMaxSessions: Int = UDPProxyConfiguration.defaultMaxSessions
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -91,6 +107,10 @@ struct Proxy: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if self.udp {
+            try await self.runUDP()
+            return
+        }
         let plan = try self.profile.map { reference in
             let profile = try ProfileLoader.fromEnvironment().load(reference)
             return FaultPlan(profile: profile, seed: self.seed ?? profile.seed ?? UInt64.random(in: 0...UInt64(Int64.max)))

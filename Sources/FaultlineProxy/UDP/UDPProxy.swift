@@ -1,0 +1,160 @@
+import FaultlineCore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A UDP listener that gives each client address its own upstream socket and applies
+/// datagram faults in both directions.
+///
+/// Every socket of one proxy lives on one event loop, so sessions, stages and the
+/// session table share a thread and need no locks. Which faults happen depends only on
+/// the seed and the ordinals (`DatagramFaultPlan`); when they happen, only on that
+/// loop's clock. One failing session never stops the listener.
+public final class UDPProxy: Sendable {
+    /// The largest UDP payload (IPv4: 65,535 − 8 − 20 = 65,507; a little headroom).
+    static let maximumDatagram = 65_536
+
+    public let configuration: UDPProxyConfiguration
+    private let plan: DatagramFaultPlan
+    private let group: any EventLoopGroup
+    private let events: any EventSink
+    private let logger: Logger
+    private let gauge = UDPSessionGauge()
+    private let running = Mutex<(channel: any Channel, table: NIOLoopBound<UDPSessionTable>)?>(nil)
+
+    /// - Throws: `InvalidInputError` for a rule with bad parameters, a zero idle
+    ///   timeout or a session cap below 1.
+    public init(
+        configuration: UDPProxyConfiguration,
+        group: any EventLoopGroup,
+        events: any EventSink = NullEventSink(),
+        logger: Logger = Logger(label: "faultline.proxy")
+    ) throws(InvalidInputError) {
+        self.plan = try configuration.validated()
+        self.configuration = configuration
+        self.group = group
+        self.events = events
+        var logger = logger
+        logger[metadataKey: "proxy.name"] = "\(configuration.name)"
+        self.logger = logger
+    }
+
+    /// Sessions open now (closing ones included).
+    public var openSessions: Int {
+        self.gauge.value.load(ordering: .relaxed)
+    }
+
+    /// Binds the listener and starts forwarding.
+    ///
+    /// - Returns: the bound address (the real port when `listen` asked for port 0).
+    /// - Throws: `InvalidInputError` (exit 2) for an address that cannot be used,
+    ///   `RuntimeFailure` (exit 3) for a port in use or a refused bind.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let listen = self.configuration.listen
+        let upstreamHost = self.configuration.upstream
+        let address: SocketAddress
+        do {
+            address = try SocketAddress.makeAddressResolvingHost(listen.host, port: listen.port)
+        } catch {
+            throw InvalidInputError("--listen \(listen): cannot resolve host '\(listen.host)'")
+        }
+        let upstream: SocketAddress
+        do {
+            upstream = try SocketAddress.makeAddressResolvingHost(upstreamHost.host, port: upstreamHost.port)
+        } catch {
+            throw InvalidInputError("--upstream \(upstreamHost): cannot resolve host '\(upstreamHost.host)'")
+        }
+        let loop = self.group.next()
+        let table = try await loop.submit { [configuration, plan, events, logger, gauge] in
+            NIOLoopBound(
+                UDPSessionTable(
+                    configuration: configuration,
+                    plan: plan,
+                    upstream: upstream,
+                    events: events,
+                    logger: logger,
+                    gauge: gauge
+                ),
+                eventLoop: loop
+            )
+        }.get()
+        let bootstrap = DatagramBootstrap(group: loop)
+            // No SO_REUSEADDR: on Linux it lets two UDP sockets share a port, which
+            // would hide "address already in use".
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maximumDatagram))
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(table.value)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(to: address).get()
+        } catch let error as IOError {
+            throw Self.bindFailure(error, listen: listen)
+        }
+        self.running.withLock { $0 = (channel, table) }
+        let bound = channel.localAddress ?? address
+        var start = Event(.proxyStart)
+        start.proxy = self.configuration.name
+        start.listen = bound.hostPortText
+        start.upstream = upstream.hostPortText
+        start.seed = self.configuration.seed
+        start.mono = loop.now.uptimeNanoseconds
+        self.events.record(start)
+        self.logger.info(
+            "udp proxy listening",
+            metadata: [
+                "listen": "\(bound.hostPortText)",
+                "upstream": "\(upstream.hostPortText)",
+                "rules": "\(self.plan.rules.count)",
+                "seed": "\(self.configuration.seed)",
+            ]
+        )
+        return bound
+    }
+
+    /// Stops reading, closes every session (sending at once what faults still hold),
+    /// waits until each recorded `conn_close`, then closes the listener.
+    public func shutdown() async {
+        let running = self.running.withLock { running -> (channel: any Channel, table: NIOLoopBound<UDPSessionTable>)? in
+            defer { running = nil }
+            return running
+        }
+        guard let (listener, table) = running else { return }
+        let loop = listener.eventLoop
+        let drained = loop.makePromise(of: Void.self)
+        loop.execute {
+            table.value.closeAll(reason: "shutdown", whenDone: drained)
+        }
+        try? await drained.futureResult.get()
+        try? await listener.close()
+        var stop = Event(.proxyStop)
+        stop.proxy = self.configuration.name
+        stop.mono = loop.now.uptimeNanoseconds
+        self.events.record(stop)
+    }
+
+    private static func bindFailure(_ error: IOError, listen: HostPort) -> any Error {
+        switch error.errnoCode {
+        case EADDRINUSE:
+            RuntimeFailure("--listen \(listen): address already in use")
+        case EACCES:
+            RuntimeFailure("--listen \(listen): permission denied (ports below 1024 need privileges)")
+        case EADDRNOTAVAIL:
+            InvalidInputError("--listen \(listen): no interface on this machine has that address")
+        default:
+            RuntimeFailure("--listen \(listen): cannot listen: \(error)")
+        }
+    }
+}

@@ -1,0 +1,313 @@
+import FaultlineCore
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One client address's session: its own upstream socket, so the upstream's replies
+/// find their way back to that client, and one fault stage per direction.
+///
+///     client ─▶ listener ─▶ [stage upstream]   ─▶ upstream socket ─▶ upstream
+///     client ◀─ listener ◀─ [stage downstream] ◀─ upstream socket ◀─ upstream
+///
+/// Opened by the client's first datagram (which waits, with any that follow, until the
+/// upstream socket is bound), closed after `idleTimeout` without a datagram either way
+/// or at shutdown. Closing flushes what the stages still hold, waits for the last
+/// sends, closes the upstream socket and only then records `conn_close`, so the
+/// counts it reports are final. Loop-bound: everything runs on the listener's loop.
+final class UDPSession {
+    /// What every session of one proxy shares.
+    struct Shared {
+        var plan: DatagramFaultPlan
+        var events: any EventSink
+        var proxyName: String
+        var idleTimeout: TimeAmount
+        var upstream: SocketAddress
+        var logger: Logger
+        var listener: any Channel
+        /// Writes to the listener socket, shared by every session.
+        var toClients: CoalescingDatagramWriter
+    }
+
+    private enum State {
+        /// The upstream socket is being bound; sends wait in `waitingForSocket`.
+        case opening
+        case open(any Channel)
+        /// Flushing the stages, then closing the socket.
+        case closing
+        case closed
+    }
+
+    /// Datagrams that may wait for the upstream socket to be bound.
+    private static let maximumWaiting = 1024
+
+    let ordinal: UInt64
+    let client: SocketAddress
+    private let shared: Shared
+    private let logger: Logger
+    private var state = State.opening
+    private var upstreamChannel: (any Channel)?
+    private var upstreamWriter: CoalescingDatagramWriter?
+    private var waitingForSocket: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>)] = []
+    private var lastActivity: NIODeadline
+    private var idleTimer: Scheduled<Void>?
+    private var stagesDraining = 0
+    private var closeReason = "closed"
+
+    /// Called when the session starts closing (the table forgets the address, so the
+    /// client's next datagram opens a new session) and when it has closed.
+    var onClosing: ((UDPSession) -> Void)?
+    var onClosed: ((UDPSession) -> Void)?
+
+    private lazy var toUpstream = DatagramFaultStage(
+        plan: self.shared.plan,
+        session: self.ordinal,
+        direction: .upstream,
+        eventLoop: self.eventLoop,
+        events: self.shared.events,
+        proxyName: self.shared.proxyName,
+        send: { [weak self] buffer in self?.sendUpstream(buffer) }
+    )
+
+    private lazy var toClient = DatagramFaultStage(
+        plan: self.shared.plan,
+        session: self.ordinal,
+        direction: .downstream,
+        eventLoop: self.eventLoop,
+        events: self.shared.events,
+        proxyName: self.shared.proxyName,
+        send: { [weak self] buffer in self?.sendToClient(buffer) }
+    )
+
+    private var eventLoop: any EventLoop {
+        self.shared.listener.eventLoop
+    }
+
+    init(ordinal: UInt64, client: SocketAddress, shared: Shared) {
+        self.ordinal = ordinal
+        self.client = client
+        self.shared = shared
+        var logger = shared.logger
+        logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
+        logger[metadataKey: "client"] = "\(client.hostPortText)"
+        self.logger = logger
+        self.lastActivity = shared.listener.eventLoop.now
+    }
+
+    // MARK: Opening
+
+    /// Records `conn_open`, binds the upstream socket and starts the idle clock.
+    func start() {
+        var event = Event(.connectionOpen)
+        event.proxy = self.shared.proxyName
+        event.conn = self.ordinal
+        event.client = self.client.hostPortText
+        event.upstream = self.shared.upstream.hostPortText
+        event.mono = self.eventLoop.now.uptimeNanoseconds
+        self.shared.events.record(event)
+        self.logger.debug("udp session open")
+        self.armIdleTimer(in: self.shared.idleTimeout)
+
+        let loop = self.eventLoop
+        let bootstrap = DatagramBootstrap(group: loop)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: UDPProxy.maximumDatagram))
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .channelInitializer { [session = NIOLoopBound(self, eventLoop: loop)] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UDPUpstreamHandler(session: session.value))
+                }
+            }
+        let local: SocketAddress
+        do {
+            local = try SocketAddress(ipAddress: self.shared.upstream.protocol == .inet6 ? "::" : "0.0.0.0", port: 0)
+        } catch {
+            self.failOpening(error)
+            return
+        }
+        bootstrap.bind(to: local).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                self.opened(channel)
+            case .failure(let error):
+                self.failOpening(error)
+            }
+        }
+    }
+
+    private func opened(_ channel: any Channel) {
+        switch self.state {
+        case .opening:
+            self.state = .open(channel)
+        case .closing:
+            // Closing while the socket was bound: send what waited, then `stageDrained`
+            // closes the socket once those sends completed.
+            break
+        case .open, .closed:
+            channel.close(promise: nil)
+            return
+        }
+        self.upstreamChannel = channel
+        self.upstreamWriter = CoalescingDatagramWriter(channel: channel)
+        let waiting = self.waitingForSocket
+        self.waitingForSocket = []
+        for (buffer, promise) in waiting {
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: self.shared.upstream, data: buffer), promise: promise)
+        }
+    }
+
+    private func failOpening(_ error: any Error) {
+        self.logger.warning("cannot open an upstream socket, dropping the session", metadata: ["error": "\(error)"])
+        var event = Event(.upstreamError)
+        event.proxy = self.shared.proxyName
+        event.conn = self.ordinal
+        event.client = self.client.hostPortText
+        event.upstream = self.shared.upstream.hostPortText
+        event.reason = "\(error)"
+        event.mono = self.eventLoop.now.uptimeNanoseconds
+        self.shared.events.record(event)
+        let waiting = self.waitingForSocket
+        self.waitingForSocket = []
+        waiting.forEach { $0.promise.fail(error) }
+        self.close(reason: "upstream_error")
+    }
+
+    // MARK: Traffic
+
+    /// A datagram the client sent.
+    func fromClient(_ buffer: ByteBuffer) {
+        self.lastActivity = self.eventLoop.now
+        self.toUpstream.receive(buffer)
+    }
+
+    /// A datagram read on the upstream socket.
+    func fromUpstream(_ envelope: AddressedEnvelope<ByteBuffer>) {
+        guard case .open = self.state else { return }
+        guard envelope.remoteAddress == self.shared.upstream else {
+            self.logger.debug(
+                "ignoring a datagram from someone other than the upstream",
+                metadata: ["source": "\(envelope.remoteAddress.hostPortText)"]
+            )
+            return
+        }
+        self.lastActivity = self.eventLoop.now
+        self.toClient.receive(envelope.data)
+    }
+
+    func upstreamError(_ error: any Error) {
+        self.logger.debug("upstream socket error", metadata: ["error": "\(error)"])
+    }
+
+    private func sendUpstream(_ buffer: ByteBuffer) -> EventLoopFuture<Void>? {
+        switch self.state {
+        case .opening:
+            guard self.waitingForSocket.count < Self.maximumWaiting else { return nil }
+            let promise = self.eventLoop.makePromise(of: Void.self)
+            self.waitingForSocket.append((buffer, promise))
+            return promise.futureResult
+        case .open, .closing:
+            return self.upstreamWriter?.write(AddressedEnvelope(remoteAddress: self.shared.upstream, data: buffer))
+        case .closed:
+            return nil
+        }
+    }
+
+    private func sendToClient(_ buffer: ByteBuffer) -> EventLoopFuture<Void>? {
+        self.shared.toClients.write(AddressedEnvelope(remoteAddress: self.client, data: buffer))
+    }
+
+    // MARK: Idle
+
+    private func armIdleTimer(in delay: TimeAmount) {
+        self.idleTimer = self.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            self.idleCheck()
+        }
+    }
+
+    /// Closes the session when nothing passed for `idleTimeout` and nothing is held;
+    /// otherwise looks again when the timeout could next be reached.
+    private func idleCheck() {
+        self.idleTimer = nil
+        guard case .open = self.state else {
+            if case .opening = self.state { self.armIdleTimer(in: self.shared.idleTimeout) }
+            return
+        }
+        let timeout = self.shared.idleTimeout
+        let quiet = self.eventLoop.now - self.lastActivity
+        if quiet >= timeout && self.toUpstream.waiting == 0 && self.toClient.waiting == 0 {
+            self.close(reason: "idle_timeout")
+        } else {
+            self.armIdleTimer(in: max(timeout - quiet, .milliseconds(1)))
+        }
+    }
+
+    // MARK: Closing
+
+    /// Starts closing: flushes both stages, then closes the socket and records
+    /// `conn_close`. Safe to call more than once.
+    func close(reason: String) {
+        switch self.state {
+        case .closing, .closed:
+            return
+        case .opening, .open:
+            break
+        }
+        self.state = .closing
+        self.closeReason = reason
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
+        self.onClosing?(self)
+        self.stagesDraining = 2
+        self.toUpstream.flush { [weak self] in self?.stageDrained() }
+        self.toClient.flush { [weak self] in self?.stageDrained() }
+    }
+
+    private func stageDrained() {
+        self.stagesDraining -= 1
+        guard self.stagesDraining == 0 else { return }
+        guard let channel = self.upstreamChannel else {
+            self.finish()
+            return
+        }
+        channel.close().assumeIsolated().whenComplete { _ in
+            self.finish()
+        }
+    }
+
+    private func finish() {
+        self.state = .closed
+        // The table counts the session gone before `conn_close` is out, so whoever
+        // awaits that event sees the session count without it.
+        self.onClosed?(self)
+        let up = self.toUpstream.counters
+        let down = self.toClient.counters
+        var event = Event(.connectionClose)
+        event.proxy = self.shared.proxyName
+        event.conn = self.ordinal
+        event.client = self.client.hostPortText
+        event.upstream = self.shared.upstream.hostPortText
+        event.bytesFromClient = up.bytesIn
+        event.bytesToUpstream = up.bytesOut
+        event.droppedUpstream = up.bytesDropped
+        event.duplicatedUpstream = up.bytesDuplicated
+        event.bytesFromUpstream = down.bytesIn
+        event.bytesToClient = down.bytesOut
+        event.droppedDownstream = down.bytesDropped
+        event.duplicatedDownstream = down.bytesDuplicated
+        event.datagramsFromClient = up.datagramsIn
+        event.datagramsToUpstream = up.datagramsOut
+        event.datagramsDroppedUpstream = up.datagramsDropped
+        event.datagramsDuplicatedUpstream = up.datagramsDuplicated
+        event.datagramsFromUpstream = down.datagramsIn
+        event.datagramsToClient = down.datagramsOut
+        event.datagramsDroppedDownstream = down.datagramsDropped
+        event.datagramsDuplicatedDownstream = down.datagramsDuplicated
+        event.reason = self.closeReason
+        event.mono = self.eventLoop.now.uptimeNanoseconds
+        self.shared.events.record(event)
+        self.logger.debug("udp session closed", metadata: ["reason": "\(self.closeReason)"])
+        self.onClosing = nil
+        self.onClosed = nil
+    }
+}
+
+@available(*, unavailable)
+extension UDPSession: Sendable {}

@@ -1,0 +1,220 @@
+import FaultlineCore
+import FaultlineTestSupport
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import FaultlineProxy
+
+/// One direction's fault stage on an embedded loop: time moves only when the test says.
+struct DatagramFaultStageTests {
+    /// A stage whose sends land in `sent`.
+    final class Harness {
+        let loop = EmbeddedEventLoop()
+        let events = MemoryEventSink()
+        let plan: DatagramFaultPlan
+        var sent: [ByteBuffer] = []
+        private(set) var stage: DatagramFaultStage?
+
+        init(_ rules: [DatagramFaultRule], seed: UInt64 = 0) throws {
+            self.plan = try DatagramFaultPlan(rules: rules, seed: seed)
+            self.stage = DatagramFaultStage(
+                plan: self.plan,
+                session: 0,
+                direction: .upstream,
+                eventLoop: self.loop,
+                events: self.events,
+                proxyName: "test",
+                send: { [unowned self] buffer in
+                    self.sent.append(buffer)
+                    return self.loop.makeSucceededFuture(())
+                }
+            )
+        }
+
+        func receive(_ numbers: some Sequence<UInt64>, size: Int = 32) {
+            for number in numbers {
+                self.stage?.receive(TestDatagram.numbered(number, size: size))
+            }
+        }
+
+        var sentNumbers: [UInt64] {
+            self.sent.compactMap(TestDatagram.number(of:))
+        }
+
+        var counters: DatagramCounters {
+            self.stage?.counters ?? DatagramCounters()
+        }
+
+        func faults(_ action: String) -> [Event] {
+            self.events.events.filter { $0.type == .fault && $0.action == action }
+        }
+
+        func advance(_ amount: TimeAmount) {
+            self.loop.advanceTime(by: amount)
+        }
+    }
+
+    @Test func reorderReleasesAHeldDatagramAfterTheNextN() throws {
+        let harness = try Harness([
+            DatagramFaultRule(name: "hold", match: DatagramMatch(datagrams: 1...1), fault: .reorder(DatagramReorder(after: 2)))
+        ])
+        harness.receive(0..<6)
+        #expect(harness.sentNumbers == [0, 2, 3, 1, 4, 5])
+        let held = try #require(harness.faults("held").first)
+        #expect(held.rule == "hold" && held.kind == "reorder" && held.unit == 1 && held.params?["after"] == "2")
+        let released = try #require(harness.faults("released").first)
+        #expect(released.unit == 1 && released.params?["after_datagrams"] == "2" && released.params?["reason"] == "count")
+        #expect(harness.counters.balances)
+    }
+
+    @Test func reorderReleasesAfterItsDelayWhenTrafficStops() throws {
+        let harness = try Harness([
+            DatagramFaultRule(
+                name: "hold",
+                match: DatagramMatch(datagrams: 0...0),
+                fault: .reorder(DatagramReorder(after: 5, delay: .milliseconds(50)))
+            )
+        ])
+        harness.receive(0..<2)
+        #expect(harness.sentNumbers == [1])
+        harness.advance(.milliseconds(49))
+        #expect(harness.sentNumbers == [1])
+        harness.advance(.milliseconds(1))
+        #expect(harness.sentNumbers == [1, 0])
+        #expect(harness.faults("released").first?.params?["reason"] == "delay")
+        #expect(harness.faults("released").first?.params?["held_for"] == "50ms")
+    }
+
+    @Test func holdingEveryDatagramStillMakesProgress() throws {
+        let harness = try Harness([DatagramFaultRule(name: "hold-all", fault: .reorder(DatagramReorder(after: 1)))])
+        harness.receive(0..<5)
+        // Each arrival releases the one before it; the last waits for its delay.
+        #expect(harness.sentNumbers == [0, 1, 2, 3])
+        harness.advance(.seconds(1))
+        #expect(harness.sentNumbers == [0, 1, 2, 3, 4])
+    }
+
+    @Test func constantDelayKeepsOrderAndWaitsOnTheLoopClock() throws {
+        let harness = try Harness([DatagramFaultRule(name: "late", fault: .delay(DatagramDelay(latency: .milliseconds(10))))])
+        harness.receive(0..<3)
+        harness.advance(.milliseconds(9))
+        #expect(harness.sent.isEmpty)
+        harness.advance(.milliseconds(1))
+        #expect(harness.sentNumbers == [0, 1, 2])
+        #expect(harness.faults("delayed").map(\.params) == Array(repeating: ["delay": "10ms"], count: 3))
+    }
+
+    @Test func jitterLargerThanTheGapReordersNaturally() throws {
+        let rules = [
+            DatagramFaultRule(name: "jitter", fault: .delay(DatagramDelay(latency: .milliseconds(20), jitter: .milliseconds(15))))
+        ]
+        let harness = try Harness(rules, seed: 11)
+        for number in 0..<20 {
+            harness.receive([UInt64(number)])
+            harness.advance(.milliseconds(1))
+        }
+        harness.advance(.milliseconds(100))
+        // The order the plan's draws predict: arrival time plus each datagram's delay.
+        var track = harness.plan.track(session: 0, direction: .upstream)
+        let due = (0..<20).map { number -> (UInt64, Int64) in
+            let delay = harness.plan.decide(bytes: 32, track: &track).delay?.value ?? .zero
+            return (UInt64(number), Int64(number) * 1_000_000 + delay.nanoseconds)
+        }
+        let expected = due.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.map(\.0)
+        #expect(harness.sentNumbers == expected)
+        #expect(harness.sentNumbers != Array(0..<20))
+        #expect(Set(harness.sentNumbers) == Set(0..<20))
+    }
+
+    @Test func duplicateSendsCopiesAtTheGap() throws {
+        let harness = try Harness([
+            DatagramFaultRule(name: "echoes", fault: .duplicate(DatagramDuplicate(copies: 2, gap: .milliseconds(10))))
+        ])
+        harness.receive([7])
+        #expect(harness.sentNumbers == [7])
+        harness.advance(.milliseconds(10))
+        #expect(harness.sentNumbers == [7, 7])
+        harness.advance(.milliseconds(10))
+        #expect(harness.sentNumbers == [7, 7, 7])
+        #expect(harness.counters.datagramsDuplicated == 2 && harness.counters.datagramsOut == 3)
+        #expect(harness.counters.balances)
+        #expect(harness.faults("duplicated").first?.params == ["copies": "2", "gap": "10ms"])
+    }
+
+    @Test func rateQueuesUpToItsBoundThenDrops() throws {
+        let harness = try Harness([
+            DatagramFaultRule(
+                name: "narrow",
+                fault: .rate(DatagramRate(packetsPerSecond: 10, burst: 1, excess: .queue, queueLimit: 2))
+            )
+        ])
+        harness.receive(0..<5)
+        #expect(harness.sentNumbers == [0])
+        #expect(harness.faults("queued").map(\.unit) == [1, 2])
+        #expect(harness.faults("dropped").map(\.unit) == [3, 4])
+        #expect(harness.faults("dropped").allSatisfy { $0.kind == "rate" })
+        harness.advance(.milliseconds(100))
+        #expect(harness.sentNumbers == [0, 1])
+        harness.advance(.milliseconds(100))
+        #expect(harness.sentNumbers == [0, 1, 2])
+        #expect(harness.counters.datagramsIn == 5 && harness.counters.datagramsOut == 3 && harness.counters.datagramsDropped == 2)
+        #expect(harness.counters.balances)
+        #expect(harness.stage?.isIdle == true)
+    }
+
+    @Test func byteRateDropsWhatTheBucketCannotPay() throws {
+        let harness = try Harness([
+            DatagramFaultRule(name: "thin", fault: .rate(DatagramRate(bytesPerSecond: 1000, burst: 100)))
+        ])
+        harness.receive(0..<5, size: 32)
+        #expect(harness.sentNumbers == [0, 1, 2])
+        harness.advance(.milliseconds(32))
+        harness.receive(5..<6, size: 32)
+        #expect(harness.sentNumbers == [0, 1, 2, 5])
+        #expect(harness.counters.bytesDropped == 64)
+    }
+
+    @Test func corruptFlipsExactlyTheBitsItReports() throws {
+        let harness = try Harness([DatagramFaultRule(name: "flip", fault: .corrupt(DatagramCorrupt(rate: 0.02)))], seed: 4)
+        for number in 0..<20 {
+            let original = TestDatagram.numbered(UInt64(number), size: 64)
+            harness.stage?.receive(original)
+            let arrived = try #require(harness.sent.last)
+            #expect(arrived.readableBytes == 64)
+            #expect(arrived != original)
+            let distance = zip(original.readableBytesView, arrived.readableBytesView)
+                .reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount }
+            #expect(harness.faults("corrupted").last?.params?["bits"] == "\(distance)")
+        }
+    }
+
+    @Test func lossIsCountedAndLoggedByOrdinal() throws {
+        let harness = try Harness([DatagramFaultRule(name: "lose", probability: 0.5, fault: .loss(.independent))], seed: 2)
+        harness.receive(0..<100)
+        let dropped = harness.faults("dropped").compactMap(\.unit)
+        #expect(Set(harness.sentNumbers).isDisjoint(with: dropped))
+        #expect(harness.sent.count + dropped.count == 100)
+        #expect(harness.counters.datagramsDropped == dropped.count && harness.counters.balances)
+    }
+
+    @Test func flushSendsEverythingStillWaitingAndBalances() throws {
+        let harness = try Harness([
+            DatagramFaultRule(name: "hold", match: DatagramMatch(datagrams: 0...0), fault: .reorder(DatagramReorder(after: 10))),
+            DatagramFaultRule(name: "late", match: DatagramMatch(datagrams: 1...3), fault: .delay(DatagramDelay(latency: .seconds(1)))),
+            DatagramFaultRule(name: "queue", fault: .rate(DatagramRate(packetsPerSecond: 1, burst: 1, excess: .queue))),
+        ])
+        harness.receive(0..<6)
+        // 4 goes through the bucket, 5 queues; 0 is held, 1-3 delayed.
+        #expect(harness.sentNumbers == [4])
+        var idle = false
+        harness.stage?.flush { idle = true }
+        #expect(idle)
+        #expect(harness.sentNumbers == [4, 0, 1, 2, 3, 5])
+        #expect(harness.counters.datagramsOut == 6 && harness.counters.balances)
+        #expect(harness.faults("released").first?.params?["reason"] == "close")
+        // Timers cancelled: moving time sends nothing twice.
+        harness.advance(.seconds(5))
+        #expect(harness.sent.count == 6)
+    }
+}
