@@ -2,6 +2,7 @@
 # Each installs what is missing from Debian (libpcap-dev, and for tests the real
 # servers and tools they talk to) before it builds.
 
+SHELL := /bin/bash
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MAN_DATE ?= 2026-11-23
@@ -31,9 +32,13 @@ demo: deps
 	.build/debug/faultline demo
 
 ## Builds and runs every test.
+## The log is kept in .build/test.log; failures are repeated at the end so they are
+## the last thing on screen.
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@set -o pipefail; $(SWIFT) test --skip-build 2>&1 | tee .build/test.log || { \
+	  echo; echo "== failures (the whole log is in .build/test.log) =="; \
+	  grep -E -A6 '✘|error:|Fatal error|Crash' .build/test.log | head -150; exit 1; }
 
 ## Regenerates man/faultline.1 from the commands' own help.
 man: deps

@@ -54,36 +54,12 @@ struct FaultsOverSocketsTests {
         }
     }
 
-    /// How a client's read ended.
-    enum Ending: Equatable {
-        case eof(String)
-        case reset(String)
-    }
+    typealias Ending = SocketClient.Ending
 
-    /// Sends `request` (then FIN when `finish`), reads until the connection ends.
+    /// Sends `request` (then FIN when `finish`), reads until the connection ends, and
+    /// says how it ended as the kernel saw it.
     static func exchange(port: Int, request: String, finish: Bool = false) async throws -> Ending {
-        let client: TestClient.Connection
-        do {
-            client = try await TestClient.connect(port: port)
-        } catch {
-            // A reset can beat the end of the handshake.
-            return .reset("")
-        }
-        return try await client.executeThenClose { inbound, outbound in
-            var received = ByteBuffer()
-            do {
-                if !request.isEmpty { try await outbound.write(ByteBuffer(string: request)) }
-                if finish { outbound.finish() }
-                for try await var chunk in inbound {
-                    received.writeBuffer(&chunk)
-                }
-                return .eof(String(buffer: received))
-            } catch let error as IOError where error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
-                return .reset(String(buffer: received))
-            } catch let error as ChannelError where error == .ioOnClosedChannel || error == .outputClosed {
-                return .reset(String(buffer: received))
-            }
-        }
+        try await SocketClient.exchange(port: port, request: request, finish: finish)
     }
 
     @Test func resetIsSeenAsECONNRESET() async throws {

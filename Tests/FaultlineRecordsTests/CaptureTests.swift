@@ -122,10 +122,17 @@ struct CaptureTests {
         let read = try Self.execute(tshark, ["-r", path])
         #expect(read.status == 0)
         #expect(read.stderr.isEmpty, "tshark said: \(read.stderr)")
-        // tshark's analysis finds nothing wrong with the synthetic headers either.
+        // tshark's analysis finds nothing wrong with the synthetic headers either. Only the
+        // link, IP and TCP layers count: tshark guesses application protocols from port
+        // numbers, and an ephemeral port (34980 is EtherCAT's) makes it misread the
+        // test's random payload.
         let expert = try Self.execute(tshark, ["-r", path, "-q", "-z", "expert,warn"])
         #expect(expert.status == 0 && expert.stderr.isEmpty)
-        #expect(!expert.stdout.contains("Warns (") && !expert.stdout.contains("Errors ("), "tshark: \(expert.stdout)")
+        let headerComplaints = expert.stdout.split(separator: "\n").filter { row in
+            let columns = row.split(separator: " ", omittingEmptySubsequences: true)
+            return columns.count >= 3 && ["Frame", "Ethernet", "SLL", "IPv4", "IPv6", "TCP"].contains(String(columns[2]))
+        }
+        #expect(headerComplaints.isEmpty, "tshark: \(expert.stdout)")
         // Every IP and TCP checksum verifies (status 1 is "good").
         let checksums = try Self.execute(
             tshark,
