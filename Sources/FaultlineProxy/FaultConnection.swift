@@ -128,8 +128,17 @@ public final class FaultConnection {
         for (after, decision) in self.faults.timedSevers {
             let deadline = self.openedAt + .nanoseconds(after.nanoseconds)
             let timer = loop.scheduleTask(deadline: deadline) { [self] in
-                guard !self.severed else { return }
-                self.record(decision, now: client.eventLoop.now)
+                let now = client.eventLoop.now
+                // The rule's window and the schedule decide whether it may act now.
+                let rule = self.faults.plan.profile.rules[decision.ruleIndex]
+                guard !self.severed,
+                    self.faults.plan.isActive(
+                        rule,
+                        sinceProxyStart: Self.duration(now - self.proxyStart),
+                        sinceOpen: Self.duration(now - self.openedAt)
+                    )
+                else { return }
+                self.record(decision, now: now)
                 guard case .sever(let mode, _) = decision.effect else { return }
                 if let direction = decision.direction {
                     self.sever(mode, direction: direction)

@@ -129,6 +129,25 @@ struct FaultsOverSocketsTests {
         #expect(fault.params?["after"] == "200ms")
     }
 
+    /// A timed sever acts only if its window is open when its time comes: `early` falls
+    /// outside its window and does nothing; `late` then cuts the connection.
+    @Test func aTimedSeverOutsideItsWindowDoesNothing() async throws {
+        let echo = try await CountingEcho.start()
+        let events = MemoryEventSink()
+        let plan = try Self.plan(
+            """
+              - {name: early, window: {from: connection, after: 1h}, fault: {kind: sever, mode: reset, after: 50ms}}
+              - {name: late, fault: {kind: sever, mode: fin, after: 250ms}}
+            """ + "\n"
+        )
+        let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
+            try await Self.exchange(port: port, request: "")
+        }
+        await echo.stop(after: events)
+        #expect(ending == .eof(""))
+        #expect(events.events.filter { $0.type == .fault }.map(\.rule) == ["late"])
+    }
+
     @Test func blackholeSendsNothingAndKeepsTheConnectionOpen() async throws {
         // The server greets, then echoes: the greeting proves the connection is bridged
         // before anything goes into the void.
