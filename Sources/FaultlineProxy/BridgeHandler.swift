@@ -39,10 +39,9 @@ final class BridgeHandler {
     private(set) var ending: Ending = .open
     private var outputClosing = false
 
-    /// Bytes read from this side's socket and bytes written to it: the accounting that
-    /// `conn_close` reports.
+    /// Bytes read from this side's socket, for `conn_close` (what reached the other
+    /// socket is counted by its `WriteLedger`).
     private(set) var bytesRead = 0
-    private(set) var bytesWritten = 0
 
     private init() {}
 
@@ -59,7 +58,6 @@ final class BridgeHandler {
 
     private func partnerWrite(_ buffer: ByteBuffer) {
         guard let context = self.context else { return }
-        self.bytesWritten += buffer.readableBytes
         context.write(NIOAny(buffer), promise: nil)
     }
 
@@ -183,14 +181,16 @@ extension Error {
 extension Channel {
     /// Closes with SO_LINGER 0 so the peer sees RST instead of FIN.
     public func resetAndClose() {
-        // Tell a capture tap the RST is coming (harmless without one).
-        self.pipeline.triggerUserOutboundEvent(WireTap.ResetRequested(), promise: nil)
-        guard let provider = self as? any SocketOptionProvider else {
-            self.close(promise: nil)
-            return
-        }
-        provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
-            self.close(promise: nil)
+        // Tell a capture tap the RST is coming and let the ledger settle what the kernel
+        // still holds (without them the event just fails at the head: harmless).
+        self.pipeline.triggerUserOutboundEvent(WireTap.ResetRequested()).whenComplete { _ in
+            guard let provider = self as? any SocketOptionProvider else {
+                self.close(promise: nil)
+                return
+            }
+            provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
+                self.close(promise: nil)
+            }
         }
     }
 }

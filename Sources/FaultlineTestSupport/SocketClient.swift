@@ -12,11 +12,19 @@ public enum SocketClient {
     public enum Ending: Equatable, Sendable {
         case eof(String)
         case reset(String)
+        /// Nothing ended it within the limit: the client gave up and closed.
+        case timedOut(String)
+
+        public var received: String {
+            switch self {
+            case .eof(let text), .reset(let text), .timedOut(let text): text
+            }
+        }
     }
 
     /// Connects to 127.0.0.1:`port`, sends `request` (then shuts down the write side when
-    /// `finish`), and reads until the connection ends. A receive timeout of `limit`
-    /// guards against hangs; hitting it throws `TimedOut`.
+    /// `finish`), and reads until the connection ends, or until nothing arrived for
+    /// `limit` (`.timedOut`).
     public static func exchange(
         port: Int,
         request: String,
@@ -34,7 +42,10 @@ public enum SocketClient {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
         defer { close(fd) }
-        var timeout = timeval(tv_sec: Int(limit.components.seconds), tv_usec: 0)
+        var timeout = timeval(
+            tv_sec: Int(limit.components.seconds),
+            tv_usec: Int(limit.components.attoseconds / 1_000_000_000_000)
+        )
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 
@@ -59,7 +70,12 @@ public enum SocketClient {
         while offset < payload.count {
             let sent = payload[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if sent < 0 {
-                if errno == ECONNRESET || errno == EPIPE { return try Self.drain(fd, into: &received) }
+                if errno == ECONNRESET || errno == EPIPE {
+                    // The reset was reported here, so reads will end as if by FIN.
+                    return .reset(try Self.drain(fd, into: &received).received)
+                }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return .timedOut("") }
+                if errno == EINTR { continue }
                 throw SocketError(call: "send", code: errno)
             }
             offset += sent
@@ -81,7 +97,7 @@ public enum SocketClient {
             } else if errno == ECONNRESET || errno == EPIPE {
                 return .reset(String(decoding: received, as: UTF8.self))
             } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                throw TimedOut(limit: .seconds(0))
+                return .timedOut(String(decoding: received, as: UTF8.self))
             } else if errno != EINTR {
                 throw SocketError(call: "recv", code: errno)
             }
@@ -94,4 +110,84 @@ public struct SocketError: Error, CustomStringConvertible {
     public var call: String
     public var code: Int32
     public var description: String { "\(self.call): \(String(cString: strerror(self.code)))" }
+}
+
+/// A blocking echo server on 127.0.0.1 for tests that compare the log with what the
+/// server's kernel delivered: one thread per connection, each reporting the bytes it
+/// received once its connection ends (by FIN, RST or error).
+public final class SocketEchoServer: Sendable {
+    public let port: Int
+    /// One count per finished connection, in the order they finished.
+    public let received: AsyncStream<Int>
+    private let listener: Int32
+
+    public init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && listen(fd, 128) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else {
+            close(fd)
+            throw SocketError(call: "bind", code: errno)
+        }
+        self.listener = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        self.received = stream
+        Thread.detachNewThread {
+            while true {
+                let connection = accept(fd, nil, nil)
+                if connection < 0 {
+                    if errno == EINTR { continue }
+                    break
+                }
+                Thread.detachNewThread {
+                    continuation.yield(Self.echo(connection))
+                }
+            }
+        }
+    }
+
+    /// Stops accepting (connections already accepted run to their end).
+    public func stop() {
+        shutdown(self.listener, Int32(SHUT_RDWR))
+        close(self.listener)
+    }
+
+    private static func echo(_ fd: Int32) -> Int {
+        defer { close(fd) }
+        var total = 0
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            total += count
+            var offset = 0
+            while offset < count {
+                let sent = chunk[offset..<count].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if sent <= 0 { return total + Self.drain(fd) }
+                offset += sent
+            }
+        }
+        shutdown(fd, Int32(SHUT_WR))
+        return total
+    }
+
+    /// Counts what is still readable after the peer stopped taking replies.
+    private static func drain(_ fd: Int32) -> Int {
+        var total = 0
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while case let count = chunk.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }), count > 0 {
+            total += count
+        }
+        return total
+    }
 }

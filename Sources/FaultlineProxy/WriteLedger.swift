@@ -1,0 +1,97 @@
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Counts, at the socket end of a channel, the bytes that reached the kernel and the
+/// bytes a close discarded before they could.
+///
+/// A write is only a request: when a connection is cut (a `sever`, a reset, the peer
+/// going away), NIO fails the writes it still holds, and a reset (SO_LINGER 0) makes the
+/// kernel throw away what it has not sent yet. `conn_close` reports what this ledger saw,
+/// so the log never claims bytes went out that did not; the discarded ones are counted
+/// as dropped.
+final class WriteLedger: ChannelDuplexHandler {
+    typealias InboundIn = NIOAny
+    typealias OutboundIn = ByteBuffer
+
+    private(set) var sent = 0
+    private(set) var discarded = 0
+
+    /// How long a reset waits for the kernel to send what it holds, polled every
+    /// millisecond: long enough for a busy machine, short enough not to blur the fault.
+    static let settleAttempts = 50
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let count = Self.unwrapOutboundIn(data).readableBytes
+        guard count > 0 else {
+            context.write(data, promise: promise)
+            return
+        }
+        let promise = promise ?? context.eventLoop.makePromise()
+        promise.futureResult.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success: self.sent += count
+            case .failure: self.discarded += count
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard event is WireTap.ResetRequested else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        self.settle(context: context, attempts: Self.settleAttempts, promise: promise)
+    }
+
+    /// Before a reset: waits (a little) until the kernel has sent everything, then counts
+    /// what it still holds as discarded.
+    private func settle(context: ChannelHandlerContext, attempts: Int, promise: EventLoopPromise<Void>?) {
+        #if os(Linux)
+        guard let provider = context.channel as? any SocketOptionProvider else {
+            promise?.succeed()
+            return
+        }
+        let info: EventLoopFuture<KernelTCPInfo> = provider.unsafeGetSocketOption(level: .tcp, name: .init(rawValue: TCP_INFO))
+        info.assumeIsolated().whenComplete { result in
+            let notSent = (try? result.get())?.notSentBytes ?? 0
+            if notSent > 0, attempts > 0 {
+                context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(1)) {
+                    self.settle(context: context, attempts: attempts - 1, promise: promise)
+                }
+                return
+            }
+            let unsent = min(notSent, self.sent)
+            self.sent -= unsent
+            self.discarded += unsent
+            promise?.succeed()
+        }
+        #else
+        promise?.succeed()
+        #endif
+    }
+}
+
+@available(*, unavailable)
+extension WriteLedger: Sendable {}
+
+/// Linux's `struct tcp_info` as the kernel fills it (glibc's copy stops before
+/// `tcpi_notsent_bytes`). Only the bytes are laid out; the one field read is at its
+/// documented offset.
+struct KernelTCPInfo: Sendable {
+    private var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    init() {}
+
+    /// Bytes written to the socket that the kernel has not sent yet
+    /// (`tcpi_notsent_bytes`, byte 144: 8 one-byte fields, 24 `u32`s, 4 `u64`s, 2 `u32`s).
+    var notSentBytes: Int {
+        withUnsafeBytes(of: self.storage) { Int($0.load(fromByteOffset: 144, as: UInt32.self)) }
+    }
+}
