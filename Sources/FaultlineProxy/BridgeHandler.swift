@@ -38,6 +38,7 @@ final class BridgeHandler {
     private var pendingRead = false
     private(set) var ending: Ending = .open
     private var outputClosing = false
+    private var outputClosed: EventLoopFuture<Void>?
 
     /// Bytes read from this side's socket, for `conn_close` (what reached the other
     /// socket is counted by its `WriteLedger`).
@@ -70,7 +71,23 @@ final class BridgeHandler {
     private func partnerWriteEOF() {
         guard let context = self.context, !self.outputClosing else { return }
         self.outputClosing = true
-        context.close(mode: .output, promise: nil)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        self.outputClosed = promise.futureResult
+        context.close(mode: .output, promise: promise)
+    }
+
+    /// The partner's channel is closed while this side's input is still open: nothing
+    /// can take what this peer sends any more. Close once the FIN is out, as the other
+    /// end's kernel would (a socket closed with bytes unread answers with RST), rather
+    /// than hold the connection half-open with its bytes unread for ever.
+    private func partnerGone() {
+        guard let context = self.context, self.ending == .open else { return }
+        let channel = context.channel
+        guard let outputClosed = self.outputClosed else {
+            channel.close(promise: nil)
+            return
+        }
+        outputClosed.whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func partnerReset() {
@@ -147,6 +164,7 @@ extension BridgeHandler: ChannelDuplexHandler {
             // A graceful end (EOF after our own output close, or a local close): the
             // partner still gets everything already written, then FIN.
             self.partner?.partnerWriteEOF()
+            self.partner?.partnerGone()
         }
         context.fireChannelInactive()
     }

@@ -1,12 +1,14 @@
 import FaultlineCore
+import Foundation
 import Synchronization
 
 /// Keeps events in memory and lets a test await one: "the session closed" is awaited
 /// as its `conn_close` event, never guessed with a sleep.
 public final class AwaitableEventSink: EventSink {
     private struct Waiter {
+        var id: UUID
         var matches: @Sendable (Event) -> Bool
-        var continuation: CheckedContinuation<Event, Never>
+        var continuation: CheckedContinuation<Event, any Error>
     }
 
     private struct State {
@@ -19,9 +21,9 @@ public final class AwaitableEventSink: EventSink {
     public init() {}
 
     public func record(_ event: Event) {
-        let ready = self.state.withLock { state -> [CheckedContinuation<Event, Never>] in
+        let ready = self.state.withLock { state -> [CheckedContinuation<Event, any Error>] in
             state.events.append(event)
-            var ready: [CheckedContinuation<Event, Never>] = []
+            var ready: [CheckedContinuation<Event, any Error>] = []
             state.waiters.removeAll { waiter in
                 guard waiter.matches(event) else { return false }
                 ready.append(waiter.continuation)
@@ -38,15 +40,30 @@ public final class AwaitableEventSink: EventSink {
     }
 
     /// The first event, already recorded or still to come, that `matches`. Guard the
-    /// await with `withTimeout` or a suite time limit.
-    public func first(where matches: @escaping @Sendable (Event) -> Bool) async -> Event {
-        await withCheckedContinuation { continuation in
-            let found = self.state.withLock { state -> Event? in
-                if let event = state.events.first(where: matches) { return event }
-                state.waiters.append(Waiter(matches: matches, continuation: continuation))
-                return nil
+    /// await with `withTimeout`: cancelling the wait throws `CancellationError`, so a
+    /// timeout ends it instead of hanging the test.
+    public func first(where matches: @escaping @Sendable (Event) -> Bool) async throws -> Event {
+        let id = UUID()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let found = self.state.withLock { state -> Event? in
+                    if let event = state.events.first(where: matches) { return event }
+                    if Task.isCancelled { return nil }
+                    state.waiters.append(Waiter(id: id, matches: matches, continuation: continuation))
+                    return nil
+                }
+                if let found {
+                    continuation.resume(returning: found)
+                } else if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                }
             }
-            if let found { continuation.resume(returning: found) }
+        } onCancel: {
+            let waiter = self.state.withLock { state -> Waiter? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index)
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
         }
     }
 }

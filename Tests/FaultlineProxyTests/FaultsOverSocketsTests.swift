@@ -221,8 +221,8 @@ struct FaultsOverSocketsTests {
                 try await outbound.write(ByteBuffer(string: "ping"))
                 // Both drops are logged once the bytes arrive; then a silence window.
                 try await withTimeout(.seconds(10)) {
-                    _ = await events.first { $0.type == .fault && $0.direction == .upstream }
-                    _ = await events.first { $0.type == .fault && $0.direction == .downstream }
+                    _ = try await events.first { $0.type == .fault && $0.direction == .upstream }
+                    _ = try await events.first { $0.type == .fault && $0.direction == .downstream }
                 }
                 let outcome = try await withThrowingTaskGroup(of: String.self) { group in
                     group.addTask {
