@@ -12,10 +12,22 @@
 public struct DatagramMatch: Decodable, Sendable, Equatable {
     public var sessions: ClosedRange<UInt64>?
     public var datagrams: ClosedRange<UInt64>?
+    /// A profile's `match.connections` (`first`, `every`, `skip`), read as session
+    /// ordinals; must hold too.
+    public var sessionOrdinals: ConnectionOrdinals?
+    /// A profile's `match.message` ordinals, read as datagram ordinals; must hold too.
+    public var datagramOrdinals: ConnectionOrdinals?
 
-    public init(sessions: ClosedRange<UInt64>? = nil, datagrams: ClosedRange<UInt64>? = nil) {
+    public init(
+        sessions: ClosedRange<UInt64>? = nil,
+        datagrams: ClosedRange<UInt64>? = nil,
+        sessionOrdinals: ConnectionOrdinals? = nil,
+        datagramOrdinals: ConnectionOrdinals? = nil
+    ) {
         self.sessions = sessions
         self.datagrams = datagrams
+        self.sessionOrdinals = sessionOrdinals
+        self.datagramOrdinals = datagramOrdinals
     }
 
     /// Matches every datagram.
@@ -23,6 +35,7 @@ public struct DatagramMatch: Decodable, Sendable, Equatable {
 
     public func covers(session: UInt64, datagram: UInt64) -> Bool {
         (self.sessions?.contains(session) ?? true) && (self.datagrams?.contains(datagram) ?? true)
+            && (self.sessionOrdinals?.contains(session) ?? true) && (self.datagramOrdinals?.contains(datagram) ?? true)
     }
 
     enum CodingKeys: String, CodingKey {

@@ -23,7 +23,7 @@ public struct DatagramRate: Decodable, Sendable, Equatable {
         case bytes
     }
 
-    public enum Excess: String, Decodable, Sendable, Equatable {
+    public enum Excess: String, Decodable, Sendable, Equatable, CaseIterable {
         case drop
         case queue
     }
