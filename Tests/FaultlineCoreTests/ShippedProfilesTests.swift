@@ -116,4 +116,15 @@ struct ManPageExampleTests {
         #expect(profile.name == "checkout-chaos")
         #expect(profile.rules.count == 6)
     }
+
+    @Test func udpExampleValidates() throws {
+        let url = ShippedProfilesTests.repository.appendingPathComponent("man/faultline-profile.5")
+        let page = try String(contentsOf: url, encoding: .utf8)
+        let section = try #require(page.components(separatedBy: ".SH UDP PROFILES\n").last)
+        let example = try #require(section.components(separatedBy: "Example:\n.PP\n.nf\n").dropFirst().first?.components(separatedBy: "\n.fi").first)
+        let text = example.replacingOccurrences(of: "\\-", with: "-")
+        let profile = try ProfileLoader().load(text: text, file: "faultline-profile.5")
+        #expect(profile.transport == .udp)
+        #expect(try profile.datagramRules().map(\.name) == ["lose-replies", "late"])
+    }
 }
