@@ -2,12 +2,13 @@
 /// ordinals and datagram ordinals (each from 0, in arrival order). Absent means all.
 ///
 /// Positions, never hosts, so profiles stay portable. This is how a profile says
-/// "lose the first reply" or "hold the third request", and how tests script a fault
-/// for one datagram without relying on chance:
+/// "lose the first reply" or "hold the third request" (`match.connections` and
+/// `match.message` fill the ordinal sets), and how tests script a fault for one
+/// datagram without relying on chance. The compact JSON form takes ranges:
 ///
-/// ```yaml
-/// match: { datagram: 0 }            # only each session's first datagram
-/// match: { session: [0, 9], datagram: [100, 199] }   # inclusive ranges
+/// ```json
+/// "match": {"datagram": 0}                                   // each session's first
+/// "match": {"session": [0, 9], "datagram": [100, 199]}       // inclusive ranges
 /// ```
 public struct DatagramMatch: Decodable, Sendable, Equatable {
     public var sessions: ClosedRange<UInt64>?
