@@ -1,5 +1,3 @@
-import Yams
-
 /// A fault kind the UDP engine carries out: it hands over the `DatagramFault` it
 /// describes. The datagram kinds conform through `DatagramFaultKind`; `delay`, a stream
 /// kind, conforms too, because the UDP engine delays each datagram on its own.
