@@ -73,6 +73,8 @@ public enum FaultEffect: Sendable, Equatable {
     case refuse(RefuseMode)
     /// Stop reading and forwarding; close with `close` after `after`, if given.
     case hang(close: SeverMode, after: Duration?)
+    /// A UDP datagram fault (`layer: .datagram`), carried out by the UDP engine only.
+    case datagram(DatagramFault)
 }
 
 /// How a connection is cut.
