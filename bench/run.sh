@@ -103,6 +103,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Runs a client for at most TEST_TIMEOUT seconds. In the background with `wait`, because
+# bash runs a trap only once the foreground command is over: a signal stops the script
+# (and, through the EXIT trap, the client) at once.
+bounded() {
+    local status=0 p
+    timeout "$TEST_TIMEOUT" "$@" &
+    p=$!
+    pids+=("$p")
+    wait "$p" || status=$?
+    forget "$p"
+    return "$status"
+}
+
 # A TCP port free on 127.0.0.1, below the ephemeral range so that no outgoing
 # connection takes it meanwhile.
 free_port() {
@@ -218,7 +231,7 @@ stop_path() {  # stop_path PATH: stops the proxy started last; sets LAST_CPU (se
         # faultline logs how many connections were still open when told to stop.
         local open
         open=$(sed -n 's/.*open=\([0-9]*\).*stopping$/\1/p' "$OUT/faultline.err" | tail -1)
-        [ "${open:-0}" = 0 ] || log "  faultline still had $open connections open when stopped"
+        [ "${open:-0}" = 0 ] || log "  faultline: $open connection(s) still open when stopped"
     fi
 }
 
@@ -260,7 +273,7 @@ for round in $(seq "$ROUNDS"); do
             start_path "$path" "$IPERF_PORT"
             log "iperf3 -P $streams via $path"
             json=$OUT/iperf3-P$streams-$path-r$round.json
-            timeout "$TEST_TIMEOUT" iperf3 -c 127.0.0.1 -p "$PORT" -t "$BENCH_SECONDS" -O 1 -P "$streams" -J >"$json" 2>&1 || true
+            bounded iperf3 -c 127.0.0.1 -p "$PORT" -t "$BENCH_SECONDS" -O 1 -P "$streams" -J >"$json" 2>&1 || true
             read -r gbps gib <<<"$(iperf_summary "$json")"
             stop_path "$path"
             record "iperf$streams" "$path" "$gbps"
@@ -276,7 +289,7 @@ for round in $(seq "$ROUNDS"); do
         start_path "$path" "$REDIS_PORT"
         log "redis-benchmark SET,GET via $path"
         csv=$OUT/redis-$path-r$round.csv
-        timeout "$TEST_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$PORT" -c 50 -n "$REDIS_N" -t set,get --csv \
+        bounded redis-benchmark -h 127.0.0.1 -p "$PORT" -c 50 -n "$REDIS_N" -t set,get --csv \
             >"$csv" 2>"$OUT/redis-$path-r$round.err" || true
         stop_path "$path"
         [ "$path" = direct ] || record cpu_redis "$path" "$(per "$LAST_CPU" $((2 * REDIS_N)) 1e6)"
@@ -303,7 +316,7 @@ for round in $(seq "$ROUNDS"); do
         log "connection per request (redis-benchmark -k 0 -t ping_inline) via $path"
         before=$(redis_accepted)
         csv=$OUT/conn-$path-r$round.csv
-        timeout "$TEST_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$PORT" -c 50 -n "$CONN_N" -k 0 -t ping_inline --csv \
+        bounded redis-benchmark -h 127.0.0.1 -p "$PORT" -c 50 -n "$CONN_N" -k 0 -t ping_inline --csv \
             >"$csv" 2>"$OUT/conn-$path-r$round.err" || true
         after=$(redis_accepted)
         stop_path "$path"
