@@ -24,6 +24,10 @@ public final class FaultConnection {
     private var timers: [Scheduled<Void>] = []
     private(set) var severed = false
 
+    /// Framed connections with message rules: what both message stages share (set by
+    /// the proxy before the stages are made; see `FaultConnection+Messages.swift`).
+    var messages: MessageSupport?
+
     /// Bytes discarded before the bridge saw them (blackhole, hang, past a cut), and
     /// bytes the bridge forwarded that a pacing stage then discarded (held when the
     /// connection was cut). Kept apart so `conn_close` stays truthful: the bridges count
@@ -36,6 +40,11 @@ public final class FaultConnection {
     public var dropped: [Event.Direction: Int] {
         self.droppedBeforeBridge.merging(self.droppedAfterBridge, uniquingKeysWith: +)
     }
+
+    /// Bytes faults added: copies of duplicated requests sent upstream, and replies
+    /// written to the client in the server's place. Never part of the forwarded totals.
+    public internal(set) var duplicated: [Event.Direction: Int] = [:]
+    public internal(set) var injectedDownstream = 0
 
     public init(plan: FaultPlan, ordinal: UInt64, client: String?, proxyName: String, events: any EventSink, proxyStart: NIODeadline, openedAt: NIODeadline) {
         self.ordinal = ordinal
@@ -70,7 +79,10 @@ public final class FaultConnection {
 
     /// Sets how the chunk about to be forwarded in `direction` is paced.
     func pace(_ direction: Event.Direction, _ pace: PacingStage.Pace) {
-        self.pacers[direction]?.next = pace
+        guard let pacer = self.pacers[direction] else { return }
+        // A message stage and the chunk stage may both pace one write: the later
+        // release, the lower rate and the first slice win.
+        pacer.next = pacer.next.map { $0.merged(with: pace) } ?? pace
     }
 
     /// Bytes waiting in `direction`'s pacing stage.

@@ -59,6 +59,8 @@ public final class TCPProxy: Sendable {
     /// When the listener started (event-loop uptime ns): the origin of time windows and
     /// schedules.
     private let startedAt = Atomic<UInt64>(0)
+    /// Attempt numbers of logical requests, across this proxy's connections.
+    private let attempts = AttemptLedger()
 
     public init(
         configuration: TCPProxyConfiguration,
@@ -85,9 +87,13 @@ public final class TCPProxy: Sendable {
     ///
     /// - Returns: the bound address (the real port when `listen` asked for port 0).
     /// - Throws: `InvalidInputError` (exit 2) for an address that cannot be used,
+    ///   `ProfileError` (exit 2) for message rules the framing cannot carry,
     ///   `RuntimeFailure` (exit 3) for a port in use or a refused bind.
     @discardableResult
     public func start() async throws -> SocketAddress {
+        if let plan = self.configuration.faults, let framing = Profile.Framing(rawValue: self.configuration.framing.kind.name) {
+            try plan.profile.checkMessageRules(framing: framing)
+        }
         let listen = self.configuration.listen
         let address: SocketAddress
         do {
@@ -186,6 +192,13 @@ public final class TCPProxy: Sendable {
                 proxyStart: proxyStart,
                 openedAt: client.eventLoop.now
             )
+            if self.configuration.framing.kind != .raw, plan.hasMessageRules {
+                faults.messages = MessageSupport(
+                    framing: self.configuration.framing,
+                    attempts: self.attempts,
+                    dialer: UpstreamDialer(upstream: self.configuration.upstream, connectTimeout: self.configuration.connectTimeout)
+                )
+            }
             pipeline.faults = faults.isInert ? nil : faults
         }
         try client.pipeline.syncOperations.addHandler(
@@ -295,6 +308,8 @@ public final class TCPProxy: Sendable {
         if let faults {
             event.droppedUpstream = faults.dropped[.upstream] ?? 0
             event.droppedDownstream = faults.dropped[.downstream] ?? 0
+            event.duplicatedUpstream = faults.duplicated[.upstream]
+            event.injectedDownstream = faults.injectedDownstream > 0 ? faults.injectedDownstream : nil
         }
         event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
         event.mono = loop.now.uptimeNanoseconds

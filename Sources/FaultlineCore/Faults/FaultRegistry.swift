@@ -12,6 +12,10 @@ public enum FaultRegistry {
         SeverFault.self,
         RefuseFault.self,
         HangFault.self,
+        DropFault.self,
+        MessageDuplicateFault.self,
+        MessageReorderFault.self,
+        RespondFault.self,
     ]
 
     /// The kind spelled `name`, if registered.

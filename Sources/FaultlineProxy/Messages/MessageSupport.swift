@@ -1,0 +1,22 @@
+import FaultlineCore
+import FaultlineFraming
+
+/// What the two message stages of one framed connection share: reply pairing, the
+/// proxy's attempt ledger, the framing (to write answers and read copies' replies) and
+/// the dialer for copies of duplicated requests.
+final class MessageSupport {
+    let exchange: MessageExchange
+    let framing: FramingConfiguration
+    let attempts: AttemptLedger
+    let dialer: UpstreamDialer
+
+    init(framing: FramingConfiguration, attempts: AttemptLedger, dialer: UpstreamDialer) {
+        self.exchange = MessageExchange(framing: framing.kind)
+        self.framing = framing
+        self.attempts = attempts
+        self.dialer = dialer
+    }
+}
+
+@available(*, unavailable)
+extension MessageSupport: Sendable {}
