@@ -196,7 +196,8 @@ public final class TCPProxy: Sendable {
                 faults.messages = MessageSupport(
                     framing: self.configuration.framing,
                     attempts: self.attempts,
-                    dialer: UpstreamDialer(upstream: self.configuration.upstream, connectTimeout: self.configuration.connectTimeout)
+                    dialer: UpstreamDialer(upstream: self.configuration.upstream, connectTimeout: self.configuration.connectTimeout),
+                    registry: self.connections
                 )
             }
             pipeline.faults = faults.isInert ? nil : faults

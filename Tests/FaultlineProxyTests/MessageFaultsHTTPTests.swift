@@ -417,14 +417,3 @@ struct MessageFaultsHTTPTests {
         #expect(!first.isEmpty && first.count < 24)
     }
 }
-
-extension Result where Failure == any Error {
-    /// Runs `body`, keeping its error instead of throwing it.
-    init(catching body: () async throws -> Success) async {
-        do {
-            self = .success(try await body())
-        } catch {
-            self = .failure(error)
-        }
-    }
-}

@@ -61,6 +61,7 @@ extension FaultConnection {
     private func dialCopy(_ copy: Int, of request: FramedMessage, rule: String, messages: MessageSupport, on loop: any EventLoop) {
         let connection = NIOLoopBound(self, eventLoop: loop)
         let framing = messages.framing
+        let registry = messages.registry
         messages.dialer.connect(on: loop) { channel in
             channel.eventLoop.makeCompletedFuture {
                 let leg = DuplicateLeg(
@@ -71,8 +72,17 @@ extension FaultConnection {
                 )
                 try channel.pipeline.syncOperations.addHandler(leg)
             }
-        }.assumeIsolated().whenFailure { error in
-            connection.value.recordCopy(copy, of: request, rule: rule, outcome: .failed("cannot connect for the copy: \(error)"), now: loop.now)
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                // Shutdown waits for the copy: its reply is recorded before it closes.
+                if let registry {
+                    let key = registry.openCopy(channel)
+                    channel.closeFuture.whenComplete { _ in registry.finish(key) }
+                }
+            case .failure(let error):
+                connection.value.recordCopy(copy, of: request, rule: rule, outcome: .failed("cannot connect for the copy: \(error)"), now: loop.now)
+            }
         }
     }
 

@@ -9,12 +9,16 @@ final class MessageSupport {
     let framing: FramingConfiguration
     let attempts: AttemptLedger
     let dialer: UpstreamDialer
+    /// The proxy's open connections: copies join them so shutdown waits for their
+    /// replies to be recorded.
+    let registry: ConnectionRegistry?
 
-    init(framing: FramingConfiguration, attempts: AttemptLedger, dialer: UpstreamDialer) {
+    init(framing: FramingConfiguration, attempts: AttemptLedger, dialer: UpstreamDialer, registry: ConnectionRegistry? = nil) {
         self.exchange = MessageExchange(framing: framing.kind)
         self.framing = framing
         self.attempts = attempts
         self.dialer = dialer
+        self.registry = registry
     }
 }
 

@@ -128,6 +128,10 @@ struct Proxy: AsyncParsableCommand {
             faults: plan,
             framing: try self.framing.configuration(profileFraming: plan?.profile.framing)
         )
+        if let plan, let framing = Profile.Framing(rawValue: configuration.framing.kind.name) {
+            // Before the seed is announced: a profile that cannot run is bad input.
+            try plan.profile.checkMessageRules(framing: framing)
+        }
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.proxy")
         if let plan {
