@@ -65,10 +65,11 @@ struct MessageFaultCommandTests {
         let lost = await Result(catching: {
             try await SocketClient.call(
                 port: port, request: Array(HTTPTestMessage.request("POST", "/a", id: "a", body: "1").utf8),
-                limit: .milliseconds(500), isComplete: HTTPTestMessage.isCompleteResponse
+                limit: .milliseconds(700), isComplete: HTTPTestMessage.isCompleteResponse
             )
         })
         #expect(throws: TimedOut.self) { try lost.get() }
+        try await withTimeout(.seconds(10)) { await server.waitForExecutions(of: "a", count: 1) }
         #expect(server.executions(of: "a") == 1)
         framed.signal(SIGTERM)
         #expect(await framed.exitStatus() == 0)

@@ -7,7 +7,11 @@ import Testing
 struct ShippedProfilesTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static let required = ["request-lost", "slow-reply", "partition", "connection-refused", "flaky-network", "slow-drip"]
+    static let required = [
+        "request-lost", "slow-reply", "partition", "connection-refused", "flaky-network", "slow-drip",
+        "server-crash-after-processing", "reply-lost", "duplicate-delivery",
+        "server-crash-after-processing-post", "reply-lost-post", "duplicate-delivery-post",
+    ]
 
     @Test(arguments: required)
     func shipsAndValidates(name: String) throws {

@@ -24,6 +24,9 @@ struct MessageFaultsHTTPTests {
         return FaultPlan(profile: try ProfileLoader(library: []).load(text: text, file: "messages.yaml"), seed: seed)
     }
 
+    /// The timeout of a client that is meant to give up (reply lost, request dropped).
+    static let clientTimeout: Duration = .milliseconds(700)
+
     /// One request on a new connection; the reply, a reset, an end, or `TimedOut`.
     static func call(_ port: Int, _ request: String, limit: Duration = .seconds(20)) async throws -> SocketClient.Reply {
         try await SocketClient.call(port: port, request: Array(request.utf8), limit: limit, isComplete: HTTPTestMessage.isCompleteResponse)
@@ -124,7 +127,9 @@ struct MessageFaultsHTTPTests {
         let (first, retry) = try await withProxy(
             upstreamPort: server.port, events: events, faults: try Self.shipped("reply-lost"), framing: Self.http
         ) { _, port in
-            let first = await Result(catching: { try await Self.call(port, request, limit: .milliseconds(500)) })
+            let first = await Result(catching: { try await Self.call(port, request, limit: Self.clientTimeout) })
+            // The first attempt was counted before the retry goes: attempts follow arrival.
+            try await Self.wait { await server.waitForExecutions(of: "put-1", count: 1) }
             let retry = try await Self.call(port, request)
             return (first, retry)
         }
@@ -162,10 +167,19 @@ struct MessageFaultsHTTPTests {
         #expect(plan.profile.framing == .http)
         let (get, post) = try await withProxy(upstreamPort: server.port, events: events, faults: plan, framing: Self.http) { _, port in
             let get = try await Self.call(port, HTTPTestMessage.request("GET", "/orders/1", id: "get"))
-            let post = await Result(catching: { try await Self.call(port, HTTPTestMessage.request("POST", "/orders", id: "post", body: "x"), limit: .milliseconds(500)) })
-            if case .twoExecutionsOneReply = outcome {
+            let post: Result<SocketClient.Reply, any Error>
+            switch outcome {
+            case .twoExecutionsOneReply:
+                post = await Result(catching: { try await Self.call(port, HTTPTestMessage.request("POST", "/orders", id: "post", body: "x")) })
                 try await Self.wait { await server.waitForExecutions(of: "post", count: 2) }
                 _ = try await Self.event(events) { $0.type == .duplicateReply }
+            case .oneExecutionAndAReset:
+                post = await Result(catching: { try await Self.call(port, HTTPTestMessage.request("POST", "/orders", id: "post", body: "x")) })
+            case .oneExecutionAndATimeout:
+                post = await Result(catching: {
+                    try await Self.call(port, HTTPTestMessage.request("POST", "/orders", id: "post", body: "x"), limit: Self.clientTimeout)
+                })
+                try await Self.wait { await server.waitForExecutions(of: "post", count: 1) }
             }
             return (get, post)
         }
@@ -296,7 +310,7 @@ struct MessageFaultsHTTPTests {
         let events = AwaitableEventSink()
         let request = HTTPTestMessage.request("DELETE", "/orders/9", id: "del")
         let (deleted, read) = try await withProxy(upstreamPort: server.port, events: events, faults: plan, framing: Self.http) { _, port in
-            let deleted = await Result(catching: { try await Self.call(port, request, limit: .milliseconds(500)) })
+            let deleted = await Result(catching: { try await Self.call(port, request, limit: Self.clientTimeout) })
             let read = try await Self.call(port, HTTPTestMessage.request("GET", "/orders/9", id: "get"))
             return (deleted, read)
         }

@@ -96,7 +96,9 @@ struct MessageFaultsRedisTests {
             let events = AwaitableEventSink()
             let plan = FaultPlan(profile: try ProfileLoader().load("reply-lost"), seed: 5)
             let (first, retry) = try await withProxy(upstreamPort: redis.port, events: events, faults: plan, framing: Self.resp) { _, port in
-                let first = await Result(catching: { try await Self.send(port, "INCR", "orders", limit: .milliseconds(500)) })
+                let first = await Result(catching: { try await Self.send(port, "INCR", "orders", limit: .milliseconds(700)) })
+                // The first attempt went on before the retry: attempts follow arrival.
+                _ = try await withTimeout(.seconds(10)) { await events.firstOrCancelled { $0.type == .fault } }
                 let retry = try await Self.send(port, "INCR", "orders")
                 return (first, retry)
             }

@@ -44,9 +44,9 @@ public enum ShippedProfiles {
               server twice, the copy on a separate connection whose reply is recorded in the log
               and never reaches the client; other methods pass once. The client sees one normal
               reply while the server creates two orders, two payments or two messages. A correct
-              service deduplicates POSTs on their Idempotency-Key (storing the first result and
-              replaying it), and a correct client sends a fresh key per logical operation and
-              the same key on each retry of it.
+              client sends a fresh Idempotency-Key per logical operation and the same key on each
+              retry of it, and a correct service deduplicates POSTs on that key (storing the
+              first result and replaying it).
             framing: http
             rules:
               - name: deliver-post-twice
@@ -69,9 +69,10 @@ public enum ShippedProfiles {
               the second time on a separate connection whose reply is recorded in the log and
               never reaches the client. The client sees one normal exchange; the server executes
               the request twice (an INCR counts two, an order is placed twice). Needs framing
-              (--framing http, resp, line or length). A correct service makes every operation
-              idempotent or deduplicates on an idempotency key, so the second delivery has no
-              further effect; a correct client sends that key on every call that changes state.
+              (--framing http, resp, line or length). A correct client sends an idempotency key
+              on every call that changes state, and a correct service makes every operation
+              idempotent or deduplicates on that key, so the second delivery has no further
+              effect.
             rules:
               - name: deliver-twice
                 match:
