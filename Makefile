@@ -43,7 +43,8 @@ test: test-deps
 ## Regenerates man/faultline.1 from the commands' own help.
 man: deps
 	$(SWIFT) package plugin --allow-writing-to-package-directory generate-manual --date $(MAN_DATE)
-	cp .build/plugins/GenerateManual/outputs/faultline/faultline.1 man/faultline.1
+	# mdoc wants .Pp, not blank lines, between paragraphs.
+	sed 's/^$$/.Pp/' .build/plugins/GenerateManual/outputs/faultline/faultline.1 > man/faultline.1
 
 ## Rebuilds the profile library built into the binary from profiles/*.yaml
 ## (ShippedProfilesTests fails when it is out of date).

@@ -9,15 +9,15 @@
 # iperf3's control channel is TCP on the same port as its UDP data, so each proxied
 # run pairs the UDP proxy under test with a socat TCP forwarder on the same port
 # number: only the UDP path differs between rows. Needs iperf3 and socat (installed
-# from Debian when missing) and a release build (`swift build -c release --product
-# faultline`, or FAULTLINE=/path/to/faultline). Everything binds 127.0.0.1.
+# from Debian when missing) and the release build bench/run.sh makes (`swift build -c release --product
+# faultline --scratch-path .build-release`, or FAULTLINE=/path/to/faultline). Everything binds 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RATES=${RATES:-"100M 500M 1G"}
 DURATION=${DURATION:-5}
 LENGTH=${LENGTH:-1400}
-FAULTLINE=${FAULTLINE:-.build/release/faultline}
+FAULTLINE=${FAULTLINE:-.build-release/release/faultline}
 
 # A port free for both TCP and UDP on 127.0.0.1, below the ephemeral range so that no
 # outgoing connection takes it meanwhile.
@@ -44,7 +44,7 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-[ -x "$FAULTLINE" ] || { echo "no faultline binary at $FAULTLINE; run: swift build -c release --product faultline" >&2; exit 2; }
+[ -x "$FAULTLINE" ] || { echo "no faultline binary at $FAULTLINE; run: swift build -c release --product faultline --scratch-path .build-release" >&2; exit 2; }
 
 pids=()
 cleanup() {

@@ -38,11 +38,11 @@ final class BridgeHandler {
     private var pendingRead = false
     private(set) var ending: Ending = .open
     private var outputClosing = false
+    private var outputClosed: EventLoopFuture<Void>?
 
-    /// Bytes read from this side's socket and bytes written to it: the accounting that
-    /// `conn_close` reports.
+    /// Bytes read from this side's socket, for `conn_close` (what reached the other
+    /// socket is counted by its `WriteLedger`).
     private(set) var bytesRead = 0
-    private(set) var bytesWritten = 0
 
     private init() {}
 
@@ -59,7 +59,6 @@ final class BridgeHandler {
 
     private func partnerWrite(_ buffer: ByteBuffer) {
         guard let context = self.context else { return }
-        self.bytesWritten += buffer.readableBytes
         context.write(NIOAny(buffer), promise: nil)
     }
 
@@ -72,7 +71,23 @@ final class BridgeHandler {
     private func partnerWriteEOF() {
         guard let context = self.context, !self.outputClosing else { return }
         self.outputClosing = true
-        context.close(mode: .output, promise: nil)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        self.outputClosed = promise.futureResult
+        context.close(mode: .output, promise: promise)
+    }
+
+    /// The partner's channel is closed while this side's input is still open: nothing
+    /// can take what this peer sends any more. Close once the FIN is out, as the other
+    /// end's kernel would (a socket closed with bytes unread answers with RST), rather
+    /// than hold the connection half-open with its bytes unread for ever.
+    private func partnerGone() {
+        guard let context = self.context, self.ending == .open else { return }
+        let channel = context.channel
+        guard let outputClosed = self.outputClosed else {
+            channel.close(promise: nil)
+            return
+        }
+        outputClosed.whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func partnerReset() {
@@ -149,6 +164,7 @@ extension BridgeHandler: ChannelDuplexHandler {
             // A graceful end (EOF after our own output close, or a local close): the
             // partner still gets everything already written, then FIN.
             self.partner?.partnerWriteEOF()
+            self.partner?.partnerGone()
         }
         context.fireChannelInactive()
     }
@@ -183,14 +199,16 @@ extension Error {
 extension Channel {
     /// Closes with SO_LINGER 0 so the peer sees RST instead of FIN.
     public func resetAndClose() {
-        // Tell a capture tap the RST is coming (harmless without one).
-        self.pipeline.triggerUserOutboundEvent(WireTap.ResetRequested(), promise: nil)
-        guard let provider = self as? any SocketOptionProvider else {
-            self.close(promise: nil)
-            return
-        }
-        provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
-            self.close(promise: nil)
+        // Tell a capture tap the RST is coming and let the ledger settle what the kernel
+        // still holds (without them the event just fails at the head: harmless).
+        self.pipeline.triggerUserOutboundEvent(WireTap.ResetRequested()).whenComplete { _ in
+            guard let provider = self as? any SocketOptionProvider else {
+                self.close(promise: nil)
+                return
+            }
+            provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
+                self.close(promise: nil)
+            }
         }
     }
 }

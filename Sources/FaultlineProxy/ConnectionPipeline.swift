@@ -7,8 +7,8 @@ import NIOCore
 /// inwards. Features that see or change traffic (capture, framing, fault stages) add
 /// their handler here, in this order:
 ///
-///     socket ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer ─▶ [message stage ─▶ unframer]
-///            ─▶ fault stage ─▶ Bridge
+///     socket ─▶ WriteLedger ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer
+///            ─▶ [message stage ─▶ unframer] ─▶ fault stage ─▶ Bridge
 ///
 /// The bridge is always last: it hands what reaches it to the other channel. After the
 /// framer (and its unframer) each read is one whole message, so fault stages act on
@@ -22,6 +22,9 @@ struct ConnectionPipeline {
     var faults: FaultConnection? = nil
     /// Shared by the connection's two framers; nil without framing.
     let framing: FramingSession?
+    /// What reached each socket, for `conn_close`.
+    let clientLedger = WriteLedger()
+    let upstreamLedger = WriteLedger()
 
     init(
         ordinal: UInt64,
@@ -39,19 +42,20 @@ struct ConnectionPipeline {
 
     /// Handlers for the channel accepted from the client.
     func clientHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        self.head(role: .accepted) + self.framers(for: .upstream)
+        self.head(role: .accepted, ledger: self.clientLedger) + self.framers(for: .upstream)
             + self.stages(reading: .upstream, writing: .downstream) + [bridge]
     }
 
     /// Handlers for the channel dialled to the upstream.
     func upstreamHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        self.head(role: .dialled) + self.framers(for: .downstream)
+        self.head(role: .dialled, ledger: self.upstreamLedger) + self.framers(for: .downstream)
             + self.stages(reading: .downstream, writing: .upstream) + [bridge]
     }
 
-    /// The flushing half-close and, with `--pcap`, the tap that sees the socket's bytes.
-    private func head(role: WireTap.Role) -> [any ChannelHandler] {
-        var handlers: [any ChannelHandler] = [FlushingHalfCloseHandler()]
+    /// The ledger, the flushing half-close and, with `--pcap`, the tap that sees the
+    /// socket's bytes.
+    private func head(role: WireTap.Role, ledger: WriteLedger) -> [any ChannelHandler] {
+        var handlers: [any ChannelHandler] = [ledger, FlushingHalfCloseHandler()]
         if let capture = self.capture { handlers.append(WireTap(capture: capture, role: role)) }
         return handlers
     }

@@ -27,6 +27,9 @@ public final class FaultConnection {
     /// Framed connections with message rules: what both message stages share (set by
     /// the proxy before the stages are made; see `FaultConnection+Messages.swift`).
     var messages: MessageSupport?
+    /// What reaches the client's socket: told where answers written in the server's
+    /// place are, so they are not counted as forwarded.
+    var clientLedger: WriteLedger?
 
     /// Bytes discarded before the bridge saw them (blackhole, hang, past a cut), and
     /// bytes the bridge forwarded that a pacing stage then discarded (held when the
@@ -41,10 +44,9 @@ public final class FaultConnection {
         self.droppedBeforeBridge.merging(self.droppedAfterBridge, uniquingKeysWith: +)
     }
 
-    /// Bytes faults added: copies of duplicated requests sent upstream, and replies
-    /// written to the client in the server's place. Never part of the forwarded totals.
+    /// Bytes faults added: copies of duplicated requests sent upstream. Never part of
+    /// the forwarded totals.
     public internal(set) var duplicated: [Event.Direction: Int] = [:]
-    public internal(set) var injectedDownstream = 0
 
     public init(plan: FaultPlan, ordinal: UInt64, client: String?, proxyName: String, events: any EventSink, proxyStart: NIODeadline, openedAt: NIODeadline) {
         self.ordinal = ordinal
@@ -140,8 +142,17 @@ public final class FaultConnection {
         for (after, decision) in self.faults.timedSevers {
             let deadline = self.openedAt + .nanoseconds(after.nanoseconds)
             let timer = loop.scheduleTask(deadline: deadline) { [self] in
-                guard !self.severed else { return }
-                self.record(decision, now: client.eventLoop.now)
+                let now = client.eventLoop.now
+                // The rule's window and the schedule decide whether it may act now.
+                let rule = self.faults.plan.profile.rules[decision.ruleIndex]
+                guard !self.severed,
+                    self.faults.plan.isActive(
+                        rule,
+                        sinceProxyStart: Self.duration(now - self.proxyStart),
+                        sinceOpen: Self.duration(now - self.openedAt)
+                    )
+                else { return }
+                self.record(decision, now: now)
                 guard case .sever(let mode, _) = decision.effect else { return }
                 if let direction = decision.direction {
                     self.sever(mode, direction: direction)

@@ -18,7 +18,9 @@ extension TCPProxy {
         case .reset:
             client.resetAndClose()
         case .close:
-            client.close(promise: nil)
+            // FIN at once, then drain until the client finishes (see DrainHandler).
+            client.close(mode: .output, promise: nil)
+            try? client.pipeline.syncOperations.addHandler(DrainHandler(limit: .seconds(2)), position: .first)
         case .ignore:
             // Never read, never dialled: the client waits until it gives up, or the
             // proxy's shutdown closes it.

@@ -200,6 +200,7 @@ public final class TCPProxy: Sendable {
                     registry: self.connections
                 )
             }
+            faults.clientLedger = pipeline.clientLedger
             pipeline.faults = faults.isInert ? nil : faults
         }
         try client.pipeline.syncOperations.addHandler(
@@ -253,7 +254,7 @@ public final class TCPProxy: Sendable {
                         on: client.eventLoop,
                         client: clientSide,
                         upstream: upstreamSide,
-                        faults: pipeline.faults
+                        pipeline: pipeline
                     )
                     self.connections.finish(ordinal)
                 }
@@ -291,26 +292,29 @@ public final class TCPProxy: Sendable {
         on loop: any EventLoop,
         client: BridgeHandler,
         upstream: BridgeHandler,
-        faults: FaultConnection?
+        pipeline: ConnectionPipeline
     ) {
         var event = Event(.connectionClose)
         event.proxy = self.configuration.name
         event.conn = ordinal
-        // The bridges count what the fault stages passed on: add what was discarded
-        // before the bridge to what was read, and take what a pacing stage discarded
-        // after the bridge off what was written. Then, per direction,
-        // read = written + dropped.
-        let before = faults?.droppedBeforeBridge ?? [:]
-        let after = faults?.droppedAfterBridge ?? [:]
+        // Read: what the bridges read plus what fault stages discarded before them.
+        // Forwarded: what the ledgers saw reach the sockets. Dropped: what fault stages
+        // discarded on either side of the bridge, plus writes a close discarded. The
+        // three are counted apart, so per direction read = forwarded + dropped is a check.
+        let before = pipeline.faults?.droppedBeforeBridge ?? [:]
+        let after = pipeline.faults?.droppedAfterBridge ?? [:]
         event.bytesFromClient = client.bytesRead + before[.upstream, default: 0]
-        event.bytesToUpstream = upstream.bytesWritten - after[.upstream, default: 0]
+        event.bytesToUpstream = pipeline.upstreamLedger.sent
         event.bytesFromUpstream = upstream.bytesRead + before[.downstream, default: 0]
-        event.bytesToClient = client.bytesWritten - after[.downstream, default: 0]
-        if let faults {
-            event.droppedUpstream = faults.dropped[.upstream] ?? 0
-            event.droppedDownstream = faults.dropped[.downstream] ?? 0
-            event.duplicatedUpstream = faults.duplicated[.upstream]
-            event.injectedDownstream = faults.injectedDownstream > 0 ? faults.injectedDownstream : nil
+        event.bytesToClient = pipeline.clientLedger.sent
+        let droppedUpstream = before[.upstream, default: 0] + after[.upstream, default: 0] + pipeline.upstreamLedger.discarded
+        let droppedDownstream = before[.downstream, default: 0] + after[.downstream, default: 0] + pipeline.clientLedger.discarded
+        if pipeline.faults != nil || droppedUpstream > 0 || droppedDownstream > 0 {
+            event.droppedUpstream = droppedUpstream
+            event.droppedDownstream = droppedDownstream
+            event.duplicatedUpstream = pipeline.faults?.duplicated[.upstream]
+            let injected = pipeline.clientLedger.injectedSent
+            event.injectedDownstream = injected > 0 ? injected : nil
         }
         event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
         event.mono = loop.now.uptimeNanoseconds

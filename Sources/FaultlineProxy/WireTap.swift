@@ -27,7 +27,7 @@ final class WireTap: ChannelDuplexHandler {
     }
 
     /// Sent down the pipeline by `Channel.resetAndClose()` so the tap can record the RST
-    /// the socket is about to send.
+    /// the socket is about to send (and the `WriteLedger` can settle its count first).
     struct ResetRequested {}
 
     private let capture: PacketCapture
@@ -121,8 +121,6 @@ final class WireTap: ChannelDuplexHandler {
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
         if event is ResetRequested {
             self.flow?.reset(from: self.local)
-            promise?.succeed(())
-            return
         }
         context.triggerUserOutboundEvent(event, promise: promise)
     }

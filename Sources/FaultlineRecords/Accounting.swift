@@ -9,8 +9,14 @@ import FaultlineCore
 ///     bytes_from_upstream = bytes_to_client   + dropped_downstream
 ///
 /// Bytes a fault added (`duplicated_*`) are counted separately and never in the
-/// forwarded totals, so duplicates cannot hide drops. A connection whose `conn_open`
-/// has no `conn_close` is a violation too: its bytes were never accounted.
+/// forwarded totals, so duplicates cannot hide drops. A UDP session (its `conn_close`
+/// has datagram counts) sends its duplicates on the same socket, so for it the copies
+/// are in the forwarded totals and the rule reads, in bytes and in datagrams:
+///
+///     from + duplicated = to + dropped
+///
+/// A connection whose `conn_open` has no `conn_close` is a violation too: its bytes
+/// were never accounted.
 public enum Accounting {
     /// One way a log fails the rule.
     public struct Violation: Sendable, Equatable, CustomStringConvertible {
@@ -58,6 +64,7 @@ public enum Accounting {
             )
         }
         for (key, close) in closes.sorted(by: { $0.key.connection < $1.key.connection }) {
+            let isDatagramSession = close.datagramsFromClient != nil
             let sides: [(Event.Direction, Int?, Int?, Int?, Int?, String, String)] = [
                 (.upstream, close.bytesFromClient, close.bytesToUpstream, close.droppedUpstream, close.duplicatedUpstream,
                  "bytes_from_client", "bytes_to_upstream"),
@@ -73,15 +80,34 @@ public enum Accounting {
                     continue
                 }
                 let dropped = dropped ?? 0
+                let added = isDatagramSession ? duplicated ?? 0 : 0
                 if received < 0 || forwarded < 0 || dropped < 0 || (duplicated ?? 0) < 0 {
                     violation("negative byte count")
                     continue
                 }
-                if received != forwarded + dropped {
+                if received + added != forwarded + dropped {
+                    let copies = isDatagramSession ? ", with \(added) duplicated," : ""
                     violation(
-                        "received \(received) bytes but forwarded \(forwarded) and dropped \(dropped): "
-                            + "\(received - forwarded - dropped) bytes unaccounted"
+                        "received \(received) bytes\(copies) but forwarded \(forwarded) and dropped \(dropped): "
+                            + "\(received + added - forwarded - dropped) bytes unaccounted"
                     )
+                }
+            }
+            if isDatagramSession {
+                let datagrams: [(Event.Direction, Int?, Int?, Int?, Int?)] = [
+                    (.upstream, close.datagramsFromClient, close.datagramsToUpstream, close.datagramsDroppedUpstream, close.datagramsDuplicatedUpstream),
+                    (.downstream, close.datagramsFromUpstream, close.datagramsToClient, close.datagramsDroppedDownstream, close.datagramsDuplicatedDownstream),
+                ]
+                for (direction, received, forwarded, dropped, duplicated) in datagrams {
+                    let (received, forwarded, dropped, duplicated) = (received ?? 0, forwarded ?? 0, dropped ?? 0, duplicated ?? 0)
+                    if received + duplicated != forwarded + dropped {
+                        violations.append(
+                            Violation(
+                                proxy: key.proxy, connection: key.connection, direction: direction,
+                                message: "received \(received) datagrams, with \(duplicated) duplicated, but forwarded \(forwarded) and dropped \(dropped)"
+                            )
+                        )
+                    }
                 }
             }
         }

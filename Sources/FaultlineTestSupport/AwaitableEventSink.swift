@@ -1,21 +1,19 @@
 import FaultlineCore
+import Foundation
 import Synchronization
 
 /// Keeps events in memory and lets a test await one: "the session closed" is awaited
 /// as its `conn_close` event, never guessed with a sleep.
 public final class AwaitableEventSink: EventSink {
     private struct Waiter {
-        var token: Int
+        var id: UUID
         var matches: @Sendable (Event) -> Bool
-        var continuation: CheckedContinuation<Event?, Never>
+        var continuation: CheckedContinuation<Event, any Error>
     }
 
     private struct State {
         var events: [Event] = []
         var waiters: [Waiter] = []
-        var nextToken = 0
-        /// Waits cancelled before they were registered.
-        var cancelled: Set<Int> = []
     }
 
     private let state = Mutex(State())
@@ -23,9 +21,9 @@ public final class AwaitableEventSink: EventSink {
     public init() {}
 
     public func record(_ event: Event) {
-        let ready = self.state.withLock { state -> [CheckedContinuation<Event?, Never>] in
+        let ready = self.state.withLock { state -> [CheckedContinuation<Event, any Error>] in
             state.events.append(event)
-            var ready: [CheckedContinuation<Event?, Never>] = []
+            var ready: [CheckedContinuation<Event, any Error>] = []
             state.waiters.removeAll { waiter in
                 guard waiter.matches(event) else { return false }
                 ready.append(waiter.continuation)
@@ -42,38 +40,30 @@ public final class AwaitableEventSink: EventSink {
     }
 
     /// The first event, already recorded or still to come, that `matches`. Guard the
-    /// await with `withTimeout` or a suite time limit.
-    public func first(where matches: @escaping @Sendable (Event) -> Bool) async -> Event {
-        // Without cancellation the wait only ends with a match.
-        await self.firstOrCancelled(where: matches) ?? Event(.logDropped)
-    }
-
-    /// The first event that `matches`, or nil once the task is cancelled (so a
-    /// `withTimeout` around it fails the test instead of hanging it).
-    public func firstOrCancelled(where matches: @escaping @Sendable (Event) -> Bool) async -> Event? {
-        let token = self.state.withLock { state -> Int in
-            state.nextToken += 1
-            return state.nextToken
-        }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let found = self.state.withLock { state -> Event?? in
-                    if let event = state.events.first(where: matches) { return .some(event) }
-                    if state.cancelled.contains(token) { return .some(nil) }
-                    state.waiters.append(Waiter(token: token, matches: matches, continuation: continuation))
-                    return .none
+    /// await with `withTimeout`: cancelling the wait throws `CancellationError`, so a
+    /// timeout ends it instead of hanging the test.
+    public func first(where matches: @escaping @Sendable (Event) -> Bool) async throws -> Event {
+        let id = UUID()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let found = self.state.withLock { state -> Event? in
+                    if let event = state.events.first(where: matches) { return event }
+                    if Task.isCancelled { return nil }
+                    state.waiters.append(Waiter(id: id, matches: matches, continuation: continuation))
+                    return nil
                 }
-                if let found { continuation.resume(returning: found) }
+                if let found {
+                    continuation.resume(returning: found)
+                } else if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                }
             }
         } onCancel: {
             let waiter = self.state.withLock { state -> Waiter? in
-                guard let index = state.waiters.firstIndex(where: { $0.token == token }) else {
-                    state.cancelled.insert(token)
-                    return nil
-                }
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                 return state.waiters.remove(at: index)
             }
-            waiter?.continuation.resume(returning: nil)
+            waiter?.continuation.resume(throwing: CancellationError())
         }
     }
 }

@@ -12,11 +12,19 @@ public enum SocketClient {
     public enum Ending: Equatable, Sendable {
         case eof(String)
         case reset(String)
+        /// Nothing ended it within the limit: the client gave up and closed.
+        case timedOut(String)
+
+        public var received: String {
+            switch self {
+            case .eof(let text), .reset(let text), .timedOut(let text): text
+            }
+        }
     }
 
     /// Connects to 127.0.0.1:`port`, sends `request` (then shuts down the write side when
-    /// `finish`), and reads until the connection ends. A receive timeout of `limit`
-    /// guards against hangs; hitting it throws `TimedOut`.
+    /// `finish`), and reads until the connection ends, or until nothing arrived for
+    /// `limit` (`.timedOut`).
     public static func exchange(
         port: Int,
         request: String,
@@ -30,13 +38,14 @@ public enum SocketClient {
         }
     }
 
-    /// A connected socket with send and receive timeouts of `limit`, or nil when the
-    /// connection was reset or refused during the handshake.
-    private static func connected(port: Int, limit: Duration) throws -> Int32? {
+    private static func blockingExchange(port: Int, request: String, finish: Bool, limit: Duration) throws -> Ending {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
-        let (seconds, attoseconds) = limit.components
-        var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        defer { close(fd) }
+        var timeout = timeval(
+            tv_sec: Int(limit.components.seconds),
+            tv_usec: Int(limit.components.attoseconds / 1_000_000_000_000)
+        )
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 
@@ -44,24 +53,16 @@ public enum SocketClient {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
+        let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
         // A reset can beat the end of the handshake.
-        if result != 0 {
-            let code = errno
-            close(fd)
-            if code == ECONNRESET || code == ECONNREFUSED { return nil }
-            throw SocketError(call: "connect", code: code)
+        if connected != 0 {
+            if errno == ECONNRESET || errno == ECONNREFUSED { return .reset("") }
+            throw SocketError(call: "connect", code: errno)
         }
-        return fd
-    }
-
-    private static func blockingExchange(port: Int, request: String, finish: Bool, limit: Duration) throws -> Ending {
-        guard let fd = try Self.connected(port: port, limit: limit) else { return .reset("") }
-        defer { close(fd) }
 
         var received = [UInt8]()
         var payload = Array(request.utf8)
@@ -69,7 +70,12 @@ public enum SocketClient {
         while offset < payload.count {
             let sent = payload[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if sent < 0 {
-                if errno == ECONNRESET || errno == EPIPE { return try Self.drain(fd, into: &received) }
+                if errno == ECONNRESET || errno == EPIPE {
+                    // The reset was reported here, so reads will end as if by FIN.
+                    return .reset(try Self.drain(fd, into: &received).received)
+                }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return .timedOut("") }
+                if errno == EINTR { continue }
                 throw SocketError(call: "send", code: errno)
             }
             offset += sent
@@ -91,72 +97,11 @@ public enum SocketClient {
             } else if errno == ECONNRESET || errno == EPIPE {
                 return .reset(String(decoding: received, as: UTF8.self))
             } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                throw TimedOut(limit: .seconds(0))
+                return .timedOut(String(decoding: received, as: UTF8.self))
             } else if errno != EINTR {
                 throw SocketError(call: "recv", code: errno)
             }
         }
-    }
-}
-
-extension SocketClient {
-    /// How one call on a kept-alive connection ended.
-    public enum Reply: Equatable, Sendable {
-        /// `isComplete` said the bytes received make a whole reply.
-        case reply(String)
-        /// The connection ended (FIN) before a whole reply, with what came.
-        case eof(String)
-        case reset(String)
-    }
-
-    /// Connects to 127.0.0.1:`port`, sends `request`, and reads until `isComplete` says
-    /// a whole reply arrived, the connection ends, or `limit` passes without a byte
-    /// (then it throws `TimedOut`: the client's own timeout, as a real client's). The
-    /// connection is closed afterwards.
-    public static func call(
-        port: Int,
-        request: [UInt8],
-        limit: Duration = .seconds(20),
-        isComplete: @escaping @Sendable ([UInt8]) -> Bool
-    ) async throws -> Reply {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(
-                    with: Result { try Self.blockingCall(port: port, request: request, limit: limit, isComplete: isComplete) }
-                )
-            }
-        }
-    }
-
-    private static func blockingCall(port: Int, request: [UInt8], limit: Duration, isComplete: ([UInt8]) -> Bool) throws -> Reply {
-        guard let fd = try Self.connected(port: port, limit: limit) else { return .reset("") }
-        defer { close(fd) }
-        var offset = 0
-        while offset < request.count {
-            let sent = request[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent < 0 {
-                if errno == ECONNRESET || errno == EPIPE { return .reset("") }
-                throw SocketError(call: "send", code: errno)
-            }
-            offset += sent
-        }
-        var received = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while !isComplete(received) {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count > 0 {
-                received += chunk[0..<count]
-            } else if count == 0 {
-                return .eof(String(decoding: received, as: UTF8.self))
-            } else if errno == ECONNRESET || errno == EPIPE {
-                return .reset(String(decoding: received, as: UTF8.self))
-            } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                throw TimedOut(limit: limit)
-            } else if errno != EINTR {
-                throw SocketError(call: "recv", code: errno)
-            }
-        }
-        return .reply(String(decoding: received, as: UTF8.self))
     }
 }
 
@@ -165,4 +110,84 @@ public struct SocketError: Error, CustomStringConvertible {
     public var call: String
     public var code: Int32
     public var description: String { "\(self.call): \(String(cString: strerror(self.code)))" }
+}
+
+/// A blocking echo server on 127.0.0.1 for tests that compare the log with what the
+/// server's kernel delivered: one thread per connection, each reporting the bytes it
+/// received once its connection ends (by FIN, RST or error).
+public final class SocketEchoServer: Sendable {
+    public let port: Int
+    /// One count per finished connection, in the order they finished.
+    public let received: AsyncStream<Int>
+    private let listener: Int32
+
+    public init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && listen(fd, 128) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else {
+            close(fd)
+            throw SocketError(call: "bind", code: errno)
+        }
+        self.listener = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        self.received = stream
+        Thread.detachNewThread {
+            while true {
+                let connection = accept(fd, nil, nil)
+                if connection < 0 {
+                    if errno == EINTR { continue }
+                    break
+                }
+                Thread.detachNewThread {
+                    continuation.yield(Self.echo(connection))
+                }
+            }
+        }
+    }
+
+    /// Stops accepting (connections already accepted run to their end).
+    public func stop() {
+        shutdown(self.listener, Int32(SHUT_RDWR))
+        close(self.listener)
+    }
+
+    private static func echo(_ fd: Int32) -> Int {
+        defer { close(fd) }
+        var total = 0
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            total += count
+            var offset = 0
+            while offset < count {
+                let sent = chunk[offset..<count].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if sent <= 0 { return total + Self.drain(fd) }
+                offset += sent
+            }
+        }
+        shutdown(fd, Int32(SHUT_WR))
+        return total
+    }
+
+    /// Counts what is still readable after the peer stopped taking replies.
+    private static func drain(_ fd: Int32) -> Int {
+        var total = 0
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while case let count = chunk.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }), count > 0 {
+            total += count
+        }
+        return total
+    }
 }

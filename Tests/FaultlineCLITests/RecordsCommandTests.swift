@@ -195,12 +195,15 @@ struct RecordsCommandTests {
         var stderr: String
     }
 
-    static func run(_ executable: String, _ arguments: [String]) async throws -> Ran {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Ran {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: executable)
                 process.arguments = arguments
+                if let environment {
+                    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+                }
                 let output = Pipe()
                 let errors = Pipe()
                 process.standardOutput = output

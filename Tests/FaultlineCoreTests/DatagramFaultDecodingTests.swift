@@ -2,8 +2,8 @@ import FaultlineCore
 import Foundation
 import Testing
 
-/// The spelling a profile uses for UDP rules (decoded here from JSON; YAML decodes
-/// through the same `Decodable` conformances).
+/// The compact spelling the engine's rule types decode for integrators
+/// (`{"loss": {...}}`); profiles are read by `ProfileParser` (`DatagramProfileTests`).
 struct DatagramFaultDecodingTests {
     static func rule(_ json: String) throws -> DatagramFaultRule {
         try JSONDecoder().decode(DatagramFaultRule.self, from: Data(json.utf8))

@@ -8,7 +8,7 @@ struct ShippedProfilesTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static let required = [
-        "request-lost", "slow-reply", "partition", "connection-refused", "flaky-network", "slow-drip",
+        "request-lost", "slow-reply", "partition", "connection-refused", "flaky-network", "slow-drip", "lossy-udp", "reordering-udp",
         "server-crash-after-processing", "reply-lost", "duplicate-delivery",
         "server-crash-after-processing-post", "reply-lost-post", "duplicate-delivery-post",
     ]
@@ -84,14 +84,26 @@ struct ProfileSchemaTests {
         let kind = try #require((fault["properties"] as? [String: Any])?["kind"] as? [String: Any])
         #expect(Set(kind["enum"] as? [String] ?? []) == Set(FaultRegistry.names))
         let branches = try #require(fault["allOf"] as? [[String: Any]])
-        for registered in FaultRegistry.kinds {
+        // A name registered for TCP and for UDP has one branch with both parameter sets.
+        for name in FaultRegistry.names {
             let branch = branches.first { branch in
                 let condition = ((branch["if"] as? [String: Any])?["properties"] as? [String: Any])?["kind"] as? [String: Any]
-                return condition?["const"] as? String == registered.kind
+                return condition?["const"] as? String == name
             }
             let parameters = Self.keys(branch?["then"]).subtracting(["kind"])
-            #expect(parameters == Set(registered.parameters), "schema for \(registered.kind)")
+            let registered = FaultRegistry.kinds.filter { $0.kind == name }.flatMap { $0.parameters }
+            #expect(parameters == Set(registered), "schema for \(name)")
         }
+    }
+
+    /// The kinds each transport's rules may name, as `kind(named:for:)` finds them.
+    @Test(arguments: ProfileTransport.allCases)
+    func kindsPerTransportMatchTheRegistry(transport: ProfileTransport) throws {
+        let definitions = try #require(try Self.schema()["definitions"] as? [String: Any])
+        let rule = try #require(definitions[transport == .udp ? "udpRule" : "tcpRule"] as? [String: Any])
+        let fault = (rule["properties"] as? [String: Any])?["fault"] as? [String: Any]
+        let kind = (fault?["properties"] as? [String: Any])?["kind"] as? [String: Any]
+        #expect(Set(kind?["enum"] as? [String] ?? []) == Set(FaultRegistry.names(for: transport)))
     }
 }
 
@@ -105,5 +117,16 @@ struct ManPageExampleTests {
         let profile = try ProfileLoader().load(text: text, file: "faultline-profile.5")
         #expect(profile.name == "checkout-chaos")
         #expect(profile.rules.count == 6)
+    }
+
+    @Test func udpExampleValidates() throws {
+        let url = ShippedProfilesTests.repository.appendingPathComponent("man/faultline-profile.5")
+        let page = try String(contentsOf: url, encoding: .utf8)
+        let section = try #require(page.components(separatedBy: ".SH UDP PROFILES\n").last)
+        let example = try #require(section.components(separatedBy: "Example:\n.PP\n.nf\n").dropFirst().first?.components(separatedBy: "\n.fi").first)
+        let text = example.replacingOccurrences(of: "\\-", with: "-")
+        let profile = try ProfileLoader().load(text: text, file: "faultline-profile.5")
+        #expect(profile.transport == .udp)
+        #expect(try profile.datagramRules().map(\.name) == ["lose-replies", "late"])
     }
 }

@@ -1,5 +1,6 @@
 import FaultlineCore
 import FaultlineProxy
+import FaultlineRecords
 import FaultlineTestSupport
 import NIOCore
 import NIOPosix
@@ -79,6 +80,39 @@ struct EndingsTests {
         }
         await server.stop()
         #expect(ending == .reset(""))
+    }
+
+    /// An upstream that said goodbye and closed, to a client that keeps sending: the
+    /// proxy's writes upstream are refused, and the client's connection must not be left
+    /// half-open with its bytes unread (the server's kernel would reset it).
+    @Test func aClientTalkingToAClosedUpstreamIsNotLeftHanging() async throws {
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                _ = try await iterator.next()
+                // Written to the socket, then a full close (not a half-close).
+                try await connection.channel.writeAndFlush(ByteBuffer(string: "bye"))
+            }
+        }
+        let events = AwaitableEventSink()
+        try await withProxy(upstreamPort: server.port, events: events) { _, port in
+            let client = try await TestClient.connect(port: port)
+            try await client.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "hello"))
+                #expect(String(buffer: try await TestClient.readAll(inbound)) == "bye")
+                // The upstream is gone; the client does not know yet and keeps talking.
+                let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 16_384)
+                // Not awaited: once the proxy stops reading, such writes would wait for ever.
+                for _ in 0..<8 { client.channel.write(chunk, promise: nil) }
+                client.channel.flush()
+                let close = try await withTimeout(.seconds(10)) {
+                    try await events.first { $0.type == .connectionClose }
+                }
+                #expect(close.bytesToClient == 3)
+            }
+        }
+        await server.stop()
+        #expect(Accounting.check(events.events).isEmpty)
     }
 
     /// A client RST reaches the upstream as a reset.

@@ -20,7 +20,11 @@ struct FaultsOverSocketsTests {
 
     /// Per direction, bytes read = bytes written + bytes the log says were dropped.
     static func expectTruthfulAccounting(_ events: MemoryEventSink, sourceLocation: SourceLocation = #_sourceLocation) {
-        for close in events.events where close.type == .connectionClose {
+        Self.expectTruthfulAccounting(events.events, sourceLocation: sourceLocation)
+    }
+
+    static func expectTruthfulAccounting(_ events: [Event], sourceLocation: SourceLocation = #_sourceLocation) {
+        for close in events where close.type == .connectionClose {
             #expect(close.bytesFromClient == (close.bytesToUpstream ?? 0) + (close.droppedUpstream ?? 0), sourceLocation: sourceLocation)
             #expect(close.bytesFromUpstream == (close.bytesToClient ?? 0) + (close.droppedDownstream ?? 0), sourceLocation: sourceLocation)
         }
@@ -129,6 +133,25 @@ struct FaultsOverSocketsTests {
         #expect(fault.params?["after"] == "200ms")
     }
 
+    /// A timed sever acts only if its window is open when its time comes: `early` falls
+    /// outside its window and does nothing; `late` then cuts the connection.
+    @Test func aTimedSeverOutsideItsWindowDoesNothing() async throws {
+        let echo = try await CountingEcho.start()
+        let events = MemoryEventSink()
+        let plan = try Self.plan(
+            """
+              - {name: early, window: {from: connection, after: 1h}, fault: {kind: sever, mode: reset, after: 50ms}}
+              - {name: late, fault: {kind: sever, mode: fin, after: 250ms}}
+            """ + "\n"
+        )
+        let ending = try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
+            try await Self.exchange(port: port, request: "")
+        }
+        await echo.stop(after: events)
+        #expect(ending == .eof(""))
+        #expect(events.events.filter { $0.type == .fault }.map(\.rule) == ["late"])
+    }
+
     @Test func blackholeSendsNothingAndKeepsTheConnectionOpen() async throws {
         // The server greets, then echoes: the greeting proves the connection is bridged
         // before anything goes into the void.
@@ -175,6 +198,61 @@ struct FaultsOverSocketsTests {
         #expect(close.bytesToUpstream == 0)
         #expect(close.bytesToClient == 2)
         Self.expectTruthfulAccounting(events)
+    }
+
+    /// A blackhole on both directions is a partition: the server's greeting never reaches
+    /// the client, the client's bytes never reach the server, and both stay connected.
+    @Test func blackholeBothWaysIsAPartition() async throws {
+        let (serverHeard, heard) = AsyncStream<String>.makeStream()
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "hi"))
+                for try await chunk in inbound {
+                    heard.yield(String(buffer: chunk))
+                }
+                heard.yield("eof")
+            }
+        }
+        let events = AwaitableEventSink()
+        let plan = try Self.plan("  - {name: cut-off, fault: {kind: blackhole}}\n")
+        try await withProxy(upstreamPort: server.port, events: events, faults: plan) { _, port in
+            let client = try await TestClient.connect(port: port)
+            try await client.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "ping"))
+                // Both drops are logged once the bytes arrive; then a silence window.
+                try await withTimeout(.seconds(10)) {
+                    _ = try await events.first { $0.type == .fault && $0.direction == .upstream }
+                    _ = try await events.first { $0.type == .fault && $0.direction == .downstream }
+                }
+                let outcome = try await withThrowingTaskGroup(of: String.self) { group in
+                    group.addTask {
+                        for try await chunk in inbound { return "client got \(String(buffer: chunk))" }
+                        return "client got eof"
+                    }
+                    group.addTask {
+                        for await text in serverHeard { return "server got \(text)" }
+                        return "server stream ended"
+                    }
+                    group.addTask {
+                        try await Task.sleep(for: .milliseconds(500))
+                        return "silence"
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next() ?? "none"
+                }
+                #expect(outcome == "silence")
+                #expect(client.channel.isActive)
+            }
+        }
+        await server.stop()
+        let faults = events.events.filter { $0.type == .fault }
+        #expect(Set(faults.compactMap(\.direction)) == [.upstream, .downstream])
+        #expect(faults.allSatisfy { $0.action == "blackhole" })
+        let close = try #require(events.events.first { $0.type == .connectionClose })
+        #expect(close.droppedUpstream == 4)
+        #expect(close.droppedDownstream == 2)
+        #expect(close.bytesToUpstream == 0 && close.bytesToClient == 0)
+        Self.expectTruthfulAccounting(events.events)
     }
 
     @Test func delayHoldsTheReply() async throws {

@@ -45,8 +45,7 @@ struct MessageFaultsHTTPTests {
 
     /// The first event that `matches`, awaited for at most 10 s.
     static func event(_ events: AwaitableEventSink, _ matches: @escaping @Sendable (Event) -> Bool) async throws -> Event {
-        let event = try await withTimeout(.seconds(10)) { await events.firstOrCancelled(where: matches) }
-        return try #require(event)
+        try await withTimeout(.seconds(10)) { try await events.first(where: matches) }
     }
 
     static func expectTruthfulAccounting(_ events: AwaitableEventSink, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -45,7 +45,7 @@ struct MessageFaultsLineTests {
         let events = AwaitableEventSink()
         let reply = try await withProxy(upstreamPort: echo.port, events: events, faults: plan, framing: Self.line) { _, port in
             let reply = try await Self.call(port, "first\nsecond\n", lines: 2)
-            _ = try await withTimeout(.seconds(10)) { await events.firstOrCancelled { $0.type == .duplicateReply } }
+            _ = try await withTimeout(.seconds(10)) { try await events.first { $0.type == .duplicateReply } }
             return reply
         }
         await echo.stop()

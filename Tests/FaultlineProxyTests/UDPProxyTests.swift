@@ -30,7 +30,7 @@ struct UDPProxyTests {
                 }
             }
         }
-        let close = await events.first { $0.type == .connectionClose }
+        let close = try await events.first { $0.type == .connectionClose }
         let total = sizes.reduce(0, +)
         #expect(close.datagramsFromClient == sizes.count && close.datagramsToUpstream == sizes.count)
         #expect(close.datagramsFromUpstream == sizes.count && close.datagramsToClient == sizes.count)
@@ -88,7 +88,7 @@ struct UDPProxyTests {
                 }
             }
         }
-        let close = await events.first { $0.type == .connectionClose }
+        let close = try await events.first { $0.type == .connectionClose }
         let dropped = events.events.filter { $0.type == .fault && $0.action == "dropped" }.compactMap(\.unit)
         return Delivery(
             arrived: arrived.filter { $0 < count },
@@ -401,14 +401,14 @@ struct UDPProxyTests {
                     try await outbound.write(Envelope(remoteAddress: address, data: TestDatagram.numbered(1)))
                     let first = try #require(try await upstream.next())
                     #expect(TestDatagram.number(of: first.data) == 1)
-                    let close = await events.first { $0.type == .connectionClose }
+                    let close = try await events.first { $0.type == .connectionClose }
                     #expect(close.reason == "idle_timeout" && close.conn == 0)
                     #expect(close.datagramsFromClient == 1 && close.datagramsToUpstream == 1)
                     #expect(proxy.openSessions == 0)
                     try await outbound.write(Envelope(remoteAddress: address, data: TestDatagram.numbered(2)))
                     let second = try #require(try await upstream.next())
                     #expect(TestDatagram.number(of: second.data) == 2)
-                    let reopened = await events.first { $0.type == .connectionOpen && $0.conn == 1 }
+                    let reopened = try await events.first { $0.type == .connectionOpen && $0.conn == 1 }
                     #expect(reopened.client == close.client)
                 }
             }
@@ -431,10 +431,10 @@ struct UDPProxyTests {
                     #expect(TestDatagram.number(of: try #require(try await upstream.next()).data) == 1)
                     try await second.executeThenClose { _, secondOutbound in
                         try await secondOutbound.write(Envelope(remoteAddress: address, data: TestDatagram.numbered(10)))
-                        let refusing = await events.first { $0.type == .sessionLimit && $0.action == "refusing" }
+                        let refusing = try await events.first { $0.type == .sessionLimit && $0.action == "refusing" }
                         #expect(refusing.count == 1)
                         // The first session idles out; the spell ends, having refused one.
-                        let accepting = await events.first { $0.type == .sessionLimit && $0.action == "accepting" }
+                        let accepting = try await events.first { $0.type == .sessionLimit && $0.action == "accepting" }
                         #expect(accepting.count == 1 && accepting.bytes == 32)
                         try await secondOutbound.write(Envelope(remoteAddress: address, data: TestDatagram.numbered(11)))
                         // 10 never went through: the next datagram upstream is 11.

@@ -43,6 +43,23 @@ struct AccountingTests {
         ])
     }
 
+    /// A UDP session sends its duplicates on the same socket: they are in what it
+    /// forwarded, in bytes and in datagrams, and the books still catch a lost datagram.
+    @Test func udpSessionsCountDuplicatesAsForwarded() {
+        var session = Self.close(0, 800, 824, 824, 840, dropped: (0, 8))
+        session.duplicatedUpstream = 24
+        session.duplicatedDownstream = 24
+        (session.datagramsFromClient, session.datagramsToUpstream, session.datagramsDuplicatedUpstream) = (100, 103, 3)
+        (session.datagramsFromUpstream, session.datagramsToClient, session.datagramsDuplicatedDownstream, session.datagramsDroppedDownstream) = (103, 105, 3, 1)
+        #expect(Accounting.check([Self.open(0), session]).isEmpty)
+        session.datagramsToClient = 104
+        session.bytesToClient = 832
+        #expect(Accounting.check([Self.open(0), session]).map(\.description) == [
+            "proxy p conn 0 downstream: received 824 bytes, with 24 duplicated, but forwarded 832 and dropped 8: 8 bytes unaccounted",
+            "proxy p conn 0 downstream: received 103 datagrams, with 3 duplicated, but forwarded 104 and dropped 1",
+        ])
+    }
+
     /// A real run through the proxy, logged to a file: read back, every connection's
     /// books balance and the totals are what the clients sent and received.
     @Test func aRealPassthroughRunBalances() async throws {

@@ -13,7 +13,7 @@ import Darwin
 /// rewrites bytes. An empty datagram has no bits and passes unchanged.
 ///
 /// ```yaml
-/// fault: { corrupt: { rate: 0.001 } }
+/// fault: {kind: corrupt, rate: 0.001}
 /// ```
 public struct DatagramCorrupt: Decodable, Sendable, Equatable {
     public static let kind = "corrupt"

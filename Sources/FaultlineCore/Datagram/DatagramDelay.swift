@@ -15,7 +15,7 @@ import Darwin
 /// deviation). A draw below zero is clamped to zero: a datagram never leaves early.
 ///
 /// ```yaml
-/// fault: { delay: { latency: "20ms", jitter: "5ms", distribution: normal } }
+/// fault: {kind: delay, latency: 20ms, jitter: 5ms, distribution: normal}
 /// ```
 public struct DatagramDelay: Decodable, Sendable, Equatable {
     public static let kind = "delay"

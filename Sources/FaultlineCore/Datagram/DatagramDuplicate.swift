@@ -5,7 +5,7 @@
 /// Copies are counted as duplicated, never as received, so accounting still adds up.
 ///
 /// ```yaml
-/// fault: { duplicate: { copies: 1, gap: "5ms" } }      # arrives twice, 5 ms apart
+/// fault: {kind: duplicate, copies: 1, gap: 5ms}      # arrives twice, 5 ms apart
 /// ```
 public struct DatagramDuplicate: Decodable, Sendable, Equatable {
     public static let kind = "duplicate"

@@ -1,8 +1,9 @@
 /// One datagram fault with its parameters: what a UDP rule does when it fires.
 ///
-/// Decodes from a one-key object naming the kind, as a profile writes it:
-/// `{ loss: { model: gilbert_elliott, p: 0.02, r: 0.3 } }`. A profile parser that reads
-/// the kind itself calls `init(kind:from:)` with the parameters' decoder instead.
+/// Profiles describe it with a `DatagramCarried` kind (`fault: {kind: loss, ...}`).
+/// For programs that build rules without a profile it also decodes from a compact
+/// one-key object naming the kind: `{"loss": {"model": "gilbert_elliott", "p": 0.02,
+/// "r": 0.3}}`.
 public enum DatagramFault: Decodable, Sendable, Equatable {
     case loss(DatagramLoss)
     case duplicate(DatagramDuplicate)

@@ -1,14 +1,14 @@
 /// One UDP fault rule: which direction it watches, how likely it fires for each
 /// datagram, and what it does then.
 ///
-/// Rules say *what goes wrong*, never *which hosts*. As a profile writes one:
+/// Rules say *what goes wrong*, never *which hosts*. A `transport: udp` profile's
+/// rule becomes one (`Profile.datagramRules()`):
 ///
 /// ```yaml
 /// - name: lossy-uplink
-///   direction: upstream        # upstream | downstream | both (default)
-///   probability: 0.2           # default 1
-///   match: { datagram: [0, 99] }   # optional: by session and datagram ordinal
-///   fault: { loss: {} }
+///   match: {direction: upstream, message: {first: 100}}   # default: both, every datagram
+///   probability: 0.2                                       # default 1
+///   fault: {kind: loss}
 /// ```
 ///
 /// For `loss` with `model: gilbert_elliott` and for `rate`, the probability gates

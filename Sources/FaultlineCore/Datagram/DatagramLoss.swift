@@ -12,8 +12,8 @@
 ///   per datagram, keyed by its ordinal, so the same seed gives the same bursts.
 ///
 /// ```yaml
-/// fault: { loss: {} }                                   # rule probability = loss rate
-/// fault: { loss: { model: gilbert_elliott, p: 0.02, r: 0.3, loss_bad: 0.9 } }
+/// fault: {kind: loss}                                   # rule probability = loss rate
+/// fault: {kind: loss, model: gilbert_elliott, p: 0.02, r: 0.3, loss_bad: 0.9}
 /// ```
 public struct DatagramLoss: Decodable, Sendable, Equatable {
     public static let kind = "loss"

@@ -2,20 +2,33 @@
 /// ordinals and datagram ordinals (each from 0, in arrival order). Absent means all.
 ///
 /// Positions, never hosts, so profiles stay portable. This is how a profile says
-/// "lose the first reply" or "hold the third request", and how tests script a fault
-/// for one datagram without relying on chance:
+/// "lose the first reply" or "hold the third request" (`match.connections` and
+/// `match.message` fill the ordinal sets), and how tests script a fault for one
+/// datagram without relying on chance. The compact JSON form takes ranges:
 ///
-/// ```yaml
-/// match: { datagram: 0 }            # only each session's first datagram
-/// match: { session: [0, 9], datagram: [100, 199] }   # inclusive ranges
+/// ```json
+/// "match": {"datagram": 0}                                   // each session's first
+/// "match": {"session": [0, 9], "datagram": [100, 199]}       // inclusive ranges
 /// ```
 public struct DatagramMatch: Decodable, Sendable, Equatable {
     public var sessions: ClosedRange<UInt64>?
     public var datagrams: ClosedRange<UInt64>?
+    /// A profile's `match.connections` (`first`, `every`, `skip`), read as session
+    /// ordinals; must hold too.
+    public var sessionOrdinals: ConnectionOrdinals?
+    /// A profile's `match.message` ordinals, read as datagram ordinals; must hold too.
+    public var datagramOrdinals: ConnectionOrdinals?
 
-    public init(sessions: ClosedRange<UInt64>? = nil, datagrams: ClosedRange<UInt64>? = nil) {
+    public init(
+        sessions: ClosedRange<UInt64>? = nil,
+        datagrams: ClosedRange<UInt64>? = nil,
+        sessionOrdinals: ConnectionOrdinals? = nil,
+        datagramOrdinals: ConnectionOrdinals? = nil
+    ) {
         self.sessions = sessions
         self.datagrams = datagrams
+        self.sessionOrdinals = sessionOrdinals
+        self.datagramOrdinals = datagramOrdinals
     }
 
     /// Matches every datagram.
@@ -23,6 +36,7 @@ public struct DatagramMatch: Decodable, Sendable, Equatable {
 
     public func covers(session: UInt64, datagram: UInt64) -> Bool {
         (self.sessions?.contains(session) ?? true) && (self.datagrams?.contains(datagram) ?? true)
+            && (self.sessionOrdinals?.contains(session) ?? true) && (self.datagramOrdinals?.contains(datagram) ?? true)
     }
 
     enum CodingKeys: String, CodingKey {

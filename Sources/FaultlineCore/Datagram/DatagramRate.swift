@@ -12,8 +12,8 @@
 /// a different speed meets a different limit.
 ///
 /// ```yaml
-/// fault: { rate: { packets_per_second: 100 } }
-/// fault: { rate: { bytes_per_second: 125000, excess: queue, queue_limit: 32 } }
+/// fault: {kind: rate, packets_per_second: 100}
+/// fault: {kind: rate, bytes_per_second: 125000, excess: queue, queue_limit: 32}
 /// ```
 public struct DatagramRate: Decodable, Sendable, Equatable {
     public static let kind = "rate"
@@ -23,7 +23,7 @@ public struct DatagramRate: Decodable, Sendable, Equatable {
         case bytes
     }
 
-    public enum Excess: String, Decodable, Sendable, Equatable {
+    public enum Excess: String, Decodable, Sendable, Equatable, CaseIterable {
         case drop
         case queue
     }

@@ -11,8 +11,8 @@
 /// datagram; with only `delay`, the datagram is simply let past by those behind it.
 ///
 /// ```yaml
-/// fault: { reorder: { after: 2 } }
-/// fault: { reorder: { after: 3, delay: "50ms" } }
+/// fault: {kind: reorder, after: 2}
+/// fault: {kind: reorder, after: 3, delay: 50ms}
 /// ```
 public struct DatagramReorder: Decodable, Sendable, Equatable {
     public static let kind = "reorder"

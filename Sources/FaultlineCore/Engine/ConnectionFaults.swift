@@ -126,7 +126,7 @@ public struct ConnectionFaults: Sendable {
             case .hang(let close, let after):
                 guard decision.stop == nil else { continue }
                 decision.stop = .hang(close: close, after: after)
-            case .refuse, .message:
+            case .refuse, .message, .datagram:
                 continue
             }
             decision.fired.append(

@@ -42,6 +42,7 @@ public struct FaultDecision: Sendable, Equatable {
         case .refuse(let mode): mode.rawValue
         case .hang: "hang"
         case .message(let effect): effect.action
+        case .datagram(let fault): fault.kind
         }
     }
 

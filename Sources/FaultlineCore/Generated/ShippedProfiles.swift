@@ -122,6 +122,42 @@ public enum ShippedProfiles {
             """#
         ),
         (
+            "lossy-udp",
+            #"""
+            # yaml-language-server: $schema=faultline-profile.schema.json
+            faultline: 1
+            name: lossy-udp
+            transport: udp
+            description: >-
+              Simulates a congested or wireless path carrying UDP: about one datagram in thirteen is
+              lost, in both directions, often several in a row. Losses come in bursts (a
+              Gilbert-Elliott chain per session and direction that turns bad about once in 50
+              datagrams, stays bad for about 4 and loses 90% while bad), plus 1% lost at random.
+              Nothing retransmits a lost datagram, and a request may arrive and only its reply be
+              lost. A correct client retransmits after a timeout that grows with exponential
+              backoff and jitter, caps the attempts and the total time, survives losing several
+              datagrams in a row, and makes retransmissions harmless: idempotent requests, or a
+              request id the server answers from a cache instead of acting twice. Streaming clients
+              conceal gaps instead of stalling on them.
+            rules:
+              - name: bursty-loss
+                match:
+                  direction: both
+                fault:
+                  kind: loss
+                  model: gilbert_elliott
+                  p: 0.02
+                  r: 0.25
+                  loss_bad: 0.9
+              - name: random-loss
+                match:
+                  direction: both
+                probability: 0.01
+                fault:
+                  kind: loss
+            """#
+        ),
+        (
             "partition",
             #"""
             # yaml-language-server: $schema=faultline-profile.schema.json
@@ -151,6 +187,44 @@ public enum ShippedProfiles {
                 per: connection
                 fault:
                   kind: blackhole
+            """#
+        ),
+        (
+            "reordering-udp",
+            #"""
+            # yaml-language-server: $schema=faultline-profile.schema.json
+            faultline: 1
+            name: reordering-udp
+            transport: udp
+            description: >-
+              Simulates a path with several routes of different length: datagrams arrive out of
+              order and now and then twice, but none is lost. Every datagram is held 10 ms ± 8 ms
+              (drawn per datagram, so close neighbours overtake each other), one in ten is held
+              back until the next three of its session and direction arrived (at most 50 ms), and
+              one in fifty arrives twice, 3 ms apart, as multipath links, link bonding and
+              load-balanced tunnels do. A correct client numbers its datagrams or requests, matches
+              replies by id rather than by arrival order, drops duplicates and stale replies, waits
+              a short reorder window before treating a gap as loss, and keeps a server's handling of
+              a repeated request harmless.
+            rules:
+              - name: route-jitter
+                fault:
+                  kind: delay
+                  latency: 10ms
+                  jitter: 8ms
+                  distribution: uniform
+              - name: held-back
+                probability: 0.1
+                fault:
+                  kind: reorder
+                  after: 3
+                  delay: 50ms
+              - name: twice
+                probability: 0.02
+                fault:
+                  kind: duplicate
+                  copies: 1
+                  gap: 3ms
             """#
         ),
         (

@@ -15,6 +15,8 @@ public struct Profile: Sendable {
     /// The framing the profile's message rules need (`raw`, `line`, `length`, `http`,
     /// `resp`); `--framing` overrides it.
     public var framing: Framing?
+    /// The proxy it is written for (`transport: udp`; TCP without it).
+    public var transport: ProfileTransport
     public var rules: [Rule]
     public var schedule: Schedule?
     /// The profiles this one builds on, nearest first, as written.
@@ -30,6 +32,7 @@ public struct Profile: Sendable {
         description: String,
         seed: UInt64? = nil,
         framing: Framing? = nil,
+        transport: ProfileTransport = .tcp,
         rules: [Rule],
         schedule: Schedule? = nil,
         extends: [String] = [],
@@ -40,6 +43,7 @@ public struct Profile: Sendable {
         self.description = description
         self.seed = seed
         self.framing = framing
+        self.transport = transport
         self.rules = rules
         self.schedule = schedule
         self.extends = extends

@@ -12,6 +12,7 @@ public struct ProfileDocument {
     public var description: String?
     public var seed: UInt64?
     public var framing: Profile.Framing?
+    public var transport: ProfileTransport = .tcp
     public var extends: [Reference] = []
     public var rules: [Rule] = []
     public var schedule: Schedule?

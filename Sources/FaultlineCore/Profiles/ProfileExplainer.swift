@@ -9,6 +9,9 @@ public enum ProfileExplainer {
         if !profile.extends.isEmpty {
             lines.append("builds on: \(profile.extends.joined(separator: ", "))")
         }
+        if profile.transport == .udp {
+            lines.append("for UDP: run it with '\(ProfileTransport.udp.command)'")
+        }
         let (simulates, advice) = Self.split(profile.description)
         lines.append("")
         lines.append(contentsOf: Self.wrap(simulates, width: width))
@@ -18,7 +21,7 @@ public enum ProfileExplainer {
             lines.append("  - nothing: every byte passes unchanged")
         }
         for rule in profile.rules {
-            lines.append(contentsOf: Self.wrap(Self.sentence(for: rule), width: width, first: "  - ", rest: "    "))
+            lines.append(contentsOf: Self.wrap(Self.sentence(for: rule, transport: profile.transport), width: width, first: "  - ", rest: "    "))
         }
         if let schedule = profile.schedule {
             lines.append("")
@@ -39,7 +42,8 @@ public enum ProfileExplainer {
         var hints: [String] = []
         if let advice { hints.append(advice) }
         for kind in Set(profile.rules.map(\.kind)).sorted() {
-            if let hint = Self.hints[kind] { hints.append(hint) }
+            let datagramHint = profile.transport == .udp ? Self.datagramHints[kind] : nil
+            if let hint = datagramHint ?? Self.hints[kind] { hints.append(hint) }
         }
         for hint in hints {
             lines.append(contentsOf: Self.wrap(hint, width: width, first: "  - ", rest: "    "))
@@ -48,28 +52,33 @@ public enum ProfileExplainer {
     }
 
     /// One rule as a sentence: where, how often, what, when.
-    public static func sentence(for rule: Rule) -> String {
+    public static func sentence(for rule: Rule, transport: ProfileTransport = .tcp) -> String {
         var parts: [String] = []
+        // UDP decides every rule per datagram, and its connections are sessions.
+        let unit = transport == .udp ? "datagram" : rule.per.rawValue
+        let whole = transport == .udp ? "session" : "connection"
         let chance: String
         if rule.probability >= 1 {
-            chance = rule.per == .connection ? "on every connection" : "on every \(rule.per.rawValue)"
+            chance = rule.per == .connection ? "on every connection" : "on every \(unit)"
         } else {
             let percent = rule.probability * 100
             let shown = percent == percent.rounded() ? String(Int(percent)) : String(format2(percent))
-            chance = "on \(shown)% of \(rule.per == .connection ? "connections (decided once per connection)" : "\(rule.per.rawValue)s")"
+            chance = "on \(shown)% of \(rule.per == .connection ? "connections (decided once per connection)" : "\(unit)s")"
         }
         parts.append("'\(rule.name)' (\(rule.kind)): \(chance)")
         if let connections = rule.match.connections {
             var which: [String] = []
             if connections.skip > 0 { which.append("after the first \(connections.skip)") }
             if let first = connections.first { which.append("among the first \(first)") }
-            if let every = connections.every { which.append("every \(Self.ordinal(Int(every))) connection") }
-            parts.append("connections \(which.joined(separator: ", "))")
+            if let every = connections.every { which.append("every \(Self.ordinal(Int(every))) \(whole)") }
+            parts.append("\(whole)s \(which.joined(separator: ", "))")
         }
         if let client = rule.match.client {
             parts.append("from clients in \(client)")
         }
-        if let message = rule.match.message {
+        if transport == .udp, let ordinals = rule.match.message?.ordinals {
+            parts.append("datagrams \(Self.datagramOrdinals(ordinals))")
+        } else if let message = rule.match.message {
             var what: [String] = []
             if !message.methods.isEmpty { what.append("method \(message.methods.joined(separator: "/"))") }
             if let path = message.path { what.append("path \(path)") }
@@ -86,7 +95,8 @@ public enum ProfileExplainer {
             case .both: parts.append("in both directions")
             }
         }
-        var text = parts.joined(separator: ", ") + ", it " + rule.fault.explanation
+        let does = transport == .udp ? (rule.fault as? any DatagramCarried)?.datagramExplanation : nil
+        var text = parts.joined(separator: ", ") + ", it " + (does ?? rule.fault.explanation)
         if let window = rule.window {
             let origin = window.from == .proxy ? "the proxy started" : "the connection opened"
             if let length = window.length {

@@ -12,7 +12,8 @@ import Yams
 /// Merging: the profiles named by `extends` apply first, in order, then the profile's
 /// own fields. A rule with the name of an inherited rule replaces it in place; new rules
 /// come after. `name` and `description` are always the profile's own; `seed`,
-/// `framing` and `schedule` are inherited unless it sets them.
+/// `framing` and `schedule` are inherited unless it sets them; `transport` is never
+/// inherited, and must match.
 public struct ProfileLoader: Sendable {
     /// Folders searched for `NAME.yaml` (`.yml`, `.json`) before the shipped library.
     public var searchPath: [String]
@@ -176,6 +177,14 @@ public struct ProfileLoader: Sendable {
             }
             let before = reader.issues.count
             if let profile = self.resolve(parent, chain: path, reader: reader), reader.issues.count == before {
+                // Rules mean what their transport's engine does with them: no mixing.
+                guard profile.transport == document.transport else {
+                    reader.fail(
+                        at: reference.location,
+                        "'\(reference.name)' is a \(profile.transport.rawValue.uppercased()) profile and this one is for \(document.transport.rawValue.uppercased()); a profile extends only profiles of its own transport (say 'transport: \(profile.transport.rawValue)' here, or extend another profile)"
+                    )
+                    continue
+                }
                 inherited.append(profile)
                 texts.append(profile.hash)
             }
@@ -202,6 +211,7 @@ public struct ProfileLoader: Sendable {
             description: description,
             seed: seed,
             framing: framing,
+            transport: document.transport,
             rules: rules,
             schedule: schedule,
             extends: document.extends.map(\.name),

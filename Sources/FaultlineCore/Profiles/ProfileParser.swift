@@ -7,7 +7,7 @@ import Yams
 /// parameters, duplicate rule names. What needs the whole `extends` chain (rules that
 /// can never fire, phases naming rules) is checked by `ProfileLoader`.
 public enum ProfileParser {
-    public static let topKeys = ["faultline", "name", "description", "seed", "framing", "extends", "rules", "schedule"]
+    public static let topKeys = ["faultline", "name", "description", "seed", "framing", "transport", "extends", "rules", "schedule"]
     public static let ruleKeys = ["name", "match", "probability", "per", "fault", "window"]
     public static let matchKeys = ["direction", "connections", "client", "method", "path", "header", "command", "message", "attempt"]
     public static let ordinalKeys = ["first", "every", "skip"]
@@ -50,6 +50,8 @@ public enum ProfileParser {
             }
         }
         document.framing = reader.optional(top, "framing") { reader.choice($0, what: "framing", as: Profile.Framing.self) }
+        document.transport = reader.optional(top, "transport") { reader.choice($0, what: "transport", as: ProfileTransport.self) } ?? .tcp
+        if document.transport == .udp { Self.checkDatagramProfile(top, reader: reader) }
         if let node = top["extends"], let items = reader.list(node, what: "extends", singleAllowed: true) {
             for item in items {
                 if let name = reader.nonEmptyString(item, what: "extends (a profile name or a relative path)") {
@@ -60,7 +62,7 @@ public enum ProfileParser {
         if let node = top["rules"], let items = reader.list(node, what: "rules") {
             var seen: [String: ProfileLocation] = [:]
             for item in items {
-                guard let rule = Self.rule(item, reader: reader) else { continue }
+                guard let rule = Self.rule(item, transport: document.transport, reader: reader) else { continue }
                 if let earlier = seen[rule.name] {
                     reader.fail(item, "a rule named '\(rule.name)' is already defined at \(earlier); rule names must be unique")
                     continue
@@ -78,7 +80,7 @@ public enum ProfileParser {
 
     // MARK: Rules
 
-    static func rule(_ node: Node, reader: ProfileReader) -> Rule? {
+    static func rule(_ node: Node, transport: ProfileTransport = .tcp, reader: ProfileReader) -> Rule? {
         guard let fields = reader.mapping(node, what: "a rule", allowed: Self.ruleKeys) else { return nil }
         let location = reader.location(of: node)
         let name = reader.required(fields, "name", what: "a rule").flatMap { reader.nonEmptyString($0, what: "rule name") }
@@ -88,13 +90,14 @@ public enum ProfileParser {
         let probability = reader.optional(fields, "probability") { reader.number($0, what: "probability", in: 0...1) }
         let per = reader.optional(fields, "per") { reader.choice($0, what: "per", as: DecisionScope.self) }
         let window = reader.optional(fields, "window") { Self.window($0, reader: reader) }
-        let fault = reader.required(fields, "fault", what: what).flatMap { Self.fault($0, reader: reader) }
-        guard let name, let match, let fault,
+        let fault = reader.required(fields, "fault", what: what).flatMap { Self.fault($0, transport: transport, reader: reader) }
+        let fits = transport != .udp || Self.checkDatagramRule(fields, what: what, reader: reader)
+        guard let name, let match, let fault, fits,
             fields["probability"] == nil || probability != nil,
             fields["per"] == nil || per != nil,
             fields["window"] == nil || window != nil
         else { return nil }
-        let scope = per ?? .connection
+        let scope = per ?? (transport == .udp ? .message : .connection)
         let kind = type(of: fault)
         if !kind.scopes.contains(scope) {
             reader.fail(fields["per"], "\(what): a \(kind.kind) fault is decided per \(kind.scopes.map(\.rawValue).joined(separator: " or ")), not per \(scope.rawValue)")
@@ -115,19 +118,24 @@ public enum ProfileParser {
         )
     }
 
-    static func fault(_ node: Node, reader: ProfileReader) -> (any Fault)? {
+    static func fault(_ node: Node, transport: ProfileTransport = .tcp, reader: ProfileReader) -> (any Fault)? {
         guard case .mapping(let mapping) = node else {
             reader.fail(node, "fault must be a mapping with a kind, e.g. {kind: delay, latency: 200ms}; got \(ProfileReader.describe(node))")
             return nil
         }
         guard let kindNode = mapping["kind"] else {
-            reader.fail(node, "fault needs 'kind', one of \(FaultRegistry.names.joined(separator: ", "))")
+            reader.fail(node, "fault needs 'kind', one of \(FaultRegistry.names(for: transport).joined(separator: ", "))")
             return nil
         }
         guard let kindName = reader.string(kindNode, what: "fault kind") else { return nil }
-        guard let kind = FaultRegistry.kind(named: kindName) else {
-            let suggestion = ProfileReader.closest(to: kindName, in: FaultRegistry.names).map { " (did you mean '\($0)'?)" } ?? ""
-            reader.fail(kindNode, "unknown fault kind '\(kindName)'\(suggestion); known kinds: \(FaultRegistry.names.joined(separator: ", "))")
+        guard let kind = FaultRegistry.kind(named: kindName, for: transport) else {
+            if let other = ProfileTransport.allCases.first(where: { FaultRegistry.kind(named: kindName, for: $0) != nil }) {
+                reader.fail(kindNode, transport.refusal(of: kindName, carriedBy: other))
+                return nil
+            }
+            let names = FaultRegistry.names(for: transport)
+            let suggestion = ProfileReader.closest(to: kindName, in: names).map { " (did you mean '\($0)'?)" } ?? ""
+            reader.fail(kindNode, "unknown fault kind '\(kindName)'\(suggestion); known kinds: \(names.joined(separator: ", "))")
             return nil
         }
         guard let fields = reader.mapping(node, what: "a \(kindName) fault", allowed: ["kind"] + kind.parameters) else { return nil }

@@ -32,11 +32,12 @@ extension FaultConnection {
 
     /// Writes answers faultline gives in the server's place to the client, from the
     /// tail of its pipeline so they queue behind replies already forwarded (and behind
-    /// delayed ones in the pacing stage). Counted as `injected_downstream`.
+    /// delayed ones in the pacing stage). The client's ledger counts them as
+    /// `injected_downstream`, apart from forwarded bytes.
     func writeInjected(_ replies: [ByteBuffer]) {
         guard !replies.isEmpty, !self.severed, let client = self.clientChannel, client.isActive else { return }
         for reply in replies {
-            self.injectedDownstream += reply.readableBytes
+            self.clientLedger?.expectInjected(reply.readableBytes, ahead: self.held(.downstream))
             client.write(reply, promise: nil)
         }
         client.flush()

@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineRecords
 import Logging
 import NIOCore
 import NIOPosix
@@ -25,6 +26,7 @@ public final class UDPProxy: Sendable {
     private let plan: DatagramFaultPlan
     private let group: any EventLoopGroup
     private let events: any EventSink
+    private let capture: PacketCapture?
     private let logger: Logger
     private let gauge = UDPSessionGauge()
     private let running = Mutex<(channel: any Channel, table: NIOLoopBound<UDPSessionTable>)?>(nil)
@@ -35,12 +37,14 @@ public final class UDPProxy: Sendable {
         configuration: UDPProxyConfiguration,
         group: any EventLoopGroup,
         events: any EventSink = NullEventSink(),
+        capture: PacketCapture? = nil,
         logger: Logger = Logger(label: "faultline.proxy")
     ) throws(InvalidInputError) {
         self.plan = try configuration.validated()
         self.configuration = configuration
         self.group = group
         self.events = events
+        self.capture = capture
         var logger = logger
         logger[metadataKey: "proxy.name"] = "\(configuration.name)"
         self.logger = logger
@@ -73,13 +77,14 @@ public final class UDPProxy: Sendable {
             throw InvalidInputError("--upstream \(upstreamHost): cannot resolve host '\(upstreamHost.host)'")
         }
         let loop = self.group.next()
-        let table = try await loop.submit { [configuration, plan, events, logger, gauge] in
+        let table = try await loop.submit { [configuration, plan, events, capture, logger, gauge] in
             NIOLoopBound(
                 UDPSessionTable(
                     configuration: configuration,
                     plan: plan,
                     upstream: upstream,
                     events: events,
+                    capture: capture,
                     logger: logger,
                     gauge: gauge
                 ),
@@ -110,6 +115,8 @@ public final class UDPProxy: Sendable {
         start.listen = bound.hostPortText
         start.upstream = upstream.hostPortText
         start.seed = self.configuration.seed
+        start.profile = self.configuration.profile?.name
+        start.profileHash = self.configuration.profile?.hash
         start.mono = loop.now.uptimeNanoseconds
         self.events.record(start)
         self.logger.info(

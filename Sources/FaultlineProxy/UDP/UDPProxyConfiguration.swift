@@ -18,6 +18,8 @@ public struct UDPProxyConfiguration: Sendable {
     public var seed: UInt64
     /// Which proxy of a run (0 for a lone `faultline proxy`), part of every decision key.
     public var proxyIndex: UInt32
+    /// The profile the rules came from (name and hash), for `proxy_start`.
+    public var profile: (name: String, hash: String)?
 
     public static let defaultIdleTimeout: Duration = .seconds(60)
     public static let defaultMaxSessions = 10_000
@@ -30,7 +32,8 @@ public struct UDPProxyConfiguration: Sendable {
         maxSessions: Int = UDPProxyConfiguration.defaultMaxSessions,
         rules: [DatagramFaultRule] = [],
         seed: UInt64 = 0,
-        proxyIndex: UInt32 = 0
+        proxyIndex: UInt32 = 0,
+        profile: (name: String, hash: String)? = nil
     ) {
         self.name = name
         self.listen = listen
@@ -40,6 +43,7 @@ public struct UDPProxyConfiguration: Sendable {
         self.rules = rules
         self.seed = seed
         self.proxyIndex = proxyIndex
+        self.profile = profile
     }
 
     /// Rejects limits that cannot work and rules with bad parameters.

@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineRecords
 import Logging
 import NIOCore
 import NIOPosix
@@ -19,6 +20,8 @@ final class UDPSession {
     struct Shared {
         var plan: DatagramFaultPlan
         var events: any EventSink
+        /// Where `--pcap` packets of both legs go; nil captures nothing.
+        var capture: PacketCapture?
         var proxyName: String
         var idleTimeout: TimeAmount
         var upstream: SocketAddress
@@ -52,6 +55,7 @@ final class UDPSession {
     private var idleTimer: Scheduled<Void>?
     private var stagesDraining = 0
     private var closeReason = "closed"
+    private var captureLegs: UDPCaptureLegs?
 
     /// Called when the session starts closing (the table forgets the address, so the
     /// client's next datagram opens a new session) and when it has closed.
@@ -91,6 +95,12 @@ final class UDPSession {
         logger[metadataKey: "client"] = "\(client.hostPortText)"
         self.logger = logger
         self.lastActivity = shared.listener.eventLoop.now
+        self.captureLegs = UDPCaptureLegs(
+            capture: shared.capture,
+            client: client,
+            listener: shared.listener.localAddress,
+            upstream: shared.upstream
+        )
     }
 
     // MARK: Opening
@@ -147,9 +157,11 @@ final class UDPSession {
         }
         self.upstreamChannel = channel
         self.upstreamWriter = CoalescingDatagramWriter(channel: channel)
+        self.captureLegs?.upstreamSocketBound(channel.localAddress, upstream: self.shared.upstream)
         let waiting = self.waitingForSocket
         self.waitingForSocket = []
         for (buffer, promise) in waiting {
+            self.captureLegs?.toUpstream(buffer)
             channel.writeAndFlush(AddressedEnvelope(remoteAddress: self.shared.upstream, data: buffer), promise: promise)
         }
     }
@@ -175,6 +187,7 @@ final class UDPSession {
     /// A datagram the client sent.
     func fromClient(_ buffer: ByteBuffer) {
         self.lastActivity = self.eventLoop.now
+        self.captureLegs?.fromClient(buffer)
         self.toUpstream.receive(buffer)
     }
 
@@ -189,6 +202,7 @@ final class UDPSession {
             return
         }
         self.lastActivity = self.eventLoop.now
+        self.captureLegs?.fromUpstream(envelope.data)
         self.toClient.receive(envelope.data)
     }
 
@@ -204,14 +218,17 @@ final class UDPSession {
             self.waitingForSocket.append((buffer, promise))
             return promise.futureResult
         case .open, .closing:
-            return self.upstreamWriter?.write(AddressedEnvelope(remoteAddress: self.shared.upstream, data: buffer))
+            guard let writer = self.upstreamWriter else { return nil }
+            self.captureLegs?.toUpstream(buffer)
+            return writer.write(AddressedEnvelope(remoteAddress: self.shared.upstream, data: buffer))
         case .closed:
             return nil
         }
     }
 
     private func sendToClient(_ buffer: ByteBuffer) -> EventLoopFuture<Void>? {
-        self.shared.toClients.write(AddressedEnvelope(remoteAddress: self.client, data: buffer))
+        self.captureLegs?.toClient(buffer)
+        return self.shared.toClients.write(AddressedEnvelope(remoteAddress: self.client, data: buffer))
     }
 
     // MARK: Idle

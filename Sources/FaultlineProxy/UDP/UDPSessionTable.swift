@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineRecords
 import Logging
 import NIOCore
 import Synchronization
@@ -18,6 +19,7 @@ final class UDPSessionTable: ChannelInboundHandler {
     private let plan: DatagramFaultPlan
     private let upstream: SocketAddress
     private let events: any EventSink
+    private let capture: PacketCapture?
     private let logger: Logger
     private let gauge: UDPSessionGauge
 
@@ -38,6 +40,7 @@ final class UDPSessionTable: ChannelInboundHandler {
         plan: DatagramFaultPlan,
         upstream: SocketAddress,
         events: any EventSink,
+        capture: PacketCapture?,
         logger: Logger,
         gauge: UDPSessionGauge
     ) {
@@ -45,6 +48,7 @@ final class UDPSessionTable: ChannelInboundHandler {
         self.plan = plan
         self.upstream = upstream
         self.events = events
+        self.capture = capture
         self.logger = logger
         self.gauge = gauge
     }
@@ -92,6 +96,7 @@ final class UDPSessionTable: ChannelInboundHandler {
             shared: UDPSession.Shared(
                 plan: self.plan,
                 events: self.events,
+                capture: self.capture,
                 proxyName: self.configuration.name,
                 idleTimeout: .nanoseconds(self.configuration.idleTimeout.nanoseconds),
                 upstream: self.upstream,

@@ -8,8 +8,9 @@ import NIOPosix
 extension Proxy {
     /// `faultline proxy --udp`: one UDP proxy in the foreground until SIGINT or SIGTERM.
     ///
-    /// Fault rules come from `--profile` once profiles are wired in; until then the
-    /// proxy forwards every datagram untouched.
+    /// `--profile` gives the datagram rules (only a `transport: udp` profile; any other
+    /// exits 2), `--seed` (else the profile's, else a random one, always logged) keys
+    /// every decision, `--log` and `--pcap` record what passed and what was done to it.
     func runUDP() async throws {
         guard self.udpMaxSessions >= 1 else {
             throw ValidationError("--udp-max-sessions must be at least 1, got \(self.udpMaxSessions)")
@@ -17,19 +18,47 @@ extension Proxy {
         guard self.udpIdleTimeout.duration > .zero else {
             throw ValidationError("--udp-idle-timeout must be above zero")
         }
+        let profile = try self.profile.map { try ProfileLoader.fromEnvironment().load($0) }
+        let rules = try profile?.datagramRules() ?? []
+        let seed = self.seed ?? profile?.seed ?? UInt64.random(in: 0...UInt64(Int64.max))
         let configuration = UDPProxyConfiguration(
             name: self.name,
             listen: try HostPort(parsing: self.listen, what: "--listen"),
             upstream: try HostPort(parsing: self.upstream, what: "--upstream"),
             idleTimeout: self.udpIdleTimeout.duration,
-            maxSessions: self.udpMaxSessions
+            maxSessions: self.udpMaxSessions,
+            rules: rules,
+            seed: seed,
+            proxyIndex: 0,
+            profile: profile.map { ($0.name, $0.hash) }
         )
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.proxy")
+        if let profile {
+            // The seed is what makes a run reproducible: always said, at info, as on TCP.
+            logger.info(
+                "seed \(seed)",
+                metadata: ["profile": "\(profile.name)", "profile.hash": "\(profile.hash)", "seed": "\(seed)"]
+            )
+        }
         OpenFileLimit.raiseToHardLimit()
         let signals = TerminationSignals()
-        let proxy = try UDPProxy(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
-        let bound = try await proxy.start()
+        let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes)
+        let proxy: UDPProxy
+        let bound: SocketAddress
+        do {
+            proxy = try UDPProxy(
+                configuration: configuration,
+                group: MultiThreadedEventLoopGroup.singleton,
+                events: records.events,
+                capture: records.capture,
+                logger: logger
+            )
+            bound = try await proxy.start()
+        } catch {
+            try? await records.close(logger: logger)
+            throw error
+        }
         Output.line("listening on \(bound.hostPortText)")
         if let signal = await signals.next() {
             logger.info(
@@ -38,5 +67,6 @@ extension Proxy {
             )
         }
         await proxy.shutdown()
+        try await records.close(logger: logger)
     }
 }

@@ -53,7 +53,10 @@ struct Proxy: AsyncParsableCommand {
             first datagram and closed after --udp-idle-timeout without traffic. At \
             most --udp-max-sessions are open at once; datagrams from new clients \
             beyond that are dropped and the first time it happens a warning says so. \
-            --grace and --connect-timeout do not apply to UDP.
+            --profile then names a profile that says 'transport: udp' (loss, \
+            duplicate, reorder, delay, corrupt, rate, decided per datagram); each \
+            fault is a fault event in --log, and --pcap records the datagrams of both \
+            legs as UDP packets. --grace and --connect-timeout do not apply to UDP.
             """
     )
 
@@ -118,6 +121,7 @@ struct Proxy: AsyncParsableCommand {
         }
         let plan = try self.profile.map { reference in
             let profile = try ProfileLoader.fromEnvironment().load(reference)
+            try profile.require(.tcp)
             return FaultPlan(profile: profile, seed: self.seed ?? profile.seed ?? UInt64.random(in: 0...UInt64(Int64.max)))
         }
         let configuration = TCPProxyConfiguration(

@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# TCP benchmark (issue 2): direct (no proxy), faultline, haproxy and socat, in one run,
+# all on 127.0.0.1:
+#   1. iperf3 bulk throughput, 1 stream and 8 streams;
+#   2. redis-benchmark SET and GET, 50 clients, keep-alive: requests/s, p50 and p99;
+#   3. a new connection per request: redis-benchmark -k 0 -t ping_inline, 50 clients
+#      (each PING is sent on a fresh connection, closed after the reply); requests/s is
+#      then connections/s, and redis's own count of accepted connections checks it;
+#   4. the proxy's peak RSS (VmHWM in /proc/PID/status) with IDLE_N idle connections
+#      held open, and the same extrapolated to 10,000 (see IDLE_N below).
+# Tests 1-3 run ROUNDS times with the paths interleaved and the table keeps the best
+# figure of each, to damp the noise of a shared machine. The proxies' CPU time is
+# recorded too (per GiB, per request, per connection): it is steadier than the rates
+# when other work competes for the cores.
+#
+#   bench/run.sh                          # what `make bench` runs; about 5 minutes after the build
+#   BENCH_SECONDS=2 REDIS_N=20000 CONN_N=3000 IDLE_N=1000 ROUNDS=1 bench/run.sh   # a quick try
+#   SKIP_BUILD=1 bench/run.sh             # reuse .build-release/release/faultline
+#   PATHS="direct faultline" bench/run.sh # a subset of the paths
+#   ROUNDS=0 bench/run.sh                 # the idle-connection test only
+#
+# It installs iperf3, redis-server, redis-tools, haproxy and socat from Debian when
+# missing and builds faultline in release mode into .build-release (its own scratch
+# folder, so it never disturbs a debug build in .build). It prints the table and keeps
+# it, with every raw output, in bench/out/ (not committed).
+#
+# Descriptors: a proxy holds two per connection, so 10,000 proxied connections need
+# 20,000 plus the listener, epoll and stdio. The script raises the soft limit to the
+# hard one; with a hard limit of 20,000 (the benchmark machine) that is 9,980
+# connections at most, and the 10,000 figure is extrapolated linearly from the measured
+# one (the difference is 0.2 %). The idle clients and the upstream that holds them are
+# separate processes, each well under the limit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BENCH_SECONDS=${BENCH_SECONDS:-5}  # seconds per iperf3 run (plus 1 s warm-up, omitted)
+REDIS_N=${REDIS_N:-100000}         # requests per redis-benchmark test (SET, then GET)
+CONN_N=${CONN_N:-10000}            # connections (= requests) in the connection-per-request test
+ROUNDS=${ROUNDS:-2}                # tests 1-3 run this many times, paths interleaved; best kept
+SOCAT_IDLE_N=${SOCAT_IDLE_N:-200}  # socat forks a process per connection: a sample only
+TEST_TIMEOUT=${TEST_TIMEOUT:-180}  # no single client run may take longer (seconds)
+PATHS=${PATHS:-"direct faultline haproxy socat"}
+SCRATCH=${SCRATCH:-.build-release}
+FAULTLINE=${FAULTLINE:-$SCRATCH/release/faultline}
+OUT=bench/out
+
+FD_HARD=$(ulimit -Hn)
+[ "$FD_HARD" != unlimited ] || FD_HARD=1048576
+ulimit -n "$FD_HARD"
+FD_LIMIT=$(ulimit -n)
+IDLE_MAX=$(((FD_LIMIT - 40) / 2))
+IDLE_N=${IDLE_N:-$((IDLE_MAX < 10000 ? IDLE_MAX : 10000))}
+[ "$IDLE_N" -le "$IDLE_MAX" ] || { echo "IDLE_N=$IDLE_N needs $((2 * IDLE_N + 40)) descriptors; the limit is $FD_LIMIT" >&2; exit 2; }
+
+mkdir -p "$OUT"
+RESULTS=$OUT/results.tsv
+: >"$RESULTS"
+: >"$OUT/run.log"
+: >"$OUT/cpu.txt"
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+START_TIME=$(date -u '+%Y-%m-%d %H:%M UTC')
+
+log() { printf '[%s load %s] %s\n' "$(date -u +%H:%M:%S)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$*" | tee -a "$OUT/run.log" >&2; }
+
+# --- tools -------------------------------------------------------------------------
+need=""
+command -v iperf3 >/dev/null || need="$need iperf3"
+command -v redis-server >/dev/null || need="$need redis-server"
+command -v redis-benchmark >/dev/null || need="$need redis-tools"
+command -v haproxy >/dev/null || need="$need haproxy"
+command -v socat >/dev/null || need="$need socat"
+command -v python3 >/dev/null || need="$need python3"
+command -v ss >/dev/null || need="$need iproute2"
+if [ -n "$need" ]; then
+    log "installing from Debian:$need"
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    log "building faultline (release) in $SCRATCH"
+    swift build -c release --product faultline --scratch-path "$SCRATCH" >&2
+fi
+[ -x "$FAULTLINE" ] || { echo "no faultline binary at $FAULTLINE" >&2; exit 2; }
+
+# --- processes -----------------------------------------------------------------------
+# Every background process this script starts is in `pids`; on exit each is stopped,
+# with its direct children (socat's per-connection forks).
+pids=()
+forget() {  # drops $1 from pids once it is stopped, so its number is never signalled again
+    local kept=() p
+    for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+    pids=("${kept[@]}")
+}
+cleanup() {
+    for pid in "${pids[@]}"; do
+        pkill -TERM -P "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a client for at most TEST_TIMEOUT seconds. In the background with `wait`, because
+# bash runs a trap only once the foreground command is over: a signal stops the script
+# (and, through the EXIT trap, the client) at once.
+bounded() {
+    local status=0 p
+    timeout "$TEST_TIMEOUT" "$@" &
+    p=$!
+    pids+=("$p")
+    wait "$p" || status=$?
+    forget "$p"
+    return "$status"
+}
+
+# A TCP port free on 127.0.0.1, below the ephemeral range so that no outgoing
+# connection takes it meanwhile.
+free_port() {
+    python3 -c '
+import random, socket
+for _ in range(500):
+    port = random.randint(20000, 30000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+'
+}
+
+wait_port() {  # a listener on 127.0.0.1:$1 within 10 s
+    for _ in $(seq 200); do
+        ss -Hltn "sport = :$1" | grep -q . && return 0
+        sleep 0.05
+    done
+    echo "nothing listening on tcp port $1" >&2; return 1
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+cpu_seconds() {  # user+system CPU of $1 and its reaped children, in seconds
+    awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); print ($12 + $13 + $14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo -
+}
+
+IPERF_PORT=$(free_port)
+iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT" >"$OUT/iperf3-server.log" 2>&1 &
+pids+=($!)
+REDIS_PORT=$(free_port)
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+    --maxclients 10000 --protected-mode no >"$OUT/redis.log" 2>&1 &
+pids+=($!)
+HOLD_PORT=$(free_port)
+python3 bench/hold_server.py "$HOLD_PORT" >"$OUT/hold-server.log" 2>&1 &
+pids+=($!)
+wait_port "$IPERF_PORT"; wait_port "$REDIS_PORT"; wait_port "$HOLD_PORT"
+
+# start_path PATH UPSTREAM_PORT: sets PORT (where clients connect) and PID (the proxy,
+# empty for direct).
+PORT="" PID=""
+start_path() {
+    local path=$1 upstream=$2
+    PID=""
+    case "$path" in
+    direct)
+        PORT=$upstream ;;
+    faultline)
+        : >"$OUT/faultline.out"
+        # --grace 0s: stopping need not wait for connections still open (stop_path
+        # reports how many there were).
+        "$FAULTLINE" proxy --listen 127.0.0.1:0 --upstream 127.0.0.1:"$upstream" --grace 0s \
+            >"$OUT/faultline.out" 2>>"$OUT/faultline.err" &
+        PID=$!
+        pids+=("$PID")
+        PORT=""
+        for _ in $(seq 200); do
+            PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$OUT/faultline.out" | head -1)
+            [ -n "$PORT" ] && break
+            sleep 0.05
+        done
+        [ -n "$PORT" ] || { echo "faultline did not print its address" >&2; cat "$OUT/faultline.err" >&2; exit 3; } ;;
+    haproxy)
+        # haproxy's defaults for TCP mode (16 KiB buffers, no splicing), one thread per
+        # core like faultline's event loops. maxconn leaves room for the descriptors.
+        PORT=$(free_port)
+        cat >"$OUT/haproxy.cfg" <<EOF
+global
+    maxconn $IDLE_MAX
+    nbthread $(nproc)
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+listen bench
+    bind 127.0.0.1:$PORT
+    maxconn $IDLE_MAX
+    server upstream 127.0.0.1:$upstream
+EOF
+        haproxy -db -f "$OUT/haproxy.cfg" >>"$OUT/haproxy.log" 2>&1 &
+        PID=$!
+        pids+=("$PID")
+        wait_port "$PORT" ;;
+    socat)
+        PORT=$(free_port)
+        socat TCP4-LISTEN:"$PORT",bind=127.0.0.1,fork,reuseaddr,backlog=4096 \
+            TCP4:127.0.0.1:"$upstream" >>"$OUT/socat.log" 2>&1 &
+        PID=$!
+        pids+=("$PID")
+        wait_port "$PORT" ;;
+    esac
+}
+
+LAST_CPU=-
+stop_path() {  # stop_path PATH: stops the proxy started last; sets LAST_CPU (seconds)
+    LAST_CPU=-
+    [ -n "$PID" ] || return 0
+    sleep 0.3  # let socat reap its finished per-connection children into its CPU count
+    LAST_CPU=$(cpu_seconds "$PID")
+    pkill -TERM -P "$PID" 2>/dev/null || true
+    kill -TERM "$PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    forget "$PID"
+    PID=""
+    if [ "$1" = faultline ]; then
+        # faultline logs how many connections were still open when told to stop.
+        local open
+        open=$(sed -n 's/.*open=\([0-9]*\).*stopping$/\1/p' "$OUT/faultline.err" | tail -1)
+        [ "${open:-0}" = 0 ] || log "  faultline: $open connection(s) still open when stopped"
+    fi
+}
+
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+per() {  # per VALUE DIVISOR SCALE: VALUE / DIVISOR * SCALE, or - when either is unknown
+    python3 -c '
+import sys
+try:
+    v, d, s = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+    print("%.4g" % (v / d * s) if d else "-")
+except ValueError:
+    print("-")' "$1" "$2" "$3"
+}
+
+iperf_summary() {  # "Gbit/s GiB": receiver throughput, and all bytes sent (warm-up included)
+    python3 -c '
+import json, sys
+try:
+    doc = json.load(open(sys.argv[1]))
+    gbps = doc["end"]["sum_received"]["bits_per_second"] / 1e9
+    total = sum(i["sum"]["bytes"] for i in doc["intervals"])
+    print("%.3f %.4f" % (gbps, total / 2**30))
+except Exception:
+    print("- -")' "$1"
+}
+
+redis_accepted() {
+    redis-cli -p "$REDIS_PORT" info stats | sed -n 's/^total_connections_received:\([0-9]*\).*/\1/p'
+}
+
+log "start: $(nproc) cores, load average $START_LOAD, open-file limit $FD_LIMIT"
+log "settings: BENCH_SECONDS=$BENCH_SECONDS REDIS_N=$REDIS_N CONN_N=$CONN_N ROUNDS=$ROUNDS IDLE_N=$IDLE_N SOCAT_IDLE_N=$SOCAT_IDLE_N"
+
+for round in $(seq "$ROUNDS"); do
+    log "round $round of $ROUNDS"
+    # --- 1. iperf3 ------------------------------------------------------------------------
+    for streams in 1 8; do
+        for path in $PATHS; do
+            start_path "$path" "$IPERF_PORT"
+            log "iperf3 -P $streams via $path"
+            json=$OUT/iperf3-P$streams-$path-r$round.json
+            bounded iperf3 -c 127.0.0.1 -p "$PORT" -t "$BENCH_SECONDS" -O 1 -P "$streams" -J >"$json" 2>&1 || true
+            read -r gbps gib <<<"$(iperf_summary "$json")"
+            stop_path "$path"
+            record "iperf$streams" "$path" "$gbps"
+            [ "$path" = direct ] || record "cpu_iperf$streams" "$path" "$(per "$LAST_CPU" "$gib" 1000)"
+            [ "$path" = direct ] || printf '%-14s %-10s %6ss for %s GiB\n' "iperf$streams/r$round" "$path" "$LAST_CPU" "$gib" >>"$OUT/cpu.txt"
+            log "  $gbps Gbit/s"
+            sleep 1
+        done
+    done
+
+    # --- 2. redis-benchmark SET/GET ---------------------------------------------------------
+    for path in $PATHS; do
+        start_path "$path" "$REDIS_PORT"
+        log "redis-benchmark SET,GET via $path"
+        csv=$OUT/redis-$path-r$round.csv
+        bounded redis-benchmark -h 127.0.0.1 -p "$PORT" -c 50 -n "$REDIS_N" -t set,get --csv \
+            >"$csv" 2>"$OUT/redis-$path-r$round.err" || true
+        stop_path "$path"
+        [ "$path" = direct ] || record cpu_redis "$path" "$(per "$LAST_CPU" $((2 * REDIS_N)) 1e6)"
+        [ "$path" = direct ] || printf '%-14s %-10s %6ss for %s requests\n' "redis/r$round" "$path" "$LAST_CPU" $((2 * REDIS_N)) >>"$OUT/cpu.txt"
+        # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+        for test in SET GET; do
+            row=$(grep "^\"$test\"" "$csv" | tr -d '"' || true)
+            lc=$(echo "$test" | tr 'A-Z' 'a-z')
+            if [ -n "$row" ]; then
+                IFS=, read -r _ rps _ _ p50 _ p99 _ <<<"$row"
+                record "${lc}_rps" "$path" "$rps"; record "${lc}_p50" "$path" "$p50"; record "${lc}_p99" "$path" "$p99"
+                log "  $test $rps req/s p50 $p50 ms p99 $p99 ms"
+            else
+                record "${lc}_rps" "$path" -; record "${lc}_p50" "$path" -; record "${lc}_p99" "$path" -
+                log "  $test: no result (see $OUT/redis-$path-r$round.err)"
+            fi
+        done
+        sleep 1
+    done
+
+    # --- 3. a new connection per request -------------------------------------------------------
+    for path in $PATHS; do
+        start_path "$path" "$REDIS_PORT"
+        log "connection per request (redis-benchmark -k 0 -t ping_inline) via $path"
+        before=$(redis_accepted)
+        csv=$OUT/conn-$path-r$round.csv
+        bounded redis-benchmark -h 127.0.0.1 -p "$PORT" -c 50 -n "$CONN_N" -k 0 -t ping_inline --csv \
+            >"$csv" 2>"$OUT/conn-$path-r$round.err" || true
+        after=$(redis_accepted)
+        stop_path "$path"
+        rps=$(grep '^"PING_INLINE"' "$csv" | tr -d '"' | cut -d, -f2 || true)
+        accepted=$((after - before))
+        # redis-benchmark opens its 50 clients before the clock starts and may leave a
+        # few unused: redis must have accepted about one connection per request.
+        if [ -n "$rps" ] && [ "$accepted" -lt $((CONN_N * 95 / 100)) ]; then
+            log "  only $accepted connections reached redis for $CONN_N requests: not counted"
+            rps=""
+        fi
+        record conn_rps "$path" "${rps:--}"
+        [ "$path" = direct ] || record cpu_conn "$path" "$(per "$LAST_CPU" "$accepted" 1e6)"
+        [ "$path" = direct ] || printf '%-14s %-10s %6ss for %s connections\n' "conn/r$round" "$path" "$LAST_CPU" "$accepted" >>"$OUT/cpu.txt"
+        log "  ${rps:--} conn/s (redis accepted $accepted connections for $CONN_N requests)"
+        sleep 2
+    done
+done
+
+# --- 4. RSS with idle connections ---------------------------------------------------------
+status_kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status"; }
+pss_kib() {  # PSS of $1 and its children, summed
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+for path in $PATHS; do
+    [ "$path" = direct ] && continue
+    n=$IDLE_N
+    [ "$path" = socat ] && n=$SOCAT_IDLE_N
+    start_path "$path" "$HOLD_PORT"
+    sleep 0.5
+    if [ "$path" = socat ]; then base=$(pss_kib "$PID"); else base=$(status_kib "$PID" VmRSS); fi
+    log "idle connections via $path: opening $n"
+    progress=$OUT/idle-$path.out
+    : >"$progress"
+    # The client holds its connections until killed (at most TEST_TIMEOUT seconds).
+    timeout "$TEST_TIMEOUT" python3 bench/idle_conns.py "$PORT" "$n" "$TEST_TIMEOUT" >"$progress" 2>&1 &
+    client=$!
+    pids+=("$client")
+    ready=""
+    for _ in $(seq $((TEST_TIMEOUT * 10))); do
+        ready=$(sed -n 's/^ready \([0-9]*\)/\1/p' "$progress")
+        [ -n "$ready" ] && break
+        kill -0 "$client" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 2
+    if [ -n "$ready" ] && [ "$ready" -gt 0 ]; then
+        if [ "$path" = socat ]; then
+            # One process per connection: VmHWM means nothing summed; PSS shares the
+            # libraries fairly between the processes.
+            peak=$(pss_kib "$PID")
+            hwm=-
+            peak_text="PSS summed over $(($(pgrep -c -P "$PID" || echo 0) + 1)) processes $((peak / 1024)) MiB"
+        else
+            peak=$(status_kib "$PID" VmHWM)
+            hwm=$(python3 -c 'import sys; print("%.1f" % (int(sys.argv[1]) / 1024))' "$peak")
+            peak_text="peak (VmHWM) $hwm MiB"
+        fi
+        held=$(ss -Htn state established "( sport = :$PORT )" | wc -l)
+        read -r base_mib per_conn est <<<"$(python3 -c '
+import sys
+base, peak, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+per = (peak - base) / n
+print("%.1f %.2f %.1f" % (base / 1024, per, (base + per * 10000) / 1024))' "$base" "$peak" "$ready")"
+        record idle_conns "$path" "$ready"
+        record idle_base "$path" "$base_mib"
+        record idle_hwm "$path" "$hwm"
+        record idle_per_conn "$path" "$per_conn"
+        record idle_10k "$path" "$est"
+        log "  $ready held ($held established at the proxy; of $n asked, $(sed -n 's/^failed //p' "$progress") failed): before $base_mib MiB, $peak_text, $per_conn KiB/conn, est. $est MiB at 10,000"
+    else
+        record idle_conns "$path" -
+        log "  the connections never became ready: $(tr '\n' ' ' <"$progress")"
+    fi
+    kill "$client" 2>/dev/null || true
+    wait "$client" 2>/dev/null || true
+    forget "$client"
+    # The clients are gone: give the proxy up to 20 s to close its descriptors.
+    for _ in $(seq 200); do
+        [ "$(ls "/proc/$PID/fd" 2>/dev/null | wc -l)" -lt 64 ] && break
+        sleep 0.1
+    done
+    stop_path "$path"
+    sleep 2
+done
+
+# --- report ---------------------------------------------------------------------------
+{
+    echo "# faultline TCP benchmark, $START_TIME, $(nproc) cores, load average at start $START_LOAD, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# best of $ROUNDS rounds for tests 1-3; iperf3 -t $BENCH_SECONDS -O 1; redis-benchmark -c 50 -n $REDIS_N -t set,get;"
+    echo "# connection per request: redis-benchmark -c 50 -n $CONN_N -k 0 -t ping_inline;"
+    echo "# idle: $IDLE_N connections through faultline and haproxy, $SOCAT_IDLE_N through socat (PSS summed over its processes)"
+    echo
+    python3 bench/table.py "$RESULTS"
+    echo
+    echo "Proxy CPU time per test (user+system, seconds):"
+    cat "$OUT/cpu.txt"
+} | tee "$OUT/report.txt"
