@@ -201,6 +201,9 @@ public final class TCPProxy: Sendable {
                 )
             }
             faults.clientLedger = pipeline.clientLedger
+            // Known now: an answer in the server's place may go out before the upstream
+            // is connected (see `FaultConnection.sever` for why reads can start early).
+            faults.clientChannel = client
             pipeline.faults = faults.isInert ? nil : faults
         }
         try client.pipeline.syncOperations.addHandler(

@@ -57,4 +57,28 @@ struct MessageFaultsLineTests {
         #expect(close.duplicatedUpstream == "second\n".utf8.count)
         #expect(Accounting.check(events.events) == [])
     }
+
+    /// A client that sends and half-closes at once is read before the upstream is
+    /// connected (NIO reads to the end of input when it sees the FIN), so a cut can be
+    /// decided then: it must still happen, once the connection is bridged. Repeated,
+    /// since the race does not come every time.
+    @Test func aCutDecidedBeforeTheUpstreamIsConnectedStillHappens() async throws {
+        let plan = try Self.plan("  - {name: cut, match: {direction: upstream, message: {skip: 1, first: 2}}, fault: {kind: sever, mode: reset, at: before}}\n")
+        let echo = try SocketEchoServer()
+        defer { echo.stop() }
+        let events = AwaitableEventSink()
+        let endings = try await withProxy(upstreamPort: echo.port, events: events, faults: plan, framing: Self.line) { _, port in
+            var endings: [SocketClient.Ending] = []
+            for _ in 0..<60 {
+                endings.append(try await SocketClient.exchange(port: port, request: "aaaa\nbbbb\ncccc\n", finish: true, limit: .seconds(5)))
+            }
+            return endings
+        }
+        let stuck = endings.enumerated().filter { if case .timedOut = $0.element { true } else { false } }.map(\.offset)
+        #expect(stuck.isEmpty, "connections \(stuck) were never cut")
+        #expect(endings.allSatisfy { [SocketClient.Ending.reset(""), .reset("aaaa\n")].contains($0) })
+        // Every connection was opened and closed in the log, its bytes accounted.
+        #expect(events.events.filter { $0.type == .connectionClose }.count == 60)
+        #expect(Accounting.check(events.events) == [])
+    }
 }
