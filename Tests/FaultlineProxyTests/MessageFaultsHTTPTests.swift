@@ -295,6 +295,39 @@ struct MessageFaultsHTTPTests {
         Self.expectTruthfulAccounting(events)
     }
 
+    @Test func headerMatchesSelectByPresenceOrValue() async throws {
+        let plan = try Self.plan(
+            """
+              - name: chaos-on
+                match: {header: {name: x-chaos, value: "on"}}
+                fault: {kind: respond, status: 500}
+              - name: any-debug
+                match: {header: X-Debug, path: "/api/**"}
+                fault: {kind: respond, status: 429}
+            """
+        )
+        let server = try await CountingHTTPServer.start()
+        let events = AwaitableEventSink()
+        let replies = try await withProxy(upstreamPort: server.port, events: events, faults: plan, framing: Self.http) { _, port in
+            [
+                try await Self.call(port, "GET /a HTTP/1.1\r\nHost: t\r\nX-Chaos: on\r\nX-Request-Id: 1\r\n\r\n"),
+                try await Self.call(port, "GET /a HTTP/1.1\r\nHost: t\r\nX-Chaos: off\r\nX-Request-Id: 2\r\n\r\n"),
+                try await Self.call(port, "GET /api/v1/orders HTTP/1.1\r\nHost: t\r\nX-Debug: \r\nX-Request-Id: 3\r\n\r\n"),
+                try await Self.call(port, "GET /other HTTP/1.1\r\nHost: t\r\nX-Debug: 1\r\nX-Request-Id: 4\r\n\r\n"),
+            ]
+        }
+        await server.stop(afterServing: Self.upstreamConnections(events))
+
+        #expect(replies == [
+            .reply("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"),
+            .reply(HTTPTestMessage.response(body: "2 executed 1")),
+            .reply("HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n"),
+            .reply(HTTPTestMessage.response(body: "4 executed 1")),
+        ])
+        #expect(Self.faults(events).map(\.rule) == ["chaos-on", "any-debug"])
+        Self.expectTruthfulAccounting(events)
+    }
+
     // MARK: drop, reorder, delay, sever
 
     @Test func aDroppedRequestNeverReachesTheServerAndTheClientWaits() async throws {

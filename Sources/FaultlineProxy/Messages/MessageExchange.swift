@@ -15,9 +15,10 @@ import NIOCore
 ///     reply /a arrives  → forwarded
 ///     reply /b arrives  → forwarded, then the 503 goes out
 ///
-/// Pairing stops for good when either direction falls back to raw, or a RESP client
-/// enters a mode where replies no longer answer commands one for one (SUBSCRIBE,
-/// MONITOR): replies then match on their own facts only, and held answers go out.
+/// Pairing stops for good when either direction falls back to raw, a RESP client enters
+/// a mode where replies no longer answer commands one for one (SUBSCRIBE, MONITOR), or
+/// `maxOutstanding` requests wait for replies: replies then match on their own facts
+/// only, and held answers go out.
 /// Loop-bound: both channels of a connection share one event loop.
 final class MessageExchange {
     struct PendingRequest {
@@ -31,6 +32,10 @@ final class MessageExchange {
         case request(PendingRequest)
         case injected(ByteBuffer)
     }
+
+    /// Requests owed a reply beyond which pairing stops: a protocol whose server does not
+    /// answer every message (fire-and-forget lines) must not grow this queue for ever.
+    static let maxOutstanding = 4096
 
     /// RESP commands after which replies stop answering commands one for one.
     static let unpairedCommands: Set<String> = ["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR"]
@@ -48,6 +53,9 @@ final class MessageExchange {
     func requestForwarded(_ request: PendingRequest) -> [ByteBuffer] {
         guard self.pairing else { return [] }
         if self.framing == .resp, let command = request.facts.command, Self.unpairedCommands.contains(command) {
+            return self.stopPairing()
+        }
+        if self.entries.count >= Self.maxOutstanding {
             return self.stopPairing()
         }
         self.entries.append(.request(request))
