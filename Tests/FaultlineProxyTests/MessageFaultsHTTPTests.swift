@@ -383,8 +383,10 @@ struct MessageFaultsHTTPTests {
         #expect(text.components(separatedBy: "executed").count == 5)
         let replies = events.events.filter { $0.type == .message && $0.direction == .downstream }
         #expect(replies.map(\.path) == ["/two", "/three", "/one", "/four"])
-        let fault = try #require(Self.faults(events).first)
-        #expect(fault.action == "reorder" && fault.unit == 0 && fault.params?["after"] == "2")
+        let faults = Self.faults(events)
+        #expect(faults.map(\.action) == ["reorder", "released"])
+        #expect(faults.allSatisfy { $0.unit == 0 && $0.rule == "late-first" && $0.params?["after"] == "2" })
+        #expect(faults.last?.params?["reason"] == "later requests went on")
         Self.expectTruthfulAccounting(events)
     }
 

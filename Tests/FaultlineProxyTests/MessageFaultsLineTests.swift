@@ -30,7 +30,9 @@ struct MessageFaultsLineTests {
         }
         await echo.stop()
         #expect(reply == .reply("only one\n"))
-        #expect(events.events.filter { $0.type == .fault }.map(\.action) == ["reorder"])
+        let faults = events.events.filter { $0.type == .fault }
+        #expect(faults.map(\.action) == ["reorder", "released"])
+        #expect(faults.last?.params?["reason"] == "its delay was up" && faults.last?.unit == 0)
         #expect(Accounting.check(events.events) == [])
     }
 

@@ -33,6 +33,16 @@ final class MessageStage: ChannelInboundHandler {
         /// Later requests still to go on before this one is released.
         var remaining: Int
         var timer: Scheduled<Void>?
+        var since: NIODeadline
+        /// The reorder decision, logged again (`released`) when the request goes on.
+        var decision: FaultDecision?
+    }
+
+    /// Why a held request went on.
+    private enum Release: String {
+        case after = "later requests went on"
+        case delay = "its delay was up"
+        case end = "the client stopped sending"
     }
 
     private let connection: FaultConnection
@@ -175,10 +185,16 @@ final class MessageStage: ChannelInboundHandler {
         self.nextHeldID += 1
         let timer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(maxHold.nanoseconds)) { [self] in
             guard let context = self.context, let index = self.held.firstIndex(where: { $0.id == id }) else { return }
-            self.release(at: index, context: context)
+            self.release(at: index, because: .delay, context: context)
             context.fireChannelReadComplete()
         }
-        self.held.append(Held(id: id, message: message, facts: facts, disposition: disposition, remaining: after, timer: timer))
+        let decision = disposition.taken.first { if case .message(.reorder) = $0.effect { true } else { false } }
+        self.held.append(
+            Held(
+                id: id, message: message, facts: facts, disposition: disposition, remaining: after, timer: timer,
+                since: context.eventLoop.now, decision: decision
+            )
+        )
     }
 
     /// A request went on: held ones waiting for it count down, and those due go on
@@ -187,23 +203,31 @@ final class MessageStage: ChannelInboundHandler {
         guard !self.held.isEmpty else { return }
         for index in self.held.indices { self.held[index].remaining -= 1 }
         while let index = self.held.firstIndex(where: { $0.remaining <= 0 }) {
-            self.release(at: index, context: context)
+            self.release(at: index, because: .after, context: context)
         }
     }
 
-    private func release(at index: Int, context: ChannelHandlerContext) {
+    private func release(at index: Int, because reason: Release, context: ChannelHandlerContext) {
         let held = self.held.remove(at: index)
         held.timer?.cancel()
         if self.connection.severed || self.discarding {
             self.drop(held.message)
             return
         }
+        if let decision = held.decision {
+            let now = context.eventLoop.now
+            var event = decision.event(proxy: self.connection.proxyName, connection: self.connection.ordinal, mono: now.uptimeNanoseconds)
+            event.action = "released"
+            event.params?["reason"] = reason.rawValue
+            event.params?["held_for"] = DurationText.format(FaultConnection.duration(now - held.since))
+            self.connection.events.record(event)
+        }
         self.forwardRequest(held.message, facts: held.facts, disposition: held.disposition, context: context)
     }
 
     private func releaseAll(context: ChannelHandlerContext) {
         while !self.held.isEmpty {
-            self.release(at: 0, context: context)
+            self.release(at: 0, because: .end, context: context)
         }
         context.fireChannelReadComplete()
     }
