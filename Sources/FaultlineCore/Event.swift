@@ -21,6 +21,9 @@ public struct Event: Codable, Sendable, Equatable {
         case logDropped = "log_dropped"
         /// UDP: the session cap was reached; datagrams from new clients are dropped.
         case sessionLimit = "session_limit"
+        /// The reply to a copy of a request (a `duplicate` fault), read on the copy's own
+        /// upstream connection and never sent to the client.
+        case duplicateReply = "duplicate_reply"
     }
 
     /// Which way bytes travel: `upstream` is client to server.
@@ -58,6 +61,9 @@ public struct Event: Codable, Sendable, Equatable {
     public var droppedDownstream: Int?
     public var duplicatedUpstream: Int?
     public var duplicatedDownstream: Int?
+    /// On `conn_close`: bytes faultline wrote to the client in the server's place
+    /// (`respond`); not part of `bytes_to_client`.
+    public var injectedDownstream: Int?
     /// UDP, on `conn_close`: the same accounting in datagrams. Per direction,
     /// from + duplicated = to + dropped.
     public var datagramsFromClient: Int?
@@ -110,6 +116,7 @@ public struct Event: Codable, Sendable, Equatable {
         case droppedDownstream = "dropped_downstream"
         case duplicatedUpstream = "duplicated_upstream"
         case duplicatedDownstream = "duplicated_downstream"
+        case injectedDownstream = "injected_downstream"
         case rule, kind, action, params, method, path, status
         case idempotencyKey = "idempotency_key"
         case command, fingerprint, payload, seed, profile

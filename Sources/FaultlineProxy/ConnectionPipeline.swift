@@ -7,7 +7,8 @@ import NIOCore
 /// inwards. Features that see or change traffic (capture, framing, fault stages) add
 /// their handler here, in this order:
 ///
-///     socket ─▶ WriteLedger ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer ─▶ fault stage ─▶ Bridge
+///     socket ─▶ WriteLedger ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer
+///            ─▶ [message stage ─▶ unframer] ─▶ fault stage ─▶ Bridge
 ///
 /// The bridge is always last: it hands what reaches it to the other channel. After the
 /// framer (and its unframer) each read is one whole message, so fault stages act on
@@ -59,9 +60,12 @@ struct ConnectionPipeline {
         return handlers
     }
 
-    /// The framer for bytes read in `direction`, and its unframer.
+    /// The framer for bytes read in `direction`, and its unframer; with message rules,
+    /// the message stage between the two.
     private func framers(for direction: Event.Direction) -> [any ChannelHandler] {
-        self.framing?.handlers(for: direction) ?? []
+        guard let framing = self.framing else { return [] }
+        guard let stage = self.faults?.messageStage(for: direction) else { return framing.handlers(for: direction) }
+        return framing.handlers(for: direction, unframe: false) + [stage, framing.makeUnframer(for: direction)]
     }
 
     /// The fault stage for the direction read on this channel and the pacing stage for

@@ -19,6 +19,9 @@ final class ConnectionRegistry: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Keys for connections the proxy opens on its own (copies of duplicated requests),
+    /// apart from client connection ordinals.
+    private let nextCopy = Atomic<UInt64>(1 << 63)
 
     var count: Int {
         self.state.withLock { $0.entries.count }
@@ -37,6 +40,14 @@ final class ConnectionRegistry: Sendable {
     /// Records the upstream channel; the connection now stays open until `finish`.
     func attach(_ ordinal: UInt64, upstream: any Channel) {
         self.state.withLock { $0.entries[ordinal]?.upstream = upstream }
+    }
+
+    /// Tracks a connection the proxy opened itself (the copy of a duplicated request),
+    /// so shutdown waits for its reply to be recorded; returns the key to `finish`.
+    func openCopy(_ channel: any Channel) -> UInt64 {
+        let key = self.nextCopy.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.state.withLock { $0.entries[key] = Entry(client: channel) }
+        return key
     }
 
     /// The connection is over and its close recorded.

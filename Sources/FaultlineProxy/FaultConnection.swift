@@ -23,6 +23,18 @@ public final class FaultConnection {
     private var pacers: [Event.Direction: PacingStage] = [:]
     private var timers: [Scheduled<Void>] = []
     private(set) var severed = false
+    /// Work on both channels that came before the upstream was connected: a client that
+    /// sends and half-closes at once is read before then (NIO reads to the end of input
+    /// when it sees the FIN), so a fault can fire before `bridged`.
+    private var untilBridged: [() -> Void] = []
+    private var isBridged = false
+
+    /// Framed connections with message rules: what both message stages share (set by
+    /// the proxy before the stages are made; see `FaultConnection+Messages.swift`).
+    var messages: MessageSupport?
+    /// What reaches the client's socket: told where answers written in the server's
+    /// place are, so they are not counted as forwarded.
+    var clientLedger: WriteLedger?
 
     /// Bytes discarded before the bridge saw them (blackhole, hang, past a cut), and
     /// bytes the bridge forwarded that a pacing stage then discarded (held when the
@@ -36,6 +48,10 @@ public final class FaultConnection {
     public var dropped: [Event.Direction: Int] {
         self.droppedBeforeBridge.merging(self.droppedAfterBridge, uniquingKeysWith: +)
     }
+
+    /// Bytes faults added: copies of duplicated requests sent upstream. Never part of
+    /// the forwarded totals.
+    public internal(set) var duplicated: [Event.Direction: Int] = [:]
 
     public init(plan: FaultPlan, ordinal: UInt64, client: String?, proxyName: String, events: any EventSink, proxyStart: NIODeadline, openedAt: NIODeadline) {
         self.ordinal = ordinal
@@ -70,7 +86,10 @@ public final class FaultConnection {
 
     /// Sets how the chunk about to be forwarded in `direction` is paced.
     func pace(_ direction: Event.Direction, _ pace: PacingStage.Pace) {
-        self.pacers[direction]?.next = pace
+        guard let pacer = self.pacers[direction] else { return }
+        // A message stage and the chunk stage may both pace one write: the later
+        // release, the lower rate and the first slice win.
+        pacer.next = pacer.next.map { $0.merged(with: pace) } ?? pace
     }
 
     /// Bytes waiting in `direction`'s pacing stage.
@@ -124,6 +143,10 @@ public final class FaultConnection {
     func bridged(client: any Channel, upstream: any Channel) {
         self.clientChannel = client
         self.upstreamChannel = upstream
+        self.isBridged = true
+        let waiting = self.untilBridged
+        self.untilBridged = []
+        waiting.forEach { $0() }
         let loop = client.eventLoop.assumeIsolated()
         for (after, decision) in self.faults.timedSevers {
             let deadline = self.openedAt + .nanoseconds(after.nanoseconds)
@@ -170,21 +193,37 @@ public final class FaultConnection {
             self.severed = true
             self.stages.values.forEach { $0.stopForwarding(cut: true) }
             self.pacers.values.forEach { $0.discard() }
-            self.clientChannel?.resetAndClose()
-            self.upstreamChannel?.resetAndClose()
+            self.whenBridged {
+                self.clientChannel?.resetAndClose()
+                self.upstreamChannel?.resetAndClose()
+            }
         case .fin:
             self.severed = true
             self.stages.values.forEach { $0.stopForwarding(cut: true) }
             self.pacers.values.forEach { $0.discard() }
-            for channel in [self.clientChannel, self.upstreamChannel].compactMap({ $0 }) {
-                // FlushingHalfCloseHandler sends what was forwarded first, then FIN.
-                channel.close(mode: .output).assumeIsolated().whenComplete { _ in
-                    channel.close(promise: nil)
+            self.whenBridged {
+                for channel in [self.clientChannel, self.upstreamChannel].compactMap({ $0 }) {
+                    // FlushingHalfCloseHandler sends what was forwarded first, then FIN.
+                    channel.close(mode: .output).assumeIsolated().whenComplete { _ in
+                        channel.close(promise: nil)
+                    }
                 }
             }
         case .halfClose:
             self.stages[direction]?.stopForwarding(cut: false)
-            self.destination(of: direction)?.close(mode: .output, promise: nil)
+            self.whenBridged {
+                self.destination(of: direction)?.close(mode: .output, promise: nil)
+            }
+        }
+    }
+
+    /// Runs `action` now if both channels are known, else as soon as the upstream is
+    /// connected (the connection is then logged as opened first, and closed after).
+    private func whenBridged(_ action: @escaping () -> Void) {
+        if self.isBridged {
+            action()
+        } else {
+            self.untilBridged.append(action)
         }
     }
 

@@ -26,6 +26,15 @@ public final class PacingStage: ChannelOutboundHandler {
         var ready: NIODeadline
         var bytesPerSecond: Int?
         var slice: ChunkDecision.Slice?
+
+        /// Both paces at once: the later release, the lower rate, the first slice.
+        func merged(with other: Pace) -> Pace {
+            Pace(
+                ready: max(self.ready, other.ready),
+                bytesPerSecond: [self.bytesPerSecond, other.bytesPerSecond].compactMap { $0 }.min(),
+                slice: self.slice ?? other.slice
+            )
+        }
     }
 
     private enum Entry {

@@ -59,6 +59,8 @@ public final class TCPProxy: Sendable {
     /// When the listener started (event-loop uptime ns): the origin of time windows and
     /// schedules.
     private let startedAt = Atomic<UInt64>(0)
+    /// Attempt numbers of logical requests, across this proxy's connections.
+    private let attempts = AttemptLedger()
 
     public init(
         configuration: TCPProxyConfiguration,
@@ -85,9 +87,13 @@ public final class TCPProxy: Sendable {
     ///
     /// - Returns: the bound address (the real port when `listen` asked for port 0).
     /// - Throws: `InvalidInputError` (exit 2) for an address that cannot be used,
+    ///   `ProfileError` (exit 2) for message rules the framing cannot carry,
     ///   `RuntimeFailure` (exit 3) for a port in use or a refused bind.
     @discardableResult
     public func start() async throws -> SocketAddress {
+        if let plan = self.configuration.faults, let framing = Profile.Framing(rawValue: self.configuration.framing.kind.name) {
+            try plan.profile.checkMessageRules(framing: framing)
+        }
         let listen = self.configuration.listen
         let address: SocketAddress
         do {
@@ -186,6 +192,18 @@ public final class TCPProxy: Sendable {
                 proxyStart: proxyStart,
                 openedAt: client.eventLoop.now
             )
+            if self.configuration.framing.kind != .raw, plan.hasMessageRules {
+                faults.messages = MessageSupport(
+                    framing: self.configuration.framing,
+                    attempts: self.attempts,
+                    dialer: UpstreamDialer(upstream: self.configuration.upstream, connectTimeout: self.configuration.connectTimeout),
+                    registry: self.connections
+                )
+            }
+            faults.clientLedger = pipeline.clientLedger
+            // Known now: an answer in the server's place may go out before the upstream
+            // is connected (see `FaultConnection.sever` for why reads can start early).
+            faults.clientChannel = client
             pipeline.faults = faults.isInert ? nil : faults
         }
         try client.pipeline.syncOperations.addHandler(
@@ -297,6 +315,9 @@ public final class TCPProxy: Sendable {
         if pipeline.faults != nil || droppedUpstream > 0 || droppedDownstream > 0 {
             event.droppedUpstream = droppedUpstream
             event.droppedDownstream = droppedDownstream
+            event.duplicatedUpstream = pipeline.faults?.duplicated[.upstream]
+            let injected = pipeline.clientLedger.injectedSent
+            event.injectedDownstream = injected > 0 ? injected : nil
         }
         event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
         event.mono = loop.now.uptimeNanoseconds

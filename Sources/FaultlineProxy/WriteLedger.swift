@@ -12,12 +12,37 @@ import Glibc
 /// kernel throw away what it has not sent yet. `conn_close` reports what this ledger saw,
 /// so the log never claims bytes went out that did not; the discarded ones are counted
 /// as dropped.
+///
+/// Bytes faultline writes in the server's place (`respond`) are not forwarded bytes:
+/// they are kept apart (`injectedSent`), by their place in the stream, so `sent` and
+/// `discarded` count only what was read from the other side.
 final class WriteLedger: ChannelDuplexHandler {
     typealias InboundIn = NIOAny
     typealias OutboundIn = ByteBuffer
 
     private(set) var sent = 0
     private(set) var discarded = 0
+    /// Injected bytes that reached the kernel.
+    private(set) var injectedSent = 0
+    /// Stream offset of the next byte written through here, and of the end of the last
+    /// write that succeeded (writes complete in order).
+    private var position = 0
+    private var succeededUpTo = 0
+    /// Where injected bytes are, or will be, in the stream.
+    private var injected: [Range<Int>] = []
+
+    /// Says that `count` injected bytes follow `ahead` bytes not yet written through
+    /// here (held by a pacing stage), so their place in the stream is known.
+    func expectInjected(_ count: Int, ahead: Int) {
+        guard count > 0 else { return }
+        let start = self.position + ahead
+        self.injected.append(start..<(start + count))
+    }
+
+    /// How many bytes of `range` are injected ones.
+    private func injectedBytes(in range: Range<Int>) -> Int {
+        self.injected.reduce(0) { total, injected in total + max(0, min(range.upperBound, injected.upperBound) - max(range.lowerBound, injected.lowerBound)) }
+    }
 
     /// How long a reset waits for the kernel to send what it holds, polled every
     /// millisecond: long enough for a busy machine, short enough not to blur the fault.
@@ -29,11 +54,18 @@ final class WriteLedger: ChannelDuplexHandler {
             context.write(data, promise: promise)
             return
         }
+        let range = self.position..<(self.position + count)
+        self.position += count
+        let injected = self.injected.isEmpty ? 0 : self.injectedBytes(in: range)
         let promise = promise ?? context.eventLoop.makePromise()
         promise.futureResult.assumeIsolated().whenComplete { result in
             switch result {
-            case .success: self.sent += count
-            case .failure: self.discarded += count
+            case .success:
+                self.sent += count - injected
+                self.injectedSent += injected
+                self.succeededUpTo = range.upperBound
+            case .failure:
+                self.discarded += count - injected
             }
         }
         context.write(data, promise: promise)
@@ -64,9 +96,13 @@ final class WriteLedger: ChannelDuplexHandler {
                 }
                 return
             }
-            let unsent = min(notSent, self.sent)
-            self.sent -= unsent
-            self.discarded += unsent
+            let unsent = min(notSent, self.sent + self.injectedSent)
+            // The kernel holds the end of what succeeded; injected bytes there are lost
+            // too, but were never forwarded.
+            let injected = self.injected.isEmpty ? 0 : self.injectedBytes(in: (self.succeededUpTo - unsent)..<self.succeededUpTo)
+            self.sent -= unsent - injected
+            self.discarded += unsent - injected
+            self.injectedSent -= injected
             promise?.succeed()
         }
         #else

@@ -9,6 +9,8 @@ struct ShippedProfilesTests {
 
     static let required = [
         "request-lost", "slow-reply", "partition", "connection-refused", "flaky-network", "slow-drip", "lossy-udp", "reordering-udp",
+        "server-crash-after-processing", "reply-lost", "duplicate-delivery",
+        "server-crash-after-processing-post", "reply-lost-post", "duplicate-delivery-post",
     ]
 
     @Test(arguments: required)

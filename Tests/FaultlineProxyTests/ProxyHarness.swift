@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineFraming
 import FaultlineProxy
 import Logging
 import NIOCore
@@ -10,6 +11,7 @@ func withProxy<T: Sendable>(
     upstreamPort: Int,
     events: any EventSink = NullEventSink(),
     faults: FaultPlan? = nil,
+    framing: FramingConfiguration = .raw,
     body: (TCPProxy, Int) async throws -> T
 ) async throws -> T {
     let proxy = TCPProxy(
@@ -18,7 +20,8 @@ func withProxy<T: Sendable>(
             listen: HostPort(host: "127.0.0.1", port: 0),
             upstream: HostPort(host: "127.0.0.1", port: upstreamPort),
             connectTimeout: .seconds(5),
-            faults: faults
+            faults: faults,
+            framing: framing
         ),
         group: MultiThreadedEventLoopGroup.singleton,
         events: events,

@@ -126,7 +126,7 @@ public struct ConnectionFaults: Sendable {
             case .hang(let close, let after):
                 guard decision.stop == nil else { continue }
                 decision.stop = .hang(close: close, after: after)
-            case .refuse, .datagram:
+            case .refuse, .message, .datagram:
                 continue
             }
             decision.fired.append(
@@ -149,7 +149,7 @@ extension ConnectionFaults {
     /// Rules that act on framed messages or datagrams, not raw chunks: a message match,
     /// a message or datagram fault kind, or `per: message`.
     static func isMessageRule(_ rule: Rule) -> Bool {
-        rule.match.message != nil || type(of: rule.fault).layer != .stream || rule.per == .message
+        rule.actsOnMessages
     }
 
     /// The `unit` of a decision key for message (or datagram) ordinals: bit 61 keeps
@@ -174,7 +174,7 @@ extension ConnectionFaults {
         var fired: [FaultDecision] = []
         for armed in self.armed where Self.isMessageRule(armed.rule) {
             let rule = armed.rule
-            guard rule.match.direction.covers(direction),
+            guard rule.match.direction.covers(direction), rule.applies(to: direction),
                 rule.match.message?.matches(facts) ?? true,
                 self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
             else { continue }

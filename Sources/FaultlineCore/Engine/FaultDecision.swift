@@ -41,6 +41,7 @@ public struct FaultDecision: Sendable, Equatable {
         case .sever(let mode, _): mode.rawValue
         case .refuse(let mode): mode.rawValue
         case .hang: "hang"
+        case .message(let effect): effect.action
         case .datagram(let fault): fault.kind
         }
     }

@@ -73,6 +73,9 @@ public enum FaultEffect: Sendable, Equatable {
     case refuse(RefuseMode)
     /// Stop reading and forwarding; close with `close` after `after`, if given.
     case hang(close: SeverMode, after: Duration?)
+    /// A framed-message effect (`drop`, `duplicate`, `respond`...), carried out by the
+    /// message stage of a framed connection only.
+    case message(MessageEffect)
     /// A UDP datagram fault (`layer: .datagram`), carried out by the UDP engine only.
     case datagram(DatagramFault)
 }

@@ -19,6 +19,10 @@ public enum FaultRegistry {
         DatagramReorderFault.self,
         DatagramCorruptFault.self,
         DatagramRateFault.self,
+        DropFault.self,
+        MessageDuplicateFault.self,
+        MessageReorderFault.self,
+        RespondFault.self,
     ]
 
     /// The kind spelled `name` that a profile for `transport` can use, if registered.

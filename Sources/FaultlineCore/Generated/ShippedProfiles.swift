@@ -34,6 +34,55 @@ public enum ShippedProfiles {
             """#
         ),
         (
+            "duplicate-delivery-post",
+            #"""
+            # yaml-language-server: $schema=faultline-profile.schema.json
+            faultline: 1
+            name: duplicate-delivery-post
+            description: >-
+              Simulates an at-least-once path for POSTs: every HTTP POST is delivered to the
+              server twice, the copy on a separate connection whose reply is recorded in the log
+              and never reaches the client; other methods pass once. The client sees one normal
+              reply while the server creates two orders, two payments or two messages. A correct
+              client sends a fresh Idempotency-Key per logical operation and the same key on each
+              retry of it, and a correct service deduplicates POSTs on that key (storing the
+              first result and replaying it).
+            framing: http
+            rules:
+              - name: deliver-post-twice
+                match:
+                  direction: upstream
+                  method: POST
+                fault:
+                  kind: duplicate
+                  copies: 1
+            """#
+        ),
+        (
+            "duplicate-delivery",
+            #"""
+            # yaml-language-server: $schema=faultline-profile.schema.json
+            faultline: 1
+            name: duplicate-delivery
+            description: >-
+              Simulates an at-least-once network: every request is delivered to the server twice,
+              the second time on a separate connection whose reply is recorded in the log and
+              never reaches the client. The client sees one normal exchange; the server executes
+              the request twice (an INCR counts two, an order is placed twice). Needs framing
+              (--framing http, resp, line or length). A correct client sends an idempotency key
+              on every call that changes state, and a correct service makes every operation
+              idempotent or deduplicates on that key, so the second delivery has no further
+              effect.
+            rules:
+              - name: deliver-twice
+                match:
+                  direction: upstream
+                fault:
+                  kind: duplicate
+                  copies: 1
+            """#
+        ),
+        (
             "flaky-network",
             #"""
             # yaml-language-server: $schema=faultline-profile.schema.json
@@ -179,6 +228,56 @@ public enum ShippedProfiles {
             """#
         ),
         (
+            "reply-lost-post",
+            #"""
+            # yaml-language-server: $schema=faultline-profile.schema.json
+            faultline: 1
+            name: reply-lost-post
+            description: >-
+              Simulates a lost reply to a POST: the first attempt of every HTTP POST is processed
+              by the server and its reply silently discarded while the connection stays open;
+              other methods and retries of the POST pass untouched. The client's POST times out
+              although the order, payment or message was created. A correct client sets a
+              deadline on every call, sends an Idempotency-Key with every POST and retries with
+              the same key (backoff, jitter, bounded attempts); a correct service returns the
+              stored result for a key it has seen instead of doing the work again.
+            framing: http
+            rules:
+              - name: lose-first-post-reply
+                match:
+                  direction: downstream
+                  method: POST
+                  attempt: {first: 1}
+                fault:
+                  kind: drop
+            """#
+        ),
+        (
+            "reply-lost",
+            #"""
+            # yaml-language-server: $schema=faultline-profile.schema.json
+            faultline: 1
+            name: reply-lost
+            description: >-
+              Simulates a reply lost on its way back: the first attempt of every request reaches
+              the server and is processed, and its reply is silently discarded while the
+              connection stays open, so the client waits and hears nothing. A retry of the same
+              request (same Idempotency-Key, else the same bytes) gets its reply. Needs framing
+              (--framing http, resp, line or length). A correct client gives every call a
+              deadline, and when it passes treats the outcome as unknown: it retries with backoff
+              and jitter only if the call is idempotent or carries an idempotency key (the same on
+              every attempt), preferably on a new connection; a correct service deduplicates on
+              the key, because the first attempt already did the work.
+            rules:
+              - name: lose-first-reply
+                match:
+                  direction: downstream
+                  attempt: {first: 1}
+                fault:
+                  kind: drop
+            """#
+        ),
+        (
             "request-lost",
             #"""
             # yaml-language-server: $schema=faultline-profile.schema.json
@@ -200,6 +299,62 @@ public enum ShippedProfiles {
                 per: connection
                 fault:
                   kind: blackhole
+            """#
+        ),
+        (
+            "server-crash-after-processing-post",
+            #"""
+            # yaml-language-server: $schema=faultline-profile.schema.json
+            faultline: 1
+            name: server-crash-after-processing-post
+            description: >-
+              Simulates a server that crashes after processing a POST: the first attempt of every
+              HTTP POST reaches the server and is processed, and when the first byte of its reply
+              comes back the connection is reset and the reply discarded; GET, PUT, DELETE and
+              retries of the POST pass untouched. POST is the method that is not idempotent by
+              default, so this is where double execution hurts. A correct client sends an
+              Idempotency-Key with every POST, retries a reset POST only with the same key (with
+              backoff and jitter, a bounded number of times), and a correct service stores the
+              result under the key and replays it instead of creating a second order.
+            framing: http
+            rules:
+              - name: crash-before-post-reply
+                match:
+                  direction: upstream
+                  method: POST
+                  attempt: {first: 1}
+                fault:
+                  kind: sever
+                  mode: reset
+                  at: first_reply_byte
+            """#
+        ),
+        (
+            "server-crash-after-processing",
+            #"""
+            # yaml-language-server: $schema=faultline-profile.schema.json
+            faultline: 1
+            name: server-crash-after-processing
+            description: >-
+              Simulates a server that does the work and then dies before it can answer: the first
+              attempt of every request reaches the server and is processed, and as soon as the
+              first byte of its reply comes back the connection is reset and the reply discarded.
+              The client sees ECONNRESET and cannot tell whether anything happened; a retry of the
+              same request (same Idempotency-Key, else the same bytes) goes through. Needs
+              framing (--framing http, resp, line or length). A correct client treats the reset as
+              "outcome unknown", retries on a new connection with backoff and jitter only if the
+              call is idempotent or carries an idempotency key (the same key on every attempt),
+              and a correct service deduplicates on that key so the retry does not do the work
+              twice.
+            rules:
+              - name: crash-before-reply
+                match:
+                  direction: upstream
+                  attempt: {first: 1}
+                fault:
+                  kind: sever
+                  mode: reset
+                  at: first_reply_byte
             """#
         ),
         (

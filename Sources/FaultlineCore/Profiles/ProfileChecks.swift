@@ -39,12 +39,13 @@ enum ProfileChecks {
                 reader.fail(at: rule.location, "\(never): the schedule's phases never turn it on (list it in a phase's rules)")
             }
             let layer = type(of: rule.fault).layer
-            if profile.framing == .raw, rule.match.message != nil || layer == .message || rule.per == .message {
+            if profile.framing == .raw, rule.match.message != nil || layer == .message || rule.per == .message || rule.actsOnMessages {
                 reader.fail(at: rule.location, "\(never): it matches messages but the profile says 'framing: raw' (use line, length, http or resp)")
             }
             if let client = rule.match.client, client.blocks.isEmpty {
                 reader.fail(at: rule.location, "\(never): match.client lists no address")
             }
+            Self.checkMessageRule(rule, profile: profile, reader: reader)
         }
     }
 }

@@ -84,6 +84,8 @@ public enum ProfileExplainer {
             if let path = message.path { what.append("path \(path)") }
             if let header = message.header { what.append("header \(header.name)\(header.value.map { ": \($0)" } ?? "")") }
             if !message.commands.isEmpty { what.append("command \(message.commands.joined(separator: "/"))") }
+            if let ordinals = message.ordinals { what.append("message ordinal \(Self.ordinals(ordinals)) on the connection") }
+            if let attempts = message.attempts { what.append(Self.attempts(attempts)) }
             parts.append("messages with \(what.joined(separator: ", "))")
         }
         if !(rule.fault is RefuseFault) {
@@ -114,6 +116,10 @@ public enum ProfileExplainer {
         "sever": "Sever: after a reset or an early end of stream the server may or may not have done the work; retry only idempotent calls or calls carrying an idempotency key.",
         "refuse": "Refuse: retry connecting with exponential backoff and jitter, cap the attempts, and open a circuit breaker when refusals persist.",
         "hang": "Hang: a connection that stops moving needs a deadline; retries go on a new connection.",
+        "drop": "Drop: a lost request and a lost reply look the same to the client: only a deadline notices, and the server may have done the work. Retry with the same idempotency key, and make the service deduplicate on it.",
+        "duplicate": "Duplicate: the service must give one effect per logical request: deduplicate on an idempotency key, or make the operation idempotent (SET, not INCR).",
+        "reorder": "Reorder: do not assume pipelined requests are executed in the order sent; requests that depend on each other wait for the earlier reply.",
+        "respond": "Respond: honour Retry-After, retry 503 and 429 with backoff and jitter, do not retry other 4xx, and bound the attempts.",
     ]
 
     /// Splits a description at "A correct client/service ...": what it simulates, and the
@@ -143,6 +149,29 @@ public enum ProfileExplainer {
         }
         if current.count > prefix.count || lines.isEmpty { lines.append(current) }
         return lines
+    }
+
+    /// `first: 2` as "the first 2 attempts of each logical request (...)".
+    static func attempts(_ attempts: ConnectionOrdinals) -> String {
+        let grouping = "of each logical request (same Idempotency-Key, else same fingerprint)"
+        switch (attempts.first, attempts.every, attempts.skip) {
+        case (1?, nil, 0): return "the first attempt \(grouping)"
+        case (let first?, nil, 0): return "the first \(first) attempts \(grouping)"
+        case (nil, nil, let skip) where skip > 0: return "attempts after the first \(skip) \(grouping)"
+        default: return "attempts numbered \(Self.ordinals(attempts)) (from 0) \(grouping)"
+        }
+    }
+
+    /// `first: 2` as "0 to 1", `skip: 2` as "2 on"; ordinals count from 0.
+    static func ordinals(_ ordinals: ConnectionOrdinals) -> String {
+        var which: [String] = []
+        if let first = ordinals.first {
+            which.append(first == ordinals.skip + 1 ? "\(ordinals.skip)" : "\(ordinals.skip) to \(first - 1)")
+        } else {
+            which.append("\(ordinals.skip) on")
+        }
+        if let every = ordinals.every { which.append("every \(Self.ordinal(Int(every))) one") }
+        return which.joined(separator: ", ")
     }
 
     static func ordinal(_ n: Int) -> String {

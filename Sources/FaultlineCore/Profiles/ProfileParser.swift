@@ -9,7 +9,7 @@ import Yams
 public enum ProfileParser {
     public static let topKeys = ["faultline", "name", "description", "seed", "framing", "transport", "extends", "rules", "schedule"]
     public static let ruleKeys = ["name", "match", "probability", "per", "fault", "window"]
-    public static let matchKeys = ["direction", "connections", "client", "method", "path", "header", "command", "message"]
+    public static let matchKeys = ["direction", "connections", "client", "method", "path", "header", "command", "message", "attempt"]
     public static let ordinalKeys = ["first", "every", "skip"]
     public static let windowKeys = ["from", "after", "for"]
     public static let scheduleKeys = ["repeat", "phases"]
@@ -175,6 +175,10 @@ public enum ProfileParser {
         }
         if let ordinals = check(reader.optional(fields, "message") { Self.ordinals($0, what: "message", reader: reader) }, "message") {
             message.ordinals = ordinals
+            hasMessage = true
+        }
+        if let attempts = check(reader.optional(fields, "attempt") { Self.ordinals($0, what: "attempt", reader: reader) }, "attempt") {
+            message.attempts = attempts
             hasMessage = true
         }
         if hasMessage { match.message = message }

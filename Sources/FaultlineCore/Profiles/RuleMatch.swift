@@ -86,6 +86,10 @@ public struct MessageFacts: Sendable, Equatable {
     public var ordinal: UInt64
     /// The logical request it belongs to (request/response pairs share one), from 0.
     public var request: UInt64?
+    /// The attempt number of the request (a reply: of the request it answers) within its
+    /// logical request, from 0: requests with the same Idempotency-Key, else the same
+    /// fingerprint, are attempts of one logical request. Nil when unknown.
+    public var attempt: UInt64?
     public var method: String?
     public var path: String?
     public var headers: [(name: String, value: String)]
@@ -97,7 +101,8 @@ public struct MessageFacts: Sendable, Equatable {
         method: String? = nil,
         path: String? = nil,
         headers: [(name: String, value: String)] = [],
-        command: String? = nil
+        command: String? = nil,
+        attempt: UInt64? = nil
     ) {
         self.ordinal = ordinal
         self.request = request
@@ -105,10 +110,11 @@ public struct MessageFacts: Sendable, Equatable {
         self.path = path
         self.headers = headers
         self.command = command
+        self.attempt = attempt
     }
 
     public static func == (lhs: MessageFacts, rhs: MessageFacts) -> Bool {
-        lhs.ordinal == rhs.ordinal && lhs.request == rhs.request && lhs.method == rhs.method
+        lhs.ordinal == rhs.ordinal && lhs.request == rhs.request && lhs.attempt == rhs.attempt && lhs.method == rhs.method
             && lhs.path == rhs.path && lhs.command == rhs.command
             && lhs.headers.map(\.name) == rhs.headers.map(\.name)
             && lhs.headers.map(\.value) == rhs.headers.map(\.value)
@@ -122,21 +128,26 @@ public struct MessageMatch: Sendable, Equatable {
     public var path: PathGlob?
     public var header: HeaderMatch?
     public var commands: [String]
-    /// Message ordinals per connection (or per logical request with `perRequest`).
+    /// Message ordinals per connection and direction.
     public var ordinals: ConnectionOrdinals?
+    /// Attempt numbers within a logical request (`MessageFacts.attempt`): `first: 2` is
+    /// "the first two attempts of every request".
+    public var attempts: ConnectionOrdinals?
 
     public init(
         methods: [String] = [],
         path: PathGlob? = nil,
         header: HeaderMatch? = nil,
         commands: [String] = [],
-        ordinals: ConnectionOrdinals? = nil
+        ordinals: ConnectionOrdinals? = nil,
+        attempts: ConnectionOrdinals? = nil
     ) {
         self.methods = methods
         self.path = path
         self.header = header
         self.commands = commands
         self.ordinals = ordinals
+        self.attempts = attempts
     }
 
     public struct HeaderMatch: Sendable, Equatable {
@@ -166,6 +177,9 @@ public struct MessageMatch: Sendable, Equatable {
             guard let command = facts.command, self.commands.contains(where: { $0.uppercased() == command.uppercased() }) else { return false }
         }
         if let ordinals = self.ordinals, !ordinals.contains(facts.ordinal) { return false }
+        if let attempts = self.attempts {
+            guard let attempt = facts.attempt, attempts.contains(attempt) else { return false }
+        }
         return true
     }
 }

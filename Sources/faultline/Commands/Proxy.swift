@@ -43,6 +43,11 @@ struct Proxy: AsyncParsableCommand {
             framing_fallback event says why: framing never breaks a connection. An \
             HTTP Upgrade or CONNECT carries the rest of the connection raw too.
 
+            A profile may say 'framing:' itself; --framing overrides it. A profile with \
+            message rules (drop, duplicate, reorder, respond, or a sever at a point of \
+            a message) needs a framing other than raw, from either: without one the \
+            proxy refuses to start (exit 2) rather than ignore those rules.
+
             With --udp it proxies datagrams instead: each client address gets its own \
             upstream socket (so replies go back to the right client), opened by its \
             first datagram and closed after --udp-idle-timeout without traffic. At \
@@ -125,8 +130,12 @@ struct Proxy: AsyncParsableCommand {
             upstream: try HostPort(parsing: self.upstream, what: "--upstream"),
             connectTimeout: .nanoseconds(self.connectTimeout.duration.nanoseconds),
             faults: plan,
-            framing: try self.framing.configuration()
+            framing: try self.framing.configuration(profileFraming: plan?.profile.framing)
         )
+        if let plan, let framing = Profile.Framing(rawValue: configuration.framing.kind.name) {
+            // Before the seed is announced: a profile that cannot run is bad input.
+            try plan.profile.checkMessageRules(framing: framing)
+        }
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.proxy")
         if let plan {

@@ -6,11 +6,11 @@ import FaultlineFraming
 struct FramingOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "How to cut each connection into messages: raw (chunks as they come; the default, costs nothing), line (newline-delimited), length (a length prefix; see --length-prefix), http (HTTP/1.1 requests and responses) or resp (Redis RESP2/RESP3).",
+            "How to cut each connection into messages: raw (chunks as they come; the default, costs nothing), line (newline-delimited), length (a length prefix; see --length-prefix), http (HTTP/1.1 requests and responses) or resp (Redis RESP2/RESP3). Overrides the profile's 'framing:'.",
             valueName: "raw|line|length|http|resp"
         )
     )
-    var framing: String = "raw"
+    var framing: String?
 
     @Option(help: ArgumentHelp("With --framing length: the prefix is 1, 2, 4 or 8 bytes.", valueName: "bytes"))
     var lengthPrefix: Int?
@@ -49,11 +49,16 @@ struct FramingOptions: ParsableArguments {
     var recordPayloads = false
 
     func validate() throws {
-        _ = try self.configuration()
+        // Without --framing the profile may still say 'framing: length': the length
+        // options are checked against it when the profile is loaded.
+        let hasLengthOptions = self.lengthPrefix != nil || self.lengthEndian != nil || self.lengthIncludesPrefix
+        _ = try self.configuration(profileFraming: self.framing == nil && hasLengthOptions ? .length : nil)
     }
 
-    /// The framing these options describe; a `ValidationError` names the bad option.
-    func configuration() throws -> FramingConfiguration {
+    /// The framing these options describe, `--framing` first, else the profile's
+    /// `framing:` (`profileFraming`), else raw; a `ValidationError` names the bad option.
+    func configuration(profileFraming: Profile.Framing? = nil) throws -> FramingConfiguration {
+        let name = self.framing ?? profileFraming?.rawValue ?? "raw"
         var limits = FramingLimits()
         if let text = self.maxHeaderSize { limits.maxHeaderBytes = try Self.size(text, option: "--max-header-size") }
         if let text = self.maxMessageSize { limits.maxMessageBytes = try Self.size(text, option: "--max-message-size") }
@@ -61,9 +66,9 @@ struct FramingOptions: ParsableArguments {
             let nanoseconds = hold.duration.nanoseconds
             limits.maxHoldNanoseconds = nanoseconds > 0 ? nanoseconds : nil
         }
-        let isLength = self.framing == "length"
+        let isLength = name == "length"
         if !isLength, self.lengthPrefix != nil || self.lengthEndian != nil || self.lengthIncludesPrefix {
-            throw ValidationError("--length-prefix, --length-endian and --length-includes-prefix go with --framing length")
+            throw ValidationError("--length-prefix, --length-endian and --length-includes-prefix go with --framing length (or a profile that says 'framing: length')")
         }
         var prefix: LengthPrefix?
         if isLength {
@@ -81,7 +86,7 @@ struct FramingOptions: ParsableArguments {
         }
         let kind: FramingConfiguration.Kind
         do {
-            kind = try FramingConfiguration.Kind(name: self.framing, lengthPrefix: prefix)
+            kind = try FramingConfiguration.Kind(name: name, lengthPrefix: prefix)
         } catch {
             throw ValidationError("--\(error.description)")
         }

@@ -1,0 +1,116 @@
+import FaultlineCore
+import FaultlineFraming
+import NIOCore
+
+/// The connection-wide part of message faults: decisions, fault events, answers written
+/// in the server's place, and copies of duplicated requests.
+extension FaultConnection {
+    /// The message stage for `direction`, to sit between the framer and the unframer of
+    /// the channel that reads that direction. Needs `messages`.
+    func messageStage(for direction: Event.Direction) -> MessageStage? {
+        guard let messages = self.messages else { return nil }
+        return MessageStage(connection: self, support: messages, direction: direction)
+    }
+
+    /// The message rules that fire for one message; nothing is recorded yet (only the
+    /// decisions carried out are, by `recordMessageFault`).
+    func decideMessage(direction: Event.Direction, facts: MessageFacts, now: NIODeadline) -> [FaultDecision] {
+        self.faults.decideMessage(
+            direction: direction,
+            facts: facts,
+            sinceProxyStart: Self.duration(now - self.proxyStart),
+            sinceOpen: Self.duration(now - self.openedAt)
+        )
+    }
+
+    /// Logs a message fault that was carried out, with the attempt it hit when known.
+    func recordMessageFault(_ decision: FaultDecision, attempt: UInt64?, now: NIODeadline) {
+        var decision = decision
+        if let attempt { decision.params["attempt"] = String(attempt) }
+        self.record(decision, now: now)
+    }
+
+    /// Writes answers faultline gives in the server's place to the client, from the
+    /// tail of its pipeline so they queue behind replies already forwarded (and behind
+    /// delayed ones in the pacing stage). The client's ledger counts them as
+    /// `injected_downstream`, apart from forwarded bytes.
+    func writeInjected(_ replies: [ByteBuffer]) {
+        guard !replies.isEmpty, !self.severed, let client = self.clientChannel, client.isActive else { return }
+        for reply in replies {
+            self.clientLedger?.expectInjected(reply.readableBytes, ahead: self.held(.downstream))
+            client.write(reply, promise: nil)
+        }
+        client.flush()
+    }
+
+    /// Sends `copies` more copies of `request`, each on a new upstream connection,
+    /// copy *k* `k × gap` after now, and records each copy's reply.
+    func sendCopies(of request: FramedMessage, rule: String, copies: Int, gap: Duration, on loop: any EventLoop) {
+        guard let messages = self.messages, copies > 0 else { return }
+        for copy in 1...copies {
+            let delay = TimeAmount.nanoseconds(gap.nanoseconds * Int64(copy))
+            if delay == .zero {
+                self.dialCopy(copy, of: request, rule: rule, messages: messages, on: loop)
+            } else {
+                loop.assumeIsolated().scheduleTask(in: delay) { [self] in
+                    self.dialCopy(copy, of: request, rule: rule, messages: messages, on: loop)
+                }
+            }
+        }
+    }
+
+    private func dialCopy(_ copy: Int, of request: FramedMessage, rule: String, messages: MessageSupport, on loop: any EventLoop) {
+        let connection = NIOLoopBound(self, eventLoop: loop)
+        let framing = messages.framing
+        let registry = messages.registry
+        messages.dialer.connect(on: loop) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let leg = DuplicateLeg(
+                    request: request,
+                    framing: framing,
+                    onWritten: { bytes in connection.value.duplicated[.upstream, default: 0] += bytes },
+                    finish: { outcome in connection.value.recordCopy(copy, of: request, rule: rule, outcome: outcome, now: loop.now) }
+                )
+                try channel.pipeline.syncOperations.addHandler(leg)
+            }
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                // Shutdown waits for the copy: its reply is recorded before it closes.
+                if let registry {
+                    let key = registry.openCopy(channel)
+                    channel.closeFuture.whenComplete { _ in registry.finish(key) }
+                }
+            case .failure(let error):
+                connection.value.recordCopy(copy, of: request, rule: rule, outcome: .failed("cannot connect for the copy: \(error)"), now: loop.now)
+            }
+        }
+    }
+
+    /// The `duplicate_reply` event of one copy.
+    private func recordCopy(_ copy: Int, of request: FramedMessage, rule: String, outcome: DuplicateLeg.Outcome, now: NIODeadline) {
+        var event = Event(.duplicateReply)
+        event.proxy = self.proxyName
+        event.conn = self.ordinal
+        event.direction = .downstream
+        event.unit = request.unit
+        event.rule = rule
+        event.kind = MessageDuplicateFault.kind
+        event.method = request.info?.method
+        event.path = request.info?.path
+        event.idempotencyKey = request.info?.idempotencyKey
+        event.command = request.info?.command
+        event.fingerprint = request.info?.fingerprint
+        event.params = ["copy": String(copy), "request_bytes": String(request.bytes.readableBytes)]
+        switch outcome {
+        case .reply(let bytes, let info):
+            event.bytes = bytes.readableBytes
+            event.status = info.status
+            if self.messages?.framing.recordPayloads == true { event.payload = Base64.encode(bytes) }
+        case .failed(let reason):
+            event.reason = reason
+        }
+        event.mono = now.uptimeNanoseconds
+        self.events.record(event)
+    }
+}

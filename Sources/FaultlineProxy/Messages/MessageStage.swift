@@ -1,0 +1,341 @@
+import FaultlineCore
+import FaultlineFraming
+import NIOCore
+
+/// Applies message rules to one direction of a framed connection: whole requests or
+/// replies are dropped, answered in the server's place, duplicated, held back, delayed
+/// or cut at a point, as the profile says.
+///
+///     client ─▶ FramingHandler ─▶ MessageStage(upstream)   ─▶ UnframingHandler ─▶ … ─▶ Bridge ═▶ server
+///     server ─▶ FramingHandler ─▶ MessageStage(downstream) ─▶ UnframingHandler ─▶ … ─▶ Bridge ═▶ client
+///
+/// Each message's decisions come from `ConnectionFaults.decideMessage`, keyed on its
+/// unit (so the same seed and traffic give the same faults), and combine as
+/// `MessageDisposition` says. Every decision carried out is logged as a `fault` event
+/// naming the rule, the action and the unit; every byte discarded is counted as dropped,
+/// so `conn_close` stays truthful.
+///
+/// Requests are matched on their own facts and their attempt number; replies on the
+/// facts of the request they answer (`MessageExchange` pairs them). Delays and rates are
+/// handed to the destination's `PacingStage` (order kept, as for chunks); a reordered
+/// request is held here until enough later requests went on, or its time is up. Raw
+/// units (after a framing fallback) pass untouched.
+final class MessageStage: ChannelInboundHandler {
+    typealias InboundIn = FramedMessage
+    typealias InboundOut = FramedMessage
+
+    /// A request held back by `reorder`.
+    private struct Held {
+        var id: Int
+        var message: FramedMessage
+        var facts: MessageFacts
+        var disposition: MessageDisposition
+        /// Later requests still to go on before this one is released.
+        var remaining: Int
+        var timer: Scheduled<Void>?
+        var since: NIODeadline
+        /// The reorder decision, logged again (`released`) when the request goes on.
+        var decision: FaultDecision?
+    }
+
+    /// Why a held request went on.
+    private enum Release: String {
+        case after = "later requests went on"
+        case delay = "its delay was up"
+        case end = "the client stopped sending"
+    }
+
+    private let connection: FaultConnection
+    private let support: MessageSupport
+    let direction: Event.Direction
+    /// Set once this direction discards everything (blackhole, hang, a cut decided here).
+    private var discarding = false
+    private var held: [Held] = []
+    private var nextHeldID = 0
+    private var context: ChannelHandlerContext?
+
+    init(connection: FaultConnection, support: MessageSupport, direction: Event.Direction) {
+        self.connection = connection
+        self.support = support
+        self.direction = direction
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // Held requests that never went on were read from the client: dropped.
+        for held in self.held {
+            held.timer?.cancel()
+            self.connection.addDropped(held.message.bytes.readableBytes, self.direction)
+        }
+        self.held = []
+        self.context = nil
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = Self.unwrapInboundIn(data)
+        if self.connection.severed || self.discarding {
+            self.drop(message)
+            return
+        }
+        guard let info = message.info else {
+            // Framing fell back: pairing is over, raw bytes pass as they come.
+            self.connection.writeInjected(self.support.exchange.stopPairing())
+            context.fireChannelRead(data)
+            return
+        }
+        switch self.direction {
+        case .upstream: self.request(message, info: info, context: context)
+        case .downstream: self.reply(message, info: info, context: context)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let began = event as? FramingHandler.MessageBegan, self.direction == .downstream {
+            self.replyBegan(unit: began.unit, context: context)
+        } else if case .inputClosed = event as? ChannelEvent, !self.held.isEmpty {
+            // The client finished sending: nothing later will overtake what is held.
+            self.releaseAll(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !self.held.isEmpty { self.releaseAll(context: context) }
+        context.fireChannelInactive()
+    }
+
+    // MARK: Requests
+
+    private func request(_ message: FramedMessage, info: MessageInfo, context: ChannelHandlerContext) {
+        let now = context.eventLoop.now
+        let facts = MessageFacts(
+            ordinal: message.unit,
+            method: info.method,
+            path: info.path,
+            headers: info.headers.map { ($0.name, $0.value) },
+            command: info.command,
+            attempt: self.support.attempts.attempt(of: info, at: now)
+        )
+        let disposition = MessageDisposition(self.connection.decideMessage(direction: .upstream, facts: facts, now: now))
+        self.record(disposition.taken, facts: facts, now: now)
+        switch disposition.fate {
+        case .forward:
+            if let reorder = disposition.reorder {
+                self.hold(message, facts: facts, disposition: disposition, after: reorder.after, maxHold: reorder.maxHold, context: context)
+            } else {
+                self.forwardRequest(message, facts: facts, disposition: disposition, context: context)
+            }
+        case .drop:
+            self.drop(message)
+        case .respond(let reply):
+            self.drop(message)
+            let answer = InjectedReplyEncoder.encode(reply, framing: self.support.framing.kind, request: info)
+            if let answer, let now = self.support.exchange.inject(answer) {
+                self.connection.writeInjected([now])
+            }
+        case .sever(let mode, let point):
+            self.cut(message, mode: mode, passing: point == .midMessage ? message.bytes.readableBytes / 2 : 0, context: context)
+        case .severAtByte(let mode, let offset):
+            self.cut(message, mode: mode, passing: offset, context: context)
+        case .discardFromNow(let hang):
+            self.discardFromNow(message, hang: hang, context: context)
+        }
+    }
+
+    /// Sends a request on to the server, with what the disposition adds to it.
+    private func forwardRequest(
+        _ message: FramedMessage,
+        facts: MessageFacts,
+        disposition: MessageDisposition,
+        context: ChannelHandlerContext
+    ) {
+        let due = self.support.exchange.requestForwarded(
+            MessageExchange.PendingRequest(unit: message.unit, facts: facts, severOnReply: disposition.severOnReply)
+        )
+        self.pace(disposition, context: context)
+        context.fireChannelRead(Self.wrapInboundOut(message))
+        self.connection.writeInjected(due)
+        if let duplicate = disposition.duplicate {
+            self.connection.sendCopies(
+                of: message, rule: disposition.duplicateRule ?? "", copies: duplicate.copies, gap: duplicate.gap, on: context.eventLoop
+            )
+        }
+        if let mode = disposition.severAfter {
+            self.severAfterHeld(mode, context: context)
+        }
+        self.countTowardsHeld(context: context)
+    }
+
+    // MARK: Reorder
+
+    private func hold(
+        _ message: FramedMessage,
+        facts: MessageFacts,
+        disposition: MessageDisposition,
+        after: Int,
+        maxHold: Duration,
+        context: ChannelHandlerContext
+    ) {
+        let id = self.nextHeldID
+        self.nextHeldID += 1
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(maxHold.nanoseconds)) { [self] in
+            guard let context = self.context, let index = self.held.firstIndex(where: { $0.id == id }) else { return }
+            self.release(at: index, because: .delay, context: context)
+            context.fireChannelReadComplete()
+        }
+        let decision = disposition.taken.first { if case .message(.reorder) = $0.effect { true } else { false } }
+        self.held.append(
+            Held(
+                id: id, message: message, facts: facts, disposition: disposition, remaining: after, timer: timer,
+                since: context.eventLoop.now, decision: decision
+            )
+        )
+    }
+
+    /// A request went on: held ones waiting for it count down, and those due go on
+    /// right behind it.
+    private func countTowardsHeld(context: ChannelHandlerContext) {
+        guard !self.held.isEmpty else { return }
+        for index in self.held.indices { self.held[index].remaining -= 1 }
+        while let index = self.held.firstIndex(where: { $0.remaining <= 0 }) {
+            self.release(at: index, because: .after, context: context)
+        }
+    }
+
+    private func release(at index: Int, because reason: Release, context: ChannelHandlerContext) {
+        let held = self.held.remove(at: index)
+        held.timer?.cancel()
+        if self.connection.severed || self.discarding {
+            self.drop(held.message)
+            return
+        }
+        if let decision = held.decision {
+            let now = context.eventLoop.now
+            var event = decision.event(proxy: self.connection.proxyName, connection: self.connection.ordinal, mono: now.uptimeNanoseconds)
+            event.action = "released"
+            event.params?["reason"] = reason.rawValue
+            event.params?["held_for"] = DurationText.format(FaultConnection.duration(now - held.since))
+            self.connection.events.record(event)
+        }
+        self.forwardRequest(held.message, facts: held.facts, disposition: held.disposition, context: context)
+    }
+
+    private func releaseAll(context: ChannelHandlerContext) {
+        while !self.held.isEmpty {
+            self.release(at: 0, because: .end, context: context)
+        }
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: Replies
+
+    private func reply(_ message: FramedMessage, info: MessageInfo, context: ChannelHandlerContext) {
+        let exchange = self.support.exchange
+        let request = exchange.awaited
+        let now = context.eventLoop.now
+        let facts = MessageFacts(
+            ordinal: message.unit,
+            method: info.method ?? request?.facts.method,
+            path: info.path ?? request?.facts.path,
+            headers: request?.facts.headers ?? [],
+            command: request?.facts.command,
+            attempt: request?.facts.attempt
+        )
+        let disposition = MessageDisposition(self.connection.decideMessage(direction: .downstream, facts: facts, now: now))
+        self.record(disposition.taken, facts: facts, now: now)
+        switch disposition.fate {
+        case .forward, .respond:
+            self.pace(disposition, context: context)
+            context.fireChannelRead(Self.wrapInboundOut(message))
+            if let mode = disposition.severAfter { self.severAfterHeld(mode, context: context) }
+        case .drop:
+            self.drop(message)
+        case .sever(let mode, let point):
+            self.cut(message, mode: mode, passing: point == .midMessage ? message.bytes.readableBytes / 2 : 0, context: context)
+        case .severAtByte(let mode, let offset):
+            self.cut(message, mode: mode, passing: offset, context: context)
+        case .discardFromNow(let hang):
+            self.discardFromNow(message, hang: hang, context: context)
+        }
+        if exchange.isFinalReply(message) {
+            self.connection.writeInjected(exchange.replyFinished(final: true))
+        }
+    }
+
+    /// The first bytes of a reply arrived: a request armed with "sever at the first
+    /// byte of its reply" cuts the connection now, and the reply is discarded.
+    private func replyBegan(unit: UInt64, context: ChannelHandlerContext) {
+        guard !self.connection.severed, !self.discarding, let request = self.support.exchange.awaited,
+            var decision = request.severOnReply, case .message(.sever(let mode, _)) = decision.effect
+        else { return }
+        decision.direction = .downstream
+        decision.unit = unit
+        decision.params["request_unit"] = String(request.unit)
+        self.connection.recordMessageFault(decision, attempt: request.facts.attempt, now: context.eventLoop.now)
+        self.discarding = true
+        self.connection.sever(mode, direction: .downstream)
+    }
+
+    // MARK: Carrying out
+
+    private func drop(_ message: FramedMessage) {
+        self.connection.addDropped(message.bytes.readableBytes, self.direction)
+    }
+
+    private func pace(_ disposition: MessageDisposition, context: ChannelHandlerContext) {
+        guard disposition.delay > .zero || disposition.bytesPerSecond != nil || disposition.slice != nil else { return }
+        self.connection.pace(
+            self.direction,
+            PacingStage.Pace(
+                ready: context.eventLoop.now + .nanoseconds(disposition.delay.nanoseconds),
+                bytesPerSecond: disposition.bytesPerSecond,
+                slice: disposition.slice
+            )
+        )
+    }
+
+    /// Passes the first `passing` bytes of the message (none: cut before it), then cuts.
+    private func cut(_ message: FramedMessage, mode: SeverMode, passing: Int, context: ChannelHandlerContext) {
+        var rest = message
+        if passing > 0 {
+            var head = message
+            head.bytes = rest.bytes.readSlice(length: min(passing, message.bytes.readableBytes)) ?? ByteBuffer()
+            context.fireChannelRead(Self.wrapInboundOut(head))
+        }
+        self.drop(rest)
+        self.severAfterHeld(mode, context: context)
+    }
+
+    /// Cuts once what already went on in this direction has left the pacing stage.
+    private func severAfterHeld(_ mode: SeverMode, context: ChannelHandlerContext) {
+        context.fireChannelReadComplete()
+        self.discarding = true
+        let connection = self.connection
+        let direction = self.direction
+        connection.afterHeld(direction) {
+            connection.sever(mode, direction: direction)
+        }
+    }
+
+    private func discardFromNow(_ message: FramedMessage, hang: (close: SeverMode, after: Duration?)?, context: ChannelHandlerContext) {
+        self.discarding = true
+        self.drop(message)
+        if let hang {
+            self.connection.hang(close: hang.close, after: hang.after, on: context.eventLoop)
+        }
+    }
+
+    private func record(_ decisions: [FaultDecision], facts: MessageFacts, now: NIODeadline) {
+        for decision in decisions {
+            self.connection.recordMessageFault(decision, attempt: facts.attempt, now: now)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension MessageStage: Sendable {}

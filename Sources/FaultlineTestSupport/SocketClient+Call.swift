@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// One request and one reply on a kept-alive connection: the client reads until the
+/// reply is whole, the connection ends, or its own timeout passes, as a real client of
+/// a request-reply protocol does.
+extension SocketClient {
+    /// A connected socket with send and receive timeouts of `limit`, or nil when the
+    /// connection was reset or refused during the handshake.
+    fileprivate static func connected(port: Int, limit: Duration) throws -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
+        let (seconds, attoseconds) = limit.components
+        var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        // A reset can beat the end of the handshake.
+        if result != 0 {
+            let code = errno
+            close(fd)
+            if code == ECONNRESET || code == ECONNREFUSED { return nil }
+            throw SocketError(call: "connect", code: code)
+        }
+        return fd
+    }
+
+    /// How one call on a kept-alive connection ended.
+    public enum Reply: Equatable, Sendable {
+        /// `isComplete` said the bytes received make a whole reply.
+        case reply(String)
+        /// The connection ended (FIN) before a whole reply, with what came.
+        case eof(String)
+        case reset(String)
+    }
+
+    /// Connects to 127.0.0.1:`port`, sends `request`, and reads until `isComplete` says
+    /// a whole reply arrived, the connection ends, or `limit` passes without a byte
+    /// (then it throws `TimedOut`: the client's own timeout, as a real client's). The
+    /// connection is closed afterwards.
+    public static func call(
+        port: Int,
+        request: [UInt8],
+        limit: Duration = .seconds(20),
+        isComplete: @escaping @Sendable ([UInt8]) -> Bool
+    ) async throws -> Reply {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(
+                    with: Result { try Self.blockingCall(port: port, request: request, limit: limit, isComplete: isComplete) }
+                )
+            }
+        }
+    }
+
+    private static func blockingCall(port: Int, request: [UInt8], limit: Duration, isComplete: ([UInt8]) -> Bool) throws -> Reply {
+        guard let fd = try Self.connected(port: port, limit: limit) else { return .reset("") }
+        defer { close(fd) }
+        var offset = 0
+        while offset < request.count {
+            let sent = request[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent < 0 {
+                if errno == ECONNRESET || errno == EPIPE { return .reset("") }
+                throw SocketError(call: "send", code: errno)
+            }
+            offset += sent
+        }
+        var received = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while !isComplete(received) {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 {
+                received += chunk[0..<count]
+            } else if count == 0 {
+                return .eof(String(decoding: received, as: UTF8.self))
+            } else if errno == ECONNRESET || errno == EPIPE {
+                return .reset(String(decoding: received, as: UTF8.self))
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                throw TimedOut(limit: limit)
+            } else if errno != EINTR {
+                throw SocketError(call: "recv", code: errno)
+            }
+        }
+        return .reply(String(decoding: received, as: UTF8.self))
+    }
+}
