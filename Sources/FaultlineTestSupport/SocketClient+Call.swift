@@ -9,7 +9,7 @@ import Foundation
 extension SocketClient {
     /// A connected socket with send and receive timeouts of `limit`, or nil when the
     /// connection was reset or refused during the handshake.
-    fileprivate static func connected(port: Int, limit: Duration) throws -> Int32? {
+    static func connected(port: Int, limit: Duration) throws -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
         let (seconds, attoseconds) = limit.components

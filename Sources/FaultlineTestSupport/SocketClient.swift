@@ -39,30 +39,9 @@ public enum SocketClient {
     }
 
     private static func blockingExchange(port: Int, request: String, finish: Bool, limit: Duration) throws -> Ending {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
-        defer { close(fd) }
-        var timeout = timeval(
-            tv_sec: Int(limit.components.seconds),
-            tv_usec: Int(limit.components.attoseconds / 1_000_000_000_000)
-        )
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
         // A reset can beat the end of the handshake.
-        if connected != 0 {
-            if errno == ECONNRESET || errno == ECONNREFUSED { return .reset("") }
-            throw SocketError(call: "connect", code: errno)
-        }
+        guard let fd = try Self.connected(port: port, limit: limit) else { return .reset("") }
+        defer { close(fd) }
 
         var received = [UInt8]()
         var payload = Array(request.utf8)
