@@ -34,13 +34,7 @@ extension Proxy {
         )
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.proxy")
-        if let profile {
-            // The seed is what makes a run reproducible: always said, at info, as on TCP.
-            logger.info(
-                "seed \(seed)",
-                metadata: ["profile": "\(profile.name)", "profile.hash": "\(profile.hash)", "seed": "\(seed)"]
-            )
-        }
+        if let profile { Self.announce(seed: seed, profile: profile, to: logger) }
         OpenFileLimit.raiseToHardLimit()
         let signals = TerminationSignals()
         let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes)

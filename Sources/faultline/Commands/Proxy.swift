@@ -138,13 +138,7 @@ struct Proxy: AsyncParsableCommand {
         }
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.proxy")
-        if let plan {
-            // The seed is what makes a run reproducible: always said, at info.
-            logger.info(
-                "seed \(plan.seed)",
-                metadata: ["profile": "\(plan.profile.name)", "profile.hash": "\(plan.profile.hash)", "seed": "\(plan.seed)"]
-            )
-        }
+        if let plan { Self.announce(seed: plan.seed, profile: plan.profile, to: logger) }
         OpenFileLimit.raiseToHardLimit()
         let signals = TerminationSignals()
         let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes)
@@ -171,5 +165,15 @@ struct Proxy: AsyncParsableCommand {
         }
         await proxy.shutdown(grace: .nanoseconds(self.grace.duration.nanoseconds))
         try await records.close(logger: logger)
+    }
+}
+
+extension Proxy {
+    /// The seed is what makes a run reproducible: always said, at info, on both transports.
+    static func announce(seed: UInt64, profile: Profile, to logger: Logger) {
+        logger.info(
+            "seed \(seed)",
+            metadata: ["profile": "\(profile.name)", "profile.hash": "\(profile.hash)", "seed": "\(seed)"]
+        )
     }
 }
