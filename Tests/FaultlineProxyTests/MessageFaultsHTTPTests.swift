@@ -358,6 +358,37 @@ struct MessageFaultsHTTPTests {
         Self.expectTruthfulAccounting(events)
     }
 
+    /// Across connections to one upstream, reorder holds by time: the first connection's
+    /// request waits its `delay` while a later connection's request goes on and is
+    /// served first.
+    @Test func reorderAcrossConnectionsLetsALaterConnectionOvertake() async throws {
+        let plan = try Self.plan(
+            """
+              - name: hold-the-first
+                match: {connections: {first: 1}, message: {first: 1}}
+                fault: {kind: reorder, after: 64, delay: 3s}
+            """
+        )
+        let server = try await CountingHTTPServer.start()
+        let events = AwaitableEventSink()
+        let (first, second) = try await withProxy(upstreamPort: server.port, events: events, faults: plan, framing: Self.http) { _, port in
+            async let first = Self.call(port, HTTPTestMessage.request("GET", "/a", id: "a"))
+            // The first request is held before the second connection opens.
+            _ = try await Self.event(events) { $0.type == .fault && $0.action == "reorder" }
+            let second = try await Self.call(port, HTTPTestMessage.request("GET", "/b", id: "b"))
+            return (try await first, second)
+        }
+        await server.stop(afterServing: Self.upstreamConnections(events))
+
+        #expect(server.executionOrder == ["b", "a"])
+        #expect(first == .reply(HTTPTestMessage.response(body: "a executed 1")))
+        #expect(second == .reply(HTTPTestMessage.response(body: "b executed 1")))
+        let faults = Self.faults(events)
+        #expect(faults.map(\.action) == ["reorder", "released"])
+        #expect(faults.allSatisfy { $0.conn == 0 })
+        Self.expectTruthfulAccounting(events)
+    }
+
     @Test func reorderHoldsAPipelinedRequestUntilTheNextWentOn() async throws {
         let plan = try Self.plan(
             """
