@@ -38,7 +38,7 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	@set -o pipefail; $(SWIFT) test --skip-build 2>&1 | tee .build/test.log || { \
 	  echo; echo "== failures (the whole log is in .build/test.log) =="; \
-	  grep -E -A6 '✘|error:|Fatal error|Crash' .build/test.log | head -150; exit 1; }
+	  grep -E -A6 '^✘.*(recorded|failed)|^.*Fatal error|^error:' .build/test.log | head -150; exit 1; }
 
 ## Regenerates man/faultline.1 from the commands' own help.
 man: deps

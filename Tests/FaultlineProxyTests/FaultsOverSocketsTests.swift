@@ -339,12 +339,18 @@ struct FaultsOverSocketsTests {
 
     @Test func refuseIgnoreAcceptsButNeverServes() async throws {
         let echo = try await CountingEcho.start()
-        let events = MemoryEventSink()
+        let events = AwaitableEventSink()
         let plan = try Self.plan("  - {name: deaf, fault: {kind: refuse, mode: ignore}}\n")
         try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             let client = try await TestClient.connect(port: port)
             try await client.executeThenClose { inbound, outbound in
                 try await outbound.write(ByteBuffer(string: "hello?"))
+                // The kernel finished the handshake; the silence counts once the proxy
+                // has accepted the connection and turned it away.
+                let fault = try await withTimeout(.seconds(10)) {
+                    try await events.first { $0.type == .fault }
+                }
+                #expect(fault.action == "ignore")
                 await #expect(throws: TimedOut.self) {
                     _ = try await withTimeout(.milliseconds(300)) {
                         for try await _ in inbound { return "data" }
@@ -354,7 +360,7 @@ struct FaultsOverSocketsTests {
                 #expect(client.channel.isActive)
             }
         }
-        await echo.stop(after: events)
+        await echo.server.stop()
         #expect(events.events.filter { $0.type == .fault }.map(\.action) == ["ignore"])
         #expect(events.events.filter { $0.type == .connectionOpen }.isEmpty)
     }
