@@ -57,8 +57,10 @@ struct EveryFaultAccountingTests {
         let request = String((0..<3000).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
         var endings: [SocketClient.Ending] = []
         for ordinal in 0..<Self.connections {
-            // Only a blackholed client waits for a reply that never comes: it gives up.
-            let limit: Duration = (9..<12).contains(ordinal) ? .milliseconds(300) : .seconds(20)
+            // Only a blackholed client waits for a reply that never comes: it gives up
+            // (after long enough that a busy proxy has taken the connection up, so that
+            // client i stays connection ordinal i).
+            let limit: Duration = (9..<12).contains(ordinal) ? .seconds(1) : .seconds(20)
             endings.append(try await SocketClient.exchange(port: port, request: request, finish: true, limit: limit))
         }
         proxy.signal(SIGTERM)
