@@ -30,6 +30,26 @@ struct FaultsOverSocketsTests {
         }
     }
 
+    /// What a watcher saw first, or "silence" when none saw anything within `window`
+    /// after `start` returned. Proving that nothing arrives takes a real window: it is
+    /// the one wait these tests make on purpose.
+    static func firstOrSilence(
+        window: Duration,
+        startingAfter start: @escaping @Sendable () async -> Void = {},
+        _ watchers: [@Sendable () async throws -> String]
+    ) async throws -> String {
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for watcher in watchers { group.addTask(operation: watcher) }
+            group.addTask {
+                await start()
+                try await Task.sleep(for: window)
+                return "silence"
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? "none"
+        }
+    }
+
     /// An echo server whose `stop` first waits until it has taken every connection the
     /// proxy opened to it (a connection left unserved when it stops would trap in NIO).
     struct CountingEcho {
@@ -169,24 +189,19 @@ struct FaultsOverSocketsTests {
             let client = try await TestClient.connect(port: port)
             try await client.executeThenClose { inbound, outbound in
                 let (written, signal) = AsyncStream<Void>.makeStream()
-                let outcome = try await withThrowingTaskGroup(of: String.self) { group in
-                    group.addTask {
+                let outcome = try await Self.firstOrSilence(
+                    window: .milliseconds(500),
+                    // The window starts once the bytes are on their way.
+                    startingAfter: { for await _ in written { break } },
+                    [{
                         var iterator = inbound.makeAsyncIterator()
                         let greeting = try await TestClient.read(atLeast: 2, from: &iterator)
                         guard String(buffer: greeting) == "hi" else { return "bad greeting" }
                         try await outbound.write(ByteBuffer(string: "into the void"))
                         signal.yield()
                         return try await iterator.next() == nil ? "eof" : "data"
-                    }
-                    group.addTask {
-                        // The window starts once the bytes are on their way.
-                        for await _ in written { break }
-                        try await Task.sleep(for: .milliseconds(500))
-                        return "silence"
-                    }
-                    defer { group.cancelAll() }
-                    return try await group.next() ?? "none"
-                }
+                    }]
+                )
                 #expect(outcome == "silence")
                 #expect(client.channel.isActive)
             }
@@ -224,22 +239,16 @@ struct FaultsOverSocketsTests {
                     _ = try await events.first { $0.type == .fault && $0.direction == .upstream }
                     _ = try await events.first { $0.type == .fault && $0.direction == .downstream }
                 }
-                let outcome = try await withThrowingTaskGroup(of: String.self) { group in
-                    group.addTask {
+                let outcome = try await Self.firstOrSilence(window: .milliseconds(500), [
+                    {
                         for try await chunk in inbound { return "client got \(String(buffer: chunk))" }
                         return "client got eof"
-                    }
-                    group.addTask {
+                    },
+                    {
                         for await text in serverHeard { return "server got \(text)" }
                         return "server stream ended"
-                    }
-                    group.addTask {
-                        try await Task.sleep(for: .milliseconds(500))
-                        return "silence"
-                    }
-                    defer { group.cancelAll() }
-                    return try await group.next() ?? "none"
-                }
+                    },
+                ])
                 #expect(outcome == "silence")
                 #expect(client.channel.isActive)
             }
