@@ -10,6 +10,19 @@ public struct ConnectionFaults: Sendable {
         /// For per-connection rules: the effect drawn when the connection opened, or nil
         /// when the chance said no.
         var connectionEffect: FaultEffect?
+
+        /// What the rule does to one unit (chunk, message, datagram), drawn from the
+        /// unit's own `random`; nil when it does nothing to it.
+        func effect(random: inout DecisionRandom) -> FaultEffect? {
+            switch self.rule.per {
+            case .connection:
+                guard let drawn = self.connectionEffect else { return nil }
+                return type(of: self.rule.fault).redrawsPerUnit ? self.rule.fault.effect(random: &random) : drawn
+            case .chunk, .message:
+                guard random.chance(self.rule.probability) else { return nil }
+                return self.rule.fault.effect(random: &random)
+            }
+        }
     }
 
     public let plan: FaultPlan
@@ -85,16 +98,8 @@ public struct ConnectionFaults: Sendable {
             guard rule.match.direction.covers(direction),
                 self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
             else { continue }
-            var effect: FaultEffect
             var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: armed.index)
-            switch rule.per {
-            case .connection:
-                guard let drawn = armed.connectionEffect else { continue }
-                effect = type(of: rule.fault).redrawsPerUnit ? rule.fault.effect(random: &random) : drawn
-            case .chunk, .message:
-                guard random.chance(rule.probability) else { continue }
-                effect = rule.fault.effect(random: &random)
-            }
+            guard let effect = armed.effect(random: &random) else { continue }
             var params = rule.fault.params
             let key = armed.index * 2 + (direction == .upstream ? 0 : 1)
             switch effect {
@@ -180,15 +185,7 @@ extension ConnectionFaults {
             else { continue }
             let unit = Self.messageUnit(facts.ordinal, direction)
             var random = self.plan.random(connection: self.ordinal, unit: unit, rule: armed.index)
-            let effect: FaultEffect
-            switch rule.per {
-            case .connection:
-                guard let drawn = armed.connectionEffect else { continue }
-                effect = type(of: rule.fault).redrawsPerUnit ? rule.fault.effect(random: &random) : drawn
-            case .chunk, .message:
-                guard random.chance(rule.probability) else { continue }
-                effect = rule.fault.effect(random: &random)
-            }
+            guard let effect = armed.effect(random: &random) else { continue }
             var params = rule.fault.params
             if case .delay(let amount) = effect { params["delay"] = DurationText.format(amount) }
             fired.append(
