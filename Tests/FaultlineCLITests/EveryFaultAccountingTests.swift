@@ -36,8 +36,7 @@ struct EveryFaultAccountingTests {
     static let connections = 36
 
     @Test func everyFaultKindAtOnceBalancesAndMatchesWhatThePeersSaw() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-every-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try RecordsCommandTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let profilePath = directory.appendingPathComponent("every.yaml").path
         try Self.profile.write(toFile: profilePath, atomically: true, encoding: .utf8)

@@ -43,8 +43,7 @@ struct EveryMessageFaultAccountingTests {
     }
 
     @Test func everyMessageFaultBalancesAndMatchesWhatThePeersSaw() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-messages-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try RecordsCommandTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let profilePath = directory.appendingPathComponent("every.yaml").path
         try Self.profile.write(toFile: profilePath, atomically: true, encoding: .utf8)
