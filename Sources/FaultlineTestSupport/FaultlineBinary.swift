@@ -1,16 +1,10 @@
 import Foundation
 
-/// Runs the built `faultline` executable, as a user would from a shell.
+/// The built `faultline` executable, run as a user would from a shell.
 ///
 /// `swift test` builds it beside the test bundle, so it is found next to
 /// `Bundle.main.executableURL` (or through `FAULTLINE_BINARY`).
-public final class FaultlineBinary: @unchecked Sendable {
-    public let process = Process()
-    private let stdoutPipe = Pipe()
-    private let stderrPipe = Pipe()
-    private let lines: AsyncStream<String>
-    private let stderrText = StderrCollector()
-
+public enum FaultlineBinary {
     public static var url: URL {
         if let path = ProcessInfo.processInfo.environment["FAULTLINE_BINARY"] {
             return URL(fileURLWithPath: path)
@@ -27,9 +21,29 @@ public final class FaultlineBinary: @unchecked Sendable {
         return URL(fileURLWithPath: ".build/debug/faultline")
     }
 
-    /// Starts `faultline ARGS...`; standard output is read line by line.
-    public init(_ arguments: [String], environment: [String: String]? = nil) throws {
-        self.process.executableURL = Self.url
+    /// Starts `faultline ARGS...`.
+    public static func start(_ arguments: [String], environment: [String: String]? = nil) throws -> ChildProcess {
+        try ChildProcess(Self.url, arguments, environment: environment)
+    }
+
+    /// Runs `faultline ARGS...` to completion.
+    public static func run(_ arguments: [String], environment: [String: String]? = nil) async throws -> ChildProcess.Result {
+        try await ChildProcess.run(Self.url, arguments, environment: environment)
+    }
+}
+
+/// A child process whose standard output is read line by line and whose standard error
+/// is collected, both on their own threads so neither pipe can fill and stall it.
+public final class ChildProcess: @unchecked Sendable {
+    public let process = Process()
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+    private let lines: AsyncStream<String>
+    private let stderrText = StderrCollector()
+
+    /// Starts `EXECUTABLE ARGS...`; `environment` adds to this process's environment.
+    public init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws {
+        self.process.executableURL = executable
         self.process.arguments = arguments
         if let environment {
             self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -39,23 +53,19 @@ public final class FaultlineBinary: @unchecked Sendable {
         self.process.standardInput = FileHandle.nullDevice
         let (stream, continuation) = AsyncStream<String>.makeStream()
         self.lines = stream
-        let handle = self.stdoutPipe.fileHandleForReading
+        let output = self.stdoutPipe.fileHandleForReading.fileDescriptor
         let collector = self.stderrText
-        let errorHandle = self.stderrPipe.fileHandleForReading
+        let errors = self.stderrPipe.fileHandleForReading.fileDescriptor
         Thread.detachNewThread {
-            while true {
-                let data = errorHandle.availableData
-                if data.isEmpty { break }
-                collector.append(data)
+            while let bytes = PipeReading.next(errors) {
+                collector.append(bytes)
             }
             collector.finish()
         }
         Thread.detachNewThread {
             var pending = Data()
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                pending.append(data)
+            while let bytes = PipeReading.next(output) {
+                pending.append(contentsOf: bytes)
                 while let newline = pending.firstIndex(of: 0x0A) {
                     continuation.yield(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
                     pending.removeSubrange(pending.startIndex...newline)
@@ -85,8 +95,12 @@ public final class FaultlineBinary: @unchecked Sendable {
         return nil
     }
 
+    /// Sends signal `number` to the child. Never to pid 0 or below: that would signal
+    /// the whole process group, the test runner included.
     public func signal(_ number: Int32) {
-        kill(self.process.processIdentifier, number)
+        let pid = self.process.processIdentifier
+        guard pid > 0 else { return }
+        kill(pid, number)
     }
 
     /// Waits for the process to end and returns its exit status.
@@ -118,9 +132,9 @@ public final class FaultlineBinary: @unchecked Sendable {
         }
     }
 
-    /// Runs `faultline ARGS...` to completion.
-    public static func run(_ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
-        let binary = try FaultlineBinary(arguments, environment: environment)
+    /// Runs `EXECUTABLE ARGS...` to completion.
+    public static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
+        let binary = try ChildProcess(executable, arguments, environment: environment)
         var output: [String] = []
         while let line = await binary.nextLine() {
             output.append(line)
@@ -146,8 +160,8 @@ private final class StderrCollector: @unchecked Sendable {
         self.done.signal()
     }
 
-    func append(_ more: Data) {
-        self.lock.withLock { self.data.append(more) }
+    func append(_ more: [UInt8]) {
+        self.lock.withLock { self.data.append(contentsOf: more) }
     }
 
     var text: String {

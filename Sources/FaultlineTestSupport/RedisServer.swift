@@ -49,7 +49,7 @@ public final class RedisServer: @unchecked Sendable {
         try process.run()
         let server = RedisServer(port: port, process: process)
         let ready = try await withTimeout(.seconds(20)) {
-            try await Self.waitUntilReady(output.fileHandleForReading)
+            try await Self.waitUntilReady(output)
         }
         guard ready.ready else {
             server.stop()
@@ -59,21 +59,22 @@ public final class RedisServer: @unchecked Sendable {
     }
 
     /// Reads the server's log until it says it is ready (true) or ends (false).
-    private static func waitUntilReady(_ handle: FileHandle) async throws -> (ready: Bool, text: String) {
+    private static func waitUntilReady(_ pipe: Pipe) async throws -> (ready: Bool, text: String) {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
+                let fd = pipe.fileHandleForReading.fileDescriptor
                 var text = ""
                 while true {
-                    let data = handle.availableData
-                    if data.isEmpty {
+                    guard let bytes = PipeReading.next(fd) else {
                         continuation.resume(returning: (false, text))
                         return
                     }
-                    text += String(decoding: data, as: UTF8.self)
+                    text += String(decoding: bytes, as: UTF8.self)
                     if text.contains("Ready to accept connections") {
                         // Keep draining so the server never blocks on a full pipe.
                         Thread.detachNewThread {
-                            while !handle.availableData.isEmpty {}
+                            while PipeReading.next(fd) != nil {}
+                            withExtendedLifetime(pipe) {}
                         }
                         continuation.resume(returning: (true, text))
                         return

@@ -28,12 +28,24 @@ extension SocketClient {
         }
         // A reset can beat the end of the handshake.
         if result != 0 {
-            let code = errno
+            let code = errno == EINTR ? Self.finishInterruptedConnect(fd) : errno
+            if code == 0 { return fd }
             close(fd)
             if code == ECONNRESET || code == ECONNREFUSED { return nil }
             throw SocketError(call: "connect", code: code)
         }
         return fd
+    }
+
+    /// A connect that a signal interrupted goes on in the kernel: wait for it to end
+    /// and return its outcome (0 or an errno).
+    private static func finishInterruptedConnect(_ fd: Int32) -> Int32 {
+        var waiting = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        _ = restartingOnSignal { poll(&waiting, 1, -1) }
+        var code: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length)
+        return code
     }
 
     /// How one call on a kept-alive connection ended.
@@ -69,7 +81,7 @@ extension SocketClient {
         defer { close(fd) }
         var offset = 0
         while offset < request.count {
-            let sent = request[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let sent = restartingOnSignal { request[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
             if sent < 0 {
                 if errno == ECONNRESET || errno == EPIPE { return .reset("") }
                 throw SocketError(call: "send", code: errno)

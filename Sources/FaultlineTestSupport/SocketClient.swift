@@ -145,13 +145,12 @@ public final class SocketEchoServer: Sendable {
         var total = 0
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0, errno == EINTR { continue }
+            let count = restartingOnSignal { chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
             guard count > 0 else { break }
             total += count
             var offset = 0
             while offset < count {
-                let sent = chunk[offset..<count].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let sent = restartingOnSignal { chunk[offset..<count].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
                 if sent <= 0 { return total + Self.drain(fd) }
                 offset += sent
             }
@@ -164,7 +163,7 @@ public final class SocketEchoServer: Sendable {
     private static func drain(_ fd: Int32) -> Int {
         var total = 0
         var chunk = [UInt8](repeating: 0, count: 65_536)
-        while case let count = chunk.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }), count > 0 {
+        while case let count = restartingOnSignal({ chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }), count > 0 {
             total += count
         }
         return total

@@ -52,7 +52,7 @@ struct Faultline: AsyncParsableCommand {
 
 /// Writes one line to standard error.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    try? FileHandle.standardError.write(contentsOf: Data((message + "\n").utf8))
 }
 
 /// Ends the process at once with `status`.

@@ -46,7 +46,7 @@ struct EveryFaultAccountingTests {
         let echo = try SocketEchoServer()
         defer { echo.stop() }
 
-        let proxy = try FaultlineBinary([
+        let proxy = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)",
             "--profile", profilePath, "--seed", "7", "--log", log,
         ])

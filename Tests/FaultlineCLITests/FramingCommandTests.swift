@@ -23,7 +23,7 @@ struct FramingCommandTests {
 
     @Test func lengthFramingWithEveryOptionForwardsByteForByte() async throws {
         let echo = try await TestServer.echo()
-        let proxy = try FaultlineBinary([
+        let proxy = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--framing", "length",
             "--length-prefix", "2", "--length-endian", "little", "--length-includes-prefix",
             "--max-header-size", "16KiB", "--max-message-size", "1MiB", "--max-hold", "0s",
@@ -53,7 +53,7 @@ struct FramingCommandTests {
     @Test(arguments: ["http", "resp", "line"])
     func framedProxyForwardsByteForByte(framing: String) async throws {
         let echo = try await TestServer.echo()
-        let proxy = try FaultlineBinary([
+        let proxy = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--framing", framing,
             "--record-payloads",
         ])

@@ -16,7 +16,7 @@ struct MessageFaultCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let log = directory.appendingPathComponent("dup.jsonl").path
         let server = try await CountingHTTPServer.start()
-        let proxy = try FaultlineBinary([
+        let proxy = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(server.port)",
             "--profile", "duplicate-delivery", "--framing", "http", "--seed", "11", "--log", log,
         ])
@@ -58,7 +58,7 @@ struct MessageFaultCommandTests {
     @Test func theProfilesFramingIsUsedAndTheFlagOverridesIt() async throws {
         let server = try await CountingHTTPServer.start()
         // reply-lost-post says 'framing: http': no flag needed.
-        let framed = try FaultlineBinary([
+        let framed = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(server.port)", "--profile", "reply-lost-post",
         ])
         let port = try #require(await framed.listeningPort())

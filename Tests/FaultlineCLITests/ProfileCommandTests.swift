@@ -91,7 +91,7 @@ struct ProfileCommandTests {
     @Test func proxyWithProfileAndSeedInjectsAndSaysTheSeed() async throws {
         let echo = try await TestServer.echo()
         let path = try Self.write("faultline: 1\nname: first-refused\ndescription: d\nrules: [{name: r, match: {connections: {first: 1}}, fault: {kind: refuse, mode: close}}]\n")
-        let proxy = try FaultlineBinary(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--profile", path, "--seed", "42"])
+        let proxy = try FaultlineBinary.start(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--profile", path, "--seed", "42"])
         let port = try #require(await proxy.listeningPort())
         func roundTrip() async throws -> String {
             let client = try await TestClient.connect(port: port)
@@ -113,7 +113,7 @@ struct ProfileCommandTests {
     }
 
     @Test func proxyWithoutSeedChoosesAndPrintsOne() async throws {
-        let proxy = try FaultlineBinary(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "--profile", "slow-reply"])
+        let proxy = try FaultlineBinary.start(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9", "--profile", "slow-reply"])
         _ = try #require(await proxy.listeningPort())
         proxy.signal(SIGTERM)
         #expect(await proxy.exitStatus() == 0)

@@ -8,7 +8,7 @@ import Testing
 struct ProxyCommandTests {
     @Test func printsTheBoundAddressForwardsAndExitsZeroOnSIGTERM() async throws {
         let echo = try await TestServer.echo()
-        let proxy = try FaultlineBinary(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)"])
+        let proxy = try FaultlineBinary.start(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)"])
         let port = try #require(await proxy.listeningPort())
         let client = try await TestClient.connect(port: port)
         let echoed = try await client.executeThenClose { inbound, outbound in
@@ -23,7 +23,7 @@ struct ProxyCommandTests {
     }
 
     @Test func sigintAlsoStopsCleanly() async throws {
-        let proxy = try FaultlineBinary(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"])
+        let proxy = try FaultlineBinary.start(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"])
         _ = try #require(await proxy.listeningPort())
         proxy.signal(SIGINT)
         #expect(await proxy.exitStatus() == 0)

@@ -30,7 +30,7 @@ struct RecordsCommandTests {
         let log = directory.appendingPathComponent("run.jsonl").path
         let pcap = directory.appendingPathComponent("run.pcap").path
         let echo = try await TestServer.echo()
-        let proxy = try FaultlineBinary([
+        let proxy = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--name", "cli",
             "--log", log, "--pcap", pcap,
         ])
@@ -125,16 +125,15 @@ struct RecordsCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("x.pcap").path
         let arguments = ["capture", "--interface", "lo", "-w", file, "--count", "1"]
-        let result: Ran
+        let result: ChildProcess.Result
         if geteuid() == 0 {
             let setpriv = try #require(
                 ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) },
                 "setpriv (util-linux) is needed to drop CAP_NET_RAW"
             )
-            result = try await Self.run(setpriv, ["--bounding-set=-net_raw,-net_admin", "--inh-caps=-all", "--", FaultlineBinary.url.path] + arguments)
+            result = try await ChildProcess.run(URL(fileURLWithPath: setpriv), ["--bounding-set=-net_raw,-net_admin", "--inh-caps=-all", "--", FaultlineBinary.url.path] + arguments)
         } else {
-            let ran = try await FaultlineBinary.run(arguments)
-            result = Ran(status: ran.status, stdout: ran.stdout, stderr: ran.stderr)
+            result = try await FaultlineBinary.run(arguments)
         }
         #expect(result.status == 3)
         #expect(result.stderr.contains("CAP_NET_RAW"), "stderr was: \(result.stderr)")
@@ -149,7 +148,7 @@ struct RecordsCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("live.pcap").path
         let echo = try await TestServer.echo()
-        let capture = try FaultlineBinary(["capture", "-i", "lo", "--filter", "tcp port \(echo.port)", "-w", file, "--count", "4"])
+        let capture = try FaultlineBinary.start(["capture", "-i", "lo", "--filter", "tcp port \(echo.port)", "-w", file, "--count", "4"])
         let first = await capture.nextLine()
         #expect(first?.hasPrefix("capturing on lo") == true)
         let client = try await TestClient.connect(port: echo.port)
@@ -187,43 +186,5 @@ struct RecordsCommandTests {
 
     static func wireBytes(_ file: String) throws -> Int {
         try PcapOfflineReader.readAll(path: file).packets.reduce(0) { $0 + $1.originalLength }
-    }
-
-    struct Ran: Sendable {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Ran {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.arguments = arguments
-                if let environment {
-                    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-                }
-                let output = Pipe()
-                let errors = Pipe()
-                process.standardOutput = output
-                process.standardError = errors
-                do {
-                    try process.run()
-                    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-                    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    continuation.resume(
-                        returning: Ran(
-                            status: process.terminationStatus,
-                            stdout: String(decoding: outputData, as: UTF8.self),
-                            stderr: String(decoding: errorData, as: UTF8.self)
-                        )
-                    )
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
     }
 }

@@ -71,7 +71,7 @@ struct UDPProfileCommandTests {
             "--profile", "lossy-udp", "--seed", "\(seed)", "--log", log,
         ]
         if let pcap { arguments += ["--pcap", pcap] }
-        let proxy = try FaultlineBinary(arguments)
+        let proxy = try FaultlineBinary.start(arguments)
         let port = try #require(await proxy.listeningPort())
         let client = try await TestDatagram.bind()
         let received = try await client.executeThenClose { inbound, outbound in
@@ -144,7 +144,7 @@ struct UDPProfileCommandTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let log = directory.appendingPathComponent("run.jsonl").path
         let echo = try await TestDatagramEcho.start()
-        let proxy = try FaultlineBinary([
+        let proxy = try FaultlineBinary.start([
             "proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)",
             "--profile", "reordering-udp", "--seed", "11", "--log", log,
         ])
@@ -225,12 +225,12 @@ struct UDPProfileCommandTests {
             return
         }
         let home = ["HOME": FileManager.default.temporaryDirectory.path]
-        let read = try await RecordsCommandTests.run(tshark, ["-r", pcap], environment: home)
+        let read = try await ChildProcess.run(URL(fileURLWithPath: tshark), ["-r", pcap], environment: home)
         #expect(read.status == 0)
         #expect(Self.complaints(read.stderr).isEmpty, "tshark said: \(read.stderr)")
         #expect(read.stdout.split(separator: "\n").count == packets.count)
-        let checksums = try await RecordsCommandTests.run(
-            tshark,
+        let checksums = try await ChildProcess.run(
+            URL(fileURLWithPath: tshark),
             ["-r", pcap, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-T", "fields", "-e", "ip.checksum.status", "-e", "udp.checksum.status"],
             environment: home
         )

@@ -8,7 +8,7 @@ import Testing
 struct UDPProxyCommandTests {
     @Test func echoesThroughTheBinaryAndExitsZeroOnSIGTERM() async throws {
         let echo = try await TestDatagramEcho.start()
-        let proxy = try FaultlineBinary([
+        let proxy = try FaultlineBinary.start([
             "proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)",
             "--udp-idle-timeout", "5s", "--udp-max-sessions", "8",
         ])
@@ -31,7 +31,7 @@ struct UDPProxyCommandTests {
     }
 
     @Test func sigintAlsoStopsCleanly() async throws {
-        let proxy = try FaultlineBinary(["proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"])
+        let proxy = try FaultlineBinary.start(["proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"])
         _ = try #require(await proxy.listeningPort())
         proxy.signal(SIGINT)
         #expect(await proxy.exitStatus() == 0)

@@ -119,14 +119,14 @@ struct CaptureTests {
         let capture = try PacketCapture(path: path)
         let (exchanges, _, _) = try await Self.run(sizes: [3000, 70_000], capture: capture)
 
-        let read = try Self.execute(tshark, ["-r", path])
+        let read = try await Self.execute(tshark, ["-r", path])
         #expect(read.status == 0)
         #expect(read.stderr.isEmpty, "tshark said: \(read.stderr)")
         // tshark's analysis finds nothing wrong with the synthetic headers either. Only the
         // link, IP and TCP layers count: tshark guesses application protocols from port
         // numbers, and an ephemeral port (34980 is EtherCAT's) makes it misread the
         // test's random payload.
-        let expert = try Self.execute(tshark, ["-r", path, "-q", "-z", "expert,warn"])
+        let expert = try await Self.execute(tshark, ["-r", path, "-q", "-z", "expert,warn"])
         #expect(expert.status == 0 && expert.stderr.isEmpty)
         let headerComplaints = expert.stdout.split(separator: "\n").filter { row in
             let columns = row.split(separator: " ", omittingEmptySubsequences: true)
@@ -134,7 +134,7 @@ struct CaptureTests {
         }
         #expect(headerComplaints.isEmpty, "tshark: \(expert.stdout)")
         // Every IP and TCP checksum verifies (status 1 is "good").
-        let checksums = try Self.execute(
+        let checksums = try await Self.execute(
             tshark,
             ["-r", path, "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-T", "fields", "-e", "ip.checksum.status", "-e", "tcp.checksum.status"]
         )
@@ -143,7 +143,7 @@ struct CaptureTests {
 
         let streams = try TCPStreamReassembler.streams(fromCaptureAt: path)
         for index in 0..<streams.count {
-            let follow = try Self.execute(tshark, ["-r", path, "-qz", "follow,tcp,raw,\(index)"])
+            let follow = try await Self.execute(tshark, ["-r", path, "-qz", "follow,tcp,raw,\(index)"])
             #expect(follow.status == 0 && follow.stderr.isEmpty, "tshark said: \(follow.stderr)")
             let (toServer, toClient) = Self.parseFollowRaw(follow.stdout)
             #expect(toServer.count + toClient.count > 0, "tshark stream \(index) is empty")
@@ -242,7 +242,7 @@ struct CaptureTests {
         #expect(streams.map(\.client.isIPv6).sorted { !$0 && $1 } == [false, true])
         #expect(streams.allSatisfy { $0.clientToServer == Array("over IPv6".utf8) && $0.serverToClient == $0.clientToServer })
         if let tshark = Self.tshark {
-            let read = try Self.execute(tshark, ["-r", path])
+            let read = try await Self.execute(tshark, ["-r", path])
             #expect(read.status == 0 && read.stderr.isEmpty, "tshark said: \(read.stderr)")
             #expect(read.stdout.contains("::1 → ::1") || read.stdout.contains("::1 -> ::1"), "tshark: \(read.stdout)")
         }
@@ -287,7 +287,7 @@ struct CaptureTests {
         #expect(five.payload == Foundation.Data(Self.pattern(1, 5)).base64EncodedString())
     }
 
-    @Test func udpDatagramsAreWrittenAsUDP() throws {
+    @Test func udpDatagramsAreWrittenAsUDP() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.path("udp.pcap")
@@ -296,14 +296,14 @@ struct CaptureTests {
         let server = IPEndpoint(address: [127, 0, 0, 1], port: 53)
         capture.udpDatagram(from: client, to: server, payload: ByteBuffer(string: "question"))
         capture.udpDatagram(from: server, to: client, payload: ByteBuffer(string: "answer"))
-        try capture.close()
+        try await capture.close()
         let (_, packets) = try PcapOfflineReader.readAll(path: path)
         #expect(packets.count == 2)
         #expect(packets.map { $0.data[9] } == [17, 17])  // IPv4 protocol: UDP
         #expect(packets.map { Array($0.data[28...]) } == [Array("question".utf8), Array("answer".utf8)])
         #expect(packets[0].data[20..<24] == [0x9C, 0x40, 0x00, 0x35])  // ports 40000 → 53
         if let tshark = Self.tshark {
-            let checked = try Self.execute(
+            let checked = try await Self.execute(
                 tshark, ["-r", path, "-o", "udp.check_checksum:TRUE", "-T", "fields", "-e", "udp.checksum.status", "-e", "udp.length"]
             )
             #expect(checked.stdout.split(separator: "\n") == ["1\t16", "1\t14"])
@@ -326,43 +326,18 @@ struct CaptureTests {
         }
     }
 
-    struct Execution {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func execute(_ executable: String, _ arguments: [String]) throws -> Execution {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        // tshark wants a writable home for its profile; keep it out of the user's.
-        var environment = ProcessInfo.processInfo.environment
-        environment["HOME"] = FileManager.default.temporaryDirectory.path
-        process.environment = environment
-        try process.run()
-        let errorData = LockedData()
-        let errorHandle = errors.fileHandleForReading
-        let thread = Thread { errorData.set(errorHandle.readDataToEndOfFile()) }
-        thread.start()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let stderr = errorData.wait()
-        // As root, tshark always prints a notice about it; that is not about the file.
-        let complaints = String(decoding: stderr, as: UTF8.self)
+    /// Runs `executable` to completion. tshark wants a writable home for its profile;
+    /// it gets the temporary directory, not the user's. As root it always prints a
+    /// notice about that, which is not about the file, so that line is left out.
+    static func execute(_ executable: String, _ arguments: [String]) async throws -> ChildProcess.Result {
+        var result = try await ChildProcess.run(
+            URL(fileURLWithPath: executable), arguments, environment: ["HOME": FileManager.default.temporaryDirectory.path]
+        )
+        result.stderr = result.stderr
             .split(separator: "\n")
             .filter { !$0.hasPrefix("Running as user \"root\"") }
             .joined(separator: "\n")
-        return Execution(
-            status: process.terminationStatus,
-            stdout: String(decoding: outputData, as: UTF8.self),
-            stderr: complaints
-        )
+        return result
     }
 
     /// `follow,tcp,raw` prints hex lines between `===` rules; lines indented with a tab
@@ -392,25 +367,5 @@ struct CaptureTests {
             if fromServer { toClient += bytes } else { toServer += bytes }
         }
         return (toServer, toClient)
-    }
-}
-
-/// Data handed from a reading thread to the waiting one.
-final class LockedData: @unchecked Sendable {
-    private let lock = NSCondition()
-    private var data: Data?
-
-    func set(_ value: Data) {
-        self.lock.lock()
-        self.data = value
-        self.lock.signal()
-        self.lock.unlock()
-    }
-
-    func wait() -> Data {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        while self.data == nil { self.lock.wait() }
-        return self.data!
     }
 }

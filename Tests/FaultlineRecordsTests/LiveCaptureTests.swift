@@ -28,11 +28,11 @@ struct LiveCaptureTests {
             return
         }
         let (progress, progressContinuation) = AsyncStream<PcapLiveCapture.Progress>.makeStream()
-        let finished = LockedData()
+        let finished = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             _ = try? capture.run(writingTo: path) { progressContinuation.yield($0) }
             progressContinuation.finish()
-            finished.set(Data())
+            finished.signal()
         }
 
         let message = ByteBuffer(string: "seen on the wire")
@@ -54,7 +54,7 @@ struct LiveCaptureTests {
             }
         }
         capture.stop()
-        _ = finished.wait()
+        finished.wait()
         await server.stop()
 
         let stream = try #require(found)

@@ -112,7 +112,7 @@ private final class ProgressLine {
     func show(_ progress: PcapLiveCapture.Progress) {
         let text = "captured \(progress.packets) packets (\(progress.bytes) bytes)"
         if self.isTerminal {
-            FileHandle.standardError.write(Data(("\r" + text).utf8))
+            try? FileHandle.standardError.write(contentsOf: Data(("\r" + text).utf8))
             return
         }
         guard text != self.lastText else { return }
@@ -129,7 +129,7 @@ private final class ProgressLine {
 
     func finish() {
         if self.isTerminal {
-            FileHandle.standardError.write(Data("\n".utf8))
+            try? FileHandle.standardError.write(contentsOf: Data("\n".utf8))
         } else if let pending = self.pending, pending != self.lastText {
             printError(pending)
         }

@@ -64,7 +64,7 @@ extension Log {
                     throw InvalidInputError("-o \(output): cannot write the file")
                 }
             } else {
-                FileHandle.standardOutput.write(data)
+                try? FileHandle.standardOutput.write(contentsOf: data)
             }
         }
     }
