@@ -107,6 +107,7 @@ public final class TCPProxy: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.recvAllocator, value: ReceiveBuffers.allocator)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.accept(channel)
@@ -225,20 +226,12 @@ public final class TCPProxy: Sendable {
         var logger = self.logger
         logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
         let upstream = self.configuration.upstream
-        let dial = ClientBootstrap(group: client.eventLoop)
-            .connectTimeout(self.configuration.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelInitializer { [handlers = NIOLoopBound(pipeline.upstreamHandlers(bridge: upstreamSide), eventLoop: client.eventLoop)] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers(handlers.value)
-                }
+        let handlers = NIOLoopBound(pipeline.upstreamHandlers(bridge: upstreamSide), eventLoop: client.eventLoop)
+        let dialer = UpstreamDialer(upstream: upstream, connectTimeout: self.configuration.connectTimeout)
+        let connected = dialer.connect(on: client.eventLoop, halfClosure: true) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandlers(handlers.value)
             }
-        let connected: EventLoopFuture<any Channel>
-        if let literal = try? SocketAddress(ipAddress: upstream.host, port: upstream.port) {
-            connected = dial.connect(to: literal)
-        } else {
-            connected = dial.connect(host: upstream.host, port: upstream.port)
         }
         connected.assumeIsolated().whenComplete { [self] result in
             switch result {
