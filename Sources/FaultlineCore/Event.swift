@@ -19,6 +19,8 @@ public struct Event: Codable, Sendable, Equatable {
         case upstreamError = "upstream_error"
         case framingFallback = "framing_fallback"
         case logDropped = "log_dropped"
+        /// The `--pcap` capture fell behind and packets were not written to it.
+        case captureDropped = "capture_dropped"
         /// UDP: the session cap was reached; datagrams from new clients are dropped.
         case sessionLimit = "session_limit"
         /// The reply to a copy of a request (a `duplicate` fault), read on the copy's own

@@ -5,11 +5,16 @@ import NIOCore
 /// crossed the wire, for `--pcap`.
 ///
 /// It sits at the capture-tap slot, just inside the socket (see `ConnectionPipeline`),
-/// so it sees bytes exactly as the socket read them and as the proxy handed them to the
-/// socket, before framing or faults. Endings are recorded where they happen: the peer's
-/// FIN (`inputClosed`) or RST (a reset error), the proxy's half-close (`close(.output)`)
-/// or reset (`resetAndClose`, announced by a `ResetRequested` event); a channel that just
-/// goes inactive gets FINs for whichever sides have not sent one.
+/// so it sees bytes exactly as the socket read them and, once each write succeeds, as
+/// the socket took them, before framing or faults. Endings are recorded where they
+/// happen: the peer's FIN (`inputClosed`) or RST (a reset error), the proxy's half-close
+/// (`close(.output)`, once done) or reset (`resetAndClose`, announced by a
+/// `ResetRequested` event); a channel that just goes inactive gets FINs for whichever
+/// sides have not sent one.
+///
+/// One case remains where the capture shows more than the peer got: bytes the kernel
+/// accepted but still held when a reset threw them away (the log counts them as
+/// dropped; the capture cannot take back what it already queued).
 ///
 /// Passive: every event is passed on unchanged.
 final class WireTap: ChannelDuplexHandler {
@@ -80,16 +85,37 @@ final class WireTap: ChannelDuplexHandler {
         context.fireChannelRead(data)
     }
 
+    /// Writes are recorded once they reach the socket, not when they are made: a cut
+    /// fails the writes NIO still holds, and the capture must not show bytes that never
+    /// went out (the log's `bytes_to_*` count the same way, in `WriteLedger`).
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // NIO completes a connect promise before it fires channelActive, so the bridge
-        // may write to a dialled channel before this handler heard it is active.
-        self.startIfActive(context)
-        if let flow = self.flow {
-            flow.data(from: self.local, Self.unwrapOutboundIn(data))
-        } else if !self.started {
-            self.early.append(Self.unwrapOutboundIn(data))
+        let buffer = Self.unwrapOutboundIn(data)
+        guard buffer.readableBytes > 0 else {
+            context.write(data, promise: promise)
+            return
+        }
+        let promise = promise ?? context.eventLoop.makePromise()
+        promise.futureResult.assumeIsolated().whenSuccess {
+            self.recordLocal(context) { $0.data(from: self.local, buffer) } early: { $0.early.append(buffer) }
         }
         context.write(data, promise: promise)
+    }
+
+    /// Records something this side sent, or keeps it for after the handshake when the
+    /// channel is not active yet. NIO completes a connect promise before it fires
+    /// channelActive, so the bridge may write to a dialled channel before this handler
+    /// heard it is active.
+    private func recordLocal(
+        _ context: ChannelHandlerContext,
+        _ record: (TCPCaptureFlow) -> Void,
+        early: (WireTap) -> Void
+    ) {
+        self.startIfActive(context)
+        if let flow = self.flow {
+            record(flow)
+        } else if !self.started {
+            early(self)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -106,20 +132,28 @@ final class WireTap: ChannelDuplexHandler {
         context.fireErrorCaught(error)
     }
 
+    /// The FIN is recorded when the half-close is done, after every earlier write.
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode == .output {
-            self.startIfActive(context)
-            if let flow = self.flow {
-                flow.fin(from: self.local)
-            } else if !self.started {
-                self.earlyFIN = true
-            }
+        guard mode == .output else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        let promise = promise ?? context.eventLoop.makePromise()
+        promise.futureResult.assumeIsolated().whenSuccess {
+            self.recordLocal(context) { $0.fin(from: self.local) } early: { $0.earlyFIN = true }
         }
         context.close(mode: mode, promise: promise)
     }
 
+    /// The RST is recorded once the ledger has let the kernel send what it could, just
+    /// before the socket is closed: writes that complete meanwhile come before it.
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        if event is ResetRequested {
+        guard event is ResetRequested else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        let promise = promise ?? context.eventLoop.makePromise()
+        promise.futureResult.assumeIsolated().whenComplete { _ in
             self.flow?.reset(from: self.local)
         }
         context.triggerUserOutboundEvent(event, promise: promise)

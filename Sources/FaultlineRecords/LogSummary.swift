@@ -35,6 +35,8 @@ public struct LogSummary: Sendable, Equatable {
     public var firstTime: String?
     public var lastTime: String?
     public var logDropped = 0
+    /// Packets the `--pcap` capture did not write (`capture_dropped`).
+    public var captureDropped = 0
     public var accounting: [Accounting.Violation] = []
 
     public init(events: [Event]) {
@@ -86,6 +88,8 @@ public struct LogSummary: Sendable, Equatable {
                 self.framingFallbacks += 1
             case .logDropped:
                 self.logDropped += event.count ?? 0
+            case .captureDropped:
+                self.captureDropped += event.count ?? 0
             default:
                 break
             }
@@ -135,6 +139,9 @@ public struct LogSummary: Sendable, Equatable {
         }
         if self.logDropped > 0 {
             lines.append("WARNING: the log says \(self.logDropped) events were not written (log_dropped)")
+        }
+        if self.captureDropped > 0 {
+            lines.append("WARNING: the packet capture is missing \(self.captureDropped) packets (capture_dropped)")
         }
         if self.accounting.isEmpty {
             lines.append("accounting:   balanced (received = forwarded + dropped on every connection)")

@@ -1,4 +1,5 @@
 import Dispatch
+import FaultlineCore
 import Foundation
 import NIOCore
 import Pcap
@@ -46,6 +47,10 @@ public final class PacketCapture: Sendable {
         var error: String?
     }
 
+    /// Payload bytes that may wait for the writer unless told otherwise: a few seconds
+    /// of a fast loopback transfer.
+    public static let defaultMaxQueuedBytes = 64 << 20
+
     /// The first file's path; rotated files derive from it.
     public let path: String
     public let maxFileSize: Int64?
@@ -62,7 +67,12 @@ public final class PacketCapture: Sendable {
     ///   - maxQueuedBytes: payload bytes that may wait for the writer before packets are
     ///     dropped (and counted).
     /// - Throws: `PcapError(.file)`.
-    public init(path: String, maxFileSize: Int64? = nil, clock: any WallClock = SystemWallClock(), maxQueuedBytes: Int = 64 << 20) throws {
+    public init(
+        path: String,
+        maxFileSize: Int64? = nil,
+        clock: any WallClock = SystemWallClock(),
+        maxQueuedBytes: Int = PacketCapture.defaultMaxQueuedBytes
+    ) throws {
         let first = try PcapDumpFile(path: path, linkType: .raw)
         self.path = path
         self.maxFileSize = maxFileSize
@@ -118,6 +128,17 @@ public final class PacketCapture: Sendable {
 
     /// Packets not written because the queue was full or the capture closed.
     public var droppedPackets: Int { self.state.withLock { $0.dropped } }
+    /// The `capture_dropped` event for a capture that lost packets (nil when it lost
+    /// none), so the log says the capture is incomplete, not only standard error.
+    public var droppedEvent: Event? {
+        let dropped = self.droppedPackets
+        guard dropped > 0 else { return nil }
+        var event = Event(.captureDropped)
+        event.count = dropped
+        event.reason = "the packet capture fell behind; \(dropped) packets were not written to \(self.path)"
+        return event
+    }
+
     /// Packets written so far.
     public var writtenPackets: Int { self.state.withLock { $0.written } }
     /// Every file written so far, first to last.

@@ -10,7 +10,8 @@ import Glibc
 #endif
 
 /// The event log's books balance over a run of the `faultline` binary with every TCP
-/// fault kind active, and they agree with what the clients and the server saw.
+/// fault kind active, and they agree with what the clients and the server saw, and with
+/// the packet capture of the same run.
 @Suite(.timeLimit(.minutes(2)))
 struct EveryFaultAccountingTests {
     /// Three connections per rule, in accept order; the last three pass untouched. A
@@ -41,6 +42,7 @@ struct EveryFaultAccountingTests {
         let profilePath = directory.appendingPathComponent("every.yaml").path
         try Self.profile.write(toFile: profilePath, atomically: true, encoding: .utf8)
         let log = directory.appendingPathComponent("run.jsonl").path
+        let pcap = directory.appendingPathComponent("run.pcap").path
 
         // An echo on plain sockets: it counts what its kernel delivered, resets included.
         let echo = try SocketEchoServer()
@@ -48,7 +50,7 @@ struct EveryFaultAccountingTests {
 
         let proxy = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)",
-            "--profile", profilePath, "--seed", "7", "--log", log,
+            "--profile", profilePath, "--seed", "7", "--log", log, "--pcap", pcap,
         ])
         let port = try #require(await proxy.listeningPort())
 
@@ -102,5 +104,25 @@ struct EveryFaultAccountingTests {
             perConnection.append(received)
         }
         #expect(perConnection.reduce(0, +) == closes.values.reduce(0) { $0 + ($1.bytesToUpstream ?? 0) }, "server \(perConnection) log \(closes.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.bytesToUpstream ?? -1)" })")
+
+        // The capture shows what the sockets took, as the log counts it (writes a cut
+        // discarded are in neither): per connection on the client legs, found by the
+        // client's port, and in total on the upstream legs, whose ports the log omits.
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: pcap)
+        #expect(streams.allSatisfy { $0.missingBytes == 0 })
+        let clientLegs = Dictionary(
+            streams.filter { Int($0.server.port) == port }.map { (Int($0.client.port), $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
+        for open in events where open.type == .connectionOpen {
+            let ordinal = try #require(open.conn)
+            let clientPort = try #require(open.client?.split(separator: ":").last.flatMap { Int($0) })
+            let close = try #require(closes[ordinal])
+            let leg = try #require(clientLegs[clientPort], "connection \(ordinal) has no client leg in the capture")
+            #expect(leg.serverToClient.count == close.bytesToClient, "connection \(ordinal): capture \(leg.serverToClient.count), log \(close.bytesToClient ?? -1)")
+            #expect(leg.clientToServer.count == close.bytesFromClient, "connection \(ordinal): capture \(leg.clientToServer.count), log \(close.bytesFromClient ?? -1)")
+        }
+        let upstreamLegs = streams.filter { Int($0.server.port) == echo.port }
+        #expect(upstreamLegs.reduce(0) { $0 + $1.clientToServer.count } == closes.values.reduce(0) { $0 + ($1.bytesToUpstream ?? 0) })
     }
 }

@@ -79,9 +79,51 @@ struct RecordsCommandTests {
         #expect(array?.count == events.count)
     }
 
+    /// A capture whose writer cannot keep up drops packets, and the log says how many:
+    /// a run's records never claim a complete capture they do not have. A one-byte
+    /// buffer makes every packet with a payload wait too long.
+    @Test func aCaptureThatFallsBehindIsRecordedInTheLog() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("run.jsonl").path
+        let pcap = directory.appendingPathComponent("run.pcap").path
+        let echo = try await TestServer.echo()
+        let proxy = try FaultlineBinary.start([
+            "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)",
+            "--log", log, "--pcap", pcap, "--pcap-buffer", "1",
+        ])
+        let port = try #require(await proxy.listeningPort())
+        let client = try await TestClient.connect(port: port)
+        let echoed = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "not in the capture"))
+            outbound.finish()
+            return String(buffer: try await TestClient.readAll(inbound))
+        }
+        #expect(echoed == "not in the capture")
+        proxy.signal(SIGTERM)
+        #expect(await proxy.exitStatus() == 0)
+        await echo.stop()
+        #expect(await proxy.completeStandardError().contains("capture fell behind"))
+
+        // At least four payloads (client to proxy, proxy to upstream, and back) did not fit.
+        let events = try EventLogReader.read(path: log)
+        let dropped = try #require(events.first { $0.type == .captureDropped })
+        let count = try #require(dropped.count)
+        #expect(count >= 4)
+        #expect(dropped.reason?.contains(pcap) == true)
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: pcap)
+        #expect(streams.allSatisfy { $0.clientToServer.isEmpty && $0.serverToClient.isEmpty })
+
+        let summary = try await FaultlineBinary.run(["log", "summary", log])
+        #expect(summary.status == 0)
+        #expect(summary.stdout.contains("WARNING: the packet capture is missing \(count) packets (capture_dropped)"), "stdout was: \(summary.stdout)")
+    }
+
     static let badRecordOptions: [([String], String)] = [
         (["--pcap", "/tmp/x.pcap", "--pcap-max-size", "10X"], "--pcap-max-size"),
         (["--pcap-max-size", "10M"], "--pcap-max-size needs --pcap FILE"),
+        (["--pcap-buffer", "1M"], "--pcap-buffer needs --pcap FILE"),
+        (["--pcap", "/tmp/x.pcap", "--pcap-buffer", "4G"], "--pcap-buffer 4G: at most 2G"),
         (["--pcap", "/nonexistent-directory/run.pcap"], "cannot write capture file /nonexistent-directory/run.pcap"),
     ]
 

@@ -37,7 +37,7 @@ extension Proxy {
         if let profile { Self.announce(seed: seed, profile: profile, to: logger) }
         OpenFileLimit.raiseToHardLimit()
         let signals = TerminationSignals()
-        let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes)
+        let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes, pcapBuffer: self.pcapBuffer.map { Int($0.bytes) })
         let proxy: UDPProxy
         let bound: SocketAddress
         do {

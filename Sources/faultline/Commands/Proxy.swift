@@ -89,6 +89,14 @@ struct Proxy: AsyncParsableCommand {
     )
     var pcapMaxSize: ByteSizeArgument?
 
+    @Option(
+        help: ArgumentHelp(
+            "How much captured payload may wait for the capture writer (default 64M); beyond it packets are dropped and the log says how many (capture_dropped).",
+            valueName: "size"
+        )
+    )
+    var pcapBuffer: ByteSizeArgument?
+
     @Option(help: ArgumentHelp("Fault profile: a library name (see 'faultline profile list') or a file.", valueName: "name|file"))
     var profile: String?
 
@@ -111,6 +119,10 @@ struct Proxy: AsyncParsableCommand {
     func validate() throws {
         if self.pcapMaxSize != nil, self.pcap == nil {
             throw ValidationError("--pcap-max-size needs --pcap FILE")
+        }
+        if let buffer = self.pcapBuffer {
+            guard self.pcap != nil else { throw ValidationError("--pcap-buffer needs --pcap FILE") }
+            guard buffer.bytes <= Int64(Int32.max) else { throw ValidationError("--pcap-buffer \(buffer): at most 2G") }
         }
     }
 
@@ -141,7 +153,7 @@ struct Proxy: AsyncParsableCommand {
         if let plan { Self.announce(seed: plan.seed, profile: plan.profile, to: logger) }
         OpenFileLimit.raiseToHardLimit()
         let signals = TerminationSignals()
-        let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes)
+        let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes, pcapBuffer: self.pcapBuffer.map { Int($0.bytes) })
         let proxy = TCPProxy(
             configuration: configuration,
             group: MultiThreadedEventLoopGroup.singleton,

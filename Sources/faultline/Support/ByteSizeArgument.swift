@@ -26,5 +26,11 @@ struct ByteSizeArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
         self.bytes = bytes
     }
 
-    var description: String { "\(self.bytes)" }
+    /// The size as a user would write it: `64M` rather than `67108864`.
+    var description: String {
+        for (suffix, scale) in [("G", Int64(1) << 30), ("M", Int64(1) << 20), ("K", Int64(1) << 10)] where self.bytes % scale == 0 {
+            return "\(self.bytes / scale)\(suffix)"
+        }
+        return "\(self.bytes)"
+    }
 }
