@@ -54,7 +54,7 @@ public final class TCPProxy: Sendable {
     private let capture: PacketCapture?
     private let logger: Logger
     private let connections = ConnectionRegistry()
-    private let nextOrdinal = Atomic<UInt64>(0)
+    private let acceptOrder = AcceptOrder()
     private let serverChannel = Mutex<(any Channel)?>(nil)
     /// When the listener started (event-loop uptime ns): the origin of time windows and
     /// schedules.
@@ -104,6 +104,13 @@ public final class TCPProxy: Sendable {
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { [acceptOrder] channel in
+                // Out of descriptors (EMFILE), the backoff handler stops accepting for a
+                // moment instead of letting the listener spin on the failing accept.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([AcceptBackoffHandler(), acceptOrder])
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.autoRead, value: false)
@@ -172,7 +179,7 @@ public final class TCPProxy: Sendable {
     /// Called from the child initializer: the channel is not registered yet, so the
     /// upstream is dialled only once it is active.
     private func accept(_ client: any Channel) throws {
-        let ordinal = self.nextOrdinal.wrappingAdd(1, ordering: .relaxed).oldValue
+        let ordinal = self.acceptOrder.ordinal(of: client)
         self.connections.open(ordinal, client: client)
         let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
         var pipeline = ConnectionPipeline(
