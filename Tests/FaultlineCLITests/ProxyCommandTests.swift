@@ -1,3 +1,5 @@
+import FaultlineCore
+import FaultlineRecords
 import FaultlineTestSupport
 import Foundation
 import NIOCore
@@ -57,9 +59,30 @@ struct ProxyCommandTests {
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
+    /// Both acts: passthrough is byte-exact; with reply-lost the naive retry pays twice,
+    /// and the act's log and capture are left where `--output` says.
     @Test func demoRunsEndToEnd() async throws {
-        let result = try await FaultlineBinary.run(["demo"])
-        #expect(result.status == 0)
+        let directory = try RecordsCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try await FaultlineBinary.run(["demo", "--output", directory.path])
+        #expect(result.status == 0, "stderr was: \(result.stderr)")
         #expect(result.stdout.contains("every reply matched"))
+        #expect(result.stdout.contains("attempt 1: deposit 10  ->  no answer in time"))
+        #expect(result.stdout.contains("attempt 2: deposit 10  ->  balance 20"))
+        #expect(result.stdout.contains("the ledger applied 2 deposits of 10 (balance 20)"))
+        #expect(result.stdout.hasSuffix("demo finished: both acts went as described"))
+
+        let events = try EventLogReader.read(path: directory.appendingPathComponent("demo.jsonl").path)
+        #expect(Accounting.check(events).isEmpty)
+        #expect(events.filter { $0.type == .fault }.map(\.rule) == ["lose-first-reply"])
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: directory.appendingPathComponent("demo.pcap").path)
+        #expect(streams.count == 4)
+        #expect(streams.allSatisfy { $0.clientToServer == Array("deposit 10\n".utf8) })
+    }
+
+    @Test func demoRefusesAnOutputItCannotCreate() async throws {
+        let result = try await FaultlineBinary.run(["demo", "--output", "/proc/faultline-demo"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--output /proc/faultline-demo: cannot create the directory"), "stderr was: \(result.stderr)")
     }
 }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import FaultlineCore
+import FaultlineFraming
 import FaultlineProxy
+import FaultlineRecords
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -8,31 +11,68 @@ import NIOPosix
 /// `faultline demo`: the pipeline on embedded services, with nothing to set up.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show faultline at work on an embedded sample service.",
+        abstract: "Show faultline at work on embedded sample services.",
         discussion: """
-            Starts an echo service and a proxy in front of it, both on free loopback \
-            ports, sends a few messages through the proxy, checks each reply is byte \
-            for byte what was sent, and stops. Needs no setup and no network.
+            Two acts, on free loopback ports, with nothing to set up and no network. \
+            1, passthrough: an echo service behind the proxy; every reply is checked \
+            byte for byte. 2, a lost reply: a small ledger service (one 'deposit N' per \
+            line) behind the proxy with the reply-lost profile and line framing. A \
+            client with a one-second deadline deposits 10, hears nothing, and retries \
+            as a naive client does: the ledger applies the deposit twice. The event \
+            log and packet capture of the second act are kept (--output) and the log \
+            is summarised. Exits 0 when both acts went as described, 3 otherwise.
             """
     )
 
+    @Option(
+        help: ArgumentHelp(
+            "Keep the second act's event log (demo.jsonl) and capture (demo.pcap) here; default: a new temporary directory.",
+            valueName: "dir"
+        )
+    )
+    var output: String?
+
+    /// How long the demo's client waits for an answer before it calls the outcome
+    /// unknown (the output says "one second").
+    static let deadline = TimeAmount.seconds(1)
+    static let quiet = Logger(label: "faultline.demo", factory: { _ in SwiftLogNoOpLogHandler() })
+
     func run() async throws {
+        let directory = try self.outputDirectory()
         let group = MultiThreadedEventLoopGroup.singleton
+        Output.line("1. Passthrough")
+        let exact = try await Self.passthrough(group: group)
+        Output.line("")
+        Output.line("2. A lost reply")
+        let lost = try await Self.lostReply(group: group, directory: directory)
+        Output.line("")
+        Output.line(exact && lost ? "demo finished: both acts went as described" : "demo finished: something went differently (see above)")
+        if !(exact && lost) { throw ExitCode(ExitStatus.runtime) }
+    }
+
+    private func outputDirectory() throws -> URL {
+        let url =
+            self.output.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("faultline-demo-\(UInt32.random(in: 0...UInt32.max))")
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw InvalidInputError("--output \(url.path): cannot create the directory")
+        }
+        return url
+    }
+
+    /// Act 1: messages through a plain proxy come back byte for byte.
+    private static func passthrough(group: any EventLoopGroup) async throws -> Bool {
         let service = try await EchoService.start(group: group)
         let upstream = HostPort(host: "127.0.0.1", port: service.address.port ?? 0)
         let proxy = TCPProxy(
-            configuration: TCPProxyConfiguration(
-                name: "demo",
-                listen: HostPort(host: "127.0.0.1", port: 0),
-                upstream: upstream
-            ),
+            configuration: TCPProxyConfiguration(name: "demo", listen: HostPort(host: "127.0.0.1", port: 0), upstream: upstream),
             group: group,
-            logger: Logger(label: "faultline.demo", factory: { _ in SwiftLogNoOpLogHandler() })
+            logger: Self.quiet
         )
         let bound = try await proxy.start()
-        Output.line("echo service on \(upstream)")
-        Output.line("proxy listening on \(bound.hostPortText), forwarding to \(upstream)")
-
+        Output.line("   echo service on \(upstream); proxy on \(bound.hostPortText), no profile")
         let client = try await ClientBootstrap(group: group)
             .connect(to: bound) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -49,23 +89,116 @@ struct Demo: AsyncParsableCommand {
                 while received.readableBytes < message.utf8.count + 1, var chunk = try await replies.next() {
                     received.writeBuffer(&chunk)
                 }
-                let reply = String(buffer: received).trimmingCharacters(in: "\n")
-                let same = reply == message
+                let reply = String(String(buffer: received).dropLast())
+                let same = reply + "\n" == String(buffer: received) && reply == message
                 allEqual = allEqual && same
-                Output.line("  sent \"\(message)\"  ->  got \"\(reply)\"  \(same ? "(byte-exact)" : "(MISMATCH)")")
+                Output.line("   sent \"\(message)\"  ->  got \"\(reply)\"  \(same ? "(byte-exact)" : "(MISMATCH)")")
             }
         }
         await proxy.shutdown(grace: .seconds(1))
         await service.stop()
-        Output.line(allEqual ? "demo finished: every reply matched" : "demo finished: replies differed")
-        if !allEqual { throw ExitCode(ExitStatus.runtime) }
+        Output.line(allEqual ? "   every reply matched" : "   replies differed")
+        return allEqual
+    }
+
+    /// Act 2: the reply-lost profile makes a naive retry pay twice.
+    private static func lostReply(group: any EventLoopGroup, directory: URL) async throws -> Bool {
+        let ledger = try await LedgerService.start(group: group)
+        let upstream = HostPort(host: "127.0.0.1", port: ledger.address.port ?? 0)
+        let profile = try ProfileLoader.fromEnvironment().load("reply-lost")
+        let plan = FaultPlan(profile: profile, seed: 1)
+        let log = directory.appendingPathComponent("demo.jsonl").path
+        let pcap = directory.appendingPathComponent("demo.pcap").path
+        let records = try Records(log: log, pcap: pcap, pcapMaxSize: nil, pcapBuffer: nil)
+        let proxy = TCPProxy(
+            configuration: TCPProxyConfiguration(
+                name: "demo",
+                listen: HostPort(host: "127.0.0.1", port: 0),
+                upstream: upstream,
+                faults: plan,
+                framing: FramingConfiguration(kind: .line)
+            ),
+            group: group,
+            events: records.events,
+            capture: records.capture,
+            logger: Self.quiet
+        )
+        let bound = try await proxy.start()
+        Output.line("   ledger service on \(upstream); proxy on \(bound.hostPortText), profile reply-lost, seed 1, --framing line")
+        Output.line("   the client gives each call one second, then retries once on a new connection")
+
+        var answers: [String?] = []
+        for attempt in 1...2 {
+            let answer = try await LineCall.call("deposit 10", to: bound, deadline: Self.deadline, group: group)
+            answers.append(answer)
+            Output.line("   attempt \(attempt): deposit 10  ->  " + (answer ?? "no answer in time: the outcome is unknown"))
+            if answer != nil { break }
+        }
+        await proxy.shutdown(grace: .seconds(1))
+        try await records.close(logger: Self.quiet)
+        let books = ledger.books
+        await ledger.stop()
+
+        Output.line("   the ledger applied \(books.deposits) deposits of 10 (balance \(books.balance)):")
+        Output.line("   the first attempt was processed; only its reply was lost. Retrying a call that")
+        Output.line("   is not idempotent, with no idempotency key for the service to deduplicate on,")
+        Output.line("   pays twice. faultline's profile says which client behaviour is correct:")
+        Output.line("   faultline profile show reply-lost")
+        Output.line("")
+        Output.line("   what the proxy recorded (faultline log summary \(log)):")
+        let events = try EventLogReader.read(path: log)
+        for line in LogSummary(events: events).text.split(separator: "\n", omittingEmptySubsequences: false) {
+            Output.line("     " + line)
+        }
+        Output.line("   both legs of both connections, as packets: \(pcap)")
+        Output.line("     (tshark -r \(pcap), or open it in Wireshark)")
+        let lostOnce = events.contains { $0.type == .fault && $0.rule == "lose-first-reply" }
+        return answers == [nil, "balance 20"] && books.deposits == 2 && lostOnce
     }
 }
 
-extension String {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        var text = self
-        while text.last == set { text.removeLast() }
-        return text
+/// One line-protocol call with a deadline, as a careful client makes it: connect, send
+/// the line, wait for one answer line; nil when none came in time (or the connection
+/// ended first). The connection is closed either way.
+private final class LineCall: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let promise: EventLoopPromise<String?>
+    private var received = ByteBuffer()
+
+    private init(promise: EventLoopPromise<String?>) {
+        self.promise = promise
+    }
+
+    static func call(_ line: String, to address: SocketAddress, deadline: TimeAmount, group: any EventLoopGroup) async throws -> String? {
+        let loop = group.next()
+        let promise = loop.makePromise(of: String?.self)
+        let channel = try await ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(LineCall(promise: promise))
+                }
+            }
+            .connect(to: address)
+            .get()
+        let timer = loop.scheduleTask(in: deadline) { promise.succeed(nil) }
+        channel.writeAndFlush(ByteBuffer(string: line + "\n"), promise: nil)
+        let answer = try await promise.futureResult.get()
+        timer.cancel()
+        try? await channel.close()
+        return answer
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var chunk = Self.unwrapInboundIn(data)
+        self.received.writeBuffer(&chunk)
+        if let newline = self.received.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            self.promise.succeed(self.received.getString(at: self.received.readerIndex, length: newline - self.received.readerIndex))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.promise.succeed(nil)
+        context.fireChannelInactive()
     }
 }
