@@ -10,12 +10,16 @@ public enum TestDatagram {
     public typealias Envelope = AddressedEnvelope<ByteBuffer>
     public typealias Socket = NIOAsyncChannel<Envelope, Envelope>
 
-    /// A socket on `127.0.0.1:0` that reads whole datagrams of any size.
-    public static func bind(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Socket {
+    /// A socket on `host:0` (a loopback address; `127.0.0.1` unless a test needs a
+    /// client at another address) that reads whole datagrams of any size.
+    public static func bind(
+        host: String = "127.0.0.1",
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> Socket {
         try await DatagramBootstrap(group: group)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-            .bind(host: "127.0.0.1", port: 0) { channel in
+            .bind(host: host, port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Socket(wrappingChannelSynchronously: channel)
                 }

@@ -99,6 +99,67 @@ struct UDPProfileCommandTests {
         return Run(events: try EventLogReader.read(path: log), received: received)
     }
 
+    /// A profile's schedule and `match.client` reach the UDP engine: in the first phase
+    /// only the rule for clients in 127.0.0.2/32 acts, so that client's datagrams are
+    /// lost while another client's all come back, and the rule for everyone, scheduled
+    /// for later, never acts.
+    @Test func theScheduleAndTheClientMatchSelectWhichRulesActOnWhichSessions() async throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let profilePath = directory.appendingPathComponent("phased.yaml").path
+        try """
+            faultline: 1
+            name: phased
+            description: one far client loses everything for an hour, then everyone does
+            transport: udp
+            schedule:
+              phases:
+                - {name: first-hour, duration: 1h, rules: [far-away]}
+                - {name: later, rules: [everyone]}
+            rules:
+              - {name: far-away, match: {client: 127.0.0.2/32}, fault: {kind: loss}}
+              - {name: everyone, fault: {kind: loss}}
+
+            """.write(toFile: profilePath, atomically: true, encoding: .utf8)
+        let log = directory.appendingPathComponent("phased.jsonl").path
+        let echo = try await TestDatagramEcho.start()
+        let proxy = try FaultlineBinary.start([
+            "proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)",
+            "--profile", profilePath, "--seed", "1", "--log", log,
+        ])
+        let port = try #require(await proxy.listeningPort())
+        let far = try await TestDatagram.bind(host: "127.0.0.2")
+        try await far.executeThenClose { _, outbound in
+            for number in 0..<5 as Range<UInt64> {
+                try await outbound.write(TestDatagram.Envelope(remoteAddress: try TestDatagram.loopback(port), data: TestDatagram.numbered(number)))
+            }
+        }
+        // The listener reads datagrams in arrival order on one loop: once the near
+        // client's echoes are back, the far client's datagrams were all handled.
+        let near = try await TestDatagram.bind()
+        let echoed = try await near.executeThenClose { inbound, outbound in
+            var replies = inbound.makeAsyncIterator()
+            var echoed: [UInt64] = []
+            for number in 10..<15 as Range<UInt64> {
+                try await outbound.write(TestDatagram.Envelope(remoteAddress: try TestDatagram.loopback(port), data: TestDatagram.numbered(number)))
+                let reply = try #require(try await replies.next())
+                echoed.append(try #require(TestDatagram.number(of: reply.data)))
+            }
+            return echoed
+        }
+        #expect(echoed == Array(10..<15))
+        proxy.signal(SIGTERM)
+        #expect(await proxy.exitStatus() == 0)
+        await echo.stop()
+
+        let events = try EventLogReader.read(path: log)
+        let farSession = try #require(events.first { $0.type == .connectionOpen && $0.client?.hasPrefix("127.0.0.2:") == true }?.conn)
+        let faults = events.filter { $0.type == .fault }
+        #expect(faults.count == 5)
+        #expect(faults.allSatisfy { $0.rule == "far-away" && $0.conn == farSession && $0.direction == .upstream && $0.action == "dropped" })
+        #expect(Accounting.check(events).isEmpty)
+    }
+
     static func directory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-udp-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

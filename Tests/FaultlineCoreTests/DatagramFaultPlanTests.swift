@@ -37,6 +37,51 @@ struct DatagramFaultPlanTests {
         #expect(up != otherSession)
     }
 
+    /// A window gates a rule by time since the proxy started (or the session opened);
+    /// the schedule's phase gates it too; outside them every datagram passes.
+    @Test func windowsAndTheScheduleGateRulesByTime() throws {
+        let windowed = try DatagramFaultPlan(
+            rules: [
+                DatagramFaultRule(name: "early", fault: .loss(.independent), window: TimeWindow(from: .proxy, after: .seconds(1), length: .seconds(1))),
+                DatagramFaultRule(name: "settled", fault: .loss(.independent), window: TimeWindow(from: .connection, after: .seconds(10))),
+            ],
+            seed: 3
+        )
+        func lost(_ plan: DatagramFaultPlan, proxy: Duration, session: Duration) -> String? {
+            var track = plan.track(session: 0, direction: .upstream)
+            return plan.decide(bytes: 8, track: &track, sinceProxyStart: proxy, sinceSessionOpen: session).drop.map { plan.rule($0).name }
+        }
+        #expect(lost(windowed, proxy: .milliseconds(999), session: .zero) == nil)
+        #expect(lost(windowed, proxy: .milliseconds(1000), session: .zero) == "early")
+        #expect(lost(windowed, proxy: .milliseconds(2000), session: .seconds(9)) == nil)
+        #expect(lost(windowed, proxy: .seconds(30), session: .seconds(10)) == "settled")
+
+        let scheduled = try DatagramFaultPlan(
+            rules: [DatagramFaultRule(name: "storm", fault: .loss(.independent))],
+            seed: 3,
+            schedule: Schedule(phases: [.init(name: "calm", duration: .seconds(10), rules: []), .init(name: "storm", duration: .seconds(5), rules: ["storm"])], repeats: true)
+        )
+        #expect(lost(scheduled, proxy: .seconds(9), session: .zero) == nil)
+        #expect(lost(scheduled, proxy: .seconds(12), session: .zero) == "storm")
+        #expect(lost(scheduled, proxy: .seconds(16), session: .zero) == nil)
+        #expect(lost(scheduled, proxy: .seconds(27), session: .zero) == "storm")
+    }
+
+    /// `match.client` selects sessions by their client's address, once per track.
+    @Test func theClientMatchSelectsSessionsByAddress() throws {
+        let block = AddressMatch(blocks: [try #require(AddressMatch.Block("10.0.0.0/8"))])
+        let plan = try DatagramFaultPlan(
+            rules: [DatagramFaultRule(name: "far", match: DatagramMatch(client: block), fault: .loss(.independent))],
+            seed: 5
+        )
+        var far = plan.track(session: 0, direction: .upstream, client: "10.9.8.7:53000")
+        var near = plan.track(session: 1, direction: .upstream, client: "127.0.0.1:53000")
+        var unknown = plan.track(session: 2, direction: .upstream)
+        #expect(plan.decide(bytes: 8, track: &far).drop == 0)
+        #expect(plan.decide(bytes: 8, track: &near).drop == nil)
+        #expect(plan.decide(bytes: 8, track: &unknown).drop == nil)
+    }
+
     @Test func ruleDirectionAndMatchLimitWhatARuleSees() throws {
         let plan = try DatagramFaultPlan(
             rules: [

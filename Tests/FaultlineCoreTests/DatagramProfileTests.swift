@@ -81,6 +81,28 @@ struct DatagramProfileTests {
         _ = try DatagramFaultPlan(rules: profile.datagramRules(), seed: 1)
     }
 
+    /// Windows, the client match and the schedule reach the UDP engine's rules and plan.
+    @Test func windowsClientMatchAndScheduleReadIntoTheEnginePlan() throws {
+        let profile = try Self.load(
+            Self.header + """
+                schedule:
+                  phases:
+                    - {name: calm, duration: 10s, rules: []}
+                    - {name: storm, duration: 5s, rules: [lossy]}
+                  repeat: true
+                rules:
+                  - {name: lossy, window: {from: proxy, after: 2s, for: 30s}, match: {client: 10.0.0.0/8}, fault: {kind: loss}}
+
+                """
+        )
+        let rules = try profile.datagramRules()
+        #expect(rules.first?.window == TimeWindow(from: .proxy, after: .seconds(2), length: .seconds(30)))
+        #expect(rules.first?.match.selects(client: "10.1.2.3:5000") == true)
+        #expect(rules.first?.match.selects(client: "127.0.0.1:5000") == false)
+        let plan = try DatagramFaultPlan(rules: rules, seed: 1, schedule: profile.schedule)
+        #expect(plan.schedule?.phases.map(\.name) == ["calm", "storm"])
+    }
+
     /// (profile text, expected `LINE:COLUMN`, words the message must contain).
     static let mistakes: [(String, String, String)] = [
         // Bad values, at the value.
@@ -111,11 +133,8 @@ struct DatagramProfileTests {
         // What the UDP engine cannot honour, where it is asked for.
         (header + "rules:\n  - {name: a, per: connection, probability: 0.5, fault: {kind: loss}}\n", "6:20", "with 'transport: udp' every rule is decided per datagram"),
         (header + "rules:\n  - {name: a, per: chunk, fault: {kind: delay, latency: 1ms}}\n", "6:20", "decided per datagram"),
-        (header + "rules:\n  - {name: a, window: {after: 1s}, fault: {kind: loss}}\n", "6:15", "time windows are not supported with 'transport: udp'"),
-        (header + "rules:\n  - {name: a, match: {client: 10.0.0.0/8}, fault: {kind: loss}}\n", "6:23", "match.client is not supported with 'transport: udp'"),
         (header + "rules:\n  - {name: a, match: {method: GET}, fault: {kind: loss}}\n", "6:23", "datagrams have no method, path, header or command"),
         (header + "framing: line\nrules: []\n", "5:1", "a 'transport: udp' profile has no framing"),
-        (header + "schedule: {phases: [{rules: []}]}\nrules: []\n", "5:1", "schedules are not supported with 'transport: udp'"),
         // Rules that can never fire, as on TCP.
         (header + "rules:\n  - {name: a, probability: 0, fault: {kind: loss}}\n", "6:5", "rule 'a' can never fire: its probability is 0"),
     ]

@@ -55,6 +55,22 @@ struct DatagramFaultStageTests {
         }
     }
 
+    /// The stage reads the time from its loop: a rule with a window drops only the
+    /// datagrams that arrive inside it, counted from the session's opening.
+    @Test func aWindowedRuleActsOnlyInsideItsWindow() throws {
+        let harness = try Harness([
+            DatagramFaultRule(name: "outage", fault: .loss(.independent), window: TimeWindow(after: .seconds(1), length: .seconds(1)))
+        ])
+        harness.receive(0..<2)
+        harness.advance(.milliseconds(1500))
+        harness.receive(2..<4)
+        harness.advance(.seconds(1))
+        harness.receive(4..<6)
+        #expect(harness.sentNumbers == [0, 1, 4, 5])
+        #expect(harness.faults("dropped").map(\.unit) == [2, 3])
+        #expect(harness.counters.balances)
+    }
+
     @Test func reorderReleasesAHeldDatagramAfterTheNextN() throws {
         let harness = try Harness([
             DatagramFaultRule(name: "hold", match: DatagramMatch(datagrams: 1...1), fault: .reorder(DatagramReorder(after: 2)))

@@ -7,20 +7,27 @@
 /// adding a rule never changes what the others decide. The only memory between
 /// datagrams is each Gilbert-Elliott chain's state, kept in a `Track` per session and
 /// direction and advanced once per datagram the rule covers, in ordinal order.
+///
+/// Time only gates whether a rule acts now (its window, the schedule's phase), as for
+/// TCP: callers pass the elapsed times, read from their event loop. A rule outside its
+/// window covers nothing, so its chain does not advance either.
 public struct DatagramFaultPlan: Sendable {
     public let rules: [DatagramFaultRule]
     public let seed: UInt64
     /// Which proxy of a run (0 for a lone `faultline proxy`).
     public let proxy: UInt32
+    /// The profile's phases, by time since the proxy started; nil: every rule always.
+    public let schedule: Schedule?
 
     /// - Throws: `InvalidInputError` naming the first rule with a bad parameter.
-    public init(rules: [DatagramFaultRule], seed: UInt64, proxy: UInt32 = 0) throws(InvalidInputError) {
+    public init(rules: [DatagramFaultRule], seed: UInt64, proxy: UInt32 = 0, schedule: Schedule? = nil) throws(InvalidInputError) {
         for rule in rules {
             try rule.validate()
         }
         self.rules = rules
         self.seed = seed
         self.proxy = proxy
+        self.schedule = schedule
     }
 
     /// A plan with no rules: every datagram passes untouched.
@@ -30,6 +37,7 @@ public struct DatagramFaultPlan: Sendable {
         self.rules = uncheckedRules
         self.seed = seed
         self.proxy = proxy
+        self.schedule = nil
     }
 
     /// What the plan remembers about one session and direction between datagrams.
@@ -40,11 +48,31 @@ public struct DatagramFaultPlan: Sendable {
         public fileprivate(set) var next: UInt64 = 0
         /// Per rule: whether its Gilbert-Elliott chain is in the bad state.
         fileprivate var bad: [Bool]
+        /// Per rule: whether the session's client is one the rule selects.
+        fileprivate let selected: [Bool]
     }
 
-    /// A fresh track: ordinal 0, every chain in the good state.
-    public func track(session: UInt64, direction: Event.Direction) -> Track {
-        Track(session: session, direction: direction, bad: Array(repeating: false, count: self.rules.count))
+    /// A fresh track: ordinal 0, every chain in the good state. `client` is the
+    /// session's client address (host and port), for rules that match on it.
+    public func track(session: UInt64, direction: Event.Direction, client: String? = nil) -> Track {
+        Track(
+            session: session,
+            direction: direction,
+            bad: Array(repeating: false, count: self.rules.count),
+            selected: self.rules.map { $0.match.selects(client: client) }
+        )
+    }
+
+    /// Whether `rule` may act now: its window and the schedule's phase allow it.
+    public func isActive(_ rule: DatagramFaultRule, sinceProxyStart: Duration, sinceSessionOpen: Duration) -> Bool {
+        if let window = rule.window {
+            let elapsed = window.from == .proxy ? sinceProxyStart : sinceSessionOpen
+            if !window.contains(elapsed) { return false }
+        }
+        if let schedule = self.schedule, !schedule.allows(rule.name, at: sinceProxyStart) {
+            return false
+        }
+        return true
     }
 
     /// The key of rule `rule`'s decision for one datagram. The direction is folded into
@@ -61,12 +89,22 @@ public struct DatagramFaultPlan: Sendable {
     }
 
     /// Decides the next datagram of `track` (`bytes` long) and advances the track.
-    public func decide(bytes: Int, track: inout Track) -> DatagramDecision {
+    /// The elapsed times (since the proxy started, since the session's first datagram)
+    /// gate rules with a window and the schedule's phases.
+    public func decide(
+        bytes: Int,
+        track: inout Track,
+        sinceProxyStart: Duration = .zero,
+        sinceSessionOpen: Duration = .zero
+    ) -> DatagramDecision {
         let ordinal = track.next
         track.next += 1
         var decision = DatagramDecision(datagram: ordinal)
         for (index, rule) in self.rules.enumerated()
-        where rule.direction.covers(track.direction) && rule.match.covers(session: track.session, datagram: ordinal) {
+        where rule.direction.covers(track.direction) && track.selected[index]
+            && rule.match.covers(session: track.session, datagram: ordinal)
+            && self.isActive(rule, sinceProxyStart: sinceProxyStart, sinceSessionOpen: sinceSessionOpen)
+        {
             var random = DecisionRandom(
                 self.key(session: track.session, direction: track.direction, datagram: ordinal, rule: index)
             )

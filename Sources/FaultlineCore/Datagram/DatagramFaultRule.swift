@@ -40,14 +40,19 @@ public struct DatagramFaultRule: Decodable, Sendable, Equatable {
     /// Chance the rule fires for a datagram, from 0 to 1.
     public var probability: Double
     public var fault: DatagramFault
+    /// When the rule may act, from the proxy's start or the session's first datagram
+    /// (`from: connection`); nil: always.
+    public var window: TimeWindow?
 
     public init(
         name: String,
         direction: Direction = .both,
         match: DatagramMatch = .all,
         probability: Double = 1,
-        fault: DatagramFault
+        fault: DatagramFault,
+        window: TimeWindow? = nil
     ) {
+        self.window = window
         self.name = name
         self.direction = direction
         self.match = match

@@ -1,7 +1,8 @@
 /// Which datagrams of the rule's direction a rule considers, by position: session
 /// ordinals and datagram ordinals (each from 0, in arrival order). Absent means all.
 ///
-/// Positions, never hosts, so profiles stay portable. This is how a profile says
+/// Positions first, so profiles stay portable; a profile may also name client address
+/// blocks (`match.client`), checked once per session. This is how a profile says
 /// "lose the first reply" or "hold the third request" (`match.connections` and
 /// `match.message` fill the ordinal sets), and how tests script a fault for one
 /// datagram without relying on chance. The compact JSON form takes ranges:
@@ -18,17 +19,29 @@ public struct DatagramMatch: Decodable, Sendable, Equatable {
     public var sessionOrdinals: ConnectionOrdinals?
     /// A profile's `match.message` ordinals, read as datagram ordinals; must hold too.
     public var datagramOrdinals: ConnectionOrdinals?
+    /// A profile's `match.client`: the session's client address must be in it.
+    public var client: AddressMatch?
 
     public init(
         sessions: ClosedRange<UInt64>? = nil,
         datagrams: ClosedRange<UInt64>? = nil,
         sessionOrdinals: ConnectionOrdinals? = nil,
-        datagramOrdinals: ConnectionOrdinals? = nil
+        datagramOrdinals: ConnectionOrdinals? = nil,
+        client: AddressMatch? = nil
     ) {
         self.sessions = sessions
         self.datagrams = datagrams
         self.sessionOrdinals = sessionOrdinals
         self.datagramOrdinals = datagramOrdinals
+        self.client = client
+    }
+
+    /// Whether a session whose client is at `address` (host and port text) is selected
+    /// by the client match; an unknown address is not.
+    public func selects(client address: String?) -> Bool {
+        guard let match = self.client else { return true }
+        guard let address else { return false }
+        return match.contains(address)
     }
 
     /// Matches every datagram.

@@ -68,9 +68,14 @@ extension Profile {
                 DatagramFaultRule(
                     name: rule.name,
                     direction: Self.datagramDirection(rule.match.direction),
-                    match: DatagramMatch(sessionOrdinals: rule.match.connections, datagramOrdinals: rule.match.message?.ordinals),
+                    match: DatagramMatch(
+                        sessionOrdinals: rule.match.connections,
+                        datagramOrdinals: rule.match.message?.ordinals,
+                        client: rule.match.client
+                    ),
                     probability: rule.probability,
-                    fault: fault.datagramFault
+                    fault: fault.datagramFault,
+                    window: rule.window
                 )
             )
         }

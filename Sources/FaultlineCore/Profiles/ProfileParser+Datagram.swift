@@ -2,16 +2,14 @@ import Yams
 
 /// What a `transport: udp` profile may not say, reported where it is written.
 ///
-/// The UDP engine decides every rule per datagram, by session and datagram ordinal and
-/// direction; it has no framing, no client match, no time windows or schedules yet. A
-/// profile that asks for one of those would silently not get it, so it is refused.
+/// The UDP engine decides every rule per datagram, by session and datagram ordinal,
+/// direction, the session's client address, and time (windows, the schedule); it has no
+/// framing and no per-session decisions. A profile that asks for one of those would
+/// silently not get it, so it is refused.
 extension ProfileParser {
     static func checkDatagramProfile(_ top: ReaderFields, reader: ProfileReader) {
         if let key = top.key("framing") {
             reader.fail(key, "a 'transport: udp' profile has no framing: each datagram is one message already (leave framing out)")
-        }
-        if let key = top.key("schedule") {
-            reader.fail(key, "schedules are not supported with 'transport: udp' yet (leave the schedule out, or split the phases into profiles)")
         }
     }
 
@@ -24,16 +22,9 @@ extension ProfileParser {
             reader.fail(node, "\(what): with 'transport: udp' every rule is decided per datagram; leave per out (or write 'per: message')")
             fits = false
         }
-        if let key = fields.key("window") {
-            reader.fail(key, "\(what): time windows are not supported with 'transport: udp' yet (leave window out)")
-            fits = false
-        }
         if let node = fields["match"], case .mapping(let match) = node {
             for (key, _) in match {
                 switch key.scalar?.string {
-                case "client":
-                    reader.fail(key, "\(what): match.client is not supported with 'transport: udp' yet; select sessions by ordinal (match.connections)")
-                    fits = false
                 case "method", "path", "header", "command":
                     reader.fail(key, "\(what): datagrams have no method, path, header or command; with 'transport: udp', match.message selects datagram ordinals only")
                     fits = false

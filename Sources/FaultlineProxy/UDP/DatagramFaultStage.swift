@@ -21,6 +21,10 @@ final class DatagramFaultStage {
 
     private let plan: DatagramFaultPlan
     private var track: DatagramFaultPlan.Track
+    /// When the proxy started and the session opened: rules' windows and the schedule
+    /// count from these.
+    private let proxyStart: NIODeadline
+    private let sessionOpen: NIODeadline
     private let eventLoop: any EventLoop
     private let events: any EventSink
     private let proxyName: String
@@ -67,15 +71,21 @@ final class DatagramFaultStage {
     init(
         plan: DatagramFaultPlan,
         session: UInt64,
+        client: String? = nil,
         direction: Event.Direction,
         eventLoop: any EventLoop,
+        proxyStart: NIODeadline? = nil,
+        sessionOpen: NIODeadline? = nil,
         events: any EventSink,
         proxyName: String,
         send: @escaping Send
     ) {
         self.plan = plan
-        self.track = plan.track(session: session, direction: direction)
+        self.track = plan.track(session: session, direction: direction, client: client)
         self.eventLoop = eventLoop
+        let now = eventLoop.now
+        self.proxyStart = proxyStart ?? now
+        self.sessionOpen = sessionOpen ?? now
         self.events = events
         self.proxyName = proxyName
         self.send = send
@@ -98,7 +108,13 @@ final class DatagramFaultStage {
     func receive(_ buffer: ByteBuffer) {
         self.counters.datagramsIn += 1
         self.counters.bytesIn += buffer.readableBytes
-        let decision = self.plan.decide(bytes: buffer.readableBytes, track: &self.track)
+        let now = self.eventLoop.now
+        let decision = self.plan.decide(
+            bytes: buffer.readableBytes,
+            track: &self.track,
+            sinceProxyStart: .nanoseconds((now - self.proxyStart).nanoseconds),
+            sinceSessionOpen: .nanoseconds((now - self.sessionOpen).nanoseconds)
+        )
         defer { self.arrived(ordinal: decision.datagram) }
         if decision.isUntouched {
             self.write(buffer)

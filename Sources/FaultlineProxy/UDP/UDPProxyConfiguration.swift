@@ -14,6 +14,9 @@ public struct UDPProxyConfiguration: Sendable {
     public var maxSessions: Int
     /// The fault rules, in profile order; empty forwards every datagram untouched.
     public var rules: [DatagramFaultRule]
+    /// The profile's phases (which rules act when, since the proxy started); nil: every
+    /// rule all the time.
+    public var schedule: Schedule?
     /// The run's seed: with the same traffic, the same seed gives the same faults.
     public var seed: UInt64
     /// Which proxy of a run (0 for a lone `faultline proxy`), part of every decision key.
@@ -31,6 +34,7 @@ public struct UDPProxyConfiguration: Sendable {
         idleTimeout: Duration = UDPProxyConfiguration.defaultIdleTimeout,
         maxSessions: Int = UDPProxyConfiguration.defaultMaxSessions,
         rules: [DatagramFaultRule] = [],
+        schedule: Schedule? = nil,
         seed: UInt64 = 0,
         proxyIndex: UInt32 = 0,
         profile: (name: String, hash: String)? = nil
@@ -41,6 +45,7 @@ public struct UDPProxyConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.maxSessions = maxSessions
         self.rules = rules
+        self.schedule = schedule
         self.seed = seed
         self.proxyIndex = proxyIndex
         self.profile = profile
@@ -54,6 +59,6 @@ public struct UDPProxyConfiguration: Sendable {
         guard self.maxSessions >= 1 else {
             throw InvalidInputError("the UDP session cap must be at least 1, got \(self.maxSessions)")
         }
-        return try DatagramFaultPlan(rules: self.rules, seed: self.seed, proxy: self.proxyIndex)
+        return try DatagramFaultPlan(rules: self.rules, seed: self.seed, proxy: self.proxyIndex, schedule: self.schedule)
     }
 }

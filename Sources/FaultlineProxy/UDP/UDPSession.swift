@@ -23,6 +23,9 @@ final class UDPSession {
         /// Where `--pcap` packets of both legs go; nil captures nothing.
         var capture: PacketCapture?
         var proxyName: String
+        /// When the proxy started: rules' windows `from: proxy` and the schedule count
+        /// from it.
+        var proxyStart: NIODeadline
         var idleTimeout: TimeAmount
         var upstream: SocketAddress
         var logger: Logger
@@ -52,6 +55,8 @@ final class UDPSession {
     private var upstreamWriter: CoalescingDatagramWriter?
     private var waitingForSocket: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>)] = []
     private var lastActivity: NIODeadline
+    /// When the session's first datagram arrived: windows `from: connection` count from it.
+    private let openedAt: NIODeadline
     private var idleTimer: Scheduled<Void>?
     private var stagesDraining = 0
     private var closeReason = "closed"
@@ -65,8 +70,11 @@ final class UDPSession {
     private lazy var toUpstream = DatagramFaultStage(
         plan: self.shared.plan,
         session: self.ordinal,
+        client: self.client.hostPortText,
         direction: .upstream,
         eventLoop: self.eventLoop,
+        proxyStart: self.shared.proxyStart,
+        sessionOpen: self.openedAt,
         events: self.shared.events,
         proxyName: self.shared.proxyName,
         send: { [weak self] buffer in self?.sendUpstream(buffer) }
@@ -75,8 +83,11 @@ final class UDPSession {
     private lazy var toClient = DatagramFaultStage(
         plan: self.shared.plan,
         session: self.ordinal,
+        client: self.client.hostPortText,
         direction: .downstream,
         eventLoop: self.eventLoop,
+        proxyStart: self.shared.proxyStart,
+        sessionOpen: self.openedAt,
         events: self.shared.events,
         proxyName: self.shared.proxyName,
         send: { [weak self] buffer in self?.sendToClient(buffer) }
@@ -95,6 +106,7 @@ final class UDPSession {
         logger[metadataKey: "client"] = "\(client.hostPortText)"
         self.logger = logger
         self.lastActivity = shared.listener.eventLoop.now
+        self.openedAt = self.lastActivity
         self.captureLegs = UDPCaptureLegs(
             capture: shared.capture,
             client: client,

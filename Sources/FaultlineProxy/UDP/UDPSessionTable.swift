@@ -22,6 +22,8 @@ final class UDPSessionTable: ChannelInboundHandler {
     private let capture: PacketCapture?
     private let logger: Logger
     private let gauge: UDPSessionGauge
+    /// When the proxy started, for rules' windows and the schedule.
+    private let startedAt = NIODeadline.now()
 
     private var listener: (any Channel)?
     private var toClients: CoalescingDatagramWriter?
@@ -98,6 +100,7 @@ final class UDPSessionTable: ChannelInboundHandler {
                 events: self.events,
                 capture: self.capture,
                 proxyName: self.configuration.name,
+                proxyStart: self.startedAt,
                 idleTimeout: .nanoseconds(self.configuration.idleTimeout.nanoseconds),
                 upstream: self.upstream,
                 logger: self.logger,

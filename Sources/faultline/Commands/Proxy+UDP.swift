@@ -28,6 +28,7 @@ extension Proxy {
             idleTimeout: self.udpIdleTimeout.duration,
             maxSessions: self.udpMaxSessions,
             rules: rules,
+            schedule: profile?.schedule,
             seed: seed,
             proxyIndex: 0,
             profile: profile.map { ($0.name, $0.hash) }
