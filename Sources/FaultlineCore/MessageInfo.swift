@@ -37,6 +37,9 @@ public struct MessageInfo: Sendable, Equatable {
     public var idempotencyKey: String?
     /// RESP command name, uppercased (`SET`, `INCR`), for commands sent to the server.
     public var command: String?
+    /// RESP `CLIENT REPLY OFF` or `CLIENT REPLY SKIP`: from here the server leaves
+    /// commands unanswered, so replies no longer pair with commands one for one.
+    public var silencesReplies = false
     /// A stable digest of the request (hex): equal for retries of the same request, so
     /// attempts can be grouped. On an HTTP response, the fingerprint of its request.
     public var fingerprint: String?

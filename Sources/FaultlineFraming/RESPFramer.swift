@@ -25,6 +25,10 @@ public struct RESPFramer: MessageFramer {
     /// The first element of a top-level command array is its name.
     private var wantCommand = false
     private var command: String?
+    /// The first words of a command (uppercased bulk strings of the top-level array, or
+    /// of an inline command), enough to spot `CLIENT REPLY OFF|SKIP`.
+    private var words: [String] = []
+    private var collectingWords = false
     /// No `\n` lies between `offset` and this: a long line fed in small reads is
     /// searched once, not once per read.
     private var searched = 0
@@ -42,6 +46,9 @@ public struct RESPFramer: MessageFramer {
         /// An attribute map: it does not count as an element of its parent.
         var isAttribute: Bool
     }
+
+    /// Words of a command kept: `CLIENT REPLY OFF` is three.
+    static let wordsKept = 3
 
     /// How deep aggregates may nest before the connection is carried raw.
     static let maxDepth = 256
@@ -136,8 +143,12 @@ public struct RESPFramer: MessageFramer {
                         case .failed(let reason): return .failed(reason)
                         case .incomplete: return .needMore
                         case .skipped(let next):
-                            if self.wantCommand, self.stack.count == 1, type == UInt8(ascii: "$") {
-                                self.command = Self.commandName(buffer.bytes(in: (newline + 1)..<(newline + 1 + min(size, 64))))
+                            if self.stack.count == 1, type == UInt8(ascii: "$"), self.wantCommand || self.collectingWords {
+                                let word = Self.commandName(buffer.bytes(in: (newline + 1)..<(newline + 1 + min(size, 64))))
+                                if self.wantCommand { self.command = word }
+                                self.words.append(word ?? "")
+                                // Only CLIENT needs its next words; other commands keep one.
+                                self.collectingWords = self.words[0] == "CLIENT" && self.words.count < Self.wordsKept
                             }
                             self.offset = next
                         }
@@ -164,7 +175,10 @@ public struct RESPFramer: MessageFramer {
                         complete = self.finishValue(isAttribute: isAttribute)
                     } else {
                         let pairs = type == UInt8(ascii: "%") || isAttribute
-                        if self.stack.isEmpty, type == UInt8(ascii: "*"), self.role == .request { self.wantCommand = true }
+                        if self.stack.isEmpty, type == UInt8(ascii: "*"), self.role == .request {
+                            self.wantCommand = true
+                            self.collectingWords = true
+                        }
                         if let reason = self.push(Frame(kind: .aggregate, remaining: pairs ? count * 2 : count, isAttribute: isAttribute)) {
                             return .failed(reason)
                         }
@@ -187,7 +201,10 @@ public struct RESPFramer: MessageFramer {
                     guard line.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == UInt8(ascii: "\t") }) else {
                         return .failed("control byte in an inline command")
                     }
-                    self.command = Self.commandName(Array(line.prefix { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }))
+                    self.words = line.split { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }.prefix(Self.wordsKept).map {
+                        Self.commandName(Array($0)) ?? ""
+                    }
+                    self.command = self.words.first
                     self.offset = newline + 1
                     complete = true
                 }
@@ -246,13 +263,17 @@ public struct RESPFramer: MessageFramer {
         self.offset = 0
         self.searched = 0
         self.stack.removeAll(keepingCapacity: true)
+        let words = self.words
         self.wantCommand = false
         self.command = nil
+        self.words.removeAll(keepingCapacity: true)
+        self.collectingWords = false
         guard let bytes = buffer.readSlice(length: length) else { return .needMoreData }
         var info = MessageInfo(role: self.role)
         if self.role == .request {
             info.command = command
             info.fingerprint = RequestFingerprint.of(bytes)
+            info.silencesReplies = words.count >= 3 && words[0] == "CLIENT" && words[1] == "REPLY" && ["OFF", "SKIP"].contains(words[2])
         }
         return .message(bytes: bytes, info: info)
     }

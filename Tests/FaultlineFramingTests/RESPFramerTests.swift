@@ -93,6 +93,22 @@ struct RESPFramerTests {
         #expect(run.infos[0].fingerprint != run.infos[1].fingerprint)
     }
 
+    /// `CLIENT REPLY OFF` and `SKIP` (as arrays, split across reads, or inline) say the
+    /// server stops answering one for one; `ON` and other CLIENT commands do not.
+    @Test func clientReplyOffAndSkipAreFlagged() {
+        var framer = RESPFramer(role: .request)
+        let run = frame(
+            &framer,
+            chunks: [
+                buffer("*3\r\n$6\r\nclient\r\n$5\r\nREP"), buffer("LY\r\n$3\r\noff\r\n"),
+                buffer("CLIENT REPLY SKIP\r\n*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$2\r\nON\r\n"),
+                buffer("*2\r\n$6\r\nCLIENT\r\n$4\r\nLIST\r\n*3\r\n$3\r\nSET\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n"),
+            ]
+        )
+        #expect(run.infos.map(\.command) == ["CLIENT", "CLIENT", "CLIENT", "CLIENT", "SET"])
+        #expect(run.infos.map(\.silencesReplies) == [true, true, false, false, false])
+    }
+
     static let replies: [(String, String)] = [
         ("nested arrays", "*2\r\n*2\r\n:1\r\n:2\r\n*1\r\n$3\r\nabc\r\n"),
         ("map", "%2\r\n+first\r\n:1\r\n+second\r\n#t\r\n"),

@@ -37,6 +37,40 @@ struct MessageFaultsRedisTests {
         #expect(event.reason == nil && event.bytes != nil, "the copy of \(command) should get a reply: \(event)")
     }
 
+    /// After `CLIENT REPLY OFF` the server answers nothing until `CLIENT REPLY ON`, so
+    /// replies stop pairing with commands: a rule that drops the reply to SET must not
+    /// then drop the reply to a later GET, which pairing by order would take for it.
+    @Test func clientReplyOffStopsPairingSoReplyRulesNeverHitTheWrongReply() async throws {
+        try await Self.withRedis { redis in
+            let plan = FaultPlan(
+                profile: try ProfileLoader().load(
+                    text: """
+                        faultline: 1
+                        name: t
+                        description: drop the reply to every SET
+                        rules:
+                          - {name: lose-set-reply, match: {direction: downstream, command: SET}, fault: {kind: drop}}
+
+                        """,
+                    file: "t.yaml"
+                ),
+                seed: 1
+            )
+            let events = AwaitableEventSink()
+            let expected = "+OK\r\n$1\r\nv\r\n"
+            let reply = try await withProxy(upstreamPort: redis.port, events: events, faults: plan, framing: Self.resp) { _, port in
+                let request = ["CLIENT REPLY OFF", "SET k v", "CLIENT REPLY ON", "GET k"].map {
+                    RESPTestMessage.command($0.split(separator: " ").map(String.init))
+                }
+                return try await SocketClient.call(port: port, request: request.flatMap { $0 }, limit: .seconds(10)) {
+                    $0.count >= expected.utf8.count
+                }
+            }
+            #expect(reply == .reply(expected))
+            #expect(events.events.filter { $0.type == .fault }.isEmpty)
+        }
+    }
+
     @Test func duplicateDeliveryIncrementsTwiceWhileSetLeavesTheValueAsItWas() async throws {
         try await Self.withRedis { redis in
             let events = AwaitableEventSink()

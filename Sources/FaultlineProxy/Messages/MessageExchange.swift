@@ -16,7 +16,8 @@ import NIOCore
 ///     reply /b arrives  → forwarded, then the 503 goes out
 ///
 /// Pairing stops for good when either direction falls back to raw, a RESP client enters
-/// a mode where replies no longer answer commands one for one (SUBSCRIBE, MONITOR), or
+/// a mode where replies no longer answer commands one for one (SUBSCRIBE, MONITOR,
+/// CLIENT REPLY OFF or SKIP), or
 /// `maxOutstanding` requests wait for replies: replies then match on their own facts
 /// only, and held answers go out.
 /// Loop-bound: both channels of a connection share one event loop.
@@ -26,6 +27,8 @@ final class MessageExchange {
         var facts: MessageFacts
         /// A sever to carry out when the first byte of this request's reply arrives.
         var severOnReply: FaultDecision?
+        /// RESP `CLIENT REPLY OFF|SKIP`: the server stops answering one for one.
+        var silencesReplies = false
     }
 
     private enum Entry {
@@ -52,7 +55,7 @@ final class MessageExchange {
     /// request ends pairing).
     func requestForwarded(_ request: PendingRequest) -> [ByteBuffer] {
         guard self.pairing else { return [] }
-        if self.framing == .resp, let command = request.facts.command, Self.unpairedCommands.contains(command) {
+        if self.framing == .resp, request.silencesReplies || request.facts.command.map(Self.unpairedCommands.contains) == true {
             return self.stopPairing()
         }
         if self.entries.count >= Self.maxOutstanding {

@@ -155,7 +155,12 @@ final class MessageStage: ChannelInboundHandler {
         context: ChannelHandlerContext
     ) {
         let due = self.support.exchange.requestForwarded(
-            MessageExchange.PendingRequest(unit: message.unit, facts: facts, severOnReply: disposition.severOnReply)
+            MessageExchange.PendingRequest(
+                unit: message.unit,
+                facts: facts,
+                severOnReply: disposition.severOnReply,
+                silencesReplies: message.info?.silencesReplies ?? false
+            )
         )
         self.pace(disposition, context: context)
         context.fireChannelRead(Self.wrapInboundOut(message))
