@@ -89,21 +89,11 @@ extension SocketClient {
             offset += sent
         }
         var received = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while !isComplete(received) {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count > 0 {
-                received += chunk[0..<count]
-            } else if count == 0 {
-                return .eof(String(decoding: received, as: UTF8.self))
-            } else if errno == ECONNRESET || errno == EPIPE {
-                return .reset(String(decoding: received, as: UTF8.self))
-            } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                throw TimedOut(limit: limit)
-            } else if errno != EINTR {
-                throw SocketError(call: "recv", code: errno)
-            }
+        switch try Self.receive(fd, into: &received, until: isComplete) {
+        case nil: return .reply(String(decoding: received, as: UTF8.self))
+        case .eof(let text): return .eof(text)
+        case .reset(let text): return .reset(text)
+        case .timedOut: throw TimedOut(limit: limit)
         }
-        return .reply(String(decoding: received, as: UTF8.self))
     }
 }

@@ -66,8 +66,19 @@ public enum SocketClient {
 
     /// Reads until end of stream or reset.
     private static func drain(_ fd: Int32, into received: inout [UInt8]) throws -> Ending {
+        try Self.receive(fd, into: &received) ?? .eof(String(decoding: received, as: UTF8.self))
+    }
+
+    /// Reads into `received` until `isComplete` says the bytes make a whole reply (nil),
+    /// the connection ends (`.eof`, `.reset`), or the socket's receive timeout passes
+    /// with nothing read (`.timedOut`).
+    static func receive(
+        _ fd: Int32,
+        into received: inout [UInt8],
+        until isComplete: ([UInt8]) -> Bool = { _ in false }
+    ) throws -> Ending? {
         var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
+        while !isComplete(received) {
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count > 0 {
                 received += chunk[0..<count]
@@ -81,6 +92,7 @@ public enum SocketClient {
                 throw SocketError(call: "recv", code: errno)
             }
         }
+        return nil
     }
 }
 

@@ -67,31 +67,24 @@ final class UDPSession {
     var onClosing: ((UDPSession) -> Void)?
     var onClosed: ((UDPSession) -> Void)?
 
-    private lazy var toUpstream = DatagramFaultStage(
-        plan: self.shared.plan,
-        session: self.ordinal,
-        client: self.client.hostPortText,
-        direction: .upstream,
-        eventLoop: self.eventLoop,
-        proxyStart: self.shared.proxyStart,
-        sessionOpen: self.openedAt,
-        events: self.shared.events,
-        proxyName: self.shared.proxyName,
-        send: { [weak self] buffer in self?.sendUpstream(buffer) }
-    )
+    private lazy var toUpstream = self.stage(.upstream) { [weak self] buffer in self?.sendUpstream(buffer) }
+    private lazy var toClient = self.stage(.downstream) { [weak self] buffer in self?.sendToClient(buffer) }
 
-    private lazy var toClient = DatagramFaultStage(
-        plan: self.shared.plan,
-        session: self.ordinal,
-        client: self.client.hostPortText,
-        direction: .downstream,
-        eventLoop: self.eventLoop,
-        proxyStart: self.shared.proxyStart,
-        sessionOpen: self.openedAt,
-        events: self.shared.events,
-        proxyName: self.shared.proxyName,
-        send: { [weak self] buffer in self?.sendToClient(buffer) }
-    )
+    /// The fault stage for one direction of this session.
+    private func stage(_ direction: Event.Direction, send: @escaping DatagramFaultStage.Send) -> DatagramFaultStage {
+        DatagramFaultStage(
+            plan: self.shared.plan,
+            session: self.ordinal,
+            client: self.client.hostPortText,
+            direction: direction,
+            eventLoop: self.eventLoop,
+            proxyStart: self.shared.proxyStart,
+            sessionOpen: self.openedAt,
+            events: self.shared.events,
+            proxyName: self.shared.proxyName,
+            send: send
+        )
+    }
 
     private var eventLoop: any EventLoop {
         self.shared.listener.eventLoop
