@@ -1,0 +1,30 @@
+/// The formats `faultline check --format` writes.
+public enum ReportFormat: String, CaseIterable, Sendable {
+    /// For people at a terminal: plain text, no colour codes.
+    case text
+    /// For tools: the report model encoded as is (`snake_case` keys, sorted, pretty printed).
+    case json
+    /// For CI: JUnit XML, one test suite per rule, one test case per rule result.
+    case junit
+    /// For the post-incident review: one self-contained page with an SVG timeline.
+    case html
+}
+
+/// Writes a `CheckReport` in any `ReportFormat`.
+///
+/// Every format is written from the same model, so they never disagree. The result is
+/// the whole document as a `String`; the caller writes it as UTF-8 (to stdout or to the
+/// `-o FILE`). Every document ends with a newline. Writing never fails: the model has no
+/// state a format cannot show (a non-finite number in JSON is written as a string, see
+/// `JSONReportWriter`).
+public enum ReportWriter {
+    /// The whole document for `report` in `format`, as UTF-8 text ending with a newline.
+    public static func write(_ report: CheckReport, as format: ReportFormat) -> String {
+        switch format {
+        case .text: TextReportWriter.write(report)
+        case .json: JSONReportWriter.write(report)
+        case .junit: JUnitReportWriter.write(report)
+        case .html: HTMLReportWriter.write(report)
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import FaultlineChecker
+import Foundation
+import Testing
+
+struct TextWriterTests {
+    static let text = ReportWriter.write(ReportFixtures.realistic(), as: .text)
+
+    @Test func headerHasCheckInputsSeedAndCounts() {
+        let text = Self.text
+        #expect(text.hasPrefix("faultline check retries\n"))
+        #expect(text.contains("inputs:    run/events.jsonl, run/events-2.jsonl"))
+        #expect(text.contains("seed:      42"))
+        #expect(text.contains("read:      1742 events, 61 connections, 16 injected faults"))
+        #expect(text.contains("in 50 logical requests (8 retried) from 2 clients"))
+        #expect(text.contains("findings:  1 HIGH, 3 MED, 1 INFO"))
+    }
+
+    @Test func findingsAreGroupedByRuleMostSevereFirst() throws {
+        let text = Self.text
+        let cr01 = try #require(text.range(of: "-- CR-01 NONIDEMPOTENT_RETRY_NO_KEY: 1 finding --"))
+        let cr06 = try #require(text.range(of: "-- CR-06 NO_BACKOFF: 1 finding --"))
+        let cr08 = try #require(text.range(of: "-- CR-08 NO_JITTER: 2 findings --"))
+        let cr22 = try #require(text.range(of: "-- CR-22 DUPLICATE_SUBMISSION: 1 finding --"))
+        #expect(cr01.lowerBound < cr06.lowerBound)
+        #expect(cr06.lowerBound < cr08.lowerBound)
+        #expect(cr08.lowerBound < cr22.lowerBound)
+        #expect(text.contains("HIGH CR-01 NONIDEMPOTENT_RETRY_NO_KEY — POST /charges (10.0.0.5)"))
+        #expect(text.contains("MED CR-08 NO_JITTER — GET /balance (10.0.0.7)"))
+        #expect(text.contains("  Fix: Send one Idempotency-Key header"))
+    }
+
+    @Test func evidenceIsAnAlignedTable() {
+        let lines = Self.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let header = lines.firstIndex(of: "    attempt  start   outcome    status  fault                    gap") else {
+            Issue.record("no evidence header in:\n\(Self.text)")
+            return
+        }
+        #expect(lines[header + 1] == "    0        1.204s  ambiguous  -       cut-reply (sever reply)  -")
+        #expect(lines[header + 2] == "    1        2.306s  ambiguous  -       cut-reply (sever reply)  102ms")
+        #expect(lines[header + 3] == "    2        3.512s  answered   201     -                        206ms")
+    }
+
+    @Test func evidenceOverSeveralRequestsNamesThem() {
+        #expect(Self.text.contains("    request  attempt  start   outcome   status  fault                 gap"))
+    }
+
+    @Test func clientSectionSaysWhatTheClientDoes() {
+        let text = Self.text
+        #expect(text.contains("== What your client really does =="))
+        #expect(text.contains("10.0.0.5: 34 logical requests, 4 retried"))
+        #expect(text.contains("  backoff   exponential: initial 100ms, growth x2.02, cap 1.6s"))
+        #expect(text.contains("  jitter    none (CV 0.02)"))
+        #expect(text.contains("  attempts  max 3, mean 2.5"))
+        #expect(text.contains("  deadline  2.4s"))
+        #expect(text.contains("  timeout   1s"))
+        #expect(text.contains("  samples   21 gaps"))
+        #expect(text.contains("  backoff   immediate: initial 3ms"))
+        #expect(text.contains("  timeout   none seen"))
+        #expect(text.contains("  note      no reply was ever late"))
+    }
+
+    @Test func everyRuleHasAStatusLine() {
+        let text = Self.text
+        #expect(text.contains("CR-01  NONIDEMPOTENT_RETRY_NO_KEY    HIGH  POST /charges  failed: 2 retries after ambiguous outcomes"))
+        #expect(text.contains("passed: 2 retries, none after an ambiguous outcome"))
+        #expect(text.contains("CR-03  KEY_CHANGED_BETWEEN_ATTEMPTS  HIGH  all"))
+        #expect(text.contains("not applicable: no attempt carried an idempotency key"))
+        #expect(text.contains("not enough evidence: 2 requests with 3 or more retries (needs 10)"))
+        #expect(text.contains("IGNORES_RETRY_AFTER           MED   all            off (turned off by --rules)"))
+    }
+
+    @Test func notesThenVerdictLast() {
+        let text = Self.text
+        #expect(text.contains("== Notes ==\n- --rules excluded CR-13\n- CR-10 limit raised"))
+        #expect(text.hasSuffix("\n4 violations (1 HIGH, 3 MED), 1 INFO observation\n"))
+        #expect(!text.contains("\u{1B}"))
+    }
+
+    @Test func noFindingsSaysNoViolations() {
+        var report = ReportFixtures.realistic()
+        report.findings = report.findings.filter { $0.severity == .info }
+        #expect(ReportWriter.write(report, as: .text).hasSuffix("\nno violations, 1 INFO observation\n"))
+        report.findings = []
+        let text = ReportWriter.write(report, as: .text)
+        #expect(text.hasSuffix("\nno violations\n"))
+        #expect(text.contains("== Findings ==\n\nnone\n"))
+    }
+
+    @Test func trafficTextCannotDriveTheTerminal() {
+        let text = ReportWriter.write(ReportFixtures.hostile(), as: .text)
+        #expect(!text.contains("\u{1B}"))
+        #expect(!text.contains("\u{0}"))
+        #expect(!text.contains("\u{7}"))
+        #expect(text.contains("POST /x<script>alert('x')</script>&\"[31m"))
+    }
+
+    static let durations: [(Int64, String)] = [
+        (0, "0ms"), (420_000, "420us"), (850_000_000, "850ms"), (999_000_000, "999ms"),
+        (999_600_000, "1s"), (1_000_000_000, "1s"), (1_200_000_000, "1.2s"), (12_340_000_000, "12.3s"),
+        (59_960_000_000, "1m00s"), (123_000_000_000, "2m03s"), (3_720_000_000_000, "1h02m"), (-850_000_000, "-850ms"),
+    ]
+
+    @Test(arguments: durations)
+    func durationsAreHumanFriendly(nanoseconds: Int64, expected: String) {
+        var report = ReportFixtures.realistic()
+        report.clients[0].deadlineNs = nanoseconds
+        #expect(ReportWriter.write(report, as: .text).contains("  deadline  \(expected)\n"))
+    }
+}
