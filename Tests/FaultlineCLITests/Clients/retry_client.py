@@ -33,7 +33,7 @@ RETRYABLE = {408, 429, 500, 502, 503, 504}
 # exponential-full-jitter; every other policy breaks one habit of it.
 CAREFUL = {
     "backoff": "exponential",  # none | constant | exponential
-    "jitter": "full",  # none | full
+    "jitter": "full",  # none | full | equal
     "base": 0.05,
     "cap": 1.0,
     "max_attempts": 4,
@@ -58,7 +58,9 @@ POLICIES = {
     "hedge": {"hedge": 0.1},
     "retry-4xx": {"retry_4xx": True},
     "too-many": {"max_attempts": 8, "deadline": None},
-    "past-deadline": {"keep_deadline": False, "max_attempts": 5, "base": 0.2, "deadline": 1.0},
+    # Equal jitter (at least half of each nominal delay): 5 attempts take over 1.5 s,
+    # well past the 1 s deadline it declares and then ignores.
+    "past-deadline": {"keep_deadline": False, "max_attempts": 5, "base": 0.2, "jitter": "equal", "deadline": 1.0},
     "resubmit-after-success": {"resubmit": True},
     "key-new-payload": {"new_payload": True},
     "storm": {"backoff": "none", "jitter": "none", "max_attempts": 10, "honour_retry_after": False},
@@ -81,7 +83,7 @@ def parse_arguments(argv):
     parser.add_argument("--body", default=None, help='default for POST/PUT/PATCH: {"n": I}; {i} is replaced')
     parser.add_argument("--key", choices=["same", "rotate", "none"], default=None)
     parser.add_argument("--backoff", choices=["none", "constant", "exponential"], default=None)
-    parser.add_argument("--jitter", choices=["none", "full"], default=None)
+    parser.add_argument("--jitter", choices=["none", "full", "equal"], default=None)
     parser.add_argument("--base", type=float, default=None, help="first delay, seconds")
     parser.add_argument("--cap", type=float, default=None, help="longest delay, seconds")
     parser.add_argument("--max-attempts", type=int, default=None)
@@ -188,7 +190,12 @@ class Client:
             nominal = settings["base"]
         else:
             nominal = min(settings["cap"], settings["base"] * (2 ** retry))
-        wait = rng.uniform(0, nominal) if settings["jitter"] == "full" else nominal
+        if settings["jitter"] == "full":
+            wait = rng.uniform(0, nominal)
+        elif settings["jitter"] == "equal":
+            wait = nominal / 2 + rng.uniform(0, nominal / 2)
+        else:
+            wait = nominal
         if settings["honour_retry_after"] and retry_after is not None:
             try:
                 wait = max(wait, float(retry_after))

@@ -1,0 +1,571 @@
+import FaultlineTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `faultline check retries` judging real clients through the real proxy.
+///
+/// Every rule is shown with a log a client made through `faultline proxy --framing http`:
+/// one client that breaks it (flagged, exit 1) and one that does not (no finding of that
+/// rule). The clients are `Clients/retry_client.py` (one flag picks the habit it
+/// breaks), Debian's curl and Debian's urllib3; the upstream is `Clients/upstream.py`.
+///
+/// Serialized: several rules judge timing (an immediate retry is one within 10 ms, no
+/// jitter is a spread under 5 %), so the scenarios of one test run side by side but
+/// tests do not pile up on two cores. Nothing sleeps: each step awaits a line or an exit.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct CheckRetriesCommandTests {
+    // MARK: The careful client is never flagged
+
+    /// The careful client (exponential backoff with full jitter, the same key on every
+    /// attempt, bounded attempts, a per-attempt timeout, an overall deadline, Retry-After
+    /// honoured) through `flaky-network`, 20 seeds, 4 at a time.
+    @Test func theCarefulClientIsCleanUnderFlakyNetworkAcrossTwentySeeds() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let seeds = Array(UInt64(1)...20)
+        var verdicts: [(UInt64, Verdict, String)] = []
+        for batch in stride(from: 0, to: seeds.count, by: 4).map({ Array(seeds[$0..<min($0 + 4, seeds.count)]) }) {
+            try await withThrowingTaskGroup(of: (UInt64, Verdict, String).self) { group in
+                for seed in batch {
+                    group.addTask {
+                        let recording = try await Self.record(
+                            "flaky-\(seed)", profile: "flaky-network", seed: seed, in: directory,
+                            client: Self.retryClient(Self.careful + ["--count", "4", "--parallel", "2", "--seed", "\(seed)"])
+                        )
+                        return (seed, try await Self.check([recording.log]), recording.client.stdout)
+                    }
+                }
+                for try await verdict in group { verdicts.append(verdict) }
+            }
+        }
+        #expect(verdicts.count == seeds.count)
+        for (seed, verdict, client) in verdicts.sorted(by: { $0.0 < $1.0 }) {
+            #expect(verdict.status == 0 && verdict.findings.isEmpty, "flaky-network seed \(seed): \(verdict)\nclient:\n\(client)")
+        }
+    }
+
+    static let ambiguousProfiles = ["request-lost", "server-crash-after-processing", "reply-lost", "slow-reply"]
+
+    /// The four outcomes a client cannot tell apart: the careful client retries each with
+    /// its key and backoff, and the checker has nothing to say.
+    @Test(arguments: ambiguousProfiles)
+    func theCarefulClientIsCleanUnder(profile: String) async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recording = try await Self.record(
+            profile, profile: profile, seed: 7, in: directory,
+            client: Self.retryClient(Self.careful + ["--count", "4", "--parallel", "4", "--seed", "7"])
+        )
+        let verdict = try await Self.check([recording.log])
+        #expect(verdict.report != nil, "\(verdict)")
+        #expect(verdict.status == 0 && verdict.findings.isEmpty, "\(profile): \(verdict)\nclient:\n\(recording.client.stdout)")
+        // The run did retry: the clean verdict is about retries, not about their absence.
+        #expect((verdict.report?.summary.retried ?? 0) > 0, "\(profile): no retries in \(verdict)")
+    }
+
+    // MARK: One rule at a time: a client that breaks it, one that does not
+
+    /// CR-01: a POST retried after a lost reply without an Idempotency-Key; the same
+    /// client with a key is fine.
+    @Test func nonIdempotentRetryWithoutAKeyIsCR01() async throws {
+        try await Self.expectPair(
+            rule: "CR-01", profile: "reply-lost",
+            breaking: Self.careful + ["--key", "none", "--count", "3", "--parallel", "3"],
+            fine: Self.careful + ["--count", "3", "--parallel", "3"]
+        )
+    }
+
+    /// CR-03: a new key on every attempt of one request.
+    @Test func aKeyRotatedBetweenAttemptsIsCR03() async throws {
+        try await Self.expectPair(
+            rule: "CR-03", profile: Profiles.busyTwice,
+            breaking: ["--policy", "key-rotating", "--method", "POST", "--count", "3", "--parallel", "3"],
+            fine: Self.careful + ["--count", "3", "--parallel", "3"]
+        )
+    }
+
+    /// CR-04: a key used again, after its request succeeded, for a different body.
+    @Test func aKeyReusedWithAnotherPayloadIsCR04() async throws {
+        try await Self.expectPair(
+            rule: "CR-04", profile: Profiles.calm,
+            breaking: ["--policy", "key-new-payload", "--method", "POST", "--count", "3", "--parallel", "3"],
+            fine: Self.careful + ["--count", "3", "--parallel", "3"]
+        )
+    }
+
+    /// CR-06: retries with no wait at all.
+    @Test func immediateRetriesAreCR06() async throws {
+        try await Self.expectPair(
+            rule: "CR-06", profile: Profiles.busyTwice,
+            breaking: ["--policy", "none", "--count", "4", "--parallel", "2"],
+            fine: ["--policy", "exponential-full-jitter", "--count", "4", "--parallel", "2"]
+        )
+    }
+
+    /// CR-07: the same 50 ms before every retry, 3 retries in each of 12 requests.
+    @Test func aConstantBackoffIsCR07() async throws {
+        try await Self.expectPair(
+            rule: "CR-07", profile: Profiles.busyThreeTimes,
+            breaking: ["--policy", "constant", "--count", "12", "--parallel", "4"],
+            fine: ["--policy", "exponential-full-jitter", "--count", "12", "--parallel", "4"]
+        )
+    }
+
+    /// CR-08: exponential backoff without jitter, 22 requests (at least 20 gaps at each
+    /// retry index); with full jitter the rule passes.
+    @Test func exponentialBackoffWithoutJitterIsCR08() async throws {
+        let pair = try await Self.expectPair(
+            rule: "CR-08", profile: Profiles.busyThreeTimes,
+            breaking: ["--policy", "exponential-full-jitter", "--jitter", "none", "--count", "22", "--parallel", "22"],
+            fine: ["--policy", "exponential-full-jitter", "--count", "22", "--parallel", "22"]
+        )
+        #expect(pair.fine.ruleStatus("CR-08") == "passed", "\(pair.fine)")
+        #expect(pair.breaking.report?.clients.first?.jitter == "none", "\(pair.breaking)")
+    }
+
+    /// CR-10: eight attempts at a request that always fails; the careful client stops at four.
+    @Test func tooManyAttemptsIsCR10() async throws {
+        try await Self.expectPair(
+            rule: "CR-10", profile: Profiles.alwaysBusy,
+            breaking: ["--policy", "too-many", "--count", "2", "--parallel", "2"],
+            fine: ["--policy", "exponential-full-jitter", "--count", "2", "--parallel", "2"],
+            fineIsClean: false
+        )
+    }
+
+    /// CR-12: with `--deadline 1s`, a client that keeps retrying for 1.5 s; the careful
+    /// client given the same 1 s deadline stops in time.
+    @Test func retryingPastTheDeadlineIsCR12() async throws {
+        try await Self.expectPair(
+            rule: "CR-12", profile: Profiles.alwaysBusy,
+            breaking: ["--policy", "past-deadline", "--count", "2", "--parallel", "2"],
+            fine: ["--policy", "exponential-full-jitter", "--deadline", "1", "--count", "2", "--parallel", "2"],
+            checkOptions: ["--deadline", "1s"],
+            fineIsClean: false
+        )
+    }
+
+    /// CR-13: the server said `Retry-After: 1` and the client came back within 100 ms.
+    @Test func ignoringRetryAfterIsCR13() async throws {
+        try await Self.expectPair(
+            rule: "CR-13", profile: Profiles.busyWithRetryAfter,
+            breaking: ["--policy", "ignore-retry-after", "--count", "2", "--parallel", "2"],
+            fine: ["--policy", "exponential-full-jitter", "--count", "2", "--parallel", "2"]
+        )
+    }
+
+    /// CR-14: retrying a 404.
+    @Test func retryingA404IsCR14() async throws {
+        try await Self.expectPair(
+            rule: "CR-14", profile: Profiles.missing,
+            breaking: ["--policy", "retry-4xx", "--path", "/missing/{i}", "--count", "2", "--parallel", "2"],
+            fine: ["--policy", "exponential-full-jitter", "--path", "/missing/{i}", "--count", "2", "--parallel", "2"]
+        )
+    }
+
+    /// CR-15: a second copy of an unkeyed POST while the first is still in flight (the
+    /// upstream takes 400 ms); hedging a GET is allowed.
+    @Test func hedgingANonIdempotentRequestIsCR15() async throws {
+        try await Self.expectPair(
+            rule: "CR-15", profile: Profiles.calm,
+            breaking: ["--policy", "hedge", "--method", "POST", "--key", "none", "--path", "/slow/{i}?ms=400", "--count", "2", "--parallel", "2"],
+            fine: ["--policy", "hedge", "--method", "GET", "--key", "none", "--path", "/slow/{i}?ms=400", "--count", "2", "--parallel", "2"],
+            fineIsClean: false
+        )
+    }
+
+    /// CR-17: ten immediate attempts per request against a dead service (which is also
+    /// no backoff and too many attempts); the careful client through a flaky network
+    /// adds almost nothing.
+    @Test func aRetryStormIsCR17() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let alwaysBusy = try Profiles.write(Profiles.alwaysBusy, in: directory)
+        async let storm = Self.record(
+            "storm", profile: alwaysBusy, seed: 1, in: directory,
+            client: Self.retryClient(["--policy", "storm", "--count", "4", "--parallel", "4"])
+        )
+        async let calm = Self.record(
+            "calm", profile: "flaky-network", seed: 3, in: directory,
+            client: Self.retryClient(Self.careful + ["--count", "6", "--parallel", "3", "--seed", "3"])
+        )
+        let breaking = try await Self.check([try await storm.log])
+        let fine = try await Self.check([try await calm.log])
+        #expect(breaking.status == 1 && breaking.rules == ["CR-06", "CR-10", "CR-17"], "\(breaking)")
+        #expect(!fine.rules.contains("CR-17"), "\(fine)")
+        #expect(fine.status == 0 && fine.findings.isEmpty, "\(fine)")
+    }
+
+    /// CR-19: no timeout: the client waits for a reply that never comes until the proxy
+    /// closes the connection 3 s later; the careful client gives up after 1 s.
+    @Test func waitingForeverIsCR19() async throws {
+        try await Self.expectPair(
+            rule: "CR-19", profile: Profiles.hang,
+            breaking: ["--policy", "no-timeout", "--path", "/hang/{i}", "--max-attempts", "1", "--count", "2", "--parallel", "2"],
+            fine: ["--policy", "exponential-full-jitter", "--path", "/hang/{i}", "--max-attempts", "1", "--count", "2", "--parallel", "2"]
+        )
+    }
+
+    /// CR-22: a POST sent again after it succeeded.
+    @Test func resubmittingAfterSuccessIsCR22() async throws {
+        try await Self.expectPair(
+            rule: "CR-22", profile: Profiles.calm,
+            breaking: ["--policy", "resubmit-after-success", "--method", "POST", "--count", "2", "--parallel", "2"],
+            fine: Self.careful + ["--count", "2", "--parallel", "2"]
+        )
+    }
+
+    // MARK: Third-party clients from Debian
+
+    /// curl `--retry 3` waits 1, 2, 4 s with no jitter. 22 curls at once give 22 gaps at
+    /// each retry index: NO_JITTER. Five curls are too few to say (not enough evidence).
+    @Test func curlRetriesWithoutJitter() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let profile = try Profiles.write(Profiles.busyThreeTimes, in: directory)
+        async let many = Self.record("curl-22", profile: profile, seed: 1, in: directory, client: Self.curls(22, path: "/many"))
+        async let few = Self.record("curl-5", profile: profile, seed: 1, in: directory, client: Self.curls(5, path: "/few"))
+        let (manyRun, fewRun) = try await (many, few)
+        #expect(manyRun.client.status == 0, "curl: \(manyRun.client.stderr)")
+        let manyVerdict = try await Self.check([manyRun.log])
+        let fewVerdict = try await Self.check([fewRun.log])
+
+        #expect(manyVerdict.status == 1 && manyVerdict.rules.contains("CR-08"), "\(manyVerdict)")
+        #expect(manyVerdict.ruleStatus("CR-08") == "failed", "\(manyVerdict)")
+        #expect(!manyVerdict.rules.contains("CR-06") && !manyVerdict.rules.contains("CR-07"), "curl backs off exponentially: \(manyVerdict)")
+        let curl = try #require(manyVerdict.report?.clients.first)
+        #expect(curl.jitter == "none" && curl.backoff == "exponential", "\(manyVerdict)")
+
+        #expect(fewVerdict.ruleStatus("CR-08") == "not_enough_evidence", "\(fewVerdict)")
+        #expect(!fewVerdict.rules.contains("CR-08"), "\(fewVerdict)")
+    }
+
+    /// urllib3 1.26 `Retry(total=3, backoff_factor=0.2, status_forcelist=[503])` retries
+    /// at once, then after 0.4 s and 0.8 s, on the kept-alive connection. Its immediate
+    /// first retry is urllib3's documented design, bounded and followed by growing waits:
+    /// not NO_BACKOFF (CR-06 counts immediate retries when there are two in one request,
+    /// or a fifth of them; here one in three is, and never two in a request).
+    @Test func urllib3sImmediateFirstRetryIsNotNoBackoff() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recording = try await Self.record(
+            "urllib3", profile: Profiles.write(Profiles.busyThreeTimes, in: directory), seed: 1, in: directory,
+            client: { port in
+                try await ChildProcess.run(
+                    RetryScenario.python,
+                    [Self.clients.appendingPathComponent("urllib3_client.py").path, "--count", "5", "--parallel", "5", "--port", "\(port)"]
+                )
+            }
+        )
+        #expect(recording.client.status == 0 && recording.client.stdout.contains("\"status\":200"), "urllib3: \(recording.client)")
+        let verdict = try await Self.check([recording.log])
+        #expect(!verdict.rules.contains("CR-06"), "\(verdict)")
+        #expect(verdict.status == 0 && verdict.findings.isEmpty, "\(verdict)")
+    }
+
+    // MARK: Logs the checker cannot judge
+
+    @Test func aLogRecordedWithoutFramingIsRefusedNamingFraming() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recording = try await Self.record(
+            "raw", profile: nil, framing: nil, seed: 1, in: directory,
+            client: Self.retryClient(["--count", "1"])
+        )
+        let verdict = try await Self.check([recording.log])
+        #expect(verdict.status == 2, "\(verdict)")
+        #expect(verdict.stderr.contains("--framing"), "\(verdict)")
+    }
+
+    @Test func aTruncatedLogIsRefusedNamingItsLine() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recording = try await Self.record(
+            "whole", profile: Profiles.write(Profiles.busyTwice, in: directory), seed: 1, in: directory,
+            client: Self.retryClient(["--count", "1"])
+        )
+        let lines = try String(contentsOfFile: recording.log, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count > 4)
+        // The log as a crash would leave it: the last line cut halfway.
+        let cut = lines.count
+        let truncated = lines.dropLast().joined(separator: "\n") + "\n" + lines[cut - 1].prefix(lines[cut - 1].count / 2)
+        let path = directory.appendingPathComponent("truncated.jsonl").path
+        try truncated.write(toFile: path, atomically: true, encoding: .utf8)
+        let verdict = try await Self.check([path])
+        #expect(verdict.status == 2, "\(verdict)")
+        #expect(verdict.stderr.contains("truncated.jsonl:\(cut)"), "\(verdict)")
+    }
+}
+
+// MARK: - Scenarios
+
+extension CheckRetriesCommandTests {
+    /// The clients and the upstream, beside this file.
+    static let clients = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients")
+
+    /// The careful client sending POSTs (with its key).
+    static let careful = ["--policy", "exponential-full-jitter", "--method", "POST"]
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Runs `retry_client.py ARGS --port PORT`.
+    static func retryClient(_ arguments: [String]) -> @Sendable (Int) async throws -> ChildProcess.Result {
+        let script = Self.clients.appendingPathComponent("retry_client.py").path
+        return { port in
+            try await ChildProcess.run(RetryScenario.python, [script] + arguments + ["--port", "\(port)"])
+        }
+    }
+
+    /// `count` curls at once, each `curl --retry 3` on its own path under `path`.
+    static func curls(_ count: Int, path: String) -> @Sendable (Int) async throws -> ChildProcess.Result {
+        { port in
+            try await withThrowingTaskGroup(of: ChildProcess.Result.self) { group in
+                for index in 0..<count {
+                    group.addTask {
+                        try await ChildProcess.run(
+                            URL(fileURLWithPath: "/usr/bin/curl"),
+                            ["--silent", "--show-error", "--output", "/dev/null", "--write-out", "%{http_code}\n", "--retry", "3", "http://127.0.0.1:\(port)\(path)/\(index)"]
+                        )
+                    }
+                }
+                var results: [ChildProcess.Result] = []
+                for try await result in group { results.append(result) }
+                return .folded(results)
+            }
+        }
+    }
+
+    /// Records one run: upstream, proxy with `profile` (a shipped name, a file, or a
+    /// `Profiles` text written to `directory`), client; returns once the log is complete.
+    static func record(
+        _ name: String,
+        profile: String?,
+        framing: String? = "http",
+        seed: UInt64,
+        in directory: URL,
+        client: @Sendable (Int) async throws -> ChildProcess.Result
+    ) async throws -> RetryScenario.Recording {
+        let scenario = RetryScenario(
+            profile: profile, seed: seed, framing: framing, upstream: Self.clients.appendingPathComponent("upstream.py")
+        )
+        let recording = try await scenario.record(log: directory.appendingPathComponent("\(name).jsonl").path, client: client)
+        #expect(recording.proxyStatus == 0, "\(name): the proxy exited \(recording.proxyStatus): \(recording.proxyStandardError)")
+        #expect(recording.client.status == 0, "\(name): the client exited \(recording.client.status): \(recording.client.stderr)")
+        return recording
+    }
+
+    /// Records the breaking and the fine client side by side (one proxy each, same
+    /// profile and seed), checks both logs and expects: the breaking client flagged with
+    /// exactly `expected` (default: `rule` alone) and exit 1; the fine client without a
+    /// finding of `rule` and, when `fineIsClean`, without any finding (exit 0).
+    @discardableResult
+    static func expectPair(
+        rule: String,
+        profile: String,
+        breaking: [String],
+        expected: Set<String>? = nil,
+        fine: [String],
+        checkOptions: [String] = [],
+        fineIsClean: Bool = true,
+        seed: UInt64 = 1
+    ) async throws -> (breaking: Verdict, fine: Verdict) {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let profileArgument = profile.hasPrefix("faultline: 1") ? try Profiles.write(profile, in: directory) : profile
+        async let breakingRun = Self.record(
+            "breaking", profile: profileArgument, seed: seed, in: directory, client: Self.retryClient(breaking + ["--seed", "\(seed)"])
+        )
+        async let fineRun = Self.record(
+            "fine", profile: profileArgument, seed: seed, in: directory, client: Self.retryClient(fine + ["--seed", "\(seed)"])
+        )
+        let (bad, good) = try await (breakingRun, fineRun)
+        let breakingVerdict = try await Self.check([bad.log], checkOptions)
+        let fineVerdict = try await Self.check([good.log], checkOptions)
+        #expect(
+            breakingVerdict.status == 1 && breakingVerdict.rules == (expected ?? [rule]),
+            "\(rule) breaking client: \(breakingVerdict)\nclient:\n\(bad.client.stdout)"
+        )
+        #expect(!fineVerdict.rules.contains(rule), "\(rule) fine client: \(fineVerdict)\nclient:\n\(good.client.stdout)")
+        if fineIsClean {
+            #expect(fineVerdict.status == 0 && fineVerdict.findings.isEmpty, "\(rule) fine client: \(fineVerdict)\nclient:\n\(good.client.stdout)")
+        }
+        return (breakingVerdict, fineVerdict)
+    }
+
+    /// Runs `faultline check retries LOG... --format json OPTIONS` and decodes the report.
+    static func check(_ logs: [String], _ options: [String] = []) async throws -> Verdict {
+        let result = try await FaultlineBinary.run(["check", "retries"] + logs + ["--format", "json"] + options)
+        let report = try? JSONDecoder().decode(RetryReport.self, from: Data(result.stdout.utf8))
+        return Verdict(status: result.status, report: report, stdout: result.stdout, stderr: result.stderr)
+    }
+}
+
+/// What `check retries` said about one log.
+struct Verdict: Sendable, CustomStringConvertible {
+    var status: Int32
+    var report: RetryReport?
+    var stdout: String
+    var stderr: String
+
+    var findings: [RetryReport.Finding] { self.report?.findings ?? [] }
+    /// The ids of the rules with findings.
+    var rules: Set<String> { Set(self.findings.map(\.rule)) }
+
+    /// A rule's status in the report (`passed`, `failed`, `not_enough_evidence`, ...).
+    func ruleStatus(_ id: String) -> String? {
+        self.report?.rules.first { $0.id == id }?.status
+    }
+
+    var description: String {
+        guard let report = self.report else {
+            return "exit \(self.status), no JSON report; stderr: \(self.stderr)\nstdout: \(self.stdout.prefix(2000))"
+        }
+        let findings = report.findings.map { "  \($0.rule) \($0.severity) \($0.operation): \($0.message)" }
+        let clients = report.clients.map {
+            "  client \($0.client): backoff \($0.backoff), jitter \($0.jitter) (cv \($0.jitterCV.map { String($0) } ?? "-")), max attempts \($0.maxAttempts)"
+        }
+        let rules = report.rules.filter { $0.status != "passed" && $0.status != "not_applicable" }.map { "  \($0.id) \($0.status): \($0.evidence)" }
+        return (["exit \(self.status), \(report.findings.count) finding(s)"] + findings + clients + ["rules not passed/not applicable:"] + rules)
+            .joined(separator: "\n") + (self.stderr.isEmpty ? "" : "\nstderr: \(self.stderr)")
+    }
+}
+
+/// The parts of the JSON report (CheckReport, `snake_case`) these tests read.
+struct RetryReport: Decodable, Sendable {
+    struct Finding: Decodable, Sendable {
+        var rule: String
+        var severity: String
+        var operation: String
+        var message: String
+    }
+
+    struct Rule: Decodable, Sendable {
+        var id: String
+        var status: String
+        var evidence: String
+    }
+
+    struct Client: Decodable, Sendable {
+        var client: String
+        var backoff: String
+        var jitter: String
+        var jitterCV: Double?
+        var maxAttempts: Int
+
+        enum CodingKeys: String, CodingKey {
+            case client, backoff, jitter
+            case jitterCV = "jitter_cv"
+            case maxAttempts = "max_attempts"
+        }
+    }
+
+    struct Summary: Decodable, Sendable {
+        var attempts: Int
+        var retried: Int
+        var logicalRequests: Int
+
+        enum CodingKeys: String, CodingKey {
+            case attempts, retried
+            case logicalRequests = "logical_requests"
+        }
+    }
+
+    var check: String
+    var summary: Summary
+    var rules: [Rule]
+    var findings: [Finding]
+    var clients: [Client]
+}
+
+/// The test profiles: written to a temporary directory, never shipped.
+enum Profiles {
+    /// 503 with `Retry-After: 1` on the first two attempts of every request.
+    static let busyWithRetryAfter = """
+        faultline: 1
+        name: busy-retry-after
+        description: Answers 503 with Retry-After 1 to the first two attempts of every request.
+        rules:
+          - name: busy
+            match: {direction: upstream, attempt: {first: 2}}
+            fault: {kind: respond, status: 503, headers: {Retry-After: "1"}}
+        """
+
+    /// 503 without Retry-After on the first two attempts of every request.
+    static let busyTwice = """
+        faultline: 1
+        name: busy-twice
+        description: Answers 503 to the first two attempts of every request.
+        rules:
+          - name: busy
+            match: {direction: upstream, attempt: {first: 2}}
+            fault: {kind: respond, status: 503}
+        """
+
+    /// 503 without Retry-After on the first three attempts: three retries per request.
+    static let busyThreeTimes = """
+        faultline: 1
+        name: busy-three-times
+        description: Answers 503 to the first three attempts of every request.
+        rules:
+          - name: busy
+            match: {direction: upstream, attempt: {first: 3}}
+            fault: {kind: respond, status: 503}
+        """
+
+    /// 503 to everything: a dead service.
+    static let alwaysBusy = """
+        faultline: 1
+        name: always-busy
+        description: Answers 503 to every request.
+        rules:
+          - name: down
+            match: {direction: upstream}
+            fault: {kind: respond, status: 503}
+        """
+
+    /// 404 for everything under /missing.
+    static let missing = """
+        faultline: 1
+        name: missing
+        description: Answers 404 to every request under /missing.
+        rules:
+          - name: not-found
+            match: {direction: upstream, path: "/missing/**"}
+            fault: {kind: respond, status: 404}
+        """
+
+    /// Requests under /hang never reach the server; the proxy closes after 3 s.
+    static let hang = """
+        faultline: 1
+        name: hang
+        description: Requests under /hang are held and never answered; the connection closes after 3 s.
+        rules:
+          - name: hang-up
+            match: {direction: upstream, path: "/hang/**"}
+            fault: {kind: hang, close_after: 3s}
+        """
+
+    /// No faults: the proxy only records.
+    static let calm = """
+        faultline: 1
+        name: calm
+        description: No faults; the proxy records.
+        rules: []
+        """
+
+    /// Writes `text` to `directory/NAME.yaml` and returns its path.
+    static func write(_ text: String, in directory: URL) throws -> String {
+        let name = text.split(separator: "\n").first { $0.hasPrefix("name: ") }.map { String($0.dropFirst(6)) } ?? "profile"
+        let url = directory.appendingPathComponent("\(name).yaml")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+}
