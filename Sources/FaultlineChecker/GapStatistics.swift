@@ -1,0 +1,83 @@
+/// A fixed-size uniform sample of a stream (Vitter's algorithm R), so the checker keeps
+/// at most `capacity` gaps per client and attempt index however long the log is.
+///
+/// Chance comes from a `SplitMix64` the owner passes in, seeded once: the same log
+/// gives the same report.
+struct Reservoir: Sendable {
+    let capacity: Int
+    private(set) var samples: [Double] = []
+    /// How many values were offered (the sample stands for all of them).
+    private(set) var seen = 0
+
+    init(capacity: Int = 2048) {
+        self.capacity = capacity
+    }
+
+    mutating func add(_ value: Double, random: inout SplitMix64) {
+        self.seen += 1
+        if self.samples.count < self.capacity {
+            self.samples.append(value)
+        } else {
+            let slot = Int(random.next() % UInt64(self.seen))
+            if slot < self.capacity { self.samples[slot] = value }
+        }
+    }
+}
+
+/// A small seeded generator (Steele, Lea & Flood's SplitMix64), as in
+/// swift-argument-parser's `roll` example: never a global generator.
+struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        self.state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Robust summaries of gap samples (checker.md §5).
+enum GapStatistics {
+    static func median(_ values: [Double]) -> Double? {
+        Self.quantile(values, 0.5)
+    }
+
+    /// Linear-interpolated quantile `q` in [0, 1].
+    static func quantile(_ values: [Double], _ q: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let position = q * Double(sorted.count - 1)
+        let low = Int(position.rounded(.down)), high = Int(position.rounded(.up))
+        let fraction = position - Double(low)
+        return sorted[low] + (sorted[high] - sorted[low]) * fraction
+    }
+
+    static func mean(_ values: [Double]) -> Double? {
+        values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+    }
+
+    /// Coefficient of variation (sample standard deviation over mean); nil when the mean
+    /// is not positive or there are fewer than 2 values.
+    static func cv(_ values: [Double]) -> Double? {
+        guard values.count >= 2, let mean = Self.mean(values), mean > 0 else { return nil }
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
+        return variance.squareRoot() / mean
+    }
+
+    /// Theil–Sen slope: the median of pairwise slopes of `points`.
+    static func theilSen(_ points: [(x: Double, y: Double)]) -> Double? {
+        var slopes: [Double] = []
+        for i in points.indices {
+            for j in points.indices where j > i && points[j].x != points[i].x {
+                slopes.append((points[j].y - points[i].y) / (points[j].x - points[i].x))
+            }
+        }
+        return Self.median(slopes)
+    }
+}

@@ -1,0 +1,298 @@
+import FaultlineCore
+import Foundation
+
+/// The end of the stream: per-client rules on the aggregates, rule verdicts, notes,
+/// and the report.
+extension RetryChecker {
+    /// Finishes every open logical request and writes the report.
+    public mutating func finish() -> CheckReport {
+        self.sweep(force: true)
+        var results: [String: CheckReport.RuleResult] = [:]
+        var behaviours: [CheckReport.ClientBehaviour] = []
+        var deferredRows: [(Int, String)] = []
+
+        // Per-client rules.
+        var cr06 = (judged: 0, immediate: 0, clients: 0)
+        var cr07 = (clients: 0, judged: 0, best: 0)
+        var cr08 = (judged: 0, best: 0, bestIndex: 1, passed: 0)
+        var cr09 = (gaps: 0, longest: 0.0)
+        var cr17 = (clients: 0, requests: 0, attempts: 0, highest: 0.0, best: 0)
+        let minShare = self.settings.threshold("CR-06", "max_share", default: 0.2)
+        let minGrowth = self.settings.threshold("CR-07", "min_growth", default: 1.3)
+        let minLong = Int(self.settings.threshold("CR-07", "min_requests", default: 10))
+        let maxCV = self.settings.threshold("CR-08", "max_cv", default: 0.05)
+        let minJitterSamples = Int(self.settings.threshold("CR-08", "min_samples", default: 20))
+        let maxDelay = self.settings.threshold("CR-09", "max_delay", default: 300e9)
+        let maxAmplification = self.settings.threshold("CR-17", "max_amplification", default: 4.0)
+        let minFaultRequests = Int(self.settings.threshold("CR-17", "min_requests", default: 10))
+
+        for (client, aggregate) in self.clients.sorted(by: { $0.key < $1.key }) {
+            let profile = Self.profile(of: aggregate, minGapNs: self.minGapNs)
+            behaviours.append(Self.behaviour(client: client, aggregate: aggregate, profile: profile, minGapNs: self.minGapNs))
+            let sample = aggregate.immediateRequests.first
+
+            func finding(_ id: String, _ severity: Severity, _ message: String, requests: [String], evidence: [CheckReport.AttemptEvidence], operation: String) {
+                for request in requests {
+                    if let number = Int(request.dropFirst()) { deferredRows.append((number, id)) }
+                }
+                self.add(
+                    CheckReport.Finding(
+                        rule: id, name: RetryRule.named(id).name, severity: severity, operation: operation, client: client,
+                        message: message, fix: RetryRule.named(id).fix, requests: requests, evidence: evidence
+                    ),
+                    sortTime: evidence.first?.startNs ?? 0
+                )
+            }
+
+            // CR-06: immediate retries, at indices where the client's median is immediate.
+            let judged = aggregate.judged.values.reduce(0, +), immediate = aggregate.immediate.values.reduce(0, +)
+            cr06.judged += judged
+            cr06.immediate += immediate
+            let immediateIndices = Set(aggregate.judged.compactMap { index, n in
+                n >= 3 && 2 * aggregate.immediate[index, default: 0] > n ? index : nil
+            })
+            let bursts = aggregate.immediateRequests.filter { $0.indices.filter(immediateIndices.contains).count >= 2 }
+            let share = judged > 0 ? Double(immediate) / Double(judged) : 0
+            let beyondFirst = immediateIndices.contains { $0 >= 2 }
+            if self.settings.isEnabled("CR-06"), beyondFirst, !bursts.isEmpty || share >= minShare {
+                cr06.clients += 1
+                let first = bursts.first ?? sample
+                finding(
+                    "CR-06", self.settings.severity("CR-06", default: .medium),
+                    "\(client): \(immediate) of \(judged) retries came within \(Self.seconds(self.minGapNs)) of the failure (\(Int((share * 100).rounded())) %, median immediate at attempt index \(immediateIndices.sorted().map(String.init).joined(separator: ", "))); \(aggregate.immediateRequestsTotal) logical request(s) had 2 or more immediate retries",
+                    requests: bursts.prefix(20).map { "R\($0.request)" }, evidence: first?.evidence ?? [], operation: first?.operation ?? "*"
+                )
+            }
+
+            // CR-07: backoff not growing.
+            if aggregate.longRequests >= minLong, let growth = profile.growth, let t1 = profile.initial {
+                cr07.clients += 1
+                cr07.judged += aggregate.longRequests
+                let capped = (profile.envelope.map(\.t).max() ?? 0) >= 1e9 && profile.envelope.count >= 2
+                    && profile.envelope[0].t * minGrowth < (profile.envelope.map(\.t).max() ?? 0)
+                if growth < minGrowth, !capped, self.settings.isEnabled("CR-07") {
+                    let severity = self.settings.rules["CR-07"]?.severity ?? (t1 < 100e6 ? .medium : .low)
+                    finding(
+                        "CR-07", severity,
+                        "\(client): the delay grows ×\(String(format: "%.2f", growth)) per attempt (needs ≥ \(minGrowth)), first delay \(Self.seconds(t1)), over \(aggregate.longRequests) logical requests with 3 or more retries",
+                        requests: [], evidence: aggregate.longestGap?.evidence ?? [], operation: aggregate.longestGap?.operation ?? "*"
+                    )
+                }
+            }
+            cr07.best = max(cr07.best, aggregate.longRequests)
+
+            // CR-08: no jitter, per index with enough gaps.
+            var cvs: [(index: Int, cv: Double, n: Int)] = []
+            for (index, reservoir) in aggregate.gaps.sorted(by: { $0.key < $1.key }) {
+                if reservoir.seen > cr08.best { cr08.best = reservoir.seen; cr08.bestIndex = index }
+                guard reservoir.seen >= minJitterSamples, let mean = GapStatistics.mean(reservoir.samples), mean >= self.minGapNs,
+                    let cv = GapStatistics.cv(reservoir.samples)
+                else { continue }
+                cvs.append((index, cv, reservoir.seen))
+            }
+            if !cvs.isEmpty {
+                cr08.judged += cvs.reduce(0) { $0 + $1.n }
+                if cvs.allSatisfy({ $0.cv < maxCV }), self.settings.isEnabled("CR-08") {
+                    let list = cvs.map { "attempt index \($0.index): CV \(String(format: "%.3f", $0.cv)) over \($0.n) gaps" }.joined(separator: "; ")
+                    finding(
+                        "CR-08", self.settings.severity("CR-08", default: .medium),
+                        "\(client): the backoff delays are deterministic (\(list); needs CV ≥ \(maxCV))",
+                        requests: [], evidence: aggregate.longestGap?.evidence ?? [], operation: aggregate.longestGap?.operation ?? "*"
+                    )
+                } else {
+                    cr08.passed += 1
+                }
+            }
+
+            // CR-09: a delay beyond the cap.
+            cr09.gaps += aggregate.gaps.values.reduce(0) { $0 + $1.seen }
+            if let longest = aggregate.longestGap {
+                cr09.longest = max(cr09.longest, longest.ns)
+                if longest.ns > maxDelay, self.settings.isEnabled("CR-09") {
+                    finding(
+                        "CR-09", self.settings.severity("CR-09", default: .low),
+                        "\(client): R\(longest.request) waited \(Self.seconds(longest.ns)) between attempts (more than \(Self.seconds(maxDelay)))",
+                        requests: ["R\(longest.request)"], evidence: longest.evidence, operation: longest.operation
+                    )
+                }
+            }
+
+            // CR-17: amplification over logical requests that met a fault.
+            cr17.best = max(cr17.best, aggregate.faultRequests)
+            if aggregate.faultRequests >= minFaultRequests {
+                cr17.clients += 1
+                cr17.requests += aggregate.faultRequests
+                cr17.attempts += aggregate.faultAttempts
+                let amplification = Double(aggregate.faultAttempts) / Double(aggregate.faultRequests)
+                cr17.highest = max(cr17.highest, amplification)
+                if amplification > maxAmplification, self.settings.isEnabled("CR-17") {
+                    finding(
+                        "CR-17", self.settings.severity("CR-17", default: .high),
+                        "\(client): \(aggregate.faultAttempts) attempts for \(aggregate.faultRequests) logical requests that met a fault: A = \(String(format: "%.2f", amplification)) (limit \(ProfileReaderFormat.number(maxAmplification)))",
+                        requests: [], evidence: aggregate.longestGap?.evidence ?? [], operation: aggregate.longestGap?.operation ?? "*"
+                    )
+                }
+            }
+        }
+
+        // CR-14: judged on the share of non-retryable responses that were retried.
+        let cr14Share = self.cr14Responses > 0 ? Double(self.cr14Retried) / Double(self.cr14Responses) : 0
+        let cr14Min = self.settings.threshold("CR-14", "min_share", default: 0.05)
+        if self.cr14Retried > 0, cr14Share >= cr14Min {
+            for candidate in self.cr14Candidates {
+                self.add(candidate.finding, sortTime: candidate.sortTime)
+                if let number = candidate.finding.requests.first.flatMap({ Int($0.dropFirst()) }) { deferredRows.append((number, "CR-14")) }
+            }
+        }
+
+        // Verdicts.
+        func count(_ id: String) -> Int { self.findings.filter { $0.finding.rule == id && $0.finding.severity >= .low }.count }
+        func infos(_ id: String) -> Int { self.findings.filter { $0.finding.rule == id && $0.finding.severity == .info }.count }
+        func verdict(_ id: String, samples: Int, minimum: Int = 1, applicable: Bool, evidence: String, short: String? = nil) {
+            let rule = RetryRule.named(id)
+            let severity = self.settings.severity(id, default: rule.severity)
+            let status: CheckReport.RuleResult.Status
+            let violations = self.findingCounts[id].map { _ in count(id) } ?? 0
+            let total = self.findingCounts[id, default: 0] - infos(id)
+            if !self.settings.isEnabled(id) {
+                status = .off
+            } else if violations > 0 || total > 0 {
+                status = .failed
+            } else if !applicable {
+                status = .notApplicable
+            } else if samples < minimum {
+                status = .notEnoughEvidence
+            } else {
+                status = .passed
+            }
+            let text = status == .notEnoughEvidence ? (short ?? evidence) : evidence
+            let found = total > 0 ? "; \(total) finding(s)" : ""
+            results[id] = CheckReport.RuleResult(
+                id: id, name: rule.name, severity: severity, status: status, evidence: text + found, samples: samples, minimumSamples: minimum
+            )
+        }
+        let counted = self.samples
+        func s(_ id: String) -> Int { counted[id, default: 0] }
+        verdict("CR-01", samples: s("CR-01"), applicable: s("CR-01") > 0,
+            evidence: "\(s("CR-01")) retries of non-idempotent requests in \(self.summary.retried) retried logical requests" + (infos("CR-01") > 0 ? " (\(infos("CR-01")) after a not-applied attempt: INFO)" : ""))
+        verdict("CR-03", samples: s("CR-03"), applicable: s("CR-03") > 0, evidence: "\(s("CR-03")) retries of keyed logical requests")
+        verdict("CR-04", samples: s("CR-04"), applicable: s("CR-04") > 0, evidence: "\(s("CR-04")) keyed logical requests")
+        verdict("CR-06", samples: cr06.judged, applicable: cr06.judged > 0,
+            evidence: "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs))); flagged when a client's median gap is immediate beyond its first retry and a request has ≥ 2 immediate retries or ≥ \(Int(minShare * 100)) % of its retries are immediate (a single immediate first retry, as urllib3 and Go's transparent retry do, is allowed)")
+        verdict("CR-07", samples: cr07.best, minimum: minLong, applicable: self.summary.retried > 0,
+            evidence: "\(cr07.judged) logical requests with ≥ 3 retries over \(cr07.clients) client(s); growth must be ≥ ×\(minGrowth)",
+            short: "\(cr07.best) logical requests with ≥ 3 retries from one client (needs \(minLong))")
+        verdict("CR-08", samples: cr08.best, minimum: minJitterSamples, applicable: self.summary.retried > 0,
+            evidence: "\(cr08.judged) gaps judged at indices with ≥ \(minJitterSamples) gaps; CV must be ≥ \(maxCV) at some index",
+            short: "\(cr08.best) gaps at attempt \(cr08.bestIndex) (needs \(minJitterSamples))")
+        let windowNote = Double(self.windowNs) < maxDelay ? "; the grouping window (\(Self.seconds(Double(self.windowNs)))) is shorter than the limit, so a longer delay starts a new logical request: raise --window to see it" : ""
+        verdict("CR-09", samples: cr09.gaps, applicable: cr09.gaps > 0,
+            evidence: "\(cr09.gaps) gaps, longest \(Self.seconds(cr09.longest)) (limit \(Self.seconds(maxDelay)))\(windowNote)")
+        let maxAttempts = Int(self.settings.threshold("CR-10", "max_attempts", default: Double(self.options.maxAttempts)))
+        verdict("CR-10", samples: s("CR-10"), applicable: s("CR-10") > 0,
+            evidence: "\(s("CR-10")) logical requests, at most \(self.clients.values.map(\.maxAttempts).max() ?? 0) attempts (limit \(maxAttempts))")
+        verdict("CR-12", samples: s("CR-12"), applicable: s("CR-12") > 0,
+            evidence: "\(s("CR-12")) retried logical requests; " + (self.options.deadline.map { "deadline \(Self.seconds(Double($0.nanoseconds))) across attempts" } ?? "no deadline given: a retry span over \(Self.seconds(self.settings.threshold("CR-12", "max_span", default: 60e9))) is flagged LOW"))
+        verdict("CR-13", samples: s("CR-13"), applicable: s("CR-13") > 0, evidence: "\(s("CR-13")) retries after a reply with Retry-After")
+        verdict("CR-14", samples: self.cr14Responses, applicable: self.cr14Responses > 0,
+            evidence: "\(self.cr14Retried) of \(self.cr14Responses) non-retryable responses retried (\(Int((cr14Share * 100).rounded())) %; flagged at ≥ \(Int(cr14Min * 100)) %)")
+        verdict("CR-15", samples: s("CR-15"), applicable: s("CR-15") > 0, evidence: "\(s("CR-15")) retries of non-idempotent requests without a key")
+        verdict("CR-17", samples: cr17.best, minimum: minFaultRequests, applicable: self.summary.faults > 0,
+            evidence: "A = attempts / logical requests that met a fault: \(cr17.attempts) / \(cr17.requests) over \(cr17.clients) client(s), highest \(String(format: "%.2f", cr17.highest)); flagged above \(ProfileReaderFormat.number(maxAmplification)) (a careful client retrying a fault on every first attempt has A = 2, one giving up after 4 attempts under a total outage A = 4)",
+            short: "\(cr17.best) logical requests that met a fault from one client (needs \(minFaultRequests))")
+        verdict("CR-19", samples: s("CR-19"), applicable: s("CR-19") > 0 || self.cr19Inconclusive > 0,
+            evidence: "\(s("CR-19")) attempts whose reply a fault withheld, judged against \(Self.seconds(self.settings.threshold("CR-19", "max_hold", default: 60e9)))" + (self.cr19Inconclusive > 0 ? "; \(self.cr19Inconclusive) ended by the proxy or the log before the limit (inconclusive)" : ""))
+        verdict("CR-22", samples: s("CR-22"), applicable: s("CR-22") > 0, evidence: "\(s("CR-22")) non-idempotent requests sent again after a success")
+
+        var report = CheckReport(check: "retries", inputs: self.inputs, origin: self.origin ?? 0, seeds: self.seeds)
+        report.rules = RetryRule.all.compactMap { results[$0.id] }
+        report.findings = self.findings.sorted { a, b in
+            if a.finding.severity != b.finding.severity { return a.finding.severity > b.finding.severity }
+            if a.finding.rule != b.finding.rule { return a.finding.rule < b.finding.rule }
+            return a.sortTime < b.sortTime
+        }.map(\.finding)
+        report.clients = behaviours
+        report.notes = self.reportNotes()
+
+        for (number, id) in deferredRows {
+            if self.timelineRows[number] != nil, self.timelineRows[number]!.findings.contains(id) == false {
+                self.timelineRows[number]!.findings.append(id)
+            }
+        }
+        report.timeline = CheckReport.Timeline(
+            requests: self.timelineRows.keys.sorted().compactMap { self.timelineRows[$0] },
+            faults: self.timelineFaults,
+            endNs: self.relative(max(self.endMono, self.origin ?? 0))
+        )
+        var summary = self.summary
+        summary.clients = self.clients.count
+        summary.findingsBySeverity = Dictionary(grouping: report.findings, by: \.severity.rawValue).mapValues(\.count)
+        for (rule, total) in self.findingCounts where total > Self.findingLimit {
+            summary.findingsBySeverity[RetryRule.named(rule).severity.rawValue, default: 0] += total - Self.findingLimit
+        }
+        report.summary = summary
+        return report
+    }
+
+    /// What the report must say about how it was made.
+    func reportNotes() -> [String] {
+        var notes: [String] = []
+        let file = self.settings.file ?? "--rules"
+        for rule in RetryRule.all {
+            guard let change = self.settings.rules[rule.id] else { continue }
+            if change.enabled == false {
+                notes.append(
+                    rule.safety
+                        ? "\(rule.id) turned off by \(file): unsafe retries are not being checked (\(rule.name))"
+                        : "\(rule.id) \(rule.name) turned off by \(file)"
+                )
+            }
+            if let severity = change.severity, severity != rule.severity {
+                let lowered = severity < rule.severity
+                notes.append(
+                    "\(rule.id) severity set to \(severity.rawValue) by \(file) (default \(rule.severity.rawValue))"
+                        + (rule.safety && lowered ? ": a safety rule was lowered, unsafe retries count for less" : "")
+                )
+            }
+            for (key, value) in change.thresholds.sorted(by: { $0.key < $1.key }) {
+                let shown = RuleSettings.thresholdKeys[rule.id]?[key].map { kind -> String in
+                    if case .duration = kind { return Self.seconds(value) }
+                    return ProfileReaderFormat.number(value)
+                } ?? "\(value)"
+                notes.append("\(rule.id) \(key) set to \(shown) by \(file)")
+            }
+        }
+        if self.options.maxAttempts != 5, self.settings.rules["CR-10"]?.thresholds["max_attempts"] == nil {
+            notes.append("CR-10 limit set to \(self.options.maxAttempts) attempts (default 5)")
+        }
+        for pattern in self.settings.operations where pattern.tag == .idempotent {
+            notes.append("operations matching \"\(pattern.pattern)\" tagged idempotent by \(file): their retries without a key are not flagged")
+        }
+        if self.keyFromHeader {
+            notes.append("idempotency key read from the \(self.options.keyHeader) header of recorded payloads")
+        }
+        for framing in ["line", "length"] where self.framings.contains(framing) {
+            notes.append("\(framing) framing: every message treated as non-idempotent unless --rules tags its operation (the operation is the message's first word when payloads are recorded, else 'message')")
+        }
+        if self.summary.attempts == 0 {
+            notes.append("no request messages in the input: nothing to judge (was the proxy run with --framing?)")
+        }
+        for (rule, total) in self.findingCounts.sorted(by: { $0.key < $1.key }) where total > Self.findingLimit {
+            notes.append("\(rule): \(total) findings, the first \(Self.findingLimit) listed")
+        }
+        if self.nextRequestID - 1 > Self.timelineLimit {
+            notes.append("timeline truncated: rows for the first \(Self.timelineLimit) of \(self.nextRequestID - 1) logical requests")
+        }
+        if self.timelineFaultsDropped > 0 {
+            notes.append("timeline truncated: the first \(Self.timelineFaultLimit) faults drawn, \(self.timelineFaultsDropped) more left out")
+        }
+        return notes
+    }
+}
+
+/// Numbers as a rules file writes them (`3`, `1.5`).
+enum ProfileReaderFormat {
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+}

@@ -1,0 +1,377 @@
+import Foundation
+import FaultlineCore
+
+/// Finishing logical requests: the per-request rules, and the aggregates the per-client
+/// rules need, after which the request is forgotten.
+extension RetryChecker {
+    /// HTTP statuses a retry cannot fix (checker.md CR-14); 413 only without Retry-After.
+    static let nonRetryable: Set<Int> = [400, 401, 403, 404, 405, 410, 411, 413, 414, 415, 422, 501]
+
+    mutating func sweep(force: Bool) {
+        self.lastSweep = self.now
+        self.eventsSinceSweep = 0
+        let due = self.open.compactMap { id, group in force || self.canFinish(group) ? id : nil }.sorted()
+        for id in due { self.finishRequest(id) }
+    }
+
+    /// No later attempt can join (the window after its last end has passed) and no later
+    /// event can change an attempt's outcome.
+    func canFinish(_ group: LogicalRequest) -> Bool {
+        guard group.lastEnd + self.windowNs <= self.now else { return false }
+        return group.attempts.allSatisfy { attempt in
+            attempt.settled || attempt.outcome == .answered || attempt.outcome == .answeredByProxy
+                || (attempt.outcome != nil && attempt.end != nil)
+        }
+    }
+
+    mutating func finishRequest(_ id: Int) {
+        guard let group = self.open.removeValue(forKey: id) else { return }
+        for attempt in group.attempts {
+            if let key = attempt.key, self.byKey[key] == id { self.byKey[key] = nil }
+            if let fingerprint = attempt.fingerprint {
+                let key = FingerprintKey(client: group.client, fingerprint: fingerprint)
+                if self.byFingerprint[key] == id { self.byFingerprint[key] = nil }
+            }
+            let ref = AttemptRef(request: id, index: attempt.index)
+            if self.conns[attempt.connKey]?.requests[attempt.unit] == ref { self.conns[attempt.connKey]?.requests[attempt.unit] = nil }
+            if let reply = attempt.replyUnit, self.conns[attempt.connKey]?.replies[reply] == ref {
+                self.conns[attempt.connKey]?.replies[reply] = nil
+            }
+        }
+        self.evaluate(group)
+    }
+
+    /// Ambiguous in Jepsen's sense: the server may have applied it and the client cannot know.
+    static func unknownEffect(_ attempt: AttemptState) -> Bool {
+        guard attempt.forwarded else { return false }
+        switch attempt.outcome {
+        case .ambiguous?, .clientGaveUp?, .reset?, .unknown?: return true
+        default: return false
+        }
+    }
+
+    static func seconds(_ ns: Double) -> String {
+        let s = ns / 1e9
+        if abs(s) >= 10 { return String(format: "%.0f s", s) }
+        if abs(s) >= 1 { return String(format: "%.1f s", s) }
+        return String(format: "%.0f ms", ns / 1e6)
+    }
+
+    // MARK: One logical request
+
+    mutating func evaluate(_ group: LogicalRequest) {
+        let attempts = group.attempts
+        let count = attempts.count
+        self.summary.logicalRequests += 1
+        var aggregate = self.clients[group.client] ?? ClientAggregate()
+        aggregate.logicalRequests += 1
+        aggregate.maxAttempts = max(aggregate.maxAttempts, count)
+        if count > 1 {
+            self.summary.retried += 1
+            aggregate.retried += 1
+            aggregate.attemptsInRetried += count
+        }
+
+        // Gaps from the end the client saw to the next start (never from request start).
+        var gaps: [Int64?] = Array(repeating: nil, count: count)
+        var hedged: [Bool] = Array(repeating: false, count: count)
+        var immediateIndices: [Int] = []
+        var judgedRetries = 0
+        for j in attempts.indices.dropFirst() {
+            let previous = attempts[j - 1], current = attempts[j]
+            if let end = previous.end {
+                if end <= current.start {
+                    gaps[j] = Int64(current.start - end)
+                } else if previous.outcome == .answered || previous.outcome == .answeredByProxy, end > current.start + 1_000_000 {
+                    hedged[j] = true
+                }
+            }
+            let gap = gaps[j].map(Double.init)
+            let transparent = j == 1 && previous.reused && !Self.succeeded(previous) && (gap ?? .infinity) < self.minGapNs
+            let exempt = transparent || (j == 1 && previous.outcome == .notApplied)
+            let index = min(j, Self.indexLimit)
+            if let gap, !transparent {
+                aggregate.gaps[index, default: Reservoir()].add(gap, random: &self.random)
+                if gap > (aggregate.longestGap?.ns ?? -1) {
+                    aggregate.longestGap = (gap, group.id, [], group.operation)
+                }
+            }
+            if let gap, !exempt {
+                judgedRetries += 1
+                aggregate.judged[index, default: 0] += 1
+                if gap < self.minGapNs {
+                    aggregate.immediate[index, default: 0] += 1
+                    immediateIndices.append(index)
+                }
+            }
+        }
+        let evidence = self.evidence(group, gaps: gaps)
+        if aggregate.longestGap?.request == group.id { aggregate.longestGap?.evidence = evidence }
+        var ruleIDs: [String] = []
+        let first = attempts[0], last = attempts[count - 1]
+        let sortTime = self.relative(first.start)
+
+        func report(_ id: String, _ severity: Severity, _ message: String) {
+            ruleIDs.append(id)
+            self.add(
+                CheckReport.Finding(
+                    rule: id, name: RetryRule.named(id).name, severity: severity, operation: group.operation, client: group.client,
+                    message: message, fix: RetryRule.named(id).fix, requests: ["R\(group.id)"], evidence: evidence
+                ),
+                sortTime: sortTime
+            )
+        }
+        let r = "R\(group.id) \(group.operation)"
+
+        // CR-01: a non-idempotent request retried, without a key, after an unknown outcome.
+        if group.safety != .idempotent, count > 1 {
+            self.samples["CR-01", default: 0] += count - 1
+            var unsafe: Int?
+            var afterNotApplied: Int?
+            for j in attempts.indices.dropFirst() where attempts[j].key == nil {
+                if Self.unknownEffect(attempts[j - 1]) {
+                    unsafe = unsafe ?? j
+                } else if attempts[j - 1].outcome == .notApplied {
+                    afterNotApplied = afterNotApplied ?? j
+                }
+            }
+            if self.settings.isEnabled("CR-01") {
+                if let j = unsafe {
+                    let previous = attempts[j - 1]
+                    let severity: Severity = group.safety == .money ? .critical : self.settings.severity("CR-01", default: .high)
+                    report(
+                        "CR-01", severity,
+                        "\(r): attempt \(j + 1) of \(count) re-sent without an idempotency key after attempt \(j) ended \(previous.outcome?.rawValue ?? "unknown")\(previous.fault.map { " (\($0))" } ?? ""): the server may apply it twice"
+                    )
+                } else if let j = afterNotApplied {
+                    report(
+                        "CR-01", .info,
+                        "\(r): attempt \(j + 1) re-sent without a key after attempt \(j) was not applied (the proxy kept it from the server): safe this time, but the client cannot tell this apart from a lost reply"
+                    )
+                }
+            }
+        }
+
+        // CR-03: key rotated within one logical request.
+        if count > 1, attempts.contains(where: { $0.key != nil }) {
+            self.samples["CR-03", default: 0] += count - 1
+            if let j = group.keyChanges.first, self.settings.isEnabled("CR-03") {
+                let before = attempts[j - 1].key.map { "'\($0)'" } ?? "no key"
+                let after = attempts[j].key.map { "'\($0)'" } ?? "no key"
+                report(
+                    "CR-03", self.settings.severity("CR-03", default: .high),
+                    "\(r): the same request (same fingerprint, same client) came back at attempt \(j + 1) with \(after) after \(before) ended \(attempts[j - 1].outcome?.rawValue ?? "unknown"): the server cannot tell it is a retry (\(group.keyChanges.count) key change(s))"
+                )
+            }
+        }
+
+        // CR-04: a used key sent with another payload.
+        if first.key != nil { self.samples["CR-04", default: 0] += 1 }
+        if let other = group.reusedKeyOf, self.settings.isEnabled("CR-04") {
+            report(
+                "CR-04", self.settings.severity("CR-04", default: .medium),
+                "\(r): key '\(first.key ?? "")' was already used by R\(other) for a different request (different fingerprint) within the window"
+            )
+        }
+
+        // CR-10: too many attempts.
+        self.samples["CR-10", default: 0] += 1
+        let maxAttempts = Int(self.settings.threshold("CR-10", "max_attempts", default: Double(self.options.maxAttempts)))
+        if count > maxAttempts, self.settings.isEnabled("CR-10") {
+            report("CR-10", self.settings.severity("CR-10", default: .medium), "\(r): \(count) attempts (more than \(maxAttempts))")
+        }
+
+        // CR-12: attempts after the caller's deadline, or a retry span over 60 s.
+        if count > 1 {
+            self.samples["CR-12", default: 0] += 1
+            let tolerance = UInt64(self.settings.threshold("CR-12", "tolerance", default: 50_000_000))
+            if let deadline = self.options.deadline {
+                let limit = first.start + UInt64(max(0, deadline.nanoseconds)) + tolerance
+                if let late = attempts.firstIndex(where: { $0.start > limit }), self.settings.isEnabled("CR-12") {
+                    report(
+                        "CR-12", self.settings.severity("CR-12", default: .medium),
+                        "\(r): attempt \(late + 1) started \(Self.seconds(Double(attempts[late].start - first.start))) after the first, past the \(Self.seconds(Double(deadline.nanoseconds))) deadline"
+                    )
+                }
+            } else {
+                let maxSpan = self.settings.threshold("CR-12", "max_span", default: 60e9)
+                let span = Double(last.start - first.start)
+                if span > maxSpan, self.settings.isEnabled("CR-12") {
+                    report(
+                        "CR-12", self.settings.rules["CR-12"]?.severity ?? .low,
+                        "\(r): retried for \(Self.seconds(span)) (\(count) attempts) with no deadline given; more than \(Self.seconds(maxSpan))"
+                    )
+                }
+            }
+        }
+
+        // CR-13: retried sooner than Retry-After asked.
+        for j in attempts.indices.dropFirst() {
+            let previous = attempts[j - 1]
+            guard let text = previous.retryAfter, let wait = RetryAfter.nanoseconds(text, replyTime: previous.replyTime) else { continue }
+            self.samples["CR-13", default: 0] += 1
+            let tolerance = max(self.settings.threshold("CR-13", "tolerance", default: 50_000_000), 0.05 * wait)
+            let end = Double(previous.end ?? previous.lastByte)
+            let waited = Double(attempts[j].start) - end
+            if waited < wait - tolerance, self.settings.isEnabled("CR-13") {
+                let severity: Severity = self.settings.rules["CR-13"]?.severity ?? (previous.status == 429 ? .high : .medium)
+                report(
+                    "CR-13", severity,
+                    "\(r): attempt \(j + 1) came \(Self.seconds(waited)) after a \(previous.status.map(String.init) ?? "reply") with Retry-After \(text) (\(Self.seconds(wait)))"
+                )
+                break
+            }
+        }
+
+        // CR-14: retried a failure a retry cannot fix (judged on the share at the end).
+        var retriedNonRetryable: Int?
+        for j in attempts.indices {
+            guard let status = attempts[j].status, Self.nonRetryable.contains(status),
+                status != 413 || attempts[j].retryAfter == nil
+            else { continue }
+            self.cr14Responses += 1
+            if j < count - 1 {
+                self.cr14Retried += 1
+                retriedNonRetryable = retriedNonRetryable ?? j
+            }
+        }
+        if let j = retriedNonRetryable, self.settings.isEnabled("CR-14"), self.cr14Candidates.count < Self.findingLimit {
+            self.cr14Candidates.append(
+                Candidate(
+                    finding: CheckReport.Finding(
+                        rule: "CR-14", name: RetryRule.named("CR-14").name, severity: self.settings.severity("CR-14", default: .medium),
+                        operation: group.operation, client: group.client,
+                        message: "\(r): retried after \(attempts[j].status ?? 0) at attempt \(j + 1), a status no retry can fix",
+                        fix: RetryRule.named("CR-14").fix, requests: ["R\(group.id)"], evidence: evidence
+                    ),
+                    sortTime: sortTime
+                )
+            )
+        }
+
+        // CR-15: a copy of a non-idempotent, unkeyed request while the previous was in flight.
+        if group.safety != .idempotent {
+            for j in attempts.indices.dropFirst() where attempts[j].key == nil {
+                self.samples["CR-15", default: 0] += 1
+            }
+            if let j = attempts.indices.dropFirst().first(where: { hedged[$0] && attempts[$0].key == nil }), self.settings.isEnabled("CR-15") {
+                let overlap = Double((attempts[j - 1].end ?? 0) - attempts[j].start)
+                report(
+                    "CR-15", self.settings.severity("CR-15", default: .high),
+                    "\(r): attempt \(j + 1) was sent while attempt \(j) was still in flight (its reply came \(Self.seconds(overlap)) later): two copies of a non-idempotent request without a key"
+                )
+            }
+        }
+
+        // CR-17: amplification under faults.
+        if attempts.contains(where: { $0.fault != nil }) {
+            aggregate.faultRequests += 1
+            aggregate.faultAttempts += count
+        }
+
+        // CR-19: a reply withheld by a fault, and how long the client held on.
+        let maxHold = self.settings.threshold("CR-19", "max_hold", default: 60e9)
+        var held: (index: Int, ns: Double, letGo: Bool)?
+        for j in attempts.indices {
+            let attempt = attempts[j]
+            if attempt.closedByClient, let closed = attempt.closedAt, closed >= attempt.lastByte,
+                !Self.succeeded(attempt), attempt.outcome != .notApplied || attempt.withheld
+            {
+                aggregate.timeouts.add(Double(closed - attempt.lastByte), random: &self.random)
+            }
+            guard attempt.withheld, !Self.succeeded(attempt) else { continue }
+            var letGo: UInt64?
+            if j + 1 < count, attempts[j + 1].start >= attempt.lastByte { letGo = attempts[j + 1].start }
+            if attempt.closedByClient, let closed = attempt.closedAt { letGo = min(letGo ?? closed, closed) }
+            if let letGo {
+                self.samples["CR-19", default: 0] += 1
+                let hold = Double(letGo - min(letGo, attempt.lastByte))
+                if hold > maxHold, held == nil { held = (j, hold, true) }
+            } else {
+                let until = attempt.closedAt ?? self.endMono
+                let hold = Double(until - min(until, attempt.lastByte))
+                if hold > maxHold {
+                    self.samples["CR-19", default: 0] += 1
+                    if held == nil { held = (j, hold, false) }
+                } else {
+                    self.cr19Inconclusive += 1
+                }
+            }
+        }
+        if let held, self.settings.isEnabled("CR-19") {
+            let attempt = attempts[held.index]
+            let how =
+                held.letGo
+                ? "the client waited \(Self.seconds(held.ns)) before giving up"
+                : "the client never gave up: \(Self.seconds(held.ns)) until the \(attempt.closedAt == nil ? "log ended" : "proxy or server closed the connection")"
+            report(
+                "CR-19", self.settings.severity("CR-19", default: .high),
+                "\(r): attempt \(held.index + 1)'s reply was withheld (\(attempt.fault ?? "fault")) and \(how) (limit \(Self.seconds(maxHold)))"
+            )
+        }
+
+        // CR-22: the same non-idempotent request again after it succeeded.
+        if let other = group.duplicateOf, group.safety != .idempotent {
+            self.samples["CR-22", default: 0] += 1
+            if self.settings.isEnabled("CR-22") {
+                let severity: Severity = group.duplicateKeyed ? .info : self.settings.severity("CR-22", default: .medium)
+                report(
+                    "CR-22", severity,
+                    "\(r): sent again after R\(other) succeeded with the same \(group.duplicateKeyed ? "key" : "request")\(group.duplicateKeyed ? " (the server should replay its answer)" : ": it may be applied twice")"
+                )
+            }
+        }
+
+        // CR-06 per request, judged at the end against the client's per-index medians.
+        if immediateIndices.count >= 2 {
+            aggregate.immediateRequestsTotal += 1
+            if aggregate.immediateRequests.count < 50 {
+                aggregate.immediateRequests.append((group.id, immediateIndices, evidence, group.operation))
+            }
+        }
+        if count >= 4, judgedRetries + 1 >= 3 || count - 1 >= 3 { aggregate.longRequests += 1 }
+        if count > 1, !Self.succeeded(last) {
+            let span = (last.end ?? last.lastByte) - first.start
+            aggregate.deadline = max(aggregate.deadline ?? 0, span)
+        }
+        self.clients[group.client] = aggregate
+
+        if group.id <= Self.timelineLimit {
+            self.timelineRows[group.id] = CheckReport.Timeline.Request(
+                id: "R\(group.id)", operation: group.operation, client: group.client,
+                attempts: attempts.map { attempt in
+                    CheckReport.Timeline.Attempt(
+                        startNs: self.relative(attempt.start), endNs: attempt.end.map(self.relative), outcome: attempt.outcome ?? .unknown,
+                        status: attempt.status, fault: attempt.fault
+                    )
+                },
+                findings: ruleIDs
+            )
+        }
+    }
+
+    /// The attempts as evidence (the first ones and the last, at most `evidenceLimit`).
+    func evidence(_ group: LogicalRequest, gaps: [Int64?]) -> [CheckReport.AttemptEvidence] {
+        var indices = Array(group.attempts.indices)
+        if indices.count > Self.evidenceLimit {
+            indices = Array(indices.prefix(Self.evidenceLimit - 1)) + [indices.last!]
+        }
+        return indices.map { j in
+            let attempt = group.attempts[j]
+            return CheckReport.AttemptEvidence(
+                request: "R\(group.id)", attempt: j, proxy: attempt.proxy, conn: attempt.conn, unit: attempt.unit, line: attempt.line,
+                startNs: self.relative(attempt.start), endNs: attempt.end.map(self.relative), outcome: attempt.outcome ?? .unknown,
+                status: attempt.status, fault: attempt.fault, gapNs: gaps[j], idempotencyKey: attempt.key
+            )
+        }
+    }
+
+    /// Keeps a finding, at most `findingLimit` per rule (the rest are counted).
+    mutating func add(_ finding: CheckReport.Finding, sortTime: Int64) {
+        let count = self.findingCounts[finding.rule, default: 0]
+        self.findingCounts[finding.rule] = count + 1
+        if count < Self.findingLimit {
+            self.findings.append(Candidate(finding: finding, sortTime: sortTime))
+        }
+    }
+}

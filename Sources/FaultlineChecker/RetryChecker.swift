@@ -1,0 +1,304 @@
+import FaultlineCore
+
+/// Judges a client's retries from faultline event logs, in one pass.
+///
+///     events ─▶ attempts (one per request message) ─▶ logical requests (key, else
+///     fingerprint + client + window) ─▶ finished once no attempt can join ─▶ per-request
+///     rules + per-client aggregates ─▶ `finish()` ─▶ statistical rules ─▶ CheckReport
+///
+/// Memory follows what is open at once, not the log's length: a logical request is
+/// finished and forgotten once its window (in the log's own `mono` time) has passed and
+/// its connections can no longer change it. What stays is per-client gap samples
+/// (reservoirs), counters, the findings (capped per rule) and timeline rows for the
+/// first `timelineLimit` logical requests.
+public struct RetryChecker {
+    static let timelineLimit = 10_000
+    static let timelineFaultLimit = 20_000
+    static let findingLimit = 500
+    static let evidenceLimit = 12
+    /// Retry indices above this share one bucket.
+    static let indexLimit = 16
+
+    let options: RetryCheckOptions
+    let inputs: [String]
+    var settings: RuleSettings { self.options.settings }
+    let windowNs: UInt64
+    let minGapNs: Double
+    let keyFromHeader: Bool
+
+    var origin: UInt64?
+    var now: UInt64 = 0
+    var lastFile: String?
+    var scopes: [Scope] = []
+    var scopeIndex: [String: Int] = [:]
+    var conns: [ConnKey: ConnState] = [:]
+    var open: [Int: LogicalRequest] = [:]
+    var byKey: [String: Int] = [:]
+    var byFingerprint: [FingerprintKey: Int] = [:]
+    var nextRequestID = 1
+    var clients: [String: ClientAggregate] = [:]
+    var random = SplitMix64(seed: 0xFA17_71E5)
+    var lastSweep: UInt64 = 0
+    var eventsSinceSweep = 0
+
+    // Counts.
+    var summary = CheckReport.Summary()
+    var seeds: [UInt64] = []
+    var samples: [String: Int] = [:]
+    var findings: [Candidate] = []
+    var findingCounts: [String: Int] = [:]
+    var cr14Candidates: [Candidate] = []
+    var cr14Responses = 0
+    var cr14Retried = 0
+    var cr19Inconclusive = 0
+    var notes: [String] = []
+    var framings: Set<String> = []
+    var endMono: UInt64 = 0
+
+    // Timeline.
+    var timelineRows: [Int: CheckReport.Timeline.Request] = [:]
+    var timelineFaults: [CheckReport.Timeline.Fault] = []
+    var timelineFaultsDropped = 0
+
+    public init(options: RetryCheckOptions, inputs: [String]) {
+        self.options = options
+        self.inputs = inputs
+        self.windowNs = UInt64(max(0, options.window.nanoseconds))
+        self.minGapNs = options.settings.threshold("CR-06", "min_gap", default: 10_000_000)
+        self.keyFromHeader = options.keyHeader.lowercased() != "idempotency-key"
+    }
+
+    /// Logical requests and connections held right now: what memory grows with. Tests
+    /// use it to show a long log is checked in bounded memory.
+    var liveState: Int {
+        self.open.count + self.conns.count + self.conns.values.reduce(0) { $0 + $1.requests.count + $1.replies.count }
+    }
+
+    /// Takes the next event of the log(s), in log order.
+    ///
+    /// - Throws: a `UserFacingError` (exit status 2) when the log cannot be judged: its
+    ///   proxy ran without framing, or `keyHeader` needs payloads the log lacks.
+    public mutating func consume(_ event: Event, file: String, line: Int) throws {
+        self.summary.events += 1
+        if let mono = event.mono {
+            if self.origin == nil { self.origin = mono }
+            if file != self.lastFile {
+                // A log from another run may start earlier on the clock: finish what is
+                // open rather than let its window stretch across runs.
+                if self.lastFile != nil, mono + self.windowNs < self.now { self.sweep(force: true) }
+                self.lastFile = file
+                self.now = mono
+            }
+            self.now = max(self.now, mono)
+            self.endMono = max(self.endMono, mono)
+        }
+        let scope = self.scope(file: file, proxy: event.proxy ?? "proxy")
+        switch event.type {
+        case .proxyStart:
+            self.scopes[scope].framing = event.framing ?? "raw"
+            if let framing = event.framing { self.framings.insert(framing) }
+            if let seed = event.seed, !self.seeds.contains(seed) { self.seeds.append(seed) }
+        case .connectionOpen:
+            guard let conn = event.conn else { break }
+            self.conns[ConnKey(scope: scope, conn: conn)] = ConnState(client: event.client ?? "unknown")
+            self.summary.connections += 1
+        case .message:
+            if event.direction == .downstream {
+                self.reply(event, scope: scope)
+            } else {
+                try self.request(event, scope: scope, file: file, line: line)
+            }
+        case .fault:
+            self.fault(event, scope: scope)
+        case .connectionClose:
+            try self.close(event, scope: scope, file: file)
+        default:
+            break
+        }
+        self.eventsSinceSweep += 1
+        let interval = max(self.windowNs / 8, 100_000_000)
+        if self.now >= self.lastSweep + interval || self.eventsSinceSweep >= 65_536 {
+            self.sweep(force: false)
+        }
+    }
+
+    mutating func scope(file: String, proxy: String) -> Int {
+        let name = file + "\u{0}" + proxy
+        if let index = self.scopeIndex[name] { return index }
+        self.scopes.append(Scope(file: file, proxy: proxy))
+        self.scopeIndex[name] = self.scopes.count - 1
+        return self.scopes.count - 1
+    }
+
+    func relative(_ mono: UInt64) -> Int64 {
+        Int64(bitPattern: mono &- (self.origin ?? 0))
+    }
+
+    // MARK: Requests
+
+    mutating func request(_ event: Event, scope: Int, file: String, line: Int) throws {
+        self.scopes[scope].messages += 1
+        guard let conn = event.conn, let unit = event.unit else { return }
+        let connKey = ConnKey(scope: scope, conn: conn)
+        if self.conns[connKey] == nil { self.conns[connKey] = ConnState(client: "unknown") }
+        let client = RequestOperation.host(of: self.conns[connKey]!.client)
+        let lastByte = event.mono ?? self.now
+        let start = min(event.firstMono ?? lastByte, lastByte)
+        var key = event.idempotencyKey
+        if self.keyFromHeader {
+            if let payload = event.payload {
+                key = RequestOperation.header(self.options.keyHeader, inPayload: payload)
+            } else if event.method != nil {
+                throw InvalidInputError(
+                    "\(file):\(line): --key-header \(self.options.keyHeader) is read from the request's bytes, and this log has no payloads; record it with 'faultline proxy --record-payloads' (only Idempotency-Key is logged without them)"
+                )
+            } else {
+                key = nil
+            }
+        }
+        let framing = self.scopes[scope].framing
+        let operation = RequestOperation.name(
+            framing: framing, method: event.method, path: event.path, command: event.command, payload: event.payload
+        )
+        let safety = RequestOperation.safety(
+            operation: operation, framing: framing, method: event.method, command: event.command, settings: self.settings
+        )
+        let reused = self.conns[connKey]!.requestsSeen > 0
+        self.conns[connKey]!.requestsSeen += 1
+        self.summary.attempts += 1
+
+        var attempt = AttemptState(
+            request: 0, index: 0, proxy: event.proxy ?? "proxy", conn: conn, connKey: connKey, unit: unit, line: line,
+            start: start, lastByte: lastByte, key: key, fingerprint: event.fingerprint, reused: reused
+        )
+        if let stop = self.conns[connKey]!.stop {
+            if stop.upstream {
+                attempt.forwarded = false
+                attempt.outcome = .notApplied
+                attempt.withheld = true
+                attempt.fault = stop.fault
+            } else if stop.downstream {
+                attempt.outcome = .ambiguous
+                attempt.withheld = true
+                attempt.fault = stop.fault
+            }
+        }
+        let ref = self.place(attempt, client: client, operation: operation, safety: safety)
+        self.conns[connKey]!.requests[unit] = ref
+        if let pending = self.conns[connKey]!.pendingUp.removeValue(forKey: unit) {
+            for fault in pending { self.applyRequestFault(fault, to: ref, connKey: connKey, faultIndex: nil) }
+        }
+    }
+
+    /// Puts an attempt into its logical request (checker.md §4.2): same key, else same
+    /// fingerprint from the same client host, within the window after the previous
+    /// attempt's end, and only after a failure (a repeat after success is a new logical
+    /// request: CR-22).
+    mutating func place(_ incoming: AttemptState, client: String, operation: String, safety: RequestOperation.Safety) -> AttemptRef {
+        var attempt = incoming
+        var join: Int?
+        var keyChanged = false
+        var reusedKeyOf: Int?
+        var duplicateOf: Int?
+        var duplicateKeyed = false
+        if let key = attempt.key, let id = self.byKey[key], let group = self.open[id], attempt.start <= group.lastEnd + self.windowNs {
+            if let mine = attempt.fingerprint, let theirs = group.fingerprint, mine != theirs {
+                reusedKeyOf = id
+            } else if group.lastSucceeded {
+                duplicateOf = id
+                duplicateKeyed = true
+            } else {
+                join = id
+            }
+        } else if let fingerprint = attempt.fingerprint,
+            let id = self.byFingerprint[FingerprintKey(client: client, fingerprint: fingerprint)],
+            let group = self.open[id], attempt.start <= group.lastEnd + self.windowNs
+        {
+            if group.lastSucceeded {
+                if attempt.key == nil || group.lastKey == nil || attempt.key == group.lastKey {
+                    duplicateOf = id
+                    duplicateKeyed = attempt.key != nil && attempt.key == group.lastKey
+                }
+            } else {
+                join = id
+                keyChanged = attempt.key != group.lastKey
+            }
+        }
+        let id: Int
+        if let join {
+            id = join
+            attempt.request = id
+            attempt.index = self.open[id]!.attempts.count
+            if keyChanged { self.open[id]!.keyChanges.append(attempt.index) }
+            self.open[id]!.attempts.append(attempt)
+        } else {
+            id = self.nextRequestID
+            self.nextRequestID += 1
+            attempt.request = id
+            attempt.index = 0
+            var group = LogicalRequest(id: id, operation: operation, client: client, safety: safety, fingerprint: attempt.fingerprint)
+            group.reusedKeyOf = reusedKeyOf
+            group.duplicateOf = duplicateOf
+            group.duplicateKeyed = duplicateKeyed
+            group.attempts.append(attempt)
+            self.open[id] = group
+        }
+        if let key = attempt.key { self.byKey[key] = id }
+        if let fingerprint = attempt.fingerprint { self.byFingerprint[FingerprintKey(client: client, fingerprint: fingerprint)] = id }
+        return AttemptRef(request: id, index: attempt.index)
+    }
+
+    // MARK: Replies
+
+    mutating func reply(_ event: Event, scope: Int) {
+        guard let conn = event.conn, let unit = event.unit else { return }
+        let connKey = ConnKey(scope: scope, conn: conn)
+        guard self.conns[connKey] != nil else { return }
+        let ref: AttemptRef?
+        if let requestUnit = event.requestUnit {
+            ref = self.conns[connKey]!.requests[requestUnit]
+        } else {
+            ref = self.oldestAwaiting(connKey)
+        }
+        guard let ref, self.open[ref.request] != nil else { return }
+        let alreadyLost = self.conns[connKey]!.replies[unit] == ref
+        self.conns[connKey]!.replies[unit] = ref
+        let mono = event.mono ?? self.now
+        self.update(ref) { attempt in
+            attempt.replyUnit = unit
+            attempt.status = event.status ?? attempt.status
+            attempt.retryAfter = event.retryAfter ?? attempt.retryAfter
+            attempt.replyTime = event.time
+            guard !alreadyLost else { return }
+            switch attempt.outcome {
+            case nil, .answered?:
+                attempt.outcome = .answered
+                attempt.end = mono + attempt.replyDelay
+            default:
+                break
+            }
+        }
+        if let pending = self.conns[connKey]!.pendingDown.removeValue(forKey: unit) {
+            for fault in pending { self.applyReplyFault(fault, to: ref) }
+        }
+    }
+
+    /// The oldest forwarded request on a connection still waiting for its reply.
+    func oldestAwaiting(_ connKey: ConnKey) -> AttemptRef? {
+        guard let state = self.conns[connKey] else { return nil }
+        return state.requests.filter { _, ref in
+            guard let attempt = self.attempt(ref) else { return false }
+            return attempt.forwarded && attempt.replyUnit == nil && (attempt.outcome == nil || attempt.outcome == .ambiguous && !attempt.withheld)
+        }.min { $0.key < $1.key }?.value
+    }
+
+    func attempt(_ ref: AttemptRef) -> AttemptState? {
+        guard let group = self.open[ref.request], ref.index < group.attempts.count else { return nil }
+        return group.attempts[ref.index]
+    }
+
+    mutating func update(_ ref: AttemptRef, _ change: (inout AttemptState) -> Void) {
+        guard self.open[ref.request] != nil, ref.index < self.open[ref.request]!.attempts.count else { return }
+        change(&self.open[ref.request]!.attempts[ref.index])
+    }
+}

@@ -1,0 +1,150 @@
+import FaultlineCore
+import Foundation
+import Yams
+
+/// Every problem found in a `--rules` file, one `FILE:LINE:COLUMN: message` per line.
+/// Exit status 2: the input is bad.
+public struct RuleSettingsError: UserFacingError, Equatable {
+    public var issues: [ProfileIssue]
+
+    public init(_ issues: [ProfileIssue]) {
+        self.issues = issues
+    }
+
+    public var exitStatus: Int32 { ExitStatus.badInput }
+
+    public var description: String {
+        self.issues.map(\.description).joined(separator: "\n")
+    }
+}
+
+extension RuleSettings {
+    /// The current format version of a rules file (`faultline_rules: 1`).
+    public static let formatVersion = 1
+    static let topKeys = ["faultline_rules", "rules", "operations"]
+
+    /// Reads a rules file.
+    ///
+    /// - Throws: `RuleSettingsError` (exit status 2) naming every problem with its
+    ///   `FILE:LINE:COLUMN`: unknown rule ids or keys, bad values, bad YAML.
+    public static func load(path: String) throws -> RuleSettings {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RuleSettingsError([ProfileIssue(ProfileLocation(file: path), "cannot read the rules file '\(path)'")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw RuleSettingsError([ProfileIssue(ProfileLocation(file: path), "the rules file is not UTF-8 text")])
+        }
+        return try Self.parse(text, file: path)
+    }
+
+    /// Reads rules-file text; `file` names it in errors.
+    public static func parse(_ text: String, file: String) throws -> RuleSettings {
+        let reader = ProfileReader(file: file)
+        var settings = RuleSettings(file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw RuleSettingsError([Self.issue(for: error, file: file)])
+        } catch {
+            throw RuleSettingsError([ProfileIssue(ProfileLocation(file: file), "cannot read as YAML: \(error)")])
+        }
+        guard let root else {
+            throw RuleSettingsError([
+                ProfileIssue(ProfileLocation(file: file, line: 1, column: 1), "the file is empty; a rules file starts with 'faultline_rules: 1'")
+            ])
+        }
+        guard let top = reader.mapping(root, what: "a rules file", allowed: Self.topKeys) else {
+            throw RuleSettingsError(reader.issues)
+        }
+        if let version = reader.required(top, "faultline_rules", what: "a rules file (format version, 'faultline_rules: 1')"),
+            let number = reader.integer(version, what: "faultline_rules (the format version)"), number != Self.formatVersion
+        {
+            reader.fail(version, "unsupported rules format version \(number); this build reads 'faultline_rules: \(Self.formatVersion)'")
+        }
+        if let rulesNode = top["rules"] {
+            Self.readRules(rulesNode, into: &settings, reader: reader)
+        }
+        if let operationsNode = top["operations"] {
+            Self.readOperations(operationsNode, into: &settings, reader: reader)
+        }
+        if !reader.issues.isEmpty { throw RuleSettingsError(reader.issues) }
+        return settings
+    }
+
+    private static func readRules(_ node: Node, into settings: inout RuleSettings, reader: ProfileReader) {
+        guard case .mapping(let mapping) = node else {
+            reader.fail(node, "rules must be a mapping of rule ids (CR-10: {max_attempts: 3}), got \(Self.describe(node))")
+            return
+        }
+        let known = Self.thresholdKeys.keys.sorted()
+        for (key, value) in mapping {
+            guard let id = key.scalar?.string, let thresholds = Self.thresholdKeys[id] else {
+                let name = key.scalar?.string ?? "?"
+                reader.fail(key, "unknown rule '\(name)'; this check knows \(known.joined(separator: ", "))")
+                continue
+            }
+            let allowed = ["enabled", "severity"] + thresholds.keys.sorted()
+            guard let fields = reader.mapping(value, what: "rule \(id)", allowed: allowed) else { continue }
+            var override = RuleOverride(location: reader.location(of: key).description)
+            if let enabled = fields["enabled"] {
+                override.enabled = reader.boolean(enabled, what: "\(id).enabled")
+            }
+            if let severity = fields["severity"] {
+                override.severity = reader.choice(severity, what: "\(id).severity", as: Severity.self)
+            }
+            for (name, kind) in thresholds.sorted(by: { $0.key < $1.key }) {
+                guard let item = fields[name] else { continue }
+                switch kind {
+                case .count:
+                    if let value = reader.integer(item, what: "\(id).\(name)", in: 1...1_000_000) { override.thresholds[name] = Double(value) }
+                case .number(let range):
+                    if let value = reader.number(item, what: "\(id).\(name)", in: range) { override.thresholds[name] = value }
+                case .duration:
+                    if let value = reader.duration(item, what: "\(id).\(name)") { override.thresholds[name] = Double(value.nanoseconds) }
+                }
+            }
+            settings.rules[id] = override
+        }
+    }
+
+    private static func readOperations(_ node: Node, into settings: inout RuleSettings, reader: ProfileReader) {
+        guard case .mapping(let mapping) = node else {
+            reader.fail(node, "operations must be a mapping of operation patterns to tags (\"POST /charges\": money), got \(Self.describe(node))")
+            return
+        }
+        for (key, value) in mapping {
+            guard let pattern = key.scalar?.string, !pattern.isEmpty else {
+                reader.fail(key, "an operation pattern must be text, such as \"POST /charges\" or \"deposit*\"")
+                continue
+            }
+            guard let tag = reader.choice(value, what: "operation '\(pattern)'", as: OperationTag.self) else { continue }
+            settings.operations.append(OperationPattern(pattern: pattern, tag: tag))
+        }
+    }
+
+    static func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let scalar): "'\(scalar.string)'"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        }
+    }
+
+    static func issue(for error: YamlError, file: String) -> ProfileIssue {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let extra = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
+            return ProfileIssue(ProfileLocation(file: file, line: mark.line, column: mark.column), "not valid YAML: \(problem)\(extra)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ProfileIssue(
+                ProfileLocation(file: file, line: context.mark.line, column: context.mark.column),
+                "duplicate key '\(duplicates.joined(separator: "', '"))': each key may appear once per mapping"
+            )
+        default:
+            return ProfileIssue(ProfileLocation(file: file), "not valid YAML: \(error)")
+        }
+    }
+}
