@@ -1,0 +1,407 @@
+/// What a check found, in one model every report format is written from.
+///
+/// `check retries` (the client, from the log) fills it today; `check idempotency` (the
+/// service, by replay) fills the same shape, so text, JSON, JUnit and HTML are written
+/// once. The JSON report is this model encoded as is (`snake_case` keys): add fields,
+/// never rename them, and bump `schemaVersion` on a rename (docs/checker.md documents it).
+///
+/// Times are nanoseconds on the log's monotonic clock, relative to `origin` (the first
+/// `mono` stamp of the first log), so a report reads the same whatever the host's uptime.
+public struct CheckReport: Codable, Sendable, Equatable {
+    public static let currentSchemaVersion = 1
+
+    public var schemaVersion = CheckReport.currentSchemaVersion
+    /// `retries` or `idempotency`.
+    public var check: String
+    /// The inputs, as given on the command line.
+    public var inputs: [String]
+    /// Monotonic nanoseconds every `*_ns` time in the report counts from.
+    public var origin: UInt64
+    /// The seed(s) the logs were made with (from `proxy_start`).
+    public var seeds: [UInt64]
+    public var summary: Summary
+    /// Every rule the check knows, with what it concluded, in rule-id order.
+    public var rules: [RuleResult]
+    /// Every violation, most severe first, then by rule id and time.
+    public var findings: [Finding]
+    /// What the check inferred about each client (retries) — the backoff it really uses.
+    public var clients: [ClientBehaviour]
+    /// Settings that changed the verdict (a relaxed safety rule, a raised threshold), in
+    /// words, so a reader sees the report was not made with the defaults.
+    public var notes: [String]
+    /// What the HTML timeline draws: logical requests and the faults around them.
+    public var timeline: Timeline
+
+    public init(
+        check: String,
+        inputs: [String],
+        origin: UInt64,
+        seeds: [UInt64] = [],
+        summary: Summary = Summary(),
+        rules: [RuleResult] = [],
+        findings: [Finding] = [],
+        clients: [ClientBehaviour] = [],
+        notes: [String] = [],
+        timeline: Timeline = Timeline()
+    ) {
+        self.check = check
+        self.inputs = inputs
+        self.origin = origin
+        self.seeds = seeds
+        self.summary = summary
+        self.rules = rules
+        self.findings = findings
+        self.clients = clients
+        self.notes = notes
+        self.timeline = timeline
+    }
+
+    /// Exit status the report calls for: 1 when any finding is a violation, else 0.
+    public var hasViolations: Bool {
+        self.findings.contains { $0.severity >= .low }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version"
+        case check, inputs, origin, seeds, summary, rules, findings, clients, notes, timeline
+    }
+}
+
+/// How bad a finding is, from the rule book (CRIT > HIGH > MED > LOW > INFO). INFO
+/// findings are reported but never fail a build.
+public enum Severity: String, Codable, Sendable, Comparable, CaseIterable {
+    case info = "INFO"
+    case low = "LOW"
+    case medium = "MED"
+    case high = "HIGH"
+    case critical = "CRIT"
+
+    private var rank: Int {
+        switch self {
+        case .info: 0
+        case .low: 1
+        case .medium: 2
+        case .high: 3
+        case .critical: 4
+        }
+    }
+
+    public static func < (lhs: Severity, rhs: Severity) -> Bool {
+        lhs.rank < rhs.rank
+    }
+}
+
+extension CheckReport {
+    /// Counts over the whole input.
+    public struct Summary: Codable, Sendable, Equatable {
+        public var events = 0
+        public var connections = 0
+        /// Request messages seen (every attempt).
+        public var attempts = 0
+        /// Logical requests (attempts grouped).
+        public var logicalRequests = 0
+        /// Logical requests with more than one attempt.
+        public var retried = 0
+        public var clients = 0
+        public var faults = 0
+        /// Findings by severity (`CRIT`, `HIGH`, ...), violations and INFO alike.
+        public var findingsBySeverity: [String: Int] = [:]
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case events, connections, attempts, clients, faults, retried
+            case logicalRequests = "logical_requests"
+            case findingsBySeverity = "findings_by_severity"
+        }
+    }
+
+    /// One rule's verdict over the whole input (one JUnit test case per rule and operation).
+    public struct RuleResult: Codable, Sendable, Equatable {
+        public enum Status: String, Codable, Sendable {
+            /// Enough evidence, no violation.
+            case passed
+            /// At least one finding.
+            case failed
+            /// Evidence below the rule's minimum sample: no verdict either way.
+            case notEnoughEvidence = "not_enough_evidence"
+            /// Nothing in the input the rule applies to (no retries, no Retry-After, ...).
+            case notApplicable = "not_applicable"
+            /// Turned off by `--rules`.
+            case off
+        }
+
+        /// `CR-01` ... `CR-22` (client), `SR-01` ... (service).
+        public var id: String
+        /// `NONIDEMPOTENT_RETRY_NO_KEY` ...
+        public var name: String
+        public var severity: Severity
+        public var status: Status
+        /// The operation this verdict is about (`POST /charges`, `INCR`), or nil for all.
+        public var operation: String?
+        /// How much the verdict rests on, in words: "41 retries in 20 logical requests",
+        /// "12 gaps at attempt 1 (needs 20)".
+        public var evidence: String
+        /// How many samples the verdict used, and the minimum the rule needs.
+        public var samples: Int
+        public var minimumSamples: Int
+
+        public init(
+            id: String, name: String, severity: Severity, status: Status, operation: String? = nil,
+            evidence: String, samples: Int = 0, minimumSamples: Int = 1
+        ) {
+            self.id = id
+            self.name = name
+            self.severity = severity
+            self.status = status
+            self.operation = operation
+            self.evidence = evidence
+            self.samples = samples
+            self.minimumSamples = minimumSamples
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, severity, status, operation, evidence, samples
+            case minimumSamples = "minimum_samples"
+        }
+    }
+
+    /// One violation (or INFO observation), with the evidence that shows it.
+    public struct Finding: Codable, Sendable, Equatable {
+        public var rule: String
+        public var name: String
+        public var severity: Severity
+        /// The operation (`POST /charges`, `INCR`, or the fingerprint's first digits).
+        public var operation: String
+        /// The client host, as the log names it.
+        public var client: String?
+        /// What happened, in one sentence with the numbers.
+        public var message: String
+        /// What a correct client does instead.
+        public var fix: String
+        /// The logical request(s) it is about (ids as in `timeline.requests`).
+        public var requests: [String]
+        /// The attempts (and the faults that caused them) that show it.
+        public var evidence: [AttemptEvidence]
+
+        public init(
+            rule: String, name: String, severity: Severity, operation: String, client: String? = nil,
+            message: String, fix: String, requests: [String] = [], evidence: [AttemptEvidence] = []
+        ) {
+            self.rule = rule
+            self.name = name
+            self.severity = severity
+            self.operation = operation
+            self.client = client
+            self.message = message
+            self.fix = fix
+            self.requests = requests
+            self.evidence = evidence
+        }
+    }
+
+    /// One attempt as evidence: where it is in the log and how it ended.
+    public struct AttemptEvidence: Codable, Sendable, Equatable {
+        public var request: String
+        /// The attempt within its logical request, from 0.
+        public var attempt: Int
+        public var proxy: String
+        public var conn: UInt64
+        public var unit: UInt64
+        /// Line of the `message` event in its log, when known (1-based).
+        public var line: Int?
+        public var startNs: Int64
+        /// When the client saw the attempt end (reply delivered, cut, or its own close).
+        public var endNs: Int64?
+        public var outcome: Outcome
+        public var status: Int?
+        /// The fault that caused this outcome, if one did: `rule (kind action)`.
+        public var fault: String?
+        /// The gap from the previous attempt's end to this one's start.
+        public var gapNs: Int64?
+        public var idempotencyKey: String?
+
+        public init(
+            request: String, attempt: Int, proxy: String, conn: UInt64, unit: UInt64, line: Int? = nil,
+            startNs: Int64, endNs: Int64? = nil, outcome: Outcome, status: Int? = nil, fault: String? = nil,
+            gapNs: Int64? = nil, idempotencyKey: String? = nil
+        ) {
+            self.request = request
+            self.attempt = attempt
+            self.proxy = proxy
+            self.conn = conn
+            self.unit = unit
+            self.line = line
+            self.startNs = startNs
+            self.endNs = endNs
+            self.outcome = outcome
+            self.status = status
+            self.fault = fault
+            self.gapNs = gapNs
+            self.idempotencyKey = idempotencyKey
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case request, attempt, proxy, conn, unit, line, outcome, status, fault
+            case startNs = "start_ns"
+            case endNs = "end_ns"
+            case gapNs = "gap_ns"
+            case idempotencyKey = "idempotency_key"
+        }
+    }
+
+    /// How an attempt ended, as the proxy saw it (the rule book's outcome classes).
+    public enum Outcome: String, Codable, Sendable, CaseIterable {
+        /// A reply reached the client; `status` says which (HTTP), none for other protocols.
+        case answered
+        /// faultline answered in the server's place (`respond`).
+        case answeredByProxy = "answered_by_proxy"
+        /// The request never reached the server (dropped, cut before it): retrying is safe.
+        case notApplied = "not_applied"
+        /// The server got the request; the reply was lost, cut or late: unknown effect.
+        case ambiguous
+        /// The connection was refused (`refuse`) before the request.
+        case refused
+        /// The connection was reset around the request.
+        case reset
+        /// The client closed the connection while the reply was still owed.
+        case clientGaveUp = "client_gave_up"
+        /// Still open when the log ended.
+        case unknown
+    }
+
+    /// What the check inferred about one client's retry behaviour.
+    public struct ClientBehaviour: Codable, Sendable, Equatable {
+        public var client: String
+        public var logicalRequests: Int
+        public var retried: Int
+        /// Attempts per logical request: the most seen, and the mean over retried ones.
+        public var maxAttempts: Int
+        public var meanAttempts: Double
+        /// `immediate`, `constant`, `linear`, `exponential`, or `unknown` (too few gaps).
+        public var backoff: String
+        /// First delay (nanoseconds), growth factor per attempt, and cap where seen.
+        public var initialDelayNs: Int64?
+        public var growth: Double?
+        public var capNs: Int64?
+        /// `none`, `full`, `equal`, `proportional` (±p), `decorrelated`, or `unknown`.
+        public var jitter: String
+        /// The coefficient of variation the jitter verdict rests on.
+        public var jitterCV: Double?
+        /// The longest span from a logical request's first attempt to its last end:
+        /// the deadline the client seems to use.
+        public var deadlineNs: Int64?
+        /// The client's per-attempt timeout, where it gave up on a reply (median).
+        public var timeoutNs: Int64?
+        /// How many gaps the inference used.
+        public var samples: Int
+        /// Anything the inference could not decide, in words.
+        public var note: String?
+
+        public init(client: String) {
+            self.client = client
+            self.logicalRequests = 0
+            self.retried = 0
+            self.maxAttempts = 0
+            self.meanAttempts = 0
+            self.backoff = "unknown"
+            self.jitter = "unknown"
+            self.samples = 0
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case client, retried, backoff, growth, jitter, samples, note
+            case logicalRequests = "logical_requests"
+            case maxAttempts = "max_attempts"
+            case meanAttempts = "mean_attempts"
+            case initialDelayNs = "initial_delay_ns"
+            case capNs = "cap_ns"
+            case jitterCV = "jitter_cv"
+            case deadlineNs = "deadline_ns"
+            case timeoutNs = "timeout_ns"
+        }
+    }
+
+    /// Rows and shading for the HTML timeline.
+    public struct Timeline: Codable, Sendable, Equatable {
+        public struct Request: Codable, Sendable, Equatable {
+            /// `R1`, `R2`, ... in order of first attempt.
+            public var id: String
+            public var operation: String
+            public var client: String?
+            public var attempts: [Attempt]
+            /// Rule ids of findings about this request (the row is marked).
+            public var findings: [String]
+
+            public init(id: String, operation: String, client: String? = nil, attempts: [Attempt], findings: [String] = []) {
+                self.id = id
+                self.operation = operation
+                self.client = client
+                self.attempts = attempts
+                self.findings = findings
+            }
+        }
+
+        public struct Attempt: Codable, Sendable, Equatable {
+            public var startNs: Int64
+            public var endNs: Int64?
+            public var outcome: Outcome
+            public var status: Int?
+            public var fault: String?
+
+            public init(startNs: Int64, endNs: Int64? = nil, outcome: Outcome, status: Int? = nil, fault: String? = nil) {
+                self.startNs = startNs
+                self.endNs = endNs
+                self.outcome = outcome
+                self.status = status
+                self.fault = fault
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case outcome, status, fault
+                case startNs = "start_ns"
+                case endNs = "end_ns"
+            }
+        }
+
+        /// An injected fault: a point (`endNs` nil) or a span (a delay, a hang).
+        public struct Fault: Codable, Sendable, Equatable {
+            public var startNs: Int64
+            public var endNs: Int64?
+            public var rule: String
+            public var kind: String
+            /// The logical request it hit, if it hit a request.
+            public var request: String?
+
+            public init(startNs: Int64, endNs: Int64? = nil, rule: String, kind: String, request: String? = nil) {
+                self.startNs = startNs
+                self.endNs = endNs
+                self.rule = rule
+                self.kind = kind
+                self.request = request
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case rule, kind, request
+                case startNs = "start_ns"
+                case endNs = "end_ns"
+            }
+        }
+
+        public var requests: [Request]
+        public var faults: [Fault]
+        /// End of the last event, for the axis.
+        public var endNs: Int64
+
+        public init(requests: [Request] = [], faults: [Fault] = [], endNs: Int64 = 0) {
+            self.requests = requests
+            self.faults = faults
+            self.endNs = endNs
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case requests, faults
+            case endNs = "end_ns"
+        }
+    }
+}
