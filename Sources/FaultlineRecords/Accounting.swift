@@ -16,8 +16,12 @@ import FaultlineCore
 ///     from + duplicated = to + dropped
 ///
 /// A connection whose `conn_open` has no `conn_close` is a violation too: its bytes
-/// were never accounted.
-public enum Accounting {
+/// were never accounted. A second `conn_close` for a connection is one, and its books
+/// are checked as well.
+///
+/// Built incrementally (`add` each event, then `finish`) so a log of any length is
+/// checked in memory proportional to the connections open at once, not to the log.
+public struct Accounting: Sendable, Equatable {
     /// One way a log fails the rule.
     public struct Violation: Sendable, Equatable, CustomStringConvertible {
         public var proxy: String?
@@ -31,86 +35,117 @@ public enum Accounting {
         }
     }
 
+    private struct Key: Hashable, Sendable {
+        var proxy: String?
+        var connection: UInt64
+    }
+
+    /// Connections opened and not yet closed, with the order they opened in.
+    private var open: [Key: Int] = [:]
+    private var opened = 0
+    /// Ordinals already closed, per proxy, to catch a second `conn_close`. Ordinals are
+    /// dense and mostly close in order, so the ranges merge and this stays about as
+    /// small as the set of open connections.
+    private var closed: [String?: RangeSet<UInt64>] = [:]
+    private var closedTwice: [Violation] = []
+    private var books: [Violation] = []
+
+    /// An empty ledger; `add` each event in log order, then `finish`.
+    public init() {}
+
     /// The violations in `events` (empty when the books balance).
     public static func check(_ events: [Event]) -> [Violation] {
-        struct Key: Hashable {
-            var proxy: String?
-            var connection: UInt64
-        }
-        var opened: [Key] = []
-        var closes: [Key: Event] = [:]
-        var violations: [Violation] = []
-        for event in events {
-            guard let connection = event.conn else { continue }
+        var accounting = Accounting()
+        for event in events { accounting.add(event) }
+        return accounting.finish()
+    }
+
+    /// Takes in one event. Keeps only the connections still open: a connection's books
+    /// are checked at its `conn_close` and then it is forgotten.
+    public mutating func add(_ event: Event) {
+        guard let connection = event.conn else { return }
+        switch event.type {
+        case .connectionOpen:
             let key = Key(proxy: event.proxy, connection: connection)
-            switch event.type {
-            case .connectionOpen:
-                opened.append(key)
-            case .connectionClose:
-                if closes[key] != nil {
-                    violations.append(Violation(proxy: key.proxy, connection: connection, direction: nil, message: "closed twice"))
-                }
-                closes[key] = event
-            default:
-                break
+            if self.open[key] == nil {
+                self.open[key] = self.opened
+                self.opened += 1
             }
+        case .connectionClose:
+            let key = Key(proxy: event.proxy, connection: connection)
+            self.open[key] = nil
+            if self.closed[key.proxy, default: RangeSet()].contains(connection) {
+                self.closedTwice.append(Violation(proxy: key.proxy, connection: connection, direction: nil, message: "closed twice"))
+            } else if connection < UInt64.max {
+                self.closed[key.proxy, default: RangeSet()].insert(contentsOf: connection..<connection + 1)
+            }
+            self.checkBooks(key, event)
+        default:
+            break
         }
-        for key in opened where closes[key] == nil {
-            violations.append(
-                Violation(
-                    proxy: key.proxy, connection: key.connection, direction: nil,
-                    message: "opened but never closed: its bytes are not accounted"
-                )
+    }
+
+    /// The violations: second closes, then connections never closed (in the order they
+    /// opened), then unbalanced books by connection ordinal.
+    public func finish() -> [Violation] {
+        let neverClosed = self.open.sorted { $0.value < $1.value }.map { key, _ in
+            Violation(
+                proxy: key.proxy, connection: key.connection, direction: nil,
+                message: "opened but never closed: its bytes are not accounted"
             )
         }
-        for (key, close) in closes.sorted(by: { $0.key.connection < $1.key.connection }) {
-            let isDatagramSession = close.datagramsFromClient != nil
-            let sides: [(Event.Direction, Int?, Int?, Int?, Int?, String, String)] = [
-                (.upstream, close.bytesFromClient, close.bytesToUpstream, close.droppedUpstream, close.duplicatedUpstream,
-                 "bytes_from_client", "bytes_to_upstream"),
-                (.downstream, close.bytesFromUpstream, close.bytesToClient, close.droppedDownstream, close.duplicatedDownstream,
-                 "bytes_from_upstream", "bytes_to_client"),
+        let books = self.books.enumerated()
+            .sorted { ($0.element.connection, $0.offset) < ($1.element.connection, $1.offset) }
+            .map(\.element)
+        return self.closedTwice + neverClosed + books
+    }
+
+    private mutating func checkBooks(_ key: Key, _ close: Event) {
+        let isDatagramSession = close.datagramsFromClient != nil
+        let sides: [(Event.Direction, Int?, Int?, Int?, Int?, String, String)] = [
+            (.upstream, close.bytesFromClient, close.bytesToUpstream, close.droppedUpstream, close.duplicatedUpstream,
+             "bytes_from_client", "bytes_to_upstream"),
+            (.downstream, close.bytesFromUpstream, close.bytesToClient, close.droppedDownstream, close.duplicatedDownstream,
+             "bytes_from_upstream", "bytes_to_client"),
+        ]
+        for (direction, received, forwarded, dropped, duplicated, receivedName, forwardedName) in sides {
+            func violation(_ message: String) {
+                self.books.append(Violation(proxy: key.proxy, connection: key.connection, direction: direction, message: message))
+            }
+            guard let received, let forwarded else {
+                violation("conn_close lacks \(received == nil ? receivedName : forwardedName)")
+                continue
+            }
+            let dropped = dropped ?? 0
+            let added = isDatagramSession ? duplicated ?? 0 : 0
+            if received < 0 || forwarded < 0 || dropped < 0 || (duplicated ?? 0) < 0 {
+                violation("negative byte count")
+                continue
+            }
+            if received + added != forwarded + dropped {
+                let copies = isDatagramSession ? ", with \(added) duplicated," : ""
+                violation(
+                    "received \(received) bytes\(copies) but forwarded \(forwarded) and dropped \(dropped): "
+                        + "\(received + added - forwarded - dropped) bytes unaccounted"
+                )
+            }
+        }
+        if isDatagramSession {
+            let datagrams: [(Event.Direction, Int?, Int?, Int?, Int?)] = [
+                (.upstream, close.datagramsFromClient, close.datagramsToUpstream, close.datagramsDroppedUpstream, close.datagramsDuplicatedUpstream),
+                (.downstream, close.datagramsFromUpstream, close.datagramsToClient, close.datagramsDroppedDownstream, close.datagramsDuplicatedDownstream),
             ]
-            for (direction, received, forwarded, dropped, duplicated, receivedName, forwardedName) in sides {
-                func violation(_ message: String) {
-                    violations.append(Violation(proxy: key.proxy, connection: key.connection, direction: direction, message: message))
-                }
-                guard let received, let forwarded else {
-                    violation("conn_close lacks \(received == nil ? receivedName : forwardedName)")
-                    continue
-                }
-                let dropped = dropped ?? 0
-                let added = isDatagramSession ? duplicated ?? 0 : 0
-                if received < 0 || forwarded < 0 || dropped < 0 || (duplicated ?? 0) < 0 {
-                    violation("negative byte count")
-                    continue
-                }
-                if received + added != forwarded + dropped {
-                    let copies = isDatagramSession ? ", with \(added) duplicated," : ""
-                    violation(
-                        "received \(received) bytes\(copies) but forwarded \(forwarded) and dropped \(dropped): "
-                            + "\(received + added - forwarded - dropped) bytes unaccounted"
+            for (direction, received, forwarded, dropped, duplicated) in datagrams {
+                let (received, forwarded, dropped, duplicated) = (received ?? 0, forwarded ?? 0, dropped ?? 0, duplicated ?? 0)
+                if received + duplicated != forwarded + dropped {
+                    self.books.append(
+                        Violation(
+                            proxy: key.proxy, connection: key.connection, direction: direction,
+                            message: "received \(received) datagrams, with \(duplicated) duplicated, but forwarded \(forwarded) and dropped \(dropped)"
+                        )
                     )
                 }
             }
-            if isDatagramSession {
-                let datagrams: [(Event.Direction, Int?, Int?, Int?, Int?)] = [
-                    (.upstream, close.datagramsFromClient, close.datagramsToUpstream, close.datagramsDroppedUpstream, close.datagramsDuplicatedUpstream),
-                    (.downstream, close.datagramsFromUpstream, close.datagramsToClient, close.datagramsDroppedDownstream, close.datagramsDuplicatedDownstream),
-                ]
-                for (direction, received, forwarded, dropped, duplicated) in datagrams {
-                    let (received, forwarded, dropped, duplicated) = (received ?? 0, forwarded ?? 0, dropped ?? 0, duplicated ?? 0)
-                    if received + duplicated != forwarded + dropped {
-                        violations.append(
-                            Violation(
-                                proxy: key.proxy, connection: key.connection, direction: direction,
-                                message: "received \(received) datagrams, with \(duplicated) duplicated, but forwarded \(forwarded) and dropped \(dropped)"
-                            )
-                        )
-                    }
-                }
-            }
         }
-        return violations
     }
 }

@@ -30,72 +30,100 @@ public struct LogSummary: Sendable, Equatable {
     public var droppedDownstream = 0
     public var duplicatedUpstream = 0
     public var duplicatedDownstream = 0
-    /// Connection lifetimes in nanoseconds, shortest first.
-    public var durations: [UInt64] = []
+    /// Connection lifetimes (`conn_open` to `conn_close`).
+    public var durations = Durations()
     public var firstTime: String?
     public var lastTime: String?
     public var logDropped = 0
     /// Packets the `--pcap` capture did not write (`capture_dropped`).
     public var captureDropped = 0
+    /// Filled by `finish()`.
     public var accounting: [Accounting.Violation] = []
 
+    private struct ConnectionKey: Hashable, Sendable {
+        var proxy: String
+        var connection: UInt64
+    }
+
+    /// `mono` of each open connection's `conn_open`, forgotten at its `conn_close`.
+    private var opens: [ConnectionKey: UInt64] = [:]
+    private var ruleIndex: [String: Int] = [:]
+    private var ledger = Accounting()
+
+    /// An empty summary: `add` each event in log order, then `finish()`.
+    ///
+    /// It keeps totals and the connections still open, never the events, so
+    /// `faultline log summary` reads a log of any length in the same memory.
+    public init() {}
+
+    /// The summary of `events`, finished.
     public init(events: [Event]) {
-        var opens: [String: UInt64] = [:]
-        var ruleIndex: [String: Int] = [:]
-        self.events = events.count
-        for event in events {
-            if let time = event.time {
-                if self.firstTime == nil { self.firstTime = time }
-                self.lastTime = time
-            }
-            let connectionKey = "\(event.proxy ?? "")#\(event.conn ?? 0)"
-            switch event.type {
-            case .proxyStart:
-                if let proxy = event.proxy, !self.proxies.contains(proxy) { self.proxies.append(proxy) }
-                if let seed = event.seed { self.seeds.append(seed) }
-            case .connectionOpen:
-                self.connections += 1
-                if let mono = event.mono { opens[connectionKey] = mono }
-            case .connectionClose:
-                self.closeReasons[event.reason ?? "unknown", default: 0] += 1
-                self.bytesFromClient += event.bytesFromClient ?? 0
-                self.bytesToUpstream += event.bytesToUpstream ?? 0
-                self.bytesFromUpstream += event.bytesFromUpstream ?? 0
-                self.bytesToClient += event.bytesToClient ?? 0
-                self.droppedUpstream += event.droppedUpstream ?? 0
-                self.droppedDownstream += event.droppedDownstream ?? 0
-                self.duplicatedUpstream += event.duplicatedUpstream ?? 0
-                self.duplicatedDownstream += event.duplicatedDownstream ?? 0
-                if let start = opens[connectionKey], let end = event.mono, end >= start {
-                    self.durations.append(end - start)
-                }
-            case .message:
-                let direction = event.direction ?? .upstream
-                self.messages[direction, default: 0] += 1
-                self.messageBytes[direction, default: 0] += event.bytes ?? 0
-            case .fault:
-                let rule = event.rule ?? "(unnamed)"
-                let index = ruleIndex[rule] ?? {
-                    self.faults.append(RuleCount(rule: rule, kind: event.kind ?? "?", count: 0, bytes: 0))
-                    ruleIndex[rule] = self.faults.count - 1
-                    return self.faults.count - 1
-                }()
-                self.faults[index].count += 1
-                self.faults[index].bytes += event.bytes ?? 0
-            case .upstreamError:
-                self.upstreamErrors += 1
-            case .framingFallback:
-                self.framingFallbacks += 1
-            case .logDropped:
-                self.logDropped += event.count ?? 0
-            case .captureDropped:
-                self.captureDropped += event.count ?? 0
-            default:
-                break
-            }
+        self.init()
+        for event in events { self.add(event) }
+        self.finish()
+    }
+
+    /// Counts one event.
+    public mutating func add(_ event: Event) {
+        self.events += 1
+        if let time = event.time {
+            if self.firstTime == nil { self.firstTime = time }
+            self.lastTime = time
         }
-        self.durations.sort()
-        self.accounting = Accounting.check(events)
+        self.ledger.add(event)
+        switch event.type {
+        case .proxyStart:
+            if let proxy = event.proxy, !self.proxies.contains(proxy) { self.proxies.append(proxy) }
+            if let seed = event.seed { self.seeds.append(seed) }
+        case .connectionOpen:
+            self.connections += 1
+            if let mono = event.mono { self.opens[ConnectionKey(proxy: event.proxy ?? "", connection: event.conn ?? 0)] = mono }
+        case .connectionClose:
+            self.closeReasons[event.reason ?? "unknown", default: 0] += 1
+            self.bytesFromClient += event.bytesFromClient ?? 0
+            self.bytesToUpstream += event.bytesToUpstream ?? 0
+            self.bytesFromUpstream += event.bytesFromUpstream ?? 0
+            self.bytesToClient += event.bytesToClient ?? 0
+            self.droppedUpstream += event.droppedUpstream ?? 0
+            self.droppedDownstream += event.droppedDownstream ?? 0
+            self.duplicatedUpstream += event.duplicatedUpstream ?? 0
+            self.duplicatedDownstream += event.duplicatedDownstream ?? 0
+            let key = ConnectionKey(proxy: event.proxy ?? "", connection: event.conn ?? 0)
+            if let start = self.opens.removeValue(forKey: key), let end = event.mono, end >= start {
+                self.durations.add(end - start)
+            }
+        case .message:
+            let direction = event.direction ?? .upstream
+            self.messages[direction, default: 0] += 1
+            self.messageBytes[direction, default: 0] += event.bytes ?? 0
+        case .fault:
+            let rule = event.rule ?? "(unnamed)"
+            let index: Int
+            if let known = self.ruleIndex[rule] {
+                index = known
+            } else {
+                index = self.faults.count
+                self.faults.append(RuleCount(rule: rule, kind: event.kind ?? "?", count: 0, bytes: 0))
+                self.ruleIndex[rule] = index
+            }
+            self.faults[index].count += 1
+            self.faults[index].bytes += event.bytes ?? 0
+        case .upstreamError:
+            self.upstreamErrors += 1
+        case .framingFallback:
+            self.framingFallbacks += 1
+        case .logDropped:
+            self.logDropped += event.count ?? 0
+        case .captureDropped:
+            self.captureDropped += event.count ?? 0
+        default:
+            break
+        }
+    }
+
+    /// Closes the books: fills `accounting` (a connection still open now was never closed).
+    public mutating func finish() {
+        self.accounting = self.ledger.finish()
     }
 
     /// The report for people, one fact per line.
@@ -120,14 +148,13 @@ public struct LogSummary: Sendable, Equatable {
             "downstream:   \(self.bytesFromUpstream) bytes from upstream, \(self.bytesToClient) forwarded, "
                 + "\(self.droppedDownstream) dropped, \(self.duplicatedDownstream) duplicated"
         )
-        if self.durations.isEmpty {
-            lines.append("durations:    none recorded")
-        } else {
-            let median = self.durations[self.durations.count / 2]
+        if let min = self.durations.min, let median = self.durations.median, let max = self.durations.max {
             lines.append(
-                "durations:    min \(Self.format(self.durations.first!)), median \(Self.format(median)), "
-                    + "max \(Self.format(self.durations.last!))"
+                "durations:    min \(Self.format(min)), median \(self.durations.isExact ? "" : "~")\(Self.format(median)), "
+                    + "max \(Self.format(max))"
             )
+        } else {
+            lines.append("durations:    none recorded")
         }
         if self.faults.isEmpty {
             lines.append("faults:       none")
@@ -154,5 +181,87 @@ public struct LogSummary: Sendable, Equatable {
 
     private static func format(_ nanoseconds: UInt64) -> String {
         DurationText.format(.nanoseconds(Int64(clamping: nanoseconds)))
+    }
+}
+
+extension LogSummary {
+    /// Connection lifetimes in nanoseconds, in bounded memory: min, max and count are
+    /// exact; the median is exact up to `exactLimit` connections and, past that, read
+    /// from a log-linear histogram (1024 buckets per power of two, so within 0.1 %).
+    ///
+    /// The summary prints only these aggregates, so a log of a million connections
+    /// need not keep a million lifetimes.
+    public struct Durations: Sendable, Equatable {
+        /// Up to this many lifetimes are kept as they are.
+        public static let exactLimit = 65_536
+        /// Sub-buckets per power of two, as a shift: 2^10.
+        static let precisionBits = 10
+
+        public private(set) var count = 0
+        public private(set) var min: UInt64?
+        public private(set) var max: UInt64?
+        private var samples: [UInt64] = []
+        /// Counts by bucket, once there were more than `exactLimit` lifetimes.
+        private var histogram: [UInt32: Int] = [:]
+
+        public init() {}
+
+        /// True while the median is the exact middle lifetime.
+        public var isExact: Bool { self.histogram.isEmpty }
+
+        public mutating func add(_ nanoseconds: UInt64) {
+            self.count += 1
+            self.min = Swift.min(self.min ?? nanoseconds, nanoseconds)
+            self.max = Swift.max(self.max ?? nanoseconds, nanoseconds)
+            if self.isExact, self.samples.count < Self.exactLimit {
+                self.samples.append(nanoseconds)
+                return
+            }
+            if self.isExact {
+                for sample in self.samples { self.histogram[Self.bucket(sample), default: 0] += 1 }
+                self.samples = []
+            }
+            self.histogram[Self.bucket(nanoseconds), default: 0] += 1
+        }
+
+        /// The middle lifetime (the upper middle of an even count), approximate past
+        /// `exactLimit` (the middle of its bucket, clamped to min and max).
+        public var median: UInt64? {
+            guard self.count > 0 else { return nil }
+            if self.isExact {
+                return self.samples.sorted()[self.count / 2]
+            }
+            var seen = 0
+            for (bucket, count) in self.histogram.sorted(by: { $0.key < $1.key }) {
+                seen += count
+                if seen > self.count / 2 {
+                    let (low, high) = Self.range(bucket)
+                    let middle = low + (high - low) / 2
+                    return Swift.min(Swift.max(middle, self.min ?? middle), self.max ?? middle)
+                }
+            }
+            return self.max
+        }
+
+        /// Below 2^precisionBits a value is its own bucket; above, the bucket is the
+        /// power of two and the next `precisionBits` bits below the leading one.
+        static func bucket(_ value: UInt64) -> UInt32 {
+            let subBuckets = UInt64(1) << Self.precisionBits
+            if value < subBuckets { return UInt32(value) }
+            let shift = (63 - value.leadingZeroBitCount) - Self.precisionBits
+            let mantissa = (value >> UInt64(shift)) - subBuckets  // 0..<subBuckets
+            return UInt32(shift + 1) << UInt32(Self.precisionBits) | UInt32(mantissa)
+        }
+
+        /// The values a bucket holds, inclusive.
+        static func range(_ bucket: UInt32) -> (UInt64, UInt64) {
+            let subBuckets = UInt64(1) << Self.precisionBits
+            let shift = Int(bucket >> UInt32(Self.precisionBits))
+            if shift == 0 { return (UInt64(bucket), UInt64(bucket)) }
+            let mantissa = UInt64(bucket) & (subBuckets - 1)
+            let low = (subBuckets + mantissa) << UInt64(shift - 1)
+            let width = UInt64(1) << UInt64(shift - 1)
+            return (low, low &+ (width - 1))
+        }
     }
 }

@@ -30,9 +30,12 @@ extension Log {
         @Argument(help: ArgumentHelp("An event log (JSON Lines).", valueName: "log"))
         var log: String
 
+        /// Streams the log: memory stays flat however long it is.
         func run() throws {
-            let events = try EventLogReader.read(path: self.log)
-            Output.line(LogSummary(events: events).text)
+            var summary = LogSummary()
+            try EventLogReader.forEach(path: self.log) { event, _ in summary.add(event) }
+            summary.finish()
+            Output.line(summary.text)
         }
     }
 
