@@ -70,11 +70,23 @@ let package = Package(
             ],
             swiftSettings: strictness
         ),
+        // The checker: events (streamed) -> attempts -> logical requests -> findings ->
+        // one report model -> text, JSON, JUnit and HTML. Pure: no sockets.
+        .target(
+            name: "FaultlineChecker",
+            dependencies: [
+                "FaultlineCore",
+                "FaultlineRecords",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictness
+        ),
         // The command line only: parse, wire, print, exit status.
         .executableTarget(
             name: "faultline",
             dependencies: [
                 "FaultlineCore",
+                "FaultlineChecker",
                 "FaultlineFraming",
                 "FaultlineProxy",
                 "FaultlineRecords",
@@ -101,6 +113,11 @@ let package = Package(
         .testTarget(
             name: "FaultlineCoreTests",
             dependencies: ["FaultlineCore"],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "FaultlineCheckerTests",
+            dependencies: ["FaultlineChecker", "FaultlineCore", "FaultlineRecords"],
             swiftSettings: strictness
         ),
         .testTarget(

@@ -93,6 +93,30 @@ public struct Event: Codable, Sendable, Equatable {
     /// Base64 of the message bytes, only with `--record-payloads`.
     public var payload: String?
 
+    // Retry facts of framed messages (what `faultline check retries` judges).
+    /// On a request: its attempt within its logical request, from 0, as the proxy's
+    /// attempt ledger counted it (the same count `match.attempt` uses). On a reply: the
+    /// attempt of the request it answers.
+    public var attempt: UInt64?
+    /// On a `message`: monotonic nanoseconds when its first byte arrived (`mono` is when
+    /// its last byte arrived and it went on as a whole).
+    public var firstMono: UInt64?
+    /// On a reply: the unit of the request it answers (same connection, `upstream`).
+    public var requestUnit: UInt64?
+    /// On a reply: when the first byte of the request it answers arrived (monotonic ns).
+    public var requestMono: UInt64?
+    /// On an HTTP response: its `Retry-After` header as sent (seconds or an HTTP date).
+    public var retryAfter: String?
+
+    // How a connection ended (on `conn_close`).
+    /// Which side ended first: `client`, `upstream`, or `proxy` when a fault cut it.
+    public var closedBy: String?
+    /// Monotonic nanoseconds when that first side ended (FIN, RST or error).
+    public var firstCloseMono: UInt64?
+    /// The last request forwarded whose reply had not reached the client when the
+    /// connection ended; with `closed_by: client`, the client gave up waiting for it.
+    public var unansweredUnit: UInt64?
+
     // Run facts (on `proxy_start`).
     public var seed: UInt64?
     public var profile: String?
@@ -121,7 +145,15 @@ public struct Event: Codable, Sendable, Equatable {
         case injectedDownstream = "injected_downstream"
         case rule, kind, action, params, method, path, status
         case idempotencyKey = "idempotency_key"
-        case command, fingerprint, payload, seed, profile
+        case command, fingerprint, payload, attempt
+        case firstMono = "first_mono"
+        case requestUnit = "request_unit"
+        case requestMono = "request_mono"
+        case retryAfter = "retry_after"
+        case closedBy = "closed_by"
+        case firstCloseMono = "first_close_mono"
+        case unansweredUnit = "unanswered_unit"
+        case seed, profile
         case profileHash = "profile_hash"
         case framing, reason, count
         case datagramsFromClient = "datagrams_from_client"

@@ -43,6 +43,15 @@ public struct MessageInfo: Sendable, Equatable {
     /// A stable digest of the request (hex): equal for retries of the same request, so
     /// attempts can be grouped. On an HTTP response, the fingerprint of its request.
     public var fingerprint: String?
+    /// On a request: its attempt within its logical request, from 0 (`AttemptLedger`).
+    /// On a reply: the attempt of the request it answers. Nil until the connection's
+    /// framing session stamps it, and when pairing has stopped.
+    public var attempt: UInt64?
+    /// On a reply: the unit of the request it answers.
+    public var requestUnit: UInt64?
+    /// When the first byte of the request arrived (monotonic ns): on a request, its own;
+    /// on a reply, that of the request it answers.
+    public var requestMono: UInt64?
 
     public init(
         role: Role,

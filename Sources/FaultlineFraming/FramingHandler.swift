@@ -35,13 +35,17 @@ public final class FramingHandler: ChannelInboundHandler {
     private var mode = Mode.framing
     private var nextUnit: UInt64 = 0
     private var holdTimer: Scheduled<Void>?
-    /// The unit whose first bytes were announced with `MessageBegan`.
+    /// The unit whose first bytes were announced with `MessageBegan`, and when they came.
     private var announced: UInt64?
+    private var announcedAt: UInt64 = 0
+    /// The connection's exchange (attempts, reply pairing); nil records neither.
+    private let tracker: ExchangeTracker?
 
-    init(framer: any MessageFramer, limits: FramingLimits, recorder: MessageRecorder) {
+    init(framer: any MessageFramer, limits: FramingLimits, recorder: MessageRecorder, tracker: ExchangeTracker? = nil) {
         self.framer = framer
         self.limits = limits
         self.recorder = recorder
+        self.tracker = tracker
     }
 
     /// A handler for one direction; `FramingSession.handlers(for:)` makes the usual ones.
@@ -136,6 +140,7 @@ public final class FramingHandler: ChannelInboundHandler {
     private func announceStart(context: ChannelHandlerContext) {
         guard self.mode == .framing, self.buffer.readableBytes > 0, self.announced != self.nextUnit else { return }
         self.announced = self.nextUnit
+        self.announcedAt = context.eventLoop.now.uptimeNanoseconds
         context.fireUserInboundEventTriggered(MessageBegan(unit: self.nextUnit))
     }
 
@@ -152,9 +157,13 @@ public final class FramingHandler: ChannelInboundHandler {
     }
 
     private func emit(_ bytes: ByteBuffer, info: MessageInfo, context: ChannelHandlerContext) {
+        let now = context.eventLoop.now
+        let firstMono = self.announced == self.nextUnit ? self.announcedAt : now.uptimeNanoseconds
+        var info = info
+        self.tracker?.framed(&info, unit: self.nextUnit, firstMono: firstMono, now: now.uptimeNanoseconds, bytes: bytes)
         let message = FramedMessage(bytes: bytes, info: info, unit: self.nextUnit)
         self.nextUnit += 1
-        self.recorder.message(message, at: context.eventLoop.now)
+        self.recorder.message(message, firstMono: firstMono, at: now)
         context.fireChannelRead(Self.wrapInboundOut(message))
     }
 
@@ -168,6 +177,7 @@ public final class FramingHandler: ChannelInboundHandler {
     private func fallBack(reason: String, context: ChannelHandlerContext, ending: Bool = false) {
         self.mode = ending ? .ended : .raw
         self.framer.didFallBack(reason: reason)
+        self.tracker?.stopPairing()
         self.cancelHold()
         let held = self.buffer
         self.buffer = ByteBuffer()

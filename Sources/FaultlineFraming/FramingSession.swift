@@ -10,12 +10,24 @@ public final class FramingSession {
     public let configuration: FramingConfiguration
     private let recorder: MessageRecorder.Context
     private var httpFramers: (request: HTTPFramer, response: HTTPFramer)?
+    /// Attempts, reply pairing and what the client never got, for the log.
+    public let exchange: ExchangeTracker
 
     /// - Parameters:
     ///   - proxy: the proxy's name in events.
     ///   - connection: the connection's ordinal in events.
-    public init(configuration: FramingConfiguration, proxy: String, connection: UInt64, events: any EventSink) {
+    ///   - attempts: the proxy's attempt ledger (nil: requests carry no `attempt`).
+    ///   - client: the client's host, which scopes fingerprint grouping.
+    public init(
+        configuration: FramingConfiguration,
+        proxy: String,
+        connection: UInt64,
+        events: any EventSink,
+        attempts: AttemptLedger? = nil,
+        client: String? = nil
+    ) {
         self.configuration = configuration
+        self.exchange = ExchangeTracker(framing: configuration.kind, attempts: attempts, client: client)
         self.recorder = MessageRecorder.Context(
             proxy: proxy, connection: connection, events: events,
             framing: configuration.kind.name, recordPayloads: configuration.recordPayloads
@@ -50,7 +62,8 @@ public final class FramingSession {
         let framing = FramingHandler(
             framer: self.makeFramer(for: direction),
             limits: self.configuration.limits,
-            recorder: MessageRecorder(context: self.recorder, direction: direction)
+            recorder: MessageRecorder(context: self.recorder, direction: direction),
+            tracker: self.exchange
         )
         return unframe ? [framing, self.makeUnframer(for: direction)] : [framing]
     }
@@ -59,15 +72,20 @@ public final class FramingSession {
     /// session what was really forwarded. It must come after any stage that drops,
     /// delays, reorders or answers messages.
     public func makeUnframer(for direction: Event.Direction) -> UnframingHandler {
-        guard direction == .upstream, self.httpFramers != nil else { return UnframingHandler() }
-        return UnframingHandler { [self] message in self.messageForwarded(message, direction: direction) }
+        UnframingHandler { [self] message in self.messageForwarded(message, direction: direction) }
     }
 
-    /// Records that `message` went on towards its peer (for HTTP, that the server got
-    /// this request, so its reply pairs with it). `makeUnframer(for:)` calls it.
+    /// Records that `message` went on towards its peer: a request the server got (its
+    /// reply pairs with it; for HTTP, its reply's length depends on it), or a reply on
+    /// its way to the client. `makeUnframer(for:)` calls it.
     public func messageForwarded(_ message: FramedMessage, direction: Event.Direction) {
-        guard direction == .upstream, let info = message.info, let framers = self.httpFramers else { return }
-        framers.request.requestForwarded(info)
+        switch direction {
+        case .upstream:
+            self.exchange.requestForwarded(message)
+            if let info = message.info, let framers = self.httpFramers { framers.request.requestForwarded(info) }
+        case .downstream:
+            self.exchange.replyForwarded(message)
+        }
     }
 }
 

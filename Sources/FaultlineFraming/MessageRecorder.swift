@@ -14,7 +14,8 @@ struct MessageRecorder {
     let context: Context
     let direction: Event.Direction
 
-    func message(_ message: FramedMessage, at now: NIODeadline) {
+    /// `firstMono`: when the message's first byte arrived (`now`: its last).
+    func message(_ message: FramedMessage, firstMono: UInt64, at now: NIODeadline) {
         var event = Event(.message)
         event.proxy = self.context.proxy
         event.conn = self.context.connection
@@ -22,6 +23,7 @@ struct MessageRecorder {
         event.unit = message.unit
         event.bytes = message.bytes.readableBytes
         event.mono = now.uptimeNanoseconds
+        event.firstMono = firstMono
         if let info = message.info {
             event.method = info.method
             event.path = info.path
@@ -29,6 +31,12 @@ struct MessageRecorder {
             event.idempotencyKey = info.idempotencyKey
             event.command = info.command
             event.fingerprint = info.fingerprint
+            event.attempt = info.attempt
+            if info.role == .response {
+                event.requestUnit = info.requestUnit
+                event.requestMono = info.requestMono
+                event.retryAfter = info.header("Retry-After")
+            }
         }
         if self.context.recordPayloads {
             event.payload = Base64.encode(message.bytes)

@@ -43,6 +43,10 @@ final class BridgeHandler {
     /// Bytes read from this side's socket, for `conn_close` (what reached the other
     /// socket is counted by its `WriteLedger`).
     private(set) var bytesRead = 0
+    /// When this side first ended (FIN, reset, error or close), and whether it ended
+    /// before its partner: `conn_close` says which side closed first.
+    private(set) var endedAt: NIODeadline?
+    private(set) var endedFirst = false
 
     private init() {}
 
@@ -141,6 +145,7 @@ extension BridgeHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .inputClosed = event as? ChannelEvent {
+            self.markEnded(context)
             self.ending = .inputClosed
             self.partner?.partnerWriteEOF()
         }
@@ -148,6 +153,7 @@ extension BridgeHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.markEnded(context)
         if self.ending == .open || self.ending == .inputClosed {
             self.ending = error.isConnectionReset ? .reset : .failed
         }
@@ -155,6 +161,7 @@ extension BridgeHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.markEnded(context)
         switch self.ending {
         case .reset:
             self.partner?.partnerReset()
@@ -167,6 +174,12 @@ extension BridgeHandler: ChannelDuplexHandler {
             self.partner?.partnerGone()
         }
         context.fireChannelInactive()
+    }
+
+    private func markEnded(_ context: ChannelHandlerContext) {
+        guard self.endedAt == nil else { return }
+        self.endedAt = context.eventLoop.now
+        self.endedFirst = self.partner?.endedAt == nil
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -26,18 +26,29 @@ struct ConnectionPipeline {
     let clientLedger = WriteLedger()
     let upstreamLedger = WriteLedger()
 
+    /// - Parameters:
+    ///   - attempts: the proxy's attempt ledger, which numbers framed requests.
+    ///   - client: the client's host, which scopes fingerprint grouping.
     init(
         ordinal: UInt64,
         proxy: String = "proxy",
         framing: FramingConfiguration = .raw,
         events: any EventSink = NullEventSink(),
-        capture: PacketCapture? = nil
+        capture: PacketCapture? = nil,
+        attempts: AttemptLedger? = nil,
+        client: String? = nil
     ) {
         self.ordinal = ordinal
         self.capture = capture
-        self.framing =
-            framing.kind == .raw
-            ? nil : FramingSession(configuration: framing, proxy: proxy, connection: ordinal, events: events)
+        if framing.kind == .raw {
+            self.framing = nil
+        } else {
+            let session = FramingSession(
+                configuration: framing, proxy: proxy, connection: ordinal, events: events, attempts: attempts, client: client
+            )
+            session.exchange.deliveredToClient = { [clientLedger] in clientLedger.sent }
+            self.framing = session
+        }
     }
 
     /// Handlers for the channel accepted from the client.

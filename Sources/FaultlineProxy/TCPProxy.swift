@@ -187,7 +187,9 @@ public final class TCPProxy: Sendable {
             proxy: self.configuration.name,
             framing: self.configuration.framing,
             events: self.events,
-            capture: self.capture
+            capture: self.capture,
+            attempts: self.attempts,
+            client: client.remoteAddress?.ipAddress
         )
         let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
         if let plan = self.configuration.faults, !plan.isEmpty {
@@ -203,7 +205,6 @@ public final class TCPProxy: Sendable {
             if self.configuration.framing.kind != .raw, plan.hasMessageRules {
                 faults.messages = MessageSupport(
                     framing: self.configuration.framing,
-                    attempts: self.attempts,
                     dialer: UpstreamDialer(upstream: self.configuration.upstream, connectTimeout: self.configuration.connectTimeout),
                     registry: self.connections
                 )
@@ -320,6 +321,15 @@ public final class TCPProxy: Sendable {
             event.injectedDownstream = injected > 0 ? injected : nil
         }
         event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
+        if pipeline.faults?.severed == true {
+            event.closedBy = "proxy"
+        } else if client.endedFirst {
+            event.closedBy = "client"
+        } else if upstream.endedFirst {
+            event.closedBy = "upstream"
+        }
+        event.firstCloseMono = [client.endedAt, upstream.endedAt].compactMap { $0 }.min()?.uptimeNanoseconds
+        event.unansweredUnit = pipeline.framing?.exchange.unanswered()
         event.mono = loop.now.uptimeNanoseconds
         self.events.record(event)
     }

@@ -1,12 +1,10 @@
 import FaultlineCore
-import FaultlineProxy
-import NIOCore
 import Testing
 
 /// Attempts of one logical request are numbered across connections, by key, else
 /// fingerprint, within a window, with bounded memory.
 struct AttemptLedgerTests {
-    static let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+    static let start = Duration.seconds(1)
 
     static func request(key: String? = nil, fingerprint: String? = nil) -> MessageInfo {
         MessageInfo(role: .request, method: "POST", path: "/orders", idempotencyKey: key, fingerprint: fingerprint)
@@ -38,5 +36,14 @@ struct AttemptLedgerTests {
         for key in ["a", "b", "c"] { _ = ledger.attempt(of: Self.request(key: key), at: Self.start) }
         #expect(ledger.attempt(of: Self.request(key: "c"), at: Self.start) == 1)
         #expect(ledger.attempt(of: Self.request(key: "a"), at: Self.start) == 0, "a was forgotten")
+    }
+
+    @Test func aFingerprintCountsPerClientHostAndAKeyAcrossHosts() {
+        let ledger = AttemptLedger()
+        #expect(ledger.attempt(of: Self.request(fingerprint: "a"), client: "127.0.0.1", at: Self.start) == 0)
+        #expect(ledger.attempt(of: Self.request(fingerprint: "a"), client: "127.0.0.2", at: Self.start) == 0)
+        #expect(ledger.attempt(of: Self.request(fingerprint: "a"), client: "127.0.0.1", at: Self.start) == 1)
+        #expect(ledger.attempt(of: Self.request(key: "k"), client: "127.0.0.1", at: Self.start) == 0)
+        #expect(ledger.attempt(of: Self.request(key: "k"), client: "127.0.0.2", at: Self.start) == 1)
     }
 }

@@ -36,12 +36,11 @@ final class MessageExchange {
         case injected(ByteBuffer)
     }
 
-    /// Requests owed a reply beyond which pairing stops: a protocol whose server does not
-    /// answer every message (fire-and-forget lines) must not grow this queue for ever.
-    static let maxOutstanding = 4096
+    /// Requests owed a reply beyond which pairing stops (as for the log's pairing).
+    static let maxOutstanding = ExchangeTracker.maxOutstanding
 
     /// RESP commands after which replies stop answering commands one for one.
-    static let unpairedCommands: Set<String> = ["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR"]
+    static let unpairedCommands = ExchangeTracker.unpairedCommands
 
     let framing: FramingConfiguration.Kind
     private var entries = CircularBuffer<Entry>()
@@ -106,15 +105,7 @@ final class MessageExchange {
 
     /// Whether `message` (a reply) answers a request, or is an interim or pushed one.
     func isFinalReply(_ message: FramedMessage) -> Bool {
-        switch self.framing {
-        case .http:
-            guard let status = message.info?.status else { return true }
-            return !(100..<200).contains(status) || status == 101
-        case .resp:
-            return message.bytes.getInteger(at: message.bytes.readerIndex, as: UInt8.self) != UInt8(ascii: ">")
-        case .line, .length, .raw:
-            return true
-        }
+        ExchangeTracker.isFinalReply(message.info, bytes: message.bytes, framing: self.framing)
     }
 }
 

@@ -119,7 +119,7 @@ final class MessageStage: ChannelInboundHandler {
             path: info.path,
             headers: info.headers.map { ($0.name, $0.value) },
             command: info.command,
-            attempt: self.support.attempts.attempt(of: info, at: now)
+            attempt: info.attempt
         )
         let disposition = MessageDisposition(self.connection.decideMessage(direction: .upstream, facts: facts, now: now))
         self.record(disposition.taken, facts: facts, now: now)
