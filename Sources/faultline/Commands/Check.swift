@@ -1,0 +1,117 @@
+import ArgumentParser
+import FaultlineChecker
+import FaultlineCore
+import FaultlineRecords
+import Foundation
+
+/// `faultline check`: judge what a run's records show.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Judge a client's retries from an event log.",
+        discussion: """
+            Reads event logs written by 'faultline proxy --framing ... --log FILE' and \
+            reports findings with the rule ids of docs/checker.md (CR-01 ... CR-22). \
+            Exit status: 0 no violations; 1 violations found (INFO findings never fail); \
+            2 unusable input (a log without framing, a cut or malformed line, a bad \
+            --rules file), named with FILE:LINE.
+            """,
+        subcommands: [Retries.self]
+    )
+}
+
+extension Check {
+    /// `faultline check retries LOG...`
+    struct Retries: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Judge whether a client retries safely: keys, backoff, jitter, attempts, deadlines.",
+            discussion: """
+                Groups the logged requests into logical requests (same idempotency key, \
+                else the same request from the same client host within --window), \
+                classifies how each attempt ended from the faults the proxy injected \
+                (answered, never delivered, ambiguous, client gave up ...), and applies \
+                the client rules: unsafe retries without a key (CR-01), keys changed or \
+                reused (CR-03, CR-04), no or non-growing backoff (CR-06, CR-07), no \
+                jitter (CR-08), no cap (CR-09), too many attempts (CR-10), retrying past \
+                the deadline (CR-12), ignoring Retry-After (CR-13), retrying \
+                non-retryable statuses (CR-14), hedging without a key (CR-15), retry \
+                storms (CR-17), no client timeout (CR-19) and duplicate submission \
+                (CR-22). Statistical rules say 'not enough evidence' below their sample \
+                size rather than guess. Also prints what each client really does: its \
+                backoff, jitter, attempts and deadline.
+
+                The log must come from a proxy with --framing (http, resp, line or \
+                length): without it there are no requests to judge.
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Event logs (JSON Lines), read in order.", valueName: "log"))
+        var logs: [String]
+
+        @Option(help: ArgumentHelp("Report format: text, json, junit or html.", valueName: "format"))
+        var format: ReportFormat = .text
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Write the report here instead of standard output.", valueName: "file"))
+        var output: String?
+
+        @Option(help: ArgumentHelp("A YAML file that turns rules off, changes thresholds and severities, and tags operations (docs/checker.md).", valueName: "file"))
+        var rules: String?
+
+        @Option(help: ArgumentHelp("The request header carrying the idempotency key (another header than Idempotency-Key needs a log recorded with --record-payloads).", valueName: "name"))
+        var keyHeader = "Idempotency-Key"
+
+        @Option(help: ArgumentHelp("CR-10: the most attempts a logical request may take.", valueName: "n"))
+        var maxAttempts = 5
+
+        @Option(help: ArgumentHelp("CR-12: the caller's deadline across all attempts of a request, e.g. 10s.", valueName: "duration"))
+        var deadline: DurationArgument?
+
+        @Option(help: ArgumentHelp("How long after an attempt ends a repeat still counts as its retry.", valueName: "duration"))
+        var window = DurationArgument(.seconds(60))
+
+        func validate() throws {
+            if self.logs.isEmpty { throw ValidationError("give at least one event log") }
+            if self.maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1, got \(self.maxAttempts)") }
+            if self.keyHeader.isEmpty { throw ValidationError("--key-header must name a header") }
+        }
+
+        func run() throws {
+            let settings = try self.rules.map(RuleSettings.load(path:)) ?? RuleSettings()
+            let options = RetryCheckOptions(
+                keyHeader: self.keyHeader,
+                maxAttempts: self.maxAttempts,
+                deadline: self.deadline?.duration,
+                window: self.window.duration,
+                settings: settings
+            )
+            var checker = RetryChecker(options: options, inputs: self.logs)
+            for log in self.logs {
+                try EventLogReader.forEach(path: log) { event, line in
+                    try checker.consume(event, file: log, line: line)
+                }
+            }
+            let report = checker.finish()
+            try ReportOutput.write(ReportWriter.write(report, as: self.format), to: self.output)
+            if let output = self.output {
+                printError("faultline: report written to \(output)")
+            }
+            if report.hasViolations {
+                throw ExitCode(ExitStatus.violations)
+            }
+        }
+    }
+}
+
+extension ReportFormat: ExpressibleByArgument {}
+
+/// Writes a report to a file or standard output.
+enum ReportOutput {
+    static func write(_ text: String, to path: String?) throws {
+        guard let path else {
+            Output.line(text.hasSuffix("\n") ? String(text.dropLast()) : text)
+            return
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
+            throw InvalidInputError("-o \(path): cannot write the file")
+        }
+    }
+}
