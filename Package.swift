@@ -81,6 +81,23 @@ let package = Package(
             ],
             swiftSettings: strictness
         ),
+        // Replay: sends recorded requests to a target (and through a proxy of its own for
+        // the lost-reply experiment) and judges the service; findings go to the checker's
+        // report model.
+        .target(
+            name: "FaultlineReplay",
+            dependencies: [
+                "FaultlineChecker",
+                "FaultlineCore",
+                "FaultlineFraming",
+                "FaultlineProxy",
+                "FaultlineRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictness
+        ),
         // The command line only: parse, wire, print, exit status.
         .executableTarget(
             name: "faultline",
@@ -90,6 +107,7 @@ let package = Package(
                 "FaultlineFraming",
                 "FaultlineProxy",
                 "FaultlineRecords",
+                "FaultlineReplay",
                 "Pcap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -118,6 +136,19 @@ let package = Package(
         .testTarget(
             name: "FaultlineCheckerTests",
             dependencies: ["FaultlineChecker", "FaultlineCore", "FaultlineRecords"],
+            swiftSettings: strictness
+        ),
+        .testTarget(
+            name: "FaultlineReplayTests",
+            dependencies: [
+                "FaultlineReplay",
+                "FaultlineChecker",
+                "FaultlineCore",
+                "FaultlineRecords",
+                "FaultlineTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictness
         ),
         .testTarget(
