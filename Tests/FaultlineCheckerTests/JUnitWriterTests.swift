@@ -68,7 +68,7 @@ struct JUnitWriterTests {
         #expect(failure["type"] == "HIGH")
         #expect(failure["message"]?.hasPrefix("POST /charges was sent 3 times") == true)
         #expect(parsed.text["failure"]?.contains("HIGH CR-01 NONIDEMPOTENT_RETRY_NO_KEY — POST /charges (10.0.0.5)") == true)
-        #expect(parsed.text["failure"]?.contains("2        3.512s  answered   201") == true)
+        #expect(parsed.text["failure"]?.contains("2        3.154s  answered   201") == true)
         let skipped = parsed.attributes["skipped"]?.map { $0["message"] ?? "" } ?? []
         #expect(skipped.contains("not enough evidence: 2 requests with 3 or more retries (needs 10)"))
         #expect(skipped.contains("off (turned off by --rules)"))

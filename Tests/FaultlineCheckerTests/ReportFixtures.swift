@@ -17,11 +17,11 @@ enum ReportFixtures {
     /// The CR-01 finding: `POST /charges` retried twice after ambiguous outcomes, no key.
     static let chargeEvidence: [Evidence] = [
         Evidence(request: "R7", attempt: 0, proxy: "api", conn: 7, unit: 0, line: 41, startNs: 1_204 * ms,
-                 endNs: 2_204 * ms, outcome: .ambiguous, fault: "cut-reply (sever reply)"),
-        Evidence(request: "R7", attempt: 1, proxy: "api", conn: 8, unit: 0, line: 47, startNs: 2_306 * ms,
-                 endNs: 3_306 * ms, outcome: .ambiguous, fault: "cut-reply (sever reply)", gapNs: 102 * ms),
-        Evidence(request: "R7", attempt: 2, proxy: "api", conn: 9, unit: 0, line: 55, startNs: 3_512 * ms,
-                 endNs: 3_561 * ms, outcome: .answered, status: 201, gapNs: 206 * ms),
+                 endNs: 1_804 * ms, outcome: .ambiguous, fault: "cut-reply (sever reply)"),
+        Evidence(request: "R7", attempt: 1, proxy: "api", conn: 8, unit: 0, line: 47, startNs: 2_054 * ms,
+                 endNs: 2_654 * ms, outcome: .ambiguous, fault: "cut-reply (sever reply)", gapNs: 250 * ms),
+        Evidence(request: "R7", attempt: 2, proxy: "api", conn: 9, unit: 0, line: 55, startNs: 3_154 * ms,
+                 endNs: 3_203 * ms, outcome: .answered, status: 201, gapNs: 500 * ms),
     ]
 
     /// The realistic report: ~50 logical requests over 14 s.
@@ -42,9 +42,8 @@ enum ReportFixtures {
                         Attempt(startNs: $0.startNs, endNs: $0.endNs, outcome: $0.outcome, status: $0.status, fault: $0.fault)
                     },
                     findings: ["CR-01"]))
-                faults.append(Fault(startNs: 2_204 * ms, rule: "cut-reply", kind: "sever", request: id))
-                faults.append(Fault(startNs: 3_306 * ms, rule: "cut-reply", kind: "sever", request: id))
-                faults.append(Fault(startNs: 1_204 * ms, endNs: 2_204 * ms, rule: "slow-reply", kind: "hang", request: id))
+                faults.append(Fault(startNs: 1_804 * ms, rule: "cut-reply", kind: "sever", request: id))
+                faults.append(Fault(startNs: 2_654 * ms, rule: "cut-reply", kind: "sever", request: id))
             case 12, 21, 30, 39:
                 // The worker: immediate retries after a refused connection, the same delay every time.
                 let start = clock
@@ -65,24 +64,32 @@ enum ReportFixtures {
                 let start = clock
                 faults.append(Fault(startNs: start + 5 * ms, endNs: start + 1_505 * ms, rule: "slow-db", kind: "delay", request: id))
                 requests.append(Request(id: id, operation: "PUT /charges/{id}/capture", client: payments, attempts: [
-                    Attempt(startNs: start, endNs: start + 1_000 * ms, outcome: .clientGaveUp, fault: "slow-db (delay 1.5s)"),
-                    Attempt(startNs: start + 1_100 * ms, endNs: start + 1_160 * ms, outcome: .answered, status: 200),
+                    Attempt(startNs: start, endNs: start + 600 * ms, outcome: .clientGaveUp, fault: "slow-db (delay 1.5s)"),
+                    Attempt(startNs: start + 850 * ms, endNs: start + 910 * ms, outcome: .answered, status: 200),
                 ]))
             case 33:
                 let start = clock
                 faults.append(Fault(startNs: start, rule: "drop-request", kind: "drop", request: id))
                 requests.append(Request(id: id, operation: "POST /refunds", client: payments, attempts: [
-                    Attempt(startNs: start, endNs: start + 500 * ms, outcome: .notApplied, fault: "drop-request (drop)"),
-                    Attempt(startNs: start + 600 * ms, endNs: start + 640 * ms, outcome: .answeredByProxy, status: 503,
+                    Attempt(startNs: start, endNs: start + 600 * ms, outcome: .notApplied, fault: "drop-request (drop)"),
+                    Attempt(startNs: start + 850 * ms, endNs: start + 890 * ms, outcome: .answeredByProxy, status: 503,
                             fault: "busy (respond 503)"),
-                    Attempt(startNs: start + 840 * ms, endNs: start + 900 * ms, outcome: .answered, status: 201),
+                    Attempt(startNs: start + 1_390 * ms, endNs: start + 1_450 * ms, outcome: .answered, status: 201),
+                ], findings: ["CR-22"]))
+                faults.append(Fault(startNs: start + 850 * ms, rule: "busy", kind: "respond", request: id))
+            case 16:
+                // An idempotent read retried after its reply was cut: fine, no finding.
+                let start = clock
+                faults.append(Fault(startNs: start + 600 * ms, rule: "cut-reply", kind: "sever", request: id))
+                requests.append(Request(id: id, operation: "GET /charges/{id}", client: payments, attempts: [
+                    Attempt(startNs: start, endNs: start + 600 * ms, outcome: .ambiguous, fault: "cut-reply (sever reply)"),
+                    Attempt(startNs: start + 850 * ms, endNs: start + 880 * ms, outcome: .answered, status: 200),
                 ]))
-                faults.append(Fault(startNs: start + 600 * ms, rule: "busy", kind: "respond", request: id))
             case 44:
                 let start = clock
                 requests.append(Request(id: id, operation: "GET /charges/{id}", client: payments, attempts: [
                     Attempt(startNs: start, endNs: start + 20 * ms, outcome: .reset, fault: "reset-some (sever reset)"),
-                    Attempt(startNs: start + 120 * ms, endNs: nil, outcome: .unknown),
+                    Attempt(startNs: start + 270 * ms, endNs: nil, outcome: .unknown),
                 ]))
                 faults.append(Fault(startNs: start + 20 * ms, rule: "reset-some", kind: "sever", request: id))
             default:
@@ -90,11 +97,10 @@ enum ReportFixtures {
                 requests.append(Request(id: id, operation: operations[Int(random.next() % 4)], client: client,
                                         attempts: [Attempt(startNs: clock, endNs: clock + duration, outcome: .answered, status: 200)]))
             }
-            if n == 7 { clock = 3_700 * ms }
-            clock += Int64(150 + random.next() % 200) * ms
+            clock += Int64(70 + random.next() % 100) * ms
         }
         // A fault window that hit no request.
-        faults.append(Fault(startNs: 9_000 * ms, endNs: 10_200 * ms, rule: "slow-link", kind: "bandwidth"))
+        faults.append(Fault(startNs: 4_300 * ms, endNs: 5_100 * ms, rule: "slow-link", kind: "bandwidth"))
         faults.sort { $0.startNs < $1.startNs }
         let endNs = (requests.compactMap { $0.attempts.last?.endNs }.max() ?? 0) + 200 * ms
 
@@ -149,17 +155,17 @@ enum ReportFixtures {
 
         var paymentsClient = Report.ClientBehaviour(client: payments)
         paymentsClient.logicalRequests = 34
-        paymentsClient.retried = 4
+        paymentsClient.retried = 5
         paymentsClient.maxAttempts = 3
         paymentsClient.meanAttempts = 2.5
         paymentsClient.backoff = "exponential"
-        paymentsClient.initialDelayNs = 100 * ms
-        paymentsClient.growth = 2.02
-        paymentsClient.capNs = 1_600 * ms
+        paymentsClient.initialDelayNs = 250 * ms
+        paymentsClient.growth = 2.0
+        paymentsClient.capNs = 2_000 * ms
         paymentsClient.jitter = "none"
         paymentsClient.jitterCV = 0.02
-        paymentsClient.deadlineNs = 2_357 * ms
-        paymentsClient.timeoutNs = 1_000 * ms
+        paymentsClient.deadlineNs = 1_999 * ms
+        paymentsClient.timeoutNs = 600 * ms
         paymentsClient.samples = 21
 
         var workerClient = Report.ClientBehaviour(client: worker)

@@ -11,7 +11,7 @@ struct TextWriterTests {
         #expect(text.contains("inputs:    run/events.jsonl, run/events-2.jsonl"))
         #expect(text.contains("seed:      42"))
         #expect(text.contains("read:      1742 events, 61 connections, 16 injected faults"))
-        #expect(text.contains("in 50 logical requests (8 retried) from 2 clients"))
+        #expect(text.contains("in 50 logical requests (9 retried) from 2 clients"))
         #expect(text.contains("findings:  1 HIGH, 3 MED, 1 INFO"))
     }
 
@@ -36,8 +36,8 @@ struct TextWriterTests {
             return
         }
         #expect(lines[header + 1] == "    0        1.204s  ambiguous  -       cut-reply (sever reply)  -")
-        #expect(lines[header + 2] == "    1        2.306s  ambiguous  -       cut-reply (sever reply)  102ms")
-        #expect(lines[header + 3] == "    2        3.512s  answered   201     -                        206ms")
+        #expect(lines[header + 2] == "    1        2.054s  ambiguous  -       cut-reply (sever reply)  250ms")
+        #expect(lines[header + 3] == "    2        3.154s  answered   201     -                        500ms")
     }
 
     @Test func evidenceOverSeveralRequestsNamesThem() {
@@ -47,12 +47,12 @@ struct TextWriterTests {
     @Test func clientSectionSaysWhatTheClientDoes() {
         let text = Self.text
         #expect(text.contains("== What your client really does =="))
-        #expect(text.contains("10.0.0.5: 34 logical requests, 4 retried"))
-        #expect(text.contains("  backoff   exponential: initial 100ms, growth x2.02, cap 1.6s"))
+        #expect(text.contains("10.0.0.5: 34 logical requests, 5 retried"))
+        #expect(text.contains("  backoff   exponential: initial 250ms, growth x2.00, cap 2s"))
         #expect(text.contains("  jitter    none (CV 0.02)"))
         #expect(text.contains("  attempts  max 3, mean 2.5"))
-        #expect(text.contains("  deadline  2.4s"))
-        #expect(text.contains("  timeout   1s"))
+        #expect(text.contains("  deadline  2s"))
+        #expect(text.contains("  timeout   600ms"))
         #expect(text.contains("  samples   21 gaps"))
         #expect(text.contains("  backoff   immediate: initial 3ms"))
         #expect(text.contains("  timeout   none seen"))

@@ -1,0 +1,182 @@
+import FaultlineChecker
+import Foundation
+import Testing
+
+struct HTMLWriterTests {
+    static let html = ReportWriter.write(ReportFixtures.realistic(), as: .html)
+
+    static func occurrences(of needle: String, in text: String) -> Int {
+        text.components(separatedBy: needle).count - 1
+    }
+
+    @Test func isOneSelfContainedDocument() {
+        let html = Self.html
+        #expect(html.hasPrefix("<!DOCTYPE html>\n<html lang=\"en\">"))
+        #expect(html.hasSuffix("</html>\n"))
+        #expect(Self.occurrences(of: "<style>", in: html) == 1)
+        #expect(Self.occurrences(of: "<script", in: html) == 1)
+        #expect(html.contains("<script>\n"))
+        // Nothing fetched: the only URL is the SVG namespace, which is never loaded.
+        let withoutNamespace = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
+        #expect(!withoutNamespace.contains("http:"))
+        #expect(!withoutNamespace.contains("https:"))
+        #expect(!withoutNamespace.contains("//"))
+        for marker in ["<link", "<img", "<iframe", " src=", "@import", "url(", "@font-face"] {
+            #expect(!html.contains(marker), "found \(marker)")
+        }
+    }
+
+    @Test func summaryFindingsClientsRulesAndNotes() {
+        let html = Self.html
+        #expect(html.contains("<p class=\"verdict bad\">4 violations (1 HIGH, 3 MED), 1 INFO observation</p>"))
+        #expect(html.contains("<li><b>50</b> logical requests</li>"))
+        #expect(html.contains("<h3 id=\"rule-CR-01\">CR-01 NONIDEMPOTENT_RETRY_NO_KEY"))
+        #expect(html.contains("<span class=\"sev s-HIGH\">HIGH</span> CR-01 NONIDEMPOTENT_RETRY_NO_KEY — <code>POST /charges</code>"))
+        #expect(html.contains("<td><a href=\"#row-R7\">R7</a></td><td>2</td><td>3.154s</td>"))
+        #expect(html.contains("<p class=\"fix\"><b>Fix:</b> Send one Idempotency-Key header"))
+        #expect(html.contains("<td>exponential</td><td>250ms</td><td>×2.00</td><td>2s</td><td>none (CV 0.02)</td>"))
+        #expect(html.contains("<span class=\"st-not_enough_evidence\">not enough evidence</span>"))
+        #expect(html.contains("<span class=\"st-off\">off</span>"))
+        #expect(html.contains("<li>--rules excluded CR-13</li>"))
+        // Grouped by rule, most severe first.
+        let order = ["rule-CR-01", "rule-CR-06", "rule-CR-08", "rule-CR-22"].compactMap { html.range(of: "id=\"\($0)\"")?.lowerBound }
+        #expect(order.count == 4)
+        #expect(order == order.sorted())
+    }
+
+    @Test func timelineHasARowPerRequestFindingsFirst() throws {
+        let html = Self.html
+        #expect(Self.occurrences(of: "<g class=\"row\"", in: html) == 50)
+        #expect(html.contains("rows with findings (6)"))
+        #expect(html.contains("other requests (44)"))
+        let flagged = try #require(html.range(of: "<g id=\"flagged\">"))
+        let others = try #require(html.range(of: "<g id=\"others\">"))
+        let r7 = try #require(html.range(of: "<g class=\"row\" id=\"row-R7\">"))
+        let r1 = try #require(html.range(of: "<g class=\"row\" id=\"row-R1\">"))
+        #expect(flagged.lowerBound < r7.lowerBound && r7.lowerBound < others.lowerBound && others.lowerBound < r1.lowerBound)
+        // R7: two ambiguous attempts and the answer, the labelled backoff gaps, the rule id.
+        let row = String(html[r7.lowerBound...].prefix { $0 != "\n" })
+        #expect(Self.occurrences(of: "<rect class=\"om\"", in: row) == 2)
+        #expect(Self.occurrences(of: "<rect class=\"oa\"", in: row) == 1)
+        #expect(row.contains(">250ms</text>"))
+        #expect(row.contains(">500ms</text>"))
+        #expect(row.contains("<a href=\"#rule-CR-01\"><text class=\"fr\""))
+        #expect(row.contains("<title>R7 · POST /charges · 10.0.0.5 — 3 attempts: ambiguous at 1.204s; ambiguous at 2.054s; answered 201 at 3.154s — CR-01</title>"))
+        // Faults: the lane, the request-less band across all rows, the legend.
+        #expect(html.contains("injected faults (16)"))
+        #expect(html.contains("fill=\"#4dabf7\" fill-opacity=\".08\"><title>bandwidth · rule slow-link"))
+        #expect(html.contains("<i class=\"tri\" style=\"color:#c92a2a\">▼</i>sever</span>"))
+        #expect(html.contains("<i class=\"sw\" style=\"background:#7048e8\"></i>client gave up</span>"))
+        #expect(html.contains(">1s</text>"))
+    }
+
+    @Test func everyLinkToARowFindsIt() {
+        let html = ReportWriter.write(ReportFixtures.hostile(), as: .html)
+        let hrefs = html.components(separatedBy: "href=\"#row-").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        #expect(!hrefs.isEmpty)
+        for href in Set(hrefs) {
+            #expect(html.contains("id=\"row-\(href)\""), "no row for #row-\(href)")
+        }
+        let ruleLinks = html.components(separatedBy: "href=\"#rule-").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        for rule in Set(ruleLinks) {
+            #expect(html.contains("id=\"rule-\(rule)\""), "no findings for #rule-\(rule)")
+        }
+    }
+
+    @Test func trafficTextIsEscaped() {
+        let html = ReportWriter.write(ReportFixtures.hostile(), as: .html)
+        #expect(Self.occurrences(of: "<script", in: html) == 1)
+        #expect(!html.contains("<img"))
+        #expect(!html.contains("</style><"))
+        #expect(!html.contains("<b>twice</b>"))
+        #expect(html.contains("POST /x&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;[31m"))
+        #expect(html.contains("&lt;img src=x onerror=alert(1)&gt;"))
+        #expect(html.contains("id=\"row-R7_22_3E_3Cscript_3Ealert_281_29_3C_2Fscript_3E\""))
+        #expect(!html.contains("\u{1B}"))
+        #expect(!html.contains("\u{0}"))
+    }
+
+    @Test func noRequestsNoTimeline() {
+        let html = ReportWriter.write(CheckReport(check: "retries", inputs: ["empty.jsonl"], origin: 0), as: .html)
+        #expect(html.contains("No logical requests in the input."))
+        #expect(html.contains("<p class=\"verdict good\">no violations</p>"))
+        #expect(!html.contains("<svg"))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func tenThousandRequestsAreQuickAndSmall() {
+        let report = ReportFixtures.large(requests: 10_000)
+        let clock = ContinuousClock()
+        var html = ""
+        let elapsed = clock.measure { html = ReportWriter.write(report, as: .html) }
+        #expect(elapsed < .seconds(3), "took \(elapsed)")
+        #expect(html.utf8.count < 5_000_000, "\(html.utf8.count) bytes")
+        #expect(Self.occurrences(of: "<g class=\"row\"", in: html) == 10_000)
+        #expect(html.contains("rows with findings only (206 of 10,000)"))
+        #expect(html.contains("Rows are thin at this size"))
+    }
+
+    // MARK: - In a real browser
+
+    static let chromium = "/usr/bin/chromium"
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "needs Debian's chromium (make test installs it)"),
+          .timeLimit(.minutes(3)),
+          arguments: [50, 10_000])
+    func chromiumRendersIt(requests: Int) throws {
+        let report = requests == 50 ? ReportFixtures.realistic() : ReportFixtures.large(requests: requests)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-html-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let page = directory.appendingPathComponent("report.html")
+        try Data(ReportWriter.write(report, as: .html).utf8).write(to: page)
+
+        let png = directory.appendingPathComponent("shot.png")
+        let shot = try Self.runChromium(["--screenshot=\(png.path)", "--window-size=1400,1000", page.absoluteString], in: directory)
+        #expect(shot.status == 0, "chromium --screenshot: \(shot.errors)")
+        let size = (try? FileManager.default.attributesOfItem(atPath: png.path)[.size] as? Int) ?? 0
+        #expect(size > 20_000, "screenshot is \(size) bytes")
+        let header = try Data(contentsOf: png).prefix(8)
+        #expect(Array(header) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+
+        let dump = try Self.runChromium(["--dump-dom", page.absoluteString], in: directory)
+        #expect(dump.status == 0, "chromium --dump-dom: \(dump.errors)")
+        #expect(dump.output.contains("<svg id=\"tl\" class=\"rows\""))
+        #expect(Self.occurrences(of: "<g class=\"row\"", in: dump.output) == requests)
+        #expect(dump.output.contains("faultline check retries"))
+    }
+
+    /// Runs headless chromium with its own profile directory, stdout to a file (a DOM dump
+    /// is megabytes: a pipe would fill), killed after 90 s.
+    static func runChromium(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String, errors: String) {
+        let id = UUID().uuidString
+        let outURL = directory.appendingPathComponent("out-\(id)")
+        let errURL = directory.appendingPathComponent("err-\(id)")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
+        defer {
+            try? out.close()
+            try? err.close()
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.chromium)
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+                             "--user-data-dir=\(directory.appendingPathComponent("profile-\(id)").path)"] + arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = out
+        process.standardError = err
+        let done = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in done.signal() }
+        try process.run()
+        if done.wait(timeout: .now() + 90) == .timedOut {
+            process.terminate()
+            done.wait()
+            Issue.record("chromium \(arguments) ran over 90 s")
+        }
+        let output = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+        let errors = ((try? String(contentsOf: errURL, encoding: .utf8)) ?? "").suffix(2_000)
+        return (process.terminationStatus, output, String(errors))
+    }
+}
