@@ -60,15 +60,37 @@ extension RetryChecker {
         switch kind {
         case "hang", "blackhole", "sever":
             self.stop(event, connKey: connKey, text: text, kind: kind, faultIndex: faultIndex)
-        case "delay":
-            // A chunk delay on the reply's bytes: counts when it lands on a known reply.
-            if event.direction == .downstream, let unit = event.unit, let ref = self.conns[connKey]!.replies[unit] {
-                self.applyReplyFault(event, to: ref, faultIndex: faultIndex)
+        case "delay" where event.direction == .downstream:
+            // A chunk delay on reply bytes: chunks are held side by side, so the reply is
+            // late by the longest delay of its chunks. It belongs to the reply framed at
+            // (about) the same moment, else to the next reply on the connection.
+            let delay = UInt64(max(0, params["delay"].flatMap(DurationText.parse)?.nanoseconds ?? 0))
+            let near = self.conns[connKey]!.replies.values.first { ref in
+                guard let reply = self.attempt(ref)?.replyMono else { return false }
+                return reply <= mono + 50_000_000 && mono <= reply + 50_000_000
+            }
+            if let ref = near {
+                self.applyChunkDelay(delay, text: text, to: ref, faultIndex: faultIndex)
+            } else {
+                self.conns[connKey]!.pendingChunkDelay = max(self.conns[connKey]!.pendingChunkDelay, delay)
             }
         default:
             break
         }
     }
+
+    mutating func applyChunkDelay(_ delay: UInt64, text: String, to ref: AttemptRef, faultIndex: Int?) {
+        if let faultIndex { self.timelineFaults[faultIndex].request = "R\(ref.request)" }
+        self.update(ref) { attempt in
+            attempt.fault = attempt.fault ?? text
+            guard delay > attempt.replyDelay else { return }
+            if attempt.outcome == .answered, let end = attempt.end { attempt.end = end + (delay - attempt.replyDelay) }
+            attempt.replyDelay = delay
+        }
+    }
+
+    /// Faults that slow or copy a message without deciding its outcome.
+    static let minorKinds: Set<String> = ["delay", "reorder", "duplicate", "bandwidth", "slice"]
 
     /// A fault on a request message.
     mutating func applyRequestFault(_ event: Event, to ref: AttemptRef, connKey: ConnKey, faultIndex: Int?) {
@@ -79,7 +101,7 @@ extension RetryChecker {
         let params = event.params ?? [:]
         if let faultIndex { self.timelineFaults[faultIndex].request = "R\(ref.request)" }
         self.update(ref) { attempt in
-            attempt.fault = text
+            attempt.fault = Self.minorKinds.contains(kind) || action == "released" ? attempt.fault ?? text : text
             switch (kind, action) {
             case (_, "drop"):
                 attempt.forwarded = false
@@ -119,7 +141,7 @@ extension RetryChecker {
         let mono = event.mono ?? self.now
         if let faultIndex { self.timelineFaults[faultIndex].request = "R\(ref.request)" }
         self.update(ref) { attempt in
-            attempt.fault = text
+            attempt.fault = Self.minorKinds.contains(kind) ? attempt.fault ?? text : text
             switch (kind, action) {
             case (_, "drop"):
                 attempt.outcome = .ambiguous
@@ -208,7 +230,14 @@ extension RetryChecker {
                         attempt.outcome = .unknown
                     }
                     attempt.end = closed
-                    _ = unit
+                case .answered? where byClient && event.unansweredUnit == unit:
+                    // The reply was still on its way (held by a delay) when the client
+                    // stopped waiting: it never saw it.
+                    attempt.outcome = .clientGaveUp
+                    attempt.end = closed
+                case .answered? where (attempt.end ?? 0) > closed:
+                    attempt.outcome = byClient ? .clientGaveUp : .ambiguous
+                    attempt.end = closed
                 case .ambiguous?, .notApplied?, .reset?:
                     if attempt.end == nil { attempt.end = closed }
                 default:

@@ -14,7 +14,7 @@ extension RetryChecker {
         var note: String?
     }
 
-    static let minimumPerIndex = 5
+    static let minimumPerIndex = 3
 
     static func profile(of aggregate: ClientAggregate, minGapNs: Double) -> BackoffProfile {
         var profile = BackoffProfile()

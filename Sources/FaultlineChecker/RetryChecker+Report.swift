@@ -24,7 +24,7 @@ extension RetryChecker {
         let minJitterSamples = Int(self.settings.threshold("CR-08", "min_samples", default: 20))
         let maxDelay = self.settings.threshold("CR-09", "max_delay", default: 300e9)
         let maxAmplification = self.settings.threshold("CR-17", "max_amplification", default: 4.0)
-        let minFaultRequests = Int(self.settings.threshold("CR-17", "min_requests", default: 10))
+        let minFaultRequests = Int(self.settings.threshold("CR-17", "min_requests", default: 3))
 
         for (client, aggregate) in self.clients.sorted(by: { $0.key < $1.key }) {
             let profile = Self.profile(of: aggregate, minGapNs: self.minGapNs)

@@ -5,6 +5,10 @@ import FaultlineCore
 /// rules need, after which the request is forgotten.
 extension RetryChecker {
     /// HTTP statuses a retry cannot fix (checker.md CR-14); 413 only without Retry-After.
+    /// A withheld reply the client never gave up on counts as no timeout once it was
+    /// held this long (shorter holds cut by the log's end say nothing).
+    static let minimumUnendedHold = 1e9
+
     static let nonRetryable: Set<Int> = [400, 401, 403, 404, 405, 410, 411, 413, 414, 415, 422, 501]
 
     mutating func sweep(force: Bool) {
@@ -76,7 +80,6 @@ extension RetryChecker {
         var gaps: [Int64?] = Array(repeating: nil, count: count)
         var hedged: [Bool] = Array(repeating: false, count: count)
         var immediateIndices: [Int] = []
-        var judgedRetries = 0
         for j in attempts.indices.dropFirst() {
             let previous = attempts[j - 1], current = attempts[j]
             if let end = previous.end {
@@ -87,7 +90,10 @@ extension RetryChecker {
                 }
             }
             let gap = gaps[j].map(Double.init)
-            let transparent = j == 1 && previous.reused && !Self.succeeded(previous) && (gap ?? .infinity) < self.minGapNs
+            // Go's Transport and its kin retry once, at once, when a reused connection
+            // failed under them: a connection failure, not an answer.
+            let connectionFailure = [.reset, .ambiguous, .notApplied].contains(previous.outcome) && previous.status == nil
+            let transparent = j == 1 && previous.reused && connectionFailure && (gap ?? .infinity) < self.minGapNs
             let exempt = transparent || (j == 1 && previous.outcome == .notApplied)
             let index = min(j, Self.indexLimit)
             if let gap, !transparent {
@@ -97,7 +103,6 @@ extension RetryChecker {
                 }
             }
             if let gap, !exempt {
-                judgedRetries += 1
                 aggregate.judged[index, default: 0] += 1
                 if gap < self.minGapNs {
                     aggregate.immediate[index, default: 0] += 1
@@ -288,9 +293,10 @@ extension RetryChecker {
                 let hold = Double(letGo - min(letGo, attempt.lastByte))
                 if hold > maxHold, held == nil { held = (j, hold, true) }
             } else {
+                // The client never let go: the proxy, the server or the log's end did.
                 let until = attempt.closedAt ?? self.endMono
                 let hold = Double(until - min(until, attempt.lastByte))
-                if hold > maxHold {
+                if hold >= min(maxHold, Self.minimumUnendedHold) {
                     self.samples["CR-19", default: 0] += 1
                     if held == nil { held = (j, hold, false) }
                 } else {
@@ -314,10 +320,10 @@ extension RetryChecker {
         if let other = group.duplicateOf, group.safety != .idempotent {
             self.samples["CR-22", default: 0] += 1
             if self.settings.isEnabled("CR-22") {
-                let severity: Severity = group.duplicateKeyed ? .info : self.settings.severity("CR-22", default: .medium)
+                let severity = self.settings.severity("CR-22", default: .medium)
                 report(
                     "CR-22", severity,
-                    "\(r): sent again after R\(other) succeeded with the same \(group.duplicateKeyed ? "key" : "request")\(group.duplicateKeyed ? " (the server should replay its answer)" : ": it may be applied twice")"
+                    "\(r): sent again after R\(other) succeeded with the same \(group.duplicateKeyed ? "key" : "request")\(group.duplicateKeyed ? " (only a server that deduplicates on the key stops it applying twice)" : ": it may be applied twice")"
                 )
             }
         }
@@ -329,7 +335,7 @@ extension RetryChecker {
                 aggregate.immediateRequests.append((group.id, immediateIndices, evidence, group.operation))
             }
         }
-        if count >= 4, judgedRetries + 1 >= 3 || count - 1 >= 3 { aggregate.longRequests += 1 }
+        if count - 1 >= 3 { aggregate.longRequests += 1 }
         if count > 1, !Self.succeeded(last) {
             let span = (last.end ?? last.lastByte) - first.start
             aggregate.deadline = max(aggregate.deadline ?? 0, span)

@@ -38,6 +38,8 @@ extension RetryChecker {
         /// Delay faults on the reply, added to the reply's `mono`.
         var replyDelay: UInt64 = 0
         var replyUnit: UInt64?
+        /// When the reply's last byte came from the server (before any delay).
+        var replyMono: UInt64?
         /// A fault withheld the reply (hang, blackhole, drop, a cut after forwarding):
         /// whether the client has a timeout shows here (CR-19).
         var withheld = false
@@ -71,10 +73,12 @@ extension RetryChecker {
 
         var lastKey: String? { self.attempts.last?.key }
 
-        /// The last attempt got a successful answer (2xx/3xx, or a reply with no status).
-        var lastSucceeded: Bool {
-            guard let last = self.attempts.last else { return false }
-            return RetryChecker.succeeded(last)
+        /// The last attempt got a successful answer (2xx/3xx, or a reply with no status)
+        /// that had reached the client by `time` (a delayed reply still on its way does
+        /// not count: the client may already be retrying).
+        func lastSucceeded(by time: UInt64) -> Bool {
+            guard let last = self.attempts.last, RetryChecker.succeeded(last) else { return false }
+            return (last.end ?? .max) <= time
         }
     }
 
@@ -103,6 +107,8 @@ extension RetryChecker {
         var pendingUp: [UInt64: [Event]] = [:]
         var pendingDown: [UInt64: [Event]] = [:]
         var stop: Stop?
+        /// A chunk delay on reply bytes not yet framed: applied to the next reply.
+        var pendingChunkDelay: UInt64 = 0
         /// Timeline rows of span faults that end when the connection does.
         var openSpans: [Int] = []
     }

@@ -204,7 +204,7 @@ public struct RetryChecker {
         if let key = attempt.key, let id = self.byKey[key], let group = self.open[id], attempt.start <= group.lastEnd + self.windowNs {
             if let mine = attempt.fingerprint, let theirs = group.fingerprint, mine != theirs {
                 reusedKeyOf = id
-            } else if group.lastSucceeded {
+            } else if group.lastSucceeded(by: attempt.start) {
                 duplicateOf = id
                 duplicateKeyed = true
             } else {
@@ -214,7 +214,7 @@ public struct RetryChecker {
             let id = self.byFingerprint[FingerprintKey(client: client, fingerprint: fingerprint)],
             let group = self.open[id], attempt.start <= group.lastEnd + self.windowNs
         {
-            if group.lastSucceeded {
+            if group.lastSucceeded(by: attempt.start) {
                 if attempt.key == nil || group.lastKey == nil || attempt.key == group.lastKey {
                     duplicateOf = id
                     duplicateKeyed = attempt.key != nil && attempt.key == group.lastKey
@@ -264,8 +264,12 @@ public struct RetryChecker {
         let alreadyLost = self.conns[connKey]!.replies[unit] == ref
         self.conns[connKey]!.replies[unit] = ref
         let mono = event.mono ?? self.now
+        let chunkDelay = self.conns[connKey]!.pendingChunkDelay
+        self.conns[connKey]!.pendingChunkDelay = 0
         self.update(ref) { attempt in
             attempt.replyUnit = unit
+            attempt.replyMono = mono
+            attempt.replyDelay = max(attempt.replyDelay, chunkDelay)
             attempt.status = event.status ?? attempt.status
             attempt.retryAfter = event.retryAfter ?? attempt.retryAfter
             attempt.replyTime = event.time

@@ -1,0 +1,421 @@
+import FaultlineCore
+import Testing
+
+@testable import FaultlineChecker
+
+/// Every rule `check retries` implements: one log that breaks it (flagged, with the
+/// right id and evidence) and one that does not.
+struct RetryRuleTests {
+    typealias Log = SyntheticLog
+    static let ms = SyntheticLog.ms
+    static let s = SyntheticLog.s
+
+    /// `count` logical requests, each its own fingerprint (and key when `keyed`),
+    /// started 30 s apart so they never overlap.
+    static func requests(
+        _ count: Int, method: String = "POST", path: String = "/charges", keyed: Bool = true, client: String = "10.0.0.1",
+        outcomes: [Log.Outcome], delays: @escaping (Int, Int) -> UInt64, framing: String = "http", keys: ((Int) -> [String?])? = nil
+    ) -> Log {
+        var log = Log(framing: framing)
+        for i in 0..<count {
+            let request = Log.Request(method: method, path: "\(path)/\(i)", key: keyed ? "key-\(i)" : nil, fingerprint: "fp-\(i)", client: client)
+            log.logical(request, at: 1_000 * Self.s + UInt64(i) * 30 * Self.s, outcomes: outcomes, delays: { delays(i, $0) }, keys: keys?(i))
+        }
+        return log
+    }
+
+    // MARK: CR-01
+
+    @Test func aPostRetriedWithoutAKeyAfterALostReplyIsCR01() throws {
+        let log = Self.requests(1, keyed: false, outcomes: [.replyLost(), .answered()], delays: { _, _ in 200 * Self.ms })
+        let report = try log.check()
+        #expect(report.ruleIDs == ["CR-01"], "\(report.digest)")
+        let finding = try #require(report.findings.first)
+        #expect(finding.severity == .high)
+        #expect(finding.operation == "POST /charges/{id}")
+        #expect(finding.evidence.count == 2)
+        #expect(finding.evidence[0].outcome == .ambiguous && finding.evidence[0].fault == "rule-drop (drop)")
+        #expect(finding.evidence[1].gapNs == Int64(200 * Self.ms))
+        #expect(report.status("CR-01") == .failed)
+        #expect(report.hasViolations)
+    }
+
+    @Test func theSameRetryWithAKeyIsNotCR01() throws {
+        let report = try Self.requests(1, keyed: true, outcomes: [.replyLost(), .answered()], delays: { _, _ in 200 * Self.ms }).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-01") == .passed)
+    }
+
+    @Test func aMoneyOperationMakesCR01Critical() throws {
+        let settings = try RuleSettings.parse("faultline_rules: 1\noperations:\n  \"POST /charges*\": money\n", file: "rules.yaml")
+        let report = try Self.requests(1, keyed: false, outcomes: [.reset(), .answered()], delays: { _, _ in 200 * Self.ms })
+            .check(RetryCheckOptions(settings: settings))
+        #expect(report.findings.map(\.severity) == [.critical], "\(report.digest)")
+    }
+
+    @Test func aRetryAfterANotAppliedAttemptIsOnlyInfo() throws {
+        let report = try Self.requests(1, keyed: false, outcomes: [.requestLost(), .answered()], delays: { _, _ in 200 * Self.ms }).check()
+        #expect(report.findings.map(\.severity) == [.info], "\(report.digest)")
+        #expect(!report.hasViolations)
+        #expect(report.status("CR-01") == .passed)
+    }
+
+    @Test func anIdempotentGetRetriedWithoutAKeyIsFine() throws {
+        let report = try Self.requests(1, method: "GET", keyed: false, outcomes: [.replyLost(), .answered()], delays: { _, _ in 200 * Self.ms }).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-01") == .notApplicable)
+    }
+
+    @Test func lineFramingCountsEveryMessageAsNonIdempotent() throws {
+        let log = Self.requests(1, keyed: false, outcomes: [.replyLost(), .answered()], delays: { _, _ in 200 * Self.ms }, framing: "line")
+        let report = try log.check()
+        #expect(report.ruleIDs == ["CR-01"], "\(report.digest)")
+        #expect(report.notes.contains { $0.hasPrefix("line framing: every message treated as non-idempotent") })
+        let tagged = try RuleSettings.parse("faultline_rules: 1\noperations:\n  message: idempotent\n", file: "r.yaml")
+        #expect(try log.check(RetryCheckOptions(settings: tagged)).findings.isEmpty)
+    }
+
+    // MARK: CR-03, CR-04
+
+    @Test func aKeyRotatedAfterAFailureIsCR03() throws {
+        let log = Self.requests(
+            1, outcomes: [.respond(), .respond(), .answered()], delays: { _, k in 100 * Self.ms << UInt64(k) },
+            keys: { i in ["a-\(i)", "b-\(i)", "c-\(i)"] }
+        )
+        let report = try log.check()
+        #expect(report.ruleIDs == ["CR-03"], "\(report.digest)")
+        #expect(report.findings[0].evidence.map(\.idempotencyKey) == ["a-0", "b-0", "c-0"])
+        #expect(report.summary.logicalRequests == 1)
+        #expect(report.summary.retried == 1)
+    }
+
+    @Test func theSameKeyOnEveryAttemptIsNotCR03() throws {
+        let report = try Self.requests(1, outcomes: [.respond(), .respond(), .answered()], delays: { _, k in 100 * Self.ms << UInt64(k) }).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-03") == .passed)
+    }
+
+    @Test func aKeyReusedForAnotherPayloadIsCR04() throws {
+        var log = Log()
+        let first = log.attempt(Log.Request(key: "k-1", fingerprint: "fp-a"), at: 1_000 * Self.s, .answered())
+        log.attempt(Log.Request(key: "k-1", fingerprint: "fp-b"), at: first + 50 * Self.ms, .answered())
+        let report = try log.check()
+        #expect(report.ruleIDs == ["CR-04"], "\(report.digest)")
+        #expect(report.findings[0].severity == .medium)
+        #expect(report.summary.logicalRequests == 2)
+    }
+
+    @Test func freshKeysForFreshPayloadsAreNotCR04() throws {
+        var log = Log()
+        let first = log.attempt(Log.Request(key: "k-1", fingerprint: "fp-a"), at: 1_000 * Self.s, .answered())
+        log.attempt(Log.Request(key: "k-2", fingerprint: "fp-b"), at: first + 50 * Self.ms, .answered())
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-04") == .passed)
+    }
+
+    // MARK: CR-06
+
+    @Test func immediateRetriesAreCR06() throws {
+        let report = try Self.requests(4, method: "GET", outcomes: [.respond(), .respond(), .answered()], delays: { _, _ in 1 * Self.ms }).check()
+        #expect(report.ruleIDs == ["CR-06"], "\(report.digest)")
+        #expect(report.findings[0].message.contains("8 of 8 retries"), "\(report.digest)")
+        #expect(report.clients.first?.backoff == "immediate")
+    }
+
+    @Test func retriesAfterABackoffAreNotCR06() throws {
+        let report = try Self.requests(4, method: "GET", outcomes: [.respond(), .respond(), .answered()], delays: { _, k in 100 * Self.ms << UInt64(k) })
+            .check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-06") == .passed)
+    }
+
+    /// urllib3: the first retry at once, then backoff_factor·2^k: a single immediate
+    /// first retry is urllib3's design, not NO_BACKOFF.
+    @Test func urllib3sSingleImmediateFirstRetryIsNotCR06() throws {
+        let delays: [UInt64] = [0, 0, 400 * Self.ms, 800 * Self.ms]
+        let report = try Self.requests(
+            25, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()],
+            delays: { i, k in delays[k] + UInt64(i % 3) * 100_000 }
+        ).check()
+        #expect(!report.ruleIDs.contains("CR-06"), "\(report.digest)")
+        #expect(report.status("CR-06") == .passed)
+        let client = try #require(report.clients.first)
+        #expect(client.backoff == "exponential", "\(report.digest)")
+        #expect(client.note?.contains("first retry immediate") == true, "\(report.digest)")
+    }
+
+    // MARK: CR-07
+
+    @Test func aConstantBackoffIsCR07() throws {
+        let report = try Self.requests(
+            12, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()], delays: { i, _ in 50 * Self.ms + UInt64(i) * 200_000 }
+        ).check()
+        #expect(report.ruleIDs == ["CR-07"], "\(report.digest)")
+        #expect(report.findings[0].severity == .medium, "first delay under 100 ms: MED")
+        #expect(report.clients.first?.backoff == "constant")
+    }
+
+    @Test func aDoublingBackoffIsNotCR07() throws {
+        var random = TestRandom(seed: 7)
+        let report = try Self.requests(
+            12, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()],
+            delays: { _, k in UInt64(random.unit() * Double(100 * Self.ms << UInt64(k))) + Self.ms * 20 }
+        ).check()
+        #expect(!report.ruleIDs.contains("CR-07"), "\(report.digest)")
+        #expect(report.status("CR-07") == .passed, "\(report.digest)")
+    }
+
+    @Test func tooFewLongRequestsAreNotEnoughEvidenceForCR07() throws {
+        let report = try Self.requests(5, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()], delays: { _, _ in 50 * Self.ms })
+            .check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-07") == .notEnoughEvidence)
+        #expect(report.rule("CR-07")?.evidence.contains("(needs 10)") == true, "\(report.digest)")
+    }
+
+    // MARK: CR-08 (curl-like: 1, 2, 4 s, no jitter)
+
+    static func curl(_ count: Int) -> Log {
+        var random = TestRandom(seed: 3)
+        return Self.requests(
+            count, method: "GET", path: "/many", keyed: false, outcomes: [.respond(), .respond(), .respond(), .answered()],
+            delays: { _, k in (Self.s << UInt64(k - 1)) + UInt64(random.unit() * 2e6) }
+        )
+    }
+
+    @Test func curlWithTwentyTwoRequestsIsCR08() throws {
+        let report = try Self.curl(22).check()
+        #expect(report.ruleIDs == ["CR-08"], "\(report.digest)")
+        #expect(report.status("CR-08") == .failed)
+        let client = try #require(report.clients.first)
+        #expect(client.jitter == "none" && client.backoff == "exponential", "\(report.digest)")
+        #expect(abs((client.growth ?? 0) - 2) < 0.1)
+        #expect(report.findings[0].message.contains("over 22 gaps"), "\(report.digest)")
+    }
+
+    @Test func curlWithFiveRequestsIsNotEnoughEvidenceForCR08() throws {
+        let report = try Self.curl(5).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-08") == .notEnoughEvidence)
+        #expect(report.rule("CR-08")?.evidence.hasPrefix("5 gaps at attempt 1 (needs 20)") == true, "\(report.digest)")
+    }
+
+    @Test func fullJitterIsNotCR08() throws {
+        var random = TestRandom(seed: 11)
+        let report = try Self.requests(
+            22, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()],
+            delays: { _, k in UInt64(random.unit() * Double(200 * Self.ms << UInt64(k))) }
+        ).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-08") == .passed)
+        #expect(report.clients.first?.jitter == "full", "\(report.digest)")
+    }
+
+    // MARK: CR-09
+
+    @Test func aDelayOverFiveMinutesIsCR09() throws {
+        let options = RetryCheckOptions(window: .seconds(1200))
+        var log = Log()
+        log.logical(Log.Request(method: "GET"), at: 1_000 * Self.s, outcomes: [.respond(), .answered()], delays: { _ in 400 * Self.s })
+        let report = try log.check(options)
+        // Retrying for 400 s with no deadline is also a (LOW) CR-12.
+        #expect(report.ruleIDs == ["CR-09", "CR-12"], "\(report.digest)")
+        #expect(report.findings.first { $0.rule == "CR-09" }?.message.contains("400 s") == true, "\(report.digest)")
+    }
+
+    @Test func aDelayUnderTheCapIsNotCR09() throws {
+        var log = Log()
+        log.logical(Log.Request(method: "GET"), at: 1_000 * Self.s, outcomes: [.respond(), .answered()], delays: { _ in 20 * Self.s })
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-09") == .passed)
+        #expect(report.rule("CR-09")?.evidence.contains("raise --window") == true)
+    }
+
+    // MARK: CR-10
+
+    @Test func eightAttemptsAreCR10() throws {
+        let report = try Self.requests(
+            2, method: "GET", outcomes: Array(repeating: .respond(), count: 8), delays: { _, k in 50 * Self.ms << UInt64(k) }
+        ).check()
+        #expect(report.ruleIDs == ["CR-10"], "\(report.digest)")
+        #expect(report.findings.count == 2)
+        #expect(report.findings[0].message.contains("8 attempts (more than 5)"))
+    }
+
+    @Test func fourAttemptsAreNotCR10UnlessTheRulesSayThree() throws {
+        let log = Self.requests(1, method: "GET", outcomes: Array(repeating: .respond(), count: 4), delays: { _, k in 50 * Self.ms << UInt64(k) })
+        #expect(try log.check().findings.isEmpty)
+        let strict = try RuleSettings.parse("faultline_rules: 1\nrules:\n  CR-10: {max_attempts: 3, severity: HIGH}\n", file: "rules.yaml")
+        let report = try log.check(RetryCheckOptions(settings: strict))
+        #expect(report.ruleIDs == ["CR-10"], "\(report.digest)")
+        #expect(report.findings[0].severity == .high)
+        #expect(report.notes.contains("CR-10 max_attempts set to 3 by rules.yaml"), "\(report.notes)")
+        #expect(report.notes.contains("CR-10 severity set to HIGH by rules.yaml (default MED)"), "\(report.notes)")
+    }
+
+    // MARK: CR-12
+
+    @Test func attemptsPastTheDeadlineAreCR12() throws {
+        let log = Self.requests(1, method: "GET", outcomes: Array(repeating: .respond(), count: 5), delays: { _, _ in 400 * Self.ms })
+        let report = try log.check(RetryCheckOptions(deadline: .seconds(1)))
+        #expect(report.ruleIDs == ["CR-12"], "\(report.digest)")
+        #expect(report.findings[0].message.contains("attempt 4"), "\(report.digest)")
+    }
+
+    @Test func attemptsWithinTheDeadlineAreNotCR12() throws {
+        let log = Self.requests(1, method: "GET", outcomes: Array(repeating: .respond(), count: 3), delays: { _, _ in 400 * Self.ms })
+        let report = try log.check(RetryCheckOptions(deadline: .seconds(1)))
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-12") == .passed)
+    }
+
+    @Test func retryingForOverAMinuteWithoutADeadlineIsALowCR12() throws {
+        var log = Log()
+        log.logical(Log.Request(method: "GET"), at: 1_000 * Self.s, outcomes: Array(repeating: .respond(), count: 4), delays: { _ in 25 * Self.s })
+        let report = try log.check()
+        #expect(report.ruleIDs == ["CR-12"], "\(report.digest)")
+        #expect(report.findings[0].severity == .low)
+    }
+
+    // MARK: CR-13
+
+    @Test func comingBackBeforeRetryAfterIsCR13() throws {
+        let log = Self.requests(1, method: "GET", outcomes: [.respond(status: 503, retryAfter: "1"), .answered()], delays: { _, _ in 100 * Self.ms })
+        let report = try log.check()
+        #expect(report.ruleIDs == ["CR-13"], "\(report.digest)")
+        #expect(report.findings[0].severity == .medium)
+        let on429 = try Self.requests(1, method: "GET", outcomes: [.answered(status: 429, retryAfter: "2"), .answered()], delays: { _, _ in Self.s })
+            .check()
+        #expect(on429.findings.map(\.severity) == [.high], "\(on429.digest)")
+    }
+
+    @Test func waitingOutRetryAfterIsNotCR13() throws {
+        let log = Self.requests(1, method: "GET", outcomes: [.respond(status: 503, retryAfter: "1"), .answered()], delays: { _, _ in 990 * Self.ms })
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-13") == .passed)
+    }
+
+    @Test func anHTTPDateRetryAfterIsReadFromTheReplysTime() throws {
+        #expect(RetryAfter.nanoseconds("Sun, 06 Dec 2026 07:00:05 GMT", replyTime: "2026-12-06T07:00:00.000Z") == 5e9)
+        #expect(RetryAfter.nanoseconds("120", replyTime: nil) == 120e9)
+        #expect(RetryAfter.nanoseconds("soon", replyTime: nil) == nil)
+    }
+
+    // MARK: CR-14
+
+    @Test func retryingA404IsCR14() throws {
+        let report = try Self.requests(2, method: "GET", outcomes: [.respond(status: 404), .respond(status: 404)], delays: { _, _ in 100 * Self.ms })
+            .check()
+        #expect(report.ruleIDs == ["CR-14"], "\(report.digest)")
+        #expect(report.findings.count == 2)
+        #expect(report.timeline.requests[0].findings == ["CR-14"])
+    }
+
+    @Test func notRetryingA404IsNotCR14() throws {
+        let report = try Self.requests(2, method: "GET", outcomes: [.respond(status: 404)], delays: { _, _ in 0 }).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-14") == .passed)
+    }
+
+    // MARK: CR-15
+
+    static func hedge(method: String) -> Log {
+        var log = Log()
+        let request = Log.Request(method: method, path: "/slow/1", key: nil, fingerprint: "fp-slow")
+        log.attempt(request, at: 1_000 * Self.s, .answered(latency: 400 * Self.ms))
+        log.attempt(request, at: 1_000 * Self.s + 100 * Self.ms, .answered(latency: 400 * Self.ms))
+        return log
+    }
+
+    @Test func aSecondCopyOfAnUnkeyedPostInFlightIsCR15() throws {
+        let report = try Self.hedge(method: "POST").check()
+        #expect(report.ruleIDs == ["CR-15"], "\(report.digest)")
+        #expect(report.findings[0].message.contains("still in flight"))
+    }
+
+    @Test func hedgingAGetIsNotCR15() throws {
+        let report = try Self.hedge(method: "GET").check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-15") == .notApplicable)
+    }
+
+    // MARK: CR-17
+
+    @Test func tenImmediateAttemptsPerRequestAreARetryStorm() throws {
+        let report = try Self.requests(4, method: "GET", outcomes: Array(repeating: .respond(), count: 10), delays: { _, _ in Self.ms }).check()
+        #expect(report.ruleIDs == ["CR-06", "CR-10", "CR-17"], "\(report.digest)")
+        let storm = try #require(report.findings.first { $0.rule == "CR-17" })
+        #expect(storm.severity == .high)
+        #expect(storm.message.contains("A = 10.00"))
+    }
+
+    /// A fault on every first attempt: a careful client retries once (A = 2).
+    @Test func oneRetryPerFaultIsNotAStorm() throws {
+        var random = TestRandom(seed: 5)
+        let report = try Self.requests(20, outcomes: [.replyLost(), .answered()], delays: { _, _ in UInt64(random.unit() * 1e8) }).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-17") == .passed)
+        #expect(report.rule("CR-17")?.evidence.contains("40 / 20") == true, "\(report.digest)")
+    }
+
+    // MARK: CR-19
+
+    @Test func waitingUntilTheProxyClosesIsCR19() throws {
+        let report = try Self.requests(2, method: "GET", outcomes: [.hang(hold: 3 * Self.s, clientCloses: false)], delays: { _, _ in 0 }).check()
+        #expect(report.ruleIDs == ["CR-19"], "\(report.digest)")
+        #expect(report.findings[0].message.contains("never gave up"), "\(report.digest)")
+    }
+
+    @Test func holdingForOverAMinuteIsCR19() throws {
+        let report = try Self.requests(1, method: "GET", outcomes: [.hang(hold: 90 * Self.s, clientCloses: true)], delays: { _, _ in 0 }).check()
+        #expect(report.ruleIDs == ["CR-19"], "\(report.digest)")
+        let relaxed = try RuleSettings.parse("faultline_rules: 1\nrules:\n  CR-19: {max_hold: 2m}\n", file: "r.yaml")
+        let again = try Self.requests(1, method: "GET", outcomes: [.hang(hold: 90 * Self.s, clientCloses: true)], delays: { _, _ in 0 })
+            .check(RetryCheckOptions(settings: relaxed))
+        #expect(again.findings.isEmpty, "\(again.digest)")
+        #expect(again.notes.contains("CR-19 max_hold set to 120 s by r.yaml"), "\(again.notes)")
+    }
+
+    @Test func givingUpAfterASecondIsNotCR19() throws {
+        let report = try Self.requests(2, method: "GET", outcomes: [.hang(hold: Self.s, clientCloses: true)], delays: { _, _ in 0 }).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-19") == .passed)
+        #expect(report.clients.first?.timeoutNs.map { abs($0 - Int64(Self.s)) < Int64(Self.ms) } == true, "\(report.clients)")
+    }
+
+    // MARK: CR-22
+
+    @Test func aPostSentAgainAfterSuccessIsCR22() throws {
+        var log = Log()
+        let end = log.attempt(Log.Request(key: "k-1"), at: 1_000 * Self.s, .answered())
+        log.attempt(Log.Request(key: "k-1"), at: end + 50 * Self.ms, .answered())
+        let report = try log.check()
+        #expect(report.ruleIDs == ["CR-22"], "\(report.digest)")
+        #expect(report.summary.logicalRequests == 2)
+        #expect(report.findings[0].requests == ["R2"])
+    }
+
+    @Test func aGetPolledAgainAfterSuccessIsNotCR22() throws {
+        var log = Log()
+        let end = log.attempt(Log.Request(method: "GET", key: nil), at: 1_000 * Self.s, .answered())
+        log.attempt(Log.Request(method: "GET", key: nil), at: end + 50 * Self.ms, .answered())
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.summary.retried == 0)
+    }
+
+    /// The reply was still held by a delay when the client gave up and retried: it never
+    /// saw the success, so the retry is a retry, not a second submission.
+    @Test func aReplyDelayedPastTheClientsTimeoutIsNotASuccess() throws {
+        var log = Log()
+        let end = log.attempt(Log.Request(key: "k-1"), at: 1_000 * Self.s, .slowReply(delay: 3 * Self.s, timeout: Self.s))
+        log.attempt(Log.Request(key: "k-1"), at: end + 1 * Self.ms, .answered())
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.summary.retried == 1)
+        #expect(report.timeline.requests[0].attempts[0].outcome == .clientGaveUp)
+    }
+}
