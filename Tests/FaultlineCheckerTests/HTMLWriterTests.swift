@@ -146,6 +146,26 @@ struct HTMLWriterTests {
         #expect(dump.output.contains("faultline check retries"))
     }
 
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "needs Debian's chromium (make test installs it)"),
+          .timeLimit(.minutes(2)))
+    func rowsWithFindingsOnlyHidesTheOthers() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-html-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The page as written, plus a click on the switch once it has loaded.
+        let click = "<script>document.getElementById(\"only\").click();</script>\n</body>"
+        let html = Self.html.replacingOccurrences(of: "</body>", with: click)
+        let page = directory.appendingPathComponent("report.html")
+        try Data(html.utf8).write(to: page)
+        let dump = try Self.runChromium(["--dump-dom", page.absoluteString], in: directory)
+        #expect(dump.status == 0, "chromium --dump-dom: \(dump.errors)")
+        #expect(dump.output.contains("<g id=\"others\" style=\"display: none;\">"))
+        let svg = try #require(dump.output.range(of: "<svg id=\"tl\"")).lowerBound
+        let tag = String(dump.output[svg...].prefix { $0 != ">" })
+        // 20 px group title, 6 rows of 20 px, 4 px margin.
+        #expect(tag.contains("height=\"144\""), "\(tag)")
+    }
+
     /// Runs headless chromium with its own profile directory, stdout to a file (a DOM dump
     /// is megabytes: a pipe would fill), killed after 90 s.
     static func runChromium(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String, errors: String) {

@@ -264,7 +264,7 @@ struct HTMLTimeline {
                     let gy = HTML.number(self.dense ? centre : top + h - 3)
                     out += "<line class=\"gap\" x1=\"\(HTML.number(gx0))\" x2=\"\(HTML.number(x0))\" y1=\"\(gy)\" y2=\"\(gy)\"/>"
                     let label = ReportText.duration(attempt.startNs - previousEnd)
-                    if !self.dense && gw >= Double(label.count) * 5.6 + 6 {
+                    if !self.dense && gw >= Double(label.count) * 5.7 + 5 {
                         out += "<text class=\"gapl\" x=\"\(HTML.number(gx0 + gw / 2))\" y=\"\(HTML.number(centre + 3))\" text-anchor=\"middle\">"
                         out += label
                         out += "</text>"
