@@ -70,6 +70,22 @@ let package = Package(
             ],
             swiftSettings: strictness
         ),
+        // Starts and stops TCP and UDP proxies with their records from one spec: used by
+        // `proxy`, `run` and the control API.
+        .target(
+            name: "FaultlineHost",
+            dependencies: [
+                "FaultlineCore",
+                "FaultlineFraming",
+                "FaultlineProxy",
+                "FaultlineRecords",
+                "Pcap",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictness
+        ),
         // The checker: events (streamed) -> attempts -> logical requests -> findings ->
         // one report model -> text, JSON, JUnit and HTML. Pure: no sockets.
         .target(
@@ -105,6 +121,7 @@ let package = Package(
                 "FaultlineCore",
                 "FaultlineChecker",
                 "FaultlineFraming",
+                "FaultlineHost",
                 "FaultlineProxy",
                 "FaultlineRecords",
                 "FaultlineReplay",

@@ -3,16 +3,37 @@ import FaultlineRecords
 import Logging
 import Pcap
 
-/// The files a proxy run writes (`--log`, `--pcap`), opened before it listens so a bad
-/// path fails at once, and closed after it drained so both files are complete.
-struct Records {
-    let log: EventLog?
-    let capture: PacketCapture?
+/// The files a proxy writes (`--log`, `--pcap`), opened before it listens so a bad path
+/// fails at once, and closed after it drained so both files are complete.
+public struct ProxyRecords: Sendable {
+    /// Where a proxy's records go; nil paths record nothing.
+    public struct Paths: Sendable, Equatable {
+        public var log: String?
+        public var pcap: String?
+        /// `--pcap-max-size`: rotate the capture beyond this many bytes.
+        public var pcapMaxSize: Int64?
+        /// `--pcap-buffer`: bytes of captured payload that may wait for the writer.
+        public var pcapBuffer: Int?
 
-    init(log: String?, pcap: String?, pcapMaxSize: Int64?, pcapBuffer: Int?) throws {
-        let eventLog = try log.map { try EventLog(path: $0) }
+        public init(log: String? = nil, pcap: String? = nil, pcapMaxSize: Int64? = nil, pcapBuffer: Int? = nil) {
+            self.log = log
+            self.pcap = pcap
+            self.pcapMaxSize = pcapMaxSize
+            self.pcapBuffer = pcapBuffer
+        }
+    }
+
+    public let log: EventLog?
+    public let capture: PacketCapture?
+
+    public init(_ paths: Paths) throws {
+        let eventLog = try paths.log.map { try EventLog(path: $0) }
         do {
-            self.capture = try pcap.map { try PacketCapture(path: $0, maxFileSize: pcapMaxSize, maxQueuedBytes: pcapBuffer ?? PacketCapture.defaultMaxQueuedBytes) }
+            self.capture = try paths.pcap.map {
+                try PacketCapture(
+                    path: $0, maxFileSize: paths.pcapMaxSize, maxQueuedBytes: paths.pcapBuffer ?? PacketCapture.defaultMaxQueuedBytes
+                )
+            }
         } catch let error as PcapError {
             try? eventLog?.close()
             throw error.userFacing
@@ -20,14 +41,15 @@ struct Records {
         self.log = eventLog
     }
 
-    var events: any EventSink {
+    /// Where the proxy records events: the log, or nowhere.
+    public var events: any EventSink {
         self.log ?? NullEventSink()
     }
 
     /// Drains and closes both files; says on standard error if either lost anything.
     /// The capture closes first, so a capture that lost packets is recorded in the log
     /// (`capture_dropped`) before the log closes.
-    func close(logger: Logger) async throws {
+    public func close(logger: Logger) async throws {
         var failure: (any Error)?
         if let capture = self.capture {
             do {

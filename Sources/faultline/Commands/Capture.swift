@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaultlineCore
+import FaultlineHost
 import Foundation
 import Pcap
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaultlineCore
 import FaultlineFraming
+import FaultlineHost
 import FaultlineProxy
 import FaultlineRecords
 import Foundation
@@ -106,25 +107,23 @@ struct Demo: AsyncParsableCommand {
         let ledger = try await LedgerService.start(group: group)
         let upstream = HostPort(host: "127.0.0.1", port: ledger.address.port ?? 0)
         let profile = try ProfileLoader.fromEnvironment().load("reply-lost")
-        let plan = FaultPlan(profile: profile, seed: 1)
         let log = directory.appendingPathComponent("demo.jsonl").path
         let pcap = directory.appendingPathComponent("demo.pcap").path
-        let records = try Records(log: log, pcap: pcap, pcapMaxSize: nil, pcapBuffer: nil)
-        let proxy = TCPProxy(
-            configuration: TCPProxyConfiguration(
+        let proxy = try await ProxyHost.start(
+            ProxySpec(
                 name: "demo",
                 listen: HostPort(host: "127.0.0.1", port: 0),
                 upstream: upstream,
-                faults: plan,
-                framing: FramingConfiguration(kind: .line)
+                profile: profile,
+                seed: 1,
+                framing: FramingConfiguration(kind: .line),
+                records: ProxyRecords.Paths(log: log, pcap: pcap)
             ),
             group: group,
-            events: records.events,
-            capture: records.capture,
             logger: Self.quiet
         )
-        let bound = try await proxy.start()
-        Output.line("   ledger service on \(upstream); proxy on \(bound.hostPortText), profile reply-lost, seed 1, --framing line")
+        let bound = try SocketAddress(ipAddress: proxy.address.host, port: proxy.address.port)
+        Output.line("   ledger service on \(upstream); proxy on \(proxy.address), profile reply-lost, seed 1, --framing line")
         Output.line("   the client gives each call one second, then retries once on a new connection")
 
         var answers: [String?] = []
@@ -134,8 +133,7 @@ struct Demo: AsyncParsableCommand {
             Output.line("   attempt \(attempt): deposit 10  ->  " + (answer ?? "no answer in time: the outcome is unknown"))
             if answer != nil { break }
         }
-        await proxy.shutdown(grace: .seconds(1))
-        try await records.close(logger: Self.quiet)
+        try await proxy.stop(grace: .seconds(1))
         let books = ledger.books
         await ledger.stop()
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaultlineCore
 import FaultlineFraming
+import FaultlineHost
 import FaultlineProxy
 import FaultlineRecords
 import Logging
@@ -127,65 +128,44 @@ struct Proxy: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if self.udp {
-            try await self.runUDP()
-            return
-        }
-        let plan = try self.profile.map { reference in
-            let profile = try ProfileLoader.fromEnvironment().load(reference)
-            try profile.require(.tcp)
-            return FaultPlan(profile: profile, seed: self.seed ?? profile.seed ?? UInt64.random(in: 0...UInt64(Int64.max)))
-        }
-        let configuration = TCPProxyConfiguration(
-            name: self.name,
-            listen: try HostPort(parsing: self.listen, what: "--listen"),
-            upstream: try HostPort(parsing: self.upstream, what: "--upstream"),
-            connectTimeout: .nanoseconds(self.connectTimeout.duration.nanoseconds),
-            faults: plan,
-            framing: try self.framing.configuration(profileFraming: plan?.profile.framing)
-        )
-        if let plan, let framing = Profile.Framing(rawValue: configuration.framing.kind.name) {
-            // Before the seed is announced: a profile that cannot run is bad input.
-            try plan.profile.checkMessageRules(framing: framing)
-        }
+        let spec = try self.spec()
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.proxy")
-        if let plan { Self.announce(seed: plan.seed, profile: plan.profile, to: logger) }
         OpenFileLimit.raiseToHardLimit()
         let signals = TerminationSignals()
-        let records = try Records(log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes, pcapBuffer: self.pcapBuffer.map { Int($0.bytes) })
-        let proxy = TCPProxy(
-            configuration: configuration,
-            group: MultiThreadedEventLoopGroup.singleton,
-            events: records.events,
-            capture: records.capture,
-            logger: logger
-        )
-        let bound: SocketAddress
-        do {
-            bound = try await proxy.start()
-        } catch {
-            try? await records.close(logger: logger)
-            throw error
-        }
-        Output.line("listening on \(bound.hostPortText)")
+        let proxy = try await ProxyHost.start(spec, logger: logger)
+        Output.line("listening on \(proxy.address)")
         if let signal = await signals.next() {
-            logger.info(
-                "stopping",
-                metadata: ["signal": "\(TerminationSignals.name(signal))", "open": "\(proxy.openConnections)"]
-            )
+            logger.info("stopping", metadata: ["signal": "\(TerminationSignals.name(signal))", "open": "\(proxy.open)"])
         }
-        await proxy.shutdown(grace: .nanoseconds(self.grace.duration.nanoseconds))
-        try await records.close(logger: logger)
+        try await proxy.stop(grace: self.grace.duration)
     }
-}
 
-extension Proxy {
-    /// The seed is what makes a run reproducible: always said, at info, on both transports.
-    static func announce(seed: UInt64, profile: Profile, to logger: Logger) {
-        logger.info(
-            "seed \(seed)",
-            metadata: ["profile": "\(profile.name)", "profile.hash": "\(profile.hash)", "seed": "\(seed)"]
+    /// What the flags describe, with the profile loaded and the framing resolved.
+    func spec() throws -> ProxySpec {
+        if self.udp {
+            guard self.udpMaxSessions >= 1 else {
+                throw ValidationError("--udp-max-sessions must be at least 1, got \(self.udpMaxSessions)")
+            }
+            guard self.udpIdleTimeout.duration > .zero else {
+                throw ValidationError("--udp-idle-timeout must be above zero")
+            }
+        }
+        let profile = try self.profile.map { try ProfileLoader.fromEnvironment().load($0) }
+        return ProxySpec(
+            name: self.name,
+            transport: self.udp ? .udp : .tcp,
+            listen: try HostPort(parsing: self.listen, what: "--listen"),
+            upstream: try HostPort(parsing: self.upstream, what: "--upstream"),
+            profile: profile,
+            seed: self.seed,
+            framing: self.udp ? .raw : try self.framing.configuration(profileFraming: profile?.framing),
+            connectTimeout: self.connectTimeout.duration,
+            udpIdleTimeout: self.udpIdleTimeout.duration,
+            udpMaxSessions: self.udpMaxSessions,
+            records: ProxyRecords.Paths(
+                log: self.log, pcap: self.pcap, pcapMaxSize: self.pcapMaxSize?.bytes, pcapBuffer: self.pcapBuffer.map { Int($0.bytes) }
+            )
         )
     }
 }

@@ -1,0 +1,68 @@
+import FaultlineCore
+import Synchronization
+
+/// Counts what a proxy has done so far, for progress lines and summaries, and passes
+/// every event on to the real sink.
+///
+/// Counting is a few relaxed atomic adds per event, on the event loop that records it;
+/// nothing is kept but the counts.
+public final class EventTally: EventSink {
+    /// The counts at one moment.
+    public struct Counts: Sendable, Equatable {
+        public var connections = 0
+        public var messages = 0
+        public var faults = 0
+        /// Faults by rule name, in the order rules first fired.
+        public var faultsByRule: [(rule: String, count: Int)] = []
+
+        public init() {}
+
+        public static func == (lhs: Counts, rhs: Counts) -> Bool {
+            lhs.connections == rhs.connections && lhs.messages == rhs.messages && lhs.faults == rhs.faults
+                && lhs.faultsByRule.map(\.rule) == rhs.faultsByRule.map(\.rule)
+                && lhs.faultsByRule.map(\.count) == rhs.faultsByRule.map(\.count)
+        }
+    }
+
+    private let next: any EventSink
+    private let connections = Atomic<Int>(0)
+    private let messages = Atomic<Int>(0)
+    private let faults = Atomic<Int>(0)
+    /// Rule names are few (a profile's rules), so a lock here is rare and short.
+    private let byRule = Mutex<[(rule: String, count: Int)]>([])
+
+    public init(passingTo next: any EventSink) {
+        self.next = next
+    }
+
+    public func record(_ event: Event) {
+        switch event.type {
+        case .connectionOpen: self.connections.add(1, ordering: .relaxed)
+        case .message: self.messages.add(1, ordering: .relaxed)
+        case .fault:
+            // A held request that goes on is logged again as `released`: one fault.
+            if event.action != "released" {
+                self.faults.add(1, ordering: .relaxed)
+                let rule = event.rule ?? "(unnamed)"
+                self.byRule.withLock { counts in
+                    if let index = counts.firstIndex(where: { $0.rule == rule }) {
+                        counts[index].count += 1
+                    } else {
+                        counts.append((rule, 1))
+                    }
+                }
+            }
+        default: break
+        }
+        self.next.record(event)
+    }
+
+    public var counts: Counts {
+        var counts = Counts()
+        counts.connections = self.connections.load(ordering: .relaxed)
+        counts.messages = self.messages.load(ordering: .relaxed)
+        counts.faults = self.faults.load(ordering: .relaxed)
+        counts.faultsByRule = self.byRule.withLock { $0 }
+        return counts
+    }
+}
