@@ -43,12 +43,13 @@ public enum HTMLReportWriter {
         out += report.seeds.isEmpty ? "unknown" : report.seeds.map(String.init).joined(separator: ", ")
         out += "</dd><dt>findings</dt><dd>\(Self.esc(ReportText.severityCounts(s.findingsBySeverity)))</dd></dl>\n"
         out += "<ul class=\"stats\">"
-        let stats: [(Int, String)] = [
-            (s.logicalRequests, "logical requests"), (s.retried, "retried"), (s.attempts, "attempts"),
-            (s.clients, "clients"), (s.connections, "connections"), (s.faults, "injected faults"), (s.events, "events"),
+        let stats: [(Int, String, String)] = [
+            (s.logicalRequests, "logical request", "logical requests"), (s.retried, "retried", "retried"),
+            (s.attempts, "attempt", "attempts"), (s.clients, "client", "clients"), (s.connections, "connection", "connections"),
+            (s.faults, "injected fault", "injected faults"), (s.events, "event", "events"),
         ]
-        for (value, label) in stats {
-            out += "<li><b>\(ReportText.grouped(value))</b> \(label)</li>"
+        for (value, singular, plural) in stats {
+            out += "<li><b>\(ReportText.grouped(value))</b> \(value == 1 ? singular : plural)</li>"
         }
         out += "</ul>\n<nav><a href=\"#timeline\">Timeline</a> <a href=\"#findings\">Findings</a> "
         out += "<a href=\"#clients\">Clients</a> <a href=\"#rules\">Rules</a>"

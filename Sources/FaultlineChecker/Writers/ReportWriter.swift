@@ -1,15 +1,3 @@
-/// The formats `faultline check --format` writes.
-public enum ReportFormat: String, CaseIterable, Sendable {
-    /// For people at a terminal: plain text, no colour codes.
-    case text
-    /// For tools: the report model encoded as is (`snake_case` keys, sorted, pretty printed).
-    case json
-    /// For CI: JUnit XML, one test suite per rule, one test case per rule result.
-    case junit
-    /// For the post-incident review: one self-contained page with an SVG timeline.
-    case html
-}
-
 /// Writes a `CheckReport` in any `ReportFormat`.
 ///
 /// Every format is written from the same model, so they never disagree. The result is
