@@ -182,7 +182,8 @@ struct HTMLWriterTests {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.chromium)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                             "--no-first-run", "--no-default-browser-check",
                              "--user-data-dir=\(directory.appendingPathComponent("profile-\(id)").path)"] + arguments
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = out
