@@ -6,7 +6,7 @@
 ///            0s        1s        2s        3s          ← sticky axis (its own <svg>)
 /// faults     ▼         ▼▬▬▬▬▬▬▬▼                       ← every fault, coloured by kind
 /// ─ rows with findings (5) ───────────────────────────
-/// R7  POST /charges 10.0.0.5 [ambig]─102ms─[ambig]─206ms─[201]   CR-01
+/// R7  POST /charges 10.0.0.5 [ambig]─250ms─[ambig]─500ms─[201]   CR-01
 /// ─ other requests (45) ──────────────────────────────
 /// R1  GET /balance  10.0.0.5 [200]
 /// ```
@@ -14,7 +14,7 @@
 /// hides the rest. Rows shrink as they multiply (20 px down to 7 px); below 14 px only
 /// every 5th row is labelled and the full label is the row's `<title>` tooltip.
 /// Everything from traffic is escaped; ids become `row-…` anchors with any character
-/// outside `[A-Za-z0-9_.-]` spelled as `_XX` hex, so links and ids always agree.
+/// outside `[A-Za-z0-9.-]` spelled as `_XX` hex (`HTML.anchor`), so links and ids always agree.
 struct HTMLTimeline {
     let timeline: CheckReport.Timeline
 
@@ -28,7 +28,7 @@ struct HTMLTimeline {
     let rowHeight: Double
     let nsEnd: Int64
     let dense: Bool
-    /// Rows with findings first (time order), then the rest (time order).
+    /// Rows with findings (or linked from one), then the rest; each in the timeline's order.
     let flagged: [Int]
     let others: [Int]
     let faultsByRequest: [String: [CheckReport.Timeline.Fault]]
@@ -154,7 +154,6 @@ struct HTMLTimeline {
         }
         out += "</svg>\n"
     }
-
 
     private func drawHeader(into out: inout String, width: String) {
         out += "<svg class=\"axis\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(HTML.number(Self.headerHeight))\""
