@@ -1,0 +1,368 @@
+import FaultlineCore
+import FaultlineFraming
+import Foundation
+import Yams
+
+/// A run file: the proxies a CI chaos stage starts, where their records go, and which
+/// checks judge them afterwards (`faultline run --config FILE`).
+///
+///     faultline: 1
+///     seed: 42
+///     proxies:
+///       - name: api
+///         upstream: 127.0.0.1:8080
+///         framing: http
+///         profile: reply-lost
+///     checks:
+///       retries: {max_attempts: 4}
+///
+/// Like a profile it is YAML (JSON accepted), versioned, and read by hand from the
+/// composed tree so every problem is reported at its `FILE:LINE:COLUMN`, all at once.
+/// Paths in it (profiles, rules files, the output folder) are relative to the file.
+public struct RunFile: Sendable {
+    public static let formatVersion = 1
+    static let topKeys = ["faultline", "seed", "output", "grace", "proxies", "checks", "reports"]
+    static let proxyKeys = [
+        "name", "listen", "upstream", "transport", "framing", "length_prefix", "length_endian", "profile", "rules",
+        "seed", "record_payloads", "pcap", "connect_timeout",
+    ]
+
+    /// One proxy of the run; its spec's record paths are filled when the output folder
+    /// is known (`specs(output:seed:)`).
+    public struct ProxyEntry: Sendable {
+        public var spec: ProxySpec
+        /// Whether the file pinned this proxy's seed.
+        public var pinnedSeed: Bool
+        /// Whether to write a pcap of it.
+        public var pcap: Bool
+    }
+
+    /// `checks.retries`: `faultline check retries` over the framed proxies' logs.
+    public struct RetriesCheck: Sendable, Equatable {
+        /// Which proxies' logs; empty means every framed TCP proxy.
+        public var proxies: [String] = []
+        public var rules: String?
+        public var maxAttempts: Int?
+        public var deadline: Duration?
+        public var window: Duration?
+        public var keyHeader: String?
+    }
+
+    /// `checks.idempotency`: replay one proxy's recorded requests against a target.
+    public struct IdempotencyCheck: Sendable, Equatable {
+        public var proxy: String
+        /// Default: the proxy's upstream.
+        public var target: HostPort
+        public var probes: [String] = []
+        public var only: [String] = []
+        public var mode: String?
+        public var keyRequired: [String] = []
+    }
+
+    /// The file as given (for messages and the replay command).
+    public var path: String
+    public var seed: UInt64?
+    /// Where records and reports go, relative to the working directory.
+    public var output: String?
+    public var grace: Duration
+    public var proxies: [ProxyEntry]
+    public var retries: RetriesCheck?
+    public var idempotency: IdempotencyCheck?
+    /// Report formats written into the output folder (`junit`, `html`, `json`, `text`).
+    public var reports: [String]
+
+    public static let reportFormats = ["junit", "html", "json", "text"]
+
+    /// Reads and checks a run file.
+    ///
+    /// - Throws: `ProfileError` (exit status 2) listing every problem as
+    ///   `FILE:LINE:COLUMN: message`, including those in profiles it names or inlines.
+    public static func load(path: String, loader: ProfileLoader = .fromEnvironment()) throws -> RunFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot read the run file" : "no such run file"
+            throw ProfileError(ProfileLocation(file: path), reason)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ProfileError(ProfileLocation(file: path), "the run file is not UTF-8 text")
+        }
+        return try Self.parse(text, file: path, loader: loader)
+    }
+
+    /// Reads run-file text; `file` names it in errors and anchors relative paths.
+    public static func parse(_ text: String, file: String, loader: ProfileLoader = .fromEnvironment()) throws -> RunFile {
+        let reader = ProfileReader(file: file)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ProfileError(ProfileLocation(file: file), "not valid YAML: \(error)")
+        }
+        guard let root, let top = reader.mapping(root, what: "a run file", allowed: Self.topKeys) else {
+            if reader.issues.isEmpty {
+                throw ProfileError(ProfileLocation(file: file, line: 1, column: 1), "the run file is empty; it starts with 'faultline: 1' and lists 'proxies:'")
+            }
+            throw ProfileError(reader.issues)
+        }
+        if let version = reader.required(top, "faultline", what: "a run file (format version, 'faultline: 1')"),
+            let number = reader.integer(version, what: "faultline (the format version)"), number != Self.formatVersion
+        {
+            reader.fail(version, "unsupported run file version \(number); this build reads 'faultline: \(Self.formatVersion)'")
+        }
+        let directory = (file as NSString).deletingLastPathComponent
+        var run = RunFile(path: file, grace: .seconds(5), proxies: [], reports: ["junit", "html", "json"])
+        run.seed = top["seed"].flatMap { reader.integer($0, what: "seed") }.map { UInt64($0) }
+        run.output = top["output"].flatMap { reader.nonEmptyString($0, what: "output (a folder)") }.map { Self.relative($0, to: directory) }
+        if let grace = top["grace"] { run.grace = reader.duration(grace, what: "grace") ?? run.grace }
+        if let reports = top["reports"], let items = reader.list(reports, what: "reports", singleAllowed: true) {
+            run.reports = items.compactMap { item in
+                guard let name = reader.string(item, what: "a report format") else { return nil }
+                guard Self.reportFormats.contains(name) else {
+                    reader.fail(item, "unknown report format '\(name)'; use \(Self.reportFormats.joined(separator: ", "))")
+                    return nil
+                }
+                return name
+            }
+        }
+        if let proxies = reader.required(top, "proxies", what: "a run file (the proxies to start)"),
+            let items = reader.list(proxies, what: "proxies")
+        {
+            if items.isEmpty { reader.fail(proxies, "a run needs at least one proxy") }
+            for (index, item) in items.enumerated() {
+                if let entry = Self.proxy(item, index: index, text: text, directory: directory, reader: reader, loader: loader) {
+                    if run.proxies.contains(where: { $0.spec.name == entry.spec.name }) {
+                        reader.fail(item, "two proxies are named '\(entry.spec.name)'; names must be unique (they name the environment variables)")
+                    }
+                    run.proxies.append(entry)
+                }
+            }
+        }
+        if let checks = top["checks"], let fields = reader.mapping(checks, what: "checks", allowed: ["retries", "idempotency"]) {
+            if let node = fields["retries"] { run.retries = Self.retries(node, directory: directory, run: run, reader: reader) }
+            if let node = fields["idempotency"] { run.idempotency = Self.idempotency(node, run: run, reader: reader) }
+        }
+        if let idempotency = run.idempotency, let index = run.proxies.firstIndex(where: { $0.spec.name == idempotency.proxy }) {
+            // Replay needs the requests' bytes.
+            run.proxies[index].spec.framing.recordPayloads = true
+        }
+        if !reader.issues.isEmpty { throw ProfileError(reader.issues) }
+        return run
+    }
+
+    /// The proxies' specs for a run writing into `output`, every seed replaced by
+    /// `seed` when given (`--seed`), else unpinned ones by the file's or `fallback`.
+    public func specs(output: String, seed: UInt64?, fallback: UInt64) -> [ProxySpec] {
+        self.proxies.map { entry in
+            var spec = entry.spec
+            if let seed {
+                spec.seed = seed
+            } else if !entry.pinnedSeed {
+                spec.seed = self.seed ?? fallback
+            }
+            spec.records = ProxyRecords.Paths(
+                log: (output as NSString).appendingPathComponent("\(spec.name).jsonl"),
+                pcap: entry.pcap ? (output as NSString).appendingPathComponent("\(spec.name).pcap") : nil
+            )
+            return spec
+        }
+    }
+
+    /// Whether `--seed S` replays this run exactly: true unless a proxy pins a seed of
+    /// its own (then the file alone reproduces those).
+    public var seedReplaysEveryProxy: Bool {
+        !self.proxies.contains { $0.pinnedSeed }
+    }
+
+    // MARK: Entries
+
+    private static func proxy(
+        _ node: Node, index: Int, text: String, directory: String, reader: ProfileReader, loader: ProfileLoader
+    ) -> ProxyEntry? {
+        guard let fields = reader.mapping(node, what: "a proxy", allowed: Self.proxyKeys) else { return nil }
+        let name = reader.required(fields, "name", what: "a proxy").flatMap { reader.nonEmptyString($0, what: "name") }
+        if let name, let nameNode = fields["name"], !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) || !name.allSatisfy(\.isASCII) {
+            reader.fail(nameNode, "proxy name '\(name)': use letters, digits, '-' and '_' (it becomes FAULTLINE_\(Self.environmentName(name))_ADDR)")
+        }
+        func address(_ key: String, default value: String?) -> HostPort? {
+            guard let node = fields[key] else {
+                if let value { return try? HostPort(parsing: value, what: key) }
+                reader.fail(fields.node, "a proxy needs '\(key)' (HOST:PORT)")
+                return nil
+            }
+            guard let text = reader.nonEmptyString(node, what: key) else { return nil }
+            do {
+                return try HostPort(parsing: text, what: key)
+            } catch {
+                reader.fail(node, "\(error)")
+                return nil
+            }
+        }
+        let listen = address("listen", default: "127.0.0.1:0")
+        let upstream = address("upstream", default: nil)
+        let transport = fields["transport"].map { reader.choice($0, what: "transport", as: ProxySpec.Transport.self) } ?? .tcp
+        var profile: Profile?
+        if fields["profile"] != nil, fields["rules"] != nil, let node = fields.key("rules") {
+            reader.fail(node, "a proxy takes 'profile' or inline 'rules', not both (a profile file can say 'extends:')")
+        } else if let node = fields["profile"], let reference = reader.nonEmptyString(node, what: "profile") {
+            do {
+                profile = try loader.load(Self.relativeProfile(reference, to: directory))
+            } catch let error as ProfileError {
+                // Problems inside the profile file name that file; a missing one is here.
+                for issue in error.issues {
+                    reader.fail(at: issue.location.line == nil ? reader.location(of: node) : issue.location, issue.message)
+                }
+            } catch {
+                reader.fail(node, "\(error)")
+            }
+        } else if let node = fields["rules"], let key = fields.key("rules") {
+            profile = Self.inlineProfile(rules: node, key: key, name: name ?? "proxy\(index)", text: text, reader: reader, loader: loader)
+        }
+        var framingName = profile?.framing?.rawValue ?? "raw"
+        if let node = fields["framing"], let value = reader.nonEmptyString(node, what: "framing") { framingName = value }
+        var prefix: LengthPrefix?
+        if fields["length_prefix"] != nil || fields["length_endian"] != nil {
+            let width = fields["length_prefix"].flatMap { reader.integer($0, what: "length_prefix", in: 1...8) } ?? 4
+            let endian = fields["length_endian"].flatMap { reader.choice($0, what: "length_endian", as: LengthPrefix.Endianness.self) } ?? .big
+            prefix = try? LengthPrefix(width: width, endianness: endian, includesPrefix: false)
+        }
+        var framing = FramingConfiguration.raw
+        do {
+            framing = FramingConfiguration(kind: try FramingConfiguration.Kind(name: framingName, lengthPrefix: prefix))
+        } catch {
+            reader.fail(fields["framing"] ?? fields.node, error.description)
+        }
+        framing.recordPayloads = fields["record_payloads"].flatMap { reader.boolean($0, what: "record_payloads") } ?? false
+        if transport == .udp, framing.kind != .raw, let node = fields["framing"] {
+            reader.fail(node, "framing applies to TCP proxies only")
+        }
+        let seed = fields["seed"].flatMap { reader.integer($0, what: "seed") }.map { UInt64($0) }
+        let pcap = fields["pcap"].flatMap { reader.boolean($0, what: "pcap") } ?? false
+        let connectTimeout = fields["connect_timeout"].flatMap { reader.duration($0, what: "connect_timeout") } ?? .seconds(5)
+        guard let name, let listen, let upstream, let transport else { return nil }
+        let spec = ProxySpec(
+            name: name, transport: transport, listen: listen, upstream: upstream, profile: profile, seed: seed, framing: framing,
+            connectTimeout: connectTimeout, index: UInt32(index)
+        )
+        return ProxyEntry(spec: spec, pinnedSeed: seed != nil, pcap: pcap)
+    }
+
+    /// Inline `rules:` read as a profile whose lines and columns are the run file's:
+    /// the block is copied at the same lines and columns (the list dash blanked), and the
+    /// profile's own header goes after it, so any problem points into the run file.
+    private static func inlineProfile(
+        rules: Node, key: Node, name: String, text: String, reader: ProfileReader, loader: ProfileLoader
+    ) -> Profile? {
+        guard let mark = key.mark else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let first = mark.line - 1
+        let indent = mark.column - 1
+        guard first < lines.count else { return nil }
+        var block: [String] = []
+        var keyLine = Array(lines[first])
+        for column in 0..<min(indent, keyLine.count) where keyLine[column] == "-" { keyLine[column] = " " }
+        block.append(String(keyLine))
+        var next = first + 1
+        while next < lines.count {
+            let line = lines[next]
+            let spaces = line.prefix { $0 == " " }.count
+            if line.trimmingCharacters(in: .whitespaces).isEmpty || line.trimmingCharacters(in: .whitespaces).hasPrefix("#") || spaces > indent {
+                block.append(line)
+                next += 1
+            } else {
+                break
+            }
+        }
+        let pad = String(repeating: " ", count: indent)
+        let header = [
+            "\(pad)faultline: 1", "\(pad)name: \(name)-inline", "\(pad)description: rules written inline in the run file",
+        ]
+        let synthetic = (Array(repeating: "", count: first) + block + header).joined(separator: "\n")
+        do {
+            return try loader.load(text: synthetic, file: reader.file)
+        } catch let error as ProfileError {
+            for issue in error.issues { reader.fail(at: issue.location, issue.message) }
+        } catch {
+            reader.fail(rules, "\(error)")
+        }
+        return nil
+    }
+
+    // MARK: Checks
+
+    private static func retries(_ node: Node, directory: String, run: RunFile, reader: ProfileReader) -> RetriesCheck? {
+        var check = RetriesCheck()
+        if case .scalar(let scalar) = node, let enabled = Bool(scalar.string) {
+            return enabled ? check : nil
+        }
+        let allowed = ["proxies", "rules", "max_attempts", "deadline", "window", "key_header"]
+        guard let fields = reader.mapping(node, what: "checks.retries", allowed: allowed) else { return nil }
+        if let proxies = fields["proxies"], let items = reader.list(proxies, what: "checks.retries.proxies", singleAllowed: true) {
+            for item in items {
+                guard let name = reader.nonEmptyString(item, what: "a proxy name") else { continue }
+                guard let entry = run.proxies.first(where: { $0.spec.name == name }) else {
+                    reader.fail(item, "no proxy named '\(name)' in this run (proxies: \(run.proxies.map(\.spec.name).joined(separator: ", ")))")
+                    continue
+                }
+                if entry.spec.framing.kind == .raw {
+                    reader.fail(item, "proxy '\(name)' has no framing: the retry check needs requests (set framing: http, resp, line or length)")
+                }
+                check.proxies.append(name)
+            }
+        }
+        check.rules = fields["rules"].flatMap { reader.nonEmptyString($0, what: "rules (a rules file)") }.map { Self.relative($0, to: directory) }
+        check.maxAttempts = fields["max_attempts"].flatMap { reader.integer($0, what: "max_attempts", in: 1...1000) }
+        check.deadline = fields["deadline"].flatMap { reader.duration($0, what: "deadline") }
+        check.window = fields["window"].flatMap { reader.duration($0, what: "window") }
+        check.keyHeader = fields["key_header"].flatMap { reader.nonEmptyString($0, what: "key_header") }
+        return check
+    }
+
+    private static func idempotency(_ node: Node, run: RunFile, reader: ProfileReader) -> IdempotencyCheck? {
+        let allowed = ["proxy", "target", "probe", "only", "mode", "key_required"]
+        guard let fields = reader.mapping(node, what: "checks.idempotency", allowed: allowed) else { return nil }
+        guard let proxyNode = reader.required(fields, "proxy", what: "checks.idempotency (whose recorded requests to replay)"),
+            let name = reader.nonEmptyString(proxyNode, what: "proxy")
+        else { return nil }
+        guard let entry = run.proxies.first(where: { $0.spec.name == name }) else {
+            reader.fail(proxyNode, "no proxy named '\(name)' in this run")
+            return nil
+        }
+        if entry.spec.framing.kind == .raw || entry.spec.transport == .udp {
+            reader.fail(proxyNode, "proxy '\(name)' must be a TCP proxy with framing (http or resp) for replay")
+        }
+        var target = entry.spec.upstream
+        if let node = fields["target"], let text = reader.nonEmptyString(node, what: "target") {
+            do { target = try HostPort(parsing: text, what: "target") } catch { reader.fail(node, "\(error)") }
+        }
+        var check = IdempotencyCheck(proxy: name, target: target)
+        func strings(_ key: String) -> [String] {
+            guard let node = fields[key], let items = reader.list(node, what: key, singleAllowed: true) else { return [] }
+            return items.compactMap { reader.nonEmptyString($0, what: key) }
+        }
+        check.probes = strings("probe")
+        check.only = strings("only")
+        check.keyRequired = strings("key_required")
+        if let node = fields["mode"], let mode = reader.nonEmptyString(node, what: "mode") {
+            if ["strict", "semantic"].contains(mode) { check.mode = mode } else { reader.fail(node, "mode '\(mode)': use strict or semantic") }
+        }
+        return check
+    }
+
+    // MARK: Names and paths
+
+    /// `api-gateway` → `API_GATEWAY`, for `FAULTLINE_<NAME>_ADDR`.
+    public static func environmentName(_ name: String) -> String {
+        String(name.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
+    }
+
+    static func relative(_ path: String, to directory: String) -> String {
+        guard !path.hasPrefix("/"), !directory.isEmpty else { return path }
+        return (directory as NSString).appendingPathComponent(path)
+    }
+
+    /// A file reference (has a '/' or a profile ending) is relative to the run file; a
+    /// bare name is a library name.
+    static func relativeProfile(_ reference: String, to directory: String) -> String {
+        let isFile = reference.contains("/") || [".yaml", ".yml", ".json"].contains { reference.hasSuffix($0) }
+        return isFile ? Self.relative(reference, to: directory) : reference
+    }
+}

@@ -1,0 +1,282 @@
+import ArgumentParser
+import FaultlineChecker
+import FaultlineCore
+import FaultlineFraming
+import FaultlineHost
+import FaultlineProxy
+import FaultlineRecords
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `faultline run`: the CI chaos stage. Start the run file's proxies, run a command
+/// against them, stop them, judge what they recorded, exit with the worst result.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command against faulty proxies, then check what happened (the CI chaos stage).",
+        discussion: """
+            Starts every proxy the run file names (see docs/run.md), waits until each \
+            listens, and runs COMMAND with their addresses in its environment: for a \
+            proxy named api, FAULTLINE_API_ADDR=host:port, FAULTLINE_API_HOST, \
+            FAULTLINE_API_PORT and FAULTLINE_API_UPSTREAM; FAULTLINE_SEED holds the \
+            seed. COMMAND's standard input, output and error are its own; SIGINT and \
+            SIGTERM are passed on to it. When it exits, the proxies drain and their \
+            event logs and captures are flushed into the output folder, the run file's \
+            checks run over them, and their reports (JUnit XML for CI, HTML for people, \
+            JSON) are written there too. A summary goes to standard error: the \
+            command's status, the faults injected by rule, the findings by rule, and \
+            where the reports are.
+
+            The seed is printed with the exact command that replays the run. --seed \
+            overrides every proxy's seed.
+
+            While COMMAND runs, a one-line progress display (connections, messages, \
+            faults so far, per proxy) is kept on standard error when it is a terminal.
+
+            Exit status: COMMAND's own failure first (its status passed through; \
+            128+N when a signal N ended it); then 1 when a check found violations; 2 \
+            for a bad run file (FILE:LINE:COLUMN); 3 for a runtime failure (a port in \
+            use, a command that cannot start); else 0.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The run file (YAML or JSON): proxies, records, checks.", valueName: "file"))
+    var config: String
+
+    @Option(help: ArgumentHelp("Seed for every proxy's fault decisions, overriding the run file.", valueName: "n"))
+    var seed: UInt64?
+
+    @Option(help: ArgumentHelp("Folder for logs, captures and reports (default: the run file's 'output', else ./faultline-run).", valueName: "dir"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("How long open connections may finish after COMMAND exits (default: the run file's 'grace', else 5s).", valueName: "duration"))
+    var grace: DurationArgument?
+
+    @OptionGroup var logging: LoggingOptions
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command to run, after '--'.", valueName: "command"))
+    var command: [String] = []
+
+    func validate() throws {
+        if self.command.isEmpty {
+            throw ValidationError("give the command to run after '--', e.g. faultline run --config chaos.yaml -- make integration-test")
+        }
+    }
+
+    func run() async throws {
+        let file = try RunFile.load(path: self.config)
+        // A bad rules file is bad input: found before anything runs.
+        let ruleSettings = try file.retries?.rules.map(RuleSettings.load(path:)) ?? RuleSettings()
+        let output = self.output ?? file.output ?? "faultline-run"
+        do {
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        } catch {
+            throw InvalidInputError("--output \(output): cannot create the folder")
+        }
+        let runSeed = self.seed ?? file.seed ?? UInt64.random(in: 0...UInt64(Int64.max))
+        let specs = file.specs(output: output, seed: self.seed, fallback: runSeed)
+        self.logging.bootstrap(defaultLevel: .warning)
+        let logger = Logger(label: "faultline.run")
+        OpenFileLimit.raiseToHardLimit()
+
+        let signals = TerminationSignals()
+        var proxies: [HostedProxy] = []
+        do {
+            for spec in specs {
+                proxies.append(try await ProxyHost.start(spec, logger: logger))
+            }
+        } catch {
+            for proxy in proxies { try? await proxy.stop(grace: .zero) }
+            throw error
+        }
+        let replay = self.replayCommand(seed: runSeed, file: file)
+        printError("faultline: seed \(runSeed); replay this run with: \(replay)")
+        for proxy in proxies {
+            printError("faultline: \(proxy.name) on \(proxy.address) -> \(proxy.spec.upstream)\(Self.describe(proxy.spec))")
+        }
+
+        let status = try await self.runCommand(proxies: proxies, seed: runSeed, signals: signals)
+        let grace = self.grace?.duration ?? file.grace
+        for proxy in proxies {
+            try await proxy.stop(grace: grace)
+        }
+
+        var summary: [String] = ["", "faultline run: \(Self.describe(status: status))"]
+        for proxy in proxies {
+            let counts = proxy.tally.counts
+            let rules = counts.faultsByRule.map { "\($0.count) \($0.rule)" }.joined(separator: ", ")
+            summary.append(
+                "  \(proxy.name): \(counts.connections) connections, \(counts.messages) messages, \(counts.faults) faults"
+                    + (rules.isEmpty ? "" : " (\(rules))")
+            )
+        }
+        var violations = false
+        if let check = file.retries {
+            let report = try self.checkRetries(check, settings: ruleSettings, proxies: proxies, output: output, formats: file.reports)
+            violations = violations || report.hasViolations
+            summary += Self.findingLines(report, check: "retries")
+        }
+        if file.idempotency != nil {
+            summary.append("  check idempotency: not run (this build replays with 'faultline check idempotency' by hand)")
+        }
+        summary.append("  records and reports: \(output)/")
+        summary.append("  replay: \(replay)")
+        for line in summary { printError(line) }
+
+        if status.code != 0 { throw ExitCode(status.code) }
+        if violations { throw ExitCode(ExitStatus.violations) }
+    }
+
+    // MARK: The command
+
+    struct Status {
+        var code: Int32
+        var signal: Int32?
+    }
+
+    private func runCommand(proxies: [HostedProxy], seed: UInt64, signals: TerminationSignals) async throws -> Status {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = self.command
+        var environment = ProcessInfo.processInfo.environment
+        environment["FAULTLINE_SEED"] = String(seed)
+        for proxy in proxies {
+            let name = "FAULTLINE_" + RunFile.environmentName(proxy.name)
+            environment[name + "_ADDR"] = proxy.address.description
+            environment[name + "_HOST"] = proxy.address.host
+            environment[name + "_PORT"] = String(proxy.address.port)
+            environment[name + "_UPSTREAM"] = proxy.spec.upstream.description
+        }
+        process.environment = environment
+        let exited = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in
+            exited.continuation.yield()
+            exited.continuation.finish()
+        }
+        do {
+            try process.run()
+        } catch {
+            for proxy in proxies { try? await proxy.stop(grace: .zero) }
+            throw RuntimeFailure("cannot start '\(self.command[0])': \(error.localizedDescription)")
+        }
+        let pid = process.processIdentifier
+        let forwarding = Task {
+            while let signal = await signals.next() {
+                kill(pid, signal)
+            }
+        }
+        let progress = isatty(STDERR_FILENO) == 1 ? Task { await Self.showProgress(proxies) } : nil
+        for await _ in exited.stream {}
+        forwarding.cancel()
+        progress?.cancel()
+        if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        process.waitUntilExit()
+        if process.terminationReason == .uncaughtSignal {
+            return Status(code: 128 + process.terminationStatus, signal: process.terminationStatus)
+        }
+        return Status(code: process.terminationStatus)
+    }
+
+    /// Redraws one line on the terminal every half second until cancelled.
+    private static func showProgress(_ proxies: [HostedProxy]) async {
+        while !Task.isCancelled {
+            let line = proxies.map { proxy in
+                let counts = proxy.tally.counts
+                return "\(proxy.name): \(counts.connections) conn, \(counts.messages) msg, \(counts.faults) faults"
+            }.joined(separator: " | ")
+            FileHandle.standardError.write(Data(("\r\u{1B}[2Kfaultline: " + line).utf8))
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    // MARK: Checks
+
+    private func checkRetries(
+        _ check: RunFile.RetriesCheck, settings: RuleSettings, proxies: [HostedProxy], output: String, formats: [String]
+    ) throws -> CheckReport {
+        let chosen = proxies.filter { proxy in
+            check.proxies.isEmpty ? proxy.spec.transport == .tcp && proxy.spec.framing.kind != .raw : check.proxies.contains(proxy.name)
+        }
+        let logs = chosen.compactMap(\.spec.records.log)
+        var options = RetryCheckOptions(settings: settings)
+        if let value = check.maxAttempts { options.maxAttempts = value }
+        if let value = check.deadline { options.deadline = value }
+        if let value = check.window { options.window = value }
+        if let value = check.keyHeader { options.keyHeader = value }
+        var checker = RetryChecker(options: options, inputs: logs)
+        for log in logs {
+            try EventLogReader.forEach(path: log) { event, line in
+                try checker.consume(event, file: log, line: line)
+            }
+        }
+        var report = checker.finish()
+        if logs.isEmpty {
+            report.notes.append("no proxy of this run has framing, so there were no requests to judge")
+        }
+        for format in formats {
+            guard let kind = ReportFormat(rawValue: format) else { continue }
+            let name = (output as NSString).appendingPathComponent("retries.\(Self.fileExtension(kind))")
+            try ReportOutput.write(ReportWriter.write(report, as: kind), to: name)
+        }
+        return report
+    }
+
+    static func fileExtension(_ format: ReportFormat) -> String {
+        switch format {
+        case .junit: "junit.xml"
+        case .html: "html"
+        case .json: "json"
+        case .text: "txt"
+        }
+    }
+
+    static func findingLines(_ report: CheckReport, check: String) -> [String] {
+        let violations = report.findings.filter { $0.severity >= .low }
+        guard !violations.isEmpty else {
+            return ["  check \(check): no violations (\(report.summary.logicalRequests) logical requests, \(report.summary.retried) retried)"]
+        }
+        var byRule: [(rule: String, name: String, count: Int)] = []
+        for finding in violations {
+            if let index = byRule.firstIndex(where: { $0.rule == finding.rule }) {
+                byRule[index].count += 1
+            } else {
+                byRule.append((finding.rule, finding.name, 1))
+            }
+        }
+        return ["  check \(check): \(violations.count) violation\(violations.count == 1 ? "" : "s")"]
+            + byRule.map { "    \($0.rule) \($0.name): \($0.count)" }
+    }
+
+    // MARK: Words
+
+    private func replayCommand(seed: UInt64, file: RunFile) -> String {
+        var words = ["faultline", "run", "--config", self.config]
+        if self.seed != nil || file.seedReplaysEveryProxy { words += ["--seed", String(seed)] }
+        if let output = self.output { words += ["--output", output] }
+        return (words + ["--"] + self.command).map(Self.shellQuoted).joined(separator: " ")
+    }
+
+    static func shellQuoted(_ word: String) -> String {
+        let safe = word.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=@%+,".contains($0) }
+        if safe, !word.isEmpty { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    private static func describe(_ spec: ProxySpec) -> String {
+        var parts: [String] = []
+        if spec.transport == .udp { parts.append("udp") }
+        if let profile = spec.profile { parts.append("profile \(profile.name)") }
+        if spec.framing.kind != .raw { parts.append("framing \(spec.framing.kind.name)") }
+        return parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))"
+    }
+
+    private static func describe(status: Status) -> String {
+        if let signal = status.signal { return "the command was ended by signal \(signal) (status \(status.code))" }
+        return status.code == 0 ? "the command passed" : "the command failed with status \(status.code)"
+    }
+}
