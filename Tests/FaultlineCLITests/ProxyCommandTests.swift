@@ -59,8 +59,10 @@ struct ProxyCommandTests {
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
-    /// Both acts: passthrough is byte-exact; with reply-lost the naive retry pays twice,
-    /// and the act's log and capture are left where `--output` says.
+    /// All three acts: passthrough is byte-exact; with reply-lost the naive retry pays
+    /// twice, and the act's log and capture are left where `--output` says; the checker
+    /// names the naive client's unsafe retry and passes the careful one, whose
+    /// deduplicating ledger applies each deposit once.
     @Test func demoRunsEndToEnd() async throws {
         let directory = try RecordsCommandTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -70,7 +72,15 @@ struct ProxyCommandTests {
         #expect(result.stdout.contains("attempt 1: deposit 10  ->  no answer in time"))
         #expect(result.stdout.contains("attempt 2: deposit 10  ->  balance 20"))
         #expect(result.stdout.contains("the ledger applied 2 deposits of 10 (balance 20)"))
-        #expect(result.stdout.hasSuffix("demo finished: both acts went as described"))
+        #expect(result.stdout.hasSuffix("demo finished: all three acts went as described"))
+        #expect(result.stdout.contains("faultline check retries: HIGH CR-01 NONIDEMPOTENT_RETRY_NO_KEY on POST /deposits"))
+        #expect(result.stdout.contains("the ledger applied 4 deposits for 2 intended (balance 40)"))
+        #expect(result.stdout.contains("the ledger applied 2 deposits for 2 intended (balance 20)"))
+        #expect(result.stdout.contains("faultline check retries: no violations"))
+        for report in ["naive-retries.html", "careful-retries.html"] {
+            let html = try String(contentsOf: directory.appendingPathComponent(report), encoding: .utf8)
+            #expect(html.contains("<svg"), "\(report) has its timeline")
+        }
 
         let events = try EventLogReader.read(path: directory.appendingPathComponent("demo.jsonl").path)
         #expect(Accounting.check(events).isEmpty)

@@ -4,6 +4,7 @@ import FaultlineFraming
 import FaultlineHost
 import FaultlineProxy
 import FaultlineRecords
+import FaultlineChecker
 import Foundation
 import Logging
 import NIOCore
@@ -14,14 +15,20 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show faultline at work on embedded sample services.",
         discussion: """
-            Two acts, on free loopback ports, with nothing to set up and no network. \
+            Three acts, on free loopback ports, with nothing to set up and no network. \
             1, passthrough: an echo service behind the proxy; every reply is checked \
             byte for byte. 2, a lost reply: a small ledger service (one 'deposit N' per \
             line) behind the proxy with the reply-lost profile and line framing. A \
             client with a one-second deadline deposits 10, hears nothing, and retries \
             as a naive client does: the ledger applies the deposit twice. The event \
             log and packet capture of the second act are kept (--output) and the log \
-            is summarised. Exits 0 when both acts went as described, 3 otherwise.
+            is summarised. 3, the checker: the ledger over HTTP behind reply-lost and \
+            duplicate-delivery; a naive client (no idempotency key, immediate retry) \
+            against the naive ledger, then a careful one (a key per deposit, backoff \
+            with jitter) against the ledger in its deduplicating mode. 'check retries' \
+            names the naive client's unsafe retry and passes the careful one; the \
+            books show the double deposits and their absence; the HTML reports are \
+            kept in --output. Exits 0 when every act went as described, 3 otherwise.
             """
     )
 
@@ -47,8 +54,12 @@ struct Demo: AsyncParsableCommand {
         Output.line("2. A lost reply")
         let lost = try await Self.lostReply(group: group, directory: directory)
         Output.line("")
-        Output.line(exact && lost ? "demo finished: both acts went as described" : "demo finished: something went differently (see above)")
-        if !(exact && lost) { throw ExitCode(ExitStatus.runtime) }
+        Output.line("3. The checker")
+        let checked = try await Self.checker(group: group, directory: directory)
+        Output.line("")
+        let all = exact && lost && checked
+        Output.line(all ? "demo finished: all three acts went as described" : "demo finished: something went differently (see above)")
+        if !all { throw ExitCode(ExitStatus.runtime) }
     }
 
     private func outputDirectory() throws -> URL {
@@ -152,6 +163,102 @@ struct Demo: AsyncParsableCommand {
         Output.line("     (tshark -r \(pcap), or open it in Wireshark)")
         let lostOnce = events.contains { $0.type == .fault && $0.rule == "lose-first-reply" }
         return answers == [nil, "balance 20"] && books.deposits == 2 && lostOnce
+    }
+}
+
+extension Demo {
+    /// How the third act's client behaves.
+    struct DepositClient {
+        var label: String
+        var mode: DepositService.Mode
+        /// An Idempotency-Key per deposit, the same on every attempt.
+        var keys: Bool
+        /// Wait before the retry (the careful client adds jitter to it).
+        var backoff: TimeAmount
+    }
+
+    /// Act 3: `check retries` names the naive client's unsafe retry, and the careful
+    /// client against the deduplicating ledger passes.
+    static func checker(group: any EventLoopGroup, directory: URL) async throws -> Bool {
+        Output.line("   the ledger over HTTP (POST /deposits), behind reply-lost and duplicate-delivery, --framing http")
+        let naive = try await Self.depositRun(
+            DepositClient(label: "naive", mode: .naive, keys: false, backoff: .zero), group: group, directory: directory
+        )
+        Output.line("")
+        let careful = try await Self.depositRun(
+            DepositClient(label: "careful", mode: .deduplicating, keys: true, backoff: .milliseconds(100)), group: group, directory: directory
+        )
+        let naiveFlagged = naive.report.findings.contains { $0.rule == "CR-01" } && naive.books.deposits == 4
+        let carefulClean = !careful.report.hasViolations && careful.books.deposits == 2
+        return naiveFlagged && carefulClean
+    }
+
+    /// One client deposits 10 through each profile; the proxies' logs are checked.
+    private static func depositRun(
+        _ client: DepositClient, group: any EventLoopGroup, directory: URL
+    ) async throws -> (report: CheckReport, books: (balance: Int, deposits: Int)) {
+        let ledger = try await DepositService.start(mode: client.mode, group: group)
+        let upstream = HostPort(host: "127.0.0.1", port: ledger.address.port ?? 0)
+        var logs: [String] = []
+        var outcomes: [String] = []
+        for (index, profileName) in ["reply-lost", "duplicate-delivery"].enumerated() {
+            let log = directory.appendingPathComponent("\(client.label)-\(profileName).jsonl").path
+            logs.append(log)
+            let proxy = try await ProxyHost.start(
+                ProxySpec(
+                    name: profileName,
+                    listen: HostPort(host: "127.0.0.1", port: 0),
+                    upstream: upstream,
+                    profile: try ProfileLoader.fromEnvironment().load(profileName),
+                    seed: 1,
+                    framing: FramingConfiguration(kind: .http, recordPayloads: true),
+                    index: UInt32(index),
+                    records: ProxyRecords.Paths(log: log)
+                ),
+                group: group,
+                logger: Self.quiet
+            )
+            let address = try SocketAddress(ipAddress: proxy.address.host, port: proxy.address.port)
+            let key = client.keys ? "deposit-\(client.label)-\(index)" : nil
+            var attempts: [String] = []
+            for attempt in 1...3 {
+                let answer = try await DepositCall.deposit(10, key: key, to: address, deadline: .milliseconds(500), group: group)
+                attempts.append(answer.map { "HTTP \($0.prefix(3))" } ?? "no answer")
+                if answer != nil { break }
+                // The careful client backs off with jitter; the naive one retries at once.
+                if client.backoff > .zero {
+                    let jitter = Int64.random(in: 0...client.backoff.nanoseconds)
+                    try await Task.sleep(for: .nanoseconds(client.backoff.nanoseconds * Int64(attempt) + jitter))
+                }
+            }
+            outcomes.append("\(profileName): " + attempts.joined(separator: ", then "))
+            try await proxy.stop(grace: .seconds(1))
+        }
+        let books = ledger.books
+        await ledger.stop()
+
+        var checker = RetryChecker(options: RetryCheckOptions(), inputs: logs)
+        for log in logs {
+            try EventLogReader.forEach(path: log) { event, line in try checker.consume(event, file: log, line: line) }
+        }
+        let report = checker.finish()
+        let html = directory.appendingPathComponent("\(client.label)-retries.html").path
+        try ReportOutput.write(ReportWriter.write(report, as: .html), to: html)
+
+        let who = client.keys ? "a careful client (an Idempotency-Key per deposit, backoff with jitter)" : "a naive client (no key, retries at once)"
+        Output.line("   \(who), ledger \(client.mode == .naive ? "naive" : "deduplicating by key"):")
+        for outcome in outcomes { Output.line("     deposit 10 via \(outcome)") }
+        Output.line("     the ledger applied \(books.deposits) deposits for 2 intended (balance \(books.balance))")
+        let violations = report.findings.filter { $0.severity >= .low }
+        if violations.isEmpty {
+            Output.line("     faultline check retries: no violations")
+        } else {
+            for finding in violations.prefix(3) {
+                Output.line("     faultline check retries: \(finding.severity.rawValue) \(finding.rule) \(finding.name) on \(finding.operation)")
+            }
+        }
+        Output.line("     report: \(html)")
+        return (report, books)
     }
 }
 
