@@ -45,9 +45,13 @@ struct SyntheticLog {
     private var nextConn: UInt64 = 0
     private var nextPort = 40_000
 
-    init(framing: String = "http", seed: UInt64 = 1, start: UInt64 = 1_000 * SyntheticLog.s) {
+    /// A log that starts with `proxy_start` (`announce`), numbering connections from
+    /// `firstConn` (a log built in pieces keeps them apart).
+    init(framing: String = "http", seed: UInt64 = 1, start: UInt64 = 1_000 * SyntheticLog.s, announce: Bool = true, firstConn: UInt64 = 0) {
         self.framing = framing
         self.seed = seed
+        self.nextConn = firstConn
+        guard announce else { return }
         var event = Event(.proxyStart)
         event.proxy = "proxy"
         event.mono = start
