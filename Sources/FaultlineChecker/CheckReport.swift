@@ -31,6 +31,10 @@ public struct CheckReport: Codable, Sendable, Equatable {
     public var notes: [String]
     /// What the HTML timeline draws: logical requests and the faults around them.
     public var timeline: Timeline
+    /// `check idempotency` only: each replayed operation's classification (idempotent,
+    /// deduplicated by key, at-least-once, inconclusive), one row per operation in the
+    /// order the log first shows it. Nil (and absent from JSON) for `check retries`.
+    public var operations: [OperationVerdict]? = nil
 
     public init(
         check: String,
@@ -63,7 +67,7 @@ public struct CheckReport: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
-        case check, inputs, origin, seeds, summary, rules, findings, clients, notes, timeline
+        case check, inputs, origin, seeds, summary, rules, findings, clients, notes, timeline, operations
     }
 }
 
@@ -166,6 +170,53 @@ extension CheckReport {
         }
     }
 
+    /// `check idempotency`: what replay concluded about one operation.
+    public struct OperationVerdict: Codable, Sendable, Equatable {
+        public enum Classification: String, Codable, Sendable, CaseIterable {
+            /// A repeat is harmless: no extra effect, with or without a key.
+            case idempotent
+            /// The request carries a key and duplicates with that key had one effect.
+            case deduplicatedByKey = "deduplicated_by_key"
+            /// A repeat applied twice: a violation.
+            case atLeastOnce = "at_least_once"
+            /// No verdict; `reason` says why (no probe and no difference in the replies,
+            /// the target stopped answering, ...).
+            case inconclusive
+        }
+
+        /// `POST /accounts/{id}/deposits`, `INCR`, `SET NX`.
+        public var operation: String
+        public var classification: Classification
+        /// The evidence for the classification, in one sentence.
+        public var reason: String
+        /// Whether a `--probe` read the state (a verdict without one rests on replies).
+        public var probed: Bool
+        /// Whether the replayed request carried an idempotency key.
+        public var keyed: Bool
+        /// Ids of the service rules that failed for this operation.
+        public var failedRules: [String]
+        /// Where the replayed request came from: `FILE:LINE` of its `message` event.
+        public var source: String?
+
+        public init(
+            operation: String, classification: Classification, reason: String, probed: Bool, keyed: Bool,
+            failedRules: [String] = [], source: String? = nil
+        ) {
+            self.operation = operation
+            self.classification = classification
+            self.reason = reason
+            self.probed = probed
+            self.keyed = keyed
+            self.failedRules = failedRules
+            self.source = source
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case operation, classification, reason, probed, keyed, source
+            case failedRules = "failed_rules"
+        }
+    }
+
     /// One violation (or INFO observation), with the evidence that shows it.
     public struct Finding: Codable, Sendable, Equatable {
         public var rule: String
@@ -183,6 +234,9 @@ extension CheckReport {
         public var requests: [String]
         /// The attempts (and the faults that caused them) that show it.
         public var evidence: [AttemptEvidence]
+        /// `check idempotency`: the requests replay sent and the replies it got, in order
+        /// (bytes as text, control characters escaped, long bodies cut). Nil for `retries`.
+        public var exchanges: [ExchangeEvidence]? = nil
 
         public init(
             rule: String, name: String, severity: Severity, operation: String, client: String? = nil,
@@ -197,6 +251,25 @@ extension CheckReport {
             self.fix = fix
             self.requests = requests
             self.evidence = evidence
+        }
+    }
+
+    /// `check idempotency`: one request replay sent and what came back, as evidence.
+    public struct ExchangeEvidence: Codable, Sendable, Equatable {
+        /// The experiment step: `SR-01 #2`, `SR-04 conn 3`, `probe after SR-01`.
+        public var step: String
+        /// The request as sent (text; bytes that are not printable escaped as `\xNN`).
+        public var request: String
+        /// The reply as received, or what happened instead (`no reply within 5s`).
+        public var reply: String
+        /// The HTTP status of the reply, when there was one.
+        public var status: Int?
+
+        public init(step: String, request: String, reply: String, status: Int? = nil) {
+            self.step = step
+            self.request = request
+            self.reply = reply
+            self.status = status
         }
     }
 

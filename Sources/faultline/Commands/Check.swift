@@ -7,7 +7,7 @@ import Foundation
 /// `faultline check`: judge what a run's records show.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Judge a client's retries from an event log.",
+        abstract: "Judge a client's retries from an event log, or a service's idempotency by replaying it.",
         discussion: """
             Reads event logs written by 'faultline proxy --framing ... --log FILE' and \
             reports findings with the rule ids of docs/checker.md (CR-01 ... CR-22). \
@@ -15,7 +15,7 @@ struct Check: ParsableCommand {
             2 unusable input (a log without framing, a cut or malformed line, a bad \
             --rules file), named with FILE:LINE.
             """,
-        subcommands: [Retries.self]
+        subcommands: [Retries.self, Idempotency.self]
     )
 }
 

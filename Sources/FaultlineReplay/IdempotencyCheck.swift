@@ -1,0 +1,172 @@
+import FaultlineChecker
+import FaultlineCore
+import FaultlineFraming
+import FaultlineProxy
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// `faultline check idempotency`: judges a service by resending its recorded requests.
+///
+/// For each operation (one representative recorded request each) it runs the service
+/// rules' experiments of docs/checker.md §6.2 against `--target`, each with a fresh
+/// idempotency key where the request carries one, reading the `--probe`s before and
+/// after, and classifies the operation: idempotent, deduplicated by key, at-least-once,
+/// or inconclusive. Everything it sends goes to the target (SR-05's first attempt
+/// through a proxy of its own in front of it); with `dryRun` it prints every request
+/// in order and sends none.
+///
+/// A request that gets no reply within the timeout (or a refused connection) ends the
+/// run: the report holds what was found up to there.
+public final class IdempotencyCheck {
+    public let options: IdempotencyCheckOptions
+    public let recorded: RecordedRequests
+    let inputs: [String]
+    let group: any EventLoopGroup
+    /// One line per experiment, and every timeout: standard error in the CLI.
+    let progress: @Sendable (String) -> Void
+    /// Dry run: every request that would be sent, in order: standard output in the CLI.
+    let plan: @Sendable (String) -> Void
+
+    var probes: [StateProbe] = []
+    var requestsSent = 0
+    var connections = 0
+    var repliesReceived = 0
+    /// Set when the target stopped answering: nothing more is sent.
+    var stopped: String?
+
+    public init(
+        options: IdempotencyCheckOptions,
+        recorded: RecordedRequests,
+        inputs: [String],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        progress: @escaping @Sendable (String) -> Void = { _ in },
+        plan: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.options = options
+        self.recorded = recorded
+        self.inputs = inputs
+        self.group = group
+        self.progress = progress
+        self.plan = plan
+    }
+
+    var wire: ReplayProtocol { self.recorded.wire }
+    var target: HostPort { self.options.target.address }
+    var hasProbe: Bool { !self.probes.isEmpty }
+
+    /// The operations `--only` keeps, in log order.
+    public var selected: [RecordedRequest] {
+        guard !self.options.only.isEmpty else { return self.recorded.requests }
+        let wanted = Set(self.options.only.map(Self.normalise))
+        return self.recorded.requests.filter { wanted.contains(Self.normalise($0.operation)) }
+    }
+
+    static func normalise(_ operation: String) -> String {
+        operation.split(whereSeparator: \.isWhitespace).joined(separator: " ").uppercased()
+    }
+
+    /// Runs every experiment (or prints them, `dryRun`) and returns the report.
+    ///
+    /// - Throws: `InvalidInputError` (exit 2) for a probe or `--only` that does not fit
+    ///   the log; `RuntimeFailure` (exit 3) when the target never answered at all.
+    public func run() async throws -> CheckReport {
+        try self.options.validate()
+        self.probes = try self.options.probes.map { try StateProbe.parse($0, wire: self.wire, target: self.target) }
+        let known = Set(self.recorded.requests.map { Self.normalise($0.operation) })
+        for name in self.options.only where !known.contains(Self.normalise(name)) {
+            throw InvalidInputError(
+                "--only '\(name)': the log has no such operation; it has: "
+                    + self.recorded.requests.map(\.operation).joined(separator: ", ")
+            )
+        }
+        var report = CheckReport(check: "idempotency", inputs: self.inputs + ["target \(self.target)"], origin: 0)
+        var verdicts: [CheckReport.OperationVerdict] = []
+        for request in self.selected {
+            if let stopped = self.stopped {
+                verdicts.append(
+                    CheckReport.OperationVerdict(
+                        operation: request.operation, classification: .inconclusive,
+                        reason: "not replayed: the target stopped answering earlier (\(stopped))",
+                        probed: self.hasProbe, keyed: self.isKeyed(request), source: request.source
+                    )
+                )
+                for rule in ServiceRule.perOperation {
+                    report.rules.append(rule.result(.notEnoughEvidence, operation: request.operation, evidence: "not replayed: the target stopped answering"))
+                }
+                continue
+            }
+            var experiment = OperationExperiment(check: self, request: request)
+            await experiment.run()
+            report.rules += experiment.rules
+            report.findings += experiment.findings
+            verdicts.append(experiment.verdict())
+        }
+        if !self.options.dryRun, self.repliesReceived == 0, let stopped = self.stopped {
+            throw RuntimeFailure("\(self.target) never answered: \(stopped)")
+        }
+        for (rule, reason) in ServiceRule.notRun {
+            report.rules.append(rule.result(.notApplicable, operation: "all", evidence: reason))
+        }
+        report.operations = verdicts
+        report.findings.sort { ($0.severity, $1.rule, $1.operation) > ($1.severity, $0.rule, $0.operation) }
+        self.fillSummary(&report)
+        report.notes = self.notes(verdicts)
+        return report
+    }
+
+    func isKeyed(_ request: RecordedRequest) -> Bool {
+        request.wire == .http && HTTPRequestBytes(request.bytes)?.header(self.options.keyHeader) != nil
+    }
+
+    private func fillSummary(_ report: inout CheckReport) {
+        report.summary.attempts = self.requestsSent
+        report.summary.connections = self.connections
+        report.summary.logicalRequests = self.selected.count
+        report.summary.events = self.recorded.messages
+        var counts: [String: Int] = [:]
+        for finding in report.findings { counts[finding.severity.rawValue, default: 0] += 1 }
+        report.summary.findingsBySeverity = counts
+    }
+
+    private func notes(_ verdicts: [CheckReport.OperationVerdict]) -> [String] {
+        var notes: [String] = []
+        if self.options.dryRun {
+            notes.append("Dry run: the requests were printed, none was sent; no verdicts.")
+        }
+        notes.append(
+            "Replayed \(self.selected.count) of \(self.recorded.requests.count) operation(s) recorded in the log against "
+                + "\(self.target): \(self.requestsSent) request(s) on \(self.connections) connection(s); summary counts "
+                + "are requests sent (attempts) and operations (logical requests)."
+        )
+        if self.hasProbe {
+            notes.append("Effects were read with the probe(s) \(self.options.probes.map { "'\($0)'" }.joined(separator: ", ")) before and after each experiment.")
+        } else {
+            notes.append(
+                "No --probe: effects were judged from the replies only (created resource ids in Location or the body's "
+                    + "id, counters and other numbers in the body). This verdict is weaker: a service that applies a "
+                    + "duplicate but answers with the cached reply looks clean, and an operation whose replies carry no "
+                    + "id or number stays inconclusive. Give --probe with a read of the state the operation changes."
+            )
+        }
+        notes.append(
+            "Answers are compared in \(self.options.mode.rawValue) mode (\(self.options.mode == .strict ? "status and body" : "status class and resource id")) "
+                + "without headers (Date, request ids, ETag and Idempotent-Replayed legitimately differ) and without volatile "
+                + "JSON fields (\(VolatileFields.names.sorted().joined(separator: ", "))"
+                + (self.options.ignoreFields.isEmpty ? "" : "; and --ignore-field \(self.options.ignoreFields.joined(separator: ", "))") + ")."
+        )
+        if self.wire == .http {
+            notes.append(
+                "Each experiment used a fresh \(self.options.keyHeader) value where the recorded request carried one "
+                    + "(only that header changed; SR-03 also changed one JSON field and Content-Length)."
+            )
+        } else {
+            notes.append("RESP commands carry no idempotency key: SR-02, SR-03, SR-04 and SR-07 do not apply; each connection is new, so a recorded AUTH or SELECT is not replayed.")
+        }
+        if let stopped = self.stopped {
+            notes.append("The target stopped answering (\(stopped)): the run ended there and the report holds what was found.")
+        }
+        return notes
+    }
+}

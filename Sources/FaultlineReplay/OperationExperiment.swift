@@ -1,0 +1,150 @@
+import FaultlineChecker
+import Foundation
+
+/// The experiments on one operation, their rule results and findings, and the
+/// operation's classification.
+///
+/// Each experiment takes a fresh key (where the request carries one), so no
+/// experiment's requests are duplicates of another's; the state probes are read before
+/// and after, and the verdict is made from the probe (a number that moved, or the
+/// reply's bytes) or, without a probe, from the replies (resource ids, counters).
+struct OperationExperiment {
+    let check: IdempotencyCheck
+    let request: RecordedRequest
+    let http: HTTPRequestBytes?
+    let keyed: Bool
+
+    var rules: [CheckReport.RuleResult] = []
+    var findings: [CheckReport.Finding] = []
+    /// The state change one application makes (numeric probes), from SR-01's first send.
+    var unitDelta: [Double]?
+    /// Whether the first application changed anything the check could see.
+    var firstEffect: Bool?
+    /// Whether any experiment showed a duplicate applied.
+    var extraEffect = false
+    /// Whether the replies or probes gave anything to compare at all.
+    var observable = false
+    var stoppedAt: String?
+    var inconclusive: [String] = []
+    /// SR-01's sends: SR-02 compares their replies instead of sending more duplicates.
+    var sr01: [SentRequest] = []
+
+    init(check: IdempotencyCheck, request: RecordedRequest) {
+        self.check = check
+        self.request = request
+        self.http = request.wire == .http ? HTTPRequestBytes(request.bytes) : nil
+        self.keyed = check.isKeyed(request)
+    }
+
+    var operation: String { self.request.operation }
+    var options: IdempotencyCheckOptions { self.check.options }
+    var dryRun: Bool { self.options.dryRun }
+
+    mutating func run() async {
+        let experiments: [(ServiceRule, (inout OperationExperiment) async throws -> Void)] = [
+            (.duplicateChangesState, { try await $0.duplicates() }),
+            (.replayMismatch, { $0.replayMismatch() }),
+            (.payloadMismatchAccepted, { try await $0.changedPayload() }),
+            (.concurrentDuplicate, { try await $0.concurrentDuplicates() }),
+            (.ambiguousThenRetry, { try await $0.lostReplyThenRetry() }),
+            (.missingKeyNotRejected, { try await $0.missingKey() }),
+        ]
+        for (rule, experiment) in experiments {
+            if let stoppedAt = self.stoppedAt {
+                self.rules.append(rule.result(.notEnoughEvidence, operation: self.operation, evidence: "not run: the target stopped answering (\(stoppedAt))"))
+                continue
+            }
+            do {
+                try await experiment(&self)
+            } catch let stop as TargetStopped {
+                self.stoppedAt = stop.reason
+                self.rules.append(rule.result(.notEnoughEvidence, operation: self.operation, evidence: "the target stopped answering: \(stop.reason)"))
+            } catch {
+                self.stoppedAt = "\(error)"
+                self.rules.append(rule.result(.notEnoughEvidence, operation: self.operation, evidence: "could not run: \(error)"))
+            }
+        }
+    }
+
+    // MARK: Requests
+
+    /// The recorded request with a fresh key (if it carries one): `faultline-sr01-<uuid>`,
+    /// quoted if the recorded value was (an RFC 8941 sf-string).
+    func withFreshKey(_ experiment: String) -> [UInt8] {
+        guard self.keyed, let http = self.http, let recorded = http.header(self.options.keyHeader) else { return self.request.bytes }
+        let key = "faultline-\(experiment)-\(UUID().uuidString.lowercased())"
+        return http.settingHeader(self.options.keyHeader, to: recorded.hasPrefix("\"") ? "\"\(key)\"" : key).bytes
+    }
+
+    func view(_ sent: SentRequest) -> ReplyView? {
+        sent.reply.map { ReplyView($0, wire: self.request.wire, ignoring: self.options.ignorePaths) }
+    }
+
+    func progress(_ rule: ServiceRule, _ text: String) {
+        self.check.progress("faultline: \(rule.id) \(self.operation): \(text)")
+    }
+
+    mutating func record(
+        _ rule: ServiceRule, _ status: CheckReport.RuleResult.Status, evidence: String, samples: Int,
+        finding: (severity: Severity, message: String)? = nil, sent: [SentRequest] = []
+    ) {
+        let severity = finding?.severity ?? rule.severity
+        self.rules.append(rule.result(status, operation: self.operation, evidence: evidence, samples: samples, severity: severity))
+        if let finding {
+            var item = CheckReport.Finding(
+                rule: rule.id, name: rule.name, severity: finding.severity, operation: self.operation,
+                message: finding.message, fix: rule.fix, requests: sent.map(\.line)
+            )
+            item.exchanges = sent.map(\.evidence)
+            self.findings.append(item)
+        }
+        self.progress(rule, "\(status.rawValue): \(evidence)")
+    }
+
+    /// Whether the replies show more than one effect: different resource ids, or a
+    /// counter that moved (numbers in the body, a RESP integer). Only successful
+    /// replies count (HTTP 2xx; every RESP reply but an error).
+    func repliesShowExtraEffect(_ views: [ReplyView]) -> (extra: Bool, observable: Bool, why: String) {
+        let successful = views.filter { view in
+            if let status = view.status { return (200..<300).contains(status) }
+            return true
+        }
+        let ids = Set(successful.compactMap(\.resourceID))
+        if ids.count > 1 { return (true, true, "the replies name \(ids.count) different resources (\(ids.sorted().joined(separator: ", ")))") }
+        let numbers = successful.map(\.numbers).filter { !$0.isEmpty }
+        if Set(numbers).count > 1 {
+            return (true, true, "numbers in the replies moved: \(numbers.map { $0.map(Self.number).joined(separator: ",") }.joined(separator: " → "))")
+        }
+        if !ids.isEmpty { return (false, true, "every reply names the same resource (\(ids.first!))") }
+        if !numbers.isEmpty { return (false, true, "the numbers in the replies did not move") }
+        return (false, false, "the replies carry no resource id or number to compare")
+    }
+
+    static func number(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+
+    /// Answers compared as `--mode` says.
+    func sameAnswer(_ a: ReplyView, _ b: ReplyView) -> (same: Bool, how: String) {
+        switch self.options.mode {
+        case .strict:
+            if a.status != b.status { return (false, "status \(a.status.map(String.init) ?? "-") then \(b.status.map(String.init) ?? "-")") }
+            if a.body != b.body { return (false, "bodies differ: \(Self.cut(a.body)) then \(Self.cut(b.body))") }
+            return (true, "same status and body")
+        case .semantic:
+            let classA = a.status.map { $0 / 100 }, classB = b.status.map { $0 / 100 }
+            if classA != classB { return (false, "status class \(classA.map { "\($0)xx" } ?? "-") then \(classB.map { "\($0)xx" } ?? "-")") }
+            if a.resourceID != b.resourceID { return (false, "resource \(a.resourceID ?? "none") then \(b.resourceID ?? "none")") }
+            return (true, a.resourceID.map { "same status class and resource \($0)" } ?? "same status class (no resource id in the replies)")
+        }
+    }
+
+    static func cut(_ text: String) -> String {
+        text.count > 60 ? String(text.prefix(60)) + "…" : text
+    }
+
+    static func status(_ sent: SentRequest) -> String {
+        guard let reply = sent.reply else { return sent.failure ?? "no reply" }
+        return reply.status.map(String.init) ?? ByteText.firstLine(reply.bytes)
+    }
+}

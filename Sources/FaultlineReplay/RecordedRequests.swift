@@ -1,0 +1,116 @@
+import FaultlineCore
+import FaultlineRecords
+import Foundation
+
+/// The protocols replay speaks: the framings that carry requests it can resend and
+/// replies whose end it can find.
+public enum ReplayProtocol: String, Sendable, CaseIterable {
+    case http
+    case resp
+}
+
+/// One operation's representative request: the first recorded one with a payload.
+public struct RecordedRequest: Sendable, Equatable {
+    /// `POST /accounts/{id}/deposits`, `INCR`, `SET NX`.
+    public var operation: String
+    public var wire: ReplayProtocol
+    /// The exact bytes the client sent, from the log's `payload`.
+    public var bytes: [UInt8]
+    /// `FILE:LINE` of the `message` event.
+    public var source: String
+
+    public init(operation: String, wire: ReplayProtocol, bytes: [UInt8], source: String) {
+        self.operation = operation
+        self.wire = wire
+        self.bytes = bytes
+        self.source = source
+    }
+}
+
+/// What replay takes from an event log: one request per operation, in the order the
+/// log first shows each operation.
+public struct RecordedRequests: Sendable {
+    public var wire: ReplayProtocol
+    public var requests: [RecordedRequest]
+    /// Request messages read (with or without payload).
+    public var messages: Int
+
+    public init(wire: ReplayProtocol, requests: [RecordedRequest], messages: Int) {
+        self.wire = wire
+        self.requests = requests
+        self.messages = messages
+    }
+
+    /// Reads `path` (JSON Lines, streamed).
+    ///
+    /// - Throws: `InvalidInputError` (exit 2) for a log without framing (`--framing`),
+    ///   without payloads (`--record-payloads`), or framed in a protocol replay does
+    ///   not speak; the log reader's errors for a file that cannot be read or parsed.
+    public static func load(path: String) throws -> RecordedRequests {
+        var framings: [String: String] = [:]
+        var wire: ReplayProtocol?
+        var messages = 0
+        var withPayload = 0
+        var requests: [RecordedRequest] = []
+        var named: Set<String> = []
+        var otherFraming: String?
+        try EventLogReader.forEach(path: path) { event, line in
+            switch event.type {
+            case .proxyStart:
+                if let framing = event.framing, framing != "raw" { framings[event.proxy ?? "proxy"] = framing }
+            case .message:
+                guard event.direction == .upstream, let framing = framings[event.proxy ?? "proxy"] else { return }
+                guard let kind = ReplayProtocol(rawValue: framing) else {
+                    otherFraming = framing
+                    return
+                }
+                messages += 1
+                guard let payload = event.payload, let data = Data(base64Encoded: payload) else { return }
+                withPayload += 1
+                let bytes = [UInt8](data)
+                guard let operation = Self.operation(of: bytes, wire: kind, event: event) else { return }
+                if wire == nil { wire = kind }
+                guard kind == wire, named.insert(operation).inserted else { return }
+                requests.append(RecordedRequest(operation: operation, wire: kind, bytes: bytes, source: "\(path):\(line)"))
+            default:
+                return
+            }
+        }
+        if framings.isEmpty {
+            throw InvalidInputError(
+                "\(path): the log has no framing: record it with 'faultline proxy --framing http' (or resp) "
+                    + "and --record-payloads, so replay knows the requests and their bytes"
+            )
+        }
+        if messages == 0, let otherFraming {
+            throw InvalidInputError(
+                "\(path): the log is framed '\(otherFraming)': check idempotency replays http and resp only "
+                    + "(line and length framing carry no method, key or reply format it could judge)"
+            )
+        }
+        if messages == 0 {
+            throw InvalidInputError("\(path): the log has no requests to replay (no upstream 'message' events)")
+        }
+        if withPayload == 0 {
+            throw InvalidInputError(
+                "\(path): the log has \(messages) request(s) but no payloads: record it with "
+                    + "'faultline proxy --record-payloads' so replay has the exact bytes to resend"
+            )
+        }
+        guard let wire else {
+            throw InvalidInputError("\(path): no recorded payload parses as an \(framings.values.first ?? "http") request")
+        }
+        return RecordedRequests(wire: wire, requests: requests, messages: messages)
+    }
+
+    static func operation(of bytes: [UInt8], wire: ReplayProtocol, event: Event) -> String? {
+        switch wire {
+        case .http:
+            guard let request = HTTPRequestBytes(bytes) else { return nil }
+            return ReplayOperationName.http(method: event.method ?? request.method, target: event.path ?? request.target)
+        case .resp:
+            guard let words = RESPCommand.words(bytes) else { return nil }
+            return ReplayOperationName.resp(words: words)
+        }
+    }
+}

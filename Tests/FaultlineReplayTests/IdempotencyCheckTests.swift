@@ -1,0 +1,179 @@
+import FaultlineChecker
+import FaultlineCore
+import FaultlineReplay
+import FaultlineTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+/// `check idempotency` against HTTP services written for the test, each mishandling
+/// (or handling) idempotency keys in one way, replayed from logs recorded for real.
+@Suite(.timeLimit(.minutes(1)))
+struct IdempotencyCheckTests {
+    static let post = "POST /accounts/{id}/deposits"
+    static let get = "GET /accounts/{id}"
+
+    /// Records a keyed deposit and a read against `service`, then replays them.
+    static func check(
+        _ service: DepositService,
+        probes: [String] = ["GET /accounts/1"],
+        configure: (inout IdempotencyCheckOptions) -> Void = { _ in }
+    ) async throws -> CheckReport {
+        let log = try await RecordedLog.record(
+            upstreamPort: service.port,
+            framing: .http,
+            requests: [RecordedLog.deposit(key: "client-key-1"), RecordedLog.read()],
+            isComplete: HTTPTestMessage.isCompleteResponse
+        )
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: service.port)))
+        options.probes = probes
+        configure(&options)
+        let recorded = try RecordedRequests.load(path: log)
+        return try await IdempotencyCheck(options: options, recorded: recorded, inputs: [log]).run()
+    }
+
+    static func failedRules(_ report: CheckReport, _ operation: String) -> Set<String> {
+        Set(report.rules.filter { $0.operation == operation && $0.status == .failed }.map(\.id))
+    }
+
+    static func verdict(_ report: CheckReport, _ operation: String) -> CheckReport.OperationVerdict? {
+        report.operations?.first { $0.operation == operation }
+    }
+
+    @Test func aServiceThatExecutesEveryRequestIsAtLeastOnce() async throws {
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let report = try await Self.check(service)
+        let failed = Self.failedRules(report, Self.post)
+        #expect(failed.contains("SR-01"))
+        #expect(failed.contains("SR-05"))
+        #expect(Self.verdict(report, Self.post)?.classification == .atLeastOnce)
+        #expect(Self.verdict(report, Self.get)?.classification == .idempotent)
+        #expect(report.hasViolations)
+        let sr01 = try #require(report.findings.first { $0.rule == "SR-01" })
+        #expect(sr01.severity == .critical)
+        #expect(sr01.exchanges?.count == 3)
+        #expect(sr01.message.contains("3 effects"))
+    }
+
+    @Test func aServiceThatDeduplicatesByKeyIsClean() async throws {
+        let service = try await DepositService.start(.deduplicating)
+        defer { Task { await service.stop() } }
+        let report = try await Self.check(service)
+        #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
+        #expect(!report.hasViolations)
+        #expect(Self.verdict(report, Self.post)?.classification == .deduplicatedByKey)
+        #expect(Self.verdict(report, Self.get)?.classification == .idempotent)
+        let passed = Set(report.rules.filter { $0.operation == Self.post && $0.status == .passed }.map(\.id))
+        #expect(passed == ["SR-01", "SR-02", "SR-03", "SR-04", "SR-05"])
+    }
+
+    @Test func aServiceThatRacesUnderConcurrencyFailsSR04Only() async throws {
+        let service = try await DepositService.start(.racing)
+        defer { Task { await service.stop() } }
+        let report = try await Self.check(service)
+        #expect(Self.failedRules(report, Self.post) == ["SR-04"])
+        #expect(Set(report.findings.map(\.rule)) == ["SR-04"])
+        #expect(report.findings.first?.severity == .critical)
+        #expect(Self.verdict(report, Self.post)?.classification == .atLeastOnce)
+    }
+
+    @Test func aServiceThatIgnoresAChangedPayloadFailsSR03() async throws {
+        let service = try await DepositService.start(.ignoresPayload)
+        defer { Task { await service.stop() } }
+        let report = try await Self.check(service)
+        #expect(Set(report.findings.map(\.rule)) == ["SR-03"])
+        let finding = try #require(report.findings.first)
+        #expect(finding.severity == .medium)
+        #expect(finding.message.contains("amount 10 → 11"))
+        #expect(Self.verdict(report, Self.post)?.classification == .deduplicatedByKey)
+    }
+
+    @Test func withoutAProbeTheRepliesStillShowDuplicatesAndTheReportSaysItIsWeaker() async throws {
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let report = try await Self.check(service, probes: [])
+        #expect(Self.failedRules(report, Self.post).contains("SR-01"))
+        let sr01 = try #require(report.rules.first { $0.id == "SR-01" && $0.operation == Self.post })
+        #expect(sr01.evidence.contains("no probe"))
+        #expect(report.notes.contains { $0.contains("No --probe") && $0.contains("weaker") })
+        #expect(Self.verdict(report, Self.post)?.probed == false)
+    }
+
+    @Test func aKeyRequiredOperationMustRejectARequestWithoutItsKey() async throws {
+        let service = try await DepositService.start(.deduplicating, work: .zero)
+        defer { Task { await service.stop() } }
+        let report = try await Self.check(service) { $0.keyRequired = [Self.post]; $0.only = [Self.post] }
+        let sr07 = try #require(report.rules.first { $0.id == "SR-07" })
+        #expect(sr07.status == .failed)
+        #expect(report.findings.first { $0.rule == "SR-07" }?.severity == .low)
+        #expect(report.operations?.map(\.operation) == [Self.post])
+    }
+
+    @Test func aDryRunPrintsEveryRequestAndSendsNone() async throws {
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let log = try await RecordedLog.record(
+            upstreamPort: service.port, framing: .http, requests: [RecordedLog.deposit(key: "k")],
+            isComplete: HTTPTestMessage.isCompleteResponse
+        )
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let before = service.received
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: service.port)))
+        options.dryRun = true
+        options.probes = ["GET /accounts/1"]
+        let printed = PrintedLines()
+        _ = try await IdempotencyCheck(
+            options: options, recorded: try RecordedRequests.load(path: log), inputs: [log], plan: { printed.append($0) }
+        ).run()
+        #expect(service.received == before)
+        let lines = printed.lines
+        #expect(lines.contains { $0.hasPrefix("# SR-01 #1") && $0.contains("POST /accounts/1/deposits HTTP/1.1") })
+        #expect(lines.contains { $0.hasPrefix("# SR-04 conn 5/5") })
+        #expect(lines.contains { $0.hasPrefix("# SR-05 first attempt") })
+        #expect(lines.contains { $0.hasPrefix("# probe before SR-01") && $0.contains("GET /accounts/1 HTTP/1.1") })
+        // Each experiment its own key: SR-01's and SR-04's differ.
+        let keys = Set(lines.compactMap { line in line.split(separator: "\n").first { $0.hasPrefix("Idempotency-Key:") } })
+        #expect(keys.count >= 4)
+    }
+
+    @Test func aTargetThatNeverAnswersEndsTheRunInsteadOfHanging() async throws {
+        let silent = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, _ in
+                for try await _ in inbound {}
+            }
+        }
+        defer { Task { await silent.stop() } }
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let log = try await RecordedLog.record(
+            upstreamPort: service.port, framing: .http, requests: [RecordedLog.deposit(key: "k")],
+            isComplete: HTTPTestMessage.isCompleteResponse
+        )
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: silent.port)))
+        options.timeout = .milliseconds(200)
+        let progress = PrintedLines()
+        await #expect(throws: RuntimeFailure.self) {
+            _ = try await IdempotencyCheck(
+                options: options, recorded: try RecordedRequests.load(path: log), inputs: [log], progress: { progress.append($0) }
+            ).run()
+        }
+        #expect(progress.lines.contains { $0.contains("timeout") && $0.contains("no reply within 200ms") })
+    }
+}
+
+/// Lines a closure printed, collected across tasks.
+final class PrintedLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+
+    func append(_ line: String) {
+        self.lock.withLock { self.stored.append(line) }
+    }
+
+    var lines: [String] {
+        self.lock.withLock { self.stored }
+    }
+}
