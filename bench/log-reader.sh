@@ -8,11 +8,16 @@
 # first_mono) and their replies (status, request_unit, request_mono, some retry_after),
 # faults with params on some, a conn_close with the byte accounting; a proxy_start and
 # proxy_stop around it all. Lines are compact JSON with keys in Event's order, as the
-# writer makes them (about 185 bytes an event).
+# writer makes them (about 280 bytes an event).
 #
 #   bench/log-reader.sh                    # build, generate (once), 3 rounds each, best kept
 #   SKIP_BUILD=1 ROUNDS=5 bench/log-reader.sh
 #   EVENTS=200000 bench/log-reader.sh      # a quick try
+#   BASELINE=42dd8f1 bench/log-reader.sh   # adds a row: the reader and summary of that commit
+#
+# BASELINE compiles that commit's EventLogReader, LogSummary and Accounting (JSONDecoder,
+# the whole file in memory) with today's Event, with `swiftc -O`, into a small
+# `old-log-summary` that does what `faultline log summary` did then: read, then summarise.
 #
 # It installs jq and time from Debian when missing and builds faultline in release mode
 # into .build-release (as bench/run.sh does). The log and the raw outputs stay in
@@ -47,6 +52,28 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 [ -x "$FAULTLINE" ] || { echo "no faultline binary at $FAULTLINE" >&2; exit 2; }
 
+if [ -n "${BASELINE:-}" ]; then
+    log "building the baseline reader of $BASELINE"
+    src=$OUT/baseline-src
+    rm -rf "$src" && mkdir -p "$src"
+    for f in FaultlineRecords/EventLogReader.swift FaultlineRecords/EventLogError.swift \
+        FaultlineRecords/LogSummary.swift FaultlineRecords/Accounting.swift; do
+        git show "$BASELINE:Sources/$f" | sed '/^import FaultlineCore/d' >"$src/$(basename "$f")"
+    done
+    cp Sources/FaultlineCore/Event.swift Sources/FaultlineCore/DurationText.swift \
+        Sources/FaultlineCore/UserFacingError.swift "$src/"
+    cat >"$src/main.swift" <<'SWIFT'
+import Foundation
+@main struct OldLogSummary {
+    static func main() throws {
+        let events = try EventLogReader.read(path: CommandLine.arguments[1])
+        print(LogSummary(events: events).text)
+    }
+}
+SWIFT
+    swiftc -O -parse-as-library -module-name OldReader "$src"/*.swift -o "$OUT/old-log-summary"
+fi
+
 # --- the log -------------------------------------------------------------------------
 if [ ! -s "$LOG" ]; then
     log "generating $EVENTS events into $LOG"
@@ -78,7 +105,9 @@ emit({"v": 1, "type": "proxy_start", "time": stamp(), "mono": mono, "proxy": "ap
       "listen": "127.0.0.1:8080", "upstream": "127.0.0.1:9090", "seed": 42,
       "profile": "reply-lost", "profile_hash": "9f2c1e77a0b3", "framing": "http"})
 conn = 0
-while count < total - 1:
+# Whole connections while they fit: an attempt writes at most 4 events, and a
+# conn_close and the proxy_stop must follow.
+while count + 3 < total:
     client = "127.0.0.1:%d" % rng.randint(30000, 60000)
     emit({"v": 1, "type": "conn_open", "time": stamp(), "mono": mono, "proxy": "api", "conn": conn,
           "client": client, "upstream": "127.0.0.1:9090"})
@@ -88,7 +117,11 @@ while count < total - 1:
     for request in range(rng.randint(2, 12)):
         kind = rng.randrange(len(paths))
         key = "%016x" % rng.getrandbits(64)
+        if count + 4 + 2 > total:
+            break
         for attempt in range(1 + (rng.random() < 0.15)):
+            if count + 4 + 2 > total:
+                break
             size = rng.randint(120, 900)
             first = mono
             emit({"v": 1, "type": "message", "time": stamp(), "mono": mono, "proxy": "api", "conn": conn,
@@ -122,6 +155,10 @@ while count < total - 1:
           "duplicated_upstream": 0, "duplicated_downstream": 0, "reason": "client closed",
           "closed_by": "client", "first_close_mono": mono})
     conn += 1
+# Make the count exact with upstream errors.
+while count < total - 1:
+    emit({"v": 1, "type": "upstream_error", "time": stamp(), "mono": mono, "proxy": "api", "conn": conn,
+          "reason": "connect: connection refused"})
 emit({"v": 1, "type": "proxy_stop", "time": stamp(), "mono": mono, "proxy": "api"})
 out.close()
 print("%d events, %d connections" % (count, conn), file=sys.stderr)
@@ -157,13 +194,26 @@ for round in $(seq "$ROUNDS"); do
     cat "$LOG" >/dev/null
     log "round $round: faultline log summary"
     measure faultline "$FAULTLINE" log summary "$LOG" | tee -a "$RESULTS" >&2
+    if [ -n "${BASELINE:-}" ]; then
+        log "round $round: baseline ($BASELINE)"
+        measure baseline "$OUT/old-log-summary" "$LOG" | tee -a "$RESULTS" >&2
+    fi
     log "round $round: jq"
     measure jq sh -c "jq -c 'select(.type==\"message\")' '$LOG' >/dev/null" | tee -a "$RESULTS" >&2
 done
 # The summary must have read every event.
 grep -q "^events: *$LINES " "$OUT/log-reader-faultline.out" || { echo "faultline log summary did not count $LINES events:" >&2; cat "$OUT/log-reader-faultline.out" >&2; exit 1; }
+# The streaming summary says what the old one said (the median may differ past
+# LogSummary.Durations.exactLimit connections, where it is marked ~).
+if [ -n "${BASELINE:-}" ]; then
+    if diff "$OUT/log-reader-baseline.out" "$OUT/log-reader-faultline.out" >&2; then
+        log "the summaries are identical"
+    else
+        log "the summaries differ (above)"
+    fi
+fi
 
-python3 - "$RESULTS" "$LINES" "$BYTES" <<'PY'
+python3 - "$RESULTS" "$LINES" "$BYTES" "${BASELINE:-}" <<'PY'
 import sys
 rows, lines, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 best = {}
@@ -174,7 +224,11 @@ for row in open(rows):
         best[name] = (wall, cpu, rss)
 print("| reader | wall (best) | events/s | MB/s | CPU s | peak RSS |")
 print("|---|---:|---:|---:|---:|---:|")
-for name, label in [("faultline", "`faultline log summary`"), ("jq", "`jq -c 'select(.type==\"message\")'`")]:
+labels = [("faultline", "`faultline log summary`"), ("baseline", "before: JSONDecoder reader (%s)" % sys.argv[4]),
+          ("jq", "`jq -c 'select(.type==\"message\")'`")]
+for name, label in labels:
+    if name not in best:
+        continue
     wall, cpu, rss = best[name]
     print("| %s | %.2f s | %s | %.0f | %.2f | %.1f MB |" % (
         label, wall, format(int(lines / wall), ","), size / wall / 1e6, cpu, rss / 1024))

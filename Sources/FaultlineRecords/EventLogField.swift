@@ -49,27 +49,47 @@ enum EventLogField: String, CaseIterable, Sendable {
 
     /// The fields by the bytes of their names: `buckets[n]` holds the names `n` bytes long.
     ///
-    /// A key is found with one length check and a `memcmp` per same-length name (at most
-    /// a handful), without making a `String` of it.
+    /// A key is found with one length check and, per same-length name (at most a
+    /// handful), a compare of its first 32 bytes as four words, without making a
+    /// `String` of it. Names longer than 32 bytes compare the rest with `memcmp`.
     struct Table: Sendable {
-        private let buckets: [[(name: [UInt8], field: EventLogField)]]
+        private struct Entry: Sendable {
+            var words: (UInt64, UInt64, UInt64, UInt64)
+            var name: [UInt8]
+            var field: EventLogField
+        }
+
+        private let buckets: [[Entry]]
 
         init() {
             let longest = EventLogField.allCases.map(\.rawValue.utf8.count).max() ?? 0
-            var buckets = [[(name: [UInt8], field: EventLogField)]](repeating: [], count: longest + 1)
+            var buckets = [[Entry]](repeating: [], count: longest + 1)
             for field in EventLogField.allCases {
                 let name = Array(field.rawValue.utf8)
-                buckets[name.count].append((name, field))
+                let words = name.withUnsafeBufferPointer { Self.words($0) }
+                buckets[name.count].append(Entry(words: words, name: name, field: field))
             }
             self.buckets = buckets
+        }
+
+        /// The first 32 bytes of `bytes` as four words, zero-padded.
+        private static func words(_ bytes: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64, UInt64, UInt64) {
+            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &words) { storage in
+                storage.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes).prefix(32)))
+            }
+            return words
         }
 
         /// The field named by `key`, or nil for a key this build does not know.
         func field(_ key: UnsafeBufferPointer<UInt8>) -> EventLogField? {
             guard key.count < self.buckets.count, let base = key.baseAddress else { return nil }
-            for entry in self.buckets[key.count] where entry.name[0] == base[0] {
+            let words = Self.words(key)
+            for entry in self.buckets[key.count]
+            where entry.words.0 == words.0 && entry.words.1 == words.1 && entry.words.2 == words.2 && entry.words.3 == words.3 {
+                if key.count <= 32 { return entry.field }
                 let same = entry.name.withUnsafeBufferPointer { name in
-                    memcmp(name.baseAddress!, base, key.count) == 0
+                    memcmp(name.baseAddress! + 32, base + 32, key.count - 32) == 0
                 }
                 if same { return entry.field }
             }

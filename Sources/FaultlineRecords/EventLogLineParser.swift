@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import FaultlineCore
 
 /// Parses one event-log line, a flat JSON object, straight from its bytes into an `Event`.
@@ -35,6 +42,10 @@ struct EventLogLineParser {
     static let depthLimit = 512
 
     private let table = EventLogField.Table()
+    /// `type` and `direction` values seen so far, by their bytes: a `String` and a
+    /// string switch (`init(rawValue:)`) only the first time each is seen.
+    private var kinds = Learned<Event.Kind>()
+    private var directions = Learned<Event.Direction>()
     /// Decoded bytes of a string with escapes; kept between lines to reuse its storage.
     private var scratch: [UInt8] = []
     private var cursor: UnsafePointer<UInt8>
@@ -61,7 +72,8 @@ struct EventLogLineParser {
         self.fieldProblem = nil
         var event = Event(.message)
         var version: Int?
-        var typeName: String?
+        var type: Event.Kind?
+        var unknownType: String?
 
         self.skipWhitespace()
         try self.expect(UInt8(ascii: "{"))
@@ -77,7 +89,13 @@ struct EventLogLineParser {
                 self.skipWhitespace()
                 switch field {
                 case .v?: version = try self.integer(.v, as: Int.self)
-                case .type?: typeName = try self.string(.type)
+                case .type?:
+                    (type, unknownType) = (nil, nil)
+                    switch try self.enumeration(.type, learned: \.kinds) {
+                    case .value(let value): type = value
+                    case .other(let text): unknownType = text
+                    case nil: break
+                    }
                 case let field?: try self.readField(field, into: &event)
                 case nil: try self.skipValue(depth: 0)
                 }
@@ -95,8 +113,8 @@ struct EventLogLineParser {
         guard let version else { throw .noVersion }
         guard version >= 1, version <= Event.formatVersion else { throw .unsupportedVersion(version) }
         if let problem = self.typeProblem { throw problem }
-        guard let typeName else { throw .noType }
-        guard let type = Event.Kind(rawValue: typeName) else { throw .unknownType(typeName) }
+        if let unknownType { throw .unknownType(unknownType) }
+        guard let type else { throw .noType }
         if let problem = self.fieldProblem { throw problem }
         event.v = version
         event.type = type
@@ -114,9 +132,10 @@ struct EventLogLineParser {
         case .proxy: event.proxy = try self.string(field)
         case .conn: event.conn = try self.integer(field, as: UInt64.self)
         case .direction:
-            if let text = try self.string(field) {
-                event.direction = Event.Direction(rawValue: text)
-                if event.direction == nil { self.note(.notAllowed(field: field.rawValue)) }
+            switch try self.enumeration(field, learned: \.directions) {
+            case .value(let direction): event.direction = direction
+            case .other: self.note(.notAllowed(field: field.rawValue))
+            case nil: event.direction = nil
             }
         case .unit: event.unit = try self.integer(field, as: UInt64.self)
         case .client: event.client = try self.string(field)
@@ -192,6 +211,48 @@ struct EventLogLineParser {
             try self.skipValue(depth: 0)
             self.note(.wrongType(field: field.rawValue, expected: "a string"))
             return nil
+        }
+    }
+
+    /// A string value of a `RawRepresentable` enum, or the string when no case has it;
+    /// nil for `null` or another JSON type (noted against `field`).
+    private enum Enumerated<Value> {
+        case value(Value)
+        case other(String)
+    }
+
+    private mutating func enumeration<Value>(
+        _ field: EventLogField,
+        learned: WritableKeyPath<EventLogLineParser, Learned<Value>>
+    ) throws(Problem) -> Enumerated<Value>? {
+        guard try self.peek() == UInt8(ascii: "\"") else {
+            _ = try self.string(field)  // null, or a wrong type noted
+            return nil
+        }
+        self.cursor += 1
+        if let bytes = self.plainString() {
+            if let value = self[keyPath: learned].value(bytes) { return .value(value) }
+            return .other(String(decoding: bytes, as: UTF8.self))
+        }
+        let text = try self.stringBody()
+        return Value(rawValue: text).map { .value($0) } ?? .other(text)
+    }
+
+    /// Values of a `String` enum by their bytes, learned as they are met (at most 64).
+    struct Learned<Value: RawRepresentable> where Value.RawValue == String {
+        private var entries: [(name: [UInt8], value: Value)] = []
+
+        /// The case whose raw value is `bytes` (plain ASCII), or nil when none is.
+        mutating func value(_ bytes: UnsafeBufferPointer<UInt8>) -> Value? {
+            for entry in self.entries where entry.name.count == bytes.count {
+                let same = bytes.isEmpty || entry.name.withUnsafeBufferPointer { name in
+                    memcmp(name.baseAddress!, bytes.baseAddress!, bytes.count) == 0
+                }
+                if same { return entry.value }
+            }
+            guard let value = Value(rawValue: String(decoding: bytes, as: UTF8.self)) else { return nil }
+            if self.entries.count < 64 { self.entries.append((Array(bytes), value)) }
+            return value
         }
     }
 
@@ -312,6 +373,26 @@ struct EventLogLineParser {
             self.cursor += 1
         }
         throw .syntax
+    }
+
+    /// After an opening quote: the bytes up to the closing quote, when they are plain
+    /// ASCII without escapes (the cursor then after the quote); otherwise nil and the
+    /// cursor where it was.
+    private mutating func plainString() -> UnsafeBufferPointer<UInt8>? {
+        var byte = self.cursor
+        while byte < self.end {
+            switch byte.pointee {
+            case UInt8(ascii: "\""):
+                let bytes = UnsafeBufferPointer(start: self.cursor, count: byte - self.cursor)
+                self.cursor = byte + 1
+                return bytes
+            case UInt8(ascii: "\\"), 0..<0x20, 0x80...:
+                return nil
+            default:
+                byte += 1
+            }
+        }
+        return nil
     }
 
     /// The string whose opening quote was just read; leaves the cursor after its closing
