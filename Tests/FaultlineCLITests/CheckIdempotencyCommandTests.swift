@@ -1,0 +1,137 @@
+import FaultlineTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `faultline check idempotency` as a user runs it: a log recorded by the real
+/// `faultline proxy --framing http --record-payloads`, replayed by the built binary
+/// against a deposit service on loopback.
+@Suite(.timeLimit(.minutes(1)))
+struct CheckIdempotencyCommandTests {
+    static let deposit: [UInt8] = {
+        let body = #"{"amount":10,"memo":"rent"}"#
+        return Array(
+            ("POST /accounts/1/deposits HTTP/1.1\r\nHost: bank.test\r\nContent-Type: application/json\r\n"
+                + "Idempotency-Key: \"cli-key-1\"\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)").utf8
+        )
+    }()
+
+    /// Records one keyed deposit through the real proxy into a log in a new directory.
+    static func record(upstream port: Int, recordPayloads: Bool = true) async throws -> (directory: URL, log: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("check-idempotency-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let log = directory.appendingPathComponent("events.jsonl").path
+        var arguments = ["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(port)", "--framing", "http", "--log", log]
+        if recordPayloads { arguments.append("--record-payloads") }
+        let proxy = try FaultlineBinary.start(arguments)
+        guard let proxyPort = await proxy.listeningPort() else {
+            proxy.signal(SIGKILL)
+            _ = await proxy.exitStatus()
+            let stderr = await proxy.completeStandardError()
+            throw ProxyDidNotListen(stderr: stderr)
+        }
+        _ = try await SocketClient.call(port: proxyPort, request: Self.deposit, limit: .seconds(10), isComplete: HTTPTestMessage.isCompleteResponse)
+        proxy.signal(SIGTERM)
+        let status = await proxy.exitStatus()
+        let stderr = await proxy.completeStandardError()
+        #expect(status == 0, "the proxy exited \(status): \(stderr)")
+        return (directory, log)
+    }
+
+    @Test func aDryRunPrintsTheRequestsAndSendsNone() async throws {
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let (directory, log) = try await Self.record(upstream: service.port)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let before = service.received
+        let result = try await FaultlineBinary.run([
+            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1", "--dry-run",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(service.received == before, "a dry run sent \(service.received - before) request(s)")
+        #expect(result.stdout.contains("# SR-01 #1 → 127.0.0.1:\(service.port)"))
+        #expect(result.stdout.contains("POST /accounts/1/deposits HTTP/1.1"))
+        #expect(result.stdout.contains("# probe before SR-01"))
+        #expect(result.stdout.contains("# SR-05 first attempt"))
+        #expect(result.stderr.contains("nothing sent"))
+    }
+
+    @Test func aServiceThatAppliesEveryDuplicateExitsOne() async throws {
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let (directory, log) = try await Self.record(upstream: service.port)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try await FaultlineBinary.run([
+            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1",
+        ])
+        #expect(result.status == 1, "\(result.stderr)\n\(result.stdout)")
+        #expect(result.stdout.contains("SR-01 DUP_CHANGES_STATE"))
+        #expect(result.stdout.contains("SR-05 AMBIGUOUS_THEN_RETRY"))
+        // Progress: one line per experiment on standard error.
+        #expect(result.stderr.contains("faultline: SR-01 POST /accounts/{id}/deposits: failed"))
+    }
+
+    @Test func aLogWithoutPayloadsExitsTwoNamingRecordPayloads() async throws {
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let (directory, log) = try await Self.record(upstream: service.port, recordPayloads: false)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try await FaultlineBinary.run(["check", "idempotency", log, "--target", "127.0.0.1:\(service.port)"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--record-payloads"), "\(result.stderr)")
+    }
+
+    @Test func theJSONReportDecodesWithAClassificationPerOperation() async throws {
+        let service = try await DepositService.start(.deduplicating, work: .zero)
+        defer { Task { await service.stop() } }
+        let (directory, log) = try await Self.record(upstream: service.port)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try await FaultlineBinary.run([
+            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1", "--format", "json",
+        ])
+        #expect(result.status == 0, "\(result.stderr)\n\(result.stdout)")
+        let report = try JSONDecoder().decode(IdempotencyReport.self, from: Data(result.stdout.utf8))
+        #expect(report.check == "idempotency")
+        #expect(report.findings.isEmpty)
+        #expect(report.operations.map(\.operation) == ["POST /accounts/{id}/deposits"])
+        #expect(report.operations.first?.classification == "deduplicated_by_key")
+        #expect(report.rules.contains { $0.id == "SR-04" && $0.status == "passed" })
+    }
+}
+
+struct ProxyDidNotListen: Error, CustomStringConvertible {
+    var stderr: String
+    var description: String { "the proxy did not listen: \(self.stderr)" }
+}
+
+/// The parts of the JSON report (CheckReport, `snake_case`) these tests read.
+struct IdempotencyReport: Decodable {
+    struct Rule: Decodable {
+        var id: String
+        var status: String
+        var operation: String?
+    }
+
+    struct Operation: Decodable {
+        var operation: String
+        var classification: String
+        var failedRules: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case operation, classification
+            case failedRules = "failed_rules"
+        }
+    }
+
+    struct Finding: Decodable {
+        var rule: String
+    }
+
+    var check: String
+    var rules: [Rule]
+    var findings: [Finding]
+    var operations: [Operation]
+}
