@@ -129,8 +129,14 @@ public struct RunFile: Sendable {
             if items.isEmpty { reader.fail(proxies, "a run needs at least one proxy") }
             for (index, item) in items.enumerated() {
                 if let entry = Self.proxy(item, index: index, text: text, directory: directory, reader: reader, loader: loader) {
-                    if run.proxies.contains(where: { $0.spec.name == entry.spec.name }) {
-                        reader.fail(item, "two proxies are named '\(entry.spec.name)'; names must be unique (they name the environment variables)")
+                    // `api-x` and `API_X` would both export FAULTLINE_API_X_ADDR: compare
+                    // what the command sees, not the spelling.
+                    let variable = Self.environmentName(entry.spec.name)
+                    if let other = run.proxies.first(where: { Self.environmentName($0.spec.name) == variable }) {
+                        reader.fail(
+                            item,
+                            "proxies '\(other.spec.name)' and '\(entry.spec.name)' would both be FAULTLINE_\(variable)_ADDR; names must differ in more than case and '-' or '_'"
+                        )
                     }
                     run.proxies.append(entry)
                 }
@@ -148,28 +154,20 @@ public struct RunFile: Sendable {
         return run
     }
 
-    /// The proxies' specs for a run writing into `output`, every seed replaced by
-    /// `seed` when given (`--seed`), else unpinned ones by the file's or `fallback`.
-    public func specs(output: String, seed: UInt64?, fallback: UInt64) -> [ProxySpec] {
+    /// The proxies' specs for a run writing into `output` with the run's seed `seed`
+    /// (`--seed`, else the file's `seed`, else a random one): every proxy without a
+    /// `seed` of its own takes it. A pinned proxy keeps its seed even under `--seed`, so
+    /// `--seed S` alone always replays a run whatever the file pins.
+    public func specs(output: String, seed: UInt64) -> [ProxySpec] {
         self.proxies.map { entry in
             var spec = entry.spec
-            if let seed {
-                spec.seed = seed
-            } else if !entry.pinnedSeed {
-                spec.seed = self.seed ?? fallback
-            }
+            if !entry.pinnedSeed { spec.seed = seed }
             spec.records = ProxyRecords.Paths(
                 log: (output as NSString).appendingPathComponent("\(spec.name).jsonl"),
                 pcap: entry.pcap ? (output as NSString).appendingPathComponent("\(spec.name).pcap") : nil
             )
             return spec
         }
-    }
-
-    /// Whether `--seed S` replays this run exactly: true unless a proxy pins a seed of
-    /// its own (then the file alone reproduces those).
-    public var seedReplaysEveryProxy: Bool {
-        !self.proxies.contains { $0.pinnedSeed }
     }
 
     // MARK: Entries
@@ -248,6 +246,10 @@ public struct RunFile: Sendable {
     /// Inline `rules:` read as a profile whose lines and columns are the run file's:
     /// the block is copied at the same lines and columns (the list dash blanked), and the
     /// profile's own header goes after it, so any problem points into the run file.
+    ///
+    /// The block is the key's line and every line after it indented deeper, or at the
+    /// key's own column when it starts a sequence item (`- `): YAML lets a list sit at
+    /// its key's indentation, and without that the rules were cut off ("got nothing").
     private static func inlineProfile(
         rules: Node, key: Node, name: String, text: String, reader: ProfileReader, loader: ProfileLoader
     ) -> Profile? {
@@ -264,7 +266,9 @@ public struct RunFile: Sendable {
         while next < lines.count {
             let line = lines[next]
             let spaces = line.prefix { $0 == " " }.count
-            if line.trimmingCharacters(in: .whitespaces).isEmpty || line.trimmingCharacters(in: .whitespaces).hasPrefix("#") || spaces > indent {
+            let rest = line.dropFirst(spaces)
+            let item = spaces == indent && (rest == "-" || rest.hasPrefix("- "))
+            if rest.trimmingCharacters(in: .whitespaces).isEmpty || rest.hasPrefix("#") || spaces > indent || item {
                 block.append(line)
                 next += 1
             } else {

@@ -33,7 +33,7 @@ struct Run: AsyncParsableCommand {
             where the reports are.
 
             The seed is printed with the exact command that replays the run. --seed \
-            overrides every proxy's seed.
+            sets the run's seed: every proxy without a 'seed' of its own uses it.
 
             While COMMAND runs, a one-line progress display (connections, messages, \
             faults so far, per proxy) is kept on standard error when it is a terminal.
@@ -48,7 +48,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The run file (YAML or JSON): proxies, records, checks.", valueName: "file"))
     var config: String
 
-    @Option(help: ArgumentHelp("Seed for every proxy's fault decisions, overriding the run file.", valueName: "n"))
+    @Option(help: ArgumentHelp("The run's seed, for every proxy without its own 'seed' (overrides the run file's 'seed').", valueName: "n"))
     var seed: UInt64?
 
     @Option(help: ArgumentHelp("Folder for logs, captures and reports (default: the run file's 'output', else ./faultline-run).", valueName: "dir"))
@@ -78,8 +78,9 @@ struct Run: AsyncParsableCommand {
         } catch {
             throw InvalidInputError("--output \(output): cannot create the folder")
         }
+        Self.removeReports(in: output)
         let runSeed = self.seed ?? file.seed ?? UInt64.random(in: 0...UInt64(Int64.max))
-        let specs = file.specs(output: output, seed: self.seed, fallback: runSeed)
+        let specs = file.specs(output: output, seed: runSeed)
         self.logging.bootstrap(defaultLevel: .warning)
         let logger = Logger(label: "faultline.run")
         OpenFileLimit.raiseToHardLimit()
@@ -94,7 +95,7 @@ struct Run: AsyncParsableCommand {
             for proxy in proxies { try? await proxy.stop(grace: .zero) }
             throw error
         }
-        let replay = self.replayCommand(seed: runSeed, file: file)
+        let replay = self.replayCommand(seed: runSeed)
         printError("faultline: seed \(runSeed); replay this run with: \(replay)")
         for proxy in proxies {
             printError("faultline: \(proxy.name) on \(proxy.address) -> \(proxy.spec.upstream)\(Self.describe(proxy.spec))")
@@ -140,9 +141,6 @@ struct Run: AsyncParsableCommand {
     }
 
     private func runCommand(proxies: [HostedProxy], seed: UInt64, signals: TerminationSignals) async throws -> Status {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = self.command
         var environment = ProcessInfo.processInfo.environment
         environment["FAULTLINE_SEED"] = String(seed)
         for proxy in proxies {
@@ -152,34 +150,72 @@ struct Run: AsyncParsableCommand {
             environment[name + "_PORT"] = String(proxy.address.port)
             environment[name + "_UPSTREAM"] = proxy.spec.upstream.description
         }
-        process.environment = environment
-        let exited = AsyncStream<Void>.makeStream()
-        process.terminationHandler = { _ in
-            exited.continuation.yield()
-            exited.continuation.finish()
-        }
+        let pid: pid_t
         do {
-            try process.run()
+            pid = try Self.spawn(self.command, environment: environment)
         } catch {
             for proxy in proxies { try? await proxy.stop(grace: .zero) }
-            throw RuntimeFailure("cannot start '\(self.command[0])': \(error.localizedDescription)")
+            throw error
         }
-        let pid = process.processIdentifier
         let forwarding = Task {
             while let signal = await signals.next() {
                 kill(pid, signal)
             }
         }
         let progress = isatty(STDERR_FILENO) == 1 ? Task { await Self.showProgress(proxies) } : nil
-        for await _ in exited.stream {}
+        let status = await Self.waitForExit(pid)
         forwarding.cancel()
         progress?.cancel()
         if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
-        process.waitUntilExit()
-        if process.terminationReason == .uncaughtSignal {
-            return Status(code: 128 + process.terminationStatus, signal: process.terminationStatus)
+        return status
+    }
+
+    /// Starts `command` (looked up in PATH) with posix_spawn rather than Foundation's
+    /// `Process`: the child must start with default signal dispositions and nothing
+    /// blocked. This process ignores SIGPIPE (and SIGINT and SIGTERM, which it waits
+    /// for through `TerminationSignals`); a child that inherited an ignored SIGPIPE makes
+    /// `producer | head` fail with EPIPE instead of ending quietly, and a shell cannot
+    /// trap a signal that was ignored when it started. A command that cannot be started
+    /// (not found, not executable) is a runtime failure, exit 3, not its status 127.
+    static func spawn(_ command: [String], environment: [String: String]) throws -> pid_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD] { sigaddset(&defaults, number) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let arguments: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        let variables: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in arguments + variables { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawnp(&pid, command[0], nil, &attributes, arguments, variables)
+        guard result == 0 else {
+            throw RuntimeFailure("cannot start '\(command[0])': \(String(cString: strerror(result)))")
         }
-        return Status(code: process.terminationStatus)
+        return pid
+    }
+
+    /// Waits for `pid` on a thread of its own (waitpid blocks) and decodes its status:
+    /// an exit code, or 128+N when signal N ended it, as shells report it.
+    static func waitForExit(_ pid: pid_t) async -> Status {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var raw: Int32 = 0
+                while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
+                let signal = raw & 0x7F
+                if signal == 0 {
+                    continuation.resume(returning: Status(code: (raw >> 8) & 0xFF))
+                } else {
+                    continuation.resume(returning: Status(code: 128 + signal, signal: signal))
+                }
+            }
+        }
     }
 
     /// Redraws one line on the terminal every half second until cancelled.
@@ -226,6 +262,15 @@ struct Run: AsyncParsableCommand {
         return report
     }
 
+    /// Deletes the reports an earlier run left in `output`: a CI job publishing
+    /// `retries.junit.xml` must never publish a stale one when this run writes none.
+    static func removeReports(in output: String) {
+        for format in RunFile.reportFormats {
+            guard let kind = ReportFormat(rawValue: format) else { continue }
+            try? FileManager.default.removeItem(atPath: (output as NSString).appendingPathComponent("retries.\(Self.fileExtension(kind))"))
+        }
+    }
+
     static func fileExtension(_ format: ReportFormat) -> String {
         switch format {
         case .junit: "junit.xml"
@@ -254,9 +299,11 @@ struct Run: AsyncParsableCommand {
 
     // MARK: Words
 
-    private func replayCommand(seed: UInt64, file: RunFile) -> String {
+    /// The command that replays this run: always with `--seed`, which gives every proxy
+    /// that does not pin its own seed the same seed again (`RunFile.specs`).
+    private func replayCommand(seed: UInt64) -> String {
         var words = ["faultline", "run", "--config", self.config]
-        if self.seed != nil || file.seedReplaysEveryProxy { words += ["--seed", String(seed)] }
+        words += ["--seed", String(seed)]
         if let output = self.output { words += ["--output", output] }
         return (words + ["--"] + self.command).map(Self.shellQuoted).joined(separator: " ")
     }
