@@ -47,3 +47,11 @@ struct RequestFingerprint {
         return fingerprint.finalize()
     }
 }
+
+/// The fingerprint of a whole message's bytes (a UDP datagram), as framers compute it
+/// for protocols without structure: equal bytes, equal fingerprint.
+public enum MessageFingerprint {
+    public static func of(_ buffer: ByteBuffer) -> String {
+        RequestFingerprint.of(buffer)
+    }
+}

@@ -92,20 +92,21 @@ public enum ProxyHost {
             if spec.framing.kind != .raw {
                 throw InvalidInputError("framing applies to TCP only; a UDP proxy frames each datagram as one message")
             }
-            return .udp(
-                UDPProxyConfiguration(
-                    name: spec.name,
-                    listen: spec.listen,
-                    upstream: spec.upstream,
-                    idleTimeout: spec.udpIdleTimeout,
-                    maxSessions: spec.udpMaxSessions,
-                    rules: try spec.profile?.datagramRules() ?? [],
-                    schedule: spec.profile?.schedule,
-                    seed: seed,
-                    proxyIndex: spec.index,
-                    profile: spec.profile.map { ($0.name, $0.hash) }
-                )
+            var configuration = UDPProxyConfiguration(
+                name: spec.name,
+                listen: spec.listen,
+                upstream: spec.upstream,
+                idleTimeout: spec.udpIdleTimeout,
+                maxSessions: spec.udpMaxSessions,
+                rules: try spec.profile?.datagramRules() ?? [],
+                schedule: spec.profile?.schedule,
+                seed: seed,
+                proxyIndex: spec.index,
+                profile: spec.profile.map { ($0.name, $0.hash) }
             )
+            // With a log, every datagram is a message the checker can judge.
+            configuration.recordDatagrams = spec.records.log != nil
+            return .udp(configuration)
         }
     }
 }

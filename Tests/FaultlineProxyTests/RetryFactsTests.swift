@@ -3,8 +3,10 @@ import FaultlineFraming
 import FaultlineProxy
 import FaultlineRecords
 import FaultlineTestSupport
+import Logging
 import Foundation
 import NIOCore
+import NIOPosix
 import Testing
 
 /// What the log records for `faultline check retries`, over real sockets: the attempt
@@ -116,6 +118,46 @@ struct RetryFactsTests {
         #expect(replies.map(\.status) == [503, 503])
         let close = try #require(events.events.first { $0.type == .connectionClose })
         #expect(close.closedBy == "client")
+        #expect(close.unansweredUnit == nil)
+    }
+}
+
+/// A UDP proxy with a log records every datagram as a `message`: requests with their
+/// fingerprint and attempt, replies with the request they answer.
+@Suite(.timeLimit(.minutes(1)))
+struct UDPRetryFactsTests {
+    @Test func datagramsAreMessagesWithAttemptsAndPairedReplies() async throws {
+        let echo = try await TestDatagramEcho.start()
+        let events = AwaitableEventSink()
+        var configuration = UDPProxyConfiguration(
+            name: "udp", listen: HostPort(host: "127.0.0.1", port: 0), upstream: HostPort(host: "127.0.0.1", port: echo.port)
+        )
+        configuration.recordDatagrams = true
+        let proxy = try UDPProxy(
+            configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, events: events,
+            logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let address = try await proxy.start()
+        let client = try await TestDatagram.bind()
+        let payloads = [TestDatagram.numbered(1), TestDatagram.numbered(1), TestDatagram.numbered(2)]
+        try await client.executeThenClose { inbound, outbound in
+            var replies = inbound.makeAsyncIterator()
+            for payload in payloads {
+                try await outbound.write(AddressedEnvelope(remoteAddress: address, data: payload))
+                _ = try #require(try await replies.next())
+            }
+        }
+        await proxy.shutdown()
+        await echo.stop()
+
+        #expect(events.events.first { $0.type == .proxyStart }?.framing == "datagram")
+        let requests = events.events.filter { $0.type == .message && $0.direction == .upstream }
+        let replies = events.events.filter { $0.type == .message && $0.direction == .downstream }
+        #expect(requests.map(\.attempt) == [0, 1, 0], "the same bytes again are the next attempt")
+        #expect(requests[0].fingerprint == requests[1].fingerprint && requests[0].fingerprint != requests[2].fingerprint)
+        #expect(replies.map(\.requestUnit) == [0, 1, 2])
+        #expect(replies.map(\.attempt) == [0, 1, 0])
+        let close = try #require(events.events.first { $0.type == .connectionClose })
         #expect(close.unansweredUnit == nil)
     }
 }

@@ -31,6 +31,9 @@ final class DatagramFaultStage {
     private let send: Send
 
     private(set) var counters = DatagramCounters()
+    /// Told of every datagram as it arrives, with its ordinal and whether a fault drops
+    /// it at once (the session logs it as a `message`).
+    var onArrival: ((_ ordinal: UInt64, _ buffer: ByteBuffer, _ dropped: Bool) -> Void)?
 
     /// A datagram held back by `reorder`.
     private struct Held {
@@ -116,6 +119,7 @@ final class DatagramFaultStage {
             sinceSessionOpen: .nanoseconds((now - self.sessionOpen).nanoseconds)
         )
         defer { self.arrived(ordinal: decision.datagram) }
+        self.onArrival?(decision.datagram, buffer, decision.drop != nil)
         if decision.isUntouched {
             self.write(buffer)
             return

@@ -117,6 +117,7 @@ public final class UDPProxy: Sendable {
         start.seed = self.configuration.seed
         start.profile = self.configuration.profile?.name
         start.profileHash = self.configuration.profile?.hash
+        start.framing = self.configuration.recordDatagrams ? "datagram" : nil
         start.mono = loop.now.uptimeNanoseconds
         self.events.record(start)
         self.logger.info(

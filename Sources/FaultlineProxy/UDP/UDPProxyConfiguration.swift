@@ -23,6 +23,10 @@ public struct UDPProxyConfiguration: Sendable {
     public var proxyIndex: UInt32
     /// The profile the rules came from (name and hash), for `proxy_start`.
     public var profile: (name: String, hash: String)?
+    /// Log every datagram as a `message` event (fingerprint, attempt, and for a reply
+    /// the request it answers), as `--framing` does for TCP, so `check retries` can
+    /// judge a UDP client. Costs a hash per datagram: on only when there is a log.
+    public var recordDatagrams = false
 
     public static let defaultIdleTimeout: Duration = .seconds(60)
     public static let defaultMaxSessions = 10_000

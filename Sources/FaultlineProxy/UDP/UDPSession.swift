@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineFraming
 import FaultlineRecords
 import Logging
 import NIOCore
@@ -32,6 +33,9 @@ final class UDPSession {
         var listener: any Channel
         /// Writes to the listener socket, shared by every session.
         var toClients: CoalescingDatagramWriter
+        /// The proxy's attempt ledger when every datagram is logged as a `message`
+        /// (`recordDatagrams`); nil logs none.
+        var attempts: AttemptLedger?
     }
 
     private enum State {
@@ -70,8 +74,58 @@ final class UDPSession {
     private lazy var toUpstream = self.stage(.upstream) { [weak self] buffer in self?.sendUpstream(buffer) }
     private lazy var toClient = self.stage(.downstream) { [weak self] buffer in self?.sendToClient(buffer) }
 
+    /// Requests that went on to the upstream and wait for a reply, oldest first (units,
+    /// first-byte times, attempts): a reply datagram answers the oldest. Bounded: a
+    /// protocol that sends without replies must not grow it.
+    private var awaitingReply: [(unit: UInt64, mono: UInt64, attempt: UInt64?)] = []
+    private static let maximumAwaiting = 64
+
     /// The fault stage for one direction of this session.
     private func stage(_ direction: Event.Direction, send: @escaping DatagramFaultStage.Send) -> DatagramFaultStage {
+        let stage = self.makeStage(direction, send: send)
+        if self.shared.attempts != nil {
+            stage.onArrival = { [weak self] unit, buffer, dropped in
+                self?.recordDatagram(direction, unit: unit, buffer: buffer, dropped: dropped)
+            }
+        }
+        return stage
+    }
+
+    /// Logs one datagram as a `message`: a request with its fingerprint and attempt, a
+    /// reply with the request it answers (the oldest still waiting).
+    private func recordDatagram(_ direction: Event.Direction, unit: UInt64, buffer: ByteBuffer, dropped: Bool) {
+        let now = self.eventLoop.now.uptimeNanoseconds
+        var event = Event(.message)
+        event.proxy = self.shared.proxyName
+        event.conn = self.ordinal
+        event.direction = direction
+        event.unit = unit
+        event.bytes = buffer.readableBytes
+        event.mono = now
+        event.firstMono = now
+        switch direction {
+        case .upstream:
+            let fingerprint = MessageFingerprint.of(buffer)
+            let info = MessageInfo(role: .request, fingerprint: fingerprint)
+            let attempt = self.shared.attempts?.attempt(of: info, client: self.client.ipAddress, at: .nanoseconds(Int64(clamping: now)))
+            event.fingerprint = fingerprint
+            event.attempt = attempt
+            if !dropped {
+                if self.awaitingReply.count >= Self.maximumAwaiting { self.awaitingReply.removeFirst() }
+                self.awaitingReply.append((unit, now, attempt))
+            }
+        case .downstream:
+            if !self.awaitingReply.isEmpty {
+                let request = self.awaitingReply.removeFirst()
+                event.requestUnit = request.unit
+                event.requestMono = request.mono
+                event.attempt = request.attempt
+            }
+        }
+        self.shared.events.record(event)
+    }
+
+    private func makeStage(_ direction: Event.Direction, send: @escaping DatagramFaultStage.Send) -> DatagramFaultStage {
         DatagramFaultStage(
             plan: self.shared.plan,
             session: self.ordinal,
@@ -314,6 +368,7 @@ final class UDPSession {
         event.bytesToClient = down.bytesOut
         event.droppedDownstream = down.bytesDropped
         event.duplicatedDownstream = down.bytesDuplicated
+        event.unansweredUnit = self.awaitingReply.last?.unit
         event.datagramsFromClient = up.datagramsIn
         event.datagramsToUpstream = up.datagramsOut
         event.datagramsDroppedUpstream = up.datagramsDropped

@@ -22,6 +22,8 @@ final class UDPSessionTable: ChannelInboundHandler {
     private let capture: PacketCapture?
     private let logger: Logger
     private let gauge: UDPSessionGauge
+    /// Numbers attempts across sessions when datagrams are logged (`recordDatagrams`).
+    private let attempts: AttemptLedger?
     /// When the proxy started, for rules' windows and the schedule.
     private let startedAt = NIODeadline.now()
 
@@ -47,6 +49,7 @@ final class UDPSessionTable: ChannelInboundHandler {
         gauge: UDPSessionGauge
     ) {
         self.configuration = configuration
+        self.attempts = configuration.recordDatagrams ? AttemptLedger() : nil
         self.plan = plan
         self.upstream = upstream
         self.events = events
@@ -105,7 +108,8 @@ final class UDPSessionTable: ChannelInboundHandler {
                 upstream: self.upstream,
                 logger: self.logger,
                 listener: listener,
-                toClients: toClients
+                toClients: toClients,
+                attempts: self.configuration.recordDatagrams ? self.attempts : nil
             )
         )
         self.sessions[client] = session
