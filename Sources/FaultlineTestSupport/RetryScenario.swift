@@ -89,7 +89,9 @@ public struct RetryScenario: Sendable {
         }
         proxy.signal(SIGTERM)
         let proxyStatus = await proxy.exitStatus()
-        upstream.signal(SIGTERM)
+        // The upstream keeps nothing: it is killed rather than asked, so a signal mask it
+        // inherited can never leave the test waiting for it.
+        upstream.signal(SIGKILL)
         _ = await upstream.exitStatus()
         return Recording(log: log, client: result, proxyStatus: proxyStatus, proxyStandardError: await proxy.completeStandardError())
     }

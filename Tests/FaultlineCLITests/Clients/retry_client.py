@@ -46,11 +46,14 @@ CAREFUL = {
     "resubmit": False,  # sends the request again after a success
     "new_payload": False,  # after a success, reuses the key with a different body
     "key": "same",
+    "keep_alive": False,  # True: the attempts of one request share a connection while it lasts
 }
 
 POLICIES = {
     "exponential-full-jitter": {},
-    "none": {"backoff": "none", "jitter": "none", "max_attempts": 3, "honour_retry_after": False},
+    # The clients that retry at once keep the connection, as curl and urllib3 do: a retry
+    # on a new connection waits for the proxy to accept and dial (ms in a debug build).
+    "none": {"backoff": "none", "jitter": "none", "max_attempts": 3, "honour_retry_after": False, "keep_alive": True},
     "constant": {"backoff": "constant", "jitter": "none"},
     "key-rotating": {"key": "rotate"},
     "ignore-retry-after": {"honour_retry_after": False},
@@ -63,7 +66,7 @@ POLICIES = {
     "past-deadline": {"keep_deadline": False, "max_attempts": 5, "base": 0.2, "jitter": "equal", "deadline": 1.0},
     "resubmit-after-success": {"resubmit": True},
     "key-new-payload": {"new_payload": True},
-    "storm": {"backoff": "none", "jitter": "none", "max_attempts": 10, "honour_retry_after": False},
+    "storm": {"backoff": "none", "jitter": "none", "max_attempts": 10, "honour_retry_after": False, "keep_alive": True},
 }
 
 
@@ -81,6 +84,7 @@ def parse_arguments(argv):
     parser.add_argument("--count", type=int, default=1, help="logical requests")
     parser.add_argument("--parallel", type=int, default=1, help="logical requests in flight at once")
     parser.add_argument("--body", default=None, help='default for POST/PUT/PATCH: {"n": I}; {i} is replaced')
+    parser.add_argument("--body-bytes", type=int, default=0, help="pad the default body to about this many bytes")
     parser.add_argument("--key", choices=["same", "rotate", "none"], default=None)
     parser.add_argument("--backoff", choices=["none", "constant", "exponential"], default=None)
     parser.add_argument("--jitter", choices=["none", "full", "equal"], default=None)
@@ -95,6 +99,7 @@ def parse_arguments(argv):
     parser.add_argument("--hedge", type=float, default=None, help="send a second copy after this many seconds in flight")
     parser.add_argument("--resubmit-after-success", action="store_true", default=None)
     parser.add_argument("--reuse-key-new-body", action="store_true", default=None)
+    parser.add_argument("--keep-alive", choices=["yes", "no"], default=None, help="retry on the same connection while it lasts")
     parser.add_argument("--seed", type=int, default=1)
     arguments = parser.parse_args(argv)
 
@@ -119,6 +124,8 @@ def parse_arguments(argv):
         settings["deadline"] = seconds_or_none(arguments.deadline)
     if arguments.ignore_deadline:
         settings["keep_deadline"] = False
+    if arguments.keep_alive is not None:
+        settings["keep_alive"] = arguments.keep_alive == "yes"
     if arguments.retry_after is not None:
         settings["honour_retry_after"] = arguments.retry_after == "honour"
     return arguments, settings
@@ -130,15 +137,24 @@ class Client:
         self.settings = settings
         self.print_lock = threading.Lock()
 
-    # One attempt: a new connection, one request, the whole reply read, closed.
-    def attempt(self, method, path, body, key, timeout):
+    # One attempt: a new connection (or the kept one), one request, the whole reply read,
+    # closed unless kept.
+    def attempt(self, method, path, body, key, timeout, kept=None):
         record = {"start": time.monotonic(), "key": key}
         headers = {"Host": f"{self.arguments.host}:{self.arguments.port}", "User-Agent": f"retry-client/{self.arguments.policy}"}
         if key is not None:
             headers["Idempotency-Key"] = key
         if body is not None:
             headers["Content-Type"] = "application/json"
-        connection = http.client.HTTPConnection(self.arguments.host, self.arguments.port, timeout=timeout)
+        connection = kept.pop("connection", None) if kept is not None else None
+        if connection is None:
+            connection = http.client.HTTPConnection(self.arguments.host, self.arguments.port, timeout=timeout)
+        else:
+            record["reused"] = True
+            connection.timeout = timeout
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
+        failed = True
         try:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
@@ -147,12 +163,16 @@ class Client:
             retry_after = response.getheader("Retry-After")
             if retry_after is not None:
                 record["retry_after"] = retry_after
+            failed = response.will_close
         except socket.timeout:
             record["error"] = "timeout"
         except (ConnectionError, http.client.HTTPException, OSError) as error:
             record["error"] = type(error).__name__
         finally:
-            connection.close()
+            if kept is not None and not failed:
+                kept["connection"] = connection
+            else:
+                connection.close()
         record["end"] = time.monotonic()
         return record
 
@@ -221,12 +241,13 @@ class Client:
         path = self.arguments.path.replace("{i}", str(index))
         body = self.arguments.body
         if body is None and method in ("POST", "PUT", "PATCH"):
-            body = json.dumps({"n": index, "seed": self.arguments.seed})
+            body = json.dumps({"n": index, "seed": self.arguments.seed, "pad": "x" * self.arguments.body_bytes})
         elif body is not None:
             body = body.replace("{i}", str(index))
         key = None if settings["key"] == "none" else self.new_key(index, rng)
 
         started = time.monotonic()
+        kept = {} if settings["keep_alive"] else None
         attempts = []
         outcome = "gave_up"
         retry = 0
@@ -239,7 +260,7 @@ class Client:
                 copies, record = self.hedged_attempt(method, path, body, key, timeout)
                 attempts.extend(copies)
             else:
-                record = self.attempt(method, path, body, key, timeout)
+                record = self.attempt(method, path, body, key, timeout, kept)
                 attempts.append(record)
             if not self.retryable(record):
                 outcome = "ok" if record["status"] < 400 else "failed"
@@ -255,6 +276,8 @@ class Client:
             time.sleep(wait)
             if settings["key"] == "rotate":
                 key = self.new_key(index, rng)
+        if kept is not None and "connection" in kept:
+            kept.pop("connection").close()
 
         if outcome == "ok" and settings["resubmit"]:
             # The same request again, though it succeeded: a double submission.

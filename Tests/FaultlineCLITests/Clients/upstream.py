@@ -50,10 +50,18 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = answer
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # a kept-alive connection must not hold up the exit
+    request_queue_size = 128  # 22 clients at once must not overflow the backlog
+
+
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    # A parent may start us with signals blocked (a test runner's thread mask is
+    # inherited): take SIGTERM and SIGINT back, or the test waits for ever.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server = Server(("127.0.0.1", 0), Handler)
     print(f"port {server.server_address[1]}", flush=True)
     try:
         server.serve_forever(poll_interval=0.1)
