@@ -167,7 +167,12 @@ extension IdempotencyCheck {
             return SentRequest(step: step, bytes: bytes, failure: "not sent (dry run)")
         }
         let profile = try ProfileLoader().load(text: Self.replyLostProfile, file: "replay-reply-lost")
-        let kind: FramingConfiguration.Kind = self.wire == .http ? .http : .resp
+        let kind: FramingConfiguration.Kind
+        switch self.wire {
+        case .http: kind = .http
+        case .resp: kind = .resp
+        case .line: kind = .line
+        }
         let watch = DropWatch()
         let proxy = TCPProxy(
             configuration: TCPProxyConfiguration(
@@ -227,7 +232,7 @@ extension IdempotencyCheck {
             guard case .message(_, let info) = responses.decode(buffer: &buffer) else { return nil }
             let body = bytes.count >= 4 ? Self.body(of: bytes) : []
             return ReplayReply(bytes: bytes, status: info.status, headers: info.headers, body: body)
-        case .resp:
+        case .resp, .line:
             return ReplayReply(bytes: bytes, status: nil, headers: [], body: bytes)
         }
     }

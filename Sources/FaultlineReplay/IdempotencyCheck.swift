@@ -81,6 +81,10 @@ public final class IdempotencyCheck {
                     + self.recorded.requests.map(\.operation).joined(separator: ", ")
             )
         }
+        self.progress(
+            "faultline: replaying \(self.selected.count) operation(s) from \(self.inputs.joined(separator: ", ")) against \(self.target)"
+                + (self.options.dryRun ? " (dry run: printing the requests, sending none)" : "")
+        )
         var report = CheckReport(check: "idempotency", inputs: self.inputs + ["target \(self.target)"], origin: 0)
         var verdicts: [CheckReport.OperationVerdict] = []
         for request in self.selected {
@@ -135,6 +139,14 @@ public final class IdempotencyCheck {
         if self.options.dryRun {
             notes.append("Dry run: the requests were printed, none was sent; no verdicts.")
         }
+        // The classification table, as lines every writer shows (JSON also has `operations`).
+        for verdict in verdicts {
+            notes.append(
+                "Operation \(verdict.operation): \(verdict.classification.words) — \(verdict.reason)"
+                    + (verdict.failedRules.isEmpty ? "" : "; failed: \(verdict.failedRules.joined(separator: ", "))")
+                    + (verdict.source.map { " (replayed from \($0))" } ?? "")
+            )
+        }
         notes.append(
             "Replayed \(self.selected.count) of \(self.recorded.requests.count) operation(s) recorded in the log against "
                 + "\(self.target): \(self.requestsSent) request(s) on \(self.connections) connection(s); summary counts "
@@ -161,6 +173,8 @@ public final class IdempotencyCheck {
                 "Each experiment used a fresh \(self.options.keyHeader) value where the recorded request carried one "
                     + "(only that header changed; SR-03 also changed one JSON field and Content-Length)."
             )
+        } else if self.wire == .line {
+            notes.append("Line messages carry no idempotency key: SR-02, SR-03, SR-04 and SR-07 do not apply; each request went on a new connection.")
         } else {
             notes.append("RESP commands carry no idempotency key: SR-02, SR-03, SR-04 and SR-07 do not apply; each connection is new, so a recorded AUTH or SELECT is not replayed.")
         }
@@ -168,5 +182,17 @@ public final class IdempotencyCheck {
             notes.append("The target stopped answering (\(stopped)): the run ended there and the report holds what was found.")
         }
         return notes
+    }
+}
+
+extension CheckReport.OperationVerdict.Classification {
+    /// `at-least-once`, `deduplicated by key`: as the report's notes say it.
+    public var words: String {
+        switch self {
+        case .idempotent: "idempotent"
+        case .deduplicatedByKey: "deduplicated by key"
+        case .atLeastOnce: "at-least-once (violation)"
+        case .inconclusive: "inconclusive"
+        }
     }
 }

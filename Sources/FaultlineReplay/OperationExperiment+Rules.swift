@@ -86,9 +86,11 @@ extension OperationExperiment {
     }
 
     var noKeyReason: String {
-        self.request.wire == .resp
-            ? "RESP commands carry no idempotency key"
-            : "the recorded request carries no \(self.options.keyHeader) header"
+        switch self.request.wire {
+        case .resp: "RESP commands carry no idempotency key"
+        case .line: "line messages carry no idempotency key"
+        case .http: "the recorded request carries no \(self.options.keyHeader) header"
+        }
     }
 
     // MARK: SR-03
@@ -135,7 +137,6 @@ extension OperationExperiment {
                     finding: (.high, "\(self.operation) reused a key with a changed payload (\(change.description)) and the service applied it: \(status), \(how)."),
                     sent: sent
                 )
-                self.extraEffect = true
             } else {
                 let cached = self.sameAnswer(a, b).same
                 self.record(
@@ -304,7 +305,7 @@ extension OperationExperiment {
         if self.dryRun {
             (classification, reason) = (.inconclusive, "dry run: nothing sent")
         } else if self.extraEffect {
-            let rules = self.findings.filter { ["SR-01", "SR-03", "SR-04", "SR-05"].contains($0.rule) && $0.severity >= .high }.map(\.rule)
+            let rules = self.findings.filter { ["SR-01", "SR-04", "SR-05"].contains($0.rule) && $0.severity >= .high }.map(\.rule)
             (classification, reason) = (.atLeastOnce, "a repeat applied again (\(Array(Set(rules)).sorted().joined(separator: ", ")))")
         } else if let stoppedAt = self.stoppedAt {
             (classification, reason) = (.inconclusive, "the target stopped answering: \(stoppedAt)")

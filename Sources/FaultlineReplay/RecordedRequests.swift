@@ -7,6 +7,9 @@ import Foundation
 public enum ReplayProtocol: String, Sendable, CaseIterable {
     case http
     case resp
+    /// One request per line, one reply line each (`--framing line`): no method, no key,
+    /// so only the unkeyed experiments (SR-01, SR-05) apply.
+    case line
 }
 
 /// One operation's representative request: the first recorded one with a payload.
@@ -78,14 +81,14 @@ public struct RecordedRequests: Sendable {
         }
         if framings.isEmpty {
             throw InvalidInputError(
-                "\(path): the log has no framing: record it with 'faultline proxy --framing http' (or resp) "
+                "\(path): the log has no framing: record it with 'faultline proxy --framing http' (or resp, line) "
                     + "and --record-payloads, so replay knows the requests and their bytes"
             )
         }
         if messages == 0, let otherFraming {
             throw InvalidInputError(
-                "\(path): the log is framed '\(otherFraming)': check idempotency replays http and resp only "
-                    + "(line and length framing carry no method, key or reply format it could judge)"
+                "\(path): the log is framed '\(otherFraming)': check idempotency replays http, resp and line framing "
+                    + "(a length prefix carries no operation or reply boundary it could judge)"
             )
         }
         if messages == 0 {
@@ -111,6 +114,8 @@ public struct RecordedRequests: Sendable {
         case .resp:
             guard let words = RESPCommand.words(bytes) else { return nil }
             return ReplayOperationName.resp(words: words)
+        case .line:
+            return ReplayOperationName.line(bytes)
         }
     }
 }

@@ -9,7 +9,7 @@ public struct ReplayReply: Sendable, Equatable {
     /// HTTP status; nil for RESP.
     public var status: Int?
     public var headers: [MessageInfo.Header]
-    /// HTTP: the bytes after the head. RESP: the whole reply.
+    /// HTTP: the bytes after the head. RESP and line: the whole reply.
     public var body: [UInt8]
 
     public func header(_ name: String) -> String? {
@@ -87,6 +87,8 @@ final class ReplayConnection: Sendable {
             return responses
         case .resp:
             return RESPFramer(role: .response)
+        case .line:
+            return LineFramer(role: .response)
         }
     }
 

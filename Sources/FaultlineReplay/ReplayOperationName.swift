@@ -22,6 +22,13 @@ public enum ReplayOperationName {
         return command
     }
 
+    /// Line framing: the first word of the line (`deposit 10` → `deposit`), as the
+    /// checker names line messages.
+    public static func line(_ bytes: [UInt8]) -> String? {
+        let word = bytes.prefix(64).prefix { $0 > 0x20 && $0 < 0x7F }
+        return word.isEmpty ? nil : String(decoding: word, as: UTF8.self)
+    }
+
     /// `/charges/123/refunds/9f1c…?x=1` → `/charges/{id}/refunds/{id}`.
     public static func fold(_ target: String) -> String {
         var path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target

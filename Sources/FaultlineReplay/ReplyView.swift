@@ -33,6 +33,10 @@ struct ReplyView: Equatable {
                 self.numbers = Self.numbers(in: self.body)
                 self.resourceID = location
             }
+        case .line:
+            self.body = String(decoding: reply.bytes, as: UTF8.self).trimmingSuffixNewline()
+            self.numbers = Self.numbers(in: self.body)
+            self.resourceID = nil
         case .resp:
             self.body = RESPValueText.text(reply.bytes)
             self.numbers = Self.numbers(in: self.body)
@@ -88,6 +92,14 @@ enum VolatileFields {
 
     private static func remove(_ path: ArraySlice<String>, from json: Any) -> Any {
         guard let first = path.first else { return json }
+        if first.hasSuffix("[*]"), var object = json as? [String: Any] {
+            // `items[*]`: every element of the array `items`.
+            let name = String(first.dropLast(3))
+            if let array = object[name] as? [Any] {
+                object[name] = path.count == 1 ? [Any]() : array.map { Self.remove(path.dropFirst(), from: $0) }
+            }
+            return object
+        }
         if var object = json as? [String: Any] {
             if path.count == 1 {
                 object[first] = nil
@@ -96,7 +108,7 @@ enum VolatileFields {
             }
             return object
         }
-        if let array = json as? [Any], first == "*" || first.hasSuffix("[*]") {
+        if let array = json as? [Any], first == "*" {
             return array.map { Self.remove(path.dropFirst(), from: $0) }
         }
         return json

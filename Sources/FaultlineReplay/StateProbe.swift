@@ -3,8 +3,8 @@ import FaultlineCore
 /// A read of the service's state, sent before and after each experiment (`--probe`).
 ///
 /// HTTP: `GET /accounts/1` becomes a minimal HTTP/1.1 request with the target as
-/// `Host`. RESP: `GET counter` becomes a RESP array of bulk strings. Only a path is
-/// accepted, never a URL: probes, like every request, go to `--target` and nowhere else.
+/// `Host`. RESP: `GET counter` becomes a RESP array of bulk strings. Line: the text
+/// and a newline. For HTTP only a path is accepted, never a URL: probes, like every request, go to `--target` and nowhere else.
 struct StateProbe: Sendable, Equatable {
     var text: String
     var bytes: [UInt8]
@@ -23,6 +23,9 @@ struct StateProbe: Sendable, Equatable {
             }
             let head = "\(words[0].uppercased()) \(words[1]) HTTP/1.1\r\nHost: \(target)\r\nAccept: */*\r\n\r\n"
             return StateProbe(text: text, bytes: Array(head.utf8))
+        case .line:
+            guard !words.isEmpty else { throw InvalidInputError("--probe '': give the line to send, as in --probe 'balance'") }
+            return StateProbe(text: text, bytes: Array((text + "\n").utf8))
         case .resp:
             guard !words.isEmpty else { throw InvalidInputError("--probe '': give a command, as in --probe 'GET counter'") }
             return StateProbe(text: text, bytes: RESPCommand.encode(words))

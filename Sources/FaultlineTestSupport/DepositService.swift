@@ -10,8 +10,8 @@ import Synchronization
 ///     GET  /accounts/{id}                                          → 200 {"id":1,"balance":110}
 ///
 /// One balance for every account (enough for a probe). Every reply carries a fresh
-/// `Date`-like `X-Served-At` and `X-Request-Id`, and deposits a `created_at`, so a
-/// replayed answer differs from a recomputed one only where it should. `received`
+/// `X-Request-Id` and every deposit a `created_at`, so a saved answer replayed differs
+/// from a recomputed one only where it should. `received`
 /// counts requests of any kind (a dry run must leave it at zero).
 public final class DepositService: Sendable {
     public enum Behaviour: String, Sendable, CaseIterable {

@@ -28,7 +28,7 @@ enum RecordedLog {
                 name: "recorded",
                 listen: HostPort(host: "127.0.0.1", port: 0),
                 upstream: HostPort(host: "127.0.0.1", port: upstreamPort),
-                framing: FramingConfiguration(kind: framing == .http ? .http : .resp, recordPayloads: recordPayloads)
+                framing: FramingConfiguration(kind: Self.kind(framing), recordPayloads: recordPayloads)
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             events: log,
@@ -41,6 +41,14 @@ enum RecordedLog {
         await proxy.shutdown(grace: .seconds(1))
         try await log.close()
         return path
+    }
+
+    static func kind(_ wire: ReplayProtocol) -> FramingConfiguration.Kind {
+        switch wire {
+        case .http: .http
+        case .resp: .resp
+        case .line: .line
+        }
     }
 
     static func deposit(key: String?, amount: Int = 10, account: Int = 1) -> [UInt8] {
