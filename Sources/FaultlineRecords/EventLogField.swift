@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Every key of an event-log line, spelled as the log spells it (`Event.CodingKeys`).
 ///
 /// The streaming reader looks keys up in a byte table built from these raw values and sets
@@ -47,53 +39,78 @@ enum EventLogField: String, CaseIterable, Sendable {
     case datagramsDuplicatedUpstream = "datagrams_duplicated_upstream"
     case datagramsDuplicatedDownstream = "datagrams_duplicated_downstream"
 
-    /// The fields by the bytes of their names: `buckets[n]` holds the names `n` bytes long.
+    /// The fields by the bytes of their names, grouped by length.
     ///
     /// A key is found with one length check and, per same-length name (at most a
-    /// handful), a compare of its first 32 bytes as four words, without making a
-    /// `String` of it. Names longer than 32 bytes compare the rest with `memcmp`.
+    /// handful), compares of 8-byte words read straight from the line, the first word
+    /// first (it nearly always decides), without making a `String` of it or calling out.
     struct Table: Sendable {
-        private struct Entry: Sendable {
-            var words: (UInt64, UInt64, UInt64, UInt64)
-            var name: [UInt8]
-            var field: EventLogField
-        }
-
-        private let buckets: [[Entry]]
+        /// Entries for names `n` bytes long are `starts[n]..<starts[n + 1]`.
+        private let starts: [Int]
+        /// Per entry, `wordsPerName` little-endian words of its name, zero-padded.
+        private let words: [UInt64]
+        private let fields: [EventLogField]
+        private let wordsPerName: Int
 
         init() {
-            let longest = EventLogField.allCases.map(\.rawValue.utf8.count).max() ?? 0
-            var buckets = [[Entry]](repeating: [], count: longest + 1)
-            for field in EventLogField.allCases {
-                let name = Array(field.rawValue.utf8)
-                let words = name.withUnsafeBufferPointer { Self.words($0) }
-                buckets[name.count].append(Entry(words: words, name: name, field: field))
+            let names = EventLogField.allCases.map { (Array($0.rawValue.utf8), $0) }.sorted { $0.0.count < $1.0.count }
+            let longest = names.last?.0.count ?? 0
+            let wordsPerName = (longest + 7) / 8
+            var starts = [Int](repeating: names.count, count: longest + 2)
+            var words: [UInt64] = []
+            for (index, (name, _)) in names.enumerated().reversed() {
+                starts[name.count] = index
             }
-            self.buckets = buckets
+            for length in stride(from: longest, through: 0, by: -1) where starts[length] > starts[length + 1] {
+                starts[length] = starts[length + 1]  // no name this long: an empty range
+            }
+            for (name, _) in names {
+                name.withUnsafeBufferPointer { bytes in
+                    for index in 0..<wordsPerName { words.append(Self.word(bytes.baseAddress!, bytes.count, index)) }
+                }
+            }
+            self.starts = starts
+            self.words = words
+            self.fields = names.map(\.1)
+            self.wordsPerName = wordsPerName
         }
 
-        /// The first 32 bytes of `bytes` as four words, zero-padded.
-        private static func words(_ bytes: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64, UInt64, UInt64) {
-            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &words) { storage in
-                storage.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes).prefix(32)))
+        /// Word `index` of the `count` bytes at `base`: bytes `8 * index ..< 8 * index + 8`,
+        /// little-endian, zero past the end.
+        @inline(__always)
+        private static func word(_ base: UnsafePointer<UInt8>, _ count: Int, _ index: Int) -> UInt64 {
+            let start = index &* 8
+            if start >= count { return 0 }
+            if count &- start >= 8 {
+                return UInt64(littleEndian: UnsafeRawPointer(base + start).loadUnaligned(as: UInt64.self))
             }
-            return words
+            var value: UInt64 = 0
+            for offset in 0..<(count &- start) {
+                value |= UInt64(base[start &+ offset]) << UInt64(8 &* offset)
+            }
+            return value
         }
 
         /// The field named by `key`, or nil for a key this build does not know.
         func field(_ key: UnsafeBufferPointer<UInt8>) -> EventLogField? {
-            guard key.count < self.buckets.count, let base = key.baseAddress else { return nil }
-            let words = Self.words(key)
-            for entry in self.buckets[key.count]
-            where entry.words.0 == words.0 && entry.words.1 == words.1 && entry.words.2 == words.2 && entry.words.3 == words.3 {
-                if key.count <= 32 { return entry.field }
-                let same = entry.name.withUnsafeBufferPointer { name in
-                    memcmp(name.baseAddress! + 32, base + 32, key.count - 32) == 0
+            let count = key.count
+            guard count + 1 < self.starts.count, let base = key.baseAddress else { return nil }
+            let first = self.starts[count], last = self.starts[count + 1]
+            guard first < last else { return nil }
+            return self.words.withUnsafeBufferPointer { words in
+                let word0 = Self.word(base, count, 0)
+                for entry in first..<last where words[entry &* self.wordsPerName] == word0 {
+                    var same = true
+                    for index in 1..<Swift.max(self.wordsPerName, 1) where index &* 8 < count {
+                        if words[entry &* self.wordsPerName &+ index] != Self.word(base, count, index) {
+                            same = false
+                            break
+                        }
+                    }
+                    if same { return self.fields[entry] }
                 }
-                if same { return entry.field }
+                return nil
             }
-            return nil
         }
     }
 }

@@ -95,6 +95,15 @@ import Testing
         var expected = Event(.connectionOpen)
         expected.conn = 7
         #expect(event == expected)
+
+        // Keys one byte off a known one, at its start, middle and end, and longer ones.
+        let nearMisses = [
+            "tim", "timex", "Time", "conn_", "bytes_from_clienx", "xytes_from_client", "bytes_frox_client",
+            "datagrams_duplicated_downstreaX", "datagrams_duplicated_downstream_", String(repeating: "k", count: 70), "",
+        ]
+        let fields = nearMisses.map { #""\#($0)":"x""# }.joined(separator: ",")
+        let near = try EventLogReader.parse(Data(#"{"v":1,"type":"conn_open",\#(fields),"conn":7}"#.utf8), file: "run.jsonl")
+        #expect(near == [expected])
     }
 
     @Test func nullIsAbsentAndIntegersReadAsJSONDecoderReadsThem() throws {
