@@ -96,6 +96,23 @@ struct HTMLWriterTests {
         #expect(!html.contains("\u{0}"))
     }
 
+    @Test func idempotencyReportShowsOperationsAndExchanges() {
+        let html = ReportWriter.write(ReportFixtures.idempotency(), as: .html)
+        #expect(html.contains("<section id=\"operations\">"))
+        #expect(html.contains("<td><code>POST /accounts/{id}/deposits</code></td><td><span class=\"cl-at_least_once\">at least once</span></td>"))
+        #expect(html.contains("<a href=\"#rule-SR-01\">SR-01</a>"))
+        #expect(html.contains("<code>DELETE /sessions/&lt;x&gt;</code>"))
+        #expect(html.contains("<details class=\"exchanges\" open><summary>4 exchanges: what replay sent and got back</summary>"))
+        #expect(!html.contains("id=\"timeline\""))
+        let operations = html.range(of: "<section id=\"operations\">")?.lowerBound
+        let findings = html.range(of: "<section id=\"findings\">")?.lowerBound
+        #expect(operations != nil && findings != nil && operations! < findings!)
+        #expect(html.contains("<pre>HTTP/1.1 201 Created\nContent-Length: 8\n\n{&quot;id&quot;:8}</pre>"))
+        #expect(!html.contains("id=\"clients\""))
+        #expect(!html.contains("href=\"#clients\""))
+        #expect(!Self.html.contains("id=\"operations\""))
+    }
+
     @Test func noRequestsNoTimeline() {
         let html = ReportWriter.write(CheckReport(check: "retries", inputs: ["empty.jsonl"], origin: 0), as: .html)
         #expect(html.contains("No logical requests in the input."))

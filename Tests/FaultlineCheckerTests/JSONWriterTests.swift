@@ -3,12 +3,13 @@ import Foundation
 import Testing
 
 struct JSONWriterTests {
-    @Test(arguments: ["realistic", "hostile", "large", "empty"])
+    @Test(arguments: ["realistic", "hostile", "large", "empty", "idempotency"])
     func decodingTheJSONGivesAnEqualReport(fixture: String) throws {
         let report = switch fixture {
         case "realistic": ReportFixtures.realistic()
         case "hostile": ReportFixtures.hostile()
         case "large": ReportFixtures.large(requests: 2_000)
+        case "idempotency": ReportFixtures.idempotency()
         default: CheckReport(check: "retries", inputs: [], origin: 0)
         }
         let json = ReportWriter.write(report, as: .json)
@@ -32,6 +33,11 @@ struct JSONWriterTests {
         let positions = keys.compactMap { json.range(of: "\n  \"\($0)\" : ")?.lowerBound }
         #expect(positions.count == keys.count)
         #expect(positions == positions.sorted())
+    }
+
+    @Test func retriesReportsHaveNoOperationsKey() {
+        #expect(!ReportWriter.write(ReportFixtures.realistic(), as: .json).contains("\"operations\""))
+        #expect(ReportWriter.write(ReportFixtures.idempotency(), as: .json).contains("\"classification\" : \"at_least_once\""))
     }
 
     @Test func theDocumentIsOneJSONObject() throws {

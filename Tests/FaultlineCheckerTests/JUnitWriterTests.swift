@@ -104,6 +104,15 @@ struct JUnitWriterTests {
         try Self.pythonParses(xml)
     }
 
+    @Test func idempotencyFailuresCarryTheExchanges() throws {
+        let xml = ReportWriter.write(ReportFixtures.idempotency(), as: .junit)
+        #expect(xml.contains("<testsuites name=\"faultline check idempotency\" tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""))
+        #expect(xml.contains("<testcase classname=\"faultline.idempotency.SR-01\" name=\"POST /accounts/{id}/deposits\""))
+        let parsed = try Self.parse(xml)
+        #expect(parsed.attributes["failure"]?.first?["type"] == "CRIT")
+        #expect(parsed.text["failure"]?.contains("SR-01 #2            POST /accounts/1/deposits HTTP/1.1  201 {\"id\":8}") == true)
+    }
+
     @Test func pythonElementTreeParsesIt() throws {
         try Self.pythonParses(ReportWriter.write(ReportFixtures.realistic(), as: .junit))
     }

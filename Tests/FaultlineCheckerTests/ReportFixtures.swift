@@ -251,6 +251,52 @@ enum ReportFixtures {
         return report
     }
 
+    /// A `check idempotency` report: operations classified by replay, findings with the
+    /// exchanges replay sent and got back, no timeline and no client behaviour.
+    static func idempotency() -> Report {
+        let deposit = "POST /accounts/{id}/deposits"
+        var twice = Report.Finding(
+            rule: "SR-01", name: "DUP_CHANGES_STATE", severity: .critical, operation: deposit,
+            message: "The same deposit replayed 3 times with its key changed the balance 3 times (100 → 130).",
+            fix: "Store each Idempotency-Key with its result and answer a repeat from the store without applying it again.")
+        twice.exchanges = [
+            .init(step: "probe before SR-01", request: "GET /accounts/1 HTTP/1.1\nHost: ledger\n\n",
+                  reply: "HTTP/1.1 200 OK\nContent-Length: 15\n\n{\"balance\":100}", status: 200),
+            .init(step: "SR-01 #1", request: "POST /accounts/1/deposits HTTP/1.1\nIdempotency-Key: k-1\n\n{\"amount\":10}",
+                  reply: "HTTP/1.1 201 Created\nContent-Length: 8\n\n{\"id\":7}", status: 201),
+            .init(step: "SR-01 #2", request: "POST /accounts/1/deposits HTTP/1.1\nIdempotency-Key: k-1\n\n{\"amount\":10}",
+                  reply: "HTTP/1.1 201 Created\nContent-Length: 8\n\n{\"id\":8}", status: 201),
+            .init(step: "SR-01 #3", request: "POST /accounts/1/deposits HTTP/1.1\nIdempotency-Key: k-1\n\n{\"amount\":10}",
+                  reply: "no reply within 5s"),
+        ]
+        var summary = Report.Summary()
+        summary.events = 40
+        summary.connections = 9
+        summary.attempts = 12
+        summary.logicalRequests = 3
+        summary.findingsBySeverity = ["CRIT": 1]
+        var report = Report(
+            check: "idempotency", inputs: ["run/events.jsonl"], origin: 5, seeds: [7], summary: summary,
+            rules: [
+                .init(id: "SR-01", name: "DUP_CHANGES_STATE", severity: .critical, status: .failed, operation: deposit,
+                      evidence: "3 sequential duplicates with one key, balance probed"),
+                .init(id: "SR-01", name: "DUP_CHANGES_STATE", severity: .critical, status: .passed, operation: "GET /accounts/{id}",
+                      evidence: "3 sequential duplicates, no change"),
+                .init(id: "SR-04", name: "CONCURRENT_DUP", severity: .critical, status: .notApplicable,
+                      evidence: "no keyed operation answered"),
+            ],
+            findings: [twice])
+        report.operations = [
+            .init(operation: deposit, classification: .atLeastOnce, reason: "each duplicate added 10 to the balance",
+                  probed: true, keyed: true, failedRules: ["SR-01"], source: "run/events.jsonl:12"),
+            .init(operation: "GET /accounts/{id}", classification: .idempotent, reason: "3 replays, the same reply and state",
+                  probed: true, keyed: false),
+            .init(operation: "DELETE /sessions/<x>", classification: .inconclusive, reason: "no probe and the replies differ only in Date",
+                  probed: false, keyed: false),
+        ]
+        return report
+    }
+
     /// A report whose traffic-derived text tries to break out of every format.
     static func hostile() -> Report {
         var report = Self.realistic()

@@ -94,6 +94,20 @@ struct TextWriterTests {
         #expect(text.contains("POST /x<script>alert('x')</script>&\"[31m"))
     }
 
+    @Test func idempotencyReportShowsOperationsAndExchanges() {
+        let text = ReportWriter.write(ReportFixtures.idempotency(), as: .text)
+        #expect(text.hasPrefix("faultline check idempotency\n"))
+        #expect(text.contains("replayed:  12 requests for 3 operations over 9 connections"))
+        #expect(text.contains("CRIT SR-01 DUP_CHANGES_STATE — POST /accounts/{id}/deposits"))
+        #expect(text.contains("    step                sent                                reply"))
+        #expect(text.contains("    SR-01 #2            POST /accounts/1/deposits HTTP/1.1  201 {\"id\":8}"))
+        #expect(text.contains("    SR-01 #3            POST /accounts/1/deposits HTTP/1.1  no reply within 5s"))
+        #expect(text.contains("== Operations ==\n  POST /accounts/{id}/deposits  at_least_once  keyed   probed        SR-01  each duplicate added 10 to the balance (run/events.jsonl:12)"))
+        #expect(text.contains("  DELETE /sessions/<x>          inconclusive   no key  replies only  -      no probe"))
+        #expect(!text.contains("== What your client really does =="))
+        #expect(text.hasSuffix("\n1 violation (1 CRIT)\n"))
+    }
+
     static let durations: [(Int64, String)] = [
         (0, "0ms"), (420_000, "420us"), (850_000_000, "850ms"), (999_000_000, "999ms"),
         (999_600_000, "1s"), (1_000_000_000, "1s"), (1_200_000_000, "1.2s"), (12_340_000_000, "12.3s"),

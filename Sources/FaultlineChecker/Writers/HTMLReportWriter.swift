@@ -19,7 +19,9 @@ public enum HTMLReportWriter {
         out += "<title>faultline check \(Self.esc(report.check)) — \(Self.esc(verdict))</title>\n"
         out += "<style>\n\(Self.css)</style>\n</head>\n<body>\n"
         Self.summary(report, verdict: verdict, into: &out)
-        Self.timeline(report, into: &out)
+        if Self.showsTimeline(report) { Self.timeline(report, into: &out) }
+        // check idempotency's main result is the operations' classification: it comes first.
+        Self.operations(report, into: &out)
         Self.findings(report, into: &out)
         Self.clients(report, into: &out)
         Self.rules(report, into: &out)
@@ -43,16 +45,26 @@ public enum HTMLReportWriter {
         out += report.seeds.isEmpty ? "unknown" : report.seeds.map(String.init).joined(separator: ", ")
         out += "</dd><dt>findings</dt><dd>\(Self.esc(ReportText.severityCounts(s.findingsBySeverity)))</dd></dl>\n"
         out += "<ul class=\"stats\">"
-        let stats: [(Int, String, String)] = [
-            (s.logicalRequests, "logical request", "logical requests"), (s.retried, "retried", "retried"),
-            (s.attempts, "attempt", "attempts"), (s.clients, "client", "clients"), (s.connections, "connection", "connections"),
-            (s.faults, "injected fault", "injected faults"), (s.events, "event", "events"),
-        ]
+        let stats: [(Int, String, String)] = report.operations != nil
+            ? [
+                // check idempotency: the summary counts what replay sent, per operation.
+                (s.logicalRequests, "operation", "operations"), (s.attempts, "request sent", "requests sent"),
+                (s.connections, "connection", "connections"), (s.events, "event", "events"),
+            ]
+            : [
+                (s.logicalRequests, "logical request", "logical requests"), (s.retried, "retried", "retried"),
+                (s.attempts, "attempt", "attempts"), (s.clients, "client", "clients"), (s.connections, "connection", "connections"),
+                (s.faults, "injected fault", "injected faults"), (s.events, "event", "events"),
+            ]
         for (value, singular, plural) in stats {
             out += "<li><b>\(ReportText.grouped(value))</b> \(value == 1 ? singular : plural)</li>"
         }
-        out += "</ul>\n<nav><a href=\"#timeline\">Timeline</a> <a href=\"#findings\">Findings</a> "
-        out += "<a href=\"#clients\">Clients</a> <a href=\"#rules\">Rules</a>"
+        out += "</ul>\n<nav>"
+        if Self.showsTimeline(report) { out += "<a href=\"#timeline\">Timeline</a> " }
+        if report.operations != nil { out += "<a href=\"#operations\">Operations</a> " }
+        out += "<a href=\"#findings\">Findings</a> "
+        if Self.showsClients(report) { out += "<a href=\"#clients\">Clients</a> " }
+        out += "<a href=\"#rules\">Rules</a>"
         if !report.notes.isEmpty { out += " <a href=\"#notes\">Notes</a>" }
         out += "</nav>\n</header>\n"
     }
@@ -140,6 +152,15 @@ public enum HTMLReportWriter {
             }
             out += "</tbody></table>\n"
         }
+        if let exchanges = finding.exchanges, !exchanges.isEmpty {
+            out += "<details class=\"exchanges\"\(exchanges.count <= 6 ? " open" : "")><summary>\(ReportText.count(exchanges.count, "exchange")): what replay sent and got back</summary>\n"
+            out += "<table class=\"evidence\"><thead><tr><th>step</th><th>sent</th><th>reply</th></tr></thead><tbody>\n"
+            for exchange in exchanges {
+                out += "<tr><td>\(Self.esc(exchange.step))</td><td><pre>\(Self.esc(exchange.request))</pre></td>"
+                out += "<td><pre>\(Self.esc(exchange.reply))</pre></td></tr>\n"
+            }
+            out += "</tbody></table></details>\n"
+        }
         out += "<p class=\"fix\"><b>Fix:</b> \(Self.esc(finding.fix))</p>\n"
         if !finding.requests.isEmpty {
             out += "<p class=\"reqs\">On the timeline: "
@@ -151,7 +172,41 @@ public enum HTMLReportWriter {
         out += "</article>\n"
     }
 
+    /// `check idempotency` draws no timeline (replay has no faults to place): no empty section.
+    private static func showsTimeline(_ report: CheckReport) -> Bool {
+        !report.timeline.requests.isEmpty || report.operations == nil
+    }
+
+    /// `check idempotency` infers no client behaviour: no empty section for it.
+    private static func showsClients(_ report: CheckReport) -> Bool {
+        !report.clients.isEmpty || report.operations == nil
+    }
+
+    private static func operations(_ report: CheckReport, into out: inout String) {
+        guard let operations = report.operations else { return }
+        out += "<section id=\"operations\">\n<h2>Operations</h2>\n"
+        guard !operations.isEmpty else {
+            out += "<p class=\"muted\">No operation was replayed.</p>\n</section>\n"
+            return
+        }
+        let ruleAnchors = Set(report.findings.map(\.rule))
+        out += "<table class=\"grid\"><thead><tr><th>operation</th><th>classification</th><th>key</th><th>state probe</th>"
+        out += "<th>failed rules</th><th>why</th><th>replayed from</th></tr></thead><tbody>\n"
+        for op in operations {
+            let classification = op.classification.rawValue
+            out += "<tr><td><code>\(Self.esc(op.operation))</code></td>"
+            out += "<td><span class=\"cl-\(classification)\">\(classification.replacingUnderscores)</span></td>"
+            out += "<td>\(op.keyed ? "keyed" : "no key")</td><td>\(op.probed ? "probed" : "replies only")</td><td>"
+            out += op.failedRules.isEmpty ? "–" : op.failedRules.map { rule in
+                ruleAnchors.contains(rule) ? "<a href=\"#rule-\(HTML.anchor(rule))\">\(Self.esc(rule))</a>" : Self.esc(rule)
+            }.joined(separator: " ")
+            out += "</td><td>\(Self.esc(op.reason))</td><td class=\"muted\">\(op.source.map { "<code>\(Self.esc($0))</code>" } ?? "–")</td></tr>\n"
+        }
+        out += "</tbody></table>\n</section>\n"
+    }
+
     private static func clients(_ report: CheckReport, into out: inout String) {
+        guard Self.showsClients(report) else { return }
         out += "<section id=\"clients\">\n<h2>What your client really does</h2>\n"
         guard !report.clients.isEmpty else {
             out += "<p class=\"muted\">No client behaviour inferred.</p>\n</section>\n"
@@ -267,6 +322,13 @@ public enum HTMLReportWriter {
         .st-passed { background: #ebfbee; color: #2b8a3e; } .st-failed { background: #fff5f5; color: var(--bad); font-weight: 600; }
         .st-not_enough_evidence { background: #fff9db; color: #946800; } .st-not_applicable { background: #f1f3f5; color: var(--muted); }
         .st-off { background: #f1f3f5; color: #adb5bd; }
+        details.exchanges { margin: 6px 0; } details.exchanges summary { cursor: pointer; font-size: 13px; }
+        details.exchanges pre { margin: 0; white-space: pre-wrap; word-break: break-all; max-width: 560px;
+                                font: 12px ui-monospace, Menlo, Consolas, monospace; }
+        details.exchanges td { vertical-align: top; border-bottom: 1px solid var(--line); padding: 4px 10px 4px 0; }
+        [class^="cl-"] { padding: 0 6px; border-radius: 3px; font-size: 12.5px; white-space: nowrap; }
+        .cl-idempotent { background: #ebfbee; color: #2b8a3e; } .cl-deduplicated_by_key { background: #e3fafc; color: #0b7285; }
+        .cl-at_least_once { background: #fff5f5; color: var(--bad); font-weight: 600; } .cl-inconclusive { background: #f1f3f5; color: var(--muted); }
         footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 
         """
@@ -284,4 +346,11 @@ public enum HTMLReportWriter {
         })();
 
         """
+}
+
+extension String {
+    /// `deduplicated_by_key` → `deduplicated by key`.
+    fileprivate var replacingUnderscores: String {
+        String(self.map { $0 == "_" ? " " : $0 })
+    }
 }

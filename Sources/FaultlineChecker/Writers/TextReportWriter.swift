@@ -12,7 +12,8 @@
 ///     0        1.204s  ambiguous  -       cut-reply (sever)    -
 ///     ...
 ///   Fix: send one Idempotency-Key for all attempts of a logical request.
-/// == What your client really does ==  (per client)
+/// == Operations ==                    (check idempotency: each operation's classification)
+/// == What your client really does ==  (check retries: per client)
 /// == Rules ==                         (every rule's status line)
 /// == Notes ==
 /// 1 violation (1 HIGH)                (the last line: the verdict)
@@ -24,6 +25,7 @@ public enum TextReportWriter {
         lines.reserveCapacity(64 + report.findings.count * 12 + report.rules.count)
         Self.header(report, into: &lines)
         Self.findings(report, into: &lines)
+        Self.operations(report, into: &lines)
         Self.clients(report, into: &lines)
         Self.rules(report, into: &lines)
         if !report.notes.isEmpty {
@@ -45,11 +47,18 @@ public enum TextReportWriter {
         rows.append(["inputs:", report.inputs.isEmpty ? "(none)" : report.inputs.joined(separator: ", ")])
         rows.append([report.seeds.count > 1 ? "seeds:" : "seed:",
                      report.seeds.isEmpty ? "unknown" : report.seeds.map(String.init).joined(separator: ", ")])
-        rows.append(["read:", "\(ReportText.count(s.events, "event")), \(ReportText.count(s.connections, "connection")), "
-            + "\(ReportText.count(s.faults, "injected fault"))"])
-        rows.append(["requests:", "\(ReportText.count(s.attempts, "attempt")) in "
-            + "\(ReportText.count(s.logicalRequests, "logical request")) (\(s.retried) retried) "
-            + "from \(ReportText.count(s.clients, "client"))"])
+        if report.operations != nil {
+            // check idempotency: the summary counts what replay sent, per operation.
+            rows.append(["read:", ReportText.count(s.events, "event")])
+            rows.append(["replayed:", "\(ReportText.count(s.attempts, "request")) for \(ReportText.count(s.logicalRequests, "operation")) "
+                + "over \(ReportText.count(s.connections, "connection"))"])
+        } else {
+            rows.append(["read:", "\(ReportText.count(s.events, "event")), \(ReportText.count(s.connections, "connection")), "
+                + "\(ReportText.count(s.faults, "injected fault"))"])
+            rows.append(["requests:", "\(ReportText.count(s.attempts, "attempt")) in "
+                + "\(ReportText.count(s.logicalRequests, "logical request")) (\(s.retried) retried) "
+                + "from \(ReportText.count(s.clients, "client"))"])
+        }
         rows.append(["findings:", ReportText.severityCounts(s.findingsBySeverity)])
         lines.append(contentsOf: ReportText.table(rows))
     }
@@ -83,6 +92,9 @@ public enum TextReportWriter {
         } else if !finding.requests.isEmpty {
             lines.append(indent + "  requests: " + finding.requests.joined(separator: ", "))
         }
+        if let exchanges = finding.exchanges, !exchanges.isEmpty {
+            lines.append(contentsOf: Self.exchangeTable(exchanges, indent: indent + "    "))
+        }
         lines.append(indent + "  Fix: " + Self.oneLine(finding.fix))
         return lines
     }
@@ -111,6 +123,56 @@ public enum TextReportWriter {
             rows.append(row)
         }
         return ReportText.table(rows, indent: indent)
+    }
+
+    /// `check idempotency`'s exchanges, one line each: the step, the request's first line,
+    /// and the reply (status and body line for HTTP, else its first line). The JSON and
+    /// HTML reports hold them whole.
+    static func exchangeTable(_ exchanges: [CheckReport.ExchangeEvidence], indent: String) -> [String] {
+        var rows = [["step", "sent", "reply"]]
+        for exchange in exchanges {
+            rows.append([Self.oneLine(exchange.step), Self.excerpt(exchange.request),
+                         Self.reply(exchange)])
+        }
+        return ReportText.table(rows, indent: indent)
+    }
+
+    /// `201 {"id":7}` for an HTTP reply (the status and the body's first line, the body
+    /// starting after the first empty line), else the reply's first line (`:1`,
+    /// `no reply within 5s`).
+    static func reply(_ exchange: CheckReport.ExchangeEvidence) -> String {
+        guard let status = exchange.status else { return Self.excerpt(exchange.reply) }
+        let lines = exchange.reply.split(separator: "\n", omittingEmptySubsequences: false)
+        let body = lines.firstIndex { $0.isEmpty || $0 == "\r" }
+            .map { Self.excerpt(lines[($0 + 1)...].joined(separator: "\n")) } ?? ""
+        return body.isEmpty ? String(status) : "\(status) \(body)"
+    }
+
+    /// The first non-empty line of `text`, at most 72 characters.
+    private static func excerpt(_ text: String) -> String {
+        let line = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        return Self.oneLine(line.count > 72 ? String(line.prefix(71)) + "…" : line)
+    }
+
+    private static func operations(_ report: CheckReport, into lines: inout [String]) {
+        guard let operations = report.operations else { return }
+        lines.append("")
+        lines.append("== Operations ==")
+        if operations.isEmpty {
+            lines.append("")
+            lines.append("none replayed")
+            return
+        }
+        var rows: [[String]] = []
+        for operation in operations {
+            rows.append([
+                Self.oneLine(operation.operation), operation.classification.rawValue,
+                operation.keyed ? "keyed" : "no key", operation.probed ? "probed" : "replies only",
+                operation.failedRules.isEmpty ? "-" : operation.failedRules.joined(separator: ", "),
+                Self.oneLine(operation.reason) + (operation.source.map { " (\(Self.oneLine($0)))" } ?? ""),
+            ])
+        }
+        lines.append(contentsOf: ReportText.table(rows, indent: "  "))
     }
 
     private static func clients(_ report: CheckReport, into lines: inout [String]) {
