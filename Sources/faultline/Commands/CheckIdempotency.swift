@@ -14,7 +14,7 @@ extension Check {
             discussion: """
                 Takes one recorded request per operation from LOG (HTTP: method and route, \
                 numeric and UUID segments folded into {id}; RESP: the command, 'SET ... NX' \
-                as SET NX) and sends it to --target in experiments, each with a fresh \
+                as SET NX; line: the first word) and sends it to --target in experiments, each with a fresh \
                 idempotency key where the request carries one: the same request 3 times \
                 in a row (SR-01), the same key twice for the same answer (SR-02), the same \
                 key with one JSON field changed (SR-03), --concurrency identical keyed \
@@ -31,8 +31,8 @@ extension Check {
                 experiment, goes to standard error. A request unanswered within --timeout \
                 ends the run with what was found.
 
-                The log must come from 'faultline proxy --framing http' (or resp) with \
-                --record-payloads. Exit status: 0 no violations; 1 violations; 2 unusable \
+                The log must come from 'faultline proxy --framing http' (or resp, or \
+                line: one request per line, no key) with --record-payloads. Exit status: 0 no violations; 1 violations; 2 unusable \
                 log or options; 3 the target never answered.
                 """
         )
@@ -43,7 +43,7 @@ extension Check {
         @Option(help: ArgumentHelp("The service to replay against; nothing else is ever contacted.", valueName: "host:port"))
         var target: String
 
-        @Option(name: .customLong("probe"), help: ArgumentHelp("A read of the state, before and after each experiment: 'GET /accounts/1' (HTTP) or 'GET counter' (RESP). Repeatable.", valueName: "request"))
+        @Option(name: .customLong("probe"), help: ArgumentHelp("A read of the state, before and after each experiment: 'GET /accounts/1' (HTTP), 'GET counter' (RESP) or a line ('deposit 0'). Repeatable.", valueName: "request"))
         var probes: [String] = []
 
         @Option(help: ArgumentHelp("Replay only this operation, as the report names it ('POST /charges/{id}', INCR). Repeatable.", valueName: "operation"))
