@@ -70,6 +70,17 @@ enum GapStatistics {
         return variance.squareRoot() / mean
     }
 
+    /// A robust coefficient of variation: the interquartile range scaled to a normal
+    /// standard deviation (IQR / 1.349) over the median. Late wake-ups of a busy client
+    /// (a few gaps tens of milliseconds long) barely move it, so a deterministic
+    /// schedule still reads as deterministic; a uniform jitter reads about 1.3× its CV.
+    static func robustCV(_ values: [Double]) -> Double? {
+        guard values.count >= 4, let median = Self.median(values), median > 0,
+            let q1 = Self.quantile(values, 0.25), let q3 = Self.quantile(values, 0.75)
+        else { return nil }
+        return (q3 - q1) / 1.349 / median
+    }
+
     /// Theil–Sen slope: the median of pairwise slopes of `points`.
     static func theilSen(_ points: [(x: Double, y: Double)]) -> Double? {
         var slopes: [Double] = []

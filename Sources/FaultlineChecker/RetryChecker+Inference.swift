@@ -49,19 +49,22 @@ extension RetryChecker {
         let alpha = GapStatistics.theilSen(head.map { (Double($0.index), $0.t) }) ?? 0
         let expIntercept = GapStatistics.median(head.map { log($0.t) - beta * Double($0.index) }) ?? 0
         let linIntercept = GapStatistics.median(head.map { $0.t - alpha * Double($0.index) }) ?? 0
-        let expResidual = GapStatistics.median(head.map { abs(log($0.t) - expIntercept - beta * Double($0.index)) }) ?? 0
-        let linResidual = GapStatistics.median(head.map { point in
+        // Mean absolute log residual of each fit; exponential unless the straight line
+        // fits clearly better (1, 2, 3 has b̂ 1.7 but is linear).
+        let expResidual = GapStatistics.mean(head.map { abs(log($0.t) - expIntercept - beta * Double($0.index)) }) ?? 0
+        let linResidual = GapStatistics.mean(head.map { point in
             let fit = linIntercept + alpha * Double(point.index)
-            return fit > 0 ? abs(log(point.t / fit)) : .infinity
-        }) ?? .infinity
-        if growth >= 1.3, expResidual <= linResidual || head.count < 3 {
+            return fit > 0 ? abs(log(point.t / fit)) : 10
+        }) ?? 10
+        let linearWins = head.count >= 3 && alpha > 0 && linResidual < 0.5 * expResidual
+        if growth >= 1.3, !linearWins {
             profile.kind = "exponential"
         } else if growth >= 0.85, growth <= 1.2 {
             profile.kind = "constant"
-        } else if alpha > 0, head.count >= 3, linResidual < expResidual {
+        } else if linearWins || growth > 1.2 {
             profile.kind = "linear"
         } else {
-            profile.kind = growth >= 1.3 ? "exponential" : growth > 1.2 ? "linear" : "constant"
+            profile.kind = "constant"
         }
         // Cap: growth first, then at least two flat points (|ln r| < ln 1.15).
         if timed.count >= 3 {
@@ -89,20 +92,24 @@ extension RetryChecker {
         behaviour.samples = aggregate.gaps.values.reduce(0) { $0 + $1.seen }
         var notes: [String] = profile.note.map { [$0] } ?? []
 
-        // Jitter: gaps normalised by their index's 95th percentile, pooled.
+        // Jitter: gaps normalised by their index's median, pooled (the median, not the
+        // 95th percentile: a few late wake-ups must not stretch the scale).
         var normalised: [Double] = []
-        for point in profile.envelope where point.t >= minGapNs {
-            normalised += (aggregate.gaps[point.index]?.samples ?? []).map { $0 / point.t }
+        for point in profile.envelope where point.t >= minGapNs && point.m > 0 {
+            normalised += (aggregate.gaps[point.index]?.samples ?? []).map { $0 / point.m }
         }
-        if normalised.count >= 20, let cv = GapStatistics.cv(normalised), let low = normalised.min() {
+        if normalised.count >= 20, let plain = GapStatistics.cv(normalised), let low = normalised.min() {
+            // Robust CV (IQR-based): full U(0,1) ≈ 0.74, equal U(½,1) ≈ 0.25, ±20 % ≈ 0.15.
+            // The smallest gap over the median: full ≈ 0, equal ≈ 0.67, ±p ≈ 1 − p.
+            let cv = min(plain, GapStatistics.robustCV(normalised) ?? plain)
             behaviour.jitterCV = cv
             if cv < 0.05 {
                 behaviour.jitter = "none"
-            } else if cv > 0.35, low < 0.25 {
+            } else if cv > 0.35, low < 0.3 {
                 behaviour.jitter = "full"
-            } else if low >= 0.58, cv < 0.2 {
+            } else if low >= 0.72 {
                 behaviour.jitter = "proportional"
-            } else if low >= 0.35, cv >= 0.1, cv < 0.32 {
+            } else if low >= 0.5, cv >= 0.1 {
                 behaviour.jitter = "equal"
             } else {
                 behaviour.jitter = "unknown"

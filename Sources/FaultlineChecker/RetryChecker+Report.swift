@@ -68,13 +68,15 @@ extension RetryChecker {
             if aggregate.longRequests >= minLong, let growth = profile.growth, let t1 = profile.initial {
                 cr07.clients += 1
                 cr07.judged += aggregate.longRequests
-                let capped = (profile.envelope.map(\.t).max() ?? 0) >= 1e9 && profile.envelope.count >= 2
-                    && profile.envelope[0].t * minGrowth < (profile.envelope.map(\.t).max() ?? 0)
-                if growth < minGrowth, !capped, self.settings.isEnabled("CR-07") {
+                // Already at a cap of a second or more, reached by growing first.
+                let capped = (profile.cap ?? 0) >= 1e9
+                let linear = profile.kind == "linear"
+                if growth < minGrowth || linear, !capped, self.settings.isEnabled("CR-07") {
                     let severity = self.settings.rules["CR-07"]?.severity ?? (t1 < 100e6 ? .medium : .low)
+                    let shape = linear ? "grows linearly (×\(String(format: "%.2f", growth)) over the first attempts, a straight line fits better)" : "grows ×\(String(format: "%.2f", growth)) per attempt (needs ≥ \(ProfileReaderFormat.number(minGrowth)))"
                     finding(
                         "CR-07", severity,
-                        "\(client): the delay grows ×\(String(format: "%.2f", growth)) per attempt (needs ≥ \(minGrowth)), first delay \(Self.seconds(t1)), over \(aggregate.longRequests) logical requests with 3 or more retries",
+                        "\(client): the delay \(shape), first delay \(Self.seconds(t1)), over \(aggregate.longRequests) logical requests with 3 or more retries",
                         requests: [], evidence: aggregate.longestGap?.evidence ?? [], operation: aggregate.longestGap?.operation ?? "*"
                     )
                 }
@@ -85,9 +87,12 @@ extension RetryChecker {
             var cvs: [(index: Int, cv: Double, n: Int)] = []
             for (index, reservoir) in aggregate.gaps.sorted(by: { $0.key < $1.key }) {
                 if reservoir.seen > cr08.best { cr08.best = reservoir.seen; cr08.bestIndex = index }
+                // The smaller of the plain and the robust CV: a deterministic schedule
+                // with a few late wake-ups is still deterministic.
                 guard reservoir.seen >= minJitterSamples, let mean = GapStatistics.mean(reservoir.samples), mean >= self.minGapNs,
-                    let cv = GapStatistics.cv(reservoir.samples)
+                    let plain = GapStatistics.cv(reservoir.samples)
                 else { continue }
+                let cv = min(plain, GapStatistics.robustCV(reservoir.samples) ?? plain)
                 cvs.append((index, cv, reservoir.seen))
             }
             if !cvs.isEmpty {

@@ -279,8 +279,10 @@ extension RetryChecker {
         var held: (index: Int, ns: Double, letGo: Bool)?
         for j in attempts.indices {
             let attempt = attempts[j]
+            // A time-out: the client closed while a reply was still owed (never after an
+            // answer it had, a 503 included).
             if attempt.closedByClient, let closed = attempt.closedAt, closed >= attempt.lastByte,
-                !Self.succeeded(attempt), attempt.outcome != .notApplied || attempt.withheld
+                attempt.outcome == .clientGaveUp || (attempt.withheld && attempt.outcome != .answered && attempt.outcome != .answeredByProxy)
             {
                 aggregate.timeouts.add(Double(closed - attempt.lastByte), random: &self.random)
             }

@@ -192,6 +192,27 @@ struct RetryRuleTests {
         #expect(client.jitter == "none" && client.backoff == "exponential", "\(report.digest)")
         #expect(abs((client.growth ?? 0) - 2) < 0.1)
         #expect(report.findings[0].message.contains("over 22 gaps"), "\(report.digest)")
+        #expect(client.timeoutNs == nil, "curl never gave up on a reply: closing after a 503 is no time-out")
+    }
+
+    /// A busy client wakes up late now and then (tens of milliseconds): a deterministic
+    /// schedule stays deterministic.
+    @Test func lateWakeUpsDoNotHideADeterministicSchedule() throws {
+        var random = TestRandom(seed: 8)
+        let report = try Self.requests(
+            22, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()],
+            delays: { i, k in (200 * Self.ms << UInt64(k - 1)) + UInt64(random.unit() * 6e6) + (i % 5 == 0 ? 40 * Self.ms : 0) }
+        ).check()
+        #expect(report.ruleIDs == ["CR-08"], "\(report.digest)")
+        #expect(report.clients.first?.jitter == "none", "\(report.digest)")
+    }
+
+    @Test func oneTwoThreeSecondsIsLinear() throws {
+        let report = try Self.requests(
+            12, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()], delays: { i, k in UInt64(k) * Self.s + UInt64(i) * Self.ms }
+        ).check()
+        #expect(report.clients.first?.backoff == "linear", "\(report.digest)")
+        #expect(report.ruleIDs == ["CR-07"], "a linear schedule does not grow exponentially: \(report.digest)")
     }
 
     @Test func curlWithFiveRequestsIsNotEnoughEvidenceForCR08() throws {
