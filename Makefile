@@ -12,7 +12,7 @@ BUILD_PACKAGES := libpcap-dev pkg-config
 # Needed by tests that talk to real servers and tools (util-linux: setpriv, to
 # drop CAP_NET_RAW in the capture-refused test; curl and python3-urllib3: real clients the
 # retry checker judges; chromium: renders the HTML report headless).
-TEST_PACKAGES := redis-server tshark util-linux curl python3 python3-urllib3 chromium
+TEST_PACKAGES := redis-server tshark util-linux curl python3 python3-urllib3 python3-yaml python3-jsonschema chromium
 
 .PHONY: all build demo test deps test-deps man bench clean profiles
 

@@ -1,0 +1,663 @@
+import FaultlineCore
+import FaultlineRecords
+import FaultlineTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `faultline run` with the built binary: run files, real upstreams (`Clients/upstream.py`,
+/// redis-server), real clients (`Clients/retry_client.py`, curl, redis-cli) and the
+/// records and reports it leaves.
+///
+/// Serialized: the retry check judges timing, and these runs start an upstream, a
+/// proxy and a client each. Nothing sleeps: each step awaits a line or an exit.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct RunCommandTests {
+    // MARK: The command's status, the checks, the reports
+
+    /// A command that fails: its status is run's, and the reports are written anyway
+    /// (valid JUnit a CI consumer takes: counts that match the test cases).
+    @Test func theCommandsFailurePassesThroughAndTheJUnitReportIsValid() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:\(upstream.port)
+                framing: http
+            checks:
+              retries: true
+            """,
+            in: directory
+        )
+        let result = try await Self.run(
+            config, in: directory,
+            command: ["sh", "-c", "curl -sS -o /dev/null http://$FAULTLINE_API_ADDR/items/1 && exit 7"]
+        )
+        #expect(result.status == 7, "\(result)")
+        #expect(result.stderr.contains("the command failed with status 7"), "\(result)")
+        let junit = try await Self.validateJUnit(directory.appendingPathComponent("out/retries.junit.xml").path)
+        #expect(junit.testcases > 0 && junit.failures == 0, "\(junit)")
+        for name in ["api.jsonl", "retries.html", "retries.json"] {
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("out/\(name)").path), "\(name)")
+        }
+    }
+
+    /// A command that passes, under `reply-lost`, whose client retries POSTs without an
+    /// Idempotency-Key: exit 1, and CR-01 in the summary, the JUnit, the JSON and the HTML.
+    @Test func aPassingCommandWhoseClientBreaksARetryRuleExitsOne() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            seed: 3
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:\(upstream.port)
+                framing: http
+                profile: reply-lost
+            checks:
+              retries: {max_attempts: 4}
+            """,
+            in: directory
+        )
+        let result = try await Self.run(
+            config, in: directory,
+            command: Self.retryClient(["--method", "POST", "--key", "none", "--count", "2", "--parallel", "2"])
+        )
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr.contains("the command passed"), "\(result)")
+        #expect(result.stderr.contains("CR-01 NONIDEMPOTENT_RETRY_NO_KEY: 2"), "\(result)")
+        let out = directory.appendingPathComponent("out")
+        let junit = try await Self.validateJUnit(out.appendingPathComponent("retries.junit.xml").path)
+        #expect(junit.failures == 1 && junit.failed == ["faultline.retries.CR-01"], "\(junit)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("retries.json"))) as? [String: Any]
+        let findings = report?["findings"] as? [[String: Any]] ?? []
+        #expect(!findings.isEmpty && Set(findings.compactMap { $0["rule"] as? String }) == ["CR-01"], "\(findings)")
+        let html = try String(contentsOf: out.appendingPathComponent("retries.html"), encoding: .utf8)
+        #expect(html.contains("CR-01"))
+    }
+
+    // MARK: Signals
+
+    /// SIGTERM to run reaches the command (which traps it and leaves a marker), and the
+    /// records are complete: the log reads back, every connection opened was closed.
+    @Test func sigtermReachesTheCommandAndLeavesCompleteRecords() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:\(upstream.port)
+                framing: http
+                pcap: true
+            """,
+            in: directory
+        )
+        let marker = directory.appendingPathComponent("marker").path
+        // The command's own loop: a request through the proxy, a slow one left in
+        // flight, then "ready" once TERM is trapped.
+        let script = """
+            trap 'echo got-term > "$MARKER"; exit 0' TERM
+            curl -sS -o /dev/null "http://$FAULTLINE_API_ADDR/items/1"
+            curl -sS -o /dev/null "http://$FAULTLINE_API_ADDR/slow/2?ms=300" &
+            echo ready
+            while :; do sleep 0.1; done
+            """
+        let run = try FaultlineBinary.start(
+            ["run", "--config", config, "--output", directory.appendingPathComponent("out").path, "--", "sh", "-c", script],
+            environment: ["MARKER": marker]
+        )
+        var ready = false
+        while let line = await run.nextLine() {
+            if line == "ready" {
+                ready = true
+                break
+            }
+        }
+        #expect(ready, "\(run.standardError)")
+        run.signal(SIGTERM)
+        let status = await run.exitStatus()
+        let stderr = await run.completeStandardError()
+        #expect(status == 0, "\(stderr)")
+        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "got-term\n")
+
+        let events = try EventLogReader.read(path: directory.appendingPathComponent("out/api.jsonl").path)
+        #expect(events.first?.type == .proxyStart)
+        #expect(events.last?.type == .proxyStop)
+        let opened = Set(events.filter { $0.type == .connectionOpen }.compactMap(\.conn))
+        let closed = Set(events.filter { $0.type == .connectionClose }.compactMap(\.conn))
+        #expect(!opened.isEmpty && opened == closed, "opened \(opened), closed \(closed)")
+        #expect(Accounting.check(events).isEmpty)
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: directory.appendingPathComponent("out/api.pcap").path)
+        #expect(streams.count == 2 * opened.count)
+    }
+
+    // MARK: Bad input, runtime failures
+
+    /// Problems in the run file: exit 2, `FILE:LINE:COLUMN` and the reason, and the
+    /// command never runs. Inline rules are read at their own lines in the run file.
+    static let badFiles: [(String, String)] = [
+        (
+            "an unknown key names it",
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+                colour: blue
+            """
+        ),
+        (
+            "an inline rule points at the run file",
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+                framing: http
+                rules:
+                  - name: lose
+                    match: {direction: sideways}
+                    fault: {kind: drop}
+            """
+        ),
+        (
+            "an inline rule listed at its key's indentation",
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+                framing: http
+                rules:
+                - name: slow
+                  fault: {kind: delay, latency: fast}
+            """
+        ),
+        (
+            "a format version this build does not read",
+            """
+            faultline: 2
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+            """
+        ),
+        (
+            "two names one environment variable",
+            """
+            faultline: 1
+            proxies:
+              - name: api-gw
+                upstream: 127.0.0.1:1
+              - name: API_GW
+                upstream: 127.0.0.1:2
+            """
+        ),
+    ]
+
+    /// What each bad file must say: its location and words of the message.
+    static let badFileMessages: [String: (location: String, words: String)] = [
+        "an unknown key names it": ("5:5", "unknown key 'colour' in a proxy"),
+        "an inline rule points at the run file": ("8:28", "direction must be one of upstream, downstream, both; got 'sideways'"),
+        "an inline rule listed at its key's indentation": ("8:37", "latency must be a duration"),
+        "a format version this build does not read": ("1:12", "unsupported run file version 2"),
+        "two names one environment variable": ("5:5", "FAULTLINE_API_GW_ADDR"),
+    ]
+
+    @Test(arguments: badFiles)
+    func aBadRunFileExitsTwoWithItsLineAndColumn(name: String, text: String) async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(text, in: directory)
+        let marker = directory.appendingPathComponent("ran").path
+        let result = try await Self.run(config, in: directory, command: ["touch", marker])
+        let expected = try #require(Self.badFileMessages[name])
+        #expect(result.status == 2, "\(name): \(result)")
+        #expect(result.stderr.contains("\(config):\(expected.location): "), "\(name): \(result.stderr)")
+        #expect(result.stderr.contains(expected.words), "\(name): \(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "\(name): the command ran")
+    }
+
+    /// A listen port already taken: exit 3, the reason, and the command never runs.
+    @Test func aPortInUseExitsThree() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                listen: 127.0.0.1:\(upstream.port)
+                upstream: 127.0.0.1:\(upstream.port)
+            """,
+            in: directory
+        )
+        let marker = directory.appendingPathComponent("ran").path
+        let result = try await Self.run(config, in: directory, command: ["touch", marker])
+        #expect(result.status == 3, "\(result)")
+        #expect(result.stderr.contains("address already in use"), "\(result)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "the command ran")
+    }
+
+    /// A command that cannot be started is faultline's runtime failure (3), not 127.
+    @Test func aCommandThatCannotStartExitsThree() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write("faultline: 1\nproxies:\n  - {name: api, upstream: 127.0.0.1:1}\n", in: directory)
+        let result = try await Self.run(config, in: directory, command: ["/nonexistent/faultline-test-command"])
+        #expect(result.status == 3, "\(result)")
+        #expect(result.stderr.contains("cannot start '/nonexistent/faultline-test-command'"), "\(result)")
+    }
+
+    // MARK: Environment and seed
+
+    /// The command sees every proxy's address, host, port and upstream, and the seed;
+    /// the address is the proxy's (a request through it reaches the upstream).
+    @Test func theProxiesAddressesReachTheCommand() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            seed: 99
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:\(upstream.port)
+              - name: cache-db
+                upstream: 127.0.0.1:6379
+            """,
+            in: directory
+        )
+        let script = """
+            echo "$FAULTLINE_API_ADDR $FAULTLINE_API_HOST $FAULTLINE_API_PORT $FAULTLINE_API_UPSTREAM $FAULTLINE_SEED"
+            echo "$FAULTLINE_CACHE_DB_ADDR $FAULTLINE_CACHE_DB_UPSTREAM"
+            curl -sS "http://$FAULTLINE_API_ADDR/hello"
+            """
+        let result = try await Self.run(config, in: directory, command: ["sh", "-c", script])
+        #expect(result.status == 0, "\(result)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3, "\(result)")
+        let api = lines.first?.split(separator: " ").map(String.init) ?? []
+        #expect(api.count == 5, "\(lines)")
+        guard api.count == 5 else { return }
+        let port = try #require(Int(api[2]))
+        #expect(api[1] == "127.0.0.1" && port > 0 && port != upstream.port)
+        #expect(api[0] == "127.0.0.1:\(port)")
+        #expect(api[3] == "127.0.0.1:\(upstream.port)" && api[4] == "99")
+        #expect(result.stderr.contains("api on 127.0.0.1:\(port) -> 127.0.0.1:\(upstream.port)"), "\(result)")
+        let cache = lines[1].split(separator: " ").map(String.init)
+        #expect(cache.count == 2 && cache[0].hasPrefix("127.0.0.1:") && cache[0] != api[0] && cache[1] == "127.0.0.1:6379", "\(lines)")
+        #expect(lines[2].contains("\"path\":\"/hello\""), "\(lines)")
+    }
+
+    /// Half the requests answered 503 by the proxy, chosen per message by the seed.
+    static let coinFlip = """
+        faultline: 1
+        proxies:
+          - name: api
+            upstream: 127.0.0.1:PORT
+            framing: http
+            rules:
+              - name: coin
+                match: {direction: upstream}
+                probability: 0.5
+                per: message
+                fault: {kind: respond, status: 503}
+        """
+
+    /// `--seed` is printed in the replay command, reaches the command, and two runs with
+    /// the same seed and the same traffic (one request at a time) fault the same units.
+    @Test func theSameSeedAndTrafficGiveTheSameFaultsAndTheReplayLineSaysIt() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(Self.coinFlip.replacingOccurrences(of: "PORT", with: "\(upstream.port)"), in: directory)
+        let client = Self.retryClient(["--method", "POST", "--count", "8", "--parallel", "1"])
+        var faults: [[String]] = []
+        for output in ["first", "second"] {
+            let result = try await Self.run(config, in: directory, output: output, arguments: ["--seed", "1234"], command: client)
+            #expect(result.status == 0, "\(result)")
+            #expect(result.stderr.contains("replay this run with: faultline run --config \(config) --seed 1234 --output \(directory.path)/\(output) -- "), "\(result.stderr)")
+            faults.append(try Self.faultEvents(directory.appendingPathComponent("\(output)/api.jsonl").path))
+        }
+        #expect(!faults[0].isEmpty, "no faults at all")
+        #expect(faults[0] == faults[1])
+
+        // Without --seed one is chosen, given to the command, and named in the replay line.
+        let result = try await Self.run(config, in: directory, output: "third", command: ["sh", "-c", "echo $FAULTLINE_SEED"])
+        let seed = try #require(UInt64(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(result)")
+        #expect(result.stderr.contains("seed \(seed); replay this run with: faultline run --config \(config) --seed \(seed) "), "\(result.stderr)")
+    }
+
+    // MARK: The examples in docs/
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let examples = repository.appendingPathComponent("docs/examples")
+
+    /// Every run file in docs/examples has a test here that runs it: a new one fails
+    /// this until it gets one.
+    @Test func everyExampleRunFileIsRunByATest() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files == ["http-chaos.yaml", "redis-chaos.yaml"])
+    }
+
+    /// `docs/examples/http-chaos.yaml` with its upstream (127.0.0.1:8080) rewritten to a
+    /// live one, as docs/run.md says: the careful client and curl pass, the check finds nothing.
+    @Test func theHTTPExampleRuns() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.example("http-chaos.yaml", upstream: "127.0.0.1:8080", to: "127.0.0.1:\(upstream.port)", in: directory)
+        let script = Self.retryClient(["--method", "POST", "--count", "3", "--parallel", "3"]).map(Self.shellQuoted).joined(separator: " ")
+            + " && curl -sS --max-time 2 --retry 2 -o /dev/null \"http://$FAULTLINE_API_ADDR/health\""
+        let result = try await Self.run(config, in: directory, command: ["sh", "-c", script])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stderr.contains("check retries: no violations"), "\(result)")
+        #expect(result.stderr.contains("lose-first-reply"), "\(result)")
+        let out = directory.appendingPathComponent("out")
+        let junit = try await Self.validateJUnit(out.appendingPathComponent("retries.junit.xml").path)
+        #expect(junit.failures == 0, "\(junit)")
+        for name in ["api.jsonl", "api.pcap", "retries.html", "retries.json"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), "\(name)")
+        }
+    }
+
+    /// `docs/examples/redis-chaos.yaml` against a real redis-server, with redis-cli:
+    /// INCR through the proxy counts two (every command delivered twice).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-cli"), "redis-cli missing: make test-deps installs redis-tools"))
+    func theRedisExampleRuns() async throws {
+        let redis = try await RedisServer.start()
+        defer { redis.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.example("redis-chaos.yaml", upstream: "127.0.0.1:6379", to: "127.0.0.1:\(redis.port)", in: directory)
+        let result = try await Self.run(
+            config, in: directory,
+            command: ["sh", "-c", "redis-cli -h \"$FAULTLINE_CACHE_HOST\" -p \"$FAULTLINE_CACHE_PORT\" INCR visits"]
+        )
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "\(result)")
+        #expect(result.stderr.contains("1 deliver-twice"), "\(result)")
+        let direct = try await ChildProcess.run(URL(fileURLWithPath: "/usr/bin/redis-cli"), ["-p", "\(redis.port)", "GET", "visits"])
+        #expect(direct.stdout == "2", "\(direct)")
+        let events = try EventLogReader.read(path: directory.appendingPathComponent("out/cache.jsonl").path)
+        #expect(events.contains { $0.type == .message && $0.command == "INCR" })
+    }
+
+    /// The run files written out whole in docs/run.md start and run a command.
+    @Test func theRunFilesInRunMarkdownRun() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let files = try Self.runFilesInRunMarkdown(in: directory)
+        #expect(!files.isEmpty)
+        for file in files {
+            let result = try await Self.run(file, in: directory, command: ["true"])
+            #expect(result.status == 0, "\(file): \(result)")
+        }
+    }
+
+    /// Every example run file validates against profiles/faultline-run.schema.json (itself
+    /// a valid draft 2020-12 schema), and a key the schema does not know is refused.
+    @Test(.enabled(if: Self.pythonHas("jsonschema") && Self.pythonHas("yaml"), "needs Debian's python3-jsonschema and python3-yaml (make test-deps)"))
+    func theExamplesValidateAgainstTheRunFileSchema() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bad = try Self.write("faultline: 1\nproxies:\n  - {name: api, upstream: 127.0.0.1:1, colour: blue}\n", in: directory)
+        let files = ["http-chaos.yaml", "redis-chaos.yaml"].map { Self.examples.appendingPathComponent($0).path } + (try Self.runFilesInRunMarkdown(in: directory))
+        let result = try await Self.python(Self.validateScript, [Self.schema.path] + files + [bad])
+        let verdicts = result.stdout.split(separator: "\n").map(String.init)
+        #expect(result.status == 0 && verdicts.count == files.count + 1, "\(result)")
+        for (file, verdict) in zip(files, verdicts) {
+            #expect(verdict == "\(file): ok", "\(verdict)")
+        }
+        #expect(verdicts.last?.contains("'colour' was unexpected") == true, "\(verdicts)")
+    }
+
+    /// The schema lists exactly the keys faultline reads: the ones its own unknown-key
+    /// messages give as valid, at the top, in a proxy, and in both checks.
+    @Test func theSchemaListsEveryKeyTheRunFileReads() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            unknown_top: 1
+            proxies:
+              - {name: api, upstream: 127.0.0.1:1, framing: http, unknown_proxy: 1}
+            checks:
+              unknown_checks: 1
+              retries: {unknown_retries: 1}
+              idempotency: {proxy: api, unknown_idempotency: 1}
+            """,
+            in: directory
+        )
+        let result = try await Self.run(config, in: directory, command: ["true"])
+        #expect(result.status == 2, "\(result)")
+        func validKeys(_ key: String) -> Set<String> {
+            guard let line = result.stderr.split(separator: "\n").first(where: { $0.contains("'\(key)'") }),
+                let range = line.range(of: "valid keys: ")
+            else { return [] }
+            return Set(line[range.upperBound...].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        }
+        let schema = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: Self.schema)) as? [String: Any])
+        func properties(_ path: [String]) -> Set<String> {
+            var node: Any? = schema
+            for key in path { node = (node as? [String: Any])?[key] }
+            return Set(((node as? [String: Any])?["properties"] as? [String: Any])?.keys.map { $0 } ?? [])
+        }
+        let table: [(String, [String])] = [
+            ("unknown_top", []), ("unknown_proxy", ["$defs", "proxy"]), ("unknown_checks", ["properties", "checks"]),
+            ("unknown_retries", ["$defs", "retries"]), ("unknown_idempotency", ["$defs", "idempotency"]),
+        ]
+        for (key, path) in table {
+            let read = validKeys(key)
+            #expect(!read.isEmpty, "no valid keys named for \(key): \(result.stderr)")
+            #expect(read == properties(path), "\(key): faultline reads \(read.sorted()), the schema has \(properties(path).sorted())")
+        }
+    }
+
+    /// The CI examples are YAML with the parts that publish the JUnit report.
+    @Test(.enabled(if: Self.pythonHas("yaml"), "needs Debian's python3-yaml"))
+    func theCIExamplesParseAndPublishTheJUnitReport() async throws {
+        let script = """
+            import sys, yaml
+            github = yaml.safe_load(open(sys.argv[1]))
+            steps = [step for job in github["jobs"].values() for step in job["steps"]]
+            runs = " ".join(step.get("run", "") for step in steps)
+            assert "faultline run" in runs and "--config faultline/docs/examples/http-chaos.yaml" in runs, runs
+            junit = [s for s in steps if "junit-report" in s.get("uses", "") or "test-reporter" in s.get("uses", "")]
+            assert junit and "retries.junit.xml" in str(junit[0]["with"]) and junit[0]["if"] == "always()", junit
+            assert any("upload-artifact" in s.get("uses", "") and "retries.html" in str(s["with"]) for s in steps)
+            gitlab = yaml.safe_load(open(sys.argv[2]))
+            job = gitlab["chaos"]
+            assert job["artifacts"]["reports"]["junit"] == "faultline-run/retries.junit.xml", job["artifacts"]
+            assert job["artifacts"]["when"] == "always"
+            assert any("faultline run" in line for line in job["script"]), job["script"]
+            print("ok")
+            """
+        let result = try await Self.python(
+            script,
+            [Self.examples.appendingPathComponent("github-actions.yml").path, Self.examples.appendingPathComponent("gitlab-ci.yml").path]
+        )
+        #expect(result.status == 0 && result.stdout == "ok", "\(result)")
+    }
+}
+
+// MARK: - Helpers
+
+extension RunCommandTests {
+    static let clients = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Clients")
+    static let schema = repository.appendingPathComponent("profiles/faultline-run.schema.json")
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Writes a run file `run.yaml` (or `NAME`) into `directory`.
+    static func write(_ text: String, in directory: URL, name: String = "run.yaml") throws -> String {
+        let url = directory.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    /// Copies a docs/examples run file into `directory` with its upstream rewritten,
+    /// failing unless the example names that upstream exactly once.
+    static func example(_ name: String, upstream: String, to live: String, in directory: URL) throws -> String {
+        let text = try String(contentsOf: Self.examples.appendingPathComponent(name), encoding: .utf8)
+        let occurrences = text.components(separatedBy: "upstream: \(upstream)").count - 1
+        #expect(occurrences == 1, "\(name) should say 'upstream: \(upstream)' once")
+        return try Self.write(text.replacingOccurrences(of: "upstream: \(upstream)", with: "upstream: \(live)"), in: directory, name: name)
+    }
+
+    /// `faultline run --config CONFIG --output DIRECTORY/OUTPUT ARGUMENTS -- COMMAND`.
+    static func run(
+        _ config: String, in directory: URL, output: String = "out", arguments: [String] = [], command: [String]
+    ) async throws -> ChildProcess.Result {
+        let folder = directory.appendingPathComponent(output).path
+        return try await FaultlineBinary.run(["run", "--config", config, "--output", folder] + arguments + ["--"] + command)
+    }
+
+    /// `python3 retry_client.py ARGS --port $FAULTLINE_API_PORT`, through `sh -c`.
+    static func retryClient(_ arguments: [String]) -> [String] {
+        let script = Self.clients.appendingPathComponent("retry_client.py").path
+        let words = [RetryScenario.python.path, script] + arguments
+        return ["sh", "-c", words.map(Self.shellQuoted).joined(separator: " ") + " --port \"$FAULTLINE_API_PORT\""]
+    }
+
+    static func shellQuoted(_ word: String) -> String {
+        "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// The fault events of a log as comparable rows, without times.
+    static func faultEvents(_ log: String) throws -> [String] {
+        try EventLogReader.read(path: log).filter { $0.type == .fault }.map { event in
+            "conn \(event.conn ?? 0) \(event.direction?.rawValue ?? "-") unit \(event.unit ?? 0) \(event.rule ?? "-") \(event.kind ?? "-")"
+        }
+    }
+
+    /// Run files written out whole in docs/run.md (```yaml blocks starting with
+    /// `faultline: 1`), saved into `directory` so the schema test reads them too.
+    static func runFilesInRunMarkdown(in directory: URL) throws -> [String] {
+        let text = try String(contentsOf: Self.repository.appendingPathComponent("docs/run.md"), encoding: .utf8)
+        return try text.components(separatedBy: "```yaml\n").dropFirst().enumerated().compactMap { index, block in
+            let body = block.components(separatedBy: "```").first ?? ""
+            guard body.hasPrefix("faultline: 1") else { return nil }
+            return try Self.write(body, in: directory, name: "run-md-\(index).yaml")
+        }
+    }
+
+    // MARK: Python checks
+
+    static func pythonHas(_ module: String) -> Bool {
+        let process = Process()
+        process.executableURL = RetryScenario.python
+        process.arguments = ["-c", "import \(module)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
+    static func python(_ script: String, _ arguments: [String]) async throws -> ChildProcess.Result {
+        try await ChildProcess.run(RetryScenario.python, ["-c", script] + arguments)
+    }
+
+    /// Prints `FILE: ok` or `FILE: message; message` per file.
+    static let validateScript = """
+        import json, sys, yaml, jsonschema
+        schema = json.load(open(sys.argv[1]))
+        jsonschema.Draft202012Validator.check_schema(schema)
+        validator = jsonschema.Draft202012Validator(schema)
+        for path in sys.argv[2:]:
+            errors = sorted(e.message for e in validator.iter_errors(yaml.safe_load(open(path))))
+            print(path + ": " + ("; ".join(errors) if errors else "ok"))
+        """
+
+    /// What a JUnit consumer checks: a `testsuites` or `testsuite` root, every suite's
+    /// `tests` and `failures` equal to its test cases and failures, every test case named.
+    static let junitScript = """
+        import sys, xml.etree.ElementTree as E
+        root = E.parse(sys.argv[1]).getroot()
+        assert root.tag in ("testsuites", "testsuite"), root.tag
+        suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+        cases, failed = 0, []
+        for suite in suites:
+            found = suite.findall("testcase")
+            assert int(suite.get("tests")) == len(found), (suite.get("name"), suite.get("tests"), len(found))
+            failures = [case for case in found if case.find("failure") is not None]
+            assert int(suite.get("failures")) == len(failures), suite.get("name")
+            for case in found:
+                assert case.get("name") and case.get("classname"), E.tostring(case)
+            cases += len(found)
+            failed += [case.get("classname") for case in failures]
+        if root.tag == "testsuites":
+            assert int(root.get("tests")) == cases and int(root.get("failures")) == len(failed)
+        print(cases, len(failed), *failed)
+        """
+
+    struct JUnit: CustomStringConvertible {
+        var testcases: Int
+        var failures: Int
+        /// The classnames of the failed test cases.
+        var failed: [String]
+        var description: String { "\(self.testcases) test cases, \(self.failures) failures: \(self.failed)" }
+    }
+
+    static func validateJUnit(_ path: String) async throws -> JUnit {
+        let result = try await Self.python(Self.junitScript, [path])
+        #expect(result.status == 0, "\(path) is not JUnit a consumer takes: \(result.stderr)")
+        let words = result.stdout.split(separator: " ").map(String.init)
+        return JUnit(testcases: Int(words.first ?? "") ?? -1, failures: Int(words.dropFirst().first ?? "") ?? -1, failed: Array(words.dropFirst(2)))
+    }
+}
+
+/// `Clients/upstream.py` on a free port: HTTP answers to every method.
+struct PythonUpstream {
+    var process: ChildProcess
+    var port: Int
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func start() async throws -> PythonUpstream {
+        let process = try ChildProcess(RetryScenario.python, [RunCommandTests.clients.appendingPathComponent("upstream.py").path])
+        guard let line = await process.nextLine(), line.hasPrefix("port "), let port = Int(line.dropFirst(5)) else {
+            process.signal(SIGKILL)
+            _ = await process.exitStatus()
+            throw Failure(description: "upstream.py did not say its port: \(await process.completeStandardError())")
+        }
+        return PythonUpstream(process: process, port: port)
+    }
+
+    /// Killed, not asked: it keeps nothing, and a signal mask it inherited cannot stall it.
+    func stop() {
+        self.process.signal(SIGKILL)
+        self.process.process.waitUntilExit()
+    }
+}
