@@ -12,10 +12,11 @@ public struct DecisionKey: Hashable, Sendable {
     /// The chunk, message or datagram ordinal within the connection, from 0; or a
     /// reserved value for per-connection decisions.
     public var unit: UInt64
-    /// The rule's index in the profile.
-    public var rule: UInt32
+    /// A stable hash of the rule's name (`ruleKey(_:)`), never its index: adding or
+    /// removing one rule must not change what the others draw.
+    public var rule: UInt64
 
-    public init(seed: UInt64, proxy: UInt32 = 0, connection: UInt64, unit: UInt64, rule: UInt32) {
+    public init(seed: UInt64, proxy: UInt32 = 0, connection: UInt64, unit: UInt64, rule: UInt64) {
         self.seed = seed
         self.proxy = proxy
         self.connection = connection
@@ -25,6 +26,17 @@ public struct DecisionKey: Hashable, Sendable {
 
     /// The `unit` value used for decisions taken once per connection.
     public static let perConnection: UInt64 = .max
+
+    /// The `rule` of a key: FNV-1a (64 bits) of the rule's name, stable across builds
+    /// and platforms (Swift's `Hasher` is seeded per process, so it cannot be used).
+    public static func ruleKey(_ name: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
 }
 
 /// A counter-based generator: its whole stream depends only on its key.
@@ -36,7 +48,7 @@ public struct DecisionRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
     public init(_ key: DecisionKey) {
-        self.state = [UInt64(key.proxy), key.connection, key.unit, UInt64(key.rule)]
+        self.state = [UInt64(key.proxy), key.connection, key.unit, key.rule]
             .reduce(Self.mix(key.seed)) { Self.mix($0 ^ $1) }
     }
 

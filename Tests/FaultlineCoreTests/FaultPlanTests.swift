@@ -75,6 +75,25 @@ struct FaultPlanTests {
         #expect(only == both)
     }
 
+    /// Keys come from rule names, not positions: removing the rule before another one
+    /// leaves every decision of that other rule as it was.
+    @Test func removingARuleLeavesTheRulesAfterItUnchanged() throws {
+        let first = "  - {name: a, probability: 0.5, per: chunk, fault: {kind: delay, latency: 1ms}}\n"
+        let second = "  - {name: b, probability: 0.3, fault: {kind: sever, after_bytes: {min: 0, max: 2000}}}\n"
+        let third = "  - {name: c, probability: 0.5, per: chunk, fault: {kind: delay, latency: 2ms, jitter: 1ms}}\n"
+        let all = Self.run(try Self.plan(first + second + third))
+        let withoutA = Self.run(try Self.plan(second + third))
+        #expect(all.filter { !$0.contains(" a delay") } == withoutA.filter { !$0.contains(" a delay") })
+        #expect(all.contains { $0.contains(" b ") } && all.contains { $0.contains(" c delay") })
+    }
+
+    @Test func ruleKeysAreStableHashesOfTheName() {
+        #expect(DecisionKey.ruleKey("lose-first-reply") == DecisionKey.ruleKey("lose-first-reply"))
+        #expect(DecisionKey.ruleKey("a") != DecisionKey.ruleKey("b"))
+        // FNV-1a 64 of "a": the same on every build and platform.
+        #expect(DecisionKey.ruleKey("a") == 0xaf63_dc4c_8601_ec8c)
+    }
+
     @Test func directionsAreSeparate() throws {
         let plan = try Self.plan("  - {name: up, match: {direction: upstream}, fault: {kind: blackhole}}\n")
         var faults = plan.connection(0, client: nil)

@@ -104,7 +104,7 @@ struct UDPProxyTests {
         let first = try await Self.pacedDelivery(rules: rules, seed: 2026, count: 10_000)
         let lost = 10_000 - first.arrived.count
         #expect((1800...2200).contains(lost))
-        #expect(lost == 2_028)
+        #expect(lost == 1_996, "pinned: the same seed loses the same datagrams on every run")
         // Every datagram is either delivered, in order, or named dropped by an event.
         #expect(first.arrived == first.arrived.sorted())
         #expect(Set(first.arrived).union(first.droppedByEvents) == Set(0..<10_000))

@@ -18,6 +18,8 @@ public struct DatagramFaultPlan: Sendable {
     public let proxy: UInt32
     /// The profile's phases, by time since the proxy started; nil: every rule always.
     public let schedule: Schedule?
+    /// Each rule's part of its decision keys (a hash of its name), by index.
+    private let ruleKeys: [UInt64]
 
     /// - Throws: `InvalidInputError` naming the first rule with a bad parameter.
     public init(rules: [DatagramFaultRule], seed: UInt64, proxy: UInt32 = 0, schedule: Schedule? = nil) throws(InvalidInputError) {
@@ -25,6 +27,7 @@ public struct DatagramFaultPlan: Sendable {
             try rule.validate()
         }
         self.rules = rules
+        self.ruleKeys = rules.map { DecisionKey.ruleKey($0.name) }
         self.seed = seed
         self.proxy = proxy
         self.schedule = schedule
@@ -35,6 +38,7 @@ public struct DatagramFaultPlan: Sendable {
 
     private init(uncheckedRules: [DatagramFaultRule], seed: UInt64, proxy: UInt32) {
         self.rules = uncheckedRules
+        self.ruleKeys = uncheckedRules.map { DecisionKey.ruleKey($0.name) }
         self.seed = seed
         self.proxy = proxy
         self.schedule = nil
@@ -84,7 +88,7 @@ public struct DatagramFaultPlan: Sendable {
             proxy: self.proxy,
             connection: session,
             unit: datagram &* 2 &+ (direction == .downstream ? 1 : 0),
-            rule: UInt32(truncatingIfNeeded: rule)
+            rule: self.ruleKeys[rule]
         )
     }
 

@@ -12,11 +12,14 @@
 /// pass elapsed times read from their event loop.
 public struct FaultPlan: Sendable {
     public let profile: Profile
+    /// Each rule's part of its decision keys (a hash of its name), by index.
+    private let ruleKeys: [UInt64]
     public let seed: UInt64
     public let proxy: UInt32
 
     public init(profile: Profile, seed: UInt64, proxy: UInt32 = 0) {
         self.profile = profile
+        self.ruleKeys = profile.rules.map { DecisionKey.ruleKey($0.name) }
         self.seed = seed
         self.proxy = proxy
     }
@@ -26,8 +29,9 @@ public struct FaultPlan: Sendable {
         direction == .upstream ? ordinal : ordinal | (1 << 62)
     }
 
+    /// Rule `rule`'s draw for one unit, keyed by the rule's name.
     func random(connection: UInt64, unit: UInt64, rule: Int) -> DecisionRandom {
-        DecisionRandom(DecisionKey(seed: self.seed, proxy: self.proxy, connection: connection, unit: unit, rule: UInt32(rule)))
+        DecisionRandom(DecisionKey(seed: self.seed, proxy: self.proxy, connection: connection, unit: unit, rule: self.ruleKeys[rule]))
     }
 
     /// Whether `rule` may act now: its window and the schedule's phase allow it.
