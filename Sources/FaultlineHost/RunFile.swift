@@ -212,7 +212,9 @@ public struct RunFile: Sendable {
                 reader.fail(node, "\(error)")
             }
         } else if let node = fields["rules"], let key = fields.key("rules") {
-            profile = Self.inlineProfile(rules: node, key: key, name: name ?? "proxy\(index)", text: text, reader: reader, loader: loader)
+            profile = Self.inlineProfile(
+                rules: node, key: key, name: name ?? "proxy\(index)", transport: transport, text: text, reader: reader, loader: loader
+            )
         }
         var framingName = profile?.framing?.rawValue ?? "raw"
         if let node = fields["framing"], let value = reader.nonEmptyString(node, what: "framing") { framingName = value }
@@ -231,6 +233,9 @@ public struct RunFile: Sendable {
         framing.recordPayloads = fields["record_payloads"].flatMap { reader.boolean($0, what: "record_payloads") } ?? false
         if transport == .udp, framing.kind != .raw, let node = fields["framing"] {
             reader.fail(node, "framing applies to TCP proxies only")
+        }
+        if let profile, let transport, let node = fields.key("rules") ?? fields["profile"] {
+            Self.checkCarriable(profile, transport: transport, framing: framing, at: node, reader: reader)
         }
         let seed = fields["seed"].flatMap { reader.integer($0, what: "seed") }.map { UInt64($0) }
         let pcap = fields["pcap"].flatMap { reader.boolean($0, what: "pcap") } ?? false
@@ -251,7 +256,7 @@ public struct RunFile: Sendable {
     /// key's own column when it starts a sequence item (`- `): YAML lets a list sit at
     /// its key's indentation, and without that the rules were cut off ("got nothing").
     private static func inlineProfile(
-        rules: Node, key: Node, name: String, text: String, reader: ProfileReader, loader: ProfileLoader
+        rules: Node, key: Node, name: String, transport: ProxySpec.Transport?, text: String, reader: ProfileReader, loader: ProfileLoader
     ) -> Profile? {
         guard let mark = key.mark else { return nil }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -276,9 +281,10 @@ public struct RunFile: Sendable {
             }
         }
         let pad = String(repeating: " ", count: indent)
+        // A UDP proxy's inline rules are a UDP profile: its datagram kinds are refused otherwise.
         let header = [
             "\(pad)faultline: 1", "\(pad)name: \(name)-inline", "\(pad)description: rules written inline in the run file",
-        ]
+        ] + (transport == .udp ? ["\(pad)transport: udp"] : [])
         let synthetic = (Array(repeating: "", count: first) + block + header).joined(separator: "\n")
         do {
             return try loader.load(text: synthetic, file: reader.file)
@@ -288,6 +294,36 @@ public struct RunFile: Sendable {
             reader.fail(rules, "\(error)")
         }
         return nil
+    }
+
+    /// A profile this proxy cannot carry out (the other transport's; message rules
+    /// without framing; a reply the framing cannot carry) is the run file's problem:
+    /// found before anything starts, at the proxy's `profile` or `rules`, in the run
+    /// file's words. The host would refuse it too, but without a place in the file and
+    /// naming `faultline proxy` flags.
+    private static func checkCarriable(
+        _ profile: Profile, transport: ProxySpec.Transport, framing: FramingConfiguration, at node: Node, reader: ProfileReader
+    ) {
+        let named = profile.source.hasPrefix("library:") ? "profile '\(profile.name)'" : "profile '\(profile.name)' (\(profile.source))"
+        guard profile.transport.rawValue == transport.rawValue else {
+            reader.fail(node, "\(named) is for \(profile.transport.rawValue.uppercased()); set 'transport: \(profile.transport.rawValue)' on this proxy, or use a \(transport.rawValue.uppercased()) profile")
+            return
+        }
+        guard transport == .tcp, let kind = Profile.Framing(rawValue: framing.kind.name) else { return }
+        do {
+            try profile.checkMessageRules(framing: kind)
+        } catch {
+            for issue in error.issues {
+                let message = issue.message
+                    .replacingOccurrences(of: "run with --framing http, resp, line or length, or say 'framing:' in the profile", with: "set 'framing:' on this proxy (http, resp, line or length)")
+                    .replacingOccurrences(of: "with --framing ", with: "with framing ")
+                if issue.location.file == reader.file {
+                    reader.fail(at: issue.location, message)  // inline rules: already the run file's line
+                } else {
+                    reader.fail(node, "\(named): \(message)")
+                }
+            }
+        }
     }
 
     // MARK: Checks

@@ -199,6 +199,26 @@ struct RunCommandTests {
             """
         ),
         (
+            "message rules without framing",
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+                profile: reply-lost
+            """
+        ),
+        (
+            "a UDP profile on a TCP proxy",
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+                profile: lossy-udp
+            """
+        ),
+        (
             "two names one environment variable",
             """
             faultline: 1
@@ -218,6 +238,8 @@ struct RunCommandTests {
         "an inline rule listed at its key's indentation": ("8:37", "latency must be a duration"),
         "a format version this build does not read": ("1:12", "unsupported run file version 2"),
         "two names one environment variable": ("5:5", "FAULTLINE_API_GW_ADDR"),
+        "message rules without framing": ("5:14", "rule 'lose-first-reply' acts on whole messages, so the proxy must frame them: set 'framing:' on this proxy"),
+        "a UDP profile on a TCP proxy": ("5:14", "profile 'lossy-udp' is for UDP; set 'transport: udp' on this proxy"),
     ]
 
     @Test(arguments: badFiles)
@@ -232,6 +254,29 @@ struct RunCommandTests {
         #expect(result.stderr.contains("\(config):\(expected.location): "), "\(name): \(result.stderr)")
         #expect(result.stderr.contains(expected.words), "\(name): \(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: marker), "\(name): the command ran")
+    }
+
+    /// Inline rules on a UDP proxy are a UDP profile's: datagram kinds are taken.
+    @Test func inlineRulesOnAUDPProxyTakeDatagramKinds() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            proxies:
+              - name: dns
+                transport: udp
+                upstream: 127.0.0.1:1
+                rules:
+                  - name: lose
+                    probability: 0.1
+                    fault: {kind: loss}
+            """,
+            in: directory
+        )
+        let result = try await Self.run(config, in: directory, command: ["true"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stderr.contains("dns on 127.0.0.1:"), "\(result)")
     }
 
     /// A listen port already taken: exit 3, the reason, and the command never runs.

@@ -102,10 +102,43 @@ struct Run: AsyncParsableCommand {
         }
 
         let status = try await self.runCommand(proxies: proxies, seed: runSeed, signals: signals)
-        let grace = self.grace?.duration ?? file.grace
-        for proxy in proxies {
-            try await proxy.stop(grace: grace)
+        let violations: Bool
+        do {
+            violations = try await self.finish(
+                file, proxies: proxies, status: status, settings: ruleSettings, output: output, replay: replay
+            )
+        } catch where status.code != 0 {
+            // The command's failure comes first, even when stopping or checking fails after it.
+            printError("faultline: \(error)")
+            throw ExitCode(status.code)
         }
+        if status.code != 0 { throw ExitCode(status.code) }
+        if violations { throw ExitCode(ExitStatus.violations) }
+    }
+
+    /// After the command: stops every proxy at once (each drains for `grace` and flushes
+    /// its records, even when another fails), runs the checks, writes their reports and
+    /// prints the summary. Returns whether a check found violations.
+    private func finish(
+        _ file: RunFile, proxies: [HostedProxy], status: Status, settings: RuleSettings, output: String, replay: String
+    ) async throws -> Bool {
+        let grace = self.grace?.duration ?? file.grace
+        let failures = await withTaskGroup(of: (any Error)?.self) { group in
+            for proxy in proxies {
+                group.addTask {
+                    do {
+                        try await proxy.stop(grace: grace)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            var failures: [any Error] = []
+            for await case let failure? in group { failures.append(failure) }
+            return failures
+        }
+        if let failure = failures.first { throw failure }
 
         var summary: [String] = ["", "faultline run: \(Self.describe(status: status))"]
         for proxy in proxies {
@@ -118,7 +151,7 @@ struct Run: AsyncParsableCommand {
         }
         var violations = false
         if let check = file.retries {
-            let report = try self.checkRetries(check, settings: ruleSettings, proxies: proxies, output: output, formats: file.reports)
+            let report = try self.checkRetries(check, settings: settings, proxies: proxies, output: output, formats: file.reports)
             violations = violations || report.hasViolations
             summary += Self.findingLines(report, check: "retries")
         }
@@ -128,9 +161,7 @@ struct Run: AsyncParsableCommand {
         summary.append("  records and reports: \(output)/")
         summary.append("  replay: \(replay)")
         for line in summary { printError(line) }
-
-        if status.code != 0 { throw ExitCode(status.code) }
-        if violations { throw ExitCode(ExitStatus.violations) }
+        return violations
     }
 
     // MARK: The command
