@@ -92,16 +92,26 @@ enum EventLogField: String, CaseIterable, Sendable {
         }
 
         /// The field named by `key`, or nil for a key this build does not know.
-        func field(_ key: UnsafeBufferPointer<UInt8>) -> EventLogField? {
+        ///
+        /// `readable` is how many bytes may be read from the key's start (to the end of
+        /// its line, at least `key.count`): with 8 of them, a short key's first word is
+        /// one load, masked to its length.
+        func field(_ key: UnsafeBufferPointer<UInt8>, readable: Int) -> EventLogField? {
             let count = key.count
             guard count + 1 < self.starts.count, let base = key.baseAddress else { return nil }
             let first = self.starts[count], last = self.starts[count + 1]
             guard first < last else { return nil }
+            let word0: UInt64
+            if count < 8, readable >= 8 {
+                let loaded = UInt64(littleEndian: UnsafeRawPointer(base).loadUnaligned(as: UInt64.self))
+                word0 = loaded & ((UInt64(1) << UInt64(count &* 8)) &- 1)
+            } else {
+                word0 = Self.word(base, count, 0)
+            }
             return self.words.withUnsafeBufferPointer { words in
-                let word0 = Self.word(base, count, 0)
                 for entry in first..<last where words[entry &* self.wordsPerName] == word0 {
                     var same = true
-                    for index in 1..<Swift.max(self.wordsPerName, 1) where index &* 8 < count {
+                    for index in stride(from: 1, to: (count &+ 7) / 8, by: 1) {
                         if words[entry &* self.wordsPerName &+ index] != Self.word(base, count, index) {
                             same = false
                             break

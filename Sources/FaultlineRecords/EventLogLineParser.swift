@@ -360,13 +360,13 @@ struct EventLogLineParser {
                     guard Self.isValidUTF8(bytes) else { throw .syntax }
                     return nil  // every known key is ASCII
                 }
-                return self.table.field(bytes)
+                return self.table.field(bytes, readable: self.end - start)
             }
             if byte == UInt8(ascii: "\\") {
                 // An escaped key (no writer makes one): decode it, then look it up.
                 self.cursor = start
                 _ = try self.stringBody()
-                return self.scratch.withUnsafeBufferPointer { self.table.field($0) }
+                return self.scratch.withUnsafeBufferPointer { self.table.field($0, readable: $0.count) }
             }
             if byte < 0x20 { throw .syntax }
             if byte >= 0x80 { ascii = false }
