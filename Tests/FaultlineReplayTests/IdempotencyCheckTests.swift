@@ -101,6 +101,16 @@ struct IdempotencyCheckTests {
         #expect(Self.verdict(report, Self.post)?.probed == false)
     }
 
+    @Test func semanticModeComparesTheStatusClassAndTheResource() async throws {
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let report = try await Self.check(service) { $0.mode = .semantic; $0.only = [Self.post] }
+        let sr02 = try #require(report.rules.first { $0.id == "SR-02" })
+        #expect(sr02.status == .failed)
+        #expect(sr02.evidence.contains("resource 2 then 3"), "\(sr02.evidence)")
+        #expect(sr02.evidence.hasSuffix("(semantic)"))
+    }
+
     @Test func aKeyRequiredOperationMustRejectARequestWithoutItsKey() async throws {
         let service = try await DepositService.start(.deduplicating, work: .zero)
         defer { Task { await service.stop() } }
