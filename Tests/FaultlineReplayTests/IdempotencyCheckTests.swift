@@ -4,6 +4,7 @@ import FaultlineReplay
 import FaultlineTestSupport
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 /// `check idempotency` against HTTP services written for the test, each mishandling
@@ -171,6 +172,53 @@ struct IdempotencyCheckTests {
             ).run()
         }
         #expect(progress.lines.contains { $0.contains("timeout") && $0.contains("no reply within 200ms") })
+    }
+}
+
+extension IdempotencyCheckTests {
+    /// A target that answers its first few requests, then goes silent: the run ends at
+    /// the first timeout with the verdicts it had, instead of hanging.
+    @Test func aTargetThatStopsAnsweringEndsTheRunWithWhatWasFound() async throws {
+        let answered = Mutex(0)
+        let fading = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                var seen: [UInt8] = []
+                for try await chunk in inbound {
+                    seen += chunk.readableBytesView
+                    guard String(decoding: seen, as: UTF8.self).contains("\r\n\r\n") else { continue }
+                    let answer = answered.withLock { count -> Bool in
+                        count += 1
+                        return count <= 4
+                    }
+                    if answer {
+                        let body = #"{"id":1,"balance":100}"#
+                        try await outbound.write(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"))
+                    }
+                    seen = []
+                }
+            }
+        }
+        defer { Task { await fading.stop() } }
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let log = try await RecordedLog.record(
+            upstreamPort: service.port, framing: .http, requests: [RecordedLog.read(), RecordedLog.deposit(key: "k")],
+            isComplete: HTTPTestMessage.isCompleteResponse
+        )
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: fading.port)))
+        options.timeout = .milliseconds(300)
+        let progress = PrintedLines()
+        let report = try await IdempotencyCheck(
+            options: options, recorded: try RecordedRequests.load(path: log), inputs: [log], progress: { progress.append($0) }
+        ).run()
+        #expect(progress.lines.contains { $0.contains("timeout") && $0.contains("ending the run with what was found") })
+        #expect(report.notes.contains { $0.contains("stopped answering") })
+        // GET: SR-01 (3 replies) was judged before the silence; the deposit was never tried.
+        #expect(report.rules.first { $0.id == "SR-01" && $0.operation == Self.get }?.status == .passed)
+        #expect(Self.verdict(report, Self.get)?.classification == .inconclusive)
+        #expect(Self.verdict(report, Self.post)?.reason.contains("not replayed") == true)
+        #expect(report.rules.filter { $0.operation == Self.post }.allSatisfy { $0.status == .notEnoughEvidence })
     }
 }
 
