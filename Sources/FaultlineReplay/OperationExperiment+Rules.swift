@@ -17,6 +17,13 @@ extension OperationExperiment {
         let afterLast = try await self.check.probe("after SR-01 #\(k)")
         self.sr01 = sent
         guard !self.dryRun else { return self.record(rule, .notApplicable, evidence: "dry run: nothing sent", samples: 0) }
+        if let reply = sent.first?.reply {
+            if let status = reply.status, status >= 300 {
+                self.requestFails = "the replayed request itself gets \(status)"
+            } else if self.request.wire == .resp, reply.bytes.first == UInt8(ascii: "-") {
+                self.requestFails = "the replayed command itself gets an error (\(ByteText.firstLine(reply.bytes)))"
+            }
+        }
         let withKey = self.keyed ? "with one key" : "without a key"
         let severity: Severity = self.keyed ? .critical : .high
         if let before, let afterFirst, let afterLast {
@@ -36,7 +43,7 @@ extension OperationExperiment {
                 )
             } else {
                 let first = self.firstEffect == true ? "the first changed the state, the repeats did not" : "no request changed the state"
-                self.record(rule, .passed, evidence: "\(k) identical requests \(withKey): \(first); \(states)", samples: k)
+                self.record(rule, .passed, evidence: "\(k) identical requests \(withKey): \(first); \(states)\(self.failingNote)", samples: k)
             }
             return
         }
@@ -51,11 +58,16 @@ extension OperationExperiment {
                 sent: sent
             )
         } else if judged.observable {
-            self.record(rule, .passed, evidence: "\(k) identical requests \(withKey): \(judged.why) (no probe: weaker, a cached reply hides a repeated effect)", samples: k)
+            self.record(rule, .passed, evidence: "\(k) identical requests \(withKey): \(judged.why) (no probe: weaker, a cached reply hides a repeated effect)\(self.failingNote)", samples: k)
         } else {
             self.inconclusive.append("no probe and \(judged.why)")
             self.record(rule, .notEnoughEvidence, evidence: "\(k) identical requests \(withKey): \(judged.why); give --probe to read the state", samples: k)
         }
+    }
+
+    /// `; but the replayed request itself gets 404`, when it does.
+    var failingNote: String {
+        self.requestFails.map { "; but \($0)" } ?? ""
     }
 
     // MARK: SR-02
@@ -309,6 +321,8 @@ extension OperationExperiment {
             (classification, reason) = (.atLeastOnce, "a repeat applied again (\(Array(Set(rules)).sorted().joined(separator: ", ")))")
         } else if let stoppedAt = self.stoppedAt {
             (classification, reason) = (.inconclusive, "the target stopped answering: \(stoppedAt)")
+        } else if let requestFails = self.requestFails {
+            (classification, reason) = (.inconclusive, "\(requestFails): nothing to deduplicate; replay a request that succeeds (fresh test data, valid credentials)")
         } else if !self.observable {
             (classification, reason) = (.inconclusive, self.inconclusive.first ?? "nothing to compare")
         } else if self.keyed && self.firstEffect != false {

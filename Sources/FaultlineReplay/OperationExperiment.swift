@@ -28,6 +28,9 @@ struct OperationExperiment {
     var inconclusive: [String] = []
     /// SR-01's sends: SR-02 compares their replies instead of sending more duplicates.
     var sr01: [SentRequest] = []
+    /// Set when the replayed request itself fails (HTTP 3xx and up, a RESP error):
+    /// there is no effect to deduplicate, so "idempotent" would say nothing.
+    var requestFails: String?
 
     init(check: IdempotencyCheck, request: RecordedRequest) {
         self.check = check

@@ -112,6 +112,23 @@ struct IdempotencyCheckTests {
         #expect(sr02.evidence.hasSuffix("(semantic)"))
     }
 
+    @Test func aRequestThatFailsWhenReplayedIsInconclusiveNotIdempotent() async throws {
+        let service = try await DepositService.start(.deduplicating, work: .zero)
+        defer { Task { await service.stop() } }
+        let missing = Array("GET /nowhere/1 HTTP/1.1\r\nHost: bank.test\r\n\r\n".utf8)
+        let log = try await RecordedLog.record(
+            upstreamPort: service.port, framing: .http, requests: [missing], isComplete: HTTPTestMessage.isCompleteResponse
+        )
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: service.port)))
+        options.probes = ["GET /accounts/1"]
+        let report = try await IdempotencyCheck(options: options, recorded: try RecordedRequests.load(path: log), inputs: [log]).run()
+        let verdict = try #require(report.operations?.first)
+        #expect(verdict.classification == .inconclusive)
+        #expect(verdict.reason.contains("404"))
+        #expect(!report.hasViolations)
+    }
+
     @Test func aKeyRequiredOperationMustRejectARequestWithoutItsKey() async throws {
         let service = try await DepositService.start(.deduplicating, work: .zero)
         defer { Task { await service.stop() } }
