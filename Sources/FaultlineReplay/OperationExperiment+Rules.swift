@@ -18,7 +18,7 @@ extension OperationExperiment {
         self.sr01 = sent
         guard !self.dryRun else { return self.record(rule, .notApplicable, evidence: "dry run: nothing sent", samples: 0) }
         if let reply = sent.first?.reply {
-            if let status = reply.status, status >= 300 {
+            if let status = reply.status, status >= 400 {
                 self.requestFails = "the replayed request itself gets \(status)"
             } else if self.request.wire == .resp, reply.bytes.first == UInt8(ascii: "-") {
                 self.requestFails = "the replayed command itself gets an error (\(ByteText.firstLine(reply.bytes)))"

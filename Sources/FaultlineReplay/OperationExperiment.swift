@@ -28,7 +28,7 @@ struct OperationExperiment {
     var inconclusive: [String] = []
     /// SR-01's sends: SR-02 compares their replies instead of sending more duplicates.
     var sr01: [SentRequest] = []
-    /// Set when the replayed request itself fails (HTTP 3xx and up, a RESP error):
+    /// Set when the replayed request itself fails (HTTP 4xx or 5xx, a RESP error):
     /// there is no effect to deduplicate, so "idempotent" would say nothing.
     var requestFails: String?
 
