@@ -61,8 +61,9 @@ struct ProxyCommandTests {
 
     /// All three acts: passthrough is byte-exact; with reply-lost the naive retry pays
     /// twice, and the act's log and capture are left where `--output` says; the checker
-    /// names the naive client's unsafe retry and passes the careful one, whose
-    /// deduplicating ledger applies each deposit once.
+    /// names the naive client's unsafe retry and passes the careful one (whose ledger
+    /// applies each deposit once), and replay finds the naive ledger at-least-once and
+    /// the deduplicating one deduplicated by key.
     @Test func demoRunsEndToEnd() async throws {
         let directory = try RecordsCommandTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -77,9 +78,11 @@ struct ProxyCommandTests {
         #expect(result.stdout.contains("the ledger applied 4 deposits for 2 intended (balance 40)"))
         #expect(result.stdout.contains("the ledger applied 2 deposits for 2 intended (balance 20)"))
         #expect(result.stdout.contains("faultline check retries: no violations"))
-        for report in ["naive-retries.html", "careful-retries.html"] {
+        #expect(result.stdout.contains("faultline check idempotency: POST /deposits is at-least-once"))
+        #expect(result.stdout.contains("faultline check idempotency: POST /deposits is deduplicated by key"))
+        for report in ["naive-retries.html", "careful-retries.html", "naive-idempotency.html", "careful-idempotency.html"] {
             let html = try String(contentsOf: directory.appendingPathComponent(report), encoding: .utf8)
-            #expect(html.contains("<svg"), "\(report) has its timeline")
+            #expect(html.contains("<html"), "\(report) is a page")
         }
 
         let events = try EventLogReader.read(path: directory.appendingPathComponent("demo.jsonl").path)

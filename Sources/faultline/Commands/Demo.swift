@@ -4,6 +4,7 @@ import FaultlineFraming
 import FaultlineHost
 import FaultlineProxy
 import FaultlineRecords
+import FaultlineReplay
 import FaultlineChecker
 import Foundation
 import Logging
@@ -28,7 +29,10 @@ struct Demo: AsyncParsableCommand {
             with jitter) against the ledger in its deduplicating mode. 'check retries' \
             names the naive client's unsafe retry and passes the careful one; the \
             books show the double deposits and their absence; the HTML reports are \
-            kept in --output. Exits 0 when every act went as described, 3 otherwise.
+            kept in --output. 'check idempotency' then replays each recorded deposit \
+            against its ledger, reading GET /balance around every experiment: the \
+            naive ledger is at-least-once, the deduplicating one deduplicated by key. \
+            Exits 0 when every act went as described, 3 otherwise.
             """
     )
 
@@ -189,14 +193,16 @@ extension Demo {
             DepositClient(label: "careful", mode: .deduplicating, keys: true, backoff: .milliseconds(100)), group: group, directory: directory
         )
         let naiveFlagged = naive.report.findings.contains { $0.rule == "CR-01" } && naive.books.deposits == 4
+            && naive.replay.operations?.first?.classification == .atLeastOnce
         let carefulClean = !careful.report.hasViolations && careful.books.deposits == 2
+            && careful.replay.operations?.first?.classification == .deduplicatedByKey && !careful.replay.hasViolations
         return naiveFlagged && carefulClean
     }
 
     /// One client deposits 10 through each profile; the proxies' logs are checked.
     private static func depositRun(
         _ client: DepositClient, group: any EventLoopGroup, directory: URL
-    ) async throws -> (report: CheckReport, books: (balance: Int, deposits: Int)) {
+    ) async throws -> (report: CheckReport, replay: CheckReport, books: (balance: Int, deposits: Int)) {
         let ledger = try await DepositService.start(mode: client.mode, group: group)
         let upstream = HostPort(host: "127.0.0.1", port: ledger.address.port ?? 0)
         var logs: [String] = []
@@ -235,7 +241,6 @@ extension Demo {
             try await proxy.stop(grace: .seconds(1))
         }
         let books = ledger.books
-        await ledger.stop()
 
         var checker = RetryChecker(options: RetryCheckOptions(), inputs: logs)
         for log in logs {
@@ -258,7 +263,22 @@ extension Demo {
             }
         }
         Output.line("     report: \(html)")
-        return (report, books)
+
+        // The service's side: replay the recorded deposit against the ledger.
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: upstream))
+        options.probes = ["GET /balance"]
+        options.timeout = .milliseconds(500)
+        let replayCheck = IdempotencyCheck(options: options, recorded: try RecordedRequests.load(path: logs[0]), inputs: [logs[0]], group: group)
+        let replay = try await replayCheck.run()
+        await ledger.stop()
+        let replayHTML = directory.appendingPathComponent("\(client.label)-idempotency.html").path
+        try ReportOutput.write(ReportWriter.write(replay, as: .html), to: replayHTML)
+        for verdict in replay.operations ?? [] {
+            let failed = verdict.failedRules.isEmpty ? "" : " (\(verdict.failedRules.joined(separator: ", ")))"
+            Output.line("     faultline check idempotency: \(verdict.operation) is \(verdict.classification.words)\(failed)")
+        }
+        Output.line("     report: \(replayHTML)")
+        return (report, replay, books)
     }
 }
 
