@@ -6,7 +6,8 @@ extension RetryChecker {
     static let messageActions: Set<String> = ["drop", "respond", "duplicate", "reorder", "released"]
 
     mutating func fault(_ event: Event, scope: Int) {
-        self.summary.faults += 1
+        // A reorder's `released` is the second half of one fault, not another.
+        if event.action != "released" { self.summary.faults += 1 }
         let kind = event.kind ?? event.action ?? "fault"
         let text = "\(event.rule ?? "?") (\(kind))"
         let mono = event.mono ?? self.now
