@@ -298,7 +298,7 @@ struct RunCommandTests {
         let marker = directory.appendingPathComponent("ran").path
         let result = try await Self.run(config, in: directory, command: ["touch", marker])
         #expect(result.status == 3, "\(result)")
-        #expect(result.stderr.contains("address already in use"), "\(result)")
+        #expect(result.stderr.contains("proxy 'api' (\(config)): listen 127.0.0.1:\(upstream.port): address already in use"), "\(result)")
         #expect(!FileManager.default.fileExists(atPath: marker), "the command ran")
     }
 

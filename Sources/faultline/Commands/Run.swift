@@ -89,7 +89,14 @@ struct Run: AsyncParsableCommand {
         var proxies: [HostedProxy] = []
         do {
             for spec in specs {
-                proxies.append(try await ProxyHost.start(spec, logger: logger))
+                do {
+                    proxies.append(try await ProxyHost.start(spec, logger: logger))
+                } catch let failure as RuntimeFailure {
+                    // The engine words it for `faultline proxy --listen`; here it is a
+                    // proxy of the run file.
+                    let message = failure.message.hasPrefix("--listen ") ? String(failure.message.dropFirst(2)) : failure.message
+                    throw RuntimeFailure("proxy '\(spec.name)' (\(self.config)): \(message)")
+                }
             }
         } catch {
             for proxy in proxies { try? await proxy.stop(grace: .zero) }
