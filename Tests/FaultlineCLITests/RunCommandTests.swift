@@ -302,6 +302,24 @@ struct RunCommandTests {
         #expect(!FileManager.default.fileExists(atPath: marker), "the command ran")
     }
 
+    /// The command starts with default signal handling, though faultline ignores SIGPIPE
+    /// (and waits for SIGINT and SIGTERM itself): `producer | head` must end quietly, and
+    /// a shell can only trap a signal that was not ignored when it started.
+    @Test func theCommandStartsWithNoSignalIgnoredOrBlocked() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write("faultline: 1\nproxies:\n  - {name: api, upstream: 127.0.0.1:1}\n", in: directory)
+        let result = try await Self.run(config, in: directory, command: ["sh", "-c", "grep -E '^Sig(Ign|Blk):' /proc/self/status"])
+        #expect(result.status == 0, "\(result)")
+        for line in result.stdout.split(separator: "\n") {
+            let mask = try #require(UInt64(line.split(separator: "\t").last ?? "", radix: 16), "\(line)")
+            for signal in [SIGPIPE, SIGINT, SIGTERM] {
+                #expect(mask & (1 << UInt64(signal - 1)) == 0, "signal \(signal) in \(line)")
+            }
+        }
+        #expect(result.stdout.split(separator: "\n").count == 2, "\(result)")
+    }
+
     /// A command that cannot be started is faultline's runtime failure (3), not 127.
     @Test func aCommandThatCannotStartExitsThree() async throws {
         let directory = try Self.temporaryDirectory()
