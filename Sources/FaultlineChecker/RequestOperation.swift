@@ -15,13 +15,16 @@ enum RequestOperation {
 
     /// The operation name: HTTP `METHOD /path` with numeric and UUID segments folded to
     /// `{id}` and the query dropped; RESP the command; line and length framing the first
-    /// word of the message when its payload was recorded, else `message`.
+    /// word of the message when its payload was recorded, else `message`; UDP `datagram`.
     static func name(framing: String?, method: String?, path: String?, command: String?, payload: String?) -> String {
         if let method {
             return "\(method.uppercased()) \(Self.fold(path ?? "/"))"
         }
         if let command {
             return command.uppercased()
+        }
+        if framing == "datagram" {
+            return "datagram"
         }
         if framing == "line" || framing == "length", let payload, let data = Data(base64Encoded: payload) {
             let bytes = data.prefix(64)
@@ -87,6 +90,10 @@ enum RequestOperation {
         if let command {
             return Self.idempotentCommands.contains(command.uppercased()) ? .idempotent : .nonIdempotent
         }
+        // UDP request/response protocols (DNS, NTP, most game and metrics protocols) are
+        // queries a client may repeat: untagged datagrams count as idempotent, so a
+        // retried query is never called unsafe; tag them `non_idempotent` otherwise.
+        if framing == "datagram" { return .idempotent }
         return .nonIdempotent
     }
 

@@ -6,6 +6,10 @@ extension RetryChecker {
     static let messageActions: Set<String> = ["drop", "respond", "duplicate", "reorder", "released"]
 
     mutating func fault(_ event: Event, scope: Int) {
+        // UDP stages say `dropped` where TCP stages say `drop` (one vocabulary is still
+        // to come): the same fault for the checker.
+        var event = event
+        if event.action == "dropped" { event.action = "drop" }
         // A reorder's `released` is the second half of one fault, not another.
         if event.action != "released" { self.summary.faults += 1 }
         let kind = event.kind ?? event.action ?? "fault"

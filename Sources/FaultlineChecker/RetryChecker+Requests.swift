@@ -31,9 +31,9 @@ extension RetryChecker {
     mutating func finishRequest(_ id: Int) {
         guard let group = self.open.removeValue(forKey: id) else { return }
         for attempt in group.attempts {
-            if let key = attempt.key, self.byKey[key] == id { self.byKey[key] = nil }
+            if let key = attempt.key, self.byKey[attempt.proxy + "\u{0}" + key] == id { self.byKey[attempt.proxy + "\u{0}" + key] = nil }
             if let fingerprint = attempt.fingerprint {
-                let key = FingerprintKey(client: group.client, fingerprint: fingerprint)
+                let key = FingerprintKey(proxy: attempt.proxy, client: group.client, fingerprint: fingerprint)
                 if self.byFingerprint[key] == id { self.byFingerprint[key] = nil }
             }
             let ref = AttemptRef(request: id, index: attempt.index)

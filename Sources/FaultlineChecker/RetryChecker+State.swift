@@ -118,7 +118,10 @@ extension RetryChecker {
         var index: Int
     }
 
+    /// Requests group per proxy (as the proxy's own attempt ledger does): the same
+    /// bytes sent to two services are two requests, not a retry.
     struct FingerprintKey: Hashable {
+        var proxy: String
         var client: String
         var fingerprint: String
     }

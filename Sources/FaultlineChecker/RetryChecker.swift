@@ -33,6 +33,7 @@ public struct RetryChecker {
     var scopeIndex: [String: Int] = [:]
     var conns: [ConnKey: ConnState] = [:]
     var open: [Int: LogicalRequest] = [:]
+    /// Open logical requests by proxy and idempotency key (`proxy NUL key`).
     var byKey: [String: Int] = [:]
     var byFingerprint: [FingerprintKey: Int] = [:]
     var nextRequestID = 1
@@ -201,7 +202,9 @@ public struct RetryChecker {
         var reusedKeyOf: Int?
         var duplicateOf: Int?
         var duplicateKeyed = false
-        if let key = attempt.key, let id = self.byKey[key], let group = self.open[id], attempt.start <= group.lastEnd + self.windowNs {
+        if let key = attempt.key, let id = self.byKey[attempt.proxy + "\u{0}" + key], let group = self.open[id],
+            attempt.start <= group.lastEnd + self.windowNs
+        {
             if let mine = attempt.fingerprint, let theirs = group.fingerprint, mine != theirs {
                 reusedKeyOf = id
             } else if group.lastSucceeded(by: attempt.start) {
@@ -211,7 +214,7 @@ public struct RetryChecker {
                 join = id
             }
         } else if let fingerprint = attempt.fingerprint,
-            let id = self.byFingerprint[FingerprintKey(client: client, fingerprint: fingerprint)],
+            let id = self.byFingerprint[FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)],
             let group = self.open[id], attempt.start <= group.lastEnd + self.windowNs
         {
             if group.lastSucceeded(by: attempt.start) {
@@ -243,8 +246,10 @@ public struct RetryChecker {
             group.attempts.append(attempt)
             self.open[id] = group
         }
-        if let key = attempt.key { self.byKey[key] = id }
-        if let fingerprint = attempt.fingerprint { self.byFingerprint[FingerprintKey(client: client, fingerprint: fingerprint)] = id }
+        if let key = attempt.key { self.byKey[attempt.proxy + "\u{0}" + key] = id }
+        if let fingerprint = attempt.fingerprint {
+            self.byFingerprint[FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)] = id
+        }
         return AttemptRef(request: id, index: attempt.index)
     }
 

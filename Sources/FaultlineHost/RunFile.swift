@@ -342,7 +342,7 @@ public struct RunFile: Sendable {
                     reader.fail(item, "no proxy named '\(name)' in this run (proxies: \(run.proxies.map(\.spec.name).joined(separator: ", ")))")
                     continue
                 }
-                if entry.spec.framing.kind == .raw {
+                if entry.spec.transport == .tcp, entry.spec.framing.kind == .raw {
                     reader.fail(item, "proxy '\(name)' has no framing: the retry check needs requests (set framing: http, resp, line or length)")
                 }
                 check.proxies.append(name)

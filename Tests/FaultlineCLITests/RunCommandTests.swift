@@ -88,6 +88,42 @@ struct RunCommandTests {
         #expect(html.contains("CR-01"))
     }
 
+    /// `checks.idempotency` replays the proxy's recorded requests against its upstream:
+    /// the test upstream executes every request, so the operation is at-least-once and
+    /// run exits 1 with the replay's reports beside the retry check's.
+    @Test func theIdempotencyCheckReplaysAgainstTheUpstream() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            seed: 3
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:\(upstream.port)
+                framing: http
+            checks:
+              retries: true
+              idempotency: {proxy: api}
+            reports: [junit, json]
+            """,
+            in: directory
+        )
+        let result = try await Self.run(config, in: directory, command: Self.retryClient(["--method", "POST", "--count", "1"]))
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr.contains("check retries: no violations"), "\(result)")
+        #expect(result.stderr.contains("SR-01 DUP_CHANGES_STATE"), "\(result)")
+        #expect(result.stderr.contains("POST /items/{id}: at-least-once"), "\(result)")
+        let out = directory.appendingPathComponent("out")
+        let junit = try await Self.validateJUnit(out.appendingPathComponent("idempotency.junit.xml").path)
+        #expect(junit.failed.contains("faultline.idempotency.SR-01"), "\(junit)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("idempotency.json"))) as? [String: Any]
+        let operations = report?["operations"] as? [[String: Any]] ?? []
+        #expect(operations.first?["classification"] as? String == "at_least_once", "\(operations)")
+    }
+
     // MARK: Signals
 
     /// SIGTERM to run reaches the command (which traps it and leaves a marker), and the

@@ -5,6 +5,7 @@ import FaultlineFraming
 import FaultlineHost
 import FaultlineProxy
 import FaultlineRecords
+import FaultlineReplay
 import Foundation
 import Logging
 
@@ -27,8 +28,10 @@ struct Run: AsyncParsableCommand {
             seed. COMMAND's standard input, output and error are its own; SIGINT and \
             SIGTERM are passed on to it. When it exits, the proxies drain and their \
             event logs and captures are flushed into the output folder, the run file's \
-            checks run over them, and their reports (JUnit XML for CI, HTML for people, \
-            JSON) are written there too. A summary goes to standard error: the \
+            checks run over them (retries: 'check retries' over the proxies' logs; \
+            idempotency: 'check idempotency' replays one proxy's recorded requests \
+            against its upstream), and their reports (JUnit XML for CI, HTML for \
+            people, JSON) are written there too. A summary goes to standard error: the \
             command's status, the faults injected by rule, the findings by rule, and \
             where the reports are.
 
@@ -162,8 +165,13 @@ struct Run: AsyncParsableCommand {
             violations = violations || report.hasViolations
             summary += Self.findingLines(report, check: "retries")
         }
-        if file.idempotency != nil {
-            summary.append("  check idempotency: not run (this build replays with 'faultline check idempotency' by hand)")
+        if let check = file.idempotency, let proxy = proxies.first(where: { $0.name == check.proxy }) {
+            let report = try await Self.checkIdempotency(check, log: proxy.spec.records.log, output: output, formats: file.reports)
+            violations = violations || report.hasViolations
+            summary += Self.findingLines(report, check: "idempotency")
+            for verdict in report.operations ?? [] {
+                summary.append("    \(verdict.operation): \(verdict.classification.words)")
+            }
         }
         summary.append("  records and reports: \(output)/")
         summary.append("  replay: \(replay)")
@@ -274,7 +282,8 @@ struct Run: AsyncParsableCommand {
         _ check: RunFile.RetriesCheck, settings: RuleSettings, proxies: [HostedProxy], output: String, formats: [String]
     ) throws -> CheckReport {
         let chosen = proxies.filter { proxy in
-            check.proxies.isEmpty ? proxy.spec.transport == .tcp && proxy.spec.framing.kind != .raw : check.proxies.contains(proxy.name)
+            // Every proxy whose log has requests: framed TCP, and UDP (each datagram).
+            check.proxies.isEmpty ? proxy.spec.transport == .udp || proxy.spec.framing.kind != .raw : check.proxies.contains(proxy.name)
         }
         let logs = chosen.compactMap(\.spec.records.log)
         var options = RetryCheckOptions(settings: settings)
@@ -292,12 +301,36 @@ struct Run: AsyncParsableCommand {
         if logs.isEmpty {
             report.notes.append("no proxy of this run has framing, so there were no requests to judge")
         }
+        try Self.writeReports(report, named: "retries", output: output, formats: formats)
+        return report
+    }
+
+    /// `checks.idempotency`: replays the proxy's recorded requests against the target,
+    /// progress on standard error, reports beside the retry check's.
+    private static func checkIdempotency(
+        _ check: RunFile.IdempotencyCheck, log: String?, output: String, formats: [String]
+    ) async throws -> CheckReport {
+        guard let log else { throw RuntimeFailure("checks.idempotency: proxy '\(check.proxy)' kept no log to replay") }
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: check.target))
+        options.probes = check.probes
+        options.only = check.only
+        options.keyRequired = check.keyRequired
+        if let mode = check.mode.flatMap(IdempotencyCheckOptions.Mode.init(rawValue:)) { options.mode = mode }
+        let replay = IdempotencyCheck(
+            options: options, recorded: try RecordedRequests.load(path: log), inputs: [log], progress: { printError($0) }
+        )
+        let report = try await replay.run()
+        try Self.writeReports(report, named: "idempotency", output: output, formats: formats)
+        return report
+    }
+
+    /// Writes `report` as `NAME.junit.xml`, `NAME.html`, ... into `output`.
+    private static func writeReports(_ report: CheckReport, named name: String, output: String, formats: [String]) throws {
         for format in formats {
             guard let kind = ReportFormat(rawValue: format) else { continue }
-            let name = (output as NSString).appendingPathComponent("retries.\(Self.fileExtension(kind))")
-            try ReportOutput.write(ReportWriter.write(report, as: kind), to: name)
+            let path = (output as NSString).appendingPathComponent("\(name).\(Self.fileExtension(kind))")
+            try ReportOutput.write(ReportWriter.write(report, as: kind), to: path)
         }
-        return report
     }
 
     /// Deletes the reports an earlier run left in `output`: a CI job publishing
@@ -305,7 +338,9 @@ struct Run: AsyncParsableCommand {
     static func removeReports(in output: String) {
         for format in RunFile.reportFormats {
             guard let kind = ReportFormat(rawValue: format) else { continue }
-            try? FileManager.default.removeItem(atPath: (output as NSString).appendingPathComponent("retries.\(Self.fileExtension(kind))"))
+            for name in ["retries", "idempotency"] {
+                try? FileManager.default.removeItem(atPath: (output as NSString).appendingPathComponent("\(name).\(Self.fileExtension(kind))"))
+            }
         }
     }
 

@@ -1,0 +1,96 @@
+import FaultlineChecker
+import FaultlineCore
+import Testing
+
+/// Logical requests belong to one proxy, and UDP logs (every datagram a message) are
+/// judged like framed TCP ones.
+struct ScopeAndDatagramTests {
+    static let ms: UInt64 = 1_000_000
+
+    static func event(_ type: Event.Kind, proxy: String, at mono: UInt64, _ fill: (inout Event) -> Void = { _ in }) -> Event {
+        var event = Event(type)
+        event.proxy = proxy
+        event.mono = mono
+        fill(&event)
+        return event
+    }
+
+    static func check(_ events: [Event]) throws -> CheckReport {
+        var checker = RetryChecker(options: RetryCheckOptions(), inputs: ["test.jsonl"])
+        for (index, event) in events.enumerated() {
+            try checker.consume(event, file: "test.jsonl", line: index + 1)
+        }
+        return checker.finish()
+    }
+
+    /// One answered request on connection `conn` of `proxy`.
+    static func exchange(proxy: String, conn: UInt64, at start: UInt64, framing: String = "http") -> [Event] {
+        [
+            Self.event(.connectionOpen, proxy: proxy, at: start) { $0.conn = conn; $0.client = "127.0.0.1:4000\(conn)" },
+            Self.event(.message, proxy: proxy, at: start + 1 * Self.ms) {
+                $0.conn = conn; $0.direction = .upstream; $0.unit = 0; $0.method = "POST"; $0.path = "/deposits"
+                $0.fingerprint = "f1"; $0.attempt = 0; $0.firstMono = start + 1 * Self.ms
+            },
+            Self.event(.message, proxy: proxy, at: start + 3 * Self.ms) {
+                $0.conn = conn; $0.direction = .downstream; $0.unit = 0; $0.status = 201; $0.requestUnit = 0
+                $0.requestMono = start + 1 * Self.ms; $0.attempt = 0
+            },
+            Self.event(.connectionClose, proxy: proxy, at: start + 5 * Self.ms) {
+                $0.conn = conn; $0.closedBy = "client"; $0.firstCloseMono = start + 4 * Self.ms; $0.reason = "closed"
+            },
+        ]
+    }
+
+    @Test func theSameRequestToTwoProxiesIsTwoRequestsNotADuplicate() throws {
+        let start: UInt64 = 1_000_000 * Self.ms
+        var events = [
+            Self.event(.proxyStart, proxy: "payments", at: start) { $0.framing = "http"; $0.seed = 1 },
+            Self.event(.proxyStart, proxy: "ledger", at: start) { $0.framing = "http"; $0.seed = 1 },
+        ]
+        events += Self.exchange(proxy: "payments", conn: 0, at: start + 10 * Self.ms)
+        events += Self.exchange(proxy: "ledger", conn: 0, at: start + 20 * Self.ms)
+        let report = try Self.check(events)
+        #expect(report.summary.logicalRequests == 2)
+        #expect(report.findings.isEmpty, "\(report.findings.map(\.rule))")
+        // The same two requests through one proxy are a re-submission.
+        var one = [Self.event(.proxyStart, proxy: "payments", at: start) { $0.framing = "http"; $0.seed = 1 }]
+        one += Self.exchange(proxy: "payments", conn: 0, at: start + 10 * Self.ms)
+        one += Self.exchange(proxy: "payments", conn: 1, at: start + 20 * Self.ms)
+        #expect(try Self.check(one).findings.map(\.rule) == ["CR-22"])
+    }
+
+    /// A UDP query whose reply a `loss` fault dropped, retried after a 300 ms timeout:
+    /// one logical request, retried once, and no finding (a query may be repeated).
+    @Test func aDatagramRetriedAfterALostReplyIsOneLogicalRequest() throws {
+        let start: UInt64 = 2_000_000 * Self.ms
+        let proxy = "dns"
+        func datagram(_ direction: Event.Direction, unit: UInt64, at mono: UInt64, attempt: UInt64) -> Event {
+            Self.event(.message, proxy: proxy, at: mono) {
+                $0.conn = 0; $0.direction = direction; $0.unit = unit; $0.firstMono = mono; $0.attempt = attempt
+                if direction == .upstream {
+                    $0.fingerprint = "q1"
+                } else {
+                    $0.requestUnit = unit; $0.requestMono = mono - 1 * Self.ms
+                }
+            }
+        }
+        let events = [
+            Self.event(.proxyStart, proxy: proxy, at: start) { $0.framing = "datagram"; $0.seed = 5 },
+            Self.event(.connectionOpen, proxy: proxy, at: start + 1 * Self.ms) { $0.conn = 0; $0.client = "127.0.0.1:5353" },
+            datagram(.upstream, unit: 0, at: start + 1 * Self.ms, attempt: 0),
+            datagram(.downstream, unit: 0, at: start + 2 * Self.ms, attempt: 0),
+            Self.event(.fault, proxy: proxy, at: start + 2 * Self.ms) {
+                $0.conn = 0; $0.direction = .downstream; $0.unit = 0; $0.rule = "random-loss"; $0.kind = "loss"; $0.action = "dropped"
+            },
+            datagram(.upstream, unit: 1, at: start + 301 * Self.ms, attempt: 1),
+            datagram(.downstream, unit: 1, at: start + 302 * Self.ms, attempt: 1),
+            Self.event(.connectionClose, proxy: proxy, at: start + 400 * Self.ms) { $0.conn = 0; $0.reason = "idle_timeout" },
+        ]
+        let report = try Self.check(events)
+        #expect(report.summary.logicalRequests == 1)
+        #expect(report.summary.retried == 1)
+        #expect(report.findings.isEmpty, "\(report.findings.map(\.rule))")
+        #expect(report.timeline.requests.first?.operation == "datagram")
+        #expect(report.timeline.requests.first?.attempts.map(\.outcome) == [.ambiguous, .answered])
+    }
+}
