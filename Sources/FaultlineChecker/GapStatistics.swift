@@ -42,7 +42,7 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
-/// Robust summaries of gap samples (checker.md §5).
+/// Robust summaries of gap samples (docs/checker.md).
 enum GapStatistics {
     static func median(_ values: [Double]) -> Double? {
         Self.quantile(values, 0.5)

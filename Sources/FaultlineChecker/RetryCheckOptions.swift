@@ -1,7 +1,7 @@
 /// What `faultline check retries` is asked to judge, and how: the flags of the command.
 ///
 /// Everything has a default, so `RetryCheckOptions()` checks a log as the rule book's
-/// defaults say (checker.md §6.1). `settings` (from `--rules FILE`) can change thresholds
+/// defaults say (docs/checker.md). `settings` (from `--rules FILE`) can change thresholds
 /// and severities per rule and tag operations; a changed default is written to the
 /// report's `notes`.
 public struct RetryCheckOptions: Sendable {
@@ -15,7 +15,7 @@ public struct RetryCheckOptions: Sendable {
     /// the caller has none (then only a retry span over 60 s is flagged, LOW).
     public var deadline: Duration?
     /// A request joins a logical request when it comes within `window` of the previous
-    /// attempt's end (checker.md §4.2 step 4; default 60 s, the proxy's own ledger window).
+    /// attempt's end (docs/checker.md, grouping; default 60 s, the proxy's own ledger window).
     public var window: Duration
     /// From `--rules FILE`.
     public var settings: RuleSettings

@@ -1,6 +1,6 @@
 import FaultlineCore
 
-/// What faults and connection ends do to the attempts they touch (checker.md §4.1's
+/// What faults and connection ends do to the attempts they touch (docs/checker.md, the
 /// outcome classes, from what the proxy did).
 extension RetryChecker {
     static let messageActions: Set<String> = ["drop", "respond", "duplicate", "reorder", "released"]

@@ -1,6 +1,6 @@
 import Foundation
 
-/// What the checker infers about a client's backoff from its gap samples (checker.md §5).
+/// What the checker infers about a client's backoff from its gap samples (docs/checker.md).
 extension RetryChecker {
     /// Per-index envelope and the fitted shape.
     struct BackoffProfile {

@@ -4,7 +4,7 @@ import FaultlineCore
 /// Finishing logical requests: the per-request rules, and the aggregates the per-client
 /// rules need, after which the request is forgotten.
 extension RetryChecker {
-    /// HTTP statuses a retry cannot fix (checker.md CR-14); 413 only without Retry-After.
+    /// HTTP statuses a retry cannot fix (docs/checker.md, CR-14); 413 only without Retry-After.
     /// A withheld reply the client never gave up on counts as no timeout once it was
     /// held this long (shorter holds cut by the log's end say nothing).
     static let minimumUnendedHold = 1e9

@@ -191,7 +191,7 @@ public struct RetryChecker {
         }
     }
 
-    /// Puts an attempt into its logical request (checker.md §4.2): same key, else same
+    /// Puts an attempt into its logical request (docs/checker.md): same key, else same
     /// fingerprint from the same client host, within the window after the previous
     /// attempt's end, and only after a failure (a repeat after success is a new logical
     /// request: CR-22).

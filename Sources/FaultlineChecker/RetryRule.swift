@@ -1,4 +1,4 @@
-/// The client rules `check retries` implements (checker.md §6.1): id, name, default
+/// The client rules `check retries` implements (docs/checker.md): id, name, default
 /// severity, and whether it is a safety rule (`--rules` may relax it, but the report says so).
 struct RetryRule: Sendable {
     let id: String

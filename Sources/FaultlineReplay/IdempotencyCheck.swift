@@ -10,7 +10,7 @@ import NIOPosix
 /// `faultline check idempotency`: judges a service by resending its recorded requests.
 ///
 /// For each operation (one representative recorded request each) it runs the service
-/// rules' experiments of docs/checker.md §6.2 against `--target`, each with a fresh
+/// rules' experiments of docs/replay.md against `--target`, each with a fresh
 /// idempotency key where the request carries one, reading the `--probe`s before and
 /// after, and classifies the operation: idempotent, deduplicated by key, at-least-once,
 /// or inconclusive. Everything it sends goes to the target (SR-05's first attempt

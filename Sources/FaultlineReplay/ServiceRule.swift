@@ -1,6 +1,6 @@
 import FaultlineChecker
 
-/// The service rules of docs/checker.md §6.2 that replay applies, with what a correct
+/// The service rules of docs/replay.md that replay applies, with what a correct
 /// service does instead.
 struct ServiceRule: Sendable {
     var id: String
