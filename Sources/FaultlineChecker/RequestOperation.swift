@@ -2,7 +2,7 @@ import Foundation
 
 /// How the checker names and classifies a request: the operation a report groups by,
 /// and whether retrying it without a key is safe.
-enum RequestOperation {
+public enum RequestOperation {
     /// Whether an operation may be retried without an idempotency key.
     enum Safety: Equatable {
         case idempotent
@@ -34,13 +34,18 @@ enum RequestOperation {
         return "message"
     }
 
-    /// `/charges/123/refunds/9f1c…?x=1` → `/charges/{id}/refunds/{id}`.
-    static func fold(_ path: String) -> String {
-        let bare = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? path
-        let segments = bare.split(separator: "/", omittingEmptySubsequences: false).map { segment -> String in
-            Self.looksLikeID(segment) ? "{id}" : String(segment)
+    /// `/charges/123/refunds/9f1c…?x=1` → `/charges/{id}/refunds/{id}`: the route both
+    /// checks name HTTP operations by (replay too). An absolute-form target
+    /// (`http://host/a`) keeps only its path.
+    public static func fold(_ target: String) -> String {
+        var path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
+        if let scheme = path.range(of: "://") {
+            let rest = path[scheme.upperBound...]
+            path = rest.firstIndex(of: "/").map { String(rest[$0...]) } ?? "/"
         }
-        let folded = segments.joined(separator: "/")
+        let folded = path.split(separator: "/", omittingEmptySubsequences: false)
+            .map { Self.looksLikeID($0) ? "{id}" : String($0) }
+            .joined(separator: "/")
         return folded.isEmpty ? "/" : folded
     }
 

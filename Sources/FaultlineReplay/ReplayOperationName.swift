@@ -1,3 +1,4 @@
+import FaultlineChecker
 import Foundation
 
 /// How replay names an operation: the unit a verdict is about.
@@ -5,8 +6,8 @@ import Foundation
 /// HTTP: the method and the route, numeric and UUID path segments folded into `{id}`
 /// and the query dropped (`POST /charges/17?x=1` → `POST /charges/{id}`). RESP: the
 /// command, upper case; `SET ... NX` is an operation of its own, `SET NX`, because
-/// its repeat is harmless where a plain `SET`'s may not be. The checker's own naming
-/// (`RequestOperation`, internal to FaultlineChecker) folds paths the same way.
+/// its repeat is harmless where a plain `SET`'s may not be. Paths are folded by the
+/// checker's `RequestOperation.fold`, so both checks name a route alike.
 public enum ReplayOperationName {
     public static func http(method: String, target: String) -> String {
         "\(method.uppercased()) \(Self.fold(target))"
@@ -29,25 +30,8 @@ public enum ReplayOperationName {
         return word.isEmpty ? nil : String(decoding: word, as: UTF8.self)
     }
 
-    /// `/charges/123/refunds/9f1c…?x=1` → `/charges/{id}/refunds/{id}`.
+    /// `/charges/123/refunds/9f1c…?x=1` → `/charges/{id}/refunds/{id}`, as the checker folds.
     public static func fold(_ target: String) -> String {
-        var path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
-        // An absolute-form target (`http://host/a`): keep only the path.
-        if let scheme = path.range(of: "://") {
-            let rest = path[scheme.upperBound...]
-            path = rest.firstIndex(of: "/").map { String(rest[$0...]) } ?? "/"
-        }
-        let folded = path.split(separator: "/", omittingEmptySubsequences: false)
-            .map { Self.looksLikeID($0) ? "{id}" : String($0) }
-            .joined(separator: "/")
-        return folded.isEmpty ? "/" : folded
-    }
-
-    static func looksLikeID(_ segment: Substring) -> Bool {
-        guard !segment.isEmpty else { return false }
-        if segment.allSatisfy(\.isNumber) { return true }
-        let hex = segment.filter { $0 != "-" }
-        if segment.count == 36, hex.count == 32, hex.allSatisfy(\.isHexDigit) { return true }
-        return segment.count >= 16 && segment.allSatisfy(\.isHexDigit)
+        RequestOperation.fold(target)
     }
 }

@@ -143,7 +143,7 @@ struct Demo: AsyncParsableCommand {
 
         var answers: [String?] = []
         for attempt in 1...2 {
-            let answer = try await LineCall.call("deposit 10", to: bound, deadline: Self.deadline, group: group)
+            let answer = try await DemoCall.line("deposit 10", to: bound, deadline: Self.deadline, group: group)
             answers.append(answer)
             Output.line("   attempt \(attempt): deposit 10  ->  " + (answer ?? "no answer in time: the outcome is unknown"))
             if answer != nil { break }
@@ -228,7 +228,7 @@ extension Demo {
             let key = client.keys ? "deposit-\(client.label)-\(index)" : nil
             var attempts: [String] = []
             for attempt in 1...3 {
-                let answer = try await DepositCall.deposit(10, key: key, to: address, deadline: .milliseconds(500), group: group)
+                let answer = try await DemoCall.deposit(10, key: key, to: address, deadline: .milliseconds(500), group: group)
                 attempts.append(answer.map { "HTTP \($0.prefix(3))" } ?? "no answer")
                 if answer != nil { break }
                 // The careful client backs off with jitter; the naive one retries at once.
@@ -279,51 +279,5 @@ extension Demo {
         }
         Output.line("     report: \(replayHTML)")
         return (report, replay, books)
-    }
-}
-
-/// One line-protocol call with a deadline, as a careful client makes it: connect, send
-/// the line, wait for one answer line; nil when none came in time (or the connection
-/// ended first). The connection is closed either way.
-private final class LineCall: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private let promise: EventLoopPromise<String?>
-    private var received = ByteBuffer()
-
-    private init(promise: EventLoopPromise<String?>) {
-        self.promise = promise
-    }
-
-    static func call(_ line: String, to address: SocketAddress, deadline: TimeAmount, group: any EventLoopGroup) async throws -> String? {
-        let loop = group.next()
-        let promise = loop.makePromise(of: String?.self)
-        let channel = try await ClientBootstrap(group: loop)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(LineCall(promise: promise))
-                }
-            }
-            .connect(to: address)
-            .get()
-        let timer = loop.scheduleTask(in: deadline) { promise.succeed(nil) }
-        channel.writeAndFlush(ByteBuffer(string: line + "\n"), promise: nil)
-        let answer = try await promise.futureResult.get()
-        timer.cancel()
-        try? await channel.close()
-        return answer
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var chunk = Self.unwrapInboundIn(data)
-        self.received.writeBuffer(&chunk)
-        if let newline = self.received.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            self.promise.succeed(self.received.getString(at: self.received.readerIndex, length: newline - self.received.readerIndex))
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.promise.succeed(nil)
-        context.fireChannelInactive()
     }
 }
