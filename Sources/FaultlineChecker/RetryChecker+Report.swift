@@ -70,7 +70,10 @@ extension RetryChecker {
                 cr07.judged += aggregate.longRequests
                 // Already at a cap of a second or more, reached by growing first.
                 let capped = (profile.cap ?? 0) >= 1e9
-                let linear = profile.kind == "linear"
+                // A straight line is told from a doubling only when the delays are
+                // exact: with jitter, three noisy points fit either, and a careful
+                // client with full jitter must never be called linear (growth decides).
+                let linear = profile.kind == "linear" && behaviours.last?.jitter == "none"
                 if growth < minGrowth || linear, !capped, self.settings.isEnabled("CR-07") {
                     let severity = self.settings.rules["CR-07"]?.severity ?? (t1 < 100e6 ? .medium : .low)
                     let shape = linear ? "grows linearly (×\(String(format: "%.2f", growth)) over the first attempts, a straight line fits better)" : "grows ×\(String(format: "%.2f", growth)) per attempt (needs ≥ \(ProfileReaderFormat.number(minGrowth)))"

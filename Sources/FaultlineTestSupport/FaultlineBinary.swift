@@ -40,6 +40,7 @@ public final class ChildProcess: @unchecked Sendable {
     private let stderrPipe = Pipe()
     private let lines: AsyncStream<String>
     private let stderrText = StderrCollector()
+    private let exit: ProcessExit
 
     /// Starts `EXECUTABLE ARGS...`; `environment` adds to this process's environment.
     public init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws {
@@ -51,6 +52,7 @@ public final class ChildProcess: @unchecked Sendable {
         self.process.standardOutput = self.stdoutPipe
         self.process.standardError = self.stderrPipe
         self.process.standardInput = FileHandle.nullDevice
+        self.exit = ProcessExit(self.process)
         let (stream, continuation) = AsyncStream<String>.makeStream()
         self.lines = stream
         let output = self.stdoutPipe.fileHandleForReading.fileDescriptor
@@ -105,14 +107,13 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Waits for the process to end and returns its exit status.
     public func exitStatus() async -> Int32 {
-        let process = self.process
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                process.waitUntilExit()
-                continuation.resume()
-            }
-        }
-        return process.terminationStatus
+        await self.exit.value()
+        return self.process.terminationStatus
+    }
+
+    /// Blocks this thread until the process has ended (for synchronous clean-up).
+    public func waitForExit() {
+        self.exit.wait()
     }
 
     /// Everything written to standard error so far.

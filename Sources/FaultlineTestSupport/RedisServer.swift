@@ -27,8 +27,10 @@ public final class RedisServer: @unchecked Sendable {
 
     public let port: Int
     private let process: Process
+    private let exit: ProcessExit
 
-    private init(port: Int, process: Process) {
+    private init(port: Int, process: Process, exit: ProcessExit) {
+        self.exit = exit
         self.port = port
         self.process = process
     }
@@ -46,8 +48,9 @@ public final class RedisServer: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
+        let exit = ProcessExit(process)
         try process.run()
-        let server = RedisServer(port: port, process: process)
+        let server = RedisServer(port: port, process: process, exit: exit)
         let ready = try await withTimeout(.seconds(20)) {
             try await Self.waitUntilReady(output)
         }
@@ -89,7 +92,7 @@ public final class RedisServer: @unchecked Sendable {
     public func stop() {
         guard self.process.isRunning else { return }
         kill(self.process.processIdentifier, SIGKILL)
-        self.process.waitUntilExit()
+        self.exit.wait()
     }
 
     /// A port nothing listens on now: bind port 0 on loopback, read it, close.

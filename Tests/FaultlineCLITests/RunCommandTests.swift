@@ -677,8 +677,9 @@ extension RunCommandTests {
         process.arguments = ["-c", "import \(module)"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        let exit = ProcessExit(process)
         guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
+        exit.wait()
         return process.terminationStatus == 0
     }
 
@@ -757,6 +758,6 @@ struct PythonUpstream {
     /// Killed, not asked: it keeps nothing, and a signal mask it inherited cannot stall it.
     func stop() {
         self.process.signal(SIGKILL)
-        self.process.process.waitUntilExit()
+        self.process.waitForExit()
     }
 }

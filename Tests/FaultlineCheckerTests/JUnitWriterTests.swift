@@ -131,9 +131,11 @@ struct JUnitWriterTests {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
+        let done = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in done.signal() }
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        done.wait()
         #expect(process.terminationStatus == 0, "python3: \(String(decoding: data, as: UTF8.self))")
     }
 }

@@ -207,6 +207,20 @@ struct RetryRuleTests {
         #expect(report.clients.first?.jitter == "none", "\(report.digest)")
     }
 
+    /// Full jitter over a doubling (U(0, 40 ms · 2^k)) with three retries in 12
+    /// requests: three noisy points fit a straight line as well as a doubling, so the
+    /// shape must not make it CR-07 (a run of the CLI tests once did). 50 seeds.
+    @Test func fullJitterOverADoublingIsNeverCR07() throws {
+        for seed in 1...50 as ClosedRange<UInt64> {
+            var random = TestRandom(seed: seed)
+            let report = try Self.requests(
+                12, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()],
+                delays: { _, k in UInt64(random.unit() * Double(40 * Self.ms << UInt64(k))) + Self.ms }
+            ).check()
+            #expect(!report.ruleIDs.contains("CR-07"), "seed \(seed): \(report.digest)")
+        }
+    }
+
     @Test func oneTwoThreeSecondsIsLinear() throws {
         let report = try Self.requests(
             12, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()], delays: { i, k in UInt64(k) * Self.s + UInt64(i) * Self.ms }
