@@ -9,11 +9,14 @@ struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Judge a client's retries from an event log, or a service's idempotency by replaying it.",
         discussion: """
-            Reads event logs written by 'faultline proxy --framing ... --log FILE' and \
-            reports findings with the rule ids of docs/checker.md (CR-01 ... CR-22). \
-            Exit status: 0 no violations; 1 violations found (INFO findings never fail); \
-            2 unusable input (a log without framing, a cut or malformed line, a bad \
-            --rules file), named with FILE:LINE.
+            'check retries' reads event logs written by 'faultline proxy --framing ... \
+            --log FILE' (or a UDP proxy with --log) and judges the client, with the \
+            rule ids of docs/checker.md (CR-01 ... CR-22). 'check idempotency' replays \
+            the requests of a log recorded with --record-payloads against a service and \
+            judges it, with the rule ids of docs/replay.md (SR-01 ... SR-09). Exit \
+            status: 0 no violations; 1 violations found (INFO findings never fail); 2 \
+            unusable input (a log without framing or payloads, a cut or malformed line, \
+            a bad --rules file), named with FILE:LINE; 3 a target that never answered.
             """,
         subcommands: [Retries.self, Idempotency.self]
     )
@@ -40,7 +43,8 @@ extension Check {
                 backoff, jitter, attempts and deadline.
 
                 The log must come from a proxy with --framing (http, resp, line or \
-                length): without it there are no requests to judge.
+                length), or a UDP proxy with --log (every datagram is a message): \
+                without them there are no requests to judge.
                 """
         )
 
