@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Event-log reader benchmark: `faultline log summary` against `jq -c 'select(.type=="message")'`
-# over one generated log of EVENTS events (default 1,000,000): wall time, events/s, CPU
-# (user + sys) and peak RSS (`/usr/bin/time -v` "Maximum resident set size").
+# Event-log reader benchmark: `faultline log summary` and `faultline check retries` against
+# `jq -c 'select(.type=="message")'` over one generated log of EVENTS events (default
+# 1,000,000): wall time, events/s, CPU (user + sys) and peak RSS (`/usr/bin/time -v`
+# "Maximum resident set size"). The checker's memory should follow the logical requests
+# open at once, not the log's length.
 #
 # The log is a realistic mix, as a retrying HTTP client behind faultline leaves it: per
 # connection a conn_open, requests (method, path, fingerprint, idempotency_key, attempt,
@@ -198,6 +200,9 @@ for round in $(seq "$ROUNDS"); do
         log "round $round: baseline ($BASELINE)"
         measure baseline "$OUT/old-log-summary" "$LOG" | tee -a "$RESULTS" >&2
     fi
+    log "round $round: faultline check retries"
+    # Exit 1 (violations) is an answer, not a failure of the run.
+    measure checker sh -c "'$FAULTLINE' check retries '$LOG' --format json -o '$OUT/log-reader-check.json' || [ \$? = 1 ]" | tee -a "$RESULTS" >&2
     log "round $round: jq"
     measure jq sh -c "jq -c 'select(.type==\"message\")' '$LOG' >/dev/null" | tee -a "$RESULTS" >&2
 done
@@ -227,7 +232,7 @@ for row in open(rows):
     best[name] = (min(old[0], wall), min(old[1], cpu), max(old[2], rss))
 print("| reader | wall (best) | events/s (wall) | CPU s (best) | events per CPU s | MB per CPU s | peak RSS |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-labels = [("faultline", "`faultline log summary`"), ("baseline", "before: JSONDecoder reader (%s)" % sys.argv[4]),
+labels = [("faultline", "`faultline log summary`"), ("checker", "`faultline check retries --format json`"), ("baseline", "before: JSONDecoder reader (%s)" % sys.argv[4]),
           ("jq", "`jq -c 'select(.type==\"message\")'`")]
 for name, label in labels:
     if name not in best:
