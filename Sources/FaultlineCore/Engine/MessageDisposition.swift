@@ -109,10 +109,4 @@ public struct MessageDisposition: Sendable, Equatable {
             && lhs.duplicate?.copies == rhs.duplicate?.copies && lhs.duplicate?.gap == rhs.duplicate?.gap
             && lhs.severAfter == rhs.severAfter && lhs.severOnReply == rhs.severOnReply && lhs.taken == rhs.taken
     }
-
-    /// True when the message goes on at once, unchanged and unheld.
-    public var isPlainForward: Bool {
-        self.fate == .forward && self.delay == .zero && self.bytesPerSecond == nil && self.slice == nil
-            && self.reorder == nil && self.duplicate == nil && self.severAfter == nil && self.severOnReply == nil
-    }
 }

@@ -84,8 +84,6 @@ public struct ConnectionOrdinals: Sendable, Equatable {
 public struct MessageFacts: Sendable, Equatable {
     /// The message ordinal within its connection and direction, from 0.
     public var ordinal: UInt64
-    /// The logical request it belongs to (request/response pairs share one), from 0.
-    public var request: UInt64?
     /// The attempt number of the request (a reply: of the request it answers) within its
     /// logical request, from 0: requests with the same Idempotency-Key, else the same
     /// fingerprint, are attempts of one logical request. Nil when unknown.
@@ -97,7 +95,6 @@ public struct MessageFacts: Sendable, Equatable {
 
     public init(
         ordinal: UInt64,
-        request: UInt64? = nil,
         method: String? = nil,
         path: String? = nil,
         headers: [(name: String, value: String)] = [],
@@ -105,7 +102,6 @@ public struct MessageFacts: Sendable, Equatable {
         attempt: UInt64? = nil
     ) {
         self.ordinal = ordinal
-        self.request = request
         self.method = method
         self.path = path
         self.headers = headers
@@ -114,7 +110,7 @@ public struct MessageFacts: Sendable, Equatable {
     }
 
     public static func == (lhs: MessageFacts, rhs: MessageFacts) -> Bool {
-        lhs.ordinal == rhs.ordinal && lhs.request == rhs.request && lhs.attempt == rhs.attempt && lhs.method == rhs.method
+        lhs.ordinal == rhs.ordinal && lhs.attempt == rhs.attempt && lhs.method == rhs.method
             && lhs.path == rhs.path && lhs.command == rhs.command
             && lhs.headers.map(\.name) == rhs.headers.map(\.name)
             && lhs.headers.map(\.value) == rhs.headers.map(\.value)
