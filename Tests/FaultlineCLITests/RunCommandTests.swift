@@ -397,8 +397,7 @@ struct RunCommandTests {
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 3, "\(result)")
         let api = lines.first?.split(separator: " ").map(String.init) ?? []
-        #expect(api.count == 5, "\(lines)")
-        guard api.count == 5 else { return }
+        try #require(api.count == 5, "\(lines)")
         let port = try #require(Int(api[2]))
         #expect(api[1] == "127.0.0.1" && port > 0 && port != upstream.port)
         #expect(api[0] == "127.0.0.1:\(port)")

@@ -1,7 +1,6 @@
 import ArgumentParser
 import FaultlineChecker
 import FaultlineCore
-import FaultlineRecords
 import Foundation
 
 /// `faultline check`: judge what a run's records show.
@@ -87,13 +86,7 @@ extension Check {
                 window: self.window.duration,
                 settings: settings
             )
-            var checker = RetryChecker(options: options, inputs: self.logs)
-            for log in self.logs {
-                try EventLogReader.forEach(path: log) { event, line in
-                    try checker.consume(event, file: log, line: line)
-                }
-            }
-            let report = checker.finish()
+            let report = try RetryChecker.check(logs: self.logs, options: options)
             try ReportOutput.write(ReportWriter.write(report, as: self.format), to: self.output)
             if let output = self.output {
                 printError("faultline: report written to \(output)")

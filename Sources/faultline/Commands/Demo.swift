@@ -242,11 +242,7 @@ extension Demo {
         }
         let books = ledger.books
 
-        var checker = RetryChecker(options: RetryCheckOptions(), inputs: logs)
-        for log in logs {
-            try EventLogReader.forEach(path: log) { event, line in try checker.consume(event, file: log, line: line) }
-        }
-        let report = checker.finish()
+        let report = try RetryChecker.check(logs: logs, options: RetryCheckOptions())
         let html = directory.appendingPathComponent("\(client.label)-retries.html").path
         try ReportOutput.write(ReportWriter.write(report, as: .html), to: html)
 

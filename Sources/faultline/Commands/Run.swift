@@ -4,7 +4,6 @@ import FaultlineCore
 import FaultlineFraming
 import FaultlineHost
 import FaultlineProxy
-import FaultlineRecords
 import FaultlineReplay
 import Foundation
 import Logging
@@ -291,13 +290,7 @@ struct Run: AsyncParsableCommand {
         if let value = check.deadline { options.deadline = value }
         if let value = check.window { options.window = value }
         if let value = check.keyHeader { options.keyHeader = value }
-        var checker = RetryChecker(options: options, inputs: logs)
-        for log in logs {
-            try EventLogReader.forEach(path: log) { event, line in
-                try checker.consume(event, file: log, line: line)
-            }
-        }
-        var report = checker.finish()
+        var report = try RetryChecker.check(logs: logs, options: options)
         if logs.isEmpty {
             report.notes.append("no proxy of this run has framing, so there were no requests to judge")
         }
