@@ -11,8 +11,10 @@ MAN_DATE ?= 2026-11-23
 BUILD_PACKAGES := libpcap-dev pkg-config
 # Needed by tests that talk to real servers and tools (util-linux: setpriv, to
 # drop CAP_NET_RAW in the capture-refused test; curl and python3-urllib3: real clients the
-# retry checker judges; chromium: renders the HTML report headless).
-TEST_PACKAGES := redis-server tshark util-linux curl python3 python3-urllib3 python3-yaml python3-jsonschema chromium
+# retry checker judges; redis-tools: redis-cli for the run examples; python3-yaml and
+# python3-jsonschema: check the CI examples and run files against their schema;
+# chromium: renders the HTML report headless).
+TEST_PACKAGES := redis-server redis-tools tshark util-linux curl python3 python3-urllib3 python3-yaml python3-jsonschema chromium
 
 .PHONY: all build demo test deps test-deps man bench clean profiles
 
