@@ -16,13 +16,13 @@ public final class HostedProxy: Sendable {
     public let address: HostPort
     /// The seed every fault decision derives from.
     public let seed: UInt64
-    /// Connections, messages and faults so far.
-    public let tally: EventTally
+    /// Connections, messages and faults so far, when the spec asked for them.
+    public let tally: EventTally?
     let engine: Engine
     let records: ProxyRecords
     let logger: Logger
 
-    init(spec: ProxySpec, address: HostPort, seed: UInt64, tally: EventTally, engine: Engine, records: ProxyRecords, logger: Logger) {
+    init(spec: ProxySpec, address: HostPort, seed: UInt64, tally: EventTally?, engine: Engine, records: ProxyRecords, logger: Logger) {
         self.spec = spec
         self.address = address
         self.seed = seed

@@ -26,17 +26,18 @@ public enum ProxyHost {
         let prepared = try Self.prepare(spec, seed: seed)
         if let profile = spec.profile { Self.announce(seed: seed, profile: profile, to: logger) }
         let records = try ProxyRecords(spec.records)
-        let tally = EventTally(passingTo: records.events)
+        let tally = spec.tallies ? EventTally(passingTo: records.events) : nil
+        let events = tally ?? records.events
         do {
             let engine: HostedProxy.Engine
             let bound: SocketAddress
             switch prepared {
             case .tcp(let configuration):
-                let proxy = TCPProxy(configuration: configuration, group: group, events: tally, capture: records.capture, logger: logger)
+                let proxy = TCPProxy(configuration: configuration, group: group, events: events, capture: records.capture, logger: logger)
                 bound = try await proxy.start()
                 engine = .tcp(proxy)
             case .udp(let configuration):
-                let proxy = try UDPProxy(configuration: configuration, group: group, events: tally, capture: records.capture, logger: logger)
+                let proxy = try UDPProxy(configuration: configuration, group: group, events: events, capture: records.capture, logger: logger)
                 bound = try await proxy.start()
                 engine = .udp(proxy)
             }

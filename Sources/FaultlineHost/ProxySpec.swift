@@ -35,6 +35,9 @@ public struct ProxySpec: Sendable {
     public var index: UInt32
     /// Where its event log and capture go.
     public var records: ProxyRecords.Paths
+    /// Count connections, messages and faults as they happen (`HostedProxy.tally`), for
+    /// `run`'s progress line and summary. Off by default: it costs atomics per event.
+    public var tallies = false
 
     public init(
         name: String = "proxy",

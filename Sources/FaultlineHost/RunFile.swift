@@ -166,6 +166,8 @@ public struct RunFile: Sendable {
                 log: (output as NSString).appendingPathComponent("\(spec.name).jsonl"),
                 pcap: entry.pcap ? (output as NSString).appendingPathComponent("\(spec.name).pcap") : nil
             )
+            // `run` shows progress and sums faults by rule.
+            spec.tallies = true
             return spec
         }
     }

@@ -151,7 +151,7 @@ struct Run: AsyncParsableCommand {
 
         var summary: [String] = ["", "faultline run: \(Self.describe(status: status))"]
         for proxy in proxies {
-            let counts = proxy.tally.counts
+            let counts = (proxy.tally?.counts ?? EventTally.Counts())
             let rules = counts.faultsByRule.map { "\($0.count) \($0.rule)" }.joined(separator: ", ")
             summary.append(
                 "  \(proxy.name): \(counts.connections) connections, \(counts.messages) messages, \(counts.faults) faults"
@@ -267,7 +267,7 @@ struct Run: AsyncParsableCommand {
     private static func showProgress(_ proxies: [HostedProxy]) async {
         while !Task.isCancelled {
             let line = proxies.map { proxy in
-                let counts = proxy.tally.counts
+                let counts = (proxy.tally?.counts ?? EventTally.Counts())
                 return "\(proxy.name): \(counts.connections) conn, \(counts.messages) msg, \(counts.faults) faults"
             }.joined(separator: " | ")
             FileHandle.standardError.write(Data(("\r\u{1B}[2Kfaultline: " + line).utf8))
