@@ -16,14 +16,16 @@ import Darwin
 ///
 /// Every socket of one proxy lives on one event loop, so sessions, stages and the
 /// session table share a thread and need no locks. Which faults happen depends only on
-/// the seed and the ordinals (`DatagramFaultPlan`); when they happen, only on that
-/// loop's clock. One failing session never stops the listener.
+/// the seed, the ordinals and the plan in force (`LivePlan`, which `apply` changes);
+/// when they happen, only on that loop's clock. One failing session never stops the
+/// listener.
 public final class UDPProxy: Sendable {
     /// The largest UDP payload (IPv4: 65,535 − 8 − 20 = 65,507; a little headroom).
     static let maximumDatagram = 65_536
 
     public let configuration: UDPProxyConfiguration
-    private let plan: DatagramFaultPlan
+    /// The plan in force, which `apply` changes while the proxy runs.
+    public let plan: LivePlan
     private let group: any EventLoopGroup
     private let events: any EventSink
     private let capture: PacketCapture?
@@ -31,16 +33,16 @@ public final class UDPProxy: Sendable {
     private let gauge = UDPSessionGauge()
     private let running = Mutex<(channel: any Channel, table: NIOLoopBound<UDPSessionTable>)?>(nil)
 
-    /// - Throws: `InvalidInputError` for a rule with bad parameters, a zero idle
-    ///   timeout or a session cap below 1.
+    /// - Throws: `InvalidInputError` for a zero idle timeout or a session cap below 1,
+    ///   `ProfileError` for a profile the UDP engine cannot carry.
     public init(
         configuration: UDPProxyConfiguration,
         group: any EventLoopGroup,
         events: any EventSink = NullEventSink(),
         capture: PacketCapture? = nil,
         logger: Logger = Logger(label: "faultline.proxy")
-    ) throws(InvalidInputError) {
-        self.plan = try configuration.validated()
+    ) throws {
+        self.plan = LivePlan(try configuration.validated())
         self.configuration = configuration
         self.group = group
         self.events = events
@@ -114,9 +116,12 @@ public final class UDPProxy: Sendable {
         start.proxy = self.configuration.name
         start.listen = bound.hostPortText
         start.upstream = upstream.hostPortText
-        start.seed = self.configuration.seed
-        start.profile = self.configuration.profile?.name
-        start.profileHash = self.configuration.profile?.hash
+        if let plan = self.configuration.faults {
+            start.seed = plan.seed
+            start.profile = plan.profile.name
+            start.profileHash = plan.profile.hash.isEmpty ? nil : plan.profile.hash
+            start.plan = 1
+        }
         start.framing = self.configuration.recordDatagrams ? "datagram" : nil
         start.mono = loop.now.uptimeNanoseconds
         self.events.record(start)
@@ -125,11 +130,32 @@ public final class UDPProxy: Sendable {
             metadata: [
                 "listen": "\(bound.hostPortText)",
                 "upstream": "\(upstream.hostPortText)",
-                "rules": "\(self.plan.rules.count)",
-                "seed": "\(self.configuration.seed)",
+                "rules": "\(self.plan.current.plan.profile.rules.count)",
+                "seed": "\(self.plan.current.plan.seed)",
             ]
         )
         return bound
+    }
+
+    /// Puts `profile` in force while the proxy runs: new sessions, and the next
+    /// datagram of each open one, follow it; no session is closed. What a session keeps
+    /// for a rule the new plan keeps (a Gilbert-Elliott chain, a rate bucket, held
+    /// datagrams) stays. Records a `plan_change` event.
+    ///
+    /// - Throws: `ProfileError` (exit 2) for a profile this proxy cannot carry (a TCP
+    ///   profile, TCP kinds).
+    @discardableResult
+    public func apply(_ profile: Profile) throws -> LivePlan.Version {
+        let version = self.plan.replace(with: try profile.forDatagrams())
+        var event = Event(.planChange)
+        event.proxy = self.configuration.name
+        event.plan = version.number
+        event.seed = version.plan.seed
+        event.profile = profile.name
+        event.profileHash = profile.hash.isEmpty ? nil : profile.hash
+        event.mono = NIODeadline.now().uptimeNanoseconds
+        self.events.record(event)
+        return version
     }
 
     /// Stops reading, closes every session (sending at once what faults still hold),
