@@ -160,12 +160,13 @@ public final class TCPProxy: Sendable {
 
     /// Puts `profile` in force while the proxy runs: new connections and new data on
     /// open ones follow it at once, and no connection is dropped unless a rule says so.
-    /// Records a `plan_change` event.
+    /// Records a `plan_change` event, and returns once every connection open now
+    /// follows the new plan (so traffic sent after it is decided by it).
     ///
     /// - Throws: `ProfileError` (exit 2) for a profile this proxy cannot carry (UDP
     ///   kinds, message rules its framing cannot frame).
     @discardableResult
-    public func apply(_ profile: Profile) throws -> LivePlan.Version {
+    public func apply(_ profile: Profile) async throws -> LivePlan.Version {
         try profile.require(.tcp)
         if let framing = Profile.Framing(rawValue: self.configuration.framing.kind.name) {
             try profile.checkMessageRules(framing: framing)
@@ -179,9 +180,11 @@ public final class TCPProxy: Sendable {
         event.profileHash = profile.hash.isEmpty ? nil : profile.hash
         event.mono = NIODeadline.now().uptimeNanoseconds
         self.events.record(event)
+        var refreshed: [EventLoopFuture<Void>] = []
         self.connections.forEachPipeline { pipeline in
-            pipeline.eventLoop.execute { [self] in self.refresh(pipeline.value) }
+            refreshed.append(pipeline.eventLoop.submit { [self] in self.refresh(pipeline.value) })
         }
+        try? await EventLoopFuture.andAllComplete(refreshed, on: self.group.any()).get()
         return version
     }
 
