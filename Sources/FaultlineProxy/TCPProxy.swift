@@ -252,18 +252,13 @@ public final class TCPProxy: Sendable {
         let faults = FaultConnection(
             plan: self.plan,
             ordinal: pipeline.ordinal,
-            client: client.remoteAddress?.hostPortText,
+            client: client,
+            clientLedger: pipeline.clientLedger,
             proxyName: self.configuration.name,
             events: self.events,
-            proxyStart: proxyStart,
-            openedAt: client.eventLoop.now
+            proxyStart: proxyStart
         )
-        guard !faults.isInert else { return nil }
-        faults.clientLedger = pipeline.clientLedger
-        // Known now: an answer in the server's place may go out before the upstream
-        // is connected (see `FaultConnection.sever` for why reads can start early).
-        faults.clientChannel = client
-        return faults
+        return faults.isInert ? nil : faults
     }
 
     private func messageSupport() -> MessageSupport {
@@ -357,8 +352,8 @@ public final class TCPProxy: Sendable {
         // Forwarded: what the ledgers saw reach the sockets. Dropped: what fault stages
         // discarded on either side of the bridge, plus writes a close discarded. The
         // three are counted apart, so per direction read = forwarded + dropped is a check.
-        let before = pipeline.faults?.droppedBeforeBridge ?? [:]
-        let after = pipeline.faults?.droppedAfterBridge ?? [:]
+        let before = pipeline.faults?.tally.droppedBeforeBridge ?? [:]
+        let after = pipeline.faults?.tally.droppedAfterBridge ?? [:]
         event.bytesFromClient = client.bytesRead + before[.upstream, default: 0]
         event.bytesToUpstream = pipeline.upstreamLedger.sent
         event.bytesFromUpstream = upstream.bytesRead + before[.downstream, default: 0]
@@ -368,7 +363,7 @@ public final class TCPProxy: Sendable {
         if pipeline.faults != nil || droppedUpstream > 0 || droppedDownstream > 0 {
             event.droppedUpstream = droppedUpstream
             event.droppedDownstream = droppedDownstream
-            event.duplicatedUpstream = pipeline.faults?.duplicated[.upstream]
+            event.duplicatedUpstream = pipeline.faults?.tally.duplicated[.upstream]
             let injected = pipeline.clientLedger.injectedSent
             event.injectedDownstream = injected > 0 ? injected : nil
         }
