@@ -52,7 +52,7 @@ public final class HostedProxy: Sendable {
     public func apply(_ profile: Profile?) async throws -> UInt64 {
         switch self.engine {
         case .tcp(let proxy):
-            return try proxy.apply(profile ?? .none).number
+            return try await proxy.apply(profile ?? .none).number
         case .udp(let proxy):
             return try proxy.apply(profile ?? .none).number
         }

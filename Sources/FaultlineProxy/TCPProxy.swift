@@ -160,12 +160,13 @@ public final class TCPProxy: Sendable {
 
     /// Puts `profile` in force while the proxy runs: new connections and new data on
     /// open ones follow it at once, and no connection is dropped unless a rule says so.
-    /// Records a `plan_change` event.
+    /// Records a `plan_change` event, and returns once every connection open now
+    /// follows the new plan (so traffic sent after it is decided by it).
     ///
     /// - Throws: `ProfileError` (exit 2) for a profile this proxy cannot carry (UDP
     ///   kinds, message rules its framing cannot frame).
     @discardableResult
-    public func apply(_ profile: Profile) throws -> LivePlan.Version {
+    public func apply(_ profile: Profile) async throws -> LivePlan.Version {
         try profile.require(.tcp)
         if let framing = Profile.Framing(rawValue: self.configuration.framing.kind.name) {
             try profile.checkMessageRules(framing: framing)
@@ -179,9 +180,11 @@ public final class TCPProxy: Sendable {
         event.profileHash = profile.hash.isEmpty ? nil : profile.hash
         event.mono = NIODeadline.now().uptimeNanoseconds
         self.events.record(event)
+        var refreshed: [EventLoopFuture<Void>] = []
         self.connections.forEachPipeline { pipeline in
-            pipeline.eventLoop.execute { [self] in self.refresh(pipeline.value) }
+            refreshed.append(pipeline.eventLoop.submit { [self] in self.refresh(pipeline.value) })
         }
+        try? await EventLoopFuture.andAllComplete(refreshed, on: self.group.any()).get()
         return version
     }
 
@@ -249,18 +252,13 @@ public final class TCPProxy: Sendable {
         let faults = FaultConnection(
             plan: self.plan,
             ordinal: pipeline.ordinal,
-            client: client.remoteAddress?.hostPortText,
+            client: client,
+            clientLedger: pipeline.clientLedger,
             proxyName: self.configuration.name,
             events: self.events,
-            proxyStart: proxyStart,
-            openedAt: client.eventLoop.now
+            proxyStart: proxyStart
         )
-        guard !faults.isInert else { return nil }
-        faults.clientLedger = pipeline.clientLedger
-        // Known now: an answer in the server's place may go out before the upstream
-        // is connected (see `FaultConnection.sever` for why reads can start early).
-        faults.clientChannel = client
-        return faults
+        return faults.isInert ? nil : faults
     }
 
     private func messageSupport() -> MessageSupport {
@@ -354,8 +352,8 @@ public final class TCPProxy: Sendable {
         // Forwarded: what the ledgers saw reach the sockets. Dropped: what fault stages
         // discarded on either side of the bridge, plus writes a close discarded. The
         // three are counted apart, so per direction read = forwarded + dropped is a check.
-        let before = pipeline.faults?.droppedBeforeBridge ?? [:]
-        let after = pipeline.faults?.droppedAfterBridge ?? [:]
+        let before = pipeline.faults?.tally.droppedBeforeBridge ?? [:]
+        let after = pipeline.faults?.tally.droppedAfterBridge ?? [:]
         event.bytesFromClient = client.bytesRead + before[.upstream, default: 0]
         event.bytesToUpstream = pipeline.upstreamLedger.sent
         event.bytesFromUpstream = upstream.bytesRead + before[.downstream, default: 0]
@@ -365,7 +363,7 @@ public final class TCPProxy: Sendable {
         if pipeline.faults != nil || droppedUpstream > 0 || droppedDownstream > 0 {
             event.droppedUpstream = droppedUpstream
             event.droppedDownstream = droppedDownstream
-            event.duplicatedUpstream = pipeline.faults?.duplicated[.upstream]
+            event.duplicatedUpstream = pipeline.faults?.tally.duplicated[.upstream]
             let injected = pipeline.clientLedger.injectedSent
             event.injectedDownstream = injected > 0 ? injected : nil
         }
