@@ -89,15 +89,11 @@ final class DatagramFaultStage {
 
     /// A datagram held back by `reorder`.
     private struct Held {
-        var id: UInt64
         var ordinal: UInt64
         var buffer: ByteBuffer
         var disposition: Disposition
-        /// Later arrivals still to wait for; nil when only the delay releases it.
-        var remaining: Int?
-        var arrivalsSince = 0
         var heldAt: NIODeadline
-        var timer: Scheduled<Void>?
+        var timer: Scheduled<Void>
     }
 
     /// Work waiting on the clock: a delayed datagram, a copy's gap.
@@ -114,7 +110,8 @@ final class DatagramFaultStage {
         var timer: Scheduled<Void>?
     }
 
-    private var held: [Held] = []
+    /// Counts arrivals, whatever their fate.
+    private var held = HoldQueue<Held>()
     private var timed: [UInt64: Timed] = [:]
     /// By rule name, so a rule kept across a plan change keeps its bucket and queue.
     private var limiters: [String: Limiter] = [:]
@@ -170,7 +167,9 @@ final class DatagramFaultStage {
         self.next += 1
         // Every hold so far counts this arrival; those whose count is up go on right
         // after it, so "after the next N" holds.
-        let due = self.countArrival()
+        self.held.pass()
+        var due: [HoldQueue<Held>.Entry] = []
+        while let entry = self.held.takeDue() { due.append(entry) }
         defer { due.forEach { self.release($0, reason: "count") } }
         let disposition = self.decide(ordinal)
         self.onArrival?(ordinal, buffer, disposition.drop != nil)
@@ -214,62 +213,31 @@ final class DatagramFaultStage {
         )
     }
 
-    /// Counts one arrival against every hold, taking out those whose count is up.
-    private func countArrival() -> [Held] {
-        guard !self.held.isEmpty else { return [] }
-        var released: [Held] = []
-        var kept: [Held] = []
-        for var entry in self.held {
-            entry.arrivalsSince += 1
-            if let remaining = entry.remaining, entry.arrivalsSince >= remaining {
-                released.append(entry)
-            } else {
-                kept.append(entry)
-            }
-        }
-        self.held = kept
-        return released
-    }
-
     private func hold(_ buffer: ByteBuffer, ordinal: UInt64, disposition: Disposition) {
         guard let hold = disposition.hold else { return }
-        let id = self.makeID()
         self.record(hold.decision, ordinal: ordinal, bytes: buffer.readableBytes, params: ["delay": DurationText.format(hold.delay)])
-        let timer = self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(hold.delay.nanoseconds)) {
-            self.releaseHeld(id: id, reason: "delay")
+        self.held.hold(after: hold.after) { id in
+            let timer = self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(hold.delay.nanoseconds)) {
+                if let entry = self.held.take(id: id) { self.release(entry, reason: "delay") }
+            }
+            return Held(ordinal: ordinal, buffer: Self.compact(buffer), disposition: disposition, heldAt: self.eventLoop.now, timer: timer)
         }
-        self.held.append(
-            Held(
-                id: id,
-                ordinal: ordinal,
-                buffer: Self.compact(buffer),
-                disposition: disposition,
-                remaining: hold.after,
-                heldAt: self.eventLoop.now,
-                timer: timer
-            )
-        )
     }
 
-    private func releaseHeld(id: UInt64, reason: String) {
-        guard let index = self.held.firstIndex(where: { $0.id == id }) else { return }
-        let entry = self.held.remove(at: index)
-        self.release(entry, reason: reason)
-    }
-
-    private func release(_ entry: Held, reason: String) {
-        entry.timer?.cancel()
-        let heldFor = Duration.nanoseconds(max(0, self.eventLoop.now.uptimeNanoseconds - entry.heldAt.uptimeNanoseconds))
-        if let hold = entry.disposition.hold {
+    private func release(_ entry: HoldQueue<Held>.Entry, reason: String) {
+        let held = entry.item
+        held.timer.cancel()
+        let heldFor = Duration.nanoseconds(max(0, self.eventLoop.now.uptimeNanoseconds - held.heldAt.uptimeNanoseconds))
+        if let hold = held.disposition.hold {
             self.record(
                 hold.decision,
                 action: "released",
-                ordinal: entry.ordinal,
-                bytes: entry.buffer.readableBytes,
-                params: ["after_datagrams": "\(entry.arrivalsSince)", "held_for": DurationText.format(heldFor), "reason": reason]
+                ordinal: held.ordinal,
+                bytes: held.buffer.readableBytes,
+                params: ["after_datagrams": "\(entry.passed)", "held_for": DurationText.format(heldFor), "reason": reason]
             )
         }
-        self.afterHold(entry.buffer, ordinal: entry.ordinal, disposition: entry.disposition)
+        self.afterHold(held.buffer, ordinal: held.ordinal, disposition: held.disposition)
     }
 
     private func afterHold(_ buffer: ByteBuffer, ordinal: UInt64, disposition: Disposition) {
@@ -407,10 +375,7 @@ final class DatagramFaultStage {
     /// write completed (at once if none is in flight).
     func flush(whenIdle: @escaping () -> Void) {
         self.flushing = true
-        let held = self.held
-        self.held = []
-        for entry in held {
-            entry.timer?.cancel()
+        for entry in self.held.takeAll() {
             self.release(entry, reason: "close")
         }
         // By due time, then by when it was scheduled (ids grow), as the timers would.
