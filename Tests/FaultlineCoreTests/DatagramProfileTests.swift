@@ -140,6 +140,7 @@ struct DatagramProfileTests {
         (header + "rules:\n  - {name: a, per: connection, probability: 0.5, fault: {kind: loss}}\n", "6:20", "with 'transport: udp' every rule is decided per datagram"),
         (header + "rules:\n  - {name: a, per: chunk, fault: {kind: delay, latency: 1ms}}\n", "6:20", "decided per datagram"),
         (header + "rules:\n  - {name: a, match: {method: GET}, fault: {kind: loss}}\n", "6:23", "datagrams have no method, path, header or command"),
+        (header + "rules:\n  - {name: a, match: {attempt: {first: 1}}, fault: {kind: loss}}\n", "6:23", "decided before a datagram's attempt is known"),
         (header + "framing: line\nrules: []\n", "5:1", "a 'transport: udp' profile has no framing"),
         // Rules that can never fire, as on TCP.
         (header + "rules:\n  - {name: a, probability: 0, fault: {kind: loss}}\n", "6:5", "rule 'a' can never fire: its probability is 0"),

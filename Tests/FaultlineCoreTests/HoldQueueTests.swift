@@ -32,9 +32,12 @@ struct HoldQueueTests {
         let first = queue.hold(after: 3) { "a\($0)" }
         let second = queue.hold(after: 1) { "b\($0)" }
         queue.pass()
-        let due = try #require(queue.takeDue())
+        let taken = queue.takeDue()
+        let due = try #require(taken)
         #expect(due.id == second && due.item == "b1" && due.passed == 1)
-        #expect(queue.take(id: first)?.item == "a0")
-        #expect(queue.isEmpty && queue.takeFirst() == nil)
+        let byID = queue.take(id: first)
+        #expect(byID?.item == "a0")
+        let none = queue.takeFirst()
+        #expect(queue.isEmpty && none == nil)
     }
 }
