@@ -104,12 +104,7 @@ public final class TCPProxy: Sendable {
             try plan.profile.checkMessageRules(framing: framing)
         }
         let listen = self.configuration.listen
-        let address: SocketAddress
-        do {
-            address = try SocketAddress.makeAddressResolvingHost(listen.host, port: listen.port)
-        } catch {
-            throw InvalidInputError("--listen \(listen): cannot resolve host '\(listen.host)'")
-        }
+        let address = try Listening.address(listen)
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -133,7 +128,7 @@ public final class TCPProxy: Sendable {
         do {
             channel = try await bootstrap.bind(to: address).get()
         } catch let error as IOError {
-            throw Self.bindFailure(error, listen: listen)
+            throw Listening.failure(error, listen: listen)
         }
         self.serverChannel.withLock { $0 = channel }
         let bound = channel.localAddress ?? address
@@ -388,19 +383,6 @@ public final class TCPProxy: Sendable {
         case (.failed, _): "client_error"
         case (_, .failed): "upstream_error"
         default: "closed"
-        }
-    }
-
-    private static func bindFailure(_ error: IOError, listen: HostPort) -> any Error {
-        switch error.errnoCode {
-        case EADDRINUSE:
-            RuntimeFailure("--listen \(listen): address already in use")
-        case EACCES:
-            RuntimeFailure("--listen \(listen): permission denied (ports below 1024 need privileges)")
-        case EADDRNOTAVAIL:
-            InvalidInputError("--listen \(listen): no interface on this machine has that address")
-        default:
-            RuntimeFailure("--listen \(listen): cannot listen: \(error)")
         }
     }
 }
