@@ -5,12 +5,6 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A UDP listener that gives each client address its own upstream socket and applies
 /// datagram faults in both directions.
 ///
@@ -66,12 +60,7 @@ public final class UDPProxy: Sendable {
     public func start() async throws -> SocketAddress {
         let listen = self.configuration.listen
         let upstreamHost = self.configuration.upstream
-        let address: SocketAddress
-        do {
-            address = try SocketAddress.makeAddressResolvingHost(listen.host, port: listen.port)
-        } catch {
-            throw InvalidInputError("--listen \(listen): cannot resolve host '\(listen.host)'")
-        }
+        let address = try Listening.address(listen)
         let upstream: SocketAddress
         do {
             upstream = try SocketAddress.makeAddressResolvingHost(upstreamHost.host, port: upstreamHost.port)
@@ -108,7 +97,7 @@ public final class UDPProxy: Sendable {
         do {
             channel = try await bootstrap.bind(to: address).get()
         } catch let error as IOError {
-            throw Self.bindFailure(error, listen: listen)
+            throw Listening.failure(error, listen: listen)
         }
         self.running.withLock { $0 = (channel, table) }
         let bound = channel.localAddress ?? address
@@ -177,18 +166,5 @@ public final class UDPProxy: Sendable {
         stop.proxy = self.configuration.name
         stop.mono = loop.now.uptimeNanoseconds
         self.events.record(stop)
-    }
-
-    private static func bindFailure(_ error: IOError, listen: HostPort) -> any Error {
-        switch error.errnoCode {
-        case EADDRINUSE:
-            RuntimeFailure("--listen \(listen): address already in use")
-        case EACCES:
-            RuntimeFailure("--listen \(listen): permission denied (ports below 1024 need privileges)")
-        case EADDRNOTAVAIL:
-            InvalidInputError("--listen \(listen): no interface on this machine has that address")
-        default:
-            RuntimeFailure("--listen \(listen): cannot listen: \(error)")
-        }
     }
 }
