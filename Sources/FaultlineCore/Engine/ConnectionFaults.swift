@@ -204,7 +204,7 @@ extension ConnectionFaults {
     /// downstream (a session has no chunks to keep apart from). UDP keyed its
     /// decisions so before its rules joined this engine; keeping it keeps every seed
     /// losing the datagrams it always lost.
-    public static func datagramUnit(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
+    static func datagramUnit(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
         ordinal &* 2 &+ (direction == .downstream ? 1 : 0)
     }
 
@@ -229,7 +229,7 @@ extension ConnectionFaults {
     /// `decideMessage`, for units whose owner keeps the state of chained rules
     /// (`ChainedFault`, UDP's Gilbert-Elliott loss): each draws for every unit it covers
     /// and moves its state in `chains` on.
-    public func decideMessage(
+    package func decideMessage(
         direction: Event.Direction,
         facts: MessageFacts,
         sinceProxyStart: Duration,

@@ -7,28 +7,28 @@
 ///
 /// Pure bookkeeping, no clock: entries leave in the order they were held when several
 /// are due at once.
-public struct HoldQueue<Item> {
-    public struct Entry {
-        public let id: Int
-        public var item: Item
+package struct HoldQueue<Item> {
+    package struct Entry {
+        package let id: Int
+        package var item: Item
         /// Later units to wait for; nil when only the hold's time limit releases it.
-        public let after: Int?
+        package let after: Int?
         /// Later units that passed since it was held.
-        public fileprivate(set) var passed = 0
+        package fileprivate(set) var passed = 0
     }
 
     private var entries: [Entry] = []
     private var nextID = 0
 
-    public init() {}
+    package init() {}
 
-    public var isEmpty: Bool { self.entries.isEmpty }
-    public var count: Int { self.entries.count }
+    package var isEmpty: Bool { self.entries.isEmpty }
+    package var count: Int { self.entries.count }
 
     /// Holds the item `make` builds from the entry's id (for its timer to name it) until
     /// `after` later units passed; returns the id.
     @discardableResult
-    public mutating func hold(after: Int?, _ make: (_ id: Int) -> Item) -> Int {
+    package mutating func hold(after: Int?, _ make: (_ id: Int) -> Item) -> Int {
         let id = self.nextID
         self.nextID += 1
         self.entries.append(Entry(id: id, item: make(id), after: after))
@@ -36,27 +36,27 @@ public struct HoldQueue<Item> {
     }
 
     /// One later unit passed: every entry held counts it.
-    public mutating func pass() {
+    package mutating func pass() {
         for index in self.entries.indices { self.entries[index].passed += 1 }
     }
 
     /// Takes out the first entry (in hold order) whose count is up.
-    public mutating func takeDue() -> Entry? {
+    package mutating func takeDue() -> Entry? {
         self.entries.firstIndex { entry in entry.after.map { entry.passed >= $0 } ?? false }.map { self.entries.remove(at: $0) }
     }
 
     /// Takes out entry `id` (its time is up), if it is still held.
-    public mutating func take(id: Int) -> Entry? {
+    package mutating func take(id: Int) -> Entry? {
         self.entries.firstIndex { $0.id == id }.map { self.entries.remove(at: $0) }
     }
 
     /// Takes out the entry held longest.
-    public mutating func takeFirst() -> Entry? {
+    package mutating func takeFirst() -> Entry? {
         self.entries.isEmpty ? nil : self.entries.removeFirst()
     }
 
     /// Takes out every entry, in hold order.
-    public mutating func takeAll() -> [Entry] {
+    package mutating func takeAll() -> [Entry] {
         defer { self.entries = [] }
         return self.entries
     }

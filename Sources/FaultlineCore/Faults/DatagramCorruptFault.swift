@@ -56,7 +56,7 @@ public struct DatagramCorruptFault: DatagramFaultKind {
     /// The bit offsets (0 = most significant bit of byte 0) to flip in a datagram of
     /// `bytes` bytes, ascending; empty only for an empty datagram. All chance comes
     /// from `entropy`.
-    public static func bits(in bytes: Int, rate: Double?, entropy: UInt64) -> [Int] {
+    package static func bits(in bytes: Int, rate: Double?, entropy: UInt64) -> [Int] {
         let bits = bytes * 8
         guard bits > 0 else { return [] }
         var random = DecisionRandom(DecisionKey(seed: entropy, connection: 0, unit: 0, rule: 0))

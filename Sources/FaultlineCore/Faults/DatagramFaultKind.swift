@@ -24,7 +24,7 @@ extension DatagramFaultKind {
 /// connection (or session) and direction: UDP's Gilbert-Elliott loss. The engine calls
 /// it for every unit its rule covers, whether or not the rule's chance fired, and keeps
 /// `state` between units (`ConnectionFaults`), across plan changes that keep the rule.
-public protocol ChainedFault: Fault {
+package protocol ChainedFault: Fault {
     /// The effect for one unit, nil when none; moves `state` on. `fired` is the rule's
     /// chance for this unit, drawn first from `random`.
     func effect(fired: Bool, state: inout Bool, random: inout DecisionRandom) -> FaultEffect?
@@ -33,10 +33,10 @@ public protocol ChainedFault: Fault {
 /// What chained rules carry from unit to unit, by rule (its name's key) and direction:
 /// kept by whoever owns the units (a UDP session's stage), so it outlives plan changes
 /// and a rule kept across one goes on where it was.
-public struct ChainStates: Sendable {
+package struct ChainStates: Sendable {
     var bad: [UInt64: Bool] = [:]
 
-    public init() {}
+    package init() {}
 }
 
 extension DelayFault: DatagramCarried {

@@ -111,7 +111,7 @@ public struct DatagramLossFault: DatagramFaultKind, ChainedFault {
     /// `bad` is the chain's state. Independent loss draws nothing more than the rule's
     /// chance; the chain always draws twice more (loss, then move), so its path depends
     /// on nothing else.
-    public func effect(fired: Bool, state bad: inout Bool, random: inout DecisionRandom) -> FaultEffect? {
+    package func effect(fired: Bool, state bad: inout Bool, random: inout DecisionRandom) -> FaultEffect? {
         guard case .gilbertElliott(let chain) = self.model else { return fired ? .datagram(.drop) : nil }
         let lost = random.chance(bad ? chain.lossBad : chain.lossGood)
         let move = random.nextUnit()
