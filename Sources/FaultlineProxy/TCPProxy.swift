@@ -170,14 +170,7 @@ public final class TCPProxy: Sendable {
             try profile.checkMessageRules(framing: framing)
         }
         let version = self.plan.replace(with: profile)
-        var event = Event(.planChange)
-        event.proxy = self.configuration.name
-        event.plan = version.number
-        event.seed = version.plan.seed
-        event.profile = profile.name
-        event.profileHash = profile.hash.isEmpty ? nil : profile.hash
-        event.mono = NIODeadline.now().uptimeNanoseconds
-        self.events.record(event)
+        self.events.record(version.changeEvent(proxy: self.configuration.name, mono: NIODeadline.now().uptimeNanoseconds))
         var refreshed: [EventLoopFuture<Void>] = []
         self.connections.forEachPipeline { pipeline in
             refreshed.append(pipeline.eventLoop.submit { [self] in self.refresh(pipeline.value) })

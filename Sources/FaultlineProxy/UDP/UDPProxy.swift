@@ -136,14 +136,7 @@ public final class UDPProxy: Sendable {
     @discardableResult
     public func apply(_ profile: Profile) throws -> LivePlan.Version {
         let version = self.plan.replace(with: try profile.forDatagrams())
-        var event = Event(.planChange)
-        event.proxy = self.configuration.name
-        event.plan = version.number
-        event.seed = version.plan.seed
-        event.profile = profile.name
-        event.profileHash = profile.hash.isEmpty ? nil : profile.hash
-        event.mono = NIODeadline.now().uptimeNanoseconds
-        self.events.record(event)
+        self.events.record(version.changeEvent(proxy: self.configuration.name, mono: NIODeadline.now().uptimeNanoseconds))
         return version
     }
 
