@@ -11,8 +11,8 @@ tmp="$out.tmp"
   echo "// change the YAML files and run 'make profiles'."
   echo ""
   echo "/// The profiles in \`profiles/\`, built into the binary: name and exact text."
-  echo "public enum ShippedProfiles {"
-  echo "    public static let all: [(name: String, text: String)] = ["
+  echo "package enum ShippedProfiles {"
+  echo "    package static let all: [(name: String, text: String)] = ["
   for file in $(ls profiles/*.yaml | LC_ALL=C sort); do
     name=$(basename "$file" .yaml)
     echo "        ("

@@ -7,36 +7,36 @@
 ///
 /// Times are nanoseconds on the log's monotonic clock, relative to `origin` (the first
 /// `mono` stamp of the first log), so a report reads the same whatever the host's uptime.
-public struct CheckReport: Codable, Sendable, Equatable {
-    public static let currentSchemaVersion = 1
+package struct CheckReport: Codable, Sendable, Equatable {
+    package static let currentSchemaVersion = 1
 
-    public var schemaVersion = CheckReport.currentSchemaVersion
+    package var schemaVersion = CheckReport.currentSchemaVersion
     /// `retries` or `idempotency`.
-    public var check: String
+    package var check: String
     /// The inputs, as given on the command line.
-    public var inputs: [String]
+    package var inputs: [String]
     /// Monotonic nanoseconds every `*_ns` time in the report counts from.
-    public var origin: UInt64
+    package var origin: UInt64
     /// The seed(s) the logs were made with (from `proxy_start`).
-    public var seeds: [UInt64]
-    public var summary: Summary
+    package var seeds: [UInt64]
+    package var summary: Summary
     /// Every rule the check knows, with what it concluded, in rule-id order.
-    public var rules: [RuleResult]
+    package var rules: [RuleResult]
     /// Every violation, most severe first, then by rule id and time.
-    public var findings: [Finding]
+    package var findings: [Finding]
     /// What the check inferred about each client (retries) — the backoff it really uses.
-    public var clients: [ClientBehaviour]
+    package var clients: [ClientBehaviour]
     /// Settings that changed the verdict (a relaxed safety rule, a raised threshold), in
     /// words, so a reader sees the report was not made with the defaults.
-    public var notes: [String]
+    package var notes: [String]
     /// What the HTML timeline draws: logical requests and the faults around them.
-    public var timeline: Timeline
+    package var timeline: Timeline
     /// `check idempotency` only: each replayed operation's classification (idempotent,
     /// deduplicated by key, at-least-once, inconclusive), one row per operation in the
     /// order the log first shows it. Nil (and absent from JSON) for `check retries`.
-    public var operations: [OperationVerdict]? = nil
+    package var operations: [OperationVerdict]? = nil
 
-    public init(
+    package init(
         check: String,
         inputs: [String],
         origin: UInt64,
@@ -61,7 +61,7 @@ public struct CheckReport: Codable, Sendable, Equatable {
     }
 
     /// Exit status the report calls for: 1 when any finding is a violation, else 0.
-    public var hasViolations: Bool {
+    package var hasViolations: Bool {
         self.findings.contains { $0.severity >= .low }
     }
 
@@ -73,7 +73,7 @@ public struct CheckReport: Codable, Sendable, Equatable {
 
 /// How bad a finding is, from the rule book (CRIT > HIGH > MED > LOW > INFO). INFO
 /// findings are reported but never fail a build.
-public enum Severity: String, Codable, Sendable, Comparable, CaseIterable {
+package enum Severity: String, Codable, Sendable, Comparable, CaseIterable {
     case info = "INFO"
     case low = "LOW"
     case medium = "MED"
@@ -90,28 +90,28 @@ public enum Severity: String, Codable, Sendable, Comparable, CaseIterable {
         }
     }
 
-    public static func < (lhs: Severity, rhs: Severity) -> Bool {
+    package static func < (lhs: Severity, rhs: Severity) -> Bool {
         lhs.rank < rhs.rank
     }
 }
 
 extension CheckReport {
     /// Counts over the whole input.
-    public struct Summary: Codable, Sendable, Equatable {
-        public var events = 0
-        public var connections = 0
+    package struct Summary: Codable, Sendable, Equatable {
+        package var events = 0
+        package var connections = 0
         /// Request messages seen (every attempt).
-        public var attempts = 0
+        package var attempts = 0
         /// Logical requests (attempts grouped).
-        public var logicalRequests = 0
+        package var logicalRequests = 0
         /// Logical requests with more than one attempt.
-        public var retried = 0
-        public var clients = 0
-        public var faults = 0
+        package var retried = 0
+        package var clients = 0
+        package var faults = 0
         /// Findings by severity (`CRIT`, `HIGH`, ...), violations and INFO alike.
-        public var findingsBySeverity: [String: Int] = [:]
+        package var findingsBySeverity: [String: Int] = [:]
 
-        public init() {}
+        package init() {}
 
         enum CodingKeys: String, CodingKey {
             case events, connections, attempts, clients, faults, retried
@@ -121,8 +121,8 @@ extension CheckReport {
     }
 
     /// One rule's verdict over the whole input (one JUnit test case per rule and operation).
-    public struct RuleResult: Codable, Sendable, Equatable {
-        public enum Status: String, Codable, Sendable {
+    package struct RuleResult: Codable, Sendable, Equatable {
+        package enum Status: String, Codable, Sendable {
             /// Enough evidence, no violation.
             case passed
             /// At least one finding.
@@ -136,21 +136,21 @@ extension CheckReport {
         }
 
         /// `CR-01` ... `CR-22` (client), `SR-01` ... (service).
-        public var id: String
+        package var id: String
         /// `NONIDEMPOTENT_RETRY_NO_KEY` ...
-        public var name: String
-        public var severity: Severity
-        public var status: Status
+        package var name: String
+        package var severity: Severity
+        package var status: Status
         /// The operation this verdict is about (`POST /charges`, `INCR`), or nil for all.
-        public var operation: String?
+        package var operation: String?
         /// How much the verdict rests on, in words: "41 retries in 20 logical requests",
         /// "12 gaps at attempt 1 (needs 20)".
-        public var evidence: String
+        package var evidence: String
         /// How many samples the verdict used, and the minimum the rule needs.
-        public var samples: Int
-        public var minimumSamples: Int
+        package var samples: Int
+        package var minimumSamples: Int
 
-        public init(
+        package init(
             id: String, name: String, severity: Severity, status: Status, operation: String? = nil,
             evidence: String, samples: Int = 0, minimumSamples: Int = 1
         ) {
@@ -171,8 +171,8 @@ extension CheckReport {
     }
 
     /// `check idempotency`: what replay concluded about one operation.
-    public struct OperationVerdict: Codable, Sendable, Equatable {
-        public enum Classification: String, Codable, Sendable, CaseIterable {
+    package struct OperationVerdict: Codable, Sendable, Equatable {
+        package enum Classification: String, Codable, Sendable, CaseIterable {
             /// A repeat is harmless: no extra effect, with or without a key.
             case idempotent
             /// The request carries a key and duplicates with that key had one effect.
@@ -185,20 +185,20 @@ extension CheckReport {
         }
 
         /// `POST /accounts/{id}/deposits`, `INCR`, `SET NX`.
-        public var operation: String
-        public var classification: Classification
+        package var operation: String
+        package var classification: Classification
         /// The evidence for the classification, in one sentence.
-        public var reason: String
+        package var reason: String
         /// Whether a `--probe` read the state (a verdict without one rests on replies).
-        public var probed: Bool
+        package var probed: Bool
         /// Whether the replayed request carried an idempotency key.
-        public var keyed: Bool
+        package var keyed: Bool
         /// Ids of the service rules that failed for this operation.
-        public var failedRules: [String]
+        package var failedRules: [String]
         /// Where the replayed request came from: `FILE:LINE` of its `message` event.
-        public var source: String?
+        package var source: String?
 
-        public init(
+        package init(
             operation: String, classification: Classification, reason: String, probed: Bool, keyed: Bool,
             failedRules: [String] = [], source: String? = nil
         ) {
@@ -218,27 +218,27 @@ extension CheckReport {
     }
 
     /// One violation (or INFO observation), with the evidence that shows it.
-    public struct Finding: Codable, Sendable, Equatable {
-        public var rule: String
-        public var name: String
-        public var severity: Severity
+    package struct Finding: Codable, Sendable, Equatable {
+        package var rule: String
+        package var name: String
+        package var severity: Severity
         /// The operation (`POST /charges`, `INCR`, or the fingerprint's first digits).
-        public var operation: String
+        package var operation: String
         /// The client host, as the log names it.
-        public var client: String?
+        package var client: String?
         /// What happened, in one sentence with the numbers.
-        public var message: String
+        package var message: String
         /// What a correct client does instead.
-        public var fix: String
+        package var fix: String
         /// The logical request(s) it is about (ids as in `timeline.requests`).
-        public var requests: [String]
+        package var requests: [String]
         /// The attempts (and the faults that caused them) that show it.
-        public var evidence: [AttemptEvidence]
+        package var evidence: [AttemptEvidence]
         /// `check idempotency`: the requests replay sent and the replies it got, in order
         /// (bytes as text, control characters escaped, long bodies cut). Nil for `retries`.
-        public var exchanges: [ExchangeEvidence]? = nil
+        package var exchanges: [ExchangeEvidence]? = nil
 
-        public init(
+        package init(
             rule: String, name: String, severity: Severity, operation: String, client: String? = nil,
             message: String, fix: String, requests: [String] = [], evidence: [AttemptEvidence] = []
         ) {
@@ -255,17 +255,17 @@ extension CheckReport {
     }
 
     /// `check idempotency`: one request replay sent and what came back, as evidence.
-    public struct ExchangeEvidence: Codable, Sendable, Equatable {
+    package struct ExchangeEvidence: Codable, Sendable, Equatable {
         /// The experiment step: `SR-01 #2`, `SR-04 conn 3`, `probe after SR-01`.
-        public var step: String
+        package var step: String
         /// The request as sent (text; bytes that are not printable escaped as `\xNN`).
-        public var request: String
+        package var request: String
         /// The reply as received, or what happened instead (`no reply within 5s`).
-        public var reply: String
+        package var reply: String
         /// The HTTP status of the reply, when there was one.
-        public var status: Int?
+        package var status: Int?
 
-        public init(step: String, request: String, reply: String, status: Int? = nil) {
+        package init(step: String, request: String, reply: String, status: Int? = nil) {
             self.step = step
             self.request = request
             self.reply = reply
@@ -274,27 +274,27 @@ extension CheckReport {
     }
 
     /// One attempt as evidence: where it is in the log and how it ended.
-    public struct AttemptEvidence: Codable, Sendable, Equatable {
-        public var request: String
+    package struct AttemptEvidence: Codable, Sendable, Equatable {
+        package var request: String
         /// The attempt within its logical request, from 0.
-        public var attempt: Int
-        public var proxy: String
-        public var conn: UInt64
-        public var unit: UInt64
+        package var attempt: Int
+        package var proxy: String
+        package var conn: UInt64
+        package var unit: UInt64
         /// Line of the `message` event in its log, when known (1-based).
-        public var line: Int?
-        public var startNs: Int64
+        package var line: Int?
+        package var startNs: Int64
         /// When the client saw the attempt end (reply delivered, cut, or its own close).
-        public var endNs: Int64?
-        public var outcome: Outcome
-        public var status: Int?
+        package var endNs: Int64?
+        package var outcome: Outcome
+        package var status: Int?
         /// The fault that caused this outcome, if one did: `rule (kind action)`.
-        public var fault: String?
+        package var fault: String?
         /// The gap from the previous attempt's end to this one's start.
-        public var gapNs: Int64?
-        public var idempotencyKey: String?
+        package var gapNs: Int64?
+        package var idempotencyKey: String?
 
-        public init(
+        package init(
             request: String, attempt: Int, proxy: String, conn: UInt64, unit: UInt64, line: Int? = nil,
             startNs: Int64, endNs: Int64? = nil, outcome: Outcome, status: Int? = nil, fault: String? = nil,
             gapNs: Int64? = nil, idempotencyKey: String? = nil
@@ -324,7 +324,7 @@ extension CheckReport {
     }
 
     /// How an attempt ended, as the proxy saw it (the rule book's outcome classes).
-    public enum Outcome: String, Codable, Sendable, CaseIterable {
+    package enum Outcome: String, Codable, Sendable, CaseIterable {
         /// A reply reached the client; `status` says which (HTTP), none for other protocols.
         case answered
         /// faultline answered in the server's place (`respond`).
@@ -344,34 +344,34 @@ extension CheckReport {
     }
 
     /// What the check inferred about one client's retry behaviour.
-    public struct ClientBehaviour: Codable, Sendable, Equatable {
-        public var client: String
-        public var logicalRequests: Int
-        public var retried: Int
+    package struct ClientBehaviour: Codable, Sendable, Equatable {
+        package var client: String
+        package var logicalRequests: Int
+        package var retried: Int
         /// Attempts per logical request: the most seen, and the mean over retried ones.
-        public var maxAttempts: Int
-        public var meanAttempts: Double
+        package var maxAttempts: Int
+        package var meanAttempts: Double
         /// `immediate`, `constant`, `linear`, `exponential`, or `unknown` (too few gaps).
-        public var backoff: String
+        package var backoff: String
         /// First delay (nanoseconds), growth factor per attempt, and cap where seen.
-        public var initialDelayNs: Int64?
-        public var growth: Double?
-        public var capNs: Int64?
+        package var initialDelayNs: Int64?
+        package var growth: Double?
+        package var capNs: Int64?
         /// `none`, `full`, `equal`, `proportional` (±p), `decorrelated`, or `unknown`.
-        public var jitter: String
+        package var jitter: String
         /// The coefficient of variation the jitter verdict rests on.
-        public var jitterCV: Double?
+        package var jitterCV: Double?
         /// The longest span from a logical request's first attempt to its last end:
         /// the deadline the client seems to use.
-        public var deadlineNs: Int64?
+        package var deadlineNs: Int64?
         /// The client's per-attempt timeout, where it gave up on a reply (median).
-        public var timeoutNs: Int64?
+        package var timeoutNs: Int64?
         /// How many gaps the inference used.
-        public var samples: Int
+        package var samples: Int
         /// Anything the inference could not decide, in words.
-        public var note: String?
+        package var note: String?
 
-        public init(client: String) {
+        package init(client: String) {
             self.client = client
             self.logicalRequests = 0
             self.retried = 0
@@ -396,17 +396,17 @@ extension CheckReport {
     }
 
     /// Rows and shading for the HTML timeline.
-    public struct Timeline: Codable, Sendable, Equatable {
-        public struct Request: Codable, Sendable, Equatable {
+    package struct Timeline: Codable, Sendable, Equatable {
+        package struct Request: Codable, Sendable, Equatable {
             /// `R1`, `R2`, ... in order of first attempt.
-            public var id: String
-            public var operation: String
-            public var client: String?
-            public var attempts: [Attempt]
+            package var id: String
+            package var operation: String
+            package var client: String?
+            package var attempts: [Attempt]
             /// Rule ids of findings about this request (the row is marked).
-            public var findings: [String]
+            package var findings: [String]
 
-            public init(id: String, operation: String, client: String? = nil, attempts: [Attempt], findings: [String] = []) {
+            package init(id: String, operation: String, client: String? = nil, attempts: [Attempt], findings: [String] = []) {
                 self.id = id
                 self.operation = operation
                 self.client = client
@@ -415,14 +415,14 @@ extension CheckReport {
             }
         }
 
-        public struct Attempt: Codable, Sendable, Equatable {
-            public var startNs: Int64
-            public var endNs: Int64?
-            public var outcome: Outcome
-            public var status: Int?
-            public var fault: String?
+        package struct Attempt: Codable, Sendable, Equatable {
+            package var startNs: Int64
+            package var endNs: Int64?
+            package var outcome: Outcome
+            package var status: Int?
+            package var fault: String?
 
-            public init(startNs: Int64, endNs: Int64? = nil, outcome: Outcome, status: Int? = nil, fault: String? = nil) {
+            package init(startNs: Int64, endNs: Int64? = nil, outcome: Outcome, status: Int? = nil, fault: String? = nil) {
                 self.startNs = startNs
                 self.endNs = endNs
                 self.outcome = outcome
@@ -438,15 +438,15 @@ extension CheckReport {
         }
 
         /// An injected fault: a point (`endNs` nil) or a span (a delay, a hang).
-        public struct Fault: Codable, Sendable, Equatable {
-            public var startNs: Int64
-            public var endNs: Int64?
-            public var rule: String
-            public var kind: String
+        package struct Fault: Codable, Sendable, Equatable {
+            package var startNs: Int64
+            package var endNs: Int64?
+            package var rule: String
+            package var kind: String
             /// The logical request it hit, if it hit a request.
-            public var request: String?
+            package var request: String?
 
-            public init(startNs: Int64, endNs: Int64? = nil, rule: String, kind: String, request: String? = nil) {
+            package init(startNs: Int64, endNs: Int64? = nil, rule: String, kind: String, request: String? = nil) {
                 self.startNs = startNs
                 self.endNs = endNs
                 self.rule = rule
@@ -461,12 +461,12 @@ extension CheckReport {
             }
         }
 
-        public var requests: [Request]
-        public var faults: [Fault]
+        package var requests: [Request]
+        package var faults: [Fault]
         /// End of the last event, for the axis.
-        public var endNs: Int64
+        package var endNs: Int64
 
-        public init(requests: [Request] = [], faults: [Fault] = [], endNs: Int64 = 0) {
+        package init(requests: [Request] = [], faults: [Fault] = [], endNs: Int64 = 0) {
             self.requests = requests
             self.faults = faults
             self.endNs = endNs

@@ -2,7 +2,7 @@ import Foundation
 
 /// How the checker names and classifies a request: the operation a report groups by,
 /// and whether retrying it without a key is safe.
-public enum RequestOperation {
+package enum RequestOperation {
     /// Whether an operation may be retried without an idempotency key.
     enum Safety: Equatable {
         case idempotent
@@ -37,7 +37,7 @@ public enum RequestOperation {
     /// `/charges/123/refunds/9f1c…?x=1` → `/charges/{id}/refunds/{id}`: the route both
     /// checks name HTTP operations by (replay too). An absolute-form target
     /// (`http://host/a`) keeps only its path.
-    public static func fold(_ target: String) -> String {
+    package static func fold(_ target: String) -> String {
         var path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
         if let scheme = path.range(of: "://") {
             let rest = path[scheme.upperBound...]

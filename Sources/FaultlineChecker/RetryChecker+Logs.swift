@@ -6,7 +6,7 @@ extension RetryChecker {
     ///
     /// - Throws: `EventLogError` for a line that is not an event, or the checker's
     ///   `UserFacingError` for a log it cannot judge (exit 2 either way).
-    public static func check(logs: [String], options: RetryCheckOptions) throws -> CheckReport {
+    package static func check(logs: [String], options: RetryCheckOptions) throws -> CheckReport {
         var checker = RetryChecker(options: options, inputs: logs)
         for log in logs {
             try EventLogReader.forEach(path: log) { event, line in

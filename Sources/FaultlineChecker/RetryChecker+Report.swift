@@ -5,7 +5,7 @@ import Foundation
 /// and the report.
 extension RetryChecker {
     /// Finishes every open logical request and writes the report.
-    public mutating func finish() -> CheckReport {
+    package mutating func finish() -> CheckReport {
         self.sweep(force: true)
         var results: [String: CheckReport.RuleResult] = [:]
         var behaviours: [CheckReport.ClientBehaviour] = []

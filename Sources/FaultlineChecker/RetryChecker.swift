@@ -11,7 +11,7 @@ import FaultlineCore
 /// its connections can no longer change it. What stays is per-client gap samples
 /// (reservoirs), counters, the findings (capped per rule) and timeline rows for the
 /// first `timelineLimit` logical requests.
-public struct RetryChecker {
+package struct RetryChecker {
     static let timelineLimit = 10_000
     static let timelineFaultLimit = 20_000
     static let findingLimit = 500
@@ -61,7 +61,7 @@ public struct RetryChecker {
     var timelineFaults: [CheckReport.Timeline.Fault] = []
     var timelineFaultsDropped = 0
 
-    public init(options: RetryCheckOptions, inputs: [String]) {
+    package init(options: RetryCheckOptions, inputs: [String]) {
         self.options = options
         self.inputs = inputs
         self.windowNs = UInt64(max(0, options.window.nanoseconds))
@@ -79,7 +79,7 @@ public struct RetryChecker {
     ///
     /// - Throws: a `UserFacingError` (exit status 2) when the log cannot be judged: its
     ///   proxy ran without framing, or `keyHeader` needs payloads the log lacks.
-    public mutating func consume(_ event: Event, file: String, line: Int) throws {
+    package mutating func consume(_ event: Event, file: String, line: Int) throws {
         self.summary.events += 1
         if let mono = event.mono {
             if self.origin == nil { self.origin = mono }

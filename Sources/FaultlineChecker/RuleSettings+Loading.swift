@@ -4,30 +4,30 @@ import Yams
 
 /// Every problem found in a `--rules` file, one `FILE:LINE:COLUMN: message` per line.
 /// Exit status 2: the input is bad.
-public struct RuleSettingsError: UserFacingError, Equatable {
-    public var issues: [ProfileIssue]
+package struct RuleSettingsError: UserFacingError, Equatable {
+    package var issues: [ProfileIssue]
 
-    public init(_ issues: [ProfileIssue]) {
+    package init(_ issues: [ProfileIssue]) {
         self.issues = issues
     }
 
-    public var exitStatus: Int32 { ExitStatus.badInput }
+    package var exitStatus: Int32 { ExitStatus.badInput }
 
-    public var description: String {
+    package var description: String {
         self.issues.map(\.description).joined(separator: "\n")
     }
 }
 
 extension RuleSettings {
     /// The current format version of a rules file (`faultline_rules: 1`).
-    public static let formatVersion = 1
+    package static let formatVersion = 1
     static let topKeys = ["faultline_rules", "rules", "operations"]
 
     /// Reads a rules file.
     ///
     /// - Throws: `RuleSettingsError` (exit status 2) naming every problem with its
     ///   `FILE:LINE:COLUMN`: unknown rule ids or keys, bad values, bad YAML.
-    public static func load(path: String) throws -> RuleSettings {
+    package static func load(path: String) throws -> RuleSettings {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RuleSettingsError([ProfileIssue(ProfileLocation(file: path), "cannot read the rules file '\(path)'")])
         }
@@ -38,7 +38,7 @@ extension RuleSettings {
     }
 
     /// Reads rules-file text; `file` names it in errors.
-    public static func parse(_ text: String, file: String) throws -> RuleSettings {
+    package static func parse(_ text: String, file: String) throws -> RuleSettings {
         let reader = ProfileReader(file: file)
         var settings = RuleSettings(file: file)
         let root: Node?

@@ -15,9 +15,9 @@
 /// name the report prints (`POST /charges/{id}`, `INCR`, `deposit`); the first pattern
 /// that matches wins. Safety rules (CR-01, CR-03, CR-15) may be turned off or lowered,
 /// but the report says so in `notes`.
-public struct RuleSettings: Sendable, Equatable {
+package struct RuleSettings: Sendable, Equatable {
     /// What an operation is, whatever its method says.
-    public enum OperationTag: String, Sendable, CaseIterable, Equatable {
+    package enum OperationTag: String, Sendable, CaseIterable, Equatable {
         /// Safe to retry without a key (e.g. a POST that only searches).
         case idempotent
         /// Unsafe to retry without a key.
@@ -28,16 +28,16 @@ public struct RuleSettings: Sendable, Equatable {
     }
 
     /// One rule's changes; nil fields keep the default.
-    public struct RuleOverride: Sendable, Equatable {
-        public var enabled: Bool?
-        public var severity: Severity?
+    package struct RuleOverride: Sendable, Equatable {
+        package var enabled: Bool?
+        package var severity: Severity?
         /// Thresholds by key (`max_attempts`, `max_hold` ...), as numbers (durations in
         /// nanoseconds).
-        public var thresholds: [String: Double]
+        package var thresholds: [String: Double]
         /// Where the override is written, for notes.
-        public var location: String?
+        package var location: String?
 
-        public init(enabled: Bool? = nil, severity: Severity? = nil, thresholds: [String: Double] = [:], location: String? = nil) {
+        package init(enabled: Bool? = nil, severity: Severity? = nil, thresholds: [String: Double] = [:], location: String? = nil) {
             self.enabled = enabled
             self.severity = severity
             self.thresholds = thresholds
@@ -45,46 +45,46 @@ public struct RuleSettings: Sendable, Equatable {
         }
     }
 
-    public struct OperationPattern: Sendable, Equatable {
-        public var pattern: String
-        public var tag: OperationTag
+    package struct OperationPattern: Sendable, Equatable {
+        package var pattern: String
+        package var tag: OperationTag
 
-        public init(pattern: String, tag: OperationTag) {
+        package init(pattern: String, tag: OperationTag) {
             self.pattern = pattern
             self.tag = tag
         }
     }
 
     /// The file the settings came from (for notes), nil for the defaults.
-    public var file: String?
+    package var file: String?
     /// Overrides by rule id (`CR-10`).
-    public var rules: [String: RuleOverride]
+    package var rules: [String: RuleOverride]
     /// Operation tags, in file order (first match wins).
-    public var operations: [OperationPattern]
+    package var operations: [OperationPattern]
 
-    public init(file: String? = nil, rules: [String: RuleOverride] = [:], operations: [OperationPattern] = []) {
+    package init(file: String? = nil, rules: [String: RuleOverride] = [:], operations: [OperationPattern] = []) {
         self.file = file
         self.rules = rules
         self.operations = operations
     }
 
     /// Whether rule `id` runs.
-    public func isEnabled(_ id: String) -> Bool {
+    package func isEnabled(_ id: String) -> Bool {
         self.rules[id]?.enabled ?? true
     }
 
     /// The severity findings of rule `id` get, given its default.
-    public func severity(_ id: String, default value: Severity) -> Severity {
+    package func severity(_ id: String, default value: Severity) -> Severity {
         self.rules[id]?.severity ?? value
     }
 
     /// A threshold of rule `id` (durations in nanoseconds), or `value` when not set.
-    public func threshold(_ id: String, _ key: String, default value: Double) -> Double {
+    package func threshold(_ id: String, _ key: String, default value: Double) -> Double {
         self.rules[id]?.thresholds[key] ?? value
     }
 
     /// The tag of the first pattern matching `operation`, if any.
-    public func tag(of operation: String) -> OperationTag? {
+    package func tag(of operation: String) -> OperationTag? {
         self.operations.first { Self.glob($0.pattern, matches: operation) }?.tag
     }
 

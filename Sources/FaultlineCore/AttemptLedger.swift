@@ -13,10 +13,10 @@ import Synchronization
 ///
 /// Time is a `Duration` on any monotonic clock the caller keeps (the proxy passes its
 /// event loop's uptime; the checker the log's `mono` stamps), so the ledger needs no NIO.
-public final class AttemptLedger: Sendable {
+package final class AttemptLedger: Sendable {
     /// How long a logical request is remembered after its last attempt.
-    public static let defaultWindow: Duration = .seconds(60)
-    public static let defaultCapacity = 65_536
+    package static let defaultWindow: Duration = .seconds(60)
+    package static let defaultCapacity = 65_536
 
     private struct Entry {
         var attempts: UInt64
@@ -34,7 +34,7 @@ public final class AttemptLedger: Sendable {
     private let window: Duration
     private let capacity: Int
 
-    public init(window: Duration = AttemptLedger.defaultWindow, capacity: Int = AttemptLedger.defaultCapacity) {
+    package init(window: Duration = AttemptLedger.defaultWindow, capacity: Int = AttemptLedger.defaultCapacity) {
         self.window = window
         self.capacity = max(1, capacity)
     }
@@ -42,7 +42,7 @@ public final class AttemptLedger: Sendable {
     /// The grouping key of a request: its idempotency key, else its fingerprint scoped
     /// to the client host (two hosts sending the same bytes are two requests); nil when
     /// it has neither (then no attempt rule can select it).
-    public static func key(of info: MessageInfo, client: String? = nil) -> String? {
+    package static func key(of info: MessageInfo, client: String? = nil) -> String? {
         if let key = info.idempotencyKey { return "key:" + key }
         if let fingerprint = info.fingerprint {
             guard let client else { return "fingerprint:" + fingerprint }
@@ -53,7 +53,7 @@ public final class AttemptLedger: Sendable {
 
     /// Counts one more attempt of the logical request `info` belongs to, sent by `client`
     /// (a host, without port) and seen at `now`; returns its number from 0.
-    public func attempt(of info: MessageInfo, client: String? = nil, at now: Duration) -> UInt64? {
+    package func attempt(of info: MessageInfo, client: String? = nil, at now: Duration) -> UInt64? {
         guard let key = Self.key(of: info, client: client) else { return nil }
         return self.state.withLock { state in
             if var entry = state.entries[key], now - entry.last <= self.window {

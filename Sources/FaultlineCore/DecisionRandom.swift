@@ -2,21 +2,21 @@
 ///
 /// Keys name positions in the traffic, never moments in time, so that two runs with the
 /// same seed and the same traffic make the same choices whatever the thread timing.
-public struct DecisionKey: Hashable, Sendable {
+package struct DecisionKey: Hashable, Sendable {
     /// The run's seed (`--seed`, or one chosen and logged at start).
-    public var seed: UInt64
+    package var seed: UInt64
     /// Which proxy of a run (0 for a lone `faultline proxy`).
-    public var proxy: UInt32
+    package var proxy: UInt32
     /// The connection ordinal (TCP) or session ordinal (UDP), from 0.
-    public var connection: UInt64
+    package var connection: UInt64
     /// The chunk, message or datagram ordinal within the connection, from 0; or a
     /// reserved value for per-connection decisions.
-    public var unit: UInt64
+    package var unit: UInt64
     /// A stable hash of the rule's name (`ruleKey(_:)`), never its index: adding or
     /// removing one rule must not change what the others draw.
-    public var rule: UInt64
+    package var rule: UInt64
 
-    public init(seed: UInt64, proxy: UInt32 = 0, connection: UInt64, unit: UInt64, rule: UInt64) {
+    package init(seed: UInt64, proxy: UInt32 = 0, connection: UInt64, unit: UInt64, rule: UInt64) {
         self.seed = seed
         self.proxy = proxy
         self.connection = connection
@@ -25,11 +25,11 @@ public struct DecisionKey: Hashable, Sendable {
     }
 
     /// The `unit` value used for decisions taken once per connection.
-    public static let perConnection: UInt64 = .max
+    package static let perConnection: UInt64 = .max
 
     /// The `rule` of a key: FNV-1a (64 bits) of the rule's name, stable across builds
     /// and platforms (Swift's `Hasher` is seeded per process, so it cannot be used).
-    public static func ruleKey(_ name: String) -> UInt64 {
+    package static func ruleKey(_ name: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in name.utf8 {
             hash ^= UInt64(byte)
@@ -44,26 +44,26 @@ public struct DecisionKey: Hashable, Sendable {
 /// Build one per decision (`DecisionRandom(key)`) and pass it `inout` to whatever
 /// draws; never share one between decisions. The mixing function is SplitMix64's
 /// finaliser, so nearby keys give unrelated streams.
-public struct DecisionRandom: RandomNumberGenerator, Sendable {
+package struct DecisionRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    public init(_ key: DecisionKey) {
+    package init(_ key: DecisionKey) {
         self.state = [UInt64(key.proxy), key.connection, key.unit, key.rule]
             .reduce(Self.mix(key.seed)) { Self.mix($0 ^ $1) }
     }
 
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         self.state &+= 0x9E37_79B9_7F4A_7C15
         return Self.mix(self.state)
     }
 
     /// A uniform draw in [0, 1): 53 random bits, as `Double` holds.
-    public mutating func nextUnit() -> Double {
+    package mutating func nextUnit() -> Double {
         Double(self.next() >> 11) * 0x1.0p-53
     }
 
     /// True with probability `p` (0 never, 1 always).
-    public mutating func chance(_ p: Double) -> Bool {
+    package mutating func chance(_ p: Double) -> Bool {
         if p <= 0 { return false }
         if p >= 1 { return true }
         return self.nextUnit() < p

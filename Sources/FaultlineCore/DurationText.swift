@@ -1,12 +1,12 @@
 /// Durations as people write them in profiles and flags: `150ms`, `2s`, `1.5s`, `1m`,
 /// `1h`, `250us`. A bare number is rejected: a unit is always said.
-public enum DurationText {
+package enum DurationText {
     private static let units: [(suffix: String, nanoseconds: Double)] = [
         ("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
     ]
 
     /// Parses `text`, or returns nil when it is not a non-negative number and a unit.
-    public static func parse(_ text: String) -> Duration? {
+    package static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingSpaces
         // Longest suffix first, so "ms" is not read as "m" + "s".
         for (suffix, scale) in Self.units.sorted(by: { $0.suffix.count > $1.suffix.count }) {
@@ -24,10 +24,10 @@ public enum DurationText {
     }
 
     /// The accepted forms, for error messages.
-    public static let help = "a number and a unit: ns, us, ms, s, m or h (for example 150ms, 2s, 1m)"
+    package static let help = "a number and a unit: ns, us, ms, s, m or h (for example 150ms, 2s, 1m)"
 
     /// Text that `parse` reads back to the same value: `1.5s`, `150ms`.
-    public static func format(_ duration: Duration) -> String {
+    package static func format(_ duration: Duration) -> String {
         let ns = duration.nanoseconds
         if ns == 0 { return "0s" }
         for (suffix, scale) in [("h", 3600e9), ("m", 60e9), ("s", 1e9), ("ms", 1e6), ("us", 1e3)] {
@@ -43,7 +43,7 @@ public enum DurationText {
 
 extension Duration {
     /// The whole duration in nanoseconds (saturating).
-    public var nanoseconds: Int64 {
+    package var nanoseconds: Int64 {
         let (seconds, attoseconds) = self.components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }

@@ -4,12 +4,12 @@
 /// the rest out, so a line reads on its own and tools can filter by key. Field names are
 /// the log's spelling (`snake_case`); `man/faultline-events.5` documents them.
 /// Add fields, never rename them: a rename is a new `v`.
-public struct Event: Codable, Sendable, Equatable {
+package struct Event: Codable, Sendable, Equatable {
     /// The log format this build writes.
-    public static let formatVersion = 1
+    package static let formatVersion = 1
 
     /// What happened.
-    public enum Kind: String, Codable, Sendable {
+    package enum Kind: String, Codable, Sendable {
         case proxyStart = "proxy_start"
         case proxyStop = "proxy_stop"
         case connectionOpen = "conn_open"
@@ -32,109 +32,109 @@ public struct Event: Codable, Sendable, Equatable {
     }
 
     /// Which way bytes travel: `upstream` is client to server.
-    public enum Direction: String, Codable, Sendable, CaseIterable {
+    package enum Direction: String, Codable, Sendable, CaseIterable {
         case upstream
         case downstream
     }
 
-    public var v: Int = Event.formatVersion
-    public var type: Kind
+    package var v: Int = Event.formatVersion
+    package var type: Kind
     /// Wall clock, RFC 3339 with milliseconds, stamped by the recorder's injected clock.
-    public var time: String?
+    package var time: String?
     /// Monotonic nanoseconds, from the event loop's clock (comparable within a run).
-    public var mono: UInt64?
+    package var mono: UInt64?
 
     // Where.
-    public var proxy: String?
-    public var conn: UInt64?
-    public var direction: Direction?
+    package var proxy: String?
+    package var conn: UInt64?
+    package var direction: Direction?
     /// Chunk, message or datagram ordinal within the connection and direction.
-    public var unit: UInt64?
-    public var client: String?
-    public var upstream: String?
-    public var listen: String?
+    package var unit: UInt64?
+    package var client: String?
+    package var upstream: String?
+    package var listen: String?
 
     // How much.
-    public var bytes: Int?
+    package var bytes: Int?
     /// On `conn_close`: bytes read from the client / written to the upstream, and back.
-    public var bytesFromClient: Int?
-    public var bytesToUpstream: Int?
-    public var bytesFromUpstream: Int?
-    public var bytesToClient: Int?
+    package var bytesFromClient: Int?
+    package var bytesToUpstream: Int?
+    package var bytesFromUpstream: Int?
+    package var bytesToClient: Int?
     /// Bytes the proxy discarded or added by faults, per direction, on `conn_close`.
-    public var droppedUpstream: Int?
-    public var droppedDownstream: Int?
-    public var duplicatedUpstream: Int?
-    public var duplicatedDownstream: Int?
+    package var droppedUpstream: Int?
+    package var droppedDownstream: Int?
+    package var duplicatedUpstream: Int?
+    package var duplicatedDownstream: Int?
     /// On `conn_close`: bytes faultline wrote to the client in the server's place
     /// (`respond`); not part of `bytes_to_client`.
-    public var injectedDownstream: Int?
+    package var injectedDownstream: Int?
     /// UDP, on `conn_close`: the same accounting in datagrams. Per direction,
     /// from + duplicated = to + dropped.
-    public var datagramsFromClient: Int?
-    public var datagramsToUpstream: Int?
-    public var datagramsFromUpstream: Int?
-    public var datagramsToClient: Int?
-    public var datagramsDroppedUpstream: Int?
-    public var datagramsDroppedDownstream: Int?
-    public var datagramsDuplicatedUpstream: Int?
-    public var datagramsDuplicatedDownstream: Int?
+    package var datagramsFromClient: Int?
+    package var datagramsToUpstream: Int?
+    package var datagramsFromUpstream: Int?
+    package var datagramsToClient: Int?
+    package var datagramsDroppedUpstream: Int?
+    package var datagramsDroppedDownstream: Int?
+    package var datagramsDuplicatedUpstream: Int?
+    package var datagramsDuplicatedDownstream: Int?
 
     // Faults.
-    public var rule: String?
-    public var kind: String?
-    public var action: String?
-    public var params: [String: String]?
+    package var rule: String?
+    package var kind: String?
+    package var action: String?
+    package var params: [String: String]?
 
     // Protocol facts of framed messages.
-    public var method: String?
-    public var path: String?
-    public var status: Int?
-    public var idempotencyKey: String?
-    public var command: String?
-    public var fingerprint: String?
+    package var method: String?
+    package var path: String?
+    package var status: Int?
+    package var idempotencyKey: String?
+    package var command: String?
+    package var fingerprint: String?
     /// Base64 of the message bytes, only with `--record-payloads`.
-    public var payload: String?
+    package var payload: String?
 
     // Retry facts of framed messages (what `faultline check retries` judges).
     /// On a request: its attempt within its logical request, from 0, as the proxy's
     /// attempt ledger counted it (the same count `match.attempt` uses). On a reply: the
     /// attempt of the request it answers.
-    public var attempt: UInt64?
+    package var attempt: UInt64?
     /// On a `message`: monotonic nanoseconds when its first byte arrived (`mono` is when
     /// its last byte arrived and it went on as a whole).
-    public var firstMono: UInt64?
+    package var firstMono: UInt64?
     /// On a reply: the unit of the request it answers (same connection, `upstream`).
-    public var requestUnit: UInt64?
+    package var requestUnit: UInt64?
     /// On a reply: when the first byte of the request it answers arrived (monotonic ns).
-    public var requestMono: UInt64?
+    package var requestMono: UInt64?
     /// On an HTTP response: its `Retry-After` header as sent (seconds or an HTTP date).
-    public var retryAfter: String?
+    package var retryAfter: String?
 
     // How a connection ended (on `conn_close`).
     /// Which side ended first: `client`, `upstream`, or `proxy` when a fault cut it.
-    public var closedBy: String?
+    package var closedBy: String?
     /// Monotonic nanoseconds when that first side ended (FIN, RST or error).
-    public var firstCloseMono: UInt64?
+    package var firstCloseMono: UInt64?
     /// The last request forwarded whose reply had not reached the client when the
     /// connection ended; with `closed_by: client`, the client gave up waiting for it.
-    public var unansweredUnit: UInt64?
+    package var unansweredUnit: UInt64?
 
     // Run facts (on `proxy_start`).
-    public var seed: UInt64?
-    public var profile: String?
-    public var profileHash: String?
-    public var framing: String?
+    package var seed: UInt64?
+    package var profile: String?
+    package var profileHash: String?
+    package var framing: String?
     /// The number of the plan in force: on `proxy_start` (1) and `plan_change`, and on
     /// every `fault`, the plan that decided it.
-    public var plan: UInt64?
+    package var plan: UInt64?
 
     /// How a connection ended, or what went wrong, in words.
-    public var reason: String?
+    package var reason: String?
     /// On `log_dropped`: how many events were lost.
-    public var count: Int?
+    package var count: Int?
 
-    public init(_ type: Kind) {
+    package init(_ type: Kind) {
         self.type = type
     }
 

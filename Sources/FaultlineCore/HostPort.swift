@@ -1,10 +1,10 @@
 /// A `HOST:PORT` pair as users write it: `127.0.0.1:7000`, `localhost:6379`,
 /// `[::1]:8080`. Parsing checks the shape only; resolving the host is the engine's job.
-public struct HostPort: Hashable, Sendable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
+package struct HostPort: Hashable, Sendable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
 
-    public init(host: String, port: Int) {
+    package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
@@ -13,7 +13,7 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
     ///
     /// - Throws: `InvalidInputError` naming `what` (for example `--listen`) and the
     ///   accepted forms.
-    public init(parsing text: String, what: String) throws {
+    package init(parsing text: String, what: String) throws {
         let usage = "\(what) takes HOST:PORT (for example 127.0.0.1:7000 or [::1]:7000), got '\(text)'"
         let host: Substring
         let portText: Substring
@@ -42,7 +42,7 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The text form, with brackets around IPv6 hosts.
-    public var description: String {
+    package var description: String {
         self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
     }
 }

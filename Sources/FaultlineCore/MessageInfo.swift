@@ -4,56 +4,56 @@
 /// It lives in FaultlineCore, not FaultlineFraming, so fault matching (method, path glob,
 /// header, RESP command) stays free of NIO. Every field is read from the message's bytes,
 /// which are never changed to learn it.
-public struct MessageInfo: Sendable, Equatable {
+package struct MessageInfo: Sendable, Equatable {
     /// Which side of an exchange a message is. For `line` and `length` framing, which
     /// know no protocol, client-to-server messages count as requests.
-    public enum Role: String, Sendable {
+    package enum Role: String, Sendable {
         case request
         case response
     }
 
     /// One HTTP header field as it appeared (name case kept, value without surrounding
     /// whitespace; bytes that are not UTF-8 are shown as U+FFFD here, never on the wire).
-    public struct Header: Sendable, Equatable {
-        public var name: String
-        public var value: String
+    package struct Header: Sendable, Equatable {
+        package var name: String
+        package var value: String
 
-        public init(name: String, value: String) {
+        package init(name: String, value: String) {
             self.name = name
             self.value = value
         }
     }
 
-    public var role: Role
+    package var role: Role
     /// HTTP request method; on a response, the method of the request it answers.
-    public var method: String?
+    package var method: String?
     /// HTTP request target as sent (path and query); on a response, the request's.
-    public var path: String?
+    package var path: String?
     /// HTTP response status.
-    public var status: Int?
+    package var status: Int?
     /// HTTP header fields in order (trailers not included); empty for other protocols.
-    public var headers: [Header]
+    package var headers: [Header]
     /// The `Idempotency-Key` header; on a response, the key of the request it answers.
-    public var idempotencyKey: String?
+    package var idempotencyKey: String?
     /// RESP command name, uppercased (`SET`, `INCR`), for commands sent to the server.
-    public var command: String?
+    package var command: String?
     /// RESP `CLIENT REPLY OFF` or `CLIENT REPLY SKIP`: from here the server leaves
     /// commands unanswered, so replies no longer pair with commands one for one.
-    public var silencesReplies = false
+    package var silencesReplies = false
     /// A stable digest of the request (hex): equal for retries of the same request, so
     /// attempts can be grouped. On an HTTP response, the fingerprint of its request.
-    public var fingerprint: String?
+    package var fingerprint: String?
     /// On a request: its attempt within its logical request, from 0 (`AttemptLedger`).
     /// On a reply: the attempt of the request it answers. Nil until the connection's
     /// framing session stamps it, and when pairing has stopped.
-    public var attempt: UInt64?
+    package var attempt: UInt64?
     /// On a reply: the unit of the request it answers.
-    public var requestUnit: UInt64?
+    package var requestUnit: UInt64?
     /// When the first byte of the request arrived (monotonic ns): on a request, its own;
     /// on a reply, that of the request it answers.
-    public var requestMono: UInt64?
+    package var requestMono: UInt64?
 
-    public init(
+    package init(
         role: Role,
         method: String? = nil,
         path: String? = nil,
@@ -74,7 +74,7 @@ public struct MessageInfo: Sendable, Equatable {
     }
 
     /// The value of the first header named `name`, compared without regard to case.
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         let wanted = name.lowercased()
         return self.headers.first { $0.name.lowercased() == wanted }?.value
     }

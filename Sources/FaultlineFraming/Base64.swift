@@ -2,10 +2,10 @@ import NIOCore
 
 /// Standard base64 with padding (RFC 4648 §4), for `payload` in `message` events.
 /// FaultlineFraming stays free of Foundation, so it encodes by hand.
-public enum Base64 {
+package enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-    public static func encode(_ buffer: ByteBuffer) -> String {
+    package static func encode(_ buffer: ByteBuffer) -> String {
         buffer.withUnsafeReadableBytes { bytes in
             var output: [UInt8] = []
             output.reserveCapacity((bytes.count + 2) / 3 * 4)

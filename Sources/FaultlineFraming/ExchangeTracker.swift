@@ -17,13 +17,13 @@ import NIOCore
 /// falls back to raw, a RESP client enters a mode where replies no longer answer
 /// commands one for one, or `maxOutstanding` requests wait. Both channels of a
 /// connection run on its one event loop, so no lock is needed.
-public final class ExchangeTracker {
+package final class ExchangeTracker {
     /// Requests owed a reply beyond which pairing stops: a protocol whose server does not
     /// answer every message (fire-and-forget lines) must not grow the queue for ever.
-    public static let maxOutstanding = 4096
+    package static let maxOutstanding = 4096
 
     /// RESP commands after which replies stop answering commands one for one.
-    public static let unpairedCommands: Set<String> = ["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR"]
+    package static let unpairedCommands: Set<String> = ["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR"]
 
     private struct Request {
         var unit: UInt64
@@ -45,12 +45,12 @@ public final class ExchangeTracker {
     private var lastForwarded: UInt64?
     private var lastDelivered: UInt64?
     /// Bytes the client socket has taken so far; set by the proxy (its write ledger).
-    public var deliveredToClient: (() -> Int)?
+    package var deliveredToClient: (() -> Int)?
 
     /// - Parameters:
     ///   - attempts: the proxy's ledger; nil numbers no attempts.
     ///   - client: the client's host (no port), which scopes fingerprint grouping.
-    public init(framing: FramingConfiguration.Kind, attempts: AttemptLedger?, client: String?) {
+    package init(framing: FramingConfiguration.Kind, attempts: AttemptLedger?, client: String?) {
         self.framing = framing
         self.attempts = attempts
         self.client = client
@@ -115,7 +115,7 @@ public final class ExchangeTracker {
 
     /// The last request forwarded whose reply had not reached the client socket by now,
     /// if no later reply did: what the client was left waiting for.
-    public func unanswered() -> UInt64? {
+    package func unanswered() -> UInt64? {
         self.settle()
         guard let forwarded = self.lastForwarded else { return nil }
         if let delivered = self.lastDelivered, delivered >= forwarded { return nil }
@@ -137,7 +137,7 @@ public final class ExchangeTracker {
 
     /// Whether a reply answers a request, or is an interim or pushed one (an HTTP 1xx
     /// other than 101, a RESP3 push).
-    public static func isFinalReply(_ info: MessageInfo?, bytes: ByteBuffer, framing: FramingConfiguration.Kind) -> Bool {
+    package static func isFinalReply(_ info: MessageInfo?, bytes: ByteBuffer, framing: FramingConfiguration.Kind) -> Bool {
         switch framing {
         case .http:
             guard let status = info?.status else { return true }

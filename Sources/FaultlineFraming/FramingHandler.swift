@@ -17,9 +17,9 @@ import NIOCore
 /// once as one raw unit, a `framing_fallback` event says why, and every later read goes
 /// on as it comes: framing never breaks a connection that works without it. When the
 /// input ends inside a message, the held bytes go on the same way before the end does.
-public final class FramingHandler: ChannelInboundHandler {
-    public typealias InboundIn = ByteBuffer
-    public typealias InboundOut = FramedMessage
+package final class FramingHandler: ChannelInboundHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = FramedMessage
 
     private enum Mode {
         case framing
@@ -49,7 +49,7 @@ public final class FramingHandler: ChannelInboundHandler {
     }
 
     /// A handler for one direction; `FramingSession.handlers(for:)` makes the usual ones.
-    public convenience init(
+    package convenience init(
         framer: any MessageFramer,
         configuration: FramingConfiguration,
         proxy: String,
@@ -71,17 +71,17 @@ public final class FramingHandler: ChannelInboundHandler {
     /// bytes of a message arrive: the moment "the first byte of the reply arrives" for
     /// a stage that severs then. Never fired after a fallback; the unit it names may
     /// still go on raw if framing falls back before the message is whole.
-    public struct MessageBegan: Sendable, Equatable {
+    package struct MessageBegan: Sendable, Equatable {
         /// The unit the message will be passed on as.
-        public var unit: UInt64
+        package var unit: UInt64
     }
 
     /// True once this direction carries raw bytes.
-    public var isRaw: Bool {
+    package var isRaw: Bool {
         self.mode != .framing
     }
 
-    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = Self.unwrapInboundIn(data)
         guard self.mode == .framing else {
             self.forwardRaw(incoming, context: context)
@@ -96,7 +96,7 @@ public final class FramingHandler: ChannelInboundHandler {
         self.drain(context: context)
     }
 
-    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .inputClosed = event as? ChannelEvent {
             self.endOfInput(context: context, reason: "the input ended inside a message")
             context.fireChannelReadComplete()
@@ -104,14 +104,14 @@ public final class FramingHandler: ChannelInboundHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    public func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         let before = self.nextUnit
         self.endOfInput(context: context, reason: "the connection closed inside a message")
         if self.nextUnit != before { context.fireChannelReadComplete() }
         context.fireChannelInactive()
     }
 
-    public func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         self.holdTimer?.cancel()
         self.holdTimer = nil
     }

@@ -6,19 +6,19 @@ import NIOCore
 /// HTTP needs the two directions to talk (a response's length depends on its request's
 /// method), so a connection's framers are made together. Both channels of a connection
 /// live on one event loop, so the shared state needs no lock.
-public final class FramingSession {
-    public let configuration: FramingConfiguration
+package final class FramingSession {
+    package let configuration: FramingConfiguration
     private let recorder: MessageRecorder.Context
     private var httpFramers: (request: HTTPFramer, response: HTTPFramer)?
     /// Attempts, reply pairing and what the client never got, for the log.
-    public let exchange: ExchangeTracker
+    package let exchange: ExchangeTracker
 
     /// - Parameters:
     ///   - proxy: the proxy's name in events.
     ///   - connection: the connection's ordinal in events.
     ///   - attempts: the proxy's attempt ledger (nil: requests carry no `attempt`).
     ///   - client: the client's host, which scopes fingerprint grouping.
-    public init(
+    package init(
         configuration: FramingConfiguration,
         proxy: String,
         connection: UInt64,
@@ -38,7 +38,7 @@ public final class FramingSession {
     }
 
     /// The framer for bytes travelling in `direction` (`upstream`: read from the client).
-    public func makeFramer(for direction: Event.Direction) -> any MessageFramer {
+    package func makeFramer(for direction: Event.Direction) -> any MessageFramer {
         let role: MessageInfo.Role = direction == .upstream ? .request : .response
         let limits = self.configuration.limits
         switch self.configuration.kind {
@@ -57,7 +57,7 @@ public final class FramingSession {
     /// out) and an `UnframingHandler` (FramedMessage in, ByteBuffer out). A stage that
     /// acts on whole messages goes between the two; with `unframe: false` the caller
     /// adds `makeUnframer(for:)` itself. Empty for raw framing.
-    public func handlers(for direction: Event.Direction, unframe: Bool = true) -> [any ChannelHandler] {
+    package func handlers(for direction: Event.Direction, unframe: Bool = true) -> [any ChannelHandler] {
         guard self.configuration.kind != .raw else { return [] }
         let framing = FramingHandler(
             framer: self.makeFramer(for: direction),
@@ -71,14 +71,14 @@ public final class FramingSession {
     /// The handler that hands units to the bridge as `ByteBuffer`s and tells the
     /// session what was really forwarded. It must come after any stage that drops,
     /// delays, reorders or answers messages.
-    public func makeUnframer(for direction: Event.Direction) -> UnframingHandler {
+    package func makeUnframer(for direction: Event.Direction) -> UnframingHandler {
         UnframingHandler { [self] message in self.messageForwarded(message, direction: direction) }
     }
 
     /// Records that `message` went on towards its peer: a request the server got (its
     /// reply pairs with it; for HTTP, its reply's length depends on it), or a reply on
     /// its way to the client. `makeUnframer(for:)` calls it.
-    public func messageForwarded(_ message: FramedMessage, direction: Event.Direction) {
+    package func messageForwarded(_ message: FramedMessage, direction: Event.Direction) {
         switch direction {
         case .upstream:
             self.exchange.requestForwarded(message)

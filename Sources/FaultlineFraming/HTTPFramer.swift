@@ -19,7 +19,7 @@ import NIOCore
 /// that response head: what follows is another protocol and is carried raw. Anything
 /// that does not parse, or exceeds `FramingLimits`, ends framing the same way, with
 /// the reason. Nothing is ever rewritten.
-public struct HTTPFramer: MessageFramer {
+package struct HTTPFramer: MessageFramer {
     private let role: MessageInfo.Role
     private let exchange: HTTPExchange
     private let limits: FramingLimits
@@ -67,7 +67,7 @@ public struct HTTPFramer: MessageFramer {
     }
 
     /// The two framers of one connection, sharing what the response side needs to know.
-    public static func pair(limits: FramingLimits = FramingLimits()) -> (request: HTTPFramer, response: HTTPFramer) {
+    package static func pair(limits: FramingLimits = FramingLimits()) -> (request: HTTPFramer, response: HTTPFramer) {
         let exchange = HTTPExchange()
         return (
             HTTPFramer(role: .request, exchange: exchange, limits: limits),
@@ -75,7 +75,7 @@ public struct HTTPFramer: MessageFramer {
         )
     }
 
-    public mutating func decode(buffer: inout ByteBuffer) -> FramingStep {
+    package mutating func decode(buffer: inout ByteBuffer) -> FramingStep {
         switch self.state {
         case .raw(let reason):
             return .raw(reason: reason)
@@ -86,7 +86,7 @@ public struct HTTPFramer: MessageFramer {
         }
     }
 
-    public mutating func decodeLast(buffer: inout ByteBuffer) -> (bytes: ByteBuffer, info: MessageInfo)? {
+    package mutating func decodeLast(buffer: inout ByteBuffer) -> (bytes: ByteBuffer, info: MessageInfo)? {
         guard case .body(let body) = self.state, case .untilClose = body.delimiter else { return nil }
         guard case .message(let bytes, let info) = self.complete(body, end: buffer.readableBytes, buffer: &buffer) else {
             return nil
@@ -416,12 +416,12 @@ public struct HTTPFramer: MessageFramer {
     /// each request message, in the order they go on (`FramingSession` does, from the
     /// unframing handler). A request that never goes on is never queued, so replies
     /// still pair with the requests the server really received.
-    public func requestForwarded(_ request: MessageInfo) {
+    package func requestForwarded(_ request: MessageInfo) {
         guard self.role == .request, request.role == .request else { return }
         self.exchange.enqueue(request)
     }
 
-    public mutating func didFallBack(reason: String) {
+    package mutating func didFallBack(reason: String) {
         if case .raw = self.state { return }
         _ = self.fail(reason)
     }

@@ -11,10 +11,10 @@ import NIOCore
 ///
 /// An HTTP reply to `HEAD` carries its `Content-Length` but no body, as a server's would;
 /// a 204 or 304 carries neither.
-public enum InjectedReplyEncoder {
+package enum InjectedReplyEncoder {
     /// The reply's bytes, or nil when `reply` says nothing this framing can carry
     /// (`InjectedReply.problem(for:)` explains why; the CLI refuses such a profile).
-    public static func encode(_ reply: InjectedReply, framing: FramingConfiguration.Kind, request: MessageInfo?) -> ByteBuffer? {
+    package static func encode(_ reply: InjectedReply, framing: FramingConfiguration.Kind, request: MessageInfo?) -> ByteBuffer? {
         switch framing {
         case .http:
             guard let status = reply.status else { return nil }

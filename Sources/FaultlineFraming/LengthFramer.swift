@@ -8,19 +8,19 @@ import NIOCore
 ///
 /// A length beyond `maxMessageBytes`, or (counting itself) shorter than the prefix,
 /// makes the rest of the connection raw.
-public struct LengthFramer: MessageFramer {
+package struct LengthFramer: MessageFramer {
     private let prefix: LengthPrefix
     private let role: MessageInfo.Role
     private let limits: FramingLimits
     private var fallback: String?
 
-    public init(prefix: LengthPrefix, role: MessageInfo.Role, limits: FramingLimits = FramingLimits()) {
+    package init(prefix: LengthPrefix, role: MessageInfo.Role, limits: FramingLimits = FramingLimits()) {
         self.prefix = prefix
         self.role = role
         self.limits = limits
     }
 
-    public mutating func decode(buffer: inout ByteBuffer) -> FramingStep {
+    package mutating func decode(buffer: inout ByteBuffer) -> FramingStep {
         if let fallback = self.fallback { return .raw(reason: fallback) }
         guard let declared = self.declaredLength(in: buffer) else { return .needMoreData }
         let width = UInt64(self.prefix.width)

@@ -9,19 +9,19 @@ import NIOCore
 /// A `\r` before the `\n` stays in the message; a last line without a newline is a
 /// message when the input ends. A line longer than `maxMessageBytes` makes the rest of
 /// the connection raw.
-public struct LineFramer: MessageFramer {
+package struct LineFramer: MessageFramer {
     private let role: MessageInfo.Role
     private let limits: FramingLimits
     /// Where to resume looking for `\n`: everything before it has been searched.
     private var searchedUpTo = 0
     private var fallback: String?
 
-    public init(role: MessageInfo.Role, limits: FramingLimits = FramingLimits()) {
+    package init(role: MessageInfo.Role, limits: FramingLimits = FramingLimits()) {
         self.role = role
         self.limits = limits
     }
 
-    public mutating func decode(buffer: inout ByteBuffer) -> FramingStep {
+    package mutating func decode(buffer: inout ByteBuffer) -> FramingStep {
         if let fallback = self.fallback { return .raw(reason: fallback) }
         guard let newline = buffer.offsetOfNewline(from: self.searchedUpTo) else {
             self.searchedUpTo = buffer.readableBytes
@@ -37,7 +37,7 @@ public struct LineFramer: MessageFramer {
         return self.take(newline + 1, from: &buffer)
     }
 
-    public mutating func decodeLast(buffer: inout ByteBuffer) -> (bytes: ByteBuffer, info: MessageInfo)? {
+    package mutating func decodeLast(buffer: inout ByteBuffer) -> (bytes: ByteBuffer, info: MessageInfo)? {
         guard self.fallback == nil, buffer.readableBytes > 0 else { return nil }
         guard case .message(let bytes, let info) = self.take(buffer.readableBytes, from: &buffer) else { return nil }
         return (bytes, info)

@@ -10,7 +10,7 @@ import NIOCore
 ///
 ///     read:    | GET /a HTTP/1.1\r\n\r\nGET /b HT | TP/1.1\r\n\r\n |
 ///     decode:  | GET /a HTTP/1.1\r\n\r\n | GET /b HTTP/1.1\r\n\r\n |   (same bytes)
-public protocol MessageFramer {
+package protocol MessageFramer {
     /// Takes the next whole message from the front of `buffer`.
     ///
     /// On `.message` exactly that message's bytes were read from `buffer`. On
@@ -30,15 +30,15 @@ public protocol MessageFramer {
 }
 
 extension MessageFramer {
-    public mutating func decodeLast(buffer: inout ByteBuffer) -> (bytes: ByteBuffer, info: MessageInfo)? {
+    package mutating func decodeLast(buffer: inout ByteBuffer) -> (bytes: ByteBuffer, info: MessageInfo)? {
         nil
     }
 
-    public mutating func didFallBack(reason: String) {}
+    package mutating func didFallBack(reason: String) {}
 }
 
 /// What a framer found at the front of the buffer.
-public enum FramingStep {
+package enum FramingStep {
     /// A whole message, already taken from the buffer.
     case message(bytes: ByteBuffer, info: MessageInfo)
     /// The message is not complete yet.

@@ -13,7 +13,7 @@ import NIOCore
 /// resumes where it stopped, so a large value fed in small reads is read once.
 /// Anything else, a line over `maxHeaderBytes`, or a value over `maxMessageBytes`,
 /// makes the rest of the connection's direction raw.
-public struct RESPFramer: MessageFramer {
+package struct RESPFramer: MessageFramer {
     private let role: MessageInfo.Role
     private let limits: FramingLimits
     private var fallback: String?
@@ -53,12 +53,12 @@ public struct RESPFramer: MessageFramer {
     /// How deep aggregates may nest before the connection is carried raw.
     static let maxDepth = 256
 
-    public init(role: MessageInfo.Role, limits: FramingLimits = FramingLimits()) {
+    package init(role: MessageInfo.Role, limits: FramingLimits = FramingLimits()) {
         self.role = role
         self.limits = limits
     }
 
-    public mutating func decode(buffer: inout ByteBuffer) -> FramingStep {
+    package mutating func decode(buffer: inout ByteBuffer) -> FramingStep {
         if let fallback = self.fallback { return .raw(reason: fallback) }
         // One pass over the bytes in place: ByteBuffer accessors per token cost more
         // than the parsing itself.

@@ -50,8 +50,8 @@ struct RequestFingerprint {
 
 /// The fingerprint of a whole message's bytes (a UDP datagram), as framers compute it
 /// for protocols without structure: equal bytes, equal fingerprint.
-public enum MessageFingerprint {
-    public static func of(_ buffer: ByteBuffer) -> String {
+package enum MessageFingerprint {
+    package static func of(_ buffer: ByteBuffer) -> String {
         RequestFingerprint.of(buffer)
     }
 }

@@ -4,19 +4,19 @@ import NIOCore
 /// message, bytes untouched.
 ///
 ///     FramedMessage(bytes: "GET / …", info: …) ─▶ ByteBuffer "GET / …"
-public final class UnframingHandler: ChannelInboundHandler {
-    public typealias InboundIn = FramedMessage
-    public typealias InboundOut = ByteBuffer
+package final class UnframingHandler: ChannelInboundHandler {
+    package typealias InboundIn = FramedMessage
+    package typealias InboundOut = ByteBuffer
 
     private let onForward: ((FramedMessage) -> Void)?
 
     /// - Parameter onForward: called with each unit as it goes on to the bridge (HTTP
     ///   queues forwarded requests this way, so replies pair with what the server got).
-    public init(onForward: ((FramedMessage) -> Void)? = nil) {
+    package init(onForward: ((FramedMessage) -> Void)? = nil) {
         self.onForward = onForward
     }
 
-    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = Self.unwrapInboundIn(data)
         self.onForward?(message)
         context.fireChannelRead(Self.wrapInboundOut(message.bytes))

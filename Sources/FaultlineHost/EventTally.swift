@@ -6,18 +6,18 @@ import Synchronization
 ///
 /// Counting is a few relaxed atomic adds per event, on the event loop that records it;
 /// nothing is kept but the counts.
-public final class EventTally: EventSink {
+package final class EventTally: EventSink {
     /// The counts at one moment.
-    public struct Counts: Sendable, Equatable {
-        public var connections = 0
-        public var messages = 0
-        public var faults = 0
+    package struct Counts: Sendable, Equatable {
+        package var connections = 0
+        package var messages = 0
+        package var faults = 0
         /// Faults by rule name, in the order rules first fired.
-        public var faultsByRule: [(rule: String, count: Int)] = []
+        package var faultsByRule: [(rule: String, count: Int)] = []
 
-        public init() {}
+        package init() {}
 
-        public static func == (lhs: Counts, rhs: Counts) -> Bool {
+        package static func == (lhs: Counts, rhs: Counts) -> Bool {
             lhs.connections == rhs.connections && lhs.messages == rhs.messages && lhs.faults == rhs.faults
                 && lhs.faultsByRule.map(\.rule) == rhs.faultsByRule.map(\.rule)
                 && lhs.faultsByRule.map(\.count) == rhs.faultsByRule.map(\.count)
@@ -31,11 +31,11 @@ public final class EventTally: EventSink {
     /// Rule names are few (a profile's rules), so a lock here is rare and short.
     private let byRule = Mutex<[(rule: String, count: Int)]>([])
 
-    public init(passingTo next: any EventSink) {
+    package init(passingTo next: any EventSink) {
         self.next = next
     }
 
-    public func record(_ event: Event) {
+    package func record(_ event: Event) {
         switch event.type {
         case .connectionOpen: self.connections.add(1, ordering: .relaxed)
         case .message: self.messages.add(1, ordering: .relaxed)
@@ -57,7 +57,7 @@ public final class EventTally: EventSink {
         self.next.record(event)
     }
 
-    public var counts: Counts {
+    package var counts: Counts {
         var counts = Counts()
         counts.connections = self.connections.load(ordering: .relaxed)
         counts.messages = self.messages.load(ordering: .relaxed)

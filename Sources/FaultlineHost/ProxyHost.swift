@@ -9,13 +9,13 @@ import NIOPosix
 /// that wires a profile, a seed, framing, an event log and a capture into a running
 /// proxy. `faultline proxy` starts one; `faultline run` starts every proxy of a run
 /// file; the control API starts them on request.
-public enum ProxyHost {
+package enum ProxyHost {
     /// Checks the spec, opens its records, announces the seed and starts listening.
     ///
     /// Errors are the user's to read: a profile for the wrong transport or whose message
     /// rules need framing is bad input (exit 2); an address in use is a runtime failure
     /// (exit 3). Records opened before a failure are closed again.
-    public static func start(
+    package static func start(
         _ spec: ProxySpec,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
@@ -50,7 +50,7 @@ public enum ProxyHost {
     }
 
     /// The seed is what makes a run reproducible: always said, at info, on both transports.
-    public static func announce(seed: UInt64, profile: Profile, to logger: Logger) {
+    package static func announce(seed: UInt64, profile: Profile, to logger: Logger) {
         logger.info(
             "seed \(seed)",
             metadata: ["profile": "\(profile.name)", "profile.hash": "\(profile.hash)", "seed": "\(seed)"]

@@ -5,17 +5,17 @@ import Pcap
 
 /// The files a proxy writes (`--log`, `--pcap`), opened before it listens so a bad path
 /// fails at once, and closed after it drained so both files are complete.
-public struct ProxyRecords: Sendable {
+package struct ProxyRecords: Sendable {
     /// Where a proxy's records go; nil paths record nothing.
-    public struct Paths: Sendable, Equatable {
-        public var log: String?
-        public var pcap: String?
+    package struct Paths: Sendable, Equatable {
+        package var log: String?
+        package var pcap: String?
         /// `--pcap-max-size`: rotate the capture beyond this many bytes.
-        public var pcapMaxSize: Int64?
+        package var pcapMaxSize: Int64?
         /// `--pcap-buffer`: bytes of captured payload that may wait for the writer.
-        public var pcapBuffer: Int?
+        package var pcapBuffer: Int?
 
-        public init(log: String? = nil, pcap: String? = nil, pcapMaxSize: Int64? = nil, pcapBuffer: Int? = nil) {
+        package init(log: String? = nil, pcap: String? = nil, pcapMaxSize: Int64? = nil, pcapBuffer: Int? = nil) {
             self.log = log
             self.pcap = pcap
             self.pcapMaxSize = pcapMaxSize
@@ -23,10 +23,10 @@ public struct ProxyRecords: Sendable {
         }
     }
 
-    public let log: EventLog?
-    public let capture: PacketCapture?
+    package let log: EventLog?
+    package let capture: PacketCapture?
 
-    public init(_ paths: Paths) throws {
+    package init(_ paths: Paths) throws {
         let eventLog = try paths.log.map { try EventLog(path: $0) }
         do {
             self.capture = try paths.pcap.map {
@@ -42,14 +42,14 @@ public struct ProxyRecords: Sendable {
     }
 
     /// Where the proxy records events: the log, or nowhere.
-    public var events: any EventSink {
+    package var events: any EventSink {
         self.log ?? NullEventSink()
     }
 
     /// Drains and closes both files; says on standard error if either lost anything.
     /// The capture closes first, so a capture that lost packets is recorded in the log
     /// (`capture_dropped`) before the log closes.
-    public func close(logger: Logger) async throws {
+    package func close(logger: Logger) async throws {
         var failure: (any Error)?
         if let capture = self.capture {
             do {

@@ -6,40 +6,40 @@ import FaultlineProxy
 /// say, what one entry of a run file says, what a control-API request says.
 ///
 /// A spec is portable data; `ProxyHost.start` turns it into a running proxy.
-public struct ProxySpec: Sendable {
-    public enum Transport: String, Sendable, CaseIterable {
+package struct ProxySpec: Sendable {
+    package enum Transport: String, Sendable, CaseIterable {
         case tcp
         case udp
     }
 
     /// The proxy's name in logs and events.
-    public var name: String
-    public var transport: Transport
-    public var listen: HostPort
-    public var upstream: HostPort
+    package var name: String
+    package var transport: Transport
+    package var listen: HostPort
+    package var upstream: HostPort
     /// The faults to inject; nil forwards everything unchanged.
-    public var profile: Profile?
+    package var profile: Profile?
     /// The seed of every fault decision; nil takes the profile's, else a random one
     /// (always announced and logged).
-    public var seed: UInt64?
+    package var seed: UInt64?
     /// How TCP connections are cut into messages. Resolve it with the profile's own
     /// `framing:` first (`FramingOptions`, the run file): the host takes it as given.
-    public var framing: FramingConfiguration
+    package var framing: FramingConfiguration
     /// TCP: how long dialling the upstream may take.
-    public var connectTimeout: Duration
+    package var connectTimeout: Duration
     /// UDP: a session with no datagram either way for this long is closed.
-    public var udpIdleTimeout: Duration
+    package var udpIdleTimeout: Duration
     /// UDP: the most sessions open at once.
-    public var udpMaxSessions: Int
+    package var udpMaxSessions: Int
     /// Which proxy of a run, part of every decision key (0 for a lone proxy).
-    public var index: UInt32
+    package var index: UInt32
     /// Where its event log and capture go.
-    public var records: ProxyRecords.Paths
+    package var records: ProxyRecords.Paths
     /// Count connections, messages and faults as they happen (`HostedProxy.tally`), for
     /// `run`'s progress line and summary. Off by default: it costs atomics per event.
-    public var tallies = false
+    package var tallies = false
 
-    public init(
+    package init(
         name: String = "proxy",
         transport: Transport = .tcp,
         listen: HostPort,

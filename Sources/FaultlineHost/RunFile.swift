@@ -19,8 +19,8 @@ import Yams
 /// Like a profile it is YAML (JSON accepted), versioned, and read by hand from the
 /// composed tree so every problem is reported at its `FILE:LINE:COLUMN`, all at once.
 /// Paths in it (profiles, rules files, the output folder) are relative to the file.
-public struct RunFile: Sendable {
-    public static let formatVersion = 1
+package struct RunFile: Sendable {
+    package static let formatVersion = 1
     static let topKeys = ["faultline", "seed", "output", "grace", "proxies", "checks", "reports"]
     static let proxyKeys = [
         "name", "listen", "upstream", "transport", "framing", "length_prefix", "length_endian", "profile", "rules",
@@ -29,55 +29,55 @@ public struct RunFile: Sendable {
 
     /// One proxy of the run; its spec's record paths are filled when the output folder
     /// is known (`specs(output:seed:)`).
-    public struct ProxyEntry: Sendable {
-        public var spec: ProxySpec
+    package struct ProxyEntry: Sendable {
+        package var spec: ProxySpec
         /// Whether the file pinned this proxy's seed.
-        public var pinnedSeed: Bool
+        package var pinnedSeed: Bool
         /// Whether to write a pcap of it.
-        public var pcap: Bool
+        package var pcap: Bool
     }
 
     /// `checks.retries`: `faultline check retries` over the framed proxies' logs.
-    public struct RetriesCheck: Sendable, Equatable {
+    package struct RetriesCheck: Sendable, Equatable {
         /// Which proxies' logs; empty means every framed TCP proxy.
-        public var proxies: [String] = []
-        public var rules: String?
-        public var maxAttempts: Int?
-        public var deadline: Duration?
-        public var window: Duration?
-        public var keyHeader: String?
+        package var proxies: [String] = []
+        package var rules: String?
+        package var maxAttempts: Int?
+        package var deadline: Duration?
+        package var window: Duration?
+        package var keyHeader: String?
     }
 
     /// `checks.idempotency`: replay one proxy's recorded requests against a target.
-    public struct IdempotencyCheck: Sendable, Equatable {
-        public var proxy: String
+    package struct IdempotencyCheck: Sendable, Equatable {
+        package var proxy: String
         /// Default: the proxy's upstream.
-        public var target: HostPort
-        public var probes: [String] = []
-        public var only: [String] = []
-        public var mode: String?
-        public var keyRequired: [String] = []
+        package var target: HostPort
+        package var probes: [String] = []
+        package var only: [String] = []
+        package var mode: String?
+        package var keyRequired: [String] = []
     }
 
     /// The file as given (for messages and the replay command).
-    public var path: String
-    public var seed: UInt64?
+    package var path: String
+    package var seed: UInt64?
     /// Where records and reports go, relative to the working directory.
-    public var output: String?
-    public var grace: Duration
-    public var proxies: [ProxyEntry]
-    public var retries: RetriesCheck?
-    public var idempotency: IdempotencyCheck?
+    package var output: String?
+    package var grace: Duration
+    package var proxies: [ProxyEntry]
+    package var retries: RetriesCheck?
+    package var idempotency: IdempotencyCheck?
     /// Report formats written into the output folder (`junit`, `html`, `json`, `text`).
-    public var reports: [String]
+    package var reports: [String]
 
-    public static let reportFormats = ["junit", "html", "json", "text"]
+    package static let reportFormats = ["junit", "html", "json", "text"]
 
     /// Reads and checks a run file.
     ///
     /// - Throws: `ProfileError` (exit status 2) listing every problem as
     ///   `FILE:LINE:COLUMN: message`, including those in profiles it names or inlines.
-    public static func load(path: String, loader: ProfileLoader = .fromEnvironment()) throws -> RunFile {
+    package static func load(path: String, loader: ProfileLoader = .fromEnvironment()) throws -> RunFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot read the run file" : "no such run file"
             throw ProfileError(ProfileLocation(file: path), reason)
@@ -89,7 +89,7 @@ public struct RunFile: Sendable {
     }
 
     /// Reads run-file text; `file` names it in errors and anchors relative paths.
-    public static func parse(_ text: String, file: String, loader: ProfileLoader = .fromEnvironment()) throws -> RunFile {
+    package static func parse(_ text: String, file: String, loader: ProfileLoader = .fromEnvironment()) throws -> RunFile {
         let reader = ProfileReader(file: file)
         let root: Node?
         do {
@@ -158,7 +158,7 @@ public struct RunFile: Sendable {
     /// (`--seed`, else the file's `seed`, else a random one): every proxy without a
     /// `seed` of its own takes it. A pinned proxy keeps its seed even under `--seed`, so
     /// `--seed S` alone always replays a run whatever the file pins.
-    public func specs(output: String, seed: UInt64) -> [ProxySpec] {
+    package func specs(output: String, seed: UInt64) -> [ProxySpec] {
         self.proxies.map { entry in
             var spec = entry.spec
             if !entry.pinnedSeed { spec.seed = seed }
@@ -392,7 +392,7 @@ public struct RunFile: Sendable {
     // MARK: Names and paths
 
     /// `api-gateway` → `API_GATEWAY`, for `FAULTLINE_<NAME>_ADDR`.
-    public static func environmentName(_ name: String) -> String {
+    package static func environmentName(_ name: String) -> String {
         String(name.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
     }
 

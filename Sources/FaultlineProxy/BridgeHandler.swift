@@ -231,7 +231,7 @@ extension Error {
 
 extension Channel {
     /// Closes with SO_LINGER 0 so the peer sees RST instead of FIN.
-    public func resetAndClose() {
+    package func resetAndClose() {
         // Tell a capture tap the RST is coming and let the ledger settle what the kernel
         // still holds (without them the event just fails at the head: harmless).
         self.pipeline.triggerUserOutboundEvent(WireTap.ResetRequested()).whenComplete { _ in

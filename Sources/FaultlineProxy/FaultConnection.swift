@@ -7,8 +7,8 @@ import NIOCore
 /// Shared by the connection's two `FaultStage`s (one per direction). Both channels of a
 /// connection live on one event loop, so this is loop-bound and needs no locks. Time is
 /// read only from the event loop (`now`, `scheduleTask`).
-public final class FaultConnection {
-    public let ordinal: UInt64
+package final class FaultConnection {
+    package let ordinal: UInt64
     let proxyName: String
     let events: any EventSink
     let proxyStart: NIODeadline
@@ -46,10 +46,10 @@ public final class FaultConnection {
     let clientLedger: WriteLedger
 
     /// What the stages discarded and what faults added, for `conn_close`.
-    public private(set) var tally = FaultTally()
+    package private(set) var tally = FaultTally()
 
     /// Bytes the engine discarded, per direction (`FaultTally.dropped`).
-    public var dropped: [Event.Direction: Int] {
+    package var dropped: [Event.Direction: Int] {
         self.tally.dropped
     }
 
@@ -82,13 +82,13 @@ public final class FaultConnection {
     }
 
     /// True when no rule can act on this connection: no stage is needed.
-    public var isInert: Bool {
+    package var isInert: Bool {
         self.faults.isInert
     }
 
     /// A stage for one direction, to sit just before the bridge on the channel that
     /// reads that direction's bytes (the client's channel for `upstream`).
-    public func stage(for direction: Event.Direction) -> FaultStage {
+    package func stage(for direction: Event.Direction) -> FaultStage {
         let stage = FaultStage(connection: self, direction: direction)
         self.stages[direction] = stage
         return stage
@@ -97,7 +97,7 @@ public final class FaultConnection {
     /// The pacing stage for one direction, to sit on the channel that writes that
     /// direction's bytes (the upstream's channel for `upstream`), between the bridge and
     /// `FlushingHalfCloseHandler`.
-    public func pacer(for direction: Event.Direction) -> PacingStage {
+    package func pacer(for direction: Event.Direction) -> PacingStage {
         let pacer = PacingStage(connection: self, direction: direction)
         self.pacers[direction] = pacer
         return pacer
@@ -328,20 +328,20 @@ public final class FaultConnection {
 extension FaultConnection: Sendable {}
 
 /// What one connection's fault stages discarded and what faults added, per direction.
-public struct FaultTally {
+package struct FaultTally {
     /// Bytes discarded before the bridge saw them (blackhole, hang, past a cut), and
     /// bytes the bridge forwarded that a pacing stage then discarded (held when the
     /// connection was cut). Kept apart so `conn_close` stays truthful: the bridges count
     /// the second kind as read and written, the first kind not at all.
-    public private(set) var droppedBeforeBridge: [Event.Direction: Int] = [:]
-    public private(set) var droppedAfterBridge: [Event.Direction: Int] = [:]
+    package private(set) var droppedBeforeBridge: [Event.Direction: Int] = [:]
+    package private(set) var droppedAfterBridge: [Event.Direction: Int] = [:]
     /// Bytes faults added: copies of duplicated requests sent upstream. Never part of
     /// the forwarded totals.
-    public internal(set) var duplicated: [Event.Direction: Int] = [:]
+    package internal(set) var duplicated: [Event.Direction: Int] = [:]
 
     /// Bytes the engine discarded, per direction: `dropped_upstream` and
     /// `dropped_downstream` in `conn_close`.
-    public var dropped: [Event.Direction: Int] {
+    package var dropped: [Event.Direction: Int] {
         self.droppedBeforeBridge.merging(self.droppedAfterBridge, uniquingKeysWith: +)
     }
 

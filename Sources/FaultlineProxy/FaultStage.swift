@@ -12,16 +12,16 @@ import NIOCore
 /// bytes past a cut) and counted as dropped; what is held (delay, bandwidth, slice) is
 /// handed to the destination's `PacingStage` with its release time. A hang stops
 /// reading the socket altogether, and so does too much held data (backpressure).
-public final class FaultStage: ChannelDuplexHandler {
-    public typealias InboundIn = ByteBuffer
-    public typealias InboundOut = ByteBuffer
-    public typealias OutboundIn = ByteBuffer
-    public typealias OutboundOut = ByteBuffer
+package final class FaultStage: ChannelDuplexHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = ByteBuffer
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
     /// Bytes held in the pacing stage above which reading pauses, and below which it
     /// resumes.
-    public static let highWater = 256 * 1024
-    public static let lowWater = 64 * 1024
+    package static let highWater = 256 * 1024
+    package static let lowWater = 64 * 1024
 
     private enum Mode {
         case flowing
@@ -38,7 +38,7 @@ public final class FaultStage: ChannelDuplexHandler {
     }
 
     private let connection: FaultConnection
-    public let direction: Event.Direction
+    package let direction: Event.Direction
     private var mode = Mode.flowing
     /// The rule that blackholed or hung this direction: when a plan change disarms it,
     /// the direction flows again.
@@ -51,17 +51,17 @@ public final class FaultStage: ChannelDuplexHandler {
         self.direction = direction
     }
 
-    public func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    public func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
 
     // MARK: Inbound
 
-    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = Self.unwrapInboundIn(data)
         let bytes = buffer.readableBytes
         // A message stage's pace for this very unit; dropped with it if it goes no further.
@@ -117,7 +117,7 @@ public final class FaultStage: ChannelDuplexHandler {
         }
     }
 
-    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .inputClosed = event as? ChannelEvent, self.mode != .flowing {
             // A partition or a hang carries no FIN; a cut direction already ended.
             return
@@ -125,7 +125,7 @@ public final class FaultStage: ChannelDuplexHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    public func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         switch self.mode {
         case .blackholed, .hanging, .cut:
             // The far side is not told: in a partition nothing gets through, and a cut
@@ -138,7 +138,7 @@ public final class FaultStage: ChannelDuplexHandler {
 
     // MARK: Outbound
 
-    public func read(context: ChannelHandlerContext) {
+    package func read(context: ChannelHandlerContext) {
         if self.mode == .hanging || self.connection.held(self.direction) > Self.highWater {
             self.pendingRead = true
             return

@@ -6,12 +6,12 @@ import NIOCore
 /// EOF, and a full close discards pending writes: the peer would lose the end of the
 /// stream. Sitting at the head of the pipeline, this handler first writes an empty buffer
 /// (which completes only after all earlier writes) and closes the output after that.
-public final class FlushingHalfCloseHandler: ChannelOutboundHandler, Sendable {
-    public typealias OutboundIn = NIOAny
+package final class FlushingHalfCloseHandler: ChannelOutboundHandler, Sendable {
+    package typealias OutboundIn = NIOAny
 
-    public init() {}
+    package init() {}
 
-    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+    package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         guard mode == .output else {
             context.close(mode: mode, promise: promise)
             return

@@ -8,10 +8,10 @@ import Darwin
 ///
 /// A proxy holds two descriptors per connection, and the soft limit many shells start
 /// with (1,024) is far below what a chaos run with many clients needs.
-public enum OpenFileLimit {
+package enum OpenFileLimit {
     /// Raises the soft limit to the hard limit; returns the limit now in force.
     @discardableResult
-    public static func raiseToHardLimit() -> UInt64 {
+    package static func raiseToHardLimit() -> UInt64 {
         var limit = rlimit()
         guard getrlimit(Self.resource, &limit) == 0 else { return 0 }
         if limit.rlim_cur < limit.rlim_max {

@@ -16,9 +16,9 @@ import NIOCore
 ///
 /// Backpressure: the connection asks the source's `FaultStage` to stop reading while
 /// more than `FaultStage.highWater` bytes wait here.
-public final class PacingStage: ChannelOutboundHandler {
-    public typealias OutboundIn = ByteBuffer
-    public typealias OutboundOut = ByteBuffer
+package final class PacingStage: ChannelOutboundHandler {
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
     /// How a write is to be paced, handed over by the source stage for the one
     /// synchronous call in which the bridge writes that unit here
@@ -46,7 +46,7 @@ public final class PacingStage: ChannelOutboundHandler {
     }
 
     private let connection: FaultConnection
-    public let direction: Event.Direction
+    package let direction: Event.Direction
     var next: Pace?
     private var queue = CircularBuffer<(entry: Entry, at: NIODeadline)>()
     private var cursor = NIODeadline.distantPast
@@ -60,16 +60,16 @@ public final class PacingStage: ChannelOutboundHandler {
         self.direction = direction
     }
 
-    public func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    public func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         self.discard()
         self.context = nil
     }
 
-    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let pace = self.next
         self.next = nil
         guard pace != nil || !self.queue.isEmpty else {
@@ -82,13 +82,13 @@ public final class PacingStage: ChannelOutboundHandler {
         self.pump(context: context)
     }
 
-    public func flush(context: ChannelHandlerContext) {
+    package func flush(context: ChannelHandlerContext) {
         if self.queue.isEmpty {
             context.flush()
         }
     }
 
-    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+    package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if self.queue.isEmpty {
             context.close(mode: mode, promise: promise)
         } else {

@@ -13,19 +13,19 @@ import Darwin
 #endif
 
 /// What one TCP proxy listens on and forwards to.
-public struct TCPProxyConfiguration: Sendable {
+package struct TCPProxyConfiguration: Sendable {
     /// The proxy's name in logs and events (`proxy.name`).
-    public var name: String
-    public var listen: HostPort
-    public var upstream: HostPort
+    package var name: String
+    package var listen: HostPort
+    package var upstream: HostPort
     /// How long dialling the upstream may take before the client is let go.
-    public var connectTimeout: TimeAmount
+    package var connectTimeout: TimeAmount
     /// The profile and seed to inject faults with; nil forwards everything unchanged.
-    public var faults: FaultPlan?
+    package var faults: FaultPlan?
     /// How each connection is cut into messages (`--framing`); raw adds nothing.
-    public var framing: FramingConfiguration
+    package var framing: FramingConfiguration
 
-    public init(
+    package init(
         name: String = "proxy",
         listen: HostPort,
         upstream: HostPort,
@@ -47,8 +47,8 @@ public struct TCPProxyConfiguration: Sendable {
 /// The upstream is dialled on the client channel's own event loop, so a connection's two
 /// channels share a thread and its handlers need no locks. Reading from the client waits
 /// until the upstream is connected. One failing connection never stops the listener.
-public final class TCPProxy: Sendable {
-    public let configuration: TCPProxyConfiguration
+package final class TCPProxy: Sendable {
+    package let configuration: TCPProxyConfiguration
     private let group: any EventLoopGroup
     let events: any EventSink
     private let capture: PacketCapture?
@@ -62,7 +62,7 @@ public final class TCPProxy: Sendable {
     /// Attempt numbers of logical requests, across this proxy's connections.
     private let attempts = AttemptLedger()
     /// The plan in force, which `apply` changes while the proxy runs.
-    public let plan: LivePlan
+    package let plan: LivePlan
     /// Dials the upstream for every connection (and for copies of duplicated requests).
     private let dialer: UpstreamDialer
 
@@ -72,7 +72,7 @@ public final class TCPProxy: Sendable {
         self.plan.number > 1 || !(self.configuration.faults?.isEmpty ?? true)
     }
 
-    public init(
+    package init(
         configuration: TCPProxyConfiguration,
         group: any EventLoopGroup,
         events: any EventSink = NullEventSink(),
@@ -91,7 +91,7 @@ public final class TCPProxy: Sendable {
     }
 
     /// The number of client connections open now.
-    public var openConnections: Int {
+    package var openConnections: Int {
         self.connections.count
     }
 
@@ -102,7 +102,7 @@ public final class TCPProxy: Sendable {
     ///   `ProfileError` (exit 2) for message rules the framing cannot carry,
     ///   `RuntimeFailure` (exit 3) for a port in use or a refused bind.
     @discardableResult
-    public func start() async throws -> SocketAddress {
+    package func start() async throws -> SocketAddress {
         if let plan = self.configuration.faults, let framing = Profile.Framing(rawValue: self.configuration.framing.kind.name) {
             try plan.profile.checkMessageRules(framing: framing)
         }
@@ -164,7 +164,7 @@ public final class TCPProxy: Sendable {
     /// - Throws: `ProfileError` (exit 2) for a profile this proxy cannot carry (UDP
     ///   kinds, message rules its framing cannot frame).
     @discardableResult
-    public func apply(_ profile: Profile) async throws -> LivePlan.Version {
+    package func apply(_ profile: Profile) async throws -> LivePlan.Version {
         try profile.require(.tcp)
         if let framing = Profile.Framing(rawValue: self.configuration.framing.kind.name) {
             try profile.checkMessageRules(framing: framing)
@@ -178,7 +178,7 @@ public final class TCPProxy: Sendable {
 
     /// Stops accepting, lets open connections finish for up to `grace`, then closes the
     /// rest and returns once every connection is closed.
-    public func shutdown(grace: TimeAmount) async {
+    package func shutdown(grace: TimeAmount) async {
         let listener = self.serverChannel.withLock { channel -> (any Channel)? in
             defer { channel = nil }
             return channel
@@ -387,7 +387,7 @@ public final class TCPProxy: Sendable {
 
 extension SocketAddress {
     /// `HOST:PORT` with brackets around IPv6, as the CLI prints and parses it.
-    public var hostPortText: String {
+    package var hostPortText: String {
         let host = self.ipAddress ?? "?"
         let port = self.port ?? 0
         return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

@@ -21,15 +21,15 @@ import FaultlineCore
 ///
 /// Built incrementally (`add` each event, then `finish`) so a log of any length is
 /// checked in memory proportional to the connections open at once, not to the log.
-public struct Accounting: Sendable, Equatable {
+package struct Accounting: Sendable, Equatable {
     /// One way a log fails the rule.
-    public struct Violation: Sendable, Equatable, CustomStringConvertible {
-        public var proxy: String?
-        public var connection: UInt64
-        public var direction: Event.Direction?
-        public var message: String
+    package struct Violation: Sendable, Equatable, CustomStringConvertible {
+        package var proxy: String?
+        package var connection: UInt64
+        package var direction: Event.Direction?
+        package var message: String
 
-        public var description: String {
+        package var description: String {
             let where_ = "proxy \(self.proxy ?? "?") conn \(self.connection)"
             return self.direction.map { "\(where_) \($0.rawValue): \(self.message)" } ?? "\(where_): \(self.message)"
         }
@@ -51,10 +51,10 @@ public struct Accounting: Sendable, Equatable {
     private var books: [Violation] = []
 
     /// An empty ledger; `add` each event in log order, then `finish`.
-    public init() {}
+    package init() {}
 
     /// The violations in `events` (empty when the books balance).
-    public static func check(_ events: [Event]) -> [Violation] {
+    package static func check(_ events: [Event]) -> [Violation] {
         var accounting = Accounting()
         for event in events { accounting.add(event) }
         return accounting.finish()
@@ -62,7 +62,7 @@ public struct Accounting: Sendable, Equatable {
 
     /// Takes in one event. Keeps only the connections still open: a connection's books
     /// are checked at its `conn_close` and then it is forgotten.
-    public mutating func add(_ event: Event) {
+    package mutating func add(_ event: Event) {
         guard let connection = event.conn else { return }
         switch event.type {
         case .connectionOpen:
@@ -87,7 +87,7 @@ public struct Accounting: Sendable, Equatable {
 
     /// The violations: second closes, then connections never closed (in the order they
     /// opened), then unbalanced books by connection ordinal.
-    public func finish() -> [Violation] {
+    package func finish() -> [Violation] {
         let neverClosed = self.open.sorted { $0.value < $1.value }.map { key, _ in
             Violation(
                 proxy: key.proxy, connection: key.connection, direction: nil,

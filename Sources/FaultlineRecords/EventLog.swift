@@ -25,11 +25,11 @@ import Darwin
 /// already queued. `close()` drains the queue and closes the file, so a run stopped by
 /// SIGINT or SIGTERM leaves a complete log. Until `close()` the writer thread keeps the
 /// log alive: always close it.
-public final class EventLog: EventSink {
+package final class EventLog: EventSink {
     /// The file being written.
-    public let path: String
+    package let path: String
     /// How many events may wait for the writer before new ones are dropped (and counted).
-    public let capacity: Int
+    package let capacity: Int
     private let clock: any WallClock
     private let state: Mutex<State>
     /// Signalled when the writer is asleep and work arrives.
@@ -62,7 +62,7 @@ public final class EventLog: EventSink {
     ///     carry a `time` keep it).
     ///   - capacity: the queue's bound, in events.
     /// - Throws: `EventLogError` (exit 2) when the file cannot be created.
-    public convenience init(path: String, clock: any WallClock = SystemWallClock(), capacity: Int = 65_536) throws {
+    package convenience init(path: String, clock: any WallClock = SystemWallClock(), capacity: Int = 65_536) throws {
         try self.init(path: path, clock: clock, capacity: capacity, testHooks: nil)
     }
 
@@ -94,7 +94,7 @@ public final class EventLog: EventSink {
 
     // MARK: Called on event loops
 
-    public func record(_ event: Event) {
+    package func record(_ event: Event) {
         let now = self.clock.now()
         let shouldWake = self.state.withLock { state -> Bool in
             if state.closing {
@@ -125,12 +125,12 @@ public final class EventLog: EventSink {
     // MARK: Statistics
 
     /// Events refused because the queue was full (or because the log was closed).
-    public var droppedEvents: Int {
+    package var droppedEvents: Int {
         self.state.withLock { $0.totalDrops }
     }
 
     /// Lines written to the file so far, `log_dropped` lines included.
-    public var writtenEvents: Int {
+    package var writtenEvents: Int {
         self.state.withLock { $0.written }
     }
 
@@ -140,7 +140,7 @@ public final class EventLog: EventSink {
     /// event loops (or use the `async` form). Safe to call more than once.
     ///
     /// - Throws: `RuntimeFailure` (exit 3) if a write failed, naming the file and errno.
-    public func close() throws {
+    package func close() throws {
         let first = self.state.withLock { state -> Bool in
             defer { state.closing = true }
             if !state.closing, state.writerSleeping {
@@ -158,7 +158,7 @@ public final class EventLog: EventSink {
     }
 
     /// `close()` without blocking the caller's thread.
-    public func close() async throws {
+    package func close() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             DispatchQueue.global().async {
                 continuation.resume(with: Result { try self.close() })

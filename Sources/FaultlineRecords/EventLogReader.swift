@@ -25,14 +25,14 @@ import Foundation
 ///
 /// A last line without its newline is parsed too; if it is not valid JSON it is reported
 /// as cut off (a log still being written), not as garbage.
-public enum EventLogReader {
+package enum EventLogReader {
     /// Bytes read from the file at a time.
-    public static let defaultBlockSize = 1 << 20
+    package static let defaultBlockSize = 1 << 20
 
     /// Calls `body` with each event of the log at `path` and its 1-based line number.
     ///
     /// Errors thrown by `body` stop the read and are rethrown as they are.
-    public static func forEach(
+    package static func forEach(
         path: String,
         blockSize: Int = Self.defaultBlockSize,
         _ body: (Event, Int) throws -> Void
@@ -55,7 +55,7 @@ public enum EventLogReader {
     /// Calls `body` with each event of log text and its 1-based line number; `file`
     /// only names it in errors. `blockSize` splits `data` as `forEach(path:)` splits a
     /// file (tests use a small one to put lines across block boundaries).
-    public static func forEach(
+    package static func forEach(
         data: Data,
         file: String,
         blockSize: Int = Self.defaultBlockSize,
@@ -73,14 +73,14 @@ public enum EventLogReader {
 
     /// Reads and parses the file at `path`: every event in memory at once, for callers
     /// that need them all (export, tests). `forEach(path:)` streams.
-    public static func read(path: String) throws -> [Event] {
+    package static func read(path: String) throws -> [Event] {
         var events: [Event] = []
         try Self.forEach(path: path) { event, _ in events.append(event) }
         return events
     }
 
     /// Parses log text; `file` only names it in errors.
-    public static func parse(_ data: Data, file: String, blockSize: Int = Self.defaultBlockSize) throws -> [Event] {
+    package static func parse(_ data: Data, file: String, blockSize: Int = Self.defaultBlockSize) throws -> [Event] {
         var events: [Event] = []
         try Self.forEach(data: data, file: file, blockSize: blockSize) { event, _ in events.append(event) }
         return events

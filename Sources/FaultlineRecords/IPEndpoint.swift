@@ -7,18 +7,18 @@ import Darwin
 #endif
 
 /// An IP address and port as packet headers carry them.
-public struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
+package struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
     /// 4 bytes (IPv4) or 16 (IPv6), network order.
-    public var address: [UInt8]
-    public var port: UInt16
+    package var address: [UInt8]
+    package var port: UInt16
 
-    public init(address: [UInt8], port: UInt16) {
+    package init(address: [UInt8], port: UInt16) {
         self.address = address
         self.port = port
     }
 
     /// The endpoint of an IPv4 or IPv6 socket address; nil for Unix sockets.
-    public init?(_ socketAddress: SocketAddress?) {
+    package init?(_ socketAddress: SocketAddress?) {
         guard let socketAddress, let text = socketAddress.ipAddress, let port = socketAddress.port else { return nil }
         let family: Int32
         var bytes: [UInt8]
@@ -37,10 +37,10 @@ public struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
         self.port = UInt16(truncatingIfNeeded: port)
     }
 
-    public var isIPv6: Bool { self.address.count == 16 }
+    package var isIPv6: Bool { self.address.count == 16 }
 
     /// `127.0.0.1:7000` or `[::1]:7000`.
-    public var description: String {
+    package var description: String {
         if self.isIPv6 {
             var groups: [String] = []
             for index in stride(from: 0, to: 16, by: 2) {

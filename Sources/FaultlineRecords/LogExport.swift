@@ -7,20 +7,20 @@ import Foundation
 /// - `csv`: RFC 4180, a header row, one row per event. Columns are the log's fields, the
 ///   common ones first in a fixed order, then any others in alphabetical order, so new
 ///   fields show up without a change here. `params` becomes `key=value;key=value`.
-public enum LogExport {
-    public enum Format: String, CaseIterable, Sendable {
+package enum LogExport {
+    package enum Format: String, CaseIterable, Sendable {
         case csv
         case json
     }
 
-    public static func export(_ events: [Event], as format: Format) throws -> Data {
+    package static func export(_ events: [Event], as format: Format) throws -> Data {
         switch format {
         case .json: try Self.json(events)
         case .csv: try Self.csv(events)
         }
     }
 
-    public static func json(_ events: [Event]) throws -> Data {
+    package static func json(_ events: [Event]) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .prettyPrinted]
         var data = try encoder.encode(events)
@@ -37,7 +37,7 @@ public enum LogExport {
         "fingerprint", "payload", "seed", "profile", "profile_hash", "framing", "plan", "reason", "count",
     ]
 
-    public static func csv(_ events: [Event]) throws -> Data {
+    package static func csv(_ events: [Event]) throws -> Data {
         let encoder = JSONEncoder()
         var rows: [[String: Any]] = []
         var seen = Set<String>()

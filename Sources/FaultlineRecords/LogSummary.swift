@@ -4,41 +4,41 @@ import FaultlineCore
 ///
 /// Durations come from the monotonic `mono` stamps (`conn_open` to `conn_close`), so
 /// wall-clock steps during a run cannot distort them.
-public struct LogSummary: Sendable, Equatable {
-    public struct RuleCount: Sendable, Equatable {
-        public var rule: String
-        public var kind: String
-        public var count: Int
-        public var bytes: Int
+package struct LogSummary: Sendable, Equatable {
+    package struct RuleCount: Sendable, Equatable {
+        package var rule: String
+        package var kind: String
+        package var count: Int
+        package var bytes: Int
     }
 
-    public var events = 0
-    public var proxies: [String] = []
-    public var seeds: [UInt64] = []
-    public var connections = 0
-    public var closeReasons: [String: Int] = [:]
-    public var upstreamErrors = 0
-    public var framingFallbacks = 0
-    public var messages: [Event.Direction: Int] = [:]
-    public var messageBytes: [Event.Direction: Int] = [:]
-    public var faults: [RuleCount] = []
-    public var bytesFromClient = 0
-    public var bytesToUpstream = 0
-    public var bytesFromUpstream = 0
-    public var bytesToClient = 0
-    public var droppedUpstream = 0
-    public var droppedDownstream = 0
-    public var duplicatedUpstream = 0
-    public var duplicatedDownstream = 0
+    package var events = 0
+    package var proxies: [String] = []
+    package var seeds: [UInt64] = []
+    package var connections = 0
+    package var closeReasons: [String: Int] = [:]
+    package var upstreamErrors = 0
+    package var framingFallbacks = 0
+    package var messages: [Event.Direction: Int] = [:]
+    package var messageBytes: [Event.Direction: Int] = [:]
+    package var faults: [RuleCount] = []
+    package var bytesFromClient = 0
+    package var bytesToUpstream = 0
+    package var bytesFromUpstream = 0
+    package var bytesToClient = 0
+    package var droppedUpstream = 0
+    package var droppedDownstream = 0
+    package var duplicatedUpstream = 0
+    package var duplicatedDownstream = 0
     /// Connection lifetimes (`conn_open` to `conn_close`).
-    public var durations = Durations()
-    public var firstTime: String?
-    public var lastTime: String?
-    public var logDropped = 0
+    package var durations = Durations()
+    package var firstTime: String?
+    package var lastTime: String?
+    package var logDropped = 0
     /// Packets the `--pcap` capture did not write (`capture_dropped`).
-    public var captureDropped = 0
+    package var captureDropped = 0
     /// Filled by `finish()`.
-    public var accounting: [Accounting.Violation] = []
+    package var accounting: [Accounting.Violation] = []
 
     private struct ConnectionKey: Hashable, Sendable {
         var proxy: String
@@ -54,17 +54,17 @@ public struct LogSummary: Sendable, Equatable {
     ///
     /// It keeps totals and the connections still open, never the events, so
     /// `faultline log summary` reads a log of any length in the same memory.
-    public init() {}
+    package init() {}
 
     /// The summary of `events`, finished.
-    public init(events: [Event]) {
+    package init(events: [Event]) {
         self.init()
         for event in events { self.add(event) }
         self.finish()
     }
 
     /// Counts one event.
-    public mutating func add(_ event: Event) {
+    package mutating func add(_ event: Event) {
         self.events += 1
         if let time = event.time {
             if self.firstTime == nil { self.firstTime = time }
@@ -122,12 +122,12 @@ public struct LogSummary: Sendable, Equatable {
     }
 
     /// Closes the books: fills `accounting` (a connection still open now was never closed).
-    public mutating func finish() {
+    package mutating func finish() {
         self.accounting = self.ledger.finish()
     }
 
     /// The report for people, one fact per line.
-    public var text: String {
+    package var text: String {
         var lines: [String] = []
         lines.append("events:       \(self.events)" + (self.firstTime.map { " from \($0) to \(self.lastTime ?? $0)" } ?? ""))
         if !self.proxies.isEmpty { lines.append("proxies:      \(self.proxies.joined(separator: ", "))") }
@@ -191,25 +191,25 @@ extension LogSummary {
     ///
     /// The summary prints only these aggregates, so a log of a million connections
     /// need not keep a million lifetimes.
-    public struct Durations: Sendable, Equatable {
+    package struct Durations: Sendable, Equatable {
         /// Up to this many lifetimes are kept as they are.
-        public static let exactLimit = 65_536
+        package static let exactLimit = 65_536
         /// Sub-buckets per power of two, as a shift: 2^10.
         static let precisionBits = 10
 
-        public private(set) var count = 0
-        public private(set) var min: UInt64?
-        public private(set) var max: UInt64?
+        package private(set) var count = 0
+        package private(set) var min: UInt64?
+        package private(set) var max: UInt64?
         private var samples: [UInt64] = []
         /// Counts by bucket, once there were more than `exactLimit` lifetimes.
         private var histogram: [UInt32: Int] = [:]
 
-        public init() {}
+        package init() {}
 
         /// True while the median is the exact middle lifetime.
-        public var isExact: Bool { self.histogram.isEmpty }
+        package var isExact: Bool { self.histogram.isEmpty }
 
-        public mutating func add(_ nanoseconds: UInt64) {
+        package mutating func add(_ nanoseconds: UInt64) {
             self.count += 1
             self.min = Swift.min(self.min ?? nanoseconds, nanoseconds)
             self.max = Swift.max(self.max ?? nanoseconds, nanoseconds)
@@ -226,7 +226,7 @@ extension LogSummary {
 
         /// The middle lifetime (the upper middle of an even count), approximate past
         /// `exactLimit` (the middle of its bucket, clamped to min and max).
-        public var median: UInt64? {
+        package var median: UInt64? {
             guard self.count > 0 else { return nil }
             if self.isExact {
                 return self.samples.sorted()[self.count / 2]

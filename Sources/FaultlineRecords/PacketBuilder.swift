@@ -4,23 +4,23 @@
 ///     ┌ IPv4 (20) or IPv6 (40) ┐┌ TCP (20) or UDP (8) ┐┌ payload ┐
 ///
 /// Checksums are computed, so tools that verify them find nothing to flag.
-public enum PacketBuilder {
+package enum PacketBuilder {
     /// TCP header flags.
-    public struct TCPFlags: OptionSet, Hashable, Sendable {
-        public let rawValue: UInt8
-        public init(rawValue: UInt8) { self.rawValue = rawValue }
-        public static let fin = TCPFlags(rawValue: 0x01)
-        public static let syn = TCPFlags(rawValue: 0x02)
-        public static let rst = TCPFlags(rawValue: 0x04)
-        public static let psh = TCPFlags(rawValue: 0x08)
-        public static let ack = TCPFlags(rawValue: 0x10)
+    package struct TCPFlags: OptionSet, Hashable, Sendable {
+        package let rawValue: UInt8
+        package init(rawValue: UInt8) { self.rawValue = rawValue }
+        package static let fin = TCPFlags(rawValue: 0x01)
+        package static let syn = TCPFlags(rawValue: 0x02)
+        package static let rst = TCPFlags(rawValue: 0x04)
+        package static let psh = TCPFlags(rawValue: 0x08)
+        package static let ack = TCPFlags(rawValue: 0x10)
     }
 
     static let ipProtocolTCP: UInt8 = 6
     static let ipProtocolUDP: UInt8 = 17
 
     /// A TCP segment from `source` to `destination` (same address family).
-    public static func tcp(
+    package static func tcp(
         source: IPEndpoint,
         destination: IPEndpoint,
         sequence: UInt32,
@@ -48,7 +48,7 @@ public enum PacketBuilder {
     }
 
     /// A UDP datagram from `source` to `destination` (same address family).
-    public static func udp(source: IPEndpoint, destination: IPEndpoint, identification: UInt16 = 0, payload: UnsafeRawBufferPointer) -> [UInt8] {
+    package static func udp(source: IPEndpoint, destination: IPEndpoint, identification: UInt16 = 0, payload: UnsafeRawBufferPointer) -> [UInt8] {
         var datagram: [UInt8] = []
         datagram.reserveCapacity(8 + payload.count)
         datagram.append16(source.port)

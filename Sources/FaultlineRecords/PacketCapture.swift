@@ -16,7 +16,7 @@ import Synchronization
 /// With `maxFileSize`, the file rotates: `run.pcap`, then `run.1.pcap`, `run.2.pcap`...
 /// each a complete capture. `close()` drains the queue and closes the file, so a run
 /// stopped by SIGINT or SIGTERM leaves valid captures.
-public final class PacketCapture: Sendable {
+package final class PacketCapture: Sendable {
     /// What one queued packet is.
     enum Packet: Sendable {
         case tcp(source: IPEndpoint, destination: IPEndpoint, sequence: UInt32, acknowledgement: UInt32,
@@ -49,12 +49,12 @@ public final class PacketCapture: Sendable {
 
     /// Payload bytes that may wait for the writer unless told otherwise: a few seconds
     /// of a fast loopback transfer.
-    public static let defaultMaxQueuedBytes = 64 << 20
+    package static let defaultMaxQueuedBytes = 64 << 20
 
     /// The first file's path; rotated files derive from it.
-    public let path: String
-    public let maxFileSize: Int64?
-    public let maxQueuedBytes: Int
+    package let path: String
+    package let maxFileSize: Int64?
+    package let maxQueuedBytes: Int
     private let clock: any WallClock
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
@@ -67,7 +67,7 @@ public final class PacketCapture: Sendable {
     ///   - maxQueuedBytes: payload bytes that may wait for the writer before packets are
     ///     dropped (and counted).
     /// - Throws: `PcapError(.file)`.
-    public init(
+    package init(
         path: String,
         maxFileSize: Int64? = nil,
         clock: any WallClock = SystemWallClock(),
@@ -88,19 +88,19 @@ public final class PacketCapture: Sendable {
     // MARK: Feeding (any thread)
 
     /// Starts a TCP capture flow: emits the three-way handshake (`initiator` sent SYN).
-    public func tcpFlow(initiator: IPEndpoint, responder: IPEndpoint) -> TCPCaptureFlow {
+    package func tcpFlow(initiator: IPEndpoint, responder: IPEndpoint) -> TCPCaptureFlow {
         TCPCaptureFlow(capture: self, initiator: initiator, responder: responder)
     }
 
     /// One UDP datagram, as it travelled from `source` to `destination`.
-    public func udpDatagram(from source: IPEndpoint, to destination: IPEndpoint, payload: ByteBuffer) {
+    package func udpDatagram(from source: IPEndpoint, to destination: IPEndpoint, payload: ByteBuffer) {
         guard source.isIPv6 == destination.isIPv6 else { return }
         self.enqueue(.udp(source: source, destination: destination, payload: payload))
     }
 
     /// One UDP datagram between two socket addresses (as an `AddressedEnvelope` has
     /// them); datagrams of other address kinds are not captured.
-    public func udpDatagram(from source: SocketAddress, to destination: SocketAddress, payload: ByteBuffer) {
+    package func udpDatagram(from source: SocketAddress, to destination: SocketAddress, payload: ByteBuffer) {
         guard let from = IPEndpoint(source), let to = IPEndpoint(destination) else { return }
         self.udpDatagram(from: from, to: to, payload: payload)
     }
@@ -127,10 +127,10 @@ public final class PacketCapture: Sendable {
     // MARK: Statistics
 
     /// Packets not written because the queue was full or the capture closed.
-    public var droppedPackets: Int { self.state.withLock { $0.dropped } }
+    package var droppedPackets: Int { self.state.withLock { $0.dropped } }
     /// The `capture_dropped` event for a capture that lost packets (nil when it lost
     /// none), so the log says the capture is incomplete, not only standard error.
-    public var droppedEvent: Event? {
+    package var droppedEvent: Event? {
         let dropped = self.droppedPackets
         guard dropped > 0 else { return nil }
         var event = Event(.captureDropped)
@@ -140,9 +140,9 @@ public final class PacketCapture: Sendable {
     }
 
     /// Packets written so far.
-    public var writtenPackets: Int { self.state.withLock { $0.written } }
+    package var writtenPackets: Int { self.state.withLock { $0.written } }
     /// Every file written so far, first to last.
-    public var files: [String] { self.state.withLock { $0.files } }
+    package var files: [String] { self.state.withLock { $0.files } }
 
     // MARK: Closing
 
@@ -150,7 +150,7 @@ public final class PacketCapture: Sendable {
     /// loops (or use the `async` form). Safe to call more than once.
     ///
     /// - Throws: `PcapError(.file)` if a file could not be written or rotated.
-    public func close() throws {
+    package func close() throws {
         let wakeWriter = self.state.withLock { state -> Bool in
             defer { state.closing = true }
             if state.writerSleeping {
@@ -167,7 +167,7 @@ public final class PacketCapture: Sendable {
         }
     }
 
-    public func close() async throws {
+    package func close() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             DispatchQueue.global().async {
                 continuation.resume(with: Result { try self.close() })

@@ -14,19 +14,19 @@ import NIOCore
 ///               ── FIN,ACK ───────────────────────▶   fin(from: .initiator)
 ///
 /// Not thread-safe: one event loop drives it (the `WireTap` of one channel).
-public final class TCPCaptureFlow {
-    public enum Side: Sendable {
+package final class TCPCaptureFlow {
+    package enum Side: Sendable {
         /// The end that sent SYN.
         case initiator
         case responder
     }
 
     /// The largest payload put in one synthetic segment; larger writes are split.
-    public static let maximumSegment = 16 * 1024
+    package static let maximumSegment = 16 * 1024
 
     private let capture: PacketCapture
-    public let initiator: IPEndpoint
-    public let responder: IPEndpoint
+    package let initiator: IPEndpoint
+    package let responder: IPEndpoint
     private var nextSequence: (initiator: UInt32, responder: UInt32)
     private var finished: (initiator: Bool, responder: Bool) = (false, false)
     private var reset = false
@@ -51,7 +51,7 @@ public final class TCPCaptureFlow {
     }
 
     /// Bytes `side` sent; the other side acknowledges them.
-    public func data(from side: Side, _ buffer: ByteBuffer) {
+    package func data(from side: Side, _ buffer: ByteBuffer) {
         guard !self.reset, !self.isFinished(side), buffer.readableBytes > 0 else { return }
         var rest = buffer
         while rest.readableBytes > 0 {
@@ -64,7 +64,7 @@ public final class TCPCaptureFlow {
     }
 
     /// `side` sent FIN (once; later calls do nothing).
-    public func fin(from side: Side) {
+    package func fin(from side: Side) {
         guard !self.reset, !self.isFinished(side) else { return }
         self.emit(from: side, flags: [.fin, .ack], payload: nil)
         self.advance(side, by: 1)
@@ -73,20 +73,20 @@ public final class TCPCaptureFlow {
     }
 
     /// `side` sent RST: the flow is over.
-    public func reset(from side: Side) {
+    package func reset(from side: Side) {
         guard !self.reset else { return }
         self.emit(from: side, flags: [.rst, .ack], payload: nil)
         self.reset = true
     }
 
     /// The connection closed: whichever side has not sent FIN yet does so, `first` first.
-    public func close(first: Side) {
+    package func close(first: Side) {
         self.fin(from: first)
         self.fin(from: first.other)
     }
 
     /// True once both sides sent FIN, or one sent RST.
-    public var isOver: Bool {
+    package var isOver: Bool {
         self.reset || (self.finished.initiator && self.finished.responder)
     }
 

@@ -9,7 +9,7 @@ extension TCPStream {
     /// framers' job (FaultlineFraming), applied to `clientToServer`/`serverToClient`.
     ///
     /// Times come from the capture (`time` of the first packet); there is no `mono`.
-    public func events(proxy: String, connection: UInt64, recordPayloads: Bool = false) -> [Event] {
+    package func events(proxy: String, connection: UInt64, recordPayloads: Bool = false) -> [Event] {
         let time = WallTime(
             nanosecondsSince1970: self.firstSeconds * 1_000_000_000 + Int64(self.firstMicroseconds) * 1000
         ).rfc3339

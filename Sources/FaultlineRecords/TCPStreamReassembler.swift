@@ -6,11 +6,11 @@ import Pcap
 /// (Ethernet, Linux cooked, loopback). Retransmitted or overlapping bytes are taken once;
 /// holes are counted in `missingBytes`. Streams come out in the order their first packet
 /// appears, which for a faultline capture is connection order, client leg first.
-public enum TCPStreamReassembler {
+package enum TCPStreamReassembler {
     /// Reads the capture at `path` and reassembles every TCP stream in it.
     ///
     /// - Throws: `PcapError(.file)` if the file cannot be read.
-    public static func streams(fromCaptureAt path: String) throws -> [TCPStream] {
+    package static func streams(fromCaptureAt path: String) throws -> [TCPStream] {
         let (linkType, packets) = try PcapOfflineReader.readAll(path: path)
         return Self.streams(packets: packets, linkType: linkType)
     }
@@ -61,7 +61,7 @@ public enum TCPStreamReassembler {
         }
     }
 
-    public static func streams(packets: [PcapPacket], linkType: LinkType) -> [TCPStream] {
+    package static func streams(packets: [PcapPacket], linkType: LinkType) -> [TCPStream] {
         var open: [Set<IPEndpoint>: Int] = [:]
         var builders: [Builder] = []
         for packet in packets {

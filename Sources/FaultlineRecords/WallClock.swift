@@ -10,26 +10,26 @@ import Darwin
 ///
 /// Records carry wall-clock time so that people can line them up with other systems'
 /// logs; ordering within a run uses the event loop's monotonic `mono` instead.
-public struct WallTime: Hashable, Comparable, Sendable {
-    public var nanosecondsSince1970: Int64
+package struct WallTime: Hashable, Comparable, Sendable {
+    package var nanosecondsSince1970: Int64
 
-    public init(nanosecondsSince1970: Int64) {
+    package init(nanosecondsSince1970: Int64) {
         self.nanosecondsSince1970 = nanosecondsSince1970
     }
 
-    public static func < (lhs: WallTime, rhs: WallTime) -> Bool {
+    package static func < (lhs: WallTime, rhs: WallTime) -> Bool {
         lhs.nanosecondsSince1970 < rhs.nanosecondsSince1970
     }
 
     /// Whole seconds and the microseconds past them, as pcap timestamps want.
-    public var secondsAndMicroseconds: (seconds: Int64, microseconds: Int32) {
+    package var secondsAndMicroseconds: (seconds: Int64, microseconds: Int32) {
         let seconds = self.nanosecondsSince1970.floorDivided(by: 1_000_000_000)
         let rest = self.nanosecondsSince1970 - seconds * 1_000_000_000
         return (seconds, Int32(rest / 1000))
     }
 
     /// RFC 3339 in UTC with milliseconds: `2026-11-23T09:36:36.123Z`.
-    public var rfc3339: String {
+    package var rfc3339: String {
         let millis = self.nanosecondsSince1970.floorDivided(by: 1_000_000)
         var seconds = time_t(millis.floorDivided(by: 1000))
         let fraction = Int(millis - Int64(seconds) * 1000)
@@ -54,15 +54,15 @@ extension Int64 {
 }
 
 /// Where records get the wall-clock time: injected, so tests can pin it.
-public protocol WallClock: Sendable {
+package protocol WallClock: Sendable {
     func now() -> WallTime
 }
 
 /// The system's real-time clock (`CLOCK_REALTIME`).
-public struct SystemWallClock: WallClock {
-    public init() {}
+package struct SystemWallClock: WallClock {
+    package init() {}
 
-    public func now() -> WallTime {
+    package func now() -> WallTime {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return WallTime(nanosecondsSince1970: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
@@ -71,16 +71,16 @@ public struct SystemWallClock: WallClock {
 
 /// A clock that starts at a fixed moment and advances by `step` on every reading: for
 /// tests that compare whole log files.
-public final class SteppingWallClock: WallClock {
+package final class SteppingWallClock: WallClock {
     private let state: Mutex<WallTime>
     private let step: Int64
 
-    public init(start: WallTime, stepNanoseconds: Int64 = 1_000_000) {
+    package init(start: WallTime, stepNanoseconds: Int64 = 1_000_000) {
         self.state = Mutex(start)
         self.step = stepNanoseconds
     }
 
-    public func now() -> WallTime {
+    package func now() -> WallTime {
         self.state.withLock { time in
             defer { time.nanosecondsSince1970 += self.step }
             return time

@@ -19,9 +19,9 @@ import NIOPosix
 ///
 /// A request that gets no reply within the timeout (or a refused connection) ends the
 /// run: the report holds what was found up to there.
-public final class IdempotencyCheck {
-    public let options: IdempotencyCheckOptions
-    public let recorded: RecordedRequests
+package final class IdempotencyCheck {
+    package let options: IdempotencyCheckOptions
+    package let recorded: RecordedRequests
     let inputs: [String]
     let group: any EventLoopGroup
     /// One line per experiment, and every timeout: standard error in the CLI.
@@ -36,7 +36,7 @@ public final class IdempotencyCheck {
     /// Set when the target stopped answering: nothing more is sent.
     var stopped: String?
 
-    public init(
+    package init(
         options: IdempotencyCheckOptions,
         recorded: RecordedRequests,
         inputs: [String],
@@ -57,7 +57,7 @@ public final class IdempotencyCheck {
     var hasProbe: Bool { !self.probes.isEmpty }
 
     /// The operations `--only` keeps, in log order.
-    public var selected: [RecordedRequest] {
+    package var selected: [RecordedRequest] {
         guard !self.options.only.isEmpty else { return self.recorded.requests }
         let wanted = Set(self.options.only.map(Self.normalise))
         return self.recorded.requests.filter { wanted.contains(Self.normalise($0.operation)) }
@@ -71,7 +71,7 @@ public final class IdempotencyCheck {
     ///
     /// - Throws: `InvalidInputError` (exit 2) for a probe or `--only` that does not fit
     ///   the log; `RuntimeFailure` (exit 3) when the target never answered at all.
-    public func run() async throws -> CheckReport {
+    package func run() async throws -> CheckReport {
         try self.options.validate()
         self.probes = try self.options.probes.map { try StateProbe.parse($0, wire: self.wire, target: self.target) }
         let known = Set(self.recorded.requests.map { Self.normalise($0.operation) })
@@ -187,7 +187,7 @@ public final class IdempotencyCheck {
 
 extension CheckReport.OperationVerdict.Classification {
     /// `at-least-once`, `deduplicated by key`: as the report's notes say it.
-    public var words: String {
+    package var words: String {
         switch self {
         case .idempotent: "idempotent"
         case .deduplicatedByKey: "deduplicated by key"

@@ -1,9 +1,9 @@
 import FaultlineCore
 
 /// What `faultline check idempotency` was asked to do.
-public struct IdempotencyCheckOptions: Sendable {
+package struct IdempotencyCheckOptions: Sendable {
     /// How SR-02 (and SR-05's answer, SR-04's answers) compare two answers.
-    public enum Mode: String, Sendable, CaseIterable {
+    package enum Mode: String, Sendable, CaseIterable {
         /// Status and body equal (volatile fields removed).
         case strict
         /// Same status class and the same resource id (`Location` or the body's `id`).
@@ -11,32 +11,32 @@ public struct IdempotencyCheckOptions: Sendable {
     }
 
     /// The only address requests go to.
-    public var target: ReplayTarget
+    package var target: ReplayTarget
     /// `GET /accounts/1` (HTTP) or `GET counter` (RESP), read before and after each experiment.
-    public var probes: [String] = []
+    package var probes: [String] = []
     /// Operations to replay (names as in the report); empty: all.
-    public var only: [String] = []
+    package var only: [String] = []
     /// SR-04: how many identical keyed requests race.
-    public var concurrency = 5
+    package var concurrency = 5
     /// SR-01: how many times the same request is sent in a row.
-    public var repeats = 3
+    package var repeats = 3
     /// JSON paths (`$.created_at`) removed before answers are compared.
-    public var ignoreFields: [String] = []
-    public var mode: Mode = .strict
-    public var keyHeader = "Idempotency-Key"
+    package var ignoreFields: [String] = []
+    package var mode: Mode = .strict
+    package var keyHeader = "Idempotency-Key"
     /// Operations that must reject a request without a key (SR-07).
-    public var keyRequired: [String] = []
+    package var keyRequired: [String] = []
     /// How long each request waits for its reply.
-    public var timeout: Duration = .seconds(5)
+    package var timeout: Duration = .seconds(5)
     /// Print the requests instead of sending them.
-    public var dryRun = false
+    package var dryRun = false
 
-    public init(target: ReplayTarget) {
+    package init(target: ReplayTarget) {
         self.target = target
     }
 
     /// Checks what can be checked before the log is read.
-    public func validate() throws {
+    package func validate() throws {
         if self.concurrency < 2 { throw InvalidInputError("--concurrency must be at least 2, got \(self.concurrency)") }
         if self.repeats < 2 { throw InvalidInputError("repeats must be at least 2, got \(self.repeats)") }
         if self.keyHeader.isEmpty || self.keyHeader.contains(where: { $0 == ":" || $0.isWhitespace }) {

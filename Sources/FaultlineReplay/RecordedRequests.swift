@@ -4,7 +4,7 @@ import Foundation
 
 /// The protocols replay speaks: the framings that carry requests it can resend and
 /// replies whose end it can find.
-public enum ReplayProtocol: String, Sendable, CaseIterable {
+package enum ReplayProtocol: String, Sendable, CaseIterable {
     case http
     case resp
     /// One request per line, one reply line each (`--framing line`): no method, no key,
@@ -13,16 +13,16 @@ public enum ReplayProtocol: String, Sendable, CaseIterable {
 }
 
 /// One operation's representative request: the first recorded one with a payload.
-public struct RecordedRequest: Sendable, Equatable {
+package struct RecordedRequest: Sendable, Equatable {
     /// `POST /accounts/{id}/deposits`, `INCR`, `SET NX`.
-    public var operation: String
-    public var wire: ReplayProtocol
+    package var operation: String
+    package var wire: ReplayProtocol
     /// The exact bytes the client sent, from the log's `payload`.
-    public var bytes: [UInt8]
+    package var bytes: [UInt8]
     /// `FILE:LINE` of the `message` event.
-    public var source: String
+    package var source: String
 
-    public init(operation: String, wire: ReplayProtocol, bytes: [UInt8], source: String) {
+    package init(operation: String, wire: ReplayProtocol, bytes: [UInt8], source: String) {
         self.operation = operation
         self.wire = wire
         self.bytes = bytes
@@ -32,13 +32,13 @@ public struct RecordedRequest: Sendable, Equatable {
 
 /// What replay takes from an event log: one request per operation, in the order the
 /// log first shows each operation.
-public struct RecordedRequests: Sendable {
-    public var wire: ReplayProtocol
-    public var requests: [RecordedRequest]
+package struct RecordedRequests: Sendable {
+    package var wire: ReplayProtocol
+    package var requests: [RecordedRequest]
     /// Request messages read (with or without payload).
-    public var messages: Int
+    package var messages: Int
 
-    public init(wire: ReplayProtocol, requests: [RecordedRequest], messages: Int) {
+    package init(wire: ReplayProtocol, requests: [RecordedRequest], messages: Int) {
         self.wire = wire
         self.requests = requests
         self.messages = messages
@@ -49,7 +49,7 @@ public struct RecordedRequests: Sendable {
     /// - Throws: `InvalidInputError` (exit 2) for a log without framing (`--framing`),
     ///   without payloads (`--record-payloads`), or framed in a protocol replay does
     ///   not speak; the log reader's errors for a file that cannot be read or parsed.
-    public static func load(path: String) throws -> RecordedRequests {
+    package static func load(path: String) throws -> RecordedRequests {
         var framings: [String: String] = [:]
         var wire: ReplayProtocol?
         var messages = 0

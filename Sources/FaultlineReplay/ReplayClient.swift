@@ -4,15 +4,15 @@ import NIOCore
 import NIOPosix
 
 /// A reply replay received: its exact bytes and what the framer read from them.
-public struct ReplayReply: Sendable, Equatable {
-    public var bytes: [UInt8]
+package struct ReplayReply: Sendable, Equatable {
+    package var bytes: [UInt8]
     /// HTTP status; nil for RESP.
-    public var status: Int?
-    public var headers: [MessageInfo.Header]
+    package var status: Int?
+    package var headers: [MessageInfo.Header]
     /// HTTP: the bytes after the head. RESP and line: the whole reply.
-    public var body: [UInt8]
+    package var body: [UInt8]
 
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         let wanted = name.lowercased()
         return self.headers.first { $0.name.lowercased() == wanted }?.value
     }

@@ -8,13 +8,13 @@ import Foundation
 /// command, upper case; `SET ... NX` is an operation of its own, `SET NX`, because
 /// its repeat is harmless where a plain `SET`'s may not be. Paths are folded by the
 /// checker's `RequestOperation.fold`, so both checks name a route alike.
-public enum ReplayOperationName {
-    public static func http(method: String, target: String) -> String {
+package enum ReplayOperationName {
+    package static func http(method: String, target: String) -> String {
         "\(method.uppercased()) \(Self.fold(target))"
     }
 
     /// `words[0]` is the command; `SET key value ... NX ...` → `SET NX`.
-    public static func resp(words: [String]) -> String {
+    package static func resp(words: [String]) -> String {
         guard let first = words.first else { return "message" }
         let command = first.uppercased()
         if command == "SET", words.count > 3, words.dropFirst(3).contains(where: { $0.uppercased() == "NX" }) {
@@ -25,13 +25,13 @@ public enum ReplayOperationName {
 
     /// Line framing: the first word of the line (`deposit 10` → `deposit`), as the
     /// checker names line messages.
-    public static func line(_ bytes: [UInt8]) -> String? {
+    package static func line(_ bytes: [UInt8]) -> String? {
         let word = bytes.prefix(64).prefix { $0 > 0x20 && $0 < 0x7F }
         return word.isEmpty ? nil : String(decoding: word, as: UTF8.self)
     }
 
     /// `/charges/123/refunds/9f1c…?x=1` → `/charges/{id}/refunds/{id}`, as the checker folds.
-    public static func fold(_ target: String) -> String {
+    package static func fold(_ target: String) -> String {
         RequestOperation.fold(target)
     }
 }

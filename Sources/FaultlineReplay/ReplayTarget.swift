@@ -4,10 +4,10 @@ import FaultlineCore
 /// command line, and nothing else. Probes are paths or commands sent to it, the
 /// lost-reply experiment's proxy forwards to it, and no address from the log (its
 /// `upstream`, a `Host` header, an absolute URL) is ever dialled.
-public struct ReplayTarget: Sendable, Equatable {
-    public var address: HostPort
+package struct ReplayTarget: Sendable, Equatable {
+    package var address: HostPort
 
-    public init(address: HostPort) {
+    package init(address: HostPort) {
         self.address = address
     }
 }

@@ -4,7 +4,7 @@ import Synchronization
 
 /// Keeps events in memory and lets a test await one: "the session closed" is awaited
 /// as its `conn_close` event, never guessed with a sleep.
-public final class AwaitableEventSink: EventSink {
+package final class AwaitableEventSink: EventSink {
     private struct Waiter {
         var id: UUID
         var matches: @Sendable (Event) -> Bool
@@ -18,9 +18,9 @@ public final class AwaitableEventSink: EventSink {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
-    public func record(_ event: Event) {
+    package func record(_ event: Event) {
         let ready = self.state.withLock { state -> [CheckedContinuation<Event, any Error>] in
             state.events.append(event)
             var ready: [CheckedContinuation<Event, any Error>] = []
@@ -35,14 +35,14 @@ public final class AwaitableEventSink: EventSink {
     }
 
     /// Everything recorded so far, in order.
-    public var events: [Event] {
+    package var events: [Event] {
         self.state.withLock { $0.events }
     }
 
     /// The first event, already recorded or still to come, that `matches`. Guard the
     /// await with `withTimeout`: cancelling the wait throws `CancellationError`, so a
     /// timeout ends it instead of hanging the test.
-    public func first(where matches: @escaping @Sendable (Event) -> Bool) async throws -> Event {
+    package func first(where matches: @escaping @Sendable (Event) -> Bool) async throws -> Event {
         let id = UUID()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in

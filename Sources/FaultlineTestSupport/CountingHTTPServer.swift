@@ -10,7 +10,7 @@ import Synchronization
 /// (head and `Content-Length` body) is counted first, then answered `200` with the body
 /// `ID executed N`, so a reply cut short by a fault still left its count behind.
 /// Keep-alive and pipelining work; `Connection: close` closes after the reply.
-public final class CountingHTTPServer: Sendable {
+package final class CountingHTTPServer: Sendable {
     fileprivate struct Waiter {
         var token: Int
         var isReady: @Sendable (State) -> Bool
@@ -30,13 +30,13 @@ public final class CountingHTTPServer: Sendable {
     private let state = Mutex(State())
     private let server = Mutex<TestServer?>(nil)
 
-    public var port: Int {
+    package var port: Int {
         self.server.withLock { $0?.port ?? 0 }
     }
 
     private init() {}
 
-    public static func start() async throws -> CountingHTTPServer {
+    package static func start() async throws -> CountingHTTPServer {
         let counting = CountingHTTPServer()
         let server = try await TestServer.start { connection in
             counting.served()
@@ -114,18 +114,18 @@ public final class CountingHTTPServer: Sendable {
     }
 
     /// How many times the request `id` was executed so far.
-    public func executions(of id: String) -> Int {
+    package func executions(of id: String) -> Int {
         self.state.withLock { $0.counts[id, default: 0] }
     }
 
     /// Every execution's id, in the order the server ran them.
-    public var executionOrder: [String] {
+    package var executionOrder: [String] {
         self.state.withLock { $0.order }
     }
 
     /// Returns once `id` was executed at least `count` times, or when cancelled: guard
     /// it with `withTimeout`.
-    public func waitForExecutions(of id: String, count: Int) async {
+    package func waitForExecutions(of id: String, count: Int) async {
         await self.wait { $0.counts[id, default: 0] >= count }
     }
 
@@ -133,7 +133,7 @@ public final class CountingHTTPServer: Sendable {
     /// connection the listener accepted but never handed to its handler would trap in
     /// NIO when the server closes. Pass how many the proxy opened (`conn_open` plus
     /// copies).
-    public func stop(afterServing connections: Int) async {
+    package func stop(afterServing connections: Int) async {
         _ = try? await withTimeout(.seconds(10)) {
             await self.wait { $0.connections >= connections }
         }
@@ -142,16 +142,16 @@ public final class CountingHTTPServer: Sendable {
     }
 }
 /// HTTP/1.1 texts for tests, and the checks that say a message is whole.
-public enum HTTPTestMessage {
-    public struct Request {
-        public var method: String
-        public var path: String
-        public var id: String
-        public var closes: Bool
+package enum HTTPTestMessage {
+    package struct Request {
+        package var method: String
+        package var path: String
+        package var id: String
+        package var closes: Bool
     }
 
     /// A request with an `X-Request-Id`, optionally an `Idempotency-Key`, and a body.
-    public static func request(
+    package static func request(
         _ method: String,
         _ path: String,
         id: String,
@@ -164,7 +164,7 @@ public enum HTTPTestMessage {
         return head + "\r\n" + body
     }
 
-    public static func response(body: String, status: String = "200 OK", head: Bool = false) -> String {
+    package static func response(body: String, status: String = "200 OK", head: Bool = false) -> String {
         "HTTP/1.1 \(status)\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + (head ? "" : body)
     }
 
@@ -183,12 +183,12 @@ public enum HTTPTestMessage {
     }
 
     /// True once `bytes` hold one whole response (head and `Content-Length` body).
-    @Sendable public static func isCompleteResponse(_ bytes: [UInt8]) -> Bool {
+    @Sendable package static func isCompleteResponse(_ bytes: [UInt8]) -> Bool {
         Self.completeMessages(in: bytes) >= 1
     }
 
     /// How many whole messages (head and `Content-Length` body) `bytes` hold, in a row.
-    public static func completeMessages(in bytes: [UInt8]) -> Int {
+    package static func completeMessages(in bytes: [UInt8]) -> Int {
         var count = 0
         var rest = ArraySlice(bytes)
         while let (_, total) = Self.split(Array(rest)), rest.count >= total {

@@ -13,8 +13,8 @@ import Synchronization
 /// `X-Request-Id` and every deposit a `created_at`, so a saved answer replayed differs
 /// from a recomputed one only where it should. `received`
 /// counts requests of any kind (a dry run must leave it at zero).
-public final class DepositService: Sendable {
-    public enum Behaviour: String, Sendable, CaseIterable {
+package final class DepositService: Sendable {
+    package enum Behaviour: String, Sendable, CaseIterable {
         /// Applies every deposit, key or not.
         case naive
         /// Reserves the key before the work (duplicates in flight get 409), replays the
@@ -43,23 +43,23 @@ public final class DepositService: Sendable {
         var clock = 0
     }
 
-    public let behaviour: Behaviour
+    package let behaviour: Behaviour
     /// How long a deposit's work takes (the window `racing` loses in).
-    public let work: Duration
+    package let work: Duration
     private let state = Mutex(State())
     private let server = Mutex<TestServer?>(nil)
 
-    public var port: Int { self.server.withLock { $0?.port ?? 0 } }
-    public var balance: Int { self.state.withLock { $0.balance } }
-    public var deposits: Int { self.state.withLock { $0.deposits } }
-    public var received: Int { self.state.withLock { $0.received } }
+    package var port: Int { self.server.withLock { $0?.port ?? 0 } }
+    package var balance: Int { self.state.withLock { $0.balance } }
+    package var deposits: Int { self.state.withLock { $0.deposits } }
+    package var received: Int { self.state.withLock { $0.received } }
 
     private init(behaviour: Behaviour, work: Duration) {
         self.behaviour = behaviour
         self.work = work
     }
 
-    public static func start(_ behaviour: Behaviour, work: Duration = .milliseconds(150)) async throws -> DepositService {
+    package static func start(_ behaviour: Behaviour, work: Duration = .milliseconds(150)) async throws -> DepositService {
         let service = DepositService(behaviour: behaviour, work: work)
         let server = try await TestServer.start { connection in
             try await connection.executeThenClose { inbound, outbound in
@@ -77,7 +77,7 @@ public final class DepositService: Sendable {
         return service
     }
 
-    public func stop() async {
+    package func stop() async {
         let server = self.server.withLock { $0 }
         await server?.stop()
     }

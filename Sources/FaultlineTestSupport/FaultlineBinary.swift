@@ -4,8 +4,8 @@ import Foundation
 ///
 /// `swift test` builds it beside the test bundle, so it is found next to
 /// `Bundle.main.executableURL` (or through `FAULTLINE_BINARY`).
-public enum FaultlineBinary {
-    public static var url: URL {
+package enum FaultlineBinary {
+    package static var url: URL {
         if let path = ProcessInfo.processInfo.environment["FAULTLINE_BINARY"] {
             return URL(fileURLWithPath: path)
         }
@@ -22,20 +22,20 @@ public enum FaultlineBinary {
     }
 
     /// Starts `faultline ARGS...`.
-    public static func start(_ arguments: [String], environment: [String: String]? = nil) throws -> ChildProcess {
+    package static func start(_ arguments: [String], environment: [String: String]? = nil) throws -> ChildProcess {
         try ChildProcess(Self.url, arguments, environment: environment)
     }
 
     /// Runs `faultline ARGS...` to completion.
-    public static func run(_ arguments: [String], environment: [String: String]? = nil) async throws -> ChildProcess.Result {
+    package static func run(_ arguments: [String], environment: [String: String]? = nil) async throws -> ChildProcess.Result {
         try await ChildProcess.run(Self.url, arguments, environment: environment)
     }
 }
 
 /// A child process whose standard output is read line by line and whose standard error
 /// is collected, both on their own threads so neither pipe can fill and stall it.
-public final class ChildProcess: @unchecked Sendable {
-    public let process = Process()
+package final class ChildProcess: @unchecked Sendable {
+    package let process = Process()
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
     private let lines: AsyncStream<String>
@@ -43,7 +43,7 @@ public final class ChildProcess: @unchecked Sendable {
     private let exit: ProcessExit
 
     /// Starts `EXECUTABLE ARGS...`; `environment` adds to this process's environment.
-    public init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws {
+    package init(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws {
         self.process.executableURL = executable
         self.process.arguments = arguments
         if let environment {
@@ -80,7 +80,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// The next line of standard output, or nil at its end.
-    public func nextLine() async -> String? {
+    package func nextLine() async -> String? {
         for await line in self.lines {
             return line
         }
@@ -88,7 +88,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits for the `listening on HOST:PORT` line and returns the port.
-    public func listeningPort() async -> Int? {
+    package func listeningPort() async -> Int? {
         while let line = await self.nextLine() {
             if line.hasPrefix("listening on "), let colon = line.lastIndex(of: ":") {
                 return Int(line[line.index(after: colon)...])
@@ -99,30 +99,30 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Sends signal `number` to the child. Never to pid 0 or below: that would signal
     /// the whole process group, the test runner included.
-    public func signal(_ number: Int32) {
+    package func signal(_ number: Int32) {
         let pid = self.process.processIdentifier
         guard pid > 0 else { return }
         kill(pid, number)
     }
 
     /// Waits for the process to end and returns its exit status.
-    public func exitStatus() async -> Int32 {
+    package func exitStatus() async -> Int32 {
         await self.exit.value()
         return self.process.terminationStatus
     }
 
     /// Blocks this thread until the process has ended (for synchronous clean-up).
-    public func waitForExit() {
+    package func waitForExit() {
         self.exit.wait()
     }
 
     /// Everything written to standard error so far.
-    public var standardError: String {
+    package var standardError: String {
         self.stderrText.text
     }
 
     /// Everything written to standard error, once the process has closed it.
-    public func completeStandardError() async -> String {
+    package func completeStandardError() async -> String {
         let collector = self.stderrText
         return await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
@@ -134,7 +134,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Runs `EXECUTABLE ARGS...` to completion.
-    public static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
+    package static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
         let binary = try ChildProcess(executable, arguments, environment: environment)
         var output: [String] = []
         while let line = await binary.nextLine() {
@@ -145,10 +145,10 @@ public final class ChildProcess: @unchecked Sendable {
         return Result(status: status, stdout: output.joined(separator: "\n"), stderr: stderr)
     }
 
-    public struct Result: Sendable {
-        public var status: Int32
-        public var stdout: String
-        public var stderr: String
+    package struct Result: Sendable {
+        package var status: Int32
+        package var stdout: String
+        package var stderr: String
     }
 }
 

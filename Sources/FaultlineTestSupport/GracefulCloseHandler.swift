@@ -8,14 +8,14 @@ import NIOCore
 /// returns, and `outbound.finish()` returns before the half-close has flushed. Without
 /// this, a test peer that finished writing and then returned could discard its own last
 /// writes under load, and a byte-exactness test would blame the proxy.
-public final class GracefulCloseHandler: ChannelOutboundHandler {
-    public typealias OutboundIn = NIOAny
+package final class GracefulCloseHandler: ChannelOutboundHandler {
+    package typealias OutboundIn = NIOAny
 
     private var flushed: EventLoopFuture<Void>?
 
-    public init() {}
+    package init() {}
 
-    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+    package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         switch mode {
         case .output:
             let flushed = context.writeAndFlush(NIOAny(ByteBuffer()))

@@ -6,16 +6,16 @@ import Synchronization
 /// `deposit N` adds N to one balance shared by every connection and answers
 /// `balance B`. Naive on purpose: a deposit applied twice counts twice. `deposit 0`
 /// reads the balance without changing it, so it serves as a probe.
-public final class LineLedgerServer: Sendable {
+package final class LineLedgerServer: Sendable {
     private let books = Mutex((balance: 0, deposits: 0))
     private let server = Mutex<TestServer?>(nil)
 
-    public var port: Int { self.server.withLock { $0?.port ?? 0 } }
-    public var balance: Int { self.books.withLock { $0.balance } }
+    package var port: Int { self.server.withLock { $0?.port ?? 0 } }
+    package var balance: Int { self.books.withLock { $0.balance } }
 
     private init() {}
 
-    public static func start() async throws -> LineLedgerServer {
+    package static func start() async throws -> LineLedgerServer {
         let ledger = LineLedgerServer()
         let server = try await TestServer.start { connection in
             try await connection.executeThenClose { inbound, outbound in
@@ -45,7 +45,7 @@ public final class LineLedgerServer: Sendable {
         return "balance \(balance)"
     }
 
-    public func stop() async {
+    package func stop() async {
         let server = self.server.withLock { $0 }
         await server?.stop()
     }

@@ -3,19 +3,19 @@ import NIOCore
 
 /// A reproducible stream of pseudo-random bytes, produced in chunks, with the SHA-256 of
 /// everything produced so far. Two streams with the same seed are equal.
-public struct PatternBytes {
+package struct PatternBytes {
     private var state: UInt64
     private var hasher = SHA256()
-    public private(set) var produced = 0
-    public let total: Int
+    package private(set) var produced = 0
+    package let total: Int
 
-    public init(seed: UInt64, total: Int) {
+    package init(seed: UInt64, total: Int) {
         self.state = seed
         self.total = total
     }
 
     /// The next chunk of at most `size` bytes, or nil when `total` bytes were produced.
-    public mutating func next(size: Int = 64 * 1024) -> ByteBuffer? {
+    package mutating func next(size: Int = 64 * 1024) -> ByteBuffer? {
         let count = min(size, self.total - self.produced)
         guard count > 0 else { return nil }
         var buffer = ByteBuffer()
@@ -38,24 +38,24 @@ public struct PatternBytes {
     }
 
     /// SHA-256 of all bytes produced so far.
-    public var digest: [UInt8] {
+    package var digest: [UInt8] {
         Array(self.hasher.finalize())
     }
 }
 
 /// SHA-256 over chunks as they arrive.
-public struct StreamDigest {
+package struct StreamDigest {
     private var hasher = SHA256()
-    public private(set) var count = 0
+    package private(set) var count = 0
 
-    public init() {}
+    package init() {}
 
-    public mutating func update(_ buffer: ByteBuffer) {
+    package mutating func update(_ buffer: ByteBuffer) {
         buffer.withUnsafeReadableBytes { self.hasher.update(bufferPointer: $0) }
         self.count += buffer.readableBytes
     }
 
-    public var digest: [UInt8] {
+    package var digest: [UInt8] {
         Array(self.hasher.finalize())
     }
 }

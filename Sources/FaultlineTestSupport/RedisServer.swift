@@ -9,23 +9,23 @@ import Foundation
 /// Redis cannot bind port 0 and report it, so a free port is found by binding port 0
 /// and closing; persistence is off (`--save '' --appendonly no`) so nothing is written.
 /// Start waits for the server's own "Ready to accept connections" line.
-public final class RedisServer: @unchecked Sendable {
-    public static let path = "/usr/bin/redis-server"
+package final class RedisServer: @unchecked Sendable {
+    package static let path = "/usr/bin/redis-server"
 
     /// redis-server is not installed: the message says how to get it.
-    public struct Missing: Error, CustomStringConvertible {
-        public var description: String {
+    package struct Missing: Error, CustomStringConvertible {
+        package var description: String {
             "\(RedisServer.path) not found: run `make test-deps` (it installs Debian's redis-server)"
         }
     }
 
     /// redis-server ended before it was ready.
-    public struct StartFailed: Error, CustomStringConvertible {
-        public var output: String
-        public var description: String { "redis-server did not start:\n\(self.output)" }
+    package struct StartFailed: Error, CustomStringConvertible {
+        package var output: String
+        package var description: String { "redis-server did not start:\n\(self.output)" }
     }
 
-    public let port: Int
+    package let port: Int
     private let process: Process
     private let exit: ProcessExit
 
@@ -35,7 +35,7 @@ public final class RedisServer: @unchecked Sendable {
         self.process = process
     }
 
-    public static func start() async throws -> RedisServer {
+    package static func start() async throws -> RedisServer {
         guard FileManager.default.isExecutableFile(atPath: Self.path) else { throw Missing() }
         let port = try Self.freePort()
         let process = Process()
@@ -89,7 +89,7 @@ public final class RedisServer: @unchecked Sendable {
 
     /// Kills the server. SIGKILL, not SIGTERM: a child started from a test thread
     /// inherits that thread's blocked signals, and nothing here needs a clean shutdown.
-    public func stop() {
+    package func stop() {
         guard self.process.isRunning else { return }
         kill(self.process.processIdentifier, SIGKILL)
         self.exit.wait()
@@ -119,20 +119,20 @@ public final class RedisServer: @unchecked Sendable {
 
 /// RESP texts for tests: commands as arrays of bulk strings, and the check that a reply
 /// is whole.
-public enum RESPTestMessage {
+package enum RESPTestMessage {
     /// `SET key value` as `*3\r\n$3\r\nSET\r\n...`.
-    public static func command(_ words: String...) -> [UInt8] {
+    package static func command(_ words: String...) -> [UInt8] {
         Self.command(words)
     }
 
-    public static func command(_ words: [String]) -> [UInt8] {
+    package static func command(_ words: [String]) -> [UInt8] {
         var text = "*\(words.count)\r\n"
         for word in words { text += "$\(word.utf8.count)\r\n\(word)\r\n" }
         return Array(text.utf8)
     }
 
     /// True once `bytes` hold one whole RESP2 value.
-    @Sendable public static func isComplete(_ bytes: [UInt8]) -> Bool {
+    @Sendable package static func isComplete(_ bytes: [UInt8]) -> Bool {
         Self.end(of: bytes[...]) != nil
     }
 

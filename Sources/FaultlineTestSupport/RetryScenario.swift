@@ -12,20 +12,20 @@ import Glibc
 ///     upstream.py (port 0) ◀── faultline proxy (port 0, LOG) ◀── client (any process)
 ///
 /// Nothing waits on a clock: each step awaits a line or a process's exit.
-public struct RetryScenario: Sendable {
+package struct RetryScenario: Sendable {
     /// Debian's interpreter: the clients use only its standard library (and
     /// python3-urllib3 for the urllib3 driver).
-    public static let python = URL(fileURLWithPath: "/usr/bin/python3")
+    package static let python = URL(fileURLWithPath: "/usr/bin/python3")
 
     /// A shipped profile's name or a profile file.
-    public var profile: String?
-    public var seed: UInt64
+    package var profile: String?
+    package var seed: UInt64
     /// `--framing`; nil records a raw log (which the checker must refuse).
-    public var framing: String?
+    package var framing: String?
     /// The upstream script: prints `port N` first, ends on SIGTERM.
-    public var upstream: URL
+    package var upstream: URL
 
-    public init(profile: String?, seed: UInt64, framing: String? = "http", upstream: URL) {
+    package init(profile: String?, seed: UInt64, framing: String? = "http", upstream: URL) {
         self.profile = profile
         self.seed = seed
         self.framing = framing
@@ -33,21 +33,21 @@ public struct RetryScenario: Sendable {
     }
 
     /// What one run left behind.
-    public struct Recording: Sendable {
-        public var log: String
+    package struct Recording: Sendable {
+        package var log: String
         /// The client's exit status, output (its JSON lines) and standard error.
-        public var client: ChildProcess.Result
-        public var proxyStatus: Int32
-        public var proxyStandardError: String
+        package var client: ChildProcess.Result
+        package var proxyStatus: Int32
+        package var proxyStandardError: String
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Runs the scenario, writing the proxy's log to `log`; `client` is handed the
     /// proxy's port and runs the client to completion.
-    public func record(
+    package func record(
         log: String,
         client: @Sendable (_ port: Int) async throws -> ChildProcess.Result
     ) async throws -> Recording {
@@ -99,7 +99,7 @@ public struct RetryScenario: Sendable {
 
 extension ChildProcess.Result {
     /// Several processes' results as one: the worst status, outputs in order.
-    public static func folded(_ results: [ChildProcess.Result]) -> ChildProcess.Result {
+    package static func folded(_ results: [ChildProcess.Result]) -> ChildProcess.Result {
         ChildProcess.Result(
             status: results.map(\.status).max() ?? 0,
             stdout: results.map(\.stdout).joined(separator: "\n"),

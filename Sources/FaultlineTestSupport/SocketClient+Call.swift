@@ -49,7 +49,7 @@ extension SocketClient {
     }
 
     /// How one call on a kept-alive connection ended.
-    public enum Reply: Equatable, Sendable {
+    package enum Reply: Equatable, Sendable {
         /// `isComplete` said the bytes received make a whole reply.
         case reply(String)
         /// The connection ended (FIN) before a whole reply, with what came.
@@ -61,7 +61,7 @@ extension SocketClient {
     /// a whole reply arrived, the connection ends, or `limit` passes without a byte
     /// (then it throws `TimedOut`: the client's own timeout, as a real client's). The
     /// connection is closed afterwards.
-    public static func call(
+    package static func call(
         port: Int,
         request: [UInt8],
         limit: Duration = .seconds(20),

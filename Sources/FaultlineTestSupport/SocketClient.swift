@@ -7,15 +7,15 @@ import Foundation
 /// stream. The kernel's own answer (`recv` returning 0 or failing with ECONNRESET) is the
 /// truth here; an event-loop client may report a reset that arrives while it is not
 /// reading as a plain close.
-public enum SocketClient {
+package enum SocketClient {
     /// How a connection ended, with everything received before the end.
-    public enum Ending: Equatable, Sendable {
+    package enum Ending: Equatable, Sendable {
         case eof(String)
         case reset(String)
         /// Nothing ended it within the limit: the client gave up and closed.
         case timedOut(String)
 
-        public var received: String {
+        package var received: String {
             switch self {
             case .eof(let text), .reset(let text), .timedOut(let text): text
             }
@@ -25,7 +25,7 @@ public enum SocketClient {
     /// Connects to 127.0.0.1:`port`, sends `request` (then shuts down the write side when
     /// `finish`), and reads until the connection ends, or until nothing arrived for
     /// `limit` (`.timedOut`).
-    public static func exchange(
+    package static func exchange(
         port: Int,
         request: String,
         finish: Bool = false,
@@ -97,22 +97,22 @@ public enum SocketClient {
 }
 
 /// A socket call failed in a test client.
-public struct SocketError: Error, CustomStringConvertible {
-    public var call: String
-    public var code: Int32
-    public var description: String { "\(self.call): \(String(cString: strerror(self.code)))" }
+package struct SocketError: Error, CustomStringConvertible {
+    package var call: String
+    package var code: Int32
+    package var description: String { "\(self.call): \(String(cString: strerror(self.code)))" }
 }
 
 /// A blocking echo server on 127.0.0.1 for tests that compare the log with what the
 /// server's kernel delivered: one thread per connection, each reporting the bytes it
 /// received once its connection ends (by FIN, RST or error).
-public final class SocketEchoServer: Sendable {
-    public let port: Int
+package final class SocketEchoServer: Sendable {
+    package let port: Int
     /// One count per finished connection, in the order they finished.
-    public let received: AsyncStream<Int>
+    package let received: AsyncStream<Int>
     private let listener: Int32
 
-    public init() throws {
+    package init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
         var address = sockaddr_in()
@@ -147,7 +147,7 @@ public final class SocketEchoServer: Sendable {
     }
 
     /// Stops accepting (connections already accepted run to their end).
-    public func stop() {
+    package func stop() {
         shutdown(self.listener, Int32(SHUT_RDWR))
         close(self.listener)
     }

@@ -3,11 +3,11 @@ import NIOCore
 import NIOPosix
 
 /// Connects test clients to `127.0.0.1`.
-public enum TestClient {
-    public typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+package enum TestClient {
+    package typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
     /// A connection whose outbound writer half-closes when finished.
-    public static func connect(
+    package static func connect(
         port: Int,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> Connection {
@@ -25,7 +25,7 @@ public enum TestClient {
     }
 
     /// Reads until EOF and returns everything read.
-    public static func readAll(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>) async throws -> ByteBuffer {
+    package static func readAll(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>) async throws -> ByteBuffer {
         var all = ByteBuffer()
         for try await var chunk in inbound {
             all.writeBuffer(&chunk)
@@ -34,7 +34,7 @@ public enum TestClient {
     }
 
     /// Reads until at least `count` bytes arrived (or EOF) and returns them.
-    public static func read(
+    package static func read(
         atLeast count: Int,
         from iterator: inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     ) async throws -> ByteBuffer {

@@ -6,13 +6,13 @@ import NIOPosix
 /// Tests read the port the kernel chose and never pick one. A numbered datagram
 /// carries its sequence number in its first eight bytes (big endian), then a tag byte
 /// and filler, so a receiver sees loss, duplication and reordering directly.
-public enum TestDatagram {
-    public typealias Envelope = AddressedEnvelope<ByteBuffer>
-    public typealias Socket = NIOAsyncChannel<Envelope, Envelope>
+package enum TestDatagram {
+    package typealias Envelope = AddressedEnvelope<ByteBuffer>
+    package typealias Socket = NIOAsyncChannel<Envelope, Envelope>
 
     /// A socket on `host:0` (a loopback address; `127.0.0.1` unless a test needs a
     /// client at another address) that reads whole datagrams of any size.
-    public static func bind(
+    package static func bind(
         host: String = "127.0.0.1",
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> Socket {
@@ -27,12 +27,12 @@ public enum TestDatagram {
     }
 
     /// `127.0.0.1:port`.
-    public static func loopback(_ port: Int) throws -> SocketAddress {
+    package static func loopback(_ port: Int) throws -> SocketAddress {
         try SocketAddress(ipAddress: "127.0.0.1", port: port)
     }
 
     /// A datagram of `size` bytes (at least 9) carrying `number` and `tag`.
-    public static func numbered(_ number: UInt64, tag: UInt8 = 0, size: Int = 32) -> ByteBuffer {
+    package static func numbered(_ number: UInt64, tag: UInt8 = 0, size: Int = 32) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeInteger(number)
         buffer.writeInteger(tag)
@@ -42,19 +42,19 @@ public enum TestDatagram {
     }
 
     /// The number a `numbered` datagram carries.
-    public static func number(of buffer: ByteBuffer) -> UInt64? {
+    package static func number(of buffer: ByteBuffer) -> UInt64? {
         buffer.getInteger(at: buffer.readerIndex, as: UInt64.self)
     }
 
     /// The tag a `numbered` datagram carries.
-    public static func tag(of buffer: ByteBuffer) -> UInt8? {
+    package static func tag(of buffer: ByteBuffer) -> UInt8? {
         buffer.getInteger(at: buffer.readerIndex + 8, as: UInt8.self)
     }
 }
 
 /// A UDP server on `127.0.0.1:0` that sends every datagram back to its sender.
-public final class TestDatagramEcho: Sendable {
-    public let port: Int
+package final class TestDatagramEcho: Sendable {
+    package let port: Int
     private let channel: TestDatagram.Socket
     private let loop: Task<Void, Never>
 
@@ -70,11 +70,11 @@ public final class TestDatagramEcho: Sendable {
         }
     }
 
-    public static func start(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestDatagramEcho {
+    package static func start(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestDatagramEcho {
         TestDatagramEcho(channel: try await TestDatagram.bind(group: group))
     }
 
-    public func stop() async {
+    package func stop() async {
         self.loop.cancel()
         try? await self.channel.channel.close()
     }

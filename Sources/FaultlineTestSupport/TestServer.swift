@@ -7,14 +7,14 @@ import NIOPosix
 /// Tests read `port` and never pick one themselves. Every accepted connection allows
 /// remote half-closure, and finishing `outbound` half-closes it, so tests can watch FIN
 /// travel.
-public final class TestServer: Sendable {
-    public typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
-    public typealias Handler = @Sendable (Connection) async throws -> Void
+package final class TestServer: Sendable {
+    package typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    package typealias Handler = @Sendable (Connection) async throws -> Void
 
     private let channel: NIOAsyncChannel<Connection, Never>
     private let acceptLoop: Task<Void, Never>
 
-    public let port: Int
+    package let port: Int
 
     private init(channel: NIOAsyncChannel<Connection, Never>, handler: @escaping Handler) {
         self.channel = channel
@@ -33,7 +33,7 @@ public final class TestServer: Sendable {
     }
 
     /// Starts a server; `handler` runs once per connection, concurrently.
-    public static func start(
+    package static func start(
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         handler: @escaping Handler
     ) async throws -> TestServer {
@@ -55,7 +55,7 @@ public final class TestServer: Sendable {
 
     /// A server that writes back every byte it reads, then half-closes after the
     /// client's FIN.
-    public static func echo(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestServer {
+    package static func echo(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestServer {
         try await Self.start(group: group) { connection in
             try await connection.executeThenClose { inbound, outbound in
                 for try await chunk in inbound {
@@ -75,7 +75,7 @@ public final class TestServer: Sendable {
     /// writer half-closes after every pending write (`FlushingHalfCloseHandler`); with
     /// the input already closed that completes the close, so awaiting `closeFuture`
     /// waits for the data to reach the socket.
-    public static func finishAfterFlush<Outbound>(
+    package static func finishAfterFlush<Outbound>(
         _ connection: NIOAsyncChannel<ByteBuffer, Outbound>,
         _ outbound: NIOAsyncChannelOutboundWriter<Outbound>
     ) async throws {
@@ -84,7 +84,7 @@ public final class TestServer: Sendable {
     }
 
     /// Stops accepting. Connections already open run on until their handlers end.
-    public func stop() async {
+    package func stop() async {
         self.acceptLoop.cancel()
         try? await self.channel.channel.close()
     }

@@ -1,6 +1,6 @@
 /// The guard a test puts around an await that should finish quickly: not a delay, a
 /// bound. Throws `TimedOut` if `operation` is still running after `limit`.
-public func withTimeout<T: Sendable>(
+package func withTimeout<T: Sendable>(
     _ limit: Duration,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
@@ -15,7 +15,7 @@ public func withTimeout<T: Sendable>(
     }
 }
 
-public struct TimedOut: Error, CustomStringConvertible {
-    public var limit: Duration
-    public var description: String { "timed out after \(self.limit)" }
+package struct TimedOut: Error, CustomStringConvertible {
+    package var limit: Duration
+    package var description: String { "timed out after \(self.limit)" }
 }

@@ -5,17 +5,17 @@ import CPcap
 /// Not thread-safe and blocking (it writes through stdio): give it one thread of its own,
 /// as `PacketCapture` does. `close()` (or deinit) flushes and closes; a file closed that
 /// way is complete for tcpdump, tshark and Wireshark.
-public final class PcapDumpFile {
-    public let path: String
-    public let linkType: LinkType
-    public let snapLength: Int32
+package final class PcapDumpFile {
+    package let path: String
+    package let linkType: LinkType
+    package let snapLength: Int32
     private var handle: OpaquePointer?
     private var dumper: OpaquePointer?
 
     /// Creates (or truncates) `path` and writes the pcap file header.
     ///
     /// - Throws: `PcapError(.file)` with libpcap's reason.
-    public init(path: String, linkType: LinkType, snapLength: Int32 = 262_144) throws {
+    package init(path: String, linkType: LinkType, snapLength: Int32 = 262_144) throws {
         guard let handle = pcap_open_dead(linkType.rawValue, snapLength) else {
             throw PcapError(.other, "\(path): libpcap cannot make a capture handle for link type \(linkType)")
         }
@@ -37,7 +37,7 @@ public final class PcapDumpFile {
 
     /// Appends one packet. `originalLength` defaults to the bytes given; data longer than
     /// the snap length is cut, as a live capture would.
-    public func write(seconds: Int64, microseconds: Int32, bytes: UnsafeRawBufferPointer, originalLength: Int? = nil) {
+    package func write(seconds: Int64, microseconds: Int32, bytes: UnsafeRawBufferPointer, originalLength: Int? = nil) {
         guard let dumper = self.dumper, let base = bytes.baseAddress else { return }
         var header = pcap_pkthdr()
         header.ts.tv_sec = .init(seconds)
@@ -47,20 +47,20 @@ public final class PcapDumpFile {
         pcap_dump(UnsafeMutablePointer<UInt8>(dumper), &header, base.assumingMemoryBound(to: UInt8.self))
     }
 
-    public func write(_ packet: PcapPacket) {
+    package func write(_ packet: PcapPacket) {
         packet.data.withUnsafeBytes {
             self.write(seconds: packet.seconds, microseconds: packet.microseconds, bytes: $0, originalLength: packet.originalLength)
         }
     }
 
     /// The file's size so far, buffered bytes included: what rotation compares.
-    public var size: Int64 {
+    package var size: Int64 {
         guard let dumper = self.dumper else { return 0 }
         return pcap_dump_ftell64(dumper)
     }
 
     /// Pushes buffered packets to the kernel.
-    public func flush() throws {
+    package func flush() throws {
         guard let dumper = self.dumper else { return }
         if pcap_dump_flush(dumper) != 0 {
             throw PcapError(.file, "cannot write capture file \(self.path): flush failed")
@@ -68,7 +68,7 @@ public final class PcapDumpFile {
     }
 
     /// Flushes and closes the file. Safe to call more than once.
-    public func close() {
+    package func close() {
         if let dumper = self.dumper {
             pcap_dump_close(dumper)
             self.dumper = nil

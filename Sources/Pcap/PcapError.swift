@@ -2,8 +2,8 @@
 ///
 /// `kind` lets callers map it to an exit status: a refused capture is a runtime failure,
 /// a bad filter or a missing interface is bad input.
-public struct PcapError: Error, CustomStringConvertible, Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+package struct PcapError: Error, CustomStringConvertible, Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         /// Capturing needs privileges this process lacks (root or CAP_NET_RAW).
         case permissionDenied
         /// No interface has that name.
@@ -16,15 +16,15 @@ public struct PcapError: Error, CustomStringConvertible, Sendable, Equatable {
         case other
     }
 
-    public var kind: Kind
-    public var message: String
+    package var kind: Kind
+    package var message: String
 
-    public init(_ kind: Kind, _ message: String) {
+    package init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
     }
 
-    public var description: String { self.message }
+    package var description: String { self.message }
 
     /// "cannot write capture file PATH: REASON", without libpcap's own copy of the path.
     static func cannotWrite(_ path: String, _ reason: String) -> PcapError {

@@ -13,17 +13,17 @@ import Darwin
 /// failure a user can cause (no privilege, no such interface, a bad filter) is thrown
 /// before anything runs. `run` blocks: call it on a thread of its own. `stop()` may be
 /// called from any thread; `run` notices within `pollInterval`.
-public final class PcapLiveCapture: @unchecked Sendable {
+package final class PcapLiveCapture: @unchecked Sendable {
     /// Counts so far, for progress lines.
-    public struct Progress: Sendable, Equatable {
-        public var packets: Int
-        public var bytes: Int
+    package struct Progress: Sendable, Equatable {
+        package var packets: Int
+        package var bytes: Int
         /// Packets the kernel dropped because the capture fell behind (`pcap_stats`).
-        public var droppedByKernel: Int
+        package var droppedByKernel: Int
     }
 
-    public let interface: String
-    public let filter: String?
+    package let interface: String
+    package let filter: String?
     // `@unchecked`: `handle` and `dumper` are set up by `init` and `open(file:)`, then
     // used by the `run` thread only; `stop` and `progress` touch only the atomic flag and
     // the mutex.
@@ -36,7 +36,7 @@ public final class PcapLiveCapture: @unchecked Sendable {
     /// Ethernet; the live handle compiles it again for the real link type).
     ///
     /// - Throws: `PcapError(.badFilter)` with libpcap's message.
-    public static func validate(filter: String) throws {
+    package static func validate(filter: String) throws {
         guard let dead = pcap_open_dead(Int32(DLT_EN10MB), 262_144) else { return }
         defer { pcap_close(dead) }
         var program = bpf_program()
@@ -50,7 +50,7 @@ public final class PcapLiveCapture: @unchecked Sendable {
     ///
     /// - Throws: `PcapError` of kind `.permissionDenied` (naming root / CAP_NET_RAW),
     ///   `.noSuchDevice`, `.badFilter` or `.other`.
-    public init(interface: String, filter: String?, snapLength: Int32 = 262_144) throws {
+    package init(interface: String, filter: String?, snapLength: Int32 = 262_144) throws {
         if let filter { try Self.validate(filter: filter) }
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_create(interface, &errorBuffer) else {
@@ -105,7 +105,7 @@ public final class PcapLiveCapture: @unchecked Sendable {
     /// starts. `run` calls it if nobody did.
     ///
     /// - Throws: `PcapError(.file)` with libpcap's reason.
-    public func open(file path: String) throws {
+    package func open(file path: String) throws {
         guard self.dumper == nil, let handle = self.handle else { return }
         guard let dumper = pcap_dump_open(handle, path) else {
             throw PcapError.cannotWrite(path, String(cString: pcap_geterr(handle)))
@@ -114,7 +114,7 @@ public final class PcapLiveCapture: @unchecked Sendable {
     }
 
     /// The capture's link-layer type.
-    public var linkType: LinkType {
+    package var linkType: LinkType {
         self.handle.map { LinkType(rawValue: pcap_datalink($0)) } ?? .raw
     }
 
@@ -124,7 +124,7 @@ public final class PcapLiveCapture: @unchecked Sendable {
     ///
     /// - Returns: the final counts.
     @discardableResult
-    public func run(
+    package func run(
         writingTo path: String,
         maxPackets: Int? = nil,
         pollInterval: Int32 = 100,
@@ -180,12 +180,12 @@ public final class PcapLiveCapture: @unchecked Sendable {
     }
 
     /// Counts so far; safe from any thread.
-    public var progress: Progress {
+    package var progress: Progress {
         self.counts.withLock { $0 }
     }
 
     /// Asks `run` to finish; it flushes and closes the file and returns.
-    public func stop() {
+    package func stop() {
         self.stopping.store(true, ordering: .relaxed)
     }
 

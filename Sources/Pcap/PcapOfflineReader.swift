@@ -2,12 +2,12 @@ import CPcap
 
 /// Reads a capture file through libpcap's `pcap_open_offline`: pcap or pcapng, any link
 /// type libpcap knows.
-public final class PcapOfflineReader {
-    public let path: String
+package final class PcapOfflineReader {
+    package let path: String
     private var handle: OpaquePointer?
 
     /// - Throws: `PcapError(.file)` with libpcap's reason (missing file, not a capture).
-    public init(path: String) throws {
+    package init(path: String) throws {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_open_offline(path, &errorBuffer) else {
             throw PcapError(.file, "cannot read capture file \(path): \(PcapError.text(errorBuffer))")
@@ -21,7 +21,7 @@ public final class PcapOfflineReader {
     }
 
     /// The file's link-layer type.
-    public var linkType: LinkType {
+    package var linkType: LinkType {
         guard let handle = self.handle else { return .raw }
         return LinkType(rawValue: pcap_datalink(handle))
     }
@@ -29,7 +29,7 @@ public final class PcapOfflineReader {
     /// The next packet, or nil at the end of the file.
     ///
     /// - Throws: `PcapError(.file)` for a damaged or truncated file.
-    public func next() throws -> PcapPacket? {
+    package func next() throws -> PcapPacket? {
         guard let handle = self.handle else { return nil }
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
@@ -52,7 +52,7 @@ public final class PcapOfflineReader {
     }
 
     /// Every packet in the file at `path`, with its link type.
-    public static func readAll(path: String) throws -> (linkType: LinkType, packets: [PcapPacket]) {
+    package static func readAll(path: String) throws -> (linkType: LinkType, packets: [PcapPacket]) {
         let reader = try PcapOfflineReader(path: path)
         var packets: [PcapPacket] = []
         while let packet = try reader.next() { packets.append(packet) }

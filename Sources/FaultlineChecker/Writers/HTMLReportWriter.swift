@@ -9,8 +9,8 @@
 /// Operation names, keys and client names come from traffic: every piece of report text
 /// goes through `MarkupEscaping`, ids through `HTML.anchor`. The page is built in one
 /// reserved `String`; 10,000 logical requests make about 2 MB.
-public enum HTMLReportWriter {
-    public static func write(_ report: CheckReport) -> String {
+package enum HTMLReportWriter {
+    package static func write(_ report: CheckReport) -> String {
         var out = ""
         out.reserveCapacity(16_384 + report.timeline.requests.count * 260 + report.findings.count * 1_024)
         let verdict = ReportText.verdict(report)

@@ -7,8 +7,8 @@ import Foundation
 /// (`POST /charges` stays readable). A non-finite number (a growth factor of `inf`) has no
 /// JSON spelling: it is written as the string `"inf"`, `"-inf"` or `"nan"`, which the
 /// matching decoder reads back.
-public enum JSONReportWriter {
-    public static func write(_ report: CheckReport) -> String {
+package enum JSONReportWriter {
+    package static func write(_ report: CheckReport) -> String {
         do {
             let data = try Self.encoder().encode(report)
             return String(decoding: data, as: UTF8.self) + "\n"
@@ -23,7 +23,7 @@ public enum JSONReportWriter {
     }
 
     /// The encoder `write` uses.
-    public static func encoder() -> JSONEncoder {
+    package static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
@@ -32,7 +32,7 @@ public enum JSONReportWriter {
     }
 
     /// A decoder that reads what `write` wrote back into an equal `CheckReport`.
-    public static func decoder() -> JSONDecoder {
+    package static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")

@@ -17,8 +17,8 @@
 /// A failed result whose findings are all INFO is not a failure (INFO never fails a build):
 /// it passes with the findings in `<system-out>`. A violation whose rule and operation no
 /// result covers still gets a failing case, so CI never passes a report that exits 1.
-public enum JUnitReportWriter {
-    public static func write(_ report: CheckReport) -> String {
+package enum JUnitReportWriter {
+    package static func write(_ report: CheckReport) -> String {
         let cases = Self.cases(report)
         var out = ""
         out.reserveCapacity(1_024 + cases.count * 512)

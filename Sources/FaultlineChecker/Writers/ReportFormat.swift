@@ -1,5 +1,5 @@
 /// The formats `faultline check --format` writes.
-public enum ReportFormat: String, CaseIterable, Sendable {
+package enum ReportFormat: String, CaseIterable, Sendable {
     /// For people at a terminal: plain text, no colour codes.
     case text
     /// For tools: the report model encoded as is (`snake_case` keys, sorted, pretty printed).

@@ -5,9 +5,9 @@
 /// `-o FILE`). Every document ends with a newline. Writing never fails: the model has no
 /// state a format cannot show (a non-finite number in JSON is written as a string, see
 /// `JSONReportWriter`).
-public enum ReportWriter {
+package enum ReportWriter {
     /// The whole document for `report` in `format`, as UTF-8 text ending with a newline.
-    public static func write(_ report: CheckReport, as format: ReportFormat) -> String {
+    package static func write(_ report: CheckReport, as format: ReportFormat) -> String {
         switch format {
         case .text: TextReportWriter.write(report)
         case .json: JSONReportWriter.write(report)

@@ -19,8 +19,8 @@
 /// 1 violation (1 HIGH)                (the last line: the verdict)
 /// ```
 /// Findings are grouped by rule, the group with the most severe finding first.
-public enum TextReportWriter {
-    public static func write(_ report: CheckReport) -> String {
+package enum TextReportWriter {
+    package static func write(_ report: CheckReport) -> String {
         var lines: [String] = []
         lines.reserveCapacity(64 + report.findings.count * 12 + report.rules.count)
         Self.header(report, into: &lines)

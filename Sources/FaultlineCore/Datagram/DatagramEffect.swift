@@ -6,7 +6,7 @@
 /// that fired for one datagram in this order (`docs/udp.md` draws it):
 ///
 ///     corrupt ─▶ reorder (hold) ─▶ delay ─▶ original + copies ─▶ rate ─▶ socket
-public enum DatagramEffect: Sendable, Equatable {
+package enum DatagramEffect: Sendable, Equatable {
     /// Discard the datagram (`loss`).
     case drop
     /// Send it, then `copies` more: copy *k* leaves *k* × `gap` after the original.
@@ -22,7 +22,7 @@ public enum DatagramEffect: Sendable, Equatable {
 
     /// The event log's `action` word, as TCP's: `drop`, `duplicate`, `reorder`,
     /// `corrupt`. A rate decision is logged only by what the bucket did (`queue`, `drop`).
-    public var action: String {
+    package var action: String {
         switch self {
         case .drop: "drop"
         case .duplicate: "duplicate"

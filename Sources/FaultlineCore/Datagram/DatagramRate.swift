@@ -10,30 +10,30 @@
 ///
 /// Rate is the one datagram fault driven by time, not by chance: the same traffic at
 /// a different speed meets a different limit.
-public struct DatagramRate: Sendable, Equatable {
-    public enum Unit: Sendable, Equatable {
+package struct DatagramRate: Sendable, Equatable {
+    package enum Unit: Sendable, Equatable {
         case packets
         case bytes
     }
 
-    public enum Excess: String, Sendable, Equatable, CaseIterable {
+    package enum Excess: String, Sendable, Equatable, CaseIterable {
         case drop
         case queue
     }
 
-    public static let defaultQueueLimit = 64
-    public static let maximumQueueLimit = 65_536
+    package static let defaultQueueLimit = 64
+    package static let maximumQueueLimit = 65_536
 
-    public var unit: Unit
+    package var unit: Unit
     /// Datagrams or bytes per second.
-    public var perSecond: Double
+    package var perSecond: Double
     /// The bucket's size in datagrams or bytes; nil for the default.
-    public var burst: Double?
-    public var excess: Excess
+    package var burst: Double?
+    package var excess: Excess
     /// With `excess: queue`, how many datagrams may wait.
-    public var queueLimit: Int
+    package var queueLimit: Int
 
-    public init(
+    package init(
         packetsPerSecond: Double,
         burst: Double? = nil,
         excess: Excess = .drop,
@@ -46,7 +46,7 @@ public struct DatagramRate: Sendable, Equatable {
         self.queueLimit = queueLimit
     }
 
-    public init(
+    package init(
         bytesPerSecond: Double,
         burst: Double? = nil,
         excess: Excess = .drop,
@@ -60,7 +60,7 @@ public struct DatagramRate: Sendable, Equatable {
     }
 
     /// The bucket's size in force.
-    public var effectiveBurst: Double {
+    package var effectiveBurst: Double {
         if let burst = self.burst { return burst }
         switch self.unit {
         case .packets: return max(1, self.perSecond / 10)
@@ -69,7 +69,7 @@ public struct DatagramRate: Sendable, Equatable {
     }
 
     /// What a datagram of `bytes` bytes costs in tokens.
-    public func cost(bytes: Int) -> Double {
+    package func cost(bytes: Int) -> Double {
         switch self.unit {
         case .packets: 1
         case .bytes: Double(bytes)

@@ -1,20 +1,20 @@
 /// The token bucket behind `rate`: pure arithmetic on times the caller supplies (the
 /// engine passes its event loop's clock), so it is tested without sockets or sleeps.
-public struct DatagramTokenBucket: Sendable, Equatable {
-    public let rate: DatagramRate
+package struct DatagramTokenBucket: Sendable, Equatable {
+    package let rate: DatagramRate
     /// Tokens in the bucket as of `updated`.
-    public private(set) var tokens: Double
+    package private(set) var tokens: Double
     /// Monotonic nanoseconds of the last refill.
-    public private(set) var updated: UInt64?
+    package private(set) var updated: UInt64?
 
     /// A full bucket.
-    public init(_ rate: DatagramRate) {
+    package init(_ rate: DatagramRate) {
         self.rate = rate
         self.tokens = rate.effectiveBurst
     }
 
     /// Adds the tokens earned since the last call.
-    public mutating func refill(now: UInt64) {
+    package mutating func refill(now: UInt64) {
         if let updated = self.updated, now > updated {
             let earned = Double(now - updated) / 1e9 * self.rate.perSecond
             self.tokens = min(self.rate.effectiveBurst, self.tokens + earned)
@@ -25,7 +25,7 @@ public struct DatagramTokenBucket: Sendable, Equatable {
     }
 
     /// Takes a datagram's tokens if it may leave now; false leaves the bucket as it was.
-    public mutating func take(bytes: Int, now: UInt64) -> Bool {
+    package mutating func take(bytes: Int, now: UInt64) -> Bool {
         self.refill(now: now)
         let cost = self.rate.cost(bytes: bytes)
         let burst = self.rate.effectiveBurst
@@ -42,7 +42,7 @@ public struct DatagramTokenBucket: Sendable, Equatable {
     }
 
     /// Nanoseconds until a datagram of `bytes` bytes could leave (0: now).
-    public func wait(bytes: Int) -> UInt64 {
+    package func wait(bytes: Int) -> UInt64 {
         let needed = min(self.rate.cost(bytes: bytes), self.rate.effectiveBurst) - self.tokens
         guard needed > 0 else { return 0 }
         return UInt64((needed / self.rate.perSecond * 1e9).rounded(.up))

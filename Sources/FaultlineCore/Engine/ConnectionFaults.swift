@@ -4,7 +4,7 @@
 /// shared by the two directions' stages. Rules decided per connection are decided when
 /// they are armed (at open, or when a plan change brings them) and hold from then on;
 /// per-chunk rules are decided in `decide`.
-public struct ConnectionFaults: Sendable {
+package struct ConnectionFaults: Sendable {
     struct Armed: Sendable {
         /// The rule's part of decision keys: a hash of its name.
         var key: UInt64
@@ -27,10 +27,10 @@ public struct ConnectionFaults: Sendable {
         }
     }
 
-    public private(set) var plan: FaultPlan
+    package private(set) var plan: FaultPlan
     /// The number of the plan the rules were armed from (`LivePlan.Version`).
-    public private(set) var version: UInt64
-    public let ordinal: UInt64
+    package private(set) var version: UInt64
+    package let ordinal: UInt64
     let client: String?
     var armed: [Armed] = []
     var bytesSeen: [Event.Direction: Int] = [:]
@@ -40,7 +40,7 @@ public struct ConnectionFaults: Sendable {
 
     /// Connection `ordinal`'s state under the plan `version`, its per-connection
     /// decisions taken.
-    public init(_ version: LivePlan.Version, ordinal: UInt64, client: String?) {
+    package init(_ version: LivePlan.Version, ordinal: UInt64, client: String?) {
         self.init(plan: version.plan, version: version.number, ordinal: ordinal, client: client)
     }
 
@@ -55,7 +55,7 @@ public struct ConnectionFaults: Sendable {
     /// Arms the rules of a new plan for the rest of the connection. What was counted
     /// (bytes and units per direction) carries over, so positions keep counting from
     /// the connection's first byte; a rule kept across the change draws as before.
-    public mutating func adopt(_ version: LivePlan.Version) {
+    package mutating func adopt(_ version: LivePlan.Version) {
         guard version.number != self.version else { return }
         self.plan = version.plan
         self.version = version.number
@@ -83,18 +83,18 @@ public struct ConnectionFaults: Sendable {
 
     /// The rules armed now, by name: a stage stopped by one of them (blackhole, hang)
     /// flows again once a plan change disarms it.
-    public func isArmed(_ rule: String) -> Bool {
+    package func isArmed(_ rule: String) -> Bool {
         self.armed.contains { $0.rule.name == rule }
     }
 
     /// True when no rule can act on this connection: the engine may skip its stages.
-    public var isInert: Bool {
+    package var isInert: Bool {
         self.armed.isEmpty
     }
 
     /// Severs that happen at a time after the connection opened, whatever the traffic,
     /// with the rule that decides whether it may act then.
-    public var timedSevers: [(after: Duration, rule: Rule, decision: FaultDecision)] {
+    package var timedSevers: [(after: Duration, rule: Rule, decision: FaultDecision)] {
         self.armed.compactMap { armed in
             guard case .sever(_, .afterTime(let after))? = armed.connectionEffect, let effect = armed.connectionEffect else { return nil }
             var params = armed.rule.fault.params
@@ -119,7 +119,7 @@ public struct ConnectionFaults: Sendable {
     }
 
     /// Decides what happens to the next chunk of `bytes` bytes in `direction`.
-    public mutating func decide(
+    package mutating func decide(
         direction: Event.Direction,
         bytes: Int,
         sinceProxyStart: Duration,
@@ -196,7 +196,7 @@ extension ConnectionFaults {
 
     /// The `unit` of a decision key for message ordinals: bit 61 keeps them apart from
     /// chunk ordinals of the same connection.
-    public static func messageUnit(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
+    package static func messageUnit(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
         FaultPlan.unitKey(ordinal | (1 << 61), direction)
     }
 
@@ -216,7 +216,7 @@ extension ConnectionFaults {
     /// Keys: per-connection rules use the decision taken when the connection (or UDP
     /// session) opened; per-message rules draw with `messageUnit(facts.ordinal, direction)`
     /// (`datagramUnit` in a UDP plan).
-    public func decideMessage(
+    package func decideMessage(
         direction: Event.Direction,
         facts: MessageFacts,
         sinceProxyStart: Duration,
@@ -276,14 +276,14 @@ extension ConnectionFaults {
 
 /// What to do with one chunk: how long to hold it, how to pace it, and whether the
 /// direction stops here. `fired` lists the decisions to record as events.
-public struct ChunkDecision: Sendable, Equatable {
-    public struct Slice: Sendable, Equatable {
-        public var bytes: Int
-        public var gap: Duration
+package struct ChunkDecision: Sendable, Equatable {
+    package struct Slice: Sendable, Equatable {
+        package var bytes: Int
+        package var gap: Duration
     }
 
     /// What ends the direction's normal flow.
-    public enum Stop: Sendable, Equatable {
+    package enum Stop: Sendable, Equatable {
         /// Discard this chunk and everything after it (end of stream included).
         case blackhole
         /// Pass the first `passBytes` of this chunk, then cut.
@@ -292,19 +292,19 @@ public struct ChunkDecision: Sendable, Equatable {
         case hang(close: SeverMode, after: Duration?)
     }
 
-    public var unit: UInt64
-    public var delay: Duration = .zero
-    public var bytesPerSecond: Int?
-    public var slice: Slice?
-    public var stop: Stop?
-    public var fired: [FaultDecision] = []
+    package var unit: UInt64
+    package var delay: Duration = .zero
+    package var bytesPerSecond: Int?
+    package var slice: Slice?
+    package var stop: Stop?
+    package var fired: [FaultDecision] = []
 
-    public init(unit: UInt64) {
+    package init(unit: UInt64) {
         self.unit = unit
     }
 
     /// Nothing to do: pass the chunk at once.
-    public var isPass: Bool {
+    package var isPass: Bool {
         self.delay == .zero && self.bytesPerSecond == nil && self.slice == nil && self.stop == nil
     }
 }

@@ -1,20 +1,20 @@
 /// One fault that fired: which rule, what it does, and where in the traffic. The engine
 /// carries out `effect` and records the decision as an `Event(.fault)`.
-public struct FaultDecision: Sendable, Equatable {
-    public var rule: String
+package struct FaultDecision: Sendable, Equatable {
+    package var rule: String
     /// The number of the plan the rule came from (`LivePlan.Version`): the `plan` of
     /// its `fault` event.
-    public var plan: UInt64
-    public var kind: String
-    public var effect: FaultEffect
+    package var plan: UInt64
+    package var kind: String
+    package var effect: FaultEffect
     /// The rule's parameters plus what was drawn (`delay`, `at_byte`).
-    public var params: [String: String]
+    package var params: [String: String]
     /// Nil for decisions about the whole connection (refuse, a timed sever).
-    public var direction: Event.Direction?
+    package var direction: Event.Direction?
     /// The chunk ordinal in `direction`; nil for per-connection decisions.
-    public var unit: UInt64?
+    package var unit: UInt64?
 
-    public init(
+    package init(
         rule: String,
         plan: UInt64 = 1,
         kind: String,
@@ -33,7 +33,7 @@ public struct FaultDecision: Sendable, Equatable {
     }
 
     /// The event log's `action` word.
-    public var action: String {
+    package var action: String {
         switch self.effect {
         case .delay: "delay"
         case .throttle: "throttle"
@@ -48,7 +48,7 @@ public struct FaultDecision: Sendable, Equatable {
     }
 
     /// The decision as a `fault` event (`mono` and `proxy` are the engine's to add).
-    public func event(proxy: String, connection: UInt64, mono: UInt64) -> Event {
+    package func event(proxy: String, connection: UInt64, mono: UInt64) -> Event {
         var event = Event(.fault)
         event.proxy = proxy
         event.conn = connection

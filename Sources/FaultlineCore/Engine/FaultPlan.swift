@@ -10,14 +10,14 @@
 ///
 /// Time only gates whether a rule acts now (its window, the schedule's phase); callers
 /// pass elapsed times read from their event loop.
-public struct FaultPlan: Sendable {
-    public let profile: Profile
+package struct FaultPlan: Sendable {
+    package let profile: Profile
     /// Each rule's part of its decision keys (a hash of its name), by index.
     private let ruleKeys: [UInt64]
-    public let seed: UInt64
-    public let proxy: UInt32
+    package let seed: UInt64
+    package let proxy: UInt32
 
-    public init(profile: Profile, seed: UInt64, proxy: UInt32 = 0) {
+    package init(profile: Profile, seed: UInt64, proxy: UInt32 = 0) {
         self.profile = profile
         self.ruleKeys = profile.rules.map { DecisionKey.ruleKey($0.name) }
         self.seed = seed
@@ -25,7 +25,7 @@ public struct FaultPlan: Sendable {
     }
 
     /// The `unit` of a decision key for a chunk or message ordinal in a direction.
-    public static func unitKey(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
+    package static func unitKey(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
         direction == .upstream ? ordinal : ordinal | (1 << 62)
     }
 
@@ -40,7 +40,7 @@ public struct FaultPlan: Sendable {
     }
 
     /// Whether `rule` may act now: its window and the schedule's phase allow it.
-    public func isActive(_ rule: Rule, sinceProxyStart: Duration, sinceOpen: Duration) -> Bool {
+    package func isActive(_ rule: Rule, sinceProxyStart: Duration, sinceOpen: Duration) -> Bool {
         if let window = rule.window {
             let elapsed = window.from == .proxy ? sinceProxyStart : sinceOpen
             if !window.contains(elapsed) { return false }
@@ -52,7 +52,7 @@ public struct FaultPlan: Sendable {
     }
 
     /// Whether a new connection is turned away, decided before the upstream is dialled.
-    public func admission(connection ordinal: UInt64, client: String?, sinceProxyStart: Duration, version: UInt64 = 1) -> FaultDecision? {
+    package func admission(connection ordinal: UInt64, client: String?, sinceProxyStart: Duration, version: UInt64 = 1) -> FaultDecision? {
         for (index, rule) in self.profile.rules.enumerated() where rule.fault is RefuseFault {
             guard rule.match.selects(connection: ordinal, client: client),
                 self.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: .zero)
@@ -67,22 +67,22 @@ public struct FaultPlan: Sendable {
 
     /// The per-connection state for connection `ordinal`, with its per-connection
     /// decisions taken.
-    public func connection(_ ordinal: UInt64, client: String?) -> ConnectionFaults {
+    package func connection(_ ordinal: UInt64, client: String?) -> ConnectionFaults {
         ConnectionFaults(plan: self, ordinal: ordinal, client: client)
     }
 
     /// A plan that never injects anything.
-    public static func passthrough(seed: UInt64 = 0, proxy: UInt32 = 0) -> FaultPlan {
+    package static func passthrough(seed: UInt64 = 0, proxy: UInt32 = 0) -> FaultPlan {
         FaultPlan(profile: .none, seed: seed, proxy: proxy)
     }
 
     /// True when no rule could ever act on TCP streams (so the engine can skip stages).
-    public var isEmpty: Bool {
+    package var isEmpty: Bool {
         self.profile.rules.isEmpty
     }
 }
 
 extension Profile {
     /// The profile with no rules: what a proxy started without one runs.
-    public static let none = Profile(name: "none", description: "no faults", rules: [])
+    package static let none = Profile(name: "none", description: "no faults", rules: [])
 }

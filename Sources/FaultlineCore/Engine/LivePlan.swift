@@ -11,34 +11,34 @@ import Synchronization
 /// Decision keys come from rule names and traffic positions only, so a rule kept across
 /// a change draws exactly what it drew before, and the same seed, traffic and changes
 /// at the same positions give the same faults.
-public final class LivePlan: Sendable {
+package final class LivePlan: Sendable {
     /// One plan in force, numbered from 1 (the plan the proxy started with).
-    public struct Version: Sendable {
-        public let number: UInt64
-        public let plan: FaultPlan
+    package struct Version: Sendable {
+        package let number: UInt64
+        package let plan: FaultPlan
     }
 
     private let latest: Mutex<Version>
     private let latestNumber: Atomic<UInt64>
 
-    public init(_ plan: FaultPlan) {
+    package init(_ plan: FaultPlan) {
         self.latest = Mutex(Version(number: 1, plan: plan))
         self.latestNumber = Atomic(1)
     }
 
     /// The number of the plan in force: cheap enough to read for every chunk.
-    public var number: UInt64 {
+    package var number: UInt64 {
         self.latestNumber.load(ordering: .acquiring)
     }
 
     /// The plan in force and its number.
-    public var current: Version {
+    package var current: Version {
         self.latest.withLock { $0 }
     }
 
     /// Puts `profile` in force (same seed, same proxy index) and returns the new version.
     @discardableResult
-    public func replace(with profile: Profile) -> Version {
+    package func replace(with profile: Profile) -> Version {
         self.latest.withLock { version in
             let plan = FaultPlan(profile: profile, seed: version.plan.seed, proxy: version.plan.proxy)
             version = Version(number: version.number + 1, plan: plan)
@@ -50,7 +50,7 @@ public final class LivePlan: Sendable {
 
 extension LivePlan.Version {
     /// The `plan_change` event that records this plan coming into force.
-    public func changeEvent(proxy: String, mono: UInt64) -> Event {
+    package func changeEvent(proxy: String, mono: UInt64) -> Event {
         var event = Event(.planChange)
         event.proxy = proxy
         event.plan = self.number

@@ -11,8 +11,8 @@
 ///
 /// `taken` lists exactly the decisions carried out: the engine logs each as a `fault`
 /// event (a sever at the reply's first byte when the reply starts to arrive).
-public struct MessageDisposition: Sendable, Equatable {
-    public enum Fate: Sendable, Equatable {
+package struct MessageDisposition: Sendable, Equatable {
+    package enum Fate: Sendable, Equatable {
         case forward
         case drop
         case respond(InjectedReply)
@@ -25,7 +25,7 @@ public struct MessageDisposition: Sendable, Equatable {
         /// close the connection after the given time.
         case discardFromNow(hang: (close: SeverMode, after: Duration?)?)
 
-        public static func == (lhs: Fate, rhs: Fate) -> Bool {
+        package static func == (lhs: Fate, rhs: Fate) -> Bool {
             switch (lhs, rhs) {
             case (.forward, .forward), (.drop, .drop): true
             case (.respond(let a), .respond(let b)): a == b
@@ -37,22 +37,22 @@ public struct MessageDisposition: Sendable, Equatable {
         }
     }
 
-    public var fate: Fate = .forward
-    public var delay: Duration = .zero
-    public var bytesPerSecond: Int?
-    public var slice: ChunkDecision.Slice?
-    public var reorder: (after: Int, maxHold: Duration)?
-    public var duplicate: (copies: Int, gap: Duration)?
+    package var fate: Fate = .forward
+    package var delay: Duration = .zero
+    package var bytesPerSecond: Int?
+    package var slice: ChunkDecision.Slice?
+    package var reorder: (after: Int, maxHold: Duration)?
+    package var duplicate: (copies: Int, gap: Duration)?
     /// The rule that asked for the copies, for their `duplicate_reply` events.
-    public var duplicateRule: String?
+    package var duplicateRule: String?
     /// Cut once the whole message went on.
-    public var severAfter: SeverMode?
+    package var severAfter: SeverMode?
     /// The decision to carry out when the first byte of this request's reply arrives.
-    public var severOnReply: FaultDecision?
+    package var severOnReply: FaultDecision?
     /// The decisions carried out now, to log.
-    public var taken: [FaultDecision] = []
+    package var taken: [FaultDecision] = []
 
-    public init(_ decisions: [FaultDecision]) {
+    package init(_ decisions: [FaultDecision]) {
         if let terminal = decisions.first(where: { Self.fate(of: $0.effect) != nil }), let fate = Self.fate(of: terminal.effect) {
             self.fate = fate
             self.taken = [terminal]
@@ -102,7 +102,7 @@ public struct MessageDisposition: Sendable, Equatable {
         }
     }
 
-    public static func == (lhs: MessageDisposition, rhs: MessageDisposition) -> Bool {
+    package static func == (lhs: MessageDisposition, rhs: MessageDisposition) -> Bool {
         lhs.fate == rhs.fate && lhs.delay == rhs.delay && lhs.bytesPerSecond == rhs.bytesPerSecond
             && lhs.slice == rhs.slice
             && lhs.reorder?.after == rhs.reorder?.after && lhs.reorder?.maxHold == rhs.reorder?.maxHold

@@ -4,24 +4,24 @@ import Yams
 /// FIN included. With both directions: a network partition.
 ///
 ///     fault: {kind: blackhole}
-public struct BlackholeFault: Fault {
-    public static let kind = "blackhole"
-    public static let summary = "keep the connection open but let nothing more through (a partition)"
-    public static let parameters: [String] = []
+package struct BlackholeFault: Fault {
+    package static let kind = "blackhole"
+    package static let summary = "keep the connection open but let nothing more through (a partition)"
+    package static let parameters: [String] = []
 
-    public init() {}
+    package init() {}
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         self.init()
     }
 
-    public var params: [String: String] { [:] }
+    package var params: [String: String] { [:] }
 
-    public var explanation: String {
+    package var explanation: String {
         "keeps the connection open but silently discards everything from then on, end of stream included"
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .blackhole
     }
 }

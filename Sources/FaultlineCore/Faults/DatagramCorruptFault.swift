@@ -15,19 +15,19 @@ import Darwin
 /// rewrites bytes. An empty datagram has no bits and passes unchanged.
 ///
 ///     fault: {kind: corrupt, rate: 0.001}
-public struct DatagramCorruptFault: DatagramFaultKind {
-    public static let kind = "corrupt"
-    public static let summary = "UDP: flip random bits of the datagram (each with chance rate, or exactly one)"
-    public static let parameters = ["rate"]
+package struct DatagramCorruptFault: DatagramFaultKind {
+    package static let kind = "corrupt"
+    package static let summary = "UDP: flip random bits of the datagram (each with chance rate, or exactly one)"
+    package static let parameters = ["rate"]
 
     /// Chance each bit flips; nil flips exactly one bit.
-    public var rate: Double?
+    package var rate: Double?
 
-    public init(rate: Double? = nil) {
+    package init(rate: Double? = nil) {
         self.rate = rate
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let rate = reader.optional(parameters, "rate") { reader.number($0, what: "rate (each bit's chance to flip)", in: 0...1) }
         if parameters.has("rate"), rate == nil { return nil }
         if rate == 0 {
@@ -37,11 +37,11 @@ public struct DatagramCorruptFault: DatagramFaultKind {
         self.init(rate: rate)
     }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         self.rate.map { ["rate": ProfileReader.format($0)] } ?? [:]
     }
 
-    public var explanation: String {
+    package var explanation: String {
         if let rate = self.rate {
             return "flips each bit of the datagram with chance \(ProfileReader.format(rate)) (at least one bit), keeping its length"
         }
@@ -49,7 +49,7 @@ public struct DatagramCorruptFault: DatagramFaultKind {
     }
 
     /// The positions come later, from the drawn `entropy` and the datagram's size.
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .datagram(.corrupt(rate: self.rate, entropy: random.next()))
     }
 

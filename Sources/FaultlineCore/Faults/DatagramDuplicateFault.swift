@@ -5,24 +5,24 @@ import Yams
 /// are counted as duplicated, never as received, so accounting still adds up.
 ///
 ///     fault: {kind: duplicate, copies: 1, gap: 5ms}
-public struct DatagramDuplicateFault: DatagramFaultKind {
-    public static let kind = "duplicate"
-    public static let summary = "UDP: send the datagram again, copies times, gap apart"
-    public static let parameters = ["copies", "gap"]
+package struct DatagramDuplicateFault: DatagramFaultKind {
+    package static let kind = "duplicate"
+    package static let summary = "UDP: send the datagram again, copies times, gap apart"
+    package static let parameters = ["copies", "gap"]
     /// The most copies one datagram may get: enough to model any real duplication.
-    public static let maximumCopies = 16
+    package static let maximumCopies = 16
 
     /// Extra copies after the original (1: the datagram arrives twice).
-    public var copies: Int
+    package var copies: Int
     /// Time between the original and the first copy, and between copies.
-    public var gap: Duration
+    package var gap: Duration
 
-    public init(copies: Int = 1, gap: Duration = .zero) {
+    package init(copies: Int = 1, gap: Duration = .zero) {
         self.copies = copies
         self.gap = gap
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let copies = reader.optional(parameters, "copies") {
             reader.integer($0, what: "copies (extra copies after the original)", in: 1...Self.maximumCopies)
         }
@@ -31,17 +31,17 @@ public struct DatagramDuplicateFault: DatagramFaultKind {
         self.init(copies: copies ?? 1, gap: gap ?? .zero)
     }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         ["copies": String(self.copies), "gap": DurationText.format(self.gap)]
     }
 
-    public var explanation: String {
+    package var explanation: String {
         let times = self.copies == 1 ? "once more" : "\(self.copies) more times"
         let gap = self.gap == .zero ? "right behind it" : "\(DurationText.format(self.gap)) apart"
         return "sends the datagram, then \(times), \(gap), so it arrives \(self.copies + 1) times"
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .datagram(.duplicate(copies: self.copies, gap: self.gap))
     }
 }

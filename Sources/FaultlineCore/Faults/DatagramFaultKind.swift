@@ -1,7 +1,7 @@
 /// A fault kind the UDP engine carries out. The datagram kinds conform through
 /// `DatagramFaultKind`; `delay`, a stream kind, conforms too, because the UDP engine
 /// delays each datagram on its own.
-public protocol DatagramCarried: Fault {
+package protocol DatagramCarried: Fault {
     /// What it does to a datagram, for `faultline profile explain` on a UDP profile.
     var datagramExplanation: String { get }
 }
@@ -11,13 +11,13 @@ public protocol DatagramCarried: Fault {
 ///
 /// A profile writes it like every kind, `fault: {kind: loss, model: gilbert_elliott,
 /// p: 0.02, r: 0.3}`, in a profile that says `transport: udp`.
-public protocol DatagramFaultKind: DatagramCarried {}
+package protocol DatagramFaultKind: DatagramCarried {}
 
 extension DatagramFaultKind {
-    public static var layer: FaultLayer { .datagram }
-    public static var scopes: [DecisionScope] { [.message] }
+    package static var layer: FaultLayer { .datagram }
+    package static var scopes: [DecisionScope] { [.message] }
 
-    public var datagramExplanation: String { self.explanation }
+    package var datagramExplanation: String { self.explanation }
 }
 
 /// A fault whose decision for one unit depends on the units before it in the same
@@ -41,7 +41,7 @@ package struct ChainStates: Sendable {
 
 extension DelayFault: DatagramCarried {
     /// Unlike TCP's, a datagram's delay does not keep order: each draws its own.
-    public var datagramExplanation: String {
+    package var datagramExplanation: String {
         if self.jitter == .zero {
             return "holds each datagram for \(DurationText.format(self.latency)) before sending it on"
         }

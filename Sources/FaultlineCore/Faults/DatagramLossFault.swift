@@ -16,19 +16,19 @@ import Yams
 ///
 ///     fault: {kind: loss}
 ///     fault: {kind: loss, model: gilbert_elliott, p: 0.02, r: 0.3, loss_bad: 0.9}
-public struct DatagramLossFault: DatagramFaultKind, ChainedFault {
+package struct DatagramLossFault: DatagramFaultKind, ChainedFault {
     /// The Gilbert-Elliott chain's parameters (all probabilities in [0, 1]).
-    public struct GilbertElliott: Sendable, Equatable {
+    package struct GilbertElliott: Sendable, Equatable {
         /// Chance to move from the good to the bad state after a datagram.
-        public var p: Double
+        package var p: Double
         /// Chance to move from the bad to the good state after a datagram.
-        public var r: Double
+        package var r: Double
         /// Chance a datagram is lost while the chain is good (netem's 1 - k).
-        public var lossGood: Double
+        package var lossGood: Double
         /// Chance a datagram is lost while the chain is bad (netem's 1 - h).
-        public var lossBad: Double
+        package var lossBad: Double
 
-        public init(p: Double, r: Double, lossGood: Double = 0, lossBad: Double = 1) {
+        package init(p: Double, r: Double, lossGood: Double = 0, lossBad: Double = 1) {
             self.p = p
             self.r = r
             self.lossGood = lossGood
@@ -36,7 +36,7 @@ public struct DatagramLossFault: DatagramFaultKind, ChainedFault {
         }
     }
 
-    public enum Model: Sendable, Equatable {
+    package enum Model: Sendable, Equatable {
         case independent
         case gilbertElliott(GilbertElliott)
     }
@@ -46,22 +46,22 @@ public struct DatagramLossFault: DatagramFaultKind, ChainedFault {
         case gilbertElliott = "gilbert_elliott"
     }
 
-    public static let kind = "loss"
-    public static let summary = "UDP: discard datagrams, independently or in Gilbert-Elliott bursts"
-    public static let parameters = ["model", "p", "r", "loss_good", "loss_bad"]
+    package static let kind = "loss"
+    package static let summary = "UDP: discard datagrams, independently or in Gilbert-Elliott bursts"
+    package static let parameters = ["model", "p", "r", "loss_good", "loss_bad"]
 
-    public var model: Model
+    package var model: Model
 
-    public init(_ model: Model = .independent) {
+    package init(_ model: Model = .independent) {
         self.model = model
     }
 
     /// Bursty loss with the Gilbert-Elliott chain.
-    public static func gilbertElliott(p: Double, r: Double, lossGood: Double = 0, lossBad: Double = 1) -> DatagramLossFault {
+    package static func gilbertElliott(p: Double, r: Double, lossGood: Double = 0, lossBad: Double = 1) -> DatagramLossFault {
         DatagramLossFault(.gilbertElliott(GilbertElliott(p: p, r: r, lossGood: lossGood, lossBad: lossBad)))
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let model = reader.optional(parameters, "model") { reader.choice($0, what: "loss model", as: ModelName.self) }
         if parameters.has("model"), model == nil { return nil }
         guard model == .gilbertElliott else {
@@ -82,7 +82,7 @@ public struct DatagramLossFault: DatagramFaultKind, ChainedFault {
         self = .gilbertElliott(p: p, r: r, lossGood: good ?? 0, lossBad: bad ?? 1)
     }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         switch self.model {
         case .independent:
             return ["model": "independent"]
@@ -94,7 +94,7 @@ public struct DatagramLossFault: DatagramFaultKind, ChainedFault {
         }
     }
 
-    public var explanation: String {
+    package var explanation: String {
         switch self.model {
         case .independent:
             return "discards the datagram (nothing retransmits it)"
@@ -104,7 +104,7 @@ public struct DatagramLossFault: DatagramFaultKind, ChainedFault {
         }
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .datagram(.drop)
     }
 

@@ -4,18 +4,18 @@ import Yams
 /// per session; the excess is dropped or queued (UDP only; TCP's is `bandwidth`).
 ///
 ///     fault: {kind: rate, bytes_per_second: 125000, excess: queue, queue_limit: 32}
-public struct DatagramRateFault: DatagramFaultKind {
-    public static let kind = "rate"
-    public static let summary = "UDP: a token bucket in datagrams or bytes per second; the excess dropped or queued"
-    public static let parameters = ["packets_per_second", "bytes_per_second", "burst", "excess", "queue_limit"]
+package struct DatagramRateFault: DatagramFaultKind {
+    package static let kind = "rate"
+    package static let summary = "UDP: a token bucket in datagrams or bytes per second; the excess dropped or queued"
+    package static let parameters = ["packets_per_second", "bytes_per_second", "burst", "excess", "queue_limit"]
 
-    public var rate: DatagramRate
+    package var rate: DatagramRate
 
-    public init(_ rate: DatagramRate) {
+    package init(_ rate: DatagramRate) {
         self.rate = rate
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let most = Double(Int32.max)
         let positive = { (key: String, what: String) -> Double? in
             reader.optional(parameters, key) { node in
@@ -55,7 +55,7 @@ public struct DatagramRateFault: DatagramFaultKind {
     }
 
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         var params: [String: String] = [
             self.rate.unit == .packets ? "packets_per_second" : "bytes_per_second": ProfileReader.format(self.rate.perSecond),
             "excess": self.rate.excess.rawValue,
@@ -65,7 +65,7 @@ public struct DatagramRateFault: DatagramFaultKind {
         return params
     }
 
-    public var explanation: String {
+    package var explanation: String {
         let unit = self.rate.unit == .packets ? "datagrams" : "bytes"
         let excess = self.rate.excess == .queue
             ? "queues the excess (up to \(self.rate.queueLimit) datagrams, then drops)"
@@ -73,7 +73,7 @@ public struct DatagramRateFault: DatagramFaultKind {
         return "lets at most \(ProfileReader.format(self.rate.perSecond)) \(unit) per second through, per session, and \(excess)"
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .datagram(.rate(self.rate))
     }
 }

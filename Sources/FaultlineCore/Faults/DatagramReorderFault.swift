@@ -12,25 +12,25 @@ import Yams
 /// datagram; with only `delay`, the datagram is simply let past by those behind it.
 ///
 ///     fault: {kind: reorder, after: 2, delay: 50ms}
-public struct DatagramReorderFault: DatagramFaultKind {
-    public static let kind = "reorder"
-    public static let summary = "UDP: hold the datagram until the next N arrived (or a delay passed), so it arrives late"
-    public static let parameters = ["after", "delay"]
+package struct DatagramReorderFault: DatagramFaultKind {
+    package static let kind = "reorder"
+    package static let summary = "UDP: hold the datagram until the next N arrived (or a delay passed), so it arrives late"
+    package static let parameters = ["after", "delay"]
     /// How long a hold lasts when only `after` is given.
-    public static let defaultDelay: Duration = .seconds(1)
-    public static let maximumAfter = 1024
+    package static let defaultDelay: Duration = .seconds(1)
+    package static let maximumAfter = 1024
 
     /// Release after this many later datagrams arrived.
-    public var after: Int?
+    package var after: Int?
     /// Release after this long at the latest.
-    public var delay: Duration?
+    package var delay: Duration?
 
-    public init(after: Int? = nil, delay: Duration? = nil) {
+    package init(after: Int? = nil, delay: Duration? = nil) {
         self.after = after
         self.delay = delay
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let after = reader.optional(parameters, "after") {
             reader.integer($0, what: "after (a count of later datagrams)", in: 1...Self.maximumAfter)
         }
@@ -47,14 +47,14 @@ public struct DatagramReorderFault: DatagramFaultKind {
         self.init(after: after, delay: delay)
     }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         var params: [String: String] = [:]
         if let after = self.after { params["after"] = String(after) }
         if let delay = self.delay { params["delay"] = DurationText.format(delay) }
         return params
     }
 
-    public var explanation: String {
+    package var explanation: String {
         let later = { (after: Int) in "\(after) later \(after == 1 ? "datagram" : "datagrams") arrived" }
         switch (self.after, self.delay) {
         case (let after?, let delay?):
@@ -68,7 +68,7 @@ public struct DatagramReorderFault: DatagramFaultKind {
         }
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .datagram(.reorder(after: self.after, delay: self.delay ?? Self.defaultDelay))
     }
 }

@@ -10,31 +10,31 @@ import Darwin
 /// short delay never overtakes a long one ahead of it.
 ///
 ///     fault: {kind: delay, latency: 200ms, jitter: 50ms, distribution: normal}
-public struct DelayFault: Fault {
-    public enum Distribution: String, Sendable, CaseIterable {
+package struct DelayFault: Fault {
+    package enum Distribution: String, Sendable, CaseIterable {
         /// latency ± jitter, every value equally likely.
         case uniform
         /// latency with jitter as the standard deviation (cut at zero).
         case normal
     }
 
-    public static let kind = "delay"
-    public static let summary = "hold each chunk or message for a latency plus jitter, keeping order"
-    public static let parameters = ["latency", "jitter", "distribution"]
-    public static var scopes: [DecisionScope] { [.connection, .chunk, .message] }
-    public static var redrawsPerUnit: Bool { true }
+    package static let kind = "delay"
+    package static let summary = "hold each chunk or message for a latency plus jitter, keeping order"
+    package static let parameters = ["latency", "jitter", "distribution"]
+    package static var scopes: [DecisionScope] { [.connection, .chunk, .message] }
+    package static var redrawsPerUnit: Bool { true }
 
-    public var latency: Duration
-    public var jitter: Duration
-    public var distribution: Distribution
+    package var latency: Duration
+    package var jitter: Duration
+    package var distribution: Distribution
 
-    public init(latency: Duration, jitter: Duration = .zero, distribution: Distribution = .uniform) {
+    package init(latency: Duration, jitter: Duration = .zero, distribution: Distribution = .uniform) {
         self.latency = latency
         self.jitter = jitter
         self.distribution = distribution
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let latency = reader.required(parameters, "latency", what: "delay fault").flatMap { reader.duration($0, what: "latency") }
         let jitter = reader.optional(parameters, "jitter") { reader.duration($0, what: "jitter") }
         let distribution = reader.optional(parameters, "distribution") { reader.choice($0, what: "distribution", as: Distribution.self) }
@@ -42,11 +42,11 @@ public struct DelayFault: Fault {
         self.init(latency: latency, jitter: jitter ?? .zero, distribution: distribution ?? .uniform)
     }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         ["latency": DurationText.format(self.latency), "jitter": DurationText.format(self.jitter), "distribution": self.distribution.rawValue]
     }
 
-    public var explanation: String {
+    package var explanation: String {
         if self.jitter == .zero {
             return "holds each chunk for \(DurationText.format(self.latency)) before passing it on, keeping order"
         }
@@ -54,7 +54,7 @@ public struct DelayFault: Fault {
         return "holds each chunk for \(DurationText.format(self.latency)) \(spread), before passing it on, keeping order"
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         let base = Double(self.latency.nanoseconds)
         let spread = Double(self.jitter.nanoseconds)
         guard spread > 0 else { return .delay(self.latency) }

@@ -10,7 +10,7 @@ import Yams
 /// Adding a kind: one file in `Faults/`, one entry in `FaultRegistry.kinds`, one
 /// `FaultEffect` case if none fits, and the engine that carries it out (TCP stages, the
 /// UDP engine, framed connections).
-public protocol Fault: Sendable {
+package protocol Fault: Sendable {
     /// Profile spelling and the event log's `kind`.
     static var kind: String { get }
     /// One line for `faultline profile list`-style tables and the schema.
@@ -39,15 +39,15 @@ public protocol Fault: Sendable {
 }
 
 extension Fault {
-    public static var redrawsPerUnit: Bool { false }
-    public static var scopes: [DecisionScope] { [.connection, .chunk] }
-    public static var layer: FaultLayer { .stream }
+    package static var redrawsPerUnit: Bool { false }
+    package static var scopes: [DecisionScope] { [.connection, .chunk] }
+    package static var layer: FaultLayer { .stream }
 }
 
-public typealias ReaderFields = ProfileReader.Fields
+package typealias ReaderFields = ProfileReader.Fields
 
 /// What a fault acts on.
-public enum FaultLayer: String, Sendable {
+package enum FaultLayer: String, Sendable {
     /// TCP byte streams (chunks and connections); framed connections carry these too.
     case stream
     /// Framed messages only (request lost, reply lost, duplicate request...).
@@ -58,7 +58,7 @@ public enum FaultLayer: String, Sendable {
 
 /// What the engine does for one decision. Values, not behaviour: the TCP stage, the UDP
 /// engine and framed connections each carry out the cases that concern them.
-public enum FaultEffect: Sendable, Equatable {
+package enum FaultEffect: Sendable, Equatable {
     /// Hold the unit this long before passing it on; order is kept.
     case delay(Duration)
     /// Pass at most this many bytes per second in the rule's direction.
@@ -81,7 +81,7 @@ public enum FaultEffect: Sendable, Equatable {
 }
 
 /// How a connection is cut.
-public enum SeverMode: String, Sendable, CaseIterable, Equatable {
+package enum SeverMode: String, Sendable, CaseIterable, Equatable {
     /// RST to both peers (SO_LINGER 0): `ECONNRESET`.
     case reset
     /// FIN to both peers after what was already forwarded: a clean EOF.
@@ -91,7 +91,7 @@ public enum SeverMode: String, Sendable, CaseIterable, Equatable {
 }
 
 /// When a sever happens.
-public enum SeverTrigger: Sendable, Equatable {
+package enum SeverTrigger: Sendable, Equatable {
     /// Before the unit that was decided on.
     case now
     /// Once this many bytes have passed in the direction (counted from the connection's
@@ -102,7 +102,7 @@ public enum SeverTrigger: Sendable, Equatable {
 }
 
 /// How a new connection is turned away.
-public enum RefuseMode: String, Sendable, CaseIterable, Equatable {
+package enum RefuseMode: String, Sendable, CaseIterable, Equatable {
     /// Accepted, then reset at once: the client sees `ECONNRESET`.
     case reset
     /// Accepted, then closed at once: the client sees EOF before any reply.

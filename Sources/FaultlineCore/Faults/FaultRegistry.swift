@@ -5,8 +5,8 @@
 /// registered twice when TCP and UDP mean different things by it (a duplicated request
 /// on TCP, a duplicated datagram on UDP): `kind(named:for:)` picks by transport. The
 /// framed message kinds (`drop`, `respond`...) join the same list with their own `layer`.
-public enum FaultRegistry {
-    public static let kinds: [any Fault.Type] = [
+package enum FaultRegistry {
+    package static let kinds: [any Fault.Type] = [
         DelayFault.self,
         BandwidthFault.self,
         SliceFault.self,
@@ -26,17 +26,17 @@ public enum FaultRegistry {
     ]
 
     /// The kind spelled `name` that a profile for `transport` can use, if registered.
-    public static func kind(named name: String, for transport: ProfileTransport) -> (any Fault.Type)? {
+    package static func kind(named name: String, for transport: ProfileTransport) -> (any Fault.Type)? {
         self.kinds.first { $0.kind == name && transport.carries($0) }
     }
 
     /// All names, in registry order, for messages.
-    public static var names: [String] {
+    package static var names: [String] {
         self.unique(self.kinds.map { $0.kind })
     }
 
     /// The names a profile for `transport` can use, in registry order.
-    public static func names(for transport: ProfileTransport) -> [String] {
+    package static func names(for transport: ProfileTransport) -> [String] {
         self.unique(self.kinds.filter(transport.carries).map { $0.kind })
     }
 

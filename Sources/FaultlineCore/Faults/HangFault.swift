@@ -5,20 +5,20 @@ import Yams
 /// Unlike `blackhole`, nothing is read: backpressure reaches the sender.
 ///
 ///     fault: {kind: hang, close_after: 30s, close: reset}
-public struct HangFault: Fault {
-    public static let kind = "hang"
-    public static let summary = "stop forwarding and hold the connection, optionally closing it later"
-    public static let parameters = ["close_after", "close"]
+package struct HangFault: Fault {
+    package static let kind = "hang"
+    package static let summary = "stop forwarding and hold the connection, optionally closing it later"
+    package static let parameters = ["close_after", "close"]
 
-    public var closeAfter: Duration?
-    public var close: SeverMode
+    package var closeAfter: Duration?
+    package var close: SeverMode
 
-    public init(closeAfter: Duration? = nil, close: SeverMode = .fin) {
+    package init(closeAfter: Duration? = nil, close: SeverMode = .fin) {
         self.closeAfter = closeAfter
         self.close = close
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let after = reader.optional(parameters, "close_after") { reader.duration($0, what: "close_after") }
         let close = reader.optional(parameters, "close") { reader.choice($0, what: "close", as: SeverMode.self) }
         if close == .halfClose, let node = parameters["close"] {
@@ -29,20 +29,20 @@ public struct HangFault: Fault {
         self.init(closeAfter: after, close: close ?? .fin)
     }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         var params = ["close": self.close.rawValue]
         if let after = self.closeAfter { params["close_after"] = DurationText.format(after) }
         return params
     }
 
-    public var explanation: String {
+    package var explanation: String {
         guard let after = self.closeAfter else {
             return "stops forwarding and holds the connection open for as long as the peers keep it"
         }
         return "stops forwarding, holds the connection for \(DurationText.format(after)), then \(self.close == .reset ? "resets" : "closes") it"
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .hang(close: self.close, after: self.closeAfter)
     }
 }

@@ -6,24 +6,24 @@ import Yams
 /// each copy's reply is recorded (`duplicate_reply` event) and never sent to the client.
 ///
 ///     fault: {kind: duplicate, copies: 1, gap: 0s}
-public struct MessageDuplicateFault: MessageFault {
-    public static let kind = "duplicate"
-    public static let summary = "deliver the request again on a second upstream connection; the copy's reply is recorded, not sent on"
-    public static let parameters = ["copies", "gap"]
-    public static var layer: FaultLayer { .message }
-    public static var scopes: [DecisionScope] { [.connection, .message] }
+package struct MessageDuplicateFault: MessageFault {
+    package static let kind = "duplicate"
+    package static let summary = "deliver the request again on a second upstream connection; the copy's reply is recorded, not sent on"
+    package static let parameters = ["copies", "gap"]
+    package static var layer: FaultLayer { .message }
+    package static var scopes: [DecisionScope] { [.connection, .message] }
     /// More copies than this would be a load test, not a fault.
-    public static let maximumCopies = 8
+    package static let maximumCopies = 8
 
-    public var copies: Int
-    public var gap: Duration
+    package var copies: Int
+    package var gap: Duration
 
-    public init(copies: Int = 1, gap: Duration = .zero) {
+    package init(copies: Int = 1, gap: Duration = .zero) {
         self.copies = copies
         self.gap = gap
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let copies = reader.optional(parameters, "copies") {
             reader.integer($0, what: "copies (extra deliveries after the original)", in: 1...Self.maximumCopies)
         }
@@ -32,20 +32,20 @@ public struct MessageDuplicateFault: MessageFault {
         self.init(copies: copies ?? 1, gap: gap ?? .zero)
     }
 
-    public var actsOnMessages: Bool { true }
-    public var requestsOnly: Bool { true }
+    package var actsOnMessages: Bool { true }
+    package var requestsOnly: Bool { true }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         ["copies": String(self.copies), "gap": DurationText.format(self.gap)]
     }
 
-    public var explanation: String {
+    package var explanation: String {
         let times = self.copies == 1 ? "a second time" : "\(self.copies + 1) times in all"
         let when = self.gap == .zero ? "" : ", \(DurationText.format(self.gap)) after the original"
         return "delivers the request to the server \(times), each copy on a new upstream connection\(when); the client gets only the original's reply, and each copy's reply is recorded in the log"
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .message(.duplicate(copies: self.copies, gap: self.gap))
     }
 }

@@ -3,7 +3,7 @@
 ///
 /// Values, not behaviour: `FaultEffect.message` carries one, and the proxy's message
 /// stage carries it out. Chunk decisions never see these.
-public enum MessageEffect: Sendable, Equatable {
+package enum MessageEffect: Sendable, Equatable {
     /// Discard the message: a request that never reaches the server, or a reply that
     /// never reaches the client.
     case drop
@@ -19,7 +19,7 @@ public enum MessageEffect: Sendable, Equatable {
     case sever(SeverMode, at: SeverPoint)
 
     /// The event log's `action` word.
-    public var action: String {
+    package var action: String {
         switch self {
         case .drop: "drop"
         case .duplicate: "duplicate"
@@ -30,7 +30,7 @@ public enum MessageEffect: Sendable, Equatable {
     }
 
     /// True for effects that only make sense on a request (client to server).
-    public var requestsOnly: Bool {
+    package var requestsOnly: Bool {
         switch self {
         case .duplicate, .reorder, .respond: true
         case .sever(_, let point): point == .firstReplyByte
@@ -46,7 +46,7 @@ public enum MessageEffect: Sendable, Equatable {
 ///     after             GET /a HTTP/1.1 … ✂           all of it goes on
 ///     first_reply_byte  GET /a … ─▶ server ─▶ H ✂     the request goes on; cut when
 ///                                                    its reply starts to come back
-public enum SeverPoint: String, Sendable, CaseIterable, Equatable {
+package enum SeverPoint: String, Sendable, CaseIterable, Equatable {
     case before
     case midMessage = "mid_message"
     case after
@@ -57,13 +57,13 @@ public enum SeverPoint: String, Sendable, CaseIterable, Equatable {
 /// The proxy turns it into bytes for the connection's framing: an HTTP response from
 /// `status`, `headers` and `body`; a RESP error from `error`; for line and length
 /// framing, `body` as one message.
-public struct InjectedReply: Sendable, Equatable {
-    public var status: Int?
-    public var headers: [MessageInfo.Header]
-    public var body: String?
-    public var error: String?
+package struct InjectedReply: Sendable, Equatable {
+    package var status: Int?
+    package var headers: [MessageInfo.Header]
+    package var body: String?
+    package var error: String?
 
-    public init(status: Int? = nil, headers: [MessageInfo.Header] = [], body: String? = nil, error: String? = nil) {
+    package init(status: Int? = nil, headers: [MessageInfo.Header] = [], body: String? = nil, error: String? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
@@ -72,7 +72,7 @@ public struct InjectedReply: Sendable, Equatable {
 
     /// Why this reply cannot be written on a connection framed as `framing`, or nil
     /// when it can.
-    public func problem(for framing: Profile.Framing) -> String? {
+    package func problem(for framing: Profile.Framing) -> String? {
         switch framing {
         case .http:
             return self.status == nil ? "an HTTP reply needs 'status' (and optionally headers and body)" : nil

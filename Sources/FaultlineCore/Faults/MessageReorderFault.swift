@@ -7,25 +7,25 @@ import Yams
 /// delay of `delay`.
 ///
 ///     fault: {kind: reorder, after: 1, delay: 500ms}
-public struct MessageReorderFault: MessageFault {
-    public static let kind = "reorder"
-    public static let summary = "hold the request back until the next N requests went on (or a delay), so it arrives out of order"
-    public static let parameters = ["after", "delay"]
-    public static var layer: FaultLayer { .message }
-    public static var scopes: [DecisionScope] { [.connection, .message] }
+package struct MessageReorderFault: MessageFault {
+    package static let kind = "reorder"
+    package static let summary = "hold the request back until the next N requests went on (or a delay), so it arrives out of order"
+    package static let parameters = ["after", "delay"]
+    package static var layer: FaultLayer { .message }
+    package static var scopes: [DecisionScope] { [.connection, .message] }
     /// How long a held request waits for later ones when the profile does not say.
-    public static let defaultDelay: Duration = .seconds(1)
-    public static let maximumAfter = 64
+    package static let defaultDelay: Duration = .seconds(1)
+    package static let maximumAfter = 64
 
-    public var after: Int
-    public var delay: Duration
+    package var after: Int
+    package var delay: Duration
 
-    public init(after: Int = 1, delay: Duration = Self.defaultDelay) {
+    package init(after: Int = 1, delay: Duration = Self.defaultDelay) {
         self.after = after
         self.delay = delay
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let after = reader.optional(parameters, "after") {
             reader.integer($0, what: "after (a count of later requests)", in: 1...Self.maximumAfter)
         }
@@ -34,19 +34,19 @@ public struct MessageReorderFault: MessageFault {
         self.init(after: after ?? 1, delay: delay ?? Self.defaultDelay)
     }
 
-    public var actsOnMessages: Bool { true }
-    public var requestsOnly: Bool { true }
+    package var actsOnMessages: Bool { true }
+    package var requestsOnly: Bool { true }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         ["after": String(self.after), "delay": DurationText.format(self.delay)]
     }
 
-    public var explanation: String {
+    package var explanation: String {
         let later = self.after == 1 ? "the next request" : "the next \(self.after) requests"
         return "holds the request back until \(later) on the connection went on, or for \(DurationText.format(self.delay)), whichever comes first, so pipelined requests reach the server out of order"
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .message(.reorder(after: self.after, maxHold: self.delay))
     }
 }

@@ -8,13 +8,13 @@ import Darwin
 
 extension ProfileReader {
     /// Reads `fields[name]` with `read` when present; nil (and no issue) when absent.
-    public func optional<Value>(_ fields: ReaderFields, _ name: String, _ read: (Node) -> Value?) -> Value? {
+    package func optional<Value>(_ fields: ReaderFields, _ name: String, _ read: (Node) -> Value?) -> Value? {
         guard let node = fields[name] else { return nil }
         return read(node)
     }
 
     /// A byte count, or a range written `{min: A, max: B}` from which a value is drawn.
-    public func byteRange(_ node: Node, what: String) -> ClosedRange<Int>? {
+    package func byteRange(_ node: Node, what: String) -> ClosedRange<Int>? {
         if case .mapping = node {
             guard let fields = self.mapping(node, what: what, allowed: ["min", "max"]) else { return nil }
             let low = self.required(fields, "min", what: what).flatMap { self.integer($0, what: "\(what).min") }
@@ -33,13 +33,13 @@ extension ProfileReader {
 
 extension DecisionRandom {
     /// A uniform draw in `range`.
-    public mutating func int(in range: ClosedRange<Int>) -> Int {
+    package mutating func int(in range: ClosedRange<Int>) -> Int {
         if range.lowerBound == range.upperBound { return range.lowerBound }
         return Int.random(in: range, using: &self)
     }
 
     /// A standard normal draw (Box–Muller), from two uniform draws.
-    public mutating func normal() -> Double {
+    package mutating func normal() -> Double {
         let u1 = max(self.nextUnit(), .leastNonzeroMagnitude)
         let u2 = self.nextUnit()
         return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)

@@ -4,29 +4,29 @@ import Yams
 /// accepted and never served.
 ///
 ///     fault: {kind: refuse, mode: reset}
-public struct RefuseFault: Fault {
-    public static let kind = "refuse"
-    public static let summary = "turn new connections away (reset, close, or ignore)"
-    public static let parameters = ["mode"]
-    public static var scopes: [DecisionScope] { [.connection] }
+package struct RefuseFault: Fault {
+    package static let kind = "refuse"
+    package static let summary = "turn new connections away (reset, close, or ignore)"
+    package static let parameters = ["mode"]
+    package static var scopes: [DecisionScope] { [.connection] }
 
-    public var mode: RefuseMode
+    package var mode: RefuseMode
 
-    public init(mode: RefuseMode = .reset) {
+    package init(mode: RefuseMode = .reset) {
         self.mode = mode
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let mode = reader.optional(parameters, "mode") { reader.choice($0, what: "mode", as: RefuseMode.self) }
         guard parameters["mode"] == nil || mode != nil else { return nil }
         self.init(mode: mode ?? .reset)
     }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         ["mode": self.mode.rawValue]
     }
 
-    public var explanation: String {
+    package var explanation: String {
         switch self.mode {
         case .reset: "resets new connections at once, before any byte reaches the service (ECONNRESET)"
         case .close: "closes new connections at once, before any byte reaches the service (end of stream)"
@@ -34,7 +34,7 @@ public struct RefuseFault: Fault {
         }
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .refuse(self.mode)
     }
 }

@@ -6,22 +6,22 @@ import Yams
 ///
 ///     fault: {kind: respond, status: 503, headers: {Retry-After: "2"}, body: "try later"}
 ///     fault: {kind: respond, error: "ERR injected by faultline"}
-public struct RespondFault: MessageFault {
-    public static let kind = "respond"
-    public static let summary = "answer the request in the server's place (an HTTP status, a RESP error) without forwarding it"
-    public static let parameters = ["status", "headers", "body", "error"]
-    public static var layer: FaultLayer { .message }
-    public static var scopes: [DecisionScope] { [.connection, .message] }
+package struct RespondFault: MessageFault {
+    package static let kind = "respond"
+    package static let summary = "answer the request in the server's place (an HTTP status, a RESP error) without forwarding it"
+    package static let parameters = ["status", "headers", "body", "error"]
+    package static var layer: FaultLayer { .message }
+    package static var scopes: [DecisionScope] { [.connection, .message] }
     /// Headers faultline writes itself, from the body.
     static let computedHeaders = ["content-length", "transfer-encoding"]
 
-    public var reply: InjectedReply
+    package var reply: InjectedReply
 
-    public init(_ reply: InjectedReply) {
+    package init(_ reply: InjectedReply) {
         self.reply = reply
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let status = reader.optional(parameters, "status") { reader.integer($0, what: "status (an HTTP final status)", in: 200...599) }
         let body = reader.optional(parameters, "body") { reader.string($0, what: "body") }
         let error = reader.optional(parameters, "error") { node -> String? in
@@ -81,10 +81,10 @@ public struct RespondFault: MessageFault {
         return !"()<>@,;:\\\"/[]?={}".unicodeScalars.contains(scalar)
     }
 
-    public var actsOnMessages: Bool { true }
-    public var requestsOnly: Bool { true }
+    package var actsOnMessages: Bool { true }
+    package var requestsOnly: Bool { true }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         var params: [String: String] = [:]
         if let status = self.reply.status { params["status"] = String(status) }
         if let error = self.reply.error { params["error"] = error }
@@ -93,7 +93,7 @@ public struct RespondFault: MessageFault {
         return params
     }
 
-    public var explanation: String {
+    package var explanation: String {
         var answers: [String] = []
         if let status = self.reply.status {
             let headers = self.reply.headers.map { "\($0.name): \($0.value)" }
@@ -104,7 +104,7 @@ public struct RespondFault: MessageFault {
         return "answers in the server's place with \(answers.joined(separator: " or ")); the request never reaches the server"
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .message(.respond(self.reply))
     }
 }

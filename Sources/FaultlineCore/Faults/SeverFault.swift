@@ -6,27 +6,27 @@ import Yams
 ///
 ///     fault: {kind: sever, mode: reset, after_bytes: {min: 100, max: 4000}}
 ///     fault: {kind: sever, mode: reset, at: first_reply_byte}
-public struct SeverFault: Fault {
-    public static let kind = "sever"
-    public static let summary = "cut the connection (reset, fin or half-close) at a byte offset or after a time"
-    public static let parameters = ["mode", "after_bytes", "after", "at"]
+package struct SeverFault: Fault {
+    package static let kind = "sever"
+    package static let summary = "cut the connection (reset, fin or half-close) at a byte offset or after a time"
+    package static let parameters = ["mode", "after_bytes", "after", "at"]
     /// Per message only on framed connections, at a point of each matched message.
-    public static var scopes: [DecisionScope] { [.connection, .chunk, .message] }
+    package static var scopes: [DecisionScope] { [.connection, .chunk, .message] }
 
-    public var mode: SeverMode
-    public var afterBytes: ClosedRange<Int>?
-    public var after: Duration?
+    package var mode: SeverMode
+    package var afterBytes: ClosedRange<Int>?
+    package var after: Duration?
     /// Where in the matched message to cut; nil for a byte-stream sever.
-    public var at: SeverPoint?
+    package var at: SeverPoint?
 
-    public init(mode: SeverMode = .reset, afterBytes: ClosedRange<Int>? = nil, after: Duration? = nil, at: SeverPoint? = nil) {
+    package init(mode: SeverMode = .reset, afterBytes: ClosedRange<Int>? = nil, after: Duration? = nil, at: SeverPoint? = nil) {
         self.mode = mode
         self.afterBytes = afterBytes
         self.after = after
         self.at = at
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let mode = reader.optional(parameters, "mode") { reader.choice($0, what: "mode", as: SeverMode.self) }
         let bytes = reader.optional(parameters, "after_bytes") { reader.byteRange($0, what: "after_bytes") }
         let after = reader.optional(parameters, "after") { reader.duration($0, what: "after") }
@@ -41,7 +41,7 @@ public struct SeverFault: Fault {
         self.init(mode: mode ?? .reset, afterBytes: bytes, after: after, at: at)
     }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         var params = ["mode": self.mode.rawValue]
         if let bytes = self.afterBytes {
             params["after_bytes"] = bytes.lowerBound == bytes.upperBound ? "\(bytes.lowerBound)" : "\(bytes.lowerBound)-\(bytes.upperBound)"
@@ -51,7 +51,7 @@ public struct SeverFault: Fault {
         return params
     }
 
-    public var explanation: String {
+    package var explanation: String {
         let how: String
         switch self.mode {
         case .reset: how = "resets the connection (the client sees ECONNRESET)"
@@ -75,7 +75,7 @@ public struct SeverFault: Fault {
         }
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         if let at = self.at {
             return .message(.sever(self.mode, at: at))
         }
@@ -91,6 +91,6 @@ public struct SeverFault: Fault {
 
 extension SeverFault: MessageFault {
     /// A sever acts on messages when it names a point in one.
-    public var actsOnMessages: Bool { self.at != nil }
-    public var requestsOnly: Bool { self.at == .firstReplyByte }
+    package var actsOnMessages: Bool { self.at != nil }
+    package var requestsOnly: Bool { self.at == .firstReplyByte }
 }

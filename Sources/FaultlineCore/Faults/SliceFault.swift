@@ -4,35 +4,35 @@ import Yams
 /// one read is one message breaks.
 ///
 ///     fault: {kind: slice, size: 1, gap: 5ms}
-public struct SliceFault: Fault {
-    public static let kind = "slice"
-    public static let summary = "split data into small writes with gaps between them"
-    public static let parameters = ["size", "gap"]
+package struct SliceFault: Fault {
+    package static let kind = "slice"
+    package static let summary = "split data into small writes with gaps between them"
+    package static let parameters = ["size", "gap"]
 
-    public var size: Int
-    public var gap: Duration
+    package var size: Int
+    package var gap: Duration
 
-    public init(size: Int, gap: Duration = .zero) {
+    package init(size: Int, gap: Duration = .zero) {
         self.size = size
         self.gap = gap
     }
 
-    public init?(parameters: ReaderFields, reader: ProfileReader) {
+    package init?(parameters: ReaderFields, reader: ProfileReader) {
         let size = reader.required(parameters, "size", what: "slice fault").flatMap { reader.integer($0, what: "size", in: 1...Int(Int32.max)) }
         let gap = reader.optional(parameters, "gap") { reader.duration($0, what: "gap") }
         guard let size, parameters["gap"] == nil || gap != nil else { return nil }
         self.init(size: size, gap: gap ?? .zero)
     }
 
-    public var params: [String: String] {
+    package var params: [String: String] {
         ["size": String(self.size), "gap": DurationText.format(self.gap)]
     }
 
-    public var explanation: String {
+    package var explanation: String {
         "splits data into writes of at most \(self.size) byte\(self.size == 1 ? "" : "s"), \(DurationText.format(self.gap)) apart"
     }
 
-    public func effect(random: inout DecisionRandom) -> FaultEffect {
+    package func effect(random: inout DecisionRandom) -> FaultEffect {
         .slice(bytes: self.size, gap: self.gap)
     }
 }

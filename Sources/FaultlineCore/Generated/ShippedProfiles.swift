@@ -2,8 +2,8 @@
 // change the YAML files and run 'make profiles'.
 
 /// The profiles in `profiles/`, built into the binary: name and exact text.
-public enum ShippedProfiles {
-    public static let all: [(name: String, text: String)] = [
+package enum ShippedProfiles {
+    package static let all: [(name: String, text: String)] = [
         (
             "connection-refused",
             #"""

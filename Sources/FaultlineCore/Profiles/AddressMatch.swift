@@ -6,17 +6,17 @@ import Darwin
 
 /// Client addresses a rule selects: one address (`10.0.0.7`, `::1`) or a CIDR block
 /// (`10.0.0.0/8`, `fd00::/8`). Several may be given; any one holding is enough.
-public struct AddressMatch: Sendable, Equatable, CustomStringConvertible {
-    public struct Block: Sendable, Equatable, CustomStringConvertible {
+package struct AddressMatch: Sendable, Equatable, CustomStringConvertible {
+    package struct Block: Sendable, Equatable, CustomStringConvertible {
         /// 4 bytes for IPv4, 16 for IPv6.
-        public var bytes: [UInt8]
-        public var prefix: Int
-        public var text: String
+        package var bytes: [UInt8]
+        package var prefix: Int
+        package var text: String
 
-        public var description: String { self.text }
+        package var description: String { self.text }
 
         /// Parses `ADDRESS` or `ADDRESS/PREFIX`; nil when it is neither.
-        public init?(_ text: String) {
+        package init?(_ text: String) {
             let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
             guard let bytes = AddressMatch.parseAddress(String(parts[0])) else { return nil }
             let bits = bytes.count * 8
@@ -30,7 +30,7 @@ public struct AddressMatch: Sendable, Equatable, CustomStringConvertible {
             self.text = text
         }
 
-        public func contains(_ address: [UInt8]) -> Bool {
+        package func contains(_ address: [UInt8]) -> Bool {
             guard address.count == self.bytes.count else { return false }
             var remaining = self.prefix
             for index in 0..<address.count where remaining > 0 {
@@ -43,18 +43,18 @@ public struct AddressMatch: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var blocks: [Block]
+    package var blocks: [Block]
 
-    public init(blocks: [Block]) {
+    package init(blocks: [Block]) {
         self.blocks = blocks
     }
 
-    public var description: String {
+    package var description: String {
         self.blocks.map(\.text).joined(separator: ", ")
     }
 
     /// `address` is `HOST`, `HOST:PORT` or `[V6]:PORT`, as events print clients.
-    public func contains(_ address: String) -> Bool {
+    package func contains(_ address: String) -> Bool {
         guard let bytes = Self.parseAddress(Self.stripPort(address)) else { return false }
         return self.blocks.contains { $0.contains(bytes) }
     }

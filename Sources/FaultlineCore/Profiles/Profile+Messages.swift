@@ -3,7 +3,7 @@ extension Profile {
     /// carry out: message rules on an unframed proxy (they would never fire, silently),
     /// or a `respond` whose reply the protocol cannot carry (an HTTP status on RESP).
     /// Each issue names the rule where it was written.
-    public func checkMessageRules(framing: Framing) throws(ProfileError) {
+    package func checkMessageRules(framing: Framing) throws(ProfileError) {
         var issues: [ProfileIssue] = []
         for rule in self.rules where rule.actsOnMessages && type(of: rule.fault).layer != .datagram {
             if framing == .raw {

@@ -6,13 +6,13 @@
 /// the same alone as in a run. So `profile validate` refuses a TCP-only kind in a UDP
 /// profile, or the other way round, at its `kind:`, before any proxy runs. Not
 /// inherited: a profile extends only profiles of its own transport.
-public enum ProfileTransport: String, Sendable, CaseIterable, Equatable {
+package enum ProfileTransport: String, Sendable, CaseIterable, Equatable {
     case tcp
     case udp
 
     /// Whether this transport's proxy carries out `kind`: UDP takes the datagram kinds
     /// and `delay`; TCP every kind but the datagram ones.
-    public func carries(_ kind: any Fault.Type) -> Bool {
+    package func carries(_ kind: any Fault.Type) -> Bool {
         switch self {
         case .tcp: kind.layer != .datagram
         case .udp: kind is any DatagramCarried.Type
@@ -43,7 +43,7 @@ public enum ProfileTransport: String, Sendable, CaseIterable, Equatable {
 
 extension Profile {
     /// Refuses to run a profile on the proxy of the other transport (exit status 2).
-    public func require(_ transport: ProfileTransport) throws(ProfileError) {
+    package func require(_ transport: ProfileTransport) throws(ProfileError) {
         guard self.transport != transport else { return }
         let says = self.transport == .udp ? "says 'transport: udp'" : "is for TCP (it does not say 'transport: udp')"
         throw ProfileError(
@@ -59,7 +59,7 @@ extension Profile {
     ///
     /// - Throws: `ProfileError` for a TCP profile, or a rule (built in code; the parser
     ///   refuses these) whose kind the UDP engine does not carry out.
-    public func forDatagrams() throws(ProfileError) -> Profile {
+    package func forDatagrams() throws(ProfileError) -> Profile {
         guard !self.rules.isEmpty else { return self }
         try self.require(.udp)
         var profile = self

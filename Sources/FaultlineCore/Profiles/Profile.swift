@@ -3,31 +3,31 @@
 /// This is the resolved form: `extends` has been followed and merged, every value is
 /// checked, every rule knows where it was written. Build one with `ProfileLoader`
 /// (files, library names) or `ProfileParser` (one text, no `extends`).
-public struct Profile: Sendable {
+package struct Profile: Sendable {
     /// The only format version this build reads (`faultline: 1`).
-    public static let formatVersion = 1
+    package static let formatVersion = 1
 
-    public var name: String
+    package var name: String
     /// What it simulates and what a correct client or service should do under it.
-    public var description: String
+    package var description: String
     /// A seed written in the profile; `--seed` overrides it.
-    public var seed: UInt64?
+    package var seed: UInt64?
     /// The framing the profile's message rules need (`raw`, `line`, `length`, `http`,
     /// `resp`); `--framing` overrides it.
-    public var framing: Framing?
+    package var framing: Framing?
     /// The proxy it is written for (`transport: udp`; TCP without it).
-    public var transport: ProfileTransport
-    public var rules: [Rule]
-    public var schedule: Schedule?
+    package var transport: ProfileTransport
+    package var rules: [Rule]
+    package var schedule: Schedule?
     /// The profiles this one builds on, nearest first, as written.
-    public var extends: [String]
+    package var extends: [String]
     /// Where it came from: a path, or `library:NAME`.
-    public var source: String
+    package var source: String
     /// A digest of the texts it was built from (itself and everything it extends), so a
     /// log says exactly which profile ran.
-    public var hash: String
+    package var hash: String
 
-    public init(
+    package init(
         name: String,
         description: String,
         seed: UInt64? = nil,
@@ -52,25 +52,25 @@ public struct Profile: Sendable {
     }
 
     /// How connections are cut into messages. Message rules need one other than `raw`.
-    public enum Framing: String, Sendable, CaseIterable, Equatable {
+    package enum Framing: String, Sendable, CaseIterable, Equatable {
         case raw, line, length, http, resp
     }
 }
 
 /// One rule: where it applies, how likely, what it does, and when.
-public struct Rule: Sendable {
-    public var name: String
-    public var match: RuleMatch
+package struct Rule: Sendable {
+    package var name: String
+    package var match: RuleMatch
     /// Chance, in [0, 1], that the rule fires for each decision (connection or unit).
-    public var probability: Double
+    package var probability: Double
     /// What one decision covers: the whole connection, or one chunk or message.
-    public var per: DecisionScope
-    public var fault: any Fault
-    public var window: TimeWindow?
+    package var per: DecisionScope
+    package var fault: any Fault
+    package var window: TimeWindow?
     /// Where the rule starts in its file, for messages about it.
-    public var location: ProfileLocation
+    package var location: ProfileLocation
 
-    public init(
+    package init(
         name: String,
         match: RuleMatch = RuleMatch(),
         probability: Double = 1,
@@ -89,7 +89,7 @@ public struct Rule: Sendable {
     }
 
     /// The fault's registered name (`delay`, `sever`...).
-    public var kind: String {
+    package var kind: String {
         type(of: self.fault).kind
     }
 }
@@ -99,7 +99,7 @@ public struct Rule: Sendable {
 /// A `connection` decision is taken once, when the connection opens, and holds for its
 /// whole life (its parameters too, such as a sever offset). A `chunk` decision is taken
 /// for every read from the socket; `message` for every framed message (or datagram).
-public enum DecisionScope: String, Sendable, CaseIterable, Equatable {
+package enum DecisionScope: String, Sendable, CaseIterable, Equatable {
     case connection
     case chunk
     case message
@@ -108,24 +108,24 @@ public enum DecisionScope: String, Sendable, CaseIterable, Equatable {
 /// A span of time when a rule may act, counted from the proxy's start or from each
 /// connection's open: active in `[after, after + for)`, or from `after` on when `for` is
 /// absent.
-public struct TimeWindow: Sendable, Equatable {
-    public enum Origin: String, Sendable, CaseIterable, Equatable {
+package struct TimeWindow: Sendable, Equatable {
+    package enum Origin: String, Sendable, CaseIterable, Equatable {
         case proxy
         case connection
     }
 
-    public var from: Origin
-    public var after: Duration
-    public var length: Duration?
+    package var from: Origin
+    package var after: Duration
+    package var length: Duration?
 
-    public init(from: Origin = .connection, after: Duration = .zero, length: Duration? = nil) {
+    package init(from: Origin = .connection, after: Duration = .zero, length: Duration? = nil) {
         self.from = from
         self.after = after
         self.length = length
     }
 
     /// Whether `elapsed` (since the window's origin) is inside.
-    public func contains(_ elapsed: Duration) -> Bool {
+    package func contains(_ elapsed: Duration) -> Bool {
         guard elapsed >= self.after else { return false }
         guard let length = self.length else { return true }
         return elapsed < self.after + length
@@ -137,30 +137,30 @@ public struct TimeWindow: Sendable, Equatable {
 /// Only the rules a phase names act while it lasts. The last phase may leave out its
 /// duration and then lasts for ever; otherwise, after the last phase, no rule acts
 /// unless `repeat` starts the cycle again.
-public struct Schedule: Sendable, Equatable {
-    public struct Phase: Sendable, Equatable {
-        public var name: String
-        public var duration: Duration?
-        public var rules: [String]
+package struct Schedule: Sendable, Equatable {
+    package struct Phase: Sendable, Equatable {
+        package var name: String
+        package var duration: Duration?
+        package var rules: [String]
 
-        public init(name: String, duration: Duration?, rules: [String]) {
+        package init(name: String, duration: Duration?, rules: [String]) {
             self.name = name
             self.duration = duration
             self.rules = rules
         }
     }
 
-    public var phases: [Phase]
-    public var repeats: Bool
+    package var phases: [Phase]
+    package var repeats: Bool
 
-    public init(phases: [Phase], repeats: Bool = false) {
+    package init(phases: [Phase], repeats: Bool = false) {
         self.phases = phases
         self.repeats = repeats
     }
 
     /// The phase in force `elapsed` after the proxy started, or nil when the schedule is
     /// over.
-    public func phase(at elapsed: Duration) -> Phase? {
+    package func phase(at elapsed: Duration) -> Phase? {
         let cycle = self.phases.reduce(Duration.zero) { $0 + ($1.duration ?? .zero) }
         var offset = elapsed
         if self.repeats, cycle > .zero, self.phases.allSatisfy({ $0.duration != nil }) {
@@ -176,7 +176,7 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// Whether the rule named `rule` may act `elapsed` after the proxy started.
-    public func allows(_ rule: String, at elapsed: Duration) -> Bool {
+    package func allows(_ rule: String, at elapsed: Duration) -> Bool {
         self.phase(at: elapsed)?.rules.contains(rule) ?? false
     }
 }

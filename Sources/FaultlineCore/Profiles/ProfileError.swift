@@ -2,21 +2,21 @@
 ///
 /// Validation collects problems rather than stopping at the first, so one run of
 /// `faultline profile validate` shows the author everything to fix.
-public struct ProfileError: UserFacingError, Equatable {
-    public var issues: [ProfileIssue]
+package struct ProfileError: UserFacingError, Equatable {
+    package var issues: [ProfileIssue]
 
-    public init(_ issues: [ProfileIssue]) {
+    package init(_ issues: [ProfileIssue]) {
         self.issues = issues
     }
 
-    public init(_ location: ProfileLocation, _ message: String) {
+    package init(_ location: ProfileLocation, _ message: String) {
         self.issues = [ProfileIssue(location, message)]
     }
 
-    public var exitStatus: Int32 { ExitStatus.badInput }
+    package var exitStatus: Int32 { ExitStatus.badInput }
 
     /// One issue per line, in file order.
-    public var description: String {
+    package var description: String {
         self.issues.map(\.description).joined(separator: "\n")
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 
 /// Says in plain words what a profile does to traffic and what a correct client should
 /// do under it (`faultline profile explain`).
-public enum ProfileExplainer {
-    public static func explain(_ profile: Profile, width: Int = 88) -> String {
+package enum ProfileExplainer {
+    package static func explain(_ profile: Profile, width: Int = 88) -> String {
         var lines: [String] = []
         lines.append("\(profile.name)  (\(profile.source), hash \(profile.hash))")
         if !profile.extends.isEmpty {
@@ -52,7 +52,7 @@ public enum ProfileExplainer {
     }
 
     /// One rule as a sentence: where, how often, what, when.
-    public static func sentence(for rule: Rule, transport: ProfileTransport = .tcp) -> String {
+    package static func sentence(for rule: Rule, transport: ProfileTransport = .tcp) -> String {
         var parts: [String] = []
         // UDP decides every rule per datagram, and its connections are sessions.
         let unit = transport == .udp ? "datagram" : rule.per.rawValue
@@ -193,7 +193,7 @@ private func format2(_ value: Double) -> String {
 
 extension ProfileExplainer {
     /// The description's first sentence, for one-line listings.
-    public static func firstSentence(of description: String) -> String {
+    package static func firstSentence(of description: String) -> String {
         let flat = description.split(whereSeparator: { $0 == "\n" || $0 == " " }).joined(separator: " ")
         if let end = flat.range(of: ". ") {
             return String(flat[..<end.lowerBound]) + "."

@@ -14,19 +14,19 @@ import Yams
 /// come after. `name` and `description` are always the profile's own; `seed`,
 /// `framing` and `schedule` are inherited unless it sets them; `transport` is never
 /// inherited, and must match.
-public struct ProfileLoader: Sendable {
+package struct ProfileLoader: Sendable {
     /// Folders searched for `NAME.yaml` (`.yml`, `.json`) before the shipped library.
-    public var searchPath: [String]
+    package var searchPath: [String]
     /// The shipped library: name and text.
-    public var library: [(name: String, text: String)]
+    package var library: [(name: String, text: String)]
 
-    public init(searchPath: [String] = [], library: [(name: String, text: String)] = ShippedProfiles.all) {
+    package init(searchPath: [String] = [], library: [(name: String, text: String)] = ShippedProfiles.all) {
         self.searchPath = searchPath
         self.library = library
     }
 
     /// A loader configured from the environment (`FAULTLINE_PROFILE_PATH`, colon-separated).
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ProfileLoader {
+    package static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ProfileLoader {
         let folders = (environment["FAULTLINE_PROFILE_PATH"] ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty }
         return ProfileLoader(searchPath: folders)
     }
@@ -34,7 +34,7 @@ public struct ProfileLoader: Sendable {
     /// Loads, resolves and checks the profile `reference` names.
     ///
     /// - Throws: `ProfileError` with every problem found, in every file involved.
-    public func load(_ reference: String) throws -> Profile {
+    package func load(_ reference: String) throws -> Profile {
         let reader = ProfileReader(file: reference)
         guard let source = self.locate(reference, relativeTo: nil, reader: reader, at: nil) else {
             throw ProfileError(reader.issues)
@@ -47,7 +47,7 @@ public struct ProfileLoader: Sendable {
     }
 
     /// Loads a profile from text that is not on disk (tests, the control API).
-    public func load(text: String, file: String) throws -> Profile {
+    package func load(text: String, file: String) throws -> Profile {
         let reader = ProfileReader(file: file)
         let source = Source(identity: "memory:\(file)", display: file, text: text, directory: nil)
         let profile = self.resolve(source, chain: [], reader: reader)
@@ -57,7 +57,7 @@ public struct ProfileLoader: Sendable {
 
     /// Every profile this loader can name: the search path's files, then the shipped
     /// library (names already found in the search path are left out).
-    public func catalog() -> [(name: String, origin: String, text: String)] {
+    package func catalog() -> [(name: String, origin: String, text: String)] {
         var entries: [(name: String, origin: String, text: String)] = []
         var seen = Set<String>()
         for folder in self.searchPath {
@@ -78,7 +78,7 @@ public struct ProfileLoader: Sendable {
     }
 
     /// The text a reference names, as the user would see it (`profile show`).
-    public func text(of reference: String) throws -> (origin: String, text: String) {
+    package func text(of reference: String) throws -> (origin: String, text: String) {
         let reader = ProfileReader(file: reference)
         guard let source = self.locate(reference, relativeTo: nil, reader: reader, at: nil) else {
             throw ProfileError(reader.issues)

@@ -6,17 +6,17 @@ import Yams
 /// It checks what one file can check alone: keys, types, ranges, durations, fault
 /// parameters, duplicate rule names. What needs the whole `extends` chain (rules that
 /// can never fire, phases naming rules) is checked by `ProfileLoader`.
-public enum ProfileParser {
-    public static let topKeys = ["faultline", "name", "description", "seed", "framing", "transport", "extends", "rules", "schedule"]
-    public static let ruleKeys = ["name", "match", "probability", "per", "fault", "window"]
-    public static let matchKeys = ["direction", "connections", "client", "method", "path", "header", "command", "message", "attempt"]
-    public static let ordinalKeys = ["first", "every", "skip"]
-    public static let windowKeys = ["from", "after", "for"]
-    public static let scheduleKeys = ["repeat", "phases"]
-    public static let phaseKeys = ["name", "duration", "rules"]
+package enum ProfileParser {
+    package static let topKeys = ["faultline", "name", "description", "seed", "framing", "transport", "extends", "rules", "schedule"]
+    package static let ruleKeys = ["name", "match", "probability", "per", "fault", "window"]
+    package static let matchKeys = ["direction", "connections", "client", "method", "path", "header", "command", "message", "attempt"]
+    package static let ordinalKeys = ["first", "every", "skip"]
+    package static let windowKeys = ["from", "after", "for"]
+    package static let scheduleKeys = ["repeat", "phases"]
+    package static let phaseKeys = ["name", "duration", "rules"]
 
     /// Parses `text`; problems go to `reader` (whose file names the locations).
-    public static func parse(_ text: String, reader: ProfileReader) -> ProfileDocument {
+    package static func parse(_ text: String, reader: ProfileReader) -> ProfileDocument {
         var document = ProfileDocument(file: reader.file, text: text)
         let root: Node?
         do {

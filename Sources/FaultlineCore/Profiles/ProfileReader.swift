@@ -7,28 +7,28 @@ import Yams
 /// `Decodable` route loses; that is why profiles are read by hand. A getter that meets a
 /// bad value records an issue and returns nil, so the caller carries on and one pass
 /// finds every mistake in the file.
-public final class ProfileReader {
+package final class ProfileReader {
     /// The file name used in every location (as the user wrote it).
-    public let file: String
-    public private(set) var issues: [ProfileIssue] = []
+    package let file: String
+    package private(set) var issues: [ProfileIssue] = []
 
-    public init(file: String) {
+    package init(file: String) {
         self.file = file
     }
 
     /// Where `node` starts in the file.
-    public func location(of node: Node?) -> ProfileLocation {
+    package func location(of node: Node?) -> ProfileLocation {
         guard let mark = node?.mark else { return ProfileLocation(file: self.file) }
         return ProfileLocation(file: self.file, line: mark.line, column: mark.column)
     }
 
     /// Records a problem at `node`.
-    public func fail(_ node: Node?, _ message: String) {
+    package func fail(_ node: Node?, _ message: String) {
         self.issues.append(ProfileIssue(self.location(of: node), message))
     }
 
     /// Records a problem at an already-known location.
-    public func fail(at location: ProfileLocation, _ message: String) {
+    package func fail(at location: ProfileLocation, _ message: String) {
         self.issues.append(ProfileIssue(location, message))
     }
 
@@ -42,7 +42,7 @@ public final class ProfileReader {
     /// A mapping whose keys are all in `allowed`; unknown keys are reported (with the
     /// valid ones listed) and left out. Returns nil, after reporting, when `node` is not
     /// a mapping.
-    public func mapping(_ node: Node, what: String, allowed: [String]) -> Fields? {
+    package func mapping(_ node: Node, what: String, allowed: [String]) -> Fields? {
         guard case .mapping(let mapping) = node else {
             self.fail(node, "\(what) must be a mapping (key: value lines), got \(Self.describe(node))")
             return nil
@@ -64,26 +64,26 @@ public final class ProfileReader {
     }
 
     /// The keys found in a mapping, with their key and value nodes.
-    public struct Fields {
+    package struct Fields {
         /// The mapping node itself, where "missing key" problems point.
-        public let node: Node
+        package let node: Node
         var entries: [String: (key: Node, value: Node)] = [:]
 
-        public subscript(_ name: String) -> Node? {
+        package subscript(_ name: String) -> Node? {
             self.entries[name]?.value
         }
 
-        public func key(_ name: String) -> Node? {
+        package func key(_ name: String) -> Node? {
             self.entries[name]?.key
         }
 
-        public func has(_ name: String) -> Bool {
+        package func has(_ name: String) -> Bool {
             self.entries[name] != nil
         }
     }
 
     /// The value of a key that must be there; reports its absence at the mapping.
-    public func required(_ fields: Fields, _ name: String, what: String) -> Node? {
+    package func required(_ fields: Fields, _ name: String, what: String) -> Node? {
         if let value = fields[name] { return value }
         self.fail(fields.node, "\(what) needs '\(name)'")
         return nil
@@ -93,7 +93,7 @@ public final class ProfileReader {
 
     /// A string scalar (quoted or plain; numbers and booleans are refused where text is
     /// expected only when `strict`).
-    public func string(_ node: Node, what: String) -> String? {
+    package func string(_ node: Node, what: String) -> String? {
         guard case .scalar(let scalar) = node else {
             self.fail(node, "\(what) must be text, got \(Self.describe(node))")
             return nil
@@ -102,7 +102,7 @@ public final class ProfileReader {
     }
 
     /// A non-empty string.
-    public func nonEmptyString(_ node: Node, what: String) -> String? {
+    package func nonEmptyString(_ node: Node, what: String) -> String? {
         guard let text = self.string(node, what: what) else { return nil }
         if text.trimmingSpaces.isEmpty {
             self.fail(node, "\(what) must not be empty")
@@ -112,7 +112,7 @@ public final class ProfileReader {
     }
 
     /// An integer within `range`.
-    public func integer(_ node: Node, what: String, in range: ClosedRange<Int> = 0...Int.max) -> Int? {
+    package func integer(_ node: Node, what: String, in range: ClosedRange<Int> = 0...Int.max) -> Int? {
         guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any,
             let value = Int(scalar.string.replacingUnderscores)
         else {
@@ -127,7 +127,7 @@ public final class ProfileReader {
     }
 
     /// A number (integer or decimal) within `range`.
-    public func number(_ node: Node, what: String, in range: ClosedRange<Double>) -> Double? {
+    package func number(_ node: Node, what: String, in range: ClosedRange<Double>) -> Double? {
         guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any,
             let value = Double(scalar.string), value.isFinite
         else {
@@ -142,7 +142,7 @@ public final class ProfileReader {
     }
 
     /// `true` or `false`.
-    public func boolean(_ node: Node, what: String) -> Bool? {
+    package func boolean(_ node: Node, what: String) -> Bool? {
         guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any else {
             self.fail(node, "\(what) must be true or false, got \(Self.describe(node))")
             return nil
@@ -157,7 +157,7 @@ public final class ProfileReader {
     }
 
     /// A duration as `DurationText` reads it ("150ms", "2s", "1m").
-    public func duration(_ node: Node, what: String) -> Duration? {
+    package func duration(_ node: Node, what: String) -> Duration? {
         guard case .scalar(let scalar) = node, let value = DurationText.parse(scalar.string) else {
             self.fail(node, "\(what) must be a duration, \(DurationText.help); got \(Self.describe(node))")
             return nil
@@ -166,7 +166,7 @@ public final class ProfileReader {
     }
 
     /// One of a fixed set of words.
-    public func choice<Value: RawRepresentable<String> & CaseIterable>(
+    package func choice<Value: RawRepresentable<String> & CaseIterable>(
         _ node: Node,
         what: String,
         as type: Value.Type = Value.self
@@ -181,7 +181,7 @@ public final class ProfileReader {
 
     /// A sequence's items; a single scalar is accepted as a one-item list when
     /// `singleAllowed`.
-    public func list(_ node: Node, what: String, singleAllowed: Bool = false) -> [Node]? {
+    package func list(_ node: Node, what: String, singleAllowed: Bool = false) -> [Node]? {
         switch node {
         case .sequence(let sequence):
             return Array(sequence)

@@ -3,13 +3,13 @@
 /// The TCP engine reads `direction`, `connections` and `client`. `message` is read by
 /// framed connections (and UDP datagrams): a rule with a message match never applies to
 /// raw chunks.
-public struct RuleMatch: Sendable, Equatable {
-    public var direction: DirectionMatch
-    public var connections: ConnectionOrdinals?
-    public var client: AddressMatch?
-    public var message: MessageMatch?
+package struct RuleMatch: Sendable, Equatable {
+    package var direction: DirectionMatch
+    package var connections: ConnectionOrdinals?
+    package var client: AddressMatch?
+    package var message: MessageMatch?
 
-    public init(
+    package init(
         direction: DirectionMatch = .both,
         connections: ConnectionOrdinals? = nil,
         client: AddressMatch? = nil,
@@ -23,7 +23,7 @@ public struct RuleMatch: Sendable, Equatable {
 
     /// Whether a connection with this ordinal and client address is selected. A client
     /// match against an unknown address does not hold.
-    public func selects(connection ordinal: UInt64, client address: String?) -> Bool {
+    package func selects(connection ordinal: UInt64, client address: String?) -> Bool {
         if let connections = self.connections, !connections.contains(ordinal) { return false }
         if let match = self.client {
             guard let address, match.contains(address) else { return false }
@@ -33,12 +33,12 @@ public struct RuleMatch: Sendable, Equatable {
 }
 
 /// Which way bytes travel for a rule: `upstream` is client to server.
-public enum DirectionMatch: String, Sendable, CaseIterable, Equatable {
+package enum DirectionMatch: String, Sendable, CaseIterable, Equatable {
     case upstream
     case downstream
     case both
 
-    public func covers(_ direction: Event.Direction) -> Bool {
+    package func covers(_ direction: Event.Direction) -> Bool {
         switch self {
         case .both: true
         case .upstream: direction == .upstream
@@ -50,18 +50,18 @@ public enum DirectionMatch: String, Sendable, CaseIterable, Equatable {
 /// Connection ordinals (from 0, in accept order): `first: 3` is connections 0, 1, 2;
 /// `every: 5` is the 5th, 10th, ... (ordinals 4, 9, ...); `skip: 2` leaves out the first
 /// two. Together they all must hold.
-public struct ConnectionOrdinals: Sendable, Equatable {
-    public var first: UInt64?
-    public var every: UInt64?
-    public var skip: UInt64
+package struct ConnectionOrdinals: Sendable, Equatable {
+    package var first: UInt64?
+    package var every: UInt64?
+    package var skip: UInt64
 
-    public init(first: UInt64? = nil, every: UInt64? = nil, skip: UInt64 = 0) {
+    package init(first: UInt64? = nil, every: UInt64? = nil, skip: UInt64 = 0) {
         self.first = first
         self.every = every
         self.skip = skip
     }
 
-    public func contains(_ ordinal: UInt64) -> Bool {
+    package func contains(_ ordinal: UInt64) -> Bool {
         if ordinal < self.skip { return false }
         if let first = self.first, ordinal >= first { return false }
         if let every = self.every, every > 0, (ordinal + 1) % every != 0 { return false }
@@ -69,7 +69,7 @@ public struct ConnectionOrdinals: Sendable, Equatable {
     }
 
     /// False when no ordinal at all is selected.
-    public var selectsAny: Bool {
+    package var selectsAny: Bool {
         if let first = self.first, first <= self.skip { return false }
         guard let every = self.every, let first = self.first else { return true }
         // The smallest multiple of `every` (1-based) at or past skip must be below first.
@@ -81,19 +81,19 @@ public struct ConnectionOrdinals: Sendable, Equatable {
 
 /// Facts a framer reports about one message, for `MessageMatch`. Raw TCP chunks have
 /// none; the framing work fills these.
-public struct MessageFacts: Sendable, Equatable {
+package struct MessageFacts: Sendable, Equatable {
     /// The message ordinal within its connection and direction, from 0.
-    public var ordinal: UInt64
+    package var ordinal: UInt64
     /// The attempt number of the request (a reply: of the request it answers) within its
     /// logical request, from 0: requests with the same Idempotency-Key, else the same
     /// fingerprint, are attempts of one logical request. Nil when unknown.
-    public var attempt: UInt64?
-    public var method: String?
-    public var path: String?
-    public var headers: [(name: String, value: String)]
-    public var command: String?
+    package var attempt: UInt64?
+    package var method: String?
+    package var path: String?
+    package var headers: [(name: String, value: String)]
+    package var command: String?
 
-    public init(
+    package init(
         ordinal: UInt64,
         method: String? = nil,
         path: String? = nil,
@@ -109,7 +109,7 @@ public struct MessageFacts: Sendable, Equatable {
         self.attempt = attempt
     }
 
-    public static func == (lhs: MessageFacts, rhs: MessageFacts) -> Bool {
+    package static func == (lhs: MessageFacts, rhs: MessageFacts) -> Bool {
         lhs.ordinal == rhs.ordinal && lhs.attempt == rhs.attempt && lhs.method == rhs.method
             && lhs.path == rhs.path && lhs.command == rhs.command
             && lhs.headers.map(\.name) == rhs.headers.map(\.name)
@@ -119,18 +119,18 @@ public struct MessageFacts: Sendable, Equatable {
 
 /// Selects framed messages: HTTP method, path glob, a header, a RESP command, or the
 /// message's ordinal. Parsed and checked now; evaluated by framed connections.
-public struct MessageMatch: Sendable, Equatable {
-    public var methods: [String]
-    public var path: PathGlob?
-    public var header: HeaderMatch?
-    public var commands: [String]
+package struct MessageMatch: Sendable, Equatable {
+    package var methods: [String]
+    package var path: PathGlob?
+    package var header: HeaderMatch?
+    package var commands: [String]
     /// Message ordinals per connection and direction.
-    public var ordinals: ConnectionOrdinals?
+    package var ordinals: ConnectionOrdinals?
     /// Attempt numbers within a logical request (`MessageFacts.attempt`): `first: 2` is
     /// "the first two attempts of every request".
-    public var attempts: ConnectionOrdinals?
+    package var attempts: ConnectionOrdinals?
 
-    public init(
+    package init(
         methods: [String] = [],
         path: PathGlob? = nil,
         header: HeaderMatch? = nil,
@@ -146,18 +146,18 @@ public struct MessageMatch: Sendable, Equatable {
         self.attempts = attempts
     }
 
-    public struct HeaderMatch: Sendable, Equatable {
-        public var name: String
+    package struct HeaderMatch: Sendable, Equatable {
+        package var name: String
         /// Nil: the header only has to be present.
-        public var value: String?
+        package var value: String?
 
-        public init(name: String, value: String?) {
+        package init(name: String, value: String?) {
             self.name = name
             self.value = value
         }
     }
 
-    public func matches(_ facts: MessageFacts) -> Bool {
+    package func matches(_ facts: MessageFacts) -> Bool {
         if !self.methods.isEmpty {
             guard let method = facts.method, self.methods.contains(where: { $0.uppercased() == method.uppercased() }) else { return false }
         }
@@ -182,16 +182,16 @@ public struct MessageMatch: Sendable, Equatable {
 
 /// A path pattern: `*` matches within one segment, `**` across segments, `?` one
 /// character. `/orders/*` matches `/orders/42`, not `/orders/42/items`.
-public struct PathGlob: Sendable, Equatable, CustomStringConvertible {
-    public var pattern: String
+package struct PathGlob: Sendable, Equatable, CustomStringConvertible {
+    package var pattern: String
 
-    public init(_ pattern: String) {
+    package init(_ pattern: String) {
         self.pattern = pattern
     }
 
-    public var description: String { self.pattern }
+    package var description: String { self.pattern }
 
-    public func matches(_ path: String) -> Bool {
+    package func matches(_ path: String) -> Bool {
         // Query strings are not part of the path.
         let path = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? path
         return Self.match(Array(self.pattern.unicodeScalars), 0, Array(path.unicodeScalars), 0)

@@ -13,13 +13,13 @@ import Synchronization
 /// the seed, the ordinals and the plan in force (`LivePlan`, which `apply` changes);
 /// when they happen, only on that loop's clock. One failing session never stops the
 /// listener.
-public final class UDPProxy: Sendable {
+package final class UDPProxy: Sendable {
     /// The largest UDP payload (IPv4: 65,535 − 8 − 20 = 65,507; a little headroom).
     static let maximumDatagram = 65_536
 
-    public let configuration: UDPProxyConfiguration
+    package let configuration: UDPProxyConfiguration
     /// The plan in force, which `apply` changes while the proxy runs.
-    public let plan: LivePlan
+    package let plan: LivePlan
     private let group: any EventLoopGroup
     private let events: any EventSink
     private let capture: PacketCapture?
@@ -29,7 +29,7 @@ public final class UDPProxy: Sendable {
 
     /// - Throws: `InvalidInputError` for a zero idle timeout or a session cap below 1,
     ///   `ProfileError` for a profile the UDP engine cannot carry.
-    public init(
+    package init(
         configuration: UDPProxyConfiguration,
         group: any EventLoopGroup,
         events: any EventSink = NullEventSink(),
@@ -47,7 +47,7 @@ public final class UDPProxy: Sendable {
     }
 
     /// Sessions open now (closing ones included).
-    public var openSessions: Int {
+    package var openSessions: Int {
         self.gauge.value.load(ordering: .relaxed)
     }
 
@@ -57,7 +57,7 @@ public final class UDPProxy: Sendable {
     /// - Throws: `InvalidInputError` (exit 2) for an address that cannot be used,
     ///   `RuntimeFailure` (exit 3) for a port in use or a refused bind.
     @discardableResult
-    public func start() async throws -> SocketAddress {
+    package func start() async throws -> SocketAddress {
         let listen = self.configuration.listen
         let upstreamHost = self.configuration.upstream
         let address = try Listening.address(listen)
@@ -134,7 +134,7 @@ public final class UDPProxy: Sendable {
     /// - Throws: `ProfileError` (exit 2) for a profile this proxy cannot carry (a TCP
     ///   profile, TCP kinds).
     @discardableResult
-    public func apply(_ profile: Profile) throws -> LivePlan.Version {
+    package func apply(_ profile: Profile) throws -> LivePlan.Version {
         let version = self.plan.replace(with: try profile.forDatagrams())
         self.events.record(version.changeEvent(proxy: self.configuration.name, mono: NIODeadline.now().uptimeNanoseconds))
         return version
@@ -142,7 +142,7 @@ public final class UDPProxy: Sendable {
 
     /// Stops reading, closes every session (sending at once what faults still hold),
     /// waits until each recorded `conn_close`, then closes the listener.
-    public func shutdown() async {
+    package func shutdown() async {
         let running = self.running.withLock { running -> (channel: any Channel, table: NIOLoopBound<UDPSessionTable>)? in
             defer { running = nil }
             return running

@@ -1,29 +1,29 @@
 import FaultlineCore
 
 /// What one UDP proxy listens on, forwards to, and breaks.
-public struct UDPProxyConfiguration: Sendable {
+package struct UDPProxyConfiguration: Sendable {
     /// The proxy's name in logs and events (`proxy.name`).
-    public var name: String
-    public var listen: HostPort
-    public var upstream: HostPort
+    package var name: String
+    package var listen: HostPort
+    package var upstream: HostPort
     /// A session with no datagram either way for this long is closed (its upstream
     /// socket too); the client's next datagram opens a new one.
-    public var idleTimeout: Duration
+    package var idleTimeout: Duration
     /// The most sessions open at once. Datagrams from new clients beyond it are dropped
     /// (and said so once in the log) until a session closes.
-    public var maxSessions: Int
+    package var maxSessions: Int
     /// The `transport: udp` profile and seed to inject faults with; nil forwards every
     /// datagram untouched (and `UDPProxy.apply` can still bring rules later).
-    public var faults: FaultPlan?
+    package var faults: FaultPlan?
     /// Log every datagram as a `message` event (fingerprint, attempt, and for a reply
     /// the request it answers), as `--framing` does for TCP, so `check retries` can
     /// judge a UDP client. Costs a hash per datagram: on only when there is a log.
-    public var recordDatagrams = false
+    package var recordDatagrams = false
 
-    public static let defaultIdleTimeout: Duration = .seconds(60)
-    public static let defaultMaxSessions = 10_000
+    package static let defaultIdleTimeout: Duration = .seconds(60)
+    package static let defaultMaxSessions = 10_000
 
-    public init(
+    package init(
         name: String = "proxy",
         listen: HostPort,
         upstream: HostPort,
