@@ -22,7 +22,8 @@ final class ServeHarness: Sendable {
     }
 
     static func start(options: ServeOptions = ServeOptions(), token: String? = nil, maxBodyBytes: Int = ControlServer.defaultMaxBodyBytes) async throws -> ServeHarness {
-        let logger = Logger(label: "faultline.serve.test")
+        var logger = Logger(label: "faultline.serve.test")
+        logger.logLevel = .warning
         let store = ProxyStore(options: options, logger: logger, launch: HostedProxyLauncher.make(logger: logger))
         let api = ControlAPI(store: store, metrics: ServeMetrics(), token: token, loader: ProfileLoader(), version: "test", logger: logger)
         let server = ControlServer(api: api, address: HostPort(host: "127.0.0.1", port: 0), maxBodyBytes: maxBodyBytes, logger: logger)

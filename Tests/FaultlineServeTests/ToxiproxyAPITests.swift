@@ -103,12 +103,10 @@ struct ToxiproxyAPITests {
         }
         // Nothing above changed the proxy.
         #expect(try await serve.call("GET", "/proxies").json?.objectMembers?.map(\.0) == ["p"])
-        #expect(try await serve.call("GET", "/proxies/p/toxics").json == .array([
-            .object([
-                ("attributes", .object([("latency", 1), ("jitter", 0)])), ("name", "latency_downstream"), ("type", "latency"),
-                ("stream", "downstream"), ("toxicity", .float(1)),
-            ])
-        ]))
+        #expect(
+            try await serve.call("GET", "/proxies/p/toxics").body
+                == #"[{"attributes":{"latency":1,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1}]"#
+        )
 
         // Routing: unknown paths, wrong methods, browsers.
         let unknown = try await serve.call("GET", "/nothing/here")
@@ -149,7 +147,7 @@ struct ToxiproxyAPITests {
         let updated = try await serve.call("POST", "/proxies/slow/toxics/lag", body: #"{"attributes":{"latency":800}}"#)
         #expect(updated.status == 200)
         #expect(updated.json?["attributes"]?["latency"] == .integer(800))
-        #expect(updated.json?["toxicity"] == .float(1))
+        #expect(updated.json?["toxicity"]?.doubleValue == 1)
         let slower = try await Traffic.roundTrip(port: port)
         #expect(slower.elapsed >= .milliseconds(800), "an 800 ms latency toxic, round trip \(slower.elapsed)")
 
@@ -176,7 +174,7 @@ struct ToxiproxyAPITests {
                 "POST", "/proxies/coin/toxics", body: #"{"name":"cut","type":"limit_data","stream":"upstream","toxicity":0.5,"attributes":{"bytes":0}}"#
             )
             #expect(toxic.status == 200)
-            #expect(toxic.json?["toxicity"] == .float(0.5))
+            #expect(toxic.json?["toxicity"]?.doubleValue == 0.5)
             var cut: [Bool] = []
             for _ in 0..<200 {
                 let (ending, _) = try await Traffic.roundTrip(port: port)
