@@ -26,6 +26,9 @@ public struct Event: Codable, Sendable, Equatable {
         /// The reply to a copy of a request (a `duplicate` fault), read on the copy's own
         /// upstream connection and never sent to the client.
         case duplicateReply = "duplicate_reply"
+        /// A new plan was put in force on a running proxy (`plan`, `profile`,
+        /// `profile_hash`); it applies to new data on open connections at once.
+        case planChange = "plan_change"
     }
 
     /// Which way bytes travel: `upstream` is client to server.
@@ -122,6 +125,9 @@ public struct Event: Codable, Sendable, Equatable {
     public var profile: String?
     public var profileHash: String?
     public var framing: String?
+    /// The number of the plan in force: on `proxy_start` (1) and `plan_change`, and on
+    /// every `fault`, the plan that decided it.
+    public var plan: UInt64?
 
     /// How a connection ended, or what went wrong, in words.
     public var reason: String?
@@ -155,7 +161,7 @@ public struct Event: Codable, Sendable, Equatable {
         case unansweredUnit = "unanswered_unit"
         case seed, profile
         case profileHash = "profile_hash"
-        case framing, reason, count
+        case framing, plan, reason, count
         case datagramsFromClient = "datagrams_from_client"
         case datagramsToUpstream = "datagrams_to_upstream"
         case datagramsFromUpstream = "datagrams_from_upstream"

@@ -4,11 +4,11 @@
 /// and what would be valid. Only the CLI root turns it into an exit status; library
 /// code throws and never exits.
 public protocol UserFacingError: Error, CustomStringConvertible {
-    /// The status the process exits with, as `SPEC.md` defines them.
+    /// The status the process exits with, as the README's "Exit status" table lists them.
     var exitStatus: Int32 { get }
 }
 
-/// The exit statuses every command shares (SPEC.md, "Exit status everywhere").
+/// The exit statuses every command shares (the README, "Exit status").
 public enum ExitStatus {
     /// Everything ran and every check passed.
     public static let ok: Int32 = 0

@@ -42,7 +42,7 @@ public final class FramingSession {
         let role: MessageInfo.Role = direction == .upstream ? .request : .response
         let limits = self.configuration.limits
         switch self.configuration.kind {
-        case .raw: return RawFramer(role: role)
+        case .raw: preconditionFailure("raw framing installs no framer")
         case .line: return LineFramer(role: role, limits: limits)
         case .length(let prefix): return LengthFramer(prefix: prefix, role: role, limits: limits)
         case .resp: return RESPFramer(role: role, limits: limits)

@@ -42,6 +42,22 @@ public final class HostedProxy: Sendable {
         }
     }
 
+    /// Puts `profile` in force on the running proxy (nil: no faults) and returns the new
+    /// plan's number. New data on open connections follows it at once; no connection is
+    /// dropped unless a rule says so. The change is a `plan_change` event in the log.
+    ///
+    /// - Throws: `ProfileError` or `InvalidInputError` (exit 2) for a profile this
+    ///   proxy cannot carry; the plan in force is then unchanged.
+    @discardableResult
+    public func apply(_ profile: Profile?) async throws -> UInt64 {
+        switch self.engine {
+        case .tcp(let proxy):
+            return try await proxy.apply(profile ?? .none).number
+        case .udp:
+            throw InvalidInputError("proxy '\(self.name)': changing the plan of a running UDP proxy is not supported yet")
+        }
+    }
+
     /// Stops accepting, lets open TCP connections finish for `grace` (UDP sessions
     /// close at once), closes the rest, then drains and closes the log and capture so
     /// both files are complete.

@@ -66,11 +66,11 @@ public enum ProxyHost {
     private static func prepare(_ spec: ProxySpec, seed: UInt64) throws -> Prepared {
         switch spec.transport {
         case .tcp:
-            let plan = try spec.profile.map { profile in
-                try profile.require(.tcp)
-                return FaultPlan(profile: profile, seed: seed, proxy: spec.index)
-            }
-            if let plan, let framing = Profile.Framing(rawValue: spec.framing.kind.name) {
+            // A proxy without a profile still gets its seed: a plan put in force later
+            // (the control API) draws from it.
+            let plan = FaultPlan(profile: spec.profile ?? .none, seed: seed, proxy: spec.index)
+            try plan.profile.require(.tcp)
+            if let framing = Profile.Framing(rawValue: spec.framing.kind.name) {
                 try plan.profile.checkMessageRules(framing: framing)
             }
             return .tcp(

@@ -3,32 +3,46 @@ import FaultlineFraming
 import FaultlineRecords
 import NIOCore
 
-/// The handlers each proxied connection's two channels get, listed from the socket
-/// inwards. Features that see or change traffic (capture, framing, fault stages) add
-/// their handler here, in this order:
+/// One proxied connection's handlers, listed from the socket inwards, and the fault
+/// stages it gets when a plan can act on it. Features that see or change traffic
+/// (capture, framing, fault stages) add their handler here, in this order:
 ///
 ///     socket ─▶ WriteLedger ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer
-///            ─▶ [message stage ─▶ unframer] ─▶ fault stage ─▶ Bridge
+///            ─▶ [message stage] ─▶ unframer ─▶ [pacer ─▶ fault stage] ─▶ Bridge
 ///
 /// The bridge is always last: it hands what reaches it to the other channel. After the
 /// framer (and its unframer) each read is one whole message, so fault stages act on
 /// messages when `--framing` is set and on chunks otherwise.
-struct ConnectionPipeline {
+///
+/// Stages in brackets are there only while the plan in force has a rule for this
+/// connection: a connection no rule can touch pays nothing for them. When a plan change
+/// first gives it one, `installFaults` inserts them into the open pipelines, before
+/// the bridge (and, for message rules, before the unframer), on the connection's loop.
+final class ConnectionPipeline {
     /// The connection's ordinal within its proxy, from 0.
     let ordinal: UInt64
     /// Where `--pcap` packets go; nil captures nothing.
-    var capture: PacketCapture? = nil
-    /// The connection's fault state, when a profile could act on it (nil: no stages).
-    var faults: FaultConnection? = nil
+    let capture: PacketCapture?
+    /// The connection's fault state, once a plan could act on it (nil: no stages).
+    private(set) var faults: FaultConnection?
     /// Shared by the connection's two framers; nil without framing.
     let framing: FramingSession?
     /// What reached each socket, for `conn_close`.
     let clientLedger = WriteLedger()
     let upstreamLedger = WriteLedger()
+    let clientBridge: BridgeHandler
+    let upstreamBridge: BridgeHandler
+    private let clientUnframer: UnframingHandler?
+    private let upstreamUnframer: UnframingHandler?
+    private(set) weak var client: (any Channel)?
+    private(set) weak var upstream: (any Channel)?
+    /// Whether the message stages are in (they need framing and a message rule).
+    private var hasMessageStages = false
+    private var isBridged = false
 
     /// - Parameters:
     ///   - attempts: the proxy's attempt ledger, which numbers framed requests.
-    ///   - client: the client's host, which scopes fingerprint grouping.
+    ///   - clientHost: the client's host, which scopes fingerprint grouping.
     init(
         ordinal: UInt64,
         proxy: String = "proxy",
@@ -36,31 +50,78 @@ struct ConnectionPipeline {
         events: any EventSink = NullEventSink(),
         capture: PacketCapture? = nil,
         attempts: AttemptLedger? = nil,
-        client: String? = nil
+        clientHost: String? = nil
     ) {
         self.ordinal = ordinal
         self.capture = capture
+        (self.clientBridge, self.upstreamBridge) = BridgeHandler.matchedPair()
         if framing.kind == .raw {
             self.framing = nil
+            self.clientUnframer = nil
+            self.upstreamUnframer = nil
         } else {
             let session = FramingSession(
-                configuration: framing, proxy: proxy, connection: ordinal, events: events, attempts: attempts, client: client
+                configuration: framing, proxy: proxy, connection: ordinal, events: events, attempts: attempts, client: clientHost
             )
             session.exchange.deliveredToClient = { [clientLedger] in clientLedger.sent }
             self.framing = session
+            self.clientUnframer = session.makeUnframer(for: .upstream)
+            self.upstreamUnframer = session.makeUnframer(for: .downstream)
         }
     }
 
     /// Handlers for the channel accepted from the client.
-    func clientHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        self.head(role: .accepted, ledger: self.clientLedger) + self.framers(for: .upstream)
-            + self.stages(reading: .upstream, writing: .downstream) + [bridge]
+    func clientHandlers(_ client: any Channel) -> [any ChannelHandler] {
+        self.client = client
+        return self.head(role: .accepted, ledger: self.clientLedger) + self.framers(for: .upstream)
+            + self.stages(reading: .upstream, writing: .downstream) + [self.clientBridge]
     }
 
     /// Handlers for the channel dialled to the upstream.
-    func upstreamHandlers(bridge: BridgeHandler) -> [any ChannelHandler] {
-        self.head(role: .dialled, ledger: self.upstreamLedger) + self.framers(for: .downstream)
-            + self.stages(reading: .downstream, writing: .upstream) + [bridge]
+    func upstreamHandlers(_ upstream: any Channel) -> [any ChannelHandler] {
+        self.upstream = upstream
+        return self.head(role: .dialled, ledger: self.upstreamLedger) + self.framers(for: .downstream)
+            + self.stages(reading: .downstream, writing: .upstream) + [self.upstreamBridge]
+    }
+
+    /// Gives the connection its fault state. Before the client's handlers are added, the
+    /// stages come with them; later (a plan change), they are inserted into the pipelines
+    /// open now, and message stages join an existing state when the new plan first has
+    /// message rules. Runs on the connection's loop.
+    func installFaults(_ faults: FaultConnection, messages: () -> MessageSupport?) {
+        let isNew = self.faults == nil
+        self.faults = faults
+        let wantsMessages = self.framing != nil && faults.faults.plan.hasMessageRules
+        if wantsMessages, faults.messages == nil { faults.messages = messages() }
+        guard let client = self.client else {
+            self.hasMessageStages = wantsMessages
+            return
+        }
+        // Already running: insert what is missing into each open pipeline.
+        for (channel, reading, writing, bridge, unframer) in [
+            (client, Event.Direction.upstream, Event.Direction.downstream, self.clientBridge, self.clientUnframer),
+            (self.upstream, .downstream, .upstream, self.upstreamBridge, self.upstreamUnframer),
+        ] {
+            // Its handlers are in once the channel is known (set as they are made);
+            // a channel already closed refuses new handlers, which no longer matters.
+            guard let channel else { continue }
+            let handlers = channel.pipeline.syncOperations
+            if isNew {
+                try? handlers.addHandlers([faults.pacer(for: writing), faults.stage(for: reading)], position: .before(bridge))
+            }
+            if wantsMessages, !self.hasMessageStages, let unframer, let stage = faults.messageStage(for: reading) {
+                try? handlers.addHandler(stage, position: .before(unframer))
+            }
+        }
+        if wantsMessages { self.hasMessageStages = true }
+        if isNew, self.isBridged, let upstream = self.upstream { faults.bridged(client: client, upstream: upstream) }
+    }
+
+    /// The upstream is connected: timed faults start counting.
+    func bridged() {
+        guard let client = self.client, let upstream = self.upstream else { return }
+        self.isBridged = true
+        self.faults?.bridged(client: client, upstream: upstream)
     }
 
     /// The ledger, the flushing half-close and, with `--pcap`, the tap that sees the
@@ -71,18 +132,22 @@ struct ConnectionPipeline {
         return handlers
     }
 
-    /// The framer for bytes read in `direction`, and its unframer; with message rules,
+    /// The framer for bytes read in `direction` and its unframer; with message rules,
     /// the message stage between the two.
     private func framers(for direction: Event.Direction) -> [any ChannelHandler] {
-        guard let framing = self.framing else { return [] }
-        guard let stage = self.faults?.messageStage(for: direction) else { return framing.handlers(for: direction) }
-        return framing.handlers(for: direction, unframe: false) + [stage, framing.makeUnframer(for: direction)]
+        guard let framing = self.framing, let unframer = direction == .upstream ? self.clientUnframer : self.upstreamUnframer
+        else { return [] }
+        let stage = self.hasMessageStages ? self.faults?.messageStage(for: direction) : nil
+        return framing.handlers(for: direction, unframe: false) + (stage.map { [$0] } ?? []) + [unframer]
     }
 
-    /// The fault stage for the direction read on this channel and the pacing stage for
-    /// the direction written to it.
+    /// The pacing stage for the direction written to this channel and the fault stage
+    /// for the direction read on it.
     private func stages(reading: Event.Direction, writing: Event.Direction) -> [any ChannelHandler] {
         guard let faults = self.faults else { return [] }
         return [faults.pacer(for: writing), faults.stage(for: reading)]
     }
 }
+
+@available(*, unavailable)
+extension ConnectionPipeline: Sendable {}

@@ -11,6 +11,9 @@ final class ConnectionRegistry: Sendable {
     private struct Entry {
         var client: any Channel
         var upstream: (any Channel)?
+        /// The connection's handlers, which a plan change reaches on its loop; nil for
+        /// copies of duplicated requests.
+        var pipeline: NIOLoopBound<ConnectionPipeline>?
     }
 
     private struct State {
@@ -29,8 +32,8 @@ final class ConnectionRegistry: Sendable {
 
     /// Tracks a new client connection. If it closes before an upstream is attached, it
     /// is finished there and then.
-    func open(_ ordinal: UInt64, client: any Channel) {
-        self.state.withLock { $0.entries[ordinal] = Entry(client: client) }
+    func open(_ ordinal: UInt64, client: any Channel, pipeline: NIOLoopBound<ConnectionPipeline>? = nil) {
+        self.state.withLock { $0.entries[ordinal] = Entry(client: client, pipeline: pipeline) }
         client.closeFuture.whenComplete { _ in
             let unattached = self.state.withLock { $0.entries[ordinal].map { $0.upstream == nil } ?? false }
             if unattached { self.finish(ordinal) }
@@ -40,6 +43,16 @@ final class ConnectionRegistry: Sendable {
     /// Records the upstream channel; the connection now stays open until `finish`.
     func attach(_ ordinal: UInt64, upstream: any Channel) {
         self.state.withLock { $0.entries[ordinal]?.upstream = upstream }
+    }
+
+    /// Calls `body` with each open connection's pipeline (it must only hop to the
+    /// pipeline's loop: the registry's lock is held).
+    func forEachPipeline(_ body: (NIOLoopBound<ConnectionPipeline>) -> Void) {
+        self.state.withLock { state in
+            for entry in state.entries.values {
+                if let pipeline = entry.pipeline { body(pipeline) }
+            }
+        }
     }
 
     /// Tracks a connection the proxy opened itself (the copy of a duplicated request),

@@ -21,13 +21,21 @@ public final class FaultConnection {
     weak var upstreamChannel: (any Channel)?
     private var stages: [Event.Direction: FaultStage] = [:]
     private var pacers: [Event.Direction: PacingStage] = [:]
+    /// Per direction (upstream, downstream): a message stage's pace for the unit it is
+    /// forwarding at this moment (`carrying`).
+    private var carried: [PacingStage.Pace?] = [nil, nil]
+    /// Timed severs of the plan in force (re-armed on a plan change), and the closes
+    /// of hangs (cancelled only when the hang's rule leaves the plan).
     private var timers: [Scheduled<Void>] = []
+    private var hangTimers: [Scheduled<Void>] = []
     private(set) var severed = false
     /// Work on both channels that came before the upstream was connected: a client that
     /// sends and half-closes at once is read before then (NIO reads to the end of input
     /// when it sees the FIN), so a fault can fire before `bridged`.
     private var untilBridged: [() -> Void] = []
     private var isBridged = false
+    /// Both channels closed: nothing more is scheduled.
+    private var closed = false
 
     /// Framed connections with message rules: what both message stages share (set by
     /// the proxy before the stages are made; see `FaultConnection+Messages.swift`).
@@ -53,13 +61,17 @@ public final class FaultConnection {
     /// the forwarded totals.
     public internal(set) var duplicated: [Event.Direction: Int] = [:]
 
-    public init(plan: FaultPlan, ordinal: UInt64, client: String?, proxyName: String, events: any EventSink, proxyStart: NIODeadline, openedAt: NIODeadline) {
+    /// The proxy's plan; checked before each decision so a change is never missed.
+    let plan: LivePlan
+
+    public init(plan: LivePlan, ordinal: UInt64, client: String?, proxyName: String, events: any EventSink, proxyStart: NIODeadline, openedAt: NIODeadline) {
         self.ordinal = ordinal
         self.proxyName = proxyName
         self.events = events
         self.proxyStart = proxyStart
         self.openedAt = openedAt
-        self.faults = plan.connection(ordinal, client: client)
+        self.plan = plan
+        self.faults = ConnectionFaults(plan.current, ordinal: ordinal, client: client)
     }
 
     /// True when no rule can act on this connection: no stage is needed.
@@ -84,12 +96,33 @@ public final class FaultConnection {
         return pacer
     }
 
-    /// Sets how the chunk about to be forwarded in `direction` is paced.
-    func pace(_ direction: Event.Direction, _ pace: PacingStage.Pace) {
-        guard let pacer = self.pacers[direction] else { return }
-        // A message stage and the chunk stage may both pace one write: the later
-        // release, the lower rate and the first slice win.
-        pacer.next = pacer.next.map { $0.merged(with: pace) } ?? pace
+    /// Runs `forward` with `pace` carried for the unit it forwards: the chunk stage that
+    /// receives the unit within the call takes it (`takeCarried`). Whatever happens to
+    /// the unit, the pace ends with the call and never reaches another write.
+    func carrying(_ pace: PacingStage.Pace, _ direction: Event.Direction, _ forward: () -> Void) {
+        self.carried[direction == .upstream ? 0 : 1] = pace
+        forward()
+        self.carried[direction == .upstream ? 0 : 1] = nil
+    }
+
+    /// The pace a message stage decided for the unit arriving now, taken once.
+    func takeCarried(_ direction: Event.Direction) -> PacingStage.Pace? {
+        let index = direction == .upstream ? 0 : 1
+        defer { self.carried[index] = nil }
+        return self.carried[index]
+    }
+
+    /// Writes a unit through `direction`'s pacing stage with `pace`: the bridge writes
+    /// synchronously, so the pace is handed over for exactly this call and taken back
+    /// after, whether or not a write happened (an unbridged or closed destination).
+    func paced(_ direction: Event.Direction, _ pace: PacingStage.Pace, _ forward: () -> Void) {
+        guard let pacer = self.pacers[direction] else {
+            forward()
+            return
+        }
+        pacer.next = pace
+        forward()
+        pacer.next = nil
     }
 
     /// Bytes waiting in `direction`'s pacing stage.
@@ -113,7 +146,30 @@ public final class FaultConnection {
         }
     }
 
+    /// Catches up with the plan in force when it changed since the last look.
+    func refresh() {
+        if self.plan.number != self.faults.version {
+            self.adopt(self.plan.current)
+        }
+    }
+
+    /// Puts a new plan in force on this open connection: rules are re-armed, timed
+    /// severs re-scheduled, and a direction stopped by a rule the plan no longer has
+    /// (blackhole, hang) flows again. A rule kept across the change keeps its timing
+    /// from the connection's open; a new timed sever counts from the change.
+    func adopt(_ version: LivePlan.Version) {
+        guard version.number != self.faults.version else { return }
+        let before = Set(self.faults.timedSevers.map(\.rule.name))
+        self.faults.adopt(version)
+        self.stages.values.forEach { $0.planChanged() }
+        if let client = self.clientChannel, self.isBridged {
+            self.cancelTimers()
+            self.armTimedSevers(on: client, keptFromOpen: before)
+        }
+    }
+
     func decide(direction: Event.Direction, bytes: Int, now: NIODeadline) -> ChunkDecision {
+        self.refresh()
         let decision = self.faults.decide(
             direction: direction,
             bytes: bytes,
@@ -147,13 +203,28 @@ public final class FaultConnection {
         let waiting = self.untilBridged
         self.untilBridged = []
         waiting.forEach { $0() }
+        self.armTimedSevers(on: client, keptFromOpen: nil)
+        let both = client.closeFuture.and(upstream.closeFuture)
+        both.assumeIsolated().whenComplete { _ in
+            self.cancelTimers()
+            self.cancelHangs()
+            self.closed = true
+        }
+    }
+
+    /// Schedules the plan's timed severs. `keptFromOpen`: after a plan change, the
+    /// rules that were already armed (they keep counting from the open); the others
+    /// count from now. Nil: every rule counts from the open.
+    private func armTimedSevers(on client: any Channel, keptFromOpen: Set<String>?) {
+        guard !self.closed else { return }
         let loop = client.eventLoop.assumeIsolated()
-        for (after, decision) in self.faults.timedSevers {
-            let deadline = self.openedAt + .nanoseconds(after.nanoseconds)
+        let now = client.eventLoop.now
+        for (after, rule, decision) in self.faults.timedSevers {
+            let origin = keptFromOpen.map { $0.contains(rule.name) ? self.openedAt : now } ?? self.openedAt
+            let deadline = origin + .nanoseconds(after.nanoseconds)
             let timer = loop.scheduleTask(deadline: deadline) { [self] in
                 let now = client.eventLoop.now
                 // The rule's window and the schedule decide whether it may act now.
-                let rule = self.faults.plan.profile.rules[decision.ruleIndex]
                 guard !self.severed,
                     self.faults.plan.isActive(
                         rule,
@@ -173,11 +244,11 @@ public final class FaultConnection {
             }
             self.timers.append(timer)
         }
-        let both = client.closeFuture.and(upstream.closeFuture)
-        both.assumeIsolated().whenComplete { _ in
-            self.timers.forEach { $0.cancel() }
-            self.timers = []
-        }
+    }
+
+    private func cancelTimers() {
+        self.timers.forEach { $0.cancel() }
+        self.timers = []
     }
 
     /// The channel that writes `direction`'s bytes to their destination.
@@ -233,7 +304,13 @@ public final class FaultConnection {
         let timer = loop.assumeIsolated().scheduleTask(in: .nanoseconds(after.nanoseconds)) { [self] in
             self.sever(close, direction: .upstream)
         }
-        self.timers.append(timer)
+        self.hangTimers.append(timer)
+    }
+
+    /// The hang's rule left the plan: its close no longer comes.
+    func cancelHangs() {
+        self.hangTimers.forEach { $0.cancel() }
+        self.hangTimers = []
     }
 
     static func duration(_ amount: TimeAmount) -> Duration {

@@ -40,6 +40,9 @@ public final class FaultStage: ChannelDuplexHandler {
     private let connection: FaultConnection
     public let direction: Event.Direction
     private var mode = Mode.flowing
+    /// The rule that blackholed or hung this direction: when a plan change disarms it,
+    /// the direction flows again.
+    private var stoppedBy: String?
     private var pendingRead = false
     private var context: ChannelHandlerContext?
 
@@ -61,29 +64,36 @@ public final class FaultStage: ChannelDuplexHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = Self.unwrapInboundIn(data)
         let bytes = buffer.readableBytes
+        // A message stage's pace for this very unit; dropped with it if it goes no further.
+        let carried = self.connection.takeCarried(self.direction)
         guard self.mode == .flowing else {
             self.connection.addDropped(bytes, self.direction)
             return
         }
         let now = context.eventLoop.now
         let decision = self.connection.decide(direction: self.direction, bytes: bytes, now: now)
-        if decision.isPass {
+        if decision.isPass && carried == nil {
             context.fireChannelRead(data)
             return
         }
-        let pace = PacingStage.Pace(
+        // A message stage and this stage may both pace one unit: the later release, the
+        // lower rate and the message's slice win.
+        let own = PacingStage.Pace(
             ready: now + .nanoseconds(decision.delay.nanoseconds),
             bytesPerSecond: decision.bytesPerSecond,
             slice: decision.slice
         )
+        let pace = carried?.merged(with: own) ?? own
         switch decision.stop {
         case .none:
             self.forward(buffer, pace: pace, context: context)
         case .blackhole:
             self.mode = .blackholed
+            self.stoppedBy = decision.fired.first { $0.effect == .blackhole }?.rule
             self.connection.addDropped(bytes, self.direction)
         case .hang(let close, let after):
             self.mode = .hanging
+            self.stoppedBy = decision.fired.first { if case .hang = $0.effect { true } else { false } }?.rule
             self.connection.addDropped(bytes, self.direction)
             self.connection.hang(close: close, after: after, on: context.eventLoop)
         case .sever(let severMode, let passBytes):
@@ -102,8 +112,9 @@ public final class FaultStage: ChannelDuplexHandler {
     }
 
     private func forward(_ buffer: ByteBuffer, pace: PacingStage.Pace, context: ChannelHandlerContext) {
-        self.connection.pace(self.direction, pace)
-        context.fireChannelRead(Self.wrapInboundOut(buffer))
+        self.connection.paced(self.direction, pace) {
+            context.fireChannelRead(Self.wrapInboundOut(buffer))
+        }
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -142,6 +153,18 @@ public final class FaultStage: ChannelDuplexHandler {
         guard self.pendingRead, self.mode != .hanging, let context = self.context else { return }
         self.pendingRead = false
         context.read()
+    }
+
+    /// The plan changed: a blackhole or hang whose rule is gone ends, and the direction
+    /// flows again (a hang's pending close is called off).
+    func planChanged() {
+        guard self.mode == .blackholed || self.mode == .hanging, let rule = self.stoppedBy,
+            !self.connection.faults.isArmed(rule)
+        else { return }
+        if self.mode == .hanging { self.connection.cancelHangs() }
+        self.mode = .flowing
+        self.stoppedBy = nil
+        self.resumeReading()
     }
 
     /// Stops passing anything more in this direction: after a half-close of it

@@ -20,8 +20,9 @@ public final class PacingStage: ChannelOutboundHandler {
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    /// How the next write is to be paced, set by the source stage just before it
-    /// forwards a chunk (the bridge writes it here synchronously, on the same loop).
+    /// How a write is to be paced, handed over by the source stage for the one
+    /// synchronous call in which the bridge writes that unit here
+    /// (`FaultConnection.paced`).
     struct Pace {
         var ready: NIODeadline
         var bytesPerSecond: Int?

@@ -5,11 +5,16 @@ extension TCPProxy {
     /// Applies a `refuse` rule to a just-accepted client, before any upstream is dialled.
     /// Returns true when the connection was turned away.
     func refuse(_ client: any Channel, ordinal: UInt64, proxyStart: NIODeadline) -> Bool {
-        guard let plan = self.configuration.faults else { return false }
+        guard self.mayFault else { return false }
+        let version = self.plan.current
         let now = client.eventLoop.now
         let address = client.remoteAddress?.hostPortText
         let elapsed = FaultConnection.duration(now - proxyStart)
-        guard let decision = plan.admission(connection: ordinal, client: address, sinceProxyStart: elapsed) else { return false }
+        guard
+            let decision = version.plan.admission(
+                connection: ordinal, client: address, sinceProxyStart: elapsed, version: version.number
+            )
+        else { return false }
         var event = decision.event(proxy: self.configuration.name, connection: ordinal, mono: now.uptimeNanoseconds)
         event.client = address
         self.events.record(event)

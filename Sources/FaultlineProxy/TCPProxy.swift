@@ -61,6 +61,14 @@ public final class TCPProxy: Sendable {
     private let startedAt = Atomic<UInt64>(0)
     /// Attempt numbers of logical requests, across this proxy's connections.
     private let attempts = AttemptLedger()
+    /// The plan in force, which `apply` changes while the proxy runs.
+    public let plan: LivePlan
+
+    /// False while the proxy still runs the empty plan it started with: connections
+    /// then skip the plan altogether.
+    var mayFault: Bool {
+        self.plan.number > 1 || !(self.configuration.faults?.isEmpty ?? true)
+    }
 
     public init(
         configuration: TCPProxyConfiguration,
@@ -73,6 +81,7 @@ public final class TCPProxy: Sendable {
         self.group = group
         self.events = events
         self.capture = capture
+        self.plan = LivePlan(configuration.faults ?? .passthrough())
         var logger = logger
         logger[metadataKey: "proxy.name"] = "\(configuration.name)"
         self.logger = logger
@@ -138,7 +147,8 @@ public final class TCPProxy: Sendable {
         if let plan = self.configuration.faults {
             start.seed = plan.seed
             start.profile = plan.profile.name
-            start.profileHash = plan.profile.hash
+            start.profileHash = plan.profile.hash.isEmpty ? nil : plan.profile.hash
+            start.plan = 1
         }
         self.events.record(start)
         self.logger.info(
@@ -146,6 +156,36 @@ public final class TCPProxy: Sendable {
             metadata: ["listen": "\(bound.hostPortText)", "upstream": "\(self.configuration.upstream)"]
         )
         return bound
+    }
+
+    /// Puts `profile` in force while the proxy runs: new connections and new data on
+    /// open ones follow it at once, and no connection is dropped unless a rule says so.
+    /// Records a `plan_change` event, and returns once every connection open now
+    /// follows the new plan (so traffic sent after it is decided by it).
+    ///
+    /// - Throws: `ProfileError` (exit 2) for a profile this proxy cannot carry (UDP
+    ///   kinds, message rules its framing cannot frame).
+    @discardableResult
+    public func apply(_ profile: Profile) async throws -> LivePlan.Version {
+        try profile.require(.tcp)
+        if let framing = Profile.Framing(rawValue: self.configuration.framing.kind.name) {
+            try profile.checkMessageRules(framing: framing)
+        }
+        let version = self.plan.replace(with: profile)
+        var event = Event(.planChange)
+        event.proxy = self.configuration.name
+        event.plan = version.number
+        event.seed = version.plan.seed
+        event.profile = profile.name
+        event.profileHash = profile.hash.isEmpty ? nil : profile.hash
+        event.mono = NIODeadline.now().uptimeNanoseconds
+        self.events.record(event)
+        var refreshed: [EventLoopFuture<Void>] = []
+        self.connections.forEachPipeline { pipeline in
+            refreshed.append(pipeline.eventLoop.submit { [self] in self.refresh(pipeline.value) })
+        }
+        try? await EventLoopFuture.andAllComplete(refreshed, on: self.group.any()).get()
+        return version
     }
 
     /// Stops accepting, lets open connections finish for up to `grace`, then closes the
@@ -180,65 +220,87 @@ public final class TCPProxy: Sendable {
     /// upstream is dialled only once it is active.
     private func accept(_ client: any Channel) throws {
         let ordinal = self.acceptOrder.ordinal(of: client)
-        self.connections.open(ordinal, client: client)
-        let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
-        var pipeline = ConnectionPipeline(
+        let pipeline = ConnectionPipeline(
             ordinal: ordinal,
             proxy: self.configuration.name,
             framing: self.configuration.framing,
             events: self.events,
             capture: self.capture,
             attempts: self.attempts,
-            client: client.remoteAddress?.ipAddress
+            clientHost: client.remoteAddress?.ipAddress
         )
+        // Registered before the plan is read: a change from now on reaches this
+        // connection through the registry (`apply`), one before it is read here.
+        self.connections.open(ordinal, client: client, pipeline: NIOLoopBound(pipeline, eventLoop: client.eventLoop))
         let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
-        if let plan = self.configuration.faults, !plan.isEmpty {
-            let faults = FaultConnection(
-                plan: plan,
-                ordinal: ordinal,
-                client: client.remoteAddress?.hostPortText,
-                proxyName: self.configuration.name,
-                events: self.events,
-                proxyStart: proxyStart,
-                openedAt: client.eventLoop.now
-            )
-            if self.configuration.framing.kind != .raw, plan.hasMessageRules {
-                faults.messages = MessageSupport(
-                    framing: self.configuration.framing,
-                    dialer: UpstreamDialer(upstream: self.configuration.upstream, connectTimeout: self.configuration.connectTimeout),
-                    registry: self.connections
-                )
-            }
-            faults.clientLedger = pipeline.clientLedger
-            // Known now: an answer in the server's place may go out before the upstream
-            // is connected (see `FaultConnection.sever` for why reads can start early).
-            faults.clientChannel = client
-            pipeline.faults = faults.isInert ? nil : faults
+        if let faults = self.faults(for: pipeline, client: client, proxyStart: proxyStart) {
+            pipeline.installFaults(faults) { self.messageSupport() }
         }
         try client.pipeline.syncOperations.addHandler(
             OnActiveHandler { [self] client in
                 if self.refuse(client, ordinal: ordinal, proxyStart: proxyStart) { return }
-                self.dialUpstream(for: client, pipeline: pipeline, clientSide: clientSide, upstreamSide: upstreamSide)
+                self.dialUpstream(for: client, pipeline: pipeline)
             }
         )
-        try client.pipeline.syncOperations.addHandlers(pipeline.clientHandlers(bridge: clientSide))
+        try client.pipeline.syncOperations.addHandlers(pipeline.clientHandlers(client))
     }
 
-    private func dialUpstream(
-        for client: any Channel,
-        pipeline: ConnectionPipeline,
-        clientSide: BridgeHandler,
-        upstreamSide: BridgeHandler
-    ) {
+    /// The connection's fault state under the plan in force, or nil when no rule of
+    /// it can act on this connection (no stages: passthrough costs nothing).
+    private func faults(for pipeline: ConnectionPipeline, client: any Channel, proxyStart: NIODeadline) -> FaultConnection? {
+        guard self.mayFault else { return nil }
+        let faults = FaultConnection(
+            plan: self.plan,
+            ordinal: pipeline.ordinal,
+            client: client.remoteAddress?.hostPortText,
+            proxyName: self.configuration.name,
+            events: self.events,
+            proxyStart: proxyStart,
+            openedAt: client.eventLoop.now
+        )
+        guard !faults.isInert else { return nil }
+        faults.clientLedger = pipeline.clientLedger
+        // Known now: an answer in the server's place may go out before the upstream
+        // is connected (see `FaultConnection.sever` for why reads can start early).
+        faults.clientChannel = client
+        return faults
+    }
+
+    private func messageSupport() -> MessageSupport {
+        MessageSupport(
+            framing: self.configuration.framing,
+            dialer: UpstreamDialer(upstream: self.configuration.upstream, connectTimeout: self.configuration.connectTimeout),
+            registry: self.connections
+        )
+    }
+
+    /// A plan change reached an open connection (on its loop): its fault state follows
+    /// the new plan, or is made and its stages inserted if it had none.
+    private func refresh(_ pipeline: ConnectionPipeline) {
+        if let faults = pipeline.faults {
+            faults.refresh()
+            // Message rules may be new to this connection.
+            pipeline.installFaults(faults) { self.messageSupport() }
+            return
+        }
+        guard let client = pipeline.client, client.isActive else { return }
+        let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
+        guard let faults = self.faults(for: pipeline, client: client, proxyStart: proxyStart) else { return }
+        pipeline.installFaults(faults) { self.messageSupport() }
+    }
+
+    private func dialUpstream(for client: any Channel, pipeline: ConnectionPipeline) {
         let ordinal = pipeline.ordinal
         var logger = self.logger
         logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
         let upstream = self.configuration.upstream
-        let handlers = NIOLoopBound(pipeline.upstreamHandlers(bridge: upstreamSide), eventLoop: client.eventLoop)
+        let bound = NIOLoopBound(pipeline, eventLoop: client.eventLoop)
         let dialer = UpstreamDialer(upstream: upstream, connectTimeout: self.configuration.connectTimeout)
+        // The upstream is dialled on the client's loop: the initializer runs there, and
+        // its handlers follow whatever plan is in force by then.
         let connected = dialer.connect(on: client.eventLoop, halfClosure: true) { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandlers(handlers.value)
+                try channel.pipeline.syncOperations.addHandlers(bound.value.upstreamHandlers(channel))
             }
         }
         connected.assumeIsolated().whenComplete { [self] result in
@@ -250,16 +312,10 @@ public final class TCPProxy: Sendable {
                 }
                 self.connections.attach(ordinal, upstream: upstreamChannel)
                 self.recordOpen(ordinal: ordinal, client: client, upstream: upstreamChannel)
-                pipeline.faults?.bridged(client: client, upstream: upstreamChannel)
+                pipeline.bridged()
                 let both = client.closeFuture.and(upstreamChannel.closeFuture)
                 both.assumeIsolated().whenComplete { _ in
-                    self.recordClose(
-                        ordinal: ordinal,
-                        on: client.eventLoop,
-                        client: clientSide,
-                        upstream: upstreamSide,
-                        pipeline: pipeline
-                    )
+                    self.recordClose(ordinal: ordinal, on: client.eventLoop, pipeline: pipeline)
                     self.connections.finish(ordinal)
                 }
                 client.setOption(.autoRead, value: true).whenFailure { _ in }
@@ -291,13 +347,9 @@ public final class TCPProxy: Sendable {
         self.events.record(event)
     }
 
-    private func recordClose(
-        ordinal: UInt64,
-        on loop: any EventLoop,
-        client: BridgeHandler,
-        upstream: BridgeHandler,
-        pipeline: ConnectionPipeline
-    ) {
+    private func recordClose(ordinal: UInt64, on loop: any EventLoop, pipeline: ConnectionPipeline) {
+        let client = pipeline.clientBridge
+        let upstream = pipeline.upstreamBridge
         var event = Event(.connectionClose)
         event.proxy = self.configuration.name
         event.conn = ordinal

@@ -29,7 +29,7 @@ enum EventLogField: String, CaseIterable, Sendable {
     case unansweredUnit = "unanswered_unit"
     case seed, profile
     case profileHash = "profile_hash"
-    case framing, reason, count
+    case framing, plan, reason, count
     case datagramsFromClient = "datagrams_from_client"
     case datagramsToUpstream = "datagrams_to_upstream"
     case datagramsFromUpstream = "datagrams_from_upstream"

@@ -174,6 +174,7 @@ struct EventLogLineParser {
         case .profile: event.profile = try self.string(field)
         case .profileHash: event.profileHash = try self.string(field)
         case .framing: event.framing = try self.string(field)
+        case .plan: event.plan = try self.integer(field, as: UInt64.self)
         case .reason: event.reason = try self.string(field)
         case .count: event.count = try self.integer(field, as: Int.self)
         case .datagramsFromClient: event.datagramsFromClient = try self.integer(field, as: Int.self)

@@ -34,7 +34,7 @@ public enum LogExport {
         "bytes_from_client", "bytes_to_upstream", "bytes_from_upstream", "bytes_to_client",
         "dropped_upstream", "dropped_downstream", "duplicated_upstream", "duplicated_downstream",
         "rule", "kind", "action", "params", "method", "path", "status", "idempotency_key", "command",
-        "fingerprint", "payload", "seed", "profile", "profile_hash", "framing", "reason", "count",
+        "fingerprint", "payload", "seed", "profile", "profile_hash", "framing", "plan", "reason", "count",
     ]
 
     public static func csv(_ events: [Event]) throws -> Data {

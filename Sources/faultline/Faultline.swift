@@ -25,7 +25,7 @@ struct Faultline: AsyncParsableCommand {
         subcommands: [Proxy.self, Run.self, Serve.self, Ctl.self, ProfileCommand.self, Log.self, Check.self, Capture.self, Demo.self]
     )
 
-    /// Runs the command and maps errors to the statuses SPEC.md promises: a
+    /// Runs the command and maps errors to the statuses the README's "Exit status" table promises: a
     /// `UserFacingError` exits with its own status, a usage error with 2 (not
     /// ArgumentParser's 64), help and version with 0.
     static func main() async {

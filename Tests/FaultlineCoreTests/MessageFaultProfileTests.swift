@@ -145,7 +145,7 @@ struct MessageFaultProfileTests {
     // MARK: Combining decisions
 
     static func decision(_ rule: String, _ effect: FaultEffect) -> FaultDecision {
-        FaultDecision(rule: rule, ruleIndex: 0, kind: "k", effect: effect, params: [:], direction: .upstream, unit: 0)
+        FaultDecision(rule: rule, kind: "k", effect: effect, params: [:], direction: .upstream, unit: 0)
     }
 
     @Test func theFirstRuleThatEndsAMessagesWayDecidesItsFateAndOthersAreNotTaken() {

@@ -64,7 +64,7 @@ struct FaultStageTests {
         let events = MemoryEventSink()
         let loop = EmbeddedEventLoop()
         let connection = FaultConnection(
-            plan: plan,
+            plan: LivePlan(plan),
             ordinal: ordinal,
             client: "127.0.0.1:5000",
             proxyName: "test",

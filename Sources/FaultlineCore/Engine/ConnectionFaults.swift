@@ -1,11 +1,13 @@
 /// One connection's fault decisions, consulted for every chunk in either direction.
 ///
 /// A value the connection's event loop owns: the TCP engine keeps one per connection,
-/// shared by the two directions' stages. Rules decided per connection were decided in
-/// `init` and hold for the connection's life; per-chunk rules are decided in `decide`.
+/// shared by the two directions' stages. Rules decided per connection are decided when
+/// they are armed (at open, or when a plan change brings them) and hold from then on;
+/// per-chunk rules are decided in `decide`.
 public struct ConnectionFaults: Sendable {
     struct Armed: Sendable {
-        var index: Int
+        /// The rule's part of decision keys: a hash of its name.
+        var key: UInt64
         var rule: Rule
         /// For per-connection rules: the effect drawn when the connection opened, or nil
         /// when the chance said no.
@@ -25,22 +27,50 @@ public struct ConnectionFaults: Sendable {
         }
     }
 
-    public let plan: FaultPlan
+    public private(set) var plan: FaultPlan
+    /// The number of the plan the rules were armed from (`LivePlan.Version`).
+    public private(set) var version: UInt64
     public let ordinal: UInt64
+    let client: String?
     var armed: [Armed] = []
     var bytesSeen: [Event.Direction: Int] = [:]
     var unitsSeen: [Event.Direction: UInt64] = [:]
-    /// Continuous effects (throttle, slice) already recorded, by rule index and direction.
-    var announced: Set<Int> = []
+    /// Continuous effects (throttle, slice) already recorded, by rule key and direction.
+    var announced: Set<UInt64> = []
 
-    init(plan: FaultPlan, ordinal: UInt64, client: String?) {
+    /// Connection `ordinal`'s state under the plan `version`, its per-connection
+    /// decisions taken.
+    public init(_ version: LivePlan.Version, ordinal: UInt64, client: String?) {
+        self.init(plan: version.plan, version: version.number, ordinal: ordinal, client: client)
+    }
+
+    init(plan: FaultPlan, version: UInt64 = 1, ordinal: UInt64, client: String?) {
         self.plan = plan
+        self.version = version
         self.ordinal = ordinal
-        for (index, rule) in plan.profile.rules.enumerated() {
-            guard !(rule.fault is RefuseFault), rule.match.selects(connection: ordinal, client: client) else { continue }
-            var armed = Armed(index: index, rule: rule, connectionEffect: nil)
+        self.client = client
+        self.arm()
+    }
+
+    /// Arms the rules of a new plan for the rest of the connection. What was counted
+    /// (bytes and units per direction) carries over, so positions keep counting from
+    /// the connection's first byte; a rule kept across the change draws as before.
+    public mutating func adopt(_ version: LivePlan.Version) {
+        guard version.number != self.version else { return }
+        self.plan = version.plan
+        self.version = version.number
+        self.armed = []
+        // Continuous effects are announced again, under the plan that now decides them.
+        self.announced = []
+        self.arm()
+    }
+
+    private mutating func arm() {
+        for (index, rule) in self.plan.profile.rules.enumerated() {
+            guard !(rule.fault is RefuseFault), rule.match.selects(connection: self.ordinal, client: self.client) else { continue }
+            var armed = Armed(key: self.plan.ruleKey(index), rule: rule, connectionEffect: nil)
             if rule.per == .connection {
-                var random = plan.random(connection: ordinal, unit: DecisionKey.perConnection, rule: index)
+                var random = self.plan.random(connection: self.ordinal, unit: DecisionKey.perConnection, rule: armed.key)
                 if random.chance(rule.probability) {
                     armed.connectionEffect = rule.fault.effect(random: &random)
                 } else {
@@ -51,13 +81,20 @@ public struct ConnectionFaults: Sendable {
         }
     }
 
+    /// The rules armed now, by name: a stage stopped by one of them (blackhole, hang)
+    /// flows again once a plan change disarms it.
+    public func isArmed(_ rule: String) -> Bool {
+        self.armed.contains { $0.rule.name == rule }
+    }
+
     /// True when no rule can act on this connection: the engine may skip its stages.
     public var isInert: Bool {
         self.armed.isEmpty
     }
 
-    /// Severs that happen at a time after the connection opened, whatever the traffic.
-    public var timedSevers: [(after: Duration, decision: FaultDecision)] {
+    /// Severs that happen at a time after the connection opened, whatever the traffic,
+    /// with the rule that decides whether it may act then.
+    public var timedSevers: [(after: Duration, rule: Rule, decision: FaultDecision)] {
         self.armed.compactMap { armed in
             guard case .sever(_, .afterTime(let after))? = armed.connectionEffect, let effect = armed.connectionEffect else { return nil }
             var params = armed.rule.fault.params
@@ -71,13 +108,13 @@ public struct ConnectionFaults: Sendable {
                 }
             let decision = FaultDecision(
                 rule: armed.rule.name,
-                ruleIndex: armed.index,
+                plan: self.version,
                 kind: armed.rule.kind,
                 effect: effect,
                 params: params,
                 direction: direction
             )
-            return (after, decision)
+            return (after, armed.rule, decision)
         }
     }
 
@@ -98,10 +135,10 @@ public struct ConnectionFaults: Sendable {
             guard rule.match.direction.covers(direction),
                 self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
             else { continue }
-            var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: armed.index)
+            var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: armed.key)
             guard let effect = armed.effect(random: &random) else { continue }
             var params = rule.fault.params
-            let key = armed.index * 2 + (direction == .upstream ? 0 : 1)
+            let key = direction == .upstream ? armed.key : ~armed.key
             switch effect {
             case .delay(let amount):
                 decision.delay += amount
@@ -137,7 +174,7 @@ public struct ConnectionFaults: Sendable {
             decision.fired.append(
                 FaultDecision(
                     rule: rule.name,
-                    ruleIndex: armed.index,
+                    plan: self.version,
                     kind: rule.kind,
                     effect: effect,
                     params: params,
@@ -184,14 +221,14 @@ extension ConnectionFaults {
                 self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
             else { continue }
             let unit = Self.messageUnit(facts.ordinal, direction)
-            var random = self.plan.random(connection: self.ordinal, unit: unit, rule: armed.index)
+            var random = self.plan.random(connection: self.ordinal, unit: unit, rule: armed.key)
             guard let effect = armed.effect(random: &random) else { continue }
             var params = rule.fault.params
             if case .delay(let amount) = effect { params["delay"] = DurationText.format(amount) }
             fired.append(
                 FaultDecision(
                     rule: rule.name,
-                    ruleIndex: armed.index,
+                    plan: self.version,
                     kind: rule.kind,
                     effect: effect,
                     params: params,

@@ -2,8 +2,9 @@
 /// carries out `effect` and records the decision as an `Event(.fault)`.
 public struct FaultDecision: Sendable, Equatable {
     public var rule: String
-    /// The rule's index in the resolved profile (part of the decision key).
-    public var ruleIndex: Int
+    /// The number of the plan the rule came from (`LivePlan.Version`): the `plan` of
+    /// its `fault` event.
+    public var plan: UInt64
     public var kind: String
     public var effect: FaultEffect
     /// The rule's parameters plus what was drawn (`delay`, `at_byte`).
@@ -15,7 +16,7 @@ public struct FaultDecision: Sendable, Equatable {
 
     public init(
         rule: String,
-        ruleIndex: Int,
+        plan: UInt64 = 1,
         kind: String,
         effect: FaultEffect,
         params: [String: String],
@@ -23,7 +24,7 @@ public struct FaultDecision: Sendable, Equatable {
         unit: UInt64? = nil
     ) {
         self.rule = rule
-        self.ruleIndex = ruleIndex
+        self.plan = plan
         self.kind = kind
         self.effect = effect
         self.params = params
@@ -57,6 +58,7 @@ public struct FaultDecision: Sendable, Equatable {
         event.kind = self.kind
         event.action = self.action
         event.params = self.params
+        event.plan = self.plan
         event.mono = mono
         return event
     }

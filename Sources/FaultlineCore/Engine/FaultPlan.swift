@@ -29,9 +29,14 @@ public struct FaultPlan: Sendable {
         direction == .upstream ? ordinal : ordinal | (1 << 62)
     }
 
-    /// Rule `rule`'s draw for one unit, keyed by the rule's name.
-    func random(connection: UInt64, unit: UInt64, rule: Int) -> DecisionRandom {
-        DecisionRandom(DecisionKey(seed: self.seed, proxy: self.proxy, connection: connection, unit: unit, rule: self.ruleKeys[rule]))
+    /// Rule `index`'s part of decision keys: a hash of its name.
+    func ruleKey(_ index: Int) -> UInt64 {
+        self.ruleKeys[index]
+    }
+
+    /// A rule's draw for one unit, keyed by the rule's name (`ruleKey`).
+    func random(connection: UInt64, unit: UInt64, rule key: UInt64) -> DecisionRandom {
+        DecisionRandom(DecisionKey(seed: self.seed, proxy: self.proxy, connection: connection, unit: unit, rule: key))
     }
 
     /// Whether `rule` may act now: its window and the schedule's phase allow it.
@@ -47,15 +52,15 @@ public struct FaultPlan: Sendable {
     }
 
     /// Whether a new connection is turned away, decided before the upstream is dialled.
-    public func admission(connection ordinal: UInt64, client: String?, sinceProxyStart: Duration) -> FaultDecision? {
+    public func admission(connection ordinal: UInt64, client: String?, sinceProxyStart: Duration, version: UInt64 = 1) -> FaultDecision? {
         for (index, rule) in self.profile.rules.enumerated() where rule.fault is RefuseFault {
             guard rule.match.selects(connection: ordinal, client: client),
                 self.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: .zero)
             else { continue }
-            var random = self.random(connection: ordinal, unit: DecisionKey.perConnection, rule: index)
+            var random = self.random(connection: ordinal, unit: DecisionKey.perConnection, rule: self.ruleKeys[index])
             guard random.chance(rule.probability) else { continue }
             let effect = rule.fault.effect(random: &random)
-            return FaultDecision(rule: rule.name, ruleIndex: index, kind: rule.kind, effect: effect, params: rule.fault.params)
+            return FaultDecision(rule: rule.name, plan: version, kind: rule.kind, effect: effect, params: rule.fault.params)
         }
         return nil
     }
@@ -67,12 +72,17 @@ public struct FaultPlan: Sendable {
     }
 
     /// A plan that never injects anything.
-    public static func passthrough(seed: UInt64 = 0) -> FaultPlan {
-        FaultPlan(profile: Profile(name: "none", description: "no faults", rules: []), seed: seed)
+    public static func passthrough(seed: UInt64 = 0, proxy: UInt32 = 0) -> FaultPlan {
+        FaultPlan(profile: .none, seed: seed, proxy: proxy)
     }
 
     /// True when no rule could ever act on TCP streams (so the engine can skip stages).
     public var isEmpty: Bool {
         self.profile.rules.isEmpty
     }
+}
+
+extension Profile {
+    /// The profile with no rules: what a proxy started without one runs.
+    public static let none = Profile(name: "none", description: "no faults", rules: [])
 }

@@ -162,8 +162,7 @@ final class MessageStage: ChannelInboundHandler {
                 silencesReplies: message.info?.silencesReplies ?? false
             )
         )
-        self.pace(disposition, context: context)
-        context.fireChannelRead(Self.wrapInboundOut(message))
+        self.forward(message, paced: disposition, context: context)
         self.connection.writeInjected(due)
         if let duplicate = disposition.duplicate {
             self.connection.sendCopies(
@@ -255,8 +254,7 @@ final class MessageStage: ChannelInboundHandler {
         self.record(disposition.taken, facts: facts, now: now)
         switch disposition.fate {
         case .forward, .respond:
-            self.pace(disposition, context: context)
-            context.fireChannelRead(Self.wrapInboundOut(message))
+            self.forward(message, paced: disposition, context: context)
             if let mode = disposition.severAfter { self.severAfterHeld(mode, context: context) }
         case .drop:
             self.drop(message)
@@ -292,16 +290,22 @@ final class MessageStage: ChannelInboundHandler {
         self.connection.addDropped(message.bytes.readableBytes, self.direction)
     }
 
-    private func pace(_ disposition: MessageDisposition, context: ChannelHandlerContext) {
-        guard disposition.delay > .zero || disposition.bytesPerSecond != nil || disposition.slice != nil else { return }
-        self.connection.pace(
-            self.direction,
-            PacingStage.Pace(
-                ready: context.eventLoop.now + .nanoseconds(disposition.delay.nanoseconds),
-                bytesPerSecond: disposition.bytesPerSecond,
-                slice: disposition.slice
-            )
+    /// Passes a message on with the pace its disposition decided. The pace goes with
+    /// this message only (`FaultConnection.carrying`): if a later stage discards the
+    /// message, its delay is discarded too, never lent to the next write.
+    private func forward(_ message: FramedMessage, paced disposition: MessageDisposition, context: ChannelHandlerContext) {
+        guard disposition.delay > .zero || disposition.bytesPerSecond != nil || disposition.slice != nil else {
+            context.fireChannelRead(Self.wrapInboundOut(message))
+            return
+        }
+        let pace = PacingStage.Pace(
+            ready: context.eventLoop.now + .nanoseconds(disposition.delay.nanoseconds),
+            bytesPerSecond: disposition.bytesPerSecond,
+            slice: disposition.slice
         )
+        self.connection.carrying(pace, self.direction) {
+            context.fireChannelRead(Self.wrapInboundOut(message))
+        }
     }
 
     /// Passes the first `passing` bytes of the message (none: cut before it), then cuts.
