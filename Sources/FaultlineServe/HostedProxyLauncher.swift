@@ -3,16 +3,26 @@ import FaultlineHost
 import Logging
 import Synchronization
 
-/// The launcher the server uses: `ProxyHost.start`.
+/// The launcher the server uses: `ProxyHost.start`. A TCP proxy changes its plan live
+/// (`HostedProxy.apply`); a UDP proxy, whose engine cannot yet, is restarted on the same
+/// address with the new plan (its sessions start afresh; docs/api.md says so).
 public enum HostedProxyLauncher {
     public static func make(logger: Logger) -> ProxyLauncher {
-        { spec in try await RestartingProxy.start(spec, logger: logger) }
+        { spec in
+            switch spec.transport {
+            case .tcp: try await ProxyHost.start(spec, logger: logger)
+            case .udp: try await RestartingProxy.start(spec, logger: logger)
+            }
+        }
     }
 }
 
-/// Stand-in until the host's live plans land: a plan change restarts the proxy on the
-/// same address with the new profile. Open connections are closed by it, so this is
-/// only ever a bridge; `HostedProxy.apply` replaces it.
+extension HostedProxy: ControlledProxy {}
+
+/// A UDP proxy whose plan changes by restarting it on the same address with the new
+/// profile and the same seed. Each plan gets its own records (`NAME.planN.jsonl`,
+/// `.pcap`), so no restart overwrites what the last one recorded. Used until the UDP
+/// engine takes live plans.
 final class RestartingProxy: ControlledProxy {
     private struct State {
         var proxy: HostedProxy
@@ -43,17 +53,26 @@ final class RestartingProxy: ControlledProxy {
 
     func apply(_ profile: Profile?) async throws -> UInt64 {
         let old = self.current
+        let version = self.state.withLock { $0.version } + 1
         var spec = self.spec
         spec.profile = profile
         spec.seed = old.seed
         spec.listen = old.address
+        spec.records.log = spec.records.log.map { Self.path($0, plan: version) }
+        spec.records.pcap = spec.records.pcap.map { Self.path($0, plan: version) }
         try await old.stop(grace: .zero)
         let proxy = try await ProxyHost.start(spec, logger: self.logger)
-        return self.state.withLock { state in
+        self.state.withLock { state in
             state.proxy = proxy
-            state.version += 1
-            return state.version
+            state.version = version
         }
+        return version
+    }
+
+    /// `dir/name.jsonl` becomes `dir/name.planN.jsonl`.
+    static func path(_ path: String, plan: UInt64) -> String {
+        guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return "\(path).plan\(plan)" }
+        return "\(path[..<dot]).plan\(plan)\(path[dot...])"
     }
 
     func stop(grace: Duration) async throws {
