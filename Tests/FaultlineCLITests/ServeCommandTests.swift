@@ -1,0 +1,107 @@
+import FaultlineCore
+import FaultlineTestSupport
+import Foundation
+import Testing
+
+/// `faultline serve` and `faultline ctl` as a user runs them.
+@Suite(.timeLimit(.minutes(2)))
+struct ServeCommandTests {
+    @Test func serveAndCtlDriveAProxyEndToEnd() async throws {
+        let echo = try await TestServer.echo()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--log", directory.path, "--seed", "5"])
+        let apiPort = try #require(await server.listeningPort())
+        let api = ["--api", "127.0.0.1:\(apiPort)"]
+
+        let created = try await FaultlineBinary.run(["ctl", "create", "svc", "--upstream", "127.0.0.1:\(echo.port)"] + api)
+        #expect(created.status == 0, "\(created.stderr)")
+        let listenLine = try #require(created.stdout.split(separator: "\n").first { $0.hasPrefix("listening on ") })
+        let port = try #require(Int(listenLine.split(separator: ":").last ?? ""))
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof("hi"))
+
+        let rule = try await FaultlineBinary.run(
+            ["ctl", "rule", "add", "svc", "--rule", "{name: cut, match: {direction: upstream}, fault: {kind: sever, mode: fin}}"] + api
+        )
+        #expect(rule.status == 0, "\(rule.stderr)")
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof(""))
+
+        let listed = try await FaultlineBinary.run(["ctl", "list"] + api)
+        #expect(listed.status == 0)
+        #expect(listed.stdout.contains("svc\ttcp\t127.0.0.1:\(port) -> 127.0.0.1:\(echo.port)\tenabled"), "\(listed.stdout)")
+        #expect(listed.stdout.contains("rules cut"))
+
+        let removed = try await FaultlineBinary.run(["ctl", "rule", "remove", "svc", "cut"] + api)
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof("hi"))
+
+        let profile = try await FaultlineBinary.run(["ctl", "profile", "svc", "slow-reply"] + api)
+        #expect(profile.status == 0, "\(profile.stderr)")
+        #expect(profile.stdout.hasPrefix("plan version "))
+
+        let events = try await FaultlineBinary.run(["ctl", "events", "svc", "--type", "plan_change"] + api)
+        #expect(events.status == 0, "\(events.stderr)")
+        #expect(events.stdout.contains("plan_change"), "\(events.stdout)")
+
+        // Refusals keep the SPEC's statuses.
+        let missing = try await FaultlineBinary.run(["ctl", "show", "nope"] + api)
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("proxy not found"))
+        let badRule = try await FaultlineBinary.run(["ctl", "rule", "add", "svc", "--rule", "{name: x, fault: {kind: teleport}}"] + api)
+        #expect(badRule.status == 2)
+        #expect(badRule.stderr.contains("teleport"), "\(badRule.stderr)")
+        let inUse = try await FaultlineBinary.run(["ctl", "create", "again", "--listen", "127.0.0.1:\(port)", "--upstream", "127.0.0.1:1"] + api)
+        #expect(inUse.status == 3)
+        #expect(inUse.stderr.contains("address already in use"), "\(inUse.stderr)")
+
+        #expect(try await FaultlineBinary.run(["ctl", "delete", "svc"] + api).status == 0)
+        server.signal(SIGTERM)
+        #expect(await server.exitStatus() == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("svc.jsonl").path))
+        // The server is gone: ctl says so and exits 3.
+        let gone = try await FaultlineBinary.run(["ctl", "list"] + api)
+        #expect(gone.status == 3)
+        #expect(gone.stderr.contains("cannot connect"), "\(gone.stderr)")
+        await echo.stop()
+    }
+
+    @Test func configFileCreatesProxiesWithTheirToxics() async throws {
+        let echo = try await TestServer.echo()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("serve-config-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let config = #"[{"name":"cfg","listen":"127.0.0.1:0","upstream":"127.0.0.1:\#(echo.port)","toxics":[{"type":"limit_data","stream":"upstream","attributes":{"bytes":0}}]}]"#
+        try Data(config.utf8).write(to: file)
+        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--config", file.path])
+        let apiPort = try #require(await server.listeningPort())
+        let shown = try await FaultlineBinary.run(["ctl", "show", "cfg", "--api", "127.0.0.1:\(apiPort)"])
+        #expect(shown.status == 0)
+        #expect(shown.stdout.contains(#""name":"limit_data_upstream""#), "\(shown.stdout)")
+        server.signal(SIGINT)
+        #expect(await server.exitStatus() == 0)
+        await echo.stop()
+    }
+
+    static let refusals: [([String], Int32, String)] = [
+        (["serve", "--api", "0.0.0.0:0"], 2, "a token is required"),
+        (["serve", "--api", "0.0.0.0:0", "--token", "short"], 2, "token is too short"),
+        (["serve", "--api", "localhost"], 2, "--api takes HOST:PORT"),
+        (["serve", "--log", "/no/such/dir"], 2, "no such directory"),
+        (["serve", "--api", "127.0.0.1:0", "--config", "/no/such/file.json"], 2, "cannot read"),
+    ]
+
+    @Test(arguments: refusals)
+    func serveRefusesToStart(arguments: [String], status: Int32, message: String) async throws {
+        let result = try await FaultlineBinary.run(arguments)
+        #expect(result.status == status)
+        #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+    }
+
+    @Test func apiAddressInUseExitsThree() async throws {
+        let occupant = try await TestServer.echo()
+        let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:\(occupant.port)"])
+        await occupant.stop()
+        #expect(result.status == 3)
+        #expect(result.stderr.contains("address already in use"), "stderr was: \(result.stderr)")
+    }
+}
