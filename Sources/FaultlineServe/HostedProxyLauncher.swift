@@ -34,7 +34,7 @@ final class RestartingProxy: ControlledProxy {
     private let logger: Logger
 
     private init(proxy: HostedProxy, spec: ProxySpec, logger: Logger) {
-        self.state = Mutex(State(proxy: proxy, version: 0))
+        self.state = Mutex(State(proxy: proxy, version: 1))
         self.spec = spec
         self.logger = logger
     }

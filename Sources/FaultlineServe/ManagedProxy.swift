@@ -25,7 +25,7 @@ struct ManagedProxy: Sendable {
     /// Single rules added through `/v1`, after the profile's.
     var rules: [Rule] = []
     var running: (any ControlledProxy)?
-    /// The running proxy's plan version, 0 before any change.
+    /// The running proxy's plan number: 1 when it starts (as `proxy_start` says), one more for each change.
     var planVersion: UInt64 = 0
     /// The event log of the current (or last) run, when the server keeps logs.
     var logPath: String?

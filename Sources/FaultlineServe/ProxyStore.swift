@@ -348,7 +348,7 @@ public actor ProxyStore {
             entry.starts = run
             entry.listen = running.address.description
             entry.logPath = spec.records.log
-            entry.planVersion = 0
+            entry.planVersion = 1
         } catch {
             throw Self.mapped(error, listen: entry.listen)
         }
