@@ -10,7 +10,7 @@ faultline's ratio to direct and to haproxy, and PASS/FAIL where issue 2 sets a t
 """
 import sys
 
-PATHS = ["direct", "faultline", "haproxy", "socat"]
+PATHS = ["direct", "faultline", "faultline-serve", "haproxy", "socat", "toxiproxy"]
 
 # (metric key, label, which way is better: "higher", "lower" or "info")
 METRICS = [
@@ -97,13 +97,15 @@ def main(path):
     kinds = {key: kind for key, _, kind in METRICS}
     results = {key: best(values, kinds.get(key[0])) for key, values in rounds.items()}
 
-    columns = ["measurement"] + PATHS + ["fl/direct", "fl/haproxy", "target", "result"]
+    # Only the paths this run measured (faultline-serve and toxiproxy are optional).
+    paths = [p for p in PATHS if any(path == p for _, path in rounds)]
+    columns = ["measurement"] + paths + ["fl/direct", "fl/haproxy", "target", "result"]
     rows = []
     for key, label, kind in METRICS:
-        if not any((key, p) in rounds for p in PATHS):
+        if not any((key, p) in rounds for p in paths):
             continue
-        values = [results.get((key, p)) for p in PATHS]
-        cells = [fmt(v) if (key, p) in rounds else "" for v, p in zip(values, PATHS)]
+        values = [results.get((key, p)) for p in paths]
+        cells = [fmt(v) if (key, p) in rounds else "" for v, p in zip(values, paths)]
         fl = results.get((key, "faultline"))
         ratios = ["", ""]
         if kind != "info":
