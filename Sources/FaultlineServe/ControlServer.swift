@@ -111,13 +111,22 @@ struct ControlResponder: HTTPResponder {
                 var offset = offset
                 let stopping = StopFlag()
                 try await withGracefulShutdownHandler {
+                    var quiet = 0
                     while !Task.isCancelled, !stopping.value.load(ordering: .relaxed) {
                         let (lines, end) = EventTail.since(offset, of: path, type: type)
                         offset = end
                         if lines.isEmpty {
                             // The log is a file another thread writes: look again soon.
                             try await Task.sleep(for: .milliseconds(100))
+                            quiet += 1
+                            // A blank line every 5 s of quiet: a client that went away
+                            // fails the write, and its follower ends.
+                            if quiet >= 50 {
+                                quiet = 0
+                                try await writer.write(ByteBuffer(string: "\n"))
+                            }
                         } else {
+                            quiet = 0
                             try await writer.write(ByteBuffer(string: lines.map { $0 + "\n" }.joined()))
                         }
                     }

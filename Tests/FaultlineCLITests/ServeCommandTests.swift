@@ -55,8 +55,23 @@ struct ServeCommandTests {
         #expect(inUse.status == 3)
         #expect(inUse.stderr.contains("address already in use"), "\(inUse.stderr)")
 
+        // Toxiproxy's toxics, from the shell.
+        let toxic = try await FaultlineBinary.run(["ctl", "toxic", "add", "svc", "-t", "limit_data", "-n", "stop", "-a", "bytes=0", "--upstream"] + api)
+        #expect(toxic.status == 0, "\(toxic.stderr)")
+        #expect(toxic.stdout.contains(#""name":"stop""#))
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof(""))
+        #expect(try await FaultlineBinary.run(["ctl", "toxic", "remove", "svc", "stop"] + api).status == 0)
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof("hi"))
+
+        // A follower sees new events as they are written, and ends when the server stops.
+        let follower = try FaultlineBinary.start(["ctl", "events", "svc", "--follow", "--type", "conn_close", "--limit", "0"] + api)
+        #expect(try await SocketClient.exchange(port: port, request: "followed", finish: true) == .eof("followed"))
+        let followed = try await withTimeout(.seconds(30)) { await follower.nextLine() }
+        #expect(followed?.contains(#""type":"conn_close""#) == true, "\(followed ?? "nothing")")
+
         #expect(try await FaultlineBinary.run(["ctl", "delete", "svc"] + api).status == 0)
         server.signal(SIGTERM)
+        #expect(await follower.exitStatus() == 0)
         #expect(await server.exitStatus() == 0)
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("svc.jsonl").path))
         // The server is gone: ctl says so and exits 3.

@@ -226,7 +226,7 @@ struct Ctl: AsyncParsableCommand {
             @OptionGroup var connection: Connection
             @Argument(help: "The proxy's name.") var name: String
             @Option(name: [.short, .customLong("type")], help: "The toxic's type.") var type: String
-            @Option(name: [.short, .customLong("toxic-name")], help: "Its name (TYPE_STREAM by default).") var toxicName: String?
+            @Option(name: [.customShort("n"), .customLong("toxic-name")], help: "Its name (TYPE_STREAM by default).") var toxicName: String?
             @Option(help: "The share of connections it affects, 0 to 1.") var toxicity: Double = 1
             @Option(name: [.short, .customLong("attribute")], help: ArgumentHelp("An attribute, e.g. latency=100.", valueName: "key=value"))
             var attributes: [String] = []
@@ -273,7 +273,10 @@ struct Ctl: AsyncParsableCommand {
             if self.follow { query += "&follow=true" }
             let path = Ctl.path("proxies", self.name, "events") + query
             let reply = try self.connection.client().send("GET", path) { chunk in
-                print(chunk, terminator: "")
+                // Blank lines are the server's keep-alives while nothing happens.
+                let lines = chunk.split(separator: "\n", omittingEmptySubsequences: true)
+                guard !lines.isEmpty else { return }
+                print(lines.joined(separator: "\n"))
                 fflush(nil)
             }
             try Connection.check(reply)
