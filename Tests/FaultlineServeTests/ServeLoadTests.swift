@@ -23,6 +23,12 @@ struct ServeLoadTests {
                 return await group.reduce(into: []) { $0.append($1) }
             }
         }
+        // Every stream connected before the first change.
+        try await withTimeout(.seconds(60)) {
+            while try await serve.call("GET", "/v1/proxies/busy").json?["open"]?.doubleValue != 100 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
         let changes: [(String, String, String?, [String: String])] = [
             ("POST", "/proxies/busy/toxics", #"{"name":"lag","type":"latency","attributes":{"latency":20,"jitter":10}}"#, [:]),
             ("POST", "/proxies/busy/toxics", #"{"name":"pieces","type":"slicer","stream":"upstream","attributes":{"average_size":100,"delay":200}}"#, [:]),
