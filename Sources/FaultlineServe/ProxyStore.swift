@@ -56,11 +56,11 @@ public actor ProxyStore {
     }
 
     /// A snapshot for metrics: name, open connections, counts.
-    var running: [(name: String, proxy: any ControlledProxy, rules: [String: String])] {
+    var running: [(name: String, proxy: any ControlledProxy, rules: [String: String], plan: UInt64)] {
         self.all.compactMap { entry in
             guard let proxy = entry.running else { return nil }
             let kinds = Dictionary((entry.plan?.rules ?? []).map { ($0.name, $0.kind) }, uniquingKeysWith: { first, _ in first })
-            return (entry.name, proxy, kinds)
+            return (entry.name, proxy, kinds, entry.planVersion)
         }
     }
 

@@ -4,7 +4,8 @@ import Prometheus
 import Synchronization
 
 /// The server's Prometheus figures: per proxy, connections open and total, messages,
-/// faults injected by rule and kind, plan changes; and API requests by status.
+/// bytes forwarded each way (counted as connections close), upstream errors, faults
+/// injected by rule and kind; and API requests by status.
 ///
 /// Proxy figures are read from each proxy's tally when `/metrics` is scraped (the proxies
 /// count with relaxed atomics on their own loops; nothing is added to their data path)
@@ -29,20 +30,20 @@ public final class ServeMetrics: Sendable {
     /// Reads every running proxy's figures into the registry.
     func refresh(from store: ProxyStore) async {
         let running = await store.running
-        for (name, proxy, kinds) in running {
+        for (name, proxy, kinds, plan) in running {
             Gauge(label: "faultline_connections_open", dimensions: [("proxy", name)], factory: self.factory).record(proxy.open)
+            Gauge(label: "faultline_plan_version", dimensions: [("proxy", name)], factory: self.factory).record(Int(plan))
             guard let counts = proxy.tally?.counts else { continue }
             self.advance("faultline_connections_total", [("proxy", name)], to: counts.connections, run: ObjectIdentifier(proxy))
             self.advance("faultline_messages_total", [("proxy", name)], to: counts.messages, run: ObjectIdentifier(proxy))
+            self.advance("faultline_bytes_forwarded_total", [("proxy", name), ("direction", "upstream")], to: counts.bytesToUpstream, run: ObjectIdentifier(proxy))
+            self.advance("faultline_bytes_forwarded_total", [("proxy", name), ("direction", "downstream")], to: counts.bytesToClient, run: ObjectIdentifier(proxy))
+            self.advance("faultline_upstream_errors_total", [("proxy", name)], to: counts.upstreamErrors, run: ObjectIdentifier(proxy))
             for (rule, count) in counts.faultsByRule {
                 let kind = kinds[rule] ?? "unknown"
                 self.advance("faultline_faults_injected_total", [("proxy", name), ("rule", rule), ("kind", kind)], to: count, run: ObjectIdentifier(proxy))
             }
         }
-    }
-
-    func planChanged(proxy: String) {
-        Counter(label: "faultline_plan_changes_total", dimensions: [("proxy", proxy)], factory: self.factory).increment()
     }
 
     /// The Prometheus text exposition.
@@ -66,7 +67,8 @@ public final class ServeMetrics: Sendable {
             seen[key] = total
             return max(0, total - last)
         }
-        guard step > 0 else { return }
-        Counter(label: label, dimensions: dimensions, factory: self.factory).increment(by: step)
+        // Made even at zero, so a scrape lists every series from the proxy's start.
+        let counter = Counter(label: label, dimensions: dimensions, factory: self.factory)
+        if step > 0 { counter.increment(by: step) }
     }
 }

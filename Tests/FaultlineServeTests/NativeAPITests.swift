@@ -146,7 +146,25 @@ struct NativeAPITests {
         #expect(metrics.body.contains(#"faultline_connections_total{proxy="m"} 3"#), "\(metrics.body)")
         #expect(metrics.body.contains(#"faultline_faults_injected_total{proxy="m",rule="cut",kind="sever"} 3"#), "\(metrics.body)")
         #expect(metrics.body.contains("faultline_connections_open"))
+        #expect(metrics.body.contains(#"faultline_plan_version{proxy="m"} 2.0"#), "\(metrics.body)")
+        #expect(metrics.body.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="upstream"} 0"#), "\(metrics.body)")
+        #expect(metrics.body.contains(#"faultline_upstream_errors_total{proxy="m"} 0"#), "\(metrics.body)")
         #expect(metrics.body.contains("faultline_api_requests_total"))
+
+        // Bytes are counted as connections close: one clean exchange adds its 4 bytes each way.
+        #expect(try await serve.call("DELETE", "/proxies/m/toxics/cut").status == 204)
+        #expect(try await Traffic.roundTrip(port: port).ending == .eof("ping"))
+        try await withTimeout(.seconds(20)) {
+            while true {
+                let body = try await serve.call("GET", "/metrics").body
+                if body.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="upstream"} 4"#),
+                    body.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="downstream"} 4"#)
+                {
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
         await serve.stop()
         await upstream.stop()
     }
