@@ -37,41 +37,48 @@ public final class FaultConnection {
     /// Both channels closed: nothing more is scheduled.
     private var closed = false
 
-    /// Framed connections with message rules: what both message stages share (set by
-    /// the proxy before the stages are made; see `FaultConnection+Messages.swift`).
+    /// Framed connections with message rules: what both message stages share, given
+    /// when the plan in force first has message rules (`ConnectionPipeline.installFaults`;
+    /// see `FaultConnection+Messages.swift`).
     var messages: MessageSupport?
     /// What reaches the client's socket: told where answers written in the server's
     /// place are, so they are not counted as forwarded.
-    var clientLedger: WriteLedger?
+    let clientLedger: WriteLedger
 
-    /// Bytes discarded before the bridge saw them (blackhole, hang, past a cut), and
-    /// bytes the bridge forwarded that a pacing stage then discarded (held when the
-    /// connection was cut). Kept apart so `conn_close` stays truthful: the bridges count
-    /// the second kind as read and written, the first kind not at all.
-    public private(set) var droppedBeforeBridge: [Event.Direction: Int] = [:]
-    public private(set) var droppedAfterBridge: [Event.Direction: Int] = [:]
+    /// What the stages discarded and what faults added, for `conn_close`.
+    public private(set) var tally = FaultTally()
 
-    /// Bytes the engine discarded, per direction: `dropped_upstream` and
-    /// `dropped_downstream` in `conn_close`.
+    /// Bytes the engine discarded, per direction (`FaultTally.dropped`).
     public var dropped: [Event.Direction: Int] {
-        self.droppedBeforeBridge.merging(self.droppedAfterBridge, uniquingKeysWith: +)
+        self.tally.dropped
     }
-
-    /// Bytes faults added: copies of duplicated requests sent upstream. Never part of
-    /// the forwarded totals.
-    public internal(set) var duplicated: [Event.Direction: Int] = [:]
 
     /// The proxy's plan; checked before each decision so a change is never missed.
     let plan: LivePlan
 
-    public init(plan: LivePlan, ordinal: UInt64, client: String?, proxyName: String, events: any EventSink, proxyStart: NIODeadline, openedAt: NIODeadline) {
+    /// - Parameters:
+    ///   - client: the accepted channel, known from the start: an answer in the
+    ///     server's place may go out before the upstream is connected (see `sever` for
+    ///     why reads can start early).
+    ///   - clientLedger: what reaches the client's socket.
+    package init(
+        plan: LivePlan,
+        ordinal: UInt64,
+        client: any Channel,
+        clientLedger: WriteLedger,
+        proxyName: String,
+        events: any EventSink,
+        proxyStart: NIODeadline
+    ) {
         self.ordinal = ordinal
+        self.clientChannel = client
+        self.clientLedger = clientLedger
+        self.openedAt = client.eventLoop.now
         self.proxyName = proxyName
         self.events = events
         self.proxyStart = proxyStart
-        self.openedAt = openedAt
         self.plan = plan
-        self.faults = ConnectionFaults(plan.current, ordinal: ordinal, client: client)
+        self.faults = ConnectionFaults(plan.current, ordinal: ordinal, client: client.remoteAddress?.hostPortText)
     }
 
     /// True when no rule can act on this connection: no stage is needed.
@@ -187,12 +194,11 @@ public final class FaultConnection {
     }
 
     func addDropped(_ bytes: Int, _ direction: Event.Direction, afterBridge: Bool = false) {
-        guard bytes > 0 else { return }
-        if afterBridge {
-            self.droppedAfterBridge[direction, default: 0] += bytes
-        } else {
-            self.droppedBeforeBridge[direction, default: 0] += bytes
-        }
+        self.tally.addDropped(bytes, direction, afterBridge: afterBridge)
+    }
+
+    func addDuplicated(_ bytes: Int, _ direction: Event.Direction) {
+        self.tally.duplicated[direction, default: 0] += bytes
     }
 
     /// Called once both channels exist: arms the severs that happen after a time.
@@ -320,3 +326,31 @@ public final class FaultConnection {
 
 @available(*, unavailable)
 extension FaultConnection: Sendable {}
+
+/// What one connection's fault stages discarded and what faults added, per direction.
+public struct FaultTally {
+    /// Bytes discarded before the bridge saw them (blackhole, hang, past a cut), and
+    /// bytes the bridge forwarded that a pacing stage then discarded (held when the
+    /// connection was cut). Kept apart so `conn_close` stays truthful: the bridges count
+    /// the second kind as read and written, the first kind not at all.
+    public private(set) var droppedBeforeBridge: [Event.Direction: Int] = [:]
+    public private(set) var droppedAfterBridge: [Event.Direction: Int] = [:]
+    /// Bytes faults added: copies of duplicated requests sent upstream. Never part of
+    /// the forwarded totals.
+    public internal(set) var duplicated: [Event.Direction: Int] = [:]
+
+    /// Bytes the engine discarded, per direction: `dropped_upstream` and
+    /// `dropped_downstream` in `conn_close`.
+    public var dropped: [Event.Direction: Int] {
+        self.droppedBeforeBridge.merging(self.droppedAfterBridge, uniquingKeysWith: +)
+    }
+
+    mutating func addDropped(_ bytes: Int, _ direction: Event.Direction, afterBridge: Bool) {
+        guard bytes > 0 else { return }
+        if afterBridge {
+            self.droppedAfterBridge[direction, default: 0] += bytes
+        } else {
+            self.droppedBeforeBridge[direction, default: 0] += bytes
+        }
+    }
+}

@@ -104,12 +104,7 @@ public final class TCPProxy: Sendable {
             try plan.profile.checkMessageRules(framing: framing)
         }
         let listen = self.configuration.listen
-        let address: SocketAddress
-        do {
-            address = try SocketAddress.makeAddressResolvingHost(listen.host, port: listen.port)
-        } catch {
-            throw InvalidInputError("--listen \(listen): cannot resolve host '\(listen.host)'")
-        }
+        let address = try Listening.address(listen)
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -133,7 +128,7 @@ public final class TCPProxy: Sendable {
         do {
             channel = try await bootstrap.bind(to: address).get()
         } catch let error as IOError {
-            throw Self.bindFailure(error, listen: listen)
+            throw Listening.failure(error, listen: listen)
         }
         self.serverChannel.withLock { $0 = channel }
         let bound = channel.localAddress ?? address
@@ -252,18 +247,13 @@ public final class TCPProxy: Sendable {
         let faults = FaultConnection(
             plan: self.plan,
             ordinal: pipeline.ordinal,
-            client: client.remoteAddress?.hostPortText,
+            client: client,
+            clientLedger: pipeline.clientLedger,
             proxyName: self.configuration.name,
             events: self.events,
-            proxyStart: proxyStart,
-            openedAt: client.eventLoop.now
+            proxyStart: proxyStart
         )
-        guard !faults.isInert else { return nil }
-        faults.clientLedger = pipeline.clientLedger
-        // Known now: an answer in the server's place may go out before the upstream
-        // is connected (see `FaultConnection.sever` for why reads can start early).
-        faults.clientChannel = client
-        return faults
+        return faults.isInert ? nil : faults
     }
 
     private func messageSupport() -> MessageSupport {
@@ -357,8 +347,8 @@ public final class TCPProxy: Sendable {
         // Forwarded: what the ledgers saw reach the sockets. Dropped: what fault stages
         // discarded on either side of the bridge, plus writes a close discarded. The
         // three are counted apart, so per direction read = forwarded + dropped is a check.
-        let before = pipeline.faults?.droppedBeforeBridge ?? [:]
-        let after = pipeline.faults?.droppedAfterBridge ?? [:]
+        let before = pipeline.faults?.tally.droppedBeforeBridge ?? [:]
+        let after = pipeline.faults?.tally.droppedAfterBridge ?? [:]
         event.bytesFromClient = client.bytesRead + before[.upstream, default: 0]
         event.bytesToUpstream = pipeline.upstreamLedger.sent
         event.bytesFromUpstream = upstream.bytesRead + before[.downstream, default: 0]
@@ -368,7 +358,7 @@ public final class TCPProxy: Sendable {
         if pipeline.faults != nil || droppedUpstream > 0 || droppedDownstream > 0 {
             event.droppedUpstream = droppedUpstream
             event.droppedDownstream = droppedDownstream
-            event.duplicatedUpstream = pipeline.faults?.duplicated[.upstream]
+            event.duplicatedUpstream = pipeline.faults?.tally.duplicated[.upstream]
             let injected = pipeline.clientLedger.injectedSent
             event.injectedDownstream = injected > 0 ? injected : nil
         }
@@ -393,19 +383,6 @@ public final class TCPProxy: Sendable {
         case (.failed, _): "client_error"
         case (_, .failed): "upstream_error"
         default: "closed"
-        }
-    }
-
-    private static func bindFailure(_ error: IOError, listen: HostPort) -> any Error {
-        switch error.errnoCode {
-        case EADDRINUSE:
-            RuntimeFailure("--listen \(listen): address already in use")
-        case EACCES:
-            RuntimeFailure("--listen \(listen): permission denied (ports below 1024 need privileges)")
-        case EADDRNOTAVAIL:
-            InvalidInputError("--listen \(listen): no interface on this machine has that address")
-        default:
-            RuntimeFailure("--listen \(listen): cannot listen: \(error)")
         }
     }
 }

@@ -16,9 +16,9 @@ import Glibc
 /// Bytes faultline writes in the server's place (`respond`) are not forwarded bytes:
 /// they are kept apart (`injectedSent`), by their place in the stream, so `sent` and
 /// `discarded` count only what was read from the other side.
-final class WriteLedger: ChannelDuplexHandler {
-    typealias InboundIn = NIOAny
-    typealias OutboundIn = ByteBuffer
+package final class WriteLedger: ChannelDuplexHandler {
+    package typealias InboundIn = NIOAny
+    package typealias OutboundIn = ByteBuffer
 
     private(set) var sent = 0
     private(set) var discarded = 0
@@ -30,6 +30,8 @@ final class WriteLedger: ChannelDuplexHandler {
     private var succeededUpTo = 0
     /// Where injected bytes are, or will be, in the stream.
     private var injected: [Range<Int>] = []
+
+    package init() {}
 
     /// Says that `count` injected bytes follow `ahead` bytes not yet written through
     /// here (held by a pacing stage), so their place in the stream is known.
@@ -48,7 +50,7 @@ final class WriteLedger: ChannelDuplexHandler {
     /// millisecond: long enough for a busy machine, short enough not to blur the fault.
     static let settleAttempts = 50
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let count = Self.unwrapOutboundIn(data).readableBytes
         guard count > 0 else {
             context.write(data, promise: promise)
@@ -71,7 +73,7 @@ final class WriteLedger: ChannelDuplexHandler {
         context.write(data, promise: promise)
     }
 
-    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+    package func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
         guard event is WireTap.ResetRequested else {
             context.triggerUserOutboundEvent(event, promise: promise)
             return

@@ -63,17 +63,17 @@ struct FaultStageTests {
         let plan = FaultPlan(profile: try ProfileLoader(library: []).load(text: text, file: "s.yaml"), seed: seed)
         let events = MemoryEventSink()
         let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
         let connection = FaultConnection(
             plan: LivePlan(plan),
             ordinal: ordinal,
-            client: "127.0.0.1:5000",
+            client: channel,
+            clientLedger: WriteLedger(),
             proxyName: "test",
             events: events,
-            proxyStart: loop.now,
-            openedAt: loop.now
+            proxyStart: loop.now
         )
         let counter = EventCounterHandler()
-        let channel = EmbeddedChannel(loop: loop)
         try channel.pipeline.syncOperations.addHandlers([
             counter, connection.pacer(for: direction), connection.stage(for: direction), Reflector(),
         ])

@@ -37,7 +37,7 @@ extension FaultConnection {
     func writeInjected(_ replies: [ByteBuffer]) {
         guard !replies.isEmpty, !self.severed, let client = self.clientChannel, client.isActive else { return }
         for reply in replies {
-            self.clientLedger?.expectInjected(reply.readableBytes, ahead: self.held(.downstream))
+            self.clientLedger.expectInjected(reply.readableBytes, ahead: self.held(.downstream))
             client.write(reply, promise: nil)
         }
         client.flush()
@@ -68,7 +68,7 @@ extension FaultConnection {
                 let leg = DuplicateLeg(
                     request: request,
                     framing: framing,
-                    onWritten: { bytes in connection.value.duplicated[.upstream, default: 0] += bytes },
+                    onWritten: { bytes in connection.value.addDuplicated(bytes, .upstream) },
                     finish: { outcome in connection.value.recordCopy(copy, of: request, rule: rule, outcome: outcome, now: loop.now) }
                 )
                 try channel.pipeline.syncOperations.addHandler(leg)
