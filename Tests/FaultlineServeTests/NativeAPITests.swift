@@ -169,6 +169,29 @@ struct NativeAPITests {
         await upstream.stop()
     }
 
+    /// Nothing a request sends stops the server: deep nesting, random bytes, bad
+    /// escapes each get an answer, and the next request is served.
+    @Test func garbageGetsAnswersNotCrashes() async throws {
+        let serve = try await ServeHarness.start()
+        var random = SystemRandomNumberGenerator()
+        let noise = String(decoding: (0..<50_000).map { _ in UInt8.random(in: 0...255, using: &random) }, as: UTF8.self)
+        let cases: [(String, String, String?, Int)] = [
+            ("POST", "/populate", String(repeating: "[", count: 200_000), 400),
+            ("POST", "/proxies", String(repeating: #"{"a":"#, count: 100_000), 400),
+            ("POST", "/v1/proxies", noise, 400),
+            ("POST", "/proxies/x/toxics", noise, 404),
+            ("PUT", "/v1/proxies/x/profile", noise, 404),
+            ("GET", "/proxies/%ZZ", nil, 404),
+            ("GET", "/v1/proxies/a%2Fb/toxics", nil, 404),
+        ]
+        for (method, path, body, status) in cases {
+            let reply = try await serve.call(method, path, body: body)
+            #expect(reply.status == status, "\(method) \(path): \(reply.status) \(reply.body.prefix(200))")
+        }
+        #expect(try await serve.call("GET", "/version").status == 200)
+        await serve.stop()
+    }
+
     @Test func aTokenIsRequiredWhenSetAndBodiesAreBounded() async throws {
         let serve = try await ServeHarness.start(token: "correct-horse-battery", maxBodyBytes: 4096)
         let none = try await serve.call("GET", "/proxies")
