@@ -18,9 +18,9 @@ struct Serve: AsyncParsableCommand {
             port answers three APIs:
 
             Toxiproxy's (/proxies, /proxies/NAME/toxics, /populate, /reset, /version) with \
-            its fields, statuses and error bodies, so Toxiproxy's clients and \
-            Testcontainers' Toxiproxy module work unchanged (see docs/toxiproxy.md for how \
-            each toxic maps onto faultline's faults);
+            its fields, statuses and error bodies, so code written against Toxiproxy's \
+            client libraries works unchanged (see docs/toxiproxy.md for how each toxic \
+            maps onto faultline's faults);
 
             the native /v1 API (docs/api.md, docs/openapi.yaml): whole profiles, single \
             rules, UDP proxies, framing, seeds and each proxy's events;
