@@ -17,6 +17,9 @@ public struct ControlServer: Sendable {
     public let address: HostPort
     /// Largest request body read; a larger one gets 413 before it is parsed.
     public let maxBodyBytes: Int
+    /// The API's own event loop, never one a proxy runs on; shut it down after the
+    /// service group has run (`close()`).
+    public let eventLoopGroup: MultiThreadedEventLoopGroup
     let logger: Logger
 
     public static let defaultMaxBodyBytes = 1 << 20
@@ -25,7 +28,13 @@ public struct ControlServer: Sendable {
         self.api = api
         self.address = address
         self.maxBodyBytes = maxBodyBytes
+        self.eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.logger = logger
+    }
+
+    /// Releases the API's event loop, once its service group has finished.
+    public func close() async {
+        try? await self.eventLoopGroup.shutdownGracefully()
     }
 
     /// The services to run: the store (stopped last) and the HTTP server. `onRunning`
@@ -42,7 +51,7 @@ public struct ControlServer: Sendable {
                 let bound = channel.localAddress
                 await onRunning(HostPort(host: bound?.ipAddress ?? requested.host, port: bound?.port ?? requested.port))
             },
-            eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup(numberOfThreads: 1)),
+            eventLoopGroupProvider: .shared(self.eventLoopGroup),
             logger: self.logger
         )
         return ServiceGroup(

@@ -11,12 +11,14 @@ import ServiceLifecycle
 final class ServeHarness: Sendable {
     let port: Int
     let api: ControlAPI
+    private let server: ControlServer
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
 
-    private init(port: Int, api: ControlAPI, group: ServiceGroup, running: Task<Void, any Error>) {
+    private init(port: Int, api: ControlAPI, server: ControlServer, group: ServiceGroup, running: Task<Void, any Error>) {
         self.port = port
         self.api = api
+        self.server = server
         self.group = group
         self.running = running
     }
@@ -34,13 +36,14 @@ final class ServeHarness: Sendable {
             for await port in ports { return port }
             throw HarnessError("the server stopped before it listened")
         }
-        return ServeHarness(port: port, api: api, group: group, running: running)
+        return ServeHarness(port: port, api: api, server: server, group: group, running: running)
     }
 
     /// Stops the API, then every proxy.
     func stop() async {
         await self.group.triggerGracefulShutdown()
         _ = try? await self.running.value
+        await self.server.close()
     }
 
     struct Reply: Sendable, CustomStringConvertible {

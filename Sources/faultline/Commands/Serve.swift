@@ -126,7 +126,9 @@ struct Serve: AsyncParsableCommand {
         }
         do {
             try await group.run()
+            await server.close()
         } catch {
+            await server.close()
             await store.shutdown()
             if !started.isSet {
                 throw RuntimeFailure("--api \(self.api): cannot listen: \(Self.reason(error))")
