@@ -97,6 +97,37 @@ struct ServeCommandTests {
         await echo.stop()
     }
 
+    /// Toxiproxy's own Python client (toxiproxy-python from PyPI, installed by
+    /// `make test-deps`) drives the server unchanged: `Clients/toxiproxy_client.py`.
+    @Test(.enabled(if: Self.pythonHasToxiproxyClient(), "needs toxiproxy-python (make test-deps)"))
+    func toxiproxysPythonClientWorksUnchanged() async throws {
+        let echo = try await TestServer.echo()
+        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0"])
+        let apiPort = try #require(await server.listeningPort())
+        let script = CheckRetriesCommandTests.clients.appendingPathComponent("toxiproxy_client.py").path
+        let result = try await ChildProcess.run(Self.python, ["python3", script, String(apiPort), String(echo.port)])
+        #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok")
+        server.signal(SIGTERM)
+        #expect(await server.exitStatus() == 0)
+        await echo.stop()
+    }
+
+    /// The `python3` on PATH: where `make test-deps` installs toxiproxy-python with pip.
+    static let python = URL(fileURLWithPath: "/usr/bin/env")
+
+    static func pythonHasToxiproxyClient() -> Bool {
+        let process = Process()
+        process.executableURL = Self.python
+        process.arguments = ["python3", "-c", "import toxiproxy, requests"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        let exit = ProcessExit(process)
+        guard (try? process.run()) != nil else { return false }
+        exit.wait()
+        return process.terminationStatus == 0
+    }
+
     static let refusals: [([String], Int32, String)] = [
         (["serve", "--api", "0.0.0.0:0"], 2, "a token is required"),
         (["serve", "--api", "0.0.0.0:0", "--token", "short"], 2, "token is too short"),
