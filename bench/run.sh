@@ -20,6 +20,9 @@
 #   SKIP_BUILD=1 bench/run.sh             # reuse .build-release/release/faultline
 #   PATHS="direct faultline" bench/run.sh # a subset of the paths
 #   ROUNDS=0 bench/run.sh                 # the idle-connection test only
+#   BASELINE=/path/to/older/faultline bench/run.sh
+#                                         # adds a "baseline" path: an older faultline build,
+#                                         # measured in the same run, for "no slower than before"
 #
 # It installs iperf3, redis-server, redis-tools, haproxy and socat from Debian when
 # missing and builds faultline in release mode into .build-release (its own scratch
@@ -45,6 +48,8 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-180}  # no single client run may take longer (secon
 PATHS=${PATHS:-"direct faultline faultline-serve haproxy socat${TOXIPROXY:+ toxiproxy}"}
 SCRATCH=${SCRATCH:-.build-release}
 FAULTLINE=${FAULTLINE:-$SCRATCH/release/faultline}
+BASELINE=${BASELINE:-}
+[ -z "$BASELINE" ] || PATHS="$PATHS baseline"
 OUT=bench/out
 
 FD_HARD=$(ulimit -Hn)
@@ -170,35 +175,37 @@ start_path() {
     case "$path" in
     direct)
         PORT=$upstream ;;
-    faultline)
-        : >"$OUT/faultline.out"
+    faultline | baseline)
+        local binary=$FAULTLINE
+        [ "$path" = baseline ] && binary=$BASELINE
+        : >"$OUT/$path.out"
         # --grace 0s: stopping need not wait for connections still open (stop_path
         # reports how many there were).
-        "$FAULTLINE" proxy --listen 127.0.0.1:0 --upstream 127.0.0.1:"$upstream" --grace 0s \
-            >"$OUT/faultline.out" 2>>"$OUT/faultline.err" &
+        "$binary" proxy --listen 127.0.0.1:0 --upstream 127.0.0.1:"$upstream" --grace 0s \
+            >"$OUT/$path.out" 2>>"$OUT/$path.err" &
         PID=$!
         pids+=("$PID")
         PORT=""
         for _ in $(seq 200); do
-            PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$OUT/faultline.out" | head -1)
+            PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$OUT/$path.out" | head -1)
             [ -n "$PORT" ] && break
             sleep 0.05
         done
-        [ -n "$PORT" ] || { echo "faultline did not print its address" >&2; cat "$OUT/faultline.err" >&2; exit 3; } ;;
+        [ -n "$PORT" ] || { echo "$path did not print its address" >&2; cat "$OUT/$path.err" >&2; exit 3; } ;;
     faultline-serve)
         # The same engine, but the proxy is created through `faultline serve`'s
         # Toxiproxy-compatible API: what the control plane costs the data path.
-        : >"$OUT/serve.out"
-        "$FAULTLINE" serve --api 127.0.0.1:0 --grace 0s >"$OUT/serve.out" 2>>"$OUT/serve.err" &
+        : >"$OUT/$path.out"
+        "$FAULTLINE" serve --api 127.0.0.1:0 --grace 0s >"$OUT/$path.out" 2>>"$OUT/$path.err" &
         PID=$!
         pids+=("$PID")
         local api=""
         for _ in $(seq 200); do
-            api=$(sed -n 's/^listening on \(.*\)$/\1/p' "$OUT/serve.out" | head -1)
+            api=$(sed -n 's/^listening on \(.*\)$/\1/p' "$OUT/$path.out" | head -1)
             [ -n "$api" ] && break
             sleep 0.05
         done
-        [ -n "$api" ] || { echo "faultline serve did not print its address" >&2; cat "$OUT/serve.err" >&2; exit 3; }
+        [ -n "$api" ] || { echo "faultline serve did not print its address" >&2; cat "$OUT/$path.err" >&2; exit 3; }
         PORT=$(curl -sf -X POST "http://$api/proxies" \
             -d "{\"name\":\"bench\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:$upstream\"}" |
             python3 -c 'import json, sys; print(json.load(sys.stdin)["listen"].rsplit(":", 1)[1])')
@@ -262,11 +269,11 @@ stop_path() {  # stop_path PATH: stops the proxy started last; sets LAST_CPU (se
     wait "$PID" 2>/dev/null || true
     forget "$PID"
     PID=""
-    if [ "$1" = faultline ]; then
+    if [ "$1" = faultline ] || [ "$1" = baseline ]; then
         # faultline logs how many connections were still open when told to stop.
         local open
-        open=$(sed -n 's/.*open=\([0-9]*\).*stopping$/\1/p' "$OUT/faultline.err" | tail -1)
-        [ "${open:-0}" = 0 ] || log "  faultline: $open connection(s) still open when stopped"
+        open=$(sed -n 's/.*open=\([0-9]*\).*stopping$/\1/p' "$OUT/$1.err" | tail -1)
+        [ "${open:-0}" = 0 ] || log "  $1: $open connection(s) still open when stopped"
     fi
 }
 

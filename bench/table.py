@@ -10,7 +10,7 @@ faultline's ratio to direct and to haproxy, and PASS/FAIL where issue 2 sets a t
 """
 import sys
 
-PATHS = ["direct", "faultline", "faultline-serve", "haproxy", "socat", "toxiproxy"]
+PATHS = ["direct", "faultline", "faultline-serve", "haproxy", "socat", "toxiproxy", "baseline"]
 
 # (metric key, label, which way is better: "higher", "lower" or "info")
 METRICS = [
@@ -97,9 +97,12 @@ def main(path):
     kinds = {key: kind for key, _, kind in METRICS}
     results = {key: best(values, kinds.get(key[0])) for key, values in rounds.items()}
 
-    # Only the paths this run measured (faultline-serve and toxiproxy are optional).
+    # A baseline (an older build, `BASELINE=`) gets its own ratio to haproxy, so the
+    # two builds compare as the issue asks: each against haproxy in the same run.
     paths = [p for p in PATHS if any(path == p for _, path in rounds)]
-    columns = ["measurement"] + paths + ["fl/direct", "fl/haproxy", "target", "result"]
+    has_baseline = "baseline" in paths
+    extra = ["base/haproxy"] if has_baseline else []
+    columns = ["measurement"] + paths + ["fl/direct", "fl/haproxy"] + extra + ["target", "result"]
     rows = []
     for key, label, kind in METRICS:
         if not any((key, p) in rounds for p in paths):
@@ -107,9 +110,11 @@ def main(path):
         values = [results.get((key, p)) for p in paths]
         cells = [fmt(v) if (key, p) in rounds else "" for v, p in zip(values, paths)]
         fl = results.get((key, "faultline"))
-        ratios = ["", ""]
+        ratios = ["", ""] + ([""] if has_baseline else [])
         if kind != "info":
             ratios = [fmt_ratio(ratio(fl, results.get((key, ref)))) for ref in ("direct", "haproxy")]
+            if has_baseline:
+                ratios.append(fmt_ratio(ratio(results.get((key, "baseline")), results.get((key, "haproxy")))))
         rows.append([label] + cells + ratios + list(verdict(key, results)))
 
     widths = [max(len(str(r[i])) for r in rows + [columns]) for i in range(len(columns))]

@@ -4,12 +4,15 @@ import FaultlineCore
 /// outcome classes, from what the proxy did).
 extension RetryChecker {
     static let messageActions: Set<String> = ["drop", "respond", "duplicate", "reorder", "released"]
+    /// The words UDP faults were logged with before both transports spoke one
+    /// vocabulary, and today's: older logs read as new ones.
+    static let olderActions = [
+        "dropped": "drop", "duplicated": "duplicate", "held": "reorder", "delayed": "delay", "corrupted": "corrupt", "queued": "queue",
+    ]
 
     mutating func fault(_ event: Event, scope: Int) {
-        // UDP stages say `dropped` where TCP stages say `drop` (one vocabulary is still
-        // to come): the same fault for the checker.
         var event = event
-        if event.action == "dropped" { event.action = "drop" }
+        if let action = event.action, let today = Self.olderActions[action] { event.action = today }
         // A reorder's `released` is the second half of one fault, not another.
         if event.action != "released" { self.summary.faults += 1 }
         let kind = event.kind ?? event.action ?? "fault"

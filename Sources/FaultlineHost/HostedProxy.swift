@@ -53,8 +53,8 @@ public final class HostedProxy: Sendable {
         switch self.engine {
         case .tcp(let proxy):
             return try await proxy.apply(profile ?? .none).number
-        case .udp:
-            throw InvalidInputError("proxy '\(self.name)': changing the plan of a running UDP proxy is not supported yet")
+        case .udp(let proxy):
+            return try proxy.apply(profile ?? .none).number
         }
     }
 

@@ -93,17 +93,17 @@ public enum ProxyHost {
             if spec.framing.kind != .raw {
                 throw InvalidInputError("framing applies to TCP only; a UDP proxy frames each datagram as one message")
             }
+            // As for TCP: a plan even without a profile, so one put in force later
+            // draws from the seed.
+            let plan = FaultPlan(profile: spec.profile ?? .none, seed: seed, proxy: spec.index)
+            _ = try plan.profile.forDatagrams()
             var configuration = UDPProxyConfiguration(
                 name: spec.name,
                 listen: spec.listen,
                 upstream: spec.upstream,
                 idleTimeout: spec.udpIdleTimeout,
                 maxSessions: spec.udpMaxSessions,
-                rules: try spec.profile?.datagramRules() ?? [],
-                schedule: spec.profile?.schedule,
-                seed: seed,
-                proxyIndex: spec.index,
-                profile: spec.profile.map { ($0.name, $0.hash) }
+                faults: plan
             )
             // With a log, every datagram is a message the checker can judge.
             configuration.recordDatagrams = spec.records.log != nil

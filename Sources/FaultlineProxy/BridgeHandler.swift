@@ -42,6 +42,10 @@ final class BridgeHandler {
 
     /// Bytes read from this side's socket, for `conn_close` (what reached the other
     /// socket is counted by its `WriteLedger`).
+    /// Run once when the channel becomes active, after every handler before this one
+    /// saw it (the proxy dials the upstream here).
+    var onActive: ((any Channel) -> Void)?
+
     private(set) var bytesRead = 0
     /// When this side first ended (FIN, reset, error or close), and whether it ended
     /// before its partner: `conn_close` says which side closed first.
@@ -131,6 +135,14 @@ extension BridgeHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         self.partner = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        if let action = self.onActive {
+            self.onActive = nil
+            action(context.channel)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -63,6 +63,8 @@ public final class TCPProxy: Sendable {
     private let attempts = AttemptLedger()
     /// The plan in force, which `apply` changes while the proxy runs.
     public let plan: LivePlan
+    /// Dials the upstream for every connection (and for copies of duplicated requests).
+    private let dialer: UpstreamDialer
 
     /// False while the proxy still runs the empty plan it started with: connections
     /// then skip the plan altogether.
@@ -82,6 +84,7 @@ public final class TCPProxy: Sendable {
         self.events = events
         self.capture = capture
         self.plan = LivePlan(configuration.faults ?? .passthrough())
+        self.dialer = UpstreamDialer(upstream: configuration.upstream, connectTimeout: configuration.connectTimeout)
         var logger = logger
         logger[metadataKey: "proxy.name"] = "\(configuration.name)"
         self.logger = logger
@@ -167,14 +170,7 @@ public final class TCPProxy: Sendable {
             try profile.checkMessageRules(framing: framing)
         }
         let version = self.plan.replace(with: profile)
-        var event = Event(.planChange)
-        event.proxy = self.configuration.name
-        event.plan = version.number
-        event.seed = version.plan.seed
-        event.profile = profile.name
-        event.profileHash = profile.hash.isEmpty ? nil : profile.hash
-        event.mono = NIODeadline.now().uptimeNanoseconds
-        self.events.record(event)
+        self.events.record(version.changeEvent(proxy: self.configuration.name, mono: NIODeadline.now().uptimeNanoseconds))
         var refreshed: [EventLoopFuture<Void>] = []
         self.connections.forEachPipeline { pipeline in
             refreshed.append(pipeline.eventLoop.submit { [self] in self.refresh(pipeline.value) })
@@ -222,7 +218,8 @@ public final class TCPProxy: Sendable {
             events: self.events,
             capture: self.capture,
             attempts: self.attempts,
-            clientHost: client.remoteAddress?.ipAddress
+            // Only framing groups requests by client host.
+            clientHost: self.configuration.framing.kind == .raw ? nil : client.remoteAddress?.ipAddress
         )
         // Registered before the plan is read: a change from now on reaches this
         // connection through the registry (`apply`), one before it is read here.
@@ -231,12 +228,12 @@ public final class TCPProxy: Sendable {
         if let faults = self.faults(for: pipeline, client: client, proxyStart: proxyStart) {
             pipeline.installFaults(faults) { self.messageSupport() }
         }
-        try client.pipeline.syncOperations.addHandler(
-            OnActiveHandler { [self] client in
-                if self.refuse(client, ordinal: ordinal, proxyStart: proxyStart) { return }
-                self.dialUpstream(for: client, pipeline: pipeline)
-            }
-        )
+        // Once the client's channel is active (the initializer runs before it is
+        // registered): turn it away, or dial its upstream.
+        pipeline.clientBridge.onActive = { [self] client in
+            if self.refuse(client, ordinal: ordinal, proxyStart: proxyStart) { return }
+            self.dialUpstream(for: client, pipeline: pipeline)
+        }
         try client.pipeline.syncOperations.addHandlers(pipeline.clientHandlers(client))
     }
 
@@ -259,7 +256,7 @@ public final class TCPProxy: Sendable {
     private func messageSupport() -> MessageSupport {
         MessageSupport(
             framing: self.configuration.framing,
-            dialer: UpstreamDialer(upstream: self.configuration.upstream, connectTimeout: self.configuration.connectTimeout),
+            dialer: self.dialer,
             registry: self.connections
         )
     }
@@ -281,14 +278,11 @@ public final class TCPProxy: Sendable {
 
     private func dialUpstream(for client: any Channel, pipeline: ConnectionPipeline) {
         let ordinal = pipeline.ordinal
-        var logger = self.logger
-        logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
         let upstream = self.configuration.upstream
         let bound = NIOLoopBound(pipeline, eventLoop: client.eventLoop)
-        let dialer = UpstreamDialer(upstream: upstream, connectTimeout: self.configuration.connectTimeout)
         // The upstream is dialled on the client's loop: the initializer runs there, and
         // its handlers follow whatever plan is in force by then.
-        let connected = dialer.connect(on: client.eventLoop, halfClosure: true) { channel in
+        let connected = self.dialer.connect(on: client.eventLoop, halfClosure: true) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandlers(bound.value.upstreamHandlers(channel))
             }
@@ -310,6 +304,8 @@ public final class TCPProxy: Sendable {
                 }
                 client.setOption(.autoRead, value: true).whenFailure { _ in }
             case .failure(let error):
+                var logger = self.logger
+                logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
                 logger.warning(
                     "upstream unreachable, closing client",
                     metadata: ["upstream": "\(upstream)", "error": "\(error)"]
@@ -328,6 +324,7 @@ public final class TCPProxy: Sendable {
     }
 
     private func recordOpen(ordinal: UInt64, client: any Channel, upstream: any Channel) {
+        guard self.events.isRecording else { return }
         var event = Event(.connectionOpen)
         event.proxy = self.configuration.name
         event.conn = ordinal
@@ -338,6 +335,7 @@ public final class TCPProxy: Sendable {
     }
 
     private func recordClose(ordinal: UInt64, on loop: any EventLoop, pipeline: ConnectionPipeline) {
+        guard self.events.isRecording else { return }
         let client = pipeline.clientBridge
         let upstream = pipeline.upstreamBridge
         var event = Event(.connectionClose)

@@ -6,8 +6,16 @@ import NIOPosix
 /// proxy opens on its own (the copy of a duplicated request). The dial runs on a given
 /// event loop so the new channel shares the loop of the connection it belongs to.
 struct UpstreamDialer: Sendable {
-    var upstream: HostPort
-    var connectTimeout: TimeAmount
+    let upstream: HostPort
+    let connectTimeout: TimeAmount
+    /// The upstream as an address when it is written as one, parsed once, not per dial.
+    private let literal: SocketAddress?
+
+    init(upstream: HostPort, connectTimeout: TimeAmount) {
+        self.upstream = upstream
+        self.connectTimeout = connectTimeout
+        self.literal = try? SocketAddress(ipAddress: upstream.host, port: upstream.port)
+    }
 
     /// Connects; `initializer` runs on `loop` before the channel becomes active.
     /// `halfClosure` keeps the channel open after the upstream's FIN, as a proxied
@@ -23,7 +31,7 @@ struct UpstreamDialer: Sendable {
             .channelOption(.allowRemoteHalfClosure, value: halfClosure)
             .channelOption(.recvAllocator, value: ReceiveBuffers.allocator)
             .channelInitializer(initializer)
-        if let literal = try? SocketAddress(ipAddress: self.upstream.host, port: self.upstream.port) {
+        if let literal = self.literal {
             return bootstrap.connect(to: literal)
         }
         return bootstrap.connect(host: self.upstream.host, port: self.upstream.port)

@@ -26,20 +26,29 @@ struct UDPProfileCommandTests {
         var delivered: [UInt64] = []
 
         init(profile: Profile, seed: UInt64, atLeast count: Int) throws {
-            let plan = try DatagramFaultPlan(rules: profile.datagramRules(), seed: seed)
-            var up = plan.track(session: 0, direction: .upstream)
-            var down = plan.track(session: 0, direction: .downstream)
+            let faults = FaultPlan(profile: try profile.forDatagrams(), seed: seed).connection(0, client: nil)
+            var chains = ChainStates()
+            var ordinals: [Event.Direction: UInt64] = [:]
+            // Whether the next datagram in `direction` is lost, as the proxy decides it.
+            func lost(_ direction: Event.Direction) -> (UInt64, Bool) {
+                let ordinal = ordinals[direction, default: 0]
+                ordinals[direction] = ordinal + 1
+                let decisions = faults.decideMessage(
+                    direction: direction, facts: MessageFacts(ordinal: ordinal), sinceProxyStart: .zero, sinceOpen: .zero, chains: &chains
+                )
+                return (ordinal, decisions.contains { $0.effect == .datagram(.drop) })
+            }
             var number: UInt64 = 0
             // Go on until the last datagram comes back: its echo then proves the proxy
             // handled every datagram before it, lost or not.
             while number < count || self.delivered.last != number - 1 {
                 precondition(number < count + 1000, "no delivered datagram in 1000; the profile loses everything")
-                let upward = plan.decide(bytes: Self.size, track: &up)
-                if upward.drop != nil {
-                    self.lostUpstream.append(upward.datagram)
+                let upward = lost(.upstream)
+                if upward.1 {
+                    self.lostUpstream.append(upward.0)
                 } else {
-                    let downward = plan.decide(bytes: Self.size, track: &down)
-                    if downward.drop != nil { self.lostDownstream.append(downward.datagram) } else { self.delivered.append(number) }
+                    let downward = lost(.downstream)
+                    if downward.1 { self.lostDownstream.append(downward.0) } else { self.delivered.append(number) }
                 }
                 number += 1
             }
@@ -156,7 +165,7 @@ struct UDPProfileCommandTests {
         let farSession = try #require(events.first { $0.type == .connectionOpen && $0.client?.hasPrefix("127.0.0.2:") == true }?.conn)
         let faults = events.filter { $0.type == .fault }
         #expect(faults.count == 5)
-        #expect(faults.allSatisfy { $0.rule == "far-away" && $0.conn == farSession && $0.direction == .upstream && $0.action == "dropped" })
+        #expect(faults.allSatisfy { $0.rule == "far-away" && $0.conn == farSession && $0.direction == .upstream && $0.action == "drop" })
         #expect(Accounting.check(events).isEmpty)
     }
 
@@ -176,7 +185,7 @@ struct UDPProfileCommandTests {
         let first = try await Self.run(seed: seed, expected: expected, directory: directory)
         #expect(first.received == expected.delivered)
         let losses = first.events.filter { $0.type == .fault }
-        #expect(losses.allSatisfy { $0.kind == "loss" && $0.action == "dropped" && $0.conn == 0 })
+        #expect(losses.allSatisfy { $0.kind == "loss" && $0.action == "drop" && $0.conn == 0 })
         #expect(losses.filter { $0.direction == .upstream }.compactMap(\.unit) == expected.lostUpstream)
         #expect(losses.filter { $0.direction == .downstream }.compactMap(\.unit) == expected.lostDownstream)
         // Every datagram sent was lost on the way up, lost on the way back, or came back.
@@ -240,10 +249,10 @@ struct UDPProfileCommandTests {
         // route-jitter delays every datagram both ways, except one still held at the
         // stop (an echoed late copy, say): that one is sent at once, undelayed.
         let flushed = faults.filter { $0.action == "released" && $0.params?["reason"] == "close" }.count
-        #expect(actions["delay delayed"] == Int(count) + (close.datagramsFromUpstream ?? 0) - flushed)
-        #expect(actions["reorder held", default: 0] > 0)
-        #expect(actions["reorder held"] == actions["reorder released"])
-        #expect(actions["duplicate duplicated", default: 0] == (close.datagramsDuplicatedUpstream ?? 0) + (close.datagramsDuplicatedDownstream ?? 0))
+        #expect(actions["delay delay"] == Int(count) + (close.datagramsFromUpstream ?? 0) - flushed)
+        #expect(actions["reorder reorder", default: 0] > 0)
+        #expect(actions["reorder reorder"] == actions["reorder released"])
+        #expect(actions["duplicate duplicate", default: 0] == (close.datagramsDuplicatedUpstream ?? 0) + (close.datagramsDuplicatedDownstream ?? 0))
         #expect(close.datagramsDroppedUpstream == 0 && close.datagramsDroppedDownstream == 0)
         #expect(arrivals.count <= close.datagramsToClient ?? 0)
     }

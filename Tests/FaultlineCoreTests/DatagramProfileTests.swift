@@ -12,73 +12,79 @@ struct DatagramProfileTests {
     }
 
     /// (the rule as a profile writes it, the rule the UDP engine gets).
-    static let kinds: [(String, DatagramFaultRule)] = [
+    static let kinds: [(String, Rule)] = [
         (
             "{name: a, probability: 0.2, match: {direction: upstream}, fault: {kind: loss}}",
-            DatagramFaultRule(name: "a", direction: .upstream, probability: 0.2, fault: .loss(.independent))
+            Rule(name: "a", match: RuleMatch(direction: .upstream), probability: 0.2, fault: DatagramLossFault())
         ),
         (
             "{name: a, fault: {kind: loss, model: gilbert_elliott, p: 0.02, r: 0.3, loss_bad: 0.9}}",
-            DatagramFaultRule(name: "a", fault: .loss(.gilbertElliott(p: 0.02, r: 0.3, lossGood: 0, lossBad: 0.9)))
+            Rule(name: "a", fault: DatagramLossFault.gilbertElliott(p: 0.02, r: 0.3, lossGood: 0, lossBad: 0.9))
         ),
         (
             "{name: a, fault: {kind: loss, model: independent}}",
-            DatagramFaultRule(name: "a", fault: .loss(.independent))
+            Rule(name: "a", fault: DatagramLossFault(.independent))
         ),
         (
             "{name: a, probability: 0.05, fault: {kind: duplicate, copies: 2, gap: 5ms}}",
-            DatagramFaultRule(name: "a", probability: 0.05, fault: .duplicate(DatagramDuplicate(copies: 2, gap: .milliseconds(5))))
+            Rule(name: "a", probability: 0.05, fault: DatagramDuplicateFault(copies: 2, gap: .milliseconds(5)))
         ),
         (
             "{name: a, fault: {kind: duplicate}}",
-            DatagramFaultRule(name: "a", fault: .duplicate(DatagramDuplicate(copies: 1, gap: .zero)))
+            Rule(name: "a", fault: DatagramDuplicateFault(copies: 1, gap: .zero))
         ),
         (
             "{name: a, match: {message: {skip: 3, first: 4}}, fault: {kind: reorder, after: 2}}",
-            DatagramFaultRule(
+            Rule(
                 name: "a",
-                match: DatagramMatch(datagramOrdinals: ConnectionOrdinals(first: 4, skip: 3)),
-                fault: .reorder(DatagramReorder(after: 2))
+                match: RuleMatch(message: MessageMatch(ordinals: ConnectionOrdinals(first: 4, skip: 3))),
+                fault: DatagramReorderFault(after: 2)
             )
         ),
         (
             "{name: a, per: message, fault: {kind: reorder, after: 3, delay: 50ms}}",
-            DatagramFaultRule(name: "a", fault: .reorder(DatagramReorder(after: 3, delay: .milliseconds(50))))
+            Rule(name: "a", fault: DatagramReorderFault(after: 3, delay: .milliseconds(50)))
         ),
         (
             "{name: a, match: {connections: {every: 2}}, fault: {kind: delay, latency: 20ms, jitter: 5ms, distribution: normal}}",
-            DatagramFaultRule(
+            Rule(
                 name: "a",
-                match: DatagramMatch(sessionOrdinals: ConnectionOrdinals(every: 2)),
-                fault: .delay(DatagramDelay(latency: .milliseconds(20), jitter: .milliseconds(5), distribution: .normal))
+                match: RuleMatch(connections: ConnectionOrdinals(every: 2)),
+                fault: DelayFault(latency: .milliseconds(20), jitter: .milliseconds(5), distribution: .normal)
             )
         ),
         (
             "{name: a, match: {direction: downstream}, fault: {kind: corrupt, rate: 0.001}}",
-            DatagramFaultRule(name: "a", direction: .downstream, fault: .corrupt(DatagramCorrupt(rate: 0.001)))
+            Rule(name: "a", match: RuleMatch(direction: .downstream), fault: DatagramCorruptFault(rate: 0.001))
         ),
         (
             "{name: a, fault: {kind: corrupt}}",
-            DatagramFaultRule(name: "a", fault: .corrupt(DatagramCorrupt()))
+            Rule(name: "a", fault: DatagramCorruptFault())
         ),
         (
             "{name: a, fault: {kind: rate, packets_per_second: 100}}",
-            DatagramFaultRule(name: "a", fault: .rate(DatagramRate(packetsPerSecond: 100)))
+            Rule(name: "a", fault: DatagramRateFault(DatagramRate(packetsPerSecond: 100)))
         ),
         (
             "{name: a, fault: {kind: rate, bytes_per_second: 125000, burst: 3000, excess: queue, queue_limit: 32}}",
-            DatagramFaultRule(name: "a", fault: .rate(DatagramRate(bytesPerSecond: 125_000, burst: 3000, excess: .queue, queueLimit: 32)))
+            Rule(name: "a", fault: DatagramRateFault(DatagramRate(bytesPerSecond: 125_000, burst: 3000, excess: .queue, queueLimit: 32)))
         ),
     ]
 
+    /// What the UDP engine reads of a rule, in words.
+    static func engineRule(_ rule: Rule) -> String {
+        let params = rule.fault.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        return "\(rule.name) \(rule.match.direction) \(String(describing: rule.match.connections)) \(String(describing: rule.match.message?.ordinals)) p=\(rule.probability) per=\(rule.per) \(rule.kind) \(params)"
+    }
+
     @Test(arguments: kinds)
-    func eachKindReadsIntoTheEngineRule(rule: String, expected: DatagramFaultRule) throws {
+    func eachKindReadsIntoTheEngineRule(rule: String, expected: Rule) throws {
         let profile = try Self.load(Self.header + "rules:\n  - \(rule)\n")
         #expect(profile.transport == .udp)
         #expect(profile.rules.allSatisfy { $0.per == .message })
-        #expect(try profile.datagramRules() == [expected])
-        // Every kind the UDP engine gets is one it accepts.
-        _ = try DatagramFaultPlan(rules: profile.datagramRules(), seed: 1)
+        // Every kind the UDP engine gets is one it accepts, decided per datagram.
+        #expect(try profile.forDatagrams().rules.map(Self.engineRule) == [Self.engineRule(Rule(name: expected.name, match: expected.match, probability: expected.probability, per: .message, fault: expected.fault))])
+        #expect(try profile.forDatagrams().rules.allSatisfy { $0.fault is any DatagramCarried })
     }
 
     /// Windows, the client match and the schedule reach the UDP engine's rules and plan.
@@ -95,12 +101,12 @@ struct DatagramProfileTests {
 
                 """
         )
-        let rules = try profile.datagramRules()
+        let rules = try profile.forDatagrams().rules
         #expect(rules.first?.window == TimeWindow(from: .proxy, after: .seconds(2), length: .seconds(30)))
-        #expect(rules.first?.match.selects(client: "10.1.2.3:5000") == true)
-        #expect(rules.first?.match.selects(client: "127.0.0.1:5000") == false)
-        let plan = try DatagramFaultPlan(rules: rules, seed: 1, schedule: profile.schedule)
-        #expect(plan.schedule?.phases.map(\.name) == ["calm", "storm"])
+        #expect(rules.first?.match.selects(connection: 0, client: "10.1.2.3:5000") == true)
+        #expect(rules.first?.match.selects(connection: 0, client: "127.0.0.1:5000") == false)
+        let plan = FaultPlan(profile: try profile.forDatagrams(), seed: 1)
+        #expect(plan.profile.schedule?.phases.map(\.name) == ["calm", "storm"])
     }
 
     /// (profile text, expected `LINE:COLUMN`, words the message must contain).
@@ -134,6 +140,7 @@ struct DatagramProfileTests {
         (header + "rules:\n  - {name: a, per: connection, probability: 0.5, fault: {kind: loss}}\n", "6:20", "with 'transport: udp' every rule is decided per datagram"),
         (header + "rules:\n  - {name: a, per: chunk, fault: {kind: delay, latency: 1ms}}\n", "6:20", "decided per datagram"),
         (header + "rules:\n  - {name: a, match: {method: GET}, fault: {kind: loss}}\n", "6:23", "datagrams have no method, path, header or command"),
+        (header + "rules:\n  - {name: a, match: {attempt: {first: 1}}, fault: {kind: loss}}\n", "6:23", "decided before a datagram's attempt is known"),
         (header + "framing: line\nrules: []\n", "5:1", "a 'transport: udp' profile has no framing"),
         // Rules that can never fire, as on TCP.
         (header + "rules:\n  - {name: a, probability: 0, fault: {kind: loss}}\n", "6:5", "rule 'a' can never fire: its probability is 0"),
@@ -160,8 +167,8 @@ struct DatagramProfileTests {
         #expect(fromUDP.description.hasPrefix("\(dir)/tcp-child.yaml:4:11: 'lossy-udp' is a UDP profile and this one is for TCP"), "\(fromUDP)")
         let merged = try ProfileLoader().load("\(dir)/udp-grandchild.yaml")
         #expect(merged.transport == .udp)
-        #expect(try merged.datagramRules().map(\.name) == ["bursty-loss", "random-loss"])
-        #expect(try merged.datagramRules()[1].probability == 0.5)
+        #expect(try merged.forDatagrams().rules.map(\.name) == ["bursty-loss", "random-loss"])
+        #expect(try merged.forDatagrams().rules[1].probability == 0.5)
     }
 
     @Test func eachProxyRefusesTheOtherTransportsProfiles() throws {
@@ -169,7 +176,7 @@ struct DatagramProfileTests {
         let tcp = try ProfileLoader().load("slow-reply")
         let refusedOnTCP = try #require(throws: ProfileError.self) { try udp.require(.tcp) }
         #expect(refusedOnTCP.description == "library:lossy-udp: profile 'lossy-udp' says 'transport: udp'; run it with 'faultline proxy --udp', not 'faultline proxy'")
-        let refusedOnUDP = try #require(throws: ProfileError.self) { try tcp.datagramRules() }
+        let refusedOnUDP = try #require(throws: ProfileError.self) { try tcp.forDatagrams() }
         #expect(refusedOnUDP.description.contains("profile 'slow-reply' is for TCP (it does not say 'transport: udp'); run it with 'faultline proxy', not 'faultline proxy --udp'"))
         try udp.require(.udp)
         try tcp.require(.tcp)
@@ -177,7 +184,7 @@ struct DatagramProfileTests {
 
     @Test func aRuleBuiltInCodeWithATCPKindIsRefused() throws {
         let profile = Profile(name: "p", description: "d", transport: .udp, rules: [Rule(name: "cut", fault: SeverFault())])
-        let error = try #require(throws: ProfileError.self) { try profile.datagramRules() }
+        let error = try #require(throws: ProfileError.self) { try profile.forDatagrams() }
         #expect(error.description.contains("rule 'cut': sever is a TCP fault"))
     }
 

@@ -127,6 +127,6 @@ struct ManPageExampleTests {
         let text = example.replacingOccurrences(of: "\\-", with: "-")
         let profile = try ProfileLoader().load(text: text, file: "faultline-profile.5")
         #expect(profile.transport == .udp)
-        #expect(try profile.datagramRules().map(\.name) == ["lose-replies", "late"])
+        #expect(try profile.forDatagrams().rules.map(\.name) == ["lose-replies", "late"])
     }
 }

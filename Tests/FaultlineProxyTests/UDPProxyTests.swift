@@ -57,13 +57,12 @@ struct UDPProxyTests {
     /// to a receiving socket, in windows of 64: after each window it awaits exactly the
     /// datagrams the plan says survive, so no buffer overflows and nothing is guessed.
     /// Then a last datagram the plan lets through proves nothing else was on its way.
-    static func pacedDelivery(rules: [DatagramFaultRule], seed: UInt64, count: Int) async throws -> Delivery {
-        let plan = try DatagramFaultPlan(rules: rules, seed: seed)
-        var track = plan.track(session: 0, direction: .upstream)
-        var survives: [Bool] = (0..<count).map { _ in plan.decide(bytes: 32, track: &track).drop == nil }
+    static func pacedDelivery(rules: [Rule], seed: UInt64, count: Int) async throws -> Delivery {
+        var decider = try UDPDecider(rules, seed: seed)
+        var survives: [Bool] = (0..<count).map { _ in !decider.dropsNext() }
         // The marker: the first ordinal from `count` on that the plan lets through.
         while survives.count == count || survives.last == false {
-            survives.append(plan.decide(bytes: 32, track: &track).drop == nil)
+            survives.append(!decider.dropsNext())
         }
         let events = AwaitableEventSink()
         let receiver = try await TestDatagram.bind()
@@ -91,7 +90,7 @@ struct UDPProxyTests {
             }
         }
         let close = try await events.first { $0.type == .connectionClose }
-        let dropped = events.events.filter { $0.type == .fault && $0.action == "dropped" }.compactMap(\.unit)
+        let dropped = events.events.filter { $0.type == .fault && $0.action == "drop" }.compactMap(\.unit)
         return Delivery(
             arrived: arrived.filter { $0 < count },
             droppedByEvents: dropped.filter { $0 < count },
@@ -100,7 +99,7 @@ struct UDPProxyTests {
     }
 
     @Test func twentyPercentIndependentLossDropsAStableFifthOfTenThousand() async throws {
-        let rules = [DatagramFaultRule(name: "lossy", direction: .upstream, probability: 0.2, fault: .loss(.independent))]
+        let rules = [Rule(name: "lossy", match: RuleMatch(direction: .upstream), probability: 0.2, fault: DatagramLossFault())]
         let first = try await Self.pacedDelivery(rules: rules, seed: 2026, count: 10_000)
         let lost = 10_000 - first.arrived.count
         #expect((1800...2200).contains(lost))
@@ -121,7 +120,7 @@ struct UDPProxyTests {
     }
 
     @Test func gilbertElliottLossArrivesInBurstsAsThePlanSays() async throws {
-        let rules = [DatagramFaultRule(name: "bursty", direction: .upstream, fault: .loss(.gilbertElliott(p: 0.05, r: 0.3)))]
+        let rules = [Rule(name: "bursty", match: RuleMatch(direction: .upstream), fault: DatagramLossFault.gilbertElliott(p: 0.05, r: 0.3))]
         let delivery = try await Self.pacedDelivery(rules: rules, seed: 8, count: 3000)
         let dropped = Set(0..<3000).subtracting(delivery.arrived).sorted()
         #expect(dropped == delivery.droppedByEvents.sorted())
@@ -135,7 +134,7 @@ struct UDPProxyTests {
     /// Sends `numbers` to the proxy from a fresh client and returns the first `expect`
     /// numbers that reach the upstream socket, in arrival order.
     static func sendAndCollect(
-        rules: [DatagramFaultRule],
+        rules: [Rule],
         seed: UInt64 = 0,
         numbers: Range<UInt64>,
         size: Int = 32,
@@ -165,14 +164,14 @@ struct UDPProxyTests {
     @Test func duplicatesArriveTwice() async throws {
         let events = MemoryEventSink()
         let arrived = try await Self.sendAndCollect(
-            rules: [DatagramFaultRule(name: "twice", direction: .upstream, fault: .duplicate(DatagramDuplicate(copies: 1)))],
+            rules: [Rule(name: "twice", match: RuleMatch(direction: .upstream), fault: DatagramDuplicateFault(copies: 1))],
             numbers: 0..<20,
             expect: 40,
             events: events
         )
         let numbers = arrived.compactMap(TestDatagram.number(of:))
         #expect(numbers == (0..<20).flatMap { [UInt64($0), UInt64($0)] })
-        #expect(events.events.filter { $0.action == "duplicated" }.count == 20)
+        #expect(events.events.filter { $0.action == "duplicate" }.count == 20)
         let close = try #require(events.events.first { $0.type == .connectionClose })
         #expect(close.datagramsFromClient == 20 && close.datagramsDuplicatedUpstream == 20 && close.datagramsToUpstream == 40)
     }
@@ -181,43 +180,34 @@ struct UDPProxyTests {
         let events = MemoryEventSink()
         let arrived = try await Self.sendAndCollect(
             rules: [
-                DatagramFaultRule(
-                    name: "swap",
-                    direction: .upstream,
-                    match: DatagramMatch(datagrams: 3...3),
-                    fault: .reorder(DatagramReorder(after: 2))
-                )
+                Rule(name: "swap", match: .datagrams(3...3, direction: .upstream), fault: DatagramReorderFault(after: 2))
             ],
             numbers: 0..<10,
             expect: 10,
             events: events
         )
         #expect(arrived.compactMap(TestDatagram.number(of:)) == [0, 1, 2, 4, 5, 3, 6, 7, 8, 9])
-        #expect(events.events.filter { $0.type == .fault }.map { "\($0.action ?? "")@\($0.unit ?? 99)" } == ["held@3", "released@3"])
+        #expect(events.events.filter { $0.type == .fault }.map { "\($0.action ?? "")@\($0.unit ?? 99)" } == ["reorder@3", "released@3"])
     }
 
     /// Same seed, same traffic: the same events, field for field (but the clock).
     @Test func theSameSeedGivesTheSameEventsTwice() async throws {
+        let upstream = RuleMatch(direction: .upstream)
         let rules = [
-            DatagramFaultRule(name: "lose", direction: .upstream, probability: 0.1, fault: .loss(.independent)),
-            DatagramFaultRule(name: "twice", direction: .upstream, probability: 0.1, fault: .duplicate(DatagramDuplicate())),
-            DatagramFaultRule(name: "flip", direction: .upstream, probability: 0.1, fault: .corrupt(DatagramCorrupt(rate: 0.01))),
-            DatagramFaultRule(
-                name: "swap",
-                direction: .upstream,
-                probability: 0.1,
-                fault: .reorder(DatagramReorder(after: 2, delay: .seconds(30)))
-            ),
+            Rule(name: "lose", match: upstream, probability: 0.1, fault: DatagramLossFault()),
+            Rule(name: "twice", match: upstream, probability: 0.1, fault: DatagramDuplicateFault()),
+            Rule(name: "flip", match: upstream, probability: 0.1, fault: DatagramCorruptFault(rate: 0.01)),
+            Rule(name: "swap", match: upstream, probability: 0.1, fault: DatagramReorderFault(after: 2, delay: .seconds(30))),
         ]
         func run() async throws -> (events: [Event], arrived: [ByteBuffer]) {
-            let plan = try DatagramFaultPlan(rules: rules, seed: 77)
-            var track = plan.track(session: 0, direction: .upstream)
-            let decisions = (0..<100).map { _ in plan.decide(bytes: 32, track: &track) }
+            var decider = try UDPDecider(rules, seed: 77)
+            let decisions = (0..<100).map { _ in decider.decide().map(\.effect) }
             // Held datagrams still waiting at the end leave only at shutdown.
             var expected = 0
-            for (index, decision) in decisions.enumerated() where decision.drop == nil {
-                let copies = 1 + (decision.duplicate?.value.copies ?? 0)
-                if decision.hold == nil || index + 2 < decisions.count { expected += copies }
+            for (index, effects) in decisions.enumerated() where !effects.contains(.datagram(.drop)) {
+                let copies = effects.contains(.datagram(.duplicate(copies: 1, gap: .zero))) ? 2 : 1
+                let held = effects.contains(.datagram(.reorder(after: 2, delay: .seconds(30))))
+                if !held || index + 2 < decisions.count { expected += copies }
             }
             let events = MemoryEventSink()
             let arrived = try await Self.sendAndCollect(rules: rules, seed: 77, numbers: 0..<100, expect: expected, events: events)
@@ -244,17 +234,17 @@ struct UDPProxyTests {
         let second = try await run()
         #expect(first.events == second.events)
         #expect(first.arrived == second.arrived)
-        #expect(Set(first.events.compactMap(\.action)) == ["dropped", "duplicated", "corrupted", "held", "released"])
+        #expect(Set(first.events.compactMap(\.action)) == ["drop", "duplicate", "corrupt", "reorder", "released"])
     }
 
     @Test func probabilisticReorderStillDeliversEverything() async throws {
         let arrived = try await Self.sendAndCollect(
             rules: [
-                DatagramFaultRule(
+                Rule(
                     name: "shuffle",
-                    direction: .upstream,
+                    match: RuleMatch(direction: .upstream),
                     probability: 0.3,
-                    fault: .reorder(DatagramReorder(after: 3, delay: .milliseconds(20)))
+                    fault: DatagramReorderFault(after: 3, delay: .milliseconds(20))
                 )
             ],
             numbers: 0..<100,
@@ -267,7 +257,7 @@ struct UDPProxyTests {
 
     @Test func corruptionFlipsBitsAndKeepsTheLength() async throws {
         let arrived = try await Self.sendAndCollect(
-            rules: [DatagramFaultRule(name: "flip", direction: .upstream, fault: .corrupt(DatagramCorrupt(rate: 0.01)))],
+            rules: [Rule(name: "flip", match: RuleMatch(direction: .upstream), fault: DatagramCorruptFault(rate: 0.01))],
             numbers: 0..<20,
             size: 100,
             expect: 20
@@ -284,7 +274,7 @@ struct UDPProxyTests {
         let events = MemoryEventSink()
         let receiver = try await TestDatagram.bind()
         let receiverPort = try #require(receiver.channel.localAddress?.port)
-        let rules = [DatagramFaultRule(name: "narrow", direction: .upstream, fault: .rate(DatagramRate(packetsPerSecond: 2, burst: 1)))]
+        let rules = [Rule(name: "narrow", match: RuleMatch(direction: .upstream), fault: DatagramRateFault(DatagramRate(packetsPerSecond: 2, burst: 1)))]
         let fromFirst = try await withUDPProxy(upstreamPort: receiverPort, rules: rules, events: events) { _, proxy in
             try await receiver.executeThenClose { upstreamInbound, _ in
                 var upstream = upstreamInbound.makeAsyncIterator()
@@ -306,7 +296,7 @@ struct UDPProxyTests {
                 return fromFirst
             }
         }
-        let rateDrops = events.events.filter { $0.kind == "rate" && $0.action == "dropped" && $0.conn == 0 }
+        let rateDrops = events.events.filter { $0.kind == "rate" && $0.action == "drop" && $0.conn == 0 }
         #expect(fromFirst >= 1 && fromFirst < 20)
         #expect(fromFirst + rateDrops.count == 20)
     }
@@ -316,10 +306,10 @@ struct UDPProxyTests {
         let receiver = try await TestDatagram.bind()
         let receiverPort = try #require(receiver.channel.localAddress?.port)
         let rules = [
-            DatagramFaultRule(
+            Rule(
                 name: "queue",
-                direction: .upstream,
-                fault: .rate(DatagramRate(packetsPerSecond: 20, burst: 1, excess: .queue, queueLimit: 3))
+                match: RuleMatch(direction: .upstream),
+                fault: DatagramRateFault(DatagramRate(packetsPerSecond: 20, burst: 1, excess: .queue, queueLimit: 3))
             )
         ]
         let arrived = try await withUDPProxy(upstreamPort: receiverPort, rules: rules, events: events) { _, proxy in
@@ -334,7 +324,7 @@ struct UDPProxyTests {
                 // Queued datagrams drain at the rate; await until every datagram the
                 // proxy did not drop has arrived.
                 var arrived: [UInt64] = []
-                while arrived.count + events.events.filter({ $0.action == "dropped" }).count < 10,
+                while arrived.count + events.events.filter({ $0.action == "drop" }).count < 10,
                     let envelope = try await upstream.next()
                 {
                     arrived.append(TestDatagram.number(of: envelope.data) ?? 0)
@@ -342,8 +332,8 @@ struct UDPProxyTests {
                 return arrived
             }
         }
-        let queued = events.events.filter { $0.action == "queued" }
-        let dropped = events.events.filter { $0.action == "dropped" }
+        let queued = events.events.filter { $0.action == "queue" }
+        let dropped = events.events.filter { $0.action == "drop" }
         #expect(!queued.isEmpty && queued.count <= 9)
         #expect(!dropped.isEmpty)
         #expect(arrived.count + dropped.count == 10)
@@ -446,5 +436,62 @@ struct UDPProxyTests {
             }
         }
         #expect(events.events.filter { $0.type == .sessionLimit }.count == 2)
+    }
+
+    /// A rule added, changed and removed while the proxy runs takes effect on the open
+    /// session's next datagram: one client socket throughout, one session, and each
+    /// fault event names the plan it came from.
+    @Test func aPlanChangeReachesAnOpenSession() async throws {
+        let events = AwaitableEventSink()
+        let receiver = try await TestDatagram.bind()
+        let receiverPort = try #require(receiver.channel.localAddress?.port)
+        func copies(_ copies: Int) -> Profile {
+            udpProfile([Rule(name: "echo", match: RuleMatch(direction: .upstream), fault: DatagramDuplicateFault(copies: copies))], name: "copies-\(copies)")
+        }
+        // (the profile put in force before sending, the datagram, how many arrive)
+        let steps: [(profile: Profile?, number: UInt64, arrive: Int)] = [
+            (nil, 0, 1), (copies(1), 1, 2), (copies(2), 2, 3), (udpProfile([], name: "calm"), 3, 1), (nil, 4, 1),
+        ]
+        let arrived = try await withUDPProxy(upstreamPort: receiverPort, events: events) { proxy, address in
+            try await receiver.executeThenClose { upstreamInbound, _ in
+                var upstream = upstreamInbound.makeAsyncIterator()
+                let client = try await TestDatagram.bind()
+                return try await client.executeThenClose { _, outbound in
+                    var arrived: [[UInt64]] = []
+                    for step in steps {
+                        if let profile = step.profile { try proxy.apply(profile) }
+                        try await outbound.write(Envelope(remoteAddress: address, data: TestDatagram.numbered(step.number)))
+                        var numbers: [UInt64] = []
+                        for _ in 0..<step.arrive {
+                            numbers.append(TestDatagram.number(of: try #require(try await upstream.next()).data) ?? 99)
+                        }
+                        arrived.append(numbers)
+                    }
+                    return arrived
+                }
+            }
+        }
+        // 4 arrives alone right after 3: no copy of 3 was on its way.
+        #expect(arrived == [[0], [1, 1], [2, 2, 2], [3], [4]])
+        _ = try await events.first { $0.type == .connectionClose }
+        let changes = events.events.filter { $0.type == .planChange }
+        #expect(changes.map(\.plan) == [2, 3, 4] && changes.map(\.profile) == ["copies-1", "copies-2", "calm"])
+        let faults = events.events.filter { $0.type == .fault }
+        #expect(faults.map { "\($0.unit ?? 99) \($0.action ?? "") plan \($0.plan ?? 0) copies \($0.params?["copies"] ?? "")" } == ["1 duplicate plan 2 copies 1", "2 duplicate plan 3 copies 2"])
+        #expect(events.events.filter { $0.type == .connectionOpen }.count == 1)
+        let close = try #require(events.events.first { $0.type == .connectionClose })
+        #expect(close.datagramsFromClient == 5 && close.datagramsDuplicatedUpstream == 3 && close.datagramsToUpstream == 8)
+    }
+
+    /// A profile for the other transport is refused, and the plan in force stays.
+    @Test func aTCPProfileIsRefusedAndThePlanStays() async throws {
+        let receiver = try await TestDatagram.bind()
+        let receiverPort = try #require(receiver.channel.localAddress?.port)
+        try await withUDPProxy(upstreamPort: receiverPort) { proxy, _ in
+            let tcp = Profile(name: "cut", description: "tcp", rules: [Rule(name: "cut", fault: SeverFault())])
+            #expect(throws: ProfileError.self) { try proxy.apply(tcp) }
+            #expect(proxy.plan.number == 1)
+        }
+        try await receiver.channel.close()
     }
 }

@@ -194,10 +194,18 @@ extension ConnectionFaults {
         rule.actsOnMessages
     }
 
-    /// The `unit` of a decision key for message (or datagram) ordinals: bit 61 keeps
-    /// them apart from chunk ordinals of the same connection.
+    /// The `unit` of a decision key for message ordinals: bit 61 keeps them apart from
+    /// chunk ordinals of the same connection.
     public static func messageUnit(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
         FaultPlan.unitKey(ordinal | (1 << 61), direction)
+    }
+
+    /// The `unit` of a decision key for UDP datagram ordinals: `ordinal × 2`, plus 1
+    /// downstream (a session has no chunks to keep apart from). UDP keyed its
+    /// decisions so before its rules joined this engine; keeping it keeps every seed
+    /// losing the datagrams it always lost.
+    static func datagramUnit(_ ordinal: UInt64, _ direction: Event.Direction) -> UInt64 {
+        ordinal &* 2 &+ (direction == .downstream ? 1 : 0)
     }
 
     /// Decides which message rules fire for one framed message (or UDP datagram) and
@@ -206,12 +214,27 @@ extension ConnectionFaults {
     /// duplicate add their own `FaultEffect` cases). Chunk rules are not consulted.
     ///
     /// Keys: per-connection rules use the decision taken when the connection (or UDP
-    /// session) opened; per-message rules draw with `messageUnit(facts.ordinal, direction)`.
+    /// session) opened; per-message rules draw with `messageUnit(facts.ordinal, direction)`
+    /// (`datagramUnit` in a UDP plan).
     public func decideMessage(
         direction: Event.Direction,
         facts: MessageFacts,
         sinceProxyStart: Duration,
         sinceOpen: Duration
+    ) -> [FaultDecision] {
+        var chains = ChainStates()
+        return self.decideMessage(direction: direction, facts: facts, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen, chains: &chains)
+    }
+
+    /// `decideMessage`, for units whose owner keeps the state of chained rules
+    /// (`ChainedFault`, UDP's Gilbert-Elliott loss): each draws for every unit it covers
+    /// and moves its state in `chains` on.
+    package func decideMessage(
+        direction: Event.Direction,
+        facts: MessageFacts,
+        sinceProxyStart: Duration,
+        sinceOpen: Duration,
+        chains: inout ChainStates
     ) -> [FaultDecision] {
         var fired: [FaultDecision] = []
         for armed in self.armed where Self.isMessageRule(armed.rule) {
@@ -220,9 +243,19 @@ extension ConnectionFaults {
                 rule.match.message?.matches(facts) ?? true,
                 self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
             else { continue }
-            let unit = Self.messageUnit(facts.ordinal, direction)
+            let unit =
+                self.plan.profile.transport == .udp
+                ? Self.datagramUnit(facts.ordinal, direction) : Self.messageUnit(facts.ordinal, direction)
             var random = self.plan.random(connection: self.ordinal, unit: unit, rule: armed.key)
-            guard let effect = armed.effect(random: &random) else { continue }
+            let drawn: FaultEffect?
+            if let chained = rule.fault as? any ChainedFault {
+                let chance = random.chance(rule.probability)
+                let key = direction == .upstream ? armed.key : ~armed.key
+                drawn = chained.effect(fired: chance, state: &chains.bad[key, default: false], random: &random)
+            } else {
+                drawn = armed.effect(random: &random)
+            }
+            guard let effect = drawn else { continue }
             var params = rule.fault.params
             if case .delay(let amount) = effect { params["delay"] = DurationText.format(amount) }
             fired.append(

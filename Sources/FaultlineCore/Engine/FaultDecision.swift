@@ -43,7 +43,7 @@ public struct FaultDecision: Sendable, Equatable {
         case .refuse(let mode): mode.rawValue
         case .hang: "hang"
         case .message(let effect): effect.action
-        case .datagram(let fault): fault.kind
+        case .datagram(let effect): effect.action
         }
     }
 

@@ -47,3 +47,17 @@ public final class LivePlan: Sendable {
         }
     }
 }
+
+extension LivePlan.Version {
+    /// The `plan_change` event that records this plan coming into force.
+    public func changeEvent(proxy: String, mono: UInt64) -> Event {
+        var event = Event(.planChange)
+        event.proxy = proxy
+        event.plan = self.number
+        event.seed = self.plan.seed
+        event.profile = self.plan.profile.name
+        event.profileHash = self.plan.profile.hash.isEmpty ? nil : self.plan.profile.hash
+        event.mono = mono
+        return event
+    }
+}

@@ -1,38 +1,47 @@
 import Yams
 
 /// `duplicate` on UDP: the datagram is sent, then `copies` more times, copy *k* at
-/// *k* × `gap`.
+/// *k* × `gap`, as a retransmitting middlebox or a routing loop would send them. Copies
+/// are counted as duplicated, never as received, so accounting still adds up.
 ///
 ///     fault: {kind: duplicate, copies: 1, gap: 5ms}
 public struct DatagramDuplicateFault: DatagramFaultKind {
-    public static let kind = DatagramDuplicate.kind
+    public static let kind = "duplicate"
     public static let summary = "UDP: send the datagram again, copies times, gap apart"
     public static let parameters = ["copies", "gap"]
+    /// The most copies one datagram may get: enough to model any real duplication.
+    public static let maximumCopies = 16
 
-    public var duplicate: DatagramDuplicate
+    /// Extra copies after the original (1: the datagram arrives twice).
+    public var copies: Int
+    /// Time between the original and the first copy, and between copies.
+    public var gap: Duration
 
-    public init(_ duplicate: DatagramDuplicate = DatagramDuplicate()) {
-        self.duplicate = duplicate
+    public init(copies: Int = 1, gap: Duration = .zero) {
+        self.copies = copies
+        self.gap = gap
     }
 
     public init?(parameters: ReaderFields, reader: ProfileReader) {
         let copies = reader.optional(parameters, "copies") {
-            reader.integer($0, what: "copies (extra copies after the original)", in: 1...DatagramDuplicate.maximumCopies)
+            reader.integer($0, what: "copies (extra copies after the original)", in: 1...Self.maximumCopies)
         }
         let gap = reader.optional(parameters, "gap") { reader.duration($0, what: "gap") }
         guard !parameters.has("copies") || copies != nil, !parameters.has("gap") || gap != nil else { return nil }
-        self.init(DatagramDuplicate(copies: copies ?? 1, gap: gap ?? .zero))
+        self.init(copies: copies ?? 1, gap: gap ?? .zero)
     }
 
-    public var datagramFault: DatagramFault { .duplicate(self.duplicate) }
-
     public var params: [String: String] {
-        ["copies": String(self.duplicate.copies), "gap": DurationText.format(self.duplicate.gap)]
+        ["copies": String(self.copies), "gap": DurationText.format(self.gap)]
     }
 
     public var explanation: String {
-        let times = self.duplicate.copies == 1 ? "once more" : "\(self.duplicate.copies) more times"
-        let gap = self.duplicate.gap == .zero ? "right behind it" : "\(DurationText.format(self.duplicate.gap)) apart"
-        return "sends the datagram, then \(times), \(gap), so it arrives \(self.duplicate.copies + 1) times"
+        let times = self.copies == 1 ? "once more" : "\(self.copies) more times"
+        let gap = self.gap == .zero ? "right behind it" : "\(DurationText.format(self.gap)) apart"
+        return "sends the datagram, then \(times), \(gap), so it arrives \(self.copies + 1) times"
+    }
+
+    public func effect(random: inout DecisionRandom) -> FaultEffect {
+        .datagram(.duplicate(copies: self.copies, gap: self.gap))
     }
 }

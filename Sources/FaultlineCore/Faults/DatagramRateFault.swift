@@ -5,7 +5,7 @@ import Yams
 ///
 ///     fault: {kind: rate, bytes_per_second: 125000, excess: queue, queue_limit: 32}
 public struct DatagramRateFault: DatagramFaultKind {
-    public static let kind = DatagramRate.kind
+    public static let kind = "rate"
     public static let summary = "UDP: a token bucket in datagrams or bytes per second; the excess dropped or queued"
     public static let parameters = ["packets_per_second", "bytes_per_second", "burst", "excess", "queue_limit"]
 
@@ -54,7 +54,6 @@ public struct DatagramRateFault: DatagramFaultKind {
         )
     }
 
-    public var datagramFault: DatagramFault { .rate(self.rate) }
 
     public var params: [String: String] {
         var params: [String: String] = [
@@ -72,5 +71,9 @@ public struct DatagramRateFault: DatagramFaultKind {
             ? "queues the excess (up to \(self.rate.queueLimit) datagrams, then drops)"
             : "drops the excess"
         return "lets at most \(ProfileReader.format(self.rate.perSecond)) \(unit) per second through, per session, and \(excess)"
+    }
+
+    public func effect(random: inout DecisionRandom) -> FaultEffect {
+        .datagram(.rate(self.rate))
     }
 }

@@ -76,8 +76,8 @@ public enum FaultEffect: Sendable, Equatable {
     /// A framed-message effect (`drop`, `duplicate`, `respond`...), carried out by the
     /// message stage of a framed connection only.
     case message(MessageEffect)
-    /// A UDP datagram fault (`layer: .datagram`), carried out by the UDP engine only.
-    case datagram(DatagramFault)
+    /// A UDP datagram effect (`layer: .datagram`), carried out by the UDP engine only.
+    case datagram(DatagramEffect)
 }
 
 /// How a connection is cut.

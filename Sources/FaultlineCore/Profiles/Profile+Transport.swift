@@ -52,41 +52,24 @@ extension Profile {
         )
     }
 
-    /// The rules as the UDP engine takes them, in profile order, so each keeps the rule
-    /// index that is part of its decisions' keys.
+    /// The profile as the UDP engine runs it: every rule decided per datagram (`per:
+    /// message`, as the parser reads a `transport: udp` profile, so rules built in code
+    /// need not say so). A profile without rules fits either proxy: it is what a proxy
+    /// runs without one (`Profile.none`).
     ///
     /// - Throws: `ProfileError` for a TCP profile, or a rule (built in code; the parser
     ///   refuses these) whose kind the UDP engine does not carry out.
-    public func datagramRules() throws(ProfileError) -> [DatagramFaultRule] {
+    public func forDatagrams() throws(ProfileError) -> Profile {
+        guard !self.rules.isEmpty else { return self }
         try self.require(.udp)
-        var rules: [DatagramFaultRule] = []
-        for rule in self.rules {
-            guard let fault = rule.fault as? any DatagramCarried else {
+        var profile = self
+        for index in profile.rules.indices {
+            let rule = profile.rules[index]
+            guard rule.fault is any DatagramCarried else {
                 throw ProfileError(rule.location, "rule '\(rule.name)': " + ProfileTransport.udp.refusal(of: rule.kind, carriedBy: .tcp))
             }
-            rules.append(
-                DatagramFaultRule(
-                    name: rule.name,
-                    direction: Self.datagramDirection(rule.match.direction),
-                    match: DatagramMatch(
-                        sessionOrdinals: rule.match.connections,
-                        datagramOrdinals: rule.match.message?.ordinals,
-                        client: rule.match.client
-                    ),
-                    probability: rule.probability,
-                    fault: fault.datagramFault,
-                    window: rule.window
-                )
-            )
+            profile.rules[index].per = .message
         }
-        return rules
-    }
-
-    private static func datagramDirection(_ direction: DirectionMatch) -> DatagramFaultRule.Direction {
-        switch direction {
-        case .upstream: .upstream
-        case .downstream: .downstream
-        case .both: .both
-        }
+        return profile
     }
 }

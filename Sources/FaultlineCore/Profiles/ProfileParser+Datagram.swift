@@ -4,7 +4,7 @@ import Yams
 ///
 /// The UDP engine decides every rule per datagram, by session and datagram ordinal,
 /// direction, the session's client address, and time (windows, the schedule); it has no
-/// framing and no per-session decisions. A profile that asks for one of those would
+/// framing, no per-session decisions and no attempt numbers when it decides. A profile that asks for one of those would
 /// silently not get it, so it is refused.
 extension ProfileParser {
     static func checkDatagramProfile(_ top: ReaderFields, reader: ProfileReader) {
@@ -27,6 +27,9 @@ extension ProfileParser {
                 switch key.scalar?.string {
                 case "method", "path", "header", "command":
                     reader.fail(key, "\(what): datagrams have no method, path, header or command; with 'transport: udp', match.message selects datagram ordinals only")
+                    fits = false
+                case "attempt":
+                    reader.fail(key, "\(what): datagram rules are decided before a datagram's attempt is known; with 'transport: udp', match.message selects datagram ordinals")
                     fits = false
                 default:
                     break

@@ -26,12 +26,9 @@ final class MessageStage: ChannelInboundHandler {
 
     /// A request held back by `reorder`.
     private struct Held {
-        var id: Int
         var message: FramedMessage
         var facts: MessageFacts
         var disposition: MessageDisposition
-        /// Later requests still to go on before this one is released.
-        var remaining: Int
         var timer: Scheduled<Void>?
         var since: NIODeadline
         /// The reorder decision, logged again (`released`) when the request goes on.
@@ -50,8 +47,8 @@ final class MessageStage: ChannelInboundHandler {
     let direction: Event.Direction
     /// Set once this direction discards everything (blackhole, hang, a cut decided here).
     private var discarding = false
-    private var held: [Held] = []
-    private var nextHeldID = 0
+    /// Counts the requests that went on after each held one.
+    private var held = HoldQueue<Held>()
     private var context: ChannelHandlerContext?
 
     init(connection: FaultConnection, support: MessageSupport, direction: Event.Direction) {
@@ -66,11 +63,10 @@ final class MessageStage: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         // Held requests that never went on were read from the client: dropped.
-        for held in self.held {
+        for held in self.held.takeAll().map(\.item) {
             held.timer?.cancel()
             self.connection.addDropped(held.message.bytes.readableBytes, self.direction)
         }
-        self.held = []
         self.context = nil
     }
 
@@ -185,34 +181,28 @@ final class MessageStage: ChannelInboundHandler {
         maxHold: Duration,
         context: ChannelHandlerContext
     ) {
-        let id = self.nextHeldID
-        self.nextHeldID += 1
-        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(maxHold.nanoseconds)) { [self] in
-            guard let context = self.context, let index = self.held.firstIndex(where: { $0.id == id }) else { return }
-            self.release(at: index, because: .delay, context: context)
-            context.fireChannelReadComplete()
-        }
         let decision = disposition.taken.first { if case .message(.reorder) = $0.effect { true } else { false } }
-        self.held.append(
-            Held(
-                id: id, message: message, facts: facts, disposition: disposition, remaining: after, timer: timer,
-                since: context.eventLoop.now, decision: decision
-            )
-        )
+        self.held.hold(after: after) { id in
+            let timer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(maxHold.nanoseconds)) { [self] in
+                guard let context = self.context, let held = self.held.take(id: id) else { return }
+                self.release(held.item, because: .delay, context: context)
+                context.fireChannelReadComplete()
+            }
+            return Held(message: message, facts: facts, disposition: disposition, timer: timer, since: context.eventLoop.now, decision: decision)
+        }
     }
 
     /// A request went on: held ones waiting for it count down, and those due go on
     /// right behind it.
     private func countTowardsHeld(context: ChannelHandlerContext) {
         guard !self.held.isEmpty else { return }
-        for index in self.held.indices { self.held[index].remaining -= 1 }
-        while let index = self.held.firstIndex(where: { $0.remaining <= 0 }) {
-            self.release(at: index, because: .after, context: context)
+        self.held.pass()
+        while let held = self.held.takeDue() {
+            self.release(held.item, because: .after, context: context)
         }
     }
 
-    private func release(at index: Int, because reason: Release, context: ChannelHandlerContext) {
-        let held = self.held.remove(at: index)
+    private func release(_ held: Held, because reason: Release, context: ChannelHandlerContext) {
         held.timer?.cancel()
         if self.connection.severed || self.discarding {
             self.drop(held.message)
@@ -230,8 +220,8 @@ final class MessageStage: ChannelInboundHandler {
     }
 
     private func releaseAll(context: ChannelHandlerContext) {
-        while !self.held.isEmpty {
-            self.release(at: 0, because: .end, context: context)
+        while let held = self.held.takeFirst() {
+            self.release(held.item, because: .end, context: context)
         }
         context.fireChannelReadComplete()
     }

@@ -4,14 +4,18 @@ import NIOCore
 /// Applies one direction's datagram faults between the socket that read a datagram and
 /// the socket that sends it on.
 ///
-///     read ─▶ plan.decide ─┬─▶ dropped (loss)
-///                          └─▶ corrupt ─▶ hold (reorder) ─▶ delay ─▶ original + copies ─▶ rate ─▶ send
+///     read ─▶ decideMessage ─┬─▶ drop (loss)
+///                            └─▶ corrupt ─▶ hold (reorder) ─▶ delay ─▶ original + copies ─▶ rate ─▶ send
 ///
-/// Chance comes only from the plan (keyed by ordinals); time comes only from the event
-/// loop (`now`, `scheduleTask`), so tests drive it on an `EmbeddedEventLoop`. Held,
-/// delayed and queued datagrams are compact copies, so one held datagram never pins a
-/// large receive buffer. `flush()` (on session close) sends everything still waiting at
-/// once, so accounting balances: nothing is silently lost at the end.
+/// Each datagram is a unit of the one rule engine (`ConnectionFaults.decideMessage`,
+/// keyed by its ordinal), read through the proxy's `LivePlan`: a plan change re-arms
+/// the rules before the next datagram, and what the stage keeps per rule (Gilbert-
+/// Elliott chains, rate buckets and their queues, held datagrams) stays. Chance comes
+/// only from the plan; time only from the event loop (`now`, `scheduleTask`), so tests
+/// drive it on an `EmbeddedEventLoop`. Held, delayed and queued datagrams are compact
+/// copies, so one held datagram never pins a large receive buffer. `flush()` (on
+/// session close) sends everything still waiting at once, so accounting balances:
+/// nothing is silently lost at the end.
 ///
 /// Loop-bound: every call and callback runs on `eventLoop`.
 final class DatagramFaultStage {
@@ -19,8 +23,56 @@ final class DatagramFaultStage {
     /// counts as dropped. The future completes when the socket took it.
     typealias Send = (ByteBuffer) -> EventLoopFuture<Void>?
 
-    private let plan: DatagramFaultPlan
-    private var track: DatagramFaultPlan.Track
+    /// What the rules decided for one datagram: of each kind, the first rule in rule
+    /// order that fired; a drop (`loss`) leaves no other effect.
+    struct Disposition {
+        var drop: FaultDecision?
+        var corrupt: (decision: FaultDecision, rate: Double?, entropy: UInt64)?
+        var hold: (decision: FaultDecision, after: Int?, delay: Duration)?
+        var delay: (decision: FaultDecision, amount: Duration)?
+        var duplicate: (decision: FaultDecision, copies: Int, gap: Duration)?
+        var rate: (decision: FaultDecision, limit: DatagramRate)?
+
+        init(_ decisions: [FaultDecision] = []) {
+            if let drop = decisions.first(where: { $0.effect == .datagram(.drop) }) {
+                self.drop = drop
+                return
+            }
+            for decision in decisions {
+                switch decision.effect {
+                case .datagram(.corrupt(let rate, let entropy)) where self.corrupt == nil:
+                    self.corrupt = (decision, rate, entropy)
+                case .datagram(.reorder(let after, let delay)) where self.hold == nil:
+                    self.hold = (decision, after, delay)
+                case .delay(let amount) where self.delay == nil:
+                    self.delay = (decision, amount)
+                case .datagram(.duplicate(let copies, let gap)) where self.duplicate == nil:
+                    self.duplicate = (decision, copies, gap)
+                case .datagram(.rate(let limit)) where self.rate == nil:
+                    self.rate = (decision, limit)
+                default:
+                    continue
+                }
+            }
+        }
+
+        /// True when no rule touched the datagram: it is forwarded as it came.
+        var isUntouched: Bool {
+            self.drop == nil && self.corrupt == nil && self.hold == nil && self.delay == nil
+                && self.duplicate == nil && self.rate == nil
+        }
+    }
+
+    private let plan: LivePlan
+    /// The rules armed for this session and direction, from the plan numbered
+    /// `faults.version`.
+    private var faults: ConnectionFaults
+    /// The state of chained rules (Gilbert-Elliott loss), kept across plan changes.
+    private var chains = ChainStates()
+    private let session: UInt64
+    private let direction: Event.Direction
+    /// The ordinal the next datagram gets.
+    private var next: UInt64 = 0
     /// When the proxy started and the session opened: rules' windows and the schedule
     /// count from these.
     private let proxyStart: NIODeadline
@@ -37,15 +89,11 @@ final class DatagramFaultStage {
 
     /// A datagram held back by `reorder`.
     private struct Held {
-        var id: UInt64
         var ordinal: UInt64
         var buffer: ByteBuffer
-        var decision: DatagramDecision
-        /// Later arrivals still to wait for; nil when only the delay releases it.
-        var remaining: Int?
-        var arrivalsSince = 0
+        var disposition: Disposition
         var heldAt: NIODeadline
-        var timer: Scheduled<Void>?
+        var timer: Scheduled<Void>
     }
 
     /// Work waiting on the clock: a delayed datagram, a copy's gap.
@@ -62,9 +110,11 @@ final class DatagramFaultStage {
         var timer: Scheduled<Void>?
     }
 
-    private var held: [Held] = []
+    /// Counts arrivals, whatever their fate.
+    private var held = HoldQueue<Held>()
     private var timed: [UInt64: Timed] = [:]
-    private var limiters: [Int: Limiter] = [:]
+    /// By rule name, so a rule kept across a plan change keeps its bucket and queue.
+    private var limiters: [String: Limiter] = [:]
     private var nextID: UInt64 = 0
     private var inFlight = 0
     /// Set by `flush()`: from then on nothing waits, everything is sent at once.
@@ -72,7 +122,7 @@ final class DatagramFaultStage {
     private var whenIdle: (() -> Void)?
 
     init(
-        plan: DatagramFaultPlan,
+        plan: LivePlan,
         session: UInt64,
         client: String? = nil,
         direction: Event.Direction,
@@ -84,7 +134,9 @@ final class DatagramFaultStage {
         send: @escaping Send
     ) {
         self.plan = plan
-        self.track = plan.track(session: session, direction: direction, client: client)
+        self.faults = ConnectionFaults(plan.current, ordinal: session, client: client)
+        self.session = session
+        self.direction = direction
         self.eventLoop = eventLoop
         let now = eventLoop.now
         self.proxyStart = proxyStart ?? now
@@ -111,145 +163,106 @@ final class DatagramFaultStage {
     func receive(_ buffer: ByteBuffer) {
         self.counters.datagramsIn += 1
         self.counters.bytesIn += buffer.readableBytes
-        let now = self.eventLoop.now
-        let decision = self.plan.decide(
-            bytes: buffer.readableBytes,
-            track: &self.track,
-            sinceProxyStart: .nanoseconds((now - self.proxyStart).nanoseconds),
-            sinceSessionOpen: .nanoseconds((now - self.sessionOpen).nanoseconds)
-        )
-        defer { self.arrived(ordinal: decision.datagram) }
-        self.onArrival?(decision.datagram, buffer, decision.drop != nil)
-        if decision.isUntouched {
+        let ordinal = self.next
+        self.next += 1
+        // Every hold so far counts this arrival; those whose count is up go on right
+        // after it, so "after the next N" holds.
+        self.held.pass()
+        var due: [HoldQueue<Held>.Entry] = []
+        while let entry = self.held.takeDue() { due.append(entry) }
+        defer { due.forEach { self.release($0, reason: "count") } }
+        let disposition = self.decide(ordinal)
+        self.onArrival?(ordinal, buffer, disposition.drop != nil)
+        if disposition.isUntouched {
             self.write(buffer)
             return
         }
-        if let rule = decision.drop {
+        if let drop = disposition.drop {
             self.countDropped(buffer)
-            self.record(rule: rule, action: "dropped", ordinal: decision.datagram, bytes: buffer.readableBytes)
+            self.record(drop, ordinal: ordinal, bytes: buffer.readableBytes)
             return
         }
         var buffer = buffer
-        if let corrupt = decision.corrupt {
-            buffer = Self.flipping(corrupt.value, in: buffer)
-            self.record(
-                rule: corrupt.rule,
-                action: "corrupted",
-                ordinal: decision.datagram,
-                bytes: buffer.readableBytes,
-                params: ["bits": "\(corrupt.value.count)"]
-            )
+        if let corrupt = disposition.corrupt, buffer.readableBytes > 0 {
+            let bits = DatagramCorruptFault.bits(in: buffer.readableBytes, rate: corrupt.rate, entropy: corrupt.entropy)
+            buffer = Self.flipping(bits, in: buffer)
+            self.record(corrupt.decision, ordinal: ordinal, bytes: buffer.readableBytes, params: ["bits": "\(bits.count)"])
         }
-        if let hold = decision.hold, !self.flushing {
-            self.hold(buffer, decision: decision, reorder: hold)
+        if disposition.hold != nil, !self.flushing {
+            self.hold(buffer, ordinal: ordinal, disposition: disposition)
             return
         }
-        self.afterHold(buffer, decision: decision)
+        self.afterHold(buffer, ordinal: ordinal, disposition: disposition)
     }
 
-    /// Counts one arrival against every earlier hold, releasing those whose count is up.
-    /// Runs after the arriving datagram went its way, so "after the next N" holds.
-    private func arrived(ordinal: UInt64) {
-        guard !self.held.isEmpty else { return }
-        var released: [Held] = []
-        var kept: [Held] = []
-        for var entry in self.held {
-            if entry.ordinal < ordinal {
-                entry.arrivalsSince += 1
-                if let remaining = entry.remaining, entry.arrivalsSince >= remaining {
-                    released.append(entry)
-                    continue
-                }
+    /// The rules' decisions for datagram `ordinal`, under the plan in force now.
+    private func decide(_ ordinal: UInt64) -> Disposition {
+        if self.plan.number != self.faults.version {
+            self.faults.adopt(self.plan.current)
+        }
+        guard !self.faults.isInert else { return Disposition() }
+        let now = self.eventLoop.now
+        return Disposition(
+            self.faults.decideMessage(
+                direction: self.direction,
+                facts: MessageFacts(ordinal: ordinal),
+                sinceProxyStart: .nanoseconds((now - self.proxyStart).nanoseconds),
+                sinceOpen: .nanoseconds((now - self.sessionOpen).nanoseconds),
+                chains: &self.chains
+            )
+        )
+    }
+
+    private func hold(_ buffer: ByteBuffer, ordinal: UInt64, disposition: Disposition) {
+        guard let hold = disposition.hold else { return }
+        self.record(hold.decision, ordinal: ordinal, bytes: buffer.readableBytes, params: ["delay": DurationText.format(hold.delay)])
+        self.held.hold(after: hold.after) { id in
+            let timer = self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(hold.delay.nanoseconds)) {
+                if let entry = self.held.take(id: id) { self.release(entry, reason: "delay") }
             }
-            kept.append(entry)
-        }
-        self.held = kept
-        for entry in released {
-            entry.timer?.cancel()
-            self.release(entry, reason: "count")
+            return Held(ordinal: ordinal, buffer: Self.compact(buffer), disposition: disposition, heldAt: self.eventLoop.now, timer: timer)
         }
     }
 
-    private func hold(_ buffer: ByteBuffer, decision: DatagramDecision, reorder: DatagramDecision.Effect<DatagramReorder>) {
-        let id = self.makeID()
-        let delay = reorder.value.effectiveDelay
-        var params = ["delay": DurationText.format(delay)]
-        if let after = reorder.value.after { params["after"] = "\(after)" }
-        self.record(rule: reorder.rule, action: "held", ordinal: decision.datagram, bytes: buffer.readableBytes, params: params)
-        let timer = self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
-            self.releaseHeld(id: id, reason: "delay")
-        }
-        self.held.append(
-            Held(
-                id: id,
-                ordinal: decision.datagram,
-                buffer: Self.compact(buffer),
-                decision: decision,
-                remaining: reorder.value.after,
-                heldAt: self.eventLoop.now,
-                timer: timer
-            )
-        )
-    }
-
-    private func releaseHeld(id: UInt64, reason: String) {
-        guard let index = self.held.firstIndex(where: { $0.id == id }) else { return }
-        let entry = self.held.remove(at: index)
-        self.release(entry, reason: reason)
-    }
-
-    private func release(_ entry: Held, reason: String) {
-        let heldFor = Duration.nanoseconds(max(0, self.eventLoop.now.uptimeNanoseconds - entry.heldAt.uptimeNanoseconds))
-        if let rule = entry.decision.hold?.rule {
+    private func release(_ entry: HoldQueue<Held>.Entry, reason: String) {
+        let held = entry.item
+        held.timer.cancel()
+        let heldFor = Duration.nanoseconds(max(0, self.eventLoop.now.uptimeNanoseconds - held.heldAt.uptimeNanoseconds))
+        if let hold = held.disposition.hold {
             self.record(
-                rule: rule,
+                hold.decision,
                 action: "released",
-                ordinal: entry.ordinal,
-                bytes: entry.buffer.readableBytes,
-                params: ["after_datagrams": "\(entry.arrivalsSince)", "held_for": DurationText.format(heldFor), "reason": reason]
+                ordinal: held.ordinal,
+                bytes: held.buffer.readableBytes,
+                params: ["after_datagrams": "\(entry.passed)", "held_for": DurationText.format(heldFor), "reason": reason]
             )
         }
-        self.afterHold(entry.buffer, decision: entry.decision)
+        self.afterHold(held.buffer, ordinal: held.ordinal, disposition: held.disposition)
     }
 
-    private func afterHold(_ buffer: ByteBuffer, decision: DatagramDecision) {
-        guard let delay = decision.delay, delay.value > .zero, !self.flushing else {
-            self.transmit(buffer, decision: decision)
+    private func afterHold(_ buffer: ByteBuffer, ordinal: UInt64, disposition: Disposition) {
+        guard let delay = disposition.delay, delay.amount > .zero, !self.flushing else {
+            self.transmit(buffer, ordinal: ordinal, disposition: disposition)
             return
         }
-        self.record(
-            rule: delay.rule,
-            action: "delayed",
-            ordinal: decision.datagram,
-            bytes: buffer.readableBytes,
-            params: ["delay": DurationText.format(delay.value)]
-        )
+        self.record(delay.decision, ordinal: ordinal, bytes: buffer.readableBytes)
         let compact = Self.compact(buffer)
-        self.later(delay.value) { self.transmit(compact, decision: decision) }
+        self.later(delay.amount) { self.transmit(compact, ordinal: ordinal, disposition: disposition) }
     }
 
     /// The original, then its copies (at once, or `k × gap` later).
-    private func transmit(_ buffer: ByteBuffer, decision: DatagramDecision) {
-        self.emit(buffer, ordinal: decision.datagram, rate: decision.rate)
-        guard let duplicate = decision.duplicate else { return }
-        let copies = duplicate.value.copies
-        var params = ["copies": "\(copies)"]
-        if duplicate.value.gap > .zero { params["gap"] = DurationText.format(duplicate.value.gap) }
-        self.record(
-            rule: duplicate.rule,
-            action: "duplicated",
-            ordinal: decision.datagram,
-            bytes: buffer.readableBytes,
-            params: params
-        )
-        self.counters.datagramsDuplicated += copies
-        self.counters.bytesDuplicated += copies * buffer.readableBytes
-        for copy in 1...copies {
-            if duplicate.value.gap > .zero && !self.flushing {
+    private func transmit(_ buffer: ByteBuffer, ordinal: UInt64, disposition: Disposition) {
+        self.emit(buffer, ordinal: ordinal, rate: disposition.rate)
+        guard let duplicate = disposition.duplicate else { return }
+        self.record(duplicate.decision, ordinal: ordinal, bytes: buffer.readableBytes)
+        self.counters.datagramsDuplicated += duplicate.copies
+        self.counters.bytesDuplicated += duplicate.copies * buffer.readableBytes
+        for copy in 1...duplicate.copies {
+            if duplicate.gap > .zero && !self.flushing {
                 let compact = Self.compact(buffer)
-                self.later(duplicate.value.gap * copy) { self.emit(compact, ordinal: decision.datagram, rate: decision.rate) }
+                self.later(duplicate.gap * copy) { self.emit(compact, ordinal: ordinal, rate: disposition.rate) }
             } else {
-                self.emit(buffer, ordinal: decision.datagram, rate: decision.rate)
+                self.emit(buffer, ordinal: ordinal, rate: disposition.rate)
             }
         }
     }
@@ -257,43 +270,48 @@ final class DatagramFaultStage {
     // MARK: Rate
 
     /// Passes `buffer` through its rate rule, if any, then to the socket.
-    private func emit(_ buffer: ByteBuffer, ordinal: UInt64, rate: DatagramDecision.Effect<DatagramRate>?) {
+    private func emit(_ buffer: ByteBuffer, ordinal: UInt64, rate: (decision: FaultDecision, limit: DatagramRate)?) {
         guard let rate, !self.flushing else {
             self.write(buffer)
             return
         }
-        var limiter = self.limiters[rate.rule] ?? Limiter(bucket: DatagramTokenBucket(rate.value))
-        defer { self.limiters[rate.rule] = limiter }
+        let name = rate.decision.rule
+        var limiter = self.limiters[name] ?? Limiter(bucket: DatagramTokenBucket(rate.limit))
+        if limiter.bucket.rate != rate.limit {
+            // The rule changed with the plan: its new limit, the queue kept.
+            limiter.bucket = DatagramTokenBucket(rate.limit)
+        }
+        defer { self.limiters[name] = limiter }
         let now = self.eventLoop.now.uptimeNanoseconds
         if limiter.queue.isEmpty && limiter.bucket.take(bytes: buffer.readableBytes, now: now) {
             self.write(buffer)
             return
         }
-        if rate.value.excess == .queue && limiter.queue.count < rate.value.queueLimit {
+        if rate.limit.excess == .queue && limiter.queue.count < rate.limit.queueLimit {
             limiter.queue.append((Self.compact(buffer), ordinal))
             self.record(
-                rule: rate.rule,
-                action: "queued",
+                rate.decision,
+                action: "queue",
                 ordinal: ordinal,
                 bytes: buffer.readableBytes,
                 params: ["queue_depth": "\(limiter.queue.count)"]
             )
             if limiter.timer == nil {
-                limiter.timer = self.scheduleDrain(rule: rate.rule, wait: limiter.bucket.wait(bytes: limiter.queue.first?.buffer.readableBytes ?? 0))
+                limiter.timer = self.scheduleDrain(rule: name, wait: limiter.bucket.wait(bytes: limiter.queue.first?.buffer.readableBytes ?? 0))
             }
         } else {
             self.countDropped(buffer)
-            self.record(rule: rate.rule, action: "dropped", ordinal: ordinal, bytes: buffer.readableBytes)
+            self.record(rate.decision, action: "drop", ordinal: ordinal, bytes: buffer.readableBytes)
         }
     }
 
-    private func scheduleDrain(rule: Int, wait: UInt64) -> Scheduled<Void> {
+    private func scheduleDrain(rule: String, wait: UInt64) -> Scheduled<Void> {
         self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(clamping: max(wait, 1)))) {
             self.drain(rule: rule)
         }
     }
 
-    private func drain(rule: Int) {
+    private func drain(rule: String) {
         guard var limiter = self.limiters[rule] else { return }
         limiter.timer = nil
         let now = self.eventLoop.now.uptimeNanoseconds
@@ -357,10 +375,7 @@ final class DatagramFaultStage {
     /// write completed (at once if none is in flight).
     func flush(whenIdle: @escaping () -> Void) {
         self.flushing = true
-        let held = self.held
-        self.held = []
-        for entry in held {
-            entry.timer?.cancel()
+        for entry in self.held.takeAll() {
             self.release(entry, reason: "close")
         }
         // By due time, then by when it was scheduled (ids grow), as the timers would.
@@ -393,25 +408,19 @@ final class DatagramFaultStage {
         return self.nextID
     }
 
+    /// Logs a decision carried out as a `fault` event: `action` when the stage's word
+    /// is not the decision's own (`released`, and what a rate's bucket did).
     private func record(
-        rule: Int,
-        action: String,
+        _ decision: FaultDecision,
+        action: String? = nil,
         ordinal: UInt64,
         bytes: Int,
-        params: [String: String]? = nil
+        params: [String: String] = [:]
     ) {
-        let named = self.plan.rule(rule)
-        var event = Event(.fault)
-        event.proxy = self.proxyName
-        event.conn = self.track.session
-        event.direction = self.track.direction
-        event.unit = ordinal
-        event.rule = named.name
-        event.kind = named.fault.kind
-        event.action = action
-        event.params = params
+        var event = decision.event(proxy: self.proxyName, connection: self.session, mono: self.eventLoop.now.uptimeNanoseconds)
+        if let action { event.action = action }
+        event.params = decision.params.merging(params) { $1 }
         event.bytes = bytes
-        event.mono = self.eventLoop.now.uptimeNanoseconds
         self.events.record(event)
     }
 

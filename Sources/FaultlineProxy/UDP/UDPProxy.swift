@@ -5,25 +5,21 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A UDP listener that gives each client address its own upstream socket and applies
 /// datagram faults in both directions.
 ///
 /// Every socket of one proxy lives on one event loop, so sessions, stages and the
 /// session table share a thread and need no locks. Which faults happen depends only on
-/// the seed and the ordinals (`DatagramFaultPlan`); when they happen, only on that
-/// loop's clock. One failing session never stops the listener.
+/// the seed, the ordinals and the plan in force (`LivePlan`, which `apply` changes);
+/// when they happen, only on that loop's clock. One failing session never stops the
+/// listener.
 public final class UDPProxy: Sendable {
     /// The largest UDP payload (IPv4: 65,535 − 8 − 20 = 65,507; a little headroom).
     static let maximumDatagram = 65_536
 
     public let configuration: UDPProxyConfiguration
-    private let plan: DatagramFaultPlan
+    /// The plan in force, which `apply` changes while the proxy runs.
+    public let plan: LivePlan
     private let group: any EventLoopGroup
     private let events: any EventSink
     private let capture: PacketCapture?
@@ -31,16 +27,16 @@ public final class UDPProxy: Sendable {
     private let gauge = UDPSessionGauge()
     private let running = Mutex<(channel: any Channel, table: NIOLoopBound<UDPSessionTable>)?>(nil)
 
-    /// - Throws: `InvalidInputError` for a rule with bad parameters, a zero idle
-    ///   timeout or a session cap below 1.
+    /// - Throws: `InvalidInputError` for a zero idle timeout or a session cap below 1,
+    ///   `ProfileError` for a profile the UDP engine cannot carry.
     public init(
         configuration: UDPProxyConfiguration,
         group: any EventLoopGroup,
         events: any EventSink = NullEventSink(),
         capture: PacketCapture? = nil,
         logger: Logger = Logger(label: "faultline.proxy")
-    ) throws(InvalidInputError) {
-        self.plan = try configuration.validated()
+    ) throws {
+        self.plan = LivePlan(try configuration.validated())
         self.configuration = configuration
         self.group = group
         self.events = events
@@ -64,12 +60,7 @@ public final class UDPProxy: Sendable {
     public func start() async throws -> SocketAddress {
         let listen = self.configuration.listen
         let upstreamHost = self.configuration.upstream
-        let address: SocketAddress
-        do {
-            address = try SocketAddress.makeAddressResolvingHost(listen.host, port: listen.port)
-        } catch {
-            throw InvalidInputError("--listen \(listen): cannot resolve host '\(listen.host)'")
-        }
+        let address = try Listening.address(listen)
         let upstream: SocketAddress
         do {
             upstream = try SocketAddress.makeAddressResolvingHost(upstreamHost.host, port: upstreamHost.port)
@@ -106,7 +97,7 @@ public final class UDPProxy: Sendable {
         do {
             channel = try await bootstrap.bind(to: address).get()
         } catch let error as IOError {
-            throw Self.bindFailure(error, listen: listen)
+            throw Listening.failure(error, listen: listen)
         }
         self.running.withLock { $0 = (channel, table) }
         let bound = channel.localAddress ?? address
@@ -114,9 +105,12 @@ public final class UDPProxy: Sendable {
         start.proxy = self.configuration.name
         start.listen = bound.hostPortText
         start.upstream = upstream.hostPortText
-        start.seed = self.configuration.seed
-        start.profile = self.configuration.profile?.name
-        start.profileHash = self.configuration.profile?.hash
+        if let plan = self.configuration.faults {
+            start.seed = plan.seed
+            start.profile = plan.profile.name
+            start.profileHash = plan.profile.hash.isEmpty ? nil : plan.profile.hash
+            start.plan = 1
+        }
         start.framing = self.configuration.recordDatagrams ? "datagram" : nil
         start.mono = loop.now.uptimeNanoseconds
         self.events.record(start)
@@ -125,11 +119,25 @@ public final class UDPProxy: Sendable {
             metadata: [
                 "listen": "\(bound.hostPortText)",
                 "upstream": "\(upstream.hostPortText)",
-                "rules": "\(self.plan.rules.count)",
-                "seed": "\(self.configuration.seed)",
+                "rules": "\(self.plan.current.plan.profile.rules.count)",
+                "seed": "\(self.plan.current.plan.seed)",
             ]
         )
         return bound
+    }
+
+    /// Puts `profile` in force while the proxy runs: new sessions, and the next
+    /// datagram of each open one, follow it; no session is closed. What a session keeps
+    /// for a rule the new plan keeps (a Gilbert-Elliott chain, a rate bucket, held
+    /// datagrams) stays. Records a `plan_change` event.
+    ///
+    /// - Throws: `ProfileError` (exit 2) for a profile this proxy cannot carry (a TCP
+    ///   profile, TCP kinds).
+    @discardableResult
+    public func apply(_ profile: Profile) throws -> LivePlan.Version {
+        let version = self.plan.replace(with: try profile.forDatagrams())
+        self.events.record(version.changeEvent(proxy: self.configuration.name, mono: NIODeadline.now().uptimeNanoseconds))
+        return version
     }
 
     /// Stops reading, closes every session (sending at once what faults still hold),
@@ -151,18 +159,5 @@ public final class UDPProxy: Sendable {
         stop.proxy = self.configuration.name
         stop.mono = loop.now.uptimeNanoseconds
         self.events.record(stop)
-    }
-
-    private static func bindFailure(_ error: IOError, listen: HostPort) -> any Error {
-        switch error.errnoCode {
-        case EADDRINUSE:
-            RuntimeFailure("--listen \(listen): address already in use")
-        case EACCES:
-            RuntimeFailure("--listen \(listen): permission denied (ports below 1024 need privileges)")
-        case EADDRNOTAVAIL:
-            InvalidInputError("--listen \(listen): no interface on this machine has that address")
-        default:
-            RuntimeFailure("--listen \(listen): cannot listen: \(error)")
-        }
     }
 }

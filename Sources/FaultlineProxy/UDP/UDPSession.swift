@@ -19,7 +19,8 @@ import NIOPosix
 final class UDPSession {
     /// What every session of one proxy shares.
     struct Shared {
-        var plan: DatagramFaultPlan
+        /// The proxy's plan; each stage re-arms when its number moves.
+        var plan: LivePlan
         var events: any EventSink
         /// Where `--pcap` packets of both legs go; nil captures nothing.
         var capture: PacketCapture?

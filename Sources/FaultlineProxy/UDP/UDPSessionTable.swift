@@ -16,7 +16,7 @@ final class UDPSessionTable: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
     private let configuration: UDPProxyConfiguration
-    private let plan: DatagramFaultPlan
+    private let plan: LivePlan
     private let upstream: SocketAddress
     private let events: any EventSink
     private let capture: PacketCapture?
@@ -41,7 +41,7 @@ final class UDPSessionTable: ChannelInboundHandler {
 
     init(
         configuration: UDPProxyConfiguration,
-        plan: DatagramFaultPlan,
+        plan: LivePlan,
         upstream: SocketAddress,
         events: any EventSink,
         capture: PacketCapture?,
