@@ -39,16 +39,19 @@ final class EchoStream: @unchecked Sendable {
         return self.stopping
     }
 
-    /// Runs until `stop()`; returns what happened.
-    func run(blockSize: Int = 2048) async -> Outcome {
+    /// Runs until `stop()`; returns what happened. `pace` spaces the blocks, so a
+    /// hundred streams keep traffic flowing without taking every core from the tests
+    /// running beside them.
+    func run(blockSize: Int = 2048, pace: Duration = .milliseconds(10)) async -> Outcome {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(returning: self.blockingRun(blockSize: blockSize))
+                continuation.resume(returning: self.blockingRun(blockSize: blockSize, pace: pace))
             }
         }
     }
 
-    private func blockingRun(blockSize: Int) -> Outcome {
+    private func blockingRun(blockSize: Int, pace: Duration) -> Outcome {
+        let paceMicroseconds = UInt32(pace.components.seconds * 1_000_000 + pace.components.attoseconds / 1_000_000_000_000)
         var outcome = Outcome()
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return Outcome(failure: "socket: \(errno)") }
@@ -96,6 +99,7 @@ final class EchoStream: @unchecked Sendable {
                 return outcome
             }
             outcome.blocks += 1
+            if paceMicroseconds > 0 { usleep(paceMicroseconds) }
         }
         shutdown(fd, Int32(SHUT_WR))
         var tail = [UInt8](repeating: 0, count: 1024)

@@ -79,7 +79,7 @@ struct ServeLoadTests {
         let streams = (0..<100).map { EchoStream(port: ports[$0 % 2], seed: UInt8($0)) }
         let outcomes = Task {
             await withTaskGroup(of: EchoStream.Outcome.self) { group in
-                for stream in streams { group.addTask { await stream.run(blockSize: 1024) } }
+                for stream in streams { group.addTask { await stream.run(blockSize: 1024, pace: .milliseconds(20)) } }
                 return await group.reduce(into: []) { $0.append($1) }
             }
         }
@@ -105,6 +105,10 @@ struct ServeLoadTests {
                                 ("POST", "/proxies", "{bad", [400]),
                             ]
                             for (method, path, body, statuses) in steps {
+                                // Spaced requests: 50 clients at about 10 requests a
+                                // second each keep the API busy without starving the
+                                // tests that run beside this one.
+                                try await Task.sleep(for: .milliseconds(100))
                                 let reply = try await serve.call(method, path, body: body)
                                 tally.answered.add(1, ordering: .relaxed)
                                 if !statuses.contains(reply.status) {

@@ -136,26 +136,26 @@ struct ToxiproxyAPITests {
         #expect(before.ending == .eof("ping"))
 
         let added = try await serve.call(
-            "POST", "/proxies/slow/toxics", body: #"{"name":"lag","type":"latency","stream":"downstream","attributes":{"latency":1000,"jitter":0}}"#
+            "POST", "/proxies/slow/toxics", body: #"{"name":"lag","type":"latency","stream":"downstream","attributes":{"latency":2000,"jitter":0}}"#
         )
         #expect(added.status == 200)
-        #expect(added.body == #"{"attributes":{"latency":1000,"jitter":0},"name":"lag","type":"latency","stream":"downstream","toxicity":1}"#)
+        #expect(added.body == #"{"attributes":{"latency":2000,"jitter":0},"name":"lag","type":"latency","stream":"downstream","toxicity":1}"#)
         let slowed = try await Traffic.roundTrip(port: port)
         #expect(slowed.ending == .eof("ping"))
-        #expect(slowed.elapsed >= .seconds(1), "a 1000 ms latency toxic, round trip \(slowed.elapsed)")
+        #expect(slowed.elapsed >= .seconds(2), "a 2000 ms latency toxic, round trip \(slowed.elapsed)")
 
-        let updated = try await serve.call("POST", "/proxies/slow/toxics/lag", body: #"{"attributes":{"latency":1500}}"#)
+        let updated = try await serve.call("POST", "/proxies/slow/toxics/lag", body: #"{"attributes":{"latency":2500}}"#)
         #expect(updated.status == 200)
-        #expect(updated.json?["attributes"]?["latency"] == .integer(1500))
+        #expect(updated.json?["attributes"]?["latency"] == .integer(2500))
         #expect(updated.json?["toxicity"]?.doubleValue == 1)
         let slower = try await Traffic.roundTrip(port: port)
-        #expect(slower.elapsed >= .milliseconds(1500), "a 1500 ms latency toxic, round trip \(slower.elapsed)")
+        #expect(slower.elapsed >= .milliseconds(2500), "a 2500 ms latency toxic, round trip \(slower.elapsed)")
 
         #expect(try await serve.call("DELETE", "/proxies/slow/toxics/lag").status == 204)
         #expect(try await serve.call("GET", "/proxies/slow/toxics").body == "[]")
         let after = try await Traffic.roundTrip(port: port)
         #expect(after.ending == .eof("ping"))
-        #expect(after.elapsed < .seconds(1), "no toxic left, round trip \(after.elapsed)")
+        #expect(after.elapsed < .seconds(2), "no toxic left, round trip \(after.elapsed)")
         await serve.stop()
         await upstream.stop()
     }

@@ -43,15 +43,15 @@ def main():
     except ProxyExists:
         pass
 
-    proxy.add_toxic(type="latency", attributes={"latency": 1000})
+    proxy.add_toxic(type="latency", attributes={"latency": 2000})
     toxics = proxy.toxics()
     assert list(toxics) == ["latency_downstream"], toxics
-    assert toxics["latency_downstream"].attributes == {"latency": 1000, "jitter": 0}
+    assert toxics["latency_downstream"].attributes == {"latency": 2000, "jitter": 0}
     reply, seconds = exchange(port)
-    assert reply == b"ping" and seconds >= 1.0, (reply, seconds)
+    assert reply == b"ping" and seconds >= 2.0, (reply, seconds)
     proxy.destroy_toxic("latency_downstream")
     reply, seconds = exchange(port)
-    assert reply == b"ping" and seconds < 1.0, (reply, seconds)
+    assert reply == b"ping" and seconds < 2.0, (reply, seconds)
 
     with proxy.down():
         try:
