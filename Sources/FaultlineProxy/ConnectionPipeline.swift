@@ -34,8 +34,10 @@ final class ConnectionPipeline {
     let upstreamBridge: BridgeHandler
     private let clientUnframer: UnframingHandler?
     private let upstreamUnframer: UnframingHandler?
-    private(set) weak var client: (any Channel)?
-    private(set) weak var upstream: (any Channel)?
+    /// Strong, not weak: a weak reference costs each channel a side table, and nothing
+    /// keeps this object past the connection's close (the registry lets go of it then).
+    private(set) var client: (any Channel)?
+    private(set) var upstream: (any Channel)?
     /// Whether the message stages are in (they need framing and a message rule).
     private var hasMessageStages = false
     private var isBridged = false

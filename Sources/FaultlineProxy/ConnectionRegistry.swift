@@ -11,9 +11,9 @@ final class ConnectionRegistry: Sendable {
     private struct Entry {
         var client: any Channel
         var upstream: (any Channel)?
-        /// The connection's handlers, which a plan change reaches on its loop; nil for
-        /// copies of duplicated requests.
-        var pipeline: NIOLoopBound<ConnectionPipeline>?
+        /// The connection's handlers, which a plan change reaches on the client's loop;
+        /// nil for copies of duplicated requests.
+        var pipeline: LoopBoundPipeline?
     }
 
     private struct State {
@@ -32,8 +32,9 @@ final class ConnectionRegistry: Sendable {
 
     /// Tracks a new client connection. If it closes before an upstream is attached, it
     /// is finished there and then.
-    func open(_ ordinal: UInt64, client: any Channel, pipeline: NIOLoopBound<ConnectionPipeline>? = nil) {
-        self.state.withLock { $0.entries[ordinal] = Entry(client: client, pipeline: pipeline) }
+    func open(_ ordinal: UInt64, client: any Channel, pipeline: ConnectionPipeline? = nil) {
+        let bound = pipeline.map { LoopBoundPipeline($0, on: client.eventLoop) }
+        self.state.withLock { $0.entries[ordinal] = Entry(client: client, pipeline: bound) }
         client.closeFuture.whenComplete { _ in
             let unattached = self.state.withLock { $0.entries[ordinal].map { $0.upstream == nil } ?? false }
             if unattached { self.finish(ordinal) }
@@ -45,12 +46,13 @@ final class ConnectionRegistry: Sendable {
         self.state.withLock { $0.entries[ordinal]?.upstream = upstream }
     }
 
-    /// Calls `body` with each open connection's pipeline (it must only hop to the
-    /// pipeline's loop: the registry's lock is held).
-    func forEachPipeline(_ body: (NIOLoopBound<ConnectionPipeline>) -> Void) {
+    /// Runs `body` on each open connection's loop with its pipeline; the futures say
+    /// when each has run.
+    func forEachPipeline(_ body: @escaping @Sendable (ConnectionPipeline) -> Void) -> [EventLoopFuture<Void>] {
         self.state.withLock { state in
-            for entry in state.entries.values {
-                if let pipeline = entry.pipeline { body(pipeline) }
+            state.entries.values.compactMap { entry in
+                guard let pipeline = entry.pipeline else { return nil }
+                return entry.client.eventLoop.submit { body(pipeline.value(on: entry.client.eventLoop)) }
             }
         }
     }
@@ -95,5 +97,22 @@ final class ConnectionRegistry: Sendable {
         let drained = eventLoop.makePromise(of: Void.self)
         self.notifyWhenEmpty(drained)
         return drained.futureResult
+    }
+}
+
+/// A connection's pipeline, kept by the registry and handed back only on the
+/// connection's own loop (`NIOLoopBound` without storing the loop a second time: the
+/// entry's client channel knows it).
+struct LoopBoundPipeline: @unchecked Sendable {
+    private let pipeline: ConnectionPipeline
+
+    init(_ pipeline: ConnectionPipeline, on loop: any EventLoop) {
+        loop.preconditionInEventLoop()
+        self.pipeline = pipeline
+    }
+
+    func value(on loop: any EventLoop) -> ConnectionPipeline {
+        loop.preconditionInEventLoop()
+        return self.pipeline
     }
 }

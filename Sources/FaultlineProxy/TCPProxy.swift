@@ -171,10 +171,7 @@ public final class TCPProxy: Sendable {
         }
         let version = self.plan.replace(with: profile)
         self.events.record(version.changeEvent(proxy: self.configuration.name, mono: NIODeadline.now().uptimeNanoseconds))
-        var refreshed: [EventLoopFuture<Void>] = []
-        self.connections.forEachPipeline { pipeline in
-            refreshed.append(pipeline.eventLoop.submit { [self] in self.refresh(pipeline.value) })
-        }
+        let refreshed = self.connections.forEachPipeline { [self] pipeline in self.refresh(pipeline) }
         try? await EventLoopFuture.andAllComplete(refreshed, on: self.group.any()).get()
         return version
     }
@@ -223,7 +220,7 @@ public final class TCPProxy: Sendable {
         )
         // Registered before the plan is read: a change from now on reaches this
         // connection through the registry (`apply`), one before it is read here.
-        self.connections.open(ordinal, client: client, pipeline: NIOLoopBound(pipeline, eventLoop: client.eventLoop))
+        self.connections.open(ordinal, client: client, pipeline: pipeline)
         let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
         if let faults = self.faults(for: pipeline, client: client, proxyStart: proxyStart) {
             pipeline.installFaults(faults) { self.messageSupport() }
