@@ -47,6 +47,9 @@ final class BridgeHandler {
     var onActive: ((any Channel) -> Void)?
 
     private(set) var bytesRead = 0
+    /// Bytes the partner read for this side after this side's channel was gone (the
+    /// client left while the server was still sending): dropped, never written.
+    private(set) var bytesLost = 0
     /// When this side first ended (FIN, reset, error or close), and whether it ended
     /// before its partner: `conn_close` says which side closed first.
     private(set) var endedAt: NIODeadline?
@@ -66,7 +69,12 @@ final class BridgeHandler {
     // MARK: Called by the partner.
 
     private func partnerWrite(_ buffer: ByteBuffer) {
-        guard let context = self.context else { return }
+        guard let context = self.context else {
+            // This side's channel is gone (its pipeline torn down): the partner read
+            // these bytes, and they go nowhere. Counted, so `conn_close` still balances.
+            self.bytesLost += buffer.readableBytes
+            return
+        }
         context.write(NIOAny(buffer), promise: nil)
     }
 

@@ -340,7 +340,8 @@ public final class TCPProxy: Sendable {
         event.conn = ordinal
         // Read: what the bridges read plus what fault stages discarded before them.
         // Forwarded: what the ledgers saw reach the sockets. Dropped: what fault stages
-        // discarded on either side of the bridge, plus writes a close discarded. The
+        // discarded on either side of the bridge, plus writes a close discarded and bytes
+        // read for a side already gone (`BridgeHandler.bytesLost`). The
         // three are counted apart, so per direction read = forwarded + dropped is a check.
         let before = pipeline.faults?.tally.droppedBeforeBridge ?? [:]
         let after = pipeline.faults?.tally.droppedAfterBridge ?? [:]
@@ -349,7 +350,9 @@ public final class TCPProxy: Sendable {
         event.bytesFromUpstream = upstream.bytesRead + before[.downstream, default: 0]
         event.bytesToClient = pipeline.clientLedger.sent
         let droppedUpstream = before[.upstream, default: 0] + after[.upstream, default: 0] + pipeline.upstreamLedger.discarded
+            + upstream.bytesLost
         let droppedDownstream = before[.downstream, default: 0] + after[.downstream, default: 0] + pipeline.clientLedger.discarded
+            + client.bytesLost
         if pipeline.faults != nil || droppedUpstream > 0 || droppedDownstream > 0 {
             event.droppedUpstream = droppedUpstream
             event.droppedDownstream = droppedDownstream
