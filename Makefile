@@ -25,6 +25,10 @@ deps:
 
 test-deps: deps
 	@$(call apt_install,$(TEST_PACKAGES))
+	@# Toxiproxy's own Python client, which drives `faultline serve` in a test (PyPI; the
+	@# test is skipped when it cannot be installed).
+	@python3 -c 'import toxiproxy, requests' 2>/dev/null || python3 -m pip install --quiet toxiproxy-python==0.1.1 requests \
+	  || echo "toxiproxy-python not installed: the Toxiproxy client test will be skipped"
 
 build: deps
 	$(SWIFT) build

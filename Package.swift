@@ -20,6 +20,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Profiles, fault decisions, the event schema. No NIO: it must stay testable alone.
@@ -114,6 +119,30 @@ let package = Package(
             ],
             swiftSettings: strictness
         ),
+        // The control plane of `faultline serve`: a store of live proxies, the
+        // Toxiproxy-compatible model and its toxic -> rule mapping, the native /v1 API,
+        // Prometheus metrics, and the Hummingbird routes over all of them.
+        .target(
+            name: "FaultlineServe",
+            dependencies: [
+                "FaultlineCore",
+                "FaultlineFraming",
+                "FaultlineHost",
+                "FaultlineProxy",
+                "FaultlineRecords",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
         // The command line only: parse, wire, print, exit status.
         .executableTarget(
             name: "faultline",
@@ -125,8 +154,11 @@ let package = Package(
                 "FaultlineProxy",
                 "FaultlineRecords",
                 "FaultlineReplay",
+                "FaultlineServe",
                 "Pcap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -223,6 +255,21 @@ let package = Package(
             ],
             // Python clients and services the tests run as real processes.
             exclude: ["Clients"],
+            swiftSettings: strictness
+        ),
+            .testTarget(
+            name: "FaultlineServeTests",
+            dependencies: [
+                "FaultlineServe",
+                "FaultlineHost",
+                "FaultlineCore",
+                "FaultlineTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictness
         ),
     ]

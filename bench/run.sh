@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# TCP benchmark (issue 2): direct (no proxy), faultline, haproxy and socat, in one run,
-# all on 127.0.0.1:
+# TCP benchmark (issue 2): direct (no proxy), faultline, faultline-serve (the same
+# engine, the proxy created through `faultline serve`'s API), haproxy and socat, and
+# toxiproxy when TOXIPROXY names a toxiproxy-server built by hand, in one run, all on
+# 127.0.0.1:
 #   1. iperf3 bulk throughput, 1 stream and 8 streams;
 #   2. redis-benchmark SET and GET, 50 clients, keep-alive: requests/s, p50 and p99;
 #   3. a new connection per request: redis-benchmark -k 0 -t ping_inline, 50 clients
@@ -42,7 +44,8 @@ CONN_N=${CONN_N:-10000}            # connections (= requests) in the connection-
 ROUNDS=${ROUNDS:-2}                # tests 1-3 run this many times, paths interleaved; best kept
 SOCAT_IDLE_N=${SOCAT_IDLE_N:-200}  # socat forks a process per connection: a sample only
 TEST_TIMEOUT=${TEST_TIMEOUT:-180}  # no single client run may take longer (seconds)
-PATHS=${PATHS:-"direct faultline haproxy socat"}
+# toxiproxy joins when TOXIPROXY names a toxiproxy-server built by hand.
+PATHS=${PATHS:-"direct faultline faultline-serve haproxy socat${TOXIPROXY:+ toxiproxy}"}
 SCRATCH=${SCRATCH:-.build-release}
 FAULTLINE=${FAULTLINE:-$SCRATCH/release/faultline}
 BASELINE=${BASELINE:-}
@@ -189,6 +192,38 @@ start_path() {
             sleep 0.05
         done
         [ -n "$PORT" ] || { echo "$path did not print its address" >&2; cat "$OUT/$path.err" >&2; exit 3; } ;;
+    faultline-serve)
+        # The same engine, but the proxy is created through `faultline serve`'s
+        # Toxiproxy-compatible API: what the control plane costs the data path.
+        : >"$OUT/$path.out"
+        "$FAULTLINE" serve --api 127.0.0.1:0 --grace 0s >"$OUT/$path.out" 2>>"$OUT/$path.err" &
+        PID=$!
+        pids+=("$PID")
+        local api=""
+        for _ in $(seq 200); do
+            api=$(sed -n 's/^listening on \(.*\)$/\1/p' "$OUT/$path.out" | head -1)
+            [ -n "$api" ] && break
+            sleep 0.05
+        done
+        [ -n "$api" ] || { echo "faultline serve did not print its address" >&2; cat "$OUT/$path.err" >&2; exit 3; }
+        PORT=$(curl -sf -X POST "http://$api/proxies" \
+            -d "{\"name\":\"bench\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:$upstream\"}" |
+            python3 -c 'import json, sys; print(json.load(sys.stdin)["listen"].rsplit(":", 1)[1])')
+        wait_port "$PORT" ;;
+    toxiproxy)
+        # A toxiproxy-server built by hand (TOXIPROXY=/path/to/toxiproxy-server); the
+        # proxy is created through its API, as for faultline-serve.
+        [ -x "${TOXIPROXY:-}" ] || { echo "toxiproxy: set TOXIPROXY to a toxiproxy-server binary" >&2; exit 2; }
+        local api_port
+        api_port=$(free_port)
+        PORT=$(free_port)
+        "$TOXIPROXY" -host 127.0.0.1 -port "$api_port" >>"$OUT/toxiproxy.log" 2>&1 &
+        PID=$!
+        pids+=("$PID")
+        wait_port "$api_port"
+        curl -sf -X POST "http://127.0.0.1:$api_port/proxies" \
+            -d "{\"name\":\"bench\",\"listen\":\"127.0.0.1:$PORT\",\"upstream\":\"127.0.0.1:$upstream\"}" >/dev/null
+        wait_port "$PORT" ;;
     haproxy)
         # haproxy's defaults for TCP mode (16 KiB buffers, no splicing), one thread per
         # core like faultline's event loops. maxconn leaves room for the descriptors.

@@ -10,7 +10,7 @@ faultline's ratio to direct and to haproxy, and PASS/FAIL where issue 2 sets a t
 """
 import sys
 
-PATHS = ["direct", "faultline", "haproxy", "socat", "baseline"]
+PATHS = ["direct", "faultline", "faultline-serve", "haproxy", "socat", "toxiproxy", "baseline"]
 
 # (metric key, label, which way is better: "higher", "lower" or "info")
 METRICS = [

@@ -12,6 +12,12 @@ package final class EventTally: EventSink {
         package var connections = 0
         package var messages = 0
         package var faults = 0
+        /// Bytes delivered to the upstream and to clients, counted when each connection
+        /// closes (from `conn_close`), so a connection still open is not in them yet.
+        package var bytesToUpstream = 0
+        package var bytesToClient = 0
+        /// Failures dialling or talking to the upstream (`upstream_error`).
+        package var upstreamErrors = 0
         /// Faults by rule name, in the order rules first fired.
         package var faultsByRule: [(rule: String, count: Int)] = []
 
@@ -19,6 +25,8 @@ package final class EventTally: EventSink {
 
         package static func == (lhs: Counts, rhs: Counts) -> Bool {
             lhs.connections == rhs.connections && lhs.messages == rhs.messages && lhs.faults == rhs.faults
+                && lhs.bytesToUpstream == rhs.bytesToUpstream && lhs.bytesToClient == rhs.bytesToClient
+                && lhs.upstreamErrors == rhs.upstreamErrors
                 && lhs.faultsByRule.map(\.rule) == rhs.faultsByRule.map(\.rule)
                 && lhs.faultsByRule.map(\.count) == rhs.faultsByRule.map(\.count)
         }
@@ -28,6 +36,9 @@ package final class EventTally: EventSink {
     private let connections = Atomic<Int>(0)
     private let messages = Atomic<Int>(0)
     private let faults = Atomic<Int>(0)
+    private let bytesToUpstream = Atomic<Int>(0)
+    private let bytesToClient = Atomic<Int>(0)
+    private let upstreamErrors = Atomic<Int>(0)
     /// Rule names are few (a profile's rules), so a lock here is rare and short.
     private let byRule = Mutex<[(rule: String, count: Int)]>([])
 
@@ -39,6 +50,10 @@ package final class EventTally: EventSink {
         switch event.type {
         case .connectionOpen: self.connections.add(1, ordering: .relaxed)
         case .message: self.messages.add(1, ordering: .relaxed)
+        case .connectionClose:
+            self.bytesToUpstream.add(event.bytesToUpstream ?? 0, ordering: .relaxed)
+            self.bytesToClient.add(event.bytesToClient ?? 0, ordering: .relaxed)
+        case .upstreamError: self.upstreamErrors.add(1, ordering: .relaxed)
         case .fault:
             // A held request that goes on is logged again as `released`: one fault.
             if event.action != "released" {
@@ -62,6 +77,9 @@ package final class EventTally: EventSink {
         counts.connections = self.connections.load(ordering: .relaxed)
         counts.messages = self.messages.load(ordering: .relaxed)
         counts.faults = self.faults.load(ordering: .relaxed)
+        counts.bytesToUpstream = self.bytesToUpstream.load(ordering: .relaxed)
+        counts.bytesToClient = self.bytesToClient.load(ordering: .relaxed)
+        counts.upstreamErrors = self.upstreamErrors.load(ordering: .relaxed)
         counts.faultsByRule = self.byRule.withLock { $0 }
         return counts
     }

@@ -22,7 +22,7 @@ struct Faultline: AsyncParsableCommand {
             or bad input file; 3 a runtime failure (port in use, capture refused).
             """,
         version: "0.1.0",
-        subcommands: [Proxy.self, Run.self, ProfileCommand.self, Log.self, Check.self, Capture.self, Demo.self]
+        subcommands: [Proxy.self, Run.self, Serve.self, Ctl.self, ProfileCommand.self, Log.self, Check.self, Capture.self, Demo.self]
     )
 
     /// Runs the command and maps errors to the statuses the README's "Exit status" table promises: a

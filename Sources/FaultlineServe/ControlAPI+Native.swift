@@ -1,0 +1,303 @@
+import FaultlineCore
+import FaultlineFraming
+import FaultlineHost
+import Foundation
+
+/// The native API under `/v1` (docs/api.md, docs/openapi.yaml): everything Toxiproxy's
+/// does, plus profiles, single rules, UDP proxies, framing, seeds and events. Errors are
+/// `{"error":{"message":"…"}}`.
+extension ControlAPI {
+    func native(_ request: APIRequest, _ path: [String]) async -> APIResponse {
+        do throws(ServeError) {
+            switch (request.method, path.count, path.first) {
+            case ("GET", 1, "version"):
+                return .json(200, .object([("faultline", .string(self.version)), ("toxiproxy_api", .string(ServeVersion.toxiproxy))]))
+            case ("GET", 1, "proxies"):
+                return .json(200, .object([("proxies", .array(await self.store.all.map(self.nativeJSON)))]))
+            case ("POST", 1, "proxies"):
+                let proxy = try await self.store.create(try self.nativeProxyRequest(Self.object(Self.parse(request), what: "a proxy")))
+                return .json(201, self.nativeJSON(proxy))
+            case ("POST", 1, "reset"):
+                try await self.store.reset(everything: true)
+                return .noContent()
+            case ("GET", 1, "profiles"):
+                let entries = self.loader.catalog().map { entry in
+                    JSONValue.object([("name", .string(entry.name)), ("origin", .string(entry.origin))])
+                }
+                return .json(200, .object([("profiles", .array(entries))]))
+            case ("GET", 2, "profiles"):
+                guard let entry = self.loader.catalog().first(where: { $0.name == path[1] }) else {
+                    throw ServeError(404, "profile not found: '\(path[1])' is neither shipped nor in FAULTLINE_PROFILE_PATH")
+                }
+                return .text(200, entry.text, contentType: "application/yaml; charset=utf-8")
+            case (_, 1, "version"), (_, 1, "proxies"), (_, 1, "reset"), (_, 1, "profiles"), (_, 2, "profiles"):
+                throw ServeError(405, "\(request.method) is not allowed on \(request.path)")
+            case (_, 2..., "proxies"):
+                let response = try await self.proxyRoutes(request, path, native: true)
+                if response.status == 405 { throw ServeError(405, "\(request.method) is not allowed on \(request.path)") }
+                if response.status == 404, case .bytes = response.body, response.headers.contains(where: { $0.1.hasPrefix("text/plain") }) {
+                    throw ServeError(404, "no route \(request.method) \(request.path)")
+                }
+                return response
+            default:
+                throw ServeError(404, "no route \(request.method) \(request.path)")
+            }
+        } catch {
+            return .nativeError(error)
+        }
+    }
+
+    /// `/v1/proxies/{p}/profile`, `/rules`, `/rules/{r}`, `/events`.
+    func nativeProxyRoutes(_ request: APIRequest, _ path: [String]) async throws(ServeError) -> APIResponse {
+        let name = path[1]
+        switch (request.method, path.count, path[2]) {
+        case ("GET", 3, "profile"):
+            let proxy = try await self.store.proxy(name)
+            return .json(200, Self.profileJSON(proxy))
+        case ("PUT", 3, "profile"):
+            let proxy = try await self.store.proxy(name)
+            let profile = try self.profile(from: request, for: proxy)
+            return .json(200, self.nativeJSON(try await self.store.setProfile(profile, on: name)))
+        case ("DELETE", 3, "profile"):
+            return .json(200, self.nativeJSON(try await self.store.setProfile(nil, on: name)))
+        case ("GET", 3, "rules"):
+            let proxy = try await self.store.proxy(name)
+            return .json(200, .object([("rules", .array(Self.rulesJSON(proxy)))]))
+        case ("POST", 3, "rules"):
+            let proxy = try await self.store.proxy(name)
+            let rule = try self.rule(from: request, for: proxy)
+            let updated = try await self.store.addRule(rule, to: name)
+            return .json(201, Self.ruleJSON(rule, source: "rule", proxy: updated))
+        case ("GET", 4, "rules"):
+            let proxy = try await self.store.proxy(name)
+            guard let rule = Self.rulesJSON(proxy).first(where: { $0["name"] == .string(path[3]) }) else {
+                throw ServeError(404, "rule not found: proxy '\(name)' has no rule '\(path[3])'")
+            }
+            return .json(200, rule)
+        case ("DELETE", 4, "rules"):
+            _ = try await self.store.removeRule(path[3], from: name)
+            return .noContent()
+        case ("GET", 3, "events"):
+            return try await self.events(request, proxy: self.store.proxy(name))
+        case (_, 3, "profile"), (_, 3, "rules"), (_, 4, "rules"), (_, 3, "events"):
+            throw ServeError(405, "\(request.method) is not allowed on \(request.path)")
+        default:
+            throw ServeError(404, "no route \(request.method) \(request.path)")
+        }
+    }
+
+    // MARK: Bodies
+
+    func nativeProxyRequest(_ body: JSONValue) throws(ServeError) -> ProxyRequest {
+        var request = try Self.proxyRequest(body)
+        if let transport = try Self.string(body, "transport", what: "proxy") {
+            guard let value = ProxySpec.Transport(rawValue: transport) else {
+                throw .badRequestBody("proxy.transport: tcp or udp, got '\(transport)'")
+            }
+            request.transport = value
+        }
+        if let framing = try Self.string(body, "framing", what: "proxy") {
+            guard request.transport == .tcp || framing == "raw" else {
+                throw ServeError(400, "framing applies to TCP only; a UDP proxy frames each datagram as one message")
+            }
+            do {
+                let prefix = framing == "length" ? try LengthPrefix() : nil
+                request.framing = FramingConfiguration(kind: try FramingConfiguration.Kind(name: framing, lengthPrefix: prefix))
+            } catch {
+                throw ServeError(400, "proxy.framing: \(error.description)")
+            }
+        }
+        if let seed = body["seed"], seed != .null {
+            switch seed {
+            case .integer(let value) where value >= 0: request.seed = UInt64(value)
+            case .string(let text) where UInt64(text) != nil: request.seed = UInt64(text)
+            default: throw .badRequestBody("proxy.seed: a whole number from 0 to \(UInt64.max), got \(seed.text)")
+            }
+        }
+        let profileName = try Self.string(body, "profile", what: "proxy")
+        let profileText = try Self.string(body, "profile_text", what: "proxy")
+        if profileName != nil || profileText != nil {
+            let profile = try self.loadProfile(name: profileName, text: profileText)
+            try Self.check(profile, transport: request.transport, framing: request.framing)
+            request.profile = profile
+        }
+        return request
+    }
+
+    /// A profile from a PUT: JSON `{"name": "slow-reply"}` or `{"text": "…"}`, or the
+    /// profile's own YAML or JSON text as the body.
+    func profile(from request: APIRequest, for proxy: ManagedProxy) throws(ServeError) -> Profile {
+        let profile: Profile
+        if Self.isJSON(request) {
+            let body = try Self.object(Self.parse(request), what: "a profile reference")
+            let name = try Self.string(body, "name", what: "profile")
+            let text = try Self.string(body, "text", what: "profile")
+            if name == nil, text == nil, body["faultline"] != nil {
+                // The profile itself, written as JSON.
+                profile = try self.loadProfile(name: nil, text: request.bodyText)
+            } else {
+                guard name != nil || text != nil else {
+                    throw .badRequestBody("send {\"name\": \"NAME\"} (a shipped profile), {\"text\": \"…\"} (a profile's YAML or JSON), or the profile itself")
+                }
+                profile = try self.loadProfile(name: name, text: text)
+            }
+        } else {
+            profile = try self.loadProfile(name: nil, text: request.bodyText)
+        }
+        try Self.check(profile, transport: proxy.transport, framing: proxy.framing)
+        return profile
+    }
+
+    /// One rule, in profile syntax (`{name, match, probability, per, fault, window}`),
+    /// as JSON or YAML.
+    func rule(from request: APIRequest, for proxy: ManagedProxy) throws(ServeError) -> Rule {
+        let ruleText: String
+        if Self.isJSON(request) {
+            let body = try Self.object(Self.parse(request), what: "a rule")
+            ruleText = "  - " + body.text + "\n"
+        } else {
+            ruleText = "  -\n" + request.bodyText.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n") + "\n"
+        }
+        var text = "faultline: 1\nname: rule\ndescription: one rule added through the control API\n"
+        if proxy.transport == .udp { text += "transport: udp\n" }
+        text += "rules:\n" + ruleText
+        let profile: Profile
+        do {
+            profile = try self.loader.load(text: text, file: "rule")
+        } catch let error as ProfileError {
+            throw ServeError(400, error.description)
+        } catch {
+            throw ServeError(400, "\(error)")
+        }
+        guard profile.rules.count == 1, let rule = profile.rules.first else {
+            throw ServeError(400, "send one rule")
+        }
+        try Self.check(profile, transport: proxy.transport, framing: proxy.framing)
+        return rule
+    }
+
+    private func loadProfile(name: String?, text: String?) throws(ServeError) -> Profile {
+        do {
+            if let text {
+                return try self.loader.load(text: text, file: "profile")
+            }
+            let name = name ?? ""
+            // Only names the server knows: a request never makes the server read a path.
+            guard self.loader.catalog().contains(where: { $0.name == name }) else {
+                throw ServeError(
+                    404,
+                    "profile not found: '\(name)' is neither shipped nor in FAULTLINE_PROFILE_PATH (send its text instead; the server reads no path a request names)"
+                )
+            }
+            return try self.loader.load(name)
+        } catch let error as ServeError {
+            throw error
+        } catch let error as ProfileError {
+            throw ServeError(400, error.description)
+        } catch {
+            throw ServeError(400, "\(error)")
+        }
+    }
+
+    /// What the engine would refuse, said before anything changes (a disabled proxy
+    /// has no engine to ask).
+    private static func check(_ profile: Profile, transport: ProxySpec.Transport, framing: FramingConfiguration?) throws(ServeError) {
+        do {
+            try profile.require(transport == .udp ? .udp : .tcp)
+            if transport == .tcp {
+                let name = framing?.kind.name ?? profile.framing?.rawValue ?? "raw"
+                if let framing = Profile.Framing(rawValue: name) { try profile.checkMessageRules(framing: framing) }
+            }
+        } catch {
+            throw ServeError(400, error.description)
+        }
+    }
+
+    private static func isJSON(_ request: APIRequest) -> Bool {
+        let type = request.headers["content-type"]?.lowercased() ?? "application/json"
+        return type.contains("json")
+    }
+
+    // MARK: Events
+
+    /// The proxy's event log: the last `limit` events (default 100) as JSON Lines, of
+    /// one `type` when asked; with `follow=true`, then every new one as it is written.
+    private func events(_ request: APIRequest, proxy: ManagedProxy) async throws(ServeError) -> APIResponse {
+        guard let path = proxy.logPath else {
+            throw ServeError(409, "proxy '\(proxy.name)' keeps no event log: start the server with --log DIR")
+        }
+        var limit = 100
+        if let text = request.query["limit"] {
+            guard let value = Int(text), value >= 0, value <= 100_000 else {
+                throw ServeError(400, "limit: a whole number from 0 to 100000, got '\(text)'")
+            }
+            limit = value
+        }
+        let type = request.query["type"]
+        let follow = ["1", "true", "yes"].contains(request.query["follow"]?.lowercased() ?? "")
+        let (lines, end) = EventTail.last(limit, of: path, type: type)
+        let text = lines.map { $0 + "\n" }.joined()
+        if follow {
+            return APIResponse(
+                status: 200,
+                headers: [("Content-Type", "application/x-ndjson")],
+                body: .follow(path: path, offset: end, backlog: Array(text.utf8), type: type)
+            )
+        }
+        return APIResponse(status: 200, headers: [("Content-Type", "application/x-ndjson")], body: .bytes(Array(text.utf8)))
+    }
+
+    // MARK: Answers
+
+    func nativeJSON(_ proxy: ManagedProxy) -> JSONValue {
+        .object([
+            ("name", .string(proxy.name)),
+            ("transport", .string(proxy.transport.rawValue)),
+            ("listen", .string(proxy.listen)),
+            ("upstream", .string(proxy.upstream)),
+            ("enabled", .bool(proxy.enabled)),
+            ("seed", .string(String(proxy.seed))),
+            ("framing", .string(proxy.framing.kind.name)),
+            ("open", .integer(Int64(proxy.running?.open ?? 0))),
+            ("plan_version", .integer(Int64(proxy.planVersion))),
+            ("profile", Self.profileJSON(proxy)["profile"] ?? .null),
+            ("rules", .array(Self.rulesJSON(proxy))),
+            ("toxics", .array(proxy.listedToxics.map(\.json))),
+            ("log", proxy.logPath.map(JSONValue.string) ?? .null),
+        ])
+    }
+
+    static func profileJSON(_ proxy: ManagedProxy) -> JSONValue {
+        guard let profile = proxy.profile else { return .object([("profile", .null)]) }
+        return .object([
+            (
+                "profile",
+                .object([
+                    ("name", .string(profile.name)),
+                    ("description", .string(profile.description)),
+                    ("source", .string(profile.source)),
+                    ("hash", .string(profile.hash)),
+                    ("rules", .array(profile.rules.map { Self.ruleJSON($0, source: "profile", proxy: proxy) })),
+                ])
+            )
+        ])
+    }
+
+    static func rulesJSON(_ proxy: ManagedProxy) -> [JSONValue] {
+        (proxy.profile?.rules ?? []).map { Self.ruleJSON($0, source: "profile", proxy: proxy) }
+            + proxy.rules.map { Self.ruleJSON($0, source: "rule", proxy: proxy) }
+            + proxy.listedToxics.flatMap { toxic in ToxicMapping.rules(for: toxic).map { Self.ruleJSON($0, source: "toxic", proxy: proxy) } }
+    }
+
+    static func ruleJSON(_ rule: Rule, source: String, proxy: ManagedProxy) -> JSONValue {
+        .object([
+            ("name", .string(rule.name)),
+            ("kind", .string(rule.kind)),
+            ("direction", .string(rule.match.direction.rawValue)),
+            ("probability", .number(rule.probability)),
+            ("per", .string(rule.per.rawValue)),
+            ("params", .object(rule.fault.params.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ("source", .string(source)),
+        ])
+    }
+}

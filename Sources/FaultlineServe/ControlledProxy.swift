@@ -1,0 +1,28 @@
+import FaultlineCore
+import FaultlineHost
+
+/// A running proxy as the control plane drives it: where it listens, its seed, how busy
+/// it is, a plan that can be replaced while connections stay open, and a clean stop.
+///
+/// `HostedProxy` is the real one; tests may drive the store with a stand-in.
+package protocol ControlledProxy: AnyObject, Sendable {
+    /// The address it really listens on.
+    var address: HostPort { get }
+    /// The seed every fault decision derives from.
+    var seed: UInt64 { get }
+    /// Open TCP connections, or UDP sessions.
+    var open: Int { get }
+    /// Connections, messages and faults so far, when started with tallies.
+    var tally: EventTally? { get }
+    /// Replaces the running plan (nil: no faults) for new data on open connections at
+    /// once, records a `plan_change` event, and returns the new plan version.
+    ///
+    /// - Throws: `InvalidInputError` or `ProfileError` when the profile cannot run here.
+    func apply(_ profile: Profile?) async throws -> UInt64
+    /// Stops accepting, lets open connections finish for `grace`, closes the rest and
+    /// flushes the records.
+    func stop(grace: Duration) async throws
+}
+
+/// Starts a proxy from a spec: `ProxyHost.start` in the server, a stand-in in tests.
+package typealias ProxyLauncher = @Sendable (ProxySpec) async throws -> any ControlledProxy

@@ -1,0 +1,87 @@
+import FaultlineCore
+import FaultlineFraming
+import FaultlineHost
+
+/// One proxy the server hosts, running or not: what was asked for, the toxics, rules and
+/// profile that make its plan, and the running proxy when it is enabled.
+struct ManagedProxy: Sendable {
+    var name: String
+    var transport: ProxySpec.Transport
+    var framing: FramingConfiguration
+    /// The listen address: as asked until it first listens, then the real one (so a
+    /// proxy disabled and enabled again comes back on the same port).
+    var listen: String
+    /// Kept as written; resolved at each dial.
+    var upstream: String
+    var enabled: Bool
+    var seed: UInt64
+    /// Part of every decision key: a hash of the name, so the same name and seed give
+    /// the same decisions whatever else the server hosts.
+    var index: UInt32
+    /// Toxiproxy toxics in the order they were added.
+    var toxics: [Toxic] = []
+    /// A whole profile put through `/v1` (its rules first in the plan).
+    var profile: Profile?
+    /// Single rules added through `/v1`, after the profile's.
+    var rules: [Rule] = []
+    var running: (any ControlledProxy)?
+    /// The running proxy's plan number: 1 when it starts (as `proxy_start` says), one more for each change.
+    var planVersion: UInt64 = 0
+    /// The event log of the current (or last) run, when the server keeps logs.
+    var logPath: String?
+    /// How many times it started: later runs write new log files.
+    var starts = 0
+
+    /// Toxics as Toxiproxy lists them: the upstream chain, then the downstream one.
+    var listedToxics: [Toxic] {
+        self.toxics.filter { $0.stream == .upstream } + self.toxics.filter { $0.stream == .downstream }
+    }
+
+    /// Every rule name in use: the profile's, the single rules', the toxics'.
+    var ruleNames: Set<String> {
+        Set((self.profile?.rules ?? []).map(\.name) + self.rules.map(\.name) + self.toxics.flatMap { ToxicMapping.rules(for: $0).map(\.name) })
+    }
+
+    /// The plan to run: the profile's rules, then single rules, then each toxic's; nil
+    /// when nothing at all is asked for.
+    var plan: Profile? {
+        let toxicRules = self.listedToxics.flatMap(ToxicMapping.rules(for:))
+        if self.profile == nil, self.rules.isEmpty, toxicRules.isEmpty { return nil }
+        let base = self.profile
+        var description = base?.description ?? "set through faultline serve"
+        if !self.toxics.isEmpty { description += " (with toxics: \(self.listedToxics.map(\.name).joined(separator: ", ")))" }
+        return Profile(
+            name: base?.name ?? "serve",
+            description: description,
+            seed: nil,
+            framing: base?.framing,
+            transport: self.transport == .udp ? .udp : .tcp,
+            rules: (base?.rules ?? []) + self.rules + toxicRules,
+            schedule: base?.schedule,
+            extends: base?.extends ?? [],
+            source: base?.source ?? "serve:\(self.name)",
+            hash: base?.hash ?? ""
+        )
+    }
+
+    /// Toxiproxy's form: `{"name","listen","upstream","enabled","toxics"}`.
+    var toxiproxyJSON: JSONValue {
+        .object([
+            ("name", .string(self.name)),
+            ("listen", .string(self.listen)),
+            ("upstream", .string(self.upstream)),
+            ("enabled", .bool(self.enabled)),
+            ("toxics", .array(self.listedToxics.map(\.json))),
+        ])
+    }
+
+    /// FNV-1a of the name, folded to 32 bits.
+    static func index(of name: String) -> UInt32 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
+    }
+}

@@ -1,0 +1,419 @@
+import FaultlineCore
+import FaultlineFraming
+import FaultlineHost
+import Foundation
+import Logging
+
+/// Every proxy the server hosts, and every change to them.
+///
+/// Changes are serialised (one at a time, in arrival order) so two requests never
+/// interleave a proxy's start, stop or plan change; reads are answered at once from the
+/// last settled state. Nothing here runs on a proxy's event loops: a plan change hands
+/// the engine a new plan and returns, so a busy proxy cannot stall the API, and a slow
+/// API call cannot stall a proxy.
+package actor ProxyStore {
+    private var proxies: [String: ManagedProxy] = [:]
+    private let options: ServeOptions
+    private let launch: ProxyLauncher
+    private let logger: Logger
+    /// The one change in progress, and those waiting their turn.
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    package init(options: ServeOptions, logger: Logger, launch: @escaping ProxyLauncher) {
+        self.options = options
+        self.logger = logger
+        self.launch = launch
+    }
+
+    private func acquire() async {
+        while self.busy {
+            await withCheckedContinuation { self.waiting.append($0) }
+        }
+        self.busy = true
+    }
+
+    private func release() {
+        self.busy = false
+        if !self.waiting.isEmpty { self.waiting.removeFirst().resume() }
+    }
+
+    // MARK: Reading
+
+    /// Every proxy, by name.
+    var all: [ManagedProxy] {
+        self.proxies.values.sorted { $0.name < $1.name }
+    }
+
+    func proxy(_ name: String) throws(ServeError) -> ManagedProxy {
+        guard let proxy = self.proxies[name] else { throw .proxyNotFound }
+        return proxy
+    }
+
+    func toxic(_ name: String, of proxy: String) throws(ServeError) -> Toxic {
+        guard let toxic = try self.proxy(proxy).toxics.first(where: { $0.name == name }) else { throw .toxicNotFound }
+        return toxic
+    }
+
+    /// A snapshot for metrics: name, open connections, counts.
+    var running: [(name: String, proxy: any ControlledProxy, rules: [String: String], plan: UInt64)] {
+        self.all.compactMap { entry in
+            guard let proxy = entry.running else { return nil }
+            let kinds = Dictionary((entry.plan?.rules ?? []).map { ($0.name, $0.kind) }, uniquingKeysWith: { first, _ in first })
+            return (entry.name, proxy, kinds, entry.planVersion)
+        }
+    }
+
+    // MARK: Proxies
+
+    /// Creates a proxy and starts it when enabled. A proxy that cannot listen is not kept.
+    func create(_ request: ProxyRequest) async throws(ServeError) -> ManagedProxy {
+        await self.acquire()
+        defer { self.release() }
+        guard self.proxies[request.name] == nil else { throw .proxyExists }
+        var entry = try self.entry(for: request)
+        if entry.enabled { try await self.start(&entry) }
+        self.proxies[entry.name] = entry
+        return entry
+    }
+
+    /// Changes a proxy's listen address, upstream or enabled state (Toxiproxy's update):
+    /// a new address or upstream restarts it (open connections close); disabling closes
+    /// the listener and every connection; enabling listens again.
+    func update(_ name: String, listen: String?, upstream: String?, enabled: Bool?) async throws(ServeError) -> ManagedProxy {
+        await self.acquire()
+        defer { self.release() }
+        guard var entry = self.proxies[name] else { throw .proxyNotFound }
+        let newListen = listen ?? entry.listen
+        let newUpstream = upstream ?? entry.upstream
+        let newEnabled = enabled ?? entry.enabled
+        try Self.check(listen: newListen, upstream: newUpstream)
+        if newListen != entry.listen || newUpstream != entry.upstream {
+            await self.stop(&entry)
+            entry.listen = newListen
+            entry.upstream = newUpstream
+            self.proxies[name] = entry
+            if entry.enabled {
+                try await self.start(&entry)
+                self.proxies[name] = entry
+            }
+        }
+        if newEnabled != entry.enabled {
+            if newEnabled {
+                try await self.start(&entry)
+            } else {
+                await self.stop(&entry)
+            }
+            entry.enabled = newEnabled
+            self.proxies[name] = entry
+        }
+        return entry
+    }
+
+    func delete(_ name: String) async throws(ServeError) {
+        await self.acquire()
+        defer { self.release() }
+        guard var entry = self.proxies.removeValue(forKey: name) else { throw .proxyNotFound }
+        await self.stop(&entry)
+    }
+
+    /// Toxiproxy's `/populate`: every entry is checked by the caller first; then, in
+    /// order, a proxy with the same name, listen and upstream is kept as it is (toxics
+    /// and all), one that differs is replaced, a new one is created. The first failure
+    /// stops the work; what was done stays and is returned with the error.
+    func populate(_ requests: [ProxyRequest]) async -> (done: [ManagedProxy], error: ServeError?) {
+        await self.acquire()
+        defer { self.release() }
+        var done: [ManagedProxy] = []
+        for request in requests {
+            do throws(ServeError) {
+                if let existing = self.proxies[request.name] {
+                    let listen = request.listen.flatMap { $0.isEmpty ? nil : $0 } ?? self.options.defaultListen
+                    if Self.sameAddress(listen, existing.listen), request.upstream == existing.upstream {
+                        done.append(existing)
+                        continue
+                    }
+                    var old = existing
+                    await self.stop(&old)
+                    self.proxies[request.name] = nil
+                }
+                var entry = try self.entry(for: request)
+                if entry.enabled { try await self.start(&entry) }
+                self.proxies[entry.name] = entry
+                done.append(entry)
+            } catch {
+                return (done, error)
+            }
+        }
+        return (done, nil)
+    }
+
+    /// Toxiproxy's `/reset`: every proxy enabled again and every toxic removed. With
+    /// `everything`, the `/v1` profiles and rules go too.
+    func reset(everything: Bool) async throws(ServeError) {
+        await self.acquire()
+        defer { self.release() }
+        for name in self.proxies.keys.sorted() {
+            guard var entry = self.proxies[name] else { continue }
+            entry.toxics = []
+            if everything {
+                entry.rules = []
+                entry.profile = nil
+            }
+            if entry.running == nil {
+                entry.enabled = true
+                try await self.start(&entry)
+            } else {
+                try await self.applyPlan(&entry)
+            }
+            self.proxies[name] = entry
+        }
+    }
+
+    /// Stops every proxy, letting open connections finish for the shutdown grace, and
+    /// flushes their records.
+    package func shutdown() async {
+        await self.acquire()
+        defer { self.release() }
+        await withTaskGroup(of: Void.self) { group in
+            for entry in self.proxies.values {
+                guard let running = entry.running else { continue }
+                let grace = self.options.shutdownGrace
+                let logger = self.logger
+                group.addTask {
+                    do { try await running.stop(grace: grace) } catch {
+                        logger.error("proxy did not stop cleanly", metadata: ["proxy.name": "\(entry.name)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+        for name in self.proxies.keys { self.proxies[name]?.running = nil }
+    }
+
+    // MARK: Toxics
+
+    func addToxic(_ toxic: Toxic, to name: String) async throws(ServeError) -> Toxic {
+        try await self.change(name) { entry throws(ServeError) in
+            guard !entry.toxics.contains(where: { $0.name == toxic.name }) else { throw .toxicExists }
+            try Self.checkToxicFits(toxic, entry)
+            entry.toxics.append(toxic)
+        }
+        return toxic
+    }
+
+    /// Toxiproxy's update: attributes merge into the current values; toxicity is
+    /// replaced when given.
+    func updateToxic(_ toxicName: String, of name: String, attributes: [String: Int64], toxicity: Float?) async throws(ServeError) -> Toxic {
+        var updated: Toxic?
+        try await self.change(name) { entry throws(ServeError) in
+            guard let index = entry.toxics.firstIndex(where: { $0.name == toxicName }) else { throw .toxicNotFound }
+            var toxic = entry.toxics[index]
+            for (key, value) in attributes where toxic.type.attributes.contains(key) {
+                toxic.attributes[key] = value
+            }
+            if let toxicity { toxic.toxicity = toxicity }
+            entry.toxics[index] = toxic
+            updated = toxic
+        }
+        guard let updated else { throw .toxicNotFound }
+        return updated
+    }
+
+    func removeToxic(_ toxicName: String, of name: String) async throws(ServeError) {
+        try await self.change(name) { entry throws(ServeError) in
+            guard let index = entry.toxics.firstIndex(where: { $0.name == toxicName }) else { throw .toxicNotFound }
+            entry.toxics.remove(at: index)
+        }
+    }
+
+    // MARK: Profiles and rules (/v1)
+
+    func setProfile(_ profile: Profile?, on name: String) async throws(ServeError) -> ManagedProxy {
+        try await self.change(name) { entry throws(ServeError) in
+            if let profile {
+                let others = Set(entry.rules.map(\.name) + entry.toxics.flatMap { ToxicMapping.rules(for: $0).map(\.name) })
+                if let clash = profile.rules.first(where: { others.contains($0.name) }) {
+                    throw ServeError(409, "the profile's rule '\(clash.name)' has the name of a rule or toxic already on proxy '\(name)'")
+                }
+            }
+            entry.profile = profile
+        }
+    }
+
+    func addRule(_ rule: Rule, to name: String) async throws(ServeError) -> ManagedProxy {
+        try await self.change(name) { entry throws(ServeError) in
+            guard !entry.ruleNames.contains(rule.name) else {
+                throw ServeError(409, "proxy '\(name)' already has a rule or toxic named '\(rule.name)'")
+            }
+            entry.rules.append(rule)
+        }
+    }
+
+    func removeRule(_ ruleName: String, from name: String) async throws(ServeError) -> ManagedProxy {
+        try await self.change(name) { entry throws(ServeError) in
+            guard let index = entry.rules.firstIndex(where: { $0.name == ruleName }) else {
+                if entry.profile?.rules.contains(where: { $0.name == ruleName }) == true {
+                    throw ServeError(409, "rule '\(ruleName)' belongs to the profile on proxy '\(name)'; put another profile, or delete the profile")
+                }
+                throw ServeError(404, "rule not found: proxy '\(name)' has no rule '\(ruleName)'")
+            }
+            entry.rules.remove(at: index)
+        }
+    }
+
+    // MARK: Changing a plan
+
+    /// Applies `edit` to a proxy and, when it runs, swaps its plan; when the engine
+    /// refuses the new plan, nothing changes.
+    @discardableResult
+    private func change(_ name: String, _ edit: (inout ManagedProxy) throws(ServeError) -> Void) async throws(ServeError) -> ManagedProxy {
+        await self.acquire()
+        defer { self.release() }
+        guard let before = self.proxies[name] else { throw .proxyNotFound }
+        var entry = before
+        try edit(&entry)
+        try await self.applyPlan(&entry)
+        self.proxies[name] = entry
+        return entry
+    }
+
+    private func applyPlan(_ entry: inout ManagedProxy) async throws(ServeError) {
+        guard let running = entry.running else { return }
+        do {
+            entry.planVersion = try await running.apply(entry.plan)
+        } catch {
+            throw Self.mapped(error, listen: entry.listen)
+        }
+    }
+
+    // MARK: Starting and stopping
+
+    private func entry(for request: ProxyRequest) throws(ServeError) -> ManagedProxy {
+        let listen = request.listen.flatMap { $0.isEmpty ? nil : $0 } ?? self.options.defaultListen
+        try Self.check(listen: listen, upstream: request.upstream)
+        let framing: FramingConfiguration
+        if let given = request.framing {
+            framing = given
+        } else if let name = request.profile?.framing?.rawValue, request.transport == .tcp {
+            do { framing = FramingConfiguration(kind: try FramingConfiguration.Kind(name: name, lengthPrefix: name == "length" ? try LengthPrefix() : nil)) } catch {
+                throw ServeError(400, error.description)
+            }
+        } else {
+            framing = .raw
+        }
+        return ManagedProxy(
+            name: request.name,
+            transport: request.transport,
+            framing: framing,
+            listen: listen,
+            upstream: request.upstream,
+            enabled: request.enabled,
+            seed: request.seed ?? self.options.seed ?? request.profile?.seed ?? UInt64.random(in: 0...UInt64(Int64.max)),
+            index: ManagedProxy.index(of: request.name),
+            profile: request.profile
+        )
+    }
+
+    private func start(_ entry: inout ManagedProxy) async throws(ServeError) {
+        guard entry.running == nil else { return }
+        let listen: HostPort
+        let upstream: HostPort
+        do {
+            listen = try HostPort(parsing: entry.listen, what: "listen")
+            upstream = try HostPort(parsing: entry.upstream, what: "upstream")
+        } catch {
+            throw ServeError(400, "\(error)")
+        }
+        let run = entry.starts + 1
+        let suffix = run == 1 ? "" : ".\(run)"
+        var spec = ProxySpec(
+            name: entry.name,
+            transport: entry.transport,
+            listen: listen,
+            upstream: upstream,
+            profile: entry.plan,
+            seed: entry.seed,
+            framing: entry.framing,
+            connectTimeout: self.options.connectTimeout,
+            index: entry.index,
+            records: ProxyRecords.Paths(
+                log: self.options.logDirectory.map { "\($0)/\(Self.fileName(entry.name))\(suffix).jsonl" },
+                pcap: self.options.pcapDirectory.map { "\($0)/\(Self.fileName(entry.name))\(suffix).pcap" }
+            )
+        )
+        spec.tallies = true
+        do {
+            let running = try await self.launch(spec)
+            entry.running = running
+            entry.starts = run
+            entry.listen = running.address.description
+            entry.logPath = spec.records.log
+            entry.planVersion = 1
+        } catch {
+            throw Self.mapped(error, listen: entry.listen)
+        }
+    }
+
+    private func stop(_ entry: inout ManagedProxy) async {
+        guard let running = entry.running else { return }
+        entry.running = nil
+        do {
+            try await running.stop(grace: self.options.stopGrace)
+        } catch {
+            self.logger.error("proxy did not stop cleanly", metadata: ["proxy.name": "\(entry.name)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Checks
+
+    private static func check(listen: String, upstream: String) throws(ServeError) {
+        do {
+            _ = try HostPort(parsing: listen, what: "listen")
+            _ = try HostPort(parsing: upstream, what: "upstream")
+        } catch {
+            throw ServeError(400, "\(error)")
+        }
+    }
+
+    private static func checkToxicFits(_ toxic: Toxic, _ entry: ManagedProxy) throws(ServeError) {
+        guard entry.transport == .tcp else {
+            throw ServeError(400, "toxics apply to TCP proxies only; proxy '\(entry.name)' is UDP (put a profile with 'transport: udp' through /v1 instead)")
+        }
+        let others = Set((entry.profile?.rules ?? []).map(\.name) + entry.rules.map(\.name))
+        if others.contains(toxic.name) {
+            throw ServeError(409, "toxic already exists", native: .init(status: 409, message: "proxy '\(entry.name)' already has a rule named '\(toxic.name)'"))
+        }
+    }
+
+    /// Two listen addresses name the same place (`localhost:7070` and `127.0.0.1:7070`).
+    private static func sameAddress(_ a: String, _ b: String) -> Bool {
+        guard let x = try? HostPort(parsing: a, what: "listen"), let y = try? HostPort(parsing: b, what: "listen") else { return a == b }
+        func canonical(_ host: String) -> String { host == "localhost" ? "127.0.0.1" : host }
+        return canonical(x.host) == canonical(y.host) && (x.port == y.port || x.port == 0)
+    }
+
+    private static func fileName(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+    }
+
+    /// An engine or host error as the API answers it.
+    static func mapped(_ error: any Error, listen: String) -> ServeError {
+        switch error {
+        case let error as ServeError:
+            return error
+        case let error as RuntimeFailure where error.message.contains("address already in use"):
+            return ServeError(
+                500, "listen tcp \(listen): bind: address already in use",
+                native: .init(status: 409, message: "listen \(listen): address already in use")
+            )
+        case let error as RuntimeFailure:
+            return ServeError(500, error.message)
+        case let error as ProfileError:
+            return ServeError(400, error.description)
+        case let error as InvalidInputError:
+            return ServeError(400, error.message)
+        default:
+            return ServeError(500, "\(error)")
+        }
+    }
+}

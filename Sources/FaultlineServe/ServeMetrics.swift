@@ -1,0 +1,74 @@
+import CoreMetrics
+import FaultlineHost
+import Prometheus
+import Synchronization
+
+/// The server's Prometheus figures: per proxy, connections open and total, messages,
+/// bytes forwarded each way (counted as connections close), upstream errors, faults
+/// injected by rule and kind; and API requests by status.
+///
+/// Proxy figures are read from each proxy's tally when `/metrics` is scraped (the proxies
+/// count with relaxed atomics on their own loops; nothing is added to their data path)
+/// and handed to swift-metrics: gauges are set, counters advance by what happened since
+/// the last scrape. Metrics are made once per label set and kept.
+package final class ServeMetrics: Sendable {
+    package let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    /// Last counts seen, by counter key, so counters advance by the difference.
+    private let seen = Mutex<[String: Int]>([:])
+
+    package init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        self.factory = PrometheusMetricsFactory(registry: registry)
+    }
+
+    /// One API request answered.
+    func requestServed(api: String, status: Int) {
+        Counter(label: "faultline_api_requests_total", dimensions: [("api", api), ("status", String(status))], factory: self.factory).increment()
+    }
+
+    /// Reads every running proxy's figures into the registry.
+    func refresh(from store: ProxyStore) async {
+        let running = await store.running
+        for (name, proxy, kinds, plan) in running {
+            Gauge(label: "faultline_connections_open", dimensions: [("proxy", name)], factory: self.factory).record(proxy.open)
+            Gauge(label: "faultline_plan_version", dimensions: [("proxy", name)], factory: self.factory).record(Int(plan))
+            guard let counts = proxy.tally?.counts else { continue }
+            self.advance("faultline_connections_total", [("proxy", name)], to: counts.connections, run: ObjectIdentifier(proxy))
+            self.advance("faultline_messages_total", [("proxy", name)], to: counts.messages, run: ObjectIdentifier(proxy))
+            self.advance("faultline_bytes_forwarded_total", [("proxy", name), ("direction", "upstream")], to: counts.bytesToUpstream, run: ObjectIdentifier(proxy))
+            self.advance("faultline_bytes_forwarded_total", [("proxy", name), ("direction", "downstream")], to: counts.bytesToClient, run: ObjectIdentifier(proxy))
+            self.advance("faultline_upstream_errors_total", [("proxy", name)], to: counts.upstreamErrors, run: ObjectIdentifier(proxy))
+            for (rule, count) in counts.faultsByRule {
+                let kind = kinds[rule] ?? "unknown"
+                self.advance("faultline_faults_injected_total", [("proxy", name), ("rule", rule), ("kind", kind)], to: count, run: ObjectIdentifier(proxy))
+            }
+        }
+    }
+
+    /// The Prometheus text exposition.
+    package func text() -> String {
+        self.registry.emitToString()
+    }
+
+    /// Moves a counter up to `total`, the running proxy's own count; a proxy started
+    /// again counts from zero, and its first figures add on.
+    private func advance(_ label: String, _ dimensions: [(String, String)], to total: Int, run: ObjectIdentifier) {
+        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        let step = self.seen.withLock { seen -> Int in
+            let runKey = key + "#run"
+            let last: Int
+            if seen[runKey] == run.hashValue {
+                last = seen[key] ?? 0
+            } else {
+                last = 0
+                seen[runKey] = run.hashValue
+            }
+            seen[key] = total
+            return max(0, total - last)
+        }
+        // Made even at zero, so a scrape lists every series from the proxy's start.
+        let counter = Counter(label: label, dimensions: dimensions, factory: self.factory)
+        if step > 0 { counter.increment(by: step) }
+    }
+}

@@ -1,0 +1,60 @@
+import FaultlineCore
+import FaultlineFraming
+import FaultlineHost
+
+/// How the server runs the proxies it hosts.
+package struct ServeOptions: Sendable {
+    /// Each proxy's event log goes to `DIR/NAME.jsonl` (a proxy started again writes
+    /// `NAME.2.jsonl`, and so on); nil keeps no logs.
+    package var logDirectory: String?
+    /// Each proxy's capture goes to `DIR/NAME.pcap` (then `NAME.2.pcap`...).
+    package var pcapDirectory: String?
+    /// The seed of proxies that do not name their own; nil picks one per proxy.
+    package var seed: UInt64?
+    /// Where a proxy created without `listen` listens: port 0 of loopback.
+    package var defaultListen = "127.0.0.1:0"
+    /// How long open connections of a proxy that is deleted or disabled may finish.
+    package var stopGrace: Duration = .zero
+    /// How long open connections may finish when the server itself stops.
+    package var shutdownGrace: Duration = .seconds(5)
+    package var connectTimeout: Duration = .seconds(5)
+
+    package init(logDirectory: String? = nil, pcapDirectory: String? = nil, seed: UInt64? = nil) {
+        self.logDirectory = logDirectory
+        self.pcapDirectory = pcapDirectory
+        self.seed = seed
+    }
+}
+
+/// What a request to create a proxy says, from either API.
+package struct ProxyRequest: Sendable {
+    package var name: String
+    package var listen: String?
+    package var upstream: String
+    package var enabled: Bool
+    package var transport: ProxySpec.Transport
+    /// Nil: the profile's `framing:`, else raw.
+    package var framing: FramingConfiguration?
+    package var seed: UInt64?
+    package var profile: Profile?
+
+    package init(
+        name: String,
+        listen: String? = nil,
+        upstream: String,
+        enabled: Bool = true,
+        transport: ProxySpec.Transport = .tcp,
+        framing: FramingConfiguration? = nil,
+        seed: UInt64? = nil,
+        profile: Profile? = nil
+    ) {
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.enabled = enabled
+        self.transport = transport
+        self.framing = framing
+        self.seed = seed
+        self.profile = profile
+    }
+}

@@ -1,0 +1,59 @@
+import FaultlineCore
+
+/// Turns a Toxiproxy toxic into faultline rules. docs/toxiproxy.md has the same table
+/// for people; keep the two together.
+///
+/// Every rule is named after the toxic (decision keys hash the rule's name, so the same
+/// toxic name and seed give the same connections), matches the toxic's stream as its
+/// direction, and is decided once per connection with the toxic's toxicity as its
+/// probability: a connection is toxic or clean for its whole life, it never flips when
+/// another toxic changes (Toxiproxy re-rolls then).
+///
+/// | toxic | rules |
+/// |---|---|
+/// | latency | delay latency ± jitter (uniform), each chunk, order kept |
+/// | bandwidth | bandwidth rate × 1000 bytes/s; rate ≤ 0: none |
+/// | slow_close | none: no fault delays only a close (see docs/toxiproxy.md) |
+/// | timeout | 0: blackhole (discard, keep open); > 0: hang, then FIN `timeout` ms after the first data held |
+/// | reset_peer | sever reset `timeout` ms after the connection opened |
+/// | slicer | slice into `average_size`-byte writes `delay` µs apart (no size variation) |
+/// | limit_data | sever fin once `bytes` bytes passed in the stream |
+/// | noop | none |
+package enum ToxicMapping {
+    package static func rules(for toxic: Toxic) -> [Rule] {
+        let match = RuleMatch(direction: toxic.stream.direction)
+        let probability = Double(min(max(toxic.toxicity, 0), 1))
+        let location = ProfileLocation(file: "toxic:\(toxic.name)")
+        func rule(_ name: String, _ fault: any Fault) -> Rule {
+            Rule(name: name, match: match, probability: probability, per: .connection, fault: fault, location: location)
+        }
+        func milliseconds(_ key: String) -> Duration {
+            .milliseconds(max(0, toxic.attribute(key)))
+        }
+        switch toxic.type {
+        case .latency:
+            return [rule(toxic.name, DelayFault(latency: milliseconds("latency"), jitter: milliseconds("jitter"), distribution: .uniform))]
+        case .bandwidth:
+            let rate = toxic.attribute("rate")
+            guard rate > 0 else { return [] }
+            let bytesPerSecond = Int(min(rate * 1000, Int64(Int32.max)))
+            return [rule(toxic.name, BandwidthFault(bytesPerSecond: bytesPerSecond))]
+        case .slowClose, .noop:
+            return []
+        case .timeout:
+            let timeout = toxic.attribute("timeout")
+            // One rule, so one chance decision covers both the silence and the close.
+            guard timeout > 0 else { return [rule(toxic.name, BlackholeFault())] }
+            return [rule(toxic.name, HangFault(closeAfter: milliseconds("timeout"), close: .fin))]
+        case .resetPeer:
+            return [rule(toxic.name, SeverFault(mode: .reset, after: milliseconds("timeout")))]
+        case .slicer:
+            let size = Int(min(max(toxic.attribute("average_size"), 1), Int64(Int32.max)))
+            let gap = Duration.microseconds(max(0, toxic.attribute("delay")))
+            return [rule(toxic.name, SliceFault(size: size, gap: gap))]
+        case .limitData:
+            let bytes = Int(min(max(toxic.attribute("bytes"), 0), Int64(Int32.max)))
+            return [rule(toxic.name, SeverFault(mode: .fin, afterBytes: bytes...bytes))]
+        }
+    }
+}

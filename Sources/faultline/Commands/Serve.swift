@@ -1,0 +1,185 @@
+import ArgumentParser
+import FaultlineCore
+import FaultlineHost
+import FaultlineProxy
+import FaultlineServe
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `faultline serve`: a control API hosting many proxies, changed at run time.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Host many proxies behind a control API (Toxiproxy-compatible, plus /v1 and /metrics).",
+        discussion: """
+            Starts an HTTP control API on --api and hosts any number of TCP and UDP \
+            proxies that requests create, change and delete while they run. The same \
+            port answers three APIs:
+
+            Toxiproxy's (/proxies, /proxies/NAME/toxics, /populate, /reset, /version) with \
+            its fields, statuses and error bodies, so code written against Toxiproxy's \
+            client libraries works unchanged (see docs/toxiproxy.md for how each toxic \
+            maps onto faultline's faults);
+
+            the native /v1 API (docs/api.md, docs/openapi.yaml): whole profiles, single \
+            rules, UDP proxies, framing, seeds and each proxy's events;
+
+            /metrics, in Prometheus text format.
+
+            A change applies to new data on open connections at once; open connections \
+            are not dropped unless a fault says so. Every decision derives from the \
+            proxy's seed (--seed, or the one a request gives), its name and the rule's \
+            name, so the same toxics and the same seed fault the same connections.
+
+            The API listens on loopback unless --api says otherwise; any other address \
+            needs a token (--token, or FAULTLINE_TOKEN in the environment), which every \
+            request must then send as 'Authorization: Bearer TOKEN'. Request bodies \
+            above --max-body are refused (413).
+
+            On start it prints 'listening on HOST:PORT' (the API's real address). On \
+            SIGINT or SIGTERM it stops answering, lets open connections finish for \
+            --grace, closes the rest, flushes every log and capture, and exits 0.
+            """
+    )
+
+    @Option(help: ArgumentHelp("Address of the control API; port 0 picks a free port.", valueName: "host:port"))
+    var api: String = "127.0.0.1:8474"
+
+    @Option(
+        help: ArgumentHelp(
+            "Proxies to create at start: a JSON array as /populate takes it; entries may list 'toxics' too.", valueName: "file"
+        )
+    )
+    var config: String?
+
+    @Option(help: ArgumentHelp("Bearer token every request must send (or FAULTLINE_TOKEN); required off loopback.", valueName: "token"))
+    var token: String?
+
+    @Option(help: ArgumentHelp("Write each proxy's event log to DIR/NAME.jsonl.", valueName: "dir"))
+    var log: String?
+
+    @Option(help: ArgumentHelp("Write each proxy's capture of both legs to DIR/NAME.pcap.", valueName: "dir"))
+    var pcap: String?
+
+    @Option(help: ArgumentHelp("Seed of every proxy that does not name its own; without it each proxy picks one.", valueName: "n"))
+    var seed: UInt64?
+
+    @Option(help: ArgumentHelp("How long open connections may finish on SIGINT or SIGTERM.", valueName: "duration"))
+    var grace: DurationArgument = DurationArgument(.seconds(5))
+
+    @Option(help: ArgumentHelp("Largest request body the API reads: 1M, 64K.", valueName: "size"))
+    var maxBody: ByteSizeArgument?
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        let address = try Self.address(self.api)
+        if !Self.isLoopback(address.host), self.resolvedToken() == nil {
+            throw ValidationError(
+                "--api \(self.api) is not a loopback address: a token is required (--token TOKEN or FAULTLINE_TOKEN), or listen on 127.0.0.1"
+            )
+        }
+        if let token = self.resolvedToken(), token.count < 8 {
+            throw ValidationError("the token is too short: use at least 8 characters (16 or more random ones are better)")
+        }
+        if let size = self.maxBody, size.bytes < 1024 || size.bytes > 64 << 20 {
+            throw ValidationError("--max-body must be from 1K to 64M, got \(size)")
+        }
+        for (flag, folder) in [("--log", self.log), ("--pcap", self.pcap)] {
+            guard let folder else { continue }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("\(flag) \(folder): no such directory")
+            }
+        }
+    }
+
+    func run() async throws {
+        self.logging.bootstrap()
+        let logger = Logger(label: "faultline.serve")
+        OpenFileLimit.raiseToHardLimit()
+        var options = ServeOptions(logDirectory: self.log, pcapDirectory: self.pcap, seed: self.seed)
+        options.shutdownGrace = self.grace.duration
+        let store = ProxyStore(options: options, logger: logger, launch: HostedProxyLauncher.make(logger: Logger(label: "faultline.proxy")))
+        let api = ControlAPI(
+            store: store,
+            metrics: ServeMetrics(),
+            token: self.resolvedToken(),
+            loader: ProfileLoader.fromEnvironment(),
+            version: Faultline.configuration.version,
+            logger: logger
+        )
+        if let config = self.config {
+            try await ServeConfigFile.load(config, into: api)
+        }
+        let server = ControlServer(
+            api: api,
+            address: try Self.address(self.api),
+            maxBodyBytes: self.maxBody.map { Int($0.bytes) } ?? ControlServer.defaultMaxBodyBytes,
+            logger: logger
+        )
+        let started = StartFlag()
+        let group = server.serviceGroup(signals: [.sigterm, .sigint]) { address in
+            started.set()
+            Output.line("listening on \(address)")
+        }
+        do {
+            try await group.run()
+            await server.close()
+        } catch {
+            await server.close()
+            await store.shutdown()
+            if !started.isSet {
+                throw RuntimeFailure("--api \(self.api): cannot listen: \(Self.reason(error))")
+            }
+            throw RuntimeFailure("the control API stopped: \(Self.reason(error))")
+        }
+    }
+
+    func resolvedToken() -> String? {
+        let token = self.token ?? ProcessInfo.processInfo.environment["FAULTLINE_TOKEN"]
+        return token.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    static func address(_ text: String) throws -> HostPort {
+        do {
+            return try HostPort(parsing: text, what: "--api")
+        } catch let error as InvalidInputError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// 127.0.0.0/8, ::1 and localhost: what only this machine can reach.
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" { return true }
+        let parts = host.split(separator: ".")
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("Address already in use") || text.contains("EADDRINUSE") || text.contains("errno: 98") {
+            return "address already in use"
+        }
+        return text
+    }
+}
+
+/// Whether the API came up, for the error message when it did not.
+final class StartFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    func set() {
+        self.lock.lock()
+        self.value = true
+        self.lock.unlock()
+    }
+
+    var isSet: Bool {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.value
+    }
+}

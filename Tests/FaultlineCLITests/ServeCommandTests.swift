@@ -1,0 +1,153 @@
+import FaultlineCore
+import FaultlineTestSupport
+import Foundation
+import Testing
+
+/// `faultline serve` and `faultline ctl` as a user runs them.
+@Suite(.timeLimit(.minutes(2)))
+struct ServeCommandTests {
+    @Test func serveAndCtlDriveAProxyEndToEnd() async throws {
+        let echo = try await TestServer.echo()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--log", directory.path, "--seed", "5"])
+        let apiPort = try #require(await server.listeningPort())
+        let api = ["--api", "127.0.0.1:\(apiPort)"]
+
+        let created = try await FaultlineBinary.run(["ctl", "create", "svc", "--upstream", "127.0.0.1:\(echo.port)"] + api)
+        #expect(created.status == 0, "\(created.stderr)")
+        let listenLine = try #require(created.stdout.split(separator: "\n").first { $0.hasPrefix("listening on ") })
+        let port = try #require(Int(listenLine.split(separator: ":").last ?? ""))
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof("hi"))
+
+        let rule = try await FaultlineBinary.run(
+            ["ctl", "rule", "add", "svc", "--rule", "{name: cut, match: {direction: upstream}, fault: {kind: sever, mode: fin}}"] + api
+        )
+        #expect(rule.status == 0, "\(rule.stderr)")
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof(""))
+
+        let listed = try await FaultlineBinary.run(["ctl", "list"] + api)
+        #expect(listed.status == 0)
+        #expect(listed.stdout.contains("svc\ttcp\t127.0.0.1:\(port) -> 127.0.0.1:\(echo.port)\tenabled"), "\(listed.stdout)")
+        #expect(listed.stdout.contains("rules cut"))
+
+        let removed = try await FaultlineBinary.run(["ctl", "rule", "remove", "svc", "cut"] + api)
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof("hi"))
+
+        let profile = try await FaultlineBinary.run(["ctl", "profile", "svc", "slow-reply"] + api)
+        #expect(profile.status == 0, "\(profile.stderr)")
+        #expect(profile.stdout.hasPrefix("plan version "))
+
+        let events = try await FaultlineBinary.run(["ctl", "events", "svc", "--type", "plan_change"] + api)
+        #expect(events.status == 0, "\(events.stderr)")
+        #expect(events.stdout.contains("plan_change"), "\(events.stdout)")
+
+        // Refusals keep the SPEC's statuses.
+        let missing = try await FaultlineBinary.run(["ctl", "show", "nope"] + api)
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("proxy not found"))
+        let badRule = try await FaultlineBinary.run(["ctl", "rule", "add", "svc", "--rule", "{name: x, fault: {kind: teleport}}"] + api)
+        #expect(badRule.status == 2)
+        #expect(badRule.stderr.contains("teleport"), "\(badRule.stderr)")
+        let inUse = try await FaultlineBinary.run(["ctl", "create", "again", "--listen", "127.0.0.1:\(port)", "--upstream", "127.0.0.1:1"] + api)
+        #expect(inUse.status == 3)
+        #expect(inUse.stderr.contains("address already in use"), "\(inUse.stderr)")
+
+        // Toxiproxy's toxics, from the shell.
+        let toxic = try await FaultlineBinary.run(["ctl", "toxic", "add", "svc", "-t", "limit_data", "-n", "stop", "-a", "bytes=0", "--upstream"] + api)
+        #expect(toxic.status == 0, "\(toxic.stderr)")
+        #expect(toxic.stdout.contains(#""name":"stop""#))
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof(""))
+        #expect(try await FaultlineBinary.run(["ctl", "toxic", "remove", "svc", "stop"] + api).status == 0)
+        #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof("hi"))
+
+        // A follower sees new events as they are written, and ends when the server stops.
+        let follower = try FaultlineBinary.start(["ctl", "events", "svc", "--follow", "--type", "conn_close", "--limit", "0"] + api)
+        #expect(try await SocketClient.exchange(port: port, request: "followed", finish: true) == .eof("followed"))
+        let followed = try await withTimeout(.seconds(30)) { await follower.nextLine() }
+        #expect(followed?.contains(#""type":"conn_close""#) == true, "\(followed ?? "nothing")")
+
+        #expect(try await FaultlineBinary.run(["ctl", "delete", "svc"] + api).status == 0)
+        server.signal(SIGTERM)
+        #expect(await follower.exitStatus() == 0)
+        #expect(await server.exitStatus() == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("svc.jsonl").path))
+        // The server is gone: ctl says so and exits 3.
+        let gone = try await FaultlineBinary.run(["ctl", "list"] + api)
+        #expect(gone.status == 3)
+        #expect(gone.stderr.contains("cannot connect"), "\(gone.stderr)")
+        await echo.stop()
+    }
+
+    @Test func configFileCreatesProxiesWithTheirToxics() async throws {
+        let echo = try await TestServer.echo()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("serve-config-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let config = #"[{"name":"cfg","listen":"127.0.0.1:0","upstream":"127.0.0.1:\#(echo.port)","toxics":[{"type":"limit_data","stream":"upstream","attributes":{"bytes":0}}]}]"#
+        try Data(config.utf8).write(to: file)
+        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--config", file.path])
+        let apiPort = try #require(await server.listeningPort())
+        let shown = try await FaultlineBinary.run(["ctl", "show", "cfg", "--api", "127.0.0.1:\(apiPort)"])
+        #expect(shown.status == 0)
+        #expect(shown.stdout.contains(#""name":"limit_data_upstream""#), "\(shown.stdout)")
+        server.signal(SIGINT)
+        #expect(await server.exitStatus() == 0)
+        await echo.stop()
+    }
+
+    /// Toxiproxy's own Python client (toxiproxy-python from PyPI, installed by
+    /// `make test-deps`) drives the server unchanged: `Clients/toxiproxy_client.py`.
+    @Test(.enabled(if: Self.pythonHasToxiproxyClient(), "needs toxiproxy-python (make test-deps)"))
+    func toxiproxysPythonClientWorksUnchanged() async throws {
+        let echo = try await TestServer.echo()
+        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0"])
+        let apiPort = try #require(await server.listeningPort())
+        let script = CheckRetriesCommandTests.clients.appendingPathComponent("toxiproxy_client.py").path
+        let result = try await ChildProcess.run(Self.python, ["python3", script, String(apiPort), String(echo.port)])
+        #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok")
+        server.signal(SIGTERM)
+        #expect(await server.exitStatus() == 0)
+        await echo.stop()
+    }
+
+    /// The `python3` on PATH: where `make test-deps` installs toxiproxy-python with pip.
+    static let python = URL(fileURLWithPath: "/usr/bin/env")
+
+    static func pythonHasToxiproxyClient() -> Bool {
+        let process = Process()
+        process.executableURL = Self.python
+        process.arguments = ["python3", "-c", "import toxiproxy, requests"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        let exit = ProcessExit(process)
+        guard (try? process.run()) != nil else { return false }
+        exit.wait()
+        return process.terminationStatus == 0
+    }
+
+    static let refusals: [([String], Int32, String)] = [
+        (["serve", "--api", "0.0.0.0:0"], 2, "a token is required"),
+        (["serve", "--api", "0.0.0.0:0", "--token", "short"], 2, "token is too short"),
+        (["serve", "--api", "localhost"], 2, "--api takes HOST:PORT"),
+        (["serve", "--log", "/no/such/dir"], 2, "no such directory"),
+        (["serve", "--api", "127.0.0.1:0", "--config", "/no/such/file.json"], 2, "cannot read"),
+    ]
+
+    @Test(arguments: refusals)
+    func serveRefusesToStart(arguments: [String], status: Int32, message: String) async throws {
+        let result = try await FaultlineBinary.run(arguments)
+        #expect(result.status == status)
+        #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+    }
+
+    @Test func apiAddressInUseExitsThree() async throws {
+        let occupant = try await TestServer.echo()
+        let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:\(occupant.port)"])
+        await occupant.stop()
+        #expect(result.status == 3)
+        #expect(result.stderr.contains("address already in use"), "stderr was: \(result.stderr)")
+    }
+}
