@@ -90,9 +90,13 @@ struct FramingCommandTests {
     @Test(arguments: ["http", "resp", "line"])
     func framedProxyForwardsByteForByte(framing: String) async throws {
         let echo = try await TestServer.echo()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("framed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let log = folder.appendingPathComponent("events.jsonl").path
         let proxy = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)", "--framing", framing,
-            "--record-payloads",
+            "--record-payloads", "--log", log,
         ])
         let port = try #require(await proxy.listeningPort())
         let request = "GET /through-the-binary HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -106,5 +110,15 @@ struct FramingCommandTests {
         proxy.signal(SIGTERM)
         #expect(await proxy.exitStatus() == 0)
         await echo.stop()
+        // --record-payloads: the request's messages carry its bytes, base64, in order.
+        let payloads = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").compactMap { line -> Data? in
+            guard let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                event["type"] as? String == "message", event["direction"] as? String == "upstream",
+                let payload = event["payload"] as? String
+            else { return nil }
+            return Data(base64Encoded: payload)
+        }
+        #expect(!payloads.isEmpty, "no message event carries a payload")
+        #expect(String(decoding: payloads.reduce(Data(), +), as: UTF8.self) == request)
     }
 }
