@@ -48,7 +48,8 @@ for signal in TERM KILL; do
   PIDS+=("$client")
   # Wait until every connection is open (the log says so), then let them stream.
   for _ in $(seq 600); do
-    [ "$(grep -c '"type":"conn_open"' "$OUT/$signal.jsonl" 2>/dev/null || echo 0)" -ge "$SIG_CONNS" ] && break
+    opened=$(grep -c '"type":"conn_open"' "$OUT/$signal.jsonl" 2>/dev/null || true)
+    [ "${opened:-0}" -ge "$SIG_CONNS" ] && break
     sleep 0.1
   done
   sleep "$SIG_AFTER"
@@ -63,8 +64,8 @@ for signal in TERM KILL; do
   books=$(grep -o 'accounting: .*' "$OUT/$signal.summary" | head -1 || true)
   tshark_status=0
   packets=$(tshark -r "$OUT/$signal.pcap" 2>"$OUT/$signal.tshark" | wc -l) || tshark_status=$?
-  cut=$(grep -c -i 'cut short\|truncated\|appears to be damaged' "$OUT/$signal.tshark" || true)
+  cut=$(grep -i 'cut short\|truncated\|appears to be damaged' "$OUT/$signal.tshark" | sed 's/.*appears/appears/' | head -1 || true)
   echo "SIG$signal after ${SIG_AFTER}s with $opens connections: proxy exit $status; conn_open $opens, conn_close $closes;" \
-    "log summary exit $summary_status ($books$(grep -m1 -o 'cut off.*' "$OUT/$signal.summary" || true));" \
-    "tshark read $packets packets, $cut complaints; pcap $(stat -c %s "$OUT/$signal.pcap") bytes" | tee -a "$OUT/results.txt"
+    "log summary exit $summary_status ($books$(grep -m1 -o 'cut off.*' "$OUT/$signal.summary" || true); last line $(tail -c 1 "$OUT/$signal.jsonl" | od -An -c | tr -d ' ' | sed 's/\\n/complete/'));" \
+    "tshark read $packets packets${cut:+ ($cut)}; pcap $(stat -c %s "$OUT/$signal.pcap") bytes" | tee -a "$OUT/results.txt"
 done
