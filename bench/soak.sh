@@ -82,7 +82,7 @@ for name in $PROFILES; do
   push=$(nice python3 bench/push.py "$PORT" "$bytes" "$SOAK_CONNS" "$SOAK_SECONDS")
   peak=$(peak_kib "$PROXY_PID")
   books=$(stop_proxy "$name")
-  exact=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(f"{d[\"exact\"]}/{d[\"connections\"]} exact")' "$push")
+  exact=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%d/%d exact" % (d["exact"], d["connections"]))' "$push")
   [[ " $EXACT " == *" $name "* ]] || exact="($exact; the profile changes bytes)"
   printf '%s\t%s\tpeak %s KiB\t%s\t%s\n' "$name" "$push" "$peak" "$books" "$exact" | tee -a "$OUT/soak.tsv"
 done
