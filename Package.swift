@@ -140,6 +140,7 @@ let package = Package(
         .target(
             name: "FaultlineFuzzing",
             dependencies: [
+                "FaultlineChecker",
                 "FaultlineCore",
                 "FaultlineFraming",
                 "FaultlineRecords",

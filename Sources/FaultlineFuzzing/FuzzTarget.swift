@@ -1,3 +1,4 @@
+import FaultlineChecker
 import FaultlineCore
 import FaultlineFraming
 import FaultlineRecords
@@ -196,22 +197,31 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         return []
     }
 
-    /// An event log as `faultline log summary` and the checker read it: streamed in small
-    /// or large blocks, every event summed and accounted.
+    /// An event log as `faultline log summary` and `check retries` read it: streamed in
+    /// small or large blocks, every event summed, accounted and judged, the report
+    /// written in every format.
     static func eventLog(_ input: inout FuzzInput) -> [String] {
         let blockSize = [7, 64, 4096, EventLogReader.defaultBlockSize][Int(input.take()) & 3]
         var summary = LogSummary()
         var accounting = Accounting()
+        var checker = RetryChecker(options: RetryCheckOptions(), inputs: ["fuzz.jsonl"])
+        var judging = true
         do {
-            try EventLogReader.forEach(data: Data(input.rest), file: "fuzz.jsonl", blockSize: blockSize) { event, _ in
+            try EventLogReader.forEach(data: Data(input.rest), file: "fuzz.jsonl", blockSize: blockSize) { event, line in
                 summary.add(event)
                 accounting.add(event)
+                if judging {
+                    // A log the checker cannot judge (no framing, say) is refused, not a crash.
+                    do { try checker.consume(event, file: "fuzz.jsonl", line: line) } catch { judging = false }
+                }
             }
         } catch {
             if "\(error)".isEmpty { return ["an error without a message"] }
         }
         summary.finish()
         _ = accounting.finish()
+        let report = checker.finish()
+        for format in ReportFormat.allCases { _ = ReportWriter.write(report, as: format) }
         return []
     }
 
