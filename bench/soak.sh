@@ -59,7 +59,7 @@ start_proxy() {  # NAME [ARGS...]: starts faultline, sets PROXY_PID and PORT
   echo "$name: the proxy did not start" >&2; cat "$OUT/$name.out" >&2; exit 1
 }
 
-stop_proxy() {  # NAME: SIGTERM, wait, then the log's summary and completeness
+stop_proxy() {  # NAME: SIGTERM, wait, then the log's summary and completeness in BOOKS
   local name=$1
   kill -TERM "$PROXY_PID"
   local status=0
@@ -70,21 +70,23 @@ stop_proxy() {  # NAME: SIGTERM, wait, then the log's summary and completeness
   closes=$(grep -c '"type":"conn_close"' "$OUT/$name.jsonl" || true)
   local books
   books=$(grep -q 'accounting:   balanced' "$OUT/$name.summary" && echo balanced || echo UNBALANCED)
-  echo "exit=$status opens=$opens closes=$closes $books"
+  BOOKS="exit=$status opens=$opens closes=$closes $books"
 }
 
 for name in $PROFILES; do
   [ "$name" = hold ] && continue
   bytes=$SOAK_BYTES
-  args=(--profile "$name")
+  # Line framing, so message faults have messages: the pattern has a newline every
+  # 251 bytes, and the echo's replies are the same lines.
+  args=(--profile "$name" --framing line)
   if [ "$name" = passthrough ]; then bytes=$PASS_BYTES; args=(); fi
   start_proxy "$name" "${args[@]}"
   push=$(nice python3 bench/push.py "$PORT" "$bytes" "$SOAK_CONNS" "$SOAK_SECONDS")
   peak=$(peak_kib "$PROXY_PID")
-  books=$(stop_proxy "$name")
+  stop_proxy "$name"
   exact=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%d/%d exact" % (d["exact"], d["connections"]))' "$push")
   [[ " $EXACT " == *" $name "* ]] || exact="($exact; the profile changes bytes)"
-  printf '%s\t%s\tpeak %s KiB\t%s\t%s\n' "$name" "$push" "$peak" "$books" "$exact" | tee -a "$OUT/soak.tsv"
+  printf '%s\t%s\tpeak %s KiB\t%s\t%s\n' "$name" "$push" "$peak" "$BOOKS" "$exact" | tee -a "$OUT/soak.tsv"
 done
 
 if [[ " $PROFILES " == *" hold "* ]]; then
@@ -98,8 +100,8 @@ if [[ " $PROFILES " == *" hold "* ]]; then
     sleep 30
   done
   peak=$(peak_kib "$PROXY_PID")
-  books=$(stop_proxy hold)
+  stop_proxy hold
   printf 'hold %s connections %s s through flaky-network\t%s\tpeak %s KiB\t%s\n' \
-    "$HOLD_CONNS" "$HOLD_SECONDS" "$(tr '\n' ' ' <"$OUT/hold.clients")" "$peak" "$books" | tee -a "$OUT/soak.tsv"
+    "$HOLD_CONNS" "$HOLD_SECONDS" "$(tr '\n' ' ' <"$OUT/hold.clients")" "$peak" "$BOOKS" | tee -a "$OUT/soak.tsv"
   cat "$OUT/hold.rss"
 fi

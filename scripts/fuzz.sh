@@ -37,9 +37,10 @@ run_one() {
   local target=$1
   mkdir -p "$SCRATCH/corpus/$target" "$SCRATCH/crashes/$target" "$SCRATCH/logs"
   # -rss_limit_mb: an input that makes a parser allocate without bound is a crash too.
+  # -timeout=60: one case running a minute is a hang, even at nice 19 on a busy machine.
   # -detect_leaks=0: the Swift runtime keeps metadata caches LeakSanitizer reports.
   nice -n 19 "$BIN/fuzz-$target" \
-    -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -max_len=65536 -timeout=10 -detect_leaks=0 \
+    -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -max_len=65536 -timeout=60 -detect_leaks=0 \
     -print_final_stats=1 -artifact_prefix="$SCRATCH/crashes/$target/" \
     "$SCRATCH/corpus/$target" "Tests/FaultlineFuzzingTests/Corpus/$target" \
     >"$SCRATCH/logs/$target.log" 2>&1
