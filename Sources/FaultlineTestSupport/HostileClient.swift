@@ -89,9 +89,8 @@ public enum HostileClient {
     }
 
     /// Opens `count` connections to 127.0.0.1:`port` and sends `bytes` on each, keeping
-    /// them open (a slowloris client). Returns their descriptors; close them with
-    /// `closeAll`.
-    public static func holdOpen(port: Int, count: Int, bytes: [UInt8]) throws -> [Int32] {
+    /// them open (a slowloris client). Close them with `SocketSet.close()`.
+    public static func holdOpen(port: Int, count: Int, bytes: [UInt8]) throws -> SocketSet {
         var descriptors: [Int32] = []
         descriptors.reserveCapacity(count)
         do {
@@ -104,14 +103,39 @@ public enum HostileClient {
                 if sent != bytes.count { throw SocketError(call: "send", code: errno) }
             }
         } catch {
-            Self.closeAll(descriptors)
+            SocketSet(descriptors).close()
             throw error
         }
-        return descriptors
+        return SocketSet(descriptors)
+    }
+}
+
+/// Sockets a test opened itself, closed exactly once: a second `close(2)` of a number
+/// the kernel has since given to someone else (an event loop's socket in a test running
+/// alongside) would close that instead.
+public final class SocketSet: @unchecked Sendable {
+    public let descriptors: [Int32]
+    private let lock = NSLock()
+    private var isClosed = false
+
+    public init(_ descriptors: [Int32]) {
+        self.descriptors = descriptors
     }
 
-    public static func closeAll(_ descriptors: [Int32]) {
-        for fd in descriptors { close(fd) }
+    public var count: Int { self.descriptors.count }
+
+    /// Closes every descriptor, the first time only.
+    public func close() {
+        let first = self.lock.withLock { () -> Bool in
+            defer { self.isClosed = true }
+            return !self.isClosed
+        }
+        guard first else { return }
+        for fd in self.descriptors { Glibc.close(fd) }
+    }
+
+    deinit {
+        self.close()
     }
 }
 

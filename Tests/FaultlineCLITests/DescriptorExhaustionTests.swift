@@ -46,26 +46,29 @@ struct DescriptorExhaustionTests {
 
         // Ten connections that fit, each proven to flow.
         let flowing = try await Self.blocking { try HostileClient.holdOpen(port: port, count: 10, bytes: []) }
-        defer { HostileClient.closeAll(flowing) }
-        for fd in flowing { #expect(Self.echoes(fd, "before"), "a connection did not flow before the limit") }
+        defer { flowing.close() }
+        for fd in flowing.descriptors { #expect(Self.echoes(fd, "before"), "a connection did not flow before the limit") }
 
         // A hundred more than fit: the kernel completes their handshakes into the
         // backlog; the proxy cannot take them all.
         let excess = try await Self.blocking { try HostileClient.holdOpen(port: port, count: 100, bytes: Array("x".utf8)) }
         let ticksBefore = ProcessMemory.cpuTicks(pid) ?? 0
         let started = ContinuousClock.now
-        for fd in flowing { #expect(Self.echoes(fd, "while out of descriptors"), "a held connection stopped flowing") }
+        for fd in flowing.descriptors { #expect(Self.echoes(fd, "while out of descriptors"), "a held connection stopped flowing") }
         let descriptors = ProcessMemory.openDescriptors(pid) ?? 0
         // A measuring window, not a wait for an event: a listener spinning on EMFILE
         // would burn a whole core in it.
         try await Task.sleep(for: .seconds(2))
         let ticks = (ProcessMemory.cpuTicks(pid) ?? 0) - ticksBefore
         let window = ContinuousClock.now - started
+        // Clock ticks are 1/100 s: spinning would be about 100 per second of the window
+        // (a loaded machine stretches the window, and a sanitized build is slower).
+        let perSecond = Double(ticks) / max(Double(window.components.seconds), 1)
         #expect(descriptors >= 60, "the proxy had only \(descriptors) descriptors open: the limit was not reached")
-        #expect(ticks < 50, "the proxy used \(ticks) CPU ticks in \(window) while out of descriptors: it spins")
+        #expect(perSecond < 25, "the proxy used \(ticks) CPU ticks in \(window) while out of descriptors: it spins")
 
-        HostileClient.closeAll(excess)
-        HostileClient.closeAll(flowing)
+        excess.close()
+        flowing.close()
         // Recovered: a new client is served once descriptors are free again.
         let request = "after the storm"
         let ending = try await SocketClient.exchange(port: port, request: request, finish: true, limit: .seconds(30))

@@ -142,12 +142,12 @@ struct HostileTrafficTests {
                 continuation.resume(with: Result { try HostileClient.holdOpen(port: rig.port, count: count, bytes: Array("G".utf8)) })
             }
         }
-        defer { HostileClient.closeAll(held) }
+        defer { held.close() }
         let served = try await rig.ordinaryClientIsServed()
         // After --max-hold each held byte goes on raw: the echo brings it back to each.
         let released = try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(returning: held.filter { fd in
+                continuation.resume(returning: held.descriptors.filter { fd in
                     var byte: UInt8 = 0
                     return recv(fd, &byte, 1, 0) == 1 && byte == UInt8(ascii: "G")
                 }.count)
@@ -158,7 +158,7 @@ struct HostileTrafficTests {
         // accepted and dialled, not left in the backlog.
         let descriptors = ProcessMemory.openDescriptors(pid) ?? 0
         let growth = rig.growthKiB
-        HostileClient.closeAll(held)
+        held.close()
         let (status, events) = try await rig.stop()
 
         #expect(served, "an ordinary client was not served beside \(count) held connections")

@@ -14,39 +14,47 @@ import Testing
 struct SignalsUnderLoadTests {
     static let connections = 100
 
-    /// Connections streaming through the proxy until their descriptors are closed:
-    /// a writer and a reader thread each, so neither side's buffers stop the stream.
     struct NoEcho: Error {}
 
-    final class Streams: @unchecked Sendable {
-        let descriptors: [Int32]
+    /// Connections streaming through the proxy until `close()`: a writer and a reader
+    /// thread each, so neither side's buffers stop the stream. `close()` shuts the
+    /// sockets down, waits for every thread to leave them, and only then closes them, so
+    /// no thread touches a number the kernel has given to another socket.
+    final class Streams: Sendable {
+        let sockets: SocketSet
+        let threads = DispatchGroup()
 
         /// Opens `count` connections and proves each reaches the echo server (its first
         /// byte comes back), so each is accepted, dialled and in the log, then streams.
         init(port: Int, count: Int) throws {
-            self.descriptors = try HostileClient.holdOpen(port: port, count: count, bytes: Array("s".utf8))
-            for fd in self.descriptors {
+            self.sockets = try HostileClient.holdOpen(port: port, count: count, bytes: Array("s".utf8))
+            for fd in self.sockets.descriptors {
                 var byte: UInt8 = 0
-                guard recv(fd, &byte, 1, 0) == 1 else { throw NoEcho() }
+                guard recv(fd, &byte, 1, 0) == 1 else {
+                    self.sockets.close()
+                    throw NoEcho()
+                }
             }
             let block = [UInt8](repeating: UInt8(ascii: "x"), count: 16 * 1024)
-            for fd in self.descriptors {
-                Thread.detachNewThread {
+            for fd in self.sockets.descriptors {
+                self.threads.enter()
+                Thread.detachNewThread { [threads] in
                     while block.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) > 0 {}
+                    threads.leave()
                 }
-                Thread.detachNewThread {
+                self.threads.enter()
+                Thread.detachNewThread { [threads] in
                     var sink = [UInt8](repeating: 0, count: 64 * 1024)
                     while sink.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }) > 0 {}
+                    threads.leave()
                 }
             }
         }
 
         func close() {
-            for fd in self.descriptors { shutdown(fd, Int32(SHUT_RDWR)) }
-        }
-
-        deinit {
-            for fd in self.descriptors { Glibc.close(fd) }
+            for fd in self.sockets.descriptors { shutdown(fd, Int32(SHUT_RDWR)) }
+            self.threads.wait()
+            self.sockets.close()
         }
     }
 
@@ -76,7 +84,7 @@ struct SignalsUnderLoadTests {
         let streams = try await Task.detached { try Streams(port: port, count: Self.connections) }.value
         proxy.signal(SIGTERM)
         let status = await proxy.exitStatus()
-        streams.close()
+        await Task.detached { streams.close() }.value
         echo.stop()
 
         #expect(status == 0, "stderr: \(proxy.standardError)")
@@ -103,7 +111,7 @@ struct SignalsUnderLoadTests {
         let streams = try await Task.detached { try Streams(port: port, count: Self.connections) }.value
         proxy.signal(SIGKILL)
         _ = await proxy.exitStatus()
-        streams.close()
+        await Task.detached { streams.close() }.value
         echo.stop()
 
         let log = folder.appendingPathComponent("run.jsonl").path
