@@ -28,7 +28,8 @@ for sanitizer in ${SANITIZERS:-thread address}; do
   # halt_on_error=0: report every race, not only the first; the run still fails.
   # ASan: leaks off (the Swift runtime's caches read as leaks); Foundation's known
   # over-read suppressed (scripts/asan-suppressions.txt says why).
-  TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0} \
+  # FAULTLINE_SANITIZER: tests skip their memory and speed bounds (Sanitized.swift).
+  FAULTLINE_SANITIZER=$sanitizer TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0} \
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:suppressions=$PWD/scripts/asan-suppressions.txt} \
     "$SWIFT" test --skip-build --scratch-path "$scratch" --sanitize="$sanitizer" "${FILTER[@]}" >"$scratch/test.log" 2>&1
   status=$?

@@ -98,7 +98,7 @@ struct HostileTrafficTests {
         #expect(served, "\(name): an ordinary client was not served meanwhile")
         #expect(result.received == result.sent && result.identical, "\(name): \(result.received) of \(result.sent) bytes came back intact")
         // The whole stream went through; the proxy held at most a few buffers of it.
-        #expect(growth < 8 * 1024, "\(name): peak memory grew \(growth / 1024) MiB while \(mebibytes) MiB passed")
+        #expect(growth < 8 * 1024 || !Sanitized.boundsApply, "\(name): peak memory grew \(growth / 1024) MiB while \(mebibytes) MiB passed")
         let reasons = Self.fallbacks(events)
         #expect(reasons.contains { $0.localizedCaseInsensitiveContains(reason) }, "\(name): fallbacks logged \(reasons)")
         #expect(status == 0)
@@ -126,7 +126,7 @@ struct HostileTrafficTests {
         // Every request is in the log, or the log says how many it could not keep.
         let dropped = behind.compactMap { $0["count"] as? Int }.reduce(0, +)
         #expect(flood.count + dropped == 20_000, "\(flood.count) message events, \(dropped) reported dropped")
-        #expect(growth < 16 * 1024, "peak memory grew \(growth / 1024) MiB")
+        #expect(growth < 16 * 1024 || !Sanitized.boundsApply, "peak memory grew \(growth / 1024) MiB")
         #expect(status == 0)
         print("hostile: pipelined flood: \(flood.count) messages logged, \(dropped) dropped, peak growth \(growth) KiB")
     }
@@ -166,7 +166,7 @@ struct HostileTrafficTests {
         let holds = Self.fallbacks(events).filter { $0.contains("stayed incomplete") }
         #expect(holds.count >= count, "\(holds.count) fallbacks name the hold limit")
         #expect(descriptors >= 2 * count, "the proxy had \(descriptors) descriptors open for \(count) held connections")
-        #expect(growth < 32 * 1024, "peak memory grew \(growth / 1024) MiB for \(count) connections")
+        #expect(growth < 32 * 1024 || !Sanitized.boundsApply, "peak memory grew \(growth / 1024) MiB for \(count) connections")
         let opened = events.filter { $0["type"] as? String == "conn_open" }.count
         let closed = events.filter { $0["type"] as? String == "conn_close" }.count
         #expect(opened == count + 2 && closed == count + 2, "\(opened) opened, \(closed) closed")
