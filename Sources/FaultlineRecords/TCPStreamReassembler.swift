@@ -8,9 +8,9 @@ import Pcap
 /// appears, which for a faultline capture is connection order, client leg first.
 public enum TCPStreamReassembler {
     /// The largest hole (bytes the capture never showed) filled with zeros; a stream
-    /// ends at a larger one. 16 MiB is far more than a capture loses at once; a segment
+    /// ends at a larger one. 1 MiB is more than a capture usually loses at once; a segment
     /// gigabytes ahead comes from a damaged or hostile file.
-    public static let maxHoleBytes = 16 << 20
+    public static let maxHoleBytes = 1 << 20
 
     /// Reads the capture at `path` and reassembles every TCP stream in it.
     ///
