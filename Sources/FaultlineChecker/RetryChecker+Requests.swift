@@ -200,7 +200,9 @@ extension RetryChecker {
                 }
             } else {
                 let maxSpan = self.settings.threshold("CR-12", "max_span", default: 60e9)
-                let span = Double(last.start - first.start)
+                // In Double: a later attempt can carry an earlier first byte (a log's
+                // first_mono is the client's word), and UInt64 would trap below zero.
+                let span = Double(last.start) - Double(first.start)
                 if span > maxSpan, self.settings.isEnabled("CR-12") {
                     report(
                         "CR-12", self.settings.rules["CR-12"]?.severity ?? .low,

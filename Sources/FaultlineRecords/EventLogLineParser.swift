@@ -256,9 +256,9 @@ struct EventLogLineParser {
         }
     }
 
-    /// Monotonic nanoseconds: up to 2^62 (146 years of uptime), so the sum or
-    /// difference of two never overflows in whoever reads them.
-    static let times: ClosedRange<UInt64> = 0...(1 << 62)
+    /// Monotonic nanoseconds: up to 2^60 (36 years of uptime), so differences of times
+    /// taken from one origin, and sums of a few, never overflow in whoever reads them.
+    static let times: ClosedRange<UInt64> = 0...(1 << 60)
     /// Connection, message and attempt ordinals: up to 2^62, for the same reason.
     static let ordinals: ClosedRange<UInt64> = 0...(1 << 62)
     /// Byte and datagram counts: 2^53 (8 PiB) either way. Negative counts are read (the
