@@ -16,9 +16,19 @@ public enum MeasuredRun {
         public var seconds: Double
     }
 
+    /// `run` on a thread of its own, so the wait never holds one of the cooperative
+    /// pool's few threads (other tests' servers need them).
+    public static func run(_ executable: URL, _ arguments: [String]) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Swift.Result { try Self.blockingRun(executable, arguments) })
+            }
+        }
+    }
+
     /// Runs `executable ARGS...` with standard output and error sent to files (no pipe
     /// can fill), waits for it, and reads them back.
-    public static func run(_ executable: URL, _ arguments: [String]) throws -> Result {
+    public static func blockingRun(_ executable: URL, _ arguments: [String]) throws -> Result {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("measured-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -50,12 +50,12 @@ struct HostileFileTests {
     ]
 
     @Test(arguments: hostileProfiles)
-    func hostileProfileIsRefusedQuicklyInBoundedMemory(name: String, text: String, words: String) throws {
+    func hostileProfileIsRefusedQuicklyInBoundedMemory(name: String, text: String, words: String) async throws {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("hostile.yaml").path
         try text.write(toFile: path, atomically: false, encoding: .utf8)
-        let result = try MeasuredRun.run(FaultlineBinary.url, ["profile", "validate", path])
+        let result = try await MeasuredRun.run(FaultlineBinary.url, ["profile", "validate", path])
         #expect(result.status == 2, "\(name): \(result.stderr)")
         #expect(result.stderr.contains("hostile.yaml:") && result.stderr.contains(words), "\(name): \(result.stderr)")
         #expect(result.seconds < 5 || !Sanitized.boundsApply, "\(name): took \(result.seconds) s")
@@ -66,7 +66,7 @@ struct HostileFileTests {
     /// A profile file far larger than any profile (256 MiB here; 1 GiB by hand, see
     /// docs/robustness.md), and one that never ends: refused after reading 1 MiB.
     @Test(arguments: ["file", "extends /dev/zero"])
-    func hugeProfileIsRefusedWithoutReadingItWhole(kind: String) throws {
+    func hugeProfileIsRefusedWithoutReadingItWhole(kind: String) async throws {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("huge.yaml").path
@@ -75,7 +75,7 @@ struct HostileFileTests {
         } else {
             try "faultline: 1\nname: z\ndescription: Reads forever.\nextends: /dev/zero\n".write(toFile: path, atomically: false, encoding: .utf8)
         }
-        let result = try MeasuredRun.run(FaultlineBinary.url, ["profile", "validate", path])
+        let result = try await MeasuredRun.run(FaultlineBinary.url, ["profile", "validate", path])
         #expect(result.status == 2, "\(result.stderr)")
         #expect(result.stderr.contains("larger than 1 MiB"), "\(result.stderr)")
         #expect(result.seconds < 5 || !Sanitized.boundsApply, "took \(result.seconds) s")
@@ -86,13 +86,13 @@ struct HostileFileTests {
     /// An event log with a 256 MiB line (1 GiB by hand): `log summary` and `check
     /// retries` stop at that line with FILE:LINE, holding at most the 64 MiB line limit.
     @Test(arguments: [["log", "summary"], ["check", "retries"]])
-    func logWithAHugeLineIsRefusedAtThatLine(command: [String]) throws {
+    func logWithAHugeLineIsRefusedAtThatLine(command: [String]) async throws {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("huge.jsonl").path
         let first = #"{"v":1,"type":"conn_open","proxy":"p","conn":0,"mono":1,"time":"2026-12-06T00:00:00.000Z"}"# + "\n"
         try Self.write(path, head: first + #"{"v":1,"type":"message","note":""#, filler: UInt8(ascii: "x"), size: 256 << 20, tail: "\"}\n")
-        let result = try MeasuredRun.run(FaultlineBinary.url, command + [path])
+        let result = try await MeasuredRun.run(FaultlineBinary.url, command + [path])
         #expect(result.status == 2, "\(result.stderr)")
         #expect(result.stderr.contains("huge.jsonl:2") && result.stderr.contains("longer than 64 MiB"), "\(result.stderr)")
         #expect(result.seconds < 10 || !Sanitized.boundsApply, "took \(result.seconds) s")

@@ -69,6 +69,13 @@ struct SignalsUnderLoadTests {
         return (proxy, port, echo)
     }
 
+    /// Runs blocking socket work on a thread of its own, off the cooperative pool.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
     static func folder() throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("signals-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -81,10 +88,10 @@ struct SignalsUnderLoadTests {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let (proxy, port, echo) = try await Self.start(in: folder)
-        let streams = try await Task.detached { try Streams(port: port, count: Self.connections) }.value
+        let streams = try await Self.onThread { try Streams(port: port, count: Self.connections) }
         proxy.signal(SIGTERM)
         let status = await proxy.exitStatus()
-        await Task.detached { streams.close() }.value
+        try await Self.onThread { streams.close() }
         echo.stop()
 
         #expect(status == 0, "stderr: \(proxy.standardError)")
@@ -108,10 +115,10 @@ struct SignalsUnderLoadTests {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let (proxy, port, echo) = try await Self.start(in: folder)
-        let streams = try await Task.detached { try Streams(port: port, count: Self.connections) }.value
+        let streams = try await Self.onThread { try Streams(port: port, count: Self.connections) }
         proxy.signal(SIGKILL)
         _ = await proxy.exitStatus()
-        await Task.detached { streams.close() }.value
+        try await Self.onThread { streams.close() }
         echo.stop()
 
         let log = folder.appendingPathComponent("run.jsonl").path
