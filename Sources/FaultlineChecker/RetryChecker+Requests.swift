@@ -341,7 +341,10 @@ extension RetryChecker {
         }
         if count - 1 >= 3 { aggregate.longRequests += 1 }
         if count > 1, !Self.succeeded(last) {
-            let span = (last.end ?? last.lastByte) - first.start
+            // Zero, not a trap, when the last attempt ended before the first began (a
+            // log's times are the client's and the proxy's word, not a proof).
+            let end = last.end ?? last.lastByte
+            let span = end > first.start ? end - first.start : 0
             aggregate.deadline = max(aggregate.deadline ?? 0, span)
         }
         self.clients[group.client] = aggregate
