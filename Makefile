@@ -16,7 +16,7 @@ BUILD_PACKAGES := libpcap-dev pkg-config
 # chromium: renders the HTML report headless).
 TEST_PACKAGES := redis-server redis-tools tshark util-linux curl python3 python3-urllib3 python3-yaml python3-jsonschema chromium
 
-.PHONY: all build demo test deps test-deps man bench clean profiles
+.PHONY: all build demo test deps test-deps man bench clean profiles fuzz sanitize
 
 all: build
 
@@ -46,6 +46,17 @@ test: test-deps
 	@set -o pipefail; $(SWIFT) test --skip-build 2>&1 | tee .build/test.log || { \
 	  echo; echo "== failures (the whole log is in .build/test.log) =="; \
 	  grep -E -A6 '^✘.*(recorded|failed)|^.*Fatal error|^error:' .build/test.log | head -150; exit 1; }
+
+## Runs each parser's libFuzzer target (HTTP, RESP, line, length, profile, event log,
+## pcap) for FUZZ_SECONDS (600) each, FUZZ_JOBS (2) at a time, at the lowest priority.
+## Never built by `build` or `test`; see docs/robustness.md.
+fuzz: deps
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),600) FUZZ_JOBS=$(or $(FUZZ_JOBS),2) scripts/fuzz.sh $(FUZZ_TARGETS)
+
+## Runs the suite under --sanitize=thread, then --sanitize=address (scratch folders
+## .build-tsan and .build-asan); SANITIZERS and SANITIZE_FILTER narrow it.
+sanitize: test-deps
+	scripts/sanitize.sh
 
 ## Regenerates man/faultline.1 from the commands' own help.
 man: deps

@@ -166,6 +166,20 @@ let package = Package(
             ],
             swiftSettings: strictness
         ),
+        // Each parser that reads other people's bytes as one function from a fuzz case to
+        // the invariants it broke: driven by the libFuzzer executables (`make fuzz`) and
+        // replayed over the committed corpus by FaultlineFuzzingTests.
+        .target(
+            name: "FaultlineFuzzing",
+            dependencies: [
+                "FaultlineChecker",
+                "FaultlineCore",
+                "FaultlineFraming",
+                "FaultlineRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictness
+        ),
         // Servers on port 0, clients, hashing: shared by every test target.
         .target(
             name: "FaultlineTestSupport",
@@ -243,6 +257,13 @@ let package = Package(
             swiftSettings: strictness
         ),
         .testTarget(
+            name: "FaultlineFuzzingTests",
+            dependencies: ["FaultlineFuzzing"],
+            // The corpus and the crashes found: replayed, not compiled.
+            exclude: ["Corpus"],
+            swiftSettings: strictness
+        ),
+        .testTarget(
             name: "FaultlineCLITests",
             dependencies: [
                 "faultline",
@@ -274,3 +295,19 @@ let package = Package(
         ),
     ]
 )
+
+/// libFuzzer executables, one per parser (Fuzz/<name>/), declared only when `make fuzz`
+/// sets FAULTLINE_FUZZ, so `swift build` and `make test` never build them. Each is built
+/// alone with `--sanitize=fuzzer --sanitize=address`; libFuzzer supplies `main`.
+if Context.environment["FAULTLINE_FUZZ"] != nil {
+    for name in ["http", "resp", "line", "length", "profile", "event-log", "pcap"] {
+        package.targets.append(
+            .executableTarget(
+                name: "fuzz-\(name)",
+                dependencies: ["FaultlineFuzzing"],
+                path: "Fuzz/\(name)",
+                swiftSettings: strictness
+            )
+        )
+    }
+}

@@ -200,7 +200,9 @@ extension RetryChecker {
                 }
             } else {
                 let maxSpan = self.settings.threshold("CR-12", "max_span", default: 60e9)
-                let span = Double(last.start - first.start)
+                // In Double: a later attempt can carry an earlier first byte (a log's
+                // first_mono is the client's word), and UInt64 would trap below zero.
+                let span = Double(last.start) - Double(first.start)
                 if span > maxSpan, self.settings.isEnabled("CR-12") {
                     report(
                         "CR-12", self.settings.rules["CR-12"]?.severity ?? .low,
@@ -339,7 +341,10 @@ extension RetryChecker {
         }
         if count - 1 >= 3 { aggregate.longRequests += 1 }
         if count > 1, !Self.succeeded(last) {
-            let span = (last.end ?? last.lastByte) - first.start
+            // Zero, not a trap, when the last attempt ended before the first began (a
+            // log's times are the client's and the proxy's word, not a proof).
+            let end = last.end ?? last.lastByte
+            let span = end > first.start ? end - first.start : 0
             aggregate.deadline = max(aggregate.deadline ?? 0, span)
         }
         self.clients[group.client] = aggregate

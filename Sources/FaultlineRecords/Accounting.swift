@@ -122,11 +122,13 @@ package struct Accounting: Sendable, Equatable {
                 violation("negative byte count")
                 continue
             }
-            if received + added != forwarded + dropped {
+            // In 128 bits: a log may carry any Int, and the check must not trap on it.
+            let unaccounted = Int128(received) + Int128(added) - Int128(forwarded) - Int128(dropped)
+            if unaccounted != 0 {
                 let copies = isDatagramSession ? ", with \(added) duplicated," : ""
                 violation(
                     "received \(received) bytes\(copies) but forwarded \(forwarded) and dropped \(dropped): "
-                        + "\(received + added - forwarded - dropped) bytes unaccounted"
+                        + "\(unaccounted) bytes unaccounted"
                 )
             }
         }
@@ -137,7 +139,7 @@ package struct Accounting: Sendable, Equatable {
             ]
             for (direction, received, forwarded, dropped, duplicated) in datagrams {
                 let (received, forwarded, dropped, duplicated) = (received ?? 0, forwarded ?? 0, dropped ?? 0, duplicated ?? 0)
-                if received + duplicated != forwarded + dropped {
+                if Int128(received) + Int128(duplicated) != Int128(forwarded) + Int128(dropped) {
                     self.books.append(
                         Violation(
                             proxy: key.proxy, connection: key.connection, direction: direction,

@@ -128,29 +128,29 @@ struct EventLogLineParser {
         switch field {
         case .v, .type: try self.skipValue(depth: 0)  // read by `parse`
         case .time: event.time = try self.string(field)
-        case .mono: event.mono = try self.integer(field, as: UInt64.self)
+        case .mono: event.mono = try self.integer(field, as: UInt64.self, in: Self.times)
         case .proxy: event.proxy = try self.string(field)
-        case .conn: event.conn = try self.integer(field, as: UInt64.self)
+        case .conn: event.conn = try self.integer(field, as: UInt64.self, in: Self.ordinals)
         case .direction:
             switch try self.enumeration(field, learned: \.directions) {
             case .value(let direction): event.direction = direction
             case .other: self.note(.notAllowed(field: field.rawValue))
             case nil: event.direction = nil
             }
-        case .unit: event.unit = try self.integer(field, as: UInt64.self)
+        case .unit: event.unit = try self.integer(field, as: UInt64.self, in: Self.ordinals)
         case .client: event.client = try self.string(field)
         case .upstream: event.upstream = try self.string(field)
         case .listen: event.listen = try self.string(field)
-        case .bytes: event.bytes = try self.integer(field, as: Int.self)
-        case .bytesFromClient: event.bytesFromClient = try self.integer(field, as: Int.self)
-        case .bytesToUpstream: event.bytesToUpstream = try self.integer(field, as: Int.self)
-        case .bytesFromUpstream: event.bytesFromUpstream = try self.integer(field, as: Int.self)
-        case .bytesToClient: event.bytesToClient = try self.integer(field, as: Int.self)
-        case .droppedUpstream: event.droppedUpstream = try self.integer(field, as: Int.self)
-        case .droppedDownstream: event.droppedDownstream = try self.integer(field, as: Int.self)
-        case .duplicatedUpstream: event.duplicatedUpstream = try self.integer(field, as: Int.self)
-        case .duplicatedDownstream: event.duplicatedDownstream = try self.integer(field, as: Int.self)
-        case .injectedDownstream: event.injectedDownstream = try self.integer(field, as: Int.self)
+        case .bytes: event.bytes = try self.integer(field, as: Int.self, in: Self.counts)
+        case .bytesFromClient: event.bytesFromClient = try self.integer(field, as: Int.self, in: Self.counts)
+        case .bytesToUpstream: event.bytesToUpstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .bytesFromUpstream: event.bytesFromUpstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .bytesToClient: event.bytesToClient = try self.integer(field, as: Int.self, in: Self.counts)
+        case .droppedUpstream: event.droppedUpstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .droppedDownstream: event.droppedDownstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .duplicatedUpstream: event.duplicatedUpstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .duplicatedDownstream: event.duplicatedDownstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .injectedDownstream: event.injectedDownstream = try self.integer(field, as: Int.self, in: Self.counts)
         case .rule: event.rule = try self.string(field)
         case .kind: event.kind = try self.string(field)
         case .action: event.action = try self.string(field)
@@ -162,29 +162,29 @@ struct EventLogLineParser {
         case .command: event.command = try self.string(field)
         case .fingerprint: event.fingerprint = try self.string(field)
         case .payload: event.payload = try self.string(field)
-        case .attempt: event.attempt = try self.integer(field, as: UInt64.self)
-        case .firstMono: event.firstMono = try self.integer(field, as: UInt64.self)
-        case .requestUnit: event.requestUnit = try self.integer(field, as: UInt64.self)
-        case .requestMono: event.requestMono = try self.integer(field, as: UInt64.self)
+        case .attempt: event.attempt = try self.integer(field, as: UInt64.self, in: Self.ordinals)
+        case .firstMono: event.firstMono = try self.integer(field, as: UInt64.self, in: Self.times)
+        case .requestUnit: event.requestUnit = try self.integer(field, as: UInt64.self, in: Self.ordinals)
+        case .requestMono: event.requestMono = try self.integer(field, as: UInt64.self, in: Self.times)
         case .retryAfter: event.retryAfter = try self.string(field)
         case .closedBy: event.closedBy = try self.string(field)
-        case .firstCloseMono: event.firstCloseMono = try self.integer(field, as: UInt64.self)
-        case .unansweredUnit: event.unansweredUnit = try self.integer(field, as: UInt64.self)
+        case .firstCloseMono: event.firstCloseMono = try self.integer(field, as: UInt64.self, in: Self.times)
+        case .unansweredUnit: event.unansweredUnit = try self.integer(field, as: UInt64.self, in: Self.ordinals)
         case .seed: event.seed = try self.integer(field, as: UInt64.self)
         case .profile: event.profile = try self.string(field)
         case .profileHash: event.profileHash = try self.string(field)
         case .framing: event.framing = try self.string(field)
         case .plan: event.plan = try self.integer(field, as: UInt64.self)
         case .reason: event.reason = try self.string(field)
-        case .count: event.count = try self.integer(field, as: Int.self)
-        case .datagramsFromClient: event.datagramsFromClient = try self.integer(field, as: Int.self)
-        case .datagramsToUpstream: event.datagramsToUpstream = try self.integer(field, as: Int.self)
-        case .datagramsFromUpstream: event.datagramsFromUpstream = try self.integer(field, as: Int.self)
-        case .datagramsToClient: event.datagramsToClient = try self.integer(field, as: Int.self)
-        case .datagramsDroppedUpstream: event.datagramsDroppedUpstream = try self.integer(field, as: Int.self)
-        case .datagramsDroppedDownstream: event.datagramsDroppedDownstream = try self.integer(field, as: Int.self)
-        case .datagramsDuplicatedUpstream: event.datagramsDuplicatedUpstream = try self.integer(field, as: Int.self)
-        case .datagramsDuplicatedDownstream: event.datagramsDuplicatedDownstream = try self.integer(field, as: Int.self)
+        case .count: event.count = try self.integer(field, as: Int.self, in: Self.counts)
+        case .datagramsFromClient: event.datagramsFromClient = try self.integer(field, as: Int.self, in: Self.counts)
+        case .datagramsToUpstream: event.datagramsToUpstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .datagramsFromUpstream: event.datagramsFromUpstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .datagramsToClient: event.datagramsToClient = try self.integer(field, as: Int.self, in: Self.counts)
+        case .datagramsDroppedUpstream: event.datagramsDroppedUpstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .datagramsDroppedDownstream: event.datagramsDroppedDownstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .datagramsDuplicatedUpstream: event.datagramsDuplicatedUpstream = try self.integer(field, as: Int.self, in: Self.counts)
+        case .datagramsDuplicatedDownstream: event.datagramsDuplicatedDownstream = try self.integer(field, as: Int.self, in: Self.counts)
         }
     }
 
@@ -255,6 +255,25 @@ struct EventLogLineParser {
             if self.entries.count < 64 { self.entries.append((Array(bytes), value)) }
             return value
         }
+    }
+
+    /// Monotonic nanoseconds: up to 2^60 (36 years of uptime), so differences of times
+    /// taken from one origin, and sums of a few, never overflow in whoever reads them.
+    static let times: ClosedRange<UInt64> = 0...(1 << 60)
+    /// Connection, message and attempt ordinals: up to 2^62, for the same reason.
+    static let ordinals: ClosedRange<UInt64> = 0...(1 << 62)
+    /// Byte and datagram counts: 2^53 (8 PiB) either way. Negative counts are read (the
+    /// accounting check reports them); huge ones could only overflow a total.
+    static let counts: ClosedRange<Int> = -(1 << 53)...(1 << 53)
+
+    /// An integer of `T` within `range`, nil for `null`; out of it, the field is wrong.
+    private mutating func integer<T: FixedWidthInteger>(_ field: EventLogField, as type: T.Type, in range: ClosedRange<T>) throws(Problem) -> T? {
+        guard let value = try self.integer(field, as: type) else { return nil }
+        guard range.contains(value) else {
+            self.note(.wrongType(field: field.rawValue, expected: "an integer from \(range.lowerBound) to \(range.upperBound)"))
+            return nil
+        }
+        return value
     }
 
     /// An integer that fits `T`, nil for `null`. Like JSONDecoder, `1.0` and `1e3` are

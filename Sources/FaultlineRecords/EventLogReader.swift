@@ -28,6 +28,10 @@ import Foundation
 package enum EventLogReader {
     /// Bytes read from the file at a time.
     package static let defaultBlockSize = 1 << 20
+    /// The longest line read: a `message` event carrying the payload of an 8 MiB message
+    /// (the default `--max-message-size`) in base64 is under 12 MiB. A longer line stops
+    /// the read, so a damaged or hostile log cannot make the reader hold gigabytes.
+    package static let defaultMaxLineBytes = 64 << 20
 
     /// Calls `body` with each event of the log at `path` and its 1-based line number.
     ///
@@ -35,6 +39,7 @@ package enum EventLogReader {
     package static func forEach(
         path: String,
         blockSize: Int = Self.defaultBlockSize,
+        maxLineBytes: Int = Self.defaultMaxLineBytes,
         _ body: (Event, Int) throws -> Void
     ) throws {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
@@ -43,7 +48,7 @@ package enum EventLogReader {
             throw EventLogError(file: path, line: nil, message: reason)
         }
         defer { close(descriptor) }
-        try Self.stream(file: path, blockSize: blockSize, body: body) { buffer in
+        try Self.stream(file: path, blockSize: blockSize, maxLineBytes: maxLineBytes, body: body) { buffer in
             while true {
                 let count = Self.systemRead(descriptor, buffer)
                 if count >= 0 { return count }
@@ -59,10 +64,11 @@ package enum EventLogReader {
         data: Data,
         file: String,
         blockSize: Int = Self.defaultBlockSize,
+        maxLineBytes: Int = Self.defaultMaxLineBytes,
         _ body: (Event, Int) throws -> Void
     ) throws {
         var offset = 0
-        try Self.stream(file: file, blockSize: blockSize, body: body) { buffer in
+        try Self.stream(file: file, blockSize: blockSize, maxLineBytes: maxLineBytes, body: body) { buffer in
             let count = min(buffer.count, data.count - offset)
             let start = data.startIndex + offset
             _ = data.copyBytes(to: buffer.bindMemory(to: UInt8.self), from: start..<start + count)
@@ -91,6 +97,7 @@ package enum EventLogReader {
     private static func stream(
         file: String,
         blockSize: Int,
+        maxLineBytes: Int,
         body: (Event, Int) throws -> Void,
         read: (UnsafeMutableRawBufferPointer) throws -> Int
     ) throws {
@@ -132,7 +139,13 @@ package enum EventLogReader {
                 start = 0
             }
             if end == capacity {
-                capacity *= 2
+                if end > maxLineBytes {
+                    throw EventLogError(
+                        file: file, line: lineNumber + 1,
+                        message: "a line longer than \(maxLineBytes >= 1 << 20 ? "\(maxLineBytes >> 20) MiB" : "\(maxLineBytes) bytes"); no event is that long (is this an event log?)"
+                    )
+                }
+                capacity = min(capacity * 2, maxLineBytes + 1)
                 let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
                 bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[0..<end]))
                 buffer.deallocate()

@@ -80,14 +80,14 @@ package struct LogSummary: Sendable, Equatable {
             if let mono = event.mono { self.opens[ConnectionKey(proxy: event.proxy ?? "", connection: event.conn ?? 0)] = mono }
         case .connectionClose:
             self.closeReasons[event.reason ?? "unknown", default: 0] += 1
-            self.bytesFromClient += event.bytesFromClient ?? 0
-            self.bytesToUpstream += event.bytesToUpstream ?? 0
-            self.bytesFromUpstream += event.bytesFromUpstream ?? 0
-            self.bytesToClient += event.bytesToClient ?? 0
-            self.droppedUpstream += event.droppedUpstream ?? 0
-            self.droppedDownstream += event.droppedDownstream ?? 0
-            self.duplicatedUpstream += event.duplicatedUpstream ?? 0
-            self.duplicatedDownstream += event.duplicatedDownstream ?? 0
+            self.bytesFromClient.addSaturating(event.bytesFromClient)
+            self.bytesToUpstream.addSaturating(event.bytesToUpstream)
+            self.bytesFromUpstream.addSaturating(event.bytesFromUpstream)
+            self.bytesToClient.addSaturating(event.bytesToClient)
+            self.droppedUpstream.addSaturating(event.droppedUpstream)
+            self.droppedDownstream.addSaturating(event.droppedDownstream)
+            self.duplicatedUpstream.addSaturating(event.duplicatedUpstream)
+            self.duplicatedDownstream.addSaturating(event.duplicatedDownstream)
             let key = ConnectionKey(proxy: event.proxy ?? "", connection: event.conn ?? 0)
             if let start = self.opens.removeValue(forKey: key), let end = event.mono, end >= start {
                 self.durations.add(end - start)
@@ -95,7 +95,7 @@ package struct LogSummary: Sendable, Equatable {
         case .message:
             let direction = event.direction ?? .upstream
             self.messages[direction, default: 0] += 1
-            self.messageBytes[direction, default: 0] += event.bytes ?? 0
+            self.messageBytes[direction, default: 0].addSaturating(event.bytes)
         case .fault:
             let rule = event.rule ?? "(unnamed)"
             let index: Int
@@ -107,15 +107,15 @@ package struct LogSummary: Sendable, Equatable {
                 self.ruleIndex[rule] = index
             }
             self.faults[index].count += 1
-            self.faults[index].bytes += event.bytes ?? 0
+            self.faults[index].bytes.addSaturating(event.bytes)
         case .upstreamError:
             self.upstreamErrors += 1
         case .framingFallback:
             self.framingFallbacks += 1
         case .logDropped:
-            self.logDropped += event.count ?? 0
+            self.logDropped.addSaturating(event.count)
         case .captureDropped:
-            self.captureDropped += event.count ?? 0
+            self.captureDropped.addSaturating(event.count)
         default:
             break
         }
@@ -263,5 +263,14 @@ extension LogSummary {
             let width = UInt64(1) << UInt64(shift - 1)
             return (low, low &+ (width - 1))
         }
+    }
+}
+
+extension Int {
+    /// Adds a count read from a log, held at `Int.max` or `Int.min` instead of trapping:
+    /// a damaged or hostile log may carry any number, and a summary must not crash on it.
+    mutating func addSaturating(_ value: Int?) {
+        let (sum, overflow) = self.addingReportingOverflow(value ?? 0)
+        self = overflow ? ((value ?? 0) > 0 ? .max : .min) : sum
     }
 }

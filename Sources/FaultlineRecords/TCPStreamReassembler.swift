@@ -7,6 +7,11 @@ import Pcap
 /// holes are counted in `missingBytes`. Streams come out in the order their first packet
 /// appears, which for a faultline capture is connection order, client leg first.
 package enum TCPStreamReassembler {
+    /// The largest hole (bytes the capture never showed) filled with zeros; a stream
+    /// ends at a larger one. 1 MiB is more than a capture usually loses at once; a segment
+    /// gigabytes ahead comes from a damaged or hostile file.
+    package static let maxHoleBytes = 1 << 20
+
     /// Reads the capture at `path` and reassembles every TCP stream in it.
     ///
     /// - Throws: `PcapError(.file)` if the file cannot be read.
@@ -52,6 +57,13 @@ package enum TCPStreamReassembler {
                 let end = offset + piece.bytes.count
                 if end <= bytes.count { continue }
                 if offset > bytes.count {
+                    // A hole is filled with zeros, up to a bound: a damaged or hostile
+                    // capture can put a segment 4 GiB ahead, and filling that would
+                    // take 4 GiB. Beyond the bound the stream ends at the hole.
+                    guard offset - bytes.count <= TCPStreamReassembler.maxHoleBytes else {
+                        missing += offset - bytes.count
+                        break
+                    }
                     missing += offset - bytes.count
                     bytes.append(contentsOf: repeatElement(0, count: offset - bytes.count))
                 }

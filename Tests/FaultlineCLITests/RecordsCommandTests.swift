@@ -51,6 +51,9 @@ struct RecordsCommandTests {
         let events = try EventLogReader.read(path: log)
         #expect(events.first?.type == .proxyStart)
         #expect(events.last?.type == .proxyStop)
+        // --name names the proxy in every event that names one.
+        #expect(events.first?.proxy == "cli")
+        #expect(events.allSatisfy { $0.proxy == nil || $0.proxy == "cli" })
         #expect(events.filter { $0.type == .connectionClose }.count == 2)
         #expect(Accounting.check(events).isEmpty)
 

@@ -344,6 +344,10 @@ struct FaultsOverSocketsTests {
         }
         await echo.stop(after: events)
         #expect(ending == .eof(""))
+        // An upstream closing at once would look the same to the client: the fault event,
+        // and no connection dialled upstream, tell refuse apart.
+        #expect(events.events.filter { $0.type == .fault }.map(\.action) == ["close"])
+        #expect(events.events.filter { $0.type == .connectionOpen }.isEmpty)
     }
 
     @Test func refuseIgnoreAcceptsButNeverServes() async throws {

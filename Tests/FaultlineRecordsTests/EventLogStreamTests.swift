@@ -107,12 +107,34 @@ import Testing
     }
 
     @Test func nullIsAbsentAndIntegersReadAsJSONDecoderReadsThem() throws {
-        let line = #"{"v":1,"type":"message","time":null,"params":null,"conn":-0,"bytes":1e3,"status":2.0E2,"mono":18446744073709551615,"count":-9223372036854775808}"#
+        let line = #"{"v":1,"type":"message","time":null,"params":null,"conn":-0,"bytes":1e3,"status":2.0E2,"mono":1152921504606846976,"count":-9007199254740992}"#
         let event = try #require(try EventLogReader.parse(Data(line.utf8), file: "run.jsonl").first)
         #expect(event.time == nil && event.params == nil)
         #expect(event.conn == 0 && event.bytes == 1000 && event.status == 200)
-        #expect(event.mono == UInt64.max && event.count == Int.min)
+        #expect(event.mono == 1 << 60 && event.count == -(1 << 53))
         #expect(event == (try JSONDecoder().decode(Event.self, from: Data(line.utf8))))
+    }
+
+    /// Times past 2^60, ordinals past 2^62, counts past 2^53 either way: read, they could only
+    /// overflow a sum or a difference in whoever uses them (a hostile log crashed `check
+    /// retries` so), so the reader refuses them, naming the field and the range.
+    static let outOfRange: [(String, String)] = [
+        (#""mono":1152921504606846977"#, "field 'mono' should be an integer from 0 to 1152921504606846976"),
+        (#""first_mono":18446744073709551615"#, "field 'first_mono' should be an integer from 0 to 1152921504606846976"),
+        (#""attempt":4611686018427387905"#, "field 'attempt' should be an integer from 0 to 4611686018427387904"),
+        (#""bytes_from_client":9007199254740993"#, "field 'bytes_from_client' should be an integer from -9007199254740992 to 9007199254740992"),
+        (#""count":-9223372036854775808"#, "field 'count' should be an integer from -9007199254740992 to 9007199254740992"),
+    ]
+
+    @Test(arguments: outOfRange)
+    func numbersBeyondWhatALogCanHoldAreRefused(field: String, message: String) {
+        let line = #"{"v":1,"type":"message",\#(field)}"#
+        #expect(throws: EventLogError.self) { try EventLogReader.parse(Data(line.utf8), file: "run.jsonl") }
+        do {
+            _ = try EventLogReader.parse(Data(line.utf8), file: "run.jsonl")
+        } catch {
+            #expect("\(error)" == "run.jsonl:1: \(message)")
+        }
     }
 
     // MARK: Errors

@@ -65,7 +65,7 @@ package struct ProfileLoader: Sendable {
             for file in files.sorted() {
                 guard let name = Self.profileName(ofFile: file), !seen.contains(name) else { continue }
                 let path = (folder as NSString).appendingPathComponent(file)
-                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+                guard let text = Self.readText(path, reader: ProfileReader(file: path), at: ProfileLocation(file: path)) else { continue }
                 seen.insert(name)
                 entries.append((name, path, text))
             }
@@ -99,6 +99,9 @@ package struct ProfileLoader: Sendable {
 
     static let extensions = ["yaml", "yml", "json"]
 
+    /// The largest profile file read: shipped profiles are a few KiB.
+    package static let maxFileBytes = 1 << 20
+
     static func profileName(ofFile file: String) -> String? {
         // JSON Schemas live beside profiles (profiles/faultline-profile.schema.json).
         if file.hasSuffix(".schema.json") { return nil }
@@ -124,24 +127,17 @@ package struct ProfileLoader: Sendable {
                 reader.fail(at: where_, "no profile file at '\(path)'")
                 return nil
             }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                reader.fail(at: where_, "cannot read '\(path)'")
-                return nil
-            }
-            guard let text = String(data: data, encoding: .utf8) else {
-                reader.fail(at: where_, "'\(path)' is not UTF-8 text")
-                return nil
-            }
+            guard let text = Self.readText(path, reader: reader, at: where_) else { return nil }
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
             return Source(identity: absolute, display: display, text: text, directory: (path as NSString).deletingLastPathComponent)
         }
         for folder in self.searchPath {
             for ext in Self.extensions {
                 let path = (folder as NSString).appendingPathComponent("\(reference).\(ext)")
-                if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-                    let absolute = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-                    return Source(identity: absolute, display: path, text: text, directory: folder)
-                }
+                guard FileManager.default.fileExists(atPath: path) else { continue }
+                guard let text = Self.readText(path, reader: reader, at: where_) else { return nil }
+                let absolute = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+                return Source(identity: absolute, display: path, text: text, directory: folder)
             }
         }
         if let entry = self.library.first(where: { $0.name == reference }) {
@@ -151,6 +147,30 @@ package struct ProfileLoader: Sendable {
         let suggestion = ProfileReader.closest(to: reference, in: names).map { " (did you mean '\($0)'?)" } ?? ""
         reader.fail(at: where_, "no profile named '\(reference)'\(suggestion); 'faultline profile list' shows them, or give a file path")
         return nil
+    }
+
+    /// The UTF-8 text of the file at `path`, read only up to `maxFileBytes` (never the
+    /// whole of a huge file, /dev/zero or a pipe that never ends); nil, with the reason in
+    /// `reader`, when it cannot be read, is too large or is not UTF-8.
+    static func readText(_ path: String, reader: ProfileReader, at location: ProfileLocation) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            reader.fail(at: location, "cannot read '\(path)'")
+            return nil
+        }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: Self.maxFileBytes + 1) ?? Data() else {
+            reader.fail(at: location, "cannot read '\(path)'")
+            return nil
+        }
+        guard data.count <= Self.maxFileBytes else {
+            reader.fail(at: location, "'\(path)' is larger than \(Self.maxFileBytes / 1024 / 1024) MiB; a profile is a small text file")
+            return nil
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            reader.fail(at: location, "'\(path)' is not UTF-8 text")
+            return nil
+        }
+        return text
     }
 
     // MARK: Resolving

@@ -18,6 +18,10 @@ package enum ProfileParser {
     /// Parses `text`; problems go to `reader` (whose file names the locations).
     package static func parse(_ text: String, reader: ProfileReader) -> ProfileDocument {
         var document = ProfileDocument(file: reader.file, text: text)
+        if let refused = ProfileShape.problem(in: text) {
+            reader.fail(at: ProfileLocation(file: reader.file, line: refused.line, column: refused.column), refused.message)
+            return document
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)

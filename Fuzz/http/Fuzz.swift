@@ -1,0 +1,11 @@
+import FaultlineFuzzing
+
+/// libFuzzer's entry point: one case of `FuzzTarget.http`. A broken invariant traps, so
+/// libFuzzer keeps the input as a crash.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+    let problems = FuzzTarget.http.run(bytes)
+    if !problems.isEmpty { fatalError("fuzz-http: " + problems.joined(separator: "; ")) }
+    return 0
+}

@@ -1,0 +1,42 @@
+/// The bytes of one fuzz case, read from the front: a few control bytes choose how the
+/// rest is fed (splits, limits, options), so one corpus file replays exactly.
+///
+///     | control bytes | payload ........................................ |
+///       taken by take()   what the parser under test reads
+struct FuzzInput {
+    private let bytes: [UInt8]
+    private var position = 0
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    /// The next control byte, 0 once the input is used up.
+    mutating func take() -> UInt8 {
+        guard self.position < self.bytes.count else { return 0 }
+        defer { self.position += 1 }
+        return self.bytes[self.position]
+    }
+
+    /// Everything not taken yet.
+    var rest: ArraySlice<UInt8> {
+        self.bytes[min(self.position, self.bytes.count)...]
+    }
+}
+
+/// A SplitMix64 generator seeded from the input, so the splits are part of the case.
+struct FuzzRandom: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        self.state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

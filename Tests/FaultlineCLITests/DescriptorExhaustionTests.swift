@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FaultlineTestSupport
+import Foundation
+import Testing
+
+/// The proxy run out of descriptors (`prlimit --nofile=64`), with 100 connections more
+/// than fit: the connections it holds keep flowing, it does not spin on the failing
+/// accept, and it serves again once they close.
+@Suite(.serialized, .timeLimit(.minutes(2)), .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs prlimit (util-linux)"))
+struct DescriptorExhaustionTests {
+    /// Sends `text` on `fd` and reads the same number of bytes back.
+    static func echoes(_ fd: Int32, _ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { return false }
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 256)
+        while received.count < bytes.count {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return false }
+            received += chunk[0..<count]
+        }
+        return received == bytes
+    }
+
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    @Test func outOfDescriptorsKeepsExistingConnectionsAndRecovers() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fds-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let log = folder.appendingPathComponent("events.jsonl").path
+        let echo = try await TestServer.echo()
+        let proxy = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/prlimit"),
+            ["--nofile=64:64", "--", FaultlineBinary.url.path, "proxy", "--listen", "127.0.0.1:0",
+             "--upstream", "127.0.0.1:\(echo.port)", "--log", log]
+        )
+        let port = try #require(await proxy.listeningPort())
+        let pid = proxy.process.processIdentifier
+
+        // Ten connections that fit, each proven to flow.
+        let flowing = try await Self.blocking { try HostileClient.holdOpen(port: port, count: 10, bytes: []) }
+        defer { flowing.close() }
+        // Blocking socket calls run on threads of their own, never on the test's
+        // cooperative pool: the echo server's handlers need that pool to answer.
+        let before = try await Self.blocking { flowing.descriptors.filter { Self.echoes($0, "before") }.count }
+        #expect(before == 10, "\(before) of 10 connections flowed before the limit")
+
+        // A hundred more than fit: the kernel completes their handshakes into the
+        // backlog; the proxy cannot take them all.
+        let excess = try await Self.blocking { try HostileClient.holdOpen(port: port, count: 100, bytes: Array("x".utf8)) }
+        let ticksBefore = ProcessMemory.cpuTicks(pid) ?? 0
+        let started = ContinuousClock.now
+        let during = try await Self.blocking { flowing.descriptors.filter { Self.echoes($0, "while out of descriptors") }.count }
+        #expect(during == 10, "\(during) of 10 held connections kept flowing while out of descriptors")
+        let descriptors = ProcessMemory.openDescriptors(pid) ?? 0
+        // A measuring window, not a wait for an event: a listener spinning on EMFILE
+        // would burn a whole core in it.
+        try await Task.sleep(for: .seconds(2))
+        let ticks = (ProcessMemory.cpuTicks(pid) ?? 0) - ticksBefore
+        let window = ContinuousClock.now - started
+        // Clock ticks are 1/100 s: spinning would be about 100 per second of the window
+        // (a loaded machine stretches the window, and a sanitized build is slower).
+        let perSecond = Double(ticks) / max(Double(window.components.seconds), 1)
+        #expect(descriptors >= 60, "the proxy had only \(descriptors) descriptors open: the limit was not reached")
+        #expect(perSecond < 25, "the proxy used \(ticks) CPU ticks in \(window) while out of descriptors: it spins")
+
+        excess.close()
+        flowing.close()
+        // Recovered: a new client is served once descriptors are free again.
+        let request = "after the storm"
+        let ending = try await SocketClient.exchange(port: port, request: request, finish: true, limit: .seconds(30))
+        #expect(ending == .eof(request), "not served after the connections closed: \(ending)")
+
+        proxy.signal(SIGTERM)
+        #expect(await proxy.exitStatus() == 0)
+        await echo.stop()
+        let events = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let types = Dictionary(grouping: events.compactMap { $0["type"] as? String }, by: { $0 }).mapValues(\.count)
+        print("descriptors: \(descriptors) open at the limit, \(ticks) CPU ticks in \(window), events \(types)")
+        // Each connection the proxy could not take should be an event, not only a line on
+        // standard error: that needs the engine to log failed accepts (docs/robustness.md).
+        withKnownIssue("the engine does not yet log a connection it could not accept (EMFILE) in the event log") {
+            #expect(events.contains { ($0["type"] as? String) == "accept_failed" })
+        }
+    }
+}
