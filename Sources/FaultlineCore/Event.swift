@@ -29,6 +29,9 @@ package struct Event: Codable, Sendable, Equatable {
         /// A new plan was put in force on a running proxy (`plan`, `profile`,
         /// `profile_hash`); it applies to new data on open connections at once.
         case planChange = "plan_change"
+        /// The listener could not take a connection (out of descriptors): it pauses
+        /// accepting for a moment; the connection waits in the backlog.
+        case acceptFailed = "accept_failed"
     }
 
     /// Which way bytes travel: `upstream` is client to server.

@@ -111,11 +111,13 @@ package final class TCPProxy: Sendable {
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { [acceptOrder] channel in
+            .serverChannelInitializer { [acceptOrder, events, name = self.configuration.name] channel in
                 // Out of descriptors (EMFILE), the backoff handler stops accepting for a
                 // moment instead of letting the listener spin on the failing accept.
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([AcceptBackoffHandler(), acceptOrder])
+                    try channel.pipeline.syncOperations.addHandlers([
+                        AcceptFailureRecorder(proxy: name, events: events), AcceptBackoffHandler(), acceptOrder,
+                    ])
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

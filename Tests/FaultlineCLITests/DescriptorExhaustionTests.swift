@@ -86,10 +86,10 @@ struct DescriptorExhaustionTests {
         }
         let types = Dictionary(grouping: events.compactMap { $0["type"] as? String }, by: { $0 }).mapValues(\.count)
         print("descriptors: \(descriptors) open at the limit, \(ticks) CPU ticks in \(window), events \(types)")
-        // Each connection the proxy could not take should be an event, not only a line on
-        // standard error: that needs the engine to log failed accepts (docs/robustness.md).
-        withKnownIssue("the engine does not yet log a connection it could not accept (EMFILE) in the event log") {
-            #expect(events.contains { ($0["type"] as? String) == "accept_failed" })
-        }
+        // Each connection the proxy could not take is an event, not only a line on
+        // standard error.
+        let failed = events.filter { ($0["type"] as? String) == "accept_failed" }
+        #expect(!failed.isEmpty, "no accept_failed event while out of descriptors")
+        #expect(failed.allSatisfy { ($0["reason"] as? String)?.isEmpty == false })
     }
 }
