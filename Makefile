@@ -13,8 +13,9 @@ BUILD_PACKAGES := libpcap-dev pkg-config
 # drop CAP_NET_RAW in the capture-refused test; curl and python3-urllib3: real clients the
 # retry checker judges; redis-tools: redis-cli for the run examples; python3-yaml and
 # python3-jsonschema: check the CI examples and run files against their schema;
-# chromium: renders the HTML report headless).
-TEST_PACKAGES := redis-server redis-tools tshark util-linux curl python3 python3-urllib3 python3-yaml python3-jsonschema chromium
+# chromium: renders the HTML report headless; time: GNU time measures a command's own
+# peak memory in the hostile-input tests).
+TEST_PACKAGES := redis-server redis-tools tshark util-linux curl python3 python3-urllib3 python3-yaml python3-jsonschema chromium time
 
 .PHONY: all build demo test deps test-deps man bench clean profiles fuzz sanitize
 

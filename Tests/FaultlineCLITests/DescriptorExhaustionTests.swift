@@ -66,10 +66,11 @@ struct DescriptorExhaustionTests {
         let ticks = (ProcessMemory.cpuTicks(pid) ?? 0) - ticksBefore
         let window = ContinuousClock.now - started
         // Clock ticks are 1/100 s: spinning would be about 100 per second of the window
-        // (a loaded machine stretches the window, and a sanitized build is slower).
+        // (a loaded machine stretches the window, and a sanitized build is slower; a full
+        // parallel run measured 27 while the ten held connections echoed).
         let perSecond = Double(ticks) / max(Double(window.components.seconds), 1)
         #expect(descriptors >= 60, "the proxy had only \(descriptors) descriptors open: the limit was not reached")
-        #expect(perSecond < 25, "the proxy used \(ticks) CPU ticks in \(window) while out of descriptors: it spins")
+        #expect(perSecond < 50, "the proxy used \(ticks) CPU ticks in \(window) while out of descriptors: it spins")
 
         excess.close()
         flowing.close()
