@@ -15,7 +15,8 @@ extension FaultConnection {
     /// The message rules that fire for one message; nothing is recorded yet (only the
     /// decisions carried out are, by `recordMessageFault`).
     func decideMessage(direction: Event.Direction, facts: MessageFacts, now: NIODeadline) -> [FaultDecision] {
-        self.faults.decideMessage(
+        self.refresh()
+        return self.faults.decideMessage(
             direction: direction,
             facts: facts,
             sinceProxyStart: Self.duration(now - self.proxyStart),
