@@ -39,13 +39,13 @@ package final class FramingHandler: ChannelInboundHandler {
     private var announced: UInt64?
     private var announcedAt: UInt64 = 0
     /// The connection's exchange (attempts, reply pairing); nil records neither.
-    private let tracker: ExchangeTracker?
+    private let exchange: Exchange?
 
-    init(framer: any MessageFramer, limits: FramingLimits, recorder: MessageRecorder, tracker: ExchangeTracker? = nil) {
+    init(framer: any MessageFramer, limits: FramingLimits, recorder: MessageRecorder, exchange: Exchange? = nil) {
         self.framer = framer
         self.limits = limits
         self.recorder = recorder
-        self.tracker = tracker
+        self.exchange = exchange
     }
 
     /// A handler for one direction; `FramingSession.handlers(for:)` makes the usual ones.
@@ -160,7 +160,7 @@ package final class FramingHandler: ChannelInboundHandler {
         let now = context.eventLoop.now
         let firstMono = self.announced == self.nextUnit ? self.announcedAt : now.uptimeNanoseconds
         var info = info
-        self.tracker?.framed(&info, unit: self.nextUnit, firstMono: firstMono, now: now.uptimeNanoseconds, bytes: bytes)
+        self.exchange?.framed(&info, firstMono: firstMono, now: now.uptimeNanoseconds, bytes: bytes)
         let message = FramedMessage(bytes: bytes, info: info, unit: self.nextUnit)
         self.nextUnit += 1
         self.recorder.message(message, firstMono: firstMono, at: now)
@@ -177,7 +177,7 @@ package final class FramingHandler: ChannelInboundHandler {
     private func fallBack(reason: String, context: ChannelHandlerContext, ending: Bool = false) {
         self.mode = ending ? .ended : .raw
         self.framer.didFallBack(reason: reason)
-        self.tracker?.stopPairing()
+        self.exchange?.stopPairing()
         self.cancelHold()
         let held = self.buffer
         self.buffer = ByteBuffer()

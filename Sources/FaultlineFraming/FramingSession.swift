@@ -10,8 +10,9 @@ package final class FramingSession {
     package let configuration: FramingConfiguration
     private let recorder: MessageRecorder.Context
     private var httpFramers: (request: HTTPFramer, response: HTTPFramer)?
-    /// Attempts, reply pairing and what the client never got, for the log.
-    package let exchange: ExchangeTracker
+    /// Requests and the replies that answer them: for the HTTP response framer, the log
+    /// (attempts, pairing, what the client never got) and the message stages.
+    package let exchange: Exchange
 
     /// - Parameters:
     ///   - proxy: the proxy's name in events.
@@ -27,13 +28,13 @@ package final class FramingSession {
         client: String? = nil
     ) {
         self.configuration = configuration
-        self.exchange = ExchangeTracker(framing: configuration.kind, attempts: attempts, client: client)
+        self.exchange = Exchange(framing: configuration.kind, attempts: attempts, client: client)
         self.recorder = MessageRecorder.Context(
             proxy: proxy, connection: connection, events: events,
             framing: configuration.kind.name, recordPayloads: configuration.recordPayloads
         )
         if configuration.kind == .http {
-            self.httpFramers = HTTPFramer.pair(limits: configuration.limits)
+            self.httpFramers = HTTPFramer.pair(limits: configuration.limits, exchange: self.exchange)
         }
     }
 
@@ -47,7 +48,7 @@ package final class FramingSession {
         case .length(let prefix): return LengthFramer(prefix: prefix, role: role, limits: limits)
         case .resp: return RESPFramer(role: role, limits: limits)
         case .http:
-            let framers = self.httpFramers ?? HTTPFramer.pair(limits: limits)
+            let framers = self.httpFramers ?? HTTPFramer.pair(limits: limits, exchange: self.exchange)
             return direction == .upstream ? framers.request : framers.response
         }
     }
@@ -63,7 +64,7 @@ package final class FramingSession {
             framer: self.makeFramer(for: direction),
             limits: self.configuration.limits,
             recorder: MessageRecorder(context: self.recorder, direction: direction),
-            tracker: self.exchange
+            exchange: self.exchange
         )
         return unframe ? [framing, self.makeUnframer(for: direction)] : [framing]
     }
@@ -82,7 +83,6 @@ package final class FramingSession {
         switch direction {
         case .upstream:
             self.exchange.requestForwarded(message)
-            if let info = message.info, let framers = self.httpFramers { framers.request.requestForwarded(info) }
         case .downstream:
             self.exchange.replyForwarded(message)
         }

@@ -10,8 +10,8 @@ import NIOCore
 /// Bodies are delimited as RFC 9112 §6 says: `Transfer-Encoding: chunked` (chunk
 /// extensions and trailers kept as they are), else `Content-Length`, else none for a
 /// request and "until the connection closes" for a response. Responses to `HEAD`, 1xx,
-/// 204 and 304 have no body, so the two framers of a connection share an `HTTPExchange`
-/// through which the response side learns each request's method, in order. Interim 1xx
+/// 204 and 304 have no body, so the two framers of a connection share the connection's
+/// `Exchange`, through which the response side learns each request's method, in order. Interim 1xx
 /// responses are messages of their own.
 ///
 /// A request with `Upgrade`, or `CONNECT`, ends framing in the request direction after
@@ -21,7 +21,7 @@ import NIOCore
 /// the reason. Nothing is ever rewritten.
 package struct HTTPFramer: MessageFramer {
     private let role: MessageInfo.Role
-    private let exchange: HTTPExchange
+    private let exchange: Exchange
     private let limits: FramingLimits
     private var state: State = .head(scanFrom: 0, startLineAt: nil)
     /// No `\n` lies between the current line's start and this offset: a long line fed
@@ -60,15 +60,18 @@ package struct HTTPFramer: MessageFramer {
     /// The longest chunk-size line (size and extensions) accepted.
     static let maxChunkLine = 4096
 
-    init(role: MessageInfo.Role, exchange: HTTPExchange, limits: FramingLimits) {
+    init(role: MessageInfo.Role, exchange: Exchange, limits: FramingLimits) {
         self.role = role
         self.exchange = exchange
         self.limits = limits
     }
 
-    /// The two framers of one connection, sharing what the response side needs to know.
-    package static func pair(limits: FramingLimits = FramingLimits()) -> (request: HTTPFramer, response: HTTPFramer) {
-        let exchange = HTTPExchange()
+    /// The two framers of one connection, sharing what the response side needs to know
+    /// (`FramingSession` passes the connection's exchange; alone, they make their own).
+    package static func pair(
+        limits: FramingLimits = FramingLimits(),
+        exchange: Exchange = Exchange(framing: .http)
+    ) -> (request: HTTPFramer, response: HTTPFramer) {
         return (
             HTTPFramer(role: .request, exchange: exchange, limits: limits),
             HTTPFramer(role: .response, exchange: exchange, limits: limits)
@@ -242,7 +245,7 @@ package struct HTTPFramer: MessageFramer {
     }
 
     private func responseBody(_ head: HTTPHead, status: Int, headEnd: Int) throws(FramingFailure) -> Body {
-        let request = self.exchange.next
+        let request = self.exchange.next?.info
         let info = MessageInfo(
             role: .response, method: request?.method, path: request?.path, status: status,
             headers: head.headers, idempotencyKey: request?.idempotencyKey
@@ -401,7 +404,7 @@ package struct HTTPFramer: MessageFramer {
             info.fingerprint = body.fingerprint?.finalize()
         case .response:
             info.fingerprint = body.request?.fingerprint
-            if body.isFinalResponse { self.exchange.dequeue() }
+            if body.isFinalResponse { self.exchange.replyFramed() }
         }
         if let reason = body.rawAfterwards {
             self.state = .raw(reason)
@@ -412,13 +415,14 @@ package struct HTTPFramer: MessageFramer {
         return .message(bytes: bytes, info: info)
     }
 
-    /// Tells the response side that `request` was handed to the upstream: call it for
-    /// each request message, in the order they go on (`FramingSession` does, from the
-    /// unframing handler). A request that never goes on is never queued, so replies
-    /// still pair with the requests the server really received.
+    /// Tells the response side that `request` was handed to the upstream, for framers
+    /// used alone: call it for each request message, in the order they go on. (In a
+    /// proxy, the unframer tells the connection's `Exchange` itself.) A request that
+    /// never goes on is never queued, so replies still pair with the requests the server
+    /// really received.
     package func requestForwarded(_ request: MessageInfo) {
         guard self.role == .request, request.role == .request else { return }
-        self.exchange.enqueue(request)
+        self.exchange.enqueue(Exchange.Request(unit: 0, info: request))
     }
 
     package mutating func didFallBack(reason: String) {

@@ -90,11 +90,11 @@ final class ConnectionPipeline {
     /// stages come with them; later (a plan change), they are inserted into the pipelines
     /// open now, and message stages join an existing state when the new plan first has
     /// message rules. Runs on the connection's loop.
-    func installFaults(_ faults: FaultConnection, messages: () -> MessageSupport?) {
+    func installFaults(_ faults: FaultConnection, messages: (Exchange) -> MessageSupport) {
         let isNew = self.faults == nil
         self.faults = faults
         let wantsMessages = self.framing != nil && faults.faults.plan.hasMessageRules
-        if wantsMessages, faults.messages == nil { faults.messages = messages() }
+        if wantsMessages, faults.messages == nil, let framing = self.framing { faults.messages = messages(framing.exchange) }
         guard let client = self.client else {
             self.hasMessageStages = wantsMessages
             return

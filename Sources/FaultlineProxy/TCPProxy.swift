@@ -225,7 +225,7 @@ package final class TCPProxy: Sendable {
         self.connections.open(ordinal, client: client, pipeline: pipeline)
         let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
         if let faults = self.faults(for: pipeline, client: client, proxyStart: proxyStart) {
-            pipeline.installFaults(faults) { self.messageSupport() }
+            pipeline.installFaults(faults) { self.messageSupport($0) }
         }
         // Once the client's channel is active (the initializer runs before it is
         // registered): turn it away, or dial its upstream.
@@ -252,8 +252,9 @@ package final class TCPProxy: Sendable {
         return faults.isInert ? nil : faults
     }
 
-    private func messageSupport() -> MessageSupport {
+    private func messageSupport(_ exchange: Exchange) -> MessageSupport {
         MessageSupport(
+            exchange: exchange,
             framing: self.configuration.framing,
             dialer: self.dialer,
             registry: self.connections
@@ -266,13 +267,13 @@ package final class TCPProxy: Sendable {
         if let faults = pipeline.faults {
             faults.refresh()
             // Message rules may be new to this connection.
-            pipeline.installFaults(faults) { self.messageSupport() }
+            pipeline.installFaults(faults) { self.messageSupport($0) }
             return
         }
         guard let client = pipeline.client, client.isActive else { return }
         let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
         guard let faults = self.faults(for: pipeline, client: client, proxyStart: proxyStart) else { return }
-        pipeline.installFaults(faults) { self.messageSupport() }
+        pipeline.installFaults(faults) { self.messageSupport($0) }
     }
 
     private func dialUpstream(for client: any Channel, pipeline: ConnectionPipeline) {

@@ -174,4 +174,57 @@ struct LivePlanTests {
         #expect(text.hasPrefix("HTTP/1.1 503"))
         #expect(events.events.filter { $0.type == .fault }.compactMap(\.rule).sorted() == ["busy-b", "slow-a", "void"])
     }
+
+    /// Message rules that arrive while requests wait for replies still know those
+    /// requests: the connection keeps one exchange from its first byte, so an answer
+    /// given in the server's place waits behind the reply owed for a request forwarded
+    /// before the plan change, as HTTP's in-order replies require.
+    @Test func anAnswerFromANewRuleWaitsForARequestForwardedBeforeIt() async throws {
+        let (arrivals, arrived) = AsyncStream.makeStream(of: String.self)
+        let (releases, release) = AsyncStream.makeStream(of: Void.self)
+        // Answers each GET with its path, but /a only when the test says so.
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                var pending = ""
+                var releaseIterator = releases.makeAsyncIterator()
+                for try await chunk in inbound {
+                    pending += String(buffer: chunk)
+                    while let end = pending.range(of: "\r\n\r\n") {
+                        let head = pending[..<end.lowerBound]
+                        pending = String(pending[end.upperBound...])
+                        let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+                        arrived.yield(path)
+                        if path == "/a" { _ = await releaseIterator.next() }
+                        try await outbound.write(ByteBuffer(string: HTTPTestMessage.response(body: path)))
+                    }
+                }
+            }
+        }
+        let events = AwaitableEventSink()
+        let received = try await withProxy(upstreamPort: server.port, events: events, framing: FramingConfiguration(kind: .http)) {
+            proxy, port in
+            let client = try await TestClient.connect(port: port)
+            return try await client.executeThenClose { inbound, outbound in
+                var serverSaw = arrivals.makeAsyncIterator()
+                try await outbound.write(ByteBuffer(string: HTTPTestMessage.request("GET", "/a", id: "a")))
+                #expect(await serverSaw.next() == "/a")
+                try await proxy.apply(Self.profile("  - {name: busy-b, match: {path: /b}, fault: {kind: respond, status: 503}}", framing: "http"))
+                try await outbound.write(ByteBuffer(string: HTTPTestMessage.request("GET", "/b", id: "b")))
+                _ = try await withTimeout(.seconds(10)) { try await events.first { $0.type == .fault && $0.rule == "busy-b" } }
+                release.yield()
+                var bytes: [UInt8] = []
+                var iterator = inbound.makeAsyncIterator()
+                while HTTPTestMessage.completeMessages(in: bytes) < 2, let chunk = try await iterator.next() {
+                    bytes += Array(chunk.readableBytesView)
+                }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+        }
+        release.finish()
+        await server.stop()
+        #expect(received.hasPrefix("HTTP/1.1 200 OK"), "the reply owed for /a comes first: \(received)")
+        let second = received.range(of: "HTTP/1.1 503").map { received.distance(from: received.startIndex, to: $0.lowerBound) }
+        let first = received.range(of: "\r\n\r\n/a").map { received.distance(from: received.startIndex, to: $0.lowerBound) }
+        #expect(first != nil && second != nil && first! < second!, "the 503 waited behind /a's reply: \(received)")
+    }
 }

@@ -27,7 +27,6 @@ final class DuplicateLeg: ChannelInboundHandler {
 
     private let request: FramedMessage
     private let session: FramingSession
-    private let exchange: MessageExchange
     private var framer: any MessageFramer
     private var buffer = ByteBuffer()
     private var finish: ((Outcome) -> Void)?
@@ -47,7 +46,6 @@ final class DuplicateLeg: ChannelInboundHandler {
     ) {
         self.request = request
         self.session = FramingSession(configuration: framing, proxy: "", connection: 0, events: NullEventSink())
-        self.exchange = MessageExchange(framing: framing.kind)
         self.framer = self.session.makeFramer(for: .downstream)
         self.onWritten = onWritten
         self.finish = finish
@@ -72,7 +70,7 @@ final class DuplicateLeg: ChannelInboundHandler {
             case .needMoreData:
                 return
             case .message(let bytes, let info):
-                if self.exchange.isFinalReply(FramedMessage(bytes: bytes, info: info, unit: 0)) {
+                if Exchange.isFinalReply(info, bytes: bytes, framing: self.session.configuration.kind) {
                     self.end(.reply(bytes, info), context: context)
                 }
             case .raw(let reason):

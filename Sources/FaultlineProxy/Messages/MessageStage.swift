@@ -16,7 +16,7 @@ import NIOCore
 /// so `conn_close` stays truthful.
 ///
 /// Requests are matched on their own facts and their attempt number; replies on the
-/// facts of the request they answer (`MessageExchange` pairs them). Delays and rates are
+/// facts of the request they answer (the connection's `Exchange` pairs them). Delays and rates are
 /// handed to the destination's `PacingStage` (order kept, as for chunks); a reordered
 /// request is held here until enough later requests went on, or its time is up. Raw
 /// units (after a framing fallback) pass untouched.
@@ -79,9 +79,10 @@ final class MessageStage: ChannelInboundHandler {
             return
         }
         guard let info = message.info else {
-            // Framing fell back: pairing is over, raw bytes pass as they come.
-            self.connection.writeInjected(self.support.exchange.stopPairing())
+            // Framing fell back: pairing is over (held answers are due), raw bytes pass
+            // as they come.
             context.fireChannelRead(data)
+            self.connection.writeInjected(self.support.exchange.takeDue())
             return
         }
         switch self.direction {
@@ -150,16 +151,10 @@ final class MessageStage: ChannelInboundHandler {
         disposition: MessageDisposition,
         context: ChannelHandlerContext
     ) {
-        let due = self.support.exchange.requestForwarded(
-            MessageExchange.PendingRequest(
-                unit: message.unit,
-                facts: facts,
-                severOnReply: disposition.severOnReply,
-                silencesReplies: message.info?.silencesReplies ?? false
-            )
-        )
+        // The unframer queues the request in the exchange as it passes it on.
         self.forward(message, paced: disposition, context: context)
-        self.connection.writeInjected(due)
+        if let sever = disposition.severOnReply { self.support.exchange.severOnReply(to: message.unit, sever) }
+        self.connection.writeInjected(self.support.exchange.takeDue())
         if let duplicate = disposition.duplicate {
             self.connection.sendCopies(
                 of: message, rule: disposition.duplicateRule ?? "", copies: duplicate.copies, gap: duplicate.gap, on: context.eventLoop
@@ -230,15 +225,17 @@ final class MessageStage: ChannelInboundHandler {
 
     private func reply(_ message: FramedMessage, info: MessageInfo, context: ChannelHandlerContext) {
         let exchange = self.support.exchange
-        let request = exchange.awaited
+        // The framer paired a final reply already (it carries `requestUnit`); an interim
+        // one belongs to the request still awaited.
+        let request = (info.requestUnit != nil ? exchange.lastAnswered : exchange.awaited)?.info
         let now = context.eventLoop.now
         let facts = MessageFacts(
             ordinal: message.unit,
-            method: info.method ?? request?.facts.method,
-            path: info.path ?? request?.facts.path,
-            headers: request?.facts.headers ?? [],
-            command: request?.facts.command,
-            attempt: request?.facts.attempt
+            method: info.method ?? request?.method,
+            path: info.path ?? request?.path,
+            headers: request?.headers.map { ($0.name, $0.value) } ?? [],
+            command: request?.command,
+            attempt: request?.attempt
         )
         let disposition = MessageDisposition(self.connection.decideMessage(direction: .downstream, facts: facts, now: now))
         self.record(disposition.taken, facts: facts, now: now)
@@ -255,9 +252,7 @@ final class MessageStage: ChannelInboundHandler {
         case .discardFromNow(let hang):
             self.discardFromNow(message, hang: hang, context: context)
         }
-        if exchange.isFinalReply(message) {
-            self.connection.writeInjected(exchange.replyFinished(final: true))
-        }
+        self.connection.writeInjected(exchange.takeDue())
     }
 
     /// The first bytes of a reply arrived: a request armed with "sever at the first
@@ -269,7 +264,7 @@ final class MessageStage: ChannelInboundHandler {
         decision.direction = .downstream
         decision.unit = unit
         decision.params["request_unit"] = String(request.unit)
-        self.connection.recordMessageFault(decision, attempt: request.facts.attempt, now: context.eventLoop.now)
+        self.connection.recordMessageFault(decision, attempt: request.info.attempt, now: context.eventLoop.now)
         self.discarding = true
         self.connection.sever(mode, direction: .downstream)
     }
