@@ -1,12 +1,14 @@
 import FaultlineCore
 import NIOCore
 
-/// One proxied connection as the fault engine sees it: its decisions, its two channels,
-/// what the stages discarded, and the events it records.
+/// One proxied connection as the fault engine sees it: its decisions (`ConnectionFaults`),
+/// its stages, what they discarded (`FaultTally`), the events it records, and its cutting
+/// (`ConnectionCutter`).
 ///
-/// Shared by the connection's two `FaultStage`s (one per direction). Both channels of a
-/// connection live on one event loop, so this is loop-bound and needs no locks. Time is
-/// read only from the event loop (`now`, `scheduleTask`).
+/// Shared by the connection's stages (a `FaultStage` and a `PacingStage` per direction,
+/// and with message rules a `MessageStage` per direction). Both channels of a connection
+/// live on one event loop, so this is loop-bound and needs no locks. Time is read only
+/// from the event loop (`now`, `scheduleTask`).
 package final class FaultConnection {
     package let ordinal: UInt64
     let proxyName: String
@@ -15,27 +17,15 @@ package final class FaultConnection {
     let openedAt: NIODeadline
     var faults: ConnectionFaults
 
-    /// The client's channel (upstream-bound bytes are read here) and, once dialled, the
-    /// upstream's channel.
-    weak var clientChannel: (any Channel)?
-    weak var upstreamChannel: (any Channel)?
+    /// The sockets' side: cuts, and the timers that cut later.
+    let cutter: ConnectionCutter
     private var stages: [Event.Direction: FaultStage] = [:]
     private var pacers: [Event.Direction: PacingStage] = [:]
     /// Per direction (upstream, downstream): a message stage's pace for the unit it is
     /// forwarding at this moment (`carrying`).
     private var carried: [PacingStage.Pace?] = [nil, nil]
-    /// Timed severs of the plan in force (re-armed on a plan change), and the closes
-    /// of hangs (cancelled only when the hang's rule leaves the plan).
-    private var timers: [Scheduled<Void>] = []
-    private var hangTimers: [Scheduled<Void>] = []
+    /// A reset or FIN cut the connection: stages discard what still comes.
     private(set) var severed = false
-    /// Work on both channels that came before the upstream was connected: a client that
-    /// sends and half-closes at once is read before then (NIO reads to the end of input
-    /// when it sees the FIN), so a fault can fire before `bridged`.
-    private var untilBridged: [() -> Void] = []
-    private var isBridged = false
-    /// Both channels closed: nothing more is scheduled.
-    private var closed = false
 
     /// Framed connections with message rules: what both message stages share, given
     /// when the plan in force first has message rules (`ConnectionPipeline.installFaults`;
@@ -71,7 +61,7 @@ package final class FaultConnection {
         proxyStart: NIODeadline
     ) {
         self.ordinal = ordinal
-        self.clientChannel = client
+        self.cutter = ConnectionCutter(client: client)
         self.clientLedger = clientLedger
         self.openedAt = client.eventLoop.now
         self.proxyName = proxyName
@@ -169,8 +159,8 @@ package final class FaultConnection {
         let before = Set(self.faults.timedSevers.map(\.rule.name))
         self.faults.adopt(version)
         self.stages.values.forEach { $0.planChanged() }
-        if let client = self.clientChannel, self.isBridged {
-            self.cancelTimers()
+        if let client = self.cutter.client, self.cutter.isBridged {
+            self.cutter.cancelTimers()
             self.armTimedSevers(on: client, keptFromOpen: before)
         }
     }
@@ -203,32 +193,19 @@ package final class FaultConnection {
 
     /// Called once both channels exist: arms the severs that happen after a time.
     func bridged(client: any Channel, upstream: any Channel) {
-        self.clientChannel = client
-        self.upstreamChannel = upstream
-        self.isBridged = true
-        let waiting = self.untilBridged
-        self.untilBridged = []
-        waiting.forEach { $0() }
+        self.cutter.bridged(client: client, upstream: upstream)
         self.armTimedSevers(on: client, keptFromOpen: nil)
-        let both = client.closeFuture.and(upstream.closeFuture)
-        both.assumeIsolated().whenComplete { _ in
-            self.cancelTimers()
-            self.cancelHangs()
-            self.closed = true
-        }
     }
 
     /// Schedules the plan's timed severs. `keptFromOpen`: after a plan change, the
     /// rules that were already armed (they keep counting from the open); the others
     /// count from now. Nil: every rule counts from the open.
     private func armTimedSevers(on client: any Channel, keptFromOpen: Set<String>?) {
-        guard !self.closed else { return }
-        let loop = client.eventLoop.assumeIsolated()
         let now = client.eventLoop.now
         for (after, rule, decision) in self.faults.timedSevers {
             let origin = keptFromOpen.map { $0.contains(rule.name) ? self.openedAt : now } ?? self.openedAt
             let deadline = origin + .nanoseconds(after.nanoseconds)
-            let timer = loop.scheduleTask(deadline: deadline) { [self] in
+            self.cutter.schedule(at: deadline) { [self] in
                 let now = client.eventLoop.now
                 // The rule's window and the schedule decide whether it may act now.
                 guard !self.severed,
@@ -248,75 +225,35 @@ package final class FaultConnection {
                     if mode == .halfClose { self.sever(mode, direction: .downstream) }
                 }
             }
-            self.timers.append(timer)
         }
     }
 
-    private func cancelTimers() {
-        self.timers.forEach { $0.cancel() }
-        self.timers = []
-    }
-
-    /// The channel that writes `direction`'s bytes to their destination.
-    private func destination(of direction: Event.Direction) -> (any Channel)? {
-        direction == .upstream ? self.upstreamChannel : self.clientChannel
-    }
-
-    /// Cuts the connection. `reset` and `fin` end both sides; `halfClose` ends only
-    /// `direction` (its destination reads EOF; the other way keeps flowing).
+    /// Cuts the connection. `reset` and `fin` end both sides: every stage stops and
+    /// what the pacers hold is discarded; `halfClose` ends only `direction` (its
+    /// destination reads EOF; the other way keeps flowing).
     func sever(_ mode: SeverMode, direction: Event.Direction) {
         switch mode {
-        case .reset:
+        case .reset, .fin:
             self.severed = true
             self.stages.values.forEach { $0.stopForwarding(cut: true) }
             self.pacers.values.forEach { $0.discard() }
-            self.whenBridged {
-                self.clientChannel?.resetAndClose()
-                self.upstreamChannel?.resetAndClose()
-            }
-        case .fin:
-            self.severed = true
-            self.stages.values.forEach { $0.stopForwarding(cut: true) }
-            self.pacers.values.forEach { $0.discard() }
-            self.whenBridged {
-                for channel in [self.clientChannel, self.upstreamChannel].compactMap({ $0 }) {
-                    // FlushingHalfCloseHandler sends what was forwarded first, then FIN.
-                    channel.close(mode: .output).assumeIsolated().whenComplete { _ in
-                        channel.close(promise: nil)
-                    }
-                }
-            }
         case .halfClose:
             self.stages[direction]?.stopForwarding(cut: false)
-            self.whenBridged {
-                self.destination(of: direction)?.close(mode: .output, promise: nil)
-            }
         }
-    }
-
-    /// Runs `action` now if both channels are known, else as soon as the upstream is
-    /// connected (the connection is then logged as opened first, and closed after).
-    private func whenBridged(_ action: @escaping () -> Void) {
-        if self.isBridged {
-            action()
-        } else {
-            self.untilBridged.append(action)
-        }
+        self.cutter.cut(mode, direction: direction)
     }
 
     /// Holds the connection, then closes it after `after` when given.
     func hang(close: SeverMode, after: Duration?, on loop: any EventLoop) {
         guard let after else { return }
-        let timer = loop.assumeIsolated().scheduleTask(in: .nanoseconds(after.nanoseconds)) { [self] in
+        self.cutter.scheduleHang(in: after, on: loop) { [self] in
             self.sever(close, direction: .upstream)
         }
-        self.hangTimers.append(timer)
     }
 
     /// The hang's rule left the plan: its close no longer comes.
     func cancelHangs() {
-        self.hangTimers.forEach { $0.cancel() }
-        self.hangTimers = []
+        self.cutter.cancelHangs()
     }
 
     static func duration(_ amount: TimeAmount) -> Duration {
@@ -326,31 +263,3 @@ package final class FaultConnection {
 
 @available(*, unavailable)
 extension FaultConnection: Sendable {}
-
-/// What one connection's fault stages discarded and what faults added, per direction.
-package struct FaultTally {
-    /// Bytes discarded before the bridge saw them (blackhole, hang, past a cut), and
-    /// bytes the bridge forwarded that a pacing stage then discarded (held when the
-    /// connection was cut). Kept apart so `conn_close` stays truthful: the bridges count
-    /// the second kind as read and written, the first kind not at all.
-    package private(set) var droppedBeforeBridge: [Event.Direction: Int] = [:]
-    package private(set) var droppedAfterBridge: [Event.Direction: Int] = [:]
-    /// Bytes faults added: copies of duplicated requests sent upstream. Never part of
-    /// the forwarded totals.
-    package internal(set) var duplicated: [Event.Direction: Int] = [:]
-
-    /// Bytes the engine discarded, per direction: `dropped_upstream` and
-    /// `dropped_downstream` in `conn_close`.
-    package var dropped: [Event.Direction: Int] {
-        self.droppedBeforeBridge.merging(self.droppedAfterBridge, uniquingKeysWith: +)
-    }
-
-    mutating func addDropped(_ bytes: Int, _ direction: Event.Direction, afterBridge: Bool) {
-        guard bytes > 0 else { return }
-        if afterBridge {
-            self.droppedAfterBridge[direction, default: 0] += bytes
-        } else {
-            self.droppedBeforeBridge[direction, default: 0] += bytes
-        }
-    }
-}

@@ -36,7 +36,7 @@ extension FaultConnection {
     /// delayed ones in the pacing stage). The client's ledger counts them as
     /// `injected_downstream`, apart from forwarded bytes.
     func writeInjected(_ replies: [ByteBuffer]) {
-        guard !replies.isEmpty, !self.severed, let client = self.clientChannel, client.isActive else { return }
+        guard !replies.isEmpty, !self.severed, let client = self.cutter.client, client.isActive else { return }
         for reply in replies {
             self.clientLedger.expectInjected(reply.readableBytes, ahead: self.held(.downstream))
             client.write(reply, promise: nil)
