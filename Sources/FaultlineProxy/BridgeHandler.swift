@@ -82,8 +82,8 @@ final class BridgeHandler {
         self.context?.flush()
     }
 
-    /// Sends FIN once everything written so far has reached the socket (the pipeline's
-    /// `FlushingHalfCloseHandler` sees to the waiting).
+    /// Sends FIN once everything written so far has reached the socket (the `WriteLedger`
+    /// at the pipeline's head sees to the waiting).
     private func partnerWriteEOF() {
         guard let context = self.context, !self.outputClosing else { return }
         self.outputClosing = true

@@ -37,15 +37,17 @@ final class ConnectionCutter {
         let waiting = self.untilBridged
         self.untilBridged = []
         waiting.forEach { $0() }
-        client.closeFuture.and(upstream.closeFuture).assumeIsolated().whenComplete { _ in
-            self.cancelTimers()
-            self.cancelHangs()
-            self.closed = true
+        client.closeFuture.assumeIsolated().whenComplete { _ in
+            upstream.closeFuture.assumeIsolated().whenComplete { _ in
+                self.cancelTimers()
+                self.cancelHangs()
+                self.closed = true
+            }
         }
     }
 
-    /// Cuts the sockets. `reset` and `fin` end both sides (after `fin`,
-    /// `FlushingHalfCloseHandler` sends what was forwarded first); `halfClose` ends only
+    /// Cuts the sockets. `reset` and `fin` end both sides (on `fin`, the `WriteLedger`
+    /// at each pipeline's head sends what was forwarded first); `halfClose` ends only
     /// `direction`: its destination reads EOF, the other way keeps flowing.
     func cut(_ mode: SeverMode, direction: Event.Direction) {
         self.whenBridged {

@@ -7,7 +7,7 @@ import NIOCore
 /// stages it gets when a plan can act on it. Features that see or change traffic
 /// (capture, framing, fault stages) add their handler here, in this order:
 ///
-///     socket ─▶ WriteLedger ─▶ FlushingHalfClose ─▶ capture tap ─▶ framer
+///     socket ─▶ WriteLedger ─▶ capture tap ─▶ framer
 ///            ─▶ [message stage] ─▶ unframer ─▶ [pacer ─▶ fault stage] ─▶ Bridge
 ///
 /// The bridge is always last: it hands what reaches it to the other channel. After the
@@ -126,10 +126,10 @@ final class ConnectionPipeline {
         self.faults?.bridged(client: client, upstream: upstream)
     }
 
-    /// The ledger, the flushing half-close and, with `--pcap`, the tap that sees the
-    /// socket's bytes.
+    /// The ledger (which also flushes before a half-close) and, with `--pcap`, the tap
+    /// that sees the socket's bytes.
     private func head(role: WireTap.Role, ledger: WriteLedger) -> [any ChannelHandler] {
-        var handlers: [any ChannelHandler] = [ledger, FlushingHalfCloseHandler()]
+        var handlers: [any ChannelHandler] = [ledger]
         if let capture = self.capture { handlers.append(WireTap(capture: capture, role: role)) }
         return handlers
     }

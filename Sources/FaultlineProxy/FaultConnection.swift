@@ -86,7 +86,7 @@ package final class FaultConnection {
 
     /// The pacing stage for one direction, to sit on the channel that writes that
     /// direction's bytes (the upstream's channel for `upstream`), between the bridge and
-    /// `FlushingHalfCloseHandler`.
+    /// the `WriteLedger` at the socket end.
     package func pacer(for direction: Event.Direction) -> PacingStage {
         let pacer = PacingStage(connection: self, direction: direction)
         self.pacers[direction] = pacer

@@ -4,8 +4,8 @@ import NIOCore
 /// Applies one direction's rules to the chunks read from a socket, before the bridge
 /// forwards them.
 ///
-///     client ─▶ FlushingHalfClose ─▶ FaultStage(upstream)   ─▶ Bridge ═▶ PacingStage(upstream)   ─▶ upstream
-///     server ─▶ FlushingHalfClose ─▶ FaultStage(downstream) ─▶ Bridge ═▶ PacingStage(downstream) ─▶ client
+///     client ─▶ WriteLedger ─▶ FaultStage(upstream)   ─▶ Bridge ═▶ PacingStage(upstream)   ─▶ upstream
+///     server ─▶ WriteLedger ─▶ FaultStage(downstream) ─▶ Bridge ═▶ PacingStage(downstream) ─▶ client
 ///
 /// Each chunk gets a `ChunkDecision` from the connection's `ConnectionFaults` and its
 /// fault events are recorded. What is discarded is discarded here (blackhole, a hang,

@@ -12,6 +12,12 @@ package final class FlushingHalfCloseHandler: ChannelOutboundHandler, Sendable {
     package init() {}
 
     package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        Self.close(context: context, mode: mode, promise: promise)
+    }
+
+    /// The close itself, for a handler at the head that has other work too
+    /// (`WriteLedger`, so a proxied channel has one handler context fewer).
+    static func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         guard mode == .output else {
             context.close(mode: mode, promise: promise)
             return

@@ -120,12 +120,10 @@ package final class TCPProxy: Sendable {
                     ])
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.autoRead, value: false)
-            .childChannelOption(.recvAllocator, value: ReceiveBuffers.allocator)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Reads wait for the upstream (`dialUpstream` turns them on).
+                    try ProxiedChannel.configure(channel, halfClosure: true, noDelay: true, autoRead: false)
                     try self.accept(channel)
                 }
             }
@@ -297,12 +295,15 @@ package final class TCPProxy: Sendable {
                 self.connections.attach(ordinal, upstream: upstreamChannel)
                 self.recordOpen(ordinal: ordinal, client: client, upstream: upstreamChannel)
                 pipeline.bridged()
-                let both = client.closeFuture.and(upstreamChannel.closeFuture)
-                both.assumeIsolated().whenComplete { _ in
-                    self.recordClose(ordinal: ordinal, on: client.eventLoop, pipeline: pipeline)
-                    self.connections.finish(ordinal)
+                // Once both have closed. Nested rather than joined with `and`: an idle
+                // connection then holds one callback, not a promise and three.
+                client.closeFuture.assumeIsolated().whenComplete { _ in
+                    upstreamChannel.closeFuture.assumeIsolated().whenComplete { _ in
+                        self.recordClose(ordinal: ordinal, on: client.eventLoop, pipeline: pipeline)
+                        self.connections.finish(ordinal)
+                    }
                 }
-                client.setOption(.autoRead, value: true).whenFailure { _ in }
+                try? client.syncOptions?.setOption(.autoRead, value: true)
             case .failure(let error):
                 var logger = self.logger
                 logger[metadataKey: "conn.ordinal"] = "\(ordinal)"

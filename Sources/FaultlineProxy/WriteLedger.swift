@@ -16,6 +16,10 @@ import Glibc
 /// Bytes faultline writes in the server's place (`respond`) are not forwarded bytes:
 /// they are kept apart (`injectedSent`), by their place in the stream, so `sent` and
 /// `discarded` count only what was read from the other side.
+///
+/// At the head of a proxied channel it also makes `close(mode: .output)` wait for
+/// earlier writes, as `FlushingHalfCloseHandler` does: one handler rather than two,
+/// because every handler costs each idle connection a pipeline context, twice.
 package final class WriteLedger: ChannelDuplexHandler {
     package typealias InboundIn = NIOAny
     package typealias OutboundIn = ByteBuffer
@@ -71,6 +75,10 @@ package final class WriteLedger: ChannelDuplexHandler {
             }
         }
         context.write(data, promise: promise)
+    }
+
+    package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        FlushingHalfCloseHandler.close(context: context, mode: mode, promise: promise)
     }
 
     package func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
