@@ -31,6 +31,25 @@ struct ManagedProxy: Sendable {
     var logPath: String?
     /// How many times it started: later runs write new log files.
     var starts = 0
+    /// Whether it captures both legs to a pcap file (in its current run, or its next
+    /// one while it is disabled).
+    var capture = false
+    /// The capture file of the current (or last) run that captured.
+    var capturePath: String?
+    /// What the last capture, now closed, wrote and dropped.
+    var lastCapture: CaptureCounts?
+
+    /// The capture as `/v1/proxies/{p}/pcap` answers it: whether it captures now, the
+    /// file (now, or the last one), packets written and dropped.
+    var captureJSON: JSONValue {
+        let counts = self.capture ? self.running?.captureCounts : self.lastCapture
+        return .object([
+            ("capturing", .bool(self.capture)),
+            ("file", (counts?.file ?? self.capturePath).map(JSONValue.string) ?? .null),
+            ("packets", .integer(Int64(counts?.written ?? 0))),
+            ("dropped", .integer(Int64(counts?.dropped ?? 0))),
+        ])
+    }
 
     /// Toxics as Toxiproxy lists them: the upstream chain, then the downstream one.
     var listedToxics: [Toxic] {

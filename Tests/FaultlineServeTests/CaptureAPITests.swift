@@ -1,0 +1,134 @@
+import FaultlineCore
+import FaultlineHost
+import FaultlineRecords
+import FaultlineServe
+import FaultlineTestSupport
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// Packet captures started and stopped through /v1, read back from the file; the log
+/// and capture drops on /metrics.
+@Suite(.timeLimit(.minutes(2)))
+struct CaptureAPITests {
+    /// Without `--pcap DIR` nothing is captured until asked; what passes while the
+    /// capture runs is in the file, both legs both ways, and nothing from before or after.
+    @Test func aCaptureStartedAndStoppedThroughTheAPIHoldsTheTrafficBetween() async throws {
+        let upstream = try await TestServer.echo()
+        let serve = try await ServeHarness.start()
+        let made = try await serve.call("POST", "/v1/proxies", body: #"{"name":"cap","upstream":"127.0.0.1:\#(upstream.port)"}"#)
+        #expect(made.status == 201, "\(made)")
+        #expect(made.json?["pcap"] == .null)
+        let listen = try #require(made.json?["listen"]?.stringValue)
+        let port = Traffic.port(of: listen)
+        let idle = try await serve.call("GET", "/v1/proxies/cap/pcap")
+        #expect(idle.status == 200, "\(idle)")
+        #expect(idle.json?["capturing"] == .bool(false))
+        #expect(idle.json?["file"] == .null)
+        #expect(try await Traffic.roundTrip(port: port, "before-capture").ending == .eof("before-capture"))
+
+        let started = try await serve.call("POST", "/v1/proxies/cap/pcap")
+        #expect(started.status == 201, "\(started)")
+        #expect(started.json?["capturing"] == .bool(true))
+        let file = try #require(started.json?["file"]?.stringValue)
+        defer { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) }
+        #expect(file.hasSuffix("/cap.2.pcap"), "\(file)")
+        let shown = try await serve.call("GET", "/v1/proxies/cap")
+        #expect(shown.json?["listen"] == .string(listen), "the proxy stays on its address")
+        #expect(shown.json?["pcap"] == .string(file))
+        #expect(try await serve.call("POST", "/v1/proxies/cap/pcap").status == 409)
+
+        #expect(try await Traffic.roundTrip(port: port, "while-capturing").ending == .eof("while-capturing"))
+
+        let stopped = try await serve.call("DELETE", "/v1/proxies/cap/pcap")
+        #expect(stopped.status == 200, "\(stopped)")
+        #expect(stopped.json?["capturing"] == .bool(false))
+        #expect(stopped.json?["file"] == .string(file))
+        #expect((stopped.json?["packets"]?.doubleValue ?? 0) > 0, "\(stopped)")
+        #expect(stopped.json?["dropped"] == .integer(0))
+        #expect(try await serve.call("GET", "/v1/proxies/cap").json?["pcap"] == .null)
+        #expect(try await Traffic.roundTrip(port: port, "after-capture").ending == .eof("after-capture"))
+        let again = try await serve.call("DELETE", "/v1/proxies/cap/pcap")
+        #expect(again.status == 409)
+        #expect(again.json?["error"]?["message"]?.stringValue?.contains("not capturing") == true, "\(again)")
+
+        // The file is closed and complete: the client leg and the upstream leg, each
+        // carrying the request one way and the echo the other.
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: file)
+        #expect(streams.count == 2, "\(streams)")
+        for stream in streams {
+            #expect(String(decoding: stream.clientToServer, as: UTF8.self) == "while-capturing")
+            #expect(String(decoding: stream.serverToClient, as: UTF8.self) == "while-capturing")
+            #expect(stream.sawSYN && stream.clientFIN && stream.serverFIN, "\(stream)")
+        }
+        #expect(streams.contains { $0.server.port == upstream.port }, "the upstream leg")
+        #expect(streams.contains { $0.server.port == port }, "the client leg")
+        await serve.stop()
+        await upstream.stop()
+    }
+
+    /// With `--pcap DIR` every proxy captures from its start unless created with
+    /// `"pcap": false`; a capture that cannot keep up counts its drops on /metrics and
+    /// in its status.
+    @Test func captureDropsAreCountedOnMetrics() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-pcap-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let upstream = try await TestServer.echo()
+        var options = ServeOptions(pcapDirectory: directory)
+        // One byte of payload may wait for the writer: every packet carrying data is dropped.
+        options.pcapBuffer = 1
+        let serve = try await ServeHarness.start(options: options)
+        let made = try await serve.call("POST", "/v1/proxies", body: #"{"name":"full","upstream":"127.0.0.1:\#(upstream.port)"}"#)
+        #expect(made.json?["pcap"] == .string("\(directory)/full.pcap"), "\(made)")
+        let plain = try await serve.call("POST", "/v1/proxies", body: #"{"name":"plain","upstream":"127.0.0.1:\#(upstream.port)","pcap":false}"#)
+        #expect(plain.json?["pcap"] == .null, "\(plain)")
+        let port = Traffic.port(of: try #require(made.json?["listen"]?.stringValue))
+        #expect(try await Traffic.roundTrip(port: port).ending == .eof("ping"))
+
+        // Each leg carries "ping" both ways: at least four packets with data, each dropped.
+        let status = try await serve.call("GET", "/v1/proxies/full/pcap")
+        let dropped = try #require(status.json?["dropped"]?.doubleValue)
+        #expect(dropped >= 4, "\(status)")
+        let metrics = try await serve.call("GET", "/metrics").body
+        #expect(metrics.contains(#"faultline_capture_dropped_total{proxy="full"} \#(Int(dropped))"#), "\(metrics)")
+        #expect(metrics.contains(#"faultline_capture_dropped_total{proxy="plain"} 0"#), "\(metrics)")
+        #expect(metrics.contains(#"faultline_log_dropped_total{proxy="full"} 0"#), "\(metrics)")
+        await serve.stop()
+        await upstream.stop()
+    }
+
+    /// Events a proxy's log could not keep up with reach /metrics as they happen.
+    @Test func logDropsAreCountedOnMetrics() async throws {
+        let stand = StandInProxy()
+        let logger = Logger(label: "faultline.serve.test")
+        let store = ProxyStore(options: ServeOptions(), logger: logger) { _ in stand }
+        let api = ControlAPI(store: store, metrics: ServeMetrics(), token: nil, loader: ProfileLoader(), version: "test", logger: logger)
+        let made = await api.respond(to: APIRequest(method: "POST", path: "/v1/proxies", body: Array(#"{"name":"busy","upstream":"127.0.0.1:9"}"#.utf8)))
+        #expect(made.status == 201, "\(made.bodyText)")
+        stand.drops.withLock { $0 = (events: 7, packets: 3) }
+        let first = await api.respond(to: APIRequest(method: "GET", path: "/metrics")).bodyText
+        #expect(first.contains(#"faultline_log_dropped_total{proxy="busy"} 7"#), "\(first)")
+        #expect(first.contains(#"faultline_capture_dropped_total{proxy="busy"} 3"#), "\(first)")
+        stand.drops.withLock { $0 = (events: 12, packets: 3) }
+        let second = await api.respond(to: APIRequest(method: "GET", path: "/metrics")).bodyText
+        #expect(second.contains(#"faultline_log_dropped_total{proxy="busy"} 12"#), "\(second)")
+        await store.shutdown()
+    }
+}
+
+/// A running proxy that only reports what a test tells it.
+private final class StandInProxy: ControlledProxy {
+    let drops = Mutex<(events: Int, packets: Int)>((0, 0))
+    var address: HostPort { HostPort(host: "127.0.0.1", port: 9) }
+    var seed: UInt64 { 1 }
+    var open: Int { 0 }
+    var tally: EventTally? { nil }
+    var droppedEvents: Int { self.drops.withLock { $0.events } }
+    var captureCounts: CaptureCounts? {
+        CaptureCounts(file: "/nonexistent/busy.pcap", written: 0, dropped: self.drops.withLock { $0.packets })
+    }
+    func apply(_ profile: Profile?) async throws -> UInt64 { 2 }
+    func stop(grace: Duration) async throws {}
+}
