@@ -271,7 +271,7 @@ extension ControlAPI {
             ("rules", .array(Self.rulesJSON(proxy))),
             ("toxics", .array(proxy.listedToxics.map(\.json))),
             ("log", proxy.logPath.map(JSONValue.string) ?? .null),
-            ("pcap", proxy.capture ? proxy.capturePath.map(JSONValue.string) ?? .null : .null),
+            ("pcap", proxy.running?.captureCounts.map { JSONValue.string($0.file) } ?? .null),
         ])
     }
 

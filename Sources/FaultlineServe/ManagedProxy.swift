@@ -34,18 +34,17 @@ struct ManagedProxy: Sendable {
     /// Whether it captures both legs to a pcap file (in its current run, or its next
     /// one while it is disabled).
     var capture = false
-    /// The capture file of the current (or last) run that captured.
-    var capturePath: String?
     /// What the last capture, now closed, wrote and dropped.
     var lastCapture: CaptureCounts?
 
-    /// The capture as `/v1/proxies/{p}/pcap` answers it: whether it captures now, the
-    /// file (now, or the last one), packets written and dropped.
+    /// The capture as `/v1/proxies/{p}/pcap` answers it: whether it captures (a disabled
+    /// proxy from when it is enabled), the file being written or else the last one,
+    /// and that file's packets written and dropped.
     var captureJSON: JSONValue {
-        let counts = self.capture ? self.running?.captureCounts : self.lastCapture
+        let counts = self.running?.captureCounts ?? self.lastCapture
         return .object([
             ("capturing", .bool(self.capture)),
-            ("file", (counts?.file ?? self.capturePath).map(JSONValue.string) ?? .null),
+            ("file", counts.map { JSONValue.string($0.file) } ?? .null),
             ("packets", .integer(Int64(counts?.written ?? 0))),
             ("dropped", .integer(Int64(counts?.dropped ?? 0))),
         ])

@@ -72,7 +72,8 @@ package actor ProxyStore {
         defer { self.release() }
         guard var entry = self.proxies[name] else { throw .proxyNotFound }
         guard !entry.capture else {
-            throw ServeError(409, "proxy '\(name)' is already capturing to \(entry.capturePath ?? "its capture file")")
+            let file = entry.running?.captureCounts?.file ?? "a new file once it is enabled"
+            throw ServeError(409, "proxy '\(name)' is already capturing, to \(file)")
         }
         entry.capture = true
         try await self.restart(&entry)
@@ -96,12 +97,11 @@ package actor ProxyStore {
     /// Stops a running proxy and starts it again on the address it had, keeping what
     /// was last captured; a proxy not running only keeps the change for its next start.
     private func restart(_ entry: inout ManagedProxy) async throws(ServeError) {
-        guard let running = entry.running else {
+        guard entry.running != nil else {
             self.proxies[entry.name] = entry
             return
         }
         await self.stop(&entry)
-        if let counts = running.captureCounts { entry.lastCapture = counts }
         self.proxies[entry.name] = entry
         try await self.start(&entry)
         self.proxies[entry.name] = entry
@@ -427,7 +427,6 @@ package actor ProxyStore {
             entry.starts = run
             entry.listen = running.address.description
             entry.logPath = spec.records.log
-            if let pcap { entry.capturePath = pcap }
             entry.planVersion = 1
         } catch {
             throw Self.mapped(error, listen: entry.listen)
@@ -442,6 +441,7 @@ package actor ProxyStore {
         } catch {
             self.logger.error("proxy did not stop cleanly", metadata: ["proxy.name": "\(entry.name)", "error": "\(error)"])
         }
+        if let counts = running.captureCounts { entry.lastCapture = counts }
     }
 
     // MARK: Checks

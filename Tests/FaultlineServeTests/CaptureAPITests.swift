@@ -68,6 +68,40 @@ struct CaptureAPITests {
         await upstream.stop()
     }
 
+    /// A capture asked of a disabled proxy starts when it is enabled; disabling it again
+    /// closes the file, whose status stays readable.
+    @Test func aDisabledProxyCapturesFromWhenItIsEnabled() async throws {
+        let upstream = try await TestServer.echo()
+        let serve = try await ServeHarness.start()
+        let made = try await serve.call(
+            "POST", "/v1/proxies", body: #"{"name":"later","upstream":"127.0.0.1:\#(upstream.port)","enabled":false}"#
+        )
+        #expect(made.status == 201, "\(made)")
+        let asked = try await serve.call("POST", "/v1/proxies/later/pcap")
+        #expect(asked.status == 201, "\(asked)")
+        #expect(asked.json?["capturing"] == .bool(true))
+        #expect(asked.json?["file"] == .null, "nothing written before it runs")
+        let twice = try await serve.call("POST", "/v1/proxies/later/pcap")
+        #expect(twice.json?["error"]?["message"]?.stringValue?.contains("once it is enabled") == true, "\(twice)")
+
+        let enabled = try await serve.call("PATCH", "/v1/proxies/later", body: #"{"enabled":true}"#)
+        let file = try #require(enabled.json?["pcap"]?.stringValue, "\(enabled)")
+        defer { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) }
+        let port = Traffic.port(of: try #require(enabled.json?["listen"]?.stringValue))
+        #expect(try await Traffic.roundTrip(port: port, "enabled").ending == .eof("enabled"))
+        #expect(try await serve.call("PATCH", "/v1/proxies/later", body: #"{"enabled":false}"#).status == 200)
+
+        let status = try await serve.call("GET", "/v1/proxies/later/pcap")
+        #expect(status.json?["capturing"] == .bool(true), "still asked for, for the next start")
+        #expect(status.json?["file"] == .string(file))
+        #expect((status.json?["packets"]?.doubleValue ?? 0) > 0, "\(status)")
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: file)
+        #expect(streams.count == 2, "\(streams)")
+        #expect(streams.allSatisfy { String(decoding: $0.clientToServer, as: UTF8.self) == "enabled" })
+        await serve.stop()
+        await upstream.stop()
+    }
+
     /// With `--pcap DIR` every proxy captures from its start unless created with
     /// `"pcap": false`; a capture that cannot keep up counts its drops on /metrics and
     /// in its status.
