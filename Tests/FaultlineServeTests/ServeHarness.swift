@@ -117,9 +117,9 @@ extension ServeHarness {
     /// Follows an events route (`…/events?follow=true`) over one connection and returns
     /// the event lines read so far once `enough` says they are enough: the events are
     /// awaited as the server streams them, never polled for.
-    func follow(_ path: String, until enough: @escaping @Sendable ([String]) -> Bool) async throws -> [String] {
+    func follow(_ path: String, within limit: Duration = .seconds(30), until enough: @escaping @Sendable ([String]) -> Bool) async throws -> [String] {
         let connection = try await TestClient.connect(port: self.port)
-        return try await withTimeout(.seconds(30)) {
+        return try await withTimeout(limit) {
             try await connection.executeThenClose { inbound, outbound in
                 try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
                 var body = ChunkedBody()
