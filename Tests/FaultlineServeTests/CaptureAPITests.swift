@@ -5,6 +5,7 @@ import FaultlineServe
 import FaultlineTestSupport
 import Foundation
 import Logging
+import Pcap
 import Synchronization
 import Testing
 
@@ -66,6 +67,39 @@ struct CaptureAPITests {
         #expect(streams.contains { $0.server.port == port }, "the client leg")
         await serve.stop()
         await upstream.stop()
+    }
+
+    /// A UDP proxy captures its datagrams on both legs the same way.
+    @Test func aUDPProxysDatagramsAreCapturedOnBothLegs() async throws {
+        let echo = try await TestDatagramEcho.start()
+        let serve = try await ServeHarness.start()
+        let made = try await serve.call("POST", "/v1/proxies", body: #"{"name":"dns","transport":"udp","upstream":"127.0.0.1:\#(echo.port)"}"#)
+        let port = Traffic.port(of: try #require(made.json?["listen"]?.stringValue))
+        try await UDPServeTests.expectEcho(port: port, number: 1)
+        let started = try await serve.call("POST", "/v1/proxies/dns/pcap")
+        #expect(started.status == 201, "\(started)")
+        let file = try #require(started.json?["file"]?.stringValue)
+        defer { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) }
+        try await UDPServeTests.expectEcho(port: port, number: 2)
+        let stopped = try await serve.call("DELETE", "/v1/proxies/dns/pcap")
+        #expect(stopped.json?["packets"] == .integer(4), "\(stopped)")
+        try await UDPServeTests.expectEcho(port: port, number: 3)
+
+        let (linkType, packets) = try PcapOfflineReader.readAll(path: file)
+        #expect(linkType == .raw)
+        // IPv4 (20 bytes), then UDP: source port, destination port; the payload at 28.
+        let legs = packets.map { packet -> (from: Int, to: Int, number: UInt64) in
+            let bytes = packet.data
+            let port = { (at: Int) in Int(bytes[at]) << 8 | Int(bytes[at + 1]) }
+            return (port(20), port(22), bytes[28..<36].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        }
+        #expect(legs.map(\.number) == [2, 2, 2, 2], "only the datagram sent while capturing: \(legs)")
+        #expect(legs.filter { $0.to == port }.count == 1, "client to proxy")
+        #expect(legs.filter { $0.to == echo.port }.count == 1, "proxy to upstream")
+        #expect(legs.filter { $0.from == echo.port }.count == 1, "upstream to proxy")
+        #expect(legs.filter { $0.from == port }.count == 1, "proxy to client")
+        await serve.stop()
+        await echo.stop()
     }
 
     /// A capture asked of a disabled proxy starts when it is enabled; disabling it again
