@@ -94,16 +94,22 @@ package actor ProxyStore {
         return entry
     }
 
-    /// Stops a running proxy and starts it again on the address it had, keeping what
-    /// was last captured; a proxy not running only keeps the change for its next start.
+    /// Stops a running proxy and starts it again on the address it had; a proxy not
+    /// running only keeps the change for its next start. One that cannot listen again
+    /// (its port taken meanwhile) is left disabled, so enabling it tries again.
     private func restart(_ entry: inout ManagedProxy) async throws(ServeError) {
         guard entry.running != nil else {
             self.proxies[entry.name] = entry
             return
         }
         await self.stop(&entry)
-        self.proxies[entry.name] = entry
-        try await self.start(&entry)
+        do {
+            try await self.start(&entry)
+        } catch {
+            entry.enabled = false
+            self.proxies[entry.name] = entry
+            throw error
+        }
         self.proxies[entry.name] = entry
     }
 

@@ -184,6 +184,36 @@ struct CaptureAPITests {
         #expect(second.contains(#"faultline_log_dropped_total{proxy="busy"} 12"#), "\(second)")
         await store.shutdown()
     }
+
+    /// A proxy that cannot listen again after a capture restart (its port taken in that
+    /// moment) answers the error and is left disabled, so enabling it tries again.
+    @Test func aProxyThatCannotListenAgainIsLeftDisabled() async throws {
+        let launches = Mutex(0)
+        let logger = Logger(label: "faultline.serve.test")
+        let store = ProxyStore(options: ServeOptions(), logger: logger) { _ in
+            let launch = launches.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            if launch == 2 { throw RuntimeFailure("cannot listen on 127.0.0.1:9: address already in use") }
+            return StandInProxy()
+        }
+        let api = ControlAPI(store: store, metrics: nil, token: nil, loader: ProfileLoader(), version: "test", logger: logger)
+        func call(_ method: String, _ path: String, _ body: String = "") async -> (status: Int, json: JSONValue?) {
+            let answer = await api.respond(to: APIRequest(method: method, path: path, body: Array(body.utf8)))
+            return (answer.status, try? JSONValue.parse(Data(answer.bodyText.utf8)))
+        }
+        #expect(await call("POST", "/v1/proxies", #"{"name":"taken","upstream":"127.0.0.1:9"}"#).status == 201)
+        let refused = await call("POST", "/v1/proxies/taken/pcap")
+        #expect(refused.status == 409)
+        #expect(refused.json?["error"]?["message"]?.stringValue?.contains("address already in use") == true, "\(refused)")
+        #expect(await call("GET", "/v1/proxies/taken").json?["enabled"] == .bool(false))
+        let enabled = await call("PATCH", "/v1/proxies/taken", #"{"enabled":true}"#)
+        #expect(enabled.status == 200)
+        #expect(enabled.json?["enabled"] == .bool(true))
+        #expect(launches.withLock { $0 } == 3)
+        await store.shutdown()
+    }
 }
 
 /// A running proxy that only reports what a test tells it.
