@@ -188,9 +188,12 @@ struct CaptureAPITests {
     /// A proxy that cannot listen again after a capture restart (its port taken in that
     /// moment) answers the error and is left disabled, so enabling it tries again.
     @Test func aProxyThatCannotListenAgainIsLeftDisabled() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-pcap-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let launches = Mutex(0)
         let logger = Logger(label: "faultline.serve.test")
-        let store = ProxyStore(options: ServeOptions(), logger: logger) { _ in
+        let store = ProxyStore(options: ServeOptions(pcapDirectory: directory), logger: logger) { _ in
             let launch = launches.withLock { count -> Int in
                 count += 1
                 return count
@@ -203,7 +206,7 @@ struct CaptureAPITests {
             let answer = await api.respond(to: APIRequest(method: method, path: path, body: Array(body.utf8)))
             return (answer.status, try? JSONValue.parse(Data(answer.bodyText.utf8)))
         }
-        #expect(await call("POST", "/v1/proxies", #"{"name":"taken","upstream":"127.0.0.1:9"}"#).status == 201)
+        #expect(await call("POST", "/v1/proxies", #"{"name":"taken","upstream":"127.0.0.1:9","pcap":false}"#).status == 201)
         let refused = await call("POST", "/v1/proxies/taken/pcap")
         #expect(refused.status == 409)
         #expect(refused.json?["error"]?["message"]?.stringValue?.contains("address already in use") == true, "\(refused)")
