@@ -1,5 +1,6 @@
 import FaultlineCore
 import FaultlineProxy
+import FaultlineRecords
 import Logging
 import NIOCore
 
@@ -42,6 +43,19 @@ package final class HostedProxy: Sendable {
         }
     }
 
+    /// Events the log could not keep up with so far (0 without a log): each is also a
+    /// `log_dropped` event in the log itself.
+    package var droppedEvents: Int {
+        self.records.log?.droppedEvents ?? 0
+    }
+
+    /// The capture's file and counts so far (packets written, and packets dropped
+    /// because the writer fell behind); nil when this proxy captures nothing.
+    package var captureCounts: CaptureCounts? {
+        guard let capture = self.records.capture else { return nil }
+        return CaptureCounts(file: capture.path, written: capture.writtenPackets, dropped: capture.droppedPackets)
+    }
+
     /// Puts `profile` in force on the running proxy (nil: no faults) and returns the new
     /// plan's number. New data on open connections follows it at once; no connection is
     /// dropped unless a rule says so. The change is a `plan_change` event in the log.
@@ -67,5 +81,19 @@ package final class HostedProxy: Sendable {
         case .udp(let proxy): await proxy.shutdown()
         }
         try await self.records.close(logger: self.logger)
+    }
+}
+
+/// What a proxy's packet capture has done: its (first) file, packets written, packets
+/// dropped because the writer fell behind.
+package struct CaptureCounts: Sendable, Equatable {
+    package var file: String
+    package var written: Int
+    package var dropped: Int
+
+    package init(file: String, written: Int, dropped: Int) {
+        self.file = file
+        self.written = written
+        self.dropped = dropped
     }
 }

@@ -47,7 +47,7 @@ extension ControlAPI {
         }
     }
 
-    /// `/v1/proxies/{p}/profile`, `/rules`, `/rules/{r}`, `/events`.
+    /// `/v1/proxies/{p}/profile`, `/rules`, `/rules/{r}`, `/events`, `/pcap`.
     func nativeProxyRoutes(_ request: APIRequest, _ path: [String]) async throws(ServeError) -> APIResponse {
         let name = path[1]
         switch (request.method, path.count, path[2]) {
@@ -79,7 +79,13 @@ extension ControlAPI {
             return .noContent()
         case ("GET", 3, "events"):
             return try await self.events(request, proxy: self.store.proxy(name))
-        case (_, 3, "profile"), (_, 3, "rules"), (_, 4, "rules"), (_, 3, "events"):
+        case ("GET", 3, "pcap"):
+            return .json(200, try await self.store.proxy(name).captureJSON)
+        case ("POST", 3, "pcap"):
+            return .json(201, try await self.store.startCapture(name).captureJSON)
+        case ("DELETE", 3, "pcap"):
+            return .json(200, try await self.store.stopCapture(name).captureJSON)
+        case (_, 3, "profile"), (_, 3, "rules"), (_, 4, "rules"), (_, 3, "events"), (_, 3, "pcap"):
             throw ServeError(405, "\(request.method) is not allowed on \(request.path)")
         default:
             throw ServeError(404, "no route \(request.method) \(request.path)")
@@ -114,6 +120,7 @@ extension ControlAPI {
             default: throw .badRequestBody("proxy.seed: a whole number from 0 to \(UInt64.max), got \(seed.text)")
             }
         }
+        request.pcap = try Self.bool(body, "pcap", what: "proxy")
         let profileName = try Self.string(body, "profile", what: "proxy")
         let profileText = try Self.string(body, "profile_text", what: "proxy")
         if profileName != nil || profileText != nil {
@@ -264,6 +271,7 @@ extension ControlAPI {
             ("rules", .array(Self.rulesJSON(proxy))),
             ("toxics", .array(proxy.listedToxics.map(\.json))),
             ("log", proxy.logPath.map(JSONValue.string) ?? .null),
+            ("pcap", proxy.running?.captureCounts.map { JSONValue.string($0.file) } ?? .null),
         ])
     }
 

@@ -14,6 +14,10 @@ package protocol ControlledProxy: AnyObject, Sendable {
     var open: Int { get }
     /// Connections, messages and faults so far, when started with tallies.
     var tally: EventTally? { get }
+    /// Events the log could not keep up with so far (0 without a log).
+    var droppedEvents: Int { get }
+    /// The capture's file and counts so far; nil when it captures nothing.
+    var captureCounts: CaptureCounts? { get }
     /// Replaces the running plan (nil: no faults) for new data on open connections at
     /// once, records a `plan_change` event, and returns the new plan version.
     ///

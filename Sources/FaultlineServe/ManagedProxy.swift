@@ -31,6 +31,24 @@ struct ManagedProxy: Sendable {
     var logPath: String?
     /// How many times it started: later runs write new log files.
     var starts = 0
+    /// Whether it captures both legs to a pcap file (in its current run, or its next
+    /// one while it is disabled).
+    var capture = false
+    /// What the last capture, now closed, wrote and dropped.
+    var lastCapture: CaptureCounts?
+
+    /// The capture as `/v1/proxies/{p}/pcap` answers it: whether it captures (a disabled
+    /// proxy from when it is enabled), the file being written or else the last one,
+    /// and that file's packets written and dropped.
+    var captureJSON: JSONValue {
+        let counts = self.running?.captureCounts ?? self.lastCapture
+        return .object([
+            ("capturing", .bool(self.capture)),
+            ("file", counts.map { JSONValue.string($0.file) } ?? .null),
+            ("packets", .integer(Int64(counts?.written ?? 0))),
+            ("dropped", .integer(Int64(counts?.dropped ?? 0))),
+        ])
+    }
 
     /// Toxics as Toxiproxy lists them: the upstream chain, then the downstream one.
     var listedToxics: [Toxic] {

@@ -19,6 +19,9 @@ package actor ProxyStore {
     /// The one change in progress, and those waiting their turn.
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
+    /// Where captures asked for through the API go without `--pcap DIR`: made on first
+    /// use, readable by this user only.
+    private var scratchCaptureDirectory: String?
 
     package init(options: ServeOptions, logger: Logger, launch: @escaping ProxyLauncher) {
         self.options = options
@@ -53,6 +56,76 @@ package actor ProxyStore {
     func toxic(_ name: String, of proxy: String) throws(ServeError) -> Toxic {
         guard let toxic = try self.proxy(proxy).toxics.first(where: { $0.name == name }) else { throw .toxicNotFound }
         return toxic
+    }
+
+    // MARK: Captures
+
+    /// Starts capturing both legs of a proxy to a new pcap file.
+    ///
+    /// The engine takes its capture when it starts, so a running proxy is started again
+    /// on the same address with a capture (a new log file too, `NAME.N.jsonl`): its
+    /// listener closes for that moment and connections open then get the stop grace,
+    /// then close. Toxics, rules, profile and seed are kept. A disabled proxy captures
+    /// from when it is enabled.
+    func startCapture(_ name: String) async throws(ServeError) -> ManagedProxy {
+        await self.acquire()
+        defer { self.release() }
+        guard var entry = self.proxies[name] else { throw .proxyNotFound }
+        guard !entry.capture else {
+            let file = entry.running?.captureCounts?.file ?? "a new file once it is enabled"
+            throw ServeError(409, "proxy '\(name)' is already capturing, to \(file)")
+        }
+        entry.capture = true
+        try await self.restart(&entry)
+        return entry
+    }
+
+    /// Stops a proxy's capture: the file is flushed and closed, complete. Like a start,
+    /// this starts a running proxy again on the same address, without a capture.
+    func stopCapture(_ name: String) async throws(ServeError) -> ManagedProxy {
+        await self.acquire()
+        defer { self.release() }
+        guard var entry = self.proxies[name] else { throw .proxyNotFound }
+        guard entry.capture else {
+            throw ServeError(409, "proxy '\(name)' is not capturing: start a capture with POST /v1/proxies/\(name)/pcap")
+        }
+        entry.capture = false
+        try await self.restart(&entry)
+        return entry
+    }
+
+    /// Stops a running proxy and starts it again on the address it had; a proxy not
+    /// running only keeps the change for its next start. One that cannot listen again
+    /// (its port taken meanwhile) is left disabled, so enabling it tries again.
+    private func restart(_ entry: inout ManagedProxy) async throws(ServeError) {
+        guard entry.running != nil else {
+            self.proxies[entry.name] = entry
+            return
+        }
+        await self.stop(&entry)
+        do {
+            try await self.start(&entry)
+        } catch {
+            entry.enabled = false
+            self.proxies[entry.name] = entry
+            throw error
+        }
+        self.proxies[entry.name] = entry
+    }
+
+    /// The directory captures go to: `--pcap DIR`, else the server's own.
+    private func captureDirectory() throws(ServeError) -> String {
+        if let directory = self.options.pcapDirectory { return directory }
+        if let directory = self.scratchCaptureDirectory { return directory }
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("faultline-serve-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))").path
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ServeError(500, "cannot make a directory for captures at \(directory): \(error.localizedDescription); start the server with --pcap DIR")
+        }
+        self.scratchCaptureDirectory = directory
+        return directory
     }
 
     /// A snapshot for metrics: name, open connections, counts.
@@ -198,6 +271,7 @@ package actor ProxyStore {
             try Self.checkToxicFits(toxic, entry)
             entry.toxics.append(toxic)
         }
+        self.warnShortfall(of: toxic, on: name)
         return toxic
     }
 
@@ -216,7 +290,14 @@ package actor ProxyStore {
             updated = toxic
         }
         guard let updated else { throw .toxicNotFound }
+        self.warnShortfall(of: updated, on: name)
         return updated
+    }
+
+    /// A toxic that does less here than in Toxiproxy is trouble for the operator to know.
+    private func warnShortfall(of toxic: Toxic, on name: String) {
+        guard let shortfall = ToxicMapping.shortfall(of: toxic) else { return }
+        self.logger.warning("toxic not fully carried out", metadata: ["proxy.name": "\(name)", "toxic.name": "\(toxic.name)", "reason": "\(shortfall)"])
     }
 
     func removeToxic(_ toxicName: String, of name: String) async throws(ServeError) {
@@ -310,7 +391,8 @@ package actor ProxyStore {
             enabled: request.enabled,
             seed: request.seed ?? self.options.seed ?? request.profile?.seed ?? UInt64.random(in: 0...UInt64(Int64.max)),
             index: ManagedProxy.index(of: request.name),
-            profile: request.profile
+            profile: request.profile,
+            capture: request.pcap ?? (self.options.pcapDirectory != nil)
         )
     }
 
@@ -326,6 +408,8 @@ package actor ProxyStore {
         }
         let run = entry.starts + 1
         let suffix = run == 1 ? "" : ".\(run)"
+        var pcap: String?
+        if entry.capture { pcap = "\(try self.captureDirectory())/\(Self.fileName(entry.name))\(suffix).pcap" }
         var spec = ProxySpec(
             name: entry.name,
             transport: entry.transport,
@@ -338,7 +422,8 @@ package actor ProxyStore {
             index: entry.index,
             records: ProxyRecords.Paths(
                 log: self.options.logDirectory.map { "\($0)/\(Self.fileName(entry.name))\(suffix).jsonl" },
-                pcap: self.options.pcapDirectory.map { "\($0)/\(Self.fileName(entry.name))\(suffix).pcap" }
+                pcap: pcap,
+                pcapBuffer: self.options.pcapBuffer
             )
         )
         spec.tallies = true
@@ -362,6 +447,7 @@ package actor ProxyStore {
         } catch {
             self.logger.error("proxy did not stop cleanly", metadata: ["proxy.name": "\(entry.name)", "error": "\(error)"])
         }
+        if let counts = running.captureCounts { entry.lastCapture = counts }
     }
 
     // MARK: Checks

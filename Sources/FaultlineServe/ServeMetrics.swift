@@ -5,7 +5,8 @@ import Synchronization
 
 /// The server's Prometheus figures: per proxy, connections open and total, messages,
 /// bytes forwarded each way (counted as connections close), upstream errors, faults
-/// injected by rule and kind; and API requests by status.
+/// injected by rule and kind, events the log and packets the capture could not keep up
+/// with; and API requests by status.
 ///
 /// Proxy figures are read from each proxy's tally when `/metrics` is scraped (the proxies
 /// count with relaxed atomics on their own loops; nothing is added to their data path)
@@ -33,6 +34,8 @@ package final class ServeMetrics: Sendable {
         for (name, proxy, kinds, plan) in running {
             Gauge(label: "faultline_connections_open", dimensions: [("proxy", name)], factory: self.factory).record(proxy.open)
             Gauge(label: "faultline_plan_version", dimensions: [("proxy", name)], factory: self.factory).record(Int(plan))
+            self.advance("faultline_log_dropped_total", [("proxy", name)], to: proxy.droppedEvents, run: ObjectIdentifier(proxy))
+            self.advance("faultline_capture_dropped_total", [("proxy", name)], to: proxy.captureCounts?.dropped ?? 0, run: ObjectIdentifier(proxy))
             guard let counts = proxy.tally?.counts else { continue }
             self.advance("faultline_connections_total", [("proxy", name)], to: counts.connections, run: ObjectIdentifier(proxy))
             self.advance("faultline_messages_total", [("proxy", name)], to: counts.messages, run: ObjectIdentifier(proxy))

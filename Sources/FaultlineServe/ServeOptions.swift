@@ -7,8 +7,14 @@ package struct ServeOptions: Sendable {
     /// Each proxy's event log goes to `DIR/NAME.jsonl` (a proxy started again writes
     /// `NAME.2.jsonl`, and so on); nil keeps no logs.
     package var logDirectory: String?
-    /// Each proxy's capture goes to `DIR/NAME.pcap` (then `NAME.2.pcap`...).
+    /// Each proxy's capture goes to `DIR/NAME.pcap` (then `NAME.2.pcap`...), and every
+    /// proxy captures from its start unless created with `"pcap": false`; nil: proxies
+    /// capture only when asked (`"pcap": true`, or `POST /v1/proxies/{p}/pcap`), into a
+    /// directory of the server's own under the temporary directory.
     package var pcapDirectory: String?
+    /// Bytes of captured payload that may wait for a capture's writer before packets
+    /// are dropped (and counted); nil: `PacketCapture`'s default.
+    package var pcapBuffer: Int?
     /// The seed of proxies that do not name their own; nil picks one per proxy.
     package var seed: UInt64?
     /// Where a proxy created without `listen` listens: port 0 of loopback.
@@ -37,6 +43,8 @@ package struct ProxyRequest: Sendable {
     package var framing: FramingConfiguration?
     package var seed: UInt64?
     package var profile: Profile?
+    /// Capture both legs to a pcap file from the start; nil: when the server has `--pcap DIR`.
+    package var pcap: Bool?
 
     package init(
         name: String,
@@ -46,7 +54,8 @@ package struct ProxyRequest: Sendable {
         transport: ProxySpec.Transport = .tcp,
         framing: FramingConfiguration? = nil,
         seed: UInt64? = nil,
-        profile: Profile? = nil
+        profile: Profile? = nil,
+        pcap: Bool? = nil
     ) {
         self.name = name
         self.listen = listen
@@ -56,5 +65,6 @@ package struct ProxyRequest: Sendable {
         self.framing = framing
         self.seed = seed
         self.profile = profile
+        self.pcap = pcap
     }
 }

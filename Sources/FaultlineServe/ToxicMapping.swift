@@ -13,13 +13,28 @@ import FaultlineCore
 /// |---|---|
 /// | latency | delay latency ± jitter (uniform), each chunk, order kept |
 /// | bandwidth | bandwidth rate × 1000 bytes/s; rate ≤ 0: none |
-/// | slow_close | none: no fault delays only a close (see docs/toxiproxy.md) |
+/// | slow_close | none: no fault delays only a close (see docs/toxiproxy.md); answered with a warning |
 /// | timeout | 0: blackhole (discard, keep open); > 0: hang, then FIN `timeout` ms after the first data held |
 /// | reset_peer | sever reset `timeout` ms after the connection opened |
-/// | slicer | slice into `average_size`-byte writes `delay` µs apart (no size variation) |
+/// | slicer | slice into `average_size`-byte writes `delay` µs apart; a `size_variation` is not applied, answered with a warning |
 /// | limit_data | sever fin once `bytes` bytes passed in the stream |
 /// | noop | none |
 package enum ToxicMapping {
+    /// What of `toxic` the rules cannot carry out, in words for the person who sent it;
+    /// nil when the rules do all it asks. The API accepts such a toxic (a Toxiproxy
+    /// client must not break on it) and says this in a `Warning` header and the
+    /// operator log.
+    package static func shortfall(of toxic: Toxic) -> String? {
+        switch toxic.type {
+        case .slowClose:
+            return "toxic '\(toxic.name)': slow_close has no effect here: faultline has no fault that delays only a connection's close (data passes and closes at once; see docs/toxiproxy.md)"
+        case .slicer where toxic.attribute("size_variation") != 0:
+            return "toxic '\(toxic.name)': slicer's size_variation is not applied: every piece is average_size (\(max(toxic.attribute("average_size"), 1))) bytes (see docs/toxiproxy.md)"
+        default:
+            return nil
+        }
+    }
+
     package static func rules(for toxic: Toxic) -> [Rule] {
         let match = RuleMatch(direction: toxic.stream.direction)
         let probability = Double(min(max(toxic.toxicity, 0), 1))

@@ -114,15 +114,8 @@ struct NativeAPITests {
         #expect(made.json?["log"] == .string("\(directory)/logged.jsonl"))
         let port = Traffic.port(of: try #require(made.json?["listen"]?.stringValue))
         #expect(try await Traffic.roundTrip(port: port).ending == .eof("ping"))
-        // The log is written off the event loops: wait for the close to be there.
-        let closes = try await withTimeout(.seconds(20)) {
-            while true {
-                let reply = try await serve.call("GET", "/v1/proxies/logged/events?type=conn_close&limit=10")
-                let lines = reply.body.split(separator: "\n")
-                if !lines.isEmpty { return lines }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
+        // The log is written off the event loops: follow it until the close is there.
+        let closes = try await serve.follow("/v1/proxies/logged/events?type=conn_close&limit=10&follow=true") { !$0.isEmpty }
         #expect(closes.count == 1)
         #expect(closes[0].contains(#""type":"conn_close""#))
         let all = try await serve.call("GET", "/v1/proxies/logged/events")
@@ -134,12 +127,17 @@ struct NativeAPITests {
     }
 
     @Test func metricsCountConnectionsAndFaultsByRule() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-metrics-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let upstream = try await TestServer.echo()
-        let serve = try await ServeHarness.start()
+        let serve = try await ServeHarness.start(options: ServeOptions(logDirectory: directory))
         let made = try await serve.call("POST", "/proxies", body: #"{"name":"m","listen":"127.0.0.1:0","upstream":"127.0.0.1:\#(upstream.port)"}"#)
         let port = Traffic.port(of: try #require(made.json?["listen"]?.stringValue))
         #expect(try await serve.call("POST", "/proxies/m/toxics", body: #"{"name":"cut","type":"limit_data","stream":"upstream","attributes":{"bytes":0}}"#).status == 200)
         for _ in 0..<3 { _ = try await Traffic.roundTrip(port: port) }
+        // Counted as the proxy records each close, before the log has it: follow the log.
+        _ = try await serve.follow("/v1/proxies/m/events?type=conn_close&limit=10&follow=true") { $0.count >= 3 }
         let metrics = try await serve.call("GET", "/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.headers["content-type"]?.hasPrefix("text/plain") == true)
@@ -154,17 +152,10 @@ struct NativeAPITests {
         // Bytes are counted as connections close: one clean exchange adds its 4 bytes each way.
         #expect(try await serve.call("DELETE", "/proxies/m/toxics/cut").status == 204)
         #expect(try await Traffic.roundTrip(port: port).ending == .eof("ping"))
-        try await withTimeout(.seconds(20)) {
-            while true {
-                let body = try await serve.call("GET", "/metrics").body
-                if body.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="upstream"} 4"#),
-                    body.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="downstream"} 4"#)
-                {
-                    return
-                }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        _ = try await serve.follow("/v1/proxies/m/events?type=conn_close&limit=10&follow=true") { $0.count >= 4 }
+        let after = try await serve.call("GET", "/metrics").body
+        #expect(after.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="upstream"} 4"#), "\(after)")
+        #expect(after.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="downstream"} 4"#), "\(after)")
         await serve.stop()
         await upstream.stop()
     }

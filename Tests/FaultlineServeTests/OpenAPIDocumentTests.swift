@@ -10,7 +10,7 @@ struct OpenAPIDocumentTests {
     static let routes = [
         "/v1/version", "/v1/proxies", "/v1/proxies/{proxy}", "/v1/proxies/{proxy}/profile", "/v1/proxies/{proxy}/rules",
         "/v1/proxies/{proxy}/rules/{rule}", "/v1/proxies/{proxy}/toxics", "/v1/proxies/{proxy}/toxics/{toxic}",
-        "/v1/proxies/{proxy}/events", "/v1/profiles", "/v1/profiles/{name}", "/v1/reset", "/metrics", "/version", "/proxies",
+        "/v1/proxies/{proxy}/events", "/v1/proxies/{proxy}/pcap", "/v1/profiles", "/v1/profiles/{name}", "/v1/reset", "/metrics", "/version", "/proxies",
         "/populate", "/reset", "/proxies/{proxy}", "/proxies/{proxy}/toxics", "/proxies/{proxy}/toxics/{toxic}",
     ]
 

@@ -4,6 +4,7 @@ import FaultlineServe
 import FaultlineTestSupport
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// A control server in this process on 127.0.0.1:0, with real proxies, driven over
@@ -109,5 +110,68 @@ enum Traffic {
 
     static func port(of listen: String) -> Int {
         Int(listen.split(separator: ":").last ?? "") ?? 0
+    }
+}
+
+extension ServeHarness {
+    /// Follows an events route (`…/events?follow=true`) over one connection and returns
+    /// the event lines read so far once `enough` says they are enough: the events are
+    /// awaited as the server streams them, never polled for.
+    func follow(_ path: String, within limit: Duration = .seconds(30), until enough: @escaping @Sendable ([String]) -> Bool) async throws -> [String] {
+        let connection = try await TestClient.connect(port: self.port)
+        return try await withTimeout(limit) {
+            try await connection.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+                var body = ChunkedBody()
+                for try await chunk in inbound {
+                    try body.feed(chunk)
+                    if enough(body.lines) { return body.lines }
+                }
+                throw HarnessError("the answer to \(path) ended before the events came; got \(body.lines)")
+            }
+        }
+    }
+}
+
+/// An HTTP/1.1 answer read as it arrives: the head, then a chunked body cut into its
+/// complete, non-blank lines.
+struct ChunkedBody {
+    private var pending: [UInt8] = []
+    private var headRead = false
+    private var text: [UInt8] = []
+    private(set) var status = 0
+
+    var lines: [String] {
+        guard let last = self.text.lastIndex(of: 0x0A) else { return [] }
+        return String(decoding: self.text[...last], as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+    }
+
+    mutating func feed(_ buffer: ByteBuffer) throws {
+        self.pending += buffer.readableBytesView
+        if !self.headRead {
+            guard let end = Self.find([13, 10, 13, 10], in: self.pending, from: 0) else { return }
+            let head = String(decoding: self.pending[..<end], as: UTF8.self)
+            self.status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+            guard self.status == 200, head.lowercased().contains("transfer-encoding: chunked") else {
+                throw HarnessError("expected a streamed 200 answer, got: \(head)")
+            }
+            self.pending.removeFirst(end + 4)
+            self.headRead = true
+        }
+        while let lineEnd = Self.find([13, 10], in: self.pending, from: 0),
+            let size = Int(String(decoding: self.pending[..<lineEnd], as: UTF8.self), radix: 16),
+            self.pending.count >= lineEnd + 2 + size + 2
+        {
+            self.text += self.pending[(lineEnd + 2)..<(lineEnd + 2 + size)]
+            self.pending.removeFirst(lineEnd + 2 + size + 2)
+        }
+    }
+
+    private static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
+        guard bytes.count >= needle.count else { return nil }
+        for index in start...(bytes.count - needle.count) where Array(bytes[index..<(index + needle.count)]) == needle {
+            return index
+        }
+        return nil
     }
 }

@@ -12,8 +12,11 @@ struct ServeLoadTests {
     /// Toxics and profiles switched through the API while 100 connections stream:
     /// every connection keeps every byte and ends cleanly.
     @Test func profileSwitchedUnderLoadDropsNothing() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-load-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let upstream = try await TestServer.echo()
-        let serve = try await ServeHarness.start()
+        let serve = try await ServeHarness.start(options: ServeOptions(logDirectory: directory))
         let made = try await serve.call("POST", "/v1/proxies", body: #"{"name":"busy","listen":"127.0.0.1:0","upstream":"127.0.0.1:\#(upstream.port)","seed":"1"}"#)
         let port = Traffic.port(of: try #require(made.json?["listen"]?.stringValue))
         let streams = (0..<100).map { EchoStream(port: port, seed: UInt8($0)) }
@@ -23,12 +26,9 @@ struct ServeLoadTests {
                 return await group.reduce(into: []) { $0.append($1) }
             }
         }
-        // Every stream connected before the first change.
-        try await withTimeout(.seconds(60)) {
-            while try await serve.call("GET", "/v1/proxies/busy").json?["open"]?.doubleValue != 100 {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        // Every stream connected (to the upstream too) before the first change.
+        let opened = try await serve.follow("/v1/proxies/busy/events?type=conn_open&limit=1000&follow=true", within: .seconds(60)) { $0.count >= 100 }
+        #expect(opened.count == 100)
         let changes: [(String, String, String?, [String: String])] = [
             ("POST", "/proxies/busy/toxics", #"{"name":"lag","type":"latency","attributes":{"latency":20,"jitter":10}}"#, [:]),
             ("POST", "/proxies/busy/toxics", #"{"name":"pieces","type":"slicer","stream":"upstream","attributes":{"average_size":100,"delay":200}}"#, [:]),

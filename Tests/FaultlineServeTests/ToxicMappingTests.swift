@@ -59,3 +59,24 @@ struct ToxicMappingTests {
         #expect(parsed["x"] == .array([.integer(1), .number(2.5), .string("s"), .bool(true), .null]))
     }
 }
+
+extension ToxicMappingTests {
+    static let shortfalls: [(Toxic, String?)] = [
+        (Toxic(type: .slowClose, attributes: ["delay": 100]), "slow_close has no effect"),
+        (Toxic(type: .slowClose), "slow_close has no effect"),
+        (Toxic(type: .slicer, attributes: ["average_size": 8, "size_variation": 4]), "size_variation is not applied"),
+        (Toxic(type: .slicer, attributes: ["average_size": 8]), nil),
+        (Toxic(type: .latency, attributes: ["latency": 10]), nil),
+        (Toxic(type: .noop), nil),
+    ]
+
+    @Test(arguments: Self.shortfalls)
+    func whatCannotBeDoneIsSaid(toxic: Toxic, says: String?) {
+        let shortfall = ToxicMapping.shortfall(of: toxic)
+        if let says {
+            #expect(shortfall?.contains(says) == true, "\(toxic.type): \(shortfall ?? "nothing")")
+        } else {
+            #expect(shortfall == nil, "\(toxic.type)")
+        }
+    }
+}

@@ -266,3 +266,37 @@ struct ToxiproxyAPITests {
         await upstream.stop()
     }
 }
+
+extension ToxiproxyAPITests {
+    /// Toxics faultline cannot carry out in full are accepted (a Toxiproxy client must
+    /// not break) and answered with a `Warning` saying what is left undone; a toxic it
+    /// carries out whole gets none.
+    @Test func toxicsDoneOnlyInPartSayWhyInAWarning() async throws {
+        let upstream = try await TestServer.echo()
+        let serve = try await ServeHarness.start()
+        #expect(try await serve.call("POST", "/proxies", body: #"{"name":"w","upstream":"127.0.0.1:\#(upstream.port)"}"#).status == 201)
+
+        let slowClose = try await serve.call("POST", "/proxies/w/toxics", body: #"{"type":"slow_close","attributes":{"delay":100}}"#)
+        #expect(slowClose.status == 200, "\(slowClose)")
+        let closeWarning = try #require(slowClose.headers["warning"])
+        #expect(closeWarning.hasPrefix("299 faultline \""), "\(closeWarning)")
+        #expect(closeWarning.contains("slow_close has no effect"), "\(closeWarning)")
+
+        let varied = try await serve.call(
+            "POST", "/v1/proxies/w/toxics", body: #"{"name":"pieces","type":"slicer","attributes":{"average_size":8,"size_variation":4,"delay":10}}"#
+        )
+        #expect(varied.status == 200, "\(varied)")
+        #expect(varied.headers["warning"]?.contains("size_variation is not applied: every piece is average_size (8) bytes") == true, "\(varied.headers)")
+        #expect(varied.json?["attributes"]?["size_variation"] == .integer(4), "kept and shown as sent")
+
+        // Taking the variation away takes the warning with it.
+        let even = try await serve.call("POST", "/proxies/w/toxics/pieces", body: #"{"attributes":{"size_variation":0}}"#)
+        #expect(even.status == 200, "\(even)")
+        #expect(even.headers["warning"] == nil, "\(even.headers)")
+        let latency = try await serve.call("POST", "/proxies/w/toxics", body: #"{"type":"latency","attributes":{"latency":1}}"#)
+        #expect(latency.status == 200)
+        #expect(latency.headers["warning"] == nil)
+        await serve.stop()
+        await upstream.stop()
+    }
+}
