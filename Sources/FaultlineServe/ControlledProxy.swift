@@ -23,6 +23,11 @@ package protocol ControlledProxy: AnyObject, Sendable {
     ///
     /// - Throws: `InvalidInputError` or `ProfileError` when the profile cannot run here.
     func apply(_ profile: Profile?) async throws -> UInt64
+    /// Starts capturing both legs of everything it carries, open connections included,
+    /// into a new pcap file at `path`; nothing is restarted.
+    func startCapture(_ path: String, buffer: Int?, maxFileSize: Int64?) async throws -> CaptureCounts
+    /// Stops the capture in force and closes its file; nil when none was in force.
+    func stopCapture() async throws -> CaptureCounts?
     /// Stops accepting, lets open connections finish for `grace`, closes the rest and
     /// flushes the records.
     func stop(grace: Duration) async throws

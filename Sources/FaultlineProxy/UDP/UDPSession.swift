@@ -155,12 +155,21 @@ final class UDPSession {
         self.logger = logger
         self.lastActivity = shared.listener.eventLoop.now
         self.openedAt = self.lastActivity
-        self.captureLegs = UDPCaptureLegs(
-            capture: shared.capture,
-            client: client,
-            listener: shared.listener.localAddress,
-            upstream: shared.upstream
+        self.setCapture(shared.capture)
+    }
+
+    /// Starts or stops capturing this session's two legs (also while it runs).
+    func setCapture(_ capture: PacketCapture?) {
+        var legs = UDPCaptureLegs(
+            capture: capture,
+            client: self.client,
+            listener: self.shared.listener.localAddress,
+            upstream: self.shared.upstream
         )
+        if let channel = self.upstreamChannel {
+            legs?.upstreamSocketBound(channel.localAddress, upstream: self.shared.upstream)
+        }
+        self.captureLegs = legs
     }
 
     // MARK: Opening

@@ -19,7 +19,8 @@ final class UDPSessionTable: ChannelInboundHandler {
     private let plan: LivePlan
     private let upstream: SocketAddress
     private let events: any EventSink
-    private let capture: PacketCapture?
+    /// Where new sessions' packets go; `setCapture` changes it while running.
+    private var capture: PacketCapture?
     private let logger: Logger
     private let gauge: UDPSessionGauge
     /// Numbers attempts across sessions when datagrams are logged (`recordDatagrams`).
@@ -76,6 +77,12 @@ final class UDPSessionTable: ChannelInboundHandler {
         }
         let session = self.open(client: envelope.remoteAddress, listener: context.channel)
         session.fromClient(envelope.data)
+    }
+
+    /// Starts or stops capturing (nil) new sessions and the open ones.
+    func setCapture(_ capture: PacketCapture?) {
+        self.capture = capture
+        for session in self.sessions.values { session.setCapture(capture) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
