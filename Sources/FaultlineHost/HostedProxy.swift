@@ -48,6 +48,16 @@ package final class HostedProxy: Sendable {
         }
     }
 
+    /// Bytes written to the upstream and to clients so far, open connections included.
+    package var bytesForwarded: (upstream: Int, downstream: Int) {
+        let totals: ForwardedBytes
+        switch self.engine {
+        case .tcp(let proxy): totals = proxy.forwarded
+        case .udp(let proxy): totals = proxy.forwarded
+        }
+        return (totals.upstream.value, totals.downstream.value)
+    }
+
     /// Events the log could not keep up with so far (0 without a log): each is also a
     /// `log_dropped` event in the log itself.
     package var droppedEvents: Int {

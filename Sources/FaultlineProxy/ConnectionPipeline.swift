@@ -29,8 +29,8 @@ final class ConnectionPipeline {
     /// Shared by the connection's two framers; nil without framing.
     let framing: FramingSession?
     /// What reached each socket, for `conn_close`.
-    let clientLedger = WriteLedger()
-    let upstreamLedger = WriteLedger()
+    let clientLedger: WriteLedger
+    let upstreamLedger: WriteLedger
     let clientBridge: BridgeHandler
     let upstreamBridge: BridgeHandler
     private let clientUnframer: UnframingHandler?
@@ -52,9 +52,12 @@ final class ConnectionPipeline {
         framing: FramingConfiguration = .raw,
         events: any EventSink = NullEventSink(),
         attempts: AttemptLedger? = nil,
-        clientHost: String? = nil
+        clientHost: String? = nil,
+        forwarded: ForwardedBytes? = nil
     ) {
         self.ordinal = ordinal
+        self.clientLedger = WriteLedger(total: forwarded?.downstream)
+        self.upstreamLedger = WriteLedger(total: forwarded?.upstream)
         (self.clientBridge, self.upstreamBridge) = BridgeHandler.matchedPair()
         if framing.kind == .raw {
             self.framing = nil

@@ -64,6 +64,8 @@ package final class TCPProxy: Sendable {
     private let attempts = AttemptLedger()
     /// The plan in force, which `apply` changes while the proxy runs.
     package let plan: LivePlan
+    /// Bytes written to each side so far, open connections included.
+    package let forwarded = ForwardedBytes()
     /// Dials the upstream for every connection (and for copies of duplicated requests).
     private let dialer: UpstreamDialer
 
@@ -226,7 +228,8 @@ package final class TCPProxy: Sendable {
             events: self.events,
             attempts: self.attempts,
             // Only framing groups requests by client host.
-            clientHost: self.configuration.framing.kind == .raw ? nil : client.remoteAddress?.ipAddress
+            clientHost: self.configuration.framing.kind == .raw ? nil : client.remoteAddress?.ipAddress,
+            forwarded: self.forwarded
         )
         // Registered before the plan and the capture are read: a change from now on
         // reaches this connection through the registry (`apply`, `setCapture`), one

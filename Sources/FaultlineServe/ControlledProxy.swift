@@ -14,6 +14,8 @@ package protocol ControlledProxy: AnyObject, Sendable {
     var open: Int { get }
     /// Connections, messages and faults so far, when started with tallies.
     var tally: EventTally? { get }
+    /// Bytes written to the upstream and to clients so far, open connections included.
+    var bytesForwarded: (upstream: Int, downstream: Int) { get }
     /// Events the log could not keep up with so far (0 without a log).
     var droppedEvents: Int { get }
     /// The capture's file and counts so far; nil when it captures nothing.

@@ -237,6 +237,7 @@ private final class StandInProxy: ControlledProxy {
     var open: Int { 0 }
     var tally: EventTally? { nil }
     var droppedEvents: Int { self.drops.withLock { $0.events } }
+    var bytesForwarded: (upstream: Int, downstream: Int) { (0, 0) }
     var captureCounts: CaptureCounts? {
         CaptureCounts(file: "/nonexistent/busy.pcap", written: 0, dropped: self.drops.withLock { $0.packets })
     }

@@ -26,6 +26,8 @@ package final class UDPProxy: Sendable {
     private let capture: Mutex<PacketCapture?>
     private let logger: Logger
     private let gauge = UDPSessionGauge()
+    /// Bytes written to each side so far, open sessions included.
+    package let forwarded = ForwardedBytes()
     private let running = Mutex<(channel: any Channel, table: NIOLoopBound<UDPSessionTable>)?>(nil)
 
     /// - Throws: `InvalidInputError` for a zero idle timeout or a session cap below 1,
@@ -70,7 +72,7 @@ package final class UDPProxy: Sendable {
         }
         let loop = self.group.next()
         let capture = self.capture.withLock { $0 }
-        let table = try await loop.submit { [configuration, plan, events, logger, gauge] in
+        let table = try await loop.submit { [configuration, plan, events, logger, gauge, forwarded] in
             NIOLoopBound(
                 UDPSessionTable(
                     configuration: configuration,
@@ -79,7 +81,8 @@ package final class UDPProxy: Sendable {
                     events: events,
                     capture: capture,
                     logger: logger,
-                    gauge: gauge
+                    gauge: gauge,
+                    forwarded: forwarded
                 ),
                 eventLoop: loop
             )

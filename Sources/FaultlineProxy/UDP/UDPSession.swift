@@ -37,6 +37,8 @@ final class UDPSession {
         /// The proxy's attempt ledger when every datagram is logged as a `message`
         /// (`recordDatagrams`); nil logs none.
         var attempts: AttemptLedger?
+        /// The proxy's running byte totals.
+        var forwarded: ForwardedBytes?
     }
 
     private enum State {
@@ -137,6 +139,7 @@ final class UDPSession {
             sessionOpen: self.openedAt,
             events: self.shared.events,
             proxyName: self.shared.proxyName,
+            forwarded: direction == .upstream ? self.shared.forwarded?.upstream : self.shared.forwarded?.downstream,
             send: send
         )
     }

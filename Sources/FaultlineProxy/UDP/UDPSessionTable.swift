@@ -23,6 +23,7 @@ final class UDPSessionTable: ChannelInboundHandler {
     private var capture: PacketCapture?
     private let logger: Logger
     private let gauge: UDPSessionGauge
+    private let forwarded: ForwardedBytes
     /// Numbers attempts across sessions when datagrams are logged (`recordDatagrams`).
     private let attempts: AttemptLedger?
     /// When the proxy started, for rules' windows and the schedule.
@@ -47,8 +48,10 @@ final class UDPSessionTable: ChannelInboundHandler {
         events: any EventSink,
         capture: PacketCapture?,
         logger: Logger,
-        gauge: UDPSessionGauge
+        gauge: UDPSessionGauge,
+        forwarded: ForwardedBytes
     ) {
+        self.forwarded = forwarded
         self.configuration = configuration
         self.attempts = configuration.recordDatagrams ? AttemptLedger() : nil
         self.plan = plan
@@ -116,7 +119,8 @@ final class UDPSessionTable: ChannelInboundHandler {
                 logger: self.logger,
                 listener: listener,
                 toClients: toClients,
-                attempts: self.configuration.recordDatagrams ? self.attempts : nil
+                attempts: self.configuration.recordDatagrams ? self.attempts : nil,
+                forwarded: self.forwarded
             )
         )
         self.sessions[client] = session
