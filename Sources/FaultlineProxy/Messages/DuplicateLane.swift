@@ -92,11 +92,17 @@ final class DuplicateLane {
         self.pump(on: nil)
     }
 
-    /// The leg ended; copies still waiting go on a new one.
+    /// The leg ended; copies still waiting go on a new one, unless the client's
+    /// connection has closed too: then the proxy may be closing every connection
+    /// (shutdown), and a new leg would hold it up, so they are not sent.
     func legEnded(_ leg: DuplicateLeg) {
         guard leg === self.leg else { return }
         self.leg = nil
         self.dialing = false
+        if self.clientClosed {
+            self.dropWaiting("not sent: the client's connection had closed and the copies' connection ended")
+            return
+        }
         self.pump(on: nil)
     }
 
@@ -151,11 +157,16 @@ final class DuplicateLane {
         guard leg === self.leg else { return }
         self.leg = nil
         self.dialing = false
+        self.dropWaiting("cannot connect for the copy: \(error)")
+    }
+
+    /// Every waiting copy ends unsent, saying why.
+    private func dropWaiting(_ reason: String) {
         let copies = self.waiting
         self.waiting.removeAll()
         self.waitingCost = 0
         for copy in copies {
-            copy.finish(copy.request, .notSent("cannot connect for the copy: \(error)"))
+            copy.finish(copy.request, .notSent(reason))
         }
     }
 
