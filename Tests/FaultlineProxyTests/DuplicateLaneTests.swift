@@ -13,21 +13,55 @@ import Testing
 struct DuplicateLaneTests {
     static let line = FramingConfiguration(kind: .line)
 
-    /// A line echo server that counts the connections it accepted and the lines it read.
+    /// A line echo server that counts the connections it accepted, the most open at
+    /// once and the lines it read, and reports each connection's end. With
+    /// `dropCopies`, only the first connection to send anything is served; every other
+    /// (the copies') is closed as soon as its first bytes arrive, unanswered.
     final class CountingLineServer: Sendable {
-        private let counts = Mutex((connections: 0, lines: 0))
+        private let counts = Mutex((connections: 0, open: 0, mostOpen: 0, lines: 0, main: nil as Int?))
         private let server = Mutex<TestServer?>(nil)
+        let ended: AsyncStream<Void>
+        private let endedContinuation: AsyncStream<Void>.Continuation
 
         var port: Int { self.server.withLock { $0?.port ?? 0 } }
         var connections: Int { self.counts.withLock { $0.connections } }
+        var mostOpen: Int { self.counts.withLock { $0.mostOpen } }
         var lines: Int { self.counts.withLock { $0.lines } }
 
-        static func start() async throws -> CountingLineServer {
+        private init() {
+            (self.ended, self.endedContinuation) = AsyncStream<Void>.makeStream()
+        }
+
+        static func start(dropCopies: Bool = false) async throws -> CountingLineServer {
             let counting = CountingLineServer()
             let server = try await TestServer.start { connection in
-                counting.counts.withLock { $0.connections += 1 }
+                let ordinal = counting.counts.withLock { counts in
+                    counts.connections += 1
+                    counts.open += 1
+                    counts.mostOpen = max(counts.mostOpen, counts.open)
+                    return counts.connections
+                }
+                // Counted as closed before it is closed, so the proxy cannot see the
+                // close and open the next one before the count has dropped.
+                let closing = Mutex(false)
+                let close = {
+                    guard closing.withLock({ was in defer { was = true }; return !was }) else { return }
+                    counting.counts.withLock { $0.open -= 1 }
+                }
+                defer {
+                    close()
+                    counting.endedContinuation.yield()
+                }
                 try await connection.executeThenClose { inbound, outbound in
                     for try await chunk in inbound {
+                        let isMain = counting.counts.withLock { counts in
+                            if counts.main == nil { counts.main = ordinal }
+                            return counts.main == ordinal
+                        }
+                        if dropCopies && !isMain {
+                            close()
+                            return
+                        }
                         let newlines = chunk.readableBytesView.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
                         counting.counts.withLock { $0.lines += newlines }
                         try await outbound.write(chunk)
@@ -36,6 +70,18 @@ struct DuplicateLaneTests {
             }
             counting.server.withLock { $0 = server }
             return counting
+        }
+
+        /// Waits until `count` connections have ended.
+        func awaitEnded(_ count: Int) async throws {
+            let ended = self.ended
+            try await withTimeout(.seconds(30)) {
+                var seen = 0
+                for await _ in ended {
+                    seen += 1
+                    if seen == count { return }
+                }
+            }
         }
 
         func stop() async {
@@ -159,6 +205,72 @@ struct DuplicateLaneTests {
         #expect(server.lines == count + sent.count, "the server read exactly the copies the log says were sent")
         let close = try #require(sink.events.first { $0.type == .connectionClose })
         #expect((close.duplicatedUpstream ?? 0) == sent.count * width)
+        #expect(Accounting.check(sink.events) == [])
+    }
+
+    /// Copies go on after the client's connection closed, then their connection closes
+    /// too: nothing is left open upstream.
+    @Test func theCopiesConnectionClosesOnceTheClientHasGoneAndNoCopyWaits() async throws {
+        let server = try await CountingLineServer.start()
+        let sink = CopySink()
+        let request = Self.lines(50, width: 32)
+        try await withProxy(upstreamPort: server.port, events: sink, faults: try Self.shipped(), framing: Self.line) { _, port in
+            let reply = try await SocketClient.call(port: port, request: request, limit: .seconds(20)) { $0.count >= request.count }
+            #expect(reply == .reply(String(decoding: request, as: UTF8.self)))
+            try await sink.awaitCopies(50)
+            // Both upstream connections end while the proxy still runs.
+            try await server.awaitEnded(2)
+        }
+        await server.stop()
+        #expect(server.connections == 2)
+        #expect(sink.events.filter { $0.type == .duplicateReply }.allSatisfy { $0.reason == nil && $0.bytes == 32 })
+    }
+
+    /// An upstream that closes every copy's connection unanswered: the lane dials again
+    /// for the copies still waiting, one connection at a time, and no copy is logged
+    /// with a reply it never got.
+    @Test func aFailingCopyConnectionIsReplacedOneAtATimeAndEveryCopySaysWhatHappened() async throws {
+        let server = try await CountingLineServer.start(dropCopies: true)
+        let sink = CopySink()
+        let count = 300
+        let request = Self.lines(count, width: 24)
+        // Every request but the first is copied: the first reaches the server alone, on
+        // the client's upstream connection, which the server then knows as the one to serve.
+        let text = """
+            faultline: 1
+            name: all-but-first
+            description: every request but the first twice
+            framing: line
+            rules:
+              - {name: twice, match: {direction: upstream, message: {skip: 1}}, fault: {kind: duplicate}}
+
+            """
+        let plan = FaultPlan(profile: try ProfileLoader(library: []).load(text: text, file: "all-but-first.yaml"), seed: 1)
+        let reply = try await withProxy(upstreamPort: server.port, events: sink, faults: plan, framing: Self.line) { _, port in
+            let connection = try await TestClient.connect(port: port)
+            return try await connection.executeThenClose { inbound, outbound in
+                // The first line's echo first: the client's upstream connection is then
+                // the server's first, and every later one carries copies.
+                var iterator = inbound.makeAsyncIterator()
+                try await outbound.write(ByteBuffer(bytes: request[..<24]))
+                var reply = try await TestClient.read(atLeast: 24, from: &iterator)
+                try await outbound.write(ByteBuffer(bytes: request[24...]))
+                var rest = try await TestClient.read(atLeast: request.count - 24, from: &iterator)
+                reply.writeBuffer(&rest)
+                try await sink.awaitCopies(count - 1)
+                return String(buffer: reply)
+            }
+        }
+        #expect(reply == String(decoding: request, as: UTF8.self))
+        await server.stop()
+        let copies = sink.events.filter { $0.type == .duplicateReply }
+        #expect(copies.count == count - 1)
+        #expect(Set(copies.compactMap(\.unit)) == Set(1..<UInt64(count)), "one event per copy")
+        let answered = copies.filter { $0.bytes != nil || $0.reason == nil }
+        #expect(answered.isEmpty, "no copy got a reply: \(answered.count), first \(String(describing: answered.first)), server connections \(server.connections)")
+        // The client's connection and at most one copy connection at a time.
+        #expect(server.mostOpen <= 2, "most upstream connections open at once: \(server.mostOpen)")
+        #expect(server.connections >= 2)
         #expect(Accounting.check(sink.events) == [])
     }
 }
