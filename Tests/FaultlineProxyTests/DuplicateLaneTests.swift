@@ -3,6 +3,7 @@ import FaultlineFraming
 import FaultlineProxy
 import FaultlineRecords
 import FaultlineTestSupport
+import Foundation
 import NIOCore
 import Synchronization
 import Testing
@@ -272,5 +273,40 @@ struct DuplicateLaneTests {
         #expect(server.mostOpen <= 2, "most upstream connections open at once: \(server.mostOpen)")
         #expect(server.connections >= 2)
         #expect(Accounting.check(sink.events) == [])
+    }
+
+    /// HTTP copies of a request that says `Connection: close`: each copy's connection
+    /// carries that copy alone and is closed after its reply, and the next copy gets a
+    /// new one, even once the client's connection has closed.
+    @Test func httpCopiesAskingToCloseEachGetAConnectionInTurn() async throws {
+        let server = try await CountingHTTPServer.start()
+        let sink = CopySink()
+        let text = """
+            faultline: 1
+            name: thrice
+            description: three more copies of every request
+            framing: http
+            rules:
+              - {name: thrice, match: {direction: upstream}, fault: {kind: duplicate, copies: 3}}
+
+            """
+        let plan = FaultPlan(profile: try ProfileLoader(library: []).load(text: text, file: "thrice.yaml"), seed: 1)
+        let request = HTTPTestMessage.request("POST", "/orders", id: "c-1", body: "x")
+            .replacingOccurrences(of: "Host: test\r\n", with: "Host: test\r\nConnection: close\r\n")
+        let reply = try await withProxy(upstreamPort: server.port, events: sink, faults: plan, framing: FramingConfiguration(kind: .http)) { _, port in
+            let reply = try await SocketClient.call(port: port, request: Array(request.utf8), limit: .seconds(20), isComplete: HTTPTestMessage.isCompleteResponse)
+            try await sink.awaitCopies(3)
+            return reply
+        }
+        await server.stop(afterServing: 4)
+        guard case .reply(let text) = reply else {
+            Issue.record("the client should get its reply, got \(reply)")
+            return
+        }
+        #expect(text.contains("c-1 executed"))
+        #expect(server.executions(of: "c-1") == 4, "the original and three copies")
+        let copies = sink.events.filter { $0.type == .duplicateReply }
+        #expect(copies.map { $0.params?["copy"] } == ["1", "2", "3"])
+        #expect(copies.allSatisfy { $0.status == 200 && $0.reason == nil }, "\(copies.map { $0.reason })")
     }
 }

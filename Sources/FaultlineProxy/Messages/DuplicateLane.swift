@@ -92,14 +92,15 @@ final class DuplicateLane {
         self.pump(on: nil)
     }
 
-    /// The leg ended; copies still waiting go on a new one, unless the client's
-    /// connection has closed too: then the proxy may be closing every connection
-    /// (shutdown), and a new leg would hold it up, so they are not sent.
-    func legEnded(_ leg: DuplicateLeg) {
+    /// The leg ended; copies still waiting go on a new one, unless the leg was lost
+    /// (not `retired`) after the client's connection had closed: then the proxy may be
+    /// closing every connection (shutdown), and a new leg would hold it up, so they are
+    /// not sent.
+    func legEnded(_ leg: DuplicateLeg, retired: Bool) {
         guard leg === self.leg else { return }
         self.leg = nil
         self.dialing = false
-        if self.clientClosed {
+        if self.clientClosed && !retired {
             self.dropWaiting("not sent: the client's connection had closed and the copies' connection ended")
             return
         }
@@ -115,7 +116,7 @@ final class DuplicateLane {
                 leg.send(next)
             }
             if self.waiting.isEmpty, leg.waiting == 0, self.clientClosed, !self.dialing {
-                leg.end(because: "the client's connection closed and no copy waits")
+                leg.end(because: "the client's connection closed and no copy waits", retired: true)
             }
             return
         }

@@ -150,7 +150,7 @@ final class DuplicateLeg: ChannelInboundHandler {
         }
         guard answered, !self.ended else { return }
         if self.retiring && self.inFlight.isEmpty {
-            self.end(because: "the copy's connection was retired")
+            self.end(because: "the copy's connection was retired", retired: true)
             return
         }
         self.armTimer(context: context)
@@ -178,8 +178,9 @@ final class DuplicateLeg: ChannelInboundHandler {
 
     /// Ends the leg: every copy still on it ends with `reason` (as `notSent` when its
     /// bytes never reached the socket), the connection closes, and the lane may open
-    /// another for the copies still to come.
-    func end(because reason: String) {
+    /// another for the copies still to come. `retired`: the leg ended as planned (idle,
+    /// or it carried its last copy), not because the connection was lost.
+    func end(because reason: String, retired: Bool = false) {
         guard !self.ended else { return }
         self.ended = true
         self.timer?.cancel()
@@ -191,7 +192,7 @@ final class DuplicateLeg: ChannelInboundHandler {
             sending.copy.finish(sending.copy.request, sending.sent ? .failed(reason) : .notSent(reason))
         }
         self.context?.close(promise: nil)
-        self.lane.legEnded(self)
+        self.lane.legEnded(self, retired: retired)
     }
 
     /// The timer for the oldest copy's reply.
