@@ -45,8 +45,8 @@ final class DuplicateLane {
     private var dialing = false
     private var clientClosed = false
     private var watchingClient = false
-    /// Upstream connections dialled for copies so far.
-    private(set) var legsDialled = 0
+    /// The loop of the legs (the client connection's), once one was dialled.
+    private var loop: (any EventLoop)?
 
     init(framing: FramingConfiguration, dialer: UpstreamDialer, registry: ConnectionRegistry?) {
         self.framing = framing
@@ -124,13 +124,9 @@ final class DuplicateLane {
         self.dial(on: loop)
     }
 
-    /// The loop of the legs, once one was dialled.
-    private var loop: (any EventLoop)?
-
     private func dial(on loop: any EventLoop) {
         self.loop = loop
         self.dialing = true
-        self.legsDialled += 1
         let leg = DuplicateLeg(lane: self, framing: self.framing)
         self.leg = leg
         let bound = NIOLoopBound(leg, eventLoop: loop)
