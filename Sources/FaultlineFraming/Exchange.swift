@@ -37,8 +37,25 @@ package final class Exchange {
         package var unit: UInt64
         /// Its facts as framed, with its `attempt` and `requestMono`.
         package var info: MessageInfo
+        /// Boxed: rare, and as large as the rest of the entry (a connection may have
+        /// thousands of requests waiting).
+        private var sever: Sever?
+
+        package init(unit: UInt64, info: MessageInfo) {
+            self.unit = unit
+            self.info = info
+        }
+
         /// A sever to carry out when the first byte of its reply arrives.
-        package var severOnReply: FaultDecision?
+        package var severOnReply: FaultDecision? {
+            get { self.sever?.decision }
+            set { self.sever = newValue.map(Sever.init) }
+        }
+    }
+
+    private final class Sever {
+        let decision: FaultDecision
+        init(_ decision: FaultDecision) { self.decision = decision }
     }
 
     private enum Entry {
