@@ -127,11 +127,12 @@ package final class PacingStage: ChannelOutboundHandler {
 
     private func enqueue(_ buffer: ByteBuffer, pace: Pace) {
         var buffer = buffer
-        var pieceSize = max(buffer.readableBytes, 1)
-        if let slice = pace.slice { pieceSize = min(pieceSize, slice.bytes) }
-        // Throttled data leaves in pieces worth about 20ms each, so the rate is smooth.
-        if let rate = pace.bytesPerSecond { pieceSize = min(pieceSize, max(1, rate / 50)) }
+        var slice = pace.slice  // draws each piece's size (a size variation)
         repeat {
+            var pieceSize = max(buffer.readableBytes, 1)
+            if let size = slice?.nextPieceSize() { pieceSize = min(pieceSize, size) }
+            // Throttled data leaves in pieces worth about 20ms each, so the rate is smooth.
+            if let rate = pace.bytesPerSecond { pieceSize = min(pieceSize, max(1, rate / 50)) }
             let piece = buffer.readSlice(length: min(pieceSize, buffer.readableBytes)) ?? ByteBuffer()
             let at = max(pace.ready, self.cursor)
             self.append(.data(piece), at: at)
