@@ -77,6 +77,44 @@ struct SlowCloseTests {
         FaultsOverSocketsTests.expectTruthfulAccounting(events.events)
     }
 
+    /// The server answers and ends its side before the client's end reaches it, so the
+    /// proxy's client socket closes completely (both ways ended) while the client's
+    /// FIN is still held: the held end survives the source's teardown.
+    @Test func theEndIsHeldAfterTheClientsSideClosedCompletely() async throws {
+        let (arrivals, continuation) = AsyncStream.makeStream(of: Arrival.self)
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                var bytes = String(buffer: try await TestClient.read(atLeast: 1, from: &iterator))
+                let dataAt = ContinuousClock.now
+                try await outbound.write(ByteBuffer(string: "bye"))
+                outbound.finish()
+                while let chunk = try await iterator.next() { bytes += String(buffer: chunk) }
+                continuation.yield(Arrival(bytes: bytes, dataAt: dataAt, endAt: .now))
+            }
+        }
+        let plan = try Self.plan("  - {name: linger, match: {direction: upstream}, fault: {kind: slow_close, delay: 800ms}}\n")
+        let events = AwaitableEventSink()
+        let (reply, arrival) = try await withProxy(upstreamPort: server.port, events: events, faults: plan) { _, port in
+            try await withTimeout(.seconds(30)) {
+                let client = try await TestClient.connect(port: port)
+                let reply = try await client.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(string: "x"))
+                    outbound.finish()
+                    return String(buffer: try await TestClient.readAll(inbound))
+                }
+                var iterator = arrivals.makeAsyncIterator()
+                return (reply, await iterator.next())
+            }
+        }
+        await server.stop()
+        #expect(reply == "bye")
+        let seen = try #require(arrival)
+        #expect(seen.bytes == "x")
+        #expect(seen.endAt - seen.dataAt >= .milliseconds(600), "the end came \(seen.endAt - seen.dataAt) after the data")
+        #expect(events.events.filter { $0.type == .fault }.map(\.action) == ["hold_close"])
+    }
+
     @Test func removingTheRuleReleasesAHeldEndAtOnce() async throws {
         let (server, arrivals) = try await Self.witness()
         // Held for a minute unless the rule goes.
