@@ -163,12 +163,13 @@ package final class FaultStage: ChannelDuplexHandler {
 
     /// An end of stream on its way to this channel's socket: held when a `slow_close`
     /// rule covering the written direction fires, and recorded as its `fault` event
-    /// then. Passed at once: a close while one is already held and a cut of the whole
-    /// connection (reset, FIN both ways, a proxy shutting down: `.all`), which also end
-    /// the hold; and any end on a channel already closed.
+    /// then. Passed at once, ending a hold if there is one: a cut of the whole
+    /// connection (a sever's reset or FIN both ways, a hang's close) and any full close
+    /// (`.all`: a reset passed on, an error, a proxy shutting down). A second FIN while
+    /// one is held leaves with it. A channel already closed holds nothing.
     package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if let held = self.heldEnd {
-            if mode == .output {
+            if mode == .output, !self.connection.severed {
                 // Another FIN (a half-close sever after the peer's): it leaves with the held one.
                 if let promise { self.heldEnd?.promises.append(promise) }
                 return
