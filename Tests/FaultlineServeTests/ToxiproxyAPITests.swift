@@ -274,17 +274,23 @@ extension ToxiproxyAPITests {
     @Test func slowCloseAndAVariedSlicerBecomeWholeRulesWithoutAWarning() async throws {
         let upstream = try await TestServer.echo()
         let serve = try await ServeHarness.start()
-        #expect(try await serve.call("POST", "/proxies", body: #"{"name":"w","upstream":"127.0.0.1:\#(upstream.port)"}"#).status == 201)
+        let made = try await serve.call("POST", "/proxies", body: #"{"name":"w","listen":"127.0.0.1:0","upstream":"127.0.0.1:\#(upstream.port)"}"#)
+        #expect(made.status == 201)
+        let port = Traffic.port(of: try #require(made.json?["listen"]?.stringValue))
 
-        let slowClose = try await serve.call("POST", "/proxies/w/toxics", body: #"{"type":"slow_close","attributes":{"delay":100}}"#)
+        let slowClose = try await serve.call("POST", "/proxies/w/toxics", body: #"{"type":"slow_close","attributes":{"delay":1500}}"#)
         #expect(slowClose.status == 200, "\(slowClose)")
         #expect(slowClose.headers["warning"] == nil, "\(slowClose.headers)")
         let closeRule = try await serve.call("GET", "/v1/proxies/w/rules/slow_close_downstream")
         #expect(closeRule.status == 200, "\(closeRule)")
         #expect(closeRule.json?["kind"] == "slow_close")
         #expect(closeRule.json?["direction"] == "downstream")
-        #expect(closeRule.json?["params"]?["delay"] == "100ms")
+        #expect(closeRule.json?["params"]?["delay"] == "1.5s")
         #expect(closeRule.json?["source"] == "toxic")
+        // The echo's reply comes whole; its end of stream comes 1.5 s late.
+        let held = try await Traffic.roundTrip(port: port)
+        #expect(held.ending == .eof("ping"))
+        #expect(held.elapsed >= .milliseconds(1500), "a 1500 ms slow_close, round trip \(held.elapsed)")
 
         let varied = try await serve.call(
             "POST", "/v1/proxies/w/toxics", body: #"{"name":"pieces","type":"slicer","attributes":{"average_size":8,"size_variation":4,"delay":10}}"#
