@@ -3,6 +3,7 @@ import FaultlineProxy
 import FaultlineRecords
 import Logging
 import NIOCore
+import Synchronization
 
 /// A proxy the host started, with its records: where it listens, the seed it runs
 /// with, what it has done so far, and how to stop it cleanly.
@@ -22,6 +23,9 @@ package final class HostedProxy: Sendable {
     let engine: Engine
     let records: ProxyRecords
     let logger: Logger
+    /// The capture in force: the one `--pcap` opened, or one started later; nil when
+    /// none is.
+    private let capture: Mutex<PacketCapture?>
 
     init(spec: ProxySpec, address: HostPort, seed: UInt64, tally: EventTally?, engine: Engine, records: ProxyRecords, logger: Logger) {
         self.spec = spec
@@ -31,6 +35,7 @@ package final class HostedProxy: Sendable {
         self.engine = engine
         self.records = records
         self.logger = logger
+        self.capture = Mutex(records.capture)
     }
 
     package var name: String { self.spec.name }
@@ -43,6 +48,16 @@ package final class HostedProxy: Sendable {
         }
     }
 
+    /// Bytes written to the upstream and to clients so far, open connections included.
+    package var bytesForwarded: (upstream: Int, downstream: Int) {
+        let totals: ForwardedBytes
+        switch self.engine {
+        case .tcp(let proxy): totals = proxy.forwarded
+        case .udp(let proxy): totals = proxy.forwarded
+        }
+        return (totals.upstream.value, totals.downstream.value)
+    }
+
     /// Events the log could not keep up with so far (0 without a log): each is also a
     /// `log_dropped` event in the log itself.
     package var droppedEvents: Int {
@@ -52,8 +67,46 @@ package final class HostedProxy: Sendable {
     /// The capture's file and counts so far (packets written, and packets dropped
     /// because the writer fell behind); nil when this proxy captures nothing.
     package var captureCounts: CaptureCounts? {
-        guard let capture = self.records.capture else { return nil }
-        return CaptureCounts(file: capture.path, written: capture.writtenPackets, dropped: capture.droppedPackets)
+        self.capture.withLock { $0 }.map(CaptureCounts.init)
+    }
+
+    /// Starts capturing both legs of every connection (or UDP session), the open ones
+    /// included, into a new pcap file at `path`, while the proxy runs: nothing is
+    /// restarted or disturbed. A tap put into an open TCP connection starts its flow
+    /// with a handshake at that moment.
+    ///
+    /// - Throws: `InvalidInputError` when a capture is in force already; the capture
+    ///   file's user-facing error (exit 3) when it cannot be opened.
+    package func startCapture(_ path: String, buffer: Int? = nil, maxFileSize: Int64? = nil) async throws -> CaptureCounts {
+        let capture = try ProxyRecords.openCapture(path, paths: ProxyRecords.Paths(pcapMaxSize: maxFileSize, pcapBuffer: buffer))
+        let taken = self.capture.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = capture
+            return true
+        }
+        guard taken else {
+            try? await capture.close()
+            throw InvalidInputError("proxy '\(self.name)' is already capturing, to \(self.captureCounts?.file ?? "a file")")
+        }
+        await self.setEngineCapture(capture)
+        return CaptureCounts(capture)
+    }
+
+    /// Stops the capture in force: no packet reaches it any more, then its file is
+    /// drained and closed, complete. Returns what it wrote, or nil when none was in
+    /// force.
+    package func stopCapture() async throws -> CaptureCounts? {
+        guard let capture = self.capture.withLock({ current in defer { current = nil }; return current }) else { return nil }
+        await self.setEngineCapture(nil)
+        try await self.records.close(capture, logger: self.logger)
+        return CaptureCounts(capture)
+    }
+
+    private func setEngineCapture(_ capture: PacketCapture?) async {
+        switch self.engine {
+        case .tcp(let proxy): await proxy.setCapture(capture)
+        case .udp(let proxy): await proxy.setCapture(capture)
+        }
     }
 
     /// Puts `profile` in force on the running proxy (nil: no faults) and returns the new
@@ -80,7 +133,7 @@ package final class HostedProxy: Sendable {
         case .tcp(let proxy): await proxy.shutdown(grace: .nanoseconds(grace.nanoseconds))
         case .udp(let proxy): await proxy.shutdown()
         }
-        try await self.records.close(logger: self.logger)
+        try await self.records.close(capture: self.capture.withLock { $0 }, logger: self.logger)
     }
 }
 
@@ -90,6 +143,10 @@ package struct CaptureCounts: Sendable, Equatable {
     package var file: String
     package var written: Int
     package var dropped: Int
+
+    init(_ capture: PacketCapture) {
+        self.init(file: capture.path, written: capture.writtenPackets, dropped: capture.droppedPackets)
+    }
 
     package init(file: String, written: Int, dropped: Int) {
         self.file = file

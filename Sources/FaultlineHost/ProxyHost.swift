@@ -44,7 +44,7 @@ package enum ProxyHost {
             let address = HostPort(host: bound.ipAddress ?? spec.listen.host, port: bound.port ?? spec.listen.port)
             return HostedProxy(spec: spec, address: address, seed: seed, tally: tally, engine: engine, records: records, logger: logger)
         } catch {
-            try? await records.close(logger: logger)
+            try? await records.close(capture: records.capture, logger: logger)
             throw error
         }
     }

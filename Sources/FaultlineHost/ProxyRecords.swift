@@ -29,16 +29,25 @@ package struct ProxyRecords: Sendable {
     package init(_ paths: Paths) throws {
         let eventLog = try paths.log.map { try EventLog(path: $0) }
         do {
-            self.capture = try paths.pcap.map {
-                try PacketCapture(
-                    path: $0, maxFileSize: paths.pcapMaxSize, maxQueuedBytes: paths.pcapBuffer ?? PacketCapture.defaultMaxQueuedBytes
-                )
-            }
-        } catch let error as PcapError {
+            self.capture = try paths.pcap.map { try Self.openCapture($0, paths: paths) }
+        } catch {
             try? eventLog?.close()
-            throw error.userFacing
+            throw error
         }
         self.log = eventLog
+    }
+
+    /// A capture file at `path`, with the size and buffer bounds of `paths`.
+    ///
+    /// - Throws: the `PcapError`'s user-facing form (exit 3).
+    package static func openCapture(_ path: String, paths: Paths) throws -> PacketCapture {
+        do {
+            return try PacketCapture(
+                path: path, maxFileSize: paths.pcapMaxSize, maxQueuedBytes: paths.pcapBuffer ?? PacketCapture.defaultMaxQueuedBytes
+            )
+        } catch let error as PcapError {
+            throw error.userFacing
+        }
     }
 
     /// Where the proxy records events: the log, or nowhere.
@@ -49,24 +58,36 @@ package struct ProxyRecords: Sendable {
     /// Drains and closes both files; says on standard error if either lost anything.
     /// The capture closes first, so a capture that lost packets is recorded in the log
     /// (`capture_dropped`) before the log closes.
-    package func close(logger: Logger) async throws {
+    ///
+    /// - Parameter capture: the capture in force now: the first one, one started later
+    ///   (`HostedProxy.startCapture`), or none (a capture stopped was closed then).
+    package func close(capture: PacketCapture?, logger: Logger) async throws {
         var failure: (any Error)?
-        if let capture = self.capture {
-            do {
-                try await capture.close()
-            } catch let error as PcapError {
-                failure = RuntimeFailure(error.message)
-            }
-            if let dropped = capture.droppedEvent {
-                self.log?.record(dropped)
-                logger.warning("capture fell behind", metadata: ["dropped": "\(capture.droppedPackets)", "file": "\(capture.path)"])
-            }
+        if let capture {
+            do { try await self.close(capture, logger: logger) } catch { failure = error }
         }
         if let log = self.log {
             do { try await log.close() } catch { failure = failure ?? error }
             if log.droppedEvents > 0 {
                 logger.warning("event log fell behind", metadata: ["dropped": "\(log.droppedEvents)", "file": "\(log.path)"])
             }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Drains and closes one capture (this proxy's first, or one started later); a
+    /// capture that lost packets says so in the log (`capture_dropped`) and on standard
+    /// error. Safe to call more than once.
+    package func close(_ capture: PacketCapture, logger: Logger) async throws {
+        var failure: (any Error)?
+        do {
+            try await capture.close()
+        } catch let error as PcapError {
+            failure = RuntimeFailure(error.message)
+        }
+        if let dropped = capture.droppedEvent {
+            self.log?.record(dropped)
+            logger.warning("capture fell behind", metadata: ["dropped": "\(capture.droppedPackets)", "file": "\(capture.path)"])
         }
         if let failure { throw failure }
     }

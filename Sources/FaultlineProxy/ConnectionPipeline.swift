@@ -21,15 +21,16 @@ import NIOCore
 final class ConnectionPipeline {
     /// The connection's ordinal within its proxy, from 0.
     let ordinal: UInt64
-    /// Where `--pcap` packets go; nil captures nothing.
-    let capture: PacketCapture?
+    /// Where `--pcap` packets go; nil captures nothing. A capture started or stopped
+    /// while the connection is open puts its taps in or takes them out (`setCapture`).
+    private(set) var capture: PacketCapture?
     /// The connection's fault state, once a plan could act on it (nil: no stages).
     private(set) var faults: FaultConnection?
     /// Shared by the connection's two framers; nil without framing.
     let framing: FramingSession?
     /// What reached each socket, for `conn_close`.
-    let clientLedger = WriteLedger()
-    let upstreamLedger = WriteLedger()
+    let clientLedger: WriteLedger
+    let upstreamLedger: WriteLedger
     let clientBridge: BridgeHandler
     let upstreamBridge: BridgeHandler
     private let clientUnframer: UnframingHandler?
@@ -50,12 +51,13 @@ final class ConnectionPipeline {
         proxy: String = "proxy",
         framing: FramingConfiguration = .raw,
         events: any EventSink = NullEventSink(),
-        capture: PacketCapture? = nil,
         attempts: AttemptLedger? = nil,
-        clientHost: String? = nil
+        clientHost: String? = nil,
+        forwarded: ForwardedBytes? = nil
     ) {
         self.ordinal = ordinal
-        self.capture = capture
+        self.clientLedger = WriteLedger(total: forwarded?.downstream)
+        self.upstreamLedger = WriteLedger(total: forwarded?.upstream)
         (self.clientBridge, self.upstreamBridge) = BridgeHandler.matchedPair()
         if framing.kind == .raw {
             self.framing = nil
@@ -117,6 +119,25 @@ final class ConnectionPipeline {
         }
         if wantsMessages { self.hasMessageStages = true }
         if isNew, self.isBridged, let upstream = self.upstream { faults.bridged(client: client, upstream: upstream) }
+    }
+
+    /// Starts or stops capturing this connection (a capture started or stopped while it
+    /// is open), on the connection's loop. A tap put into an open channel starts its
+    /// flow with a handshake at that moment; one taken out records nothing more.
+    func setCapture(_ capture: PacketCapture?) {
+        guard capture !== self.capture else { return }
+        self.capture = capture
+        for (channel, role, ledger) in [
+            (self.client, WireTap.Role.accepted, self.clientLedger), (self.upstream, .dialled, self.upstreamLedger),
+        ] {
+            guard let handlers = channel?.pipeline.syncOperations else { continue }
+            if let tap = try? handlers.context(handlerType: WireTap.self) {
+                try? handlers.removeHandler(context: tap)
+            }
+            if let capture {
+                try? handlers.addHandler(WireTap(capture: capture, role: role), position: .after(ledger))
+            }
+        }
     }
 
     /// The upstream is connected: timed faults start counting.

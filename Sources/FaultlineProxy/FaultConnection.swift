@@ -127,6 +127,12 @@ package final class FaultConnection {
         self.pacers[direction]?.heldBytes ?? 0
     }
 
+    /// Memory `direction`'s pacing stage holds (bytes, storage and per-write overhead):
+    /// what backpressure counts.
+    func heldCost(_ direction: Event.Direction) -> Int {
+        self.pacers[direction]?.heldCost ?? 0
+    }
+
     /// Runs `action` once `direction`'s held data has left (at once if none waits).
     func afterHeld(_ direction: Event.Direction, _ action: @escaping () -> Void) {
         if let pacer = self.pacers[direction] {

@@ -27,8 +27,8 @@ package final class FaultStage: ChannelDuplexHandler {
     package typealias OutboundIn = ByteBuffer
     package typealias OutboundOut = ByteBuffer
 
-    /// Bytes held in the pacing stage above which reading pauses, and below which it
-    /// resumes.
+    /// Memory held in the pacing stage (`PacingStage.heldCost`) above which reading
+    /// pauses, and below which it resumes.
     package static let highWater = 256 * 1024
     package static let lowWater = 64 * 1024
 
@@ -220,7 +220,7 @@ package final class FaultStage: ChannelDuplexHandler {
     }
 
     package func read(context: ChannelHandlerContext) {
-        if self.mode == .hanging || self.connection.held(self.direction) > Self.highWater {
+        if self.mode == .hanging || self.connection.heldCost(self.direction) > Self.highWater {
             self.pendingRead = true
             return
         }

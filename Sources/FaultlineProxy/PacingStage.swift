@@ -15,7 +15,10 @@ import NIOCore
 ///     out:     ────────a─b₁─b₂─b₃ close(output)
 ///
 /// Backpressure: the connection asks the source's `FaultStage` to stop reading while
-/// more than `FaultStage.highWater` bytes wait here.
+/// what waits here holds more than `FaultStage.highWater` bytes of memory (`heldCost`:
+/// the buffers' storage and a per-entry overhead, not only the bytes still to send).
+/// A paced write waits whole and is cut into its pieces as they fall due, so a write
+/// sliced one byte at a time costs one entry, not one per byte.
 package final class PacingStage: ChannelOutboundHandler {
     package typealias OutboundIn = ByteBuffer
     package typealias OutboundOut = ByteBuffer
@@ -38,19 +41,105 @@ package final class PacingStage: ChannelOutboundHandler {
         }
     }
 
+    /// How the bytes of one held write leave: in pieces of `pieceSize`, each `spacing`
+    /// after the one before. Nil for a write that leaves whole at its release time.
+    struct Cadence: Equatable {
+        var pieceSize: Int
+        var bytesPerSecond: Int?
+        var gap: TimeAmount
+        /// A slice with a size variation: draws each piece's size in turn
+        /// (`ChunkDecision.Slice.nextPieceSize`); nil when every piece is `pieceSize`.
+        var sizes: ChunkDecision.Slice?
+
+        /// Nil when the pace neither slices nor throttles.
+        init?(_ pace: Pace) {
+            guard pace.slice != nil || pace.bytesPerSecond != nil else { return nil }
+            var pieceSize = Int.max
+            if let slice = pace.slice { pieceSize = min(pieceSize, max(1, slice.bytes)) }
+            // Throttled data leaves in pieces worth about 20ms each, so the rate is smooth.
+            if let rate = pace.bytesPerSecond { pieceSize = min(pieceSize, max(1, rate / 50)) }
+            self.pieceSize = pieceSize
+            self.bytesPerSecond = pace.bytesPerSecond
+            self.gap = pace.slice.map { .nanoseconds($0.gap.nanoseconds) } ?? .zero
+            self.sizes = pace.slice.flatMap { $0.variation > 0 ? $0 : nil }
+        }
+
+        /// The size of the next piece to cut (drawn, with a size variation).
+        mutating func nextPieceSize() -> Int {
+            guard var sizes = self.sizes else { return self.pieceSize }
+            defer { self.sizes = sizes }
+            return min(sizes.nextPieceSize(), self.bytesPerSecond.map { max(1, $0 / 50) } ?? .max)
+        }
+
+        /// The time between a piece of `bytes` and the next.
+        func spacing(after bytes: Int) -> TimeAmount {
+            var spacing = TimeAmount.zero
+            if let rate = self.bytesPerSecond, rate > 0 {
+                spacing = .nanoseconds(Int64(bytes) * 1_000_000_000 / Int64(rate))
+            }
+            return max(spacing, self.gap)
+        }
+
+        /// The time from the first piece of `bytes` to the release time of whatever
+        /// follows them.
+        func duration(of bytes: Int) -> TimeAmount {
+            guard bytes > 0 else { return self.spacing(after: 0) }
+            if self.sizes != nil {
+                // Drawn sizes: the same draws the pieces will get, in order.
+                var cadence = self
+                var left = bytes
+                var total = TimeAmount.zero
+                while left > 0 {
+                    let piece = min(left, cadence.nextPieceSize())
+                    total = total + self.spacing(after: piece)
+                    left -= piece
+                }
+                return total
+            }
+            let whole = bytes / self.pieceSize
+            let rest = bytes % self.pieceSize
+            var total = TimeAmount.nanoseconds(self.spacing(after: self.pieceSize).nanoseconds * Int64(whole))
+            if rest > 0 { total = total + self.spacing(after: rest) }
+            return total
+        }
+    }
+
+    /// One thing waiting to leave, at `at`. A paced write is held whole and cut into
+    /// pieces as they fall due, never in advance: a megabyte sliced one byte at a time
+    /// is one entry, not a million.
     private enum Entry {
-        case data(ByteBuffer)
-        case flush
+        case data(ByteBuffer, Cadence?)
         case close(CloseMode, EventLoopPromise<Void>?)
         case run(() -> Void)
     }
+
+    /// What an entry costs beyond its buffer's storage: its slot in the queue and the
+    /// storage's own header and allocation. An estimate on the safe side, so many tiny
+    /// writes count for what they really hold, not for their few bytes.
+    static let entryOverhead = MemoryLayout<(entry: Entry, at: NIODeadline)>.stride + 64
+
+    /// Held bytes up to which a new write with the same cadence, due right after the
+    /// last one, joins it instead of being an entry of its own.
+    static let joinLimit = 16 * 1024
 
     private let connection: FaultConnection
     package let direction: Event.Direction
     var next: Pace?
     private var queue = CircularBuffer<(entry: Entry, at: NIODeadline)>()
+    /// When whatever is queued next may leave at the earliest: the release time of the
+    /// last entry plus the time its pieces take.
     private var cursor = NIODeadline.distantPast
+    /// Bytes waiting to leave: what the client's `WriteLedger` counts as ahead of an
+    /// answer written in the server's place.
     private(set) var heldBytes = 0
+    /// Memory the waiting entries hold: their buffers' storage (all of it, even where
+    /// only part is still to leave) plus `entryOverhead` each. The measure the
+    /// source's `FaultStage` pauses reading on (`FaultStage.highWater`).
+    package private(set) var heldCost = 0
+    /// The highest `heldCost` seen, for tests and diagnosis.
+    package private(set) var peakHeldCost = 0
+    /// Entries waiting.
+    package var heldEntries: Int { self.queue.count }
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private var context: ChannelHandlerContext?
@@ -111,13 +200,14 @@ package final class PacingStage: ChannelOutboundHandler {
     func discard() {
         for item in self.queue {
             switch item.entry {
-            case .data(let buffer): self.connection.addDropped(buffer.readableBytes, self.direction, afterBridge: true)
+            case .data(let buffer, _): self.connection.addDropped(buffer.readableBytes, self.direction, afterBridge: true)
             case .close(_, let promise): promise?.fail(ChannelError.ioOnClosedChannel)
-            case .flush, .run: break
+            case .run: break
             }
         }
         self.queue.removeAll()
         self.heldBytes = 0
+        self.heldCost = 0
         self.timer?.cancel()
         self.timer = nil
         self.timerDeadline = nil
@@ -125,44 +215,84 @@ package final class PacingStage: ChannelOutboundHandler {
 
     // MARK: Queue
 
+    /// Queues one write: whole, or as one paced entry whose pieces are cut as they fall
+    /// due. A write due right after the last entry, with the same cadence, joins it
+    /// when that changes no piece's size or time (`joinLimit`).
     private func enqueue(_ buffer: ByteBuffer, pace: Pace) {
-        var buffer = buffer
-        var slice = pace.slice  // draws each piece's size (a size variation)
-        repeat {
-            var pieceSize = max(buffer.readableBytes, 1)
-            if let size = slice?.nextPieceSize() { pieceSize = min(pieceSize, size) }
-            // Throttled data leaves in pieces worth about 20ms each, so the rate is smooth.
-            if let rate = pace.bytesPerSecond { pieceSize = min(pieceSize, max(1, rate / 50)) }
-            let piece = buffer.readSlice(length: min(pieceSize, buffer.readableBytes)) ?? ByteBuffer()
-            let at = max(pace.ready, self.cursor)
-            self.append(.data(piece), at: at)
-            self.append(.flush, at: at)
-            var spacing = TimeAmount.zero
-            if let rate = pace.bytesPerSecond {
-                spacing = .nanoseconds(Int64(piece.readableBytes) * 1_000_000_000 / Int64(rate))
-            }
-            if let slice = pace.slice { spacing = max(spacing, .nanoseconds(slice.gap.nanoseconds)) }
-            self.cursor = at + spacing
-        } while buffer.readableBytes > 0
+        let at = max(pace.ready, self.cursor)
+        let cadence = Cadence(pace)
+        if let cadence, at == self.cursor, self.join(buffer, cadence: cadence) {
+            return
+        }
+        self.append(.data(Self.compacted(buffer), cadence), at: at)
+        self.cursor = at + (cadence?.duration(of: buffer.readableBytes) ?? .zero)
+    }
+
+    /// Adds `buffer` to the last entry when it is a paced write with the same cadence
+    /// whose bytes to go are whole pieces: the pieces, and so the times, are the ones
+    /// the two writes would have had apart.
+    private func join(_ buffer: ByteBuffer, cadence: Cadence) -> Bool {
+        guard let lastIndex = self.queue.indices.last,
+            case .data(var last, let lastCadence) = self.queue[lastIndex].entry,
+            lastCadence == cadence, cadence.sizes == nil,
+            last.readableBytes > 0,
+            last.readableBytes % cadence.pieceSize == 0,
+            last.readableBytes + buffer.readableBytes <= Self.joinLimit
+        else { return false }
+        let before = last.storageCapacity
+        self.queue[lastIndex].entry = .data(ByteBuffer(), nil)  // `last` is now the only reference
+        last.writeImmutableBuffer(buffer)
+        self.queue[lastIndex].entry = .data(last, cadence)
+        self.heldBytes += buffer.readableBytes
+        self.heldCost += last.storageCapacity - before
+        self.peakHeldCost = max(self.peakHeldCost, self.heldCost)
+        self.cursor = self.cursor + cadence.duration(of: buffer.readableBytes)
+        return true
+    }
+
+    /// `buffer`, or a copy of it when it is a small slice of a much larger storage
+    /// (a line cut from a 64 KiB read): holding it must not hold the rest.
+    private static func compacted(_ buffer: ByteBuffer) -> ByteBuffer {
+        guard buffer.storageCapacity > 2 * buffer.readableBytes + 1024 else { return buffer }
+        var copy = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
+        copy.writeImmutableBuffer(buffer)
+        return copy
+    }
+
+    private static func cost(of entry: Entry) -> Int {
+        if case .data(let buffer, _) = entry { return buffer.storageCapacity + Self.entryOverhead }
+        return Self.entryOverhead
     }
 
     private func append(_ entry: Entry, at: NIODeadline) {
         let at = max(at, self.cursor)
         self.cursor = at
-        if case .data(let buffer) = entry { self.heldBytes += buffer.readableBytes }
+        if case .data(let buffer, _) = entry { self.heldBytes += buffer.readableBytes }
+        self.heldCost += Self.cost(of: entry)
+        self.peakHeldCost = max(self.peakHeldCost, self.heldCost)
         self.queue.append((entry, at))
     }
 
-    /// Releases every entry that is due, then sets the timer for the next.
+    /// Releases every piece and entry that is due, then sets the timer for the next.
     private func pump(context: ChannelHandlerContext) {
         let now = context.eventLoop.now
         while let head = self.queue.first, head.at <= now {
+            if case .data(var buffer, var cadence?) = head.entry, case let size = cadence.nextPieceSize(), buffer.readableBytes > size {
+                // One piece leaves; the rest waits for its time at the head.
+                let piece = buffer.readSlice(length: size)!
+                self.queue[self.queue.startIndex] = (.data(buffer, cadence), head.at + cadence.spacing(after: piece.readableBytes))
+                self.heldBytes -= piece.readableBytes
+                context.write(Self.wrapOutboundOut(piece), promise: nil)
+                context.flush()
+                if self.context == nil { return }
+                continue
+            }
             self.queue.removeFirst()
+            self.heldCost -= Self.cost(of: head.entry)
             switch head.entry {
-            case .data(let buffer):
+            case .data(let buffer, _):
                 self.heldBytes -= buffer.readableBytes
                 context.write(Self.wrapOutboundOut(buffer), promise: nil)
-            case .flush:
                 context.flush()
             case .close(let mode, let promise):
                 context.flush()
@@ -174,7 +304,7 @@ package final class PacingStage: ChannelOutboundHandler {
             if self.context == nil { return }
         }
         self.armTimer(context: context)
-        self.connection.pacingDrained(self.direction, held: self.heldBytes)
+        self.connection.pacingDrained(self.direction, held: self.heldCost)
     }
 
     private func armTimer(context: ChannelHandlerContext) {

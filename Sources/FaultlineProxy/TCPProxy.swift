@@ -51,7 +51,8 @@ package final class TCPProxy: Sendable {
     package let configuration: TCPProxyConfiguration
     private let group: any EventLoopGroup
     let events: any EventSink
-    private let capture: PacketCapture?
+    /// Where new connections' packets go (`setCapture` changes it while running).
+    private let capture: Mutex<PacketCapture?>
     private let logger: Logger
     private let connections = ConnectionRegistry()
     private let acceptOrder = AcceptOrder()
@@ -63,6 +64,8 @@ package final class TCPProxy: Sendable {
     private let attempts = AttemptLedger()
     /// The plan in force, which `apply` changes while the proxy runs.
     package let plan: LivePlan
+    /// Bytes written to each side so far, open connections included.
+    package let forwarded = ForwardedBytes()
     /// Dials the upstream for every connection (and for copies of duplicated requests).
     private let dialer: UpstreamDialer
 
@@ -82,7 +85,7 @@ package final class TCPProxy: Sendable {
         self.configuration = configuration
         self.group = group
         self.events = events
-        self.capture = capture
+        self.capture = Mutex(capture)
         self.plan = LivePlan(configuration.faults ?? .passthrough())
         self.dialer = UpstreamDialer(upstream: configuration.upstream, connectTimeout: configuration.connectTimeout)
         var logger = logger
@@ -176,6 +179,16 @@ package final class TCPProxy: Sendable {
         return version
     }
 
+    /// Starts capturing both legs of every connection into `capture`, or stops (nil),
+    /// while the proxy runs: new connections and the open ones follow it, and no
+    /// connection is disturbed. Returns once every open connection follows it, so the
+    /// capture it replaced gets no more packets and can be closed.
+    package func setCapture(_ capture: PacketCapture?) async {
+        self.capture.withLock { $0 = capture }
+        let done = self.connections.forEachPipeline { pipeline in pipeline.setCapture(capture) }
+        try? await EventLoopFuture.andAllComplete(done, on: self.group.any()).get()
+    }
+
     /// Stops accepting, lets open connections finish for up to `grace`, then closes the
     /// rest and returns once every connection is closed.
     package func shutdown(grace: TimeAmount) async {
@@ -213,14 +226,16 @@ package final class TCPProxy: Sendable {
             proxy: self.configuration.name,
             framing: self.configuration.framing,
             events: self.events,
-            capture: self.capture,
             attempts: self.attempts,
             // Only framing groups requests by client host.
-            clientHost: self.configuration.framing.kind == .raw ? nil : client.remoteAddress?.ipAddress
+            clientHost: self.configuration.framing.kind == .raw ? nil : client.remoteAddress?.ipAddress,
+            forwarded: self.forwarded
         )
-        // Registered before the plan is read: a change from now on reaches this
-        // connection through the registry (`apply`), one before it is read here.
+        // Registered before the plan and the capture are read: a change from now on
+        // reaches this connection through the registry (`apply`, `setCapture`), one
+        // before it is read here.
         self.connections.open(ordinal, client: client, pipeline: pipeline)
+        pipeline.setCapture(self.capture.withLock { $0 })
         let proxyStart = NIODeadline.uptimeNanoseconds(self.startedAt.load(ordering: .relaxed))
         if let faults = self.faults(for: pipeline, client: client, proxyStart: proxyStart) {
             pipeline.installFaults(faults) { self.messageSupport($0) }

@@ -74,6 +74,14 @@ final class WireTap: ChannelDuplexHandler {
         self.startIfActive(context)
     }
 
+    /// Taken out because the capture stopped: nothing more is recorded, not even writes
+    /// that complete later (the capture may be closed by then).
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.started = true
+        self.flow = nil
+        self.early = []
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         self.startIfActive(context)
         context.fireChannelActive()

@@ -35,7 +35,12 @@ package final class WriteLedger: ChannelDuplexHandler {
     /// Where injected bytes are, or will be, in the stream.
     private var injected: [Range<Int>] = []
 
-    package init() {}
+    /// The proxy's running total for this side, when it keeps one.
+    private let total: ForwardedBytes.Count?
+
+    package init(total: ForwardedBytes.Count? = nil) {
+        self.total = total
+    }
 
     /// Says that `count` injected bytes follow `ahead` bytes not yet written through
     /// here (held by a pacing stage), so their place in the stream is known.
@@ -69,6 +74,7 @@ package final class WriteLedger: ChannelDuplexHandler {
             case .success:
                 self.sent += count - injected
                 self.injectedSent += injected
+                self.total?.add(count - injected)
                 self.succeededUpTo = range.upperBound
             case .failure:
                 self.discarded += count - injected

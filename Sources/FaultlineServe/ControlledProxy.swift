@@ -14,6 +14,8 @@ package protocol ControlledProxy: AnyObject, Sendable {
     var open: Int { get }
     /// Connections, messages and faults so far, when started with tallies.
     var tally: EventTally? { get }
+    /// Bytes written to the upstream and to clients so far, open connections included.
+    var bytesForwarded: (upstream: Int, downstream: Int) { get }
     /// Events the log could not keep up with so far (0 without a log).
     var droppedEvents: Int { get }
     /// The capture's file and counts so far; nil when it captures nothing.
@@ -23,6 +25,11 @@ package protocol ControlledProxy: AnyObject, Sendable {
     ///
     /// - Throws: `InvalidInputError` or `ProfileError` when the profile cannot run here.
     func apply(_ profile: Profile?) async throws -> UInt64
+    /// Starts capturing both legs of everything it carries, open connections included,
+    /// into a new pcap file at `path`; nothing is restarted.
+    func startCapture(_ path: String, buffer: Int?, maxFileSize: Int64?) async throws -> CaptureCounts
+    /// Stops the capture in force and closes its file; nil when none was in force.
+    func stopCapture() async throws -> CaptureCounts?
     /// Stops accepting, lets open connections finish for `grace`, closes the rest and
     /// flushes the records.
     func stop(grace: Duration) async throws

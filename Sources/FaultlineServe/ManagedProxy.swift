@@ -31,6 +31,8 @@ struct ManagedProxy: Sendable {
     var logPath: String?
     /// How many times it started: later runs write new log files.
     var starts = 0
+    /// How many captures it has had: later ones write new files.
+    var captures = 0
     /// Whether it captures both legs to a pcap file (in its current run, or its next
     /// one while it is disabled).
     var capture = false

@@ -60,13 +60,9 @@ package actor ProxyStore {
 
     // MARK: Captures
 
-    /// Starts capturing both legs of a proxy to a new pcap file.
-    ///
-    /// The engine takes its capture when it starts, so a running proxy is started again
-    /// on the same address with a capture (a new log file too, `NAME.N.jsonl`): its
-    /// listener closes for that moment and connections open then get the stop grace,
-    /// then close. Toxics, rules, profile and seed are kept. A disabled proxy captures
-    /// from when it is enabled.
+    /// Starts capturing both legs of a proxy, open connections included, to a new pcap
+    /// file, while it runs: nothing is restarted. A disabled proxy captures from when it
+    /// is enabled.
     func startCapture(_ name: String) async throws(ServeError) -> ManagedProxy {
         await self.acquire()
         defer { self.release() }
@@ -75,13 +71,21 @@ package actor ProxyStore {
             let file = entry.running?.captureCounts?.file ?? "a new file once it is enabled"
             throw ServeError(409, "proxy '\(name)' is already capturing, to \(file)")
         }
+        if let running = entry.running {
+            let path = try self.nextCaptureFile(&entry)
+            do {
+                _ = try await running.startCapture(path, buffer: self.options.pcapBuffer, maxFileSize: nil)
+            } catch {
+                throw Self.mapped(error, listen: entry.listen)
+            }
+        }
         entry.capture = true
-        try await self.restart(&entry)
+        self.proxies[name] = entry
         return entry
     }
 
-    /// Stops a proxy's capture: the file is flushed and closed, complete. Like a start,
-    /// this starts a running proxy again on the same address, without a capture.
+    /// Stops a proxy's capture: no packet reaches it any more, and the file is flushed
+    /// and closed, complete. The proxy and its connections carry on.
     func stopCapture(_ name: String) async throws(ServeError) -> ManagedProxy {
         await self.acquire()
         defer { self.release() }
@@ -90,27 +94,23 @@ package actor ProxyStore {
             throw ServeError(409, "proxy '\(name)' is not capturing: start a capture with POST /v1/proxies/\(name)/pcap")
         }
         entry.capture = false
-        try await self.restart(&entry)
+        if let running = entry.running {
+            do {
+                if let counts = try await running.stopCapture() { entry.lastCapture = counts }
+            } catch {
+                self.proxies[name] = entry
+                throw Self.mapped(error, listen: entry.listen)
+            }
+        }
+        self.proxies[name] = entry
         return entry
     }
 
-    /// Stops a running proxy and starts it again on the address it had; a proxy not
-    /// running only keeps the change for its next start. One that cannot listen again
-    /// (its port taken meanwhile) is left disabled, so enabling it tries again.
-    private func restart(_ entry: inout ManagedProxy) async throws(ServeError) {
-        guard entry.running != nil else {
-            self.proxies[entry.name] = entry
-            return
-        }
-        await self.stop(&entry)
-        do {
-            try await self.start(&entry)
-        } catch {
-            entry.enabled = false
-            self.proxies[entry.name] = entry
-            throw error
-        }
-        self.proxies[entry.name] = entry
+    /// The file the proxy's next capture goes to: `NAME.pcap`, then `NAME.2.pcap`, …
+    private func nextCaptureFile(_ entry: inout ManagedProxy) throws(ServeError) -> String {
+        entry.captures += 1
+        let suffix = entry.captures == 1 ? "" : ".\(entry.captures)"
+        return "\(try self.captureDirectory())/\(Self.fileName(entry.name))\(suffix).pcap"
     }
 
     /// The directory captures go to: `--pcap DIR`, else the server's own.
@@ -409,7 +409,7 @@ package actor ProxyStore {
         let run = entry.starts + 1
         let suffix = run == 1 ? "" : ".\(run)"
         var pcap: String?
-        if entry.capture { pcap = "\(try self.captureDirectory())/\(Self.fileName(entry.name))\(suffix).pcap" }
+        if entry.capture { pcap = try self.nextCaptureFile(&entry) }
         var spec = ProxySpec(
             name: entry.name,
             transport: entry.transport,

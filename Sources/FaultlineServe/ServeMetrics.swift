@@ -4,7 +4,7 @@ import Prometheus
 import Synchronization
 
 /// The server's Prometheus figures: per proxy, connections open and total, messages,
-/// bytes forwarded each way (counted as connections close), upstream errors, faults
+/// bytes forwarded each way (as they go, open connections included), upstream errors, faults
 /// injected by rule and kind, events the log and packets the capture could not keep up
 /// with; and API requests by status.
 ///
@@ -36,11 +36,12 @@ package final class ServeMetrics: Sendable {
             Gauge(label: "faultline_plan_version", dimensions: [("proxy", name)], factory: self.factory).record(Int(plan))
             self.advance("faultline_log_dropped_total", [("proxy", name)], to: proxy.droppedEvents, run: ObjectIdentifier(proxy))
             self.advance("faultline_capture_dropped_total", [("proxy", name)], to: proxy.captureCounts?.dropped ?? 0, run: ObjectIdentifier(proxy))
+            let bytes = proxy.bytesForwarded
+            self.advance("faultline_bytes_forwarded_total", [("proxy", name), ("direction", "upstream")], to: bytes.upstream, run: ObjectIdentifier(proxy))
+            self.advance("faultline_bytes_forwarded_total", [("proxy", name), ("direction", "downstream")], to: bytes.downstream, run: ObjectIdentifier(proxy))
             guard let counts = proxy.tally?.counts else { continue }
             self.advance("faultline_connections_total", [("proxy", name)], to: counts.connections, run: ObjectIdentifier(proxy))
             self.advance("faultline_messages_total", [("proxy", name)], to: counts.messages, run: ObjectIdentifier(proxy))
-            self.advance("faultline_bytes_forwarded_total", [("proxy", name), ("direction", "upstream")], to: counts.bytesToUpstream, run: ObjectIdentifier(proxy))
-            self.advance("faultline_bytes_forwarded_total", [("proxy", name), ("direction", "downstream")], to: counts.bytesToClient, run: ObjectIdentifier(proxy))
             self.advance("faultline_upstream_errors_total", [("proxy", name)], to: counts.upstreamErrors, run: ObjectIdentifier(proxy))
             for (rule, count) in counts.faultsByRule {
                 let kind = kinds[rule] ?? "unknown"

@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineRecords
 import FaultlineTestSupport
 import Foundation
 import Testing
@@ -68,6 +69,21 @@ struct ServeCommandTests {
         #expect(try await SocketClient.exchange(port: port, request: "followed", finish: true) == .eof("followed"))
         let followed = try await withTimeout(.seconds(30)) { await follower.nextLine() }
         #expect(followed?.contains(#""type":"conn_close""#) == true, "\(followed ?? "nothing")")
+
+        // A capture started and stopped from the shell holds what passed meanwhile.
+        let capturing = try await FaultlineBinary.run(["ctl", "pcap", "start", "svc"] + api)
+        #expect(capturing.status == 0, "\(capturing.stderr)")
+        #expect(capturing.stdout.contains(#""capturing":true"#), "\(capturing.stdout)")
+        #expect(try await FaultlineBinary.run(["ctl", "pcap", "start", "svc"] + api).status == 2, "already capturing")
+        #expect(try await SocketClient.exchange(port: port, request: "captured", finish: true) == .eof("captured"))
+        let captured = try await FaultlineBinary.run(["ctl", "pcap", "stop", "svc"] + api)
+        #expect(captured.status == 0, "\(captured.stderr)")
+        let shown = try JSONSerialization.jsonObject(with: Data(captured.stdout.utf8)) as? [String: Any]
+        let capture = try #require(shown?["file"] as? String, "\(captured.stdout)")
+        defer { try? FileManager.default.removeItem(atPath: (capture as NSString).deletingLastPathComponent) }
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: capture)
+        #expect(streams.count == 2 && streams.allSatisfy { String(decoding: $0.clientToServer, as: UTF8.self) == "captured" }, "\(streams)")
+        #expect(try await FaultlineBinary.run(["ctl", "pcap", "stop", "svc"] + api).status == 2, "not capturing")
 
         #expect(try await FaultlineBinary.run(["ctl", "delete", "svc"] + api).status == 0)
         server.signal(SIGTERM)

@@ -5,6 +5,7 @@ import FaultlineServe
 import FaultlineTestSupport
 import Foundation
 import Logging
+import NIOCore
 import Pcap
 import Synchronization
 import Testing
@@ -34,7 +35,7 @@ struct CaptureAPITests {
         #expect(started.json?["capturing"] == .bool(true))
         let file = try #require(started.json?["file"]?.stringValue)
         defer { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) }
-        #expect(file.hasSuffix("/cap.2.pcap"), "\(file)")
+        #expect(file.hasSuffix("/cap.pcap"), "\(file)")
         let shown = try await serve.call("GET", "/v1/proxies/cap")
         #expect(shown.json?["listen"] == .string(listen), "the proxy stays on its address")
         #expect(shown.json?["pcap"] == .string(file))
@@ -185,37 +186,46 @@ struct CaptureAPITests {
         await store.shutdown()
     }
 
-    /// A proxy that cannot listen again after a capture restart (its port taken in that
-    /// moment) answers the error and is left disabled, so enabling it tries again.
-    @Test func aProxyThatCannotListenAgainIsLeftDisabled() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-pcap-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let launches = Mutex(0)
-        let logger = Logger(label: "faultline.serve.test")
-        let store = ProxyStore(options: ServeOptions(pcapDirectory: directory), logger: logger) { _ in
-            let launch = launches.withLock { count -> Int in
-                count += 1
-                return count
+    /// A capture started and stopped while a connection is open disturbs nothing: the
+    /// same connection carries on throughout, and what it carried while the capture ran
+    /// is in the file, on both legs (each flow opening with a handshake at the start),
+    /// and nothing from before or after.
+    @Test func anOpenConnectionCarriesOnAndIsCapturedFromTheStart() async throws {
+        let upstream = try await TestServer.echo()
+        let serve = try await ServeHarness.start()
+        let made = try await serve.call("POST", "/v1/proxies", body: #"{"name":"live","upstream":"127.0.0.1:\#(upstream.port)"}"#)
+        let port = Traffic.port(of: try #require(made.json?["listen"]?.stringValue))
+        let client = try await TestClient.connect(port: port)
+        let file = try await client.executeThenClose { inbound, outbound in
+            var iterator = inbound.makeAsyncIterator()
+            func roundTrip(_ text: String) async throws -> String {
+                try await outbound.write(ByteBuffer(string: text))
+                return String(buffer: try await TestClient.read(atLeast: text.utf8.count, from: &iterator))
             }
-            if launch == 2 { throw RuntimeFailure("cannot listen on 127.0.0.1:9: address already in use") }
-            return StandInProxy()
+            #expect(try await roundTrip("before") == "before")
+            let started = try await serve.call("POST", "/v1/proxies/live/pcap")
+            #expect(started.status == 201, "\(started)")
+            #expect(try await roundTrip("during") == "during")
+            let stopped = try await serve.call("DELETE", "/v1/proxies/live/pcap")
+            #expect(stopped.status == 200, "\(stopped)")
+            #expect(try await roundTrip("after") == "after")
+            return try #require(stopped.json?["file"]?.stringValue)
         }
-        let api = ControlAPI(store: store, metrics: nil, token: nil, loader: ProfileLoader(), version: "test", logger: logger)
-        func call(_ method: String, _ path: String, _ body: String = "") async -> (status: Int, json: JSONValue?) {
-            let answer = await api.respond(to: APIRequest(method: method, path: path, body: Array(body.utf8)))
-            return (answer.status, try? JSONValue.parse(Data(answer.bodyText.utf8)))
+        defer { try? FileManager.default.removeItem(atPath: (file as NSString).deletingLastPathComponent) }
+        let streams = try TCPStreamReassembler.streams(fromCaptureAt: file)
+        #expect(streams.count == 2, "both legs of the one connection: \(streams)")
+        for stream in streams {
+            #expect(String(decoding: stream.clientToServer, as: UTF8.self) == "during", "\(stream)")
+            #expect(String(decoding: stream.serverToClient, as: UTF8.self) == "during", "\(stream)")
+            #expect(stream.sawSYN, "a flow joined mid-connection opens with a handshake: \(stream)")
         }
-        #expect(await call("POST", "/v1/proxies", #"{"name":"taken","upstream":"127.0.0.1:9","pcap":false}"#).status == 201)
-        let refused = await call("POST", "/v1/proxies/taken/pcap")
-        #expect(refused.status == 409)
-        #expect(refused.json?["error"]?["message"]?.stringValue?.contains("address already in use") == true, "\(refused)")
-        #expect(await call("GET", "/v1/proxies/taken").json?["enabled"] == .bool(false))
-        let enabled = await call("PATCH", "/v1/proxies/taken", #"{"enabled":true}"#)
-        #expect(enabled.status == 200)
-        #expect(enabled.json?["enabled"] == .bool(true))
-        #expect(launches.withLock { $0 } == 3)
-        await store.shutdown()
+        #expect(streams.contains { $0.server.port == upstream.port }, "the upstream leg")
+        #expect(streams.contains { $0.server.port == port }, "the client leg")
+        // One connection throughout: the proxy's log never saw a second one.
+        let totals = try await serve.call("GET", "/metrics").body
+        #expect(totals.contains(#"faultline_connections_total{proxy="live"} 1"#), "\(totals)")
+        await serve.stop()
+        await upstream.stop()
     }
 }
 
@@ -227,9 +237,14 @@ private final class StandInProxy: ControlledProxy {
     var open: Int { 0 }
     var tally: EventTally? { nil }
     var droppedEvents: Int { self.drops.withLock { $0.events } }
+    var bytesForwarded: (upstream: Int, downstream: Int) { (0, 0) }
     var captureCounts: CaptureCounts? {
         CaptureCounts(file: "/nonexistent/busy.pcap", written: 0, dropped: self.drops.withLock { $0.packets })
     }
     func apply(_ profile: Profile?) async throws -> UInt64 { 2 }
+    func startCapture(_ path: String, buffer: Int?, maxFileSize: Int64?) async throws -> CaptureCounts {
+        CaptureCounts(file: path, written: 0, dropped: 0)
+    }
+    func stopCapture() async throws -> CaptureCounts? { nil }
     func stop(grace: Duration) async throws {}
 }

@@ -2,6 +2,7 @@ import FaultlineCore
 import FaultlineServe
 import FaultlineTestSupport
 import Foundation
+import NIOCore
 import Testing
 
 /// The native /v1 API over real HTTP: profiles, single rules, seeds, events, errors.
@@ -149,13 +150,25 @@ struct NativeAPITests {
         #expect(metrics.body.contains(#"faultline_upstream_errors_total{proxy="m"} 0"#), "\(metrics.body)")
         #expect(metrics.body.contains("faultline_api_requests_total"))
 
-        // Bytes are counted as connections close: one clean exchange adds its 4 bytes each way.
+        // One clean exchange adds its 4 bytes each way.
         #expect(try await serve.call("DELETE", "/proxies/m/toxics/cut").status == 204)
         #expect(try await Traffic.roundTrip(port: port).ending == .eof("ping"))
         _ = try await serve.follow("/v1/proxies/m/events?type=conn_close&limit=10&follow=true") { $0.count >= 4 }
         let after = try await serve.call("GET", "/metrics").body
         #expect(after.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="upstream"} 4"#), "\(after)")
         #expect(after.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="downstream"} 4"#), "\(after)")
+
+        // Bytes move while a connection stays open: its echo is counted before it closes.
+        let open = try await TestClient.connect(port: port)
+        try await open.executeThenClose { inbound, outbound in
+            var iterator = inbound.makeAsyncIterator()
+            try await outbound.write(ByteBuffer(string: "hello"))
+            #expect(String(buffer: try await TestClient.read(atLeast: 5, from: &iterator)) == "hello")
+            let during = try await serve.call("GET", "/metrics").body
+            #expect(during.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="upstream"} 9"#), "\(during)")
+            #expect(during.contains(#"faultline_bytes_forwarded_total{proxy="m",direction="downstream"} 9"#), "\(during)")
+            #expect(during.contains(#"faultline_connections_open{proxy="m"} 1"#), "\(during)")
+        }
         await serve.stop()
         await upstream.stop()
     }

@@ -44,8 +44,9 @@ extension FaultConnection {
         client.flush()
     }
 
-    /// Sends `copies` more copies of `request`, each on a new upstream connection,
-    /// copy *k* `k × gap` after now, and records each copy's reply.
+    /// Sends `copies` more copies of `request` on the connection's `DuplicateLane` (one
+    /// extra upstream connection at a time), copy *k* `k × gap` after now, and records
+    /// each copy's reply.
     func sendCopies(of request: FramedMessage, rule: String, copies: Int, gap: Duration, on loop: any EventLoop) {
         guard let messages = self.messages, copies > 0 else { return }
         for copy in 1...copies {
@@ -61,31 +62,13 @@ extension FaultConnection {
     }
 
     private func dialCopy(_ copy: Int, of request: FramedMessage, rule: String, messages: MessageSupport, on loop: any EventLoop) {
-        let connection = NIOLoopBound(self, eventLoop: loop)
-        let framing = messages.framing
-        let registry = messages.registry
-        messages.dialer.connect(on: loop) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                let leg = DuplicateLeg(
-                    request: request,
-                    framing: framing,
-                    onWritten: { bytes in connection.value.addDuplicated(bytes, .upstream) },
-                    finish: { outcome in connection.value.recordCopy(copy, of: request, rule: rule, outcome: outcome, now: loop.now) }
-                )
-                try channel.pipeline.syncOperations.addHandler(leg)
-            }
-        }.assumeIsolated().whenComplete { result in
-            switch result {
-            case .success(let channel):
-                // Shutdown waits for the copy: its reply is recorded before it closes.
-                if let registry {
-                    let key = registry.openCopy(channel)
-                    channel.closeFuture.whenComplete { _ in registry.finish(key) }
-                }
-            case .failure(let error):
-                connection.value.recordCopy(copy, of: request, rule: rule, outcome: .failed("cannot connect for the copy: \(error)"), now: loop.now)
-            }
-        }
+        messages.duplicates.send(
+            request,
+            on: loop,
+            client: self.cutter.client,
+            written: { [self] bytes in self.addDuplicated(bytes, .upstream) },
+            finish: { [self] request, outcome in self.recordCopy(copy, of: request, rule: rule, outcome: outcome, now: loop.now) }
+        )
     }
 
     /// The `duplicate_reply` event of one copy.
@@ -110,6 +93,9 @@ extension FaultConnection {
             if self.messages?.framing.recordPayloads == true { event.payload = Base64.encode(bytes) }
         case .failed(let reason):
             event.reason = reason
+        case .notSent(let reason):
+            event.reason = reason
+            event.params?["sent"] = "false"
         }
         event.mono = now.uptimeNanoseconds
         self.events.record(event)

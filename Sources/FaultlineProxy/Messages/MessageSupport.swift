@@ -11,6 +11,8 @@ final class MessageSupport {
     /// The proxy's open connections: copies join them so shutdown waits for their
     /// replies to be recorded.
     let registry: ConnectionRegistry?
+    /// Copies of duplicated requests, on one extra upstream connection at a time.
+    lazy var duplicates = DuplicateLane(framing: self.framing, dialer: self.dialer, registry: self.registry)
 
     init(exchange: Exchange, framing: FramingConfiguration, dialer: UpstreamDialer, registry: ConnectionRegistry? = nil) {
         self.exchange = exchange

@@ -120,6 +120,8 @@ final class DatagramFaultStage {
     /// Set by `flush()`: from then on nothing waits, everything is sent at once.
     private var flushing = false
     private var whenIdle: (() -> Void)?
+    /// The proxy's running total for this direction.
+    private let forwarded: ForwardedBytes.Count?
 
     init(
         plan: LivePlan,
@@ -131,8 +133,10 @@ final class DatagramFaultStage {
         sessionOpen: NIODeadline? = nil,
         events: any EventSink,
         proxyName: String,
+        forwarded: ForwardedBytes.Count? = nil,
         send: @escaping Send
     ) {
+        self.forwarded = forwarded
         self.plan = plan
         self.faults = ConnectionFaults(plan.current, ordinal: session, client: client)
         self.session = session
@@ -343,6 +347,7 @@ final class DatagramFaultStage {
             case .success:
                 self.counters.datagramsOut += 1
                 self.counters.bytesOut += bytes
+                self.forwarded?.add(bytes)
             case .failure:
                 self.counters.datagramsDropped += 1
                 self.counters.bytesDropped += bytes

@@ -22,9 +22,12 @@ package final class UDPProxy: Sendable {
     package let plan: LivePlan
     private let group: any EventLoopGroup
     private let events: any EventSink
-    private let capture: PacketCapture?
+    /// Where packets go; `setCapture` changes it while running.
+    private let capture: Mutex<PacketCapture?>
     private let logger: Logger
     private let gauge = UDPSessionGauge()
+    /// Bytes written to each side so far, open sessions included.
+    package let forwarded = ForwardedBytes()
     private let running = Mutex<(channel: any Channel, table: NIOLoopBound<UDPSessionTable>)?>(nil)
 
     /// - Throws: `InvalidInputError` for a zero idle timeout or a session cap below 1,
@@ -40,7 +43,7 @@ package final class UDPProxy: Sendable {
         self.configuration = configuration
         self.group = group
         self.events = events
-        self.capture = capture
+        self.capture = Mutex(capture)
         var logger = logger
         logger[metadataKey: "proxy.name"] = "\(configuration.name)"
         self.logger = logger
@@ -68,7 +71,8 @@ package final class UDPProxy: Sendable {
             throw InvalidInputError("--upstream \(upstreamHost): cannot resolve host '\(upstreamHost.host)'")
         }
         let loop = self.group.next()
-        let table = try await loop.submit { [configuration, plan, events, capture, logger, gauge] in
+        let capture = self.capture.withLock { $0 }
+        let table = try await loop.submit { [configuration, plan, events, logger, gauge, forwarded] in
             NIOLoopBound(
                 UDPSessionTable(
                     configuration: configuration,
@@ -77,7 +81,8 @@ package final class UDPProxy: Sendable {
                     events: events,
                     capture: capture,
                     logger: logger,
-                    gauge: gauge
+                    gauge: gauge,
+                    forwarded: forwarded
                 ),
                 eventLoop: loop
             )
@@ -138,6 +143,15 @@ package final class UDPProxy: Sendable {
         let version = self.plan.replace(with: try profile.forDatagrams())
         self.events.record(version.changeEvent(proxy: self.configuration.name, mono: NIODeadline.now().uptimeNanoseconds))
         return version
+    }
+
+    /// Starts capturing both legs of every session into `capture`, or stops (nil),
+    /// while the proxy runs: new sessions and the open ones follow it. Returns once they
+    /// do, so the capture it replaced gets no more packets and can be closed.
+    package func setCapture(_ capture: PacketCapture?) async {
+        self.capture.withLock { $0 = capture }
+        guard let (listener, table) = self.running.withLock({ $0 }) else { return }
+        try? await listener.eventLoop.submit { table.value.setCapture(capture) }.get()
     }
 
     /// Stops reading, closes every session (sending at once what faults still hold),

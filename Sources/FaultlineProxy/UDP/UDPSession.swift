@@ -37,6 +37,8 @@ final class UDPSession {
         /// The proxy's attempt ledger when every datagram is logged as a `message`
         /// (`recordDatagrams`); nil logs none.
         var attempts: AttemptLedger?
+        /// The proxy's running byte totals.
+        var forwarded: ForwardedBytes?
     }
 
     private enum State {
@@ -137,6 +139,7 @@ final class UDPSession {
             sessionOpen: self.openedAt,
             events: self.shared.events,
             proxyName: self.shared.proxyName,
+            forwarded: direction == .upstream ? self.shared.forwarded?.upstream : self.shared.forwarded?.downstream,
             send: send
         )
     }
@@ -155,12 +158,21 @@ final class UDPSession {
         self.logger = logger
         self.lastActivity = shared.listener.eventLoop.now
         self.openedAt = self.lastActivity
-        self.captureLegs = UDPCaptureLegs(
-            capture: shared.capture,
-            client: client,
-            listener: shared.listener.localAddress,
-            upstream: shared.upstream
+        self.setCapture(shared.capture)
+    }
+
+    /// Starts or stops capturing this session's two legs (also while it runs).
+    func setCapture(_ capture: PacketCapture?) {
+        var legs = UDPCaptureLegs(
+            capture: capture,
+            client: self.client,
+            listener: self.shared.listener.localAddress,
+            upstream: self.shared.upstream
         )
+        if let channel = self.upstreamChannel {
+            legs?.upstreamSocketBound(channel.localAddress, upstream: self.shared.upstream)
+        }
+        self.captureLegs = legs
     }
 
     // MARK: Opening

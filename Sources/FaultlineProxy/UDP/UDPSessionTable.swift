@@ -19,9 +19,11 @@ final class UDPSessionTable: ChannelInboundHandler {
     private let plan: LivePlan
     private let upstream: SocketAddress
     private let events: any EventSink
-    private let capture: PacketCapture?
+    /// Where new sessions' packets go; `setCapture` changes it while running.
+    private var capture: PacketCapture?
     private let logger: Logger
     private let gauge: UDPSessionGauge
+    private let forwarded: ForwardedBytes
     /// Numbers attempts across sessions when datagrams are logged (`recordDatagrams`).
     private let attempts: AttemptLedger?
     /// When the proxy started, for rules' windows and the schedule.
@@ -46,8 +48,10 @@ final class UDPSessionTable: ChannelInboundHandler {
         events: any EventSink,
         capture: PacketCapture?,
         logger: Logger,
-        gauge: UDPSessionGauge
+        gauge: UDPSessionGauge,
+        forwarded: ForwardedBytes
     ) {
+        self.forwarded = forwarded
         self.configuration = configuration
         self.attempts = configuration.recordDatagrams ? AttemptLedger() : nil
         self.plan = plan
@@ -76,6 +80,12 @@ final class UDPSessionTable: ChannelInboundHandler {
         }
         let session = self.open(client: envelope.remoteAddress, listener: context.channel)
         session.fromClient(envelope.data)
+    }
+
+    /// Starts or stops capturing (nil) new sessions and the open ones.
+    func setCapture(_ capture: PacketCapture?) {
+        self.capture = capture
+        for session in self.sessions.values { session.setCapture(capture) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -109,7 +119,8 @@ final class UDPSessionTable: ChannelInboundHandler {
                 logger: self.logger,
                 listener: listener,
                 toClients: toClients,
-                attempts: self.configuration.recordDatagrams ? self.attempts : nil
+                attempts: self.configuration.recordDatagrams ? self.attempts : nil,
+                forwarded: self.forwarded
             )
         )
         self.sessions[client] = session

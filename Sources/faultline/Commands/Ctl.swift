@@ -5,7 +5,7 @@ import Foundation
 /// `faultline ctl`: drives a running `faultline serve` from the shell.
 struct Ctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Drive a running 'faultline serve': list, create and delete proxies, set profiles, add and remove rules, read events.",
+        abstract: "Drive a running 'faultline serve': list, create and delete proxies, set profiles, add and remove rules, capture, read events.",
         discussion: """
             Talks to the native /v1 API of the server at --api (or FAULTLINE_API; \
             127.0.0.1:8474 by default) with the token in --token or FAULTLINE_TOKEN.
@@ -15,8 +15,8 @@ struct Ctl: AsyncParsableCommand {
             (the server cannot be reached or failed, a listen address in use).
             """,
         subcommands: [
-            List.self, Show.self, Create.self, Delete.self, SetProfile.self, RuleCommand.self, ToxicCommand.self, Events.self,
-            Reset.self,
+            List.self, Show.self, Create.self, Delete.self, SetProfile.self, RuleCommand.self, ToxicCommand.self, Pcap.self,
+            Events.self, Reset.self,
         ]
     )
 
@@ -280,6 +280,34 @@ struct Ctl: AsyncParsableCommand {
                 fflush(nil)
             }
             try Connection.check(reply)
+        }
+    }
+
+    struct Pcap: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start, stop or show a proxy's packet capture of both legs (open connections included).",
+            discussion: """
+                Prints the capture as JSON: whether it captures, the file (under the server's \
+                --pcap DIR, or a directory of its own), packets written and dropped. Starting a \
+                capture that runs, or stopping one that does not, exits 2.
+                """
+        )
+
+        enum Action: String, ExpressibleByArgument, CaseIterable {
+            case start, stop, show
+        }
+
+        @OptionGroup var connection: Connection
+        @Argument(help: ArgumentHelp("start, stop or show.", valueName: "action")) var action: Action
+        @Argument(help: "The proxy's name.") var name: String
+
+        func run() throws {
+            let method = switch self.action {
+            case .start: "POST"
+            case .stop: "DELETE"
+            case .show: "GET"
+            }
+            Output.line(try self.connection.call(method, Ctl.path("proxies", self.name, "pcap")).body)
         }
     }
 

@@ -23,7 +23,9 @@ struct Serve: AsyncParsableCommand {
             maps onto faultline's faults);
 
             the native /v1 API (docs/api.md, docs/openapi.yaml): whole profiles, single \
-            rules, UDP proxies, framing, seeds and each proxy's events;
+            rules, UDP proxies, framing, seeds, each proxy's events, and packet captures \
+            started and stopped while it runs (open connections included; 'faultline ctl \
+            pcap start|stop NAME');
 
             /metrics, in Prometheus text format.
 
@@ -62,6 +64,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write each proxy's capture of both legs to DIR/NAME.pcap.", valueName: "dir"))
     var pcap: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "How much captured payload may wait for each capture's writer (default 64M); beyond it packets are dropped and counted (capture_dropped).",
+            valueName: "size"
+        )
+    )
+    var pcapBuffer: ByteSizeArgument?
+
     @Option(help: ArgumentHelp("Seed of every proxy that does not name its own; without it each proxy picks one.", valueName: "n"))
     var seed: UInt64?
 
@@ -83,6 +93,9 @@ struct Serve: AsyncParsableCommand {
         if let token = self.resolvedToken(), token.count < 8 {
             throw ValidationError("the token is too short: use at least 8 characters (16 or more random ones are better)")
         }
+        if let buffer = self.pcapBuffer, buffer.bytes > Int64(Int32.max) {
+            throw ValidationError("--pcap-buffer \(buffer): at most 2G")
+        }
         if let size = self.maxBody, size.bytes < 1024 || size.bytes > 64 << 20 {
             throw ValidationError("--max-body must be from 1K to 64M, got \(size)")
         }
@@ -101,6 +114,7 @@ struct Serve: AsyncParsableCommand {
         OpenFileLimit.raiseToHardLimit()
         var options = ServeOptions(logDirectory: self.log, pcapDirectory: self.pcap, seed: self.seed)
         options.shutdownGrace = self.grace.duration
+        options.pcapBuffer = self.pcapBuffer.map { Int($0.bytes) }
         let store = ProxyStore(options: options, logger: logger, launch: HostedProxyLauncher.make(logger: Logger(label: "faultline.proxy")))
         let api = ControlAPI(
             store: store,
