@@ -52,6 +52,26 @@ struct SliceVariationTests {
         #expect(pieces == [[4, 4, 2]])
     }
 
+    /// Drawn sizes keep the gap: a write queued behind a sliced one starts one gap
+    /// after its last piece, as if the two were cut in one go.
+    @Test func everyPieceIsOneGapAfterTheLastEvenAcrossWrites() throws {
+        let s = try FaultStageTests.setup("  - {name: drip, fault: {kind: slice, size: 4, size_variation: 3, gap: 10ms}}\n", seed: 8)
+        try s.channel.writeInbound(ByteBuffer(repeating: 0x61, count: 25))
+        try s.channel.writeInbound(ByteBuffer(repeating: 0x62, count: 25))
+        var times: [Int] = []
+        var text = ""
+        for millisecond in 0..<1000 {
+            for write in try s.writes() {
+                times.append(millisecond)
+                text += write
+            }
+            s.advance(.milliseconds(1))
+        }
+        #expect(text == String(repeating: "a", count: 25) + String(repeating: "b", count: 25))
+        #expect(times.count > 10)
+        #expect(zip(times, times.dropFirst()).allSatisfy { $1 - $0 == 10 }, "\(times)")
+    }
+
     @Test func oneEventPerConnectionAndDirectionWithTheVariation() throws {
         let s = try FaultStageTests.setup(Self.varied, seed: 3)
         try s.channel.writeInbound(ByteBuffer(repeating: 0x61, count: 30))
