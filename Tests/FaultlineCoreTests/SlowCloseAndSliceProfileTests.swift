@@ -44,6 +44,15 @@ struct SlowCloseAndSliceProfileTests {
         }
     }
 
+    @Test func aUDPProfileHasNoSlowClose() {
+        let text = Self.header + "transport: udp\nrules:\n  - {name: a, fault: {kind: slow_close, delay: 1s}}\n"
+        #expect {
+            try ProfileLoader(library: []).load(text: text, file: "t.yaml")
+        } throws: { error in
+            "\(error)".contains("slow_close is a TCP fault")
+        }
+    }
+
     @Test func sliceReadsItsVariation() throws {
         let rule = try #require(try Self.load("  - {name: drip, fault: {kind: slice, size: 8, size_variation: 3, gap: 2ms}}\n").rules.first)
         #expect(rule.fault.params == ["size": "8", "size_variation": "3", "gap": "2ms"])
