@@ -44,7 +44,7 @@ package struct DecisionKey: Hashable, Sendable {
 /// Build one per decision (`DecisionRandom(key)`) and pass it `inout` to whatever
 /// draws; never share one between decisions. The mixing function is SplitMix64's
 /// finaliser, so nearby keys give unrelated streams.
-package struct DecisionRandom: RandomNumberGenerator, Sendable {
+package struct DecisionRandom: RandomNumberGenerator, Sendable, Equatable {
     private var state: UInt64
 
     package init(_ key: DecisionKey) {

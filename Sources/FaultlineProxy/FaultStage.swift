@@ -12,6 +12,15 @@ import NIOCore
 /// bytes past a cut) and counted as dropped; what is held (delay, bandwidth, slice) is
 /// handed to the destination's `PacingStage` with its release time. A hang stops
 /// reading the socket altogether, and so does too much held data (backpressure).
+///
+/// On its way out, the stage also sees the end of stream the bridge passes on to this
+/// channel (the other direction's: `close(mode: .output)`), and holds it while a
+/// `slow_close` rule says so. Holding it here, on the destination, keeps it safe from
+/// the source's teardown (the bridge passes a source's full close on as this FIN and a
+/// close chained after it), and leaves data untouched:
+///
+///     client:  ──a──b──FIN·····························
+///     server:  ──a──b─────────── delay ───────────FIN
 package final class FaultStage: ChannelDuplexHandler {
     package typealias InboundIn = ByteBuffer
     package typealias InboundOut = ByteBuffer
@@ -45,6 +54,9 @@ package final class FaultStage: ChannelDuplexHandler {
     private var stoppedBy: String?
     private var pendingRead = false
     private var context: ChannelHandlerContext?
+    /// The end of stream a `slow_close` rule holds (of the direction this channel
+    /// writes), with the promises of the closes waiting for it.
+    private var heldEnd: (rule: String, promises: [EventLoopPromise<Void>], timer: Scheduled<Void>)?
 
     init(connection: FaultConnection, direction: Event.Direction) {
         self.connection = connection
@@ -57,6 +69,12 @@ package final class FaultStage: ChannelDuplexHandler {
 
     package func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        // The channel closed while its end was held: the close has nothing more to do.
+        if let held = self.heldEnd {
+            self.heldEnd = nil
+            held.timer.cancel()
+            held.promises.forEach { $0.fail(ChannelError.alreadyClosed) }
+        }
     }
 
     // MARK: Inbound
@@ -138,6 +156,69 @@ package final class FaultStage: ChannelDuplexHandler {
 
     // MARK: Outbound
 
+    /// The direction whose bytes this channel writes (the other one).
+    private var written: Event.Direction {
+        self.direction == .upstream ? .downstream : .upstream
+    }
+
+    /// An end of stream on its way to this channel's socket: held when a `slow_close`
+    /// rule covering the written direction fires, and recorded as its `fault` event
+    /// then. Passed at once, ending a hold if there is one: a cut of the whole
+    /// connection (a sever's reset or FIN both ways, a hang's close) and any full close
+    /// (`.all`: a reset passed on, an error, a proxy shutting down). A second FIN while
+    /// one is held leaves with it. A channel already closed holds nothing.
+    package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if let held = self.heldEnd {
+            if mode == .output, !self.connection.severed {
+                // Another FIN (a half-close sever after the peer's): it leaves with the held one.
+                if let promise { self.heldEnd?.promises.append(promise) }
+                return
+            }
+            self.heldEnd = nil
+            held.timer.cancel()
+            let closed = promise ?? context.eventLoop.makePromise()
+            held.promises.forEach { closed.futureResult.cascade(to: $0) }
+            context.close(mode: mode, promise: closed)
+            return
+        }
+        guard mode == .output, !self.connection.severed, context.channel.isActive else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        let now = context.eventLoop.now
+        self.connection.refresh()
+        guard
+            let decision = self.connection.faults.decideEnd(
+                direction: self.written,
+                sinceProxyStart: FaultConnection.duration(now - self.connection.proxyStart),
+                sinceOpen: FaultConnection.duration(now - self.connection.openedAt)
+            ),
+            case .holdClose(let delay) = decision.effect
+        else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        self.connection.record(decision, now: now)
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in
+            self.releaseEnd()
+        }
+        self.heldEnd = (decision.rule, promise.map { [$0] } ?? [], timer)
+    }
+
+    /// Passes the held end of stream on (its delay passed, or its rule left the plan).
+    private func releaseEnd() {
+        guard let held = self.heldEnd else { return }
+        self.heldEnd = nil
+        held.timer.cancel()
+        guard let context = self.context else {
+            held.promises.forEach { $0.fail(ChannelError.alreadyClosed) }
+            return
+        }
+        let closed = context.eventLoop.makePromise(of: Void.self)
+        held.promises.forEach { closed.futureResult.cascade(to: $0) }
+        context.close(mode: .output, promise: closed)
+    }
+
     package func read(context: ChannelHandlerContext) {
         if self.mode == .hanging || self.connection.heldCost(self.direction) > Self.highWater {
             self.pendingRead = true
@@ -156,8 +237,12 @@ package final class FaultStage: ChannelDuplexHandler {
     }
 
     /// The plan changed: a blackhole or hang whose rule is gone ends, and the direction
-    /// flows again (a hang's pending close is called off).
+    /// flows again (a hang's pending close is called off); an end of stream held by a
+    /// `slow_close` whose rule is gone is passed on at once.
     func planChanged() {
+        if let held = self.heldEnd, !self.connection.faults.isArmed(held.rule) {
+            self.releaseEnd()
+        }
         guard self.mode == .blackholed || self.mode == .hanging, let rule = self.stoppedBy,
             !self.connection.faults.isArmed(rule)
         else { return }

@@ -47,6 +47,9 @@ package final class PacingStage: ChannelOutboundHandler {
         var pieceSize: Int
         var bytesPerSecond: Int?
         var gap: TimeAmount
+        /// A slice with a size variation: draws each piece's size in turn
+        /// (`ChunkDecision.Slice.nextPieceSize`); nil when every piece is `pieceSize`.
+        var sizes: ChunkDecision.Slice?
 
         /// Nil when the pace neither slices nor throttles.
         init?(_ pace: Pace) {
@@ -58,6 +61,14 @@ package final class PacingStage: ChannelOutboundHandler {
             self.pieceSize = pieceSize
             self.bytesPerSecond = pace.bytesPerSecond
             self.gap = pace.slice.map { .nanoseconds($0.gap.nanoseconds) } ?? .zero
+            self.sizes = pace.slice.flatMap { $0.variation > 0 ? $0 : nil }
+        }
+
+        /// The size of the next piece to cut (drawn, with a size variation).
+        mutating func nextPieceSize() -> Int {
+            guard var sizes = self.sizes else { return self.pieceSize }
+            defer { self.sizes = sizes }
+            return min(sizes.nextPieceSize(), self.bytesPerSecond.map { max(1, $0 / 50) } ?? .max)
         }
 
         /// The time between a piece of `bytes` and the next.
@@ -73,6 +84,18 @@ package final class PacingStage: ChannelOutboundHandler {
         /// follows them.
         func duration(of bytes: Int) -> TimeAmount {
             guard bytes > 0 else { return self.spacing(after: 0) }
+            if self.sizes != nil {
+                // Drawn sizes: the same draws the pieces will get, in order.
+                var cadence = self
+                var left = bytes
+                var total = TimeAmount.zero
+                while left > 0 {
+                    let piece = min(left, cadence.nextPieceSize())
+                    total = total + self.spacing(after: piece)
+                    left -= piece
+                }
+                return total
+            }
             let whole = bytes / self.pieceSize
             let rest = bytes % self.pieceSize
             var total = TimeAmount.nanoseconds(self.spacing(after: self.pieceSize).nanoseconds * Int64(whole))
@@ -211,7 +234,7 @@ package final class PacingStage: ChannelOutboundHandler {
     private func join(_ buffer: ByteBuffer, cadence: Cadence) -> Bool {
         guard let lastIndex = self.queue.indices.last,
             case .data(var last, let lastCadence) = self.queue[lastIndex].entry,
-            lastCadence == cadence,
+            lastCadence == cadence, cadence.sizes == nil,
             last.readableBytes > 0,
             last.readableBytes % cadence.pieceSize == 0,
             last.readableBytes + buffer.readableBytes <= Self.joinLimit
@@ -254,9 +277,9 @@ package final class PacingStage: ChannelOutboundHandler {
     private func pump(context: ChannelHandlerContext) {
         let now = context.eventLoop.now
         while let head = self.queue.first, head.at <= now {
-            if case .data(var buffer, let cadence?) = head.entry, buffer.readableBytes > cadence.pieceSize {
+            if case .data(var buffer, var cadence?) = head.entry, case let size = cadence.nextPieceSize(), buffer.readableBytes > size {
                 // One piece leaves; the rest waits for its time at the head.
-                let piece = buffer.readSlice(length: cadence.pieceSize)!
+                let piece = buffer.readSlice(length: size)!
                 self.queue[self.queue.startIndex] = (.data(buffer, cadence), head.at + cadence.spacing(after: piece.readableBytes))
                 self.heldBytes -= piece.readableBytes
                 context.write(Self.wrapOutboundOut(piece), promise: nil)

@@ -268,34 +268,47 @@ struct ToxiproxyAPITests {
 }
 
 extension ToxiproxyAPITests {
-    /// Toxics faultline cannot carry out in full are accepted (a Toxiproxy client must
-    /// not break) and answered with a `Warning` saying what is left undone; a toxic it
-    /// carries out whole gets none.
-    @Test func toxicsDoneOnlyInPartSayWhyInAWarning() async throws {
+    /// `slow_close` and a `slicer` with a `size_variation` are carried out in full: they
+    /// become `slow_close` and `slice` rules with every attribute applied, and no answer
+    /// carries a `Warning` any more.
+    @Test func slowCloseAndAVariedSlicerBecomeWholeRulesWithoutAWarning() async throws {
         let upstream = try await TestServer.echo()
         let serve = try await ServeHarness.start()
-        #expect(try await serve.call("POST", "/proxies", body: #"{"name":"w","upstream":"127.0.0.1:\#(upstream.port)"}"#).status == 201)
+        let made = try await serve.call("POST", "/proxies", body: #"{"name":"w","listen":"127.0.0.1:0","upstream":"127.0.0.1:\#(upstream.port)"}"#)
+        #expect(made.status == 201)
+        let port = Traffic.port(of: try #require(made.json?["listen"]?.stringValue))
 
-        let slowClose = try await serve.call("POST", "/proxies/w/toxics", body: #"{"type":"slow_close","attributes":{"delay":100}}"#)
+        let slowClose = try await serve.call("POST", "/proxies/w/toxics", body: #"{"type":"slow_close","attributes":{"delay":1500}}"#)
         #expect(slowClose.status == 200, "\(slowClose)")
-        let closeWarning = try #require(slowClose.headers["warning"])
-        #expect(closeWarning.hasPrefix("299 faultline \""), "\(closeWarning)")
-        #expect(closeWarning.contains("slow_close has no effect"), "\(closeWarning)")
+        #expect(slowClose.headers["warning"] == nil, "\(slowClose.headers)")
+        let closeRule = try await serve.call("GET", "/v1/proxies/w/rules/slow_close_downstream")
+        #expect(closeRule.status == 200, "\(closeRule)")
+        #expect(closeRule.json?["kind"] == "slow_close")
+        #expect(closeRule.json?["direction"] == "downstream")
+        #expect(closeRule.json?["params"]?["delay"] == "1.5s")
+        #expect(closeRule.json?["source"] == "toxic")
+        // The echo's reply comes whole; its end of stream comes 1.5 s late.
+        let held = try await Traffic.roundTrip(port: port)
+        #expect(held.ending == .eof("ping"))
+        #expect(held.elapsed >= .milliseconds(1500), "a 1500 ms slow_close, round trip \(held.elapsed)")
 
         let varied = try await serve.call(
             "POST", "/v1/proxies/w/toxics", body: #"{"name":"pieces","type":"slicer","attributes":{"average_size":8,"size_variation":4,"delay":10}}"#
         )
         #expect(varied.status == 200, "\(varied)")
-        #expect(varied.headers["warning"]?.contains("size_variation is not applied: every piece is average_size (8) bytes") == true, "\(varied.headers)")
-        #expect(varied.json?["attributes"]?["size_variation"] == .integer(4), "kept and shown as sent")
+        #expect(varied.headers["warning"] == nil, "\(varied.headers)")
+        #expect(varied.json?["attributes"]?["size_variation"] == .integer(4))
+        let sliceRule = try await serve.call("GET", "/v1/proxies/w/rules/pieces")
+        #expect(sliceRule.json?["kind"] == "slice")
+        #expect(sliceRule.json?["params"]?["size"] == "8")
+        #expect(sliceRule.json?["params"]?["size_variation"] == "4")
+        #expect(sliceRule.json?["params"]?["gap"] == "10us", "\(sliceRule)")
 
-        // Taking the variation away takes the warning with it.
+        // Updating the variation changes the rule; still no warning.
         let even = try await serve.call("POST", "/proxies/w/toxics/pieces", body: #"{"attributes":{"size_variation":0}}"#)
         #expect(even.status == 200, "\(even)")
         #expect(even.headers["warning"] == nil, "\(even.headers)")
-        let latency = try await serve.call("POST", "/proxies/w/toxics", body: #"{"type":"latency","attributes":{"latency":1}}"#)
-        #expect(latency.status == 200)
-        #expect(latency.headers["warning"] == nil)
+        #expect(try await serve.call("GET", "/v1/proxies/w/rules/pieces").json?["params"]?["size_variation"] == nil)
         await serve.stop()
         await upstream.stop()
     }

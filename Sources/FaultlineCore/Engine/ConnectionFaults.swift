@@ -146,8 +146,8 @@ package struct ConnectionFaults: Sendable {
             case .throttle(let rate):
                 decision.bytesPerSecond = min(decision.bytesPerSecond ?? rate, rate)
                 guard self.announced.insert(key).inserted else { continue }
-            case .slice(let size, let gap):
-                if decision.slice == nil { decision.slice = ChunkDecision.Slice(bytes: size, gap: gap) }
+            case .slice(let size, let gap, let variation, let sizes):
+                if decision.slice == nil { decision.slice = ChunkDecision.Slice(bytes: size, gap: gap, variation: variation, sizes: sizes) }
                 guard self.announced.insert(key).inserted else { continue }
             case .blackhole:
                 guard decision.stop == nil else { continue }
@@ -168,7 +168,8 @@ package struct ConnectionFaults: Sendable {
             case .hang(let close, let after):
                 guard decision.stop == nil else { continue }
                 decision.stop = .hang(close: close, after: after)
-            case .refuse, .message, .datagram:
+            case .refuse, .message, .datagram, .holdClose:
+                // An end of stream is decided when it arrives (`decideEnd`).
                 continue
             }
             decision.fired.append(
@@ -188,6 +189,38 @@ package struct ConnectionFaults: Sendable {
 }
 
 extension ConnectionFaults {
+    /// Decides whether the end of stream in `direction` (the FIN the proxy would pass
+    /// on, and the full close that follows it) is held, and for how long: the first
+    /// `slow_close` rule that covers the direction and is active now. Per-connection
+    /// rules use the decision taken when they were armed; `per: chunk` rules draw as
+    /// the chunk after the last one (the end's place in the stream), so the same
+    /// traffic ends the same way. Nil: the end passes at once.
+    package func decideEnd(
+        direction: Event.Direction,
+        sinceProxyStart: Duration,
+        sinceOpen: Duration
+    ) -> FaultDecision? {
+        let unit = self.unitsSeen[direction, default: 0]
+        for armed in self.armed where !Self.isMessageRule(armed.rule) && armed.rule.fault is SlowCloseFault {
+            let rule = armed.rule
+            guard rule.match.direction.covers(direction),
+                self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
+            else { continue }
+            var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: armed.key)
+            guard let effect = armed.effect(random: &random), case .holdClose = effect else { continue }
+            return FaultDecision(
+                rule: rule.name,
+                plan: self.version,
+                kind: rule.kind,
+                effect: effect,
+                params: rule.fault.params,
+                direction: direction,
+                unit: unit
+            )
+        }
+        return nil
+    }
+
     /// Rules that act on framed messages or datagrams, not raw chunks: a message match,
     /// a message or datagram fault kind, or `per: message`.
     static func isMessageRule(_ rule: Rule) -> Bool {
@@ -277,9 +310,37 @@ extension ConnectionFaults {
 /// What to do with one chunk: how long to hold it, how to pace it, and whether the
 /// direction stops here. `fired` lists the decisions to record as events.
 package struct ChunkDecision: Sendable, Equatable {
+    /// Pieces of `bytes` (or, with a `variation`, each drawn uniformly in
+    /// `bytes ± variation`, at least 1), `gap` apart.
+    ///
+    ///     chunk:   [························]          size 8, variation 3
+    ///     pieces:  [·······][·········][····][··]     7, 9, 5 (drawn), 3 (the rest)
+    ///
+    /// The sizes come from `sizes`, the generator of the decision that sliced the unit
+    /// (keyed by seed, proxy, connection, unit and direction, rule): the same seed and
+    /// the same traffic give the same pieces.
     package struct Slice: Sendable, Equatable {
         package var bytes: Int
         package var gap: Duration
+        package var variation: Int
+        package var sizes: DecisionRandom?
+
+        package init(bytes: Int, gap: Duration, variation: Int = 0, sizes: DecisionRandom? = nil) {
+            self.bytes = bytes
+            self.gap = gap
+            self.variation = variation
+            self.sizes = sizes
+        }
+
+        /// The size of the next piece (before it is cut to what is left of the unit).
+        package mutating func nextPieceSize() -> Int {
+            guard self.variation > 0, var random = self.sizes else { return max(1, self.bytes) }
+            let low = max(1, self.bytes - self.variation)
+            let high = max(low, self.bytes + self.variation)
+            let size = low + Int(random.nextUnit() * Double(high - low + 1))
+            self.sizes = random
+            return min(size, high)
+        }
     }
 
     /// What ends the direction's normal flow.

@@ -42,6 +42,7 @@ package struct FaultDecision: Sendable, Equatable {
         case .sever(let mode, _): mode.rawValue
         case .refuse(let mode): mode.rawValue
         case .hang: "hang"
+        case .holdClose: "hold_close"
         case .message(let effect): effect.action
         case .datagram(let effect): effect.action
         }

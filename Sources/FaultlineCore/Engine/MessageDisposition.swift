@@ -64,9 +64,9 @@ package struct MessageDisposition: Sendable, Equatable {
                 self.delay += amount
             case .throttle(let rate):
                 self.bytesPerSecond = min(self.bytesPerSecond ?? rate, rate)
-            case .slice(let bytes, let gap):
+            case .slice(let bytes, let gap, let variation, let sizes):
                 guard self.slice == nil else { continue }
-                self.slice = ChunkDecision.Slice(bytes: bytes, gap: gap)
+                self.slice = ChunkDecision.Slice(bytes: bytes, gap: gap, variation: variation, sizes: sizes)
             case .message(.reorder(let after, let maxHold)):
                 guard self.reorder == nil else { continue }
                 self.reorder = (after, maxHold)

@@ -63,8 +63,13 @@ package enum FaultEffect: Sendable, Equatable {
     case delay(Duration)
     /// Pass at most this many bytes per second in the rule's direction.
     case throttle(bytesPerSecond: Int)
-    /// Pass in pieces of at most `bytes`, with `gap` between pieces.
-    case slice(bytes: Int, gap: Duration)
+    /// Pass in pieces of `bytes`, with `gap` between pieces. With a `variation`, each
+    /// piece's size is drawn uniformly in `bytes ± variation` (at least 1) from `sizes`,
+    /// the generator of the unit's own decision key (`ChunkDecision.Slice`).
+    case slice(bytes: Int, gap: Duration, variation: Int = 0, sizes: DecisionRandom? = nil)
+    /// Hold the direction's end of stream (the FIN passed on, and the close after it)
+    /// this long after it arrives; data passes untouched (`slow_close`).
+    case holdClose(Duration)
     /// Discard everything in the direction from now on; the connection stays open.
     case blackhole
     /// Cut the connection.

@@ -14,6 +14,7 @@ package enum FaultRegistry {
         SeverFault.self,
         RefuseFault.self,
         HangFault.self,
+        SlowCloseFault.self,
         DatagramLossFault.self,
         DatagramDuplicateFault.self,
         DatagramReorderFault.self,

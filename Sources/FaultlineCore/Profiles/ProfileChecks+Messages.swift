@@ -12,6 +12,9 @@ extension ProfileChecks {
         if let sever = rule.fault as? SeverFault, sever.after != nil, rule.match.message != nil || rule.per == .message {
             reader.fail(at: rule.location, "rule '\(rule.name)': 'after' times a cut from the connection's open, whatever its messages; to cut at a message, use 'at: before|mid_message|after|first_reply_byte' or 'after_bytes' (an offset into the message)")
         }
+        if rule.fault is SlowCloseFault, rule.match.message != nil {
+            reader.fail(at: rule.location, "\(never): a slow_close holds the end of stream, which is no message; remove the message match (method, path, header, command, message, attempt)")
+        }
         if let respond = rule.fault as? RespondFault, let framing = profile.framing, framing != .raw,
             let problem = respond.reply.problem(for: framing)
         {
