@@ -72,7 +72,7 @@ extension ControlAPI {
         case ("POST", 3) where path[2] == "toxics":
             _ = try await self.store.proxy(name)
             let toxic = try await self.store.addToxic(try Self.toxic(from: Self.parse(request), proxy: self.store.proxy(name)), to: name)
-            return Self.warned(.json(200, toxic.json), toxic)
+            return .json(200, toxic.json)
         case (_, 3) where path[2] == "toxics":
             return Self.methodNotAllowed
         case ("GET", 4) where path[2] == "toxics":
@@ -81,7 +81,7 @@ extension ControlAPI {
             let current = try await self.store.toxic(path[3], of: name)
             let (attributes, toxicity) = try Self.toxicUpdate(Self.parse(request), current: current)
             let toxic = try await self.store.updateToxic(path[3], of: name, attributes: attributes, toxicity: toxicity)
-            return Self.warned(.json(200, toxic.json), toxic)
+            return .json(200, toxic.json)
         case ("DELETE", 4) where path[2] == "toxics":
             try await self.store.removeToxic(path[3], of: name)
             return .noContent()
@@ -124,26 +124,6 @@ extension ControlAPI {
             newline: true
         )
         response.headers.append(("X-Content-Type-Options", "nosniff"))
-        return response
-    }
-
-    /// A toxic's answer with, when faultline cannot do all it asks, a `Warning` header
-    /// (RFC 9111's form: `299 faultline "TEXT"`) saying what is left undone.
-    static func warned(_ response: APIResponse, _ toxic: Toxic) -> APIResponse {
-        guard let shortfall = ToxicMapping.shortfall(of: toxic) else { return response }
-        var response = response
-        // A quoted-string: quotes and backslashes escaped; a toxic's name may hold
-        // anything, so control and non-ASCII characters become spaces and '?'.
-        var text = ""
-        for scalar in shortfall.unicodeScalars {
-            switch scalar {
-            case "\"", "\\": text += "\\" + String(scalar)
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: text += " "
-            case _ where scalar.value > 0x7E: text += "?"
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        response.headers.append(("Warning", "299 faultline \"\(text)\""))
         return response
     }
 

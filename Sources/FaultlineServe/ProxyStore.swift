@@ -271,7 +271,6 @@ package actor ProxyStore {
             try Self.checkToxicFits(toxic, entry)
             entry.toxics.append(toxic)
         }
-        self.warnShortfall(of: toxic, on: name)
         return toxic
     }
 
@@ -290,14 +289,7 @@ package actor ProxyStore {
             updated = toxic
         }
         guard let updated else { throw .toxicNotFound }
-        self.warnShortfall(of: updated, on: name)
         return updated
-    }
-
-    /// A toxic that does less here than in Toxiproxy is trouble for the operator to know.
-    private func warnShortfall(of toxic: Toxic, on name: String) {
-        guard let shortfall = ToxicMapping.shortfall(of: toxic) else { return }
-        self.logger.warning("toxic not fully carried out", metadata: ["proxy.name": "\(name)", "toxic.name": "\(toxic.name)", "reason": "\(shortfall)"])
     }
 
     func removeToxic(_ toxicName: String, of name: String) async throws(ServeError) {

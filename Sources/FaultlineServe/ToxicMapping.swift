@@ -20,15 +20,6 @@ import FaultlineCore
 /// | limit_data | sever fin once `bytes` bytes passed in the stream |
 /// | noop | none |
 package enum ToxicMapping {
-    /// What of `toxic` the rules cannot carry out, in words for the person who sent it;
-    /// nil when the rules do all it asks. The API accepts such a toxic (a Toxiproxy
-    /// client must not break on it) and says this in a `Warning` header and the
-    /// operator log. Every toxic of Toxiproxy 2.12.0 is carried out in full, so none
-    /// falls short today; a toxic added to Toxiproxy later and only in part here would.
-    package static func shortfall(of toxic: Toxic) -> String? {
-        nil
-    }
-
     package static func rules(for toxic: Toxic) -> [Rule] {
         let match = RuleMatch(direction: toxic.stream.direction)
         let probability = Double(min(max(toxic.toxicity, 0), 1))

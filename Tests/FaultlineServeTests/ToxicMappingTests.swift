@@ -61,20 +61,3 @@ struct ToxicMappingTests {
         #expect(parsed["x"] == .array([.integer(1), .number(2.5), .string("s"), .bool(true), .null]))
     }
 }
-
-extension ToxicMappingTests {
-    /// Every toxic is carried out in full now: none answers with a `Warning`.
-    static let whole: [Toxic] = [
-        Toxic(type: .slowClose, attributes: ["delay": 100]),
-        Toxic(type: .slowClose),
-        Toxic(type: .slicer, attributes: ["average_size": 8, "size_variation": 4]),
-        Toxic(type: .slicer, attributes: ["average_size": 8]),
-        Toxic(type: .latency, attributes: ["latency": 10]),
-        Toxic(type: .noop),
-    ]
-
-    @Test(arguments: Self.whole)
-    func nothingIsLeftUndone(toxic: Toxic) {
-        #expect(ToxicMapping.shortfall(of: toxic) == nil, "\(toxic.type)")
-    }
-}
