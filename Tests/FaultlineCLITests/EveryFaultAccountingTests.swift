@@ -23,7 +23,7 @@ struct EveryFaultAccountingTests {
         rules:
           - {name: delay, match: {connections: {first: 3}}, fault: {kind: delay, latency: 20ms, jitter: 10ms}}
           - {name: bandwidth, match: {connections: {skip: 3, first: 6}, direction: downstream}, fault: {kind: bandwidth, bytes_per_second: 200000}}
-          - {name: slice, match: {connections: {skip: 6, first: 9}, direction: downstream}, fault: {kind: slice, size: 100, gap: 1ms}}
+          - {name: slice, match: {connections: {skip: 6, first: 9}, direction: downstream}, fault: {kind: slice, size: 100, size_variation: 40, gap: 1ms}}
           - {name: blackhole, match: {connections: {skip: 9, first: 12}, direction: upstream}, fault: {kind: blackhole}}
           - {name: reset-at, match: {connections: {skip: 12, first: 15}, direction: downstream}, fault: {kind: sever, mode: reset, after_bytes: {min: 1, max: 2000}}}
           - {name: fin-at, match: {connections: {skip: 15, first: 18}, direction: upstream}, fault: {kind: sever, mode: fin, after_bytes: 1000}}
@@ -32,9 +32,10 @@ struct EveryFaultAccountingTests {
           - {name: refuse-reset, match: {connections: {skip: 24, first: 27}}, fault: {kind: refuse, mode: reset}}
           - {name: refuse-close, match: {connections: {skip: 27, first: 30}}, fault: {kind: refuse, mode: close}}
           - {name: hang, match: {connections: {skip: 30, first: 33}, direction: upstream}, fault: {kind: hang, close_after: 100ms, close: reset}}
+          - {name: slow-close, match: {connections: {skip: 33, first: 36}, direction: upstream}, fault: {kind: slow_close, delay: 50ms}}
           - {name: jitter, probability: 0.3, per: chunk, fault: {kind: delay, latency: 2ms}}
         """
-    static let connections = 36
+    static let connections = 39
 
     @Test func everyFaultKindAtOnceBalancesAndMatchesWhatThePeersSaw() async throws {
         let directory = try RecordsCommandTests.temporaryDirectory()
@@ -72,7 +73,7 @@ struct EveryFaultAccountingTests {
 
         // Every kind acted.
         let kinds = Set(events.filter { $0.type == .fault }.compactMap(\.kind))
-        #expect(kinds == ["delay", "bandwidth", "slice", "blackhole", "sever", "refuse", "hang"])
+        #expect(kinds == ["delay", "bandwidth", "slice", "blackhole", "sever", "refuse", "hang", "slow_close"])
 
         // What the log says reached each client is what that client received, and what
         // it received is a prefix of what it sent: nothing changed, nothing unrecorded.
@@ -92,8 +93,9 @@ struct EveryFaultAccountingTests {
         for ordinal in 9..<12 {
             #expect(endings[ordinal] == .timedOut(""), "blackholed connection \(ordinal)")
         }
-        for ordinal in 33..<36 {
-            #expect(endings[ordinal] == .eof(request), "untouched connection \(ordinal)")
+        // A held close delays the end only: the echo still comes back whole.
+        for ordinal in 33..<39 {
+            #expect(endings[ordinal] == .eof(request), "connection \(ordinal), slow-closed or untouched")
         }
 
         // What the log says went upstream is what the server received.
