@@ -65,7 +65,7 @@ struct CheckIdempotencyCommandTests {
         let (directory, log) = try await Self.record(upstream: service.port)
         defer { try? FileManager.default.removeItem(at: directory) }
         let result = try await FaultlineBinary.run([
-            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1",
+            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1", "--timeout", "60s",
         ])
         #expect(result.status == 1, "\(result.stderr)\n\(result.stdout)")
         #expect(result.stdout.contains("SR-01 DUP_CHANGES_STATE"))
@@ -79,7 +79,7 @@ struct CheckIdempotencyCommandTests {
         defer { Task { await service.stop() } }
         let (directory, log) = try await Self.record(upstream: service.port, recordPayloads: false)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try await FaultlineBinary.run(["check", "idempotency", log, "--target", "127.0.0.1:\(service.port)"])
+        let result = try await FaultlineBinary.run(["check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--timeout", "60s"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("--record-payloads"), "\(result.stderr)")
     }
@@ -90,7 +90,7 @@ struct CheckIdempotencyCommandTests {
         let (directory, log) = try await Self.record(upstream: service.port)
         defer { try? FileManager.default.removeItem(at: directory) }
         let result = try await FaultlineBinary.run([
-            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1", "--format", "json",
+            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1", "--format", "json", "--timeout", "60s",
         ])
         #expect(result.status == 0, "\(result.stderr)\n\(result.stdout)")
         let report = try JSONDecoder().decode(IdempotencyReport.self, from: Data(result.stdout.utf8))

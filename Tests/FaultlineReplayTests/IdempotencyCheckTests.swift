@@ -28,6 +28,7 @@ struct IdempotencyCheckTests {
         )
         defer { try? FileManager.default.removeItem(atPath: log) }
         var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: service.port)))
+        options.timeout = .seconds(60)  // a guard against hangs only: a loaded machine may answer slowly
         options.probes = probes
         configure(&options)
         let recorded = try RecordedRequests.load(path: log)
@@ -121,6 +122,7 @@ struct IdempotencyCheckTests {
         )
         defer { try? FileManager.default.removeItem(atPath: log) }
         var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: service.port)))
+        options.timeout = .seconds(60)  // a guard against hangs only: a loaded machine may answer slowly
         options.probes = ["GET /accounts/1"]
         let report = try await IdempotencyCheck(options: options, recorded: try RecordedRequests.load(path: log), inputs: [log]).run()
         let verdict = try #require(report.operations?.first)
@@ -149,6 +151,7 @@ struct IdempotencyCheckTests {
         defer { try? FileManager.default.removeItem(atPath: log) }
         let before = service.received
         var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: service.port)))
+        options.timeout = .seconds(60)  // a guard against hangs only: a loaded machine may answer slowly
         options.dryRun = true
         options.probes = ["GET /accounts/1"]
         let printed = PrintedLines()

@@ -19,6 +19,7 @@ struct LineLedgerIdempotencyTests {
         )
         defer { try? FileManager.default.removeItem(atPath: log) }
         var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: ledger.port)))
+        options.timeout = .seconds(60)  // a guard against hangs only: a loaded machine may answer slowly
         options.probes = probes
         return try await IdempotencyCheck(options: options, recorded: try RecordedRequests.load(path: log), inputs: [log]).run()
     }

@@ -27,6 +27,7 @@ struct RedisIdempotencyTests {
         let recorded = try RecordedRequests.load(path: log)
         #expect(recorded.requests.map(\.operation) == ["INCR", "SET", "SET NX", "GET"])
         var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: redis.port)))
+        options.timeout = .seconds(60)  // a guard against hangs only: a loaded machine may answer slowly
         options.probes = ["GET visits", "GET owner", "GET lock"]
         let report = try await IdempotencyCheck(options: options, recorded: recorded, inputs: [log]).run()
         let verdicts = Dictionary(uniqueKeysWithValues: (report.operations ?? []).map { ($0.operation, $0) })
