@@ -4,7 +4,8 @@ import Glibc
 import Foundation
 
 /// Runs a command to completion and measures it as the kernel does: its own peak
-/// resident memory and the wall time it took.
+/// resident memory, the wall time it took, and the CPU time it used (which, unlike the
+/// wall time, a loaded machine does not stretch: bounds belong on it).
 ///
 /// The peak comes from GNU time (`/usr/bin/time -f %M`), which forks the command from
 /// its own small process. Spawned straight from the test process, the command's
@@ -20,6 +21,8 @@ package enum MeasuredRun {
         /// Peak resident set, KiB.
         package var peakKiB: Int
         package var seconds: Double
+        /// User and system CPU time of the command (and GNU time, a sliver).
+        package var cpuSeconds: Double
     }
 
     /// `run` on a thread of its own, so the wait never holds one of the cooperative
@@ -67,8 +70,13 @@ package enum MeasuredRun {
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
             peakKiB: Self.peak(in: peakPath) ?? Int(usage.ru_maxrss),
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            cpuSeconds: Self.seconds(usage.ru_utime) + Self.seconds(usage.ru_stime)
         )
+    }
+
+    private static func seconds(_ time: timeval) -> Double {
+        Double(time.tv_sec) + Double(time.tv_usec) / 1e6
     }
 
     /// The last number GNU time wrote (it says "Command exited with non-zero status N"

@@ -126,7 +126,9 @@ struct HTMLWriterTests {
         let clock = ContinuousClock()
         var html = ""
         let elapsed = clock.measure { html = ReportWriter.write(report, as: .html) }
-        #expect(elapsed < .seconds(3), "took \(elapsed)")
+        // A bound against a quadratic turn, not a speed check: it takes about half a
+        // second alone, and a machine with both cores busy was seen to take six times that.
+        #expect(elapsed < .seconds(20), "took \(elapsed)")
         #expect(html.utf8.count < 5_000_000, "\(html.utf8.count) bytes")
         #expect(Self.occurrences(of: "<g class=\"row\"", in: html) == 10_000)
         #expect(html.contains("rows with findings only (206 of 10,000)"))

@@ -276,7 +276,6 @@ struct FaultsOverSocketsTests {
         await echo.stop(after: events)
         #expect(ending == .eof("tick"))
         #expect(elapsed >= .milliseconds(280))
-        #expect(elapsed < .seconds(10))
     }
 
     @Test func bandwidthLimitsTheRate() async throws {
@@ -291,9 +290,9 @@ struct FaultsOverSocketsTests {
         let elapsed = ContinuousClock.now - start
         await echo.stop(after: events)
         #expect(ending == .eof(payload))
-        // 10 kB at 20 kB/s: half a second, give or take.
+        // 10 kB at 20 kB/s: half a second at least (no upper bound: a loaded machine
+        // took 10 s once; the suite's time limit guards against a hang).
         #expect(elapsed >= .milliseconds(400))
-        #expect(elapsed < .seconds(10))
         let close = try #require(events.events.first { $0.type == .connectionClose })
         #expect(close.bytesFromUpstream == 10_000)
         #expect(close.bytesToClient == 10_000)

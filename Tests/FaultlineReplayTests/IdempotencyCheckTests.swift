@@ -230,8 +230,8 @@ extension IdempotencyCheckTests {
         defer { try? FileManager.default.removeItem(atPath: log) }
         var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: fading.port)))
         // Long enough that an answered request is never taken for silence on a loaded
-        // machine; the silent one costs this once.
-        options.timeout = .seconds(2)
+        // machine (2 s was not, with both cores busy); the silent one costs this once.
+        options.timeout = .seconds(10)
         let progress = PrintedLines()
         let report = try await IdempotencyCheck(
             options: options, recorded: try RecordedRequests.load(path: log), inputs: [log], progress: { progress.append($0) }

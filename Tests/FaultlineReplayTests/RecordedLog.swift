@@ -36,7 +36,7 @@ enum RecordedLog {
         )
         let address = try await proxy.start()
         for request in requests {
-            _ = try await SocketClient.call(port: address.port!, request: request, limit: .seconds(10), isComplete: isComplete)
+            _ = try await SocketClient.call(port: address.port!, request: request, limit: .seconds(60), isComplete: isComplete)
         }
         await proxy.shutdown(grace: .seconds(1))
         try await log.close()
