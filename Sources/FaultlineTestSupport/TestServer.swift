@@ -27,6 +27,9 @@ package final class TestServer: Sendable {
                             try? await handler(connection)
                         }
                     }
+                    // The listener closed (`stop`) and every connection it had accepted
+                    // was taken: those still open end too.
+                    group.cancelAll()
                 }
             }
         }
@@ -84,8 +87,11 @@ package final class TestServer: Sendable {
     }
 
     /// Stops accepting. Connections already open run on until their handlers end.
+    /// Closes the listener; the accept loop then takes what it had accepted and ends
+    /// every connection. Not by cancelling the loop: a connection swift-nio had accepted
+    /// but not yet handed over would be dropped with its writer unfinished, which
+    /// swift-nio traps on (seen once with both cores busy).
     package func stop() async {
-        self.acceptLoop.cancel()
         try? await self.channel.channel.close()
     }
 }
