@@ -21,6 +21,8 @@
 #                that changes nothing (0 ms delay); iperf3 8 streams and HTTP;
 #   fl-http-log  --framing http --log FILE: HTTP (wrk);
 #   fl-resp-log  --framing resp --log FILE: redis SET/GET;
+#   fl-http, fl-resp   the same framing without --log: which part of the cost is the
+#                framing and which the log;
 #   fl-delay5    --profile bench/delay-5ms.yaml: iperf3 8 streams through a 5 ms delay,
 #                for the peak RSS (is memory bounded while data is held back?).
 # The logs go to bench/out/logs/ and are deleted once counted (KEEP_LOGS=1 keeps them);
@@ -70,7 +72,7 @@ WRK_THREADS=${WRK_THREADS:-1}      # wrk's threads: one leaves a core to the pro
 UDP_RATES=${UDP_RATES-"100M 500M 1G"}  # offered rates for bench/udp.sh; "" skips test 6
 UDP_SECONDS=${UDP_SECONDS:-5}      # seconds per UDP run
 KEEP_LOGS=${KEEP_LOGS:-0}          # 1 keeps the variants' event logs in bench/out/logs
-VARIANTS=${VARIANTS-"fl-noop fl-http-log fl-resp-log fl-delay5"}
+VARIANTS=${VARIANTS-"fl-noop fl-http fl-http-log fl-resp fl-resp-log fl-delay5"}
 # toxiproxy joins when TOXIPROXY names a toxiproxy-server built by hand.
 PATHS=${PATHS:-"direct faultline faultline-serve haproxy socat${TOXIPROXY:+ toxiproxy}"}
 SCRATCH=${SCRATCH:-.build-release}
@@ -92,6 +94,7 @@ RESULTS=$OUT/results.tsv
 : >"$RESULTS"
 : >"$OUT/run.log"
 : >"$OUT/cpu.txt"
+: >"$OUT/udp.txt"
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 START_TIME=$(date -u '+%Y-%m-%d %H:%M UTC')
 
@@ -256,6 +259,7 @@ start_path() {
         case "$path" in
         fl-noop) extra=(--profile bench/noop-every-chunk.yaml --seed 14) ;;
         fl-delay5) extra=(--profile bench/delay-5ms.yaml --seed 14) ;;
+        fl-http | fl-resp) extra=(--framing "${path#fl-}") ;;
         fl-http-log | fl-resp-log)
             local framing=${path#fl-}
             mkdir -p "$OUT/logs"
@@ -467,7 +471,7 @@ for round in $(seq "$ROUNDS"); do
     done
 
     # --- 2. redis-benchmark SET/GET ---------------------------------------------------------
-    for path in $(paths_with fl-resp-log); do
+    for path in $(paths_with fl-resp fl-resp-log); do
         start_path "$path" "$REDIS_PORT"
         log "redis-benchmark SET,GET via $path"
         csv=$OUT/redis-$path-r$round.csv
@@ -494,7 +498,7 @@ for round in $(seq "$ROUNDS"); do
     done
 
     # --- 3. HTTP keep-alive (wrk against nginx) --------------------------------------------
-    for path in $(paths_with fl-noop fl-http-log); do
+    for path in $(paths_with fl-noop fl-http fl-http-log); do
         start_path "$path" "$HTTP_PORT"
         log "wrk -t $WRK_THREADS -c $WRK_CONNS (HTTP keep-alive) via $path"
         txt=$OUT/wrk-$path-r$round.txt
