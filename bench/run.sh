@@ -225,7 +225,7 @@ http {
     }
 }
 EOF
-nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" >"$OUT/nginx.log" 2>&1 &
+nginx -e "$NGINX_DIR/error.log" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" >"$OUT/nginx.log" 2>&1 &
 pids+=($!)
 wait_port "$IPERF_PORT"; wait_port "$REDIS_PORT"; wait_port "$HOLD_PORT"; wait_port "$HTTP_PORT"
 
