@@ -32,9 +32,9 @@
 # recorded too (per GiB, per request, per connection): it is steadier than the rates
 # when other work competes for the cores.
 #
-#   bench/run.sh                          # what `make bench` runs: about 10 minutes on
-#                                         # 2 cores after the build (2 rounds of tests
-#                                         # 1-4 about 7, idle 1-2, UDP about 1.5)
+#   bench/run.sh                          # what `make bench` runs: about 9 minutes on
+#                                         # 2 cores after the build (8.5 in run 6: 2 rounds
+#                                         # of tests 1-4 6.5, idle 0.7, UDP 1.3)
 #   BENCH_SECONDS=2 REDIS_N=20000 CONN_N=3000 IDLE_N=1000 ROUNDS=1 UDP_RATES=1G bench/run.sh
 #                                         # a quick try (about 3 minutes)
 #   SKIP_BUILD=1 bench/run.sh             # reuse .build-release/release/faultline
