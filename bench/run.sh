@@ -1,33 +1,56 @@
 #!/usr/bin/env bash
-# TCP benchmark (issue 2): direct (no proxy), faultline, faultline-serve (the same
-# engine, the proxy created through `faultline serve`'s API), haproxy and socat, and
-# toxiproxy when TOXIPROXY names a toxiproxy-server built by hand, in one run, all on
-# 127.0.0.1:
-#   1. iperf3 bulk throughput, 1 stream and 8 streams;
+# TCP and UDP benchmark (issues 2 and 14): direct (no proxy), faultline, faultline-serve
+# (the same engine, the proxy created through `faultline serve`'s API), haproxy and
+# socat, and toxiproxy when TOXIPROXY names a toxiproxy-server built by hand, in one
+# run, all on 127.0.0.1:
+#   1. iperf3 bulk throughput, 1 stream and 8 streams, and the proxy's peak RSS
+#      (VmHWM) during the 8 streams;
 #   2. redis-benchmark SET and GET, 50 clients, keep-alive: requests/s, p50 and p99;
-#   3. a new connection per request: redis-benchmark -k 0 -t ping_inline, 50 clients
+#   3. HTTP keep-alive: wrk, WRK_CONNS connections, against nginx (started on a free
+#      port with a config in a temporary folder): requests/s, p50 and p99;
+#   4. a new connection per request: redis-benchmark -k 0 -t ping_inline, 50 clients
 #      (each PING is sent on a fresh connection, closed after the reply); requests/s is
 #      then connections/s, and redis's own count of accepted connections checks it;
-#   4. the proxy's peak RSS (VmHWM in /proc/PID/status) with IDLE_N idle connections
-#      held open, and the same extrapolated to 10,000 (see IDLE_N below).
-# Tests 1-3 run ROUNDS times with the paths interleaved and the table keeps the best
+#   5. the proxy's peak RSS (VmHWM in /proc/PID/status) with IDLE_N idle connections
+#      held open, and the same extrapolated to 10,000 (see IDLE_N below);
+#   6. UDP: bench/udp.sh (iperf3 -u at UDP_RATES: direct, socat, nginx's stream proxy,
+#      faultline proxy --udp), delivered throughput; UDP_RATES="" skips it.
+# Issue 14's variants of faultline run in tests 1-3 next to faultline passthrough, and
+# the table sets each against passthrough in the same run (VARIANTS picks them):
+#   fl-noop      --profile bench/noop-every-chunk.yaml: a rule decided on every chunk
+#                that changes nothing (0 ms delay); iperf3 8 streams and HTTP;
+#   fl-http-log  --framing http --log FILE: HTTP (wrk);
+#   fl-resp-log  --framing resp --log FILE: redis SET/GET;
+#   fl-http, fl-resp   the same framing without --log: which part of the cost is the
+#                framing and which the log;
+#   fl-delay5    --profile bench/delay-5ms.yaml: iperf3 8 streams through a 5 ms delay,
+#                for the peak RSS (is memory bounded while data is held back?).
+# The logs go to bench/out/logs/ and are deleted once counted (KEEP_LOGS=1 keeps them);
+# the table shows how many events each wrote and how many it dropped (log_dropped).
+# Tests 1-4 run ROUNDS times with the paths interleaved and the table keeps the best
 # figure of each, to damp the noise of a shared machine. The proxies' CPU time is
 # recorded too (per GiB, per request, per connection): it is steadier than the rates
 # when other work competes for the cores.
 #
-#   bench/run.sh                          # what `make bench` runs; about 5 minutes after the build
-#   BENCH_SECONDS=2 REDIS_N=20000 CONN_N=3000 IDLE_N=1000 ROUNDS=1 bench/run.sh   # a quick try
+#   bench/run.sh                          # what `make bench` runs: about 9 minutes on
+#                                         # 2 cores after the build (8.5 in run 6: 2 rounds
+#                                         # of tests 1-4 6.5, idle 0.7, UDP 1.3)
+#   BENCH_SECONDS=2 REDIS_N=20000 CONN_N=3000 IDLE_N=1000 ROUNDS=1 UDP_RATES=1G bench/run.sh
+#                                         # a quick try (about 3 minutes)
 #   SKIP_BUILD=1 bench/run.sh             # reuse .build-release/release/faultline
+#   FAULTLINE=/path/to/faultline SKIP_BUILD=1 bench/run.sh   # another binary
 #   PATHS="direct faultline" bench/run.sh # a subset of the paths
-#   ROUNDS=0 bench/run.sh                 # the idle-connection test only
+#   VARIANTS="fl-noop" bench/run.sh       # a subset of the variants ("" for none)
+#   ROUNDS=0 bench/run.sh                 # the idle-connection test (and UDP) only
 #   BASELINE=/path/to/older/faultline bench/run.sh
 #                                         # adds a "baseline" path: an older faultline build,
 #                                         # measured in the same run, for "no slower than before"
 #
-# It installs iperf3, redis-server, redis-tools, haproxy and socat from Debian when
-# missing and builds faultline in release mode into .build-release (its own scratch
-# folder, so it never disturbs a debug build in .build). It prints the table and keeps
-# it, with every raw output, in bench/out/ (not committed).
+# It installs iperf3, redis-server, redis-tools, haproxy, socat, wrk, nginx and
+# nginx's stream module from Debian when missing and builds faultline in release mode
+# into .build-release (its own scratch folder, so it never disturbs a debug build in
+# .build). It prints the table and keeps it, with every raw output, in bench/out/ (not
+# committed).
 #
 # Descriptors: a proxy holds two per connection, so 10,000 proxied connections need
 # 20,000 plus the listener, epoll and stdio. The script raises the soft limit to the
@@ -41,9 +64,15 @@ cd "$(dirname "$0")/.."
 BENCH_SECONDS=${BENCH_SECONDS:-5}  # seconds per iperf3 run (plus 1 s warm-up, omitted)
 REDIS_N=${REDIS_N:-100000}         # requests per redis-benchmark test (SET, then GET)
 CONN_N=${CONN_N:-10000}            # connections (= requests) in the connection-per-request test
-ROUNDS=${ROUNDS:-2}                # tests 1-3 run this many times, paths interleaved; best kept
+ROUNDS=${ROUNDS:-2}                # tests 1-4 run this many times, paths interleaved; best kept
 SOCAT_IDLE_N=${SOCAT_IDLE_N:-200}  # socat forks a process per connection: a sample only
 TEST_TIMEOUT=${TEST_TIMEOUT:-180}  # no single client run may take longer (seconds)
+WRK_CONNS=${WRK_CONNS:-50}         # wrk's keep-alive connections (test 3)
+WRK_THREADS=${WRK_THREADS:-1}      # wrk's threads: one leaves a core to the proxy and nginx
+UDP_RATES=${UDP_RATES-"100M 500M 1G"}  # offered rates for bench/udp.sh; "" skips test 6
+UDP_SECONDS=${UDP_SECONDS:-5}      # seconds per UDP run
+KEEP_LOGS=${KEEP_LOGS:-0}          # 1 keeps the variants' event logs in bench/out/logs
+VARIANTS=${VARIANTS-"fl-noop fl-http fl-http-log fl-resp fl-resp-log fl-delay5"}
 # toxiproxy joins when TOXIPROXY names a toxiproxy-server built by hand.
 PATHS=${PATHS:-"direct faultline faultline-serve haproxy socat${TOXIPROXY:+ toxiproxy}"}
 SCRATCH=${SCRATCH:-.build-release}
@@ -65,6 +94,7 @@ RESULTS=$OUT/results.tsv
 : >"$RESULTS"
 : >"$OUT/run.log"
 : >"$OUT/cpu.txt"
+: >"$OUT/udp.txt"
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 START_TIME=$(date -u '+%Y-%m-%d %H:%M UTC')
 
@@ -79,6 +109,10 @@ command -v haproxy >/dev/null || need="$need haproxy"
 command -v socat >/dev/null || need="$need socat"
 command -v python3 >/dev/null || need="$need python3"
 command -v ss >/dev/null || need="$need iproute2"
+command -v curl >/dev/null || need="$need curl"
+command -v wrk >/dev/null || need="$need wrk"
+command -v nginx >/dev/null || need="$need nginx"
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need="$need libnginx-mod-stream"
 if [ -n "$need" ]; then
     log "installing from Debian:$need"
     SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
@@ -107,6 +141,7 @@ cleanup() {
         kill -TERM "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    [ -z "${NGINX_DIR:-}" ] || rm -rf "$NGINX_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -164,25 +199,80 @@ pids+=($!)
 HOLD_PORT=$(free_port)
 python3 bench/hold_server.py "$HOLD_PORT" >"$OUT/hold-server.log" 2>&1 &
 pids+=($!)
-wait_port "$IPERF_PORT"; wait_port "$REDIS_PORT"; wait_port "$HOLD_PORT"
+# The HTTP upstream for test 3: nginx, one worker, a fixed 30-byte reply, keep-alive
+# without a request limit (1.22's default closes a connection after 1,000 requests),
+# no access log. Its config and temporary folders live in a folder of its own.
+HTTP_PORT=$(free_port)
+NGINX_DIR=$(mktemp -d "${TMPDIR:-/tmp}/faultline-bench-nginx.XXXXXX")
+cat >"$NGINX_DIR/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $NGINX_DIR/body;
+    proxy_temp_path $NGINX_DIR/proxy;
+    fastcgi_temp_path $NGINX_DIR/fastcgi;
+    uwsgi_temp_path $NGINX_DIR/uwsgi;
+    scgi_temp_path $NGINX_DIR/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 1h;
+    server {
+        listen 127.0.0.1:$HTTP_PORT;
+        location / { default_type text/plain; return 200 "hello from the bench upstream\n"; }
+    }
+}
+EOF
+nginx -e "$NGINX_DIR/error.log" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" >"$OUT/nginx.log" 2>&1 &
+pids+=($!)
+wait_port "$IPERF_PORT"; wait_port "$REDIS_PORT"; wait_port "$HOLD_PORT"; wait_port "$HTTP_PORT"
+
+# The paths for one test: PATHS, with those of the VARIANTS named here right after
+# faultline (so each is measured next to the passthrough it is compared with).
+paths_with() {
+    local path v out=""
+    for path in $PATHS; do
+        out="$out $path"
+        [ "$path" = faultline ] || continue
+        for v in "$@"; do
+            case " $VARIANTS " in *" $v "*) out="$out $v" ;; esac
+        done
+    done
+    echo $out
+}
 
 # start_path PATH UPSTREAM_PORT: sets PORT (where clients connect) and PID (the proxy,
 # empty for direct).
-PORT="" PID=""
+PORT="" PID="" LOG_FILE="" LOG_SEQ=0
 start_path() {
     local path=$1 upstream=$2
     PID=""
     case "$path" in
     direct)
         PORT=$upstream ;;
-    faultline | baseline)
-        local binary=$FAULTLINE
+    faultline | baseline | fl-*)
+        local binary=$FAULTLINE extra=()
         [ "$path" = baseline ] && binary=$BASELINE
+        LOG_FILE=""
+        case "$path" in
+        fl-noop) extra=(--profile bench/noop-every-chunk.yaml --seed 14) ;;
+        fl-delay5) extra=(--profile bench/delay-5ms.yaml --seed 14) ;;
+        fl-http | fl-resp) extra=(--framing "${path#fl-}") ;;
+        fl-http-log | fl-resp-log)
+            local framing=${path#fl-}
+            mkdir -p "$OUT/logs"
+            LOG_SEQ=$((LOG_SEQ + 1))
+            LOG_FILE=$OUT/logs/$path-$LOG_SEQ.jsonl
+            rm -f "$LOG_FILE"
+            extra=(--framing "${framing%-log}" --log "$LOG_FILE") ;;
+        esac
         : >"$OUT/$path.out"
         # --grace 0s: stopping need not wait for connections still open (stop_path
         # reports how many there were).
         "$binary" proxy --listen 127.0.0.1:0 --upstream 127.0.0.1:"$upstream" --grace 0s \
-            >"$OUT/$path.out" 2>>"$OUT/$path.err" &
+            ${extra[@]+"${extra[@]}"} >"$OUT/$path.out" 2>>"$OUT/$path.err" &
         PID=$!
         pids+=("$PID")
         PORT=""
@@ -256,12 +346,14 @@ EOF
     esac
 }
 
-LAST_CPU=-
+LAST_CPU=- LAST_HWM=-
 stop_path() {  # stop_path PATH: stops the proxy started last; sets LAST_CPU (seconds)
-    LAST_CPU=-
+    # and LAST_HWM (its peak RSS, MiB; - for socat, whose work is in its children)
+    LAST_CPU=- LAST_HWM=-
     [ -n "$PID" ] || return 0
     sleep 0.3  # let socat reap its finished per-connection children into its CPU count
     LAST_CPU=$(cpu_seconds "$PID")
+    [ "$1" = socat ] || LAST_HWM=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$PID/status" 2>/dev/null || echo -)
     pkill -TERM -P "$PID" 2>/dev/null || true
     kill -TERM "$PID" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
@@ -269,7 +361,7 @@ stop_path() {  # stop_path PATH: stops the proxy started last; sets LAST_CPU (se
     wait "$PID" 2>/dev/null || true
     forget "$PID"
     PID=""
-    if [ "$1" = faultline ] || [ "$1" = baseline ]; then
+    if [ "$1" = faultline ] || [ "$1" = baseline ] || [ "${1#fl-}" != "$1" ]; then
         # faultline logs how many connections were still open when told to stop.
         local open
         open=$(sed -n 's/.*open=\([0-9]*\).*stopping$/\1/p' "$OUT/$1.err" | tail -1)
@@ -278,6 +370,37 @@ stop_path() {  # stop_path PATH: stops the proxy started last; sets LAST_CPU (se
 }
 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+
+# log_counts TEST PATH: after a variant with --log stopped, records how many events its
+# log holds (message events apart) and how many it reported dropped (log_dropped's
+# counts), then deletes the log unless KEEP_LOGS=1.
+log_counts() {
+    [ -n "$LOG_FILE" ] || return 0
+    local events messages dropped
+    read -r events messages dropped <<<"$(python3 -c '
+import json, sys
+events = messages = dropped = 0
+try:
+    for line in open(sys.argv[1]):
+        events += 1
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("type") == "message":
+            messages += 1
+        elif e.get("type") == "log_dropped":
+            dropped += int(e.get("count", 0))
+    print(events, messages, dropped)
+except OSError:
+    print("- - -")' "$LOG_FILE")"
+    record "log_events_$1" "$2" "$events"
+    record "log_messages_$1" "$2" "$messages"
+    record "log_dropped_$1" "$2" "$dropped"
+    log "  log: $events events ($messages messages), $dropped dropped, $(du -h "$LOG_FILE" 2>/dev/null | cut -f1) on disk"
+    [ "$KEEP_LOGS" = 1 ] || rm -f "$LOG_FILE"
+    LOG_FILE=""
+}
 per() {  # per VALUE DIVISOR SCALE: VALUE / DIVISOR * SCALE, or - when either is unknown
     python3 -c '
 import sys
@@ -300,18 +423,38 @@ except Exception:
     print("- -")' "$1"
 }
 
+wrk_summary() {  # "req/s requests p50_ms p99_ms errors" from wrk --latency's output
+    python3 -c '
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(label):
+    m = re.search(r"^\s*" + label + r"%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not m:
+        return "-"
+    return "%.3f" % (float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)])
+rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+requests = re.search(r"^\s*(\d+) requests in", text, re.M)
+errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+errors += int(non2xx.group(1)) if non2xx else 0
+print(rps.group(1) if rps else "-", requests.group(1) if requests else "-", ms("50"), ms("99"), errors)' "$1"
+}
+
 redis_accepted() {
     redis-cli -p "$REDIS_PORT" info stats | sed -n 's/^total_connections_received:\([0-9]*\).*/\1/p'
 }
 
 log "start: $(nproc) cores, load average $START_LOAD, open-file limit $FD_LIMIT"
-log "settings: BENCH_SECONDS=$BENCH_SECONDS REDIS_N=$REDIS_N CONN_N=$CONN_N ROUNDS=$ROUNDS IDLE_N=$IDLE_N SOCAT_IDLE_N=$SOCAT_IDLE_N"
+log "settings: BENCH_SECONDS=$BENCH_SECONDS REDIS_N=$REDIS_N CONN_N=$CONN_N ROUNDS=$ROUNDS IDLE_N=$IDLE_N SOCAT_IDLE_N=$SOCAT_IDLE_N WRK_CONNS=$WRK_CONNS WRK_THREADS=$WRK_THREADS UDP_RATES=\"$UDP_RATES\" VARIANTS=\"$VARIANTS\""
+log "paths: $PATHS; faultline is $FAULTLINE"
 
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS"
     # --- 1. iperf3 ------------------------------------------------------------------------
     for streams in 1 8; do
-        for path in $PATHS; do
+        paths=$PATHS
+        [ "$streams" = 8 ] && paths=$(paths_with fl-noop fl-delay5)
+        for path in $paths; do
             start_path "$path" "$IPERF_PORT"
             log "iperf3 -P $streams via $path"
             json=$OUT/iperf3-P$streams-$path-r$round.json
@@ -320,22 +463,24 @@ for round in $(seq "$ROUNDS"); do
             stop_path "$path"
             record "iperf$streams" "$path" "$gbps"
             [ "$path" = direct ] || record "cpu_iperf$streams" "$path" "$(per "$LAST_CPU" "$gib" 1000)"
-            [ "$path" = direct ] || printf '%-14s %-10s %6ss for %s GiB\n' "iperf$streams/r$round" "$path" "$LAST_CPU" "$gib" >>"$OUT/cpu.txt"
-            log "  $gbps Gbit/s"
+            [ "$path" = direct ] || printf '%-14s %-11s %6ss for %s GiB\n' "iperf$streams/r$round" "$path" "$LAST_CPU" "$gib" >>"$OUT/cpu.txt"
+            [ "$path" = direct ] || [ "$streams" = 1 ] || record rss_iperf8 "$path" "$LAST_HWM"
+            log "  $gbps Gbit/s${LAST_HWM:+, proxy peak RSS $LAST_HWM MiB}"
             sleep 1
         done
     done
 
     # --- 2. redis-benchmark SET/GET ---------------------------------------------------------
-    for path in $PATHS; do
+    for path in $(paths_with fl-resp fl-resp-log); do
         start_path "$path" "$REDIS_PORT"
         log "redis-benchmark SET,GET via $path"
         csv=$OUT/redis-$path-r$round.csv
         bounded redis-benchmark -h 127.0.0.1 -p "$PORT" -c 50 -n "$REDIS_N" -t set,get --csv \
             >"$csv" 2>"$OUT/redis-$path-r$round.err" || true
         stop_path "$path"
+        log_counts redis "$path"
         [ "$path" = direct ] || record cpu_redis "$path" "$(per "$LAST_CPU" $((2 * REDIS_N)) 1e6)"
-        [ "$path" = direct ] || printf '%-14s %-10s %6ss for %s requests\n' "redis/r$round" "$path" "$LAST_CPU" $((2 * REDIS_N)) >>"$OUT/cpu.txt"
+        [ "$path" = direct ] || printf '%-14s %-11s %6ss for %s requests\n' "redis/r$round" "$path" "$LAST_CPU" $((2 * REDIS_N)) >>"$OUT/cpu.txt"
         # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
         for test in SET GET; do
             row=$(grep "^\"$test\"" "$csv" | tr -d '"' || true)
@@ -352,7 +497,25 @@ for round in $(seq "$ROUNDS"); do
         sleep 1
     done
 
-    # --- 3. a new connection per request -------------------------------------------------------
+    # --- 3. HTTP keep-alive (wrk against nginx) --------------------------------------------
+    for path in $(paths_with fl-noop fl-http fl-http-log); do
+        start_path "$path" "$HTTP_PORT"
+        log "wrk -t $WRK_THREADS -c $WRK_CONNS (HTTP keep-alive) via $path"
+        txt=$OUT/wrk-$path-r$round.txt
+        bounded wrk -t "$WRK_THREADS" -c "$WRK_CONNS" -d "${BENCH_SECONDS}s" --latency \
+            "http://127.0.0.1:$PORT/" >"$txt" 2>&1 || true
+        stop_path "$path"
+        log_counts http "$path"
+        read -r rps requests p50 p99 errors <<<"$(wrk_summary "$txt")"
+        record http_rps "$path" "$rps"; record http_p50 "$path" "$p50"; record http_p99 "$path" "$p99"
+        [ "$path" = direct ] || record cpu_http "$path" "$(per "$LAST_CPU" "$requests" 1e6)"
+        [ "$path" = direct ] || printf '%-14s %-11s %6ss for %s requests\n' "http/r$round" "$path" "$LAST_CPU" "$requests" >>"$OUT/cpu.txt"
+        log "  $rps req/s p50 $p50 ms p99 $p99 ms ($requests requests)"
+        [ "$errors" = 0 ] || log "  wrk counted $errors socket errors or non-2xx replies (see $txt)"
+        sleep 1
+    done
+
+    # --- 4. a new connection per request -------------------------------------------------------
     for path in $PATHS; do
         start_path "$path" "$REDIS_PORT"
         log "connection per request (redis-benchmark -k 0 -t ping_inline) via $path"
@@ -372,13 +535,13 @@ for round in $(seq "$ROUNDS"); do
         fi
         record conn_rps "$path" "${rps:--}"
         [ "$path" = direct ] || record cpu_conn "$path" "$(per "$LAST_CPU" "$accepted" 1e6)"
-        [ "$path" = direct ] || printf '%-14s %-10s %6ss for %s connections\n' "conn/r$round" "$path" "$LAST_CPU" "$accepted" >>"$OUT/cpu.txt"
+        [ "$path" = direct ] || printf '%-14s %-11s %6ss for %s connections\n' "conn/r$round" "$path" "$LAST_CPU" "$accepted" >>"$OUT/cpu.txt"
         log "  ${rps:--} conn/s (redis accepted $accepted connections for $CONN_N requests)"
         sleep 2
     done
 done
 
-# --- 4. RSS with idle connections ---------------------------------------------------------
+# --- 5. RSS with idle connections ---------------------------------------------------------
 status_kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status"; }
 pss_kib() {  # PSS of $1 and its children, summed
     local total=0 p
@@ -450,10 +613,21 @@ print("%.1f %.2f %.1f" % (base / 1024, per, (base + per * 10000) / 1024))' "$bas
     sleep 2
 done
 
+# --- 6. UDP ---------------------------------------------------------------------------------
+if [ -n "$UDP_RATES" ]; then
+    log "UDP: bench/udp.sh at $UDP_RATES, ${UDP_SECONDS}s each"
+    status=0
+    FAULTLINE=$FAULTLINE RATES=$UDP_RATES DURATION=$UDP_SECONDS RESULTS=$RESULTS \
+        timeout $((TEST_TIMEOUT * 3)) bench/udp.sh >"$OUT/udp.txt" 2>"$OUT/udp.err" || status=$?
+    [ "$status" = 0 ] || log "  bench/udp.sh failed ($status): $(tr '\n' ' ' <"$OUT/udp.err")"
+    sed 's/^/  /' "$OUT/udp.txt" | tee -a "$OUT/run.log" >&2
+fi
+
 # --- report ---------------------------------------------------------------------------
 {
     echo "# faultline TCP benchmark, $START_TIME, $(nproc) cores, load average at start $START_LOAD, at end $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# best of $ROUNDS rounds for tests 1-3; iperf3 -t $BENCH_SECONDS -O 1; redis-benchmark -c 50 -n $REDIS_N -t set,get;"
+    echo "# best of $ROUNDS rounds for tests 1-4; iperf3 -t $BENCH_SECONDS -O 1; redis-benchmark -c 50 -n $REDIS_N -t set,get;"
+    echo "# HTTP: wrk -t $WRK_THREADS -c $WRK_CONNS -d ${BENCH_SECONDS}s against nginx;"
     echo "# connection per request: redis-benchmark -c 50 -n $CONN_N -k 0 -t ping_inline;"
     echo "# idle: $IDLE_N connections through faultline and haproxy, $SOCAT_IDLE_N through socat (PSS summed over its processes)"
     echo
@@ -461,4 +635,8 @@ done
     echo
     echo "Proxy CPU time per test (user+system, seconds):"
     cat "$OUT/cpu.txt"
+    if [ -s "$OUT/udp.txt" ]; then
+        echo
+        cat "$OUT/udp.txt"
+    fi
 } | tee "$OUT/report.txt"
