@@ -35,8 +35,22 @@ package final class RedisServer: @unchecked Sendable {
         self.process = process
     }
 
+    /// Starts a server on a free port. The port is found free and then handed to
+    /// redis-server, so a test running alongside can take it in between: a start that
+    /// lost its port that way is tried again on another.
     package static func start() async throws -> RedisServer {
         guard FileManager.default.isExecutableFile(atPath: Self.path) else { throw Missing() }
+        for attempt in 1... {
+            do {
+                return try await Self.startOnce()
+            } catch let failure as StartFailed where attempt < 5 && failure.output.contains("Address already in use") {
+                continue
+            }
+        }
+        preconditionFailure("unreachable")
+    }
+
+    private static func startOnce() async throws -> RedisServer {
         let port = try Self.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.path)

@@ -58,16 +58,11 @@ struct NativeAPITests {
         #expect(try await serve.call("DELETE", "/v1/proxies/svc/profile").status == 200)
         // No delay is left: the clean round trip adds no fault (counted, not timed, so a
         // loaded machine cannot pass or fail it by its speed).
-        func slowFaults() async throws -> String? {
-            let body = try await serve.call("GET", "/metrics").body
-            return body.split(separator: "\n").first { $0.hasPrefix(#"faultline_faults_injected_total{proxy="svc",rule="slow""#) }
-                .map(String.init)
-        }
-        let before = try await slowFaults()
+        let before = try await serve.faultsLine(proxy: "svc", rule: "slow")
         #expect(before != nil, "the slow rule fired earlier")
         let clean = try await Traffic.roundTrip(port: port)
         #expect(clean.ending == .eof("ping"))
-        #expect(try await slowFaults() == before, "no delay left")
+        #expect(try await serve.faultsLine(proxy: "svc", rule: "slow") == before, "no delay left")
 
         // A shipped profile by name.
         let shipped = try await serve.call("PUT", "/v1/proxies/svc/profile", body: #"{"name":"slow-reply"}"#)

@@ -114,6 +114,15 @@ enum Traffic {
 }
 
 extension ServeHarness {
+    /// The `faultline_faults_injected_total` line of one rule on /metrics, nil before it
+    /// first fired: compared before and after some traffic, it says whether the rule
+    /// acted on it, which no timing on a loaded machine can.
+    func faultsLine(proxy: String, rule: String) async throws -> String? {
+        let body = try await self.call("GET", "/metrics").body
+        let prefix = #"faultline_faults_injected_total{proxy=""# + proxy + #"",rule=""# + rule + "\""
+        return body.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init)
+    }
+
     /// Follows an events route (`…/events?follow=true`) over one connection and returns
     /// the event lines read so far once `enough` says they are enough: the events are
     /// awaited as the server streams them, never polled for.

@@ -155,16 +155,11 @@ struct ToxiproxyAPITests {
         #expect(try await serve.call("GET", "/proxies/slow/toxics").body == "[]")
         // No toxic left: the next round trip adds no delay fault (counted on /metrics,
         // not timed, so a loaded machine cannot fail it by being slow).
-        func lagFaults() async throws -> String? {
-            let body = try await serve.call("GET", "/metrics").body
-            return body.split(separator: "\n").first { $0.hasPrefix(#"faultline_faults_injected_total{proxy="slow",rule="lag""#) }
-                .map(String.init)
-        }
-        let lagged = try await lagFaults()
+        let lagged = try await serve.faultsLine(proxy: "slow", rule: "lag")
         #expect(lagged != nil, "the toxic fired earlier")
         let after = try await Traffic.roundTrip(port: port)
         #expect(after.ending == .eof("ping"))
-        #expect(try await lagFaults() == lagged, "no toxic left")
+        #expect(try await serve.faultsLine(proxy: "slow", rule: "lag") == lagged, "no toxic left")
         await serve.stop()
         await upstream.stop()
     }
