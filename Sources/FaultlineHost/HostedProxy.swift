@@ -78,6 +78,11 @@ package final class HostedProxy: Sendable {
     /// - Throws: `InvalidInputError` when a capture is in force already; the capture
     ///   file's user-facing error (exit 3) when it cannot be opened.
     package func startCapture(_ path: String, buffer: Int? = nil, maxFileSize: Int64? = nil) async throws -> CaptureCounts {
+        // Checked before the file is made, so a refused start leaves no empty file;
+        // checked again below, as the capture is put in force.
+        if let running = self.captureCounts {
+            throw InvalidInputError("proxy '\(self.name)' is already capturing, to \(running.file)")
+        }
         let capture = try ProxyRecords.openCapture(path, paths: ProxyRecords.Paths(pcapMaxSize: maxFileSize, pcapBuffer: buffer))
         let taken = self.capture.withLock { current -> Bool in
             guard current == nil else { return false }

@@ -62,7 +62,9 @@ enum ProxiedChannel {
     ///   - noDelay: sets TCP_NODELAY (accepted channels; dialled ones have it already).
     ///   - autoRead: false holds reads until the proxy turns them on.
     static func configure(_ channel: any Channel, halfClosure: Bool, noDelay: Bool = false, autoRead: Bool = true) throws {
-        guard let options = channel.syncOptions else { return }
+        // Every proxied channel is a NIO socket channel, which has them; skipping the
+        // options silently would leave a client reading before its upstream exists.
+        guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
         if noDelay { try options.setOption(.socketOption(.tcp_nodelay), value: 1) }
         try options.setOption(.allowRemoteHalfClosure, value: halfClosure)
         try options.setOption(.recvAllocator, value: Self.receiveBuffers)

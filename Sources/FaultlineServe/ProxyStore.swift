@@ -106,11 +106,16 @@ package actor ProxyStore {
         return entry
     }
 
+    /// The part of a file name that numbers a proxy's later runs or captures: none for
+    /// the first, `.2`, `.3`, … after.
+    private static func numbered(_ count: Int) -> String {
+        count == 1 ? "" : ".\(count)"
+    }
+
     /// The file the proxy's next capture goes to: `NAME.pcap`, then `NAME.2.pcap`, …
     private func nextCaptureFile(_ entry: inout ManagedProxy) throws(ServeError) -> String {
         entry.captures += 1
-        let suffix = entry.captures == 1 ? "" : ".\(entry.captures)"
-        return "\(try self.captureDirectory())/\(Self.fileName(entry.name))\(suffix).pcap"
+        return "\(try self.captureDirectory())/\(Self.fileName(entry.name))\(Self.numbered(entry.captures)).pcap"
     }
 
     /// The directory captures go to: `--pcap DIR`, else the server's own.
@@ -399,7 +404,7 @@ package actor ProxyStore {
             throw ServeError(400, "\(error)")
         }
         let run = entry.starts + 1
-        let suffix = run == 1 ? "" : ".\(run)"
+        let suffix = Self.numbered(run)
         var pcap: String?
         if entry.capture { pcap = try self.nextCaptureFile(&entry) }
         var spec = ProxySpec(
