@@ -141,7 +141,7 @@ package struct Event: Codable, Sendable, Equatable {
         self.type = type
     }
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey, CaseIterable {
         case v, type, time, mono, proxy, conn, direction, unit, client, upstream, listen, bytes
         case bytesFromClient = "bytes_from_client"
         case bytesToUpstream = "bytes_to_upstream"

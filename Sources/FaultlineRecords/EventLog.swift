@@ -171,18 +171,14 @@ package final class EventLog: EventSink {
     /// Owns the file descriptor; used only by the writer thread.
     private final class Writer: @unchecked Sendable {
         let descriptor: Int32
-        let encoder: JSONEncoder
         var bytes: [UInt8] = []
 
         init(descriptor: Int32) {
             self.descriptor = descriptor
-            self.encoder = JSONEncoder()
-            // Sorted keys: the same events always give the same bytes.
-            self.encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         }
 
-        func append(_ event: Event) throws {
-            self.bytes.append(contentsOf: try self.encoder.encode(event))
+        func append(_ event: Event) {
+            event.appendJSON(to: &self.bytes)
             self.bytes.append(0x0A)
         }
 
@@ -227,12 +223,14 @@ package final class EventLog: EventSink {
             for pending in taken.batch {
                 var event = pending.event
                 if event.time == nil { event.time = pending.time.rfc3339 }
-                if (try? writer.append(event)) != nil { lines += 1 }
+                writer.append(event)
+                lines += 1
             }
             if taken.drops > 0 {
                 var event = Self.droppedEvent(taken.drops, capacity: self.capacity)
                 event.time = (taken.dropTime ?? self.clock.now()).rfc3339
-                if (try? writer.append(event)) != nil { lines += 1 }
+                writer.append(event)
+                lines += 1
             }
             let failure = writer.flush()
             self.state.withLock { state in
