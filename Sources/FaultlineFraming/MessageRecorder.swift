@@ -16,6 +16,7 @@ struct MessageRecorder {
 
     /// `firstMono`: when the message's first byte arrived (`now`: its last).
     func message(_ message: FramedMessage, firstMono: UInt64, at now: NIODeadline) {
+        guard self.context.events.isRecording else { return }  // no log: nothing to build
         var event = Event(.message)
         event.proxy = self.context.proxy
         event.conn = self.context.connection
@@ -47,6 +48,7 @@ struct MessageRecorder {
     /// `unit` and `bytes` describe the raw unit forwarded at once (bytes the framer
     /// held); both are nil when it held none.
     func fallback(reason: String, unit: UInt64?, bytes: Int?, at now: NIODeadline) {
+        guard self.context.events.isRecording else { return }
         var event = Event(.framingFallback)
         event.proxy = self.context.proxy
         event.conn = self.context.connection

@@ -76,6 +76,9 @@ package final class EventLog: EventSink {
 
     private let testHooks: TestHooks?
 
+    /// Microseconds the writer lets a batch gather after writing one.
+    private static let batchPause: UInt32 = 1_000
+
     init(path: String, clock: any WallClock, capacity: Int, testHooks: TestHooks?) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
@@ -177,6 +180,18 @@ package final class EventLog: EventSink {
             self.descriptor = descriptor
         }
 
+        /// The last time written, formatted: events come many to a millisecond.
+        private var lastTime: (milliseconds: Int64, text: String)?
+
+        /// `time.rfc3339`, formatted once per millisecond.
+        func timeText(_ time: WallTime) -> String {
+            let milliseconds = time.millisecondsSince1970
+            if let lastTime, lastTime.milliseconds == milliseconds { return lastTime.text }
+            let text = time.rfc3339
+            self.lastTime = (milliseconds, text)
+            return text
+        }
+
         func append(_ event: Event) {
             event.appendJSON(to: &self.bytes)
             self.bytes.append(0x0A)
@@ -222,7 +237,7 @@ package final class EventLog: EventSink {
             var lines = 0
             for pending in taken.batch {
                 var event = pending.event
-                if event.time == nil { event.time = pending.time.rfc3339 }
+                if event.time == nil { event.time = writer.timeText(pending.time) }
                 writer.append(event)
                 lines += 1
             }
@@ -243,6 +258,11 @@ package final class EventLog: EventSink {
                 self.finished.signal()
                 return
             }
+            // Let the next batch gather for a moment instead of sleeping at once: the
+            // event loops then rarely find the writer asleep and pay for waking it (a
+            // futex wake per few events at 50,000 events/s). A line reaches the file at
+            // most about a millisecond later.
+            usleep(Self.batchPause)
         }
     }
 

@@ -28,9 +28,14 @@ package struct WallTime: Hashable, Comparable, Sendable {
         return (seconds, Int32(rest / 1000))
     }
 
+    /// Whole milliseconds since 1970, rounded down (what `rfc3339` shows).
+    package var millisecondsSince1970: Int64 {
+        self.nanosecondsSince1970.floorDivided(by: 1_000_000)
+    }
+
     /// RFC 3339 in UTC with milliseconds: `2026-11-23T09:36:36.123Z`.
     package var rfc3339: String {
-        let millis = self.nanosecondsSince1970.floorDivided(by: 1_000_000)
+        let millis = self.millisecondsSince1970
         var seconds = time_t(millis.floorDivided(by: 1000))
         let fraction = Int(millis - Int64(seconds) * 1000)
         var parts = tm()
