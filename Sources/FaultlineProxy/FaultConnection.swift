@@ -19,8 +19,8 @@ package final class FaultConnection {
 
     /// The sockets' side: cuts, and the timers that cut later.
     let cutter: ConnectionCutter
-    private var stages: [Event.Direction: FaultStage] = [:]
-    private var pacers: [Event.Direction: PacingStage] = [:]
+    private var stages = PerDirection<FaultStage?>(nil)
+    private var pacers = PerDirection<PacingStage?>(nil)
     /// Per direction (upstream, downstream): a message stage's pace for the unit it is
     /// forwarding at this moment (`carrying`).
     private var carried: [PacingStage.Pace?] = [nil, nil]
@@ -164,7 +164,7 @@ package final class FaultConnection {
         guard version.number != self.faults.version else { return }
         let before = Set(self.faults.timedSevers.map(\.rule.name))
         self.faults.adopt(version)
-        self.stages.values.forEach { $0.planChanged() }
+        for direction in Event.Direction.allCases { self.stages[direction]?.planChanged() }
         if let client = self.cutter.client, self.cutter.isBridged {
             self.cutter.cancelTimers()
             self.armTimedSevers(on: client, keptFromOpen: before)
@@ -186,6 +186,7 @@ package final class FaultConnection {
     }
 
     func record(_ decision: FaultDecision, now: NIODeadline) {
+        guard self.events.isRecording else { return }  // no log: nothing to build
         self.events.record(decision.event(proxy: self.proxyName, connection: self.ordinal, mono: now.uptimeNanoseconds))
     }
 
@@ -241,8 +242,8 @@ package final class FaultConnection {
         switch mode {
         case .reset, .fin:
             self.severed = true
-            self.stages.values.forEach { $0.stopForwarding(cut: true) }
-            self.pacers.values.forEach { $0.discard() }
+            for side in Event.Direction.allCases { self.stages[side]?.stopForwarding(cut: true) }
+            for side in Event.Direction.allCases { self.pacers[side]?.discard() }
         case .halfClose:
             self.stages[direction]?.stopForwarding(cut: false)
         }

@@ -22,13 +22,17 @@ import Darwin
 ///
 /// Nothing is ever lost silently: events refused because the queue was full are counted,
 /// and the count is written as a `log_dropped` event right after the events that were
-/// already queued. `close()` drains the queue and closes the file, so a run stopped by
+/// already queued. Per-unit events (`message`, `fault`, `duplicate_reply`) are refused
+/// first; a connection's open and close and the run's own events have a reserve of
+/// another `capacity` events, so a log that falls behind under a flood of messages
+/// still says how every connection ended. `close()` drains the queue and closes the file, so a run stopped by
 /// SIGINT or SIGTERM leaves a complete log. Until `close()` the writer thread keeps the
 /// log alive: always close it.
 package final class EventLog: EventSink {
     /// The file being written.
     package let path: String
-    /// How many events may wait for the writer before new ones are dropped (and counted).
+    /// How many per-unit events may wait for the writer before new ones are dropped (and
+    /// counted); the others may wait up to twice as many.
     package let capacity: Int
     private let clock: any WallClock
     private let state: Mutex<State>
@@ -104,7 +108,7 @@ package final class EventLog: EventSink {
                 state.totalDrops += 1
                 return false
             }
-            if state.queue.count >= self.capacity {
+            if state.queue.count >= (Self.isPerUnit(event.type) ? self.capacity : 2 * self.capacity) {
                 if state.pendingDrops == 0 { state.firstDropTime = now }
                 state.pendingDrops += 1
                 state.totalDrops += 1
@@ -123,6 +127,14 @@ package final class EventLog: EventSink {
             return false
         }
         if shouldWake { self.wake.signal() }
+    }
+
+    /// Events there is one of per chunk, message or copy: when the queue is full these
+    /// go first. The rest (a connection's open and close, the run's start, stop and plan
+    /// changes, errors) are few, and each says what became of a connection or the run
+    /// as a whole, so they may use a second `capacity` before they are dropped too.
+    private static func isPerUnit(_ type: Event.Kind) -> Bool {
+        type == .message || type == .fault || type == .duplicateReply
     }
 
     // MARK: Statistics

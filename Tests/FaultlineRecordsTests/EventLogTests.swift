@@ -9,8 +9,8 @@ import Testing
 struct EventLogTests {
     static let start = WallTime(nanosecondsSince1970: 1_795_424_400_000_000_000)  // 2026-11-23T09:00:00Z
 
-    static func event(_ ordinal: UInt64) -> Event {
-        var event = Event(.connectionOpen)
+    static func event(_ ordinal: UInt64, _ type: Event.Kind = .connectionOpen) -> Event {
+        var event = Event(type)
         event.proxy = "p"
         event.conn = ordinal
         return event
@@ -55,15 +55,15 @@ struct EventLogTests {
         let path = directory.path("events.jsonl")
         let hooks = EventLog.TestHooks(gate: DispatchSemaphore(value: 0), taken: DispatchSemaphore(value: 0))
         let log = try EventLog(path: path, clock: SteppingWallClock(start: Self.start), capacity: 4, testHooks: hooks)
-        for ordinal in 0..<UInt64(10) { log.record(Self.event(ordinal)) }
+        for ordinal in 0..<UInt64(10) { log.record(Self.event(ordinal, .message)) }
         #expect(log.droppedEvents == 6)
         hooks.gate.signal()
         hooks.taken.wait()  // the writer took the four queued events and the drop count
-        log.record(Self.event(10))
+        log.record(Self.event(10, .message))
         for _ in 0..<3 { hooks.gate.signal() }
         try log.close()
         let events = try EventLogReader.read(path: path)
-        #expect(events.map(\.type) == [.connectionOpen, .connectionOpen, .connectionOpen, .connectionOpen, .logDropped, .connectionOpen])
+        #expect(events.map(\.type) == [.message, .message, .message, .message, .logDropped, .message])
         #expect(events.map(\.conn) == [0, 1, 2, 3, nil, 10])
         #expect(events[4].count == 6)
         #expect(events[4].reason?.contains("6 events were not written") == true)
@@ -77,12 +77,35 @@ struct EventLogTests {
         let path = directory.path("events.jsonl")
         let hooks = EventLog.TestHooks(gate: DispatchSemaphore(value: 0), taken: DispatchSemaphore(value: 0))
         let log = try EventLog(path: path, clock: SteppingWallClock(start: Self.start), capacity: 2, testHooks: hooks)
-        for ordinal in 0..<UInt64(5) { log.record(Self.event(ordinal)) }
+        for ordinal in 0..<UInt64(5) { log.record(Self.event(ordinal, .fault)) }
         for _ in 0..<3 { hooks.gate.signal() }
         try log.close()
         let events = try EventLogReader.read(path: path)
-        #expect(events.map(\.type) == [.connectionOpen, .connectionOpen, .logDropped])
+        #expect(events.map(\.type) == [.fault, .fault, .logDropped])
         #expect(events.last?.count == 3)
+    }
+
+    /// Under a flood of messages a full queue still takes connections' opens and
+    /// closes, up to a reserve of another `capacity`; past that they are counted too.
+    @Test func opensAndClosesOutlastAFloodOfMessages() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.jsonl")
+        let hooks = EventLog.TestHooks(gate: DispatchSemaphore(value: 0), taken: DispatchSemaphore(value: 0))
+        let log = try EventLog(path: path, clock: SteppingWallClock(start: Self.start), capacity: 3, testHooks: hooks)
+        for ordinal in 0..<UInt64(3) { log.record(Self.event(ordinal, .message)) }
+        log.record(Self.event(3, .message))  // full: refused
+        log.record(Self.event(4, .connectionClose))  // the reserve: kept
+        log.record(Self.event(5, .duplicateReply))  // refused
+        log.record(Self.event(6, .connectionOpen))  // kept: the queue holds 7 with two drop notes
+        log.record(Self.event(7, .connectionClose))  // past the reserve (2 x 3): refused
+        #expect(log.droppedEvents == 3)
+        for _ in 0..<3 { hooks.gate.signal() }
+        try log.close()
+        let events = try EventLogReader.read(path: path)
+        #expect(events.map(\.type) == [.message, .message, .message, .logDropped, .connectionClose, .logDropped, .connectionOpen, .logDropped])
+        #expect(events.map(\.conn) == [0, 1, 2, nil, 4, nil, 6, nil])
+        #expect(events.compactMap(\.count) == [1, 1, 1])
     }
 
     /// Many threads recording at once: every event is either in the file or counted.

@@ -6,12 +6,15 @@
 /// per-chunk rules are decided in `decide`.
 package struct ConnectionFaults: Sendable {
     struct Armed: Sendable {
-        /// The rule's part of decision keys: a hash of its name.
-        var key: UInt64
+        /// The rule's key, parameters and layer, from the plan.
+        var facts: FaultPlan.RuleFacts
         var rule: Rule
         /// For per-connection rules: the effect drawn when the connection opened, or nil
         /// when the chance said no.
         var connectionEffect: FaultEffect?
+
+        /// The rule's part of decision keys: a hash of its name.
+        var key: UInt64 { self.facts.key }
 
         /// What the rule does to one unit (chunk, message, datagram), drawn from the
         /// unit's own `random`; nil when it does nothing to it.
@@ -33,8 +36,8 @@ package struct ConnectionFaults: Sendable {
     package let ordinal: UInt64
     let client: String?
     var armed: [Armed] = []
-    var bytesSeen: [Event.Direction: Int] = [:]
-    var unitsSeen: [Event.Direction: UInt64] = [:]
+    var bytesSeen = PerDirection<Int>(0)
+    var unitsSeen = PerDirection<UInt64>(0)
     /// Continuous effects (throttle, slice) already recorded, by rule key and direction.
     var announced: Set<UInt64> = []
 
@@ -68,7 +71,7 @@ package struct ConnectionFaults: Sendable {
     private mutating func arm() {
         for (index, rule) in self.plan.profile.rules.enumerated() {
             guard !(rule.fault is RefuseFault), rule.match.selects(connection: self.ordinal, client: self.client) else { continue }
-            var armed = Armed(key: self.plan.ruleKey(index), rule: rule, connectionEffect: nil)
+            var armed = Armed(facts: self.plan.facts(index), rule: rule, connectionEffect: nil)
             if rule.per == .connection {
                 var random = self.plan.random(connection: self.ordinal, unit: DecisionKey.perConnection, rule: armed.key)
                 if random.chance(rule.probability) {
@@ -97,7 +100,7 @@ package struct ConnectionFaults: Sendable {
     package var timedSevers: [(after: Duration, rule: Rule, decision: FaultDecision)] {
         self.armed.compactMap { armed in
             guard case .sever(_, .afterTime(let after))? = armed.connectionEffect, let effect = armed.connectionEffect else { return nil }
-            var params = armed.rule.fault.params
+            var params = armed.facts.params
             params["after"] = DurationText.format(after)
             // The direction a timed half-close ends; nil (both) for a rule covering both.
             let direction: Event.Direction? =
@@ -125,24 +128,24 @@ package struct ConnectionFaults: Sendable {
         sinceProxyStart: Duration,
         sinceOpen: Duration
     ) -> ChunkDecision {
-        let unit = self.unitsSeen[direction, default: 0]
-        let seen = self.bytesSeen[direction, default: 0]
+        let unit = self.unitsSeen[direction]
+        let seen = self.bytesSeen[direction]
         self.unitsSeen[direction] = unit + 1
         self.bytesSeen[direction] = seen + bytes
         var decision = ChunkDecision(unit: unit)
-        for armed in self.armed where !Self.isMessageRule(armed.rule) {
+        for armed in self.armed where !armed.facts.actsOnMessages {
             let rule = armed.rule
             guard rule.match.direction.covers(direction),
                 self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
             else { continue }
             var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: armed.key)
             guard let effect = armed.effect(random: &random) else { continue }
-            var params = rule.fault.params
+            var drawn: FaultDecision.Drawn?
             let key = direction == .upstream ? armed.key : ~armed.key
             switch effect {
             case .delay(let amount):
                 decision.delay += amount
-                params["delay"] = DurationText.format(amount)
+                drawn = .delay(amount)
             case .throttle(let rate):
                 decision.bytesPerSecond = min(decision.bytesPerSecond ?? rate, rate)
                 guard self.announced.insert(key).inserted else { continue }
@@ -157,11 +160,11 @@ package struct ConnectionFaults: Sendable {
                 switch trigger {
                 case .now:
                     decision.stop = .sever(mode, passBytes: 0)
-                    params["at_byte"] = String(seen)
+                    drawn = .atByte(seen)
                 case .afterBytes(let mark):
                     guard mark >= seen, mark <= seen + bytes else { continue }
                     decision.stop = .sever(mode, passBytes: mark - seen)
-                    params["at_byte"] = String(mark)
+                    drawn = .atByte(mark)
                 case .afterTime:
                     continue
                 }
@@ -178,7 +181,8 @@ package struct ConnectionFaults: Sendable {
                     plan: self.version,
                     kind: rule.kind,
                     effect: effect,
-                    params: params,
+                    params: armed.facts.params,
+                    drawn: drawn,
                     direction: direction,
                     unit: unit
                 )
@@ -200,8 +204,8 @@ extension ConnectionFaults {
         sinceProxyStart: Duration,
         sinceOpen: Duration
     ) -> FaultDecision? {
-        let unit = self.unitsSeen[direction, default: 0]
-        for armed in self.armed where !Self.isMessageRule(armed.rule) && armed.rule.fault is SlowCloseFault {
+        let unit = self.unitsSeen[direction]
+        for armed in self.armed where !armed.facts.actsOnMessages && armed.rule.fault is SlowCloseFault {
             let rule = armed.rule
             guard rule.match.direction.covers(direction),
                 self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
@@ -213,18 +217,12 @@ extension ConnectionFaults {
                 plan: self.version,
                 kind: rule.kind,
                 effect: effect,
-                params: rule.fault.params,
+                params: armed.facts.params,
                 direction: direction,
                 unit: unit
             )
         }
         return nil
-    }
-
-    /// Rules that act on framed messages or datagrams, not raw chunks: a message match,
-    /// a message or datagram fault kind, or `per: message`.
-    static func isMessageRule(_ rule: Rule) -> Bool {
-        rule.actsOnMessages
     }
 
     /// The `unit` of a decision key for message ordinals: bit 61 keeps them apart from
@@ -270,7 +268,7 @@ extension ConnectionFaults {
         chains: inout ChainStates
     ) -> [FaultDecision] {
         var fired: [FaultDecision] = []
-        for armed in self.armed where Self.isMessageRule(armed.rule) {
+        for armed in self.armed where armed.facts.actsOnMessages {
             let rule = armed.rule
             guard rule.match.direction.covers(direction), rule.applies(to: direction),
                 rule.match.message?.matches(facts) ?? true,
@@ -289,15 +287,16 @@ extension ConnectionFaults {
                 drawn = armed.effect(random: &random)
             }
             guard let effect = drawn else { continue }
-            var params = rule.fault.params
-            if case .delay(let amount) = effect { params["delay"] = DurationText.format(amount) }
+            var drawnParameter: FaultDecision.Drawn?
+            if case .delay(let amount) = effect { drawnParameter = .delay(amount) }
             fired.append(
                 FaultDecision(
                     rule: rule.name,
                     plan: self.version,
                     kind: rule.kind,
                     effect: effect,
-                    params: params,
+                    params: armed.facts.params,
+                    drawn: drawnParameter,
                     direction: direction,
                     unit: facts.ordinal
                 )

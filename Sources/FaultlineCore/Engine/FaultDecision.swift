@@ -7,12 +7,23 @@ package struct FaultDecision: Sendable, Equatable {
     package var plan: UInt64
     package var kind: String
     package var effect: FaultEffect
-    /// The rule's parameters plus what was drawn (`delay`, `at_byte`).
-    package var params: [String: String]
     /// Nil for decisions about the whole connection (refuse, a timed sever).
     package var direction: Event.Direction?
     /// The chunk ordinal in `direction`; nil for per-connection decisions.
     package var unit: UInt64?
+    /// The rule's parameters, shared with the plan: a decision taken for every chunk
+    /// must not copy them.
+    private var ruleParams: [String: String]
+    /// What was drawn for this decision, added to `ruleParams` only when asked for.
+    private var drawn: Drawn?
+
+    /// A parameter drawn for one decision, kept unformatted until the event is built.
+    package enum Drawn: Sendable, Equatable {
+        /// `delay`: the latency drawn for a chunk or message.
+        case delay(Duration)
+        /// `at_byte`: where in the stream a sever struck.
+        case atByte(Int)
+    }
 
     package init(
         rule: String,
@@ -20,6 +31,7 @@ package struct FaultDecision: Sendable, Equatable {
         kind: String,
         effect: FaultEffect,
         params: [String: String],
+        drawn: Drawn? = nil,
         direction: Event.Direction? = nil,
         unit: UInt64? = nil
     ) {
@@ -27,9 +39,33 @@ package struct FaultDecision: Sendable, Equatable {
         self.plan = plan
         self.kind = kind
         self.effect = effect
-        self.params = params
+        self.ruleParams = params
+        self.drawn = drawn
         self.direction = direction
         self.unit = unit
+    }
+
+    /// The rule's parameters plus what was drawn (`delay`, `at_byte`), as the `fault`
+    /// event carries them.
+    package var params: [String: String] {
+        get {
+            var params = self.ruleParams
+            switch self.drawn {
+            case .delay(let amount): params["delay"] = DurationText.format(amount)
+            case .atByte(let offset): params["at_byte"] = String(offset)
+            case nil: break
+            }
+            return params
+        }
+        set {
+            self.ruleParams = newValue
+            self.drawn = nil
+        }
+    }
+
+    package static func == (lhs: FaultDecision, rhs: FaultDecision) -> Bool {
+        lhs.rule == rhs.rule && lhs.plan == rhs.plan && lhs.kind == rhs.kind && lhs.effect == rhs.effect
+            && lhs.direction == rhs.direction && lhs.unit == rhs.unit && lhs.params == rhs.params
     }
 
     /// The event log's `action` word.

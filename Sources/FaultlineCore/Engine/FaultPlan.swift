@@ -12,14 +12,27 @@
 /// pass elapsed times read from their event loop.
 package struct FaultPlan: Sendable {
     package let profile: Profile
-    /// Each rule's part of its decision keys (a hash of its name), by index.
-    private let ruleKeys: [UInt64]
+    /// What the engine reads of each rule for every unit, by index, worked out once.
+    private let ruleFacts: [RuleFacts]
     package let seed: UInt64
     package let proxy: UInt32
 
+    /// A rule's facts that cost something to work out (a hash, a dictionary, casts),
+    /// kept so that a rule decided on every chunk does not pay for them each time.
+    struct RuleFacts: Sendable {
+        /// The rule's part of its decision keys: a hash of its name.
+        var key: UInt64
+        /// `rule.fault.params`, for its `fault` events.
+        var params: [String: String]
+        /// `rule.actsOnMessages`: never decided on raw chunks.
+        var actsOnMessages: Bool
+    }
+
     package init(profile: Profile, seed: UInt64, proxy: UInt32 = 0) {
         self.profile = profile
-        self.ruleKeys = profile.rules.map { DecisionKey.ruleKey($0.name) }
+        self.ruleFacts = profile.rules.map {
+            RuleFacts(key: DecisionKey.ruleKey($0.name), params: $0.fault.params, actsOnMessages: $0.actsOnMessages)
+        }
         self.seed = seed
         self.proxy = proxy
     }
@@ -31,7 +44,12 @@ package struct FaultPlan: Sendable {
 
     /// Rule `index`'s part of decision keys: a hash of its name.
     func ruleKey(_ index: Int) -> UInt64 {
-        self.ruleKeys[index]
+        self.ruleFacts[index].key
+    }
+
+    /// Rule `index`'s facts (key, parameters, whether it acts on messages).
+    func facts(_ index: Int) -> RuleFacts {
+        self.ruleFacts[index]
     }
 
     /// A rule's draw for one unit, keyed by the rule's name (`ruleKey`).
@@ -57,10 +75,11 @@ package struct FaultPlan: Sendable {
             guard rule.match.selects(connection: ordinal, client: client),
                 self.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: .zero)
             else { continue }
-            var random = self.random(connection: ordinal, unit: DecisionKey.perConnection, rule: self.ruleKeys[index])
+            let facts = self.ruleFacts[index]
+            var random = self.random(connection: ordinal, unit: DecisionKey.perConnection, rule: facts.key)
             guard random.chance(rule.probability) else { continue }
             let effect = rule.fault.effect(random: &random)
-            return FaultDecision(rule: rule.name, plan: version, kind: rule.kind, effect: effect, params: rule.fault.params)
+            return FaultDecision(rule: rule.name, plan: version, kind: rule.kind, effect: effect, params: facts.params)
         }
         return nil
     }

@@ -1,0 +1,25 @@
+/// One value for each direction, stored inline: what a per-chunk path reads instead of
+/// a dictionary keyed by direction (no hashing, no allocation).
+package struct PerDirection<Value> {
+    package var upstream: Value
+    package var downstream: Value
+
+    package init(upstream: Value, downstream: Value) {
+        self.upstream = upstream
+        self.downstream = downstream
+    }
+
+    package init(_ both: Value) {
+        self.init(upstream: both, downstream: both)
+    }
+
+    package subscript(direction: Event.Direction) -> Value {
+        get { direction == .upstream ? self.upstream : self.downstream }
+        set {
+            if direction == .upstream { self.upstream = newValue } else { self.downstream = newValue }
+        }
+    }
+}
+
+extension PerDirection: Sendable where Value: Sendable {}
+extension PerDirection: Equatable where Value: Equatable {}
