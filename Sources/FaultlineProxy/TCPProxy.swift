@@ -115,12 +115,10 @@ package final class TCPProxy: Sendable {
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { [acceptOrder, events, name = self.configuration.name] channel in
-                // Out of descriptors (EMFILE), the backoff handler stops accepting for a
-                // moment instead of letting the listener spin on the failing accept.
+                // Out of descriptors (EMFILE), the listener stops accepting for a moment
+                // instead of spinning on the failing accept.
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        AcceptFailureRecorder(proxy: name, events: events), AcceptBackoffHandler(), acceptOrder,
-                    ])
+                    try channel.pipeline.syncOperations.addHandlers([AcceptBackoff(proxy: name, events: events), acceptOrder])
                 }
             }
             .childChannelInitializer { [self] channel in
