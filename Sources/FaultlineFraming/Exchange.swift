@@ -27,7 +27,9 @@ import NIOCore
 package final class Exchange {
     /// Requests owed a reply beyond which pairing stops: a protocol whose server does not
     /// answer every message (fire-and-forget lines) must not grow the queue for ever.
-    package static let maxOutstanding = 4096
+    /// One less than a power of two: the ring buffer keeps a slot free, so 4,095 fit in
+    /// 4,096 slots where 4,096 would double its storage (about 0.8 MB a connection).
+    package static let maxOutstanding = 4095
 
     /// RESP commands after which replies stop answering commands one for one.
     package static let unpairedCommands: Set<String> = ["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR"]
