@@ -57,6 +57,14 @@ enum ProxiedChannel {
     /// 64 KiB within a few reads.
     static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536)
 
+    /// Reads per wake-up. NIO keeps a pool of receive buffers per channel, as many as
+    /// this, each as large as it ever grew, for the channel's whole life: with NIO's 4,
+    /// a connection that once carried bulk data then sat idle held about 280 KiB. With
+    /// one it holds one buffer a side (115 KiB), and bulk throughput measured the same
+    /// (bench/RESULTS.md): a read that fills 64 KiB is followed at once by the next
+    /// wake-up.
+    static let readsPerWakeUp: UInt = 1
+
     /// - Parameters:
     ///   - halfClosure: the channel stays open after its peer's FIN.
     ///   - noDelay: sets TCP_NODELAY (accepted channels; dialled ones have it already).
@@ -68,6 +76,7 @@ enum ProxiedChannel {
         if noDelay { try options.setOption(.socketOption(.tcp_nodelay), value: 1) }
         try options.setOption(.allowRemoteHalfClosure, value: halfClosure)
         try options.setOption(.recvAllocator, value: Self.receiveBuffers)
+        try options.setOption(.maxMessagesPerRead, value: Self.readsPerWakeUp)
         if !autoRead { try options.setOption(.autoRead, value: false) }
     }
 }
