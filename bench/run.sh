@@ -12,7 +12,9 @@
 #      (each PING is sent on a fresh connection, closed after the reply); requests/s is
 #      then connections/s, and redis's own count of accepted connections checks it;
 #   5. the proxy's peak RSS (VmHWM in /proc/PID/status) with IDLE_N idle connections
-#      held open, and the same extrapolated to 10,000 (see IDLE_N below);
+#      held open, and the same extrapolated to 10,000 (see IDLE_N below); then the same
+#      with IDLE_BULK_N connections that each carried IDLE_BULK_BYTES (256 KiB) each way
+#      before idling, as pooled connections do (buffers a proxy keeps after use);
 #   6. UDP: bench/udp.sh (iperf3 -u at UDP_RATES: direct, socat, nginx's stream proxy,
 #      faultline proxy --udp), delivered throughput; UDP_RATES="" skips it.
 # Issue 14's variants of faultline run in tests 1-3 next to faultline passthrough, and
@@ -66,6 +68,8 @@ REDIS_N=${REDIS_N:-100000}         # requests per redis-benchmark test (SET, the
 CONN_N=${CONN_N:-10000}            # connections (= requests) in the connection-per-request test
 ROUNDS=${ROUNDS:-2}                # tests 1-4 run this many times, paths interleaved; best kept
 SOCAT_IDLE_N=${SOCAT_IDLE_N:-200}  # socat forks a process per connection: a sample only
+IDLE_BULK_N=${IDLE_BULK_N:-1000}  # connections for the idle-after-bulk test, each carrying
+IDLE_BULK_BYTES=${IDLE_BULK_BYTES:-262144}  # this many bytes each way before it idles
 TEST_TIMEOUT=${TEST_TIMEOUT:-180}  # no single client run may take longer (seconds)
 WRK_CONNS=${WRK_CONNS:-50}         # wrk's keep-alive connections (test 3)
 WRK_THREADS=${WRK_THREADS:-1}      # wrk's threads: one leaves a core to the proxy and nginx
@@ -445,7 +449,7 @@ redis_accepted() {
 }
 
 log "start: $(nproc) cores, load average $START_LOAD, open-file limit $FD_LIMIT"
-log "settings: BENCH_SECONDS=$BENCH_SECONDS REDIS_N=$REDIS_N CONN_N=$CONN_N ROUNDS=$ROUNDS IDLE_N=$IDLE_N SOCAT_IDLE_N=$SOCAT_IDLE_N WRK_CONNS=$WRK_CONNS WRK_THREADS=$WRK_THREADS UDP_RATES=\"$UDP_RATES\" VARIANTS=\"$VARIANTS\""
+log "settings: BENCH_SECONDS=$BENCH_SECONDS REDIS_N=$REDIS_N CONN_N=$CONN_N ROUNDS=$ROUNDS IDLE_N=$IDLE_N SOCAT_IDLE_N=$SOCAT_IDLE_N IDLE_BULK_N=$IDLE_BULK_N IDLE_BULK_BYTES=$IDLE_BULK_BYTES WRK_CONNS=$WRK_CONNS WRK_THREADS=$WRK_THREADS UDP_RATES=\"$UDP_RATES\" VARIANTS=\"$VARIANTS\""
 log "paths: $PATHS; faultline is $FAULTLINE"
 
 for round in $(seq "$ROUNDS"); do
@@ -551,18 +555,18 @@ pss_kib() {  # PSS of $1 and its children, summed
     echo "$total"
 }
 
-for path in $PATHS; do
-    [ "$path" = direct ] && continue
-    n=$IDLE_N
-    [ "$path" = socat ] && n=$SOCAT_IDLE_N
+# idle_pass PATH N BYTES PREFIX: N connections through PATH, each carrying BYTES each
+# way, then held idle; records PREFIX_conns, _base, _hwm, _per_conn and _10k.
+idle_pass() {
+    local path=$1 n=$2 bytes=$3 prefix=$4
     start_path "$path" "$HOLD_PORT"
     sleep 0.5
     if [ "$path" = socat ]; then base=$(pss_kib "$PID"); else base=$(status_kib "$PID" VmRSS); fi
-    log "idle connections via $path: opening $n"
-    progress=$OUT/idle-$path.out
+    log "idle connections via $path: opening $n, $bytes bytes each way first"
+    progress=$OUT/$prefix-$path.out
     : >"$progress"
     # The client holds its connections until killed (at most TEST_TIMEOUT seconds).
-    timeout "$TEST_TIMEOUT" python3 bench/idle_conns.py "$PORT" "$n" "$TEST_TIMEOUT" >"$progress" 2>&1 &
+    timeout "$TEST_TIMEOUT" python3 bench/idle_conns.py "$PORT" "$n" "$TEST_TIMEOUT" "$bytes" >"$progress" 2>&1 &
     client=$!
     pids+=("$client")
     ready=""
@@ -591,14 +595,14 @@ import sys
 base, peak, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 per = (peak - base) / n
 print("%.1f %.2f %.1f" % (base / 1024, per, (base + per * 10000) / 1024))' "$base" "$peak" "$ready")"
-        record idle_conns "$path" "$ready"
-        record idle_base "$path" "$base_mib"
-        record idle_hwm "$path" "$hwm"
-        record idle_per_conn "$path" "$per_conn"
-        record idle_10k "$path" "$est"
+        record "${prefix}_conns" "$path" "$ready"
+        record "${prefix}_base" "$path" "$base_mib"
+        record "${prefix}_hwm" "$path" "$hwm"
+        record "${prefix}_per_conn" "$path" "$per_conn"
+        record "${prefix}_10k" "$path" "$est"
         log "  $ready held ($held established at the proxy; of $n asked, $(sed -n 's/^failed //p' "$progress") failed): before $base_mib MiB, $peak_text, $per_conn KiB/conn, est. $est MiB at 10,000"
     else
-        record idle_conns "$path" -
+        record "${prefix}_conns" "$path" -
         log "  the connections never became ready: $(tr '\n' ' ' <"$progress")"
     fi
     kill "$client" 2>/dev/null || true
@@ -611,6 +615,19 @@ print("%.1f %.2f %.1f" % (base / 1024, per, (base + per * 10000) / 1024))' "$bas
     done
     stop_path "$path"
     sleep 2
+}
+
+for path in $PATHS; do
+    [ "$path" = direct ] && continue
+    n=$IDLE_N
+    [ "$path" = socat ] && n=$SOCAT_IDLE_N
+    idle_pass "$path" "$n" 1 idle
+done
+# Idle after bulk: what a pooled connection costs once it has carried data (buffers a
+# proxy keeps after use). socat is left out: a process per connection says nothing here.
+for path in $PATHS; do
+    case $path in direct | socat) continue ;; esac
+    idle_pass "$path" "$IDLE_BULK_N" "$IDLE_BULK_BYTES" idle_bulk
 done
 
 # --- 6. UDP ---------------------------------------------------------------------------------
