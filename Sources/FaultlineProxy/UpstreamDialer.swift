@@ -60,9 +60,9 @@ enum ProxiedChannel {
     /// Reads per wake-up. NIO keeps a pool of receive buffers per channel, as many as
     /// this, each as large as it ever grew, for the channel's whole life: with NIO's 4,
     /// a connection that once carried bulk data then sat idle held about 280 KiB. With
-    /// one it holds one buffer a side (115 KiB), and bulk throughput measured the same
-    /// (bench/RESULTS.md): a read that fills 64 KiB is followed at once by the next
-    /// wake-up.
+    /// one, NIO pools one buffer a side, which `WriteLedger` takes out of use (see
+    /// `firstReceiveBuffer`), and bulk throughput measured the same (bench/RESULTS.md):
+    /// a read that fills 64 KiB is followed at once by the next wake-up.
     static let readsPerWakeUp: UInt = 1
 
     /// - Parameters:
