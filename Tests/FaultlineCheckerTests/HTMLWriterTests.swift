@@ -1,4 +1,5 @@
 import FaultlineChecker
+import FaultlineTestSupport
 import Foundation
 import Testing
 
@@ -191,32 +192,29 @@ struct HTMLWriterTests {
         let id = UUID().uuidString
         let outURL = directory.appendingPathComponent("out-\(id)")
         let errURL = directory.appendingPathComponent("err-\(id)")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
+        let out = open(outURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(errURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer {
-            try? out.close()
-            try? err.close()
+            if out >= 0 { close(out) }
+            if err >= 0 { close(err) }
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.chromium)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                             "--no-first-run", "--no-default-browser-check",
-                             "--user-data-dir=\(directory.appendingPathComponent("profile-\(id)").path)"] + arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = out
-        process.standardError = err
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        try process.run()
-        if done.wait(timeout: .now() + 90) == .timedOut {
-            process.terminate()
-            done.wait()
+        try #require(out >= 0 && err >= 0, "cannot open \(directory.path)")
+        let pid = try Spawn.start(
+            Self.chromium,
+            ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
+             "--user-data-dir=\(directory.appendingPathComponent("profile-\(id)").path)"] + arguments,
+            output: out,
+            error: err
+        )
+        let exit = ProcessExit(pid: pid)
+        var ended = exit.wait(until: .now() + 90)
+        if ended == nil {
+            exit.signal(SIGTERM)
+            ended = exit.wait()
             Issue.record("chromium \(arguments) ran over 90 s")
         }
         let output = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
         let errors = ((try? String(contentsOf: errURL, encoding: .utf8)) ?? "").suffix(2_000)
-        return (process.terminationStatus, output, String(errors))
+        return (ended?.status ?? -1, output, String(errors))
     }
 }
