@@ -89,11 +89,4 @@ package final class ProcessExit: Sendable {
         self.exited.signal()
         return self.termination!
     }
-
-    /// Blocks at most until `deadline`; nil when the child is still running.
-    package func wait(until deadline: DispatchTime) -> Termination? {
-        guard self.exited.wait(timeout: deadline) == .success else { return nil }
-        self.exited.signal()
-        return self.termination
-    }
 }
