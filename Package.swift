@@ -199,7 +199,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FaultlineCheckerTests",
-            dependencies: ["FaultlineChecker", "FaultlineCore", "FaultlineRecords"],
+            dependencies: ["FaultlineChecker", "FaultlineCore", "FaultlineRecords", "FaultlineTestSupport"],
             swiftSettings: strictness
         ),
         .testTarget(

@@ -43,21 +43,16 @@ package enum MeasuredRun {
         defer { try? FileManager.default.removeItem(at: folder) }
         let outPath = folder.appendingPathComponent("out").path, errPath = folder.appendingPathComponent("err").path
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-
         let peakPath = folder.appendingPathComponent("peak").path
-        let time = "/usr/bin/time"
-        let argv = ([time, "-f", "%M", "-o", peakPath, executable.path] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
+        let out = open(outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(errPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer {
+            if out >= 0 { close(out) }
+            if err >= 0 { close(err) }
+        }
+        guard out > STDERR_FILENO, err > STDERR_FILENO else { throw SocketError(call: "open \(folder.path)", code: errno) }
         let start = ContinuousClock.now
-        let spawned = posix_spawn(&pid, time, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw SocketError(call: "posix_spawn", code: spawned) }
+        let pid = try Spawn.start("/usr/bin/time", ["-f", "%M", "-o", peakPath, executable.path] + arguments, output: out, error: err)
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 {

@@ -9,7 +9,7 @@ import Foundation
 /// Redis cannot bind port 0 and report it, so a free port is found by binding port 0
 /// and closing; persistence is off (`--save '' --appendonly no`) so nothing is written.
 /// Start waits for the server's own "Ready to accept connections" line.
-package final class RedisServer: @unchecked Sendable {
+package final class RedisServer: Sendable {
     package static let path = "/usr/bin/redis-server"
 
     /// redis-server is not installed: the message says how to get it.
@@ -26,13 +26,11 @@ package final class RedisServer: @unchecked Sendable {
     }
 
     package let port: Int
-    private let process: Process
     private let exit: ProcessExit
 
-    private init(port: Int, process: Process, exit: ProcessExit) {
-        self.exit = exit
+    private init(port: Int, exit: ProcessExit) {
         self.port = port
-        self.process = process
+        self.exit = exit
     }
 
     /// Starts a server on a free port. The port is found free and then handed to
@@ -52,21 +50,27 @@ package final class RedisServer: @unchecked Sendable {
 
     private static func startOnce() async throws -> RedisServer {
         let port = try Self.freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.path)
-        process.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--logfile", "", "--databases", "1",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        let exit = ProcessExit(process)
-        try process.run()
-        let server = RedisServer(port: port, process: process, exit: exit)
+        let output = try Spawn.pipe()
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(
+                Self.path,
+                [
+                    "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--daemonize", "no", "--logfile", "", "--databases", "1",
+                ],
+                output: output.write,
+                error: output.write
+            )
+        } catch {
+            close(output.read)
+            close(output.write)
+            throw error
+        }
+        close(output.write)
+        let server = RedisServer(port: port, exit: ProcessExit(pid: pid))
         let ready = try await withTimeout(.seconds(20)) {
-            try await Self.waitUntilReady(output)
+            try await Self.waitUntilReady(output.read)
         }
         guard ready.ready else {
             server.stop()
@@ -75,37 +79,30 @@ package final class RedisServer: @unchecked Sendable {
         return server
     }
 
-    /// Reads the server's log until it says it is ready (true) or ends (false).
-    private static func waitUntilReady(_ pipe: Pipe) async throws -> (ready: Bool, text: String) {
+    /// Reads the server's log until it says it is ready (true) or ends (false), then
+    /// drains it to its end (so the server never blocks on a full pipe) and closes it.
+    private static func waitUntilReady(_ fd: Int32) async throws -> (ready: Bool, text: String) {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                let fd = pipe.fileHandleForReading.fileDescriptor
                 var text = ""
-                while true {
-                    guard let bytes = PipeReading.next(fd) else {
-                        continuation.resume(returning: (false, text))
-                        return
-                    }
+                var waiting = true
+                while let bytes = PipeReading.next(fd) {
+                    guard waiting else { continue }
                     text += String(decoding: bytes, as: UTF8.self)
                     if text.contains("Ready to accept connections") {
-                        // Keep draining so the server never blocks on a full pipe.
-                        Thread.detachNewThread {
-                            while PipeReading.next(fd) != nil {}
-                            withExtendedLifetime(pipe) {}
-                        }
+                        waiting = false
                         continuation.resume(returning: (true, text))
-                        return
                     }
                 }
+                close(fd)
+                if waiting { continuation.resume(returning: (false, text)) }
             }
         }
     }
 
-    /// Kills the server. SIGKILL, not SIGTERM: a child started from a test thread
-    /// inherits that thread's blocked signals, and nothing here needs a clean shutdown.
+    /// Kills the server: nothing here needs a clean shutdown.
     package func stop() {
-        guard self.process.isRunning else { return }
-        kill(self.process.processIdentifier, SIGKILL)
+        self.exit.signal(SIGKILL)
         self.exit.wait()
     }
 

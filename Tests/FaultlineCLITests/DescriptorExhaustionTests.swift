@@ -42,7 +42,7 @@ struct DescriptorExhaustionTests {
              "--upstream", "127.0.0.1:\(echo.port)", "--log", log]
         )
         let port = try #require(await proxy.listeningPort())
-        let pid = proxy.process.processIdentifier
+        let pid = proxy.processIdentifier
 
         // Ten connections that fit, each proven to flow.
         let flowing = try await Self.blocking { try HostileClient.holdOpen(port: port, count: 10, bytes: []) }

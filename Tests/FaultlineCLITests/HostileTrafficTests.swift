@@ -32,7 +32,7 @@ struct HostileTrafficTests {
             }
             var rig = Rig(echo: echo, proxy: proxy, port: port, folder: folder)
             _ = try await rig.ordinaryClientIsServed()
-            rig.baselineKiB = ProcessMemory.of(proxy.process.processIdentifier)?.rss ?? 0
+            rig.baselineKiB = ProcessMemory.of(proxy.processIdentifier)?.rss ?? 0
             return rig
         }
 
@@ -45,7 +45,7 @@ struct HostileTrafficTests {
 
         /// Peak resident memory so far above the warmed-up baseline, KiB.
         var growthKiB: Int {
-            (ProcessMemory.of(self.proxy.process.processIdentifier)?.peak ?? Int.max) - self.baselineKiB
+            (ProcessMemory.of(self.proxy.processIdentifier)?.peak ?? Int.max) - self.baselineKiB
         }
 
         /// Stops the proxy (SIGTERM) and returns its exit status and the logged events.
@@ -153,7 +153,7 @@ struct HostileTrafficTests {
                 }.count)
             }
         }
-        let pid = rig.proxy.process.processIdentifier
+        let pid = rig.proxy.processIdentifier
         // Two descriptors (client and upstream) per held connection prove they were all
         // accepted and dialled, not left in the backlog.
         let descriptors = ProcessMemory.openDescriptors(pid) ?? 0

@@ -671,15 +671,8 @@ extension RunCommandTests {
     // MARK: Python checks
 
     static func pythonHas(_ module: String) -> Bool {
-        let process = Process()
-        process.executableURL = RetryScenario.python
-        process.arguments = ["-c", "import \(module)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let exit = ProcessExit(process)
-        guard (try? process.run()) != nil else { return false }
-        exit.wait()
-        return process.terminationStatus == 0
+        let child = try? ChildProcess(RetryScenario.python, ["-c", "import \(module)"])
+        return child?.waitForExit() == 0
     }
 
     static func python(_ script: String, _ arguments: [String]) async throws -> ChildProcess.Result {

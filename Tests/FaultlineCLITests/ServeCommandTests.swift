@@ -133,15 +133,8 @@ struct ServeCommandTests {
     static let python = URL(fileURLWithPath: "/usr/bin/env")
 
     static func pythonHasToxiproxyClient() -> Bool {
-        let process = Process()
-        process.executableURL = Self.python
-        process.arguments = ["python3", "-c", "import toxiproxy, requests"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let exit = ProcessExit(process)
-        guard (try? process.run()) != nil else { return false }
-        exit.wait()
-        return process.terminationStatus == 0
+        let child = try? ChildProcess(Self.python, ["python3", "-c", "import toxiproxy, requests"])
+        return child?.waitForExit() == 0
     }
 
     static let refusals: [([String], Int32, String)] = [

@@ -1,4 +1,5 @@
 import FaultlineChecker
+import FaultlineTestSupport
 import Foundation
 import Testing
 
@@ -142,7 +143,7 @@ struct HTMLWriterTests {
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "needs Debian's chromium (make test installs it)"),
           .timeLimit(.minutes(3)),
           arguments: [50, 10_000])
-    func chromiumRendersIt(requests: Int) throws {
+    func chromiumRendersIt(requests: Int) async throws {
         let report = requests == 50 ? ReportFixtures.realistic() : ReportFixtures.large(requests: requests)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-html-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -151,14 +152,14 @@ struct HTMLWriterTests {
         try Data(ReportWriter.write(report, as: .html).utf8).write(to: page)
 
         let png = directory.appendingPathComponent("shot.png")
-        let shot = try Self.runChromium(["--screenshot=\(png.path)", "--window-size=1400,1000", page.absoluteString], in: directory)
+        let shot = try await Self.runChromium(["--screenshot=\(png.path)", "--window-size=1400,1000", page.absoluteString], in: directory)
         #expect(shot.status == 0, "chromium --screenshot: \(shot.errors)")
         let size = (try? FileManager.default.attributesOfItem(atPath: png.path)[.size] as? Int) ?? 0
         #expect(size > 20_000, "screenshot is \(size) bytes")
         let header = try Data(contentsOf: png).prefix(8)
         #expect(Array(header) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
 
-        let dump = try Self.runChromium(["--dump-dom", page.absoluteString], in: directory)
+        let dump = try await Self.runChromium(["--dump-dom", page.absoluteString], in: directory)
         #expect(dump.status == 0, "chromium --dump-dom: \(dump.errors)")
         #expect(dump.output.contains("<svg id=\"tl\" class=\"rows\""))
         #expect(Self.occurrences(of: "<g class=\"row\"", in: dump.output) == requests)
@@ -167,7 +168,7 @@ struct HTMLWriterTests {
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"), "needs Debian's chromium (make test installs it)"),
           .timeLimit(.minutes(2)))
-    func rowsWithFindingsOnlyHidesTheOthers() throws {
+    func rowsWithFindingsOnlyHidesTheOthers() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-html-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -176,7 +177,7 @@ struct HTMLWriterTests {
         let html = Self.html.replacingOccurrences(of: "</body>", with: click)
         let page = directory.appendingPathComponent("report.html")
         try Data(html.utf8).write(to: page)
-        let dump = try Self.runChromium(["--dump-dom", page.absoluteString], in: directory)
+        let dump = try await Self.runChromium(["--dump-dom", page.absoluteString], in: directory)
         #expect(dump.status == 0, "chromium --dump-dom: \(dump.errors)")
         #expect(dump.output.contains("<g id=\"others\" style=\"display: none;\">"))
         let svg = try #require(dump.output.range(of: "<svg id=\"tl\"")).lowerBound
@@ -187,36 +188,36 @@ struct HTMLWriterTests {
 
     /// Runs headless chromium with its own profile directory, stdout to a file (a DOM dump
     /// is megabytes: a pipe would fill), killed after 90 s.
-    static func runChromium(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String, errors: String) {
+    static func runChromium(_ arguments: [String], in directory: URL) async throws -> (status: Int32, output: String, errors: String) {
         let id = UUID().uuidString
         let outURL = directory.appendingPathComponent("out-\(id)")
         let errURL = directory.appendingPathComponent("err-\(id)")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
+        let out = open(outURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let err = open(errURL.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer {
-            try? out.close()
-            try? err.close()
+            if out >= 0 { close(out) }
+            if err >= 0 { close(err) }
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.chromium)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                             "--no-first-run", "--no-default-browser-check",
-                             "--user-data-dir=\(directory.appendingPathComponent("profile-\(id)").path)"] + arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = out
-        process.standardError = err
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        try process.run()
-        if done.wait(timeout: .now() + 90) == .timedOut {
-            process.terminate()
-            done.wait()
+        try #require(out >= 0 && err >= 0, "cannot open \(directory.path)")
+        let pid = try Spawn.start(
+            Self.chromium,
+            ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
+             "--user-data-dir=\(directory.appendingPathComponent("profile-\(id)").path)"] + arguments,
+            output: out,
+            error: err
+        )
+        let exit = ProcessExit(pid: pid)
+        // A bound against a hang, not a wait. The wait itself holds no thread: blocking
+        // here would hold one of the cooperative pool's two, which other tests need.
+        let bound = Task {
+            try await Task.sleep(for: .seconds(90))
+            exit.signal(SIGTERM)
             Issue.record("chromium \(arguments) ran over 90 s")
         }
+        let ended = await exit.value()
+        bound.cancel()
         let output = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
         let errors = ((try? String(contentsOf: errURL, encoding: .utf8)) ?? "").suffix(2_000)
-        return (process.terminationStatus, output, String(errors))
+        return (ended.status, output, String(errors))
     }
 }

@@ -1,4 +1,5 @@
 import FaultlineChecker
+import FaultlineTestSupport
 import Foundation
 import Testing
 
@@ -91,7 +92,7 @@ struct JUnitWriterTests {
         #expect(parsed.elements["failure"] == 4)
     }
 
-    @Test func hostileTextIsEscaped() throws {
+    @Test func hostileTextIsEscaped() async throws {
         let xml = ReportWriter.write(ReportFixtures.hostile(), as: .junit)
         #expect(!xml.contains("<script>"))
         #expect(!xml.contains("\u{1B}"))
@@ -101,7 +102,7 @@ struct JUnitWriterTests {
         let names = parsed.attributes["testcase"]?.map { $0["name"] ?? "" } ?? []
         #expect(names.contains("POST /x<script>alert('x')</script>&\"[31m"))
         #expect(parsed.text["failure"]?.contains("cut & retried <b>twice</b> \"quoted\" 'single'") == true)
-        try Self.pythonParses(xml)
+        try await Self.pythonParses(xml)
     }
 
     @Test func idempotencyFailuresCarryTheExchanges() throws {
@@ -113,29 +114,22 @@ struct JUnitWriterTests {
         #expect(parsed.text["failure"]?.contains("SR-01 #2            POST /accounts/1/deposits HTTP/1.1  201 {\"id\":8}") == true)
     }
 
-    @Test func pythonElementTreeParsesIt() throws {
-        try Self.pythonParses(ReportWriter.write(ReportFixtures.realistic(), as: .junit))
+    @Test func pythonElementTreeParsesIt() async throws {
+        try await Self.pythonParses(ReportWriter.write(ReportFixtures.realistic(), as: .junit))
     }
 
     /// A second, stricter parser (expat), where python3 is installed.
-    static func pythonParses(_ xml: String) throws {
+    static func pythonParses(_ xml: String) async throws {
         let python = "/usr/bin/python3"
         try #require(FileManager.default.isExecutableFile(atPath: python), "python3 comes with make test-deps")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-junit-\(UUID().uuidString).xml")
         try Data(xml.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(len(r.findall('testsuite/testcase')))",
-                             file.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        done.wait()
-        #expect(process.terminationStatus == 0, "python3: \(String(decoding: data, as: UTF8.self))")
+        let result = try await ChildProcess.run(
+            URL(fileURLWithPath: python),
+            ["-c", "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(len(r.findall('testsuite/testcase')))",
+             file.path]
+        )
+        #expect(result.status == 0, "python3: \(result.stdout)\(result.stderr)")
     }
 }
