@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FaultlineCore
 import Foundation
 
 /// Starts the tests' child processes with `posix_spawn`, never Foundation's `Process`.
@@ -40,7 +41,7 @@ package enum Spawn {
                 posix_spawn_file_actions_addopen(&actions, target, "/dev/null", flags, 0)
             }
         }
-        let closed = Self.addCloseFrom(&actions, STDERR_FILENO + 1)
+        let closed = addCloseFrom(&actions, STDERR_FILENO + 1)
         guard closed == 0 else { throw SocketError(call: "posix_spawn_file_actions_addclosefrom_np", code: closed) }
 
         var attributes = posix_spawnattr_t()
@@ -86,13 +87,11 @@ package enum Spawn {
         return (ends[0], ends[1])
     }
 
-    // glibc has both (2.34 and 2.9) but declares them only for _GNU_SOURCE, which
-    // Swift's Glibc module does not define: looked up by name, once.
+    // glibc has it (2.9) but declares it only for _GNU_SOURCE, which Swift's Glibc
+    // module does not define: looked up by name, once (as `addCloseFrom` is).
 
-    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
     private typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
 
-    private static let addCloseFrom: CloseFrom = Self.symbol("posix_spawn_file_actions_addclosefrom_np")
     private static let pipe2: Pipe2 = Self.symbol("pipe2")
 
     private static func symbol<Function>(_ name: String) -> Function {

@@ -356,6 +356,18 @@ struct RunCommandTests {
         #expect(result.stdout.split(separator: "\n").count == 2, "\(result)")
     }
 
+    /// The command holds standard input, output and error and nothing else of
+    /// faultline's: a command that kept a proxy's listening socket could connect into it
+    /// after the proxy stopped and wait for ever (it hung this suite once).
+    @Test func theCommandHoldsNoDescriptorOfFaultlines() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write("faultline: 1\nproxies:\n  - {name: api, upstream: 127.0.0.1:1}\n", in: directory)
+        let result = try await Self.run(config, in: directory, command: ["sh", "-c", "ls /proc/$$/fd"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stdout.split(separator: "\n").sorted() == ["0", "1", "2"], "\(result)")
+    }
+
     /// A command that cannot be started is faultline's runtime failure (3), not 127.
     @Test func aCommandThatCannotStartExitsThree() async throws {
         let directory = try Self.temporaryDirectory()

@@ -216,8 +216,8 @@ struct Run: AsyncParsableCommand {
     }
 
     /// Starts `command` (looked up in PATH) with posix_spawn rather than Foundation's
-    /// `Process`: the child must start with default signal dispositions and nothing
-    /// blocked. This process ignores SIGPIPE (and SIGINT and SIGTERM, which it waits
+    /// `Process`: the child must start with default signal dispositions, nothing
+    /// blocked, and no descriptor of this process's but 0, 1 and 2. This process ignores SIGPIPE (and SIGINT and SIGTERM, which it waits
     /// for through `TerminationSignals`); a child that inherited an ignored SIGPIPE makes
     /// `producer | head` fail with EPIPE instead of ending quietly, and a shell cannot
     /// trap a signal that was ignored when it started. A command that cannot be started
@@ -235,11 +235,21 @@ struct Run: AsyncParsableCommand {
         posix_spawnattr_setsigmask(&attributes, &unblocked)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
+        // The command gets standard input, output and error, and none of this process's
+        // other descriptors (listening sockets, capture files).
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let closing = addCloseFrom(&actions, STDERR_FILENO + 1)
+        guard closing == 0 else {
+            throw RuntimeFailure("cannot start '\(command[0])': \(String(cString: strerror(closing)))")
+        }
+
         let arguments: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         let variables: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in arguments + variables { free(pointer) } }
         var pid: pid_t = 0
-        let result = posix_spawnp(&pid, command[0], nil, &attributes, arguments, variables)
+        let result = posix_spawnp(&pid, command[0], &actions, &attributes, arguments, variables)
         guard result == 0 else {
             throw RuntimeFailure("cannot start '\(command[0])': \(String(cString: strerror(result)))")
         }
