@@ -9,7 +9,8 @@ the offset, so a byte moved, lost or repeated shows), half-closes, and reads unt
 end of stream. It gives up when nothing arrives for 10 s (a fault that holds bytes
 back, a partition) or when SECONDS (default 600) have passed since the start, so a run
 is bounded in time whatever the profile does. Prints one line of JSON: bytes sent and
-received, connections that came back byte for byte, ended early, reset or timed out.
+received, connections that came back byte for byte ("exact"), that got a byte back
+which was not the one sent at its place ("wrong"), ended early, reset or timed out.
 Loopback only.
 """
 import asyncio
@@ -89,10 +90,14 @@ async def one(port, conn, share, deadline, stats, gate):
     stats[ending] += 1
     if exact and received == share and ending == "eof":
         stats["exact"] += 1
+    if not exact:
+        # A byte back that is not the byte sent at its place (a cut run still counts
+        # as right so far when everything it got matched).
+        stats["wrong"] += 1
 
 
 async def main(port, total, conns, seconds):
-    stats = {k: 0 for k in ("sent", "received", "exact", "eof", "reset", "timeout", "error", "connect_failed")}
+    stats = {k: 0 for k in ("sent", "received", "exact", "wrong", "eof", "reset", "timeout", "error", "connect_failed")}
     deadline = time.monotonic() + seconds
     share = total // conns
     started = time.monotonic()

@@ -84,7 +84,7 @@ for name in $PROFILES; do
   push=$(nice python3 bench/push.py "$PORT" "$bytes" "$SOAK_CONNS" "$SOAK_SECONDS")
   peak=$(peak_kib "$PROXY_PID")
   stop_proxy "$name"
-  exact=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%d/%d exact" % (d["exact"], d["connections"]))' "$push")
+  exact=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%d/%d exact, %d wrong" % (d["exact"], d["connections"], d["wrong"]))' "$push")
   [[ " $EXACT " == *" $name "* ]] || exact="($exact; the profile changes bytes)"
   printf '%s\t%s\tpeak %s KiB\t%s\t%s\n' "$name" "$push" "$peak" "$BOOKS" "$exact" | tee -a "$OUT/soak.tsv"
 done
