@@ -18,26 +18,31 @@ import Glibc
 /// `discarded` count only what was read from the other side.
 ///
 /// At the head of a proxied channel it also makes `close(mode: .output)` wait for
-/// earlier writes, as `FlushingHalfCloseHandler` does, and keeps the channel's first
-/// receive buffer (`firstReceiveBuffer`): one handler rather than three, because every
-/// handler costs each idle connection a pipeline context, twice.
+/// earlier writes, as `FlushingHalfCloseHandler` does, and holds the channel's receive
+/// buffer while reads are large (`heldReceiveBuffer`): one handler rather than three,
+/// because every handler costs each idle connection a pipeline context, twice.
 package final class WriteLedger: ChannelDuplexHandler {
     package typealias InboundIn = ByteBuffer
     package typealias OutboundIn = ByteBuffer
 
-    /// The channel's first receive buffer, held for the connection's life so that NIO
-    /// never reads into it again.
+    /// NIO's receive buffer for this channel, held while reads fill it, so that NIO
+    /// never grows it.
     ///
     /// NIO keeps the buffer a channel reads into, to reuse while nothing else holds it,
     /// for the channel's whole life and as large as it ever grew: a connection that
     /// carried bulk data (64 KiB reads) and then sat idle in a pool held about 115 KiB.
-    /// While this first buffer (512 bytes, `ProxiedChannel.receiveBuffers`) is held
-    /// here, NIO reads into a fresh buffer each time instead, freed once its bytes are
-    /// written on, so an idle connection keeps 512 bytes a side whatever it carried
-    /// (bench/RESULTS.md: 7 KiB a connection after 256 KiB each way, bulk throughput
-    /// the same). It relies on one read per wake-up (`ProxiedChannel.readsPerWakeUp`):
-    /// with more, NIO would pool further buffers beside it.
-    private var firstReceiveBuffer: ByteBuffer?
+    /// While this handler holds that buffer (512 bytes, `ProxiedChannel.receiveBuffers`),
+    /// NIO reads into fresh buffers instead, freed once their bytes are written on. It
+    /// is held from a read that fills it (the reads are about to grow) until a small
+    /// read comes in a buffer no larger than it (they have shrunk back), so small
+    /// messages still reuse it and an idle connection keeps 512 bytes a side whatever
+    /// it carried. The price is a fresh buffer per large read: about 10 % more CPU per
+    /// GiB on one bulk stream, still above haproxy's throughput (bench/RESULTS.md). It
+    /// relies on one read per wake-up (`ProxiedChannel.readsPerWakeUp`): with more, NIO
+    /// would pool further buffers.
+    private var heldReceiveBuffer: ByteBuffer?
+    /// The receive buffer's size: `ProxiedChannel.receiveBuffers`' first.
+    static let receiveBufferSize = 512
 
     private(set) var sent = 0
     private(set) var discarded = 0
@@ -75,7 +80,14 @@ package final class WriteLedger: ChannelDuplexHandler {
     static let settleAttempts = 50
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if self.firstReceiveBuffer == nil { self.firstReceiveBuffer = Self.unwrapInboundIn(data) }
+        let buffer = Self.unwrapInboundIn(data)
+        if buffer.capacity <= Self.receiveBufferSize {
+            if self.heldReceiveBuffer == nil, buffer.readableBytes >= Self.receiveBufferSize {
+                self.heldReceiveBuffer = buffer
+            } else if self.heldReceiveBuffer != nil, buffer.readableBytes < Self.receiveBufferSize {
+                self.heldReceiveBuffer = nil
+            }
+        }
         context.fireChannelRead(data)
     }
 

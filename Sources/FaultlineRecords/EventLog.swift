@@ -25,9 +25,9 @@ import Darwin
 /// already queued. Per-unit events (`message`, `fault`, `duplicate_reply`) are refused
 /// first; a connection's open and close and the run's own events have a reserve of
 /// another `capacity` events, so a log that falls behind under a flood of messages
-/// still says how every connection ended. `close()` drains the queue and closes the file, so a run stopped by
-/// SIGINT or SIGTERM leaves a complete log. Until `close()` the writer thread keeps the
-/// log alive: always close it.
+/// still says how every connection ended. `close()` drains the queue and closes the
+/// file, so a run stopped by SIGINT or SIGTERM leaves a complete log. Until `close()`
+/// the writer thread keeps the log alive: always close it.
 package final class EventLog: EventSink {
     /// The file being written.
     package let path: String

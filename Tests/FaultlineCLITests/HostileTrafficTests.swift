@@ -176,8 +176,8 @@ struct HostileTrafficTests {
 
     /// Connections that carried data and then sit idle, as in a client's pool, keep
     /// little: NIO would keep each side's receive buffer as large as it grew (64 KiB
-    /// reads), 115 to 330 KiB a connection; the proxy takes the first one out of use
-    /// (`WriteLedger.firstReceiveBuffer`), so an idle connection keeps a few KiB.
+    /// reads), 115 to 330 KiB a connection; the proxy keeps it from growing
+    /// (`WriteLedger.heldReceiveBuffer`), so an idle connection keeps a few KiB.
     @Test func connectionsIdleAfterCarryingDataKeepLittle() async throws {
         let rig = try await Rig.start([])
         let count = 100
