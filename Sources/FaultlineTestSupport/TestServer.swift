@@ -1,6 +1,7 @@
 import FaultlineProxy
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A TCP server on `127.0.0.1:0` whose connections are served by an async closure.
 ///
@@ -16,13 +17,14 @@ package final class TestServer: Sendable {
 
     package let port: Int
 
-    private init(channel: NIOAsyncChannel<Connection, Never>, handler: @escaping Handler) {
+    private init(channel: NIOAsyncChannel<Connection, Never>, accepted: Accepted, handler: @escaping Handler) {
         self.channel = channel
         self.port = channel.channel.localAddress?.port ?? 0
         self.acceptLoop = Task {
             try? await channel.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
+                        accepted.taken(connection)
                         group.addTask {
                             try? await handler(connection)
                         }
@@ -32,6 +34,43 @@ package final class TestServer: Sendable {
                     group.cancelAll()
                 }
             }
+            // Connections accepted as the listener closed, which the loop never took.
+            for connection in accepted.untaken() {
+                try? await connection.executeThenClose { _, _ in }
+            }
+        }
+    }
+
+    /// Connections accepted and not yet taken by the accept loop, kept so none is
+    /// dropped unfinished: when the listener closes, the loop's stream can end with
+    /// connections still in it, and swift-nio traps on a connection whose writer was
+    /// never finished (seen as "Deinited NIOAsyncWriter without calling finish()" in
+    /// loaded runs, when such a connection's channel became active after it was
+    /// dropped).
+    final class Accepted: Sendable {
+        /// Nil once the accept loop has ended: later connections are finished at once.
+        private let waiting = Mutex<[ObjectIdentifier: Connection]?>([:])
+
+        func add(_ connection: Connection) {
+            let loopEnded = self.waiting.withLock { waiting in
+                waiting?[ObjectIdentifier(connection.channel)] = connection
+                return waiting == nil
+            }
+            if loopEnded {
+                Task { try? await connection.executeThenClose { _, _ in } }
+            }
+        }
+
+        func taken(_ connection: Connection) {
+            _ = self.waiting.withLock { $0?.removeValue(forKey: ObjectIdentifier(connection.channel)) }
+        }
+
+        /// The connections never taken; from now on `add` finishes them itself.
+        func untaken() -> [Connection] {
+            self.waiting.withLock { waiting in
+                defer { waiting = nil }
+                return Array((waiting ?? [:]).values)
+            }
         }
     }
 
@@ -40,6 +79,7 @@ package final class TestServer: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         handler: @escaping Handler
     ) async throws -> TestServer {
+        let accepted = Accepted()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -47,13 +87,15 @@ package final class TestServer: Sendable {
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(GracefulCloseHandler())
-                    return try Connection(
+                    let connection = try Connection(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(isOutboundHalfClosureEnabled: true)
                     )
+                    accepted.add(connection)
+                    return connection
                 }
             }
-        return TestServer(channel: channel, handler: handler)
+        return TestServer(channel: channel, accepted: accepted, handler: handler)
     }
 
     /// A server that writes back every byte it reads, then half-closes after the
