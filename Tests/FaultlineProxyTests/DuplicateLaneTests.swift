@@ -185,11 +185,12 @@ struct DuplicateLaneTests {
     @Test func aFloodOfCopiesIsBoundedAndEveryCopyIsAccountedFor() async throws {
         let server = try await CountingLineServer.start()
         let sink = CopySink()
-        // Beyond the copies that may wait (2 MiB at 712 bytes a copy, about 2,900), and
-        // small enough to finish well inside the time limit on two loaded cores (10,000
-        // took 32 to 57 s there).
-        let count = 5_000
-        let width = 200
+        // Beyond the copies that may wait (2 MiB at 2,512 bytes a copy, about 830), and
+        // few enough to finish well inside the time limit on two loaded cores: a copy
+        // costs about the same whatever its size, and 5,000 copies of 200 bytes could
+        // take over a minute there.
+        let count = 1_500
+        let width = 2_000
         let request = Self.lines(count, width: width)
         let reply = try await withProxy(upstreamPort: server.port, events: sink, faults: try Self.shipped(), framing: Self.line) { _, port in
             try await Self.exchange(port, request, copies: count, sink: sink)

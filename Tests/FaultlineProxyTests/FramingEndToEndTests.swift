@@ -204,7 +204,10 @@ struct FramingEndToEndTests {
         let server = try await TestServer.echo()
         let events = MemoryEventSink()
         let commands = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$4\r\nincr\r\n$1\r\nn\r\nPING\r\n"
-        let echoed = try await self.withFramedProxy(FramingConfiguration(kind: .resp), upstreamPort: server.port, events: events) { port in
+        // A byte at a time can take longer than the default 2 s hold on a loaded
+        // machine, and the framer would fall back to raw: this test is not about that.
+        let framing = FramingConfiguration(kind: .resp, limits: FramingLimits(maxHoldNanoseconds: 60_000_000_000))
+        let echoed = try await self.withFramedProxy(framing, upstreamPort: server.port, events: events) { port in
             let client = try await TestClient.connect(port: port)
             return try await client.executeThenClose { inbound, outbound in
                 for byte in commands.utf8 { try await outbound.write(ByteBuffer(bytes: [byte])) }
