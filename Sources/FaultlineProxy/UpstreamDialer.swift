@@ -55,17 +55,7 @@ enum ProxiedChannel {
     /// connection's memory. Starting at 512 bytes costs bulk transfers nothing: the
     /// adaptive allocator grows the buffer after each read that fills it, reaching
     /// 64 KiB within a few reads.
-    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(
-        minimum: 64, initial: WriteLedger.receiveBufferSize, maximum: 65_536
-    )
-
-    /// Reads per wake-up. NIO keeps a pool of receive buffers per channel, as many as
-    /// this, each as large as it ever grew, for the channel's whole life: with NIO's 4,
-    /// a connection that once carried bulk data then sat idle held about 280 KiB. With
-    /// one, NIO pools one buffer a side, which `WriteLedger` keeps from growing (see
-    /// `heldReceiveBuffer`), and bulk throughput measured the same (bench/RESULTS.md):
-    /// a read that fills 64 KiB is followed at once by the next wake-up.
-    static let readsPerWakeUp: UInt = 1
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536)
 
     /// - Parameters:
     ///   - halfClosure: the channel stays open after its peer's FIN.
@@ -78,7 +68,6 @@ enum ProxiedChannel {
         if noDelay { try options.setOption(.socketOption(.tcp_nodelay), value: 1) }
         try options.setOption(.allowRemoteHalfClosure, value: halfClosure)
         try options.setOption(.recvAllocator, value: Self.receiveBuffers)
-        try options.setOption(.maxMessagesPerRead, value: Self.readsPerWakeUp)
         if !autoRead { try options.setOption(.autoRead, value: false) }
     }
 }

@@ -18,31 +18,11 @@ import Glibc
 /// `discarded` count only what was read from the other side.
 ///
 /// At the head of a proxied channel it also makes `close(mode: .output)` wait for
-/// earlier writes, as `FlushingHalfCloseHandler` does, and holds the channel's receive
-/// buffer while reads are large (`heldReceiveBuffer`): one handler rather than three,
+/// earlier writes, as `FlushingHalfCloseHandler` does: one handler rather than two,
 /// because every handler costs each idle connection a pipeline context, twice.
 package final class WriteLedger: ChannelDuplexHandler {
-    package typealias InboundIn = ByteBuffer
+    package typealias InboundIn = NIOAny
     package typealias OutboundIn = ByteBuffer
-
-    /// NIO's receive buffer for this channel, held while reads fill it, so that NIO
-    /// never grows it.
-    ///
-    /// NIO keeps the buffer a channel reads into, to reuse while nothing else holds it,
-    /// for the channel's whole life and as large as it ever grew: a connection that
-    /// carried bulk data (64 KiB reads) and then sat idle in a pool held about 115 KiB.
-    /// While this handler holds that buffer (512 bytes, `ProxiedChannel.receiveBuffers`),
-    /// NIO reads into fresh buffers instead, freed once their bytes are written on. It
-    /// is held from a read that fills it (the reads are about to grow) until a small
-    /// read comes in a buffer no larger than it (they have shrunk back), so small
-    /// messages still reuse it and an idle connection keeps 512 bytes a side whatever
-    /// it carried. The price is a fresh buffer per large read: about 10 % more CPU per
-    /// GiB on one bulk stream, still above haproxy's throughput (bench/RESULTS.md). It
-    /// relies on one read per wake-up (`ProxiedChannel.readsPerWakeUp`): with more, NIO
-    /// would pool further buffers.
-    private var heldReceiveBuffer: ByteBuffer?
-    /// The receive buffer's size: `ProxiedChannel.receiveBuffers`' first.
-    static let receiveBufferSize = 512
 
     private(set) var sent = 0
     private(set) var discarded = 0
@@ -78,18 +58,6 @@ package final class WriteLedger: ChannelDuplexHandler {
     /// How long a reset waits for the kernel to send what it holds, polled every
     /// millisecond: long enough for a busy machine, short enough not to blur the fault.
     static let settleAttempts = 50
-
-    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = Self.unwrapInboundIn(data)
-        if buffer.capacity <= Self.receiveBufferSize {
-            if self.heldReceiveBuffer == nil, buffer.readableBytes >= Self.receiveBufferSize {
-                self.heldReceiveBuffer = buffer
-            } else if self.heldReceiveBuffer != nil, buffer.readableBytes < Self.receiveBufferSize {
-                self.heldReceiveBuffer = nil
-            }
-        }
-        context.fireChannelRead(data)
-    }
 
     package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let count = Self.unwrapOutboundIn(data).readableBytes
