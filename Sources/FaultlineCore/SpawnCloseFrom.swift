@@ -16,11 +16,15 @@ package func addCloseFrom(_ actions: inout posix_spawn_file_actions_t, _ lowest:
 private enum SpawnCloseFrom {
     typealias Function = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
-    static let function: Function = {
-        guard let address = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np") else {
-            fatalError("posix_spawn_file_actions_addclosefrom_np not found: faultline needs glibc 2.34 or later")
-        }
-        return unsafeBitCast(address, to: Function.self)
-    }()
+    static let function: Function = glibcFunction("posix_spawn_file_actions_addclosefrom_np")
+}
+
+/// A glibc function Swift's Glibc module does not declare (it is behind `_GNU_SOURCE`),
+/// looked up by name; a glibc without it is too old to run faultline.
+package func glibcFunction<Function>(_ name: String) -> Function {
+    guard let address = dlsym(dlopen(nil, RTLD_NOW), name) else {
+        fatalError("\(name) not found: faultline needs glibc 2.34 or later")
+    }
+    return unsafeBitCast(address, to: Function.self)
 }
 #endif

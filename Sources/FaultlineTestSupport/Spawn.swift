@@ -87,17 +87,9 @@ package enum Spawn {
         return (ends[0], ends[1])
     }
 
-    // glibc has it (2.9) but declares it only for _GNU_SOURCE, which Swift's Glibc
-    // module does not define: looked up by name, once (as `addCloseFrom` is).
+    // glibc has it (2.9) but declares it only for _GNU_SOURCE: looked up by name, once.
 
     private typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
 
-    private static let pipe2: Pipe2 = Self.symbol("pipe2")
-
-    private static func symbol<Function>(_ name: String) -> Function {
-        guard let address = dlsym(dlopen(nil, RTLD_NOW), name) else {
-            fatalError("\(name) not found: the tests need glibc 2.34 or later")
-        }
-        return unsafeBitCast(address, to: Function.self)
-    }
+    private static let pipe2: Pipe2 = glibcFunction("pipe2")
 }

@@ -34,8 +34,10 @@ struct DescriptorExhaustionTests {
     /// 0, 1 and 2 besides what the proxy opens): the case where the listener used to spin
     /// (403,715 `accept_failed` events against the build before `AcceptBackoff`). At 65
     /// the dial fails after an accept instead, and the spin never showed.
-    @Test(arguments: [64])
-    func outOfDescriptorsKeepsExistingConnectionsAndRecovers(limit: Int) async throws {
+    static let limit = 64
+
+    @Test func outOfDescriptorsKeepsExistingConnectionsAndRecovers() async throws {
+        let limit = Self.limit
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fds-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
