@@ -26,13 +26,7 @@ package enum HostileClient {
         repeats: Int,
         limit: Duration = .seconds(60)
     ) async throws -> RoundTrip {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result {
-                    try Self.blockingRoundTrip(port: port, head: head, body: body, repeats: repeats, limit: limit)
-                })
-            }
-        }
+        try await onOwnThread { try Self.blockingRoundTrip(port: port, head: head, body: body, repeats: repeats, limit: limit) }
     }
 
     private static func blockingRoundTrip(port: Int, head: [UInt8], body: [UInt8], repeats: Int, limit: Duration) throws -> RoundTrip {

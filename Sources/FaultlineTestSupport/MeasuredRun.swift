@@ -28,11 +28,7 @@ package enum MeasuredRun {
     /// `run` on a thread of its own, so the wait never holds one of the cooperative
     /// pool's few threads (other tests' servers need them).
     package static func run(_ executable: URL, _ arguments: [String]) async throws -> Result {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Swift.Result { try Self.blockingRun(executable, arguments) })
-            }
-        }
+        try await onOwnThread { try Self.blockingRun(executable, arguments) }
     }
 
     /// Runs `executable ARGS...` with standard output and error sent to files (no pipe

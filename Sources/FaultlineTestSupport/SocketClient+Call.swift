@@ -67,13 +67,7 @@ extension SocketClient {
         limit: Duration = .seconds(20),
         isComplete: @escaping @Sendable ([UInt8]) -> Bool
     ) async throws -> Reply {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(
-                    with: Result { try Self.blockingCall(port: port, request: request, limit: limit, isComplete: isComplete) }
-                )
-            }
-        }
+        try await onOwnThread { try Self.blockingCall(port: port, request: request, limit: limit, isComplete: isComplete) }
     }
 
     private static func blockingCall(port: Int, request: [UInt8], limit: Duration, isComplete: ([UInt8]) -> Bool) throws -> Reply {

@@ -31,11 +31,7 @@ package enum SocketClient {
         finish: Bool = false,
         limit: Duration = .seconds(20)
     ) async throws -> Ending {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try Self.blockingExchange(port: port, request: request, finish: finish, limit: limit) })
-            }
-        }
+        try await onOwnThread { try Self.blockingExchange(port: port, request: request, finish: finish, limit: limit) }
     }
 
     private static func blockingExchange(port: Int, request: String, finish: Bool, limit: Duration) throws -> Ending {

@@ -24,12 +24,6 @@ struct DescriptorExhaustionTests {
         return received == bytes
     }
 
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-        }
-    }
-
     /// At 64 the first accept of a wake-up is the call that fails (the child holds only
     /// 0, 1 and 2 besides what the proxy opens): the case where the listener used to spin
     /// (403,715 `accept_failed` events against the build before `AcceptBackoff`). At 65
@@ -52,17 +46,17 @@ struct DescriptorExhaustionTests {
         let pid = proxy.processIdentifier
 
         // Ten connections that fit, each proven to flow.
-        let flowing = try await Self.blocking { try HostileClient.holdOpen(port: port, count: 10, bytes: []) }
+        let flowing = try await onOwnThread { try HostileClient.holdOpen(port: port, count: 10, bytes: []) }
         defer { flowing.close() }
         // Blocking socket calls run on threads of their own, never on the test's
         // cooperative pool: the echo server's handlers need that pool to answer.
-        let before = try await Self.blocking { flowing.descriptors.filter { Self.echoes($0, "before") }.count }
+        let before = try await onOwnThread { flowing.descriptors.filter { Self.echoes($0, "before") }.count }
         #expect(before == 10, "\(before) of 10 connections flowed before the limit")
 
         // A hundred more than fit: the kernel completes their handshakes into the
         // backlog; the proxy cannot take them all.
-        let excess = try await Self.blocking { try HostileClient.holdOpen(port: port, count: 100, bytes: Array("x".utf8)) }
-        let during = try await Self.blocking { flowing.descriptors.filter { Self.echoes($0, "while out of descriptors") }.count }
+        let excess = try await onOwnThread { try HostileClient.holdOpen(port: port, count: 100, bytes: Array("x".utf8)) }
+        let during = try await onOwnThread { flowing.descriptors.filter { Self.echoes($0, "while out of descriptors") }.count }
         #expect(during == 10, "\(during) of 10 held connections kept flowing while out of descriptors")
         let descriptors = ProcessMemory.openDescriptors(pid) ?? 0
         // A measuring window, not a wait for an event: a listener spinning on EMFILE

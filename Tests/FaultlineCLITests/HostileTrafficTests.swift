@@ -137,21 +137,15 @@ struct HostileTrafficTests {
     @Test func slowlorisHoldingManyConnections() async throws {
         let count = 1000
         let rig = try await Rig.start(["--framing", "http", "--max-hold", "1s"])
-        let held = try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try HostileClient.holdOpen(port: rig.port, count: count, bytes: Array("G".utf8)) })
-            }
-        }
+        let held = try await onOwnThread { try HostileClient.holdOpen(port: rig.port, count: count, bytes: Array("G".utf8)) }
         defer { held.close() }
         let served = try await rig.ordinaryClientIsServed()
         // After --max-hold each held byte goes on raw: the echo brings it back to each.
-        let released = try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: held.descriptors.filter { fd in
-                    var byte: UInt8 = 0
-                    return recv(fd, &byte, 1, 0) == 1 && byte == UInt8(ascii: "G")
-                }.count)
-            }
+        let released = try await onOwnThread {
+            held.descriptors.filter { fd in
+                var byte: UInt8 = 0
+                return recv(fd, &byte, 1, 0) == 1 && byte == UInt8(ascii: "G")
+            }.count
         }
         let pid = rig.proxy.processIdentifier
         // Two descriptors (client and upstream) per held connection prove they were all

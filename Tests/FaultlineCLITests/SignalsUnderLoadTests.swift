@@ -69,13 +69,6 @@ struct SignalsUnderLoadTests {
         return (proxy, port, echo)
     }
 
-    /// Runs blocking socket work on a thread of its own, off the cooperative pool.
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-        }
-    }
-
     static func folder() throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("signals-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -88,10 +81,10 @@ struct SignalsUnderLoadTests {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let (proxy, port, echo) = try await Self.start(in: folder)
-        let streams = try await Self.onThread { try Streams(port: port, count: Self.connections) }
+        let streams = try await onOwnThread { try Streams(port: port, count: Self.connections) }
         proxy.signal(SIGTERM)
         let status = await proxy.exitStatus()
-        try await Self.onThread { streams.close() }
+        try await onOwnThread { streams.close() }
         echo.stop()
 
         #expect(status == 0, "stderr: \(proxy.standardError)")
@@ -115,10 +108,10 @@ struct SignalsUnderLoadTests {
         let folder = try Self.folder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let (proxy, port, echo) = try await Self.start(in: folder)
-        let streams = try await Self.onThread { try Streams(port: port, count: Self.connections) }
+        let streams = try await onOwnThread { try Streams(port: port, count: Self.connections) }
         proxy.signal(SIGKILL)
         _ = await proxy.exitStatus()
-        try await Self.onThread { streams.close() }
+        try await onOwnThread { streams.close() }
         echo.stop()
 
         let log = folder.appendingPathComponent("run.jsonl").path

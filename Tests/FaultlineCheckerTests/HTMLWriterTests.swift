@@ -122,11 +122,14 @@ struct HTMLWriterTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
-    func tenThousandRequestsAreQuickAndSmall() {
-        let report = ReportFixtures.large(requests: 10_000)
-        let clock = ContinuousClock()
-        var html = ""
-        let elapsed = clock.measure { html = ReportWriter.write(report, as: .html) }
+    func tenThousandRequestsAreQuickAndSmall() async throws {
+        // Seconds of computing on a debug build: on a thread of its own, not the pool's.
+        let (html, elapsed) = try await onOwnThread {
+            let report = ReportFixtures.large(requests: 10_000)
+            var html = ""
+            let elapsed = ContinuousClock().measure { html = ReportWriter.write(report, as: .html) }
+            return (html, elapsed)
+        }
         // A bound against a quadratic turn, not a speed check: it takes about half a
         // second alone, and a machine with both cores busy was seen to take six times that.
         #expect(elapsed < .seconds(20), "took \(elapsed)")
@@ -144,12 +147,14 @@ struct HTMLWriterTests {
           .timeLimit(.minutes(3)),
           arguments: [50, 10_000])
     func chromiumRendersIt(requests: Int) async throws {
-        let report = requests == 50 ? ReportFixtures.realistic() : ReportFixtures.large(requests: requests)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-html-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let page = directory.appendingPathComponent("report.html")
-        try Data(ReportWriter.write(report, as: .html).utf8).write(to: page)
+        let html = try await onOwnThread {
+            ReportWriter.write(requests == 50 ? ReportFixtures.realistic() : ReportFixtures.large(requests: requests), as: .html)
+        }
+        try Data(html.utf8).write(to: page)
 
         let png = directory.appendingPathComponent("shot.png")
         let shot = try await Self.runChromium(["--screenshot=\(png.path)", "--window-size=1400,1000", page.absoluteString], in: directory)

@@ -12,7 +12,12 @@ import Testing
 /// copies share one extra upstream connection, and the log says what happened to each.
 @Suite(.timeLimit(.minutes(1)))
 struct DuplicateLaneTests {
-    static let line = FramingConfiguration(kind: .line)
+    /// Line framing with no bound on how long a line may stay incomplete: these tests
+    /// are about the copies, and on a loaded machine the second half of a line can come
+    /// more than the default 2 s after its first. The framer then falls back to raw as
+    /// `--max-hold` says, and the requests after it are no longer copied (seen at 63 and
+    /// at 195 of 1,500 copies in full runs, once traced).
+    static let line = FramingConfiguration(kind: .line, limits: FramingLimits(maxHoldNanoseconds: nil))
 
     /// A line echo server that counts the connections it accepted, the most open at
     /// once and the lines it read, and reports each connection's end. With
@@ -63,7 +68,7 @@ struct DuplicateLaneTests {
                             close()
                             return
                         }
-                        let newlines = chunk.readableBytesView.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+                        let newlines = Self.newlines(in: chunk)
                         counting.counts.withLock { $0.lines += newlines }
                         try await outbound.write(chunk)
                     }
@@ -71,6 +76,22 @@ struct DuplicateLaneTests {
             }
             counting.server.withLock { $0 = server }
             return counting
+        }
+
+        /// The newlines in `chunk`, found with `memchr`: counting byte by byte through
+        /// `ByteBufferView` cost seconds of a debug build's CPU per flood, on the
+        /// cooperative pool every other test needs.
+        static func newlines(in chunk: ByteBuffer) -> Int {
+            chunk.withUnsafeReadableBytes { bytes in
+                guard var next = bytes.baseAddress else { return 0 }
+                let end = next + bytes.count
+                var count = 0
+                while next < end, let found = memchr(next, 10, end - next) {
+                    count += 1
+                    next = UnsafeRawPointer(found) + 1
+                }
+                return count
+            }
         }
 
         /// Waits until `count` connections have ended.
@@ -182,7 +203,7 @@ struct DuplicateLaneTests {
     /// More copies than may wait: whatever the timing, the log's account of each copy
     /// is the truth. Copies it says were sent are exactly the extra lines the server
     /// read; the others say why not; the upstream still sees two connections.
-    @Test(.disabled("stalls in most full runs since 2026-12-06 (3 of 4, at 3 to 7,193 copies) though it passes alone; kept visible until the stall is found (#15 note)"))
+    @Test
     func aFloodOfCopiesIsBoundedAndEveryCopyIsAccountedFor() async throws {
         let server = try await CountingLineServer.start()
         let sink = CopySink()
@@ -200,6 +221,7 @@ struct DuplicateLaneTests {
 
         #expect(reply == String(decoding: request, as: UTF8.self))
         #expect(server.connections == 2, "upstream connections: \(server.connections)")
+        #expect(sink.events.filter { $0.type == .framingFallback }.map(\.reason) == [], "a fallback ends the copies")
         let copies = sink.events.filter { $0.type == .duplicateReply }
         #expect(copies.count == count)
         #expect(Set(copies.compactMap(\.unit)).count == count, "one event per copy")

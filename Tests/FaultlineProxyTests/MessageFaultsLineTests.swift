@@ -72,12 +72,14 @@ struct MessageFaultsLineTests {
         let endings = try await withProxy(upstreamPort: echo.port, events: events, faults: plan, framing: Self.line) { _, port in
             var endings: [SocketClient.Ending] = []
             for _ in 0..<60 {
-                endings.append(try await SocketClient.exchange(port: port, request: "aaaa\nbbbb\ncccc\n", finish: true, limit: .seconds(5)))
+                // The limit only guards a cut that never comes: with both cores busy a
+                // dial can take seconds (5 s was once too short).
+                endings.append(try await SocketClient.exchange(port: port, request: "aaaa\nbbbb\ncccc\n", finish: true, limit: .seconds(20)))
             }
             return endings
         }
         let stuck = endings.enumerated().filter { if case .timedOut = $0.element { true } else { false } }.map(\.offset)
-        #expect(stuck.isEmpty, "connections \(stuck) were never cut")
+        #expect(stuck.isEmpty, "connections \(stuck) were never cut: \(stuck.map { endings[$0] })")
         #expect(endings.allSatisfy { [SocketClient.Ending.reset(""), .reset("aaaa\n")].contains($0) })
         // Every connection was opened and closed in the log, its bytes accounted.
         #expect(events.events.filter { $0.type == .connectionClose }.count == 60)
