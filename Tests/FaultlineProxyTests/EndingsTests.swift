@@ -155,7 +155,10 @@ struct EndingsTests {
         try await withProxy(upstreamPort: closedPort, events: events) { proxy, port in
             for _ in 0..<3 {
                 let client = try await TestClient.connect(port: port)
-                let received = try await withTimeout(.seconds(5)) {  // a bound, not a wait: 1s was too tight on a loaded 2-core box
+                // A bound against a hang, not a speed check: 1 s and then 5 s were too
+                // tight with both cores busy, where a test's awaits can wait seconds for
+                // a thread of the cooperative pool.
+                let received = try await withTimeout(.seconds(20)) {
                     try await client.executeThenClose { inbound, _ in
                         try await TestClient.readAll(inbound).readableBytes
                     }

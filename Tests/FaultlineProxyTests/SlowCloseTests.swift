@@ -4,6 +4,7 @@ import FaultlineTestSupport
 import Foundation
 import NIOCore
 import NIOEmbedded
+import NIOPosix
 import NIOTestUtils
 import Testing
 
@@ -26,23 +27,64 @@ struct SlowCloseTests {
 
     /// A server that reads until end of stream, reports what it saw, then answers "bye"
     /// and half-closes.
-    static func witness() async throws -> (TestServer, AsyncStream<Arrival>) {
-        let (arrivals, continuation) = AsyncStream.makeStream(of: Arrival.self)
-        let server = try await TestServer.start { connection in
-            try await connection.executeThenClose { inbound, outbound in
-                var bytes = ""
-                var dataAt: ContinuousClock.Instant?
-                for try await chunk in inbound {
-                    if dataAt == nil { dataAt = .now }
-                    bytes += String(buffer: chunk)
-                }
-                let endAt = ContinuousClock.now
-                continuation.yield(Arrival(bytes: bytes, dataAt: dataAt ?? endAt, endAt: endAt))
-                try await outbound.write(ByteBuffer(string: "bye"))
-                try await TestServer.finishAfterFlush(connection, outbound)
+    ///
+    /// It notes the times in a channel handler, on the event loop: a handler task on the
+    /// cooperative pool can start seconds late on a loaded machine (seen: the data "came"
+    /// 5 s after it was sent), which made the data look held with the end.
+    struct Witness {
+        let channel: any Channel
+        var port: Int { self.channel.localAddress?.port ?? 0 }
+
+        func stop() async {
+            try? await self.channel.close()
+        }
+    }
+
+    final class WitnessHandler: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+
+        private let report: AsyncStream<Arrival>.Continuation
+        private var bytes = ""
+        private var dataAt: ContinuousClock.Instant?
+
+        init(report: AsyncStream<Arrival>.Continuation) {
+            self.report = report
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if self.dataAt == nil { self.dataAt = .now }
+            self.bytes += String(buffer: Self.unwrapInboundIn(data))
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            guard case .inputClosed = event as? ChannelEvent else {
+                context.fireUserInboundEventTriggered(event)
+                return
+            }
+            let endAt = ContinuousClock.now
+            self.report.yield(Arrival(bytes: self.bytes, dataAt: self.dataAt ?? endAt, endAt: endAt))
+            // Output closed once the write is out: with the input closed too, the
+            // channel then closes.
+            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.value.writeAndFlush(Self.wrapOutboundOut(ByteBuffer(string: "bye"))).whenComplete { _ in
+                context.value.close(mode: .output, promise: nil)
             }
         }
-        return (server, arrivals)
+    }
+
+    static func witness() async throws -> (Witness, AsyncStream<Arrival>) {
+        let (arrivals, continuation) = AsyncStream.makeStream(of: Arrival.self)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(WitnessHandler(report: continuation))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        return (Witness(channel: channel), arrivals)
     }
 
     @Test func theClientsFINReachesTheServerAfterTheDelayAndItsDataAtOnce() async throws {
