@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 
 /// A plain blocking TCP client for tests that must tell a reset from an orderly end of
 /// stream. The kernel's own answer (`recv` returning 0 or failing with ECONNRESET) is the
@@ -107,6 +108,7 @@ package final class SocketEchoServer: Sendable {
     /// One count per finished connection, in the order they finished.
     package let received: AsyncStream<Int>
     private let listener: Int32
+    private let stopped = Mutex(false)
 
     package init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -128,6 +130,9 @@ package final class SocketEchoServer: Sendable {
         self.port = Int(UInt16(bigEndian: address.sin_port))
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         self.received = stream
+        // The accept thread owns the listener and closes it when its loop ends: were
+        // `stop` to close it, this thread could call `accept` once more on a number the
+        // kernel had meanwhile given to another test's socket.
         Thread.detachNewThread {
             while true {
                 let connection = accept(fd, nil, nil)
@@ -139,13 +144,19 @@ package final class SocketEchoServer: Sendable {
                     continuation.yield(Self.echo(connection))
                 }
             }
+            close(fd)
         }
     }
 
-    /// Stops accepting (connections already accepted run to their end).
+    /// Stops accepting (connections already accepted run to their end): the shutdown
+    /// wakes the accept thread, which then closes the listener. Once only: a second
+    /// shutdown could reach a number the kernel has since reused.
     package func stop() {
-        shutdown(self.listener, Int32(SHUT_RDWR))
-        close(self.listener)
+        let first = self.stopped.withLock { stopped in
+            defer { stopped = true }
+            return !stopped
+        }
+        if first { shutdown(self.listener, Int32(SHUT_RDWR)) }
     }
 
     private static func echo(_ fd: Int32) -> Int {
