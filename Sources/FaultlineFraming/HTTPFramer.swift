@@ -213,7 +213,7 @@ package struct HTTPFramer: MessageFramer {
     }
 
     private func requestBody(_ head: HTTPHead, method: String, target: String, headEnd: Int) throws(FramingFailure) -> Body {
-        let key = head.values("Idempotency-Key").first
+        let key = head.firstValue("Idempotency-Key")
         let info = MessageInfo(
             role: .request, method: method, path: target, headers: head.headers, idempotencyKey: key
         )
@@ -235,7 +235,7 @@ package struct HTTPFramer: MessageFramer {
         var rawAfterwards: String?
         if method == "CONNECT" {
             rawAfterwards = "CONNECT: the connection becomes a tunnel"
-        } else if let upgrade = head.values("Upgrade").first {
+        } else if let upgrade = head.firstValue("Upgrade") {
             rawAfterwards = "Upgrade: \(upgrade) requested; what follows may be another protocol"
         }
         return Body(
@@ -256,7 +256,7 @@ package struct HTTPFramer: MessageFramer {
         )
         switch status {
         case 101:
-            body.rawAfterwards = "101 Switching Protocols to \(head.values("Upgrade").first ?? "another protocol")"
+            body.rawAfterwards = "101 Switching Protocols to \(head.firstValue("Upgrade") ?? "another protocol")"
         case 100..<200:
             body.isFinalResponse = false
         case 200..<300 where request?.method == "CONNECT":

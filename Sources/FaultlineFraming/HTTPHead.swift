@@ -102,6 +102,12 @@ struct HTTPHead {
         self.headers.filter { Self.equalIgnoringASCIICase($0.name, name) }.map(\.value)
     }
 
+    /// The first value of `name`, nil if absent: what most lookups need, without the
+    /// array `values` builds (every message's head is asked for several).
+    func firstValue(_ name: String) -> String? {
+        self.headers.first { Self.equalIgnoringASCIICase($0.name, name) }?.value
+    }
+
     /// Header names are ASCII tokens: compare without building lowercased copies.
     static func equalIgnoringASCIICase(_ lhs: String, _ rhs: String) -> Bool {
         lhs.utf8.count == rhs.utf8.count
@@ -111,28 +117,48 @@ struct HTTPHead {
     }
 
     /// The body length `Content-Length` declares, nil if absent.
+    ///
+    /// Every field and every comma-separated item in it must be the same decimal
+    /// number (RFC 9110 §8.6), spaces and tabs around an item allowed. Read byte by
+    /// byte, without splitting or trimming copies: it runs for nearly every message.
     func contentLength() throws(FramingFailure) -> Int? {
-        let values = self.values("Content-Length")
-        guard !values.isEmpty else { return nil }
         var length: Int?
-        for value in values {
-            for item in value.split(separator: ",", omittingEmptySubsequences: false) {
-                let text = item.trimmingSpaces
-                guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                    let parsed = Int(text)
-                else {
-                    throw FramingFailure("Content-Length '\(value)' is not a number")
-                }
-                if let length, length != parsed { throw FramingFailure("two different Content-Length values") }
-                length = parsed
+        for header in self.headers where Self.equalIgnoringASCIICase(header.name, "Content-Length") {
+            var item = 0
+            var digits = 0
+            var spaceAfterDigits = false
+            var tooLarge = false
+            func endItem() throws(FramingFailure) {
+                guard digits > 0, !tooLarge else { throw FramingFailure("Content-Length '\(header.value)' is not a number") }
+                if let length, length != item { throw FramingFailure("two different Content-Length values") }
+                length = item
+                (item, digits, spaceAfterDigits, tooLarge) = (0, 0, false, false)
             }
+            for byte in header.value.utf8 {
+                switch byte {
+                case UInt8(ascii: ","):
+                    try endItem()
+                case UInt8(ascii: " "), UInt8(ascii: "\t"):
+                    if digits > 0 { spaceAfterDigits = true }
+                case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    guard !spaceAfterDigits else { throw FramingFailure("Content-Length '\(header.value)' is not a number") }
+                    digits += 1
+                    let (times, overflow) = item.multipliedReportingOverflow(by: 10)
+                    let (sum, carry) = times.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+                    if overflow || carry { tooLarge = true } else { item = sum }
+                default:
+                    throw FramingFailure("Content-Length '\(header.value)' is not a number")
+                }
+            }
+            try endItem()
         }
         return length
     }
 
     /// The transfer codings, lowercased, in order; empty without `Transfer-Encoding`.
     var transferCodings: [String] {
-        self.values("Transfer-Encoding").flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces.lowercased() }
+        guard self.firstValue("Transfer-Encoding") != nil else { return [] }
+        return self.values("Transfer-Encoding").flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces.lowercased() }
             .filter { !$0.isEmpty }
     }
 
