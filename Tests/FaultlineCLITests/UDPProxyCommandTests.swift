@@ -14,7 +14,10 @@ struct UDPProxyCommandTests {
         ])
         let port = try #require(await proxy.listeningPort())
         let client = try await TestDatagram.bind()
-        let echoed = try await client.executeThenClose { inbound, outbound in
+        // Each phase bounded on its own, so a failure names the one that hung (once,
+        // with both cores busy, the whole test ran past its minute).
+        defer { proxy.signal(SIGKILL) }
+        let echoed = try await withTimeout(.seconds(30)) { try await client.executeThenClose { inbound, outbound in
             var replies = inbound.makeAsyncIterator()
             var echoed: [ByteBuffer] = []
             for number in UInt64(0)..<5 {
@@ -23,10 +26,10 @@ struct UDPProxyCommandTests {
                 echoed.append(try #require(try await replies.next()).data)
             }
             return echoed
-        }
+        } }
         #expect(echoed == (0..<5).map { TestDatagram.numbered(UInt64($0), size: 512) })
         proxy.signal(SIGTERM)
-        #expect(await proxy.exitStatus() == 0)
+        #expect(try await withTimeout(.seconds(30)) { await proxy.exitStatus() } == 0)
         await echo.stop()
     }
 
