@@ -320,11 +320,15 @@ extension RetryChecker {
             )
         }
 
-        // CR-22: the same non-idempotent request again after it succeeded.
+        // CR-22: the same non-idempotent request again after it succeeded. With the same
+        // idempotency key it is INFO, not a violation: the log shows when the success
+        // reached the client's socket, not when the client read it, and a careful client
+        // whose timeout fired first retries with the same key, as it should (seen with
+        // both cores busy). Without a key the request may be applied twice: MED.
         if let other = group.duplicateOf, group.safety != .idempotent {
             self.samples["CR-22", default: 0] += 1
             if self.settings.isEnabled("CR-22") {
-                let severity = self.settings.severity("CR-22", default: .medium)
+                let severity = self.settings.severity("CR-22", default: group.duplicateKeyed ? .info : .medium)
                 report(
                     "CR-22", severity,
                     "\(r): sent again after R\(other) succeeded with the same \(group.duplicateKeyed ? "key" : "request")\(group.duplicateKeyed ? " (only a server that deduplicates on the key stops it applying twice)" : ": it may be applied twice")"

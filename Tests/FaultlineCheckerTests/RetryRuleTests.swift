@@ -423,7 +423,9 @@ struct RetryRuleTests {
 
     // MARK: CR-22
 
-    @Test func aPostSentAgainAfterSuccessIsCR22() throws {
+    /// With the same key it is INFO: the client may have timed out before it read the
+    /// success (the log cannot tell), and then the same key is what it should send.
+    @Test func aPostSentAgainWithItsKeyAfterSuccessIsCR22AsInfo() throws {
         var log = Log()
         let end = log.attempt(Log.Request(key: "k-1"), at: 1_000 * Self.s, .answered())
         log.attempt(Log.Request(key: "k-1"), at: end + 50 * Self.ms, .answered())
@@ -431,6 +433,19 @@ struct RetryRuleTests {
         #expect(report.ruleIDs == ["CR-22"], "\(report.digest)")
         #expect(report.summary.logicalRequests == 2)
         #expect(report.findings[0].requests == ["R2"])
+        #expect(report.findings[0].severity == .info)
+        #expect(!report.hasViolations)
+    }
+
+    /// Without a key the second copy may be applied twice: MED, a violation.
+    @Test func aPostSentAgainWithoutAKeyAfterSuccessIsCR22AsMedium() throws {
+        var log = Log()
+        let end = log.attempt(Log.Request(key: nil), at: 1_000 * Self.s, .answered())
+        log.attempt(Log.Request(key: nil), at: end + 50 * Self.ms, .answered())
+        let report = try log.check()
+        #expect(report.ruleIDs == ["CR-22"], "\(report.digest)")
+        #expect(report.findings[0].severity == .medium)
+        #expect(report.hasViolations)
     }
 
     @Test func aGetPolledAgainAfterSuccessIsNotCR22() throws {
