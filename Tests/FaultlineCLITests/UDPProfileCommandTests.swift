@@ -62,10 +62,15 @@ struct UDPProfileCommandTests {
         var events: [Event]
         var received: [UInt64]
 
-        /// The fault events, without times: what the seed decided.
+        /// The fault events, without times: what the seed decided. Each direction's in
+        /// log order, upstream's first: how the two directions interleave in the log
+        /// depends on timing (seen once with both cores busy), their decisions do not.
         var faults: [String] {
-            self.events.filter { $0.type == .fault }.map {
-                "\($0.conn ?? 99) \($0.direction?.rawValue ?? "-") \($0.unit ?? 0) \($0.rule ?? "-") \($0.kind ?? "-") \($0.action ?? "-")"
+            let faults = self.events.filter { $0.type == .fault }
+            return [Event.Direction.upstream, .downstream].flatMap { direction in
+                faults.filter { $0.direction == direction }.map {
+                    "\($0.conn ?? 99) \($0.direction?.rawValue ?? "-") \($0.unit ?? 0) \($0.rule ?? "-") \($0.kind ?? "-") \($0.action ?? "-")"
+                }
             }
         }
     }
