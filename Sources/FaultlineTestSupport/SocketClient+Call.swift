@@ -73,6 +73,11 @@ extension SocketClient {
     private static func blockingCall(port: Int, request: [UInt8], limit: Duration, isComplete: ([UInt8]) -> Bool) throws -> Reply {
         guard let fd = try Self.connected(port: port, limit: limit) else { return .reset("") }
         defer { close(fd) }
+        return try Self.exchange(fd, request: request, limit: limit, isComplete: isComplete)
+    }
+
+    /// Sends `request` on the connected `fd` and reads its reply (see `call`).
+    private static func exchange(_ fd: Int32, request: [UInt8], limit: Duration, isComplete: ([UInt8]) -> Bool) throws -> Reply {
         var offset = 0
         while offset < request.count {
             let sent = restartingOnSignal { request[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
@@ -88,6 +93,58 @@ extension SocketClient {
         case .eof(let text): return .eof(text)
         case .reset(let text): return .reset(text)
         case .timedOut: throw TimedOut(limit: limit)
+        }
+    }
+
+    /// As `call`, but the client gives up, and the call throws `TimedOut`, as soon as
+    /// `giveUpWhen` returns: a client whose timeout fires just then. Tests of a reply
+    /// the proxy loses wait for the proxy's `fault` event this way; with a fixed
+    /// timeout, a loaded machine can make the client leave before the reply even
+    /// reached the proxy, and then nothing was lost. A whole reply that came first
+    /// is returned; if `giveUpWhen` throws, the client gives up and the call throws
+    /// that error.
+    package static func call(
+        port: Int,
+        request: [UInt8],
+        limit: Duration = .seconds(20),
+        isComplete: @escaping @Sendable ([UInt8]) -> Bool,
+        giveUpWhen: @escaping @Sendable () async throws -> Void
+    ) async throws -> Reply {
+        guard let fd = try await onOwnThread({ try Self.connected(port: port, limit: limit) }) else { return .reset("") }
+        defer { close(fd) }
+        enum Outcome: Sendable {
+            case answered(Result<Reply, any Error>)
+            case gaveUp(Result<Void, any Error>)
+            case stayed
+        }
+        return try await withThrowingTaskGroup(of: Outcome.self) { group in
+            group.addTask {
+                .answered(await Result { try await onOwnThread { try Self.exchange(fd, request: request, limit: limit, isComplete: isComplete) } })
+            }
+            group.addTask {
+                let waited = await Result { try await giveUpWhen() }
+                if Task.isCancelled { return .stayed }
+                // Wakes the blocked receive; `fd` stays open until both tasks end.
+                shutdown(fd, Int32(SHUT_RDWR))
+                return .gaveUp(waited)
+            }
+            var answer: Result<Reply, any Error>?
+            var giveUp: Result<Void, any Error>?
+            while let outcome = try await group.next() {
+                switch outcome {
+                case .answered(let result):
+                    answer = result
+                    group.cancelAll()
+                case .gaveUp(let result): giveUp = result
+                case .stayed: break
+                }
+            }
+            if case .success(.reply(let text))? = answer { return .reply(text) }
+            if let giveUp {
+                try giveUp.get()
+                throw TimedOut(limit: limit)
+            }
+            return try answer!.get()
         }
     }
 }

@@ -24,12 +24,19 @@ struct MessageFaultsHTTPTests {
         return FaultPlan(profile: try ProfileLoader(library: []).load(text: text, file: "messages.yaml"), seed: seed)
     }
 
-    /// The timeout of a client that is meant to give up (reply lost, request dropped).
-    static let clientTimeout: Duration = .milliseconds(700)
-
     /// One request on a new connection; the reply, a reset, an end, or `TimedOut`.
     static func call(_ port: Int, _ request: String, limit: Duration = .seconds(20)) async throws -> SocketClient.Reply {
         try await SocketClient.call(port: port, request: Array(request.utf8), limit: limit, isComplete: HTTPTestMessage.isCompleteResponse)
+    }
+
+    /// One request whose client gives up (`TimedOut`) once the proxy logged a fault, as
+    /// a client that is meant to give up on a lost reply or request. A fixed timeout
+    /// would not do: on a loaded machine the client could leave before the proxy had
+    /// anything to lose.
+    static func callUntilFault(_ port: Int, _ request: String, _ events: AwaitableEventSink) async throws -> SocketClient.Reply {
+        try await SocketClient.call(port: port, request: Array(request.utf8), isComplete: HTTPTestMessage.isCompleteResponse) {
+            _ = try await Self.event(events) { $0.type == .fault }
+        }
     }
 
     /// The connections the proxy opened to the server: one per client connection, one
@@ -126,7 +133,7 @@ struct MessageFaultsHTTPTests {
         let (first, retry) = try await withProxy(
             upstreamPort: server.port, events: events, faults: try Self.shipped("reply-lost"), framing: Self.http
         ) { _, port in
-            let first = await Result(catching: { try await Self.call(port, request, limit: Self.clientTimeout) })
+            let first = await Result(catching: { try await Self.callUntilFault(port, request, events) })
             // The first attempt was counted before the retry goes: attempts follow arrival.
             try await Self.wait { await server.waitForExecutions(of: "put-1", count: 1) }
             let retry = try await Self.call(port, request)
@@ -175,9 +182,7 @@ struct MessageFaultsHTTPTests {
             case .oneExecutionAndAReset:
                 post = await Result(catching: { try await Self.call(port, HTTPTestMessage.request("POST", "/orders", id: "post", body: "x")) })
             case .oneExecutionAndATimeout:
-                post = await Result(catching: {
-                    try await Self.call(port, HTTPTestMessage.request("POST", "/orders", id: "post", body: "x"), limit: Self.clientTimeout)
-                })
+                post = await Result(catching: { try await Self.callUntilFault(port, HTTPTestMessage.request("POST", "/orders", id: "post", body: "x"), events) })
                 try await Self.wait { await server.waitForExecutions(of: "post", count: 1) }
             }
             return (get, post)
@@ -342,7 +347,7 @@ struct MessageFaultsHTTPTests {
         let events = AwaitableEventSink()
         let request = HTTPTestMessage.request("DELETE", "/orders/9", id: "del")
         let (deleted, read) = try await withProxy(upstreamPort: server.port, events: events, faults: plan, framing: Self.http) { _, port in
-            let deleted = await Result(catching: { try await Self.call(port, request, limit: Self.clientTimeout) })
+            let deleted = await Result(catching: { try await Self.callUntilFault(port, request, events) })
             let read = try await Self.call(port, HTTPTestMessage.request("GET", "/orders/9", id: "get"))
             return (deleted, read)
         }

@@ -132,9 +132,14 @@ struct MessageFaultsRedisTests {
             let events = AwaitableEventSink()
             let plan = FaultPlan(profile: try ProfileLoader().load("reply-lost"), seed: 5)
             let (first, retry) = try await withProxy(upstreamPort: redis.port, events: events, faults: plan, framing: Self.resp) { _, port in
-                let first = await Result(catching: { try await Self.send(port, "INCR", "orders", limit: .milliseconds(700)) })
-                // The first attempt went on before the retry: attempts follow arrival.
-                _ = try await withTimeout(.seconds(10)) { try await events.first { $0.type == .fault } }
+                // The client gives up once its reply was dropped (a fixed timeout could
+                // pass first on a loaded machine, and then nothing was dropped); the
+                // retry goes after it: attempts follow arrival.
+                let first = await Result(catching: {
+                    try await SocketClient.call(port: port, request: RESPTestMessage.command(["INCR", "orders"]), isComplete: RESPTestMessage.isComplete) {
+                        _ = try await withTimeout(.seconds(10)) { try await events.first { $0.type == .fault } }
+                    }
+                })
                 let retry = try await Self.send(port, "INCR", "orders")
                 return (first, retry)
             }
