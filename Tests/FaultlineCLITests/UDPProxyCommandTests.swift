@@ -1,3 +1,5 @@
+import FaultlineCore
+import FaultlineRecords
 import FaultlineTestSupport
 import Foundation
 import NIOCore
@@ -6,31 +8,61 @@ import Testing
 /// `faultline proxy --udp` as a user runs it.
 @Suite(.timeLimit(.minutes(1)))
 struct UDPProxyCommandTests {
+    /// Five datagrams echo through the binary, one at a time, and the log's count of
+    /// what the session took in and sent on balances. Like a real UDP client, this one
+    /// sends a datagram again when no echo came within 2 s: the kernel may drop a
+    /// datagram on a loaded machine, and one loss must not hang the test. The proxy
+    /// must not lose one, though: the log's counts say whether it did.
     @Test func echoesThroughTheBinaryAndExitsZeroOnSIGTERM() async throws {
+        let directory = try RecordsCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("udp.jsonl").path
         let echo = try await TestDatagramEcho.start()
         let proxy = try FaultlineBinary.start([
             "proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)",
-            "--udp-idle-timeout", "5s", "--udp-max-sessions", "8",
+            "--udp-idle-timeout", "30s", "--udp-max-sessions", "8", "--log", log,
         ])
         let port = try #require(await proxy.listeningPort())
         let client = try await TestDatagram.bind()
         // Each phase bounded on its own, so a failure names the one that hung (once,
         // with both cores busy, the whole test ran past its minute).
         defer { proxy.signal(SIGKILL) }
-        let echoed = try await withTimeout(.seconds(30)) { try await client.executeThenClose { inbound, outbound in
+        let (echoed, sent) = try await withTimeout(.seconds(30)) { try await client.executeThenClose { inbound, outbound in
             var replies = inbound.makeAsyncIterator()
             var echoed: [ByteBuffer] = []
+            var sent = 0
             for number in UInt64(0)..<5 {
-                let payload = TestDatagram.numbered(number, size: 512)
-                try await outbound.write(TestDatagram.Envelope(remoteAddress: try TestDatagram.loopback(port), data: payload))
-                echoed.append(try #require(try await replies.next()).data)
+                let datagram = TestDatagram.Envelope(remoteAddress: try TestDatagram.loopback(port), data: TestDatagram.numbered(number, size: 512))
+                let sender = Task {
+                    var sends = 0
+                    while !Task.isCancelled {
+                        try await outbound.write(datagram)
+                        sends += 1
+                        try? await Task.sleep(for: .seconds(2))
+                    }
+                    return sends
+                }
+                // A late echo of an earlier datagram sent twice is skipped.
+                var reply = try #require(try await replies.next()).data
+                while TestDatagram.number(of: reply) != number { reply = try #require(try await replies.next()).data }
+                sender.cancel()
+                sent += try await sender.value
+                echoed.append(reply)
             }
-            return echoed
+            return (echoed, sent)
         } }
         #expect(echoed == (0..<5).map { TestDatagram.numbered(UInt64($0), size: 512) })
         proxy.signal(SIGTERM)
         #expect(try await withTimeout(.seconds(30)) { await proxy.exitStatus() } == 0)
         await echo.stop()
+
+        let close = try #require(try EventLogReader.read(path: log).first { $0.type == .connectionClose })
+        #expect(close.datagramsFromClient == sent && close.datagramsToUpstream == sent, "\(close)")
+        #expect(close.datagramsFromUpstream == close.datagramsToClient && (close.datagramsToClient ?? 0) >= 5, "\(close)")
+        #expect(close.datagramsDroppedUpstream == 0 && close.datagramsDroppedDownstream == 0, "\(close)")
+        if sent > 5 {
+            Issue.record("\(sent - 5) datagram(s) sent again after 2 s without an echo; the proxy's counts balance", severity: .warning)
+        }
     }
 
     @Test func sigintAlsoStopsCleanly() async throws {

@@ -100,6 +100,10 @@ def parse_arguments(argv):
     parser.add_argument("--resubmit-after-success", action="store_true", default=None)
     parser.add_argument("--reuse-key-new-body", action="store_true", default=None)
     parser.add_argument("--keep-alive", choices=["yes", "no"], default=None, help="retry on the same connection while it lasts")
+    parser.add_argument(
+        "--stagger", type=float, default=0.0,
+        help="start logical request i this many seconds times i after the first, so parallel requests do not wake together",
+    )
     parser.add_argument("--seed", type=int, default=1)
     arguments = parser.parse_args(argv)
 
@@ -245,6 +249,8 @@ class Client:
         elif body is not None:
             body = body.replace("{i}", str(index))
         key = None if settings["key"] == "none" else self.new_key(index, rng)
+        if self.arguments.stagger > 0:
+            time.sleep(index * self.arguments.stagger)
 
         started = time.monotonic()
         kept = {} if settings["keep_alive"] else None
