@@ -20,7 +20,17 @@ package final class AwaitableEventSink: EventSink {
 
     package init() {}
 
+    /// With `FAULTLINE_TEST_TRACE` set, errors a test's proxy logs go to standard
+    /// error as they happen, with the time: in a loaded run, where a test only says
+    /// "reset", they say why.
+    private static let traces = ProcessInfo.processInfo.environment["FAULTLINE_TEST_TRACE"] != nil
+
     package func record(_ event: Event) {
+        if Self.traces, event.type == .upstreamError || event.type == .acceptFailed || (event.type == .connectionClose && event.reason != nil) {
+            var line = Array("trace \(Date()) ".utf8)
+            event.appendJSON(to: &line)
+            FileHandle.standardError.write(Data(line + [10]))
+        }
         let ready = self.state.withLock { state -> [CheckedContinuation<Event, any Error>] in
             state.events.append(event)
             var ready: [CheckedContinuation<Event, any Error>] = []

@@ -22,6 +22,7 @@ struct FramingEndToEndTests {
                 name: "framed",
                 listen: HostPort(host: "127.0.0.1", port: 0),
                 upstream: HostPort(host: "127.0.0.1", port: upstreamPort),
+                connectTimeout: testDialTimeout,
                 framing: framing
             ),
             group: MultiThreadedEventLoopGroup.singleton,

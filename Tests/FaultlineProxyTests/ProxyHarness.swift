@@ -1,12 +1,14 @@
 import FaultlineCore
 import FaultlineFraming
 import FaultlineProxy
+import FaultlineTestSupport
 import Logging
 import NIOCore
 import NIOPosix
 
 /// Starts a proxy on `127.0.0.1:0` in front of `upstreamPort`, runs `body` with the
 /// proxy's port, then shuts the proxy down.
+/// It dials for up to `testDialTimeout`.
 func withProxy<T: Sendable>(
     upstreamPort: Int,
     events: any EventSink = NullEventSink(),
@@ -19,7 +21,7 @@ func withProxy<T: Sendable>(
             name: "test",
             listen: HostPort(host: "127.0.0.1", port: 0),
             upstream: HostPort(host: "127.0.0.1", port: upstreamPort),
-            connectTimeout: .seconds(5),
+            connectTimeout: testDialTimeout,
             faults: faults,
             framing: framing
         ),

@@ -141,7 +141,8 @@ struct AccountingTests {
             configuration: TCPProxyConfiguration(
                 name: "acct",
                 listen: HostPort(host: "127.0.0.1", port: 0),
-                upstream: HostPort(host: "127.0.0.1", port: server.port)
+                upstream: HostPort(host: "127.0.0.1", port: server.port),
+                connectTimeout: testDialTimeout
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             events: log,

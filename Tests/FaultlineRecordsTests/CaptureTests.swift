@@ -45,7 +45,8 @@ struct CaptureTests {
             configuration: TCPProxyConfiguration(
                 name: "cap",
                 listen: HostPort(host: "127.0.0.1", port: 0),
-                upstream: HostPort(host: "127.0.0.1", port: server.port)
+                upstream: HostPort(host: "127.0.0.1", port: server.port),
+                connectTimeout: testDialTimeout
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             events: events,
@@ -178,7 +179,8 @@ struct CaptureTests {
             configuration: TCPProxyConfiguration(
                 name: "rst",
                 listen: HostPort(host: "127.0.0.1", port: 0),
-                upstream: HostPort(host: "127.0.0.1", port: server.port)
+                upstream: HostPort(host: "127.0.0.1", port: server.port),
+                connectTimeout: testDialTimeout
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             capture: capture,
@@ -211,7 +213,8 @@ struct CaptureTests {
             configuration: TCPProxyConfiguration(
                 name: "v6",
                 listen: HostPort(host: "::1", port: 0),
-                upstream: HostPort(host: "127.0.0.1", port: server.port)
+                upstream: HostPort(host: "127.0.0.1", port: server.port),
+                connectTimeout: testDialTimeout
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             capture: capture,

@@ -28,6 +28,7 @@ enum RecordedLog {
                 name: "recorded",
                 listen: HostPort(host: "127.0.0.1", port: 0),
                 upstream: HostPort(host: "127.0.0.1", port: upstreamPort),
+                connectTimeout: testDialTimeout,
                 framing: FramingConfiguration(kind: Self.kind(framing), recordPayloads: recordPayloads)
             ),
             group: MultiThreadedEventLoopGroup.singleton,

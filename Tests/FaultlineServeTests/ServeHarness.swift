@@ -25,6 +25,8 @@ final class ServeHarness: Sendable {
     }
 
     static func start(options: ServeOptions = ServeOptions(), token: String? = nil, maxBodyBytes: Int = ControlServer.defaultMaxBodyBytes) async throws -> ServeHarness {
+        var options = options
+        options.connectTimeout = .nanoseconds(testDialTimeout.nanoseconds)
         var logger = Logger(label: "faultline.serve.test")
         logger.logLevel = .warning
         let store = ProxyStore(options: options, logger: logger, launch: HostedProxyLauncher.make(logger: logger))
