@@ -204,9 +204,9 @@ struct CheckRetriesCommandTests {
         )
         let breaking = try await Self.check([try await storm.log])
         let fine = try await Self.check([try await calm.log])
-        #expect(breaking.status == 1 && breaking.rules == ["CR-06", "CR-10", "CR-17"], "\(breaking)")
+        #expect(breaking.status == 1 && breaking.violatedRules == ["CR-06", "CR-10", "CR-17"], "\(breaking)")
         #expect(!fine.rules.contains("CR-17"), "\(fine)")
-        #expect(fine.status == 0 && fine.findings.isEmpty, "\(fine)")
+        #expect(fine.status == 0 && fine.violations.isEmpty, "\(fine)")
     }
 
     /// CR-19: no timeout: the client waits for a reply that never comes until the proxy
@@ -427,11 +427,11 @@ extension CheckRetriesCommandTests {
         let breakingVerdict = try await Self.check([bad.log], checkOptions)
         let fineVerdict = try await Self.check([good.log], checkOptions)
         #expect(
-            breakingVerdict.status == 1 && breakingVerdict.rules == (expected ?? [rule]),
+            breakingVerdict.status == 1 && breakingVerdict.violatedRules == (expected ?? [rule]),
             "\(rule) breaking client: \(breakingVerdict)\nclient:\n\(bad.client.stdout)"
         )
         #expect(!fineVerdict.rules.contains(rule), "\(rule) fine client: \(fineVerdict)\nclient:\n\(good.client.stdout)")
-        #expect(fineVerdict.status == 0 && fineVerdict.findings.isEmpty, "\(rule) fine client: \(fineVerdict)\nclient:\n\(good.client.stdout)")
+        #expect(fineVerdict.status == 0 && fineVerdict.violations.isEmpty, "\(rule) fine client: \(fineVerdict)\nclient:\n\(good.client.stdout)")
         return (breakingVerdict, fineVerdict)
     }
 
@@ -455,6 +455,10 @@ struct Verdict: Sendable, CustomStringConvertible {
     var violations: [RetryReport.Finding] { self.findings.filter { $0.severity != "INFO" } }
     /// The ids of the rules with findings.
     var rules: Set<String> { Set(self.findings.map(\.rule)) }
+    /// The ids of the rules with findings that fail a build. A loaded machine can add
+    /// an INFO finding to any run (CR-22: a 1 s client timeout firing as the success
+    /// reached the socket), so comparisons of rule sets leave INFO out.
+    var violatedRules: Set<String> { Set(self.violations.map(\.rule)) }
 
     /// A rule's status in the report (`passed`, `failed`, `not_enough_evidence`, ...).
     func ruleStatus(_ id: String) -> String? {

@@ -57,7 +57,10 @@ struct UDPProxyCommandTests {
         await echo.stop()
 
         let close = try #require(try EventLogReader.read(path: log).first { $0.type == .connectionClose })
-        #expect(close.datagramsFromClient == sent && close.datagramsToUpstream == sent, "\(close)")
+        // A copy sent again just as the first one's echo came back may still have been
+        // on its way in at SIGTERM: the proxy took in all but at most that one.
+        let taken = close.datagramsFromClient ?? 0
+        #expect((sent > 5 ? sent - 1 : sent)...sent ~= taken && close.datagramsToUpstream == taken, "\(close)")
         #expect(close.datagramsFromUpstream == close.datagramsToClient && (close.datagramsToClient ?? 0) >= 5, "\(close)")
         #expect(close.datagramsDroppedUpstream == 0 && close.datagramsDroppedDownstream == 0, "\(close)")
         if sent > 5 {

@@ -157,8 +157,10 @@ struct SlowCloseTests {
         #expect(reply == "bye")
         let seen = try #require(arrival)
         #expect(seen.bytes == "x")
+        // Only the end's delay is bounded here: this server stamps its times in a task
+        // that a loaded run can start seconds late (the test above stamps them on the
+        // event loop, and bounds the data's time too).
         #expect(seen.endAt - finSent >= .milliseconds(9500), "the end came \(seen.endAt - finSent) after the FIN was sent")
-        #expect(seen.endAt - seen.dataAt >= .seconds(5), "the end came \(seen.endAt - seen.dataAt) after the data")
         #expect(events.events.filter { $0.type == .fault }.map(\.action) == ["hold_close"])
     }
 

@@ -180,7 +180,9 @@ struct UDPProxyTests {
         let events = MemoryEventSink()
         let arrived = try await Self.sendAndCollect(
             rules: [
-                Rule(name: "swap", match: .datagrams(3...3, direction: .upstream), fault: DatagramReorderFault(after: 2))
+                // Held until two more pass: the 30 s bound only ends a hang (at 1 s, a
+                // loaded run's slow sends could release it in order).
+                Rule(name: "swap", match: .datagrams(3...3, direction: .upstream), fault: DatagramReorderFault(after: 2, delay: .seconds(30)))
             ],
             numbers: 0..<10,
             expect: 10,
@@ -244,7 +246,9 @@ struct UDPProxyTests {
                     name: "shuffle",
                     match: RuleMatch(direction: .upstream),
                     probability: 0.3,
-                    fault: DatagramReorderFault(after: 3, delay: .milliseconds(20))
+                    // 2 s, not 20 ms: slow sends on a loaded machine must not release
+                    // every held datagram in order.
+                    fault: DatagramReorderFault(after: 3, delay: .seconds(2))
                 )
             ],
             numbers: 0..<100,
@@ -412,8 +416,10 @@ struct UDPProxyTests {
         let receiver = try await TestDatagram.bind()
         let receiverPort = try #require(receiver.channel.localAddress?.port)
         // The first session must still be open when the second client's datagram
-        // arrives: a generous idle timeout keeps that true on a loaded machine.
-        try await withUDPProxy(upstreamPort: receiverPort, idleTimeout: .seconds(1), maxSessions: 1, events: events) { _, address in
+        // arrives: a generous idle timeout keeps that true on a loaded machine (with
+        // 1 s, a loaded run's starved event loops could let it idle out first, and then
+        // nothing was refused). The test then waits those 5 s for it to idle out.
+        try await withUDPProxy(upstreamPort: receiverPort, idleTimeout: .seconds(5), maxSessions: 1, events: events) { _, address in
             try await receiver.executeThenClose { upstreamInbound, _ in
                 var upstream = upstreamInbound.makeAsyncIterator()
                 let first = try await TestDatagram.bind()
@@ -423,10 +429,10 @@ struct UDPProxyTests {
                     #expect(TestDatagram.number(of: try #require(try await upstream.next()).data) == 1)
                     try await second.executeThenClose { _, secondOutbound in
                         try await secondOutbound.write(Envelope(remoteAddress: address, data: TestDatagram.numbered(10)))
-                        let refusing = try await events.first { $0.type == .sessionLimit && $0.action == "refusing" }
+                        let refusing = try await withTimeout(.seconds(30)) { try await events.first { $0.type == .sessionLimit && $0.action == "refusing" } }
                         #expect(refusing.count == 1)
                         // The first session idles out; the spell ends, having refused one.
-                        let accepting = try await events.first { $0.type == .sessionLimit && $0.action == "accepting" }
+                        let accepting = try await withTimeout(.seconds(30)) { try await events.first { $0.type == .sessionLimit && $0.action == "accepting" } }
                         #expect(accepting.count == 1 && accepting.bytes == 32)
                         try await secondOutbound.write(Envelope(remoteAddress: address, data: TestDatagram.numbered(11)))
                         // 10 never went through: the next datagram upstream is 11.
