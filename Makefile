@@ -6,6 +6,11 @@ SHELL := /bin/bash
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MAN_DATE ?= 2026-11-23
+# At most this many tests run at once (Swift Testing starts every test at once by
+# default: about 550 here, with dozens of child processes and a few hundred threads
+# runnable on two cores, and the tests' shared event loops then waited seconds for a
+# core; see docs/robustness.md). 12 keeps the suite near its unbounded time.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH ?= 12
 
 # Needed to build: libpcap through pkg-config.
 BUILD_PACKAGES := libpcap-dev pkg-config
