@@ -120,12 +120,23 @@ struct SignalsUnderLoadTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let (proxy, port, echo) = try await Self.start(in: folder)
         let streams = try await onOwnThread { try Streams(port: port, count: Self.connections) }
+        let log = folder.appendingPathComponent("run.jsonl").path
+        // The kill must find connections open in the log: wait until the log's writer
+        // thread (which a loaded run can hold back) has put an open out. The file is
+        // another process's, so it is read until then; 30 s only ends a hang.
+        let opened = await Result {
+            try await withTimeout(.seconds(30)) {
+                while !((try? String(contentsOfFile: log, encoding: .utf8))?.contains(#""type":"conn_open""#) ?? false) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+        }
         proxy.signal(SIGKILL)
         _ = await proxy.exitStatus()
         try await onOwnThread { streams.close() }
         echo.stop()
+        try opened.get()
 
-        let log = folder.appendingPathComponent("run.jsonl").path
         let text = try String(contentsOfFile: log, encoding: .utf8)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         // Every complete line is one JSON object (the last piece is empty, or cut).
