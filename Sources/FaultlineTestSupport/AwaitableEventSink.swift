@@ -26,7 +26,7 @@ package final class AwaitableEventSink: EventSink {
     private static let traces = ProcessInfo.processInfo.environment["FAULTLINE_TEST_TRACE"] != nil
 
     package func record(_ event: Event) {
-        if Self.traces, event.type == .upstreamError || event.type == .acceptFailed || (event.type == .connectionClose && event.reason != nil) {
+        if Self.traces, event.type == .upstreamError || event.type == .acceptFailed {
             var line = Array("trace \(Date()) ".utf8)
             event.appendJSON(to: &line)
             FileHandle.standardError.write(Data(line + [10]))

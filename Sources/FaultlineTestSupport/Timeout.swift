@@ -19,3 +19,12 @@ package struct TimedOut: Error, CustomStringConvertible {
     package var limit: Duration
     package var description: String { "timed out after \(self.limit)" }
 }
+
+/// Waits until `condition` holds, looking every 20 ms, for at most `limit`. Only for
+/// another process's state, which sends no event to await (a child's log file, its
+/// descriptors in `/proc`); anything in this process is awaited as an event.
+package func waitUntil(within limit: Duration = .seconds(30), _ condition: @escaping @Sendable () -> Bool) async throws {
+    try await withTimeout(limit) {
+        while !condition() { try await Task.sleep(for: .milliseconds(20)) }
+    }
+}

@@ -60,11 +60,7 @@ struct DescriptorExhaustionTests {
         #expect(during == 10, "\(during) of 10 held connections kept flowing while out of descriptors")
         // The proxy takes the backlog at its own pace (a loaded run holds it back): look
         // until it has reached the limit, for at most 30 s, then read the count once.
-        _ = await Result {
-            try await withTimeout(.seconds(30)) {
-                while (ProcessMemory.openDescriptors(pid) ?? 0) < 60 { try await Task.sleep(for: .milliseconds(20)) }
-            }
-        }
+        _ = await Result { try await waitUntil { (ProcessMemory.openDescriptors(pid) ?? 0) >= 60 } }
         let descriptors = ProcessMemory.openDescriptors(pid) ?? 0
         // A measuring window, not a wait for an event: a listener spinning on EMFILE
         // would burn a whole core in it. It starts after the echoes above, so it holds

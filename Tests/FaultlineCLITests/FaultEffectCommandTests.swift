@@ -62,13 +62,16 @@ struct FaultEffectCommandTests {
         // The proxy's writes to the client: from its listening port, with data.
         let writes = try Self.segments(capture).filter { $0.sourcePort == port && $0.payload > 0 }
         #expect(writes.map(\.payload) == [3, 3, 3, 3, 3, 1], "write sizes \(writes.map(\.payload))")
-        // Pieces are released on a schedule, the k-th no earlier than k gaps after the
-        // first (a piece that load made late does not push the rest later): load can
-        // only make these longer (1 ms for clock rounding).
-        let since = writes.map { $0.micros - (writes.first?.micros ?? 0) }
+        // Pieces are released on a schedule that starts when the reply was read from the
+        // upstream: the k-th no earlier than k gaps after that read. Counted from the
+        // read, load can only make these longer (1 ms for clock rounding); counted from
+        // the first piece, a first piece that load made late (the rest keep their
+        // times) once made the next look 8 ms early.
+        let read = try #require(try Self.segments(capture).first { $0.sourcePort == echo.port && $0.payload > 0 }).micros
+        let since = writes.map { $0.micros - read }
         #expect(since.count == 6, "\(since)")
         for (index, offset) in since.enumerated() {
-            #expect(offset >= Int64(index) * 20_000 - 1_000, "piece \(index) written \(offset) µs after the first: \(since)")
+            #expect(offset >= Int64(index) * 20_000 - 1_000, "piece \(index) written \(offset) µs after the reply was read: \(since)")
         }
     }
 }

@@ -122,14 +122,9 @@ struct SignalsUnderLoadTests {
         let streams = try await onOwnThread { try Streams(port: port, count: Self.connections) }
         let log = folder.appendingPathComponent("run.jsonl").path
         // The kill must find connections open in the log: wait until the log's writer
-        // thread (which a loaded run can hold back) has put an open out. The file is
-        // another process's, so it is read until then; 30 s only ends a hang.
+        // thread (which a loaded run can hold back) has put an open out.
         let opened = await Result {
-            try await withTimeout(.seconds(30)) {
-                while !((try? String(contentsOfFile: log, encoding: .utf8))?.contains(#""type":"conn_open""#) ?? false) {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-            }
+            try await waitUntil { (try? String(contentsOfFile: log, encoding: .utf8))?.contains(#""type":"conn_open""#) ?? false }
         }
         proxy.signal(SIGKILL)
         _ = await proxy.exitStatus()

@@ -33,13 +33,7 @@ struct RetryFactsTests {
         let request = HTTPTestMessage.request("POST", "/charges", id: "c-1", key: "key-1", body: "{\"amount\":5}")
         let plan = FaultPlan(profile: try ProfileLoader().load("reply-lost"), seed: 7)
         try await withProxy(upstreamPort: server.port, events: events, faults: plan, framing: Self.http) { _, port in
-            // The client gives up once its reply was dropped, not after a fixed time
-            // that a loaded machine could outlast before the reply came.
-            _ = await Result(catching: {
-                try await SocketClient.call(port: port, request: Array(request.utf8), isComplete: HTTPTestMessage.isCompleteResponse) {
-                    _ = try await Self.event(events) { $0.type == .fault }
-                }
-            })
+            _ = await Result(catching: { try await MessageFaultsHTTPTests.callUntilFault(port, request, events) })
             _ = try await Self.event(events) { $0.type == .connectionClose && $0.conn == 0 }
             _ = try await Self.call(port, request)
             _ = try await Self.event(events) { $0.type == .connectionClose && $0.conn == 1 }
