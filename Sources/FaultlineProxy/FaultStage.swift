@@ -57,6 +57,9 @@ package final class FaultStage: ChannelDuplexHandler {
     /// The end of stream a `slow_close` rule holds (of the direction this channel
     /// writes), with the promises of the closes waiting for it.
     private var heldEnd: (rule: String, promises: [EventLoopPromise<Void>], timer: Scheduled<Void>)?
+    /// The channel closed (its handlers are removed a little later): an end reaching
+    /// it now is not held, and not recorded as held.
+    private var isClosed = false
 
     init(connection: FaultConnection, direction: Event.Direction) {
         self.connection = connection
@@ -144,6 +147,7 @@ package final class FaultStage: ChannelDuplexHandler {
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
+        self.isClosed = true
         switch self.mode {
         case .blackholed, .hanging, .cut:
             // The far side is not told: in a partition nothing gets through, and a cut
@@ -166,7 +170,9 @@ package final class FaultStage: ChannelDuplexHandler {
     /// then. Passed at once, ending a hold if there is one: a cut of the whole
     /// connection (a sever's reset or FIN both ways, a hang's close) and any full close
     /// (`.all`: a reset passed on, an error, a proxy shutting down). A second FIN while
-    /// one is held leaves with it. A channel already closed holds nothing.
+    /// one is held leaves with it. A channel already closed holds nothing; one still
+    /// connecting does hold (a client that sends and ends at once has its data and FIN
+    /// read before the dial completes, and its FIN would otherwise pass unheld).
     package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if let held = self.heldEnd {
             if mode == .output, !self.connection.severed {
@@ -181,7 +187,7 @@ package final class FaultStage: ChannelDuplexHandler {
             context.close(mode: mode, promise: closed)
             return
         }
-        guard mode == .output, !self.connection.severed, context.channel.isActive else {
+        guard mode == .output, !self.connection.severed, !self.isClosed else {
             context.close(mode: mode, promise: promise)
             return
         }

@@ -216,7 +216,7 @@ struct SlowCloseTests {
 struct SlowCloseStageTests {
     static func setup(_ rules: String) throws -> FaultStageTests.Setup {
         let s = try FaultStageTests.setup(rules)
-        // Only an active channel's end is held.
+        // Connected, as a proxied channel is by the time most ends reach it.
         try s.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return s
     }
@@ -237,6 +237,23 @@ struct SlowCloseStageTests {
         #expect(faults.map(\.action) == ["hold_close"])
         #expect(faults.first?.direction == .downstream)
         #expect(faults.first?.params == ["delay": "500ms"])
+    }
+
+    /// A client that writes and ends at once has both read before the dial completes
+    /// (swift-nio reads to the end when the peer's FIN arrives, whether or not a read
+    /// was asked for): the end reaches a channel still connecting and is held all the
+    /// same. Seen once in a full suite run before the fix: data and FIN together.
+    @Test func anEndReachingAChannelStillConnectingIsHeld() throws {
+        let s = try FaultStageTests.setup("  - {name: linger, match: {direction: downstream}, fault: {kind: slow_close, delay: 500ms}}\n")
+        #expect(!s.channel.isActive)
+        s.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(s.counter.closeCalls == 0)
+        try s.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        s.advance(.milliseconds(499))
+        #expect(s.counter.closeCalls == 0)
+        s.advance(.milliseconds(1))
+        #expect(s.counter.closeCalls == 1)
+        #expect(s.events.events.filter { $0.type == .fault }.map(\.action) == ["hold_close"])
     }
 
     @Test func aRuleForTheOtherDirectionHoldsNothing() throws {
