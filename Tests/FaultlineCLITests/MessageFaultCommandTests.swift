@@ -57,16 +57,24 @@ struct MessageFaultCommandTests {
 
     @Test func theProfilesFramingIsUsedAndTheFlagOverridesIt() async throws {
         let server = try await CountingHTTPServer.start()
+        let directory = try RecordsCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("events.jsonl").path
         // reply-lost-post says 'framing: http': no flag needed.
         let framed = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(server.port)", "--profile", "reply-lost-post",
+            "--log", log,
         ])
         let port = try #require(await framed.listeningPort())
+        // The client waits until the proxy logs the lost reply (a fixed timeout could
+        // end before a reply came back unlost, and pass by accident).
         let lost = await Result(catching: {
             try await SocketClient.call(
                 port: port, request: Array(HTTPTestMessage.request("POST", "/a", id: "a", body: "1").utf8),
-                limit: .milliseconds(700), isComplete: HTTPTestMessage.isCompleteResponse
-            )
+                isComplete: HTTPTestMessage.isCompleteResponse
+            ) {
+                try await waitUntil { (try? String(contentsOfFile: log, encoding: .utf8))?.contains(#""type":"fault""#) ?? false }
+            }
         })
         #expect(throws: TimedOut.self) { try lost.get() }
         try await withTimeout(.seconds(10)) { await server.waitForExecutions(of: "a", count: 1) }
@@ -84,8 +92,6 @@ struct MessageFaultCommandTests {
               - name: busy
                 fault: {kind: respond, status: 503}
             """
-        let directory = try RecordsCommandTests.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("busy.yaml")
         try text.write(to: file, atomically: true, encoding: .utf8)
         let overridden = try await FaultlineBinary.run([

@@ -124,15 +124,12 @@ struct HTMLWriterTests {
     @Test(.timeLimit(.minutes(1)))
     func tenThousandRequestsAreQuickAndSmall() async throws {
         // Seconds of computing on a debug build: on a thread of its own, not the pool's.
-        let (html, elapsed) = try await onOwnThread {
-            let report = ReportFixtures.large(requests: 10_000)
-            var html = ""
-            let elapsed = ContinuousClock().measure { html = ReportWriter.write(report, as: .html) }
-            return (html, elapsed)
+        // No timed assertion: the suite's minute is the bound against a quadratic turn
+        // (it takes about half a second alone, and a machine with both cores busy was
+        // seen to take six times that; quadratic in 10,000 rows would take far longer).
+        let html = try await onOwnThread {
+            ReportWriter.write(ReportFixtures.large(requests: 10_000), as: .html)
         }
-        // A bound against a quadratic turn, not a speed check: it takes about half a
-        // second alone, and a machine with both cores busy was seen to take six times that.
-        #expect(elapsed < .seconds(20), "took \(elapsed)")
         #expect(html.utf8.count < 5_000_000, "\(html.utf8.count) bytes")
         #expect(Self.occurrences(of: "<g class=\"row\"", in: html) == 10_000)
         #expect(html.contains("rows with findings only (206 of 10,000)"))

@@ -16,7 +16,9 @@ import Testing
 struct PacingHoldTests {
     /// At the socket end of the source channel: counts what was read, and reports the
     /// first read cycle after which no further read was asked for (NIO asks at once,
-    /// after `channelReadComplete`, unless a stage withholds it).
+    /// after `channelReadComplete`, unless a stage withholds it), with what the stages
+    /// held at that moment, taken on the loop (a snapshot taken later, from a task,
+    /// would miss what dripped out meanwhile).
     final class PauseWatcher: ChannelDuplexHandler {
         typealias InboundIn = ByteBuffer
         typealias InboundOut = ByteBuffer
@@ -24,11 +26,13 @@ struct PacingHoldTests {
 
         private(set) var bytesRead = 0
         private var readAsked = false
-        private let paused: EventLoopPromise<Int>
+        private let paused: EventLoopPromise<Held>
+        private let snapshot: (Int) -> Held
         private var reported = false
 
-        init(paused: EventLoopPromise<Int>) {
+        init(paused: EventLoopPromise<Held>, snapshot: @escaping (Int) -> Held) {
             self.paused = paused
+            self.snapshot = snapshot
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -42,7 +46,7 @@ struct PacingHoldTests {
             context.eventLoop.assumeIsolated().execute {
                 guard !self.readAsked, !self.reported else { return }
                 self.reported = true
-                self.paused.succeed(self.bytesRead)
+                self.paused.succeed(self.snapshot(self.bytesRead))
             }
         }
 
@@ -101,7 +105,7 @@ struct PacingHoldTests {
         let plan = FaultPlan(profile: try ProfileLoader().load(profile), seed: 1)
         // The client's channel, where the pacing stage holds what drips out.
         let destination = try await ClientBootstrap(group: loop).connect(host: "127.0.0.1", port: sink.port).get()
-        let paused = loop.makePromise(of: Int.self)
+        let paused = loop.makePromise(of: Held.self)
         let wired = try await loop.submit {
             let connection = FaultConnection(
                 plan: LivePlan(plan),
@@ -120,21 +124,18 @@ struct PacingHoldTests {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let stage = wired.value.0.stage(for: .downstream)
-                    try channel.pipeline.syncOperations.addHandlers([
-                        PauseWatcher(paused: paused), stage, Forwarder(destination: destination),
-                    ])
+                    let pacer = wired.value.1
+                    let watcher = PauseWatcher(paused: paused) { bytesRead in
+                        Held(bytesRead: bytesRead, heldCost: pacer.heldCost, peakHeldCost: pacer.peakHeldCost, heldEntries: pacer.heldEntries)
+                    }
+                    try channel.pipeline.syncOperations.addHandlers([watcher, stage, Forwarder(destination: destination)])
                 }
             }
             .connect(host: "127.0.0.1", port: source.port).get()
 
-        let bytesRead = try await withTimeout(.seconds(30)) { try await paused.futureResult.get() }
-        let held = try await loop.submit {
-            let pacer = wired.value.1
-            let held = Held(bytesRead: bytesRead, heldCost: pacer.heldCost, peakHeldCost: pacer.peakHeldCost, heldEntries: pacer.heldEntries)
-            // A close waits behind what drips; the stage goes first, with what it holds.
-            pacer.discard()
-            return held
-        }.get()
+        let held = try await withTimeout(.seconds(30)) { try await paused.futureResult.get() }
+        // A close waits behind what drips; the stage goes first, with what it holds.
+        try await loop.submit { wired.value.1.discard() }.get()
         try? await upstream.close()
         try? await destination.close()
         await source.stop()
