@@ -55,7 +55,6 @@ package final class TCPProxy: Sendable {
     private let capture: Mutex<PacketCapture?>
     private let logger: Logger
     private let connections = ConnectionRegistry()
-    private let acceptOrder = AcceptOrder()
     private let serverChannel = Mutex<(any Channel)?>(nil)
     /// When the listener started (event-loop uptime ns): the origin of time windows and
     /// schedules.
@@ -114,18 +113,17 @@ package final class TCPProxy: Sendable {
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { [acceptOrder, events, name = self.configuration.name] channel in
+            .serverChannelInitializer { [self] channel in
                 // Out of descriptors (EMFILE), the listener stops accepting for a moment
                 // instead of spinning on the failing accept.
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([AcceptBackoff(proxy: name, events: events), acceptOrder])
-                }
-            }
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
+                let backoff = AcceptBackoff(proxy: self.configuration.name, events: self.events)
+                let acceptor = AcceptOrder { [self] child, ordinal in
                     // Reads wait for the upstream (`dialUpstream` turns them on).
-                    try ProxiedChannel.configure(channel, halfClosure: true, noDelay: true, autoRead: false)
-                    try self.accept(channel)
+                    try ProxiedChannel.configure(child, halfClosure: true, noDelay: true, autoRead: false)
+                    try self.accept(child, ordinal: ordinal)
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([backoff, acceptor])
                 }
             }
         let channel: any Channel
@@ -215,10 +213,9 @@ package final class TCPProxy: Sendable {
 
     // MARK: Per connection
 
-    /// Called from the child initializer: the channel is not registered yet, so the
-    /// upstream is dialled only once it is active.
-    private func accept(_ client: any Channel) throws {
-        let ordinal = self.acceptOrder.ordinal(of: client)
+    /// Called on the client channel's loop before it is registered (`AcceptOrder`), so
+    /// the upstream is dialled only once it is active.
+    private func accept(_ client: any Channel, ordinal: UInt64) throws {
         let pipeline = ConnectionPipeline(
             ordinal: ordinal,
             proxy: self.configuration.name,

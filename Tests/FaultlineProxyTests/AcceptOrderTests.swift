@@ -2,6 +2,7 @@ import FaultlineCore
 import FaultlineTestSupport
 import NIOCore
 import NIOEmbedded
+import NIOConcurrencyHelpers
 import NIOPosix
 import Testing
 
@@ -12,18 +13,45 @@ import Testing
 /// decision depend on them.
 @Suite(.timeLimit(.minutes(1)))
 struct AcceptOrderTests {
-    @Test func ordinalsFollowAcceptOrderWhateverOrderTheyAreAskedFor() throws {
-        let order = AcceptOrder()
+    /// Notes the ordinal of each child that becomes active.
+    final class ActiveRecorder: ChannelInboundHandler {
+        typealias InboundIn = Never
+        let ordinal: UInt64
+        let activated: NIOLockedValueBox<[UInt64]>
+        init(ordinal: UInt64, activated: NIOLockedValueBox<[UInt64]>) {
+            self.ordinal = ordinal
+            self.activated = activated
+        }
+        func channelActive(context: ChannelHandlerContext) {
+            self.activated.withLockedValue { $0.append(self.ordinal) }
+            context.fireChannelActive()
+        }
+    }
+
+    /// Each child is set up on its loop with the ordinal it was accepted with, then
+    /// made active; one whose set-up throws is closed and never made active.
+    @Test func eachChildIsSetUpWithItsAcceptOrdinalThenMadeActive() throws {
+        let children = (0..<3).map { _ in EmbeddedChannel() }
+        let setUp = NIOLockedValueBox<[UInt64]>([])
+        let activated = NIOLockedValueBox<[UInt64]>([])
+        let order = AcceptOrder { child, ordinal in
+            setUp.withLockedValue { $0.append(ordinal) }
+            guard ordinal != 1 else { throw ChannelError.operationUnsupported }
+            try child.pipeline.syncOperations.addHandler(ActiveRecorder(ordinal: ordinal, activated: activated))
+        }
         let listener = EmbeddedChannel(handler: order)
-        let children = (0..<5).map { _ in EmbeddedChannel() }
         for child in children {
             try listener.writeInbound(child as any Channel)
         }
-        // Taken up in a different order, as two event loops may.
-        #expect([3, 0, 4, 1, 2].map { order.ordinal(of: children[$0]) } == [3, 0, 4, 1, 2])
-        // Each channel is asked once; one the listener never saw gets the next number.
-        #expect(order.ordinal(of: EmbeddedChannel()) == 5)
+        // Nothing is read on: the children are taken, not passed to NIO's accept handler.
+        #expect(try listener.readInbound(as: (any Channel).self) == nil)
+        // Taken up on their loops in another order, as two event loops may.
+        for index in [2, 0, 1] { children[index].embeddedEventLoop.run() }
+        #expect(setUp.withLockedValue { $0 } == [2, 0, 1])
+        #expect(activated.withLockedValue { $0 } == [2, 0])
+        #expect(children.map(\.isActive) == [true, false, true], "the child whose set-up threw is closed, never active")
         _ = try listener.finish()
+        for index in [0, 2] { _ = try children[index].finish() }
     }
 
     /// Clients that connect one after another get ordinals in that order, on a proxy
