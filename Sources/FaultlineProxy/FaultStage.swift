@@ -72,6 +72,7 @@ package final class FaultStage: ChannelDuplexHandler {
 
     package func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.connection.removed(self)
         // The channel closed while its end was held: the close has nothing more to do.
         if let held = self.heldEnd {
             self.heldEnd = nil

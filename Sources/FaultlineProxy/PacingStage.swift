@@ -156,6 +156,7 @@ package final class PacingStage: ChannelOutboundHandler {
     package func handlerRemoved(context: ChannelHandlerContext) {
         self.discard()
         self.context = nil
+        self.connection.removed(self)
     }
 
     package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

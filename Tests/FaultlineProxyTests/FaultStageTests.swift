@@ -80,6 +80,24 @@ struct FaultStageTests {
         return Setup(channel: channel, counter: counter, connection: connection, events: events)
     }
 
+    /// Stages and their connection hold each other: a closed channel's stages let go
+    /// of it, so the fault state of a connection a rule touched is freed once it closes
+    /// (it used to stay, channels included: about 2.4 KiB a connection, for ever).
+    @Test func aClosedConnectionsFaultStateIsFreed() throws {
+        weak var connection: FaultConnection?
+        weak var channel: EmbeddedChannel?
+        do {
+            let s = try Self.setup("  - {name: now, fault: {kind: delay, latency: 0ms}}\n")
+            connection = s.connection
+            channel = s.channel
+            try s.channel.writeInbound(ByteBuffer(string: "a"))
+            #expect(try s.take() == "a")
+            _ = try s.channel.finish()
+        }
+        #expect(connection == nil, "the fault state outlived its channel")
+        #expect(channel == nil, "the channel outlived its close")
+    }
+
     @Test func delayKeepsOrder() throws {
         let s = try Self.setup("  - {name: slow, fault: {kind: delay, latency: 200ms}}\n")
         try s.channel.writeInbound(ByteBuffer(string: "a"))
