@@ -174,6 +174,9 @@ final class DuplicateLeg: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.timer?.cancel()
         self.timer = nil
+        // The context holds this handler: kept, the two (and what the leg still held,
+        // its read buffer and lane) stayed in memory after the copies' connection closed.
+        self.context = nil
     }
 
     /// Ends the leg: every copy still on it ends with `reason` (as `notSent` when its
