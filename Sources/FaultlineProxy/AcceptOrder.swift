@@ -46,7 +46,9 @@ final class AcceptOrder: ChannelInboundHandler {
                 return
             }
             // Registers the accepted socket with its loop and makes it active, as the
-            // listener's own path would.
+            // listener's own path would. (Unlike that path, swift-nio traps if epoll
+            // refuses the registration, which takes ENOMEM or far more watches than
+            // the descriptor limit allows: it does not happen in practice.)
             child._channelCore.registerAlreadyConfigured0(promise: nil)
         }
     }

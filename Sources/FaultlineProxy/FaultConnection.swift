@@ -189,7 +189,8 @@ package final class FaultConnection {
             direction: direction,
             bytes: bytes,
             sinceProxyStart: Self.duration(now - self.proxyStart),
-            sinceOpen: Self.duration(now - self.openedAt)
+            sinceOpen: Self.duration(now - self.openedAt),
+            listing: self.events.isRecording
         )
         for fired in decision.fired {
             self.record(fired, now: now)

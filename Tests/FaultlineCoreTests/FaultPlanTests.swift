@@ -101,6 +101,21 @@ struct FaultPlanTests {
         #expect(faults.decide(direction: .upstream, bytes: 5, sinceProxyStart: .zero, sinceOpen: .zero).stop == .blackhole)
     }
 
+    /// With nothing recording, only the rule that stops a direction is listed; the
+    /// decision itself is the same.
+    @Test func unlistedDecisionsKeepTheirEffectAndNameOnlyTheStop() throws {
+        let rules = "  - {name: slow, fault: {kind: delay, latency: 5ms}}\n  - {name: gone, match: {direction: upstream}, fault: {kind: blackhole}}\n"
+        var listed = try Self.plan(rules).connection(0, client: nil)
+        var unlisted = try Self.plan(rules).connection(0, client: nil)
+        for direction in [Event.Direction.downstream, .upstream] {
+            let all = listed.decide(direction: direction, bytes: 5, sinceProxyStart: .zero, sinceOpen: .zero)
+            let some = unlisted.decide(direction: direction, bytes: 5, sinceProxyStart: .zero, sinceOpen: .zero, listing: false)
+            #expect(some.delay == all.delay && some.stop == all.stop && some.unit == all.unit)
+            #expect(some.fired.map(\.rule) == (direction == .upstream ? ["gone"] : []))
+            #expect(all.fired.map(\.rule) == (direction == .upstream ? ["slow", "gone"] : ["slow"]))
+        }
+    }
+
     static let ordinalCases: [(String, [UInt64])] = [
         ("{first: 3}", [0, 1, 2]),
         ("{every: 5}", [4, 9, 14, 19]),

@@ -122,11 +122,17 @@ package struct ConnectionFaults: Sendable {
     }
 
     /// Decides what happens to the next chunk of `bytes` bytes in `direction`.
+    ///
+    /// - Parameter listing: whether `fired` lists every rule that fired. False when
+    ///   nothing records the events they would make: then only a rule that stops the
+    ///   direction is listed (its stage needs its name), and a rule that fires on every
+    ///   chunk costs no decision value and no array.
     package mutating func decide(
         direction: Event.Direction,
         bytes: Int,
         sinceProxyStart: Duration,
-        sinceOpen: Duration
+        sinceOpen: Duration,
+        listing: Bool = true
     ) -> ChunkDecision {
         let unit = self.unitsSeen[direction]
         let seen = self.bytesSeen[direction]
@@ -141,6 +147,7 @@ package struct ConnectionFaults: Sendable {
             var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: armed.key)
             guard let effect = armed.effect(random: &random) else { continue }
             var drawn: FaultDecision.Drawn?
+            var listed = listing
             let key = direction == .upstream ? armed.key : ~armed.key
             switch effect {
             case .delay(let amount):
@@ -155,26 +162,31 @@ package struct ConnectionFaults: Sendable {
             case .blackhole:
                 guard decision.stop == nil else { continue }
                 decision.stop = .blackhole
+                listed = true
             case .sever(let mode, let trigger):
                 guard decision.stop == nil else { continue }
                 switch trigger {
                 case .now:
                     decision.stop = .sever(mode, passBytes: 0)
                     drawn = .atByte(seen)
+                    listed = true
                 case .afterBytes(let mark):
                     guard mark >= seen, mark <= seen + bytes else { continue }
                     decision.stop = .sever(mode, passBytes: mark - seen)
                     drawn = .atByte(mark)
+                    listed = true
                 case .afterTime:
                     continue
                 }
             case .hang(let close, let after):
                 guard decision.stop == nil else { continue }
                 decision.stop = .hang(close: close, after: after)
+                listed = true
             case .refuse, .message, .datagram, .holdClose:
                 // An end of stream is decided when it arrives (`decideEnd`).
                 continue
             }
+            guard listed else { continue }
             decision.fired.append(
                 FaultDecision(
                     rule: rule.name,
