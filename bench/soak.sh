@@ -6,11 +6,16 @@
 #      conn_open) and its accounting balanced (`faultline log summary`), and the bytes
 #      back byte for byte where the profile does not change them;
 #   2. HOLD_CONNS (10,000) connections held HOLD_SECONDS (600) through flaky-network,
-#      RSS sampled every 30 s: memory flat.
+#      RSS sampled every 30 s: memory flat;
+#   3. CHURN_CONNS (60,000) short connections, one line each, through each of
+#      CHURN_PROFILES with line framing, RSS sampled every tenth: memory flat (a leak
+#      per closed connection climbs here, where the runs above hold few or many
+#      connections but close few).
 #
 #   bench/soak.sh                                        # the full soak: about an hour
 #   SOAK_BYTES=$((64<<20)) PASS_BYTES=$((1<<30)) HOLD_CONNS=1000 HOLD_SECONDS=60 bench/soak.sh  # a quick try
 #   PROFILES="passthrough reply-lost" bench/soak.sh      # some of the runs
+#   PROFILES=churn CHURN_CONNS=20000 bench/soak.sh        # only the churn
 #
 # Results go to bench/out/soak/ (not committed): one line per run in soak.tsv, with the
 # push client's JSON, the log summary and the RSS samples beside it.
@@ -26,7 +31,9 @@ HOLD_SECONDS=${HOLD_SECONDS:-600}
 SCRATCH=${SCRATCH:-.build-release}
 FAULTLINE=${FAULTLINE:-$SCRATCH/release/faultline}
 TCP_PROFILES=$(grep -L 'transport: udp' profiles/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | tr '\n' ' ')
-PROFILES=${PROFILES:-"passthrough $TCP_PROFILES hold"}
+PROFILES=${PROFILES:-"passthrough $TCP_PROFILES hold churn"}
+CHURN_CONNS=${CHURN_CONNS:-60000}
+CHURN_PROFILES=${CHURN_PROFILES:-"duplicate-delivery flaky-network"}
 # Profiles that never change, drop or cut bytes: their echo must come back exact.
 EXACT="passthrough slow-reply slow-drip"
 OUT=bench/out/soak
@@ -74,7 +81,7 @@ stop_proxy() {  # NAME: SIGTERM, wait, then the log's summary and completeness i
 }
 
 for name in $PROFILES; do
-  [ "$name" = hold ] && continue
+  [ "$name" = hold ] || [ "$name" = churn ] && continue
   bytes=$SOAK_BYTES
   # Line framing, so message faults have messages: the pattern has a newline every
   # 251 bytes, and the echo's replies are the same lines.
@@ -104,4 +111,13 @@ if [[ " $PROFILES " == *" hold "* ]]; then
   printf 'hold %s connections %s s through flaky-network\t%s\tpeak %s KiB\t%s\n' \
     "$HOLD_CONNS" "$HOLD_SECONDS" "$(tr '\n' ' ' <"$OUT/hold.clients")" "$peak" "$BOOKS" | tee -a "$OUT/soak.tsv"
   cat "$OUT/hold.rss"
+fi
+
+if [[ " $PROFILES " == *" churn "* ]]; then
+  for name in $CHURN_PROFILES; do
+    start_proxy "churn-$name" --profile "$name" --framing line
+    churn=$(nice python3 bench/churn.py "$PORT" "$CHURN_CONNS" 50 "$PROXY_PID" | tail -1)
+    stop_proxy "churn-$name"
+    printf 'churn %s connections through %s\t%s\t%s\n' "$CHURN_CONNS" "$name" "$churn" "$BOOKS" | tee -a "$OUT/soak.tsv"
+  done
 fi
