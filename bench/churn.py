@@ -29,7 +29,7 @@ def rss_kib(pid):
 LINE = b"churn\n"
 
 
-async def one(port, number, counts):
+async def one(port, counts):
     line = LINE
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
@@ -52,7 +52,7 @@ async def main(port, count, parallel, pid):
     while done < count:
         batch = min(tenth, count - done)
         for start in range(done, done + batch, parallel):
-            await asyncio.gather(*(one(port, n, counts) for n in range(start, min(start + parallel, done + batch))))
+            await asyncio.gather(*(one(port, counts) for _ in range(start, min(start + parallel, done + batch))))
         done += batch
         samples.append(rss_kib(pid))
         print(f"after {done} connections: {samples[-1]} KiB", flush=True)

@@ -14,8 +14,8 @@ final class ConnectionCutter {
     /// Strong, not weak: a weak reference gives the channel a side table, and every
     /// retain and release of it then takes the runtime's slow path (8 % of the proxy's
     /// CPU under a rule that fires on every chunk). The cycle through the channels'
-    /// pipelines ends when they close (their handlers, which hold this, are removed),
-    /// and the references are dropped then too.
+    /// pipelines ends when they close (their handlers, which hold this, are removed);
+    /// once both have closed the references are dropped as well.
     private(set) var client: (any Channel)?
     private(set) var upstream: (any Channel)?
     /// Cuts that came before the upstream was connected: a client that sends and

@@ -117,7 +117,7 @@ package final class TCPProxy: Sendable {
                 // Out of descriptors (EMFILE), the listener stops accepting for a moment
                 // instead of spinning on the failing accept.
                 let backoff = AcceptBackoff(proxy: self.configuration.name, events: self.events)
-                let acceptor = AcceptOrder { [self] child, ordinal in
+                let acceptor = Acceptor { [self] child, ordinal in
                     // Reads wait for the upstream (`dialUpstream` turns them on).
                     try ProxiedChannel.configure(child, halfClosure: true, noDelay: true, autoRead: false)
                     try self.accept(child, ordinal: ordinal)
@@ -213,7 +213,7 @@ package final class TCPProxy: Sendable {
 
     // MARK: Per connection
 
-    /// Called on the client channel's loop before it is registered (`AcceptOrder`), so
+    /// Called on the client channel's loop before it is registered (`Acceptor`), so
     /// the upstream is dialled only once it is active.
     private func accept(_ client: any Channel, ordinal: UInt64) throws {
         let pipeline = ConnectionPipeline(

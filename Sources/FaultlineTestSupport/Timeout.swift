@@ -1,3 +1,5 @@
+import Foundation
+
 /// The guard a test puts around an await that should finish quickly: not a delay, a
 /// bound. Throws `TimedOut` if `operation` is still running after `limit`.
 package func withTimeout<T: Sendable>(
@@ -27,4 +29,10 @@ package func waitUntil(within limit: Duration = .seconds(30), _ condition: @esca
     try await withTimeout(limit) {
         while !condition() { try await Task.sleep(for: .milliseconds(20)) }
     }
+}
+
+/// Waits until the event log at `path` (another process's) holds an event of `type`.
+package func waitUntilLogged(_ type: String, in path: String) async throws {
+    let needle = "\"type\":\"\(type)\""
+    try await waitUntil { (try? String(contentsOfFile: path, encoding: .utf8))?.contains(needle) ?? false }
 }

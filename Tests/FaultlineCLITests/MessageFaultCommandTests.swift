@@ -73,7 +73,7 @@ struct MessageFaultCommandTests {
                 port: port, request: Array(HTTPTestMessage.request("POST", "/a", id: "a", body: "1").utf8),
                 isComplete: HTTPTestMessage.isCompleteResponse
             ) {
-                try await waitUntil { (try? String(contentsOfFile: log, encoding: .utf8))?.contains(#""type":"fault""#) ?? false }
+                try await waitUntilLogged("fault", in: log)
             }
         })
         #expect(throws: TimedOut.self) { try lost.get() }

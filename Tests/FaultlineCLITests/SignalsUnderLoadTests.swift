@@ -124,7 +124,7 @@ struct SignalsUnderLoadTests {
         // The kill must find connections open in the log: wait until the log's writer
         // thread (which a loaded run can hold back) has put an open out.
         let opened = await Result {
-            try await waitUntil { (try? String(contentsOfFile: log, encoding: .utf8))?.contains(#""type":"conn_open""#) ?? false }
+            try await waitUntilLogged("conn_open", in: log)
         }
         proxy.signal(SIGKILL)
         _ = await proxy.exitStatus()

@@ -34,7 +34,7 @@ struct AcceptOrderTests {
         let children = (0..<3).map { _ in EmbeddedChannel() }
         let setUp = NIOLockedValueBox<[UInt64]>([])
         let activated = NIOLockedValueBox<[UInt64]>([])
-        let order = AcceptOrder { child, ordinal in
+        let order = Acceptor { child, ordinal in
             setUp.withLockedValue { $0.append(ordinal) }
             guard ordinal != 1 else { throw ChannelError.operationUnsupported }
             try child.pipeline.syncOperations.addHandler(ActiveRecorder(ordinal: ordinal, activated: activated))

@@ -19,7 +19,7 @@ import NIOCore
 /// A child whose set-up throws is closed, never registered. swift-nio's accept handler
 /// stays behind this one for what it does besides accepting (closing the listener when
 /// the group quiesces).
-final class AcceptOrder: ChannelInboundHandler {
+final class Acceptor: ChannelInboundHandler {
     typealias InboundIn = any Channel
 
     /// Adds the child's handlers and does its bookkeeping, on the child's loop, before
