@@ -4,6 +4,12 @@
 /// It lives in FaultlineCore, not FaultlineFraming, so fault matching (method, path glob,
 /// header, RESP command) stays free of NIO. Every field is read from the message's bytes,
 /// which are never changed to learn it.
+///
+/// A message's info is copied at every stage it passes (framer, exchange, the unit
+/// handed along the pipeline, the queue that pairs replies), so what the framer parsed
+/// sits in one shared, copy-on-write box: a copy costs one reference count, not one per
+/// string and array. What is stamped on each message afterwards (fingerprint, attempt,
+/// pairing) is stored inline, so stamping never copies the box.
 package struct MessageInfo: Sendable, Equatable {
     /// Which side of an exchange a message is. For `line` and `length` framing, which
     /// know no protocol, client-to-server messages count as requests.
@@ -22,24 +28,111 @@ package struct MessageInfo: Sendable, Equatable {
             self.name = name
             self.value = value
         }
+
+        /// Whether this field is named `name`, compared without regard to ASCII case
+        /// (field names are ASCII tokens), and without building lowercased copies.
+        package func isNamed(_ name: String) -> Bool {
+            let ours = self.name.utf8
+            let theirs = name.utf8
+            guard ours.count == theirs.count else { return false }
+            return zip(ours, theirs).allSatisfy { a, b in
+                a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
+            }
+        }
     }
 
-    package var role: Role
+    /// What the framer parsed. Shared between copies; replaced, never changed, while
+    /// another copy holds it (`parsedForWriting`).
+    private final class Parsed: @unchecked Sendable, Equatable {
+        var role: Role
+        var method: String?
+        var path: String?
+        var status: Int?
+        var headers: [Header]
+        var idempotencyKey: String?
+        var command: String?
+        var silencesReplies = false
+
+        init(
+            role: Role, method: String?, path: String?, status: Int?, headers: [Header], idempotencyKey: String?,
+            command: String?
+        ) {
+            self.role = role
+            self.method = method
+            self.path = path
+            self.status = status
+            self.headers = headers
+            self.idempotencyKey = idempotencyKey
+            self.command = command
+        }
+
+        func copy() -> Parsed {
+            let copy = Parsed(
+                role: self.role, method: self.method, path: self.path, status: self.status, headers: self.headers,
+                idempotencyKey: self.idempotencyKey, command: self.command
+            )
+            copy.silencesReplies = self.silencesReplies
+            return copy
+        }
+
+        static func == (lhs: Parsed, rhs: Parsed) -> Bool {
+            lhs === rhs
+                || (lhs.role == rhs.role && lhs.method == rhs.method && lhs.path == rhs.path && lhs.status == rhs.status
+                    && lhs.headers == rhs.headers && lhs.idempotencyKey == rhs.idempotencyKey
+                    && lhs.command == rhs.command && lhs.silencesReplies == rhs.silencesReplies)
+        }
+    }
+
+    private var parsed: Parsed
+
+    /// The box, unshared first if another copy holds it.
+    private var parsedForWriting: Parsed {
+        mutating get {
+            if !isKnownUniquelyReferenced(&self.parsed) { self.parsed = self.parsed.copy() }
+            return self.parsed
+        }
+    }
+
+    package var role: Role {
+        get { self.parsed.role }
+        set { self.parsedForWriting.role = newValue }
+    }
     /// HTTP request method; on a response, the method of the request it answers.
-    package var method: String?
+    package var method: String? {
+        get { self.parsed.method }
+        set { self.parsedForWriting.method = newValue }
+    }
     /// HTTP request target as sent (path and query); on a response, the request's.
-    package var path: String?
+    package var path: String? {
+        get { self.parsed.path }
+        set { self.parsedForWriting.path = newValue }
+    }
     /// HTTP response status.
-    package var status: Int?
+    package var status: Int? {
+        get { self.parsed.status }
+        set { self.parsedForWriting.status = newValue }
+    }
     /// HTTP header fields in order (trailers not included); empty for other protocols.
-    package var headers: [Header]
+    package var headers: [Header] {
+        get { self.parsed.headers }
+        set { self.parsedForWriting.headers = newValue }
+    }
     /// The `Idempotency-Key` header; on a response, the key of the request it answers.
-    package var idempotencyKey: String?
+    package var idempotencyKey: String? {
+        get { self.parsed.idempotencyKey }
+        set { self.parsedForWriting.idempotencyKey = newValue }
+    }
     /// RESP command name, uppercased (`SET`, `INCR`), for commands sent to the server.
-    package var command: String?
+    package var command: String? {
+        get { self.parsed.command }
+        set { self.parsedForWriting.command = newValue }
+    }
     /// RESP `CLIENT REPLY OFF` or `CLIENT REPLY SKIP`: from here the server leaves
     /// commands unanswered, so replies no longer pair with commands one for one.
-    package var silencesReplies = false
+    package var silencesReplies: Bool {
+        get { self.parsed.silencesReplies }
+        set { self.parsedForWriting.silencesReplies = newValue }
+    }
     /// A stable digest of the request (hex): equal for retries of the same request, so
     /// attempts can be grouped. On an HTTP response, the fingerprint of its request.
     package var fingerprint: String?
@@ -63,19 +156,15 @@ package struct MessageInfo: Sendable, Equatable {
         command: String? = nil,
         fingerprint: String? = nil
     ) {
-        self.role = role
-        self.method = method
-        self.path = path
-        self.status = status
-        self.headers = headers
-        self.idempotencyKey = idempotencyKey
-        self.command = command
+        self.parsed = Parsed(
+            role: role, method: method, path: path, status: status, headers: headers, idempotencyKey: idempotencyKey,
+            command: command
+        )
         self.fingerprint = fingerprint
     }
 
     /// The value of the first header named `name`, compared without regard to case.
     package func header(_ name: String) -> String? {
-        let wanted = name.lowercased()
-        return self.headers.first { $0.name.lowercased() == wanted }?.value
+        self.headers.first { $0.isNamed(name) }?.value
     }
 }

@@ -70,11 +70,10 @@ final class DuplicateLane {
         finish: @escaping (FramedMessage, DuplicateLeg.Outcome) -> Void
     ) {
         self.watch(client)
-        var request = request
         // Its own storage: a line cut from a 64 KiB read must not keep the read alive.
         var bytes = ByteBufferAllocator().buffer(capacity: request.bytes.readableBytes)
         bytes.writeImmutableBuffer(request.bytes)
-        request.bytes = bytes
+        let request = request.replacingBytes(bytes)
         let cost = bytes.readableBytes + Self.copyOverhead
         guard self.waiting.isEmpty || (self.waiting.count < Self.maxWaiting && self.waitingCost + cost <= Self.maxWaitingCost) else {
             finish(request, .notSent("not sent: \(self.waiting.count) copies of this connection were already waiting for the upstream"))

@@ -295,13 +295,12 @@ final class MessageStage: ChannelInboundHandler {
 
     /// Passes the first `passing` bytes of the message (none: cut before it), then cuts.
     private func cut(_ message: FramedMessage, mode: SeverMode, passing: Int, context: ChannelHandlerContext) {
-        var rest = message
+        var rest = message.bytes
         if passing > 0 {
-            var head = message
-            head.bytes = rest.bytes.readSlice(length: min(passing, message.bytes.readableBytes)) ?? ByteBuffer()
-            context.fireChannelRead(Self.wrapInboundOut(head))
+            let head = rest.readSlice(length: min(passing, rest.readableBytes)) ?? ByteBuffer()
+            context.fireChannelRead(Self.wrapInboundOut(message.replacingBytes(head)))
         }
-        self.drop(rest)
+        self.drop(message.replacingBytes(rest))
         self.severAfterHeld(mode, context: context)
     }
 
