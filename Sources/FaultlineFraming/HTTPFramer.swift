@@ -134,7 +134,9 @@ package struct HTTPFramer: MessageFramer {
             // does not wait for a full head.
             if startLineAt == nil, let newline = buffer.offsetOfNewline(from: start) {
                 do {
-                    _ = try HTTPHead.parse(lines: [buffer.line(from: start, newline: newline)])
+                    _ = try buffer.withUnsafeReadableBytes { raw throws(FramingFailure) in
+                        try HTTPHead.parseStartLine(HTTPHead.line(raw, from: start, to: newline))
+                    }
                 } catch {
                     return self.fail(error.reason)
                 }
@@ -170,23 +172,11 @@ package struct HTTPFramer: MessageFramer {
     }
 
     private mutating func headComplete(buffer: inout ByteBuffer, startLineAt: Int, headEnd: Int) -> FramingStep {
-        // One copy of the head, split into lines without their line endings.
-        let bytes = buffer.bytes(in: startLineAt..<headEnd)
-        let lines = bytes.withUnsafeBytes { raw -> [[UInt8]] in
-            var lines: [[UInt8]] = []
-            var lineStart = 0
-            while let newline = raw.offsetOfNewline(from: lineStart) {
-                var end = newline
-                if end > lineStart, raw[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-                if end == lineStart, newline + 1 == raw.count { break }  // the empty line that ends the head
-                lines.append(Array(raw[lineStart..<end]))
-                lineStart = newline + 1
-            }
-            return lines
-        }
         let head: HTTPHead
         do {
-            head = try HTTPHead.parse(lines: lines)
+            head = try buffer.withUnsafeReadableBytes { raw throws(FramingFailure) in
+                try HTTPHead.parse(head: UnsafeRawBufferPointer(rebasing: raw[startLineAt..<headEnd]))
+            }
         } catch {
             return self.fail(error.reason)
         }
@@ -342,12 +332,14 @@ package struct HTTPFramer: MessageFramer {
                     self.state = .body(body)
                     return .needMoreData
                 }
-                let line = buffer.line(from: at, newline: newline)
-                if line.isEmpty {
+                let isEmpty = buffer.withUnsafeReadableBytes { HTTPHead.line($0, from: at, to: newline).isEmpty }
+                if isEmpty {
                     return self.complete(body, end: newline + 1, buffer: &buffer)
                 }
                 do {
-                    _ = try HTTPHead.parseField(line)
+                    _ = try buffer.withUnsafeReadableBytes { raw throws(FramingFailure) in
+                        try HTTPHead.parseField(HTTPHead.line(raw, from: at, to: newline))
+                    }
                 } catch {
                     return self.fail(error.reason)
                 }

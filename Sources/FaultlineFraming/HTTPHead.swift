@@ -1,7 +1,7 @@
 import FaultlineCore
 
-/// The start line and header fields of one HTTP/1.x message, parsed from a copy of its
-/// head (the wire bytes are never touched).
+/// The start line and header fields of one HTTP/1.x message, parsed in place from its
+/// head's bytes (the wire bytes are never touched, and no line is copied to parse it).
 ///
 /// Strict where leniency could frame differently from the server (two different
 /// `Content-Length`s, folded header lines, a transfer coding on a request that does not
@@ -15,68 +15,102 @@ struct HTTPHead {
     var startLine: StartLine
     var headers: [MessageInfo.Header]
 
-    /// Parses the head's lines, each without its line ending.
-    static func parse(lines: [[UInt8]]) throws(FramingFailure) -> HTTPHead {
-        guard let first = lines.first else { throw FramingFailure("empty HTTP head") }
-        let startLine = try Self.parseStartLine(first)
+    /// Parses a head: the start line, the field lines, each ended by `\n` or `\r\n`, up
+    /// to the empty line that ends it (or the end of `head`).
+    static func parse(head: UnsafeRawBufferPointer) throws(FramingFailure) -> HTTPHead {
+        var lineStart = 0
+        var startLine: StartLine?
         var headers: [MessageInfo.Header] = []
-        headers.reserveCapacity(lines.count - 1)
-        for line in lines.dropFirst() {
-            headers.append(try Self.parseField(line))
+        headers.reserveCapacity(8)
+        while lineStart < head.count {
+            let newline = head.offsetOfNewline(from: lineStart) ?? head.count
+            let line = Self.line(head, from: lineStart, to: newline)
+            lineStart = newline + 1
+            if startLine == nil {
+                startLine = try Self.parseStartLine(line)
+            } else if line.isEmpty {
+                break
+            } else {
+                headers.append(try Self.parseField(line))
+            }
         }
+        guard let startLine else { throw FramingFailure("empty HTTP head") }
         return HTTPHead(startLine: startLine, headers: headers)
     }
 
-    static func parseField(_ line: [UInt8]) throws(FramingFailure) -> MessageInfo.Header {
+    /// The bytes from `start` to `newline`, without a `\r` before the `\n`.
+    static func line(_ bytes: UnsafeRawBufferPointer, from start: Int, to newline: Int) -> UnsafeRawBufferPointer {
+        var end = newline
+        if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+    }
+
+    /// One field line, without its line ending.
+    static func parseField(_ line: UnsafeRawBufferPointer) throws(FramingFailure) -> MessageInfo.Header {
         if let first = line.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
             throw FramingFailure("obsolete line folding in an HTTP header")
         }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else {
             throw FramingFailure("HTTP header line without a name and colon")
         }
-        let name = line[..<colon]
-        guard name.allSatisfy(Self.isTokenByte) else {
+        for index in 0..<colon where !Self.isTokenByte(line[index]) {
             throw FramingFailure("HTTP header name with a byte that is not a token character")
         }
-        var value = line[(colon + 1)...]
-        while let byte = value.first, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { value = value.dropFirst() }
-        while let byte = value.last, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { value = value.dropLast() }
-        guard value.allSatisfy({ $0 == UInt8(ascii: "\t") || $0 >= 0x20 && $0 != 0x7F }) else {
-            throw FramingFailure("HTTP header value with a control byte")
+        var valueStart = colon + 1
+        var valueEnd = line.count
+        while valueStart < valueEnd, line[valueStart] == UInt8(ascii: " ") || line[valueStart] == UInt8(ascii: "\t") {
+            valueStart += 1
         }
-        return MessageInfo.Header(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+        while valueEnd > valueStart, line[valueEnd - 1] == UInt8(ascii: " ") || line[valueEnd - 1] == UInt8(ascii: "\t") {
+            valueEnd -= 1
+        }
+        for index in valueStart..<valueEnd {
+            let byte = line[index]
+            guard byte == UInt8(ascii: "\t") || byte >= 0x20 && byte != 0x7F else {
+                throw FramingFailure("HTTP header value with a control byte")
+            }
+        }
+        return MessageInfo.Header(
+            name: String(decoding: line[..<colon], as: UTF8.self),
+            value: String(decoding: line[valueStart..<valueEnd], as: UTF8.self)
+        )
     }
 
-    private static func parseStartLine(_ line: [UInt8]) throws(FramingFailure) -> StartLine {
-        let parts = line.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
+    /// A request line (`METHOD TARGET HTTP/1.x`) or a status line (`HTTP/1.x NNN …`).
+    static func parseStartLine(_ line: UnsafeRawBufferPointer) throws(FramingFailure) -> StartLine {
+        // Up to three parts split at single spaces; the third (a reason phrase) may hold more.
+        let firstSpace = line.firstIndex(of: UInt8(ascii: " "))
+        let secondSpace = firstSpace.flatMap { space in line[(space + 1)...].firstIndex(of: UInt8(ascii: " ")) }
+        let first = line[..<(firstSpace ?? line.count)]
+        let second = firstSpace.map { line[($0 + 1)..<(secondSpace ?? line.count)] }
+        let third = secondSpace.map { line[($0 + 1)...] }
         if line.starts(with: Self.http1Prefix.prefix(5)) {
-            guard parts.count >= 2, Self.isHTTP1Version(parts[0]) else {
+            guard let code = second, Self.isHTTP1Version(first) else {
                 throw FramingFailure("status line is not HTTP/1.x")
             }
-            let code = parts[1]
-            guard code.count == 3, code.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                let status = Int(String(decoding: code, as: UTF8.self)), status >= 100
-            else {
+            guard code.count == 3, code.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
                 throw FramingFailure("status line without a three-digit status")
             }
+            let status = code.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            guard status >= 100 else { throw FramingFailure("status line without a three-digit status") }
             return .status(status)
         }
-        guard parts.count == 3, !parts[0].isEmpty, parts[0].allSatisfy(Self.isTokenByte) else {
+        guard let target = second, let version = third, !first.isEmpty, first.allSatisfy(Self.isTokenByte) else {
             throw FramingFailure("request line is not METHOD TARGET HTTP/1.x")
         }
-        if parts[2].elementsEqual("HTTP/2.0".utf8) {
+        if version.elementsEqual("HTTP/2.0".utf8) {
             throw FramingFailure("HTTP/2 with prior knowledge is not HTTP/1.1")
         }
-        guard Self.isHTTP1Version(parts[2]) else { throw FramingFailure("request line is not METHOD TARGET HTTP/1.x") }
-        guard !parts[1].isEmpty, parts[1].allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
+        guard Self.isHTTP1Version(version) else { throw FramingFailure("request line is not METHOD TARGET HTTP/1.x") }
+        guard !target.isEmpty, target.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
             throw FramingFailure("request target with a space or control byte")
         }
-        return .request(method: String(decoding: parts[0], as: UTF8.self), target: String(decoding: parts[1], as: UTF8.self))
+        return .request(method: String(decoding: first, as: UTF8.self), target: String(decoding: target, as: UTF8.self))
     }
 
     private static let http1Prefix = Array("HTTP/1.".utf8)
 
-    private static func isHTTP1Version(_ bytes: ArraySlice<UInt8>) -> Bool {
+    private static func isHTTP1Version(_ bytes: Slice<UnsafeRawBufferPointer>) -> Bool {
         bytes.count == 8 && bytes.starts(with: Self.http1Prefix)
             && bytes.last.map { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } == true
     }
@@ -99,21 +133,13 @@ struct HTTPHead {
     // MARK: Facts
 
     func values(_ name: String) -> [String] {
-        self.headers.filter { Self.equalIgnoringASCIICase($0.name, name) }.map(\.value)
+        self.headers.filter { $0.isNamed(name) }.map(\.value)
     }
 
     /// The first value of `name`, nil if absent: what most lookups need, without the
     /// array `values` builds (every message's head is asked for several).
     func firstValue(_ name: String) -> String? {
-        self.headers.first { Self.equalIgnoringASCIICase($0.name, name) }?.value
-    }
-
-    /// Header names are ASCII tokens: compare without building lowercased copies.
-    static func equalIgnoringASCIICase(_ lhs: String, _ rhs: String) -> Bool {
-        lhs.utf8.count == rhs.utf8.count
-            && zip(lhs.utf8, rhs.utf8).allSatisfy { a, b in
-                a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
-            }
+        self.headers.first { $0.isNamed(name) }?.value
     }
 
     /// The body length `Content-Length` declares, nil if absent.
@@ -123,7 +149,7 @@ struct HTTPHead {
     /// byte, without splitting or trimming copies: it runs for nearly every message.
     func contentLength() throws(FramingFailure) -> Int? {
         var length: Int?
-        for header in self.headers where Self.equalIgnoringASCIICase(header.name, "Content-Length") {
+        for header in self.headers where header.isNamed("Content-Length") {
             var item = 0
             var digits = 0
             var spaceAfterDigits = false
