@@ -94,4 +94,21 @@ import Testing
             #expect(Self.written(event) == (try Self.encoded(event)))
         }
     }
+
+    /// Lines longer than the writer's first buffer (a payload), with escapes where the
+    /// buffer must grow, appended after what the output already holds.
+    @Test func longLinesGrowTheBufferAndAppend() throws {
+        for length in [0, 1, 500, 505, 511, 512, 513, 1024, 70_000] {
+            for escapeEvery in [0, 1, 7, 509] {
+                let text = String((0..<length).map { escapeEvery > 0 && $0 % escapeEvery == 0 ? "\u{1}" : "a" })
+                var event = Event(.message)
+                event.payload = text
+                event.reason = "\"" + text
+                event.conn = UInt64.max
+                var bytes = Array("previous line\n".utf8)
+                event.appendJSON(to: &bytes)
+                #expect(String(decoding: bytes, as: UTF8.self) == "previous line\n" + (try Self.encoded(event)))
+            }
+        }
+    }
 }
