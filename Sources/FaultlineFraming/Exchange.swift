@@ -9,7 +9,7 @@ import NIOCore
 ///
 /// Request-reply protocols answer in order, so the *n*th final reply answers the *n*th
 /// request the server got. A request is queued when it really goes on to the server (the
-/// upstream unframer reports it, after any stage that drops, answers or holds it), and
+/// framing handlers report it, after any stage that drops, answers or holds it), and
 /// each final reply takes the head of the queue. An answer faultline writes itself must
 /// not overtake replies still owed for earlier requests, so it queues behind them:
 ///
@@ -145,14 +145,15 @@ package final class Exchange {
 
     // MARK: Forwarding
 
-    /// `message` went on to the server (the upstream unframer reports it).
-    func requestForwarded(_ message: FramedMessage) {
-        guard let info = message.info else {
+    /// The unit `unit` went on to the server (reported as it goes past the framing
+    /// handlers); `info` is nil for a raw unit.
+    func requestForwarded(unit: UInt64, info: MessageInfo?) {
+        guard let info else {
             self.stopPairing()
             return
         }
-        self.lastForwarded = message.unit
-        self.enqueue(Request(unit: message.unit, info: info))
+        self.lastForwarded = unit
+        self.enqueue(Request(unit: unit, info: info))
     }
 
     /// Queues a request the server got; `HTTPFramer.requestForwarded` calls it too.
@@ -180,11 +181,12 @@ package final class Exchange {
         self.entries[last] = .request(request)
     }
 
-    /// The downstream unframer passed `message` on towards the client.
-    func replyForwarded(_ message: FramedMessage) {
-        self.downstreamBytes += message.bytes.readableBytes
+    /// A unit of `byteCount` bytes went on towards the client; `info` is nil for a raw
+    /// unit.
+    func replyForwarded(byteCount: Int, info: MessageInfo?) {
+        self.downstreamBytes += byteCount
         self.settle()
-        if let request = message.info?.requestUnit {
+        if let request = info?.requestUnit {
             self.replyEnds.append((request, self.downstreamBytes))
         }
     }

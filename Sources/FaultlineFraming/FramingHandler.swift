@@ -6,6 +6,10 @@ import NIOCore
 ///     socket reads:  | GET /a HTTP/1.1\r\n\r\nGET / | b HTTP/1.1\r\n\r\n |
 ///     units out:     | FramedMessage(GET /a) | FramedMessage(GET /b) |   (same bytes)
 ///
+/// With `passesUnits` off (no stage acts on whole messages) each unit goes on as its
+/// bytes, and the handler reports it forwarded itself, as `UnframingHandler` does
+/// otherwise: a message then costs no `FramedMessage` and no handler of its own.
+///
 /// Each message is recorded as a `message` event before it goes on, so a fault stage
 /// after this handler can drop, delay or duplicate whole messages and the log already
 /// says what they were. Read calls pass through untouched, so the bridge's backpressure
@@ -19,6 +23,7 @@ import NIOCore
 /// input ends inside a message, the held bytes go on the same way before the end does.
 package final class FramingHandler: ChannelInboundHandler {
     package typealias InboundIn = ByteBuffer
+    /// `ByteBuffer` instead while `passesUnits` is off.
     package typealias InboundOut = FramedMessage
 
     private enum Mode {
@@ -40,12 +45,27 @@ package final class FramingHandler: ChannelInboundHandler {
     private var announcedAt: UInt64 = 0
     /// The connection's exchange (attempts, reply pairing); nil records neither.
     private let exchange: Exchange?
+    /// Reports a unit handed on as bytes (`passesUnits` off) as forwarded.
+    private let forwarding: ((ByteBuffer, MessageInfo?, UInt64) -> Void)?
+    /// Hand on `FramedMessage`s (a message stage and an unframer follow) rather than
+    /// bytes. Turned on, never off, when a plan first brings a message rule; the
+    /// handlers after it must be in place by then.
+    package var passesUnits: Bool
 
-    init(framer: any MessageFramer, limits: FramingLimits, recorder: MessageRecorder, exchange: Exchange? = nil) {
+    init(
+        framer: any MessageFramer,
+        limits: FramingLimits,
+        recorder: MessageRecorder,
+        exchange: Exchange? = nil,
+        forwarding: ((ByteBuffer, MessageInfo?, UInt64) -> Void)? = nil,
+        passesUnits: Bool = true
+    ) {
         self.framer = framer
         self.limits = limits
         self.recorder = recorder
         self.exchange = exchange
+        self.forwarding = forwarding
+        self.passesUnits = passesUnits
     }
 
     /// A handler for one direction; `FramingSession.handlers(for:)` makes the usual ones.
@@ -161,16 +181,25 @@ package final class FramingHandler: ChannelInboundHandler {
         let firstMono = self.announced == self.nextUnit ? self.announcedAt : now.uptimeNanoseconds
         var info = info
         self.exchange?.framed(&info, firstMono: firstMono, now: now.uptimeNanoseconds, bytes: bytes)
-        let message = FramedMessage(bytes: bytes, info: info, unit: self.nextUnit)
+        let unit = self.nextUnit
         self.nextUnit += 1
-        self.recorder.message(message, firstMono: firstMono, at: now)
-        context.fireChannelRead(Self.wrapInboundOut(message))
+        self.recorder.message(bytes: bytes, info: info, unit: unit, firstMono: firstMono, at: now)
+        self.handOn(bytes, info: info, unit: unit, context: context)
     }
 
     private func forwardRaw(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
-        let message = FramedMessage(bytes: bytes, info: nil, unit: self.nextUnit)
+        let unit = self.nextUnit
         self.nextUnit += 1
-        context.fireChannelRead(Self.wrapInboundOut(message))
+        self.handOn(bytes, info: nil, unit: unit, context: context)
+    }
+
+    private func handOn(_ bytes: ByteBuffer, info: MessageInfo?, unit: UInt64, context: ChannelHandlerContext) {
+        if self.passesUnits {
+            context.fireChannelRead(Self.wrapInboundOut(FramedMessage(bytes: bytes, info: info, unit: unit)))
+        } else {
+            self.forwarding?(bytes, info, unit)
+            context.fireChannelRead(NIOAny(bytes))
+        }
     }
 
     /// From now on this direction is raw; what was held goes on as one unit.

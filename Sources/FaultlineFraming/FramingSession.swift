@@ -54,19 +54,32 @@ package final class FramingSession {
     }
 
     /// The handlers for the channel whose reads travel in `direction`, to sit between
-    /// the capture tap and the bridge: a `FramingHandler` (ByteBuffer in, FramedMessage
-    /// out) and an `UnframingHandler` (FramedMessage in, ByteBuffer out). A stage that
-    /// acts on whole messages goes between the two; with `unframe: false` the caller
-    /// adds `makeUnframer(for:)` itself. Empty for raw framing.
+    /// the capture tap and the bridge. Empty for raw framing.
+    ///
+    /// - Parameter unframe: true (the usual case) gives one `FramingHandler` that hands
+    ///   each message on as its bytes and reports it forwarded; false gives one that
+    ///   hands on `FramedMessage`s, for a stage that acts on whole messages, after which
+    ///   the caller adds `makeUnframer(for:)`.
     package func handlers(for direction: Event.Direction, unframe: Bool = true) -> [any ChannelHandler] {
         guard self.configuration.kind != .raw else { return [] }
-        let framing = FramingHandler(
+        return [self.makeFramer(for: direction, passesUnits: !unframe)]
+    }
+
+    /// The framing handler for the channel whose reads travel in `direction`.
+    ///
+    /// - Parameter passesUnits: hand on `FramedMessage`s (a message stage and an
+    ///   unframer follow) rather than bytes; `FramingHandler.passesUnits` can turn it on
+    ///   later, when a plan first brings a message rule.
+    package func makeFramer(for direction: Event.Direction, passesUnits: Bool) -> FramingHandler {
+        precondition(self.configuration.kind != .raw, "raw framing installs no framer")
+        return FramingHandler(
             framer: self.makeFramer(for: direction),
             limits: self.configuration.limits,
             recorder: MessageRecorder(context: self.recorder, direction: direction),
-            exchange: self.exchange
+            exchange: self.exchange,
+            forwarding: { [self] bytes, info, unit in self.forwarded(bytes: bytes, info: info, unit: unit, direction: direction) },
+            passesUnits: passesUnits
         )
-        return unframe ? [framing, self.makeUnframer(for: direction)] : [framing]
     }
 
     /// The handler that hands units to the bridge as `ByteBuffer`s and tells the
@@ -78,13 +91,17 @@ package final class FramingSession {
 
     /// Records that `message` went on towards its peer: a request the server got (its
     /// reply pairs with it; for HTTP, its reply's length depends on it), or a reply on
-    /// its way to the client. `makeUnframer(for:)` calls it.
+    /// its way to the client. The unframer and the framing handler call it.
     package func messageForwarded(_ message: FramedMessage, direction: Event.Direction) {
+        self.forwarded(bytes: message.bytes, info: message.info, unit: message.unit, direction: direction)
+    }
+
+    private func forwarded(bytes: ByteBuffer, info: MessageInfo?, unit: UInt64, direction: Event.Direction) {
         switch direction {
         case .upstream:
-            self.exchange.requestForwarded(message)
+            self.exchange.requestForwarded(unit: unit, info: info)
         case .downstream:
-            self.exchange.replyForwarded(message)
+            self.exchange.replyForwarded(byteCount: bytes.readableBytes, info: info)
         }
     }
 }

@@ -15,17 +15,17 @@ struct MessageRecorder {
     let direction: Event.Direction
 
     /// `firstMono`: when the message's first byte arrived (`now`: its last).
-    func message(_ message: FramedMessage, firstMono: UInt64, at now: NIODeadline) {
+    func message(bytes: ByteBuffer, info: MessageInfo?, unit: UInt64, firstMono: UInt64, at now: NIODeadline) {
         guard self.context.events.isRecording else { return }  // no log: nothing to build
         var event = Event(.message)
         event.proxy = self.context.proxy
         event.conn = self.context.connection
         event.direction = self.direction
-        event.unit = message.unit
-        event.bytes = message.bytes.readableBytes
+        event.unit = unit
+        event.bytes = bytes.readableBytes
         event.mono = now.uptimeNanoseconds
         event.firstMono = firstMono
-        if let info = message.info {
+        if let info {
             event.method = info.method
             event.path = info.path
             event.status = info.status
@@ -40,7 +40,7 @@ struct MessageRecorder {
             }
         }
         if self.context.recordPayloads {
-            event.payload = Base64.encode(message.bytes)
+            event.payload = Base64.encode(bytes)
         }
         self.context.events.record(event)
     }

@@ -8,16 +8,19 @@ import NIOCore
 /// (capture, framing, fault stages) add their handler here, in this order:
 ///
 ///     socket ─▶ WriteLedger ─▶ capture tap ─▶ framer
-///            ─▶ [message stage] ─▶ unframer ─▶ [pacer ─▶ fault stage] ─▶ Bridge
+///            ─▶ [message stage ─▶ unframer] ─▶ [pacer ─▶ fault stage] ─▶ Bridge
 ///
 /// The bridge is always last: it hands what reaches it to the other channel. After the
-/// framer (and its unframer) each read is one whole message, so fault stages act on
-/// messages when `--framing` is set and on chunks otherwise.
+/// framer each read is one whole message, so fault stages act on messages when
+/// `--framing` is set and on chunks otherwise.
 ///
 /// Stages in brackets are there only while the plan in force has a rule for this
-/// connection: a connection no rule can touch pays nothing for them. When a plan change
-/// first gives it one, `installFaults` inserts them into the open pipelines, before
-/// the bridge (and, for message rules, before the unframer), on the connection's loop.
+/// connection: a connection no rule can touch pays nothing for them. Without a message
+/// rule the framer hands each message on as its bytes; with one it hands on
+/// `FramedMessage`s, which the unframer turns back into bytes. When a plan change first
+/// gives the connection a rule, `installFaults` inserts the stages into the open
+/// pipelines (before the bridge, or after the framer for message rules, switching the
+/// framer to units), on the connection's loop.
 final class ConnectionPipeline {
     /// The connection's ordinal within its proxy, from 0.
     let ordinal: UInt64
@@ -33,6 +36,10 @@ final class ConnectionPipeline {
     let upstreamLedger: WriteLedger
     let clientBridge: BridgeHandler
     let upstreamBridge: BridgeHandler
+    /// The framing handlers of the client's and the upstream's channel (nil without
+    /// framing) and the unframers that follow them once message stages are in.
+    private let clientFramer: FramingHandler?
+    private let upstreamFramer: FramingHandler?
     private let clientUnframer: UnframingHandler?
     private let upstreamUnframer: UnframingHandler?
     /// Strong, not weak: a weak reference costs each channel a side table, and nothing
@@ -61,6 +68,8 @@ final class ConnectionPipeline {
         (self.clientBridge, self.upstreamBridge) = BridgeHandler.matchedPair()
         if framing.kind == .raw {
             self.framing = nil
+            self.clientFramer = nil
+            self.upstreamFramer = nil
             self.clientUnframer = nil
             self.upstreamUnframer = nil
         } else {
@@ -69,6 +78,8 @@ final class ConnectionPipeline {
             )
             session.exchange.deliveredToClient = { [clientLedger] in clientLedger.sent }
             self.framing = session
+            self.clientFramer = session.makeFramer(for: .upstream, passesUnits: false)
+            self.upstreamFramer = session.makeFramer(for: .downstream, passesUnits: false)
             self.clientUnframer = session.makeUnframer(for: .upstream)
             self.upstreamUnframer = session.makeUnframer(for: .downstream)
         }
@@ -102,9 +113,9 @@ final class ConnectionPipeline {
             return
         }
         // Already running: insert what is missing into each open pipeline.
-        for (channel, reading, writing, bridge, unframer) in [
-            (client, Event.Direction.upstream, Event.Direction.downstream, self.clientBridge, self.clientUnframer),
-            (self.upstream, .downstream, .upstream, self.upstreamBridge, self.upstreamUnframer),
+        for (channel, reading, writing, bridge, framer, unframer) in [
+            (client, Event.Direction.upstream, Event.Direction.downstream, self.clientBridge, self.clientFramer, self.clientUnframer),
+            (self.upstream, .downstream, .upstream, self.upstreamBridge, self.upstreamFramer, self.upstreamUnframer),
         ] {
             // Its handlers are in once the channel is known (set as they are made);
             // a channel already closed refuses new handlers, which no longer matters.
@@ -113,8 +124,10 @@ final class ConnectionPipeline {
             if isNew {
                 try? handlers.addHandlers([faults.pacer(for: writing), faults.stage(for: reading)], position: .before(bridge))
             }
-            if wantsMessages, !self.hasMessageStages, let unframer, let stage = faults.messageStage(for: reading) {
-                try? handlers.addHandler(stage, position: .before(unframer))
+            if wantsMessages, !self.hasMessageStages, let framer, let unframer, let stage = faults.messageStage(for: reading),
+                (try? handlers.addHandlers([stage, unframer], position: .after(framer))) != nil
+            {
+                framer.passesUnits = true
             }
         }
         if wantsMessages { self.hasMessageStages = true }
@@ -155,13 +168,14 @@ final class ConnectionPipeline {
         return handlers
     }
 
-    /// The framer for bytes read in `direction` and its unframer; with message rules,
-    /// the message stage between the two.
+    /// The framer for bytes read in `direction`; with message rules, the message stage
+    /// and the unframer after it.
     private func framers(for direction: Event.Direction) -> [any ChannelHandler] {
-        guard let framing = self.framing, let unframer = direction == .upstream ? self.clientUnframer : self.upstreamUnframer
-        else { return [] }
-        let stage = self.hasMessageStages ? self.faults?.messageStage(for: direction) : nil
-        return framing.handlers(for: direction, unframe: false) + (stage.map { [$0] } ?? []) + [unframer]
+        let (framer, unframer) = direction == .upstream ? (self.clientFramer, self.clientUnframer) : (self.upstreamFramer, self.upstreamUnframer)
+        guard let framer, let unframer else { return [] }
+        guard self.hasMessageStages, let stage = self.faults?.messageStage(for: direction) else { return [framer] }
+        framer.passesUnits = true
+        return [framer, stage, unframer]
     }
 
     /// The pacing stage for the direction written to this channel and the fault stage

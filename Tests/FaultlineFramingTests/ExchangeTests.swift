@@ -100,3 +100,14 @@ struct ExchangeTests {
         #expect(exchange.unanswered() == nil)
     }
 }
+
+/// The framing handlers report units by parts; these tests speak of whole units.
+extension Exchange {
+    fileprivate func requestForwarded(_ message: FramedMessage) {
+        self.requestForwarded(unit: message.unit, info: message.info)
+    }
+
+    fileprivate func replyForwarded(_ message: FramedMessage) {
+        self.replyForwarded(byteCount: message.bytes.readableBytes, info: message.info)
+    }
+}
