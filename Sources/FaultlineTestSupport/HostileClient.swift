@@ -16,9 +16,15 @@ package enum HostileClient {
         package var identical: Bool
     }
 
-    /// Connects to 127.0.0.1:`port`, sends `head`, then `body` `repeats` times, then
-    /// half-closes, while reading until the end of stream. Gives up after `limit` with
-    /// nothing read (the receive timeout).
+    /// Connects to 127.0.0.1:`port`, sends `head`, then `body` `repeats` times, while
+    /// reading until the end of stream, and half-closes once everything sent has come
+    /// back (or `limit` passed). Gives up after `limit` with nothing read (the receive
+    /// timeout).
+    ///
+    /// Half-closing only then keeps the end of input out of what is measured: on a
+    /// peer's FIN, swift-nio reads the socket to its end at once, whatever backpressure
+    /// says, so a FIN sent while megabytes wait in the proxy's receive buffer makes the
+    /// proxy hold them all (up to the kernel's `tcp_rmem` maximum), framing or not.
     package static func roundTrip(
         port: Int,
         head: [UInt8],
@@ -36,6 +42,7 @@ package enum HostileClient {
         defer { close(fd) }
         let sent = head.count + body.count * repeats
         let done = DispatchSemaphore(value: 0)
+        let echoed = DispatchSemaphore(value: 0)
         let sendError = LockedBox<Int32?>(nil)
         Thread.detachNewThread {
             defer { done.signal() }
@@ -54,10 +61,12 @@ package enum HostileClient {
                     offset += count
                 }
             }
+            _ = echoed.wait(timeout: .now() + .nanoseconds(Int(limit.components.seconds) * 1_000_000_000))
             shutdown(fd, Int32(SHUT_WR))
         }
         // Compare as it arrives: the stream is `head` then `body` repeated.
         var received = 0
+        var signalled = false
         var identical = true
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
@@ -76,7 +85,12 @@ package enum HostileClient {
                 }
             }
             received += count
+            if !signalled, received >= sent {
+                echoed.signal()
+                signalled = true
+            }
         }
+        if !signalled { echoed.signal() }  // the stream ended early: let the sender finish
         done.wait()
         if let code = sendError.value { throw SocketError(call: "send", code: code) }
         return RoundTrip(sent: sent, received: received, identical: identical && received == sent)
