@@ -90,7 +90,8 @@ package final class FramingHandler: ChannelInboundHandler {
     /// Fired (as a user inbound event, before any of its bytes go on) when the first
     /// bytes of a message arrive: the moment "the first byte of the reply arrives" for
     /// a stage that severs then. Never fired after a fallback; the unit it names may
-    /// still go on raw if framing falls back before the message is whole.
+    /// still go on raw if framing falls back before the message is whole. Fired only
+    /// while `passesUnits` is on: without a message stage nothing listens.
     package struct MessageBegan: Sendable, Equatable {
         /// The unit the message will be passed on as.
         package var unit: UInt64
@@ -161,7 +162,7 @@ package final class FramingHandler: ChannelInboundHandler {
         guard self.mode == .framing, self.buffer.readableBytes > 0, self.announced != self.nextUnit else { return }
         self.announced = self.nextUnit
         self.announcedAt = context.eventLoop.now.uptimeNanoseconds
-        context.fireUserInboundEventTriggered(MessageBegan(unit: self.nextUnit))
+        if self.passesUnits { context.fireUserInboundEventTriggered(MessageBegan(unit: self.nextUnit)) }
     }
 
     private func afterDrain(context: ChannelHandlerContext) {
