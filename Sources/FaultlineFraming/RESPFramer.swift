@@ -125,8 +125,7 @@ package struct RESPFramer: MessageFramer {
                     self.offset = newline + 1
                     complete = self.finishValue(isAttribute: false)
                 case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
-                    let content = self.content(buffer, lineStart: lineStart, newline: newline)
-                    if type == UInt8(ascii: "$"), content == [UInt8(ascii: "?")] {
+                    if type == UInt8(ascii: "$"), self.isStreamedMarker(buffer, lineStart: lineStart, newline: newline) {
                         guard let reason = self.push(Frame(kind: .streamedString, remaining: .max, isAttribute: false)) else {
                             self.offset = newline + 1
                             continue
@@ -155,9 +154,8 @@ package struct RESPFramer: MessageFramer {
                     }
                     complete = self.finishValue(isAttribute: false)
                 case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
-                    let content = self.content(buffer, lineStart: lineStart, newline: newline)
                     let isAttribute = type == UInt8(ascii: "|")
-                    if content == [UInt8(ascii: "?")], !isAttribute {
+                    if !isAttribute, self.isStreamedMarker(buffer, lineStart: lineStart, newline: newline) {
                         if let reason = self.push(Frame(kind: .streamedAggregate, remaining: .max, isAttribute: false)) {
                             return .failed(reason)
                         }
@@ -260,21 +258,19 @@ package struct RESPFramer: MessageFramer {
     private mutating func take(from buffer: inout ByteBuffer) -> FramingStep {
         let length = self.offset
         let command = self.command
+        let silencesReplies = self.words.count >= 3 && self.words[0] == "CLIENT" && self.words[1] == "REPLY"
+            && ["OFF", "SKIP"].contains(self.words[2])
         self.offset = 0
         self.searched = 0
         self.stack.removeAll(keepingCapacity: true)
-        let words = self.words
         self.wantCommand = false
         self.command = nil
-        self.words.removeAll(keepingCapacity: true)
+        self.words.removeAll(keepingCapacity: true)  // no copy of it is held: its storage is reused
         self.collectingWords = false
         guard let bytes = buffer.readSlice(length: length) else { return .needMoreData }
-        var info = MessageInfo(role: self.role)
-        if self.role == .request {
-            info.command = command
-            info.fingerprint = RequestFingerprint.of(bytes)
-            info.silencesReplies = words.count >= 3 && words[0] == "CLIENT" && words[1] == "REPLY" && ["OFF", "SKIP"].contains(words[2])
-        }
+        guard self.role == .request else { return .message(bytes: bytes, info: MessageInfo(role: self.role)) }
+        var info = MessageInfo(role: .request, command: command, fingerprint: RequestFingerprint.of(bytes))
+        if silencesReplies { info.silencesReplies = true }
         return .message(bytes: bytes, info: info)
     }
 
@@ -282,6 +278,13 @@ package struct RESPFramer: MessageFramer {
 
     private func endsWithCRLF(_ buffer: UnsafeRawBufferPointer, newline: Int) -> Bool {
         newline > self.offset && buffer.byte(at: newline - 1) == UInt8(ascii: "\r")
+    }
+
+    /// Whether the line after its type byte is `?` with its CRLF (a RESP3 streamed
+    /// string or aggregate), read in place: `$` and `*` lines come with every command.
+    private func isStreamedMarker(_ buffer: UnsafeRawBufferPointer, lineStart: Int, newline: Int) -> Bool {
+        newline == lineStart + 3 && buffer.byte(at: lineStart + 1) == UInt8(ascii: "?")
+            && buffer.byte(at: lineStart + 2) == UInt8(ascii: "\r")
     }
 
     /// The line after its type byte, without CRLF; nil content if the CR is missing.
