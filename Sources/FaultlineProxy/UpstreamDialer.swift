@@ -10,36 +10,60 @@ struct UpstreamDialer: Sendable {
     let connectTimeout: TimeAmount
     /// The upstream as an address when it is written as one, parsed once, not per dial.
     private let literal: SocketAddress?
+    /// Resolves a host name upstream (nil: the system's resolver); tests give their own.
+    private let resolver: (any Resolver & Sendable)?
 
-    init(upstream: HostPort, connectTimeout: TimeAmount) {
+    init(upstream: HostPort, connectTimeout: TimeAmount, resolver: (any Resolver & Sendable)? = nil) {
         self.upstream = upstream
         self.connectTimeout = connectTimeout
         self.literal = try? SocketAddress(ipAddress: upstream.host, port: upstream.port)
+        self.resolver = resolver
     }
 
-    /// Connects; `initializer` runs on `loop` before the channel becomes active.
-    /// `halfClosure` keeps the channel open after the upstream's FIN, as a proxied
-    /// connection must so the client can go on sending.
+    /// Connects; `initializer` adds the handlers on `loop`, once, to the channel that
+    /// connected. `halfClosure` keeps the channel open after the upstream's FIN, as a
+    /// proxied connection must so the client can go on sending.
     func connect(
         on loop: any EventLoop,
         halfClosure: Bool = false,
         initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
     ) -> EventLoopFuture<any Channel> {
         // TCP_NODELAY is ClientBootstrap's default; the rest is set in the initializer.
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(self.connectTimeout)
-            .channelInitializer { channel in
+        let bootstrap = ClientBootstrap(group: loop).connectTimeout(self.connectTimeout)
+        if let literal = self.literal {
+            // One address, one attempt: the handlers go in before the channel is active.
+            return bootstrap.channelInitializer { channel in
                 do {
                     try ProxiedChannel.configure(channel, halfClosure: halfClosure)
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
                 return initializer(channel)
-            }
-        if let literal = self.literal {
-            return bootstrap.connect(to: literal)
+            }.connect(to: literal)
         }
-        return bootstrap.connect(host: self.upstream.host, port: self.upstream.port)
+        // A host name may resolve to several addresses, and NIO's Happy Eyeballs runs a
+        // bootstrap's initializer for every attempt. The handlers are made once per
+        // connection: in an attempt that fails, its teardown would unhook them (the
+        // bridge from its partner, a fault stage from its connection) before the next
+        // attempt got them. So each attempt is only configured, reading nothing, and
+        // the handlers go into the channel that connected; reads start after them.
+        let resolving = self.resolver.map { bootstrap.resolver($0) } ?? bootstrap
+        return resolving.channelInitializer { channel in
+            do {
+                try ProxiedChannel.configure(channel, halfClosure: halfClosure, autoRead: false)
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }.connect(host: self.upstream.host, port: self.upstream.port).flatMap { channel in
+            initializer(channel).flatMapThrowing {
+                try channel.syncOptions?.setOption(.autoRead, value: true)
+                return channel
+            }.flatMapError { error in
+                channel.close(promise: nil)
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }
     }
 }
 

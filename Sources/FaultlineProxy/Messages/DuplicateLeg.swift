@@ -115,8 +115,19 @@ final class DuplicateLeg: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        self.context = context
         context.fireChannelActive()
+        self.start(context: context)
+    }
+
+    /// A host-name upstream gets its handlers once connected (`UpstreamDialer`): the
+    /// leg then starts as it is added.
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { self.start(context: context) }
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard self.context == nil else { return }
+        self.context = context
         self.lane.legCanTake(self)
     }
 
