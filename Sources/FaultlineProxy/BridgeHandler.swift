@@ -36,6 +36,13 @@ final class BridgeHandler {
     private var partner: BridgeHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    /// What the partner sent before this side joined a pipeline, and whether its end
+    /// came too: a host-name upstream gets its handlers once connected, and swift-nio
+    /// reads a half-closed client to its end whatever reads were asked for. Written on
+    /// when this side is added; bounded by what the client's socket had buffered.
+    private var early: [ByteBuffer] = []
+    private var earlyEnd = false
+    private var wasAdded = false
     private(set) var ending: Ending = .open
     private var outputClosing = false
     private var outputClosed: EventLoopFuture<Void>?
@@ -70,6 +77,10 @@ final class BridgeHandler {
 
     private func partnerWrite(_ buffer: ByteBuffer) {
         guard let context = self.context else {
+            if !self.wasAdded {
+                self.early.append(buffer)
+                return
+            }
             // This side's channel is gone (its pipeline torn down): the partner read
             // these bytes, and they go nowhere. Counted, so `conn_close` still balances.
             self.bytesLost += buffer.readableBytes
@@ -85,6 +96,7 @@ final class BridgeHandler {
     /// Sends FIN once everything written so far has reached the socket (the `WriteLedger`
     /// at the pipeline's head sees to the waiting).
     private func partnerWriteEOF() {
+        if self.context == nil, !self.wasAdded { self.earlyEnd = true }
         guard let context = self.context, !self.outputClosing else { return }
         self.outputClosing = true
         let promise = context.eventLoop.makePromise(of: Void.self)
@@ -134,6 +146,13 @@ extension BridgeHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.wasAdded = true
+        if !self.early.isEmpty {
+            for buffer in self.early { context.write(NIOAny(buffer), promise: nil) }
+            self.early = []
+            context.flush()
+        }
+        if self.earlyEnd { self.partnerWriteEOF() }
         // The partner may have asked to read before this side existed.
         if context.channel.isWritable {
             self.partner?.partnerBecameWritable()

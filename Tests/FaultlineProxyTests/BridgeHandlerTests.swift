@@ -38,3 +38,28 @@ struct BridgeHandlerTests {
         _ = try? upstream.finish(acceptAlreadyClosed: true)
     }
 }
+
+extension BridgeHandlerTests {
+    /// A host-name upstream gets its handlers once connected, and a client may have sent
+    /// and half-closed by then (swift-nio reads a half-closed socket to its end whatever
+    /// reads were asked for): what came before goes on, then the end, when the
+    /// upstream's side joins its pipeline.
+    @Test func whatThePartnerSentBeforeThisSideWasAddedGoesOnWhenItIs() throws {
+        let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
+        let loop = EmbeddedEventLoop()
+        let client = EmbeddedChannel(handler: clientSide, loop: loop)
+        try client.writeInbound(ByteBuffer(string: "PING\r\n"))
+        client.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(upstreamSide.bytesLost == 0)
+
+        let closes = HeldOutputClose()
+        let upstream = EmbeddedChannel(handler: closes, loop: loop)
+        try upstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try upstream.pipeline.syncOperations.addHandler(upstreamSide)
+        #expect(try upstream.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "PING\r\n"))
+        #expect(closes.held.count == 1, "the client's end went on after its bytes")
+        #expect(upstreamSide.bytesLost == 0)
+        _ = try? client.finish(acceptAlreadyClosed: true)
+        _ = try? upstream.finish(acceptAlreadyClosed: true)
+    }
+}
