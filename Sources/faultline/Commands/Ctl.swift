@@ -114,7 +114,7 @@ struct Ctl: AsyncParsableCommand {
         @OptionGroup var connection: Connection
         @Argument(help: "The proxy's name.") var name: String
         @Option(help: ArgumentHelp("Address to accept clients on (127.0.0.1:0 by default).", valueName: "host:port")) var listen: String?
-        @Option(help: ArgumentHelp("Address of the real service.", valueName: "host:port")) var upstream: String
+        @Option(help: ArgumentHelp("Address of the real service. A host name is resolved for each connection and its addresses are tried in turn.", valueName: "host:port")) var upstream: String
         @Option(help: ArgumentHelp("A profile the server knows by name.", valueName: "name")) var profile: String?
         @Option(help: ArgumentHelp("A profile file, sent as text.", valueName: "file")) var profileFile: String?
         @Option(help: ArgumentHelp("Seed for every fault decision.", valueName: "n")) var seed: UInt64?

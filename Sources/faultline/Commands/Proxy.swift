@@ -64,7 +64,7 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to accept clients on; port 0 picks a free port.", valueName: "host:port"))
     var listen: String
 
-    @Option(help: ArgumentHelp("Address of the real service.", valueName: "host:port"))
+    @Option(help: ArgumentHelp("Address of the real service. A host name is resolved for each TCP connection and its addresses are tried in turn (with --udp, once, at start).", valueName: "host:port"))
     var upstream: String
 
     @Option(help: ArgumentHelp("Name of this proxy in logs and events.", valueName: "name"))
