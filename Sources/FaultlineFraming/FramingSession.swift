@@ -62,7 +62,7 @@ package final class FramingSession {
     ///   the caller adds `makeUnframer(for:)`.
     package func handlers(for direction: Event.Direction, unframe: Bool = true) -> [any ChannelHandler] {
         guard self.configuration.kind != .raw else { return [] }
-        return [self.makeFramer(for: direction, passesUnits: !unframe)]
+        return [self.makeFramingHandler(for: direction, passesUnits: !unframe)]
     }
 
     /// The framing handler for the channel whose reads travel in `direction`.
@@ -70,7 +70,7 @@ package final class FramingSession {
     /// - Parameter passesUnits: hand on `FramedMessage`s (a message stage and an
     ///   unframer follow) rather than bytes; `FramingHandler.passesUnits` can turn it on
     ///   later, when a plan first brings a message rule.
-    package func makeFramer(for direction: Event.Direction, passesUnits: Bool) -> FramingHandler {
+    package func makeFramingHandler(for direction: Event.Direction, passesUnits: Bool) -> FramingHandler {
         precondition(self.configuration.kind != .raw, "raw framing installs no framer")
         return FramingHandler(
             framer: self.makeFramer(for: direction),

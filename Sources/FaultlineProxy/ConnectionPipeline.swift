@@ -78,8 +78,8 @@ final class ConnectionPipeline {
             )
             session.exchange.deliveredToClient = { [clientLedger] in clientLedger.sent }
             self.framing = session
-            self.clientFramer = session.makeFramer(for: .upstream, passesUnits: false)
-            self.upstreamFramer = session.makeFramer(for: .downstream, passesUnits: false)
+            self.clientFramer = session.makeFramingHandler(for: .upstream, passesUnits: false)
+            self.upstreamFramer = session.makeFramingHandler(for: .downstream, passesUnits: false)
             self.clientUnframer = session.makeUnframer(for: .upstream)
             self.upstreamUnframer = session.makeUnframer(for: .downstream)
         }
@@ -169,7 +169,7 @@ final class ConnectionPipeline {
     }
 
     /// The framer for bytes read in `direction`; with message rules, the message stage
-    /// and the unframer after it.
+    /// and the unframer after it, the framer then switched to handing on units.
     private func framers(for direction: Event.Direction) -> [any ChannelHandler] {
         let (framer, unframer) = direction == .upstream ? (self.clientFramer, self.clientUnframer) : (self.upstreamFramer, self.upstreamUnframer)
         guard let framer, let unframer else { return [] }

@@ -33,12 +33,8 @@ struct UpstreamDialer: Sendable {
         if let literal = self.literal {
             // One address, one attempt: the handlers go in before the channel is active.
             return bootstrap.channelInitializer { channel in
-                do {
-                    try ProxiedChannel.configure(channel, halfClosure: halfClosure)
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-                return initializer(channel)
+                channel.eventLoop.makeCompletedFuture { try ProxiedChannel.configure(channel, halfClosure: halfClosure) }
+                    .flatMap { initializer(channel) }
             }.connect(to: literal)
         }
         // A host name may resolve to several addresses, and NIO's Happy Eyeballs runs a
@@ -49,12 +45,9 @@ struct UpstreamDialer: Sendable {
         // the handlers go into the channel that connected; reads start after them.
         let resolving = self.resolver.map { bootstrap.resolver($0) } ?? bootstrap
         return resolving.channelInitializer { channel in
-            do {
+            channel.eventLoop.makeCompletedFuture {
                 try ProxiedChannel.configure(channel, halfClosure: halfClosure, autoRead: false)
-            } catch {
-                return channel.eventLoop.makeFailedFuture(error)
             }
-            return channel.eventLoop.makeSucceededVoidFuture()
         }.connect(host: self.upstream.host, port: self.upstream.port).flatMap { channel in
             initializer(channel).flatMapThrowing {
                 try channel.syncOptions?.setOption(.autoRead, value: true)
