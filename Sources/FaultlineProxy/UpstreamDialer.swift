@@ -64,15 +64,11 @@ struct UpstreamDialer: Sendable {
 /// initialised: a bootstrap's `channelOption`s are applied one by one through a chain
 /// of futures, which cost about a tenth of a proxied connection's CPU.
 enum ProxiedChannel {
-    /// How proxied channels size their reads.
-    ///
-    /// NIO keeps one receive buffer per channel for the channel's whole life, so the
-    /// first size is what every idle connection costs, twice (client and upstream
-    /// side). NIO's default of 2 KiB made those buffers almost half of an idle
-    /// connection's memory. Starting at 512 bytes costs bulk transfers nothing: the
-    /// adaptive allocator grows the buffer after each read that fills it, reaching
-    /// 64 KiB within a few reads.
-    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536)
+    /// Reads per wake-up. NIO keeps a receive buffer for each read of a wake-up, for
+    /// the channel's life; with one, `ReceiveBuffers` decides alone what is kept. A read
+    /// that fills its buffer costs one more wake-up (epoll reports a socket readable
+    /// for as long as it is), which bulk throughput did not show (bench/RESULTS.md).
+    static let readsPerWakeUp: UInt = 1
 
     /// - Parameters:
     ///   - halfClosure: the channel stays open after its peer's FIN.
@@ -84,7 +80,8 @@ enum ProxiedChannel {
         guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
         if noDelay { try options.setOption(.socketOption(.tcp_nodelay), value: 1) }
         try options.setOption(.allowRemoteHalfClosure, value: halfClosure)
-        try options.setOption(.recvAllocator, value: Self.receiveBuffers)
+        try options.setOption(.recvAllocator, value: ReceiveBuffers())
+        try options.setOption(.maxMessagesPerRead, value: Self.readsPerWakeUp)
         if !autoRead { try options.setOption(.autoRead, value: false) }
     }
 }

@@ -118,6 +118,43 @@ package enum HostileClient {
     }
 }
 
+extension HostileClient {
+    /// Opens `count` connections to an echo behind `port`, one after the other, sends
+    /// `bytes` on each in 64 KiB pieces (the proxy's largest read), reading each piece
+    /// back before the next, and returns them open and idle: pooled connections that
+    /// have carried data.
+    package static func carryThenHold(port: Int, count: Int, bytes: Int) throws -> SocketSet {
+        var descriptors: [Int32] = []
+        do {
+            let piece = [UInt8](repeating: UInt8(ascii: "z"), count: 64 * 1024)
+            var back = [UInt8](repeating: 0, count: piece.count)
+            for _ in 0..<count {
+                guard let fd = try SocketClient.connected(port: port, limit: .seconds(30)) else {
+                    throw SocketError(call: "connect", code: ECONNREFUSED)
+                }
+                descriptors.append(fd)
+                var carried = 0
+                while carried < bytes {
+                    let size = min(piece.count, bytes - carried)
+                    let sent = restartingOnSignal { piece.withUnsafeBytes { send(fd, $0.baseAddress, size, Int32(MSG_NOSIGNAL)) } }
+                    guard sent == size else { throw SocketError(call: "send", code: errno) }
+                    var received = 0
+                    while received < size {
+                        let count = restartingOnSignal { back.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + received, size - received, 0) } }
+                        guard count > 0 else { throw SocketError(call: "recv", code: count == 0 ? ECONNRESET : errno) }
+                        received += count
+                    }
+                    carried += size
+                }
+            }
+        } catch {
+            SocketSet(descriptors).close()
+            throw error
+        }
+        return SocketSet(descriptors)
+    }
+}
+
 /// Sockets a test opened itself, closed exactly once: a second `close(2)` of a number
 /// the kernel has since given to someone else (an event loop's socket in a test running
 /// alongside) would close that instead.

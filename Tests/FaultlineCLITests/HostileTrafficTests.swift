@@ -167,4 +167,25 @@ struct HostileTrafficTests {
         #expect(status == 0)
         print("hostile: slowloris \(count): peak growth \(growth) KiB (\(growth / count) KiB per connection), \(descriptors) descriptors, fallbacks \(Self.fallbacks(events).count)")
     }
+
+    /// Connections that carried data and then sit idle, as in a client's pool, keep
+    /// little: NIO would keep each side's receive buffer as large as it grew (64 KiB
+    /// reads), 130 to 330 KiB a connection; the proxy lets it keep only a small one
+    /// (`ReceiveBuffers`), so an idle connection keeps a few KiB (7 here).
+    @Test func connectionsIdleAfterCarryingDataKeepLittle() async throws {
+        let rig = try await Rig.start([])
+        let count = 100
+        let held = try await onOwnThread { try HostileClient.carryThenHold(port: rig.port, count: count, bytes: 256 * 1024) }
+        defer { held.close() }
+        let rss = ProcessMemory.of(rig.proxy.processIdentifier)?.rss ?? Int.max
+        let perConnection = (rss - rig.baselineKiB) / count
+        held.close()
+        let (status, events) = try await rig.stop()
+        #expect(perConnection < 32 || !Sanitized.boundsApply, "\(perConnection) KiB a connection idle after 256 KiB each way")
+        let closes = events.filter { $0["type"] as? String == "conn_close" }
+        #expect(closes.count == count + 1, "\(closes.count) connections closed")
+        #expect(closes.filter { ($0["bytes_to_client"] as? Int) == 256 * 1024 }.count == count)
+        #expect(status == 0)
+        print("hostile: idle after 256 KiB each way: \(perConnection) KiB a connection")
+    }
 }
