@@ -5,24 +5,29 @@ import NIOCore
 /// NIO keeps the buffer a channel reads into, to read into again once nothing else
 /// holds it, for the channel's whole life and as large as it ever grew
 /// (`NIOPooledRecvBufferAllocator`, which has no way to let one go). With NIO's own
-/// allocators a connection that carried bulk data (64 KiB reads) and then sat idle in
-/// a client's pool kept about 330 KiB.
+/// allocators a connection that carried bulk data and then sat idle in a client's pool
+/// kept about 330 KiB.
 ///
-/// This allocator sizes reads as `AdaptiveRecvByteBufferAllocator` does, from 512 bytes
-/// up to 64 KiB, but lets NIO reuse a buffer only while reads fit in `kept` bytes:
-/// small requests and replies read into the same buffer as before, while each larger
-/// read gets a fresh buffer, freed once its bytes are written on. So an idle connection
-/// keeps `kept` bytes a side whatever it carried. The price is an allocation per large
-/// read (bench/RESULTS.md measures it).
+/// This allocator sizes reads as `AdaptiveRecvByteBufferAllocator` does, doubling after
+/// each read that fills its buffer and halving after small ones, from 512 bytes up to
+/// `largest`, but lets NIO reuse a buffer only while reads fit in `kept` bytes: small
+/// requests and replies read into the same buffer as before, while each larger read
+/// gets a fresh buffer, freed once its bytes are written on. So an idle connection keeps
+/// `kept` bytes a side whatever it carried.
 ///
 /// It needs one read per wake-up (`ProxiedChannel.readsPerWakeUp`): NIO keeps as many
-/// buffers as reads per wake-up, and the fresh ones would join that pool.
+/// buffers as reads per wake-up, and the fresh ones would join that pool. One read of
+/// up to 256 KiB moves what NIO's four reads of up to 64 KiB did, with one write where
+/// there were several: bulk data took less CPU per byte than before (bench/RESULTS.md).
 struct ReceiveBuffers: RecvByteBufferAllocator {
     /// The first read's size and the largest buffer NIO keeps: the first size is what
     /// every idle connection costs, twice (client and upstream side).
     static let kept = 512
 
-    private var sizes = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: Self.kept, maximum: 65_536)
+    /// The largest read: what a bulk transfer reads at each wake-up.
+    static let largest = 262_144
+
+    private var sizes = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: Self.kept, maximum: Self.largest)
 
     func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
         self.sizes.buffer(allocator: allocator)

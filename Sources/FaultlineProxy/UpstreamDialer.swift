@@ -66,8 +66,9 @@ struct UpstreamDialer: Sendable {
 enum ProxiedChannel {
     /// Reads per wake-up. NIO keeps a receive buffer for each read of a wake-up, for
     /// the channel's life; with one, `ReceiveBuffers` decides alone what is kept. A read
-    /// that fills its buffer costs one more wake-up (epoll reports a socket readable
-    /// for as long as it is), which bulk throughput did not show (bench/RESULTS.md).
+    /// that fills its buffer is followed by another wake-up at once (epoll reports a
+    /// socket readable for as long as it is), and `ReceiveBuffers.largest` makes that
+    /// one read as large as NIO's default four were.
     static let readsPerWakeUp: UInt = 1
 
     /// - Parameters:

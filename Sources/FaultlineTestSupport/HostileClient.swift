@@ -120,7 +120,7 @@ package enum HostileClient {
 
 extension HostileClient {
     /// Opens `count` connections to an echo behind `port`, one after the other, sends
-    /// `bytes` on each in 64 KiB pieces (the proxy's largest read), reading each piece
+    /// `bytes` on each in 64 KiB pieces (enough for the proxy's reads to grow), reading each piece
     /// back before the next, and returns them open and idle: pooled connections that
     /// have carried data.
     package static func carryThenHold(port: Int, count: Int, bytes: Int) throws -> SocketSet {
