@@ -155,6 +155,49 @@ extension HostileClient {
     }
 }
 
+extension HostileClient {
+    /// Opens `count` UDP sockets towards `port` on 127.0.0.1 (a session each at a UDP
+    /// proxy), sends `burst` datagrams of `size` bytes on each at once, then takes the
+    /// echoes that come within 2 s (the kernel may drop some under load), and returns
+    /// the sockets open with how many echoes came back.
+    package static func burstThenHold(port: Int, count: Int, burst: Int, size: Int) throws -> (sockets: SocketSet, echoes: Int) {
+        var descriptors: [Int32] = []
+        var echoes = 0
+        do {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+            let payload = [UInt8](repeating: UInt8(ascii: "u"), count: size)
+            var back = [UInt8](repeating: 0, count: 65_536)
+            var wait = timeval(tv_sec: 2, tv_usec: 0)
+            for _ in 0..<count {
+                let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+                guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
+                descriptors.append(fd)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                guard connected == 0 else { throw SocketError(call: "connect", code: errno) }
+                for _ in 0..<burst {
+                    let sent = restartingOnSignal { payload.withUnsafeBytes { send(fd, $0.baseAddress, size, 0) } }
+                    guard sent == size else { throw SocketError(call: "send", code: errno) }
+                }
+                for _ in 0..<burst {
+                    let received = restartingOnSignal { back.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
+                    guard received > 0 else { break }
+                    echoes += 1
+                }
+            }
+        } catch {
+            SocketSet(descriptors).close()
+            throw error
+        }
+        return (SocketSet(descriptors), echoes)
+    }
+}
+
 /// Sockets a test opened itself, closed exactly once: a second `close(2)` of a number
 /// the kernel has since given to someone else (an event loop's socket in a test running
 /// alongside) would close that instead.

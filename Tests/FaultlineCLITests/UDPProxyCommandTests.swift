@@ -68,6 +68,32 @@ struct UDPProxyCommandTests {
         }
     }
 
+    /// Idle UDP sessions keep one receive buffer each. NIO reads each datagram into a
+    /// 64 KiB buffer that it keeps for the session's socket, and keeps one more for
+    /// every reply still held when it reads again (each waits for the tick's flush);
+    /// the proxy passes replies on as copies of their own size, so a session keeps one:
+    /// about 70 KiB, where a burst of 16 replies left over 1 MiB, and one reply 134 KiB.
+    @Test func sessionsIdleAfterABurstKeepOneReceiveBuffer() async throws {
+        let echo = try await TestDatagramEcho.start()
+        let proxy = try FaultlineBinary.start(["proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)"])
+        defer { proxy.signal(SIGKILL) }
+        let port = try #require(await proxy.listeningPort())
+        let warm = try await onOwnThread { try HostileClient.burstThenHold(port: port, count: 1, burst: 1, size: 100) }
+        warm.sockets.close()
+        #expect(warm.echoes == 1)
+        let baseline = try #require(ProcessMemory.of(proxy.processIdentifier)?.rss)
+        let count = 200
+        let held = try await onOwnThread { try HostileClient.burstThenHold(port: port, count: count, burst: 16, size: 1_000) }
+        defer { held.sockets.close() }
+        let perSession = (try #require(ProcessMemory.of(proxy.processIdentifier)?.rss) - baseline) / count
+        #expect(held.echoes >= count, "\(held.echoes) of \(count * 16) datagrams echoed")
+        #expect(perSession < 100 || !Sanitized.boundsApply, "\(perSession) KiB a session idle after a burst of 16")
+        proxy.signal(SIGTERM)
+        #expect(try await withTimeout(.seconds(30)) { await proxy.exitStatus() } == 0)
+        await echo.stop()
+        print("udp: idle after a burst of 16: \(perSession) KiB a session, \(held.echoes) of \(count * 16) echoed")
+    }
+
     @Test func sigintAlsoStopsCleanly() async throws {
         let proxy = try FaultlineBinary.start(["proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9"])
         _ = try #require(await proxy.listeningPort())

@@ -224,7 +224,7 @@ final class DatagramFaultStage {
             let timer = self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(hold.delay.nanoseconds)) {
                 if let entry = self.held.take(id: id) { self.release(entry, reason: "delay") }
             }
-            return Held(ordinal: ordinal, buffer: Self.compact(buffer), disposition: disposition, heldAt: self.eventLoop.now, timer: timer)
+            return Held(ordinal: ordinal, buffer: buffer.compacted(), disposition: disposition, heldAt: self.eventLoop.now, timer: timer)
         }
     }
 
@@ -250,7 +250,7 @@ final class DatagramFaultStage {
             return
         }
         self.record(delay.decision, ordinal: ordinal, bytes: buffer.readableBytes)
-        let compact = Self.compact(buffer)
+        let compact = buffer.compacted()
         self.later(delay.amount) { self.transmit(compact, ordinal: ordinal, disposition: disposition) }
     }
 
@@ -263,7 +263,7 @@ final class DatagramFaultStage {
         self.counters.bytesDuplicated += duplicate.copies * buffer.readableBytes
         for copy in 1...duplicate.copies {
             if duplicate.gap > .zero && !self.flushing {
-                let compact = Self.compact(buffer)
+                let compact = buffer.compacted()
                 self.later(duplicate.gap * copy) { self.emit(compact, ordinal: ordinal, rate: disposition.rate) }
             } else {
                 self.emit(buffer, ordinal: ordinal, rate: disposition.rate)
@@ -292,7 +292,7 @@ final class DatagramFaultStage {
             return
         }
         if rate.limit.excess == .queue && limiter.queue.count < rate.limit.queueLimit {
-            limiter.queue.append((Self.compact(buffer), ordinal))
+            limiter.queue.append((buffer.compacted(), ordinal))
             self.record(
                 rate.decision,
                 action: "queue",
@@ -429,17 +429,10 @@ final class DatagramFaultStage {
         self.events.record(event)
     }
 
-    /// A copy that owns exactly its bytes.
-    private static func compact(_ buffer: ByteBuffer) -> ByteBuffer {
-        var copy = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
-        copy.writeImmutableBuffer(buffer)
-        return copy
-    }
-
     /// A copy of `buffer` with the given bits flipped (bit 0 = most significant bit of
     /// the first readable byte).
     static func flipping(_ bits: [Int], in buffer: ByteBuffer) -> ByteBuffer {
-        var copy = Self.compact(buffer)
+        var copy = buffer.compacted()
         let start = copy.readerIndex
         for bit in bits where bit / 8 < copy.readableBytes {
             let index = start + bit / 8
