@@ -118,9 +118,17 @@ package final class TCPProxy: Sendable {
                 // instead of spinning on the failing accept.
                 let backoff = AcceptBackoff(proxy: self.configuration.name, events: self.events)
                 let acceptor = Acceptor { [self] child, ordinal in
-                    // Reads wait for the upstream (`dialUpstream` turns them on).
-                    try ProxiedChannel.configure(child, halfClosure: true, noDelay: true, autoRead: false)
-                    try self.accept(child, ordinal: ordinal)
+                    do {
+                        // Reads wait for the upstream (`dialUpstream` turns them on).
+                        try ProxiedChannel.configure(child, halfClosure: true, noDelay: true, autoRead: false)
+                        try self.accept(child, ordinal: ordinal)
+                    } catch {
+                        // The client is closed unserved: say why, as for an unreachable upstream.
+                        var logger = self.logger
+                        logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
+                        logger.warning("could not set up the client's connection, closing it", metadata: ["error": "\(error)"])
+                        throw error
+                    }
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([backoff, acceptor])

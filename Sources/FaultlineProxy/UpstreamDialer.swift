@@ -79,7 +79,7 @@ enum ProxiedChannel {
         // Every proxied channel is a NIO socket channel, which has them; skipping the
         // options silently would leave a client reading before its upstream exists.
         guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
-        if noDelay { try options.setOption(.socketOption(.tcp_nodelay), value: 1) }
+        if noDelay { try options.setOption(.tcpOption(.tcp_nodelay), value: 1) }
         try options.setOption(.allowRemoteHalfClosure, value: halfClosure)
         try options.setOption(.recvAllocator, value: ReceiveBuffers())
         try options.setOption(.maxMessagesPerRead, value: Self.readsPerWakeUp)

@@ -60,7 +60,7 @@ final class ReplayConnection: Sendable {
         do {
             let (channel, reply) = try await ClientBootstrap(group: group)
                 .connectTimeout(amount)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connect(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let promise = channel.eventLoop.makePromise(of: ReplayReply.self)
