@@ -89,6 +89,29 @@ struct FramingHandlerTests {
         #expect(try channel.finish().isClean)
     }
 
+    /// Without a message stage the whole messages of one read go on as one buffer, in
+    /// order and byte for byte, each still a `message` event; a message still incomplete
+    /// waits, and what follows a fallback goes on after what came before it.
+    @Test func theDirectPathPassesTheMessagesOfOneReadAsOneBuffer() throws {
+        let events = MemoryEventSink()
+        let configuration = FramingConfiguration(kind: .line, limits: FramingLimits(maxMessageBytes: 4_096))
+        let session = FramingSession(configuration: configuration, proxy: "p", connection: 7, events: events)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(session.makeFramingHandler(for: .upstream, passesUnits: false))
+        let lines = (0..<500).map { "line \($0)\n" }.joined()
+        try channel.writeInbound(buffer(lines + "part"))
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == lines)
+        #expect(try channel.readInbound(as: ByteBuffer.self) == nil, "the incomplete line waits")
+        try channel.writeInbound(buffer("ial\nnext\n"))
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "partial\nnext\n")
+        #expect(events.events.filter { $0.type == .message }.count == 502)
+        try channel.writeInbound(buffer("ok\n" + String(repeating: "x", count: 5_000)))
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "ok\n")
+        #expect(try channel.readInbound(as: ByteBuffer.self)?.readableBytes == 5_000, "over the limit, the rest falls back")
+        #expect(events.events.contains { $0.type == .framingFallback })
+        _ = try channel.finish()
+    }
+
     @Test func payloadsAreRecordedOnlyWhenAsked() throws {
         let events = MemoryEventSink()
         let (channel, _) = try Self.channel(.line, events: events, recordPayloads: true)
