@@ -325,6 +325,14 @@ package final class TCPProxy: Sendable {
             case .failure(let error):
                 var logger = self.logger
                 logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
+                // A client that left (a reset at once, say) while its upstream was being
+                // dialled fails the dial's set-up with I/O on its closed channel: not the
+                // upstream's doing, and, as when the dial succeeds after it left, nothing
+                // was proxied, so nothing is recorded.
+                if !client.isActive, let failure = error as? ChannelError, failure == .ioOnClosedChannel {
+                    logger.debug("client left before its upstream was connected")
+                    return
+                }
                 logger.warning(
                     "upstream unreachable, closing client",
                     metadata: ["upstream": "\(upstream)", "error": "\(error)"]

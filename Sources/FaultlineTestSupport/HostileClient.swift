@@ -198,6 +198,21 @@ extension HostileClient {
     }
 }
 
+extension HostileClient {
+    /// Connects to `port` `count` times, one after the other, and resets each connection
+    /// at once (SO_LINGER 0, then close): a client that gives up before anything happens.
+    package static func resetAtOnce(port: Int, count: Int) throws {
+        for _ in 0..<count {
+            guard let fd = try SocketClient.connected(port: port, limit: .seconds(30)) else {
+                throw SocketError(call: "connect", code: ECONNREFUSED)
+            }
+            var abort = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+            close(fd)
+        }
+    }
+}
+
 /// Sockets a test opened itself, closed exactly once: a second `close(2)` of a number
 /// the kernel has since given to someone else (an event loop's socket in a test running
 /// alongside) would close that instead.

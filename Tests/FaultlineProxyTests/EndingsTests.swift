@@ -171,6 +171,23 @@ struct EndingsTests {
         #expect(errors.allSatisfy { $0.upstream == "127.0.0.1:\(closedPort)" })
     }
 
+    /// A client that resets at once, while its upstream is still being dialled, is not
+    /// blamed on the upstream: no `upstream_error` (every such client once logged one,
+    /// "I/O on closed channel", and a warning that the upstream was unreachable).
+    @Test func aClientThatLeavesDuringTheDialIsNoUpstreamError() async throws {
+        let server = try await TestServer.echo()
+        let events = MemoryEventSink()
+        try await withProxy(upstreamPort: server.port, events: events) { _, port in
+            try await onOwnThread { try HostileClient.resetAtOnce(port: port, count: 100) }
+            // An ordinary exchange after them: the upstream was there all along.
+            let ending = try await SocketClient.exchange(port: port, request: "after\n", finish: true, limit: .seconds(30))
+            #expect(ending == .eof("after\n"))
+        }
+        await server.stop()
+        let errors = events.events.filter { $0.type == .upstreamError }
+        #expect(errors.count == 0, "resets blamed on the upstream: \(errors.first?.reason ?? "")")
+    }
+
     /// A free port: bound once, then released.
     static func portWithNobodyListening() async throws -> Int {
         let server = try await TestServer.echo()
