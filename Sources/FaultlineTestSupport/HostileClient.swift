@@ -176,6 +176,9 @@ extension HostileClient {
                 guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }
                 descriptors.append(fd)
                 setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+                // Room for a whole burst of echoes (the default holds about 200 KiB).
+                var room: Int32 = 4 << 20
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &room, socklen_t(MemoryLayout<Int32>.size))
                 let connected = withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
                 }

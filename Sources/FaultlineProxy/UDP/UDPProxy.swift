@@ -16,6 +16,15 @@ import Synchronization
 package final class UDPProxy: Sendable {
     /// The largest UDP payload (IPv4: 65,535 − 8 − 20 = 65,507; a little headroom).
     static let maximumDatagram = 65_536
+    /// How much a UDP socket's writes may hold before datagrams are dropped (as a full
+    /// router queue drops them). Writes wait only until the end of the event loop's
+    /// tick, when they leave together; swift-nio's default of 64 KiB dropped most of a
+    /// burst of large datagrams that the socket would have taken at once.
+    static let sendQueue = WriteBufferWaterMark(low: 1 << 20, high: 2 << 20)
+    /// The receive buffer asked for on every UDP socket, the listener's and each
+    /// session's: room for a burst of about 60 of the largest datagrams while the event
+    /// loop is busy. The kernel caps it at `net.core.rmem_max`.
+    static let receiveBufferBytes = 4 << 20
 
     package let configuration: UDPProxyConfiguration
     /// The plan in force, which `apply` changes while the proxy runs.
@@ -90,7 +99,8 @@ package final class UDPProxy: Sendable {
         let bootstrap = DatagramBootstrap(group: loop)
             // No SO_REUSEADDR: on Linux it lets two UDP sockets share a port, which
             // would hide "address already in use".
-            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.socketOption(.so_rcvbuf), value: Self.receiveBufferBytes)
+            .channelOption(.writeBufferWaterMark, value: Self.sendQueue)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maximumDatagram))
             .channelOption(.maxMessagesPerRead, value: 16)
             .channelInitializer { channel in

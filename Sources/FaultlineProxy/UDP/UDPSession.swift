@@ -191,6 +191,10 @@ final class UDPSession {
 
         let loop = self.eventLoop
         let bootstrap = DatagramBootstrap(group: loop)
+            .channelOption(.writeBufferWaterMark, value: UDPProxy.sendQueue)
+            // Replies come in bursts too: the kernel's default (about 208 KiB) holds
+            // three of the largest.
+            .channelOption(.socketOption(.so_rcvbuf), value: UDPProxy.receiveBufferBytes)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: UDPProxy.maximumDatagram))
             .channelOption(.maxMessagesPerRead, value: 16)
             .channelInitializer { [session = NIOLoopBound(self, eventLoop: loop)] channel in
