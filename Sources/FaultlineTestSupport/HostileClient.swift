@@ -164,10 +164,6 @@ extension HostileClient {
         var descriptors: [Int32] = []
         var echoes = 0
         do {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
             let payload = [UInt8](repeating: UInt8(ascii: "u"), count: size)
             var back = [UInt8](repeating: 0, count: 65_536)
             var wait = timeval(tv_sec: 2, tv_usec: 0)
@@ -179,10 +175,7 @@ extension HostileClient {
                 // Room for a whole burst of echoes (the default holds about 200 KiB).
                 var room: Int32 = 4 << 20
                 setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &room, socklen_t(MemoryLayout<Int32>.size))
-                let connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-                guard connected == 0 else { throw SocketError(call: "connect", code: errno) }
+                guard SocketClient.connect(fd, loopbackPort: port) == 0 else { throw SocketError(call: "connect", code: errno) }
                 for _ in 0..<burst {
                     let sent = restartingOnSignal { payload.withUnsafeBytes { send(fd, $0.baseAddress, size, 0) } }
                     guard sent == size else { throw SocketError(call: "send", code: errno) }

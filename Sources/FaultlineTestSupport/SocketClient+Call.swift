@@ -17,15 +17,7 @@ extension SocketClient {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
+        let result = Self.connect(fd, loopbackPort: port)
         // A reset can beat the end of the handshake.
         if result != 0 {
             let code = errno == EINTR ? Self.finishInterruptedConnect(fd) : errno
@@ -35,6 +27,25 @@ extension SocketClient {
             throw SocketError(call: "connect", code: code)
         }
         return fd
+    }
+
+    /// 127.0.0.1:`port` as the socket calls take it.
+    static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    /// `connect(2)` to 127.0.0.1:`port`: 0, or -1 with `errno` set.
+    static func connect(_ fd: Int32, loopbackPort port: Int) -> Int32 {
+        var address = Self.loopback(port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
     }
 
     /// A connect that a signal interrupted goes on in the kernel: wait for it to end

@@ -172,11 +172,7 @@ struct RecordsCommandTests {
         let arguments = ["capture", "--interface", "lo", "-w", file, "--count", "1"]
         let result: ChildProcess.Result
         if geteuid() == 0 {
-            let setpriv = try #require(
-                ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) },
-                "setpriv (util-linux) is needed to drop CAP_NET_RAW"
-            )
-            result = try await ChildProcess.run(URL(fileURLWithPath: setpriv), ["--bounding-set=-net_raw,-net_admin", "--inh-caps=-all", "--", FaultlineBinary.url.path] + arguments)
+            result = try await ChildProcess.run(try UnprivilegedUserTests.setpriv(), ["--bounding-set=-net_raw,-net_admin", "--inh-caps=-all", "--", FaultlineBinary.url.path] + arguments)
         } else {
             result = try await FaultlineBinary.run(arguments)
         }

@@ -12,13 +12,18 @@ import Testing
     .enabled(if: geteuid() == 0, "switching to an unprivileged user needs root; run as any other user, the whole suite is unprivileged already")
 )
 struct UnprivilegedUserTests {
+    /// util-linux's `setpriv`, which runs a command with fewer privileges.
+    static func setpriv() throws -> URL {
+        let path = try #require(
+            ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "setpriv (util-linux) is needed to run with fewer privileges"
+        )
+        return URL(fileURLWithPath: path)
+    }
+
     /// `faultline ARGS...` as uid and gid 65534 (`nobody`), with no supplementary groups.
     static func asNobody(_ arguments: [String]) throws -> (URL, [String]) {
-        let setpriv = try #require(
-            ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) },
-            "setpriv (util-linux) is needed to run as another user"
-        )
-        return (URL(fileURLWithPath: setpriv), ["--reuid=65534", "--regid=65534", "--clear-groups", "--", FaultlineBinary.url.path] + arguments)
+        (try Self.setpriv(), ["--reuid=65534", "--regid=65534", "--clear-groups", "--", FaultlineBinary.url.path] + arguments)
     }
 
     @Test func theProxyCarriesConnectionsAsAnUnprivilegedUser() async throws {

@@ -16,15 +16,23 @@ import Synchronization
 package final class UDPProxy: Sendable {
     /// The largest UDP payload (IPv4: 65,535 − 8 − 20 = 65,507; a little headroom).
     static let maximumDatagram = 65_536
-    /// How much a UDP socket's writes may hold before datagrams are dropped (as a full
-    /// router queue drops them). Writes wait only until the end of the event loop's
-    /// tick, when they leave together; swift-nio's default of 64 KiB dropped most of a
-    /// burst of large datagrams that the socket would have taken at once.
-    static let sendQueue = WriteBufferWaterMark(low: 1 << 20, high: 2 << 20)
-    /// The receive buffer asked for on every UDP socket, the listener's and each
-    /// session's: room for a burst of about 60 of the largest datagrams while the event
-    /// loop is busy. The kernel caps it at `net.core.rmem_max`.
-    static let receiveBufferBytes = 4 << 20
+
+    /// A bootstrap for any of the proxy's UDP sockets, the listener's and each
+    /// session's (replies come in bursts too).
+    /// - The receive buffer has room for a burst of about 60 of the largest datagrams
+    ///   while the event loop is busy (the kernel caps it at `net.core.rmem_max`; its
+    ///   default, about 208 KiB, holds three).
+    /// - Writes may hold 2 MiB before datagrams are dropped, as a full router queue
+    ///   drops them. They wait only until the end of the loop's tick, when they leave
+    ///   together; swift-nio's default of 64 KiB dropped most of a burst of large
+    ///   datagrams that the socket would have taken at once.
+    static func bootstrap(on loop: any EventLoop) -> DatagramBootstrap {
+        DatagramBootstrap(group: loop)
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.writeBufferWaterMark, value: WriteBufferWaterMark(low: 1 << 20, high: 2 << 20))
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maximumDatagram))
+            .channelOption(.maxMessagesPerRead, value: 16)
+    }
 
     package let configuration: UDPProxyConfiguration
     /// The plan in force, which `apply` changes while the proxy runs.
@@ -96,13 +104,9 @@ package final class UDPProxy: Sendable {
                 eventLoop: loop
             )
         }.get()
-        let bootstrap = DatagramBootstrap(group: loop)
-            // No SO_REUSEADDR: on Linux it lets two UDP sockets share a port, which
-            // would hide "address already in use".
-            .channelOption(.socketOption(.so_rcvbuf), value: Self.receiveBufferBytes)
-            .channelOption(.writeBufferWaterMark, value: Self.sendQueue)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maximumDatagram))
-            .channelOption(.maxMessagesPerRead, value: 16)
+        // No SO_REUSEADDR: on Linux it lets two UDP sockets share a port, which would
+        // hide "address already in use".
+        let bootstrap = Self.bootstrap(on: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(table.value)

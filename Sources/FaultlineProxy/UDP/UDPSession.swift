@@ -190,13 +190,7 @@ final class UDPSession {
         self.armIdleTimer(in: self.shared.idleTimeout)
 
         let loop = self.eventLoop
-        let bootstrap = DatagramBootstrap(group: loop)
-            .channelOption(.writeBufferWaterMark, value: UDPProxy.sendQueue)
-            // Replies come in bursts too: the kernel's default (about 208 KiB) holds
-            // three of the largest.
-            .channelOption(.socketOption(.so_rcvbuf), value: UDPProxy.receiveBufferBytes)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: UDPProxy.maximumDatagram))
-            .channelOption(.maxMessagesPerRead, value: 16)
+        let bootstrap = UDPProxy.bootstrap(on: loop)
             .channelInitializer { [session = NIOLoopBound(self, eventLoop: loop)] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(UDPUpstreamHandler(session: session.value))
