@@ -20,8 +20,10 @@ import Glibc
 /// At the head of a proxied channel it also makes `close(mode: .output)` wait for
 /// earlier writes, as `FlushingHalfCloseHandler` does: one handler rather than two,
 /// because every handler costs each idle connection a pipeline context, twice.
-package final class WriteLedger: ChannelDuplexHandler {
-    package typealias InboundIn = NIOAny
+///
+/// Outbound only: swift-nio passes inbound events (every read) straight by a context
+/// whose handler takes none, without calling it.
+package final class WriteLedger: ChannelOutboundHandler {
     package typealias OutboundIn = ByteBuffer
 
     private(set) var sent = 0

@@ -241,16 +241,19 @@ package final class EventLog: EventSink {
                 state.pendingDrops = 0
                 return (batch, drops, state.firstDropTime, state.closing)
             }
-            guard let taken else {
+            guard var taken else {
                 self.wake.wait()
                 continue
             }
             self.testHooks?.taken.signal()
             var lines = 0
-            for pending in taken.batch {
-                var event = pending.event
-                if event.time == nil { event.time = writer.timeText(pending.time) }
-                writer.append(event)
+            // Stamped in place: an event is most of a kilobyte, and a copy of it would
+            // retain and release each of its strings once more.
+            for index in taken.batch.indices {
+                if taken.batch[index].event.time == nil {
+                    taken.batch[index].event.time = writer.timeText(taken.batch[index].time)
+                }
+                writer.append(taken.batch[index].event)
                 lines += 1
             }
             if taken.drops > 0 {
