@@ -46,6 +46,9 @@ final class ConnectionPipeline {
     /// keeps this object past the connection's close (the registry lets go of it then).
     private(set) var client: (any Channel)?
     private(set) var upstream: (any Channel)?
+    /// The proxy closed this connection while both its sides were open, at the end of
+    /// a shutdown's grace period: `conn_close` then says the proxy ended it.
+    private(set) var closedAtShutdown = false
     /// Whether the message stages are in (they need framing and a message rule).
     private var hasMessageStages = false
     private var isBridged = false
@@ -151,6 +154,13 @@ final class ConnectionPipeline {
                 try? handlers.addHandler(WireTap(capture: capture, role: role), position: .after(ledger))
             }
         }
+    }
+
+    /// The proxy is about to close both sides at the end of a shutdown's grace period.
+    /// Only a connection still open both ways counts as ended by the proxy: a side that
+    /// had already ended, ended first.
+    func markClosedAtShutdown() {
+        if self.clientBridge.endedAt == nil, self.upstreamBridge.endedAt == nil { self.closedAtShutdown = true }
     }
 
     /// The upstream is connected: timed faults start counting.

@@ -87,12 +87,22 @@ final class ConnectionRegistry: Sendable {
     }
 
     /// Closes both channels of every open connection; completes when all are finished.
+    /// A connection whose two sides were both still open is marked as closed by the
+    /// proxy first (on its loop, before either close is seen), so its `conn_close` does
+    /// not blame whichever side saw the close first.
     func closeAll(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        let channels = self.state.withLock { state in
-            state.entries.values.flatMap { [$0.client] + ($0.upstream.map { [$0] } ?? []) }
-        }
-        for channel in channels {
-            channel.close(promise: nil)
+        let entries = self.state.withLock { Array($0.entries.values) }
+        for entry in entries {
+            let channels = [entry.client] + (entry.upstream.map { [$0] } ?? [])
+            guard let pipeline = entry.pipeline else {
+                channels.forEach { $0.close(promise: nil) }
+                continue
+            }
+            let loop = entry.client.eventLoop
+            loop.execute {
+                pipeline.value(on: loop).markClosedAtShutdown()
+                channels.forEach { $0.close(promise: nil) }
+            }
         }
         let drained = eventLoop.makePromise(of: Void.self)
         self.notifyWhenEmpty(drained)

@@ -390,8 +390,8 @@ package final class TCPProxy: Sendable {
             let injected = pipeline.clientLedger.injectedSent
             event.injectedDownstream = injected > 0 ? injected : nil
         }
-        event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
-        if pipeline.faults?.severed == true {
+        event.reason = pipeline.closedAtShutdown ? "shutdown" : Self.closeReason(client: client.ending, upstream: upstream.ending)
+        if pipeline.faults?.severed == true || pipeline.closedAtShutdown {
             event.closedBy = "proxy"
         } else if client.endedFirst {
             event.closedBy = "client"

@@ -122,6 +122,48 @@ struct RetryFactsTests {
     }
 }
 
+/// A proxy that stops while a request waits for its reply closes the connection when its
+/// grace runs out: the log says the proxy closed it (`shutdown`), not the client, so
+/// `faultline check retries` does not read the proxy's close as a client's timeout.
+@Suite(.timeLimit(.minutes(1)))
+struct ShutdownCloseTests {
+    @Test func aConnectionClosedWhenTheGraceRunsOutIsClosedByTheProxy() async throws {
+        // A server that reads requests and never answers.
+        let server = try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, _ in
+                for try await _ in inbound {}
+            }
+        }
+        let events = AwaitableEventSink()
+        let proxy = TCPProxy(
+            configuration: TCPProxyConfiguration(
+                name: "test",
+                listen: HostPort(host: "127.0.0.1", port: 0),
+                upstream: HostPort(host: "127.0.0.1", port: server.port),
+                connectTimeout: testDialTimeout,
+                framing: RetryFactsTests.http
+            ),
+            group: MultiThreadedEventLoopGroup.singleton,
+            events: events,
+            logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let port = try await proxy.start().port!
+        let client = try await TestClient.connect(port: port)
+        try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"))
+            _ = try await RetryFactsTests.event(events) { $0.type == .message && $0.direction == .upstream }
+            await proxy.shutdown(grace: .zero)
+            // The client still waits: what it reads next is the end the proxy made.
+            do { for try await _ in inbound {} } catch {}
+        }
+        await server.stop()
+        let close = try #require(events.events.first { $0.type == .connectionClose })
+        #expect(close.closedBy == "proxy")
+        #expect(close.reason == "shutdown")
+        #expect(close.unansweredUnit == 0, "the request was still owed its reply")
+    }
+}
+
 /// A UDP proxy with a log records every datagram as a `message`: requests with their
 /// fingerprint and attempt, replies with the request they answer.
 @Suite(.timeLimit(.minutes(1)))
