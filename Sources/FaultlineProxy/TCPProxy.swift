@@ -333,16 +333,17 @@ package final class TCPProxy: Sendable {
                     logger.debug("client left before its upstream was connected")
                     return
                 }
+                let reason = ConnectFailure.describe(error)
                 logger.warning(
                     "upstream unreachable, closing client",
-                    metadata: ["upstream": "\(upstream)", "error": "\(error)"]
+                    metadata: ["upstream": "\(upstream)", "error": "\(reason)"]
                 )
                 var event = Event(.upstreamError)
                 event.proxy = self.configuration.name
                 event.conn = ordinal
                 event.client = client.remoteAddress?.hostPortText
                 event.upstream = upstream.description
-                event.reason = "\(error)"
+                event.reason = reason
                 event.mono = client.eventLoop.now.uptimeNanoseconds
                 self.events.record(event)
                 client.close(promise: nil)

@@ -3,7 +3,8 @@ import Foundation
 
 /// `faultline log export`: the events in shapes other tools take.
 ///
-/// - `json`: one JSON array of the events, fields as in the log.
+/// - `json`: one JSON array of the events, fields as in the log and, as there, in
+///   alphabetical order, so the same events always export to the same bytes.
 /// - `csv`: RFC 4180, a header row, one row per event. Columns are the log's fields, the
 ///   common ones first in a fixed order, then any others in alphabetical order, so new
 ///   fields show up without a change here. `params` becomes `key=value;key=value`.
@@ -22,7 +23,7 @@ package enum LogExport {
 
     package static func json(_ events: [Event]) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .prettyPrinted]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .prettyPrinted, .sortedKeys]
         var data = try encoder.encode(events)
         data.append(0x0A)
         return data

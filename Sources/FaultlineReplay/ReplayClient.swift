@@ -1,5 +1,6 @@
 import FaultlineCore
 import FaultlineFraming
+import FaultlineProxy
 import NIOCore
 import NIOPosix
 
@@ -71,7 +72,7 @@ final class ReplayConnection: Sendable {
                 }
             return ReplayConnection(channel: channel, reply: reply)
         } catch {
-            throw ReplayFailure(kind: .connect, description: "cannot connect to \(address): \(error)")
+            throw ReplayFailure(kind: .connect, description: "cannot connect to \(address): \(ConnectFailure.describe(error))")
         }
     }
 

@@ -80,6 +80,13 @@ struct RecordsCommandTests {
         #expect(json.status == 0)
         let array = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
         #expect(array?.count == events.count)
+        // The same events export to the same bytes: keys in the log's alphabetical order.
+        let again = try await FaultlineBinary.run(["log", "export", log, "--format", "json"])
+        #expect(again.stdout == json.stdout)
+        let firstKeys = json.stdout.split(separator: "\n").prefix { $0 != "  }," && $0 != "  }" }
+            .filter { $0.hasPrefix("    \"") }.map { $0.dropFirst(5).prefix { $0 != "\"" } }
+        #expect(firstKeys.count > 3)
+        #expect(firstKeys == firstKeys.sorted())
     }
 
     /// A capture whose writer cannot keep up drops packets, and the log says how many:

@@ -169,6 +169,8 @@ struct EndingsTests {
         let errors = events.events.filter { $0.type == .upstreamError }
         #expect(errors.count == 3)
         #expect(errors.allSatisfy { $0.upstream == "127.0.0.1:\(closedPort)" })
+        // Said in words, not as swift-nio's "connection reset (error set): …" for a refusal.
+        #expect(errors.allSatisfy { $0.reason == "Connection refused (errno \(ECONNREFUSED))" }, "reason: \(errors.first?.reason ?? "")")
     }
 
     /// A client that resets at once, while its upstream is still being dialled, is not

@@ -153,7 +153,7 @@ final class DuplicateLane {
         guard leg === self.leg else { return }
         self.leg = nil
         self.dialing = false
-        self.dropWaiting("cannot connect for the copy: \(error)")
+        self.dropWaiting("cannot connect for the copy: \(ConnectFailure.describe(error))")
     }
 
     /// Every waiting copy ends unsent, saying why.

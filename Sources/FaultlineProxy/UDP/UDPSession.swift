@@ -237,13 +237,14 @@ final class UDPSession {
     }
 
     private func failOpening(_ error: any Error) {
-        self.logger.warning("cannot open an upstream socket, dropping the session", metadata: ["error": "\(error)"])
+        let reason = ConnectFailure.describe(error)
+        self.logger.warning("cannot open an upstream socket, dropping the session", metadata: ["error": "\(reason)"])
         var event = Event(.upstreamError)
         event.proxy = self.shared.proxyName
         event.conn = self.ordinal
         event.client = self.client.hostPortText
         event.upstream = self.shared.upstream.hostPortText
-        event.reason = "\(error)"
+        event.reason = reason
         event.mono = self.eventLoop.now.uptimeNanoseconds
         self.shared.events.record(event)
         let waiting = self.waitingForSocket
