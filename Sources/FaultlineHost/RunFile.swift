@@ -313,12 +313,12 @@ package struct RunFile: Sendable {
         }
         guard transport == .tcp, let kind = Profile.Framing(rawValue: framing.kind.name) else { return }
         do {
-            try profile.checkMessageRules(framing: kind)
+            try profile.checkMessageRules(
+                framing: kind, howToFrame: "set 'framing:' on this proxy (http, resp, line or length)", framingSetting: "framing"
+            )
         } catch {
             for issue in error.issues {
                 let message = issue.message
-                    .replacingOccurrences(of: "run with --framing http, resp, line or length, or say 'framing:' in the profile", with: "set 'framing:' on this proxy (http, resp, line or length)")
-                    .replacingOccurrences(of: "with --framing ", with: "with framing ")
                 if issue.location.file == reader.file {
                     reader.fail(at: issue.location, message)  // inline rules: already the run file's line
                 } else {

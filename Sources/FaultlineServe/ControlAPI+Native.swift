@@ -135,7 +135,7 @@ extension ControlAPI {
     /// profile's own YAML or JSON text as the body.
     func profile(from request: APIRequest, for proxy: ManagedProxy) throws(ServeError) -> Profile {
         let profile: Profile
-        if Self.isJSON(request) {
+        if Self.isJSON(request) || Self.isProfileReference(request) {
             let body = try Self.object(Self.parse(request), what: "a profile reference")
             let name = try Self.string(body, "name", what: "profile")
             let text = try Self.string(body, "text", what: "profile")
@@ -213,11 +213,25 @@ extension ControlAPI {
             try profile.require(transport == .udp ? .udp : .tcp)
             if transport == .tcp {
                 let name = framing?.kind.name ?? profile.framing?.rawValue ?? "raw"
-                if let framing = Profile.Framing(rawValue: name) { try profile.checkMessageRules(framing: framing) }
+                if let framing = Profile.Framing(rawValue: name) {
+                    try profile.checkMessageRules(
+                        framing: framing,
+                        howToFrame: "create the proxy with \"framing\" http, resp, line or length (POST /v1/proxies), or say 'framing:' in the profile",
+                        framingSetting: "framing"
+                    )
+                }
             }
         } catch {
             throw ServeError(400, error.description)
         }
+    }
+
+    /// A body `{"name": …}` or `{"text": …}` whatever its Content-Type says (`curl -d`
+    /// sends its default, form-encoded): it cannot be a profile's own text, which needs
+    /// `faultline`, so it is read as the reference it is.
+    private static func isProfileReference(_ request: APIRequest) -> Bool {
+        guard let body = try? JSONValue.parse(Data(request.body)), case .object = body else { return false }
+        return body["faultline"] == nil && (body["name"] != nil || body["text"] != nil)
     }
 
     private static func isJSON(_ request: APIRequest) -> Bool {

@@ -68,6 +68,14 @@ struct NativeAPITests {
         let shipped = try await serve.call("PUT", "/v1/proxies/svc/profile", body: #"{"name":"slow-reply"}"#)
         #expect(shipped.status == 200, "\(shipped)")
         #expect(shipped.json?["profile"]?["name"] == "slow-reply")
+        // The same reference as `curl -d` sends it, form-encoded: not read as a profile's
+        // own text (which would lack `faultline`).
+        let form = try await serve.call(
+            "PUT", "/v1/proxies/svc/profile", body: #"{"name":"flaky-network"}"#,
+            headers: ["Content-Type": "application/x-www-form-urlencoded"]
+        )
+        #expect(form.status == 200, "\(form)")
+        #expect(form.json?["profile"]?["name"] == "flaky-network")
         await serve.stop()
         await upstream.stop()
     }
@@ -92,6 +100,8 @@ struct NativeAPITests {
             ("PUT", "/v1/proxies/svc/profile", #"{"nothing":1}"#, 400, "bad request body: send"),
             ("POST", "/v1/proxies/svc/rules", #"{"name":"r","fault":{"kind":"teleport"}}"#, 400, "rule:"),
             ("POST", "/v1/proxies/svc/rules", #"{"name":"d","fault":{"kind":"drop"}}"#, 400, "framing"),
+            // Said in the API's terms, not the command line's.
+            ("PUT", "/v1/proxies/svc/profile", #"{"name":"reply-lost"}"#, 400, "create the proxy with \"framing\" http"),
             ("DELETE", "/v1/proxies/svc/rules/nope", nil, 404, "rule not found"),
             ("GET", "/v1/proxies/svc/events", nil, 409, "keeps no event log"),
             ("GET", "/v1/nothing", nil, 404, "no route GET /v1/nothing"),
