@@ -14,7 +14,8 @@ package enum ProxyHost {
     ///
     /// Errors are the user's to read: a profile for the wrong transport or whose message
     /// rules need framing is bad input (exit 2); an address in use is a runtime failure
-    /// (exit 3). Records opened before a failure are closed again.
+    /// (exit 3). Records opened before a failure are closed and removed: the proxy
+    /// never ran.
     package static func start(
         _ spec: ProxySpec,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -44,7 +45,7 @@ package enum ProxyHost {
             let address = HostPort(host: bound.ipAddress ?? spec.listen.host, port: bound.port ?? spec.listen.port)
             return HostedProxy(spec: spec, address: address, seed: seed, tally: tally, engine: engine, records: records, logger: logger)
         } catch {
-            try? await records.close(capture: records.capture, logger: logger)
+            await records.discard(logger: logger)
             throw error
         }
     }

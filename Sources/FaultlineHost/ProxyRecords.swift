@@ -3,6 +3,12 @@ import FaultlineRecords
 import Logging
 import Pcap
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The files a proxy writes (`--log`, `--pcap`), opened before it listens so a bad path
 /// fails at once, and closed after it drained so both files are complete.
 package struct ProxyRecords: Sendable {
@@ -73,6 +79,15 @@ package struct ProxyRecords: Sendable {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Closes both files and removes them: for a proxy that never started (its address
+    /// in use, say), whose empty log would read as a run that recorded nothing.
+    package func discard(logger: Logger) async {
+        try? await self.close(capture: self.capture, logger: logger)
+        for path in [self.log?.path, self.capture?.path].compactMap({ $0 }) {
+            unlink(path)
+        }
     }
 
     /// Drains and closes one capture (this proxy's first, or one started later); a

@@ -59,6 +59,23 @@ struct ProxyCommandTests {
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
+    /// A proxy that never started leaves no records behind: an empty log would read as
+    /// a run that recorded nothing.
+    @Test func aProxyThatCannotListenLeavesNoRecords() async throws {
+        let occupant = try await TestServer.echo()
+        let directory = try RecordsCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("run.jsonl").path
+        let pcap = directory.appendingPathComponent("run.pcap").path
+        let result = try await FaultlineBinary.run([
+            "proxy", "--listen", "127.0.0.1:\(occupant.port)", "--upstream", "127.0.0.1:1", "--log", log, "--pcap", pcap,
+        ])
+        await occupant.stop()
+        #expect(result.status == 3)
+        #expect(!FileManager.default.fileExists(atPath: log))
+        #expect(!FileManager.default.fileExists(atPath: pcap))
+    }
+
     /// All three acts: passthrough is byte-exact; with reply-lost the naive retry pays
     /// twice, and the act's log and capture are left where `--output` says; the checker
     /// names the naive client's unsafe retry and passes the careful one (whose ledger
