@@ -85,7 +85,7 @@ package final class IdempotencyCheck {
             "faultline: replaying \(self.selected.count) operation(s) from \(self.inputs.joined(separator: ", ")) against \(self.target)"
                 + (self.options.dryRun ? " (dry run: printing the requests, sending none)" : "")
         )
-        var report = CheckReport(check: "idempotency", inputs: self.inputs + ["target \(self.target)"], origin: 0)
+        var report = CheckReport(check: "idempotency", inputs: self.inputs + ["target \(self.target)"], origin: 0, seeds: self.recorded.seeds)
         var verdicts: [CheckReport.OperationVerdict] = []
         for request in self.selected {
             if let stopped = self.stopped {
@@ -128,7 +128,7 @@ package final class IdempotencyCheck {
         report.summary.attempts = self.requestsSent
         report.summary.connections = self.connections
         report.summary.logicalRequests = self.selected.count
-        report.summary.events = self.recorded.messages
+        report.summary.events = self.recorded.events
         var counts: [String: Int] = [:]
         for finding in report.findings { counts[finding.severity.rawValue, default: 0] += 1 }
         report.summary.findingsBySeverity = counts

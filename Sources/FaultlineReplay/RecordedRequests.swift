@@ -37,11 +37,17 @@ package struct RecordedRequests: Sendable {
     package var requests: [RecordedRequest]
     /// Request messages read (with or without payload).
     package var messages: Int
+    /// Every event the log holds, and the seeds of its proxies (`proxy_start`), in the
+    /// order read: the report says what it read, as `check retries` does.
+    package var events: Int
+    package var seeds: [UInt64]
 
-    package init(wire: ReplayProtocol, requests: [RecordedRequest], messages: Int) {
+    package init(wire: ReplayProtocol, requests: [RecordedRequest], messages: Int, events: Int = 0, seeds: [UInt64] = []) {
         self.wire = wire
         self.requests = requests
         self.messages = messages
+        self.events = events
+        self.seeds = seeds
     }
 
     /// Reads `path` (JSON Lines, streamed).
@@ -57,9 +63,13 @@ package struct RecordedRequests: Sendable {
         var requests: [RecordedRequest] = []
         var named: Set<String> = []
         var otherFraming: String?
+        var events = 0
+        var seeds: [UInt64] = []
         try EventLogReader.forEach(path: path) { event, line in
+            events += 1
             switch event.type {
             case .proxyStart:
+                if let seed = event.seed, !seeds.contains(seed) { seeds.append(seed) }
                 if let framing = event.framing, framing != "raw" { framings[event.proxy ?? "proxy"] = framing }
             case .message:
                 guard event.direction == .upstream, let framing = framings[event.proxy ?? "proxy"] else { return }
@@ -103,7 +113,7 @@ package struct RecordedRequests: Sendable {
         guard let wire else {
             throw InvalidInputError("\(path): no recorded payload parses as an \(framings.values.first ?? "http") request")
         }
-        return RecordedRequests(wire: wire, requests: requests, messages: messages)
+        return RecordedRequests(wire: wire, requests: requests, messages: messages, events: events, seeds: seeds)
     }
 
     static func operation(of bytes: [UInt8], wire: ReplayProtocol, event: Event) -> String? {

@@ -101,6 +101,12 @@ struct CheckIdempotencyCommandTests {
         #expect(report.operations.map(\.operation) == ["POST /accounts/{id}/deposits"])
         #expect(report.operations.first?.classification == "deduplicated_by_key")
         #expect(report.rules.contains { $0.id == "SR-04" && $0.status == "passed" })
+        // What was read, as the log has it: every event, and the recording proxy's seed.
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(report.summary.events == lines.count)
+        let start = try #require(lines.first { $0.contains("\"proxy_start\"") })
+        #expect(report.seeds.count == 1)
+        #expect(start.contains("\"seed\":\(report.seeds.first ?? 0)"))
     }
 }
 
@@ -132,7 +138,13 @@ struct IdempotencyReport: Decodable {
         var rule: String
     }
 
+    struct Summary: Decodable {
+        var events: Int
+    }
+
     var check: String
+    var seeds: [UInt64]
+    var summary: Summary
     var rules: [Rule]
     var findings: [Finding]
     var operations: [Operation]

@@ -76,6 +76,12 @@ struct ReplayRewritingTests {
         #expect(RESPCommand.words(RESPCommand.encode(["SET", "k", "v w"])) == ["SET", "k", "v w"])
     }
 
+    /// A probe's reading stays on one line in progress lines and reports.
+    @Test func aReadingIsSummedUpOnOneLine() {
+        let view = ReplyView(Self.reply("hello\r\nfrom the upstream\n", status: 200), wire: .http, ignoring: [])
+        #expect(StateSnapshot(readings: [view]).summary == "200 hello\\r\\nfrom the upstream")
+    }
+
     @Test func effectsAreCountedInUnitsOfOneApplication() {
         #expect(StateSnapshot.effects(total: [50, 0], unit: [10, 0]) == 5)
         #expect(StateSnapshot.effects(total: [10, 0], unit: [10, 0]) == 1)
