@@ -156,23 +156,24 @@ extension ControlAPI {
     }
 
     /// One rule, in profile syntax (`{name, match, probability, per, fault, window}`),
-    /// as JSON or YAML.
+    /// as JSON or YAML. It is loaded as the one item of a profile's `rules`, and what
+    /// loading finds wrong is said at its line and column in the body (`rule:LINE:COL`).
     func rule(from request: APIRequest, for proxy: ManagedProxy) throws(ServeError) -> Rule {
-        let ruleText: String
         if Self.isJSON(request) {
-            let body = try Self.object(Self.parse(request), what: "a rule")
-            ruleText = "  - " + body.text + "\n"
-        } else {
-            ruleText = "  -\n" + request.bodyText.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n") + "\n"
+            // JSON is YAML: checked as JSON first for JSON's own error messages, then
+            // loaded as written, so positions are the body's.
+            _ = try Self.object(Self.parse(request), what: "a rule")
         }
         var text = "faultline: 1\nname: rule\ndescription: one rule added through the control API\n"
         if proxy.transport == .udp { text += "transport: udp\n" }
-        text += "rules:\n" + ruleText
+        text += "rules:\n  -\n"
+        let bodyLine = text.split(separator: "\n", omittingEmptySubsequences: false).count
+        text += request.bodyText.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n") + "\n"
         let profile: Profile
         do {
             profile = try self.loader.load(text: text, file: "rule")
         } catch let error as ProfileError {
-            throw ServeError(400, error.description)
+            throw ServeError(400, Self.inBody(error, firstLine: bodyLine, indent: 4).description)
         } catch {
             throw ServeError(400, "\(error)")
         }
@@ -181,6 +182,26 @@ extension ControlAPI {
         }
         try Self.check(profile, transport: proxy.transport, framing: proxy.framing)
         return rule
+    }
+
+    /// `error` with its positions moved from the profile a body was wrapped in to the
+    /// body itself, which starts at line `firstLine`, each of its lines indented by
+    /// `indent` columns. A position in the wrapping (no user wrote it) loses its line.
+    static func inBody(_ error: ProfileError, firstLine: Int, indent: Int) -> ProfileError {
+        ProfileError(
+            error.issues.map { issue in
+                var location = issue.location
+                if let line = location.line {
+                    if line >= firstLine {
+                        location.line = line - firstLine + 1
+                        location.column = location.column.map { max(1, $0 - indent) }
+                    } else {
+                        (location.line, location.column) = (nil, nil)
+                    }
+                }
+                return ProfileIssue(location, issue.message)
+            }
+        )
     }
 
     private func loadProfile(name: String?, text: String?) throws(ServeError) -> Profile {

@@ -51,7 +51,8 @@ struct ServeCommandTests {
         #expect(missing.stderr.contains("proxy not found"))
         let badRule = try await FaultlineBinary.run(["ctl", "rule", "add", "svc", "--rule", "{name: x, fault: {kind: teleport}}"] + api)
         #expect(badRule.status == 2)
-        #expect(badRule.stderr.contains("teleport"), "\(badRule.stderr)")
+        // Where in the --rule text, not in the profile the server wrapped it in.
+        #expect(badRule.stderr.contains("--rule:1:25: unknown fault kind 'teleport'"), "\(badRule.stderr)")
         let inUse = try await FaultlineBinary.run(["ctl", "create", "again", "--listen", "127.0.0.1:\(port)", "--upstream", "127.0.0.1:1"] + api)
         #expect(inUse.status == 3)
         #expect(inUse.stderr.contains("address already in use"), "\(inUse.stderr)")

@@ -98,7 +98,9 @@ struct NativeAPITests {
             ("GET", "/v1/proxies/nope", nil, 404, "proxy not found"),
             ("PUT", "/v1/proxies/svc/profile", "faultline: 1\nname: x\n", 400, "profile:"),
             ("PUT", "/v1/proxies/svc/profile", #"{"nothing":1}"#, 400, "bad request body: send"),
-            ("POST", "/v1/proxies/svc/rules", #"{"name":"r","fault":{"kind":"teleport"}}"#, 400, "rule:"),
+            // Positions are the body's own, not those of the profile it is loaded in.
+            ("POST", "/v1/proxies/svc/rules", #"{"name":"r","fault":{"kind":"teleport"}}"#, 400, "rule:1:29: unknown fault kind"),
+            ("POST", "/v1/proxies/svc/rules", "name: r\nfault: {kind: teleport}\n", 400, "rule:2:15: unknown fault kind"),
             ("POST", "/v1/proxies/svc/rules", #"{"name":"d","fault":{"kind":"drop"}}"#, 400, "framing"),
             // Said in the API's terms, not the command line's.
             ("PUT", "/v1/proxies/svc/profile", #"{"name":"reply-lost"}"#, 400, "create the proxy with \"framing\" http"),

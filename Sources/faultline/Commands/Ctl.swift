@@ -197,7 +197,19 @@ struct Ctl: AsyncParsableCommand {
 
             func run() throws {
                 let text = try self.rule ?? Ctl.read(self.file ?? "")
-                let reply = try self.connection.call("POST", Ctl.path("proxies", self.name, "rules"), body: text, contentType: "application/yaml")
+                let reply: ControlClient.Reply
+                do {
+                    reply = try self.connection.call("POST", Ctl.path("proxies", self.name, "rules"), body: text, contentType: "application/yaml")
+                } catch let error as InvalidInputError {
+                    // The server names positions in the rule it was sent `rule:LINE:COL`:
+                    // here they are in the user's file, or in the --rule text.
+                    let label = self.file ?? "--rule"
+                    throw InvalidInputError(
+                        error.message.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+                            line.hasPrefix("rule:") ? label + line.dropFirst(4) : String(line)
+                        }.joined(separator: "\n")
+                    )
+                }
                 Output.line(reply.body)
             }
         }
