@@ -65,6 +65,10 @@ package enum ProxyHost {
 
     /// The engine configuration for a spec, after every check that bad input can fail.
     private static func prepare(_ spec: ProxySpec, seed: UInt64) throws -> Prepared {
+        // Port 0 asks to be given a free port: right for a listener, never reachable.
+        guard spec.upstream.port != 0 else {
+            throw InvalidInputError("upstream \(spec.upstream): port 0 cannot be connected to; give the service's port")
+        }
         switch spec.transport {
         case .tcp:
             // A proxy without a profile still gets its seed: a plan put in force later

@@ -148,11 +148,7 @@ extension ControlAPI {
         let streamText = try Self.string(body, "stream", what: "toxic") ?? "downstream"
         let typeText = try Self.string(body, "type", what: "toxic") ?? ""
         let givenName = try Self.string(body, "name", what: "toxic").flatMap { $0.isEmpty ? nil : $0 }
-        var toxicity: Float = 1
-        if let value = body["toxicity"], value != .null {
-            guard let number = value.doubleValue else { throw .badRequestBody("toxic.toxicity: expected a number, got \(value.typeName)") }
-            toxicity = Float(number)
-        }
+        let toxicity = try Self.toxicity(in: body) ?? 1
         guard let stream = ToxicStream(parsing: streamText) else { throw .invalidStream }
         guard let type = ToxicType(rawValue: typeText) else { throw .invalidToxicType }
         let name = givenName ?? "\(type.rawValue)_\(stream.rawValue)"
@@ -164,12 +160,19 @@ extension ControlAPI {
     /// A toxic update: only `attributes` (merged) and `toxicity` change.
     static func toxicUpdate(_ body: JSONValue, current: Toxic) throws(ServeError) -> ([String: Int64], Float?) {
         let body = try Self.object(body, what: "a toxic")
-        var toxicity: Float?
-        if let value = body["toxicity"], value != .null {
-            guard let number = value.doubleValue else { throw .badRequestBody("toxic.toxicity: expected a number, got \(value.typeName)") }
-            toxicity = Float(number)
-        }
+        let toxicity = try Self.toxicity(in: body)
         return (try Self.attributes(body["attributes"], of: current.type, merging: true), toxicity)
+    }
+
+    /// A toxic's `toxicity`, nil when absent. A probability: outside 0...1 is refused
+    /// (Toxiproxy takes any number and treats those above 1 as 1, below 0 as 0).
+    static func toxicity(in body: JSONValue) throws(ServeError) -> Float? {
+        guard let value = body["toxicity"], value != .null else { return nil }
+        guard let number = value.doubleValue else { throw .badRequestBody("toxic.toxicity: expected a number, got \(value.typeName)") }
+        guard number >= 0, number <= 1 else {
+            throw .badRequestBody("toxic.toxicity: a probability from 0 to 1, got \(value.text)")
+        }
+        return Float(number)
     }
 
     /// Integer attributes; unknown keys are ignored, missing ones read 0 (or keep their

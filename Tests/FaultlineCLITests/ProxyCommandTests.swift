@@ -38,6 +38,7 @@ struct ProxyCommandTests {
         (["proxy", "--listen", "::1:80", "--upstream", "127.0.0.1:1"], 2, "IPv6 address in brackets"),
         (["proxy", "--upstream", "127.0.0.1:1"], 2, "Missing expected argument '--listen"),
         (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--grace", "soon"], 2, "--grace"),
+        (["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:0"], 2, "upstream 127.0.0.1:0: port 0 cannot be connected to"),
         (["no-such-command"], 2, "Unexpected argument"),
     ]
 

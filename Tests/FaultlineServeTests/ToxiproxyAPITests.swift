@@ -85,6 +85,8 @@ struct ToxiproxyAPITests {
             ("POST", "/proxies/p/toxics", #"{"stream":"upstream"}"#, 400, "invalid toxic type"),
             ("POST", "/proxies/p/toxics", #"{"type":"latency","stream":"Downstream"}"#, 409, "toxic already exists"),
             ("POST", "/proxies/p/toxics", #"{"type":"latency","name":"f","attributes":{"latency":1.5}}"#, 400, "bad request body:"),
+            ("POST", "/proxies/p/toxics", #"{"type":"latency","name":"g","toxicity":50}"#, 400, "bad request body: toxic.toxicity: a probability from 0 to 1"),
+            ("PATCH", "/proxies/p/toxics/latency_downstream", #"{"toxicity":-0.5}"#, 400, "bad request body: toxic.toxicity: a probability"),
             ("GET", "/proxies/p/toxics/nope", nil, 404, "toxic not found"),
             ("GET", "/proxies/nope/toxics/latency_downstream", nil, 404, "proxy not found"),
             ("PATCH", "/proxies/p/toxics/nope", #"{"toxicity":0.5}"#, 404, "toxic not found"),
