@@ -87,6 +87,10 @@ package indirect enum JSONValue: Sendable, Equatable {
         do {
             return try JSONDecoder().decode(Decoded.self, from: data).value
         } catch let error as DecodingError {
+            if let (reason, offset) = Self.failure(in: data) {
+                let (line, column) = Self.lineAndColumn(of: offset, in: data)
+                throw ParseError(message: "invalid JSON at line \(line), column \(column): \(reason)", line: line, column: column, reason: reason)
+            }
             throw ParseError(message: Self.describe(error))
         } catch {
             throw ParseError(message: "\(error)")
@@ -95,7 +99,40 @@ package indirect enum JSONValue: Sendable, Equatable {
 
     package struct ParseError: Error, CustomStringConvertible, Sendable {
         package var message: String
+        /// Where the text stops being JSON (from 1), when the parser says, and what is
+        /// wrong there: a file's reader names them as `FILE:LINE:COLUMN: reason`.
+        package var line: Int?
+        package var column: Int?
+        package var reason: String?
         package var description: String { self.message }
+    }
+
+    /// Where and why Foundation's parser stops on `data`: at the byte it names ("around
+    /// character N"), or at the end for an unexpected end. (Its decoder says neither.)
+    private static func failure(in data: Data) -> (reason: String, offset: Int)? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return nil
+        } catch {
+            let text = "\(error)"
+            guard let start = text.range(of: "NSDebugDescription=") else { return nil }
+            var reason = text[start.upperBound...].trimmingCharacters(in: CharacterSet(charactersIn: "}) \""))
+            if reason.hasSuffix(".") { reason.removeLast() }
+            if let around = reason.range(of: " around character ") {
+                guard let offset = Int(reason[around.upperBound...]) else { return nil }
+                return (String(reason[..<around.lowerBound]).lowercased(), min(offset, data.count))
+            }
+            if reason.hasPrefix("Unexpected end of file") { return ("unexpected end of file", data.count) }
+            return nil
+        }
+    }
+
+    /// The line and column (from 1) of byte `offset` in `data`.
+    private static func lineAndColumn(of offset: Int, in data: Data) -> (line: Int, column: Int) {
+        let before = data.prefix(offset)
+        let line = before.count { $0 == 0x0A } + 1
+        let lineStart = before.lastIndex(of: 0x0A).map { $0 + 1 } ?? data.startIndex
+        return (line, offset + data.startIndex - lineStart + 1)
     }
 
     private static func describe(_ error: DecodingError) -> String {

@@ -13,6 +13,9 @@ package enum ServeConfigFile {
         do {
             value = try JSONValue.parse(data)
         } catch {
+            if let line = error.line, let column = error.column, let reason = error.reason {
+                throw InvalidInputError("--config \(path):\(line):\(column): invalid JSON: \(reason)")
+            }
             throw InvalidInputError("--config \(path): \(error.message)")
         }
         guard case .array(let items) = value else {

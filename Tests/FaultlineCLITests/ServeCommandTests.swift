@@ -164,6 +164,16 @@ struct ServeCommandTests {
         #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
     }
 
+    /// A config file that is not JSON is named with the line and column where it stops.
+    @Test func aBrokenConfigFileIsNamedWithItsLineAndColumn() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-config-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data("[\n  {\"name\": \"a\" \"upstream\": \"127.0.0.1:1\"}\n]\n".utf8).write(to: file)
+        let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:0", "--config", file.path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--config \(file.path):2:16: invalid JSON"), "stderr was: \(result.stderr)")
+    }
+
     @Test func apiAddressInUseExitsThree() async throws {
         let occupant = try await TestServer.echo()
         let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:\(occupant.port)"])
