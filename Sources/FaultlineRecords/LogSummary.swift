@@ -173,7 +173,7 @@ package struct LogSummary: Sendable, Equatable {
         if self.accounting.isEmpty {
             lines.append("accounting:   balanced (received = forwarded + dropped on every connection)")
         } else {
-            lines.append("accounting:   \(self.accounting.count) violations:")
+            lines.append("accounting:   \(counted(self.accounting.count, "violation")):")
             lines.append(contentsOf: self.accounting.map { "  \($0)" })
         }
         return lines.joined(separator: "\n")

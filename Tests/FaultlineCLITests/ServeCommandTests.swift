@@ -49,6 +49,10 @@ struct ServeCommandTests {
         let missing = try await FaultlineBinary.run(["ctl", "show", "nope"] + api)
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("proxy not found"))
+        let noEvents = try await FaultlineBinary.run(["ctl", "events", "nope"] + api)
+        #expect(noEvents.status == 2)
+        #expect(noEvents.stdout.isEmpty, "the error body printed as if it were events: \(noEvents.stdout)")
+        #expect(noEvents.stderr.contains("proxy not found"))
         let badRule = try await FaultlineBinary.run(["ctl", "rule", "add", "svc", "--rule", "{name: x, fault: {kind: teleport}}"] + api)
         #expect(badRule.status == 2)
         // Where in the --rule text, not in the profile the server wrapped it in.

@@ -154,7 +154,7 @@ struct Run: AsyncParsableCommand {
             let counts = (proxy.tally?.counts ?? EventTally.Counts())
             let rules = counts.faultsByRule.map { "\($0.count) \($0.rule)" }.joined(separator: ", ")
             summary.append(
-                "  \(proxy.name): \(counts.connections) connections, \(counts.messages) messages, \(counts.faults) faults"
+                "  \(proxy.name): \(counted(counts.connections, "connection")), \(counted(counts.messages, "message")), \(counted(counts.faults, "fault"))"
                     + (rules.isEmpty ? "" : " (\(rules))")
             )
         }

@@ -58,8 +58,10 @@ struct ControlClient {
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         var collected = [UInt8]()
+        // Only a success is streamed: an error's body is kept for the caller to word.
+        let streams = onChunk != nil && (200..<300).contains(status)
         let deliver: ([UInt8]) -> Void = { bytes in
-            if let onChunk { onChunk(String(decoding: bytes, as: UTF8.self)) } else { collected += bytes }
+            if streams, let onChunk { onChunk(String(decoding: bytes, as: UTF8.self)) } else { collected += bytes }
         }
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
             while let sizeLine = try reader.line() {
