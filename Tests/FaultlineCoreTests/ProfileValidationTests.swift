@@ -87,6 +87,35 @@ struct ProfileValidationTests {
         ])
     }
 
+    /// Checks that come after parsing (a rule name used twice, a rule that can never
+    /// fire) still run on the rules that parsed when others did not, and every issue
+    /// comes out in file order.
+    @Test func reportsLaterChecksAlongsideParsingMistakes() throws {
+        let text = """
+            faultline: 1
+            name: many
+            description: mistakes of every stage
+            rules:
+              - name: a
+                fault: {kind: delay, latency: -5ms}
+              - name: a
+                fault: {kind: blackhole}
+              - name: never
+                probability: 0
+                fault: {kind: blackhole}
+              - name: b
+                fault: {kind: delay, latency: fast}
+            """
+        let error = try #require(throws: ProfileError.self) {
+            try ProfileLoader(library: []).load(text: text, file: "many.yaml")
+        }
+        #expect(error.description.split(separator: "\n").map { String($0.prefix(while: { $0 != " " })) } == [
+            "many.yaml:6:35:", "many.yaml:7:5:", "many.yaml:9:5:", "many.yaml:13:35:",
+        ], "got:\n\(error)")
+        #expect(error.issues[1].message.contains("a rule named 'a' is already defined"))
+        #expect(error.issues[2].message.contains("rule 'never' can never fire"))
+    }
+
     @Test func acceptsJSON() throws {
         let text = """
             {"faultline": 1, "name": "j", "description": "json works",

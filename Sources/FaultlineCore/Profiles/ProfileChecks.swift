@@ -1,9 +1,13 @@
 /// Checks that need the merged profile: rules that can never fire, phases that name
 /// rules that do not exist, message rules without a framing that can carry them.
 enum ProfileChecks {
-    static func check(_ profile: Profile, document: ProfileDocument, reader: ProfileReader) {
+    /// - Parameter partial: the file has other problems, so some of its rules are
+    ///   missing: nothing that depends on every rule or phase being there is checked (a
+    ///   phase naming a rule that failed to parse, a rule or inherited rule no phase
+    ///   turns on).
+    static func check(_ profile: Profile, document: ProfileDocument, reader: ProfileReader, partial: Bool = false) {
         let names = Set(profile.rules.map(\.name))
-        if let schedule = document.schedule {
+        if !partial, let schedule = document.schedule {
             for (index, phase) in schedule.phases.enumerated() {
                 for (position, rule) in phase.rules.enumerated() where !names.contains(rule) {
                     let location = document.phaseRuleLocations[index][position]
@@ -15,8 +19,9 @@ enum ProfileChecks {
         // Only the profile's own rules are reported here: inherited ones were checked in
         // their own file, and a location in another file would confuse.
         let own = Set(document.rules.map(\.name))
-        let scheduled = profile.schedule.map { Set($0.phases.flatMap(\.rules)) }
-        if let location = document.scheduleLocation, let scheduled {
+        // Partial: a phase that failed to parse may be the one that turns a rule on.
+        let scheduled = partial ? nil : profile.schedule.map { Set($0.phases.flatMap(\.rules)) }
+        if !partial, let location = document.scheduleLocation, let scheduled {
             for rule in profile.rules where !own.contains(rule.name) && !scheduled.contains(rule.name) {
                 reader.fail(at: location, "inherited rule '\(rule.name)' can never fire: no phase of this schedule turns it on")
             }

@@ -209,8 +209,6 @@ package struct ProfileLoader: Sendable {
                 texts.append(profile.hash)
             }
         }
-        guard parsedCleanly, let name = document.name, let description = document.description else { return nil }
-
         var rules: [Rule] = []
         var seed: UInt64?
         var framing: Profile.Framing?
@@ -227,8 +225,8 @@ package struct ProfileLoader: Sendable {
         schedule = document.schedule ?? schedule
 
         let profile = Profile(
-            name: name,
-            description: description,
+            name: document.name ?? "",
+            description: document.description ?? "",
             seed: seed,
             framing: framing,
             transport: document.transport,
@@ -239,7 +237,10 @@ package struct ProfileLoader: Sendable {
             hash: Self.digest(texts)
         )
         let before = reader.issues.count
-        ProfileChecks.check(profile, document: document, reader: reader)
+        // With problems in the file, the rules that parsed are still checked, so one run
+        // reports every problem; only what a rule that failed could make false is not.
+        ProfileChecks.check(profile, document: document, reader: reader, partial: !parsedCleanly)
+        guard parsedCleanly, document.name != nil, document.description != nil else { return nil }
         return reader.issues.count == before ? profile : nil
     }
 

@@ -66,13 +66,15 @@ package enum ProfileParser {
         if let node = top["rules"], let items = reader.list(node, what: "rules") {
             var seen: [String: ProfileLocation] = [:]
             for item in items {
-                guard let rule = Self.rule(item, transport: document.transport, reader: reader) else { continue }
-                if let earlier = seen[rule.name] {
-                    reader.fail(item, "a rule named '\(rule.name)' is already defined at \(earlier); rule names must be unique")
+                let rule = Self.rule(item, transport: document.transport, reader: reader)
+                // A rule with other problems still has its name: a second use is said too.
+                guard let name = rule?.name ?? item["name"]?.scalar?.string, !name.isEmpty else { continue }
+                if let earlier = seen[name] {
+                    reader.fail(item, "a rule named '\(name)' is already defined at \(earlier); rule names must be unique")
                     continue
                 }
-                seen[rule.name] = rule.location
-                document.rules.append(rule)
+                seen[name] = rule?.location ?? reader.location(of: item)
+                if let rule { document.rules.append(rule) }
             }
         }
         if let node = top["schedule"] {
