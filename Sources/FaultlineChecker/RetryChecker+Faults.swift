@@ -226,6 +226,7 @@ extension RetryChecker {
                 attempt.settled = true
                 attempt.closedAt = closed
                 attempt.closedByClient = byClient
+                attempt.closedAtShutdown = event.reason == "shutdown"
                 switch attempt.outcome {
                 case nil:
                     if byClient {

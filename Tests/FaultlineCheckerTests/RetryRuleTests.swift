@@ -404,6 +404,15 @@ struct RetryRuleTests {
         #expect(report.findings[0].message.contains("never gave up"), "\(report.digest)")
     }
 
+    /// A client cut off by the proxy stopping (its --grace ran out) may have a timeout
+    /// longer than the run: no finding, unless it held on past max_hold.
+    @Test func waitingUntilTheProxyStopsIsNotCR19() throws {
+        let report = try Self.requests(2, method: "GET", outcomes: [.hangUntilShutdown(hold: 3 * Self.s)], delays: { _, _ in 0 }).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        let long = try Self.requests(2, method: "GET", outcomes: [.hangUntilShutdown(hold: 90 * Self.s)], delays: { _, _ in 0 }).check()
+        #expect(long.ruleIDs == ["CR-19"], "\(long.digest)")
+    }
+
     @Test func holdingForOverAMinuteIsCR19() throws {
         let report = try Self.requests(1, method: "GET", outcomes: [.hang(hold: 90 * Self.s, clientCloses: true)], delays: { _, _ in 0 }).check()
         #expect(report.ruleIDs == ["CR-19"], "\(report.digest)")

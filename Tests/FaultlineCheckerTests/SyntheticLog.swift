@@ -25,6 +25,9 @@ struct SyntheticLog {
         case reset(latency: UInt64 = 5 * SyntheticLog.ms)
         /// The request is held (`hang`); after `hold` the client (or else the proxy) closes.
         case hang(hold: UInt64, clientCloses: Bool)
+        /// A hang that lasts until the proxy stops and closes the connection at the end
+        /// of its grace (`closed_by: proxy`, `reason: shutdown`).
+        case hangUntilShutdown(hold: UInt64)
         /// The reply is held back `delay` by a fault; the client gives up after `timeout`.
         case slowReply(delay: UInt64, timeout: UInt64)
     }
@@ -166,6 +169,10 @@ struct SyntheticLog {
             self.append(fault(.upstream, kind: "hang", action: "hang", at: sent))
             end = start + hold
             self.append(close(at: end, by: clientCloses ? "client" : "proxy", unanswered: false))
+        case .hangUntilShutdown(let hold):
+            self.append(fault(.upstream, kind: "hang", action: "hang", at: sent))
+            end = start + hold
+            self.append(close(at: end, by: "proxy", unanswered: true, reason: "shutdown"))
         case .slowReply(let delay, let timeout):
             var slow = fault(.downstream, kind: "delay", action: "delay", at: sent + 5 * Self.ms, params: ["delay": DurationText.format(.nanoseconds(Int64(delay)))])
             slow.params?["attempt"] = nil
