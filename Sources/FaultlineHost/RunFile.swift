@@ -127,19 +127,24 @@ package struct RunFile: Sendable {
             let items = reader.list(proxies, what: "proxies")
         {
             if items.isEmpty { reader.fail(proxies, "a run needs at least one proxy") }
+            var named: [String: String] = [:]  // environment name: the proxy's name
             for (index, item) in items.enumerated() {
-                if let entry = Self.proxy(item, index: index, text: text, directory: directory, reader: reader, loader: loader) {
-                    // `api-x` and `API_X` would both export FAULTLINE_API_X_ADDR: compare
-                    // what the command sees, not the spelling.
-                    let variable = Self.environmentName(entry.spec.name)
-                    if let other = run.proxies.first(where: { Self.environmentName($0.spec.name) == variable }) {
+                let entry = Self.proxy(item, index: index, text: text, directory: directory, reader: reader, loader: loader)
+                // `api-x` and `API_X` would both export FAULTLINE_API_X_ADDR: compare
+                // what the command sees, not the spelling. A proxy with other problems
+                // still has its name, so a clash is said in the same pass.
+                if let name = entry?.spec.name ?? item["name"]?.scalar?.string, !name.isEmpty {
+                    let variable = Self.environmentName(name)
+                    if let other = named[variable] {
                         reader.fail(
                             item,
-                            "proxies '\(other.spec.name)' and '\(entry.spec.name)' would both be FAULTLINE_\(variable)_ADDR; names must differ in more than case and '-' or '_'"
+                            "proxies '\(other)' and '\(name)' would both be FAULTLINE_\(variable)_ADDR; names must differ in more than case and '-' or '_'"
                         )
+                    } else {
+                        named[variable] = name
                     }
-                    run.proxies.append(entry)
                 }
+                if let entry { run.proxies.append(entry) }
             }
         }
         if let checks = top["checks"], let fields = reader.mapping(checks, what: "checks", allowed: ["retries", "idempotency"]) {
