@@ -80,11 +80,18 @@ extension RetryChecker {
         var gaps: [Int64?] = Array(repeating: nil, count: count)
         var hedged: [Bool] = Array(repeating: false, count: count)
         var immediateIndices: [Int] = []
+        // A client may wait out its backoff before it closes the connection that timed
+        // out (urllib3 does): its close is then late by that wait, and the next attempt
+        // follows it at once. The shortest hold of this request's given-up attempts
+        // stands for its timeout; a close later than that counts the extra as part of
+        // the gap, never as time the client kept waiting.
+        let shortestHold = attempts.compactMap(Self.giveUpHold).min()
         for j in attempts.indices.dropFirst() {
             let previous = attempts[j - 1], current = attempts[j]
             if let end = previous.end {
                 if end <= current.start {
-                    gaps[j] = Int64(current.start - end)
+                    let lateClose = Self.giveUpHold(previous).map { $0 - (shortestHold ?? $0) } ?? 0
+                    gaps[j] = Int64(current.start - end + lateClose)
                 } else if previous.outcome == .answered || previous.outcome == .answeredByProxy, end > current.start + 1_000_000 {
                     hedged[j] = true
                 }
@@ -279,14 +286,16 @@ extension RetryChecker {
         // CR-19: a reply withheld by a fault, and how long the client held on.
         let maxHold = self.settings.threshold("CR-19", "max_hold", default: 60e9)
         var held: (index: Int, ns: Double, letGo: Bool)?
+        var timeout: UInt64?
         for j in attempts.indices {
             let attempt = attempts[j]
             // A time-out: the client closed while a reply was still owed (never after an
-            // answer it had, a 503 included).
+            // answer it had, a 503 included). The request's shortest one stands for the
+            // client's timeout: a client may wait out its backoff before it closes.
             if attempt.closedByClient, let closed = attempt.closedAt, closed >= attempt.lastByte,
                 attempt.outcome == .clientGaveUp || (attempt.withheld && attempt.outcome != .answered && attempt.outcome != .answeredByProxy)
             {
-                aggregate.timeouts.add(Double(closed - attempt.lastByte), random: &self.random)
+                timeout = min(timeout ?? .max, closed - attempt.lastByte)
             }
             guard attempt.withheld, !Self.succeeded(attempt) else { continue }
             var letGo: UInt64?
@@ -312,6 +321,7 @@ extension RetryChecker {
                 }
             }
         }
+        if let timeout { aggregate.timeouts.add(Double(timeout), random: &self.random) }
         if let held, self.settings.isEnabled("CR-19") {
             let attempt = attempts[held.index]
             let how =
@@ -372,6 +382,13 @@ extension RetryChecker {
     }
 
     /// The attempts as evidence (the first ones and the last, at most `evidenceLimit`).
+    /// How long after its last byte the client closed an attempt whose end it saw only
+    /// by closing (no reply reached it, no cut): the attempts it gave up on.
+    static func giveUpHold(_ attempt: AttemptState) -> UInt64? {
+        guard attempt.closedByClient, let end = attempt.end, end == attempt.closedAt, end >= attempt.lastByte else { return nil }
+        return end - attempt.lastByte
+    }
+
     func evidence(_ group: LogicalRequest, gaps: [Int64?]) -> [CheckReport.AttemptEvidence] {
         var indices = Array(group.attempts.indices)
         if indices.count > Self.evidenceLimit {

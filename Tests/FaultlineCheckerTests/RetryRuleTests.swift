@@ -145,6 +145,30 @@ struct RetryRuleTests {
         #expect(client.note?.contains("first retry immediate") == true, "\(report.digest)")
     }
 
+    /// urllib3 waits out its backoff before it closes the connection that timed out, so
+    /// each close is late by the backoff and the next attempt follows it at once. The
+    /// shortest hold (its timeout) is taken as when it gave up: no CR-06 or CR-07. A
+    /// client that really retries at once closes every attempt after the same timeout,
+    /// and is still CR-06.
+    @Test func aClientThatClosesAfterItsBackoffIsNotCR06() throws {
+        var log = Log()
+        for i in 0..<25 {
+            // Backoff 0, then about 160 and 320 ms with ±25 % jitter, slept before the close.
+            let jitter = { (k: UInt64) in k * Self.ms * UInt64(75 + (i * 37 + Int(k)) % 50) / 100 }
+            let holds = [0, jitter(160), jitter(320)].map { Log.Outcome.replyLost(timeout: 200 * Self.ms + $0) }
+            let request = Log.Request(method: "GET", path: "/charges/\(i)", key: "key-\(i)", fingerprint: "fp-\(i)", client: "10.0.0.1")
+            log.logical(request, at: 1_000 * Self.s + UInt64(i) * 30 * Self.s, outcomes: holds + [.answered()], delays: { _ in 1 * Self.ms })
+        }
+        let careful = try log.check()
+        #expect(careful.findings.isEmpty, "\(careful.digest)")
+        #expect(careful.clients.first?.timeoutNs.map { abs($0 - Int64(200 * Self.ms)) < Int64(10 * Self.ms) } == true, "\(careful.clients)")
+        let naive = try Self.requests(
+            25, method: "GET", outcomes: [.replyLost(timeout: 200 * Self.ms), .replyLost(timeout: 200 * Self.ms), .replyLost(timeout: 200 * Self.ms), .answered()],
+            delays: { i, _ in 1 * Self.ms + UInt64(i % 3) * 100_000 }
+        ).check()
+        #expect(naive.ruleIDs.contains("CR-06"), "\(naive.digest)")
+    }
+
     // MARK: CR-07
 
     @Test func aConstantBackoffIsCR07() throws {
