@@ -229,7 +229,12 @@ package struct RunFile: Sendable {
         if fields["length_prefix"] != nil || fields["length_endian"] != nil {
             let width = fields["length_prefix"].flatMap { reader.integer($0, what: "length_prefix", in: 1...8) } ?? 4
             let endian = fields["length_endian"].flatMap { reader.choice($0, what: "length_endian", as: LengthPrefix.Endianness.self) } ?? .big
-            prefix = try? LengthPrefix(width: width, endianness: endian, includesPrefix: false)
+            if let node = fields["length_prefix"], !LengthPrefix.widths.contains(width) {
+                // Never a silent 4: a prefix of another width frames nothing the client sent.
+                reader.fail(node, "length_prefix must be 1, 2, 4 or 8 bytes, got \(width)")
+            } else {
+                prefix = try? LengthPrefix(width: width, endianness: endian, includesPrefix: false)
+            }
         }
         var framing = FramingConfiguration.raw
         do {
