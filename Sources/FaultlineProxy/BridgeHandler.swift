@@ -182,7 +182,15 @@ extension BridgeHandler: ChannelDuplexHandler {
         self.partner?.partnerFlush()
     }
 
+    /// This side's peer ended its stream, but a fault keeps the end from the partner (a
+    /// blackhole or a hang): only when it ended is noted, for `conn_close`.
+    struct EndedUnforwarded {}
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is EndedUnforwarded {
+            self.markEnded(context)
+            return
+        }
         if case .inputClosed = event as? ChannelEvent {
             self.markEnded(context)
             self.ending = .inputClosed

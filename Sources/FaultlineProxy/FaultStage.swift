@@ -141,7 +141,10 @@ package final class FaultStage: ChannelDuplexHandler {
 
     package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .inputClosed = event as? ChannelEvent, self.mode != .flowing {
-            // A partition or a hang carries no FIN; a cut direction already ended.
+            // A partition or a hang carries no FIN; a cut direction already ended. The
+            // bridge still learns when this side ended, for `conn_close`: the client
+            // that gave up on a blackholed request closed first, whatever came after.
+            context.fireUserInboundEventTriggered(BridgeHandler.EndedUnforwarded())
             return
         }
         context.fireUserInboundEventTriggered(event)

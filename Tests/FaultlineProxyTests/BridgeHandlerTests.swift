@@ -63,3 +63,25 @@ extension BridgeHandlerTests {
         _ = try? upstream.finish(acceptAlreadyClosed: true)
     }
 }
+
+extension BridgeHandlerTests {
+    /// A client that gives up on a blackholed request ends its side, and the blackhole
+    /// keeps that end from the server: the bridge still notes when the client ended
+    /// and that it ended first, so `conn_close` says the client closed (at shutdown it
+    /// said the proxy did, and the retry checker lost the client's timeout), while
+    /// nothing travels to the server.
+    @Test func anEndAFaultKeepsFromThePartnerIsStillTheFirstEnd() throws {
+        let (clientSide, upstreamSide) = BridgeHandler.matchedPair()
+        let loop = EmbeddedEventLoop()
+        let closes = HeldOutputClose()
+        let client = EmbeddedChannel(handler: clientSide, loop: loop)
+        let upstream = EmbeddedChannel(handlers: [closes, upstreamSide], loop: loop)
+        client.pipeline.fireUserInboundEventTriggered(BridgeHandler.EndedUnforwarded())
+        #expect(clientSide.endedAt != nil)
+        #expect(clientSide.endedFirst)
+        #expect(upstreamSide.endedAt == nil)
+        #expect(closes.held.isEmpty, "no FIN went to the server")
+        _ = try? client.finish(acceptAlreadyClosed: true)
+        _ = try? upstream.finish(acceptAlreadyClosed: true)
+    }
+}
