@@ -97,6 +97,9 @@ package struct LogSummary: Sendable, Equatable {
             self.messages[direction, default: 0] += 1
             self.messageBytes[direction, default: 0].addSaturating(event.bytes)
         case .fault:
+            // A held message let go (a reorder's `released`) is the same fault's second
+            // event, not another fault: counted once, as check retries counts it.
+            if event.action == "released" { break }
             let rule = event.rule ?? "(unnamed)"
             let index: Int
             if let known = self.ruleIndex[rule] {

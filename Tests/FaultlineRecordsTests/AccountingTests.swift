@@ -112,6 +112,22 @@ struct AccountingTests {
         ])
     }
 
+    /// A reorder is one fault with two events (held, then `released`): counted once.
+    @Test func aReleasedHoldIsNotASecondFault() {
+        var held = Event(.fault)
+        held.proxy = "p"
+        held.conn = 0
+        held.rule = "shuffle"
+        held.kind = "reorder"
+        held.action = "held"
+        held.bytes = 40
+        var released = held
+        released.action = "released"
+        let summary = LogSummary(events: [held, released])
+        #expect(summary.faults.map(\.count) == [1])
+        #expect(summary.faults.map(\.bytes) == [40])
+    }
+
     /// Past `exactLimit` lifetimes the median comes from the histogram: within 0.1 %,
     /// marked `~`; min and max stay exact.
     @Test func durationsStayBoundedAndClose() {

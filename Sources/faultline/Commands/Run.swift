@@ -278,7 +278,7 @@ struct Run: AsyncParsableCommand {
         while !Task.isCancelled {
             let line = proxies.map { proxy in
                 let counts = (proxy.tally?.counts ?? EventTally.Counts())
-                return "\(proxy.name): \(counts.connections) conn, \(counts.messages) msg, \(counts.faults) faults"
+                return "\(proxy.name): \(counts.connections) conn, \(counts.messages) msg, \(counted(counts.faults, "fault"))"
             }.joined(separator: " | ")
             FileHandle.standardError.write(Data(("\r\u{1B}[2Kfaultline: " + line).utf8))
             try? await Task.sleep(for: .milliseconds(500))
