@@ -5,10 +5,6 @@ import FaultlineCore
 /// rules need, after which the request is forgotten.
 extension RetryChecker {
     /// HTTP statuses a retry cannot fix (docs/checker.md, CR-14); 413 only without Retry-After.
-    /// A withheld reply the client never gave up on counts as no timeout once it was
-    /// held this long (shorter holds cut by the log's end say nothing).
-    static let minimumUnendedHold = 1e9
-
     static let nonRetryable: Set<Int> = [400, 401, 403, 404, 405, 410, 411, 413, 414, 415, 422, 501]
 
     mutating func sweep(force: Bool) {
@@ -309,11 +305,11 @@ extension RetryChecker {
                 // The client never let go: the proxy, the server or the log's end did.
                 let until = attempt.closedAt ?? self.endMono
                 let hold = Double(until - min(until, attempt.lastByte))
-                // A proxy that stopped while the client waited says only that the client
-                // held on that long, which any timeout longer than the run allows: only
-                // a hold past max_hold counts then.
-                let enough = attempt.closedAtShutdown ? hold > maxHold : hold >= min(maxHold, Self.minimumUnendedHold)
-                if enough {
+                // Someone else ended the wait (the server, a fault's close, the proxy
+                // stopping, the log's end): that says only that the client held on that
+                // long, which any timeout longer than the hold allows. Only a hold past
+                // max_hold is evidence of no timeout.
+                if hold > maxHold {
                     self.samples["CR-19", default: 0] += 1
                     if held == nil { held = (j, hold, false) }
                 } else {

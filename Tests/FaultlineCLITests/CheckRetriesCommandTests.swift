@@ -227,12 +227,19 @@ struct CheckRetriesCommandTests {
     }
 
     /// CR-19: no timeout: the client waits for a reply that never comes until the proxy
-    /// closes the connection 3 s later; the careful client gives up after 1 s.
+    /// closes the connection 3 s later; the careful client gives up after 1 s. A wait
+    /// someone else ended is evidence only past max_hold, set to 2 s here (the default
+    /// minute would make the test a minute long).
     @Test func waitingForeverIsCR19() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rules = directory.appendingPathComponent("rules.yaml").path
+        try "faultline_rules: 1\nrules:\n  CR-19: {max_hold: 2s}\n".write(toFile: rules, atomically: true, encoding: .utf8)
         try await Self.expectPair(
             rule: "CR-19", profile: Profiles.hang,
             breaking: ["--policy", "no-timeout", "--path", "/hang/{i}", "--max-attempts", "1", "--count", "2", "--parallel", "2"],
-            fine: ["--policy", "exponential-full-jitter", "--path", "/hang/{i}", "--max-attempts", "1", "--count", "2", "--parallel", "2"]
+            fine: ["--policy", "exponential-full-jitter", "--path", "/hang/{i}", "--max-attempts", "1", "--count", "2", "--parallel", "2"],
+            checkOptions: ["--rules", rules]
         )
     }
 
