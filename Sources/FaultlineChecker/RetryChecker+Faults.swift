@@ -226,7 +226,6 @@ extension RetryChecker {
                 attempt.settled = true
                 attempt.closedAt = closed
                 attempt.closedByClient = byClient
-                attempt.closedAtShutdown = event.reason == "shutdown"
                 switch attempt.outcome {
                 case nil:
                     if byClient {

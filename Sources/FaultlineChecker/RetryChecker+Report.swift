@@ -185,17 +185,17 @@ extension RetryChecker {
             evidence: "\(s("CR-01")) retries of non-idempotent requests in \(self.summary.retried) retried logical requests" + (infos("CR-01") > 0 ? " (\(infos("CR-01")) after a not-applied attempt: INFO)" : ""))
         verdict("CR-03", samples: s("CR-03"), applicable: s("CR-03") > 0, evidence: "\(s("CR-03")) retries of keyed logical requests")
         verdict("CR-04", samples: s("CR-04"), applicable: s("CR-04") > 0, evidence: "\(s("CR-04")) keyed logical requests")
-        // Retries whose gaps could not be measured are no evidence either way: passing
-        // takes at least one judged, and 0 judged is not enough evidence, not passed.
+        // Retries whose gaps could not be measured are no evidence either way: with
+        // nothing judged the samples are 0, so not enough evidence, never passed.
         verdict("CR-06", samples: cr06.judged, applicable: self.summary.retried > 0,
             evidence: "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs))); flagged when a client's median gap is immediate beyond its first retry and a request has ≥ 2 immediate retries or ≥ \(Int(minShare * 100)) % of its retries are immediate (a single immediate first retry, as urllib3 and Go's transparent retry do, is allowed)",
             short: "\(self.summary.retried) retried logical requests, but no delay between their attempts could be measured")
-        verdict("CR-07", samples: cr07.clients > 0 ? cr07.best : min(cr07.best, minLong - 1), minimum: minLong, applicable: self.summary.retried > 0,
+        verdict("CR-07", samples: cr07.clients > 0 ? cr07.best : 0, minimum: minLong, applicable: self.summary.retried > 0,
             evidence: "\(cr07.judged) logical requests with ≥ 3 retries over \(cr07.clients) client(s); growth must be ≥ ×\(minGrowth)",
             short: cr07.best >= minLong
                 ? "\(cr07.best) logical requests with ≥ 3 retries from one client, but no delays between their attempts could be measured"
                 : "\(cr07.best) logical requests with ≥ 3 retries from one client (needs \(minLong))")
-        verdict("CR-08", samples: cr08.judged > 0 ? cr08.best : min(cr08.best, minJitterSamples - 1), minimum: minJitterSamples, applicable: self.summary.retried > 0,
+        verdict("CR-08", samples: cr08.judged > 0 ? cr08.best : 0, minimum: minJitterSamples, applicable: self.summary.retried > 0,
             evidence: "\(cr08.judged) gaps judged at indices with ≥ \(minJitterSamples) gaps; CV must be ≥ \(maxCV) at some index",
             short: cr08.best >= minJitterSamples
                 ? "\(cr08.best) gaps at attempt \(cr08.bestIndex), all under \(Self.seconds(self.minGapNs)) or unmeasured: no delays to judge jitter by"

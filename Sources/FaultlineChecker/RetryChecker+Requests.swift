@@ -377,7 +377,6 @@ extension RetryChecker {
         }
     }
 
-    /// The attempts as evidence (the first ones and the last, at most `evidenceLimit`).
     /// How long after its last byte the client closed an attempt whose end it saw only
     /// by closing (no reply reached it, no cut): the attempts it gave up on.
     static func giveUpHold(_ attempt: AttemptState) -> UInt64? {
@@ -385,6 +384,7 @@ extension RetryChecker {
         return end - attempt.lastByte
     }
 
+    /// The attempts as evidence (the first ones and the last, at most `evidenceLimit`).
     func evidence(_ group: LogicalRequest, gaps: [Int64?]) -> [CheckReport.AttemptEvidence] {
         var indices = Array(group.attempts.indices)
         if indices.count > Self.evidenceLimit {

@@ -46,9 +46,6 @@ extension RetryChecker {
         /// When the connection ended and whether the client ended it.
         var closedAt: UInt64?
         var closedByClient = false
-        /// The proxy stopped and closed the connection when its `--grace` ran out
-        /// (`reason: shutdown`): the client was cut off, not answered or timed out.
-        var closedAtShutdown = false
         /// The connection is gone: no later event can change this attempt.
         var settled = false
     }

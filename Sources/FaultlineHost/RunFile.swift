@@ -328,11 +328,10 @@ package struct RunFile: Sendable {
             )
         } catch {
             for issue in error.issues {
-                let message = issue.message
                 if issue.location.file == reader.file {
-                    reader.fail(at: issue.location, message)  // inline rules: already the run file's line
+                    reader.fail(at: issue.location, issue.message)  // inline rules: already the run file's line
                 } else {
-                    reader.fail(node, "\(named): \(message)")
+                    reader.fail(node, "\(named): \(issue.message)")
                 }
             }
         }
