@@ -29,6 +29,10 @@ struct Faultline: AsyncParsableCommand {
     /// `UserFacingError` exits with its own status, a usage error with 2 (not
     /// ArgumentParser's 64), help and version with 0.
     static func main() async {
+        if let message = Self.unknownHelpTopic(Array(CommandLine.arguments.dropFirst())) {
+            printError(message)
+            terminate(ExitStatus.badInput)
+        }
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {
@@ -47,6 +51,40 @@ struct Faultline: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+}
+
+extension Faultline {
+    /// The usage error for `faultline help NAME...` when a NAME is no subcommand of the
+    /// command before it, or nil. ArgumentParser's `help` shows the help of the last
+    /// command it recognises and exits 0, so `faultline help nosuch` printed the
+    /// top-level help as if asked; `faultline nosuch` is a usage error (exit 2), and so is
+    /// this, in the same shape: what is wrong, the usage, where to read more.
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        guard arguments.first == "help" else { return nil }
+        var command: any ParsableCommand.Type = Faultline.self
+        var path = [Faultline._commandName]
+        // `help` takes command names only; -h and --help after them are ignored.
+        for name in arguments.dropFirst() where !name.hasPrefix("-") {
+            let subcommands = command.configuration.subcommands
+            if let next = subcommands.first(where: { $0._commandName == name || $0.configuration.aliases.contains(name) }) {
+                command = next
+                path.append(name)
+                continue
+            }
+            if path.count == 1, name == "help" { continue }  // `faultline help help`
+            let known = subcommands.map { $0._commandName }.joined(separator: ", ")
+            let reason =
+                subcommands.isEmpty
+                ? "'\(path.joined(separator: " "))' has no subcommands"
+                : "the subcommands of '\(path.joined(separator: " "))' are \(known)"
+            return """
+                Error: Unknown subcommand '\(name)': \(reason).
+                Usage: \(Faultline.usageString(for: command))
+                  See '\(path.joined(separator: " ")) --help' for more information.
+                """
+        }
+        return nil
     }
 }
 
