@@ -66,9 +66,14 @@ sanitize: test-deps
 
 ## Regenerates man/faultline.1 from the commands' own help.
 man: deps
+	@$(call apt_install,python3)
 	$(SWIFT) package plugin --allow-writing-to-package-directory generate-manual --date $(MAN_DATE)
-	# mdoc wants .Pp, not blank lines, between paragraphs.
-	sed 's/^$$/.Pp/' .build/plugins/GenerateManual/outputs/faultline/faultline.1 > man/faultline.1
+	$(SWIFT) build --product faultline
+	@# The generator leaves out each option's default and writes a generic EXIT STATUS:
+	@# scripts/man-page.py puts both back from the same help (and .Pp between paragraphs).
+	set -o pipefail; .build/debug/faultline --experimental-dump-help \
+	  | python3 scripts/man-page.py .build/plugins/GenerateManual/outputs/faultline/faultline.1 > .build/faultline.1
+	mv .build/faultline.1 man/faultline.1
 
 ## Rebuilds the profile library built into the binary from profiles/*.yaml
 ## (ShippedProfilesTests fails when it is out of date).

@@ -18,8 +18,11 @@ struct Faultline: AsyncParsableCommand {
             faultline sits between a client and a real service and forwards traffic \
             byte for byte, or breaks it on purpose as a profile says.
 
-            Exit status: 0 fine; 1 a check found violations; 2 bad usage, bad profile \
-            or bad input file; 3 a runtime failure (port in use, capture refused).
+            Exit status: 0 fine; 1 a check found violations; 2 bad usage, a bad profile \
+            or a bad input file (the message names the file, line and column where there \
+            is one), or an output file (--log, --pcap, -o) that cannot be created; 3 a \
+            runtime failure: port in use, a port this user may not bind, capture not \
+            allowed.
             """,
         version: "0.1.0",
         subcommands: [Proxy.self, Run.self, Serve.self, Ctl.self, ProfileCommand.self, Log.self, Check.self, Capture.self, Demo.self]
