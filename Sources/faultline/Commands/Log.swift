@@ -22,8 +22,16 @@ extension Log {
         static let configuration = CommandConfiguration(
             abstract: "Print connections, messages, faults by rule, bytes and durations.",
             discussion: """
-                Also checks the accounting rule (for every connection, bytes received = \
-                bytes forwarded + bytes dropped) and lists any connection that breaks it.
+                Also checks the accounting rule (for every connection and direction, bytes \
+                received = bytes forwarded + bytes dropped, and every connection opened is \
+                closed) and lists any connection that breaks it.
+
+                Exit status: 0 the books balance; 1 they do not (a log of a proxy still \
+                running or killed has connections never closed); 2 a file that is not an \
+                event log, named with FILE:LINE. A log that says it lost events \
+                (log_dropped) cannot be checked, since a lost conn_close reads as a \
+                connection never closed: the summary says so, lists what did not balance \
+                and exits 0.
                 """
         )
 
@@ -36,6 +44,10 @@ extension Log {
             try EventLogReader.forEach(path: self.log) { event, _ in summary.add(event) }
             summary.finish()
             Output.line(summary.text)
+            // As every check: 1 when it found violations. Not for a log that lost events.
+            if summary.logDropped == 0, !summary.accounting.isEmpty {
+                throw ExitCode(ExitStatus.violations)
+            }
         }
     }
 
