@@ -76,7 +76,7 @@ package final class HostedProxy: Sendable {
     /// with a handshake at that moment.
     ///
     /// - Throws: `InvalidInputError` when a capture is in force already; the capture
-    ///   file's user-facing error (exit 3) when it cannot be opened.
+    ///   file's user-facing error (bad input, exit 2) when it cannot be opened.
     package func startCapture(_ path: String, buffer: Int? = nil, maxFileSize: Int64? = nil) async throws -> CaptureCounts {
         // Checked before the file is made, so a refused start leaves no empty file;
         // checked again below, as the capture is put in force.

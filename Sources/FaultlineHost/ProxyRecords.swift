@@ -45,7 +45,7 @@ package struct ProxyRecords: Sendable {
 
     /// A capture file at `path`, with the size and buffer bounds of `paths`.
     ///
-    /// - Throws: the `PcapError`'s user-facing form (exit 3).
+    /// - Throws: the `PcapError`'s user-facing form: a file that cannot be made is bad input (exit 2).
     package static func openCapture(_ path: String, paths: Paths) throws -> PacketCapture {
         do {
             return try PacketCapture(
