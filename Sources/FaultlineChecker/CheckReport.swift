@@ -144,7 +144,7 @@ extension CheckReport {
         /// The operation this verdict is about (`POST /charges`, `INCR`), or nil for all.
         package var operation: String?
         /// How much the verdict rests on, in words: "41 retries in 20 logical requests",
-        /// "12 gaps at attempt 1 (needs 20)".
+        /// "12 gaps before attempt 1 (the most before any one attempt; needs 20)".
         package var evidence: String
         /// How many samples the verdict used, and the minimum the rule needs.
         package var samples: Int

@@ -23,7 +23,7 @@ extension RetryChecker {
             profile.envelope.append((index, m, t, reservoir.seen))
         }
         guard !profile.envelope.isEmpty else {
-            profile.note = aggregate.retried == 0 ? "no retries" : "too few gaps (needs \(Self.minimumPerIndex) at an attempt index)"
+            profile.note = aggregate.retried == 0 ? "no retries" : "too few gaps (needs \(Self.minimumPerIndex) before the same attempt)"
             return profile
         }
         if profile.envelope.allSatisfy({ $0.m < minGapNs }) {
@@ -38,7 +38,7 @@ extension RetryChecker {
         }
         profile.initial = timed.first?.t
         guard timed.count >= 2 else {
-            profile.note = (profile.note.map { $0 + "; " } ?? "") + "delays measured at one attempt index only: growth unknown"
+            profile.note = (profile.note.map { $0 + "; " } ?? "") + (timed.first.map { "delays measured only \(Self.beforeAttempts([$0.index]))" } ?? "no delay measured") + ": growth unknown"
             return profile
         }
         // Growth from the first indices (before any cap), Theil–Sen on ln T_i.

@@ -59,7 +59,7 @@ extension RetryChecker {
                 let first = bursts.first ?? sample
                 finding(
                     "CR-06", self.settings.severity("CR-06", default: .medium),
-                    "\(client): \(immediate) of \(judged) retries came within \(Self.seconds(self.minGapNs)) of the failure (\(Int((share * 100).rounded())) %, median immediate at attempt index \(immediateIndices.sorted().map(String.init).joined(separator: ", "))); \(aggregate.immediateRequestsTotal) logical request(s) had 2 or more immediate retries",
+                    "\(client): \(immediate) of \(judged) retries came within \(Self.seconds(self.minGapNs)) of the failure (\(Int((share * 100).rounded())) %; the median gap is immediate \(Self.beforeAttempts(immediateIndices.sorted()))); \(aggregate.immediateRequestsTotal) logical request(s) had 2 or more immediate retries",
                     requests: bursts.prefix(20).map { "R\($0.request)" }, evidence: first?.evidence ?? [], operation: first?.operation ?? "*"
                 )
             }
@@ -101,7 +101,7 @@ extension RetryChecker {
             if !cvs.isEmpty {
                 cr08.judged += cvs.reduce(0) { $0 + $1.n }
                 if cvs.allSatisfy({ $0.cv < maxCV }), self.settings.isEnabled("CR-08") {
-                    let list = cvs.map { "attempt index \($0.index): CV \(String(format: "%.3f", $0.cv)) over \($0.n) gaps" }.joined(separator: "; ")
+                    let list = cvs.map { "\(Self.beforeAttempts([$0.index])): CV \(String(format: "%.3f", $0.cv)) over \($0.n) gaps" }.joined(separator: "; ")
                     finding(
                         "CR-08", self.settings.severity("CR-08", default: .medium),
                         "\(client): the backoff delays are deterministic (\(list); needs CV ≥ \(maxCV))",
@@ -196,10 +196,10 @@ extension RetryChecker {
                 ? "\(cr07.best) logical requests with ≥ 3 retries from one client, but no delays between their attempts could be measured"
                 : "\(cr07.best) logical requests with ≥ 3 retries from one client (needs \(minLong))")
         verdict("CR-08", samples: cr08.judged > 0 ? cr08.best : 0, minimum: minJitterSamples, applicable: self.summary.retried > 0,
-            evidence: "\(cr08.judged) gaps judged at indices with ≥ \(minJitterSamples) gaps; CV must be ≥ \(maxCV) at some index",
+            evidence: "\(cr08.judged) gaps judged, counting only attempt numbers with ≥ \(minJitterSamples) gaps before them; CV must be ≥ \(maxCV) before some attempt",
             short: cr08.best >= minJitterSamples
-                ? "\(cr08.best) gaps at attempt \(cr08.bestIndex), all under \(Self.seconds(self.minGapNs)) or unmeasured: no delays to judge jitter by"
-                : "\(cr08.best) gaps at attempt \(cr08.bestIndex) (needs \(minJitterSamples))")
+                ? "\(cr08.best) gaps \(Self.beforeAttempts([cr08.bestIndex])) (the most before any one attempt), all under \(Self.seconds(self.minGapNs)) or unmeasured: no delays to judge jitter by"
+                : "\(cr08.best) gaps \(Self.beforeAttempts([cr08.bestIndex])) (the most before any one attempt; needs \(minJitterSamples))")
         let windowNote = Double(self.windowNs) < maxDelay ? "; the grouping window (\(Self.seconds(Double(self.windowNs)))) is shorter than the limit, so a longer delay starts a new logical request: raise --window to see it" : ""
         verdict("CR-09", samples: cr09.gaps, applicable: cr09.gaps > 0,
             evidence: "\(cr09.gaps) gaps, longest \(Self.seconds(cr09.longest)) (limit \(Self.seconds(maxDelay)))\(windowNote)")
@@ -247,6 +247,16 @@ extension RetryChecker {
         }
         report.summary = summary
         return report
+    }
+
+    /// Where gaps at these retry indices fall, in the report's attempt numbers: the gap
+    /// at index j is the one before attempt j (attempts count from 0, as in the event log
+    /// and the evidence tables, so index 1 is the first retry and its gap is row 1's);
+    /// the last index holds every later one. `before attempt 1`, `before attempts 2, 3`,
+    /// `before attempt 16 or later`.
+    static func beforeAttempts(_ indices: [Int]) -> String {
+        let numbers = indices.map { $0 >= Self.indexLimit ? "\($0) or later" : String($0) }
+        return (numbers.count == 1 ? "before attempt " : "before attempts ") + numbers.joined(separator: ", ")
     }
 
     /// What the report must say about how it was made.

@@ -149,12 +149,12 @@ extension RetryChecker {
                     let severity: Severity = group.safety == .money ? .critical : self.settings.severity("CR-01", default: .high)
                     report(
                         "CR-01", severity,
-                        "\(r): attempt \(j + 1) of \(count) re-sent without an idempotency key after attempt \(j) ended \(previous.outcome?.rawValue ?? "unknown")\(previous.fault.map { " (\($0))" } ?? ""): the server may apply it twice"
+                        "\(r): attempt \(j) re-sent without an idempotency key after attempt \(j - 1) ended \(previous.outcome?.rawValue ?? "unknown")\(previous.fault.map { " (\($0))" } ?? ""): the server may apply it twice (\(count) attempts in all)"
                     )
                 } else if let j = afterNotApplied {
                     report(
                         "CR-01", .info,
-                        "\(r): attempt \(j + 1) re-sent without a key after attempt \(j) was not applied (the proxy kept it from the server): safe this time, but the client cannot tell this apart from a lost reply"
+                        "\(r): attempt \(j) re-sent without a key after attempt \(j - 1) was not applied (the proxy kept it from the server): safe this time, but the client cannot tell this apart from a lost reply"
                     )
                 }
             }
@@ -168,7 +168,7 @@ extension RetryChecker {
                 let after = attempts[j].key.map { "'\($0)'" } ?? "no key"
                 report(
                     "CR-03", self.settings.severity("CR-03", default: .high),
-                    "\(r): the same request (same fingerprint, same client) came back at attempt \(j + 1) with \(after) after \(before) ended \(attempts[j - 1].outcome?.rawValue ?? "unknown"): the server cannot tell it is a retry (\(group.keyChanges.count) key change(s))"
+                    "\(r): the same request (same fingerprint, same client) came back at attempt \(j) with \(after) after attempt \(j - 1) with \(before) ended \(attempts[j - 1].outcome?.rawValue ?? "unknown"): the server cannot tell it is a retry (\(group.keyChanges.count) key change(s))"
                 )
             }
         }
@@ -198,7 +198,7 @@ extension RetryChecker {
                 if let late = attempts.firstIndex(where: { $0.start > limit }), self.settings.isEnabled("CR-12") {
                     report(
                         "CR-12", self.settings.severity("CR-12", default: .medium),
-                        "\(r): attempt \(late + 1) started \(Self.seconds(Double(attempts[late].start - first.start))) after the first, past the \(Self.seconds(Double(deadline.nanoseconds))) deadline"
+                        "\(r): attempt \(late) started \(Self.seconds(Double(attempts[late].start - first.start))) after attempt 0, past the \(Self.seconds(Double(deadline.nanoseconds))) deadline"
                     )
                 }
             } else {
@@ -227,7 +227,7 @@ extension RetryChecker {
                 let severity: Severity = self.settings.rules["CR-13"]?.severity ?? (previous.status == 429 ? .high : .medium)
                 report(
                     "CR-13", severity,
-                    "\(r): attempt \(j + 1) came \(Self.seconds(waited)) after a \(previous.status.map(String.init) ?? "reply") with Retry-After \(text) (\(Self.seconds(wait)))"
+                    "\(r): attempt \(j) came \(Self.seconds(waited)) after attempt \(j - 1)'s \(previous.status.map(String.init) ?? "reply") with Retry-After \(text) (\(Self.seconds(wait)))"
                 )
                 break
             }
@@ -251,7 +251,7 @@ extension RetryChecker {
                     finding: CheckReport.Finding(
                         rule: "CR-14", name: RetryRule.named("CR-14").name, severity: self.settings.severity("CR-14", default: .medium),
                         operation: group.operation, client: group.client,
-                        message: "\(r): retried after \(attempts[j].status ?? 0) at attempt \(j + 1), a status no retry can fix",
+                        message: "\(r): retried after attempt \(j) got \(attempts[j].status ?? 0), a status no retry can fix",
                         fix: RetryRule.named("CR-14").fix, requests: ["R\(group.id)"], evidence: evidence
                     ),
                     sortTime: sortTime
@@ -268,7 +268,7 @@ extension RetryChecker {
                 let overlap = Double((attempts[j - 1].end ?? 0) - attempts[j].start)
                 report(
                     "CR-15", self.settings.severity("CR-15", default: .high),
-                    "\(r): attempt \(j + 1) was sent while attempt \(j) was still in flight (its reply came \(Self.seconds(overlap)) later): two copies of a non-idempotent request without a key"
+                    "\(r): attempt \(j) was sent while attempt \(j - 1) was still in flight (its reply came \(Self.seconds(overlap)) later): two copies of a non-idempotent request without a key"
                 )
             }
         }
@@ -326,7 +326,7 @@ extension RetryChecker {
                 : "the client never gave up: \(Self.seconds(held.ns)) until the \(attempt.closedAt == nil ? "log ended" : "proxy or server closed the connection")"
             report(
                 "CR-19", self.settings.severity("CR-19", default: .high),
-                "\(r): attempt \(held.index + 1)'s reply was withheld (\(attempt.fault ?? "fault")) and \(how) (limit \(Self.seconds(maxHold)))"
+                "\(r): attempt \(held.index)'s reply was withheld (\(attempt.fault ?? "fault")) and \(how) (limit \(Self.seconds(maxHold)))"
             )
         }
 

@@ -140,7 +140,8 @@ extension RetryChecker {
         var retried = 0
         var attemptsInRetried = 0
         var maxAttempts = 0
-        /// Gap samples by retry index (1 = before the second attempt), index ≥ 16 folded.
+        /// Gap samples by retry index j, the gap before attempt j (from 0, so 1 = the first
+        /// retry, before the second message), index ≥ 16 folded.
         var gaps: [Int: Reservoir] = [:]
         /// CR-06: retries not exempt from backoff rules, and the immediate ones, by index.
         var judged: [Int: Int] = [:]

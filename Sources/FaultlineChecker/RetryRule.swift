@@ -23,7 +23,7 @@ struct RetryRule: Sendable {
         ),
         RetryRule(
             id: "CR-06", name: "NO_BACKOFF", severity: .medium, safety: false,
-            fix: "Wait before retrying: exponential backoff with full jitter, e.g. sleep U(0, min(cap, 100ms·2^attempt))."
+            fix: "Wait before retrying: exponential backoff with full jitter, e.g. sleep U(0, min(cap, 100ms·2^(n−1))) before attempt n."
         ),
         RetryRule(
             id: "CR-07", name: "BACKOFF_NOT_GROWING", severity: .low, safety: false,

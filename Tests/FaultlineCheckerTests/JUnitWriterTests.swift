@@ -79,7 +79,7 @@ struct JUnitWriterTests {
         let xml = ReportWriter.write(ReportFixtures.realistic(), as: .junit)
         let parsed = try Self.parse(xml)
         let failures = parsed.attributes["failure"] ?? []
-        #expect(failures.map { $0["message"] ?? "" }.filter { $0.hasPrefix("Retry delays at attempt 1") }.count == 2)
+        #expect(failures.map { $0["message"] ?? "" }.filter { $0.hasPrefix("Retry delays before attempt 1") }.count == 2)
         #expect(failures.map { $0["type"] ?? "" } == ["HIGH", "MED", "MED", "MED"])
     }
 

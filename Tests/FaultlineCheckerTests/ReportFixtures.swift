@@ -127,12 +127,12 @@ enum ReportFixtures {
                 requests: workerRequests.map(\.id), evidence: Array(workerEvidence.prefix(6))),
             Report.Finding(
                 rule: "CR-08", name: "NO_JITTER", severity: .medium, operation: "GET /balance", client: worker,
-                message: "Retry delays at attempt 1 vary by CV 0.00 over 24 gaps: every client retries in lockstep.",
+                message: "Retry delays before attempt 1 vary by CV 0.00 over 24 gaps: every client retries in lockstep.",
                 fix: "Randomise each delay (full jitter: a uniform draw between 0 and the backoff).",
                 requests: workerRequests.map(\.id)),
             Report.Finding(
                 rule: "CR-08", name: "NO_JITTER", severity: .medium, operation: "POST /charges", client: payments,
-                message: "Retry delays at attempt 1 vary by CV 0.02 over 21 gaps.",
+                message: "Retry delays before attempt 1 vary by CV 0.02 over 21 gaps.",
                 fix: "Randomise each delay (full jitter: a uniform draw between 0 and the backoff).",
                 requests: ["R7"]),
             Report.Finding(
@@ -195,9 +195,9 @@ enum ReportFixtures {
             .init(id: "CR-07", name: "BACKOFF_NOT_GROWING", severity: .low, status: .notEnoughEvidence,
                   evidence: "2 requests with 3 or more retries (needs 10)", samples: 2, minimumSamples: 10),
             .init(id: "CR-08", name: "NO_JITTER", severity: .medium, status: .failed, operation: "GET /balance",
-                  evidence: "24 gaps at attempt 1, CV 0.00", samples: 24, minimumSamples: 20),
+                  evidence: "24 gaps before attempt 1, CV 0.00", samples: 24, minimumSamples: 20),
             .init(id: "CR-08", name: "NO_JITTER", severity: .medium, status: .failed, operation: "POST /charges",
-                  evidence: "21 gaps at attempt 1, CV 0.02", samples: 21, minimumSamples: 20),
+                  evidence: "21 gaps before attempt 1, CV 0.02", samples: 21, minimumSamples: 20),
             .init(id: "CR-10", name: "TOO_MANY_ATTEMPTS", severity: .medium, status: .passed,
                   evidence: "at most 3 attempts per logical request (limit 5)", samples: 11),
             .init(id: "CR-13", name: "IGNORES_RETRY_AFTER", severity: .medium, status: .off, evidence: ""),

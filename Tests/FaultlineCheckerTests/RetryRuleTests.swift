@@ -257,7 +257,7 @@ struct RetryRuleTests {
         let report = try Self.curl(5).check()
         #expect(report.findings.isEmpty, "\(report.digest)")
         #expect(report.status("CR-08") == .notEnoughEvidence)
-        #expect(report.rule("CR-08")?.evidence.hasPrefix("5 gaps at attempt 1 (needs 20)") == true, "\(report.digest)")
+        #expect(report.rule("CR-08")?.evidence.hasPrefix("5 gaps before attempt 1 (the most before any one attempt; needs 20)") == true, "\(report.digest)")
     }
 
     @Test func fullJitterIsNotCR08() throws {
@@ -320,7 +320,8 @@ struct RetryRuleTests {
         let log = Self.requests(1, method: "GET", outcomes: Array(repeating: .respond(), count: 5), delays: { _, _ in 400 * Self.ms })
         let report = try log.check(RetryCheckOptions(deadline: .seconds(1)))
         #expect(report.ruleIDs == ["CR-12"], "\(report.digest)")
-        #expect(report.findings[0].message.contains("attempt 4"), "\(report.digest)")
+        // Attempts count from 0: the fourth attempt, 1.2 s in, is attempt 3.
+        #expect(report.findings[0].message.contains("attempt 3 started"), "\(report.digest)")
     }
 
     @Test func attemptsWithinTheDeadlineAreNotCR12() throws {

@@ -101,7 +101,7 @@ package enum HTMLReportWriter {
             out += "<label class=\"toggle\"><input type=\"checkbox\" id=\"only\"> rows with findings only "
             out += "(\(ReportText.grouped(timeline.flagged.count)) of \(ReportText.grouped(report.timeline.requests.count)))</label>\n"
         }
-        out += "<p class=\"muted hint\">One row per logical request; hover a row or a mark for its attempts. "
+        out += "<p class=\"muted hint\">One row per logical request; hover a row or a mark for its attempts (counted from 0, as in the event log). "
         if timeline.dense { out += "Rows are thin at this size: every 5th is labelled, every row has a tooltip. " }
         out += "</p>\n<div class=\"tlwrap\">\n"
         timeline.draw(into: &out)
@@ -113,6 +113,9 @@ package enum HTMLReportWriter {
         if report.findings.isEmpty {
             out += "<p>None.</p>\n</section>\n"
             return
+        }
+        if ReportText.showsAttempts(report.findings) {
+            out += "<p class=\"muted hint\">\(Self.esc(ReportText.attemptNumbering))</p>\n"
         }
         let rows = Set(report.timeline.requests.map(\.id))
         for group in ReportText.groupedByRule(report.findings) {

@@ -142,6 +142,10 @@ package enum JUnitReportWriter {
         if let result, !result.evidence.isEmpty {
             lines.append(TextReportWriter.oneLine(result.evidence))
         }
+        // Each failure is read on its own in CI, so each says how attempts are numbered.
+        if ReportText.showsAttempts(findings) {
+            lines.append(ReportText.attemptNumbering)
+        }
         for finding in findings {
             if !lines.isEmpty { lines.append("") }
             lines.append(contentsOf: TextReportWriter.finding(finding))

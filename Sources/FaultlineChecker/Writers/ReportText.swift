@@ -62,6 +62,16 @@ enum ReportText {
         return "\(sign)\(whole / factor).\(fraction)"
     }
 
+    /// How the reports number attempts, said once wherever findings show their evidence:
+    /// from 0 in each logical request, as the event log's `attempt` field does, so the
+    /// number a finding's message names is the evidence row with that number.
+    static let attemptNumbering = "Attempts count from 0 in each logical request, as in the event log: attempt 0 is the first request, attempt 1 the first retry."
+
+    /// Whether any finding shows attempts as evidence (check idempotency's do not).
+    static func showsAttempts(_ findings: [CheckReport.Finding]) -> Bool {
+        findings.contains { !$0.evidence.isEmpty }
+    }
+
     /// `1 attempt`, `3 attempts`.
     static func count(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
         "\(n) \(n == 1 ? singular : (plural ?? singular + "s"))"
@@ -114,7 +124,7 @@ enum ReportText {
     }
 
     /// A rule result's status line: `failed: 3 retries in 1 logical request`,
-    /// `not enough evidence: 12 gaps at attempt 1 (needs 20)`, `off`.
+    /// `not enough evidence: 12 gaps before attempt 1 (the most before any one attempt; needs 20)`, `off`.
     static func statusLine(_ result: CheckReport.RuleResult) -> String {
         switch result.status {
         case .off:

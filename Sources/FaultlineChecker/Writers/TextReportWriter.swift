@@ -5,6 +5,7 @@
 /// inputs:   run/events.jsonl
 /// ...
 /// == Findings ==
+/// Attempts count from 0 in each logical request, as in the event log: ...
 /// -- CR-01 NONIDEMPOTENT_RETRY_NO_KEY: 1 finding --
 /// HIGH CR-01 NONIDEMPOTENT_RETRY_NO_KEY — POST /charges (10.0.0.5)
 ///   POST /charges was retried 2 times after ambiguous outcomes without an idempotency key.
@@ -70,6 +71,10 @@ package enum TextReportWriter {
             lines.append("")
             lines.append("none")
             return
+        }
+        if ReportText.showsAttempts(report.findings) {
+            lines.append("")
+            lines.append(ReportText.attemptNumbering)
         }
         for group in ReportText.groupedByRule(report.findings) {
             let first = group.findings[0]
