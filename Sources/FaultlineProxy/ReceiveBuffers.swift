@@ -27,21 +27,38 @@ struct ReceiveBuffers: RecvByteBufferAllocator {
     /// The largest read: what a bulk transfer reads at each wake-up.
     static let largest = 262_144
 
-    private var sizes = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: Self.kept, maximum: Self.largest)
+    /// The smallest read, after a run of small ones.
+    static let smallest = 64
+
+    /// The next read's size, a power of two from `smallest` to `largest`. Only this and
+    /// `shrinkNext` are stored: NIO keeps a channel's allocator as an existential, which
+    /// holds up to three words in place and boxes anything larger, so NIO's own adaptive
+    /// allocator (four words and a flag) cost every channel an allocation of its own.
+    private var next = Self.kept
+    /// A read used at most half its buffer: one more such read halves the size.
+    private var shrinkNext = false
 
     func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
-        self.sizes.buffer(allocator: allocator)
+        allocator.buffer(capacity: self.next)
     }
 
     /// A size while the next read fits the kept buffer. Nil once reads outgrow it:
     /// with `record` answering that reads may grow, NIO then allocates afresh.
     func nextBufferSize() -> Int? {
-        guard let next = self.sizes.nextBufferSize(), next <= Self.kept else { return nil }
-        return next
+        self.next <= Self.kept ? self.next : nil
     }
 
+    /// Sizes the next read as `AdaptiveRecvByteBufferAllocator` does: double after a
+    /// read that filled its buffer, halve after two in a row that used at most half.
     mutating func record(actualReadBytes: Int) -> Bool {
-        _ = self.sizes.record(actualReadBytes: actualReadBytes)
+        let half = self.next / 2
+        if actualReadBytes <= half, half >= Self.smallest {
+            if self.shrinkNext { self.next = half }
+            self.shrinkNext.toggle()
+        } else {
+            if actualReadBytes >= self.next, self.next < Self.largest { self.next *= 2 }
+            self.shrinkNext = false
+        }
         return true
     }
 }

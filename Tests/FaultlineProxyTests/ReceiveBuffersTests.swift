@@ -66,4 +66,39 @@ struct ReceiveBuffersTests {
         #expect(Set(large.map { $0.readableBytesView.first! }).count == 8, "each large read kept its own bytes")
         #expect(Array(held.readableBytesView) == Array(repeating: 1, count: 300))
     }
+
+    /// Reads are sized as NIO's adaptive allocator sizes them (from 512 bytes, between 64
+    /// and 256 KiB), over a mixed run of small, full and bulk reads.
+    @Test func readsAreSizedAsTheAdaptiveAllocatorSizesThem() {
+        var ours = ReceiveBuffers()
+        var nio = AdaptiveRecvByteBufferAllocator(minimum: ReceiveBuffers.smallest, initial: ReceiveBuffers.kept, maximum: ReceiveBuffers.largest)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15  // a fixed pseudo-random run
+        func next(upTo limit: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(limit + 1))
+        }
+        for step in 0..<5_000 {
+            let size = nio.nextBufferSize()!
+            #expect(ours.buffer(allocator: ByteBufferAllocator()).capacity >= size)
+            let read: Int
+            switch step % 200 {
+            case 0..<60: read = size  // bulk: every read fills its buffer
+            case 60..<120: read = next(upTo: 40)
+            default: read = next(upTo: size)
+            }
+            _ = nio.record(actualReadBytes: read)
+            let mayGrow = ours.record(actualReadBytes: read)
+            #expect(mayGrow)
+            let expected = nio.nextBufferSize()!
+            #expect(ours.nextBufferSize() == (expected <= ReceiveBuffers.kept ? expected : nil), "step \(step)")
+            if ours.nextBufferSize() == nil { #expect(ours.buffer(allocator: ByteBufferAllocator()).capacity == expected) }
+        }
+    }
+
+    /// NIO keeps each channel's allocator as an existential, which stores three words
+    /// in place: anything larger costs every channel a boxed copy (about 56 bytes).
+    @Test func fitsInAnExistentialWithoutABox() {
+        #expect(MemoryLayout<ReceiveBuffers>.size <= 3 * MemoryLayout<Int>.size)
+        #expect(MemoryLayout<ReceiveBuffers>.alignment <= MemoryLayout<Int>.alignment)
+    }
 }
