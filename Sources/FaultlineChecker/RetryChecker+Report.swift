@@ -23,7 +23,10 @@ extension RetryChecker {
         let maxCV = self.settings.threshold("CR-08", "max_cv", default: 0.05)
         let minJitterSamples = Int(self.settings.threshold("CR-08", "min_samples", default: 20))
         let maxDelay = self.settings.threshold("CR-09", "max_delay", default: 300e9)
-        let maxAmplification = self.settings.threshold("CR-17", "max_amplification", default: 4.0)
+        let maxAttempts = Int(self.settings.threshold("CR-10", "max_attempts", default: Double(self.options.maxAttempts)))
+        // CR-17's limit is CR-10's unless set: a client that keeps every request within
+        // the attempts CR-10 allows is not a storm, even when every request meets a fault.
+        let maxAmplification = self.settings.threshold("CR-17", "max_amplification", default: Double(maxAttempts))
         let minFaultRequests = Int(self.settings.threshold("CR-17", "min_requests", default: 3))
 
         for (client, aggregate) in self.clients.sorted(by: { $0.key < $1.key }) {
@@ -203,7 +206,6 @@ extension RetryChecker {
         let windowNote = Double(self.windowNs) < maxDelay ? "; the grouping window (\(Self.seconds(Double(self.windowNs)))) is shorter than the limit, so a longer delay starts a new logical request: raise --window to see it" : ""
         verdict("CR-09", samples: cr09.gaps, applicable: cr09.gaps > 0,
             evidence: "\(cr09.gaps) gaps, longest \(Self.seconds(cr09.longest)) (limit \(Self.seconds(maxDelay)))\(windowNote)")
-        let maxAttempts = Int(self.settings.threshold("CR-10", "max_attempts", default: Double(self.options.maxAttempts)))
         verdict("CR-10", samples: s("CR-10"), applicable: s("CR-10") > 0,
             evidence: "\(s("CR-10")) logical requests, at most \(self.clients.values.map(\.maxAttempts).max() ?? 0) attempts (limit \(maxAttempts))")
         verdict("CR-12", samples: s("CR-12"), applicable: s("CR-12") > 0,
@@ -213,7 +215,7 @@ extension RetryChecker {
             evidence: "\(self.cr14Retried) of \(self.cr14Responses) non-retryable responses retried (\(Int((cr14Share * 100).rounded())) %; flagged at ≥ \(Int(cr14Min * 100)) %)")
         verdict("CR-15", samples: s("CR-15"), applicable: s("CR-15") > 0, evidence: "\(s("CR-15")) retries of non-idempotent requests without a key")
         verdict("CR-17", samples: cr17.best, minimum: minFaultRequests, applicable: self.summary.faults > 0,
-            evidence: "A = attempts / logical requests that met a fault: \(cr17.attempts) / \(cr17.requests) over \(cr17.clients) client(s), highest \(String(format: "%.2f", cr17.highest)); flagged above \(ProfileReaderFormat.number(maxAmplification)) (a careful client retrying a fault on every first attempt has A = 2, one giving up after 4 attempts under a total outage A = 4)",
+            evidence: "A = attempts / logical requests that met a fault: \(cr17.attempts) / \(cr17.requests) over \(cr17.clients) client(s), highest \(String(format: "%.2f", cr17.highest)); flagged above \(ProfileReaderFormat.number(maxAmplification)) (a careful client retrying a fault on every first attempt has A = 2; one that gives up after the \(maxAttempts) attempts CR-10 allows has A = \(maxAttempts) under a total outage)",
             short: "\(cr17.best) logical requests that met a fault from one client (needs \(minFaultRequests))")
         verdict("CR-19", samples: s("CR-19"), applicable: s("CR-19") > 0 || self.cr19Inconclusive > 0,
             evidence: "\(s("CR-19")) attempts whose reply a fault withheld, judged against \(Self.seconds(self.settings.threshold("CR-19", "max_hold", default: 60e9)))" + (self.cr19Inconclusive > 0 ? "; \(self.cr19Inconclusive) ended by the proxy or the log before the limit (inconclusive)" : ""))
@@ -288,7 +290,7 @@ extension RetryChecker {
             }
         }
         if self.options.maxAttempts != 5, self.settings.rules["CR-10"]?.thresholds["max_attempts"] == nil {
-            notes.append("CR-10 limit set to \(self.options.maxAttempts) attempts (default 5)")
+            notes.append("CR-10 limit set to \(self.options.maxAttempts) attempts (default 5); CR-17's amplification limit follows it")
         }
         for pattern in self.settings.operations where pattern.tag == .idempotent {
             notes.append("operations matching \"\(pattern.pattern)\" tagged idempotent by \(file): their retries without a key are not flagged")

@@ -421,6 +421,23 @@ struct RetryRuleTests {
         #expect(report.rule("CR-17")?.evidence.contains("40 / 20") == true, "\(report.digest)")
     }
 
+    /// A careful client under a total outage: every attempt meets a fault, and it gives
+    /// up after the 5 attempts CR-10 allows, with growing, jittered waits. A = 5 is what
+    /// CR-10 allows, not a storm; with CR-10's limit at 3 both rules flag it.
+    @Test func givingUpWithinTheAttemptsCR10AllowsIsNotAStorm() throws {
+        var random = TestRandom(seed: 11)
+        let log = Self.requests(6, method: "GET", outcomes: Array(repeating: .respond(), count: 5)) { _, attempt in
+            UInt64(Double(100 * Self.ms << UInt64(attempt)) * (0.5 + random.unit()))
+        }
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-10") == .passed && report.status("CR-17") == .passed, "\(report.digest)")
+        #expect(report.rule("CR-17")?.evidence.contains("30 / 6") == true, "\(report.digest)")
+
+        let stricter = try log.check(RetryCheckOptions(maxAttempts: 3))
+        #expect(stricter.ruleIDs == ["CR-10", "CR-17"], "\(stricter.digest)")
+    }
+
     // MARK: CR-19
 
     /// A wait the proxy (or the server) ended says only that the client held on that
