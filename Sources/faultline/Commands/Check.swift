@@ -39,7 +39,8 @@ extension Check {
                 storms (CR-17), no client timeout (CR-19) and duplicate submission \
                 (CR-22). Statistical rules say 'not enough evidence' below their sample \
                 size rather than guess. Also prints what each client really does: its \
-                backoff, jitter, attempts and deadline.
+                backoff, jitter, attempts and deadline. Attempts are numbered from 0 \
+                within each logical request, as in the event log.
 
                 The log must come from a proxy with --framing (http, resp, line or \
                 length), or a UDP proxy with --log (every datagram is a message): \
@@ -62,7 +63,7 @@ extension Check {
         @Option(help: ArgumentHelp("The request header carrying the idempotency key (another header than Idempotency-Key needs a log recorded with --record-payloads).", valueName: "name"))
         var keyHeader = "Idempotency-Key"
 
-        @Option(help: ArgumentHelp("CR-10: the most attempts a logical request may take.", valueName: "n"))
+        @Option(help: ArgumentHelp("CR-10: the most attempts a logical request may take; also CR-17's limit on a client's mean attempts per request that met a fault.", valueName: "n"))
         var maxAttempts = 5
 
         @Option(help: ArgumentHelp("CR-12: the caller's deadline across all attempts of a request, e.g. 10s.", valueName: "duration"))
