@@ -30,7 +30,7 @@ struct ManPageTests {
         for line in [
             ".It Fl -grace Ar duration\nHow long open connections may finish after SIGINT or SIGTERM. (default: 5s)",
             ".It Fl -name Ar name\nName of this proxy in logs and events. (default: proxy)",
-            ".It Fl -max-attempts Ar n\nCR-10: the most attempts a logical request may take. (default: 5)",
+            ".It Fl -max-attempts Ar n\nCR-10: the most attempts a logical request may take; also CR-17's limit on a client's mean attempts per request that met a fault. (default: 5)",
         ] {
             #expect(page.contains(line), "\(line)")
         }
