@@ -26,13 +26,26 @@ extension OperationExperiment {
         }
         let withKey = self.keyed ? "with one key" : "without a key"
         let severity: Severity = self.keyed ? .critical : .high
+        let views = sent.compactMap(self.view)
+        let judged = self.repliesShowExtraEffect(views)
+        let successful = views.filter { ($0.status ?? 200) / 100 == 2 }.map(\.numbers).filter { !$0.isEmpty }
+        self.replySteps = Self.steadySteps(successful)
         if let before, let afterFirst, let afterLast {
             self.observable = true
             self.firstEffect = afterFirst.changed(from: before)
             self.unitDelta = afterFirst.delta(from: before)
             let extra = afterLast.changed(from: afterFirst)
             let states = "probe \(before.summary) → \(afterFirst.summary) after #1 → \(afterLast.summary) after #\(k)"
-            if extra {
+            if !extra, self.firstEffect == false, judged.extra {
+                // The probe saw nothing at all, yet the replies count effects: it reads
+                // other state than this operation changes (GET counter for an LPUSH).
+                self.extraEffect = true
+                self.record(
+                    rule, .failed, evidence: "\(k) identical requests \(withKey): \(judged.why); the probe did not move (\(states)): it does not read what this operation changes", samples: k,
+                    finding: (severity, "\(self.operation) sent \(k) times in a row \(withKey) was applied more than once: \(judged.why) (the probe did not see it: \(states))."),
+                    sent: sent
+                )
+            } else if extra {
                 self.extraEffect = true
                 let count = self.unitDelta.flatMap { unit in afterLast.delta(from: before).flatMap { StateSnapshot.effects(total: $0, unit: unit) } }
                 let applied = count.map { "\($0) effects" } ?? "more than one effect"
@@ -47,8 +60,6 @@ extension OperationExperiment {
             }
             return
         }
-        let views = sent.compactMap(self.view)
-        let judged = self.repliesShowExtraEffect(views)
         self.observable = self.observable || judged.observable
         if judged.extra {
             self.extraEffect = true
@@ -196,7 +207,7 @@ extension OperationExperiment {
                 if !after.changed(from: before) { effects = self.firstEffect == true ? 0 : nil }
             }
         }
-        let replies = self.repliesShowExtraEffect(successes)
+        let replies = self.repliesShowExtraEffect(successes, concurrent: true)
         if effects == nil, replies.extra { effects = Set(successes.compactMap(\.resourceID)).count.nonZero ?? 2 }
         if how.isEmpty { how = "no probe: \(replies.why)" }
         let answersDiffer = successes.count > 1 && successes.dropFirst().contains { !self.sameAnswer(successes[0], $0).same }
@@ -250,12 +261,17 @@ extension OperationExperiment {
         }
         var extra = false
         var how: String
+        let judged = self.repliesShowExtraEffect([self.view(first), self.view(retry)].compactMap { $0 })
         if let before, let middle, let after {
             extra = after.changed(from: middle)
             let firstApplied = middle.changed(from: before)
             how = "probe \(before.summary) → \(middle.summary) after the lost attempt\(firstApplied ? " (applied)" : "") → \(after.summary) after the retry"
+            if !extra, !firstApplied, judged.extra {
+                // As in SR-01: a probe that saw nothing does not outweigh replies that count.
+                extra = true
+                how += ", which does not read what this operation changes; the replies: \(judged.why)"
+            }
         } else {
-            let judged = self.repliesShowExtraEffect([self.view(first), self.view(retry)].compactMap { $0 })
             extra = judged.extra
             how = "no probe: \(judged.why) (the lost reply, as the proxy saw it, and the retry's)"
         }

@@ -28,6 +28,9 @@ struct OperationExperiment {
     var inconclusive: [String] = []
     /// SR-01's sends: SR-02 compares their replies instead of sending more duplicates.
     var sr01: [SentRequest] = []
+    /// SR-01's replies: for each position of a number that moved by one steady step
+    /// from repeat to repeat, that step (see `repliesShowExtraEffect`).
+    var replySteps: [Int: Double] = [:]
     /// Set when the replayed request itself fails (HTTP 4xx or 5xx, a RESP error):
     /// there is no effect to deduplicate, so "idempotent" would say nothing.
     var requestFails: String?
@@ -105,9 +108,17 @@ struct OperationExperiment {
     }
 
     /// Whether the replies show more than one effect: different resource ids, or a
-    /// counter that moved (numbers in the body, a RESP integer). Only successful
-    /// replies count (HTTP 2xx; every RESP reply but an error).
-    func repliesShowExtraEffect(_ views: [ReplyView]) -> (extra: Bool, observable: Bool, why: String) {
+    /// number that counts effects (in the body, a RESP integer). Only successful replies
+    /// count (HTTP 2xx; every RESP reply but an error).
+    ///
+    /// A number counts effects only when it moves by one steady step from reply to
+    /// reply (a counter, a balance, a list's length: INCR's 10, 11, 12), in the order
+    /// sent, or, for replies to requests sent at once (`concurrent`), which arrive in
+    /// any order, over the values sorted. A number that moves
+    /// unevenly (an uptime, a clock in milliseconds: 449, 450, 450) is no evidence
+    /// either way. Two replies alone cannot show a steady step: they count only when
+    /// they move by the step SR-01's repeats showed (`replySteps`).
+    func repliesShowExtraEffect(_ views: [ReplyView], concurrent: Bool = false) -> (extra: Bool, observable: Bool, why: String) {
         let successful = views.filter { view in
             if let status = view.status { return (200..<300).contains(status) }
             return true
@@ -115,12 +126,37 @@ struct OperationExperiment {
         let ids = Set(successful.compactMap(\.resourceID))
         if ids.count > 1 { return (true, true, "the replies name \(ids.count) different resources (\(ids.sorted().joined(separator: ", ")))") }
         let numbers = successful.map(\.numbers).filter { !$0.isEmpty }
+        let moved = "numbers in the replies moved: \(numbers.map { $0.map(Self.number).joined(separator: ",") }.joined(separator: " → "))"
         if Set(numbers).count > 1 {
-            return (true, true, "numbers in the replies moved: \(numbers.map { $0.map(Self.number).joined(separator: ",") }.joined(separator: " → "))")
+            guard Set(numbers.map(\.count)).count == 1 else {
+                return (false, false, "the replies carry different sets of numbers, which cannot be compared")
+            }
+            if numbers.count == 2 {
+                let counted = self.replySteps.contains { position, step in numbers[1][position] - numbers[0][position] == step }
+                return counted
+                    ? (true, true, "\(moved), by the step SR-01's repeats moved them")
+                    : (false, false, "\(moved), once: two replies cannot tell an effect from a clock")
+            }
+            if !Self.steadySteps(numbers, sorted: concurrent).isEmpty { return (true, true, "\(moved), by the same step each time") }
+            return (false, false, "\(moved), unevenly: a clock or other traffic, not a count of this request's effects")
         }
         if !ids.isEmpty { return (false, true, "every reply names the same resource (\(ids.first!))") }
         if !numbers.isEmpty { return (false, true, "the numbers in the replies did not move") }
         return (false, false, "the replies carry no resource id or number to compare")
+    }
+
+    /// For each position where every reply has a number, the step by which its values
+    /// move when it is the same non-zero step each time (three or more replies), in
+    /// order, or `sorted` first.
+    static func steadySteps(_ numbers: [[Double]], sorted: Bool = false) -> [Int: Double] {
+        guard numbers.count >= 3, let width = numbers.first?.count, numbers.allSatisfy({ $0.count == width }) else { return [:] }
+        var steps: [Int: Double] = [:]
+        for position in 0..<width {
+            let values = sorted ? numbers.map { $0[position] }.sorted() : numbers.map { $0[position] }
+            let step = values[1] - values[0]
+            if step != 0, zip(values, values.dropFirst()).allSatisfy({ $1 - $0 == step }) { steps[position] = step }
+        }
+        return steps
     }
 
     static func number(_ value: Double) -> String {

@@ -8,6 +8,7 @@ import Synchronization
 ///
 ///     POST /accounts/{id}/deposits  {"amount":10,"memo":"rent"}   → 201 {"id":7,"amount":10,"balance":110,"created_at":...}
 ///     GET  /accounts/{id}                                          → 200 {"id":1,"balance":110}
+///     GET  /health                                                 → 200 {"status":"ok","uptime_ms":11496449}
 ///
 /// One balance for every account (enough for a probe). Every reply carries a fresh
 /// `X-Request-Id` and every deposit a `created_at`, so a saved answer replayed differs
@@ -86,6 +87,11 @@ package final class DepositService: Sendable {
         self.state.withLock { $0.received += 1 }
         let parts = request.path.split(separator: "/")
         switch (request.method, parts.count) {
+        case ("GET", 1) where parts[0] == "health":
+            // An uptime that moves unevenly from one request to the next, as a clock
+            // does: not a count of anything the requests did.
+            let received = self.received
+            return Self.reply(200, "{\"status\":\"ok\",\"uptime_ms\":\(11_496_000 + received * received)}")
         case ("GET", 2) where parts[0] == "accounts":
             let balance = self.balance
             return Self.reply(200, "{\"id\":\(parts[1]),\"balance\":\(balance)}")

@@ -59,6 +59,26 @@ struct IdempotencyCheckTests {
         #expect(sr01.message.contains("3 effects"))
     }
 
+    /// A safe GET whose reply carries a clock (an uptime that moves by whatever time
+    /// passed) is no evidence of a repeated effect: without a probe it is inconclusive,
+    /// never at least once.
+    @Test func aClockInTheReplyIsNotAnEffect() async throws {
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let log = try await RecordedLog.record(
+            upstreamPort: service.port, framing: .http, requests: [Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)],
+            isComplete: HTTPTestMessage.isCompleteResponse
+        )
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: service.port)))
+        options.timeout = .seconds(60)  // a guard against hangs only
+        let report = try await IdempotencyCheck(options: options, recorded: RecordedRequests.load(path: log), inputs: [log]).run()
+        #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
+        #expect(Self.verdict(report, "GET /health")?.classification == .inconclusive, "\(report.operations ?? [])")
+        let sr01 = try #require(report.rules.first { $0.id == "SR-01" })
+        #expect(sr01.status == .notEnoughEvidence && sr01.evidence.contains("unevenly"), "\(sr01.evidence)")
+    }
+
     @Test func aServiceThatDeduplicatesByKeyIsClean() async throws {
         let service = try await DepositService.start(.deduplicating)
         defer { Task { await service.stop() } }

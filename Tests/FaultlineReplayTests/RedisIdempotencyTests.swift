@@ -43,4 +43,33 @@ struct RedisIdempotencyTests {
         #expect(incr.first { $0.id == "SR-01" }?.severity == .high)
         #expect(report.hasViolations)
     }
+
+    /// One probe for every operation (as a run file gives it): `GET counter` never moves
+    /// for an LPUSH, whose replies count the list growing by one each time. The replies
+    /// win: LPUSH is at least once. HSET and SADD of what is already there answer 0 each
+    /// time and change nothing: idempotent.
+    @Test func aProbeThatReadsOtherStateDoesNotHideCountingReplies() async throws {
+        let redis = try await RedisServer.start()
+        defer { redis.stop() }
+        let log = try await RecordedLog.record(
+            upstreamPort: redis.port,
+            framing: .resp,
+            requests: [
+                RESPTestMessage.command("LPUSH", "jobs", "job-1"),
+                RESPTestMessage.command("HSET", "user", "name", "alice"),
+                RESPTestMessage.command("SADD", "tags", "red"),
+            ],
+            isComplete: RESPTestMessage.isComplete
+        )
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: redis.port)))
+        options.timeout = .seconds(60)  // a guard against hangs only
+        options.probes = ["GET counter"]
+        let report = try await IdempotencyCheck(options: options, recorded: RecordedRequests.load(path: log), inputs: [log]).run()
+        let verdicts = Dictionary(uniqueKeysWithValues: (report.operations ?? []).map { ($0.operation, $0.classification) })
+        #expect(verdicts == ["LPUSH": .atLeastOnce, "HSET": .idempotent, "SADD": .idempotent], "\(report.operations ?? [])")
+        let sr01 = try #require(report.findings.first { $0.rule == "SR-01" && $0.operation == "LPUSH" })
+        #expect(sr01.message.contains("the probe did not see it"), "\(sr01.message)")
+        #expect(Set(report.findings.map(\.rule)) == ["SR-01", "SR-05"], "\(report.findings.map(\.message))")
+    }
 }
