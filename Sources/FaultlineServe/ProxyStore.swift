@@ -158,34 +158,86 @@ package actor ProxyStore {
     /// Changes a proxy's listen address, upstream or enabled state (Toxiproxy's update):
     /// a new address or upstream restarts it (open connections close); disabling closes
     /// the listener and every connection; enabling listens again.
+    ///
+    /// A change that cannot be made leaves the proxy as it was. A running proxy moving to
+    /// another port listens there before its old listener closes, so an address in use
+    /// refuses the change with the old proxy untouched (its connections, plan and log
+    /// carry on). One that must give up its own port first (a new upstream, or another
+    /// host on the same port) is started again on its old address and upstream when the
+    /// new ones fail; should even that fail, it is reported disabled, never enabled on an
+    /// address it does not hold.
     func update(_ name: String, listen: String?, upstream: String?, enabled: Bool?) async throws(ServeError) -> ManagedProxy {
         await self.acquire()
         defer { self.release() }
-        guard var entry = self.proxies[name] else { throw .proxyNotFound }
-        let newListen = listen ?? entry.listen
-        let newUpstream = upstream ?? entry.upstream
-        let newEnabled = enabled ?? entry.enabled
+        guard let before = self.proxies[name] else { throw .proxyNotFound }
+        let newListen = listen ?? before.listen
+        let newUpstream = upstream ?? before.upstream
+        let newEnabled = enabled ?? before.enabled
         try Self.check(listen: newListen, upstream: newUpstream)
-        if newListen != entry.listen || newUpstream != entry.upstream {
+        let moves = newListen != before.listen || newUpstream != before.upstream
+        var entry = before
+
+        guard entry.running != nil else {
+            // Disabled: nothing listens, so only an enable can fail, and then nothing changed.
+            entry.listen = newListen
+            entry.upstream = newUpstream
+            if newEnabled { try await self.start(&entry) }
+            entry.enabled = newEnabled
+            self.proxies[name] = entry
+            return entry
+        }
+        guard newEnabled else {
             await self.stop(&entry)
             entry.listen = newListen
             entry.upstream = newUpstream
+            entry.enabled = false
             self.proxies[name] = entry
-            if entry.enabled {
-                try await self.start(&entry)
+            return entry
+        }
+        guard moves else { return entry }
+
+        if Self.needsOwnPort(from: before.listen, to: newListen) {
+            // The new listener would clash with the old one: stop first, and come back
+            // on the old address if the new one fails.
+            await self.stop(&entry)
+            var moved = entry
+            moved.listen = newListen
+            moved.upstream = newUpstream
+            do throws(ServeError) {
+                try await self.start(&moved)
+                self.proxies[name] = moved
+                return moved
+            } catch {
+                do throws(ServeError) {
+                    try await self.start(&entry)
+                } catch let restart {
+                    entry.enabled = false
+                    self.logger.error(
+                        "proxy could not listen again on its old address after a refused change; it is disabled",
+                        metadata: ["proxy.name": "\(name)", "proxy.listen": "\(entry.listen)", "error": "\(restart.message)"]
+                    )
+                }
                 self.proxies[name] = entry
+                throw error
             }
         }
-        if newEnabled != entry.enabled {
-            if newEnabled {
-                try await self.start(&entry)
-            } else {
-                await self.stop(&entry)
-            }
-            entry.enabled = newEnabled
-            self.proxies[name] = entry
-        }
-        return entry
+        // Another port: listen there first; the old proxy stops only once it does.
+        var moved = entry
+        moved.running = nil
+        moved.listen = newListen
+        moved.upstream = newUpstream
+        try await self.start(&moved)
+        await self.stop(&entry)
+        moved.lastCapture = entry.lastCapture
+        self.proxies[name] = moved
+        return moved
+    }
+
+    /// Whether a proxy moving from `old` to `new` must close its own listener before the
+    /// new one can bind: the same port (a new upstream, or another host on that port).
+    private static func needsOwnPort(from old: String, to new: String) -> Bool {
+        guard let from = try? HostPort(parsing: old, what: "listen"), let to = try? HostPort(parsing: new, what: "listen") else { return true }
+        return to.port != 0 && to.port == from.port
     }
 
     func delete(_ name: String) async throws(ServeError) {
@@ -227,10 +279,13 @@ package actor ProxyStore {
     }
 
     /// Toxiproxy's `/reset`: every proxy enabled again and every toxic removed. With
-    /// `everything`, the `/v1` profiles and rules go too.
+    /// `everything`, the `/v1` profiles and rules go too. A proxy that cannot listen
+    /// again stays disabled (its toxics gone all the same) and the others are reset
+    /// anyway; the first such failure is then thrown.
     func reset(everything: Bool) async throws(ServeError) {
         await self.acquire()
         defer { self.release() }
+        var failure: ServeError?
         for name in self.proxies.keys.sorted() {
             guard var entry = self.proxies[name] else { continue }
             entry.toxics = []
@@ -238,14 +293,20 @@ package actor ProxyStore {
                 entry.rules = []
                 entry.profile = nil
             }
-            if entry.running == nil {
-                entry.enabled = true
-                try await self.start(&entry)
-            } else {
-                try await self.applyPlan(&entry)
+            do throws(ServeError) {
+                if entry.running == nil {
+                    try await self.start(&entry)
+                    entry.enabled = true
+                } else {
+                    try await self.applyPlan(&entry)
+                }
+                self.proxies[name] = entry
+            } catch {
+                if entry.running == nil { self.proxies[name] = entry }
+                failure = failure ?? error
             }
-            self.proxies[name] = entry
         }
+        if let failure { throw failure }
     }
 
     /// Stops every proxy, letting open connections finish for the shutdown grace, and

@@ -24,12 +24,23 @@ final class ServeHarness: Sendable {
         self.running = running
     }
 
-    static func start(options: ServeOptions = ServeOptions(), token: String? = nil, maxBodyBytes: Int = ControlServer.defaultMaxBodyBytes) async throws -> ServeHarness {
+    /// `launch` wraps the real launcher, for a test that needs a start to fail.
+    static func start(
+        options: ServeOptions = ServeOptions(),
+        token: String? = nil,
+        maxBodyBytes: Int = ControlServer.defaultMaxBodyBytes,
+        launch: (@Sendable (ProxySpec, ProxyLauncher) async throws -> any ControlledProxy)? = nil
+    ) async throws -> ServeHarness {
         var options = options
         options.connectTimeout = .nanoseconds(testDialTimeout.nanoseconds)
         var logger = Logger(label: "faultline.serve.test")
         logger.logLevel = .warning
-        let store = ProxyStore(options: options, logger: logger, launch: HostedProxyLauncher.make(logger: logger))
+        let real = HostedProxyLauncher.make(logger: logger)
+        var launcher = real
+        if let launch {
+            launcher = { @Sendable spec in try await launch(spec, real) }
+        }
+        let store = ProxyStore(options: options, logger: logger, launch: launcher)
         let api = ControlAPI(store: store, metrics: ServeMetrics(), token: token, loader: ProfileLoader(), version: "test", logger: logger)
         let server = ControlServer(api: api, address: HostPort(host: "127.0.0.1", port: 0), maxBodyBytes: maxBodyBytes, logger: logger)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
