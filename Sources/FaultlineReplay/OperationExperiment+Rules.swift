@@ -39,14 +39,14 @@ extension OperationExperiment {
             if !extra, self.firstEffect == false, judged.extra {
                 // The probe saw nothing at all, yet the replies count effects: it reads
                 // other state than this operation changes (GET counter for an LPUSH).
-                self.extraEffect = true
+                self.extraEffects.insert(rule.id)
                 self.record(
                     rule, .failed, evidence: "\(k) identical requests \(withKey): \(judged.why); the probe did not move (\(states)): it does not read what this operation changes", samples: k,
                     finding: (severity, "\(self.operation) sent \(k) times in a row \(withKey) was applied more than once: \(judged.why) (the probe did not see it: \(states))."),
                     sent: sent
                 )
             } else if extra {
-                self.extraEffect = true
+                self.extraEffects.insert(rule.id)
                 let count = self.unitDelta.flatMap { unit in afterLast.delta(from: before).flatMap { StateSnapshot.effects(total: $0, unit: unit) } }
                 let applied = count.map { "\($0) effects" } ?? "more than one effect"
                 self.record(
@@ -56,23 +56,23 @@ extension OperationExperiment {
                 )
             } else {
                 let first = self.firstEffect == true ? "the first changed the state, the repeats did not" : "no request changed the state"
-                self.record(rule, .passed, evidence: "\(k) identical requests \(withKey): \(first); \(states)\(self.failingNote)", samples: k)
+                self.record(rule, .passed, evidence: "\(k) identical requests \(withKey): \(first); \(states)\(self.failingNote)", samples: k, severity: severity)
             }
             return
         }
         self.observable = self.observable || judged.observable
         if judged.extra {
-            self.extraEffect = true
+            self.extraEffects.insert(rule.id)
             self.record(
                 rule, .failed, evidence: "\(k) identical requests \(withKey): \(judged.why) (no probe: judged from the replies)", samples: k,
                 finding: (severity, "\(self.operation) sent \(k) times in a row \(withKey) was applied more than once: \(judged.why)."),
                 sent: sent
             )
         } else if judged.observable {
-            self.record(rule, .passed, evidence: "\(k) identical requests \(withKey): \(judged.why) (no probe: weaker, a cached reply hides a repeated effect)\(self.failingNote)", samples: k)
+            self.record(rule, .passed, evidence: "\(k) identical requests \(withKey): \(judged.why) (no probe: weaker, a cached reply hides a repeated effect)\(self.failingNote)", samples: k, severity: severity)
         } else {
             self.inconclusive.append("no probe and \(judged.why)")
-            self.record(rule, .notEnoughEvidence, evidence: "\(k) identical requests \(withKey): \(judged.why); give --probe to read the state", samples: k)
+            self.record(rule, .notEnoughEvidence, evidence: "\(k) identical requests \(withKey): \(judged.why); give --probe to read the state", samples: k, severity: severity)
         }
     }
 
@@ -216,7 +216,7 @@ extension OperationExperiment {
             return !(200..<300).contains(status) && status != 409
         }
         if let count = effects, count > 1 {
-            self.extraEffect = true
+            self.extraEffects.insert(rule.id)
             self.record(
                 rule, .failed, evidence: "\(n) identical keyed requests at once: \(count) effects; statuses \(statuses); \(how)", samples: n,
                 finding: (.critical, "\(n) concurrent requests of \(self.operation) with one key were applied \(count) times (statuses \(statuses)): the key is checked and stored in two steps, so duplicates in flight race past it."),
@@ -282,7 +282,7 @@ extension OperationExperiment {
             how += "; answer: \(compared.how)"
         }
         if extra {
-            self.extraEffect = true
+            self.extraEffects.insert(rule.id)
             self.record(
                 rule, .failed, evidence: "reply lost, then a retry\(self.keyed ? " with the same key" : ""): applied twice; \(how)", samples: 2,
                 finding: (.critical, "\(self.operation): the first attempt's reply was lost and the retry\(self.keyed ? " with the same key" : "") was applied again (\(how))."),
@@ -332,9 +332,8 @@ extension OperationExperiment {
         let reason: String
         if self.dryRun {
             (classification, reason) = (.inconclusive, "dry run: nothing sent")
-        } else if self.extraEffect {
-            let rules = self.findings.filter { ["SR-01", "SR-04", "SR-05"].contains($0.rule) && $0.severity >= .high }.map(\.rule)
-            (classification, reason) = (.atLeastOnce, "a repeat applied again (\(Array(Set(rules)).sorted().joined(separator: ", ")))")
+        } else if !self.extraEffects.isEmpty {
+            (classification, reason) = (.atLeastOnce, "a repeat applied again (\(self.extraEffects.sorted().joined(separator: ", ")))")
         } else if let stoppedAt = self.stoppedAt {
             (classification, reason) = (.inconclusive, "the target stopped answering: \(stoppedAt)")
         } else if let requestFails = self.requestFails {

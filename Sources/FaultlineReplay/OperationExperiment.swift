@@ -20,8 +20,8 @@ struct OperationExperiment {
     var unitDelta: [Double]?
     /// Whether the first application changed anything the check could see.
     var firstEffect: Bool?
-    /// Whether any experiment showed a duplicate applied.
-    var extraEffect = false
+    /// The experiments (SR-01, SR-04, SR-05) that showed a duplicate applied.
+    var extraEffects: Set<String> = []
     /// Whether the replies or probes gave anything to compare at all.
     var observable = false
     var stoppedAt: String?
@@ -92,9 +92,9 @@ struct OperationExperiment {
 
     mutating func record(
         _ rule: ServiceRule, _ status: CheckReport.RuleResult.Status, evidence: String, samples: Int,
-        finding: (severity: Severity, message: String)? = nil, sent: [SentRequest] = []
+        finding: (severity: Severity, message: String)? = nil, sent: [SentRequest] = [], severity ruleSeverity: Severity? = nil
     ) {
-        let severity = finding?.severity ?? rule.severity
+        let severity = finding?.severity ?? ruleSeverity ?? rule.severity
         self.rules.append(rule.result(status, operation: self.operation, evidence: evidence, samples: samples, severity: severity))
         if let finding {
             var item = CheckReport.Finding(

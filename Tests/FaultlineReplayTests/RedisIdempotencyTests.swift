@@ -32,6 +32,7 @@ struct RedisIdempotencyTests {
         let report = try await IdempotencyCheck(options: options, recorded: recorded, inputs: [log]).run()
         let verdicts = Dictionary(uniqueKeysWithValues: (report.operations ?? []).map { ($0.operation, $0) })
         #expect(verdicts["INCR"]?.classification == .atLeastOnce)
+        #expect(verdicts["INCR"]?.reason == "a repeat applied again (SR-01, SR-05)")
         #expect(verdicts["SET"]?.classification == .idempotent)
         #expect(verdicts["SET NX"]?.classification == .idempotent)
         #expect(verdicts["GET"]?.classification == .idempotent)
@@ -71,5 +72,7 @@ struct RedisIdempotencyTests {
         let sr01 = try #require(report.findings.first { $0.rule == "SR-01" && $0.operation == "LPUSH" })
         #expect(sr01.message.contains("the probe did not see it"), "\(sr01.message)")
         #expect(Set(report.findings.map(\.rule)) == ["SR-01", "SR-05"], "\(report.findings.map(\.message))")
+        // The rules table gives an unkeyed operation's SR-01 its unkeyed severity, passed or not.
+        #expect(report.rules.first { $0.id == "SR-01" && $0.operation == "HSET" }?.severity == .high)
     }
 }
