@@ -11,6 +11,9 @@ package final class EventTally: EventSink {
     package struct Counts: Sendable, Equatable {
         package var connections = 0
         package var messages = 0
+        /// Messages from clients to the upstream (`message` events going upstream): the
+        /// requests a replay could resend.
+        package var requests = 0
         package var faults = 0
         /// Bytes delivered to the upstream and to clients, counted when each connection
         /// closes (from `conn_close`), so a connection still open is not in them yet.
@@ -24,7 +27,8 @@ package final class EventTally: EventSink {
         package init() {}
 
         package static func == (lhs: Counts, rhs: Counts) -> Bool {
-            lhs.connections == rhs.connections && lhs.messages == rhs.messages && lhs.faults == rhs.faults
+            lhs.connections == rhs.connections && lhs.messages == rhs.messages && lhs.requests == rhs.requests
+                && lhs.faults == rhs.faults
                 && lhs.bytesToUpstream == rhs.bytesToUpstream && lhs.bytesToClient == rhs.bytesToClient
                 && lhs.upstreamErrors == rhs.upstreamErrors
                 && lhs.faultsByRule.map(\.rule) == rhs.faultsByRule.map(\.rule)
@@ -35,6 +39,7 @@ package final class EventTally: EventSink {
     private let next: any EventSink
     private let connections = Atomic<Int>(0)
     private let messages = Atomic<Int>(0)
+    private let requests = Atomic<Int>(0)
     private let faults = Atomic<Int>(0)
     private let bytesToUpstream = Atomic<Int>(0)
     private let bytesToClient = Atomic<Int>(0)
@@ -49,7 +54,9 @@ package final class EventTally: EventSink {
     package func record(_ event: Event) {
         switch event.type {
         case .connectionOpen: self.connections.add(1, ordering: .relaxed)
-        case .message: self.messages.add(1, ordering: .relaxed)
+        case .message:
+            self.messages.add(1, ordering: .relaxed)
+            if event.direction == .upstream { self.requests.add(1, ordering: .relaxed) }
         case .connectionClose:
             self.bytesToUpstream.add(event.bytesToUpstream ?? 0, ordering: .relaxed)
             self.bytesToClient.add(event.bytesToClient ?? 0, ordering: .relaxed)
@@ -76,6 +83,7 @@ package final class EventTally: EventSink {
         var counts = Counts()
         counts.connections = self.connections.load(ordering: .relaxed)
         counts.messages = self.messages.load(ordering: .relaxed)
+        counts.requests = self.requests.load(ordering: .relaxed)
         counts.faults = self.faults.load(ordering: .relaxed)
         counts.bytesToUpstream = self.bytesToUpstream.load(ordering: .relaxed)
         counts.bytesToClient = self.bytesToClient.load(ordering: .relaxed)

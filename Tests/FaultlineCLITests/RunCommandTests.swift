@@ -124,6 +124,87 @@ struct RunCommandTests {
         #expect(operations.first?["classification"] as? String == "at_least_once", "\(operations)")
     }
 
+    /// `checks.idempotency` over a proxy no request went through: nothing to replay. The
+    /// check is not run, which the summary and every report say; it fails nothing unless
+    /// `only` names operations the run should have sent (then 3). The command's own
+    /// failure still comes first, and the summary is printed whatever happened.
+    static let nothingToReplay: [(command: [String], only: String, status: Int32, ended: String)] = [
+        (["true"], "", 0, "the command passed"),
+        (["sh", "-c", "exit 7"], "", 7, "the command failed with status 7"),
+        (["true"], ", only: ['GET /items/{id}']", 3, "the command passed"),
+    ]
+
+    @Test(arguments: nothingToReplay)
+    func anIdempotencyCheckWithNothingToReplayIsReportedNotRun(command: [String], only: String, status: Int32, ended: String) async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            proxies:
+              - name: cache
+                upstream: 127.0.0.1:1
+                framing: http
+            checks:
+              retries: true
+              idempotency: {proxy: cache\(only)}
+            """,
+            in: directory
+        )
+        let result = try await Self.run(config, in: directory, command: command)
+        #expect(result.status == status, "\(result)")
+        #expect(result.stderr.contains("faultline run: \(ended)"), "\(result)")
+        let line = only.isEmpty ? "check idempotency: not run: the log has no requests to replay" : "check idempotency: could not run: the log has no requests to replay"
+        #expect(result.stderr.contains(line), "\(result)")
+        #expect(result.stderr.contains("  replay: faultline run --config"), "\(result)")
+        let out = directory.appendingPathComponent("out")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("idempotency.json"))) as? [String: Any]
+        let notes = report?["notes"] as? [String] ?? []
+        #expect(notes.contains { $0.contains("the log has no requests to replay: proxy 'cache' recorded none") }, "\(notes)")
+        let junit = try await Self.validateJUnit(out.appendingPathComponent("idempotency.junit.xml").path)
+        #expect(junit.testcases == 1 && junit.failed == (only.isEmpty ? [] : ["faultline.idempotency.not-run"]), "\(junit)")
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("retries.junit.xml").path))
+    }
+
+    /// An idempotency target that never answers: the check could not run, a runtime
+    /// failure (3) after the summary, with a failing JUnit case saying why; the retry
+    /// check's reports are written as usual.
+    @Test func anUnreachableIdempotencyTargetExitsThreeAfterTheSummaryAndReports() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:\(upstream.port)
+                framing: http
+            checks:
+              retries: true
+              idempotency: {proxy: api, target: 127.0.0.1:1}
+            """,
+            in: directory
+        )
+        let result = try await Self.run(
+            config, in: directory, command: ["sh", "-c", "curl -sS -o /dev/null -X POST http://$FAULTLINE_API_ADDR/items/1"]
+        )
+        #expect(result.status == 3, "\(result)")
+        #expect(result.stderr.contains("faultline run: the command passed"), "\(result)")
+        #expect(result.stderr.contains("check retries: no violations"), "\(result)")
+        #expect(result.stderr.contains("check idempotency: could not run: 127.0.0.1:1 never answered"), "\(result)")
+        #expect(result.stderr.contains("  replay: faultline run --config"), "\(result)")
+        let out = directory.appendingPathComponent("out")
+        let junit = try await Self.validateJUnit(out.appendingPathComponent("idempotency.junit.xml").path)
+        #expect(junit.failed == ["faultline.idempotency.not-run"], "\(junit)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("idempotency.json"))) as? [String: Any]
+        #expect((report?["notes"] as? [String])?.first?.hasPrefix("could not run: 127.0.0.1:1 never answered") == true, "\(String(describing: report))")
+        for name in ["retries.junit.xml", "retries.html", "retries.json", "idempotency.html"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), "\(name)")
+        }
+    }
+
     // MARK: Signals
 
     /// SIGTERM to run reaches the command (which traps it and leaves a marker), and the

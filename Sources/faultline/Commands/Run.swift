@@ -40,10 +40,13 @@ struct Run: AsyncParsableCommand {
             While COMMAND runs, a one-line progress display (connections, messages, \
             faults so far, per proxy) is kept on standard error when it is a terminal.
 
-            Exit status: COMMAND's own failure first (its status passed through; \
-            128+N when a signal N ended it); then 1 when a check found violations; 2 \
-            for a bad run file (FILE:LINE:COLUMN); 3 for a runtime failure (a port in \
-            use, a command that cannot start); else 0.
+            Exit status: before COMMAND runs, 2 for a bad run file (FILE:LINE:COLUMN) \
+            and 3 for a runtime failure (a port in use, a command that cannot start). \
+            Once it has run, the summary is printed and the reports written, and the \
+            status is COMMAND's own failure first (its status passed through; 128+N \
+            when a signal N ended it); then 3 when a check could not run (its reports \
+            say why; nothing to replay is said but fails nothing); then 1 when a check \
+            found violations; else 0.
             """
     )
 
@@ -111,44 +114,51 @@ struct Run: AsyncParsableCommand {
         }
 
         let status = try await self.runCommand(proxies: proxies, seed: runSeed, signals: signals)
-        let violations: Bool
-        do {
-            violations = try await self.finish(
-                file, proxies: proxies, status: status, settings: ruleSettings, output: output, replay: replay
-            )
-        } catch where status.code != 0 {
-            // The command's failure comes first, even when stopping or checking fails after it.
-            printError("faultline: \(error)")
-            throw ExitCode(status.code)
-        }
+        let ending = await self.finish(file, proxies: proxies, status: status, settings: ruleSettings, output: output, replay: replay)
+        // The first that applies (docs/run.md, "Exit status"): the command's failure, a
+        // check that could not run, violations.
         if status.code != 0 { throw ExitCode(status.code) }
-        if violations { throw ExitCode(ExitStatus.violations) }
+        if ending.failed { throw ExitCode(ExitStatus.runtime) }
+        if ending.violations { throw ExitCode(ExitStatus.violations) }
+    }
+
+    /// How the stage after the command went: whether a check found violations, and
+    /// whether something failed (a proxy's records, a check that could not run).
+    struct Ending {
+        var violations = false
+        var failed = false
+
+        mutating func record(_ outcome: CheckOutcome) {
+            self.violations = self.violations || outcome.hasViolations
+            self.failed = self.failed || outcome.failed
+        }
     }
 
     /// After the command: stops every proxy at once (each drains for `grace` and flushes
     /// its records, even when another fails), runs the checks, writes their reports and
-    /// prints the summary. Returns whether a check found violations.
+    /// prints the summary. Never throws: whatever fails here is said in the summary and
+    /// in the check's reports, and the summary is always printed.
     private func finish(
         _ file: RunFile, proxies: [HostedProxy], status: Status, settings: RuleSettings, output: String, replay: String
-    ) async throws -> Bool {
+    ) async -> Ending {
         let grace = self.grace?.duration ?? file.grace
-        let failures = await withTaskGroup(of: (any Error)?.self) { group in
+        let failures = await withTaskGroup(of: (name: String, error: any Error)?.self) { group in
             for proxy in proxies {
                 group.addTask {
                     do {
                         try await proxy.stop(grace: grace)
                         return nil
                     } catch {
-                        return error
+                        return (proxy.name, error)
                     }
                 }
             }
-            var failures: [any Error] = []
-            for await case let failure? in group { failures.append(failure) }
+            var failures: [String: any Error] = [:]
+            for await case let failure? in group { failures[failure.name] = failure.error }
             return failures
         }
-        if let failure = failures.first { throw failure }
 
+        var ending = Ending(failed: !failures.isEmpty)
         var summary: [String] = ["", "faultline run: \(Self.describe(status: status))"]
         for proxy in proxies {
             let counts = (proxy.tally?.counts ?? EventTally.Counts())
@@ -157,25 +167,24 @@ struct Run: AsyncParsableCommand {
                 "  \(proxy.name): \(counted(counts.connections, "connection")), \(counted(counts.messages, "message")), \(counted(counts.faults, "fault"))"
                     + (rules.isEmpty ? "" : " (\(rules))")
             )
+            if let failure = failures[proxy.name] {
+                summary.append("    its records may be incomplete: \(failure)")
+            }
         }
-        var violations = false
         if let check = file.retries {
-            let report = try self.checkRetries(check, settings: settings, proxies: proxies, output: output, formats: file.reports)
-            violations = violations || report.hasViolations
-            summary += Self.findingLines(report, check: "retries")
+            let outcome = self.checkRetries(check, settings: settings, proxies: proxies, output: output, formats: file.reports)
+            ending.record(outcome)
+            summary += outcome.summaryLines(check: "retries")
         }
         if let check = file.idempotency, let proxy = proxies.first(where: { $0.name == check.proxy }) {
-            let report = try await Self.checkIdempotency(check, log: proxy.spec.records.log, output: output, formats: file.reports)
-            violations = violations || report.hasViolations
-            summary += Self.findingLines(report, check: "idempotency")
-            for verdict in report.operations ?? [] {
-                summary.append("    \(verdict.operation): \(verdict.classification.words)")
-            }
+            let outcome = await Self.checkIdempotency(check, proxy: proxy, output: output, formats: file.reports)
+            ending.record(outcome)
+            summary += outcome.summaryLines(check: "idempotency")
         }
         summary.append("  records and reports: \(output)/")
         summary.append("  replay: \(replay)")
         for line in summary { printError(line) }
-        return violations
+        return ending
     }
 
     // MARK: The command
@@ -287,9 +296,76 @@ struct Run: AsyncParsableCommand {
 
     // MARK: Checks
 
+    /// What one check of the run came to: its report, already written into the output
+    /// folder, or why the check did not run (then its report says so).
+    struct CheckOutcome {
+        enum NotRun {
+            /// Nothing to judge, and nothing asked for that was missing: said, not a failure.
+            case nothingToJudge(String)
+            /// The check could not do what the run file asks: a runtime failure (exit 3).
+            case failed(String)
+        }
+
+        var report: CheckReport
+        var notRun: NotRun?
+        /// Why the reports could not be written, when they could not.
+        var unwritten: String?
+
+        var failed: Bool {
+            if case .failed = self.notRun { return true }
+            return self.unwritten != nil
+        }
+
+        var hasViolations: Bool { self.notRun == nil && self.report.hasViolations }
+
+        func summaryLines(check: String) -> [String] {
+            var lines: [String]
+            switch self.notRun {
+            case .nothingToJudge(let reason):
+                lines = ["  check \(check): not run: \(reason)"]
+            case .failed(let reason):
+                lines = ["  check \(check): could not run: \(reason)"]
+            case nil:
+                lines = Run.findingLines(self.report, check: check)
+                for verdict in self.report.operations ?? [] {
+                    lines.append("    \(verdict.operation): \(verdict.classification.words)")
+                }
+            }
+            if let unwritten = self.unwritten { lines.append("    its reports were not written: \(unwritten)") }
+            return lines
+        }
+
+        /// A check that did not run still has reports, so CI never shows last run's or
+        /// none: one result, `not-run CHECK_NOT_RUN`, skipped (not applicable) when there
+        /// was nothing to judge and failed (a JUnit failure) when the check could not
+        /// run, with the reason as its evidence and as the report's note.
+        static func notRun(_ notRun: NotRun, check: String, inputs: [String]) -> CheckOutcome {
+            var report = CheckReport(check: check, inputs: inputs, origin: 0)
+            let words: String
+            let status: CheckReport.RuleResult.Status
+            switch notRun {
+            case .nothingToJudge(let reason):
+                words = "not run: \(reason)"
+                status = .notApplicable
+            case .failed(let reason):
+                words = "could not run: \(reason)"
+                status = .failed
+            }
+            report.rules = [
+                CheckReport.RuleResult(
+                    id: "not-run", name: "CHECK_NOT_RUN", severity: status == .failed ? .high : .info, status: status,
+                    evidence: words, minimumSamples: 0
+                )
+            ]
+            report.notes = [words]
+            if check == "idempotency" { report.operations = [] }
+            return CheckOutcome(report: report, notRun: notRun)
+        }
+    }
+
     private func checkRetries(
         _ check: RunFile.RetriesCheck, settings: RuleSettings, proxies: [HostedProxy], output: String, formats: [String]
-    ) throws -> CheckReport {
+    ) -> CheckOutcome {
         let chosen = proxies.filter { proxy in
             // Every proxy whose log has requests: framed TCP, and UDP (each datagram).
             check.proxies.isEmpty ? proxy.spec.transport == .udp || proxy.spec.framing.kind != .raw : check.proxies.contains(proxy.name)
@@ -300,31 +376,68 @@ struct Run: AsyncParsableCommand {
         if let value = check.deadline { options.deadline = value }
         if let value = check.window { options.window = value }
         if let value = check.keyHeader { options.keyHeader = value }
-        var report = try RetryChecker.check(logs: logs, options: options)
-        if logs.isEmpty {
-            report.notes.append("no proxy of this run has framing, so there were no requests to judge")
+        var outcome: CheckOutcome
+        do {
+            var report = try RetryChecker.check(logs: logs, options: options)
+            if logs.isEmpty {
+                report.notes.append("no proxy of this run has framing, so there were no requests to judge")
+            }
+            outcome = CheckOutcome(report: report)
+        } catch {
+            outcome = .notRun(.failed("\(error)"), check: "retries", inputs: logs)
         }
-        try Self.writeReports(report, named: "retries", output: output, formats: formats)
-        return report
+        Self.write(&outcome, named: "retries", output: output, formats: formats)
+        return outcome
     }
 
     /// `checks.idempotency`: replays the proxy's recorded requests against the target,
     /// progress on standard error, reports beside the retry check's.
+    ///
+    /// A proxy that recorded no request leaves nothing to replay: the check is not run,
+    /// which is said but fails nothing, unless `only` names operations the run was
+    /// meant to exercise. Any other reason it cannot run (the target never answers, an
+    /// `only` operation the log lacks) is a runtime failure.
     private static func checkIdempotency(
-        _ check: RunFile.IdempotencyCheck, log: String?, output: String, formats: [String]
-    ) async throws -> CheckReport {
-        guard let log else { throw RuntimeFailure("checks.idempotency: proxy '\(check.proxy)' kept no log to replay") }
-        var options = IdempotencyCheckOptions(target: ReplayTarget(address: check.target))
-        options.probes = check.probes
-        options.only = check.only
-        options.keyRequired = check.keyRequired
-        if let mode = check.mode.flatMap(IdempotencyCheckOptions.Mode.init(rawValue:)) { options.mode = mode }
-        let replay = IdempotencyCheck(
-            options: options, recorded: try RecordedRequests.load(path: log), inputs: [log], progress: { printError($0) }
-        )
-        let report = try await replay.run()
-        try Self.writeReports(report, named: "idempotency", output: output, formats: formats)
-        return report
+        _ check: RunFile.IdempotencyCheck, proxy: HostedProxy, output: String, formats: [String]
+    ) async -> CheckOutcome {
+        let log = proxy.spec.records.log
+        let inputs = (log.map { [$0] } ?? []) + ["target \(check.target)"]
+        var outcome: CheckOutcome
+        if let log {
+            if let counts = proxy.tally?.counts, counts.requests == 0 {
+                let reason = "the log has no requests to replay: proxy '\(proxy.name)' recorded none"
+                outcome = check.only.isEmpty
+                    ? .notRun(.nothingToJudge(reason), check: "idempotency", inputs: inputs)
+                    : .notRun(.failed(reason + " (only: \(check.only.joined(separator: ", ")))"), check: "idempotency", inputs: inputs)
+            } else {
+                var options = IdempotencyCheckOptions(target: ReplayTarget(address: check.target))
+                options.probes = check.probes
+                options.only = check.only
+                options.keyRequired = check.keyRequired
+                if let mode = check.mode.flatMap(IdempotencyCheckOptions.Mode.init(rawValue:)) { options.mode = mode }
+                do {
+                    let replay = IdempotencyCheck(
+                        options: options, recorded: try RecordedRequests.load(path: log), inputs: [log], progress: { printError($0) }
+                    )
+                    outcome = CheckOutcome(report: try await replay.run())
+                } catch {
+                    outcome = .notRun(.failed("\(error)"), check: "idempotency", inputs: inputs)
+                }
+            }
+        } else {
+            outcome = .notRun(.failed("proxy '\(check.proxy)' kept no log to replay"), check: "idempotency", inputs: inputs)
+        }
+        Self.write(&outcome, named: "idempotency", output: output, formats: formats)
+        return outcome
+    }
+
+    /// Writes the outcome's report; a failure to write is kept in the outcome.
+    private static func write(_ outcome: inout CheckOutcome, named name: String, output: String, formats: [String]) {
+        do {
+            try Self.writeReports(outcome.report, named: name, output: output, formats: formats)
+        } catch {
+            outcome.unwritten = "\(error)"
+        }
     }
 
     /// Writes `report` as `NAME.junit.xml`, `NAME.html`, ... into `output`.
