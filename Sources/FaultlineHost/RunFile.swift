@@ -75,9 +75,16 @@ package struct RunFile: Sendable {
 
     /// Reads and checks a run file.
     ///
+    /// `rulesFile` reads the `checks.retries.rules` file it names (the retry checker
+    /// lives above this module) and returns that file's problems, so they are reported
+    /// with the run file's own, all at once.
+    ///
     /// - Throws: `ProfileError` (exit status 2) listing every problem as
-    ///   `FILE:LINE:COLUMN: message`, including those in profiles it names or inlines.
-    package static func load(path: String, loader: ProfileLoader = .fromEnvironment()) throws -> RunFile {
+    ///   `FILE:LINE:COLUMN: message`, including those in profiles it names or inlines
+    ///   and in its rules file.
+    package static func load(
+        path: String, loader: ProfileLoader = .fromEnvironment(), rulesFile: (String) -> [ProfileIssue] = { _ in [] }
+    ) throws -> RunFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot read the run file" : "no such run file"
             throw ProfileError(ProfileLocation(file: path), reason)
@@ -85,11 +92,13 @@ package struct RunFile: Sendable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ProfileError(ProfileLocation(file: path), "the run file is not UTF-8 text")
         }
-        return try Self.parse(text, file: path, loader: loader)
+        return try Self.parse(text, file: path, loader: loader, rulesFile: rulesFile)
     }
 
     /// Reads run-file text; `file` names it in errors and anchors relative paths.
-    package static func parse(_ text: String, file: String, loader: ProfileLoader = .fromEnvironment()) throws -> RunFile {
+    package static func parse(
+        _ text: String, file: String, loader: ProfileLoader = .fromEnvironment(), rulesFile: (String) -> [ProfileIssue] = { _ in [] }
+    ) throws -> RunFile {
         let reader = ProfileReader(file: file)
         let root: Node?
         do {
@@ -148,7 +157,9 @@ package struct RunFile: Sendable {
             }
         }
         if let checks = top["checks"], let fields = reader.mapping(checks, what: "checks", allowed: ["retries", "idempotency"]) {
-            if let node = fields["retries"] { run.retries = Self.retries(node, directory: directory, run: run, reader: reader) }
+            if let node = fields["retries"] {
+                run.retries = Self.retries(node, directory: directory, run: run, reader: reader, rulesFile: rulesFile)
+            }
             if let node = fields["idempotency"] { run.idempotency = Self.idempotency(node, run: run, reader: reader) }
         }
         if let idempotency = run.idempotency, let index = run.proxies.firstIndex(where: { $0.spec.name == idempotency.proxy }) {
@@ -339,7 +350,9 @@ package struct RunFile: Sendable {
 
     // MARK: Checks
 
-    private static func retries(_ node: Node, directory: String, run: RunFile, reader: ProfileReader) -> RetriesCheck? {
+    private static func retries(
+        _ node: Node, directory: String, run: RunFile, reader: ProfileReader, rulesFile: (String) -> [ProfileIssue]
+    ) -> RetriesCheck? {
         var check = RetriesCheck()
         if case .scalar(let scalar) = node, let enabled = Bool(scalar.string) {
             return enabled ? check : nil
@@ -360,6 +373,12 @@ package struct RunFile: Sendable {
             }
         }
         check.rules = fields["rules"].flatMap { reader.nonEmptyString($0, what: "rules (a rules file)") }.map { Self.relative($0, to: directory) }
+        if let path = check.rules, let node = fields["rules"] {
+            // Problems inside the rules file name that file; one it cannot read is here.
+            for issue in rulesFile(path) {
+                reader.fail(at: issue.location.line == nil ? reader.location(of: node) : issue.location, issue.message)
+            }
+        }
         check.maxAttempts = fields["max_attempts"].flatMap { reader.integer($0, what: "max_attempts", in: 1...1000) }
         check.deadline = fields["deadline"].flatMap { reader.duration($0, what: "deadline") }
         check.window = fields["window"].flatMap { reader.duration($0, what: "window") }

@@ -398,6 +398,39 @@ struct RunCommandTests {
         #expect(!FileManager.default.fileExists(atPath: marker), "\(name): the command ran")
     }
 
+    /// A `checks.retries.rules` file's problems are reported in the same pass as the run
+    /// file's, each at its own `FILE:LINE:COLUMN`; a rules file that cannot be read is
+    /// the run file's problem, at its `rules:`.
+    @Test func aBadRulesFileIsReportedWithTheRunFilesOtherProblems() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rules = try Self.write("rules:\n  CR-99: {enabled: false}\n", in: directory, name: "rules.yaml")
+        let text = """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+                framing: http
+                colour: red
+            checks:
+              retries: {rules: RULES}
+            """
+        let config = try Self.write(text.replacingOccurrences(of: "RULES", with: "rules.yaml"), in: directory)
+        let marker = directory.appendingPathComponent("ran").path
+        let result = try await Self.run(config, in: directory, command: ["touch", marker])
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr.contains("\(config):6:5: unknown key 'colour' in a proxy"), "\(result.stderr)")
+        #expect(result.stderr.contains("\(rules):1:1: ") && result.stderr.contains("faultline_rules"), "\(result.stderr)")
+        #expect(result.stderr.contains("\(rules):2:3: unknown rule 'CR-99'"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "the command ran")
+
+        let missing = try Self.write(text.replacingOccurrences(of: "RULES", with: "nowhere.yaml"), in: directory, name: "missing.yaml")
+        let unread = try await Self.run(missing, in: directory, command: ["touch", marker])
+        #expect(unread.status == 2, "\(unread)")
+        #expect(unread.stderr.contains("\(missing):6:5: unknown key 'colour' in a proxy"), "\(unread.stderr)")
+        #expect(unread.stderr.contains("\(missing):8:20: cannot read the rules file"), "\(unread.stderr)")
+    }
+
     /// Inline rules on a UDP proxy are a UDP profile's: datagram kinds are taken.
     @Test func inlineRulesOnAUDPProxyTakeDatagramKinds() async throws {
         let directory = try Self.temporaryDirectory()

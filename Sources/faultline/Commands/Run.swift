@@ -74,9 +74,18 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let file = try RunFile.load(path: self.config)
-        // A bad rules file is bad input: found before anything runs.
-        let ruleSettings = try file.retries?.rules.map(RuleSettings.load(path:)) ?? RuleSettings()
+        // A bad rules file is bad input, reported with the run file's other problems.
+        var ruleSettings = RuleSettings()
+        let file = try RunFile.load(path: self.config) { path in
+            do {
+                ruleSettings = try RuleSettings.load(path: path)
+                return []
+            } catch let error as RuleSettingsError {
+                return error.issues
+            } catch {
+                return [ProfileIssue(ProfileLocation(file: path), "\(error)")]
+            }
+        }
         let output = self.output ?? file.output ?? "faultline-run"
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
