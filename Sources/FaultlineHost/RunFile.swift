@@ -396,8 +396,13 @@ package struct RunFile: Sendable {
             reader.fail(proxyNode, "no proxy named '\(name)' in this run")
             return nil
         }
-        if entry.spec.framing.kind == .raw || entry.spec.transport == .udp {
-            reader.fail(proxyNode, "proxy '\(name)' must be a TCP proxy with framing (http or resp) for replay")
+        // What replay speaks (FaultlineReplay's ReplayProtocol): a length prefix frames
+        // messages but carries no operation or reply boundary replay could judge.
+        if entry.spec.transport == .udp {
+            reader.fail(proxyNode, "proxy '\(name)' is a UDP proxy; replay needs a TCP proxy framed http, resp or line")
+        } else if !["http", "resp", "line"].contains(entry.spec.framing.kind.name) {
+            let framing = entry.spec.framing.kind == .raw ? "has no framing" : "is framed \(entry.spec.framing.kind.name)"
+            reader.fail(proxyNode, "proxy '\(name)' \(framing); replay needs a TCP proxy framed http, resp or line (set its 'framing:')")
         }
         var target = entry.spec.upstream
         if let node = fields["target"], let text = reader.nonEmptyString(node, what: "target") {

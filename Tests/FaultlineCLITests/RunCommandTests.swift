@@ -358,6 +358,19 @@ struct RunCommandTests {
             """
         ),
         (
+            "an idempotency proxy framed length",
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+                framing: length
+            checks:
+              idempotency:
+                proxy: api
+            """
+        ),
+        (
             "a name clash beside another mistake",
             """
             faultline: 1
@@ -379,6 +392,7 @@ struct RunCommandTests {
         "a format version this build does not read": ("1:12", "unsupported run file version 2"),
         "two names one environment variable": ("5:5", "FAULTLINE_API_GW_ADDR"),
         "a length prefix no framer reads": ("6:20", "length_prefix must be 1, 2, 4 or 8 bytes, got 3"),
+        "an idempotency proxy framed length": ("8:12", "proxy 'api' is framed length; replay needs a TCP proxy framed http, resp or line"),
         "a name clash beside another mistake": ("6:5", "proxies 'api' and 'API' would both be FAULTLINE_API_ADDR"),
         "message rules without framing": ("5:14", "rule 'lose-first-reply' acts on whole messages, so the proxy must frame them: set 'framing:' on this proxy"),
         "a UDP profile on a TCP proxy": ("5:14", "profile 'lossy-udp' is for UDP; set 'transport: udp' on this proxy"),
