@@ -445,6 +445,31 @@ struct RunCommandTests {
         #expect(unread.stderr.contains("\(missing):8:20: cannot read the rules file"), "\(unread.stderr)")
     }
 
+    /// Where the records go without `--output`: a run file's `output` is relative to the
+    /// run file; without one, `faultline-run` in the working directory (docs/run.md, as
+    /// `--help` says), never beside the run file.
+    @Test func theOutputFolderIsTheRunFilesOutputElseFaultlineRunInTheWorkingDirectory() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let files = directory.appendingPathComponent("files")
+        let work = directory.appendingPathComponent("work")
+        for folder in [files, work] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let plain = try Self.write("faultline: 1\nproxies:\n  - {name: api, upstream: 127.0.0.1:1}\n", in: files, name: "plain.yaml")
+        let named = try Self.write("faultline: 1\noutput: records\nproxies:\n  - {name: api, upstream: 127.0.0.1:1}\n", in: files, name: "named.yaml")
+        for config in [plain, named] {
+            let script = "cd \"$1\" && exec \"$2\" run --config \"$3\" -- true"
+            let result = try await ChildProcess.run(
+                URL(fileURLWithPath: "/bin/sh"), ["-c", script, "sh", work.path, FaultlineBinary.url.path, config]
+            )
+            #expect(result.status == 0, "\(config): \(result)")
+        }
+        let manager = FileManager.default
+        #expect(manager.fileExists(atPath: work.appendingPathComponent("faultline-run/api.jsonl").path))
+        #expect(manager.fileExists(atPath: files.appendingPathComponent("records/api.jsonl").path))
+        #expect(!manager.fileExists(atPath: files.appendingPathComponent("faultline-run").path))
+        #expect(!manager.fileExists(atPath: work.appendingPathComponent("records").path))
+    }
+
     /// Inline rules on a UDP proxy are a UDP profile's: datagram kinds are taken.
     @Test func inlineRulesOnAUDPProxyTakeDatagramKinds() async throws {
         let directory = try Self.temporaryDirectory()
