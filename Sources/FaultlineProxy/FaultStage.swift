@@ -8,10 +8,13 @@ import NIOCore
 ///     server ─▶ WriteLedger ─▶ FaultStage(downstream) ─▶ Bridge ═▶ PacingStage(downstream) ─▶ client
 ///
 /// Each chunk gets a `ChunkDecision` from the connection's `ConnectionFaults` and its
-/// fault events are recorded. What is discarded is discarded here (blackhole, a hang,
-/// bytes past a cut) and counted as dropped; what is held (delay, bandwidth, slice) is
+/// fault events are recorded. What is discarded is discarded here (blackhole, bytes
+/// past a cut) and counted as dropped; what is held (delay, bandwidth, slice) is
 /// handed to the destination's `PacingStage` with its release time. A hang stops
-/// reading the socket altogether, and so does too much held data (backpressure).
+/// reading the socket altogether and keeps the chunk it fired on (and the rest of that
+/// read): a plan change that removes its rule passes them on and reads again, so
+/// nothing is lost; they count as dropped only if the connection closes first. Too
+/// much held data also stops reading (backpressure).
 ///
 /// On its way out, the stage also sees the end of stream the bridge passes on to this
 /// channel (the other direction's: `close(mode: .output)`), and holds it while a
@@ -52,6 +55,9 @@ package final class FaultStage: ChannelDuplexHandler {
     /// The rule that blackholed or hung this direction: when a plan change disarms it,
     /// the direction flows again.
     private var stoppedBy: String?
+    /// What a hang stopped: the chunk it fired on and any read after it, with their
+    /// pace, passed on if its rule leaves the plan, dropped if the connection ends first.
+    private var hung: [(buffer: ByteBuffer, pace: PacingStage.Pace?)] = []
     private var pendingRead = false
     private var context: ChannelHandlerContext?
     /// The end of stream a `slow_close` rule holds (of the direction this channel
@@ -89,7 +95,11 @@ package final class FaultStage: ChannelDuplexHandler {
         // A message stage's pace for this very unit; dropped with it if it goes no further.
         let carried = self.connection.takeCarried(self.direction)
         guard self.mode == .flowing else {
-            self.connection.addDropped(bytes, self.direction)
+            if self.mode == .hanging {
+                self.hung.append((buffer, carried))
+            } else {
+                self.connection.addDropped(bytes, self.direction)
+            }
             return
         }
         let now = context.eventLoop.now
@@ -116,7 +126,7 @@ package final class FaultStage: ChannelDuplexHandler {
         case .hang(let close, let after):
             self.mode = .hanging
             self.stoppedBy = decision.fired.first { if case .hang = $0.effect { true } else { false } }?.rule
-            self.connection.addDropped(bytes, self.direction)
+            self.hung.append((buffer, pace))
             self.connection.hang(close: close, after: after, on: context.eventLoop)
         case .sever(let severMode, let passBytes):
             if passBytes > 0, let head = buffer.readSlice(length: min(passBytes, bytes)) {
@@ -152,6 +162,7 @@ package final class FaultStage: ChannelDuplexHandler {
 
     package func channelInactive(context: ChannelHandlerContext) {
         self.isClosed = true
+        self.dropHung()
         switch self.mode {
         case .blackholed, .hanging, .cut:
             // The far side is not told: in a partition nothing gets through, and a cut
@@ -259,12 +270,27 @@ package final class FaultStage: ChannelDuplexHandler {
         if self.mode == .hanging { self.connection.cancelHangs() }
         self.mode = .flowing
         self.stoppedBy = nil
+        if !self.hung.isEmpty, let context = self.context {
+            let hung = self.hung
+            self.hung = []
+            for (buffer, pace) in hung {
+                if let pace { self.forward(buffer, pace: pace, context: context) } else { context.fireChannelRead(Self.wrapInboundOut(buffer)) }
+            }
+            context.fireChannelReadComplete()
+        }
         self.resumeReading()
+    }
+
+    /// The connection ended (or was cut) while a hang held data: it is dropped now.
+    private func dropHung() {
+        for (buffer, _) in self.hung { self.connection.addDropped(buffer.readableBytes, self.direction) }
+        self.hung = []
     }
 
     /// Stops passing anything more in this direction: after a half-close of it
     /// (`cut: false`), or a reset or FIN of the whole connection (`cut: true`).
     func stopForwarding(cut: Bool) {
+        self.dropHung()
         if cut {
             self.mode = .cut
         } else if self.mode == .flowing {

@@ -1,5 +1,5 @@
 import FaultlineCore
-import FaultlineProxy
+@testable import FaultlineProxy
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
@@ -33,6 +33,7 @@ struct FaultStageTests {
         let counter: EventCounterHandler
         let connection: FaultConnection
         let events: MemoryEventSink
+        let live: LivePlan
 
         /// Everything written out so far, joined.
         func take() throws -> String {
@@ -61,11 +62,12 @@ struct FaultStageTests {
     static func setup(_ rules: String, direction: Event.Direction = .upstream, seed: UInt64 = 1, connection ordinal: UInt64 = 0) throws -> Setup {
         let text = "faultline: 1\nname: s\ndescription: stage test\nrules:\n" + rules
         let plan = FaultPlan(profile: try ProfileLoader(library: []).load(text: text, file: "s.yaml"), seed: seed)
+        let live = LivePlan(plan)
         let events = MemoryEventSink()
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)
         let connection = FaultConnection(
-            plan: LivePlan(plan),
+            plan: live,
             ordinal: ordinal,
             client: channel,
             clientLedger: WriteLedger(),
@@ -77,7 +79,7 @@ struct FaultStageTests {
         try channel.pipeline.syncOperations.addHandlers([
             counter, connection.pacer(for: direction), connection.stage(for: direction), Reflector(),
         ])
-        return Setup(channel: channel, counter: counter, connection: connection, events: events)
+        return Setup(channel: channel, counter: counter, connection: connection, events: events, live: live)
     }
 
     /// Stages and their connection hold each other: a closed channel's stages let go
@@ -202,7 +204,31 @@ struct FaultStageTests {
         s.advance(.seconds(30))
         #expect(s.counter.readCalls == 0)
         #expect(try s.take() == "")
+        // Held, not lost: dropped only if the connection ends while it is hung.
+        #expect(s.connection.dropped[.upstream] == nil)
+        try s.channel.close().wait()
         #expect(s.connection.dropped[.upstream] == 5)
+    }
+
+    /// A plan change that removes the hang's rule passes on what it held, in order, and
+    /// reads again: a stream through a hang removed live loses nothing.
+    @Test func aHangRemovedLivePassesOnWhatItHeld() throws {
+        let s = try Self.setup("  - {name: stuck, fault: {kind: hang, close_after: 10s}}\n")
+        try s.channel.writeInbound(ByteBuffer(string: "first;"))
+        try s.channel.writeInbound(ByteBuffer(string: "second;"))
+        s.channel.read()
+        #expect(try s.take() == "")
+        #expect(s.counter.readCalls == 0)
+        s.connection.adopt(s.live.replace(with: try ProfileLoader(library: []).load(text: "faultline: 1\nname: s\ndescription: none\nrules: []\n", file: "s.yaml")))
+        #expect(try s.take() == "first;second;")
+        #expect(s.counter.readCalls == 1, "reading resumed")
+        try s.channel.writeInbound(ByteBuffer(string: "third;"))
+        #expect(try s.take() == "third;")
+        s.advance(.seconds(20))
+        // The hang's close was called off: data still passes after its 10 s.
+        try s.channel.writeInbound(ByteBuffer(string: "fourth;"))
+        #expect(try s.take() == "fourth;")
+        #expect(s.connection.dropped[.upstream] == nil)
     }
 
     @Test func sameSeedSameEvents() throws {
