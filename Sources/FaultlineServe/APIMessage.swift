@@ -26,8 +26,10 @@ package struct APIResponse: Sendable {
         case bytes([UInt8])
         /// An event log followed: `backlog` first, then each line written after
         /// `offset` (of `type`, when given), until the client goes away or the server
-        /// stops.
-        case follow(path: String, offset: Int, backlog: [UInt8], type: String?)
+        /// stops. `current` says which log the proxy writes now (a restarted proxy
+        /// writes a new one, read from its start once the old one is read to its end),
+        /// or nil once the proxy is gone, which ends the answer.
+        case follow(path: String, offset: Int, backlog: [UInt8], type: String?, current: @Sendable () async -> String?)
     }
 
     package var status: Int

@@ -263,7 +263,8 @@ extension ControlAPI {
     // MARK: Events
 
     /// The proxy's event log: the last `limit` events (default 100) as JSON Lines, of
-    /// one `type` when asked; with `follow=true`, then every new one as it is written.
+    /// one `type` when asked; with `follow=true`, then every new one as it is written,
+    /// across the proxy's restarts, until it is deleted.
     private func events(_ request: APIRequest, proxy: ManagedProxy) async throws(ServeError) -> APIResponse {
         guard let path = proxy.logPath else {
             throw ServeError(409, "proxy '\(proxy.name)' keeps no event log: start the server with --log DIR")
@@ -283,7 +284,9 @@ extension ControlAPI {
             return APIResponse(
                 status: 200,
                 headers: [("Content-Type", "application/x-ndjson")],
-                body: .follow(path: path, offset: end, backlog: Array(text.utf8), type: type)
+                body: .follow(path: path, offset: end, backlog: Array(text.utf8), type: type) { [store = self.store, name = proxy.name, serial = proxy.serial] in
+                    await store.eventLog(of: name, serial: serial)
+                }
             )
         }
         return APIResponse(status: 200, headers: [("Content-Type", "application/x-ndjson")], body: .bytes(Array(text.utf8)))

@@ -114,17 +114,29 @@ struct ControlResponder: HTTPResponder {
         switch answer.body {
         case .bytes(let bytes):
             return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-        case .follow(let path, let offset, let backlog, let type):
+        case .follow(let path, let offset, let backlog, let type, let current):
             let body = ResponseBody { writer in
                 if !backlog.isEmpty { try await writer.write(ByteBuffer(bytes: backlog)) }
+                var path = path
                 var offset = offset
                 let stopping = StopFlag()
                 try await withGracefulShutdownHandler {
                     var quiet = 0
                     while !Task.isCancelled, !stopping.value.load(ordering: .relaxed) {
-                        let (lines, end) = EventTail.since(offset, of: path, type: type)
+                        var (lines, end) = EventTail.since(offset, of: path, type: type)
                         offset = end
                         if lines.isEmpty {
+                            // Nothing new in this log. The proxy may have started again
+                            // (a new log) or gone; either way this log is complete once
+                            // the store says so, so read it to its end first.
+                            let now = await current()
+                            if now != path {
+                                (lines, _) = EventTail.since(offset, of: path, type: type)
+                                if !lines.isEmpty { try await writer.write(ByteBuffer(string: lines.map { $0 + "\n" }.joined())) }
+                                guard let now else { break }
+                                (path, offset, quiet) = (now, 0, 0)
+                                continue
+                            }
                             // The log is a file another thread writes: look again soon.
                             try await Task.sleep(for: .milliseconds(100))
                             quiet += 1

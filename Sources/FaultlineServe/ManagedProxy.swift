@@ -25,13 +25,17 @@ struct ManagedProxy: Sendable {
     /// Single rules added through `/v1`, after the profile's.
     var rules: [Rule] = []
     var running: (any ControlledProxy)?
+    /// Which proxy of this name it is: a proxy deleted and created again is another,
+    /// and a follower of the first one's events ends with it.
+    var serial = 0
     /// The running proxy's plan number: 1 when it starts (as `proxy_start` says), one more for each change.
     var planVersion: UInt64 = 0
     /// The event log of the current (or last) run, when the server keeps logs.
     var logPath: String?
-    /// How many times it started: later runs write new log files.
+    /// How many times it started (counting earlier proxies of this name): later runs
+    /// write new log files.
     var starts = 0
-    /// How many captures it has had: later ones write new files.
+    /// How many captures it has had (likewise): later ones write new files.
     var captures = 0
     /// Whether it captures both legs to a pcap file (in its current run, or its next
     /// one while it is disabled).

@@ -22,6 +22,12 @@ package actor ProxyStore {
     /// Where captures asked for through the API go without `--pcap DIR`: made on first
     /// use, readable by this user only.
     private var scratchCaptureDirectory: String?
+    /// Proxies made so far: each one's `serial`.
+    private var made = 0
+    /// Runs and captures of proxies deleted (or replaced) so far, by name: one created
+    /// again under that name numbers its files on from them, so no log or capture this
+    /// server wrote is overwritten (nor read from under a follower of the old one).
+    private var retired: [String: (starts: Int, captures: Int)] = [:]
 
     package init(options: ServeOptions, logger: Logger, launch: @escaping ProxyLauncher) {
         self.options = options
@@ -51,6 +57,14 @@ package actor ProxyStore {
     func proxy(_ name: String) throws(ServeError) -> ManagedProxy {
         guard let proxy = self.proxies[name] else { throw .proxyNotFound }
         return proxy
+    }
+
+    /// The event log proxy `name` writes now (a new one each time it starts), while it
+    /// is the proxy numbered `serial`; nil once that proxy is gone. A log it no longer
+    /// writes is complete: the proxy that wrote it stopped and flushed it first.
+    func eventLog(of name: String, serial: Int) -> String? {
+        guard let entry = self.proxies[name], entry.serial == serial else { return nil }
+        return entry.logPath
     }
 
     func toxic(_ name: String, of proxy: String) throws(ServeError) -> Toxic {
@@ -240,11 +254,20 @@ package actor ProxyStore {
         return to.port != 0 && to.port == from.port
     }
 
+    /// Stops a proxy, then forgets it (so followers of its events read its last ones,
+    /// written as it stops, before their answer ends).
     func delete(_ name: String) async throws(ServeError) {
         await self.acquire()
         defer { self.release() }
-        guard var entry = self.proxies.removeValue(forKey: name) else { throw .proxyNotFound }
+        guard var entry = self.proxies[name] else { throw .proxyNotFound }
         await self.stop(&entry)
+        self.retire(entry)
+    }
+
+    /// Forgets a stopped proxy, keeping only how far its files are numbered.
+    private func retire(_ entry: ManagedProxy) {
+        self.retired[entry.name] = (entry.starts, entry.captures)
+        self.proxies[entry.name] = nil
     }
 
     /// Toxiproxy's `/populate`: every entry is checked by the caller first; then, in
@@ -265,7 +288,7 @@ package actor ProxyStore {
                     }
                     var old = existing
                     await self.stop(&old)
-                    self.proxies[request.name] = nil
+                    self.retire(old)
                 }
                 var entry = try self.entry(for: request)
                 if entry.enabled { try await self.start(&entry) }
@@ -440,7 +463,8 @@ package actor ProxyStore {
         } else {
             framing = .raw
         }
-        return ManagedProxy(
+        self.made += 1
+        var entry = ManagedProxy(
             name: request.name,
             transport: request.transport,
             framing: framing,
@@ -452,6 +476,9 @@ package actor ProxyStore {
             profile: request.profile,
             capture: request.pcap ?? (self.options.pcapDirectory != nil)
         )
+        entry.serial = self.made
+        if let retired = self.retired[request.name] { (entry.starts, entry.captures) = retired }
+        return entry
     }
 
     private func start(_ entry: inout ManagedProxy) async throws(ServeError) {

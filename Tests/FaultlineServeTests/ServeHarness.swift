@@ -155,6 +155,49 @@ extension ServeHarness {
     }
 }
 
+/// A streamed events answer read a step at a time, so a test can act between steps
+/// (restart the proxy once the follower has its first events, then await the next).
+struct FollowReader {
+    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private(set) var body = ChunkedBody()
+
+    /// Sends `GET path` on `connection` and reads nothing yet.
+    init(_ path: String, inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+        self.iterator = inbound.makeAsyncIterator()
+    }
+
+    /// Reads until the answer's head has come: the server has the follower in place.
+    mutating func head() async throws {
+        while self.body.status == 0 {
+            guard let chunk = try await self.iterator.next() else { throw HarnessError("the connection closed before the answer") }
+            try self.body.feed(chunk)
+        }
+    }
+
+    /// Reads until `enough` says the event lines so far are enough, and returns them.
+    mutating func until(_ enough: ([String]) -> Bool) async throws -> [String] {
+        while !enough(self.body.lines) {
+            guard !self.body.ended, let chunk = try await self.iterator.next() else {
+                throw HarnessError("the answer ended before the events came; got \(self.body.lines)")
+            }
+            try self.body.feed(chunk)
+        }
+        return self.body.lines
+    }
+
+    /// Reads until the server ends the answer (its last chunk), and returns every line.
+    mutating func toEnd() async throws -> [String] {
+        while !self.body.ended {
+            guard let chunk = try await self.iterator.next() else {
+                throw HarnessError("the connection closed before the answer ended; got \(self.body.lines)")
+            }
+            try self.body.feed(chunk)
+        }
+        return self.body.lines
+    }
+}
+
 /// An HTTP/1.1 answer read as it arrives: the head, then a chunked body cut into its
 /// complete, non-blank lines.
 struct ChunkedBody {
@@ -162,6 +205,8 @@ struct ChunkedBody {
     private var headRead = false
     private var text: [UInt8] = []
     private(set) var status = 0
+    /// The last chunk (size 0) came: the answer is complete.
+    private(set) var ended = false
 
     var lines: [String] {
         guard let last = self.text.lastIndex(of: 0x0A) else { return [] }
@@ -186,6 +231,7 @@ struct ChunkedBody {
         {
             self.text += self.pending[(lineEnd + 2)..<(lineEnd + 2 + size)]
             self.pending.removeFirst(lineEnd + 2 + size + 2)
+            if size == 0 { self.ended = true }
         }
     }
 
