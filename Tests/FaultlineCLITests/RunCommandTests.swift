@@ -556,6 +556,64 @@ struct RunCommandTests {
         #expect(result.stderr.contains("cannot start '/nonexistent/faultline-test-command'"), "\(result)")
     }
 
+    /// On a terminal (script(1) gives run one), progress comes as whole lines between
+    /// the command's own lines on the same terminal: no line redrawn with `\r` or
+    /// erased with an escape, so nothing the command writes runs into it. The command
+    /// waits on a FIFO until the test has seen a progress line, then writes again.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script(1) (util-linux)"))
+    func progressOnATerminalIsWholeLinesBetweenTheCommandsOwn() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            "faultline: 1\nproxies:\n  - {name: api, upstream: '127.0.0.1:\(upstream.port)', framing: http}\n", in: directory
+        )
+        let gate = directory.appendingPathComponent("gate").path
+        #expect(mkfifo(gate, 0o600) == 0)
+        let command = """
+            curl -sS -o /dev/null "http://$FAULTLINE_API_ADDR/items/1"; echo 'cmd: one' >&2; cat "$GATE" > /dev/null; echo 'cmd: two' >&2
+            """
+        let words = [FaultlineBinary.url.path, "run", "--config", config, "--output", directory.appendingPathComponent("out").path, "--", "sh", "-c", command]
+        let terminal = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/script"), ["-qec", words.map(Self.shellQuoted).joined(separator: " "), "/dev/null"],
+            environment: ["GATE": gate]
+        )
+        defer {
+            // Never leave the command waiting on the gate, whatever failed.
+            let fd = open(gate, O_WRONLY | O_NONBLOCK)
+            if fd >= 0 { close(fd) }
+            terminal.signal(SIGKILL)
+            terminal.waitForExit()
+        }
+        var lines: [String] = []
+        let progress = try await withTimeout(.seconds(60)) { () -> [String] in
+            var seen: [String] = []
+            while let line = await terminal.nextLine() {
+                seen.append(line)
+                if line.hasPrefix("faultline: so far: ") { break }
+            }
+            return seen
+        }
+        lines += progress
+        // The command is in `cat`, or about to be: opening the gate waits for it.
+        let fd = open(gate, O_WRONLY)
+        #expect(fd >= 0)
+        close(fd)
+        while let line = await terminal.nextLine() { lines.append(line) }
+        let status = await terminal.exitStatus()
+        #expect(status == 0, "\(lines)")
+        // The terminal ends each line with \r\n; nothing else may hold a \r or an escape.
+        let text = lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+        #expect(!text.contains { $0.contains("\r") || $0.contains("\u{1B}") }, "\(lines)")
+        #expect(text.contains("faultline: so far: api: 1 connection, 2 messages, 0 faults"), "\(text)")
+        let one = try #require(text.firstIndex(of: "cmd: one"), "\(text)")
+        let two = try #require(text.firstIndex(of: "cmd: two"), "\(text)")
+        let drawn = try #require(text.firstIndex { $0.hasPrefix("faultline: so far: ") })
+        #expect(one < drawn && drawn < two, "\(text)")
+        #expect(text.contains("faultline run: the command passed"), "\(text)")
+    }
+
     // MARK: Environment and seed
 
     /// The command sees every proxy's address, host, port and upstream, and the seed;

@@ -37,8 +37,10 @@ struct Run: AsyncParsableCommand {
             The seed is printed with the exact command that replays the run. --seed \
             sets the run's seed: every proxy without a 'seed' of its own uses it.
 
-            While COMMAND runs, a one-line progress display (connections, messages, \
-            faults so far, per proxy) is kept on standard error when it is a terminal.
+            While COMMAND runs with standard error on a terminal, a progress line \
+            (connections, messages, faults so far, per proxy) is printed there at most \
+            every 5 seconds, when the counts changed: a whole line each time, never \
+            redrawn, so it cannot run into COMMAND's own output.
 
             Exit status: before COMMAND runs, 2 for a bad run file (FILE:LINE:COLUMN) \
             and 3 for a runtime failure (a port in use, a command that cannot start). \
@@ -229,7 +231,7 @@ struct Run: AsyncParsableCommand {
         let status = await Self.waitForExit(pid)
         forwarding.cancel()
         progress?.cancel()
-        if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        await progress?.value  // no progress line after the summary has begun
         return status
     }
 
@@ -291,15 +293,28 @@ struct Run: AsyncParsableCommand {
         }
     }
 
-    /// Redraws one line on the terminal every half second until cancelled.
+    /// How often a progress line may be printed.
+    static let progressInterval = Duration.seconds(5)
+
+    /// Prints a whole progress line on standard error every `progressInterval` in which
+    /// a proxy's counts changed, until cancelled.
+    ///
+    /// Whole lines, never one redrawn with `\r`: the command writes to the same
+    /// terminal, so a line redrawn in place had the command's output appended to it
+    /// (`api: 1 conn, 2 msg, 1 faultattempt 0 failed: ...`) and was then half erased.
+    /// A whole line can only fall between the command's lines (or after a line it left
+    /// unfinished), and a quiet run prints none.
     private static func showProgress(_ proxies: [HostedProxy]) async {
-        while !Task.isCancelled {
-            let line = proxies.map { proxy in
-                let counts = (proxy.tally?.counts ?? EventTally.Counts())
-                return "\(proxy.name): \(counts.connections) conn, \(counts.messages) msg, \(counted(counts.faults, "fault"))"
+        var last = proxies.map { _ in EventTally.Counts() }
+        while true {
+            do { try await Task.sleep(for: Self.progressInterval) } catch { return }
+            let counts = proxies.map { $0.tally?.counts ?? EventTally.Counts() }
+            guard counts != last, !Task.isCancelled else { continue }
+            last = counts
+            let line = zip(proxies, counts).map { proxy, counts in
+                "\(proxy.name): \(counted(counts.connections, "connection")), \(counted(counts.messages, "message")), \(counted(counts.faults, "fault"))"
             }.joined(separator: " | ")
-            FileHandle.standardError.write(Data(("\r\u{1B}[2Kfaultline: " + line).utf8))
-            try? await Task.sleep(for: .milliseconds(500))
+            printError("faultline: so far: " + line)
         }
     }
 
