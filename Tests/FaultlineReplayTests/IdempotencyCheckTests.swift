@@ -14,16 +14,17 @@ struct IdempotencyCheckTests {
     static let post = "POST /accounts/{id}/deposits"
     static let get = "GET /accounts/{id}"
 
-    /// Records a keyed deposit and a read against `service`, then replays them.
+    /// Records `requests` (a keyed deposit and a read) against `service`, then replays them.
     static func check(
         _ service: DepositService,
+        requests: [[UInt8]] = [RecordedLog.deposit(key: "client-key-1"), RecordedLog.read()],
         probes: [String] = ["GET /accounts/1"],
         configure: (inout IdempotencyCheckOptions) -> Void = { _ in }
     ) async throws -> CheckReport {
         let log = try await RecordedLog.record(
             upstreamPort: service.port,
             framing: .http,
-            requests: [RecordedLog.deposit(key: "client-key-1"), RecordedLog.read()],
+            requests: requests,
             isComplete: HTTPTestMessage.isCompleteResponse
         )
         defer { try? FileManager.default.removeItem(atPath: log) }
@@ -65,14 +66,7 @@ struct IdempotencyCheckTests {
     @Test func aClockInTheReplyIsNotAnEffect() async throws {
         let service = try await DepositService.start(.naive, work: .zero)
         defer { Task { await service.stop() } }
-        let log = try await RecordedLog.record(
-            upstreamPort: service.port, framing: .http, requests: [Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)],
-            isComplete: HTTPTestMessage.isCompleteResponse
-        )
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: service.port)))
-        options.timeout = .seconds(60)  // a guard against hangs only
-        let report = try await IdempotencyCheck(options: options, recorded: RecordedRequests.load(path: log), inputs: [log]).run()
+        let report = try await Self.check(service, requests: [Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)], probes: [])
         #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
         #expect(Self.verdict(report, "GET /health")?.classification == .inconclusive, "\(report.operations ?? [])")
         let sr01 = try #require(report.rules.first { $0.id == "SR-01" })

@@ -9,27 +9,32 @@ import Testing
 /// repeat, SET does not, and SET ... NX is its own operation and clean.
 @Suite(.timeLimit(.minutes(1)))
 struct RedisIdempotencyTests {
-    @Test func incrIsAtLeastOnceAndSetIsIdempotent() async throws {
+    /// Records `commands` through a proxy in front of a new redis-server, then replays
+    /// them against it with `probes`.
+    static func check(_ commands: [[UInt8]], probes: [String]) async throws -> (report: CheckReport, operations: [String]) {
         let redis = try await RedisServer.start()
         defer { redis.stop() }
-        let log = try await RecordedLog.record(
-            upstreamPort: redis.port,
-            framing: .resp,
-            requests: [
+        let log = try await RecordedLog.record(upstreamPort: redis.port, framing: .resp, requests: commands, isComplete: RESPTestMessage.isComplete)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let recorded = try RecordedRequests.load(path: log)
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: redis.port)))
+        options.timeout = .seconds(60)  // a guard against hangs only: a loaded machine may answer slowly
+        options.probes = probes
+        let report = try await IdempotencyCheck(options: options, recorded: recorded, inputs: [log]).run()
+        return (report, recorded.requests.map(\.operation))
+    }
+
+    @Test func incrIsAtLeastOnceAndSetIsIdempotent() async throws {
+        let (report, operations) = try await Self.check(
+            [
                 RESPTestMessage.command("INCR", "visits"),
                 RESPTestMessage.command("SET", "owner", "alice"),
                 RESPTestMessage.command("SET", "lock", "holder-1", "NX"),
                 RESPTestMessage.command("GET", "visits"),
             ],
-            isComplete: RESPTestMessage.isComplete
+            probes: ["GET visits", "GET owner", "GET lock"]
         )
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let recorded = try RecordedRequests.load(path: log)
-        #expect(recorded.requests.map(\.operation) == ["INCR", "SET", "SET NX", "GET"])
-        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: redis.port)))
-        options.timeout = .seconds(60)  // a guard against hangs only: a loaded machine may answer slowly
-        options.probes = ["GET visits", "GET owner", "GET lock"]
-        let report = try await IdempotencyCheck(options: options, recorded: recorded, inputs: [log]).run()
+        #expect(operations == ["INCR", "SET", "SET NX", "GET"])
         let verdicts = Dictionary(uniqueKeysWithValues: (report.operations ?? []).map { ($0.operation, $0) })
         #expect(verdicts["INCR"]?.classification == .atLeastOnce)
         #expect(verdicts["INCR"]?.reason == "a repeat applied again (SR-01, SR-05)")
@@ -50,23 +55,14 @@ struct RedisIdempotencyTests {
     /// win: LPUSH is at least once. HSET and SADD of what is already there answer 0 each
     /// time and change nothing: idempotent.
     @Test func aProbeThatReadsOtherStateDoesNotHideCountingReplies() async throws {
-        let redis = try await RedisServer.start()
-        defer { redis.stop() }
-        let log = try await RecordedLog.record(
-            upstreamPort: redis.port,
-            framing: .resp,
-            requests: [
+        let (report, _) = try await Self.check(
+            [
                 RESPTestMessage.command("LPUSH", "jobs", "job-1"),
                 RESPTestMessage.command("HSET", "user", "name", "alice"),
                 RESPTestMessage.command("SADD", "tags", "red"),
             ],
-            isComplete: RESPTestMessage.isComplete
+            probes: ["GET counter"]
         )
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: redis.port)))
-        options.timeout = .seconds(60)  // a guard against hangs only
-        options.probes = ["GET counter"]
-        let report = try await IdempotencyCheck(options: options, recorded: RecordedRequests.load(path: log), inputs: [log]).run()
         let verdicts = Dictionary(uniqueKeysWithValues: (report.operations ?? []).map { ($0.operation, $0.classification) })
         #expect(verdicts == ["LPUSH": .atLeastOnce, "HSET": .idempotent, "SADD": .idempotent], "\(report.operations ?? [])")
         let sr01 = try #require(report.findings.first { $0.rule == "SR-01" && $0.operation == "LPUSH" })
