@@ -19,11 +19,21 @@ struct ManagedProxy: Sendable {
     /// the same decisions whatever else the server hosts.
     var index: UInt32
     /// Toxiproxy toxics in the order they were added.
-    var toxics: [Toxic] = []
+    var toxics: [Toxic] = [] {
+        didSet { self.rememberKinds() }
+    }
     /// A whole profile put through `/v1` (its rules first in the plan).
-    var profile: Profile?
+    var profile: Profile? {
+        didSet { self.rememberKinds() }
+    }
     /// Single rules added through `/v1`, after the profile's.
-    var rules: [Rule] = []
+    var rules: [Rule] = [] {
+        didSet { self.rememberKinds() }
+    }
+    /// The fault kind of every rule its plan has had, by name, removed rules included:
+    /// its faults are counted by rule name for as long as the proxy lives, so a rule
+    /// taken off the plan still has its faults labelled with their kind on /metrics.
+    var ruleKinds: [String: String] = [:]
     var running: (any ControlledProxy)?
     /// Which proxy of this name it is: a proxy deleted and created again is another,
     /// and a follower of the first one's events ends with it.
@@ -54,6 +64,12 @@ struct ManagedProxy: Sendable {
             ("packets", .integer(Int64(counts?.written ?? 0))),
             ("dropped", .integer(Int64(counts?.dropped ?? 0))),
         ])
+    }
+
+    /// Adds the kinds of the plan's rules to `ruleKinds` (done as the plan changes, and
+    /// once when the proxy is made).
+    mutating func rememberKinds() {
+        for rule in self.plan?.rules ?? [] { self.ruleKinds[rule.name] = rule.kind }
     }
 
     /// Toxics as Toxiproxy lists them: the upstream chain, then the downstream one.

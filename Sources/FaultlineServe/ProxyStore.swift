@@ -147,12 +147,12 @@ package actor ProxyStore {
         return directory
     }
 
-    /// A snapshot for metrics: name, open connections, counts.
+    /// A snapshot for metrics: name, the running proxy (its counts), the kind of every
+    /// rule it has had by name, its plan version.
     var running: [(name: String, proxy: any ControlledProxy, rules: [String: String], plan: UInt64)] {
         self.all.compactMap { entry in
             guard let proxy = entry.running else { return nil }
-            let kinds = Dictionary((entry.plan?.rules ?? []).map { ($0.name, $0.kind) }, uniquingKeysWith: { first, _ in first })
-            return (entry.name, proxy, kinds, entry.planVersion)
+            return (entry.name, proxy, entry.ruleKinds, entry.planVersion)
         }
     }
 
@@ -477,6 +477,7 @@ package actor ProxyStore {
             capture: request.pcap ?? (self.options.pcapDirectory != nil)
         )
         entry.serial = self.made
+        entry.rememberKinds()
         if let retired = self.retired[request.name] { (entry.starts, entry.captures) = retired }
         return entry
     }

@@ -44,8 +44,13 @@ package final class ServeMetrics: Sendable {
             self.advance("faultline_messages_total", [("proxy", name)], to: counts.messages, run: ObjectIdentifier(proxy))
             self.advance("faultline_upstream_errors_total", [("proxy", name)], to: counts.upstreamErrors, run: ObjectIdentifier(proxy))
             for (rule, count) in counts.faultsByRule {
+                // The proxy counts faults by rule name: the step goes to the rule's kind
+                // now (a name given to a rule of another kind counts on under that kind).
                 let kind = kinds[rule] ?? "unknown"
-                self.advance("faultline_faults_injected_total", [("proxy", name), ("rule", rule), ("kind", kind)], to: count, run: ObjectIdentifier(proxy))
+                self.advance(
+                    "faultline_faults_injected_total", [("proxy", name), ("rule", rule), ("kind", kind)], to: count, run: ObjectIdentifier(proxy),
+                    countedBy: [("proxy", name), ("rule", rule)]
+                )
             }
         }
     }
@@ -56,9 +61,12 @@ package final class ServeMetrics: Sendable {
     }
 
     /// Moves a counter up to `total`, the running proxy's own count; a proxy started
-    /// again counts from zero, and its first figures add on.
-    private func advance(_ label: String, _ dimensions: [(String, String)], to total: Int, run: ObjectIdentifier) {
-        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+    /// again counts from zero, and its first figures add on. `countedBy` names the
+    /// dimensions the proxy's count is kept by, when fewer than the counter's.
+    private func advance(
+        _ label: String, _ dimensions: [(String, String)], to total: Int, run: ObjectIdentifier, countedBy: [(String, String)]? = nil
+    ) {
+        let key = label + (countedBy ?? dimensions).map { "|\($0.0)=\($0.1)" }.joined()
         let step = self.seen.withLock { seen -> Int in
             let runKey = key + "#run"
             let last: Int
