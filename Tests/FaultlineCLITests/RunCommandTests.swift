@@ -264,6 +264,37 @@ struct RunCommandTests {
         #expect(streams.count == 2 * opened.count)
     }
 
+    /// Without a terminal (as in CI) SIGTERM to run reaches the command's whole process
+    /// group: a process the command started in the background traps it too (it was left
+    /// running, orphaned, when only the command's own process got it).
+    @Test func sigtermReachesTheProcessesTheCommandStarted() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write("faultline: 1\nproxies:\n  - {name: api, upstream: 127.0.0.1:1}\n", in: directory)
+        let marker = directory.appendingPathComponent("marker").path
+        let inner = #"trap 'echo got-term > "$MARKER"; exit 0' TERM; echo "ready $$"; while :; do sleep 0.1; done"#
+        let run = try FaultlineBinary.start(
+            ["run", "--config", config, "--output", directory.appendingPathComponent("out").path, "--", "sh", "-c", "sh -c \(Self.shellQuoted(inner)) & wait"],
+            environment: ["MARKER": marker]
+        )
+        var background: pid_t = 0
+        while let line = await run.nextLine() {
+            if line.hasPrefix("ready "), let pid = pid_t(line.dropFirst(6)) {
+                background = pid
+                break
+            }
+        }
+        defer { if background > 0 { kill(background, SIGKILL) } }
+        #expect(background > 0, "\(run.standardError)")
+        run.signal(SIGTERM)
+        let status = await run.exitStatus()
+        // Not the complete standard error: a background process left running holds it.
+        #expect(status == 128 + SIGTERM, "\(run.standardError)")
+        // The background process is not run's child: its marker is awaited on disk.
+        try await waitUntil { FileManager.default.fileExists(atPath: marker) }
+        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "got-term\n")
+    }
+
     // MARK: Bad input, runtime failures
 
     /// Problems in the run file: exit 2, `FILE:LINE:COLUMN` and the reason, and the

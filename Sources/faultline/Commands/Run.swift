@@ -25,7 +25,8 @@ struct Run: AsyncParsableCommand {
             proxy named api, FAULTLINE_API_ADDR=host:port, FAULTLINE_API_HOST, \
             FAULTLINE_API_PORT and FAULTLINE_API_UPSTREAM; FAULTLINE_SEED holds the \
             seed. COMMAND's standard input, output and error are its own; SIGINT and \
-            SIGTERM are passed on to it. When it exits, the proxies drain and their \
+            SIGTERM are passed on to it (to its whole process group when standard \
+            input is not a terminal, as in CI). When it exits, the proxies drain and their \
             event logs and captures are flushed into the output folder, the run file's \
             checks run over them (retries: 'check retries' over the proxies' logs; \
             idempotency: 'check idempotency' replays one proxy's recorded requests \
@@ -215,16 +216,22 @@ struct Run: AsyncParsableCommand {
             environment[name + "_PORT"] = String(proxy.address.port)
             environment[name + "_UPSTREAM"] = proxy.spec.upstream.description
         }
+        // Without a terminal to read (CI), the command leads a process group of its own
+        // and a signal reaches all of it: `sh -c 'sleep 20; ...'`'s sleep too, which was
+        // left running. On a terminal it stays in the terminal's foreground group, where
+        // it may read the terminal (a background group is stopped for that) and Ctrl-C
+        // reaches every process of it already.
+        let ownGroup = isatty(STDIN_FILENO) != 1
         let pid: pid_t
         do {
-            pid = try Self.spawn(self.command, environment: environment)
+            pid = try Self.spawn(self.command, environment: environment, ownGroup: ownGroup)
         } catch {
             for proxy in proxies { try? await proxy.stop(grace: .zero) }
             throw error
         }
         let forwarding = Task {
             while let signal = await signals.next() {
-                kill(pid, signal)
+                kill(ownGroup ? -pid : pid, signal)
             }
         }
         let progress = isatty(STDERR_FILENO) == 1 ? Task { await Self.showProgress(proxies) } : nil
@@ -242,7 +249,8 @@ struct Run: AsyncParsableCommand {
     /// `producer | head` fail with EPIPE instead of ending quietly, and a shell cannot
     /// trap a signal that was ignored when it started. A command that cannot be started
     /// (not found, not executable) is a runtime failure, exit 3, not its status 127.
-    static func spawn(_ command: [String], environment: [String: String]) throws -> pid_t {
+    /// With `ownGroup` the command leads a new process group (its pid is the group's id).
+    static func spawn(_ command: [String], environment: [String: String], ownGroup: Bool = false) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -253,7 +261,12 @@ struct Run: AsyncParsableCommand {
         var unblocked = sigset_t()
         sigemptyset(&unblocked)
         posix_spawnattr_setsigmask(&attributes, &unblocked)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+        if ownGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         // The command gets standard input, output and error, and none of this process's
         // other descriptors (listening sockets, capture files).
