@@ -15,7 +15,9 @@ extension ControlAPI {
             case ("GET", 1, "proxies"):
                 return .json(200, .object([("proxies", .array(await self.store.all.map(self.nativeJSON)))]))
             case ("POST", 1, "proxies"):
-                let proxy = try await self.store.create(try self.nativeProxyRequest(Self.object(Self.parse(request), what: "a proxy")))
+                let body = try Self.object(Self.parse(request), what: "a proxy")
+                try Self.rejectUnknownFields(body, known: Self.proxyFields, what: "a proxy", text: request.body)
+                let proxy = try await self.store.create(try self.nativeProxyRequest(body))
                 return .json(201, self.nativeJSON(proxy))
             case ("POST", 1, "reset"):
                 try await self.store.reset(everything: true)
@@ -94,6 +96,14 @@ extension ControlAPI {
 
     // MARK: Bodies
 
+    /// What `POST /v1/proxies` (and an entry of `--config`) takes; anything else is
+    /// refused, naming it, rather than ignored.
+    static let proxyFields = ["name", "upstream", "listen", "enabled", "transport", "framing", "seed", "profile", "profile_text", "pcap"]
+
+    /// What `PATCH /v1/proxies/{p}` takes: the fields it changes, and those of the proxy
+    /// as it answers (so a proxy read, edited and sent back is taken), which it ignores.
+    static let patchFields = ["listen", "upstream", "enabled", "name", "transport", "seed", "framing", "open", "plan_version", "profile", "rules", "toxics", "log", "pcap"]
+
     func nativeProxyRequest(_ body: JSONValue) throws(ServeError) -> ProxyRequest {
         var request = try Self.proxyRequest(body)
         if let transport = try Self.string(body, "transport", what: "proxy") {
@@ -146,6 +156,7 @@ extension ControlAPI {
                 guard name != nil || text != nil else {
                     throw .badRequestBody("send {\"name\": \"NAME\"} (a shipped profile), {\"text\": \"…\"} (a profile's YAML or JSON), or the profile itself")
                 }
+                try Self.rejectUnknownFields(body, known: ["name", "text"], what: "a profile reference", text: request.body)
                 profile = try self.loadProfile(name: name, text: text)
             }
         } else {
@@ -277,6 +288,9 @@ extension ControlAPI {
             limit = value
         }
         let type = request.query["type"]
+        if let type, Event.Kind(rawValue: type) == nil {
+            throw ServeError(400, "type: no event type '\(type)'; the types are \(Self.eventTypes.joined(separator: ", ")) (faultline-events(5))")
+        }
         let follow = ["1", "true", "yes"].contains(request.query["follow"]?.lowercased() ?? "")
         let (lines, end) = EventTail.last(limit, of: path, type: type)
         let text = lines.map { $0 + "\n" }.joined()
@@ -291,6 +305,12 @@ extension ControlAPI {
         }
         return APIResponse(status: 200, headers: [("Content-Type", "application/x-ndjson")], body: .bytes(Array(text.utf8)))
     }
+
+    /// The event types a log holds, as `?type=` takes them (each an `Event.Kind`).
+    static let eventTypes = [
+        "proxy_start", "proxy_stop", "conn_open", "conn_close", "message", "fault", "duplicate_reply", "plan_change",
+        "upstream_error", "framing_fallback", "log_dropped", "capture_dropped", "session_limit", "accept_failed",
+    ]
 
     // MARK: Answers
 

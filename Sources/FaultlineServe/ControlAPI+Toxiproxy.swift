@@ -54,6 +54,8 @@ extension ControlAPI {
         case ("POST", 2) where !native, ("PATCH", 2):
             _ = try await self.store.proxy(name)
             let body = try Self.object(Self.parse(request), what: "a proxy")
+            // Toxiproxy ignores fields it does not know, and so do its routes here.
+            if native { try Self.rejectUnknownFields(body, known: Self.patchFields, what: "a proxy change", text: request.body) }
             let proxy = try await self.store.update(
                 name,
                 listen: try Self.string(body, "listen", what: "proxy").flatMap { $0.isEmpty ? nil : $0 },
@@ -130,7 +132,8 @@ extension ControlAPI {
     // MARK: Reading Toxiproxy's bodies
 
     /// A proxy as `POST /proxies` and `/populate` take it: `name` and `upstream`
-    /// required, `listen` optional, `enabled` true unless false. `toxics` is ignored.
+    /// required, `listen` optional, `enabled` true unless false. `toxics` and any field
+    /// it does not know are ignored, as Toxiproxy ignores them (`/v1` refuses them).
     static func proxyRequest(_ body: JSONValue) throws(ServeError) -> ProxyRequest {
         let name = try Self.string(body, "name", what: "proxy") ?? ""
         let upstream = try Self.string(body, "upstream", what: "proxy") ?? ""

@@ -134,6 +134,69 @@ package struct ControlAPI: Sendable {
         return flag
     }
 
+    /// Refuses the members of `object` that are not in `known`, which would otherwise be
+    /// ignored without a word (a mistyped `framming` gives a raw proxy): names each one,
+    /// where it is in `text` (the body it was read from, when given), the known field it
+    /// was probably meant to be, and the fields `what` takes.
+    static func rejectUnknownFields(_ object: JSONValue, known: [String], what: String, text: [UInt8]?) throws(ServeError) {
+        let unknown = (object.objectMembers ?? []).map(\.0).filter { !known.contains($0) }
+        guard !unknown.isEmpty else { return }
+        let located = unknown.map { name in (name: name, at: text.flatMap { Self.position(ofKey: name, in: $0) }) }
+            .sorted { ($0.at?.offset ?? Int.max, $0.name) < ($1.at?.offset ?? Int.max, $1.name) }
+        let described = located.map { field in
+            var text = "'\(field.name)'"
+            if let at = field.at { text += " at line \(at.line), column \(at.column)" }
+            if let near = Self.closest(to: field.name, in: known) { text += " (did you mean '\(near)'?)" }
+            return text
+        }
+        let noun = unknown.count == 1 ? "unknown field" : "unknown fields"
+        throw .badRequestBody("\(noun) \(described.joined(separator: ", ")); \(what) takes \(known.joined(separator: ", "))")
+    }
+
+    /// Where `"key":` first appears in a JSON text: the opening quote's offset, line and
+    /// column (from 1). Only an object member is followed by a colon, so a string value
+    /// spelled the same is not taken for it; a key written with escapes is not found.
+    static func position(ofKey key: String, in text: [UInt8]) -> (offset: Int, line: Int, column: Int)? {
+        let needle = Array("\"\(key)\"".utf8)
+        guard text.count >= needle.count else { return nil }
+        var index = 0
+        while index + needle.count <= text.count {
+            if text[index] == 0x22, Array(text[index..<(index + needle.count)]) == needle, index == 0 || text[index - 1] != 0x5C {
+                var after = index + needle.count
+                while after < text.count, [0x20, 0x09, 0x0A, 0x0D].contains(text[after]) { after += 1 }
+                if after < text.count, text[after] == 0x3A {
+                    let (line, column) = JSONValue.lineAndColumn(of: index, in: Data(text))
+                    return (index, line, column)
+                }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The known name a mistyped one was most likely meant to be: at most two edits
+    /// away (a letter added, lost, changed or two swapped), else nil.
+    static func closest(to name: String, in known: [String]) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            if a.isEmpty { return b.count }
+            if b.isEmpty { return a.count }
+            var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+            for i in 0...a.count { d[i][0] = i }
+            for j in 0...b.count { d[0][j] = j }
+            for i in 1...a.count {
+                for j in 1...b.count {
+                    let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                    d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+                    if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+                }
+            }
+            return d[a.count][b.count]
+        }
+        let lowered = Array(name.lowercased())
+        let scored = known.map { ($0, distance(lowered, Array($0))) }.filter { $0.1 <= 2 }
+        return scored.min { ($0.1, $0.0) < ($1.1, $1.0) }?.0
+    }
+
     static func object(_ value: JSONValue, what: String) throws(ServeError) -> JSONValue {
         guard case .object = value else {
             throw .badRequestBody("expected \(what) as a JSON object, got \(value.typeName)")

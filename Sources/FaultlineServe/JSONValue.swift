@@ -128,7 +128,7 @@ package indirect enum JSONValue: Sendable, Equatable {
     }
 
     /// The line and column (from 1) of byte `offset` in `data`.
-    private static func lineAndColumn(of offset: Int, in data: Data) -> (line: Int, column: Int) {
+    static func lineAndColumn(of offset: Int, in data: Data) -> (line: Int, column: Int) {
         let before = data.prefix(offset)
         let line = before.count { $0 == 0x0A } + 1
         let lineStart = before.lastIndex(of: 0x0A).map { $0 + 1 } ?? data.startIndex

@@ -24,7 +24,9 @@ package enum ServeConfigFile {
         var requests: [ProxyRequest] = []
         for (index, item) in items.enumerated() {
             do throws(ServeError) {
-                requests.append(try api.nativeProxyRequest(ControlAPI.object(item, what: "a proxy")))
+                let entry = try ControlAPI.object(item, what: "a proxy")
+                try ControlAPI.rejectUnknownFields(entry, known: ControlAPI.proxyFields + ["toxics"], what: "a proxy", text: Array(data))
+                requests.append(try api.nativeProxyRequest(entry))
             } catch {
                 throw InvalidInputError("--config \(path): proxy \(index + 1): \(error.message)")
             }
