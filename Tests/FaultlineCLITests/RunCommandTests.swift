@@ -113,7 +113,7 @@ struct RunCommandTests {
         )
         let result = try await Self.run(config, in: directory, command: Self.retryClient(["--method", "POST", "--count", "1"]))
         #expect(result.status == 1, "\(result)")
-        #expect(result.stderr.contains("check retries: no violations"), "\(result)")
+        #expect(result.stderr.contains("check retries: no violations (1 logical request, 0 retried)"), "\(result)")
         #expect(result.stderr.contains("SR-01 DUP_CHANGES_STATE"), "\(result)")
         #expect(result.stderr.contains("POST /items/{id}: at-least-once"), "\(result)")
         let out = directory.appendingPathComponent("out")

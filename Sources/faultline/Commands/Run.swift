@@ -509,7 +509,11 @@ struct Run: AsyncParsableCommand {
     static func findingLines(_ report: CheckReport, check: String) -> [String] {
         let violations = report.findings.filter { $0.severity >= .low }
         guard !violations.isEmpty else {
-            return ["  check \(check): no violations (\(report.summary.logicalRequests) logical requests, \(report.summary.retried) retried)"]
+            let judged =
+                report.operations == nil
+                ? "\(counted(report.summary.logicalRequests, "logical request")), \(report.summary.retried) retried"
+                : "\(counted(report.summary.logicalRequests, "operation")) replayed, \(counted(report.summary.attempts, "request")) sent"
+            return ["  check \(check): no violations (\(judged))"]
         }
         var byRule: [(rule: String, name: String, count: Int)] = []
         for finding in violations {
