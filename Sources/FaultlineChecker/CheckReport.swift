@@ -122,6 +122,10 @@ extension CheckReport {
 
     /// One rule's verdict over the whole input (one JUnit test case per rule and operation).
     package struct RuleResult: Codable, Sendable, Equatable {
+        /// The id of the one result of a check that did not run (`faultline run`), whose
+        /// evidence says why: the report's one-line verdict is then that, not "no violations".
+        package static let notRun = "not-run"
+
         package enum Status: String, Codable, Sendable {
             /// Enough evidence, no violation.
             case passed

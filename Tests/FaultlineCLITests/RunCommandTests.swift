@@ -148,6 +148,7 @@ struct RunCommandTests {
             checks:
               retries: true
               idempotency: {proxy: cache\(only)}
+            reports: [junit, json, text]
             """,
             in: directory
         )
@@ -164,6 +165,9 @@ struct RunCommandTests {
         let junit = try await Self.validateJUnit(out.appendingPathComponent("idempotency.junit.xml").path)
         #expect(junit.testcases == 1 && junit.failed == (only.isEmpty ? [] : ["faultline.idempotency.not-run"]), "\(junit)")
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("retries.junit.xml").path))
+        // The text report's verdict says why, not "no violations".
+        let text = try String(contentsOf: out.appendingPathComponent("idempotency.txt"), encoding: .utf8)
+        #expect(text.contains(line.replacingOccurrences(of: "check idempotency: ", with: "")) && !text.contains("no violations"), "\(text)")
     }
 
     /// An idempotency target that never answers: the check could not run, a runtime

@@ -80,6 +80,7 @@ enum ReportText {
     /// The one-line verdict: `3 violations (1 HIGH, 2 MED)`, `no violations`, with INFO
     /// observations added when there are any (they never fail a build).
     static func verdict(_ report: CheckReport) -> String {
+        if report.rules.count == 1, let only = report.rules.first, only.id == CheckReport.RuleResult.notRun { return only.evidence }
         let violations = report.findings.filter { $0.severity >= .low }
         let infos = report.findings.count - violations.count
         var text: String

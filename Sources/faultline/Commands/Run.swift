@@ -390,7 +390,7 @@ struct Run: AsyncParsableCommand {
             }
             report.rules = [
                 CheckReport.RuleResult(
-                    id: "not-run", name: "CHECK_NOT_RUN", severity: status == .failed ? .high : .info, status: status,
+                    id: CheckReport.RuleResult.notRun, name: "CHECK_NOT_RUN", severity: status == .failed ? .high : .info, status: status,
                     evidence: words, minimumSamples: 0
                 )
             ]
