@@ -147,6 +147,11 @@ package actor ProxyStore {
         return directory
     }
 
+    /// The name of every proxy, running or not.
+    var names: Set<String> {
+        Set(self.proxies.keys)
+    }
+
     /// A snapshot for metrics: name, the running proxy (its counts), the kind of every
     /// rule it has had by name, its plan version.
     var running: [(name: String, proxy: any ControlledProxy, rules: [String: String], plan: UInt64)] {

@@ -17,6 +17,8 @@ package final class ServeMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
     /// Last counts seen, by counter key, so counters advance by the difference.
     private let seen = Mutex<[String: Int]>([:])
+    /// Proxies given gauges so far: those since deleted have theirs taken out.
+    private let gauged = Mutex<Set<String>>([])
 
     package init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -28,9 +30,24 @@ package final class ServeMetrics: Sendable {
         Counter(label: "faultline_api_requests_total", dimensions: [("api", api), ("status", String(status))], factory: self.factory).increment()
     }
 
-    /// Reads every running proxy's figures into the registry.
+    /// Reads every running proxy's figures into the registry. A disabled proxy has no
+    /// connections open; a deleted one's gauges are taken out (its counters stay, and go
+    /// on should a proxy of that name be created again).
     func refresh(from store: ProxyStore) async {
-        let running = await store.running
+        let (running, names) = await (store.running, store.names)
+        let gone = self.gauged.withLock { gauged in
+            let gone = gauged.subtracting(names)
+            gauged = names
+            return gone
+        }
+        for name in gone {
+            for label in ["faultline_connections_open", "faultline_plan_version"] {
+                Gauge(label: label, dimensions: [("proxy", name)], factory: self.factory).destroy()
+            }
+        }
+        for name in names where !running.contains(where: { $0.name == name }) {
+            Gauge(label: "faultline_connections_open", dimensions: [("proxy", name)], factory: self.factory).record(0)
+        }
         for (name, proxy, kinds, plan) in running {
             Gauge(label: "faultline_connections_open", dimensions: [("proxy", name)], factory: self.factory).record(proxy.open)
             Gauge(label: "faultline_plan_version", dimensions: [("proxy", name)], factory: self.factory).record(Int(plan))

@@ -74,4 +74,33 @@ struct ServeMetricsTests {
         await serve.stop()
         await echo.stop()
     }
+
+    /// A disabled proxy has no connections open on /metrics, and a deleted proxy's
+    /// gauges go (its counters stay).
+    @Test func aDeletedProxysGaugesGoAndADisabledOneHasNoConnections() async throws {
+        let upstream = try await TestServer.echo()
+        let serve = try await ServeHarness.start()
+        let made = try await serve.call("POST", "/v1/proxies", body: #"{"name":"g","upstream":"127.0.0.1:\#(upstream.port)"}"#)
+        let port = Traffic.port(of: try #require(made.json?["listen"]?.stringValue))
+        let open = try await TestClient.connect(port: port)
+        try await open.executeThenClose { inbound, outbound in
+            var iterator = inbound.makeAsyncIterator()
+            try await outbound.write(ByteBuffer(string: "hello"))
+            #expect(String(buffer: try await TestClient.read(atLeast: 5, from: &iterator)) == "hello")
+            let during = try await serve.call("GET", "/metrics").body
+            #expect(during.contains(#"faultline_connections_open{proxy="g"} 1"#), "\(during)")
+            #expect(during.contains(#"faultline_plan_version{proxy="g"} 1"#), "\(during)")
+            #expect(try await serve.call("PATCH", "/v1/proxies/g", body: #"{"enabled":false}"#).status == 200)
+        }
+        let disabled = try await serve.call("GET", "/metrics").body
+        #expect(disabled.contains(#"faultline_connections_open{proxy="g"} 0"#), "\(disabled)")
+
+        #expect(try await serve.call("DELETE", "/v1/proxies/g").status == 204)
+        let deleted = try await serve.call("GET", "/metrics").body
+        #expect(!deleted.contains(#"faultline_connections_open{proxy="g"}"#), "\(deleted)")
+        #expect(!deleted.contains(#"faultline_plan_version{proxy="g"}"#), "\(deleted)")
+        #expect(deleted.contains(#"faultline_connections_total{proxy="g"} 1"#), "\(deleted)")
+        await serve.stop()
+        await upstream.stop()
+    }
 }
