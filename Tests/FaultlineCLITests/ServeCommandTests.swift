@@ -57,6 +57,14 @@ struct ServeCommandTests {
         #expect(badRule.status == 2)
         // Where in the --rule text, not in the profile the server wrapped it in.
         #expect(badRule.stderr.contains("--rule:1:25: unknown fault kind 'teleport'"), "\(badRule.stderr)")
+        // A profile file's mistakes are named in that file, whichever command sent it.
+        let badProfile = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-bad-\(UUID().uuidString).yaml").path
+        try "faultline: 1\nname: p\ndescription: d\nrules:\n  - {name: s, fault: {kind: delay, latency: 5}}\n".write(toFile: badProfile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: badProfile) }
+        for command in [["ctl", "profile", "svc", "--file", badProfile], ["ctl", "create", "other", "--upstream", "127.0.0.1:1", "--profile-file", badProfile]] {
+            let refused = try await FaultlineBinary.run(command + api)
+            #expect(refused.status == 2 && refused.stderr.contains("\(badProfile):5:45: latency must be a duration"), "\(command): \(refused.stderr)")
+        }
         let inUse = try await FaultlineBinary.run(["ctl", "create", "again", "--listen", "127.0.0.1:\(port)", "--upstream", "127.0.0.1:1"] + api)
         #expect(inUse.status == 3)
         #expect(inUse.stderr.contains("address already in use"), "\(inUse.stderr)")

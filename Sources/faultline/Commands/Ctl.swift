@@ -130,7 +130,7 @@ struct Ctl: AsyncParsableCommand {
             if let seed = self.seed { body["seed"] = String(seed) }
             if let framing = self.framing { body["framing"] = framing }
             if self.udp { body["transport"] = "udp" }
-            let reply = try self.connection.call("POST", "/v1/proxies", body: Ctl.json(body))
+            let reply = try Ctl.naming("profile", as: self.profileFile) { try self.connection.call("POST", "/v1/proxies", body: Ctl.json(body)) }
             if let listen = Ctl.object(reply.body)["listen"] as? String { Output.line("listening on \(listen)") }
             Output.line(reply.body)
         }
@@ -168,7 +168,9 @@ struct Ctl: AsyncParsableCommand {
             if self.none {
                 reply = try self.connection.call("DELETE", Ctl.path("proxies", self.name, "profile"))
             } else if let file = self.file {
-                reply = try self.connection.call("PUT", Ctl.path("proxies", self.name, "profile"), body: try Ctl.read(file), contentType: "application/yaml")
+                reply = try Ctl.naming("profile", as: file) {
+                    try self.connection.call("PUT", Ctl.path("proxies", self.name, "profile"), body: try Ctl.read(file), contentType: "application/yaml")
+                }
             } else {
                 reply = try self.connection.call("PUT", Ctl.path("proxies", self.name, "profile"), body: Ctl.json(["name": self.profile ?? ""]))
             }
@@ -197,18 +199,8 @@ struct Ctl: AsyncParsableCommand {
 
             func run() throws {
                 let text = try self.rule ?? Ctl.read(self.file ?? "")
-                let reply: ControlClient.Reply
-                do {
-                    reply = try self.connection.call("POST", Ctl.path("proxies", self.name, "rules"), body: text, contentType: "application/yaml")
-                } catch let error as InvalidInputError {
-                    // The server names positions in the rule it was sent `rule:LINE:COL`:
-                    // here they are in the user's file, or in the --rule text.
-                    let label = self.file ?? "--rule"
-                    throw InvalidInputError(
-                        error.message.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-                            line.hasPrefix("rule:") ? label + line.dropFirst(4) : String(line)
-                        }.joined(separator: "\n")
-                    )
+                let reply = try Ctl.naming("rule", as: self.file ?? "--rule") {
+                    try self.connection.call("POST", Ctl.path("proxies", self.name, "rules"), body: text, contentType: "application/yaml")
                 }
                 Output.line(reply.body)
             }
@@ -277,7 +269,7 @@ struct Ctl: AsyncParsableCommand {
         @Argument(help: "The proxy's name.") var name: String
         @Option(help: "How many recent events.") var limit: Int = 100
         @Option(help: ArgumentHelp("Only events of this type (fault, message, conn_open, plan_change...).", valueName: "type")) var type: String?
-        @Flag(help: "Keep printing events as they are written, until interrupted.") var follow = false
+        @Flag(help: "Keep printing events as they are written, across restarts of the proxy, until interrupted or the proxy is deleted.") var follow = false
 
         func run() throws {
             var query = "?limit=\(self.limit)"
@@ -335,5 +327,23 @@ struct Ctl: AsyncParsableCommand {
     static func read(_ file: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: file) else { throw InvalidInputError("\(file): cannot read the file") }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Runs `call`, naming positions in what it sent as the user knows it. The server
+    /// names positions in a rule or profile it was sent `rule:LINE:COL` or
+    /// `profile:LINE:COL` (the two must agree); they are in the user's file (or the
+    /// `--rule` text), so errors say `rules.yaml:LINE:COL`. Nil `label`: unchanged.
+    static func naming<T>(_ sent: String, as label: String?, _ call: () throws -> T) throws -> T {
+        do {
+            return try call()
+        } catch let error as InvalidInputError {
+            guard let label else { throw error }
+            let prefix = sent + ":"
+            throw InvalidInputError(
+                error.message.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+                    line.hasPrefix(prefix) ? label + line.dropFirst(sent.count) : String(line)
+                }.joined(separator: "\n")
+            )
+        }
     }
 }
