@@ -9,9 +9,10 @@ import Testing
 struct ServeCommandTests {
     @Test func serveAndCtlDriveAProxyEndToEnd() async throws {
         let echo = try await TestServer.echo()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("serve-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        // Made by serve, parents too, as run makes its output folder.
+        let directory = root.appendingPathComponent("logs/serve")
         let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--log", directory.path, "--seed", "5"])
         let apiPort = try #require(await server.listeningPort())
         let api = ["--api", "127.0.0.1:\(apiPort)"]
@@ -165,7 +166,8 @@ struct ServeCommandTests {
         (["serve", "--api", "0.0.0.0:0"], 2, "a token is required"),
         (["serve", "--api", "0.0.0.0:0", "--token", "short"], 2, "token is too short"),
         (["serve", "--api", "localhost"], 2, "--api takes HOST:PORT"),
-        (["serve", "--log", "/no/such/dir"], 2, "no such directory"),
+        (["serve", "--log", "/proc/faultline/logs"], 2, "--log /proc/faultline/logs: cannot make the directory"),
+        (["serve", "--pcap", "/etc/hostname"], 2, "--pcap /etc/hostname: a file, not a directory"),
         (["serve", "--api", "127.0.0.1:0", "--config", "/no/such/file.json"], 2, "cannot read"),
     ]
 

@@ -58,10 +58,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Bearer token every request must send (or FAULTLINE_TOKEN); required off loopback.", valueName: "token"))
     var token: String?
 
-    @Option(help: ArgumentHelp("Write each proxy's event log to DIR/NAME.jsonl.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Write each proxy's event log to DIR/NAME.jsonl (DIR is made if missing).", valueName: "dir"))
     var log: String?
 
-    @Option(help: ArgumentHelp("Write each proxy's capture of both legs to DIR/NAME.pcap.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Write each proxy's capture of both legs to DIR/NAME.pcap (DIR is made if missing).", valueName: "dir"))
     var pcap: String?
 
     @Option(
@@ -99,11 +99,19 @@ struct Serve: AsyncParsableCommand {
         if let size = self.maxBody, size.bytes < 1024 || size.bytes > 64 << 20 {
             throw ValidationError("--max-body must be from 1K to 64M, got \(size)")
         }
+        // Made when missing, as run makes its output folder: a CI job's fresh checkout
+        // has no logs/ yet.
         for (flag, folder) in [("--log", self.log), ("--pcap", self.pcap)] {
             guard let folder else { continue }
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("\(flag) \(folder): no such directory")
+            if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) {
+                guard isDirectory.boolValue else { throw ValidationError("\(flag) \(folder): a file, not a directory") }
+                continue
+            }
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                throw ValidationError("\(flag) \(folder): cannot make the directory (\((error as NSError).localizedFailureReason ?? error.localizedDescription))")
             }
         }
     }
