@@ -28,8 +28,7 @@ extension OperationExperiment {
         let severity: Severity = self.keyed ? .critical : .high
         let views = sent.compactMap(self.view)
         let judged = self.repliesShowExtraEffect(views)
-        let successful = views.filter { ($0.status ?? 200) / 100 == 2 }.map(\.numbers).filter { !$0.isEmpty }
-        self.replySteps = Self.steadySteps(successful)
+        self.replySteps = Self.steadySteps(Self.successful(views).map(\.numbers).filter { !$0.isEmpty })
         if let before, let afterFirst, let afterLast {
             self.observable = true
             self.firstEffect = afterFirst.changed(from: before)
@@ -266,7 +265,7 @@ extension OperationExperiment {
             extra = after.changed(from: middle)
             let firstApplied = middle.changed(from: before)
             how = "probe \(before.summary) → \(middle.summary) after the lost attempt\(firstApplied ? " (applied)" : "") → \(after.summary) after the retry"
-            if !extra, !firstApplied, judged.extra {
+            if !extra, self.firstEffect == false, judged.extra {
                 // As in SR-01: a probe that saw nothing does not outweigh replies that count.
                 extra = true
                 how += ", which does not read what this operation changes; the replies: \(judged.why)"
@@ -294,6 +293,10 @@ extension OperationExperiment {
                 finding: (.high, "\(self.operation): after a lost reply the retry with the same key did not get the original answer (\(how))."),
                 sent: sent
             )
+        } else if before == nil, !judged.observable {
+            // No probe, and replies that show nothing either way: no verdict, as in SR-01.
+            self.inconclusive.append("no probe and \(judged.why)")
+            self.record(rule, .notEnoughEvidence, evidence: "reply lost, then a retry: \(how); give --probe to read the state", samples: 2)
         } else {
             self.record(rule, .passed, evidence: "reply lost, then a retry: one effect; \(how)", samples: 2)
         }

@@ -119,10 +119,7 @@ struct OperationExperiment {
     /// either way. Two replies alone cannot show a steady step: they count only when
     /// they move by the step SR-01's repeats showed (`replySteps`).
     func repliesShowExtraEffect(_ views: [ReplyView], concurrent: Bool = false) -> (extra: Bool, observable: Bool, why: String) {
-        let successful = views.filter { view in
-            if let status = view.status { return (200..<300).contains(status) }
-            return true
-        }
+        let successful = Self.successful(views)
         let ids = Set(successful.compactMap(\.resourceID))
         if ids.count > 1 { return (true, true, "the replies name \(ids.count) different resources (\(ids.sorted().joined(separator: ", ")))") }
         let numbers = successful.map(\.numbers).filter { !$0.isEmpty }
@@ -132,7 +129,12 @@ struct OperationExperiment {
                 return (false, false, "the replies carry different sets of numbers, which cannot be compared")
             }
             if numbers.count == 2 {
-                let counted = self.replySteps.contains { position, step in numbers[1][position] - numbers[0][position] == step }
+                // Replies to requests sent at once arrive in any order: the step's size counts.
+                let counted = self.replySteps.contains { position, step in
+                    guard position < numbers[0].count else { return false }
+                    let moved = numbers[1][position] - numbers[0][position]
+                    return Self.same(concurrent ? abs(moved) : moved, concurrent ? abs(step) : step)
+                }
                 return counted
                     ? (true, true, "\(moved), by the step SR-01's repeats moved them")
                     : (false, false, "\(moved), once: two replies cannot tell an effect from a clock")
@@ -154,9 +156,21 @@ struct OperationExperiment {
         for position in 0..<width {
             let values = sorted ? numbers.map { $0[position] }.sorted() : numbers.map { $0[position] }
             let step = values[1] - values[0]
-            if step != 0, zip(values, values.dropFirst()).allSatisfy({ $1 - $0 == step }) { steps[position] = step }
+            if step != 0, zip(values, values.dropFirst()).allSatisfy({ Self.same($1 - $0, step) }) { steps[position] = step }
         }
         return steps
+    }
+
+    /// Two steps are the same up to the rounding of decimal amounts (110.1 → 110.2 →
+    /// 110.3 moves by 0.1 each time, which binary doubles see as 0.10000000000000853
+    /// and 0.09999999999999432).
+    static func same(_ a: Double, _ b: Double) -> Bool {
+        abs(a - b) <= 1e-9 * max(1, abs(a), abs(b))
+    }
+
+    /// Successful replies: HTTP 2xx, and every RESP or line reply (they have no status).
+    static func successful(_ views: [ReplyView]) -> [ReplyView] {
+        views.filter { ($0.status.map { (200..<300).contains($0) }) ?? true }
     }
 
     static func number(_ value: Double) -> String {

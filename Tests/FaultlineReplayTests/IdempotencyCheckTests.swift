@@ -71,6 +71,9 @@ struct IdempotencyCheckTests {
         #expect(Self.verdict(report, "GET /health")?.classification == .inconclusive, "\(report.operations ?? [])")
         let sr01 = try #require(report.rules.first { $0.id == "SR-01" })
         #expect(sr01.status == .notEnoughEvidence && sr01.evidence.contains("unevenly"), "\(sr01.evidence)")
+        // Nor do SR-05's two replies, with no step from SR-01 to measure them by.
+        let sr05 = try #require(report.rules.first { $0.id == "SR-05" })
+        #expect(sr05.status == .notEnoughEvidence, "\(sr05.evidence)")
     }
 
     @Test func aServiceThatDeduplicatesByKeyIsClean() async throws {
