@@ -55,9 +55,11 @@ package final class FaultStage: ChannelDuplexHandler {
     /// The rule that blackholed or hung this direction: when a plan change disarms it,
     /// the direction flows again.
     private var stoppedBy: String?
-    /// What a hang stopped: the chunk it fired on and any read after it, with their
-    /// pace, passed on if its rule leaves the plan, dropped if the connection ends first.
-    private var hung: [(buffer: ByteBuffer, pace: PacingStage.Pace?)] = []
+    /// What a hang stopped: the chunk it fired on (decided, with its pace) and any read
+    /// after it (undecided, with a message stage's pace if it had one). When the hang's
+    /// rule leaves the plan the first goes on and the rest are decided by the plan then
+    /// in force; if the connection ends first, all are dropped.
+    private var hung: [(buffer: ByteBuffer, pace: PacingStage.Pace?, decided: Bool)] = []
     private var pendingRead = false
     private var context: ChannelHandlerContext?
     /// The end of stream a `slow_close` rule holds (of the direction this channel
@@ -90,13 +92,18 @@ package final class FaultStage: ChannelDuplexHandler {
     // MARK: Inbound
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = Self.unwrapInboundIn(data)
-        let bytes = buffer.readableBytes
         // A message stage's pace for this very unit; dropped with it if it goes no further.
-        let carried = self.connection.takeCarried(self.direction)
+        self.process(Self.unwrapInboundIn(data), carried: self.connection.takeCarried(self.direction), context: context)
+    }
+
+    /// Decides one unit and does what the decision says: passes, paces, discards, hangs
+    /// or cuts. A unit read while the direction hangs waits, undecided, for the hang to end.
+    private func process(_ unit: ByteBuffer, carried: PacingStage.Pace?, context: ChannelHandlerContext) {
+        var buffer = unit
+        let bytes = buffer.readableBytes
         guard self.mode == .flowing else {
             if self.mode == .hanging {
-                self.hung.append((buffer, carried))
+                self.hung.append((buffer, carried, decided: false))
             } else {
                 self.connection.addDropped(bytes, self.direction)
             }
@@ -105,7 +112,7 @@ package final class FaultStage: ChannelDuplexHandler {
         let now = context.eventLoop.now
         let decision = self.connection.decide(direction: self.direction, bytes: bytes, now: now)
         if decision.isPass && carried == nil {
-            context.fireChannelRead(data)
+            context.fireChannelRead(Self.wrapInboundOut(buffer))
             return
         }
         // A message stage and this stage may both pace one unit: the later release, the
@@ -126,7 +133,7 @@ package final class FaultStage: ChannelDuplexHandler {
         case .hang(let close, let after):
             self.mode = .hanging
             self.stoppedBy = decision.fired.first { if case .hang = $0.effect { true } else { false } }?.rule
-            self.hung.append((buffer, pace))
+            self.hung.append((buffer, pace, decided: true))
             self.connection.hang(close: close, after: after, on: context.eventLoop)
         case .sever(let severMode, let passBytes):
             if passBytes > 0, let head = buffer.readSlice(length: min(passBytes, bytes)) {
@@ -273,8 +280,12 @@ package final class FaultStage: ChannelDuplexHandler {
         if !self.hung.isEmpty, let context = self.context {
             let hung = self.hung
             self.hung = []
-            for (buffer, pace) in hung {
-                if let pace { self.forward(buffer, pace: pace, context: context) } else { context.fireChannelRead(Self.wrapInboundOut(buffer)) }
+            for (buffer, pace, decided) in hung {
+                if decided, let pace {
+                    self.forward(buffer, pace: pace, context: context)
+                } else {
+                    self.process(buffer, carried: pace, context: context)
+                }
             }
             context.fireChannelReadComplete()
         }
@@ -283,7 +294,7 @@ package final class FaultStage: ChannelDuplexHandler {
 
     /// The connection ended (or was cut) while a hang held data: it is dropped now.
     private func dropHung() {
-        for (buffer, _) in self.hung { self.connection.addDropped(buffer.readableBytes, self.direction) }
+        for (buffer, _, _) in self.hung { self.connection.addDropped(buffer.readableBytes, self.direction) }
         self.hung = []
     }
 
@@ -293,7 +304,8 @@ package final class FaultStage: ChannelDuplexHandler {
         self.dropHung()
         if cut {
             self.mode = .cut
-        } else if self.mode == .flowing {
+        } else if self.mode == .flowing || self.mode == .hanging {
+            // A hung direction half-closed stays closed when its rule later leaves.
             self.mode = .stopped
         }
     }
