@@ -290,7 +290,10 @@ extension RetryChecker {
             }
         }
         if self.options.maxAttempts != 5, self.settings.rules["CR-10"]?.thresholds["max_attempts"] == nil {
-            notes.append("CR-10 limit set to \(self.options.maxAttempts) attempts (default 5); CR-17's amplification limit follows it")
+            notes.append(
+                "CR-10 limit set to \(self.options.maxAttempts) attempts (default 5)"
+                    + (self.settings.rules["CR-17"]?.thresholds["max_amplification"] == nil ? "; CR-17's amplification limit follows it" : "")
+            )
         }
         for pattern in self.settings.operations where pattern.tag == .idempotent {
             notes.append("operations matching \"\(pattern.pattern)\" tagged idempotent by \(file): their retries without a key are not flagged")

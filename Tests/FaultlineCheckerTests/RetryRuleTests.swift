@@ -436,6 +436,12 @@ struct RetryRuleTests {
 
         let stricter = try log.check(RetryCheckOptions(maxAttempts: 3))
         #expect(stricter.ruleIDs == ["CR-10", "CR-17"], "\(stricter.digest)")
+        #expect(stricter.notes.contains { $0.hasSuffix("CR-17's amplification limit follows it") }, "\(stricter.notes)")
+        // CR-17's own limit, when set, is its own: the note does not claim otherwise.
+        let own = try RuleSettings.parse("faultline_rules: 1\nrules:\n  CR-17: {max_amplification: 6}\n", file: "rules.yaml")
+        let apart = try log.check(RetryCheckOptions(maxAttempts: 3, settings: own))
+        #expect(apart.ruleIDs == ["CR-10"], "\(apart.digest)")
+        #expect(apart.notes.contains { $0.hasPrefix("CR-10 limit set to 3 attempts") && !$0.contains("CR-17") }, "\(apart.notes)")
     }
 
     // MARK: CR-19
