@@ -9,7 +9,7 @@ package struct Event: Codable, Sendable, Equatable {
     package static let formatVersion = 1
 
     /// What happened.
-    package enum Kind: String, Codable, Sendable {
+    package enum Kind: String, Codable, Sendable, CaseIterable {
         case proxyStart = "proxy_start"
         case proxyStop = "proxy_stop"
         case connectionOpen = "conn_open"

@@ -307,10 +307,7 @@ extension ControlAPI {
     }
 
     /// The event types a log holds, as `?type=` takes them (each an `Event.Kind`).
-    static let eventTypes = [
-        "proxy_start", "proxy_stop", "conn_open", "conn_close", "message", "fault", "duplicate_reply", "plan_change",
-        "upstream_error", "framing_fallback", "log_dropped", "capture_dropped", "session_limit", "accept_failed",
-    ]
+    static let eventTypes = Event.Kind.allCases.map(\.rawValue)
 
     // MARK: Answers
 

@@ -152,6 +152,12 @@ package actor ProxyStore {
         Set(self.proxies.keys)
     }
 
+    /// What metrics read, in one look so a proxy deleted meanwhile is in neither part:
+    /// the running proxies, and the name of every proxy, running or not.
+    var forMetrics: (running: [(name: String, proxy: any ControlledProxy, rules: [String: String], plan: UInt64)], names: Set<String>) {
+        (self.running, self.names)
+    }
+
     /// A snapshot for metrics: name, the running proxy (its counts), the kind of every
     /// rule it has had by name, its plan version.
     var running: [(name: String, proxy: any ControlledProxy, rules: [String: String], plan: UInt64)] {

@@ -34,7 +34,7 @@ package final class ServeMetrics: Sendable {
     /// connections open; a deleted one's gauges are taken out (its counters stay, and go
     /// on should a proxy of that name be created again).
     func refresh(from store: ProxyStore) async {
-        let (running, names) = await (store.running, store.names)
+        let (running, names) = await store.forMetrics
         let gone = self.gauged.withLock { gauged in
             let gone = gauged.subtracting(names)
             gauged = names

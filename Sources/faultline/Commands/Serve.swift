@@ -99,19 +99,24 @@ struct Serve: AsyncParsableCommand {
         if let size = self.maxBody, size.bytes < 1024 || size.bytes > 64 << 20 {
             throw ValidationError("--max-body must be from 1K to 64M, got \(size)")
         }
-        // Made when missing, as run makes its output folder: a CI job's fresh checkout
-        // has no logs/ yet.
+        for (flag, folder) in [("--log", self.log), ("--pcap", self.pcap)] {
+            var isDirectory: ObjCBool = false
+            if let folder, FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw ValidationError("\(flag) \(folder): a file, not a directory")
+            }
+        }
+    }
+
+    /// Makes the --log and --pcap folders (parents too) when missing, as run makes its
+    /// output folder: a CI job's fresh checkout has no logs/ yet. Done when serve
+    /// starts, not while its arguments are read.
+    func makeFolders() throws {
         for (flag, folder) in [("--log", self.log), ("--pcap", self.pcap)] {
             guard let folder else { continue }
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) {
-                guard isDirectory.boolValue else { throw ValidationError("\(flag) \(folder): a file, not a directory") }
-                continue
-            }
             do {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             } catch {
-                throw ValidationError("\(flag) \(folder): cannot make the directory (\((error as NSError).localizedFailureReason ?? error.localizedDescription))")
+                throw InvalidInputError("\(flag) \(folder): cannot make the directory (\((error as NSError).localizedFailureReason ?? error.localizedDescription))")
             }
         }
     }
@@ -119,6 +124,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         self.logging.bootstrap()
         let logger = Logger(label: "faultline.serve")
+        try self.makeFolders()
         OpenFileLimit.raiseToHardLimit()
         var options = ServeOptions(logDirectory: self.log, pcapDirectory: self.pcap, seed: self.seed)
         options.shutdownGrace = self.grace.duration
