@@ -216,12 +216,13 @@ struct Run: AsyncParsableCommand {
             environment[name + "_PORT"] = String(proxy.address.port)
             environment[name + "_UPSTREAM"] = proxy.spec.upstream.description
         }
-        // Without a terminal to read (CI), the command leads a process group of its own
-        // and a signal reaches all of it: `sh -c 'sleep 20; ...'`'s sleep too, which was
-        // left running. On a terminal it stays in the terminal's foreground group, where
-        // it may read the terminal (a background group is stopped for that) and Ctrl-C
-        // reaches every process of it already.
-        let ownGroup = isatty(STDIN_FILENO) != 1
+        // Unless faultline runs in a terminal's foreground (CI has none), the command
+        // leads a process group of its own and a signal reaches all of it: `sh -c 'sleep
+        // 20; ...'`'s sleep too, which was left running. In the foreground it stays in
+        // faultline's group, where it may read the terminal (a background group is
+        // stopped for that, even with standard input redirected: a password prompt opens
+        // /dev/tty) and Ctrl-C reaches every process of it already.
+        let ownGroup = !Self.inTerminalForeground()
         let pid: pid_t
         do {
             pid = try Self.spawn(self.command, environment: environment, ownGroup: ownGroup)
@@ -249,6 +250,14 @@ struct Run: AsyncParsableCommand {
     /// `producer | head` fail with EPIPE instead of ending quietly, and a shell cannot
     /// trap a signal that was ignored when it started. A command that cannot be started
     /// (not found, not executable) is a runtime failure, exit 3, not its status 127.
+    /// Whether faultline's process group is its controlling terminal's foreground group.
+    static func inTerminalForeground() -> Bool {
+        let terminal = open("/dev/tty", O_RDONLY | O_NOCTTY)
+        guard terminal >= 0 else { return false }
+        defer { close(terminal) }
+        return tcgetpgrp(terminal) == getpgrp()
+    }
+
     /// With `ownGroup` the command leads a new process group (its pid is the group's id).
     static func spawn(_ command: [String], environment: [String: String], ownGroup: Bool = false) throws -> pid_t {
         var attributes = posix_spawnattr_t()
@@ -318,15 +327,19 @@ struct Run: AsyncParsableCommand {
     /// A whole line can only fall between the command's lines (or after a line it left
     /// unfinished), and a quiet run prints none.
     private static func showProgress(_ proxies: [HostedProxy]) async {
-        var last = proxies.map { _ in EventTally.Counts() }
+        // Compared as shown: bytes change with every close, and would repeat the line.
+        func shown(_ counts: (HostedProxy) -> EventTally.Counts) -> String {
+            proxies.map { proxy in
+                let counts = counts(proxy)
+                return "\(proxy.name): \(counted(counts.connections, "connection")), \(counted(counts.messages, "message")), \(counted(counts.faults, "fault"))"
+            }.joined(separator: " | ")
+        }
+        var last = shown { _ in EventTally.Counts() }
         while true {
             do { try await Task.sleep(for: Self.progressInterval) } catch { return }
-            let counts = proxies.map { $0.tally?.counts ?? EventTally.Counts() }
-            guard counts != last, !Task.isCancelled else { continue }
-            last = counts
-            let line = zip(proxies, counts).map { proxy, counts in
-                "\(proxy.name): \(counted(counts.connections, "connection")), \(counted(counts.messages, "message")), \(counted(counts.faults, "fault"))"
-            }.joined(separator: " | ")
+            let line = shown { $0.tally?.counts ?? EventTally.Counts() }
+            guard line != last, !Task.isCancelled else { continue }
+            last = line
             printError("faultline: so far: " + line)
         }
     }
