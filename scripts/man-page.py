@@ -39,7 +39,8 @@ def arguments_in_page_order(command):
 
 def exit_statuses(discussion):
     """[("0", "fine"), ...] from 'Exit status: 0 fine; 1 ...; 3 ....'"""
-    match = re.search(r"Exit status: (.*?)\.?$", discussion or "", re.S)
+    # The paragraph only: it ends at the first blank line, or with the discussion.
+    match = re.search(r"Exit status: ((?:[^\n]|\n(?!\n))*?)\.?(?:\n\n|$)", discussion or "")
     if not match:
         sys.exit("man-page.py: the top-level help has no 'Exit status:' paragraph")
     text = " ".join(match.group(1).split())

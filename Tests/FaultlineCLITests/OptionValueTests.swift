@@ -21,6 +21,7 @@ struct OptionValueTests {
         (["run", "--config", "run.yaml"], "--grace", "5x", Self.notADuration),
         (["serve"], "--grace", "5", Self.needsUnit),
         (["serve"], "--pcap-buffer", "64X", Self.notASize),
+        (["serve"], "--pcap-buffer", "½M", Self.notASize),  // a digit, but not an ASCII one
         (["serve"], "--max-body", "99999999999G", "a size must be less than 8589934592G"),
         (["check", "retries", "events.jsonl"], "--deadline", "10", Self.needsUnit),
         (["check", "retries", "events.jsonl"], "--window", "60", Self.needsUnit),

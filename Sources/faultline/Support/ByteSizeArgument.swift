@@ -11,7 +11,7 @@ struct ByteSizeArgument: ReasonedArgument {
 
     init(parsing text: String) throws {
         let upper = text.uppercased()
-        let digits = upper.prefix(while: \.isNumber)
+        let digits = upper.prefix { $0.isASCII && $0.isNumber }
         let scale: Int64?
         switch upper.dropFirst(digits.count) {
         case "", "B": scale = 1
