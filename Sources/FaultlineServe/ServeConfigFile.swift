@@ -25,7 +25,9 @@ package enum ServeConfigFile {
         for (index, item) in items.enumerated() {
             do throws(ServeError) {
                 let entry = try ControlAPI.object(item, what: "a proxy")
-                try ControlAPI.rejectUnknownFields(entry, known: ControlAPI.proxyFields + ["toxics"], what: "a proxy", text: Array(data))
+                // No line and column: the first `"key":` in the whole file may be another
+                // entry's (a toxic's "type"); the entry's number says where.
+                try ControlAPI.rejectUnknownFields(entry, known: ControlAPI.proxyFields + ["toxics"], what: "a proxy", text: nil)
                 requests.append(try api.nativeProxyRequest(entry))
             } catch {
                 throw InvalidInputError("--config \(path): proxy \(index + 1): \(error.message)")

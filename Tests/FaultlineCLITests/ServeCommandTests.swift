@@ -178,6 +178,21 @@ struct ServeCommandTests {
         #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
     }
 
+    /// A field a config entry does not take is named with the entry's number, not a
+    /// line: the same key (a toxic's "type") stands earlier in another entry.
+    @Test func anUnknownFieldInAConfigEntryIsNamedByItsEntry() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-config-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let entries = #"""
+            [{"name": "a", "upstream": "127.0.0.1:1", "toxics": [{"type": "latency", "attributes": {"latency": 1}}]},
+             {"name": "b", "upstream": "127.0.0.1:1", "type": "latency"}]
+            """#
+        try Data(entries.utf8).write(to: file)
+        let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:0", "--config", file.path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--config \(file.path): proxy 2: bad request body: unknown field 'type';"), "\(result.stderr)")
+    }
+
     /// A config file that is not JSON is named with the line and column where it stops.
     @Test func aBrokenConfigFileIsNamedWithItsLineAndColumn() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-config-\(UUID().uuidString).json")
