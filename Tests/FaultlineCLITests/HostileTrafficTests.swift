@@ -1,3 +1,4 @@
+import FaultlineCore
 import FaultlineTestSupport
 import Foundation
 import Testing
@@ -126,7 +127,12 @@ struct HostileTrafficTests {
         // Every request is in the log, or the log says how many it could not keep.
         let dropped = behind.compactMap { $0["count"] as? Int }.reduce(0, +)
         #expect(flood.count + dropped == 20_000, "\(flood.count) message events, \(dropped) reported dropped")
-        #expect(growth < 16 * 1024 || !Sanitized.boundsApply, "peak memory grew \(growth / 1024) MiB")
+        // The framer holds one request at a time; the log's queue may hold every event of
+        // the flood when its writer falls behind (a loaded machine: the log never slows
+        // the proxy), each an `Event` in an array that grows by doubling. Usually the
+        // whole growth is 3-8 MiB; one clean-clone CI run saw 19 MiB.
+        let logQueue = 2 * 20_000 * MemoryLayout<Event>.stride / 1024
+        #expect(growth < 16 * 1024 + logQueue || !Sanitized.boundsApply, "peak memory grew \(growth / 1024) MiB")
         #expect(status == 0)
         print("hostile: pipelined flood: \(flood.count) messages logged, \(dropped) dropped, peak growth \(growth) KiB")
     }
