@@ -20,6 +20,8 @@ package final class FaultConnection {
     /// The sockets' side: cuts, and the timers that cut later.
     let cutter: ConnectionCutter
     private var stages = PerDirection<FaultStage?>(nil)
+    /// The message stages, told of plan changes as the fault stages are.
+    var messageStages = PerDirection<MessageStage?>(nil)
     private var pacers = PerDirection<PacingStage?>(nil)
     /// Per direction (upstream, downstream): a message stage's pace for the unit it is
     /// forwarding at this moment (`carrying`).
@@ -176,7 +178,10 @@ package final class FaultConnection {
         guard version.number != self.faults.version else { return }
         let before = Set(self.faults.timedSevers.map(\.rule.name))
         self.faults.adopt(version)
-        for direction in Event.Direction.allCases { self.stages[direction]?.planChanged() }
+        for direction in Event.Direction.allCases {
+            self.messageStages[direction]?.planChanged()
+            self.stages[direction]?.planChanged()
+        }
         if let client = self.cutter.client, self.cutter.isBridged {
             self.cutter.cancelTimers()
             self.armTimedSevers(on: client, keptFromOpen: before)

@@ -175,6 +175,34 @@ struct LivePlanTests {
         #expect(events.events.filter { $0.type == .fault }.compactMap(\.rule).sorted() == ["busy-b", "slow-a", "void"])
     }
 
+    /// A blackhole decided on a message lets go once its rule leaves the plan, as a
+    /// chunk's does: the next message goes through on the same connection.
+    @Test func aMessageBlackholeRemovedLiveLetsMessagesThroughAgain() async throws {
+        let echo = try await Self.echoServer()
+        let events = AwaitableEventSink()
+        try await withProxy(upstreamPort: echo.port, events: events, framing: FramingConfiguration(kind: .line)) { proxy, port in
+            let client = try await TestClient.connect(port: port)
+            try await client.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                func roundTrip(_ text: String) async throws -> String {
+                    try await outbound.write(ByteBuffer(string: text))
+                    // Without the fix "back" is discarded too: the suite's time limit ends the wait.
+                    return String(buffer: try await TestClient.read(atLeast: text.utf8.count, from: &iterator))
+                }
+                #expect(try await roundTrip("one\n") == "one\n")
+                try await proxy.apply(Self.profile("  - {name: void, match: {direction: upstream, message: {skip: 1}}, fault: {kind: blackhole}}", framing: "line"))
+                try await outbound.write(ByteBuffer(string: "lost\n"))
+                _ = try await withTimeout(.seconds(10)) { try await events.first { $0.type == .fault && $0.rule == "void" } }
+                try await proxy.apply(.none)
+                #expect(try await roundTrip("back\n") == "back\n")
+            }
+        }
+        await echo.stop()
+        let close = try #require(events.events.first { $0.type == .connectionClose })
+        #expect(close.droppedUpstream == "lost\n".utf8.count)
+        #expect(Accounting.check(events.events) == [])
+    }
+
     /// Message rules that arrive while requests wait for replies still know those
     /// requests: the connection keeps one exchange from its first byte, so an answer
     /// given in the server's place waits behind the reply owed for a request forwarded

@@ -9,7 +9,9 @@ extension FaultConnection {
     /// the channel that reads that direction. Needs `messages`.
     func messageStage(for direction: Event.Direction) -> MessageStage? {
         guard let messages = self.messages else { return nil }
-        return MessageStage(connection: self, support: messages, direction: direction)
+        let stage = MessageStage(connection: self, support: messages, direction: direction)
+        self.messageStages[direction] = stage
+        return stage
     }
 
     /// The message rules that fire for one message; nothing is recorded yet (only the

@@ -47,6 +47,9 @@ final class MessageStage: ChannelInboundHandler {
     let direction: Event.Direction
     /// Set once this direction discards everything (blackhole, hang, a cut decided here).
     private var discarding = false
+    /// The blackhole or hang rule that set `discarding`: when a plan change disarms it,
+    /// the direction flows again, as a chunk's blackhole or hang does (a cut stays cut).
+    private var stoppedBy: (rule: String, hang: Bool)?
     /// Counts the requests that went on after each held one.
     private var held = HoldQueue<Held>()
     private var context: ChannelHandlerContext?
@@ -62,6 +65,7 @@ final class MessageStage: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        if self.connection.messageStages[self.direction] === self { self.connection.messageStages[self.direction] = nil }
         // Held requests that never went on were read from the client: dropped.
         for held in self.held.takeAll().map(\.item) {
             held.timer?.cancel()
@@ -140,7 +144,7 @@ final class MessageStage: ChannelInboundHandler {
         case .severAtByte(let mode, let offset):
             self.cut(message, mode: mode, passing: offset, context: context)
         case .discardFromNow(let hang):
-            self.discardFromNow(message, hang: hang, context: context)
+            self.discardFromNow(message, hang: hang, rule: Self.stoppingRule(disposition), context: context)
         }
     }
 
@@ -250,7 +254,7 @@ final class MessageStage: ChannelInboundHandler {
         case .severAtByte(let mode, let offset):
             self.cut(message, mode: mode, passing: offset, context: context)
         case .discardFromNow(let hang):
-            self.discardFromNow(message, hang: hang, context: context)
+            self.discardFromNow(message, hang: hang, rule: Self.stoppingRule(disposition), context: context)
         }
         self.connection.writeInjected(exchange.takeDue())
     }
@@ -315,12 +319,33 @@ final class MessageStage: ChannelInboundHandler {
         }
     }
 
-    private func discardFromNow(_ message: FramedMessage, hang: (close: SeverMode, after: Duration?)?, context: ChannelHandlerContext) {
+    private func discardFromNow(_ message: FramedMessage, hang: (close: SeverMode, after: Duration?)?, rule: String?, context: ChannelHandlerContext) {
         self.discarding = true
+        self.stoppedBy = rule.map { ($0, hang != nil) }
         self.drop(message)
         if let hang {
             self.connection.hang(close: hang.close, after: hang.after, on: context.eventLoop)
         }
+    }
+
+    /// The blackhole or hang rule among those a disposition carries out.
+    private static func stoppingRule(_ disposition: MessageDisposition) -> String? {
+        disposition.taken.first { decision in
+            switch decision.effect {
+            case .blackhole, .hang: true
+            default: false
+            }
+        }?.rule
+    }
+
+    /// The plan changed: a blackhole or hang whose rule is gone ends, and messages flow
+    /// again from the next one (those it discarded stay discarded, as a chunk's
+    /// blackhole's do; a hang's pending close is called off).
+    func planChanged() {
+        guard self.discarding, let stopped = self.stoppedBy, !self.connection.severed, !self.connection.faults.isArmed(stopped.rule) else { return }
+        if stopped.hang { self.connection.cancelHangs() }
+        self.discarding = false
+        self.stoppedBy = nil
     }
 
     private func record(_ decisions: [FaultDecision], facts: MessageFacts, now: NIODeadline) {
