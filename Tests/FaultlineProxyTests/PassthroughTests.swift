@@ -55,8 +55,10 @@ struct PassthroughTests {
         #expect(clientReceived == server.sent)
         #expect(server.received == clientSent)
         let close = try #require(events.events.first { $0.type == .connectionClose })
-        #expect(close.bytesFromClient == size && close.bytesToUpstream == size)
-        #expect(close.bytesFromUpstream == size && close.bytesToClient == size)
+        // On a failure, the whole conn_close says where the bytes went (one failure of
+        // the upstream leg under a loaded full-suite run is not yet understood).
+        #expect(close.bytesFromClient == size && close.bytesToUpstream == size, "\(close)")
+        #expect(close.bytesFromUpstream == size && close.bytesToClient == size, "\(close)")
     }
 
     /// 1,000 connections at once, each echoing its own payload.
