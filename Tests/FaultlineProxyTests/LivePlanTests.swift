@@ -28,37 +28,52 @@ struct LivePlanTests {
         }
     }
 
-    @Test func aRuleAddedChangedAndRemovedActsOnAnOpenConnection() async throws {
+    /// One client connection through a proxy to an echo server; `body` gets the proxy,
+    /// a way to send without waiting, and a round trip (send, then read the echo).
+    static func throughEcho(
+        events: AwaitableEventSink,
+        framing: FramingConfiguration = .raw,
+        _ body: (TCPProxy, _ send: (String) async throws -> Void, _ roundTrip: (String) async throws -> String) async throws -> Void
+    ) async throws {
         let echo = try await Self.echoServer()
-        let events = AwaitableEventSink()
-        try await withProxy(upstreamPort: echo.port, events: events) { proxy, port in
+        try await withProxy(upstreamPort: echo.port, events: events, framing: framing) { proxy, port in
             let client = try await TestClient.connect(port: port)
             try await client.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
-                func roundTrip(_ text: String) async throws -> String {
+                func send(_ text: String) async throws {
                     try await outbound.write(ByteBuffer(string: text))
+                }
+                func roundTrip(_ text: String) async throws -> String {
+                    try await send(text)
                     return String(buffer: try await TestClient.read(atLeast: text.utf8.count, from: &iterator))
                 }
-                #expect(try await roundTrip("one") == "one")
-                // Added to a connection that had no stages: they are inserted.
-                try await proxy.apply(Self.profile("  - {name: slow, match: {direction: upstream}, fault: {kind: delay, latency: 1ms}}"))
-                #expect(try await roundTrip("two") == "two")
-                // Changed: the same rule, another latency.
-                try await proxy.apply(Self.profile("  - {name: slow, match: {direction: upstream}, fault: {kind: delay, latency: 2ms}}"))
-                #expect(try await roundTrip("three") == "three")
-                // Removed.
-                try await proxy.apply(.none)
-                #expect(try await roundTrip("four") == "four")
-                // A blackhole swallows what is sent while it is in force, and lets go
-                // once it is removed: the echo of "back" comes without "lost".
-                try await proxy.apply(Self.profile("  - {name: void, match: {direction: upstream}, fault: {kind: blackhole}}"))
-                try await outbound.write(ByteBuffer(string: "lost"))
-                _ = try await withTimeout(.seconds(10)) { try await events.first { $0.type == .fault && $0.rule == "void" } }
-                try await proxy.apply(.none)
-                #expect(try await roundTrip("back") == "back")
+                try await body(proxy, send, roundTrip)
             }
         }
         await echo.stop()
+    }
+
+    @Test func aRuleAddedChangedAndRemovedActsOnAnOpenConnection() async throws {
+        let events = AwaitableEventSink()
+        try await Self.throughEcho(events: events) { proxy, send, roundTrip in
+            #expect(try await roundTrip("one") == "one")
+            // Added to a connection that had no stages: they are inserted.
+            try await proxy.apply(Self.profile("  - {name: slow, match: {direction: upstream}, fault: {kind: delay, latency: 1ms}}"))
+            #expect(try await roundTrip("two") == "two")
+            // Changed: the same rule, another latency.
+            try await proxy.apply(Self.profile("  - {name: slow, match: {direction: upstream}, fault: {kind: delay, latency: 2ms}}"))
+            #expect(try await roundTrip("three") == "three")
+            // Removed.
+            try await proxy.apply(.none)
+            #expect(try await roundTrip("four") == "four")
+            // A blackhole swallows what is sent while it is in force, and lets go
+            // once it is removed: the echo of "back" comes without "lost".
+            try await proxy.apply(Self.profile("  - {name: void, match: {direction: upstream}, fault: {kind: blackhole}}"))
+            try await send("lost")
+            _ = try await withTimeout(.seconds(10)) { try await events.first { $0.type == .fault && $0.rule == "void" } }
+            try await proxy.apply(.none)
+            #expect(try await roundTrip("back") == "back")
+        }
 
         let faults = events.events.filter { $0.type == .fault }
         #expect(faults.map(\.rule) == ["slow", "slow", "void"])
@@ -178,26 +193,16 @@ struct LivePlanTests {
     /// A blackhole decided on a message lets go once its rule leaves the plan, as a
     /// chunk's does: the next message goes through on the same connection.
     @Test func aMessageBlackholeRemovedLiveLetsMessagesThroughAgain() async throws {
-        let echo = try await Self.echoServer()
         let events = AwaitableEventSink()
-        try await withProxy(upstreamPort: echo.port, events: events, framing: FramingConfiguration(kind: .line)) { proxy, port in
-            let client = try await TestClient.connect(port: port)
-            try await client.executeThenClose { inbound, outbound in
-                var iterator = inbound.makeAsyncIterator()
-                func roundTrip(_ text: String) async throws -> String {
-                    try await outbound.write(ByteBuffer(string: text))
-                    // Without the fix "back" is discarded too: the suite's time limit ends the wait.
-                    return String(buffer: try await TestClient.read(atLeast: text.utf8.count, from: &iterator))
-                }
-                #expect(try await roundTrip("one\n") == "one\n")
-                try await proxy.apply(Self.profile("  - {name: void, match: {direction: upstream, message: {skip: 1}}, fault: {kind: blackhole}}", framing: "line"))
-                try await outbound.write(ByteBuffer(string: "lost\n"))
-                _ = try await withTimeout(.seconds(10)) { try await events.first { $0.type == .fault && $0.rule == "void" } }
-                try await proxy.apply(.none)
-                #expect(try await roundTrip("back\n") == "back\n")
-            }
+        // Without the fix "back" is discarded too: the suite's time limit ends the wait.
+        try await Self.throughEcho(events: events, framing: FramingConfiguration(kind: .line)) { proxy, send, roundTrip in
+            #expect(try await roundTrip("one\n") == "one\n")
+            try await proxy.apply(Self.profile("  - {name: void, match: {direction: upstream, message: {skip: 1}}, fault: {kind: blackhole}}", framing: "line"))
+            try await send("lost\n")
+            _ = try await withTimeout(.seconds(10)) { try await events.first { $0.type == .fault && $0.rule == "void" } }
+            try await proxy.apply(.none)
+            #expect(try await roundTrip("back\n") == "back\n")
         }
-        await echo.stop()
         let close = try #require(events.events.first { $0.type == .connectionClose })
         #expect(close.droppedUpstream == "lost\n".utf8.count)
         #expect(Accounting.check(events.events) == [])
