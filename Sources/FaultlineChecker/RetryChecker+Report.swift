@@ -12,7 +12,7 @@ extension RetryChecker {
         var deferredRows: [(Int, String)] = []
 
         // Per-client rules.
-        var cr06 = (judged: 0, immediate: 0, clients: 0)
+        var cr06 = (judged: 0, immediate: 0, unmeasured: 0, clients: 0)
         var cr07 = (clients: 0, judged: 0, best: 0)
         var cr08 = (judged: 0, best: 0, bestIndex: 1, passed: 0)
         var cr09 = (gaps: 0, longest: 0.0)
@@ -51,18 +51,24 @@ extension RetryChecker {
             let judged = aggregate.judged.values.reduce(0, +), immediate = aggregate.immediate.values.reduce(0, +)
             cr06.judged += judged
             cr06.immediate += immediate
-            let immediateIndices = Set(aggregate.judged.compactMap { index, n in
-                n >= 3 && 2 * aggregate.immediate[index, default: 0] > n ? index : nil
+            // A retry whose gap is unknown may have waited: it counts as not immediate.
+            let unmeasured = aggregate.unmeasured.values.reduce(0, +)
+            cr06.unmeasured += unmeasured
+            let immediateIndices = Set(aggregate.judged.compactMap { index, judged in
+                let n = judged + aggregate.unmeasured[index, default: 0]
+                return n >= 3 && 2 * aggregate.immediate[index, default: 0] > n ? index : nil
             })
             let bursts = aggregate.immediateRequests.filter { $0.indices.filter(immediateIndices.contains).count >= 2 }
-            let share = judged > 0 ? Double(immediate) / Double(judged) : 0
+            let share = judged > 0 ? Double(immediate) / Double(judged + unmeasured) : 0
             let beyondFirst = immediateIndices.contains { $0 >= 2 }
             if self.settings.isEnabled("CR-06"), beyondFirst, !bursts.isEmpty || share >= minShare {
                 cr06.clients += 1
                 let first = bursts.first ?? sample
                 finding(
                     "CR-06", self.settings.severity("CR-06", default: .medium),
-                    "\(client): \(immediate) of \(judged) retries came within \(Self.seconds(self.minGapNs)) of the failure (\(Int((share * 100).rounded())) %; the median gap is immediate \(Self.beforeAttempts(immediateIndices.sorted()))); \(aggregate.immediateRequestsTotal) logical request(s) had 2 or more immediate retries",
+                    "\(client): \(immediate) of \(judged + unmeasured) retries came within \(Self.seconds(self.minGapNs)) of the failure (\(Int((share * 100).rounded())) %; the median gap is immediate \(Self.beforeAttempts(immediateIndices.sorted()))); \(aggregate.immediateRequestsTotal) logical request(s) had 2 or more immediate retries"
+                        + (aggregate.immediateBySends > 0
+                            ? "; \(aggregate.immediateBySends) of them were sent within \(Self.seconds(self.minGapNs)) of the attempt before, whose failure's time the log does not give" : ""),
                     requests: bursts.prefix(20).map { "R\($0.request)" }, evidence: first?.evidence ?? [], operation: first?.operation ?? "*"
                 )
             }
@@ -191,7 +197,9 @@ extension RetryChecker {
         // Retries whose gaps could not be measured are no evidence either way: with
         // nothing judged the samples are 0, so not enough evidence, never passed.
         verdict("CR-06", samples: cr06.judged, applicable: self.summary.retried > 0,
-            evidence: "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs))); flagged when a client's median gap is immediate beyond its first retry and a request has ≥ 2 immediate retries or ≥ \(Int(minShare * 100)) % of its retries are immediate (a single immediate first retry, as urllib3 and Go's transparent retry do, is allowed)",
+            evidence: "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs)))"
+                + (cr06.unmeasured > 0 ? ", and \(cr06.unmeasured) whose gap is unknown (sent \(Self.seconds(self.minGapNs)) or more after an attempt whose failure's time the log does not give), counted as not immediate" : "")
+                + "; flagged when a client's median gap is immediate beyond its first retry and a request has ≥ 2 immediate retries or ≥ \(Int(minShare * 100)) % of its retries are immediate (a single immediate first retry, as urllib3 and Go's transparent retry do, is allowed)",
             short: "\(self.summary.retried) retried logical requests, but no delay between their attempts could be measured")
         verdict("CR-07", samples: cr07.clients > 0 ? cr07.best : 0, minimum: minLong, applicable: self.summary.retried > 0,
             evidence: "\(cr07.judged) logical requests with ≥ 3 retries over \(cr07.clients) client(s); growth must be ≥ ×\(minGrowth)",

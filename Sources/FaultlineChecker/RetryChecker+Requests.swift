@@ -111,6 +111,20 @@ extension RetryChecker {
                     aggregate.immediate[index, default: 0] += 1
                     immediateIndices.append(index)
                 }
+            } else if gap == nil, !hedged[j], !exempt, let bound = Self.gapBound(after: previous, before: current) {
+                // The failure's time is unknown (a lost datagram's end is only its
+                // session's), but the gap is no longer than the time between the two
+                // sends: a retry sent sooner than `min_gap` after the attempt before it
+                // was immediate whatever the failure's time. A longer one is unknown,
+                // and counts against calling the index immediate.
+                if Double(bound) < self.minGapNs {
+                    aggregate.judged[index, default: 0] += 1
+                    aggregate.immediate[index, default: 0] += 1
+                    aggregate.immediateBySends += 1
+                    immediateIndices.append(index)
+                } else {
+                    aggregate.unmeasured[index, default: 0] += 1
+                }
             }
         }
         let evidence = self.evidence(group, gaps: gaps)
@@ -379,6 +393,15 @@ extension RetryChecker {
 
     /// How long after its last byte the client closed an attempt whose end it saw only
     /// by closing (no reply reached it, no cut): the attempts it gave up on.
+    /// The most a retry's gap can be when the attempt before it failed at an unknown
+    /// time: from that attempt's last byte to the retry's first. Nil when the attempt
+    /// before was answered (its reply's time is known, or it overlaps the retry: CR-15's
+    /// case) or when the two overlap.
+    static func gapBound(after previous: AttemptState, before current: AttemptState) -> UInt64? {
+        guard previous.outcome != .answered, previous.outcome != .answeredByProxy, current.start >= previous.lastByte else { return nil }
+        return current.start - previous.lastByte
+    }
+
     static func giveUpHold(_ attempt: AttemptState) -> UInt64? {
         guard attempt.closedByClient, let end = attempt.end, end == attempt.closedAt, end >= attempt.lastByte else { return nil }
         return end - attempt.lastByte

@@ -146,6 +146,12 @@ extension RetryChecker {
         /// CR-06: retries not exempt from backoff rules, and the immediate ones, by index.
         var judged: [Int: Int] = [:]
         var immediate: [Int: Int] = [:]
+        /// Retries whose gap is unknown and may be long (the failure's time is unknown,
+        /// and the sends were `min_gap` or more apart), by index: they count against
+        /// calling an index immediate, never for it.
+        var unmeasured: [Int: Int] = [:]
+        /// Immediate retries known only from the time between the sends.
+        var immediateBySends = 0
         /// CR-07: logical requests with at least 3 retries.
         var longRequests = 0
         /// CR-06 candidates: requests with ≥ 2 immediate retries (capped).

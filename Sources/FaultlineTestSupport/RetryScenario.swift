@@ -24,11 +24,14 @@ package struct RetryScenario: Sendable {
     package var framing: String?
     /// The upstream script: prints `port N` first, ends on SIGTERM.
     package var upstream: URL
+    /// A UDP proxy (`--udp`, every datagram a message) instead of a TCP one.
+    package var udp: Bool
 
-    package init(profile: String?, seed: UInt64, framing: String? = "http", upstream: URL) {
+    package init(profile: String?, seed: UInt64, framing: String? = "http", udp: Bool = false, upstream: URL) {
         self.profile = profile
         self.seed = seed
         self.framing = framing
+        self.udp = udp
         self.upstream = upstream
     }
 
@@ -61,6 +64,7 @@ package struct RetryScenario: Sendable {
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(upstreamPort)",
             "--seed", String(self.seed), "--log", log,
         ]
+        if self.udp { arguments.append("--udp") }
         if let framing = self.framing { arguments += ["--framing", framing] }
         if let profile = self.profile { arguments += ["--profile", profile] }
         let proxy: ChildProcess

@@ -127,6 +127,37 @@ struct CheckRetriesCommandTests {
         )
     }
 
+    /// CR-06 on UDP: half the replies lost, and a client that re-sends a query 2 ms
+    /// after sending it. The log cannot say when a lost datagram failed (its attempt
+    /// ends with the session), but sends that close together were immediate whatever
+    /// it was. The client that waits 60 ms, doubling, with jitter, gets no finding:
+    /// its gaps are unknown, and unknown is never immediate.
+    @Test func resendingDatagramsAtOnceIsCR06() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let profile = try Profiles.write(Profiles.loseHalfTheReplies, in: directory)
+        func record(_ name: String, _ arguments: [String]) async throws -> RetryScenario.Recording {
+            let scenario = RetryScenario(
+                profile: profile, seed: 3, framing: nil, udp: true, upstream: Self.clients.appendingPathComponent("udp_echo.py")
+            )
+            let script = Self.clients.appendingPathComponent("udp_retry_client.py").path
+            let recording = try await scenario.record(log: directory.appendingPathComponent("\(name).jsonl").path) { port in
+                try await ChildProcess.run(RetryScenario.python, [script, "--count", "20", "--port", "\(port)"] + arguments)
+            }
+            #expect(recording.proxyStatus == 0 && recording.client.status == 0, "\(name): \(recording.proxyStandardError) \(recording.client.stderr)")
+            return recording
+        }
+        async let breakingRun = record("breaking", ["--timeout", "0.002", "--backoff", "none"])
+        async let fineRun = record("fine", ["--timeout", "0.06", "--backoff", "exponential", "--count", "10"])
+        let (bad, good) = try await (breakingRun, fineRun)
+        let rules = try Self.loadedMachineRules(in: directory)
+        let breaking = try await Self.check([bad.log], ["--rules", rules])
+        #expect(breaking.status == 1 && breaking.violatedRules == ["CR-06"], "\(breaking)\nclient:\n\(bad.client.stdout)")
+        #expect(breaking.findings.first?.message.contains("sent within 50 ms of the attempt before") == true, "\(breaking)")
+        let fine = try await Self.check([good.log], ["--rules", rules])
+        #expect(fine.status == 0 && fine.findings.isEmpty, "\(fine)\nclient:\n\(good.client.stdout)")
+    }
+
     /// CR-07: the same 50 ms before every retry, 3 retries in each of 12 requests.
     @Test func aConstantBackoffIsCR07() async throws {
         try await Self.expectPair(
@@ -567,6 +598,19 @@ enum Profiles {
         """
 
     /// 503 without Retry-After on the first two attempts of every request.
+    /// UDP: each reply lost with probability 0.5 (the requests all arrive).
+    static let loseHalfTheReplies = """
+        faultline: 1
+        name: lose-half-the-replies
+        description: Loses half the replies; a correct client re-sends after a growing timeout.
+        transport: udp
+        rules:
+          - name: lose-reply
+            match: {direction: downstream}
+            probability: 0.5
+            fault: {kind: loss}
+        """
+
     static let busyTwice = """
         faultline: 1
         name: busy-twice

@@ -128,4 +128,56 @@ struct ScopeAndDatagramTests {
         #expect(report.status("CR-07") == .notEnoughEvidence, "\(report.rules.map { "\($0.id) \($0.status) \($0.evidence)" })")
         #expect(report.status("CR-06") == .notEnoughEvidence)
     }
+
+    /// Datagram queries whose lost attempts were re-sent `spacing` apart, four attempts
+    /// each, the last one answered. A lost attempt's end is its session's, so no gap is
+    /// measured; only the time between the sends bounds it.
+    static func datagramRetries(queries: Int, spacing: [UInt64]) -> [Event] {
+        let start: UInt64 = 2_000_000 * Self.ms
+        let proxy = "dns"
+        var events = [
+            Self.event(.proxyStart, proxy: proxy, at: start) { $0.framing = "datagram"; $0.seed = 5 },
+            Self.event(.connectionOpen, proxy: proxy, at: start + 1 * Self.ms) { $0.conn = 0; $0.client = "127.0.0.1:5353" },
+        ]
+        var unit: UInt64 = 0
+        for query in 0..<queries {
+            var mono = start + 10 * Self.ms + UInt64(query) * 2_000 * Self.ms
+            for attempt in 0...spacing.count {
+                if attempt > 0 { mono += spacing[attempt - 1] }
+                events.append(Self.event(.message, proxy: proxy, at: mono) { [mono, unit] in
+                    $0.conn = 0; $0.direction = .upstream; $0.unit = unit; $0.firstMono = mono; $0.attempt = UInt64(attempt); $0.fingerprint = "q\(query)"
+                })
+                if attempt == spacing.count {
+                    events.append(Self.event(.message, proxy: proxy, at: mono + 1 * Self.ms) { [mono, unit] in
+                        $0.conn = 0; $0.direction = .downstream; $0.unit = unit; $0.requestUnit = unit; $0.requestMono = mono
+                    })
+                }
+                unit += 1
+            }
+        }
+        events.append(Self.event(.connectionClose, proxy: proxy, at: start + 30_000 * Self.ms) { $0.conn = 0; $0.reason = "idle_timeout" })
+        return events
+    }
+
+    /// A UDP client that re-sends a query every 2 ms: whenever its attempts failed, the
+    /// gap before each retry was under 2 ms, so CR-06 has its evidence without the
+    /// failures' times, and says where it came from.
+    @Test func datagramsResentWithinMinGapOfEachOtherAreImmediateRetries() throws {
+        let report = try Self.check(Self.datagramRetries(queries: 6, spacing: [2 * Self.ms, 2 * Self.ms, 2 * Self.ms]))
+        #expect(report.status("CR-06") == .failed, "\(report.rules.map { "\($0.id) \($0.status) \($0.evidence)" })")
+        let finding = try #require(report.findings.first { $0.rule == "CR-06" })
+        #expect(finding.message.contains("18 of 18 retries"), "\(finding.message)")
+        #expect(finding.message.contains("18 of them were sent within 10 ms of the attempt before"), "\(finding.message)")
+    }
+
+    /// The same client, but its third attempt waited 200 ms: the gaps before it are
+    /// unknown (any of them may be the whole 200 ms), so that index is not called
+    /// immediate, and with only the first retry immediate there is no finding.
+    @Test func aResendAfterAnUnknownWaitIsNeverCountedImmediate() throws {
+        let report = try Self.check(Self.datagramRetries(queries: 6, spacing: [2 * Self.ms, 200 * Self.ms, 200 * Self.ms]))
+        #expect(!report.findings.contains { $0.rule == "CR-06" }, "\(report.findings.map(\.message))")
+        let rule = try #require(report.rules.first { $0.id == "CR-06" })
+        #expect(rule.status == .passed, "\(rule)")
+        #expect(rule.evidence.contains("6 of 6 retries immediate") && rule.evidence.contains("and 12 whose gap is unknown"), "\(rule.evidence)")
+    }
 }
