@@ -21,7 +21,7 @@ import Yams
 /// Paths in it (profiles, rules files, the output folder) are relative to the file.
 package struct RunFile: Sendable {
     package static let formatVersion = 1
-    static let topKeys = ["faultline", "seed", "output", "grace", "proxies", "checks", "reports"]
+    static let topKeys = ["faultline", "seed", "output", "grace", "timeout", "kill_after", "proxies", "checks", "reports"]
     static let proxyKeys = [
         "name", "listen", "upstream", "transport", "framing", "length_prefix", "length_endian", "profile", "rules",
         "seed", "record_payloads", "pcap", "connect_timeout",
@@ -59,12 +59,27 @@ package struct RunFile: Sendable {
         package var keyRequired: [String] = []
     }
 
+    /// One `checks.idempotency.probe` as written, for the replay module (above this one)
+    /// to read when the run file is read: a probe it cannot send is the run file's
+    /// problem, found before anything starts.
+    package struct Probe: Sendable, Equatable {
+        package var text: String
+        /// The replayed proxy's framing: `http`, `resp` or `line`.
+        package var framing: String
+        package var target: HostPort
+        package var location: ProfileLocation
+    }
+
     /// The file as given (for messages and the replay command).
     package var path: String
     package var seed: UInt64?
     /// Where records and reports go, relative to the working directory.
     package var output: String?
     package var grace: Duration
+    /// How long the command may run before it is ended (`timeout`); nil: as long as it takes.
+    package var timeout: Duration?
+    /// After the timeout's SIGTERM, how long the command has before SIGKILL (`kill_after`).
+    package var killAfter: Duration
     package var proxies: [ProxyEntry]
     package var retries: RetriesCheck?
     package var idempotency: IdempotencyCheck?
@@ -73,18 +88,23 @@ package struct RunFile: Sendable {
 
     package static let reportFormats = ["junit", "html", "json", "text"]
 
+    /// `kill_after` when the file does not say.
+    package static let defaultKillAfter = Duration.seconds(10)
+
     /// Reads and checks a run file.
     ///
     /// `rulesFile` reads the `checks.retries.rules` file it names (the retry checker
     /// lives above this module) and returns that file's problems, so they are reported
-    /// with the run file's own, all at once.
+    /// with the run file's own, all at once. `probe` reads each `checks.idempotency.probe`
+    /// the same way (the replay module's parser) and returns why it cannot be sent, or nil.
     ///
     /// - Throws: `ProfileError` (exit status 2) listing every problem as
-    ///   `FILE:LINE:COLUMN: message`, including those in profiles it names or inlines
-    ///   and in its rules file.
+    ///   `FILE:LINE:COLUMN: message`, including those in profiles it names or inlines,
+    ///   in its rules file and in its probes.
     package static func load(
-        path: String, loader: ProfileLoader = .fromEnvironment(), rulesFile: (String) -> [ProfileIssue] = { _ in [] }
-    ) throws -> RunFile {
+        path: String, loader: ProfileLoader = .fromEnvironment(), rulesFile: (String) -> [ProfileIssue] = { _ in [] },
+        probe: (Probe) async -> String? = { _ in nil }
+    ) async throws -> RunFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot read the run file" : "no such run file"
             throw ProfileError(ProfileLocation(file: path), reason)
@@ -92,14 +112,28 @@ package struct RunFile: Sendable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ProfileError(ProfileLocation(file: path), "the run file is not UTF-8 text")
         }
-        return try Self.parse(text, file: path, loader: loader, rulesFile: rulesFile)
+        return try await Self.parse(text, file: path, loader: loader, rulesFile: rulesFile, probe: probe)
     }
 
     /// Reads run-file text; `file` names it in errors and anchors relative paths.
     package static func parse(
-        _ text: String, file: String, loader: ProfileLoader = .fromEnvironment(), rulesFile: (String) -> [ProfileIssue] = { _ in [] }
-    ) throws -> RunFile {
+        _ text: String, file: String, loader: ProfileLoader = .fromEnvironment(), rulesFile: (String) -> [ProfileIssue] = { _ in [] },
+        probe: (Probe) async -> String? = { _ in nil }
+    ) async throws -> RunFile {
         let reader = ProfileReader(file: file)
+        let (run, probes) = try Self.read(text, file: file, loader: loader, rulesFile: rulesFile, reader: reader)
+        for site in probes {
+            if let problem = await probe(site) { reader.fail(at: site.location, problem) }
+        }
+        if !reader.issues.isEmpty { throw ProfileError(reader.issues) }
+        return run
+    }
+
+    /// The file as read, and the probes still to check; problems are left in `reader`.
+    /// Throws only when there is nothing to read further (not YAML, not a mapping).
+    private static func read(
+        _ text: String, file: String, loader: ProfileLoader, rulesFile: (String) -> [ProfileIssue], reader: ProfileReader
+    ) throws -> (RunFile, [Probe]) {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -118,10 +152,17 @@ package struct RunFile: Sendable {
             reader.fail(version, "unsupported run file version \(number); this build reads 'faultline: \(Self.formatVersion)'")
         }
         let directory = (file as NSString).deletingLastPathComponent
-        var run = RunFile(path: file, grace: .seconds(5), proxies: [], reports: ["junit", "html", "json"])
+        var run = RunFile(path: file, grace: .seconds(5), killAfter: Self.defaultKillAfter, proxies: [], reports: ["junit", "html", "json"])
+        var probes: [Probe] = []
         run.seed = top["seed"].flatMap { reader.integer($0, what: "seed") }.map { UInt64($0) }
         run.output = top["output"].flatMap { reader.nonEmptyString($0, what: "output (a folder)") }.map { Self.relative($0, to: directory) }
         if let grace = top["grace"] { run.grace = reader.duration(grace, what: "grace") ?? run.grace }
+        run.timeout = top["timeout"].flatMap {
+            Self.positiveDuration($0, what: "timeout", hint: "leave 'timeout' out to let the command run as long as it takes", reader: reader)
+        }
+        if let node = top["kill_after"] {
+            run.killAfter = Self.positiveDuration(node, what: "kill_after", hint: "the time the command has to exit after SIGTERM, before SIGKILL", reader: reader) ?? run.killAfter
+        }
         if let reports = top["reports"], let items = reader.list(reports, what: "reports", singleAllowed: true) {
             run.reports = items.compactMap { item in
                 guard let name = reader.string(item, what: "a report format") else { return nil }
@@ -160,14 +201,13 @@ package struct RunFile: Sendable {
             if let node = fields["retries"] {
                 run.retries = Self.retries(node, directory: directory, run: run, reader: reader, rulesFile: rulesFile)
             }
-            if let node = fields["idempotency"] { run.idempotency = Self.idempotency(node, run: run, reader: reader) }
+            if let node = fields["idempotency"] { run.idempotency = Self.idempotency(node, run: run, reader: reader, probes: &probes) }
         }
         if let idempotency = run.idempotency, let index = run.proxies.firstIndex(where: { $0.spec.name == idempotency.proxy }) {
             // Replay needs the requests' bytes.
             run.proxies[index].spec.framing.recordPayloads = true
         }
-        if !reader.issues.isEmpty { throw ProfileError(reader.issues) }
-        return run
+        return (run, probes)
     }
 
     /// The proxies' specs for a run writing into `output` with the run's seed `seed`
@@ -386,7 +426,7 @@ package struct RunFile: Sendable {
         return check
     }
 
-    private static func idempotency(_ node: Node, run: RunFile, reader: ProfileReader) -> IdempotencyCheck? {
+    private static func idempotency(_ node: Node, run: RunFile, reader: ProfileReader, probes: inout [Probe]) -> IdempotencyCheck? {
         let allowed = ["proxy", "target", "probe", "only", "mode", "key_required"]
         guard let fields = reader.mapping(node, what: "checks.idempotency", allowed: allowed) else { return nil }
         guard let proxyNode = reader.required(fields, "proxy", what: "checks.idempotency (whose recorded requests to replay)"),
@@ -404,6 +444,7 @@ package struct RunFile: Sendable {
             let framing = entry.spec.framing.kind == .raw ? "has no framing" : "is framed \(entry.spec.framing.kind.name)"
             reader.fail(proxyNode, "proxy '\(name)' \(framing); replay needs a TCP proxy framed http, resp or line (set its 'framing:')")
         }
+        let replayable = entry.spec.transport == .tcp && ["http", "resp", "line"].contains(entry.spec.framing.kind.name)
         var target = entry.spec.upstream
         if let node = fields["target"], let text = reader.nonEmptyString(node, what: "target") {
             do { target = try HostPort(parsing: text, what: "target") } catch { reader.fail(node, "\(error)") }
@@ -413,13 +454,40 @@ package struct RunFile: Sendable {
             guard let node = fields[key], let items = reader.list(node, what: key, singleAllowed: true) else { return [] }
             return items.compactMap { reader.nonEmptyString($0, what: key) }
         }
-        check.probes = strings("probe")
+        if let node = fields["probe"], let items = reader.list(node, what: "probe", singleAllowed: true) {
+            for item in items {
+                guard let text = reader.nonEmptyString(item, what: "probe") else { continue }
+                check.probes.append(text)
+                // Each with its place, for the replay module's parser (it knows the
+                // wire): a probe it cannot send fails now, not after the command ran.
+                if replayable {
+                    probes.append(Probe(text: text, framing: entry.spec.framing.kind.name, target: target, location: reader.location(of: item)))
+                }
+            }
+        }
         check.only = strings("only")
         check.keyRequired = strings("key_required")
         if let node = fields["mode"], let mode = reader.nonEmptyString(node, what: "mode") {
             if ["strict", "semantic"].contains(mode) { check.mode = mode } else { reader.fail(node, "mode '\(mode)': use strict or semantic") }
         }
         return check
+    }
+
+    // MARK: Values
+
+    /// A duration more than 0 (`timeout`, `kill_after`): 0 is refused, with `hint` after
+    /// the reason, never read as "no limit" or as "at once"; so is a negative one.
+    private static func positiveDuration(_ node: Node, what: String, hint: String, reader: ProfileReader) -> Duration? {
+        if case .scalar(let scalar) = node, scalar.string.hasPrefix("-"), DurationText.parse(String(scalar.string.dropFirst())) != nil {
+            reader.fail(node, "\(what) must be more than 0, got '\(scalar.string)'")
+            return nil
+        }
+        guard let duration = reader.duration(node, what: what) else { return nil }
+        guard duration > .zero else {
+            reader.fail(node, "\(what) must be more than 0, got '\(node.scalar?.string ?? "0")' (\(hint))")
+            return nil
+        }
+        return duration
     }
 
     // MARK: Names and paths

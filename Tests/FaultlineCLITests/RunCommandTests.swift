@@ -299,6 +299,80 @@ struct RunCommandTests {
         #expect(try String(contentsOfFile: marker, encoding: .utf8) == "got-term\n")
     }
 
+    // MARK: The time limit
+
+    /// Commands that outlive `--timeout 1s`: one SIGTERM ends (`sleep`), one that
+    /// ignores SIGTERM and is ended by SIGKILL `--kill-after 1s` later. Each command
+    /// first prints its pid (its process group's id in CI) and then `exec`s or loops.
+    static let outlivers: [(name: String, script: String, ended: String)] = [
+        ("sleep", "exec sleep 600", "(ended with SIGTERM)"),
+        ("a loop that ignores SIGTERM", "trap '' TERM; while :; do sleep 0.1; done", "(ended with SIGKILL: still running 1s after SIGTERM)"),
+    ]
+
+    /// A command that outlives the time limit is ended, and the run goes on as after any
+    /// exit: records flushed, checks run, reports written, the summary saying it timed
+    /// out, exit 124. The flags win over the run file's `timeout` and `kill_after`
+    /// (10m each: the guard would end the test first).
+    @Test(arguments: outlivers)
+    func aCommandThatOutlivesTheTimeoutIsEndedAndTheRunFinishes(name: String, script: String, ended: String) async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(Self.timedRunFile(timeout: "10m", killAfter: "10m"), in: directory)
+        let run = try Self.start(config, in: directory, arguments: ["--timeout", "1s", "--kill-after", "1s"], command: ["sh", "-c", "echo $$; " + script])
+        let (status, stderr) = try await Self.awaitExit(of: run, command: pid_t(await run.nextLine() ?? ""))
+        #expect(status == 124, "\(name): \(stderr)")
+        #expect(stderr.contains("faultline: the command ran longer than its timeout (1s): sent SIGTERM to "), "\(name): \(stderr)")
+        #expect(stderr.contains("\nfaultline run: the command timed out after 1s \(ended)\n"), "\(name): \(stderr)")
+        #expect(stderr.contains("check retries: no violations"), "\(name): \(stderr)")
+        #expect(stderr.contains("--output \(directory.path)/out --timeout 1s --kill-after 1s -- sh -c"), "\(name): \(stderr)")
+        let out = directory.appendingPathComponent("out")
+        let junit = try await Self.validateJUnit(out.appendingPathComponent("retries.junit.xml").path)
+        #expect(junit.failures == 0, "\(name): \(junit)")
+        let events = try EventLogReader.read(path: out.appendingPathComponent("api.jsonl").path)
+        #expect(events.first?.type == .proxyStart && events.last?.type == .proxyStop, "\(name)")
+    }
+
+    /// SIGINT to run after the timeout's SIGTERM, while it waits to send SIGKILL, is
+    /// passed on as ever and ends the command: no SIGKILL follows, and the run finishes
+    /// as a timed-out one. The run file's own `timeout` and `kill_after` apply.
+    @Test func aSignalDuringTheKillAfterPeriodIsPassedOn() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(Self.timedRunFile(timeout: "1s", killAfter: "10m"), in: directory)
+        // Says when SIGTERM came, and goes on; SIGINT is left to end it.
+        let run = try Self.start(config, in: directory, command: ["sh", "-c", "echo $$; trap 'echo got-term' TERM; while :; do sleep 0.1; done"])
+        let command = pid_t(await run.nextLine() ?? "")
+        let termed = try? await withTimeout(.seconds(60)) {
+            while let line = await run.nextLine() {
+                if line == "got-term" { return true }
+            }
+            return false
+        }
+        #expect(termed == true, "\(run.standardError)")
+        run.signal(SIGINT)
+        let (status, stderr) = try await Self.awaitExit(of: run, command: command)
+        #expect(status == 124, "\(stderr)")
+        #expect(stderr.contains("faultline run: the command timed out after 1s (ended with SIGINT)"), "\(stderr)")
+        #expect(!stderr.contains("sent SIGKILL"), "\(stderr)")
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("out/retries.junit.xml").path))
+    }
+
+    /// `--timeout` and `--kill-after` take a duration more than 0; anything else is bad
+    /// usage (2), and the command never runs.
+    static let badLimits: [[String]] = [["--timeout", "0s"], ["--timeout=-5s"], ["--kill-after", "0ms"]]
+
+    @Test(arguments: badLimits)
+    func aTimeLimitOfZeroOrLessIsRefused(flags: [String]) async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(Self.timedRunFile(timeout: "1m", killAfter: "1s"), in: directory)
+        let marker = directory.appendingPathComponent("ran").path
+        let result = try await Self.run(config, in: directory, arguments: flags, command: ["touch", marker])
+        #expect(result.status == 2, "\(flags): \(result)")
+        #expect(result.stderr.contains("the duration must be more than 0"), "\(flags): \(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "\(flags): the command ran")
+    }
+
     // MARK: Bad input, runtime failures
 
     /// Problems in the run file: exit 2, `FILE:LINE:COLUMN` and the reason, and the
@@ -406,6 +480,41 @@ struct RunCommandTests {
             """
         ),
         (
+            "a timeout of 0s",
+            """
+            faultline: 1
+            timeout: 0s
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+            """
+        ),
+        (
+            "a negative kill_after",
+            """
+            faultline: 1
+            timeout: 1m
+            kill_after: -1s
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+            """
+        ),
+        (
+            "a probe replay cannot send",
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+                framing: http
+            checks:
+              idempotency:
+                proxy: api
+                probe: GET http://example.com/accounts/1
+            """
+        ),
+        (
             "a name clash beside another mistake",
             """
             faultline: 1
@@ -429,6 +538,11 @@ struct RunCommandTests {
         "a length prefix no framer reads": ("6:20", "length_prefix must be 1, 2, 4 or 8 bytes, got 3"),
         "an idempotency proxy framed length": ("8:12", "proxy 'api' is framed length; replay needs a TCP proxy framed http, resp or line"),
         "a name clash beside another mistake": ("6:5", "proxies 'api' and 'API' would both be FAULTLINE_API_ADDR"),
+        "a timeout of 0s": ("2:10", "timeout must be more than 0, got '0s'"),
+        "a negative kill_after": ("3:13", "kill_after must be more than 0, got '-1s'"),
+        "a probe replay cannot send": (
+            "9:12", "probe 'GET http://example.com/accounts/1': give a path starting with '/', not a URL: every request goes to target 127.0.0.1:1 only"
+        ),
         "message rules without framing": ("5:14", "rule 'lose-first-reply' acts on whole messages, so the proxy must frame them: set 'framing:' on this proxy"),
         "a UDP profile on a TCP proxy": ("5:14", "profile 'lossy-udp' is for UDP; set 'transport: udp' on this proxy"),
     ]
@@ -922,6 +1036,45 @@ extension RunCommandTests {
     ) async throws -> ChildProcess.Result {
         let folder = directory.appendingPathComponent(output).path
         return try await FaultlineBinary.run(["run", "--config", config, "--output", folder] + arguments + ["--"] + command)
+    }
+
+    /// Starts `faultline run` as `run(_:in:output:arguments:command:)` runs it, for a
+    /// test that talks to it while it runs.
+    static func start(_ config: String, in directory: URL, output: String = "out", arguments: [String] = [], command: [String]) throws -> ChildProcess {
+        let folder = directory.appendingPathComponent(output).path
+        return try FaultlineBinary.start(["run", "--config", config, "--output", folder] + arguments + ["--"] + command)
+    }
+
+    /// A run file with one proxy (nothing listens upstream), the retry check, and the
+    /// time limit given.
+    static func timedRunFile(timeout: String, killAfter: String) -> String {
+        """
+        faultline: 1
+        timeout: \(timeout)
+        kill_after: \(killAfter)
+        proxies:
+          - {name: api, upstream: 127.0.0.1:1, framing: http}
+        checks:
+          retries: true
+        """
+    }
+
+    /// Awaits the end of `run`: its status and whole standard error. The guard is not a
+    /// wait: a run that has not ended within it fails the test, and it and its command
+    /// (`command`, the pid the command printed; its process group in CI) are killed.
+    static func awaitExit(of run: ChildProcess, command: pid_t?, within limit: Duration = .seconds(60)) async throws -> (status: Int32, stderr: String) {
+        do {
+            let status = try await withTimeout(limit) { await run.exitStatus() }
+            return (status, await run.completeStandardError())
+        } catch {
+            if let command, command > 0 {
+                kill(-command, SIGKILL)
+                kill(command, SIGKILL)
+            }
+            run.signal(SIGKILL)
+            Issue.record("faultline run did not end within \(limit): \(run.standardError)")
+            throw error
+        }
     }
 
     /// `python3 retry_client.py ARGS --port $FAULTLINE_API_PORT`, through `sh -c`.

@@ -26,7 +26,11 @@ struct Run: AsyncParsableCommand {
             FAULTLINE_API_PORT and FAULTLINE_API_UPSTREAM; FAULTLINE_SEED holds the \
             seed. COMMAND's standard input, output and error are its own; SIGINT and \
             SIGTERM are passed on to it (to its whole process group when standard \
-            input is not a terminal, as in CI). When it exits, the proxies drain and their \
+            input is not a terminal, as in CI). With --timeout (or the run file's \
+            'timeout'), a COMMAND still running after that long is sent SIGTERM the \
+            same way, then SIGKILL when it is still running --kill-after later \
+            (default 10s), and the run goes on as after any exit. When it exits, the \
+            proxies drain and their \
             event logs and captures are flushed into the output folder, the run file's \
             checks run over them (retries: 'check retries' over the proxies' logs; \
             idempotency: 'check idempotency' replays one proxy's recorded requests \
@@ -46,8 +50,9 @@ struct Run: AsyncParsableCommand {
             Exit status: before COMMAND runs, 2 for a bad run file (FILE:LINE:COLUMN) \
             and 3 for a runtime failure (a port in use, a command that cannot start). \
             Once it has run, the summary is printed and the reports written, and the \
-            status is COMMAND's own failure first (its status passed through; 128+N \
-            when a signal N ended it); then 3 when a check could not run (its reports \
+            status is 124 when COMMAND timed out, whatever it exited with; else \
+            COMMAND's own failure (its status passed through; 128+N when a signal N \
+            ended it); then 3 when a check could not run (its reports \
             say why; nothing to replay is said but fails nothing); then 1 when a check \
             found violations; else 0.
             """
@@ -65,6 +70,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long open connections may finish after COMMAND exits (default: the run file's 'grace', else 5s).", valueName: "duration"))
     var grace: DurationArgument?
 
+    @Option(help: ArgumentHelp("End COMMAND when it runs longer than this: SIGTERM, then SIGKILL --kill-after later; exit 124 (default: the run file's 'timeout', else no limit).", valueName: "duration"))
+    var timeout: PositiveDurationArgument?
+
+    @Option(help: ArgumentHelp("After the timeout's SIGTERM, how long COMMAND has to exit before SIGKILL (default: the run file's 'kill_after', else 10s).", valueName: "duration"))
+    var killAfter: PositiveDurationArgument?
+
     @OptionGroup var logging: LoggingOptions
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The command to run, after '--'.", valueName: "command"))
@@ -79,16 +90,20 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         // A bad rules file is bad input, reported with the run file's other problems.
         var ruleSettings = RuleSettings()
-        let file = try RunFile.load(path: self.config) { path in
-            do {
-                ruleSettings = try RuleSettings.load(path: path)
-                return []
-            } catch let error as RuleSettingsError {
-                return error.issues
-            } catch {
-                return [ProfileIssue(ProfileLocation(file: path), "\(error)")]
-            }
-        }
+        let file = try await RunFile.load(
+            path: self.config,
+            rulesFile: { path in
+                do {
+                    ruleSettings = try RuleSettings.load(path: path)
+                    return []
+                } catch let error as RuleSettingsError {
+                    return error.issues
+                } catch {
+                    return [ProfileIssue(ProfileLocation(file: path), "\(error)")]
+                }
+            },
+            probe: Self.probeProblem
+        )
         let output = self.output ?? file.output ?? "faultline-run"
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -125,10 +140,12 @@ struct Run: AsyncParsableCommand {
             printError("faultline: \(proxy.name) on \(proxy.address) -> \(proxy.spec.upstream)\(Self.describe(proxy.spec))")
         }
 
-        let status = try await self.runCommand(proxies: proxies, seed: runSeed, signals: signals)
+        let limit = (self.timeout?.duration ?? file.timeout).map { TimeLimit(after: $0, killAfter: self.killAfter?.duration ?? file.killAfter) }
+        let status = try await self.runCommand(proxies: proxies, seed: runSeed, signals: signals, limit: limit)
         let ending = await self.finish(file, proxies: proxies, status: status, settings: ruleSettings, output: output, replay: replay)
-        // The first that applies (docs/run.md, "Exit status"): the command's failure, a
-        // check that could not run, violations.
+        // The first that applies (docs/run.md, "Exit status"): the command timed out or
+        // failed, a check that could not run, violations.
+        if status.timedOut != nil { throw ExitCode(Self.timedOutStatus) }
         if status.code != 0 { throw ExitCode(status.code) }
         if ending.failed { throw ExitCode(ExitStatus.runtime) }
         if ending.violations { throw ExitCode(ExitStatus.violations) }
@@ -201,12 +218,47 @@ struct Run: AsyncParsableCommand {
 
     // MARK: The command
 
+    /// The exit status of a run whose command timed out, as timeout(1) has it.
+    static let timedOutStatus: Int32 = 124
+
     struct Status {
         var code: Int32
         var signal: Int32?
+        /// Set when the time limit ended the command.
+        var timedOut: TimedOut?
+
+        struct TimedOut {
+            var limit: TimeLimit
+            /// Whether the command outlived SIGTERM by `killAfter` and was sent SIGKILL.
+            var killed: Bool
+        }
     }
 
-    private func runCommand(proxies: [HostedProxy], seed: UInt64, signals: TerminationSignals) async throws -> Status {
+    /// `--timeout` and `--kill-after` (or the run file's `timeout` and `kill_after`).
+    struct TimeLimit {
+        var after: Duration
+        var killAfter: Duration
+    }
+
+    /// A `checks.idempotency.probe` read as replay reads it, when the run file is read:
+    /// why it cannot be sent, or nil. The check itself is not run; over no recorded
+    /// requests, with nothing sent, it only reads its options.
+    static func probeProblem(_ probe: RunFile.Probe) async -> String? {
+        guard let wire = ReplayProtocol(rawValue: probe.framing) else { return nil }
+        var options = IdempotencyCheckOptions(target: ReplayTarget(address: probe.target))
+        options.probes = [probe.text]
+        options.dryRun = true
+        let check = IdempotencyCheck(options: options, recorded: RecordedRequests(wire: wire, requests: [], messages: 0), inputs: [])
+        do {
+            _ = try await check.run()
+            return nil
+        } catch {
+            // Replay words it for `check idempotency`'s flags; here they are run-file keys.
+            return "\(error)".replacingOccurrences(of: "--probe ", with: "probe ").replacingOccurrences(of: "--target ", with: "target ")
+        }
+    }
+
+    private func runCommand(proxies: [HostedProxy], seed: UInt64, signals: TerminationSignals, limit: TimeLimit?) async throws -> Status {
         var environment = ProcessInfo.processInfo.environment
         environment["FAULTLINE_SEED"] = String(seed)
         for proxy in proxies {
@@ -223,33 +275,47 @@ struct Run: AsyncParsableCommand {
         // stopped for that, even with standard input redirected: a password prompt opens
         // /dev/tty) and Ctrl-C reaches every process of it already.
         let ownGroup = !Self.inTerminalForeground()
-        let pid: pid_t
+        let command: RunningCommand
         do {
-            pid = try Self.spawn(self.command, environment: environment, ownGroup: ownGroup)
+            command = RunningCommand(pid: try Self.spawn(self.command, environment: environment, ownGroup: ownGroup), ownGroup: ownGroup)
         } catch {
             for proxy in proxies { try? await proxy.stop(grace: .zero) }
             throw error
         }
         let forwarding = Task {
             while let signal = await signals.next() {
-                kill(ownGroup ? -pid : pid, signal)
+                command.signal(signal)
             }
         }
+        let watch = limit.map { limit in Task { await Self.enforce(limit, on: command) } }
         let progress = isatty(STDERR_FILENO) == 1 ? Task { await Self.showProgress(proxies) } : nil
-        let status = await Self.waitForExit(pid)
+        let exit = await command.waitForExit()
         forwarding.cancel()
+        watch?.cancel()
         progress?.cancel()
+        let timedOut = await watch?.value
         await progress?.value  // no progress line after the summary has begun
-        return status
+        return Status(code: exit.code, signal: exit.signal, timedOut: timedOut)
     }
 
-    /// Starts `command` (looked up in PATH) with posix_spawn rather than Foundation's
-    /// `Process`: the child must start with default signal dispositions, nothing
-    /// blocked, and no descriptor of this process's but 0, 1 and 2. This process ignores SIGPIPE (and SIGINT and SIGTERM, which it waits
-    /// for through `TerminationSignals`); a child that inherited an ignored SIGPIPE makes
-    /// `producer | head` fail with EPIPE instead of ending quietly, and a shell cannot
-    /// trap a signal that was ignored when it started. A command that cannot be started
-    /// (not found, not executable) is a runtime failure, exit 3, not its status 127.
+    /// Ends `command` once it has run for `limit.after`: SIGTERM, as a signal sent to
+    /// faultline is passed on (to its process group when it has one), then SIGKILL when
+    /// it is still running `limit.killAfter` later. Each is said on standard error as it
+    /// is sent. Returns nil when the command exited first (the task is cancelled then),
+    /// else how the limit ended it; signals passed on meanwhile still go through.
+    private static func enforce(_ limit: TimeLimit, on command: RunningCommand) async -> Status.TimedOut? {
+        do { try await Task.sleep(for: limit.after) } catch { return nil }
+        let whom = command.ownGroup ? "the command's process group" : "the command"
+        guard command.signal(SIGTERM) else { return nil }
+        printError(
+            "faultline: the command ran longer than its timeout (\(DurationText.format(limit.after))): sent SIGTERM to \(whom); SIGKILL follows in \(DurationText.format(limit.killAfter)) if it is still running"
+        )
+        do { try await Task.sleep(for: limit.killAfter) } catch { return Status.TimedOut(limit: limit, killed: false) }
+        guard command.signal(SIGKILL) else { return Status.TimedOut(limit: limit, killed: false) }
+        printError("faultline: the command was still running \(DurationText.format(limit.killAfter)) after SIGTERM: sent SIGKILL to \(whom)")
+        return Status.TimedOut(limit: limit, killed: true)
+    }
+
     /// Whether faultline's process group is its controlling terminal's foreground group.
     static func inTerminalForeground() -> Bool {
         let terminal = open("/dev/tty", O_RDONLY | O_NOCTTY)
@@ -258,6 +324,15 @@ struct Run: AsyncParsableCommand {
         return tcgetpgrp(terminal) == getpgrp()
     }
 
+    /// Starts `command` (looked up in PATH) with posix_spawn rather than Foundation's
+    /// `Process`: the child must start with default signal dispositions, nothing
+    /// blocked, and no descriptor of this process's but 0, 1 and 2. This process ignores
+    /// SIGPIPE (and SIGINT and SIGTERM, which it waits for through `TerminationSignals`);
+    /// a child that inherited an ignored SIGPIPE makes `producer | head` fail with EPIPE
+    /// instead of ending quietly, and a shell cannot trap a signal that was ignored when
+    /// it started. A command that cannot be started (not found, not executable) is a
+    /// runtime failure, exit 3, not its status 127.
+    ///
     /// With `ownGroup` the command leads a new process group (its pid is the group's id).
     static func spawn(_ command: [String], environment: [String: String], ownGroup: Bool = false) throws -> pid_t {
         var attributes = posix_spawnattr_t()
@@ -296,23 +371,6 @@ struct Run: AsyncParsableCommand {
             throw RuntimeFailure("cannot start '\(command[0])': \(String(cString: strerror(result)))")
         }
         return pid
-    }
-
-    /// Waits for `pid` on a thread of its own (waitpid blocks) and decodes its status:
-    /// an exit code, or 128+N when signal N ended it, as shells report it.
-    static func waitForExit(_ pid: pid_t) async -> Status {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var raw: Int32 = 0
-                while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
-                let signal = raw & 0x7F
-                if signal == 0 {
-                    continuation.resume(returning: Status(code: (raw >> 8) & 0xFF))
-                } else {
-                    continuation.resume(returning: Status(code: 128 + signal, signal: signal))
-                }
-            }
-        }
     }
 
     /// How often a progress line may be printed.
@@ -548,6 +606,9 @@ struct Run: AsyncParsableCommand {
         var words = ["faultline", "run", "--config", self.config]
         words += ["--seed", String(seed)]
         if let output = self.output { words += ["--output", output] }
+        // The time limit too when the command line set it (the run file's is in the file).
+        if let timeout = self.timeout { words += ["--timeout", timeout.description] }
+        if let killAfter = self.killAfter { words += ["--kill-after", killAfter.description] }
         return (words + ["--"] + self.command).map(Self.shellQuoted).joined(separator: " ")
     }
 
@@ -566,6 +627,18 @@ struct Run: AsyncParsableCommand {
     }
 
     private static func describe(status: Status) -> String {
+        if let timedOut = status.timedOut {
+            let ended: String
+            if let signal = status.signal {
+                let name = RunningCommand.name(ofSignal: signal)
+                ended = timedOut.killed && signal == SIGKILL
+                    ? "ended with SIGKILL: still running \(DurationText.format(timedOut.limit.killAfter)) after SIGTERM"
+                    : "ended with \(name)"
+            } else {
+                ended = "exited with status \(status.code) on SIGTERM"
+            }
+            return "the command timed out after \(DurationText.format(timedOut.limit.after)) (\(ended))"
+        }
         if let signal = status.signal { return "the command was ended by signal \(signal) (status \(status.code))" }
         return status.code == 0 ? "the command passed" : "the command failed with status \(status.code)"
     }
