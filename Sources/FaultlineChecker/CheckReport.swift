@@ -1,8 +1,9 @@
 /// What a check found, in one model every report format is written from.
 ///
-/// `check retries` (the client, from the log) fills it today; `check idempotency` (the
-/// service, by replay) fills the same shape, so text, JSON, JUnit and HTML are written
-/// once. The JSON report is this model encoded as is (`snake_case` keys): add fields,
+/// `check retries` (the client, from the log) and `check idempotency` (the service, by
+/// replay) fill the same shape, so text, JSON, JUnit and HTML are written once; only
+/// the summary's counts differ by check (`counts`), and each check's have only its own
+/// fields. The JSON report is this model encoded as is (`snake_case` keys): add fields,
 /// never rename them, and bump `schemaVersion` on a rename (docs/checker.md documents it).
 ///
 /// Times are nanoseconds on the log's monotonic clock, relative to `origin` (the first
@@ -19,7 +20,9 @@ package struct CheckReport: Codable, Sendable, Equatable {
     package var origin: UInt64
     /// The seed(s) the logs were made with (from `proxy_start`).
     package var seeds: [UInt64]
-    package var summary: Summary
+    /// What the check counted (JSON `summary`): the logs' requests and retries for
+    /// `check retries`, what replay sent and concluded for `check idempotency`.
+    package var counts: Counts
     /// Every rule the check knows, with what it concluded, in rule-id order.
     package var rules: [RuleResult]
     /// Every violation, most severe first, then by rule id and time.
@@ -41,7 +44,7 @@ package struct CheckReport: Codable, Sendable, Equatable {
         inputs: [String],
         origin: UInt64,
         seeds: [UInt64] = [],
-        summary: Summary = Summary(),
+        counts: Counts? = nil,
         rules: [RuleResult] = [],
         findings: [Finding] = [],
         clients: [ClientBehaviour] = [],
@@ -52,7 +55,7 @@ package struct CheckReport: Codable, Sendable, Equatable {
         self.inputs = inputs
         self.origin = origin
         self.seeds = seeds
-        self.summary = summary
+        self.counts = counts ?? Counts.empty(for: check)
         self.rules = rules
         self.findings = findings
         self.clients = clients
@@ -65,9 +68,51 @@ package struct CheckReport: Codable, Sendable, Equatable {
         self.findings.contains { $0.severity >= .low }
     }
 
+    /// `check retries`' counts: `counts` of a retries report. Setting it makes the
+    /// report's counts the retry check's.
+    ///
+    /// Read on an idempotency report it stands in for callers that still read this
+    /// property (`faultline run`'s summary line): the operations as `logicalRequests`,
+    /// every request sent (probe reads too) as `attempts`, the events and the findings,
+    /// and 0 for the rest. It is never written to a report; new code reads `counts`.
+    package var summary: Summary {
+        get {
+            switch self.counts {
+            case .retries(let summary):
+                return summary
+            case .idempotency(let replay):
+                var summary = Summary()
+                summary.events = replay.events
+                summary.logicalRequests = replay.operations
+                summary.attempts = replay.requestsSent + replay.probeRequests
+                summary.findingsBySeverity = replay.findingsBySeverity
+                return summary
+            }
+        }
+        set { self.counts = .retries(newValue) }
+    }
+
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
-        case check, inputs, origin, seeds, summary, rules, findings, clients, notes, timeline, operations
+        case counts = "summary"
+        case check, inputs, origin, seeds, rules, findings, clients, notes, timeline, operations
+    }
+
+    /// Reads what `JSONReportWriter` wrote: `summary` in the shape `check` names.
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.schemaVersion = try container.decode(Int.self, forKey: .schemaVersion)
+        self.check = try container.decode(String.self, forKey: .check)
+        self.inputs = try container.decode([String].self, forKey: .inputs)
+        self.origin = try container.decode(UInt64.self, forKey: .origin)
+        self.seeds = try container.decode([UInt64].self, forKey: .seeds)
+        self.counts = try Counts.decode(from: container, forKey: .counts, check: self.check)
+        self.rules = try container.decode([RuleResult].self, forKey: .rules)
+        self.findings = try container.decode([Finding].self, forKey: .findings)
+        self.clients = try container.decode([ClientBehaviour].self, forKey: .clients)
+        self.notes = try container.decode([String].self, forKey: .notes)
+        self.timeline = try container.decode(Timeline.self, forKey: .timeline)
+        self.operations = try container.decodeIfPresent([OperationVerdict].self, forKey: .operations)
     }
 }
 
@@ -96,7 +141,57 @@ package enum Severity: String, Codable, Sendable, Comparable, CaseIterable {
 }
 
 extension CheckReport {
-    /// Counts over the whole input.
+    /// What a check counted, one case per check: a report's JSON `summary` is the case's
+    /// value, so a retries report has no replay counts and an idempotency report no
+    /// retry counts.
+    package enum Counts: Encodable, Sendable, Equatable {
+        /// `check retries`: the logs' events, requests, retries, clients and faults.
+        case retries(Summary)
+        /// `check idempotency`: the operations replayed, the requests sent, the replies.
+        case idempotency(IdempotencySummary)
+
+        /// `check` of a `check idempotency` report.
+        package static let idempotencyCheck = "idempotency"
+
+        /// Zero counts in the shape `check` has (`idempotency`, else `retries`).
+        package static func empty(for check: String) -> Counts {
+            check == Self.idempotencyCheck ? .idempotency(IdempotencySummary()) : .retries(Summary())
+        }
+
+        package var retries: Summary? {
+            if case .retries(let summary) = self { summary } else { nil }
+        }
+
+        package var idempotency: IdempotencySummary? {
+            if case .idempotency(let summary) = self { summary } else { nil }
+        }
+
+        /// Findings by severity, whichever check counted them.
+        package var findingsBySeverity: [String: Int] {
+            switch self {
+            case .retries(let summary): summary.findingsBySeverity
+            case .idempotency(let summary): summary.findingsBySeverity
+            }
+        }
+
+        /// The case's value alone, as the JSON `summary` object.
+        package func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .retries(let summary): try container.encode(summary)
+            case .idempotency(let summary): try container.encode(summary)
+            }
+        }
+
+        /// The JSON `summary` object read in the shape `check` names.
+        static func decode<Key: CodingKey>(from container: KeyedDecodingContainer<Key>, forKey key: Key, check: String) throws -> Counts {
+            check == Self.idempotencyCheck
+                ? .idempotency(try container.decode(IdempotencySummary.self, forKey: key))
+                : .retries(try container.decode(Summary.self, forKey: key))
+        }
+    }
+
+    /// `check retries`' counts over the whole input.
     package struct Summary: Codable, Sendable, Equatable {
         package var events = 0
         package var connections = 0
@@ -116,6 +211,90 @@ extension CheckReport {
         enum CodingKeys: String, CodingKey {
             case events, connections, attempts, clients, faults, retried
             case logicalRequests = "logical_requests"
+            case findingsBySeverity = "findings_by_severity"
+        }
+    }
+
+    /// `check idempotency`'s counts: what it read, what replay sent to the target and
+    /// got back, and how the operations came out.
+    ///
+    /// Every request goes on a new connection. Each request sent (replayed or a probe)
+    /// ends one way: its reply received, its reply dropped by SR-05's proxy, or
+    /// unanswered, so `requestsSent + probeRequests == repliesReceived + repliesDropped +
+    /// unanswered`. A connection the target refused carried no request and is not
+    /// counted (the notes say the run ended there). A dry run sends nothing: every count
+    /// of requests and replies is 0.
+    package struct IdempotencySummary: Codable, Sendable, Equatable {
+        /// How many operations had each classification; the four add up to `operations`.
+        package struct Classifications: Codable, Sendable, Equatable {
+            package var idempotent = 0
+            package var deduplicatedByKey = 0
+            package var atLeastOnce = 0
+            package var inconclusive = 0
+
+            package init() {}
+
+            package subscript(_ classification: OperationVerdict.Classification) -> Int {
+                get {
+                    switch classification {
+                    case .idempotent: self.idempotent
+                    case .deduplicatedByKey: self.deduplicatedByKey
+                    case .atLeastOnce: self.atLeastOnce
+                    case .inconclusive: self.inconclusive
+                    }
+                }
+                set {
+                    switch classification {
+                    case .idempotent: self.idempotent = newValue
+                    case .deduplicatedByKey: self.deduplicatedByKey = newValue
+                    case .atLeastOnce: self.atLeastOnce = newValue
+                    case .inconclusive: self.inconclusive = newValue
+                    }
+                }
+            }
+
+            /// The keys are the classifications' JSON spellings.
+            enum CodingKeys: String, CodingKey {
+                case idempotent, inconclusive
+                case deduplicatedByKey = "deduplicated_by_key"
+                case atLeastOnce = "at_least_once"
+            }
+        }
+
+        /// Events in the log (every line read).
+        package var events = 0
+        /// Operations the log holds (one recorded request each).
+        package var operationsRecorded = 0
+        /// Operations the check took (those `--only` names, else all), each one row in
+        /// the report's `operations`, replayed or not.
+        package var operations = 0
+        package var operationsByClassification = Classifications()
+        /// Replayed requests sent to the target, probes not included (SR-05's first
+        /// attempt went through replay's own proxy in front of it).
+        package var requestsSent = 0
+        /// Probe reads sent (`--probe`, before and after each experiment).
+        package var probeRequests = 0
+        /// Replies replay read, to replayed requests and probes.
+        package var repliesReceived = 0
+        /// Replies SR-05's proxy dropped on purpose: the target answered, replay's client
+        /// never heard (replay compares them with the retry's answer).
+        package var repliesDropped = 0
+        /// Requests that got no reply replay could read: none within `--timeout`, the
+        /// connection closed first, or bytes that do not parse. The run ends at the first.
+        package var unanswered = 0
+        /// Findings by severity (`CRIT`, `HIGH`, ...), violations and INFO alike.
+        package var findingsBySeverity: [String: Int] = [:]
+
+        package init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case events, operations, unanswered
+            case operationsRecorded = "operations_recorded"
+            case operationsByClassification = "operations_by_classification"
+            case requestsSent = "requests_sent"
+            case probeRequests = "probe_requests"
+            case repliesReceived = "replies_received"
+            case repliesDropped = "replies_dropped"
             case findingsBySeverity = "findings_by_severity"
         }
     }

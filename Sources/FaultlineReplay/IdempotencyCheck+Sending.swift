@@ -42,21 +42,35 @@ struct TargetStopped: Error {
 }
 
 extension IdempotencyCheck {
-    /// Sends `bytes` to the target on a new connection and waits for the reply.
-    func send(_ bytes: [UInt8], step: String) async throws -> SentRequest {
+    /// Sends `bytes` to the target on a new connection and waits for the reply; a
+    /// `probe` read is counted apart from the replayed requests.
+    func send(_ bytes: [UInt8], step: String, probe: Bool = false) async throws -> SentRequest {
         if self.options.dryRun {
             self.plan("# \(step) → \(self.target)\n\(ByteText.describe(bytes, limit: 65_536))")
             return SentRequest(step: step, bytes: bytes, failure: "not sent (dry run)")
         }
-        self.requestsSent += 1
-        self.connections += 1
         let result = await ReplayConnection.exchange(bytes, to: self.target, wire: self.wire, timeout: self.options.timeout, group: self.group)
+        if case .failure(let failure) = result, failure.kind == .connect {
+            // No connection, so nothing was sent.
+            throw self.stop(step: step, failure: failure)
+        }
+        self.countSent(1, probe: probe)
         switch result {
         case .success(let reply):
-            self.repliesReceived += 1
+            self.counted.repliesReceived += 1
             return SentRequest(step: step, bytes: bytes, reply: reply)
         case .failure(let failure):
+            self.counted.unanswered += 1
             throw self.stop(step: step, failure: failure)
+        }
+    }
+
+    /// Counts requests written to a connection: replayed ones or probe reads.
+    private func countSent(_ count: Int, probe: Bool = false) {
+        if probe {
+            self.counted.probeRequests += count
+        } else {
+            self.counted.requestsSent += count
         }
     }
 
@@ -77,7 +91,7 @@ extension IdempotencyCheck {
         guard !self.probes.isEmpty else { return nil }
         var readings: [ReplyView] = []
         for probe in self.probes {
-            let sent = try await self.send(probe.bytes, step: "probe \(when)")
+            let sent = try await self.send(probe.bytes, step: "probe \(when)", probe: true)
             guard let reply = sent.reply else { return nil }
             readings.append(ReplyView(reply, wire: self.wire, ignoring: self.options.ignorePaths))
         }
@@ -101,7 +115,6 @@ extension IdempotencyCheck {
             for channel in channels { channel.close(promise: nil) }
         }
         for name in steps {
-            self.connections += 1
             do {
                 open.append(try await ReplayConnection.open(to: self.target, wire: self.wire, request: bytes, timeout: self.options.timeout, group: self.group))
             } catch let failure as ReplayFailure {
@@ -110,16 +123,23 @@ extension IdempotencyCheck {
         }
         let head = bytes.dropLast()
         let tail = bytes.suffix(1)
+        // A connection whose writing began carries its request, whole or cut by a close.
+        var writing = 0
         do {
-            for connection in open { try await connection.write(head) }
+            for connection in open {
+                writing += 1
+                try await connection.write(head)
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for connection in open { group.addTask { try await connection.write(tail) } }
                 try await group.waitForAll()
             }
         } catch {
+            self.countSent(writing)
+            self.counted.unanswered += writing
             throw self.stop(step: step, failure: ReplayFailure(kind: .closed, description: "the connection closed while sending: \(error)"))
         }
-        self.requestsSent += count
+        self.countSent(count)
         let connections = open
         let results = await withTaskGroup(of: (Int, Result<ReplayReply, ReplayFailure>).self) { group in
             for (index, connection) in connections.enumerated() {
@@ -130,15 +150,18 @@ extension IdempotencyCheck {
             return results.compactMap { $0 }
         }
         var sent: [SentRequest] = []
+        var firstFailure: (step: String, failure: ReplayFailure)?
         for (name, result) in zip(steps, results) {
             switch result {
             case .success(let reply):
-                self.repliesReceived += 1
+                self.counted.repliesReceived += 1
                 sent.append(SentRequest(step: name, bytes: bytes, reply: reply))
             case .failure(let failure):
-                throw self.stop(step: name, failure: failure)
+                self.counted.unanswered += 1
+                if firstFailure == nil { firstFailure = (name, failure) }
             }
         }
+        if let firstFailure { throw self.stop(step: firstFailure.step, failure: firstFailure.failure) }
         return sent
     }
 
@@ -189,32 +212,39 @@ extension IdempotencyCheck {
         )
         let address = try await proxy.start()
         defer { watch.finish() }
-        self.requestsSent += 1
-        self.connections += 1
         let via = HostPort(host: "127.0.0.1", port: address.port ?? 0)
         let connection: ReplayConnection
         do {
             connection = try await ReplayConnection.open(to: via, wire: self.wire, request: bytes, timeout: self.options.timeout, group: self.group)
-            try await connection.write(bytes[...])
         } catch {
             await proxy.shutdown(grace: .zero)
             throw self.stop(step: step, failure: ReplayFailure(kind: .connect, description: "through replay's proxy: \(error)"))
+        }
+        self.countSent(1)
+        do {
+            try await connection.write(bytes[...])
+        } catch {
+            await connection.close()
+            await proxy.shutdown(grace: .zero)
+            self.counted.unanswered += 1
+            throw self.stop(step: step, failure: ReplayFailure(kind: .closed, description: "through replay's proxy: the connection closed while sending: \(error)"))
         }
         let dropped = await watch.droppedReply(within: self.options.timeout)
         await connection.close()
         let leaked = await connection.awaitReply()
         await proxy.shutdown(grace: .zero)
         if case .success(let reply) = leaked {
-            self.repliesReceived += 1
+            self.counted.repliesReceived += 1
             return SentRequest(step: step, bytes: bytes, reply: reply, failure: "the proxy did not drop the reply")
         }
         guard let dropped else {
+            self.counted.unanswered += 1
             throw self.stop(
                 step: step,
                 failure: ReplayFailure(kind: .timedOut, description: "no reply within \(DurationText.format(self.options.timeout))")
             )
         }
-        self.repliesReceived += 1
+        self.counted.repliesDropped += 1
         self.progress("faultline: \(step): the proxy dropped the reply as planned; the client gave up on it")
         // The dropped reply, framed again so the retry's answer can be compared with it.
         return SentRequest(step: step, bytes: bytes, reply: Self.parseReply(dropped, request: bytes, wire: self.wire), failure: "reply dropped by the proxy")

@@ -30,9 +30,8 @@ package final class IdempotencyCheck {
     let plan: @Sendable (String) -> Void
 
     var probes: [StateProbe] = []
-    var requestsSent = 0
-    var connections = 0
-    var repliesReceived = 0
+    /// What was sent and what came back, counted as it happens; `run` adds the rest.
+    var counted = CheckReport.IdempotencySummary()
     /// Set when the target stopped answering: nothing more is sent.
     var stopped: String?
 
@@ -85,7 +84,7 @@ package final class IdempotencyCheck {
             "faultline: replaying \(self.selected.count) operation(s) from \(self.inputs.joined(separator: ", ")) against \(self.target)"
                 + (self.options.dryRun ? " (dry run: printing the requests, sending none)" : "")
         )
-        var report = CheckReport(check: "idempotency", inputs: self.inputs + ["target \(self.target)"], origin: 0, seeds: self.recorded.seeds)
+        var report = CheckReport(check: CheckReport.Counts.idempotencyCheck, inputs: self.inputs + ["target \(self.target)"], origin: 0, seeds: self.recorded.seeds)
         var verdicts: [CheckReport.OperationVerdict] = []
         for request in self.selected {
             if let stopped = self.stopped {
@@ -107,7 +106,7 @@ package final class IdempotencyCheck {
             report.findings += experiment.findings
             verdicts.append(experiment.verdict())
         }
-        if !self.options.dryRun, self.repliesReceived == 0, let stopped = self.stopped {
+        if !self.options.dryRun, self.counted.repliesReceived + self.counted.repliesDropped == 0, let stopped = self.stopped {
             throw RuntimeFailure("\(self.target) never answered: \(stopped)")
         }
         for (rule, reason) in ServiceRule.notRun {
@@ -115,7 +114,7 @@ package final class IdempotencyCheck {
         }
         report.operations = verdicts
         report.findings.sort { ($0.severity, $1.rule, $1.operation) > ($1.severity, $0.rule, $0.operation) }
-        self.fillSummary(&report)
+        report.counts = .idempotency(self.summary(verdicts, findings: report.findings))
         report.notes = self.notes(verdicts)
         return report
     }
@@ -124,14 +123,16 @@ package final class IdempotencyCheck {
         request.wire == .http && HTTPRequestBytes(request.bytes)?.header(self.options.keyHeader) != nil
     }
 
-    private func fillSummary(_ report: inout CheckReport) {
-        report.summary.attempts = self.requestsSent
-        report.summary.connections = self.connections
-        report.summary.logicalRequests = self.selected.count
-        report.summary.events = self.recorded.events
-        var counts: [String: Int] = [:]
-        for finding in report.findings { counts[finding.severity.rawValue, default: 0] += 1 }
-        report.summary.findingsBySeverity = counts
+    /// The report's counts: what was sent and came back (counted as it happened), the
+    /// log's size, and the operations by classification.
+    private func summary(_ verdicts: [CheckReport.OperationVerdict], findings: [CheckReport.Finding]) -> CheckReport.IdempotencySummary {
+        var summary = self.counted
+        summary.events = self.recorded.events
+        summary.operationsRecorded = self.recorded.requests.count
+        summary.operations = verdicts.count
+        for verdict in verdicts { summary.operationsByClassification[verdict.classification] += 1 }
+        for finding in findings { summary.findingsBySeverity[finding.severity.rawValue, default: 0] += 1 }
+        return summary
     }
 
     private func notes(_ verdicts: [CheckReport.OperationVerdict]) -> [String] {
@@ -147,10 +148,12 @@ package final class IdempotencyCheck {
                     + (verdict.source.map { " (replayed from \($0))" } ?? "")
             )
         }
+        let counted = self.counted
         notes.append(
             "Replayed \(self.selected.count) of \(self.recorded.requests.count) operation(s) recorded in the log against "
-                + "\(self.target): \(self.requestsSent) request(s) on \(self.connections) connection(s); summary counts "
-                + "are requests sent (attempts) and operations (logical requests)."
+                + "\(self.target): \(counted.requestsSent) request(s) and \(counted.probeRequests) probe read(s), each on a new connection; "
+                + "\(counted.repliesReceived) repl\(counted.repliesReceived == 1 ? "y" : "ies") received, \(counted.repliesDropped) dropped on purpose by SR-05's proxy, "
+                + "\(counted.unanswered) unanswered."
         )
         if self.hasProbe {
             notes.append("Effects were read with the probe(s) \(self.options.probes.map { "'\($0)'" }.joined(separator: ", ")) before and after each experiment.")

@@ -91,6 +91,7 @@ struct CheckIdempotencyCommandTests {
         defer { Task { await service.stop() } }
         let (directory, log) = try await Self.record(upstream: service.port)
         defer { try? FileManager.default.removeItem(at: directory) }
+        let recorded = service.received
         let result = try await FaultlineBinary.run([
             "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1", "--format", "json", "--timeout", "60s",
         ])
@@ -107,6 +108,36 @@ struct CheckIdempotencyCommandTests {
         let start = try #require(lines.first { $0.contains("\"proxy_start\"") })
         #expect(report.seeds.count == 1)
         #expect(start.contains("\"seed\":\(report.seeds.first ?? 0)"))
+        // What replay did, as the service saw it: SR-01 3, SR-03 2, SR-04 5 and SR-05 2
+        // requests, 11 probe reads around them; SR-05's first reply dropped on purpose.
+        let summary = report.summary
+        #expect(summary.requestsSent == 12 && summary.probeRequests == 11, "\(summary)")
+        #expect(service.received - recorded == summary.requestsSent + summary.probeRequests)
+        #expect(summary.repliesReceived == 22 && summary.repliesDropped == 1 && summary.unanswered == 0, "\(summary)")
+        #expect(summary.operations == 1 && summary.operationsRecorded == 1)
+        #expect(summary.operationsByClassification == ["idempotent": 0, "deduplicated_by_key": 1, "at_least_once": 0, "inconclusive": 0])
+        // None of the retry check's counts: replay sees no retries, clients or faults.
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let keys = Set(try #require(object["summary"] as? [String: Any]).keys)
+        #expect(keys.isDisjoint(with: ["retried", "clients", "faults", "attempts", "logical_requests", "connections"]), "\(keys)")
+    }
+
+    /// The text report's header says what replay did, in the words of replay.
+    @Test func theTextReportCountsWhatReplaySent() async throws {
+        let service = try await DepositService.start(.naive, work: .zero)
+        defer { Task { await service.stop() } }
+        let (directory, log) = try await Self.record(upstream: service.port)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try await FaultlineBinary.run([
+            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1", "--timeout", "60s",
+        ])
+        #expect(result.status == 1, "\(result.stderr)\n\(result.stdout)")
+        #expect(result.stdout.contains("""
+            operations:  1 (0 idempotent, 0 deduplicated by key, 1 at-least-once, 0 inconclusive)
+            sent:        12 replayed requests, 11 probe reads
+            replies:     22 received, 1 dropped on purpose (SR-05), 0 unanswered
+            """), "\(result.stdout)")
+        #expect(!result.stdout.contains("retried"))
     }
 }
 
@@ -140,6 +171,24 @@ struct IdempotencyReport: Decodable {
 
     struct Summary: Decodable {
         var events: Int
+        var operations: Int
+        var operationsRecorded: Int
+        var operationsByClassification: [String: Int]
+        var requestsSent: Int
+        var probeRequests: Int
+        var repliesReceived: Int
+        var repliesDropped: Int
+        var unanswered: Int
+
+        enum CodingKeys: String, CodingKey {
+            case events, operations, unanswered
+            case operationsRecorded = "operations_recorded"
+            case operationsByClassification = "operations_by_classification"
+            case requestsSent = "requests_sent"
+            case probeRequests = "probe_requests"
+            case repliesReceived = "replies_received"
+            case repliesDropped = "replies_dropped"
+        }
     }
 
     var check: String

@@ -97,7 +97,7 @@ struct HTMLWriterTests {
         #expect(!html.contains("\u{0}"))
     }
 
-    @Test func idempotencyReportShowsOperationsAndExchanges() {
+    @Test func idempotencyReportShowsOperationsAndExchanges() throws {
         let html = ReportWriter.write(ReportFixtures.idempotency(), as: .html)
         #expect(html.contains("<section id=\"operations\">"))
         #expect(html.contains("<td><code>POST /accounts/{id}/deposits</code></td><td><span class=\"cl-at_least_once\">at least once</span></td>"))
@@ -112,6 +112,17 @@ struct HTMLWriterTests {
         #expect(!html.contains("id=\"clients\""))
         #expect(!html.contains("href=\"#clients\""))
         #expect(!Self.html.contains("id=\"operations\""))
+        // Replay's own counts in the header, none of the retry check's.
+        #expect(html.contains("<dt>operations</dt><dd>1 idempotent, 0 deduplicated by key, 1 at-least-once, 1 inconclusive</dd>"))
+        #expect(html.contains(
+            "<ul class=\"stats\"><li><b>3</b> operations</li><li><b>12</b> replayed requests sent</li><li><b>9</b> probe reads</li>"
+                + "<li><b>18</b> replies received</li><li><b>2</b> replies dropped on purpose (SR-05)</li><li><b>1</b> unanswered</li>"
+                + "<li><b>40</b> events</li></ul>"))
+        let start = try #require(html.range(of: "<header>")).upperBound
+        let end = try #require(html.range(of: "</header>")).lowerBound
+        for retryWords in ["retried", "logical request", "client", "injected fault", "attempt", "connection"] {
+            #expect(!html[start..<end].contains(retryWords), "the header says '\(retryWords)'")
+        }
     }
 
     @Test func noRequestsNoTimeline() {

@@ -207,7 +207,7 @@ enum ReportFixtures {
 
         return Report(
             check: "retries", inputs: ["run/events.jsonl", "run/events-2.jsonl"], origin: 8_123_456_789_012_345,
-            seeds: [42], summary: summary, rules: rules, findings: findings,
+            seeds: [42], counts: .retries(summary), rules: rules, findings: findings,
             clients: [paymentsClient, workerClient],
             notes: ["--rules excluded CR-13", "CR-10 limit raised to 5 attempts (--max-attempts 5)"],
             timeline: .init(requests: requests, faults: faults, endNs: endNs))
@@ -269,14 +269,21 @@ enum ReportFixtures {
             .init(step: "SR-01 #3", request: "POST /accounts/1/deposits HTTP/1.1\nIdempotency-Key: k-1\n\n{\"amount\":10}",
                   reply: "no reply within 5s"),
         ]
-        var summary = Report.Summary()
+        var summary = Report.IdempotencySummary()
         summary.events = 40
-        summary.connections = 9
-        summary.attempts = 12
-        summary.logicalRequests = 3
+        summary.operationsRecorded = 4
+        summary.operations = 3
+        summary.operationsByClassification.atLeastOnce = 1
+        summary.operationsByClassification.idempotent = 1
+        summary.operationsByClassification.inconclusive = 1
+        summary.requestsSent = 12
+        summary.probeRequests = 9
+        summary.repliesReceived = 18
+        summary.repliesDropped = 2
+        summary.unanswered = 1
         summary.findingsBySeverity = ["CRIT": 1]
         var report = Report(
-            check: "idempotency", inputs: ["run/events.jsonl"], origin: 5, seeds: [7], summary: summary,
+            check: "idempotency", inputs: ["run/events.jsonl"], origin: 5, seeds: [7], counts: .idempotency(summary),
             rules: [
                 .init(id: "SR-01", name: "DUP_CHANGES_STATE", severity: .critical, status: .failed, operation: deposit,
                       evidence: "3 sequential duplicates with one key, balance probed"),

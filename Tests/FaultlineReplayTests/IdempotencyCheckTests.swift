@@ -58,6 +58,24 @@ struct IdempotencyCheckTests {
         #expect(sr01.severity == .critical)
         #expect(sr01.exchanges?.count == 3)
         #expect(sr01.message.contains("3 effects"))
+
+        // The summary counts what replay did, as the service saw it (after the 2 recorded
+        // requests). The keyed deposit: SR-01 3, SR-03 2, SR-04 5, SR-05 2 requests, each
+        // experiment probed before and after (SR-01, SR-03 and SR-05 also between): 11
+        // probe reads. The unkeyed read: SR-01 3 and SR-05 2 requests, 6 probe reads.
+        let summary = try #require(report.counts.idempotency, "\(report.counts)")
+        #expect(summary.requestsSent == 12 + 5)
+        #expect(summary.probeRequests == 11 + 6)
+        #expect(service.received == 2 + summary.requestsSent + summary.probeRequests)
+        // SR-05 drops one reply per operation on purpose; every other request is answered.
+        #expect(summary.repliesDropped == 2)
+        #expect(summary.unanswered == 0)
+        #expect(summary.repliesReceived == summary.requestsSent + summary.probeRequests - 2)
+        #expect(summary.operations == 2 && summary.operationsRecorded == 2)
+        #expect(summary.operationsByClassification.atLeastOnce == 1 && summary.operationsByClassification.idempotent == 1)
+        #expect(summary.operationsByClassification.deduplicatedByKey == 0 && summary.operationsByClassification.inconclusive == 0)
+        #expect(summary.findingsBySeverity == Dictionary(grouping: report.findings, by: \.severity.rawValue).mapValues(\.count))
+        #expect(report.notes.contains { $0.contains("17 request(s) and 17 probe read(s), each on a new connection; 32 replies received, 2 dropped on purpose") })
     }
 
     /// A safe GET whose reply carries a clock (an uptime that moves by whatever time
@@ -172,10 +190,13 @@ struct IdempotencyCheckTests {
         options.dryRun = true
         options.probes = ["GET /accounts/1"]
         let printed = PrintedLines()
-        _ = try await IdempotencyCheck(
+        let report = try await IdempotencyCheck(
             options: options, recorded: try RecordedRequests.load(path: log), inputs: [log], plan: { printed.append($0) }
         ).run()
         #expect(service.received == before)
+        let summary = try #require(report.counts.idempotency)
+        #expect(summary.requestsSent == 0 && summary.probeRequests == 0 && summary.repliesReceived == 0 && summary.repliesDropped == 0)
+        #expect(summary.operations == 1 && summary.operationsByClassification.inconclusive == 1)
         let lines = printed.lines
         #expect(lines.contains { $0.hasPrefix("# SR-01 #1") && $0.contains("POST /accounts/1/deposits HTTP/1.1") })
         #expect(lines.contains { $0.hasPrefix("# SR-04 conn 5/5") })
@@ -260,6 +281,13 @@ extension IdempotencyCheckTests {
         #expect(Self.verdict(report, Self.get)?.classification == .inconclusive)
         #expect(Self.verdict(report, Self.post)?.reason.contains("not replayed") == true)
         #expect(report.rules.filter { $0.operation == Self.post }.allSatisfy { $0.status == .notEnoughEvidence })
+        // GET's SR-01 got 3 answers; SR-05's first attempt the 4th, which replay's proxy
+        // dropped on purpose; its retry none. The deposit sent nothing.
+        let summary = try #require(report.counts.idempotency)
+        #expect(summary.requestsSent == 5 && summary.probeRequests == 0, "\(summary)")
+        #expect(summary.repliesReceived == 3 && summary.repliesDropped == 1 && summary.unanswered == 1, "\(summary)")
+        #expect(answered.withLock { $0 } == 5)
+        #expect(summary.operations == 2 && summary.operationsByClassification.inconclusive == 2)
     }
 }
 

@@ -10,8 +10,9 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct RedisIdempotencyTests {
     /// Records `commands` through a proxy in front of a new redis-server, then replays
-    /// them against it with `probes`.
-    static func check(_ commands: [[UInt8]], probes: [String]) async throws -> (report: CheckReport, operations: [String]) {
+    /// them against it with `probes`. `processed` is how many commands redis-server says
+    /// it ran during the replay (its `total_commands_processed`).
+    static func check(_ commands: [[UInt8]], probes: [String]) async throws -> (report: CheckReport, operations: [String], processed: Int) {
         let redis = try await RedisServer.start()
         defer { redis.stop() }
         let log = try await RecordedLog.record(upstreamPort: redis.port, framing: .resp, requests: commands, isComplete: RESPTestMessage.isComplete)
@@ -20,12 +21,27 @@ struct RedisIdempotencyTests {
         var options = IdempotencyCheckOptions(target: ReplayTarget(address: HostPort(host: "127.0.0.1", port: redis.port)))
         options.timeout = .seconds(60)  // a guard against hangs only: a loaded machine may answer slowly
         options.probes = probes
+        let before = try await Self.commandsProcessed(port: redis.port)
         let report = try await IdempotencyCheck(options: options, recorded: recorded, inputs: [log]).run()
-        return (report, recorded.requests.map(\.operation))
+        // The second INFO counts the first.
+        let processed = try await Self.commandsProcessed(port: redis.port) - before - 1
+        return (report, recorded.requests.map(\.operation), processed)
+    }
+
+    /// redis-server's `total_commands_processed`, from `INFO stats` (which it counts once done).
+    static func commandsProcessed(port: Int) async throws -> Int {
+        let reply = try await SocketClient.call(port: port, request: RESPTestMessage.command("INFO", "stats"), isComplete: RESPTestMessage.isComplete)
+        guard case .reply(let text) = reply else { throw UnexpectedReply(reply: reply) }
+        let line = try #require(text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("total_commands_processed:") })
+        return try #require(Int(line.dropFirst("total_commands_processed:".count)))
+    }
+
+    struct UnexpectedReply: Error {
+        var reply: SocketClient.Reply
     }
 
     @Test func incrIsAtLeastOnceAndSetIsIdempotent() async throws {
-        let (report, operations) = try await Self.check(
+        let (report, operations, processed) = try await Self.check(
             [
                 RESPTestMessage.command("INCR", "visits"),
                 RESPTestMessage.command("SET", "owner", "alice"),
@@ -48,6 +64,23 @@ struct RedisIdempotencyTests {
         #expect(incr.first { $0.id == "SR-04" }?.status == .notApplicable)
         #expect(incr.first { $0.id == "SR-01" }?.severity == .high)
         #expect(report.hasViolations)
+
+        // The summary counts what replay did, as redis-server saw it. Per operation:
+        // SR-01 sends 3 and SR-05 2 (its first reply dropped by replay's proxy), each read
+        // with the 3 probes before, between and after (6 readings of 3).
+        let summary = try #require(report.counts.idempotency, "\(report.counts)")
+        #expect(summary.operations == 4 && summary.operationsRecorded == 4)
+        #expect(summary.requestsSent == 4 * 5)
+        #expect(summary.probeRequests == 4 * 6 * 3)
+        #expect(summary.requestsSent + summary.probeRequests == processed)
+        #expect(summary.repliesDropped == 4)
+        #expect(summary.unanswered == 0)
+        #expect(summary.repliesReceived == processed - 4)
+        var classes = CheckReport.IdempotencySummary.Classifications()
+        classes.atLeastOnce = 1
+        classes.idempotent = 3
+        #expect(summary.operationsByClassification == classes)
+        #expect(summary.findingsBySeverity == ["CRIT": 1, "HIGH": 1])  // SR-05, SR-01 (unkeyed)
     }
 
     /// One probe for every operation (as a run file gives it): `GET counter` never moves
@@ -55,7 +88,7 @@ struct RedisIdempotencyTests {
     /// win: LPUSH is at least once. HSET and SADD of what is already there answer 0 each
     /// time and change nothing: idempotent.
     @Test func aProbeThatReadsOtherStateDoesNotHideCountingReplies() async throws {
-        let (report, _) = try await Self.check(
+        let (report, _, _) = try await Self.check(
             [
                 RESPTestMessage.command("LPUSH", "jobs", "job-1"),
                 RESPTestMessage.command("HSET", "user", "name", "alice"),

@@ -35,7 +35,6 @@ package enum HTMLReportWriter {
     // MARK: - Sections
 
     private static func summary(_ report: CheckReport, verdict: String, into out: inout String) {
-        let s = report.summary
         out += "<header>\n<h1>faultline check \(Self.esc(report.check))</h1>\n"
         out += "<p class=\"verdict \(report.hasViolations ? "bad" : "good")\">\(Self.esc(verdict))</p>\n"
         out += "<dl class=\"meta\">"
@@ -43,19 +42,28 @@ package enum HTMLReportWriter {
         out += report.inputs.isEmpty ? "(none)" : report.inputs.map { "<code>\(Self.esc($0))</code>" }.joined(separator: " ")
         out += "</dd><dt>\(report.seeds.count > 1 ? "seeds" : "seed")</dt><dd>"
         out += report.seeds.isEmpty ? "unknown" : report.seeds.map(String.init).joined(separator: ", ")
-        out += "</dd><dt>findings</dt><dd>\(Self.esc(ReportText.severityCounts(s.findingsBySeverity)))</dd></dl>\n"
+        out += "</dd>"
+        if case .idempotency(let s) = report.counts {
+            out += "<dt>operations</dt><dd>\(Self.esc(ReportText.classificationCounts(s.operationsByClassification)))</dd>"
+        }
+        out += "<dt>findings</dt><dd>\(Self.esc(ReportText.severityCounts(report.counts.findingsBySeverity)))</dd></dl>\n"
         out += "<ul class=\"stats\">"
-        let stats: [(Int, String, String)] = report.operations != nil
-            ? [
-                // check idempotency: the summary counts what replay sent, per operation.
-                (s.logicalRequests, "operation", "operations"), (s.attempts, "request sent", "requests sent"),
-                (s.connections, "connection", "connections"), (s.events, "event", "events"),
-            ]
-            : [
+        let stats: [(Int, String, String)]
+        switch report.counts {
+        case .retries(let s):
+            stats = [
                 (s.logicalRequests, "logical request", "logical requests"), (s.retried, "retried", "retried"),
                 (s.attempts, "attempt", "attempts"), (s.clients, "client", "clients"), (s.connections, "connection", "connections"),
                 (s.faults, "injected fault", "injected faults"), (s.events, "event", "events"),
             ]
+        case .idempotency(let s):
+            stats = [
+                (s.operations, "operation", "operations"), (s.requestsSent, "replayed request sent", "replayed requests sent"),
+                (s.probeRequests, "probe read", "probe reads"), (s.repliesReceived, "reply received", "replies received"),
+                (s.repliesDropped, "reply dropped on purpose (SR-05)", "replies dropped on purpose (SR-05)"),
+                (s.unanswered, "unanswered", "unanswered"), (s.events, "event", "events"),
+            ]
+        }
         for (value, singular, plural) in stats {
             out += "<li><b>\(ReportText.grouped(value))</b> \(value == 1 ? singular : plural)</li>"
         }

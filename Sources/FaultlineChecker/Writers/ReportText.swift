@@ -100,6 +100,13 @@ enum ReportText {
     }
 
     /// The findings counts from the summary, most severe first: `1 CRIT, 2 HIGH`, or `none`.
+    /// `check idempotency`'s operations by classification, every class named:
+    /// `1 idempotent, 0 deduplicated by key, 1 at-least-once, 1 inconclusive`.
+    static func classificationCounts(_ counts: CheckReport.IdempotencySummary.Classifications) -> String {
+        "\(counts.idempotent) idempotent, \(counts.deduplicatedByKey) deduplicated by key, "
+            + "\(counts.atLeastOnce) at-least-once, \(counts.inconclusive) inconclusive"
+    }
+
     static func severityCounts(_ counts: [String: Int]) -> String {
         var parts: [String] = []
         for severity in Severity.allCases.reversed() {

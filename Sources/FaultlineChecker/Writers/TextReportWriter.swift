@@ -42,25 +42,25 @@ package enum TextReportWriter {
     // MARK: - Sections
 
     private static func header(_ report: CheckReport, into lines: inout [String]) {
-        let s = report.summary
         lines.append("faultline check \(report.check)")
         var rows: [[String]] = []
         rows.append(["inputs:", report.inputs.isEmpty ? "(none)" : report.inputs.joined(separator: ", ")])
         rows.append([report.seeds.count > 1 ? "seeds:" : "seed:",
                      report.seeds.isEmpty ? "unknown" : report.seeds.map(String.init).joined(separator: ", ")])
-        if report.operations != nil {
-            // check idempotency: the summary counts what replay sent, per operation.
-            rows.append(["read:", ReportText.count(s.events, "event")])
-            rows.append(["replayed:", "\(ReportText.count(s.attempts, "request")) for \(ReportText.count(s.logicalRequests, "operation")) "
-                + "over \(ReportText.count(s.connections, "connection"))"])
-        } else {
+        switch report.counts {
+        case .retries(let s):
             rows.append(["read:", "\(ReportText.count(s.events, "event")), \(ReportText.count(s.connections, "connection")), "
                 + "\(ReportText.count(s.faults, "injected fault"))"])
             rows.append(["requests:", "\(ReportText.count(s.attempts, "attempt")) in "
                 + "\(ReportText.count(s.logicalRequests, "logical request")) (\(s.retried) retried) "
                 + "from \(ReportText.count(s.clients, "client"))"])
+        case .idempotency(let s):
+            rows.append(["read:", "\(ReportText.count(s.events, "event")), \(ReportText.count(s.operationsRecorded, "operation")) recorded"])
+            rows.append(["operations:", "\(s.operations) (\(ReportText.classificationCounts(s.operationsByClassification)))"])
+            rows.append(["sent:", "\(ReportText.count(s.requestsSent, "replayed request")), \(ReportText.count(s.probeRequests, "probe read"))"])
+            rows.append(["replies:", "\(s.repliesReceived) received, \(s.repliesDropped) dropped on purpose (SR-05), \(s.unanswered) unanswered"])
         }
-        rows.append(["findings:", ReportText.severityCounts(s.findingsBySeverity)])
+        rows.append(["findings:", ReportText.severityCounts(report.counts.findingsBySeverity)])
         lines.append(contentsOf: ReportText.table(rows))
     }
 
