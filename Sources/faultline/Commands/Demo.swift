@@ -141,11 +141,12 @@ struct Demo: AsyncParsableCommand {
         Output.line("   ledger service on \(upstream); proxy on \(proxy.address), profile reply-lost, seed 1, --framing line")
         Output.line("   the client gives each call one second, then retries once on a new connection")
 
+        // Named in words: the event log numbers the same attempts 0 and 1.
         var answers: [String?] = []
-        for attempt in 1...2 {
+        for attempt in ["the first attempt: ", "the retry:         "] {
             let answer = try await DemoCall.line("deposit 10", to: bound, deadline: Self.deadline, group: group)
             answers.append(answer)
-            Output.line("   attempt \(attempt): deposit 10  ->  " + (answer ?? "no answer in time: the outcome is unknown"))
+            Output.line("   \(attempt)deposit 10  ->  " + (answer ?? "no answer in time: the outcome is unknown"))
             if answer != nil { break }
         }
         try await proxy.stop(grace: .seconds(1))
