@@ -9,7 +9,7 @@ struct PassthroughTests {
     /// 64 MiB each way at once: what each end receives hashes to what the other sent.
     @Test func sixtyFourMebibytesEachWayAreByteExact() async throws {
         let size = 64 * 1024 * 1024
-        let (serverDigests, digests) = AsyncStream<(sent: [UInt8], received: [UInt8])>.makeStream()
+        let serverDigests = ServerReports<(sent: [UInt8], received: [UInt8])>()
         let serverProcess = try await TestServer.start { connection in
             try await connection.executeThenClose { inbound, outbound in
                 try await withThrowingTaskGroup(of: [UInt8].self) { group in
@@ -24,13 +24,12 @@ struct PassthroughTests {
                     let sent = try await group.next()!
                     // Returning closes the channel; first let the pending writes out.
                     try await connection.channel.closeFuture.get()
-                    digests.yield((sent, digest.digest))
+                    serverDigests.send((sent, digest.digest))
                 }
             }
         }
         let events = MemoryEventSink()
-        var iterator = serverDigests.makeAsyncIterator()
-        let (clientSent, clientReceived, clientCount, serverDigest) = try await withProxy(upstreamPort: serverProcess.port, events: events) { _, port in
+        let (clientSent, clientReceived, clientCount, server) = try await withProxy(upstreamPort: serverProcess.port, events: events) { _, port in
             let client = try await TestClient.connect(port: port)
             let (sent, received, count) = try await client.executeThenClose { inbound, outbound in
                 try await withThrowingTaskGroup(of: [UInt8].self) { group in
@@ -52,9 +51,8 @@ struct PassthroughTests {
             // to a slow server (the server's own FIN, which ends the client's reading,
             // does not wait for them); the proxy stops, with its grace, only once the
             // server has read everything.
-            return (sent, received, count, await iterator.next())
+            return (sent, received, count, try await serverDigests.next(within: .seconds(150)))
         }
-        let server = try #require(serverDigest)
         await serverProcess.stop()
         #expect(clientCount == size)
         #expect(clientReceived == server.sent)
