@@ -19,6 +19,12 @@ struct MessageFaultCommandTests {
         let proxy = try FaultlineBinary.start([
             "proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(server.port)",
             "--profile", "duplicate-delivery", "--framing", "http", "--seed", "11", "--log", log,
+            // The stop below comes once the server has executed the copy, with its reply
+            // maybe not yet back: shutdown waits for it, but only for the grace (5 s by
+            // default, which a server handler held back on a loaded machine can outlast,
+            // and the copy would be cut off without its reply). A long grace costs nothing:
+            // shutdown ends as soon as the copy's reply is recorded.
+            "--grace", "30s",
         ])
         let port = try #require(await proxy.listeningPort())
         let request = HTTPTestMessage.request("POST", "/orders", id: "cli-order", key: "cli-key", body: "{\"qty\":2}")
