@@ -1,3 +1,5 @@
+import FaultlineCore
+
 /// A fixed-size uniform sample of a stream (Vitter's algorithm R), so the checker keeps
 /// at most `capacity` gaps per client and attempt index however long the log is.
 ///
@@ -21,24 +23,6 @@ struct Reservoir: Sendable {
             let slot = Int(random.next() % UInt64(self.seen))
             if slot < self.capacity { self.samples[slot] = value }
         }
-    }
-}
-
-/// A small seeded generator (Steele, Lea & Flood's SplitMix64), as in
-/// swift-argument-parser's `roll` example: never a global generator.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        self.state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

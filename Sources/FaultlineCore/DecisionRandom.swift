@@ -54,7 +54,7 @@ package struct DecisionRandom: RandomNumberGenerator, Sendable, Equatable {
 
     package mutating func next() -> UInt64 {
         self.state &+= 0x9E37_79B9_7F4A_7C15
-        return Self.mix(self.state)
+        return SplitMix64.mix(self.state)
     }
 
     /// A uniform draw in [0, 1): 53 random bits, as `Double` holds.
@@ -70,6 +70,27 @@ package struct DecisionRandom: RandomNumberGenerator, Sendable, Equatable {
     }
 
     private static func mix(_ value: UInt64) -> UInt64 {
+        SplitMix64.mix(value)
+    }
+}
+
+/// SplitMix64 (Steele, Lea and Flood, 2014): a seeded generator for everything that
+/// needs a reproducible stream from one number (the checker's reservoir sampling, the
+/// fuzz cases' splits, the tests' patterns and jitter). Never a global generator.
+package struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    package init(seed: UInt64) {
+        self.state = seed
+    }
+
+    package mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        return Self.mix(self.state)
+    }
+
+    /// The finaliser: nearby inputs give unrelated outputs.
+    package static func mix(_ value: UInt64) -> UInt64 {
         let x = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
         let y = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
         return y ^ (y >> 31)

@@ -45,7 +45,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
 
     /// Cuts `bytes` as a socket might: many tiny reads, some large ones.
     static func chunks(of bytes: ArraySlice<UInt8>, seed: UInt8) -> [ByteBuffer] {
-        var random = FuzzRandom(seed: UInt64(seed))
+        var random = SplitMix64(seed: UInt64(seed))
         var chunks: [ByteBuffer] = []
         var rest = bytes[...]
         let largest = [3, 64, 4096][Int(seed) % 3]

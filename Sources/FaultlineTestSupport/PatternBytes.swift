@@ -1,16 +1,17 @@
+import FaultlineCore
 import Crypto
 import NIOCore
 
 /// A reproducible stream of pseudo-random bytes, produced in chunks, with the SHA-256 of
 /// everything produced so far. Two streams with the same seed are equal.
 package struct PatternBytes {
-    private var state: UInt64
+    private var random: SplitMix64
     private var hasher = SHA256()
     package private(set) var produced = 0
     package let total: Int
 
     package init(seed: UInt64, total: Int) {
-        self.state = seed
+        self.random = SplitMix64(seed: seed)
         self.total = total
     }
 
@@ -24,11 +25,7 @@ package struct PatternBytes {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: words * 8) { raw in
             let pointer = raw.bindMemory(to: UInt64.self)
             for index in 0..<words {
-                self.state &+= 0x9E37_79B9_7F4A_7C15
-                var z = self.state
-                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                pointer[index] = z ^ (z >> 31)
+                pointer[index] = self.random.next()
             }
             return count
         }

@@ -56,26 +56,9 @@ func frame(_ framer: inout some MessageFramer, chunks: [ByteBuffer], end: Bool =
     return run
 }
 
-/// A seeded generator (SplitMix64) so every property run can be replayed from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        self.state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 extension ByteBuffer {
     /// Cuts the buffer at random points: many tiny pieces, some large ones.
-    func randomChunks(using random: inout SeededRandom) -> [ByteBuffer] {
+    func randomChunks(using random: inout SplitMix64) -> [ByteBuffer] {
         var rest = self
         var chunks: [ByteBuffer] = []
         while rest.readableBytes > 0 {

@@ -24,7 +24,7 @@ struct HTTPFramerTests {
 
     /// One random exchange: a request and the response to it, each as written.
     static func randomExchange(
-        using random: inout SeededRandom,
+        using random: inout SplitMix64,
         last: Bool
     ) -> (request: ByteBuffer, response: ByteBuffer, method: String, status: Int) {
         let methods = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]
@@ -62,12 +62,12 @@ struct HTTPFramerTests {
         return (ByteBuffer(string: request), ByteBuffer(string: response), method, status)
     }
 
-    static func randomBody(using random: inout SeededRandom) -> String {
+    static func randomBody(using random: inout SplitMix64) -> String {
         let count = Int.random(in: 0...300, using: &random)
         return String((0..<count).map { _ in "abcdefgh\r\n0123:;".randomElement(using: &random)! })
     }
 
-    static func chunked(_ body: String, using random: inout SeededRandom) -> String {
+    static func chunked(_ body: String, using random: inout SplitMix64) -> String {
         var rest = Substring(body)
         var out = ""
         while !rest.isEmpty {
@@ -86,7 +86,7 @@ struct HTTPFramerTests {
     /// framers find exactly the messages written, with their methods and statuses.
     @Test(arguments: 0..<60)
     func randomExchangesAnySplitKeepBoundaries(seed: Int) {
-        var random = SeededRandom(seed: UInt64(seed))
+        var random = SplitMix64(seed: UInt64(seed))
         let count = Int.random(in: 1...8, using: &random)
         var exchanges: [(request: ByteBuffer, response: ByteBuffer, method: String, status: Int)] = []
         for index in 0..<count { exchanges.append(Self.randomExchange(using: &random, last: index == count - 1)) }
@@ -228,7 +228,7 @@ struct HTTPFramerTests {
 
     @Test func aResponseWithoutLengthIsReadUntilTheConnectionCloses() {
         let response = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of this\r\n\r\nuntil close"
-        var random = SeededRandom(seed: 1)
+        var random = SplitMix64(seed: 1)
         let run = frameHTTP(requests: [buffer("GET / HTTP/1.0\r\n\r\n")], responses: ByteBuffer(string: response).randomChunks(using: &random))
         #expect(run.responses.lengths == [response.utf8.count])
         #expect(run.responses.fallback == nil)

@@ -34,7 +34,7 @@ struct LengthFramerTests {
     /// Every width, byte order and self-counting choice, random payloads, random splits.
     @Test(arguments: prefixes)
     func randomMessagesAnySplitKeepBoundaries(prefix: LengthPrefix) {
-        var random = SeededRandom(seed: UInt64(prefix.width * 10 + (prefix.includesPrefix ? 1 : 0)))
+        var random = SplitMix64(seed: UInt64(prefix.width * 10 + (prefix.includesPrefix ? 1 : 0)))
         for _ in 0..<10 {
             var messages: [ByteBuffer] = []
             for _ in 0..<Int.random(in: 1...20, using: &random) {

@@ -8,7 +8,7 @@ struct LineFramerTests {
     /// Random lines, random split points: boundaries found are the boundaries written.
     @Test(arguments: 0..<40)
     func randomLinesAnySplitKeepBoundaries(seed: Int) {
-        var random = SeededRandom(seed: UInt64(seed))
+        var random = SplitMix64(seed: UInt64(seed))
         var messages: [ByteBuffer] = []
         for _ in 0..<Int.random(in: 1...30, using: &random) {
             var line = ByteBuffer()
@@ -48,7 +48,7 @@ struct LineFramerTests {
     @Test func aLineOverTheLimitFallsBackWithEveryByteForwarded() {
         var framer = LineFramer(role: .request, limits: FramingLimits(maxMessageBytes: 16))
         let input = buffer("short\n", String(repeating: "a", count: 40), "\nafter\n")
-        var random = SeededRandom(seed: 7)
+        var random = SplitMix64(seed: 7)
         let run = frame(&framer, chunks: input.randomChunks(using: &random))
         #expect(run.messages.count == 1)
         #expect(run.fallback?.contains("16-byte message limit") == true)

@@ -78,7 +78,7 @@ struct MalformedInputTests {
     func fallsBackWithAReasonAndForwardsEveryByte(name: String, which: Which, text: String) {
         let input = buffer(text, "\r\ntrailing bytes after the garbage\r\n")
         for seed in 0..<5 {
-            var random = SeededRandom(seed: UInt64(seed))
+            var random = SplitMix64(seed: UInt64(seed))
             var framer = Self.framer(which)
             let run = frame(&framer, chunks: seed == 0 ? [input] : input.randomChunks(using: &random), end: false)
             #expect(run.fallback != nil, "\(name): no fallback")
@@ -99,7 +99,7 @@ struct MalformedInputTests {
     /// Random bytes, random splits, every framer: no crash, and every byte comes out.
     @Test(arguments: 0..<30)
     func randomBytesNeverCrashAndAreAllForwarded(seed: Int) {
-        var random = SeededRandom(seed: UInt64(seed) + 500)
+        var random = SplitMix64(seed: UInt64(seed) + 500)
         var input = ByteBuffer()
         for _ in 0..<Int.random(in: 0...3000, using: &random) {
             input.writeInteger(Bool.random(using: &random) ? UInt8.random(in: 0...255, using: &random) : Array("*$:+\r\n0123GET HTTP/1.1".utf8).randomElement(using: &random)!)

@@ -8,7 +8,7 @@ struct RESPFramerTests {
     // MARK: Property
 
     /// A random RESP2/RESP3 value, nested up to `depth`.
-    static func randomValue(depth: Int, using random: inout SeededRandom) -> String {
+    static func randomValue(depth: Int, using random: inout SplitMix64) -> String {
         let scalarKinds = 14
         let kind = Int.random(in: 0..<(depth > 0 ? scalarKinds + 7 : scalarKinds), using: &random)
         func word() -> String {
@@ -47,7 +47,7 @@ struct RESPFramerTests {
         }
     }
 
-    static func randomCommand(using random: inout SeededRandom) -> (text: String, name: String) {
+    static func randomCommand(using random: inout SplitMix64) -> (text: String, name: String) {
         let name = ["set", "GET", "incr", "HSET", "ping", "Del"].randomElement(using: &random)!
         if Int.random(in: 0...3, using: &random) == 0 {
             return ("\(name) key\(random.next() % 10) value\r\n", name.uppercased())
@@ -59,7 +59,7 @@ struct RESPFramerTests {
     /// Random replies of every RESP3 type, nested, split at random points.
     @Test(arguments: 0..<60)
     func randomRepliesAnySplitKeepBoundaries(seed: Int) {
-        var random = SeededRandom(seed: UInt64(seed))
+        var random = SplitMix64(seed: UInt64(seed))
         let values = (0..<Int.random(in: 1...10, using: &random)).map { _ in ByteBuffer(string: Self.randomValue(depth: 3, using: &random)) }
         let input = concatenated(values)
         var framer = RESPFramer(role: .response)
@@ -72,7 +72,7 @@ struct RESPFramerTests {
     /// Pipelined commands, inline and multibulk, split at random points.
     @Test(arguments: 0..<30)
     func randomCommandsAnySplitKeepBoundariesAndNames(seed: Int) {
-        var random = SeededRandom(seed: UInt64(seed) + 1000)
+        var random = SplitMix64(seed: UInt64(seed) + 1000)
         let commands = (0..<Int.random(in: 1...12, using: &random)).map { _ in Self.randomCommand(using: &random) }
         let input = ByteBuffer(string: commands.map(\.text).joined())
         var framer = RESPFramer(role: .request)
