@@ -62,6 +62,8 @@ package enum RequestOperation {
 
     /// RESP commands whose repetition changes nothing more (the rest of the known
     /// commands are not idempotent; unknown commands count as not idempotent).
+    /// MULTI, EXEC and DISCARD only mark a transaction: the commands queued inside it
+    /// are judged as themselves (a retried transaction re-sends each of them).
     static let idempotentCommands: Set<String> = [
         "GET", "SET", "MGET", "MSET", "DEL", "UNLINK", "EXISTS", "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST",
         "TTL", "PTTL", "TYPE", "KEYS", "SCAN", "HSET", "HMSET", "HGET", "HMGET", "HGETALL", "HDEL", "HEXISTS", "HKEYS",
@@ -70,7 +72,7 @@ package enum RequestOperation {
         "SELECT", "AUTH", "HELLO", "CLIENT", "COMMAND", "CONFIG", "TIME", "SETNX", "MSETNX", "GETEX", "EVALSHA_RO", "EVAL_RO",
         "PFCOUNT", "GEOPOS", "GEODIST", "BITCOUNT", "GETBIT", "SETBIT", "WATCH", "UNWATCH", "QUIT", "RESET", "SUBSCRIBE",
         "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "XRANGE", "XREVRANGE", "XLEN", "XREAD", "SINTER", "SUNION", "SDIFF",
-        "COPY", "RENAME", "PFADD",
+        "COPY", "RENAME", "PFADD", "MULTI", "EXEC", "DISCARD",
     ]
 
     /// Classifies an operation: a `--rules` tag first, then the protocol's semantics.

@@ -1,3 +1,4 @@
+import FaultlineCore
 import Foundation
 
 /// What the checker infers about a client's backoff from its gap samples (docs/checker.md).
@@ -27,6 +28,11 @@ extension RetryChecker {
             return profile
         }
         if profile.envelope.allSatisfy({ $0.m < minGapNs }) {
+            // Only first retries seen: urllib3 retries once at once, then backs off.
+            guard profile.envelope.contains(where: { $0.index >= 2 }) else {
+                profile.note = "first retries immediate (as urllib3 does); too few later retries to say more"
+                return profile
+            }
             profile.kind = "immediate"
             profile.initial = profile.envelope[0].t
             profile.growth = 1
@@ -116,7 +122,7 @@ extension RetryChecker {
                 notes.append("jitter CV \(String(format: "%.2f", cv)), smallest normalised gap \(String(format: "%.2f", low)): no standard shape")
             }
         } else {
-            notes.append("jitter unknown: \(normalised.count) measurable gaps (needs 20)")
+            notes.append("jitter unknown: \(counted(normalised.count, "gap")) before attempts whose delays are \(RetryChecker.seconds(minGapNs)) or more (needs 20)")
         }
         behaviour.note = notes.isEmpty ? nil : notes.joined(separator: "; ")
         return behaviour

@@ -12,7 +12,7 @@ extension RetryChecker {
         var deferredRows: [(Int, String)] = []
 
         // Per-client rules.
-        var cr06 = (judged: 0, immediate: 0, unmeasured: 0, clients: 0)
+        var cr06 = (judged: 0, immediate: 0, unmeasured: 0, clients: 0, undecided: 0)
         var cr07 = (clients: 0, judged: 0, best: 0)
         var cr08 = (judged: 0, best: 0, bestIndex: 1, passed: 0)
         var cr09 = (gaps: 0, longest: 0.0)
@@ -61,7 +61,16 @@ extension RetryChecker {
             let bursts = aggregate.immediateRequests.filter { $0.indices.filter(immediateIndices.contains).count >= 2 }
             let share = judged > 0 ? Double(immediate) / Double(judged + unmeasured) : 0
             let beyondFirst = immediateIndices.contains { $0 >= 2 }
-            if self.settings.isEnabled("CR-06"), beyondFirst, !bursts.isEmpty || share >= minShare {
+            let flagged = beyondFirst && (!bursts.isEmpty || share >= minShare)
+            // Immediate retries beyond the first at an attempt number with fewer than 3
+            // retries: too few to call the client's median there, so neither flagged
+            // nor passed.
+            if !flagged, aggregate.immediate.contains(where: { index, count in
+                index >= 2 && count > 0 && aggregate.judged[index, default: 0] + aggregate.unmeasured[index, default: 0] < 3
+            }) {
+                cr06.undecided += 1
+            }
+            if self.settings.isEnabled("CR-06"), flagged {
                 cr06.clients += 1
                 let first = bursts.first ?? sample
                 finding(
@@ -196,11 +205,13 @@ extension RetryChecker {
         verdict("CR-04", samples: s("CR-04"), applicable: s("CR-04") > 0, evidence: "\(s("CR-04")) keyed logical requests")
         // Retries whose gaps could not be measured are no evidence either way: with
         // nothing judged the samples are 0, so not enough evidence, never passed.
-        verdict("CR-06", samples: cr06.judged, applicable: self.summary.retried > 0,
+        verdict("CR-06", samples: cr06.undecided > 0 && cr06.clients == 0 ? 0 : cr06.judged, applicable: self.summary.retried > 0,
             evidence: "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs)))"
                 + (cr06.unmeasured > 0 ? ", and \(cr06.unmeasured) whose gap is unknown (sent \(Self.seconds(self.minGapNs)) or more after an attempt whose failure's time the log does not give), counted as not immediate" : "")
-                + "; flagged when a client's median gap is immediate beyond its first retry and a request has ≥ 2 immediate retries or ≥ \(Int(minShare * 100)) % of its retries are immediate (a single immediate first retry, as urllib3 and Go's transparent retry do, is allowed)",
-            short: "\(self.summary.retried) retried logical requests, but no delay between their attempts could be measured")
+                + "; flagged when a client's median gap is immediate beyond its first retry (at an attempt number with ≥ 3 retries) and a request has ≥ 2 immediate retries or ≥ \(Int(minShare * 100)) % of its retries are immediate (a single immediate first retry, as urllib3 and Go's transparent retry do, is allowed)",
+            short: cr06.undecided > 0
+                ? "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs))), some beyond the first retry, but at attempt numbers with fewer than 3 retries: too few to judge a client's median gap there"
+                : "\(self.summary.retried) retried logical requests, but no delay between their attempts could be measured")
         verdict("CR-07", samples: cr07.clients > 0 ? cr07.best : 0, minimum: minLong, applicable: self.summary.retried > 0,
             evidence: "\(cr07.judged) logical requests with ≥ 3 retries over \(cr07.clients) client(s); growth must be ≥ ×\(minGrowth)",
             short: cr07.best >= minLong
@@ -209,8 +220,8 @@ extension RetryChecker {
         verdict("CR-08", samples: cr08.judged > 0 ? cr08.best : 0, minimum: minJitterSamples, applicable: self.summary.retried > 0,
             evidence: "\(cr08.judged) gaps judged, counting only attempt numbers with ≥ \(minJitterSamples) gaps before them; CV must be ≥ \(maxCV) before some attempt",
             short: cr08.best >= minJitterSamples
-                ? "\(cr08.best) gaps \(Self.beforeAttempts([cr08.bestIndex])) (the most before any one attempt), all under \(Self.seconds(self.minGapNs)) or unmeasured: no delays to judge jitter by"
-                : "\(cr08.best) gaps \(Self.beforeAttempts([cr08.bestIndex])) (the most before any one attempt; needs \(minJitterSamples))")
+                ? "\(FaultlineCore.counted(cr08.best, "gap")) \(Self.beforeAttempts([cr08.bestIndex])) (the most before any one attempt), all under \(Self.seconds(self.minGapNs)) or unmeasured: no delays to judge jitter by"
+                : "\(FaultlineCore.counted(cr08.best, "gap")) \(Self.beforeAttempts([cr08.bestIndex])) (the most before any one attempt; needs \(minJitterSamples))")
         let windowNote = Double(self.windowNs) < maxDelay ? "; the grouping window (\(Self.seconds(Double(self.windowNs)))) is shorter than the limit, so a longer delay starts a new logical request: raise --window to see it" : ""
         verdict("CR-09", samples: cr09.gaps, applicable: cr09.gaps > 0,
             evidence: "\(cr09.gaps) gaps, longest \(Self.seconds(cr09.longest)) (limit \(Self.seconds(maxDelay)))\(windowNote)")

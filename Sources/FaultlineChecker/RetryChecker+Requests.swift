@@ -98,6 +98,9 @@ extension RetryChecker {
             let connectionFailure = [.reset, .ambiguous, .notApplied].contains(previous.outcome) && previous.status == nil
             let transparent = j == 1 && previous.reused && connectionFailure && (gap ?? .infinity) < self.minGapNs
             let exempt = transparent || (j == 1 && previous.outcome == .notApplied)
+            // A wait the server asked for (Retry-After) is the server's schedule, not the
+            // client's backoff: CR-13 judges it, and no backoff rule counts it.
+            guard Self.retryAfterSeen(previous) == nil else { continue }
             let index = min(j, Self.indexLimit)
             if let gap, !transparent {
                 aggregate.gaps[index, default: Reservoir()].add(gap, random: &self.random)
@@ -174,7 +177,20 @@ extension RetryChecker {
             }
         }
 
-        // CR-03: key rotated within one logical request.
+        // CR-03: a key that appeared or went away within one logical request (HIGH), or
+        // another key on the same payload right after a failed request (INFO by default:
+        // a careful client's next operation with the same payload looks the same).
+        if let before = group.rekeyedAfter {
+            self.samples["CR-03", default: 0] += 1
+            if self.settings.isEnabled("CR-03") {
+                let severity = self.settings.severity("CR-03", default: .info)
+                report(
+                    "CR-03", severity,
+                    "\(r): sent with key '\(first.key ?? "")' right after R\(before.request), the same request from the same client with key '\(before.key)', ended \(before.outcome?.rawValue ?? "unknown"): another operation with the same payload, or a retry that changed its key (then the server cannot tell it is a retry)"
+                        + (severity == .info ? ". On the wire the two look the same: INFO unless --rules raises CR-03's severity" : "")
+                )
+            }
+        }
         if count > 1, attempts.contains(where: { $0.key != nil }) {
             self.samples["CR-03", default: 0] += count - 1
             if let j = group.keyChanges.first, self.settings.isEnabled("CR-03") {
@@ -232,7 +248,7 @@ extension RetryChecker {
         // CR-13: retried sooner than Retry-After asked.
         for j in attempts.indices.dropFirst() {
             let previous = attempts[j - 1]
-            guard let text = previous.retryAfter, let wait = RetryAfter.nanoseconds(text, replyTime: previous.replyTime) else { continue }
+            guard let text = Self.retryAfterSeen(previous), let wait = RetryAfter.nanoseconds(text, replyTime: previous.replyTime) else { continue }
             self.samples["CR-13", default: 0] += 1
             let tolerance = max(self.settings.threshold("CR-13", "tolerance", default: 50_000_000), 0.05 * wait)
             let end = Double(previous.end ?? previous.lastByte)
@@ -344,19 +360,27 @@ extension RetryChecker {
             )
         }
 
-        // CR-22: the same non-idempotent request again after it succeeded. With the same
-        // idempotency key it is INFO, not a violation: the log shows when the success
-        // reached the client's socket, not when the client read it, and a careful client
-        // whose timeout fired first retries with the same key, as it should (seen with
-        // both cores busy). Without a key the request may be applied twice: MED.
+        // CR-22: the same non-idempotent request again after it succeeded. MED only
+        // without a key and after a success a fault touched (a delayed reply the client
+        // may have given up on before it came): that is a retry that may apply twice.
+        // Otherwise INFO: with the same key, a careful client whose timeout fired as the
+        // success reached its socket retries as it should (the log shows the socket, not
+        // the client's reading); after a clean success, the same request again is as
+        // likely meant (a counter, a second identical order) as a retry.
         if let other = group.duplicateOf, group.safety != .idempotent {
             self.samples["CR-22", default: 0] += 1
             if self.settings.isEnabled("CR-22") {
-                let severity = self.settings.severity("CR-22", default: group.duplicateKeyed ? .info : .medium)
-                report(
-                    "CR-22", severity,
-                    "\(r): sent again after R\(other) succeeded with the same \(group.duplicateKeyed ? "key" : "request")\(group.duplicateKeyed ? " (only a server that deduplicates on the key stops it applying twice)" : ": it may be applied twice")"
-                )
+                let retried = !group.duplicateKeyed && group.duplicateAfterFault != nil
+                let severity = self.settings.severity("CR-22", default: retried ? .medium : .info)
+                let why: String
+                if group.duplicateKeyed {
+                    why = " (only a server that deduplicates on the key stops it applying twice)"
+                } else if let fault = group.duplicateAfterFault {
+                    why = " after \(fault) touched that success: a client that did not wait for it retried, and the server may apply it twice"
+                } else {
+                    why = ", which no fault touched: meant (a counter, a second identical order) or a client that did not see the success; if it was a retry, the server may apply it twice"
+                }
+                report("CR-22", severity, "\(r): sent again after R\(other) succeeded with the same \(group.duplicateKeyed ? "key" : "request")\(why)")
             }
         }
 
@@ -383,7 +407,7 @@ extension RetryChecker {
                 attempts: attempts.map { attempt in
                     CheckReport.Timeline.Attempt(
                         startNs: self.relative(attempt.start), endNs: attempt.end.map(self.relative), outcome: attempt.outcome ?? .unknown,
-                        status: attempt.status, fault: attempt.fault
+                        status: Self.statusSeen(attempt), fault: attempt.fault
                     )
                 },
                 findings: ruleIDs
@@ -391,8 +415,20 @@ extension RetryChecker {
         }
     }
 
-    /// How long after its last byte the client closed an attempt whose end it saw only
-    /// by closing (no reply reached it, no cut): the attempts it gave up on.
+    /// The status of a reply the client received; a reply a fault kept from it (an
+    /// ambiguous attempt, one the client gave up on) shows none in the reports.
+    static func statusSeen(_ attempt: AttemptState) -> Int? {
+        guard attempt.outcome == .answered || attempt.outcome == .answeredByProxy else { return nil }
+        return attempt.status
+    }
+
+    /// The Retry-After of a reply the client received (one a fault kept from it asked
+    /// the client for nothing).
+    static func retryAfterSeen(_ attempt: AttemptState) -> String? {
+        guard attempt.outcome == .answered || attempt.outcome == .answeredByProxy else { return nil }
+        return attempt.retryAfter
+    }
+
     /// The most a retry's gap can be when the attempt before it failed at an unknown
     /// time: from that attempt's last byte to the retry's first. Nil when the attempt
     /// before was answered (its reply's time is known, or it overlaps the retry: CR-15's
@@ -402,6 +438,8 @@ extension RetryChecker {
         return current.start - previous.lastByte
     }
 
+    /// How long after its last byte the client closed an attempt whose end it saw only
+    /// by closing (no reply reached it, no cut): the attempts it gave up on.
     static func giveUpHold(_ attempt: AttemptState) -> UInt64? {
         guard attempt.closedByClient, let end = attempt.end, end == attempt.closedAt, end >= attempt.lastByte else { return nil }
         return end - attempt.lastByte
@@ -418,7 +456,7 @@ extension RetryChecker {
             return CheckReport.AttemptEvidence(
                 request: "R\(group.id)", attempt: j, proxy: attempt.proxy, conn: attempt.conn, unit: attempt.unit, line: attempt.line,
                 startNs: self.relative(attempt.start), endNs: attempt.end.map(self.relative), outcome: attempt.outcome ?? .unknown,
-                status: attempt.status, fault: attempt.fault, gapNs: gaps[j], idempotencyKey: attempt.key
+                status: Self.statusSeen(attempt), fault: attempt.fault, gapNs: gaps[j], idempotencyKey: attempt.key
             )
         }
     }

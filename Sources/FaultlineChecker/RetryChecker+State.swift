@@ -58,13 +58,20 @@ extension RetryChecker {
         var safety: RequestOperation.Safety
         var fingerprint: String?
         var attempts: [AttemptState] = []
-        /// CR-03: the attempt indices whose key differs from the one before.
+        /// CR-03: the attempt indices whose key appeared or went away.
         var keyChanges: [Int] = []
+        /// CR-03: the failed logical request this one followed with the same payload
+        /// and another key (a new operation, or a retry that changed its key), that
+        /// request's key and how its last attempt ended.
+        var rekeyedAfter: (request: Int, key: String, outcome: CheckReport.Outcome?)?
         /// CR-04: the logical request whose key this one reused with another payload.
         var reusedKeyOf: Int?
         /// CR-22: the logical request that already succeeded with the same request.
         var duplicateOf: Int?
         var duplicateKeyed = false
+        /// The fault that touched that success (a delayed reply the client may have
+        /// stopped waiting for), if any.
+        var duplicateAfterFault: String?
 
         var lastEnd: UInt64 {
             guard let last = self.attempts.last else { return 0 }

@@ -202,6 +202,8 @@ package struct RetryChecker {
         var reusedKeyOf: Int?
         var duplicateOf: Int?
         var duplicateKeyed = false
+        var duplicateAfterFault: String?
+        var rekeyedAfter: (request: Int, key: String, outcome: CheckReport.Outcome?)?
         if let key = attempt.key, let id = self.byKey[attempt.proxy + "\u{0}" + key], let group = self.open[id],
             attempt.start <= group.lastEnd + self.windowNs
         {
@@ -221,7 +223,15 @@ package struct RetryChecker {
                 if attempt.key == nil || group.lastKey == nil || attempt.key == group.lastKey {
                     duplicateOf = id
                     duplicateKeyed = attempt.key != nil && attempt.key == group.lastKey
+                    duplicateAfterFault = group.attempts.last?.fault
                 }
+            } else if let mine = attempt.key, let theirs = group.lastKey, mine != theirs {
+                // Another key on the same payload after a failure: the client says this
+                // is another operation. A client that changes its key on every retry
+                // looks the same on the wire, so CR-03 notes it without joining them
+                // (joined, a careful client's run of identical operations would become
+                // one request with too many attempts).
+                rekeyedAfter = (id, theirs, group.attempts.last?.outcome)
             } else {
                 join = id
                 keyChanged = attempt.key != group.lastKey
@@ -243,6 +253,8 @@ package struct RetryChecker {
             group.reusedKeyOf = reusedKeyOf
             group.duplicateOf = duplicateOf
             group.duplicateKeyed = duplicateKeyed
+            group.duplicateAfterFault = duplicateAfterFault
+            group.rekeyedAfter = rekeyedAfter
             group.attempts.append(attempt)
             self.open[id] = group
         }

@@ -77,16 +77,56 @@ struct RetryRuleTests {
 
     // MARK: CR-03, CR-04
 
-    @Test func aKeyRotatedAfterAFailureIsCR03() throws {
+    /// A new key on the same payload after a failure: on the wire, a client that
+    /// changes its key on every retry and a careful client that gave up and sends its
+    /// next operation (same payload, its own key) look the same. Each key is its own
+    /// logical request, and CR-03 notes the change as INFO, unless the rules raise it.
+    @Test func aKeyRotatedAfterAFailureIsCR03AsInfo() throws {
         let log = Self.requests(
             1, outcomes: [.respond(), .respond(), .answered()], delays: { _, k in 100 * Self.ms << UInt64(k) },
             keys: { i in ["a-\(i)", "b-\(i)", "c-\(i)"] }
         )
         let report = try log.check()
         #expect(report.ruleIDs == ["CR-03"], "\(report.digest)")
-        #expect(report.findings[0].evidence.map(\.idempotencyKey) == ["a-0", "b-0", "c-0"])
+        #expect(report.findings.map(\.severity) == [.info, .info], "\(report.digest)")
+        #expect(report.findings.map(\.requests) == [["R2"], ["R3"]])
+        #expect(report.findings[0].message.contains("sent with key 'b-0' right after R1, the same request from the same client with key 'a-0', ended answered_by_proxy"), "\(report.findings[0].message)")
+        #expect(!report.hasViolations)
+        #expect(report.summary.logicalRequests == 3)
+        let strict = try RuleSettings.parse("faultline_rules: 1\nrules:\n  CR-03: {severity: HIGH}\n", file: "rules.yaml")
+        let raised = try log.check(RetryCheckOptions(settings: strict))
+        #expect(raised.findings.map(\.severity) == [.high, .high], "\(raised.digest)")
+        #expect(!raised.findings[0].message.contains("INFO unless"))
+    }
+
+    /// The trial that found the above: a careful client sends four deposits with the
+    /// same body, each with its own key, gives up on each after its timeout (the reply
+    /// was lost) and never retries. Nothing it did is a violation; joined, the four
+    /// would have been one request with a key changed three times (HIGH) and, with more
+    /// of them, too many attempts.
+    @Test func identicalOperationsEachWithItsOwnKeyAreNotOneRequest() throws {
+        var log = Log()
+        var time = 1_000 * Self.s
+        for operation in 0..<6 {
+            time = log.attempt(Log.Request(key: "op-\(operation)"), at: time + 10 * Self.ms, .replyLost(timeout: Self.s))
+        }
+        let report = try log.check()
+        #expect(!report.hasViolations, "\(report.digest)")
+        #expect(report.summary.logicalRequests == 6 && report.summary.retried == 0, "\(report.digest)")
+        #expect(Set(report.findings.map(\.severity)) == [.info], "\(report.digest)")
+    }
+
+    /// A key that goes away on a retry of the same request stays one logical request:
+    /// a client that keys its requests and drops the key when it retries is CR-03 HIGH.
+    @Test func aKeyDroppedOnTheRetryIsCR03() throws {
+        let log = Self.requests(
+            1, outcomes: [.respond(), .answered()], delays: { _, k in 100 * Self.ms << UInt64(k) },
+            keys: { i in ["a-\(i)", nil] }
+        )
+        let report = try log.check()
+        #expect(report.ruleIDs.contains("CR-03"), "\(report.digest)")
+        #expect(report.findings.first { $0.rule == "CR-03" }?.severity == .high)
         #expect(report.summary.logicalRequests == 1)
-        #expect(report.summary.retried == 1)
     }
 
     @Test func theSameKeyOnEveryAttemptIsNotCR03() throws {
@@ -351,6 +391,50 @@ struct RetryRuleTests {
         #expect(on429.findings.map(\.severity) == [.high], "\(on429.digest)")
     }
 
+    /// urllib3 with `respect_retry_after_header`: every wait is the server's 1 s, the
+    /// same each time. The server chose them, so they are not the client's backoff:
+    /// neither "no jitter" (CR-08) nor "not growing" (CR-07), which a client could not
+    /// avoid while honouring Retry-After as CR-13 asks.
+    @Test func waitsARetryAfterDictatedAreNotTheClientsBackoff() throws {
+        let log = Self.requests(
+            25, method: "GET", outcomes: [.respond(status: 503, retryAfter: "1"), .respond(status: 503, retryAfter: "1"), .respond(status: 503, retryAfter: "1"), .answered()],
+            delays: { _, _ in Self.s }
+        )
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.status("CR-13") == .passed)
+        #expect(report.status("CR-08") != .passed && report.status("CR-08") != .failed, "\(report.digest)")
+    }
+
+    /// A reply whose Retry-After a fault kept from the client asked it for nothing.
+    @Test func aRetryAfterTheClientNeverSawIsNotCR13() throws {
+        var log = Log()
+        var request = Log.Request(method: "GET", key: nil)
+        request.fingerprint = "fp-get"
+        let end = log.attempt(request, at: 1_000 * Self.s, .replyLost(timeout: Self.s))
+        log.attempt(request, at: end + 100 * Self.ms, .answered())
+        let report = try log.check()
+        #expect(report.status("CR-13") == .notApplicable, "\(report.digest)")
+    }
+
+    /// redis-py wraps a pipeline in MULTI … EXEC by default: five transactions of SET and
+    /// GET on a clean network are nothing to report (MULTI and EXEC were unknown
+    /// commands, so not idempotent: every later transaction was a "duplicate").
+    @Test func transactionsOfIdempotentCommandsAreNothingToReport() throws {
+        var log = Log(framing: "resp")
+        var time = 1_000 * Self.s
+        for _ in 0..<5 {
+            for command in ["MULTI", "SET", "GET", "EXEC"] {
+                var request = Log.Request(key: nil)
+                request.command = command
+                request.fingerprint = "fp-\(command)"
+                time = log.attempt(request, at: time + Self.ms, .answered())
+            }
+        }
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+    }
+
     @Test func waitingOutRetryAfterIsNotCR13() throws {
         let log = Self.requests(1, method: "GET", outcomes: [.respond(status: 503, retryAfter: "1"), .answered()], delays: { _, _ in 990 * Self.ms })
         let report = try log.check()
@@ -500,14 +584,29 @@ struct RetryRuleTests {
         #expect(!report.hasViolations)
     }
 
-    /// Without a key the second copy may be applied twice: MED, a violation.
-    @Test func aPostSentAgainWithoutAKeyAfterSuccessIsCR22AsMedium() throws {
+    /// The same POST again after a clean success, without a key: as likely meant (a
+    /// second identical order, `INCR visits` on every page view) as a retry. INFO.
+    @Test func aPostSentAgainWithoutAKeyAfterACleanSuccessIsCR22AsInfo() throws {
         var log = Log()
         let end = log.attempt(Log.Request(key: nil), at: 1_000 * Self.s, .answered())
         log.attempt(Log.Request(key: nil), at: end + 50 * Self.ms, .answered())
         let report = try log.check()
         #expect(report.ruleIDs == ["CR-22"], "\(report.digest)")
+        #expect(report.findings[0].severity == .info)
+        #expect(report.findings[0].message.contains("which no fault touched"), "\(report.findings[0].message)")
+        #expect(!report.hasViolations)
+    }
+
+    /// After a success a fault delayed, the same request without a key is a client that
+    /// stopped waiting and retried: it may be applied twice. MED, a violation.
+    @Test func aPostSentAgainWithoutAKeyAfterADelayedSuccessIsCR22AsMedium() throws {
+        var log = Log()
+        let end = log.attempt(Log.Request(key: nil), at: 1_000 * Self.s, .delayedReply(delay: 800 * Self.ms))
+        log.attempt(Log.Request(key: nil), at: end + 5 * Self.ms, .answered())
+        let report = try log.check()
+        #expect(report.ruleIDs == ["CR-22"], "\(report.digest)")
         #expect(report.findings[0].severity == .medium)
+        #expect(report.findings[0].message.contains("after rule-delay (delay) touched that success"), "\(report.findings[0].message)")
         #expect(report.hasViolations)
     }
 

@@ -30,6 +30,8 @@ struct SyntheticLog {
         case hangUntilShutdown(hold: UInt64)
         /// The reply is held back `delay` by a fault; the client gives up after `timeout`.
         case slowReply(delay: UInt64, timeout: UInt64)
+        /// The reply is held back `delay` by a fault, and then reaches the client.
+        case delayedReply(delay: UInt64)
     }
 
     struct Request {
@@ -180,6 +182,13 @@ struct SyntheticLog {
             self.append(slow)
             end = start + timeout
             self.append(close(at: end, by: "client", unanswered: true))
+        case .delayedReply(let delay):
+            var slow = fault(.downstream, kind: "delay", action: "delay", at: sent + 5 * Self.ms, params: ["delay": DurationText.format(.nanoseconds(Int64(delay)))])
+            slow.params?["attempt"] = nil
+            self.append(reply(at: sent + 5 * Self.ms, status: 200, retryAfter: nil))
+            self.append(slow)
+            end = sent + 5 * Self.ms + delay
+            self.append(close(at: end + 100_000, by: "client", unanswered: false))
         }
         return end
     }
