@@ -86,13 +86,29 @@ struct CheckRetriesCommandTests {
         )
     }
 
-    /// CR-03: a new key on every attempt of one request.
+    /// CR-03: a new key on every attempt of one request. On the wire that looks like a
+    /// careful client sending identical operations, each with its own key, so it is INFO
+    /// by default (exit 0), and a violation once the rules raise CR-03's severity (as a
+    /// user whose payloads are unique per operation would).
     @Test func aKeyRotatedBetweenAttemptsIsCR03() async throws {
-        try await Self.expectPair(
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rules = directory.appendingPathComponent("cr03-high.yaml").path
+        try "faultline_rules: 1\nrules:\n  CR-03: {severity: HIGH}\n".write(toFile: rules, atomically: true, encoding: .utf8)
+        let (breaking, _) = try await Self.expectPair(
             rule: "CR-03", profile: Profiles.busyTwice,
             breaking: ["--policy", "key-rotating", "--method", "POST", "--count", "3", "--parallel", "3"],
-            fine: Self.careful + ["--count", "3", "--parallel", "3"]
+            fine: Self.careful + ["--count", "3", "--parallel", "3"],
+            checkOptions: ["--rules", rules]
         )
+        #expect(breaking.violations.allSatisfy { $0.severity == "HIGH" }, "\(breaking)")
+        let recording = try await Self.record(
+            "default", profile: try Profiles.write(Profiles.busyTwice, in: directory), seed: 1, in: directory,
+            client: Self.retryClient(["--policy", "key-rotating", "--method", "POST", "--count", "3", "--parallel", "3", "--seed", "1"])
+        )
+        let verdict = try await Self.check([recording.log])
+        #expect(verdict.status == 0 && verdict.violations.isEmpty, "\(verdict)")
+        #expect(verdict.rules == ["CR-03"] && verdict.findings.allSatisfy { $0.severity == "INFO" }, "\(verdict)")
     }
 
     /// CR-04: a key used again, after its request succeeded, for a different body.
@@ -274,14 +290,25 @@ struct CheckRetriesCommandTests {
         )
     }
 
-    /// CR-22: a POST sent again after it succeeded, without a key: it may be applied
-    /// twice, a violation.
+    /// CR-22: a POST sent again, without a key, after a success whose reply a fault
+    /// delayed (the client may have stopped waiting for it): it may be applied twice, a
+    /// violation. The same after a clean success is as likely meant as a retry (a second
+    /// identical order): INFO, exit 0.
     @Test func resubmittingAfterSuccessIsCR22() async throws {
         try await Self.expectPair(
-            rule: "CR-22", profile: Profiles.calm,
+            rule: "CR-22", profile: Profiles.slowReplies,
             breaking: ["--policy", "resubmit-after-success", "--key", "none", "--method", "POST", "--count", "2", "--parallel", "2"],
             fine: Self.careful + ["--count", "2", "--parallel", "2"]
         )
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recording = try await Self.record(
+            "clean", profile: try Profiles.write(Profiles.calm, in: directory), seed: 1, in: directory,
+            client: Self.retryClient(["--policy", "resubmit-after-success", "--key", "none", "--method", "POST", "--count", "2", "--parallel", "2", "--seed", "1"])
+        )
+        let verdict = try await Self.check([recording.log])
+        #expect(verdict.status == 0 && verdict.violations.isEmpty, "\(verdict)")
+        #expect(verdict.rules == ["CR-22"] && verdict.findings.allSatisfy { $0.severity == "INFO" }, "\(verdict)")
     }
 
     /// The same resubmission with the request's key is reported as INFO and does not
@@ -666,6 +693,17 @@ enum Profiles {
         """
 
     /// No faults: the proxy only records.
+    /// Every reply 20 ms late (the clients' timeouts are far longer).
+    static let slowReplies = """
+        faultline: 1
+        name: slow-replies
+        description: Delays every reply by 20 ms; a correct client waits for it.
+        rules:
+          - name: late
+            match: {direction: downstream}
+            fault: {kind: delay, latency: 20ms}
+        """
+
     static let calm = """
         faultline: 1
         name: calm
