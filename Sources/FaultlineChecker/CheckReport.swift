@@ -68,26 +68,12 @@ package struct CheckReport: Codable, Sendable, Equatable {
         self.findings.contains { $0.severity >= .low }
     }
 
-    /// `check retries`' counts: `counts` of a retries report. Setting it makes the
-    /// report's counts the retry check's.
-    ///
-    /// Read on an idempotency report it stands in for callers that still read this
-    /// property (`faultline run`'s summary line): the operations as `logicalRequests`,
-    /// every request sent (probe reads too) as `attempts`, the events and the findings,
-    /// and 0 for the rest. It is never written to a report; new code reads `counts`.
+    /// `check retries`' counts: `counts` of a retries report (empty counts on any
+    /// other). Setting it makes the report's counts the retry check's.
     package var summary: Summary {
         get {
-            switch self.counts {
-            case .retries(let summary):
-                return summary
-            case .idempotency(let replay):
-                var summary = Summary()
-                summary.events = replay.events
-                summary.logicalRequests = replay.operations
-                summary.attempts = replay.requestsSent + replay.probeRequests
-                summary.findingsBySeverity = replay.findingsBySeverity
-                return summary
-            }
+            guard case .retries(let summary) = self.counts else { return Summary() }
+            return summary
         }
         set { self.counts = .retries(newValue) }
     }

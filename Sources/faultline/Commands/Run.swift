@@ -580,10 +580,13 @@ struct Run: AsyncParsableCommand {
     static func findingLines(_ report: CheckReport, check: String) -> [String] {
         let violations = report.findings.filter { $0.severity >= .low }
         guard !violations.isEmpty else {
-            let judged =
-                report.operations == nil
-                ? "\(counted(report.summary.logicalRequests, "logical request")), \(report.summary.retried) retried"
-                : "\(counted(report.summary.logicalRequests, "operation")) replayed, \(counted(report.summary.attempts, "request")) sent"
+            let judged: String
+            switch report.counts {
+            case .retries(let summary):
+                judged = "\(counted(summary.logicalRequests, "logical request")), \(summary.retried) retried"
+            case .idempotency(let replay):
+                judged = "\(counted(replay.operations, "operation")) replayed, \(counted(replay.requestsSent + replay.probeRequests, "request")) sent"
+            }
             return ["  check \(check): no violations (\(judged))"]
         }
         var byRule: [(rule: String, name: String, count: Int)] = []
