@@ -5,11 +5,13 @@ import FaultlineCore
 /// HTTP: `GET /accounts/1` becomes a minimal HTTP/1.1 request with the target as
 /// `Host`. RESP: `GET counter` becomes a RESP array of bulk strings. Line: the text
 /// and a newline. For HTTP only a path is accepted, never a URL: probes, like every request, go to `--target` and nowhere else.
-struct StateProbe: Sendable, Equatable {
+package struct StateProbe: Sendable, Equatable {
     var text: String
     var bytes: [UInt8]
 
-    static func parse(_ text: String, wire: ReplayProtocol, target: HostPort) throws -> StateProbe {
+    /// The probe `text` as `wire` sends it to `target`, or why it cannot be sent (in
+    /// `check idempotency`'s words: `--probe`, `--target`).
+    package static func parse(_ text: String, wire: ReplayProtocol, target: HostPort) throws -> StateProbe {
         let words = text.split(whereSeparator: \.isWhitespace).map(String.init)
         switch wire {
         case .http:

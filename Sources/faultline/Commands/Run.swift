@@ -241,16 +241,11 @@ struct Run: AsyncParsableCommand {
     }
 
     /// A `checks.idempotency.probe` read as replay reads it, when the run file is read:
-    /// why it cannot be sent, or nil. The check itself is not run; over no recorded
-    /// requests, with nothing sent, it only reads its options.
+    /// why it cannot be sent, or nil.
     static func probeProblem(_ probe: RunFile.Probe) async -> String? {
         guard let wire = ReplayProtocol(rawValue: probe.framing) else { return nil }
-        var options = IdempotencyCheckOptions(target: ReplayTarget(address: probe.target))
-        options.probes = [probe.text]
-        options.dryRun = true
-        let check = IdempotencyCheck(options: options, recorded: RecordedRequests(wire: wire, requests: [], messages: 0), inputs: [])
         do {
-            _ = try await check.run()
+            _ = try StateProbe.parse(probe.text, wire: wire, target: probe.target)
             return nil
         } catch {
             // Replay words it for `check idempotency`'s flags; here they are run-file keys.
