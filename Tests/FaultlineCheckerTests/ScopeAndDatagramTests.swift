@@ -100,37 +100,15 @@ struct ScopeAndDatagramTests {
     /// Enough requests retried three times, but no delay between attempts measurable (each
     /// lost attempt's end is the session's): CR-07 has no evidence, it has not passed.
     @Test func retriesWithoutMeasurableDelaysAreNotEnoughEvidence() throws {
-        let start: UInt64 = 2_000_000 * Self.ms
-        let proxy = "dns"
-        var events = [
-            Self.event(.proxyStart, proxy: proxy, at: start) { $0.framing = "datagram"; $0.seed = 5 },
-            Self.event(.connectionOpen, proxy: proxy, at: start + 1 * Self.ms) { $0.conn = 0; $0.client = "127.0.0.1:5353" },
-        ]
-        var unit: UInt64 = 0
-        for query in 0..<12 {
-            let base = start + 10 * Self.ms + UInt64(query) * 2_000 * Self.ms
-            for attempt in 0..<4 {
-                let mono = base + UInt64(attempt) * 50 * Self.ms << UInt64(attempt)
-                events.append(Self.event(.message, proxy: proxy, at: mono) {
-                    $0.conn = 0; $0.direction = .upstream; $0.unit = unit; $0.firstMono = mono; $0.attempt = UInt64(attempt); $0.fingerprint = "q\(query)"
-                })
-                if attempt == 3 {
-                    events.append(Self.event(.message, proxy: proxy, at: mono + 1 * Self.ms) {
-                        $0.conn = 0; $0.direction = .downstream; $0.unit = unit; $0.requestUnit = unit; $0.requestMono = mono
-                    })
-                }
-                unit += 1
-            }
-        }
-        events.append(Self.event(.connectionClose, proxy: proxy, at: start + 30_000 * Self.ms) { $0.conn = 0; $0.reason = "idle_timeout" })
+        let events = Self.datagramRetries(queries: 12, spacing: [100 * Self.ms, 300 * Self.ms, 800 * Self.ms])
         let report = try Self.check(events)
         #expect(report.summary.retried == 12, "\(report.summary)")
         #expect(report.status("CR-07") == .notEnoughEvidence, "\(report.rules.map { "\($0.id) \($0.status) \($0.evidence)" })")
         #expect(report.status("CR-06") == .notEnoughEvidence)
     }
 
-    /// Datagram queries whose lost attempts were re-sent `spacing` apart, four attempts
-    /// each, the last one answered. A lost attempt's end is its session's, so no gap is
+    /// Datagram queries whose lost attempts were re-sent `spacing` apart (one attempt
+    /// more than `spacing` has), the last one answered. A lost attempt's end is its session's, so no gap is
     /// measured; only the time between the sends bounds it.
     static func datagramRetries(queries: Int, spacing: [UInt64]) -> [Event] {
         let start: UInt64 = 2_000_000 * Self.ms
