@@ -41,8 +41,13 @@ final class BridgeHandler {
     /// reads a half-closed client to its end whatever reads were asked for. Written on
     /// when this side is added; bounded by what the client's socket had buffered.
     private var early: [ByteBuffer] = []
+    private var earlyBytes = 0
     private var earlyEnd = false
     private var wasAdded = false
+    /// This side will never join a pipeline (its upstream's dial failed or was given up),
+    /// and what to do the first time the partner has something for it.
+    private var neverJoined = false
+    private var whenWrittenTo: (() -> Void)?
     private(set) var ending: Ending = .open
     private var outputClosing = false
     private var outputClosed: EventLoopFuture<Void>?
@@ -79,11 +84,14 @@ final class BridgeHandler {
         guard let context = self.context else {
             if !self.wasAdded {
                 self.early.append(buffer)
+                self.earlyBytes += buffer.readableBytes
                 return
             }
-            // This side's channel is gone (its pipeline torn down): the partner read
-            // these bytes, and they go nowhere. Counted, so `conn_close` still balances.
+            // This side's channel is gone (its pipeline torn down) or never came: the
+            // partner read these bytes, and they go nowhere. Counted, so `conn_close`
+            // still balances.
             self.bytesLost += buffer.readableBytes
+            self.writtenToWhileGone()
             return
         }
         context.write(NIOAny(buffer), promise: nil)
@@ -97,6 +105,7 @@ final class BridgeHandler {
     /// at the pipeline's head sees to the waiting).
     private func partnerWriteEOF() {
         if self.context == nil, !self.wasAdded { self.earlyEnd = true }
+        if self.context == nil, self.neverJoined { self.writtenToWhileGone() }
         guard let context = self.context, !self.outputClosing else { return }
         self.outputClosing = true
         let promise = context.eventLoop.makePromise(of: Void.self)
@@ -134,8 +143,47 @@ final class BridgeHandler {
         }
     }
 
+    /// Whether the partner may read for this side: while this side's channel is being
+    /// dialled, up to `earlyLimit` bytes wait for it here; once it will never come, what
+    /// is read is lost, and reading goes on (a `respond` rule may answer the client).
     private var isPartnerWritable: Bool {
-        self.context?.channel.isWritable ?? false
+        if let context = self.context { return context.channel.isWritable }
+        if self.neverJoined { return true }
+        return !self.wasAdded && self.earlyBytes < Self.earlyLimit
+    }
+
+    /// What a side still being dialled holds for its partner at most: NIO's default
+    /// high write watermark, as a connecting channel's pending writes would.
+    static let earlyLimit = 64 * 1024
+
+    /// This side's channel will never carry anything: the upstream's dial failed or was
+    /// given up. What the partner read for it is lost (`bytesLost`), now and from now
+    /// on. `whenWrittenTo` runs once, the first time the partner has something for it
+    /// (bytes or its end; at once if it already had): the proxy then closes the client,
+    /// which has asked for what only the upstream could give.
+    func neverJoins(whenWrittenTo action: (() -> Void)? = nil) {
+        guard self.context == nil, !self.neverJoined else { return }
+        let hadSomething = self.earlyBytes > 0 || self.earlyEnd
+        self.bytesLost += self.earlyBytes
+        self.early = []
+        self.earlyBytes = 0
+        self.earlyEnd = false
+        self.wasAdded = true
+        self.neverJoined = true
+        self.whenWrittenTo = action
+        if hadSomething { self.writtenToWhileGone() }
+    }
+
+    /// Reads again if a read waited for the partner (which will never come: see
+    /// `neverJoins`).
+    func readAgainIfWaiting() {
+        self.partnerBecameWritable()
+    }
+
+    private func writtenToWhileGone() {
+        guard let action = self.whenWrittenTo else { return }
+        self.whenWrittenTo = nil
+        action()
     }
 }
 
@@ -150,6 +198,7 @@ extension BridgeHandler: ChannelDuplexHandler {
         if !self.early.isEmpty {
             for buffer in self.early { context.write(NIOAny(buffer), promise: nil) }
             self.early = []
+            self.earlyBytes = 0
             context.flush()
         }
         if self.earlyEnd { self.partnerWriteEOF() }

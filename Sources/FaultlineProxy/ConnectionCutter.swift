@@ -23,6 +23,8 @@ final class ConnectionCutter {
     /// sees the FIN), so a fault can fire before `bridged`.
     private var untilBridged: [() -> Void] = []
     private(set) var isBridged = false
+    /// The upstream's dial failed: cuts act on the client alone, at once.
+    private var upstreamFailed = false
     /// Both channels closed: nothing more is scheduled.
     private var closed = false
     /// Timed severs of the plan in force (re-armed on a plan change), and the closes of
@@ -54,6 +56,15 @@ final class ConnectionCutter {
         }
     }
 
+    /// The upstream's dial failed: cuts that waited for it, and later ones, act on the
+    /// client alone (a fault logged as a reset still resets the client).
+    func dialFailed() {
+        self.upstreamFailed = true
+        let waiting = self.untilBridged
+        self.untilBridged = []
+        waiting.forEach { $0() }
+    }
+
     /// Cuts the sockets. `reset` and `fin` end both sides (on `fin`, the `WriteLedger`
     /// at each pipeline's head sends what was forwarded first); `halfClose` ends only
     /// `direction`: its destination reads EOF, the other way keeps flowing.
@@ -79,7 +90,7 @@ final class ConnectionCutter {
     /// Runs `action` now if both channels are known, else as soon as the upstream is
     /// connected (the connection is then logged as opened first, and closed after).
     private func whenBridged(_ action: @escaping () -> Void) {
-        if self.isBridged {
+        if self.isBridged || self.upstreamFailed {
             action()
         } else {
             self.untilBridged.append(action)

@@ -49,6 +49,22 @@ final class ConnectionPipeline {
     /// The proxy closed this connection while both its sides were open, at the end of
     /// a shutdown's grace period: `conn_close` then says the proxy ended it.
     private(set) var closedAtShutdown = false
+    /// Where the upstream's dial stands (`TCPProxy.dialUpstream`).
+    enum Dial: Equatable {
+        case dialling
+        case connected
+        /// It failed then: the client is closed, or served by `respond` rules alone.
+        case failed(NIODeadline)
+        /// The client left first, and the dial was given up.
+        case abandoned
+    }
+
+    var dial = Dial.dialling
+    /// The connection's close waits for both: the client's channel closed, and the
+    /// upstream's closed or never came. It is recorded once (`closeRecorded`).
+    var clientClosed = false
+    var upstreamSettled = false
+    var closeRecorded = false
     /// Whether the message stages are in (they need framing and a message rule).
     private var hasMessageStages = false
     private var isBridged = false
@@ -168,6 +184,28 @@ final class ConnectionPipeline {
         guard let client = self.client, let upstream = self.upstream else { return }
         self.isBridged = true
         self.faults?.bridged(client: client, upstream: upstream)
+    }
+
+    /// The upstream's dial failed: what the client sent for it is lost, and cuts decided
+    /// meanwhile reach the client. Returns whether the client can still be served (a
+    /// `respond` rule answers in the server's place, and the client has not ended its
+    /// stream): it is then closed only once it sends something the upstream would have
+    /// had to take, or its end (`closeClient`).
+    func dialFailed(at time: NIODeadline, closeClient: @escaping () -> Void) -> Bool {
+        self.dial = .failed(time)
+        self.faults?.dialFailed()
+        // A client that already ended its stream has nothing more to be answered.
+        let serves = self.clientBridge.endedAt == nil && (self.faults?.answersWithoutUpstream() ?? false)
+        self.upstreamBridge.neverJoins(whenWrittenTo: serves ? closeClient : nil)
+        if serves { self.clientBridge.readAgainIfWaiting() }
+        return serves
+    }
+
+    /// The dial was given up (the client left first): what the client sent for the
+    /// upstream is lost.
+    func dialAbandoned() {
+        self.dial = .abandoned
+        self.upstreamBridge.neverJoins()
     }
 
     /// The ledger (which also flushes before a half-close) and, with `--pcap`, the tap

@@ -14,6 +14,8 @@ final class ConnectionRegistry: Sendable {
         /// The connection's handlers, which a plan change reaches on the client's loop;
         /// nil for copies of duplicated requests.
         var pipeline: LoopBoundPipeline?
+        /// The proxy records this connection's close and then calls `finish`.
+        var recordsClose = false
     }
 
     private struct State {
@@ -30,15 +32,22 @@ final class ConnectionRegistry: Sendable {
         self.state.withLock { $0.entries.count }
     }
 
-    /// Tracks a new client connection. If it closes before an upstream is attached, it
-    /// is finished there and then.
+    /// Tracks a new client connection. If it closes before the proxy took its close on
+    /// (`recordsClose`: it was let in and its upstream dialled), it is finished there
+    /// and then.
     func open(_ ordinal: UInt64, client: any Channel, pipeline: ConnectionPipeline? = nil) {
         let bound = pipeline.map { LoopBoundPipeline($0, on: client.eventLoop) }
         self.state.withLock { $0.entries[ordinal] = Entry(client: client, pipeline: bound) }
         client.closeFuture.whenComplete { _ in
-            let unattached = self.state.withLock { $0.entries[ordinal].map { $0.upstream == nil } ?? false }
+            let unattached = self.state.withLock { $0.entries[ordinal].map { $0.upstream == nil && !$0.recordsClose } ?? false }
             if unattached { self.finish(ordinal) }
         }
+    }
+
+    /// The connection was let in and its upstream is being dialled: it stays open until
+    /// `finish`, which follows its `conn_close`.
+    func recordsClose(_ ordinal: UInt64) {
+        self.state.withLock { $0.entries[ordinal]?.recordsClose = true }
     }
 
     /// Records the upstream channel; the connection now stays open until `finish`.

@@ -222,6 +222,18 @@ package final class FaultConnection {
         self.armTimedSevers(on: client, keptFromOpen: nil)
     }
 
+    /// The upstream's dial failed: cuts decided while it was dialled reach the client.
+    func dialFailed() {
+        self.cutter.dialFailed()
+    }
+
+    /// True when a rule of the plan in force answers requests in the server's place
+    /// (`respond`) on this connection: it can be served without its upstream.
+    func answersWithoutUpstream() -> Bool {
+        self.refresh()
+        return self.messages != nil && self.faults.plan.profile.rules.contains { $0.fault is RespondFault }
+    }
+
     /// Schedules the plan's timed severs. `keptFromOpen`: after a plan change, the
     /// rules that were already armed (they keep counting from the open); the others
     /// count from now. Nil: every rule counts from the open.

@@ -45,8 +45,9 @@ package struct TCPProxyConfiguration: Sendable {
 /// A TCP listener that joins each accepted client to a fresh upstream connection.
 ///
 /// The upstream is dialled on the client channel's own event loop, so a connection's two
-/// channels share a thread and its handlers need no locks. Reading from the client waits
-/// until the upstream is connected. One failing connection never stops the listener.
+/// channels share a thread and its handlers need no locks. The client is read while its
+/// upstream is dialled (`dialUpstream`), so a `respond` rule answers without waiting for
+/// it. One failing connection never stops the listener.
 package final class TCPProxy: Sendable {
     package let configuration: TCPProxyConfiguration
     private let group: any EventLoopGroup
@@ -292,50 +293,76 @@ package final class TCPProxy: Sendable {
         pipeline.installFaults(faults) { self.messageSupport($0) }
     }
 
+    /// Dials the upstream for a client that was let in, and reads the client meanwhile.
+    ///
+    /// The connection is logged as opened now, before anything is read, so every event
+    /// of it follows its `conn_open`; its `conn_close` comes once the client has closed
+    /// and the upstream has closed or never came, whatever the dial did:
+    /// - **Reads start now.** A `respond` rule answers at once, even while a slow
+    ///   upstream is dialled; what is meant for the upstream waits for it (in the
+    ///   dialled channel, or in the bridge for a host name: bounded either way).
+    /// - **The client leaves first**: the dial is given up, and what waited for the
+    ///   upstream is counted as dropped.
+    /// - **The dial fails**: an `upstream_error`, and what waited is dropped. The client
+    ///   is closed, unless a `respond` rule can serve it: then it is closed only when it
+    ///   sends something for the upstream (or its end), and answered until then.
     private func dialUpstream(for client: any Channel, pipeline: ConnectionPipeline) {
         let ordinal = pipeline.ordinal
         let upstream = self.configuration.upstream
-        let bound = NIOLoopBound(pipeline, eventLoop: client.eventLoop)
+        let loop = client.eventLoop
+        self.recordOpen(ordinal: ordinal, client: client)
+        self.connections.recordsClose(ordinal)
+        let bound = NIOLoopBound(pipeline, eventLoop: loop)
         // The upstream is dialled on the client's loop: the initializer runs there, and
-        // its handlers follow whatever plan is in force by then.
-        let connected = self.dialer.connect(on: client.eventLoop, halfClosure: true) { channel in
+        // its handlers follow whatever plan is in force by then. A channel that connects
+        // after the client left joins nothing.
+        let connected = self.dialer.connect(on: loop, halfClosure: true) { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandlers(bound.value.upstreamHandlers(channel))
+                let pipeline = bound.value
+                guard pipeline.dial == .dialling else { throw ChannelError.ioOnClosedChannel }
+                try channel.pipeline.syncOperations.addHandlers(pipeline.upstreamHandlers(channel))
             }
+        }
+        client.closeFuture.assumeIsolated().whenComplete { [self] _ in
+            pipeline.clientClosed = true
+            if pipeline.dial == .dialling {
+                pipeline.dialAbandoned()
+                if let dialled = pipeline.upstream {
+                    // Ends the connect: the upstream is settled once it has closed.
+                    dialled.close(promise: nil)
+                } else {
+                    pipeline.upstreamSettled = true
+                }
+            }
+            self.finishIfOver(pipeline, on: loop)
         }
         connected.assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let upstreamChannel):
-                guard client.isActive else {
+                guard pipeline.dial == .dialling, client.isActive else {
+                    if pipeline.dial == .dialling { pipeline.dialAbandoned() }
                     upstreamChannel.close(promise: nil)
+                    self.settleUpstream(pipeline, closing: upstreamChannel, on: loop)
                     return
                 }
+                pipeline.dial = .connected
                 self.connections.attach(ordinal, upstream: upstreamChannel)
-                self.recordOpen(ordinal: ordinal, client: client, upstream: upstreamChannel)
                 pipeline.bridged()
-                // Once both have closed. Nested rather than joined with `and`: an idle
-                // connection then holds one callback, not a promise and three.
-                client.closeFuture.assumeIsolated().whenComplete { _ in
-                    upstreamChannel.closeFuture.assumeIsolated().whenComplete { _ in
-                        self.recordClose(ordinal: ordinal, on: client.eventLoop, pipeline: pipeline)
-                        self.connections.finish(ordinal)
-                    }
-                }
-                try? client.syncOptions?.setOption(.autoRead, value: true)
+                self.settleUpstream(pipeline, closing: upstreamChannel, on: loop)
             case .failure(let error):
+                // A client that left (a reset at once, say) while its upstream was being
+                // dialled is not the upstream's doing: the dial was given up.
+                guard pipeline.dial == .dialling, client.isActive else {
+                    if pipeline.dial == .dialling { pipeline.dialAbandoned() }
+                    self.settleUpstream(pipeline, closing: pipeline.upstream, on: loop)
+                    return
+                }
+                let failedAt = loop.now
                 var logger = self.logger
                 logger[metadataKey: "conn.ordinal"] = "\(ordinal)"
-                // A client that left (a reset at once, say) while its upstream was being
-                // dialled fails the dial's set-up with I/O on its closed channel: not the
-                // upstream's doing, and, as when the dial succeeds after it left, nothing
-                // was proxied, so nothing is recorded.
-                if !client.isActive, let failure = error as? ChannelError, failure == .ioOnClosedChannel {
-                    logger.debug("client left before its upstream was connected")
-                    return
-                }
                 let reason = ConnectFailure.describe(error)
                 logger.warning(
-                    "upstream unreachable, closing client",
+                    "upstream unreachable",
                     metadata: ["upstream": "\(upstream)", "error": "\(reason)"]
                 )
                 var event = Event(.upstreamError)
@@ -344,20 +371,61 @@ package final class TCPProxy: Sendable {
                 event.client = client.remoteAddress?.hostPortText
                 event.upstream = upstream.description
                 event.reason = reason
-                event.mono = client.eventLoop.now.uptimeNanoseconds
+                event.mono = failedAt.uptimeNanoseconds
                 self.events.record(event)
-                client.close(promise: nil)
+                pipeline.dial = .failed(failedAt)
+                // Once the dialled channel's handlers are gone (its writes failed and
+                // counted), nothing can reach it any more.
+                let gone = pipeline.upstream?.closeFuture ?? loop.makeSucceededVoidFuture()
+                gone.assumeIsolated().whenComplete { _ in
+                    let serves = pipeline.dialFailed(at: failedAt) { Self.closeAfterWrites(client) }
+                    if !serves { Self.closeAfterWrites(client) }
+                    pipeline.upstreamSettled = true
+                    self.finishIfOver(pipeline, on: loop)
+                }
             }
+        }
+        // Reads start now, not once the upstream is connected (see above).
+        try? client.syncOptions?.setOption(.autoRead, value: true)
+    }
+
+    /// The upstream side is settled once `channel` (if any) has closed.
+    private func settleUpstream(_ pipeline: ConnectionPipeline, closing channel: (any Channel)?, on loop: any EventLoop) {
+        guard let channel else {
+            pipeline.upstreamSettled = true
+            self.finishIfOver(pipeline, on: loop)
+            return
+        }
+        channel.closeFuture.assumeIsolated().whenComplete { [self] _ in
+            pipeline.upstreamSettled = true
+            self.finishIfOver(pipeline, on: loop)
         }
     }
 
-    private func recordOpen(ordinal: UInt64, client: any Channel, upstream: any Channel) {
+    /// Records the connection's close once both sides are done, and lets the registry
+    /// forget it.
+    private func finishIfOver(_ pipeline: ConnectionPipeline, on loop: any EventLoop) {
+        guard pipeline.clientClosed, pipeline.upstreamSettled, !pipeline.closeRecorded else { return }
+        pipeline.closeRecorded = true
+        self.recordClose(ordinal: pipeline.ordinal, on: loop, pipeline: pipeline)
+        self.connections.finish(pipeline.ordinal)
+    }
+
+    /// Closes a client once what was written to it has gone out (its answers), as the
+    /// other end's kernel would after FIN.
+    private static func closeAfterWrites(_ client: any Channel) {
+        client.close(mode: .output).assumeIsolated().whenComplete { _ in
+            client.close(promise: nil)
+        }
+    }
+
+    private func recordOpen(ordinal: UInt64, client: any Channel) {
         guard self.events.isRecording else { return }
         var event = Event(.connectionOpen)
         event.proxy = self.configuration.name
         event.conn = ordinal
         event.client = client.remoteAddress?.hostPortText
-        event.upstream = upstream.remoteAddress?.hostPortText
+        event.upstream = self.configuration.upstream.description
         event.mono = client.eventLoop.now.uptimeNanoseconds
         self.events.record(event)
     }
@@ -391,15 +459,26 @@ package final class TCPProxy: Sendable {
             let injected = pipeline.clientLedger.injectedSent
             event.injectedDownstream = injected > 0 ? injected : nil
         }
-        event.reason = pipeline.closedAtShutdown ? "shutdown" : Self.closeReason(client: client.ending, upstream: upstream.ending)
+        // A failed dial is the upstream's end, at the time it failed.
+        var dialFailedAt: NIODeadline?
+        if case .failed(let time) = pipeline.dial { dialFailedAt = time }
+        if pipeline.closedAtShutdown {
+            event.reason = "shutdown"
+        } else if dialFailedAt != nil {
+            event.reason = "upstream_unreachable"
+        } else {
+            event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
+        }
         if pipeline.faults?.severed == true || pipeline.closedAtShutdown {
             event.closedBy = "proxy"
+        } else if let dialFailedAt {
+            event.closedBy = (client.endedAt.map { $0 < dialFailedAt } ?? false) ? "client" : "upstream"
         } else if client.endedFirst {
             event.closedBy = "client"
         } else if upstream.endedFirst {
             event.closedBy = "upstream"
         }
-        event.firstCloseMono = [client.endedAt, upstream.endedAt].compactMap { $0 }.min()?.uptimeNanoseconds
+        event.firstCloseMono = [client.endedAt, upstream.endedAt, dialFailedAt].compactMap { $0 }.min()?.uptimeNanoseconds
         event.unansweredUnit = pipeline.framing?.exchange.unanswered()
         event.mono = loop.now.uptimeNanoseconds
         self.events.record(event)
