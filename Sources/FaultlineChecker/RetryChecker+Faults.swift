@@ -232,6 +232,9 @@ extension RetryChecker {
                         attempt.outcome = .clientGaveUp
                     } else if (event.reason ?? "").contains("upstream_reset") || (event.reason ?? "").contains("client_reset") {
                         attempt.outcome = .reset
+                    } else if event.reason == "upstream_unreachable" {
+                        // The dial failed: nothing reached a server.
+                        attempt.outcome = .notApplied
                     } else if event.closedBy == "proxy" || event.closedBy == "upstream" {
                         attempt.outcome = attempt.forwarded ? .ambiguous : .notApplied
                     } else {

@@ -584,6 +584,18 @@ struct RetryRuleTests {
         #expect(!report.hasViolations)
     }
 
+    /// A POST whose upstream could not be reached never reached a server: its unkeyed
+    /// retry is CR-01 INFO (safe this time), not HIGH as after an ambiguous attempt.
+    @Test func aRetryAfterAnUnreachableUpstreamIsOnlyInfo() throws {
+        var log = Log()
+        let end = log.attempt(Log.Request(key: nil), at: 1_000 * Self.s, .upstreamUnreachable(after: 5 * Self.ms))
+        log.attempt(Log.Request(key: nil), at: end + 200 * Self.ms, .answered())
+        let report = try log.check()
+        #expect(report.timeline.requests.first?.attempts.map(\.outcome) == [.notApplied, .answered], "\(report.digest)")
+        #expect(report.findings.map(\.severity) == [.info], "\(report.digest)")
+        #expect(!report.hasViolations)
+    }
+
     /// The same POST again after a clean success, without a key: as likely meant (a
     /// second identical order, `INCR visits` on every page view) as a retry. INFO.
     @Test func aPostSentAgainWithoutAKeyAfterACleanSuccessIsCR22AsInfo() throws {

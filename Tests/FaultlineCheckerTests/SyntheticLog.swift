@@ -32,6 +32,8 @@ struct SyntheticLog {
         case slowReply(delay: UInt64, timeout: UInt64)
         /// The reply is held back `delay` by a fault, and then reaches the client.
         case delayedReply(delay: UInt64)
+        /// The proxy could not reach the upstream: it closes the client after `after`.
+        case upstreamUnreachable(after: UInt64)
     }
 
     struct Request {
@@ -189,6 +191,9 @@ struct SyntheticLog {
             self.append(slow)
             end = sent + 5 * Self.ms + delay
             self.append(close(at: end + 100_000, by: "client", unanswered: false))
+        case .upstreamUnreachable(let after):
+            end = start + after
+            self.append(close(at: end, by: "upstream", unanswered: false, reason: "upstream_unreachable"))
         }
         return end
     }
