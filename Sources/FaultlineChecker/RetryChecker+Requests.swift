@@ -360,26 +360,21 @@ extension RetryChecker {
             )
         }
 
-        // CR-22: the same non-idempotent request again after it succeeded. MED only
-        // without a key and after a success a fault touched (a delayed reply the client
-        // may have given up on before it came): that is a retry that may apply twice.
-        // Otherwise INFO: with the same key, a careful client whose timeout fired as the
-        // success reached its socket retries as it should (the log shows the socket, not
-        // the client's reading); after a clean success, the same request again is as
-        // likely meant (a counter, a second identical order) as a retry.
+        // CR-22: the same non-idempotent request again after it succeeded. INFO unless
+        // the rules raise it: the log shows the success reaching the client's socket,
+        // not the client reading it, so the same request again is as likely meant (a
+        // counter, a second identical order, a careful client's next operation) as a
+        // client that did not see the success. With the same key, that client retries
+        // as it should.
         if let other = group.duplicateOf, group.safety != .idempotent {
             self.samples["CR-22", default: 0] += 1
             if self.settings.isEnabled("CR-22") {
-                let retried = !group.duplicateKeyed && group.duplicateAfterFault != nil
-                let severity = self.settings.severity("CR-22", default: retried ? .medium : .info)
-                let why: String
-                if group.duplicateKeyed {
-                    why = " (only a server that deduplicates on the key stops it applying twice)"
-                } else if let fault = group.duplicateAfterFault {
-                    why = " after \(fault) touched that success: a client that did not wait for it retried, and the server may apply it twice"
-                } else {
-                    why = ", which no fault touched: meant (a counter, a second identical order) or a client that did not see the success; if it was a retry, the server may apply it twice"
-                }
+                let severity = self.settings.severity("CR-22", default: .info)
+                let why =
+                    group.duplicateKeyed
+                    ? " (only a server that deduplicates on the key stops it applying twice)"
+                    : (group.duplicateAfterFault.map { " (\($0) touched that success)" } ?? "")
+                        + ": meant (a counter, a second identical order) or a client that did not see the success; if it was a retry, the server may apply it twice"
                 report("CR-22", severity, "\(r): sent again after R\(other) succeeded with the same \(group.duplicateKeyed ? "key" : "request")\(why)")
             }
         }

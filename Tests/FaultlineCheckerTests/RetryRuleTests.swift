@@ -605,21 +605,27 @@ struct RetryRuleTests {
         let report = try log.check()
         #expect(report.ruleIDs == ["CR-22"], "\(report.digest)")
         #expect(report.findings[0].severity == .info)
-        #expect(report.findings[0].message.contains("which no fault touched"), "\(report.findings[0].message)")
+        #expect(report.findings[0].message.contains(": meant (a counter, a second identical order)"), "\(report.findings[0].message)")
         #expect(!report.hasViolations)
     }
 
-    /// After a success a fault delayed, the same request without a key is a client that
-    /// stopped waiting and retried: it may be applied twice. MED, a violation.
-    @Test func aPostSentAgainWithoutAKeyAfterADelayedSuccessIsCR22AsMedium() throws {
+    /// A success a fault delayed is still a success the client's socket took: a client
+    /// that waited for it and then sent its next, identical operation (a trial's three
+    /// deposits under flaky-network) must not fail the build. INFO, naming the fault;
+    /// MED once the rules raise CR-22 (a user whose operations are never repeated on
+    /// purpose).
+    @Test func aPostSentAgainWithoutAKeyAfterADelayedSuccessIsCR22AsInfo() throws {
         var log = Log()
         let end = log.attempt(Log.Request(key: nil), at: 1_000 * Self.s, .delayedReply(delay: 800 * Self.ms))
         log.attempt(Log.Request(key: nil), at: end + 5 * Self.ms, .answered())
         let report = try log.check()
         #expect(report.ruleIDs == ["CR-22"], "\(report.digest)")
-        #expect(report.findings[0].severity == .medium)
-        #expect(report.findings[0].message.contains("after rule-delay (delay) touched that success"), "\(report.findings[0].message)")
-        #expect(report.hasViolations)
+        #expect(report.findings[0].severity == .info)
+        #expect(report.findings[0].message.contains("(rule-delay (delay) touched that success)"), "\(report.findings[0].message)")
+        #expect(!report.hasViolations)
+        let strict = try RuleSettings.parse("faultline_rules: 1\nrules:\n  CR-22: {severity: MED}\n", file: "rules.yaml")
+        let raised = try log.check(RetryCheckOptions(settings: strict))
+        #expect(raised.findings.map(\.severity) == [.medium] && raised.hasViolations, "\(raised.digest)")
     }
 
     @Test func aGetPolledAgainAfterSuccessIsNotCR22() throws {
