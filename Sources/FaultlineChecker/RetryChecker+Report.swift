@@ -75,7 +75,7 @@ extension RetryChecker {
                 let first = bursts.first ?? sample
                 finding(
                     "CR-06", self.settings.severity("CR-06", default: .medium),
-                    "\(client): \(immediate) of \(judged + unmeasured) retries came within \(Self.seconds(self.minGapNs)) of the failure (\(Int((share * 100).rounded())) %; the median gap is immediate \(Self.beforeAttempts(immediateIndices.sorted()))); \(aggregate.immediateRequestsTotal) logical request(s) had 2 or more immediate retries"
+                    "\(client): \(immediate) of \(judged + unmeasured) retries came within \(Self.seconds(self.minGapNs)) of the failure (\(Int((share * 100).rounded())) %; the median gap is immediate \(Self.beforeAttempts(immediateIndices.sorted()))); \(FaultlineCore.counted(aggregate.immediateRequestsTotal, "logical request")) had 2 or more immediate retries"
                         + (aggregate.immediateBySends > 0
                             ? "; \(aggregate.immediateBySends) of them were sent within \(Self.seconds(self.minGapNs)) of the attempt before, whose failure's time the log does not give" : ""),
                     requests: bursts.prefix(20).map { "R\($0.request)" }, evidence: first?.evidence ?? [], operation: first?.operation ?? "*"
@@ -192,17 +192,17 @@ extension RetryChecker {
                 status = .passed
             }
             let text = status == .notEnoughEvidence ? (short ?? evidence) : evidence
-            let found = total > 0 ? "; \(total) finding(s)" : ""
+            let found = total > 0 ? "; \(FaultlineCore.counted(total, "finding"))" : ""
             results[id] = CheckReport.RuleResult(
                 id: id, name: rule.name, severity: severity, status: status, evidence: text + found, samples: samples, minimumSamples: minimum
             )
         }
-        let counted = self.samples
-        func s(_ id: String) -> Int { counted[id, default: 0] }
+        let sampleCounts = self.samples
+        func s(_ id: String) -> Int { sampleCounts[id, default: 0] }
         verdict("CR-01", samples: s("CR-01"), applicable: s("CR-01") > 0,
-            evidence: "\(s("CR-01")) retries of non-idempotent requests in \(self.summary.retried) retried logical requests" + (infos("CR-01") > 0 ? " (\(infos("CR-01")) after a not-applied attempt: INFO)" : ""))
-        verdict("CR-03", samples: s("CR-03"), applicable: s("CR-03") > 0, evidence: "\(s("CR-03")) retries of keyed logical requests")
-        verdict("CR-04", samples: s("CR-04"), applicable: s("CR-04") > 0, evidence: "\(s("CR-04")) keyed logical requests")
+            evidence: "\(FaultlineCore.counted(s("CR-01"), "retry", plural: "retries")) of non-idempotent requests in \(FaultlineCore.counted(self.summary.retried, "retried logical request"))" + (infos("CR-01") > 0 ? " (\(infos("CR-01")) after a not-applied attempt: INFO)" : ""))
+        verdict("CR-03", samples: s("CR-03"), applicable: s("CR-03") > 0, evidence: "\(FaultlineCore.counted(s("CR-03"), "retry", plural: "retries")) of keyed logical requests")
+        verdict("CR-04", samples: s("CR-04"), applicable: s("CR-04") > 0, evidence: "\(FaultlineCore.counted(s("CR-04"), "keyed logical request"))")
         // Retries whose gaps could not be measured are no evidence either way: with
         // nothing judged the samples are 0, so not enough evidence, never passed.
         verdict("CR-06", samples: cr06.undecided > 0 && cr06.clients == 0 ? 0 : cr06.judged, applicable: self.summary.retried > 0,
@@ -211,34 +211,34 @@ extension RetryChecker {
                 + "; flagged when a client's median gap is immediate beyond its first retry (at an attempt number with ≥ 3 retries) and a request has ≥ 2 immediate retries or ≥ \(Int(minShare * 100)) % of its retries are immediate (a single immediate first retry, as urllib3 and Go's transparent retry do, is allowed)",
             short: cr06.undecided > 0
                 ? "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs))), some beyond the first retry, but at attempt numbers with fewer than 3 retries: too few to judge a client's median gap there"
-                : "\(self.summary.retried) retried logical requests, but no delay between their attempts could be measured")
+                : "\(FaultlineCore.counted(self.summary.retried, "retried logical request")), but no delay between their attempts could be measured")
         verdict("CR-07", samples: cr07.clients > 0 ? cr07.best : 0, minimum: minLong, applicable: self.summary.retried > 0,
-            evidence: "\(cr07.judged) logical requests with ≥ 3 retries over \(cr07.clients) client(s); growth must be ≥ ×\(minGrowth)",
+            evidence: "\(FaultlineCore.counted(cr07.judged, "logical request")) with ≥ 3 retries over \(FaultlineCore.counted(cr07.clients, "client")); growth must be ≥ ×\(minGrowth)",
             short: cr07.best >= minLong
-                ? "\(cr07.best) logical requests with ≥ 3 retries from one client, but no delays between their attempts could be measured"
-                : "\(cr07.best) logical requests with ≥ 3 retries from one client (needs \(minLong))")
+                ? "\(FaultlineCore.counted(cr07.best, "logical request")) with ≥ 3 retries from one client, but no delays between their attempts could be measured"
+                : "\(FaultlineCore.counted(cr07.best, "logical request")) with ≥ 3 retries from one client (needs \(minLong))")
         verdict("CR-08", samples: cr08.judged > 0 ? cr08.best : 0, minimum: minJitterSamples, applicable: self.summary.retried > 0,
-            evidence: "\(cr08.judged) gaps judged, counting only attempt numbers with ≥ \(minJitterSamples) gaps before them; CV must be ≥ \(maxCV) before some attempt",
+            evidence: "\(FaultlineCore.counted(cr08.judged, "gap")) judged, counting only attempt numbers with ≥ \(minJitterSamples) gaps before them; CV must be ≥ \(maxCV) before some attempt",
             short: cr08.best >= minJitterSamples
                 ? "\(FaultlineCore.counted(cr08.best, "gap")) \(Self.beforeAttempts([cr08.bestIndex])) (the most before any one attempt), all under \(Self.seconds(self.minGapNs)) or unmeasured: no delays to judge jitter by"
                 : "\(FaultlineCore.counted(cr08.best, "gap")) \(Self.beforeAttempts([cr08.bestIndex])) (the most before any one attempt; needs \(minJitterSamples))")
         let windowNote = Double(self.windowNs) < maxDelay ? "; the grouping window (\(Self.seconds(Double(self.windowNs)))) is shorter than the limit, so a longer delay starts a new logical request: raise --window to see it" : ""
         verdict("CR-09", samples: cr09.gaps, applicable: cr09.gaps > 0,
-            evidence: "\(cr09.gaps) gaps, longest \(Self.seconds(cr09.longest)) (limit \(Self.seconds(maxDelay)))\(windowNote)")
+            evidence: "\(FaultlineCore.counted(cr09.gaps, "gap")), longest \(Self.seconds(cr09.longest)) (limit \(Self.seconds(maxDelay)))\(windowNote)")
         verdict("CR-10", samples: s("CR-10"), applicable: s("CR-10") > 0,
-            evidence: "\(s("CR-10")) logical requests, at most \(self.clients.values.map(\.maxAttempts).max() ?? 0) attempts (limit \(maxAttempts))")
+            evidence: "\(FaultlineCore.counted(s("CR-10"), "logical request")), at most \(FaultlineCore.counted(self.clients.values.map(\.maxAttempts).max() ?? 0, "attempt")) (limit \(maxAttempts))")
         verdict("CR-12", samples: s("CR-12"), applicable: s("CR-12") > 0,
-            evidence: "\(s("CR-12")) retried logical requests; " + (self.options.deadline.map { "deadline \(Self.seconds(Double($0.nanoseconds))) across attempts" } ?? "no deadline given: a retry span over \(Self.seconds(self.settings.threshold("CR-12", "max_span", default: 60e9))) is flagged LOW"))
-        verdict("CR-13", samples: s("CR-13"), applicable: s("CR-13") > 0, evidence: "\(s("CR-13")) retries after a reply with Retry-After")
+            evidence: "\(FaultlineCore.counted(s("CR-12"), "retried logical request")); " + (self.options.deadline.map { "deadline \(Self.seconds(Double($0.nanoseconds))) across attempts" } ?? "no deadline given: a retry span over \(Self.seconds(self.settings.threshold("CR-12", "max_span", default: 60e9))) is flagged LOW"))
+        verdict("CR-13", samples: s("CR-13"), applicable: s("CR-13") > 0, evidence: "\(FaultlineCore.counted(s("CR-13"), "retry", plural: "retries")) after a reply with Retry-After")
         verdict("CR-14", samples: self.cr14Responses, applicable: self.cr14Responses > 0,
             evidence: "\(self.cr14Retried) of \(self.cr14Responses) non-retryable responses retried (\(Int((cr14Share * 100).rounded())) %; flagged at ≥ \(Int(cr14Min * 100)) %)")
-        verdict("CR-15", samples: s("CR-15"), applicable: s("CR-15") > 0, evidence: "\(s("CR-15")) retries of non-idempotent requests without a key")
+        verdict("CR-15", samples: s("CR-15"), applicable: s("CR-15") > 0, evidence: "\(FaultlineCore.counted(s("CR-15"), "retry", plural: "retries")) of non-idempotent requests without a key")
         verdict("CR-17", samples: cr17.best, minimum: minFaultRequests, applicable: self.summary.faults > 0,
-            evidence: "A = attempts / logical requests that met a fault: \(cr17.attempts) / \(cr17.requests) over \(cr17.clients) client(s), highest \(String(format: "%.2f", cr17.highest)); flagged above \(ProfileReaderFormat.number(maxAmplification)) (a careful client retrying a fault on every first attempt has A = 2; one that gives up after the \(maxAttempts) attempts CR-10 allows has A = \(maxAttempts) under a total outage)",
-            short: "\(cr17.best) logical requests that met a fault from one client (needs \(minFaultRequests))")
+            evidence: "A = attempts / logical requests that met a fault: \(cr17.attempts) / \(cr17.requests) over \(FaultlineCore.counted(cr17.clients, "client")), highest \(String(format: "%.2f", cr17.highest)); flagged above \(ProfileReaderFormat.number(maxAmplification)) (a careful client retrying a fault on every first attempt has A = 2; one that gives up after the \(maxAttempts) attempts CR-10 allows has A = \(maxAttempts) under a total outage)",
+            short: "\(FaultlineCore.counted(cr17.best, "logical request")) that met a fault from one client (needs \(minFaultRequests))")
         verdict("CR-19", samples: s("CR-19"), applicable: s("CR-19") > 0 || self.cr19Inconclusive > 0,
-            evidence: "\(s("CR-19")) attempts whose reply a fault withheld, judged against \(Self.seconds(self.settings.threshold("CR-19", "max_hold", default: 60e9)))" + (self.cr19Inconclusive > 0 ? "; \(self.cr19Inconclusive) ended by the proxy or the log before the limit (inconclusive)" : ""))
-        verdict("CR-22", samples: s("CR-22"), applicable: s("CR-22") > 0, evidence: "\(s("CR-22")) non-idempotent requests sent again after a success")
+            evidence: "\(FaultlineCore.counted(s("CR-19"), "attempt")) whose reply a fault withheld, judged against \(Self.seconds(self.settings.threshold("CR-19", "max_hold", default: 60e9)))" + (self.cr19Inconclusive > 0 ? "; \(self.cr19Inconclusive) ended by the proxy or the log before the limit (inconclusive)" : ""))
+        verdict("CR-22", samples: s("CR-22"), applicable: s("CR-22") > 0, evidence: "\(FaultlineCore.counted(s("CR-22"), "non-idempotent request")) sent again after a success")
 
         var report = CheckReport(check: "retries", inputs: self.inputs, origin: self.origin ?? 0, seeds: self.seeds)
         report.rules = RetryRule.all.compactMap { results[$0.id] }

@@ -25,8 +25,8 @@ struct Run: AsyncParsableCommand {
             proxy named api, FAULTLINE_API_ADDR=host:port, FAULTLINE_API_HOST, \
             FAULTLINE_API_PORT and FAULTLINE_API_UPSTREAM; FAULTLINE_SEED holds the \
             seed. COMMAND's standard input, output and error are its own; SIGINT and \
-            SIGTERM are passed on to it (to its whole process group when standard \
-            input is not a terminal, as in CI). With --timeout (or the run file's \
+            SIGTERM are passed on to it (to its whole process group unless faultline \
+            runs in a terminal's foreground: in CI, for one). With --timeout (or the run file's \
             'timeout'), a COMMAND still running after that long is sent SIGTERM the \
             same way, then SIGKILL when it is still running --kill-after later \
             (default 10s), and the run goes on as after any exit. When it exits, the \
