@@ -65,6 +65,9 @@ final class ConnectionPipeline {
     var clientClosed = false
     var upstreamSettled = false
     var closeRecorded = false
+    /// Both sides are done and the close waits for copies of duplicated requests
+    /// (`FaultConnection.whenCopiesSettled`).
+    var awaitingCopies = false
     /// Whether the message stages are in (they need framing and a message rule).
     private var hasMessageStages = false
     private var isBridged = false
@@ -177,6 +180,13 @@ final class ConnectionPipeline {
     /// had already ended, ended first.
     func markClosedAtShutdown() {
         if self.clientBridge.endedAt == nil, self.upstreamBridge.endedAt == nil { self.closedAtShutdown = true }
+    }
+
+    /// Shutdown's grace is over: copies of duplicated requests still to come or
+    /// awaiting replies end now (each recorded), so the connection's close can follow
+    /// and no copy reaches the server after the proxy stopped.
+    func stopCopies(on loop: any EventLoop) {
+        self.faults?.stopCopies(because: "the proxy was stopping", on: loop)
     }
 
     /// The upstream is connected: timed faults start counting.

@@ -95,7 +95,9 @@ final class ConnectionRegistry: Sendable {
         if isEmpty { promise.succeed() }
     }
 
-    /// Closes both channels of every open connection; completes when all are finished.
+    /// Closes both channels of every open connection, and ends the copies of
+    /// duplicated requests it still has (its close waits for them); completes when all
+    /// are finished.
     /// A connection whose two sides were both still open is marked as closed by the
     /// proxy first (on its loop, before either close is seen), so its `conn_close` does
     /// not blame whichever side saw the close first.
@@ -109,8 +111,11 @@ final class ConnectionRegistry: Sendable {
             }
             let loop = entry.client.eventLoop
             loop.execute {
-                pipeline.value(on: loop).markClosedAtShutdown()
+                let connection = pipeline.value(on: loop)
+                connection.markClosedAtShutdown()
                 channels.forEach { $0.close(promise: nil) }
+                // Its copies end too: its close waits for them.
+                connection.stopCopies(on: loop)
             }
         }
         let drained = eventLoop.makePromise(of: Void.self)

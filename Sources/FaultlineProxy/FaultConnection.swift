@@ -1,4 +1,5 @@
 import FaultlineCore
+import FaultlineFraming
 import NIOCore
 
 /// One proxied connection as the fault engine sees it: its decisions (`ConnectionFaults`),
@@ -39,6 +40,32 @@ package final class FaultConnection {
 
     /// What the stages discarded and what faults added, for `conn_close`.
     package private(set) var tally = FaultTally()
+
+    /// Copies of duplicated requests not yet settled: each is settled once its
+    /// `duplicate_reply` is recorded (a reply, none, or never sent). `conn_close` waits
+    /// for them (see `whenCopiesSettled`), so it counts every copy written and stays the
+    /// connection's last event.
+    var copiesUnsettled = 0
+    /// What runs once no copy is unsettled (the connection's close).
+    var onCopiesSettled: [() -> Void] = []
+    /// Copies waiting for their `gap`, so a stop can end them at once.
+    var dueCopies: [UInt64: DueCopy] = [:]
+    var nextDueCopy: UInt64 = 0
+    /// Why no more copies go: set by `stopCopies` (shutdown, or copies outlasting their
+    /// connection by `copyLinger`).
+    var copiesStopped: String?
+    /// While `stopCopies` ends copies one by one, the close waits for the last.
+    var stoppingCopies = false
+    /// Ends the copies that outlast the connection's sockets by `copyLinger`.
+    var copyLingerTimer: Scheduled<Void>?
+
+    /// A copy due later (`gap`): its timer and what its event needs.
+    struct DueCopy {
+        var timer: Scheduled<Void>
+        var copy: Int
+        var request: FramedMessage
+        var rule: String
+    }
 
     /// Bytes the engine discarded, per direction (`FaultTally.dropped`).
     package var dropped: [Event.Direction: Int] {

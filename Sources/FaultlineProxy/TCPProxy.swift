@@ -402,10 +402,22 @@ package final class TCPProxy: Sendable {
         }
     }
 
-    /// Records the connection's close once both sides are done, and lets the registry
-    /// forget it.
+    /// Records the connection's close once both sides are done and every copy of its
+    /// duplicated requests is settled (its `duplicate_reply` recorded: a copy travels on
+    /// a connection of its own and can outlast both sockets), and lets the registry
+    /// forget it. So `conn_close` counts every copy the server got, and stays the
+    /// connection's last event; shutdown waits for the copies as for the connection.
     private func finishIfOver(_ pipeline: ConnectionPipeline, on loop: any EventLoop) {
         guard pipeline.clientClosed, pipeline.upstreamSettled, !pipeline.closeRecorded else { return }
+        if let faults = pipeline.faults, faults.copiesUnsettled > 0 {
+            guard !pipeline.awaitingCopies else { return }
+            pipeline.awaitingCopies = true
+            faults.whenCopiesSettled(on: loop) { [self] in
+                pipeline.awaitingCopies = false
+                self.finishIfOver(pipeline, on: loop)
+            }
+            return
+        }
         pipeline.closeRecorded = true
         self.recordClose(ordinal: pipeline.ordinal, on: loop, pipeline: pipeline)
         self.connections.finish(pipeline.ordinal)

@@ -19,6 +19,13 @@ import FaultlineCore
 /// were never accounted. A second `conn_close` for a connection is one, and its books
 /// are checked as well.
 ///
+/// Copies of duplicated TCP requests travel on connections of their own, and each has
+/// a `duplicate_reply` event, which says whether it was sent and its `request_bytes`.
+/// A connection's `conn_close` waits for its copies, so its `duplicated_upstream` is
+/// the sum of the copies its events say were sent, and no `duplicate_reply` of it comes
+/// after it; either failing is a violation (the log would under-count what reached the
+/// server).
+///
 /// Built incrementally (`add` each event, then `finish`) so a log of any length is
 /// checked in memory proportional to the connections open at once, not to the log.
 package struct Accounting: Sendable, Equatable {
@@ -49,6 +56,12 @@ package struct Accounting: Sendable, Equatable {
     private var closed: [String?: RangeSet<UInt64>] = [:]
     private var closedTwice: [Violation] = []
     private var books: [Violation] = []
+    /// Per open connection: bytes of the copies its `duplicate_reply` events say were
+    /// sent (`request_bytes`, unless `sent` is false).
+    private var copyBytes: [Key: Int128] = [:]
+    /// Open connections with a sent copy whose `request_bytes` is missing: their copies
+    /// cannot be checked.
+    private var copiesUncounted: Set<Key> = []
 
     /// An empty ledger; `add` each event in log order, then `finish`.
     package init() {}
@@ -73,16 +86,50 @@ package struct Accounting: Sendable, Equatable {
             }
         case .connectionClose:
             let key = Key(proxy: event.proxy, connection: connection)
-            self.open[key] = nil
+            let wasOpen = self.open.removeValue(forKey: key) != nil
+            let copies = self.copyBytes.removeValue(forKey: key) ?? 0
+            let uncounted = self.copiesUncounted.remove(key) != nil
+            if wasOpen, !uncounted { self.checkCopies(key, event, sent: copies) }
             if self.closed[key.proxy, default: RangeSet()].contains(connection) {
                 self.closedTwice.append(Violation(proxy: key.proxy, connection: connection, direction: nil, message: "closed twice"))
             } else if connection < UInt64.max {
                 self.closed[key.proxy, default: RangeSet()].insert(contentsOf: connection..<connection + 1)
             }
             self.checkBooks(key, event)
+        case .duplicateReply:
+            let key = Key(proxy: event.proxy, connection: connection)
+            if self.open[key] != nil {
+                guard event.params?["sent"] != "false" else { break }
+                if let text = event.params?["request_bytes"], let bytes = Int(text), bytes >= 0 {
+                    self.copyBytes[key, default: 0] += Int128(bytes)
+                } else {
+                    self.copiesUncounted.insert(key)
+                }
+            } else if self.closed[key.proxy]?.contains(connection) == true {
+                let unit = event.unit.map { " (unit \($0), copy \(event.params?["copy"] ?? "?"))" } ?? ""
+                self.books.append(
+                    Violation(
+                        proxy: key.proxy, connection: connection, direction: .upstream,
+                        message: "a copy's duplicate_reply\(unit) comes after the connection's conn_close, whose duplicated_upstream cannot count it"
+                    )
+                )
+            }
         default:
             break
         }
+    }
+
+    /// A TCP connection's `duplicated_upstream` is what its copies' events say was sent.
+    private mutating func checkCopies(_ key: Key, _ close: Event, sent: Int128) {
+        guard close.datagramsFromClient == nil else { return }
+        let duplicated = close.duplicatedUpstream ?? 0
+        guard duplicated >= 0, Int128(duplicated) != sent else { return }
+        self.books.append(
+            Violation(
+                proxy: key.proxy, connection: key.connection, direction: .upstream,
+                message: "duplicated_upstream says \(duplicated) bytes of copies, but its duplicate_reply events say \(sent) were sent"
+            )
+        )
     }
 
     /// The violations: second closes, then connections never closed (in the order they

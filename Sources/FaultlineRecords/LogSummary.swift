@@ -30,6 +30,11 @@ package struct LogSummary: Sendable, Equatable {
     package var droppedDownstream = 0
     package var duplicatedUpstream = 0
     package var duplicatedDownstream = 0
+    /// Copies of duplicated TCP requests (`duplicate_reply`): sent (with their bytes,
+    /// which the connections' `duplicated_upstream` add up to) and never sent.
+    package var copiesSent = 0
+    package var copyBytesSent = 0
+    package var copiesNotSent = 0
     /// Connection lifetimes (`conn_open` to `conn_close`).
     package var durations = Durations()
     package var firstTime: String?
@@ -111,6 +116,13 @@ package struct LogSummary: Sendable, Equatable {
             }
             self.faults[index].count += 1
             self.faults[index].bytes.addSaturating(event.bytes)
+        case .duplicateReply:
+            if event.params?["sent"] == "false" {
+                self.copiesNotSent += 1
+            } else {
+                self.copiesSent += 1
+                self.copyBytesSent.addSaturating(event.params?["request_bytes"].flatMap { Int($0) })
+            }
         case .upstreamError:
             self.upstreamErrors += 1
         case .framingFallback:
@@ -151,6 +163,11 @@ package struct LogSummary: Sendable, Equatable {
             "downstream:   \(self.bytesFromUpstream) bytes from upstream, \(self.bytesToClient) forwarded, "
                 + "\(self.droppedDownstream) dropped, \(self.duplicatedDownstream) duplicated"
         )
+        if self.copiesSent + self.copiesNotSent > 0 {
+            lines.append(
+                "copies:       \(self.copiesSent) sent (\(self.copyBytesSent) bytes), \(self.copiesNotSent) not sent"
+            )
+        }
         if let min = self.durations.min, let median = self.durations.median, let max = self.durations.max {
             lines.append(
                 "durations:    min \(Self.format(min)), median \(self.durations.isExact ? "" : "~")\(Self.format(median)), "

@@ -44,6 +44,8 @@ final class DuplicateLane {
     private var leg: DuplicateLeg?
     private var dialing = false
     private var clientClosed = false
+    /// Set by `stop`: no copy goes any more, and no leg is dialled.
+    private var stopped: String?
     private var watchingClient = false
     /// The loop of the legs (the client connection's), once one was dialled.
     private var loop: (any EventLoop)?
@@ -69,6 +71,10 @@ final class DuplicateLane {
         written: @escaping (Int) -> Void,
         finish: @escaping (FramedMessage, DuplicateLeg.Outcome) -> Void
     ) {
+        if let reason = self.stopped {
+            finish(request, .notSent("not sent: \(reason)"))
+            return
+        }
         self.watch(client)
         // Its own storage: a line cut from a 64 KiB read must not keep the read alive.
         var bytes = ByteBufferAllocator().buffer(capacity: request.bytes.readableBytes)
@@ -99,6 +105,10 @@ final class DuplicateLane {
         guard leg === self.leg else { return }
         self.leg = nil
         self.dialing = false
+        if let stopped = self.stopped {
+            self.dropWaiting("not sent: \(stopped)")
+            return
+        }
         if self.clientClosed && !retired {
             self.dropWaiting("not sent: the client's connection had closed and the copies' connection ended")
             return
@@ -119,8 +129,22 @@ final class DuplicateLane {
             }
             return
         }
-        guard !self.waiting.isEmpty, !self.dialing, let loop = loop ?? self.loop else { return }
+        guard !self.waiting.isEmpty, !self.dialing, self.stopped == nil, let loop = loop ?? self.loop else { return }
         self.dial(on: loop)
+    }
+
+    /// Ends every copy now (shutdown, or copies outlasting their client's connection):
+    /// those waiting are not sent, those on the leg end (a copy written and awaiting
+    /// its reply as `failed`), each with `reason`; the leg closes, and none is dialled
+    /// again. A leg still being dialled closes as soon as it connects.
+    func stop(because reason: String) {
+        guard self.stopped == nil else { return }
+        self.stopped = reason
+        // Oldest first: the copies on the leg, then those waiting for it.
+        self.leg?.end(because: reason)
+        self.leg = nil
+        self.dialing = false
+        self.dropWaiting("not sent: \(reason)")
     }
 
     private func dial(on loop: any EventLoop) {

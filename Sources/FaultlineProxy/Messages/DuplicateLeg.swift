@@ -128,6 +128,11 @@ final class DuplicateLeg: ChannelInboundHandler {
     private func start(context: ChannelHandlerContext) {
         guard self.context == nil else { return }
         self.context = context
+        // Ended while it was being dialled (the lane stopped): nothing goes on it.
+        if self.ended {
+            context.close(promise: nil)
+            return
+        }
         self.lane.legCanTake(self)
     }
 

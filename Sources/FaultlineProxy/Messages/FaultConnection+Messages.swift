@@ -46,19 +46,36 @@ extension FaultConnection {
         client.flush()
     }
 
+    /// How long copies may outlast the connection's sockets: then those still waiting
+    /// are not sent and those awaiting a reply end without one, so a slow server cannot
+    /// hold a connection's `conn_close` back for long (as long as one copy may wait for
+    /// its reply).
+    static let copyLinger = DuplicateLeg.replyTimeout
+
     /// Sends `copies` more copies of `request` on the connection's `DuplicateLane` (one
     /// extra upstream connection at a time), copy *k* `k × gap` after now, and records
-    /// each copy's reply.
+    /// each copy's reply. Each copy is unsettled until its `duplicate_reply` is
+    /// recorded: the connection's close waits for that.
     func sendCopies(of request: FramedMessage, rule: String, copies: Int, gap: Duration, on loop: any EventLoop) {
         guard let messages = self.messages, copies > 0 else { return }
         for copy in 1...copies {
+            self.copiesUnsettled += 1
+            if let reason = self.copiesStopped {
+                self.recordCopy(copy, of: request, rule: rule, outcome: .notSent("not sent: \(reason)"), now: loop.now)
+                self.copySettled()
+                continue
+            }
             let delay = TimeAmount.nanoseconds(gap.nanoseconds * Int64(copy))
             if delay == .zero {
                 self.dialCopy(copy, of: request, rule: rule, messages: messages, on: loop)
             } else {
-                loop.assumeIsolated().scheduleTask(in: delay) { [self] in
+                let key = self.nextDueCopy
+                self.nextDueCopy += 1
+                let timer = loop.assumeIsolated().scheduleTask(in: delay) { [self] in
+                    guard self.dueCopies.removeValue(forKey: key) != nil else { return }
                     self.dialCopy(copy, of: request, rule: rule, messages: messages, on: loop)
                 }
+                self.dueCopies[key] = DueCopy(timer: timer, copy: copy, request: request, rule: rule)
             }
         }
     }
@@ -69,8 +86,63 @@ extension FaultConnection {
             on: loop,
             client: self.cutter.client,
             written: { [self] bytes in self.addDuplicated(bytes, .upstream) },
-            finish: { [self] request, outcome in self.recordCopy(copy, of: request, rule: rule, outcome: outcome, now: loop.now) }
+            finish: { [self] request, outcome in
+                self.recordCopy(copy, of: request, rule: rule, outcome: outcome, now: loop.now)
+                self.copySettled()
+            }
         )
+    }
+
+    /// Runs `action` once every copy of the connection's requests is settled (at once
+    /// if none is pending). Called when both sockets have closed: copies still pending
+    /// `copyLinger` later are ended then (`stopCopies`).
+    func whenCopiesSettled(on loop: any EventLoop, _ action: @escaping () -> Void) {
+        guard self.copiesUnsettled > 0 || self.stoppingCopies else {
+            action()
+            return
+        }
+        self.onCopiesSettled.append(action)
+        guard self.copyLingerTimer == nil, self.copiesStopped == nil else { return }
+        let seconds = Self.copyLinger.nanoseconds / 1_000_000_000
+        self.copyLingerTimer = loop.assumeIsolated().scheduleTask(in: Self.copyLinger) { [self] in
+            self.copyLingerTimer = nil
+            self.stopCopies(because: "the client's connection had been closed for \(seconds)s", on: loop)
+        }
+    }
+
+    /// No more copies go: those due later and those waiting for the copies' connection
+    /// are recorded as not sent, those awaiting a reply end without one (their
+    /// connection is closed), all with `reason`. For shutdown, which must not wait for
+    /// copies beyond its grace, nor let one reach the server after `proxy_stop`.
+    func stopCopies(because reason: String, on loop: any EventLoop) {
+        guard self.copiesStopped == nil else { return }
+        self.copiesStopped = reason
+        self.copyLingerTimer?.cancel()
+        self.copyLingerTimer = nil
+        // The close waits until every copy has its event, not for the first that does.
+        self.stoppingCopies = true
+        // Oldest first: copies on their way, then those due later.
+        self.messages?.duplicates.stop(because: reason)
+        let due = self.dueCopies.sorted { $0.key < $1.key }.map(\.value)
+        self.dueCopies = [:]
+        for copy in due {
+            copy.timer.cancel()
+            self.recordCopy(copy.copy, of: copy.request, rule: copy.rule, outcome: .notSent("not sent: \(reason)"), now: loop.now)
+            self.copiesUnsettled -= 1
+        }
+        self.stoppingCopies = false
+        self.copySettled(count: 0)
+    }
+
+    /// A copy's event is recorded; the last one lets the connection's close go.
+    private func copySettled(count: Int = 1) {
+        self.copiesUnsettled -= count
+        guard self.copiesUnsettled == 0, !self.stoppingCopies else { return }
+        self.copyLingerTimer?.cancel()
+        self.copyLingerTimer = nil
+        let actions = self.onCopiesSettled
+        self.onCopiesSettled = []
+        for action in actions { action() }
     }
 
     /// The `duplicate_reply` event of one copy.
