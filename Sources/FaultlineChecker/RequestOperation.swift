@@ -75,6 +75,10 @@ package enum RequestOperation {
         "COPY", "RENAME", "PFADD", "MULTI", "EXEC", "DISCARD",
     ]
 
+    /// RESP commands a client sends on each new connection or idle check (handshake,
+    /// health check), which the retry check leaves out: not the client's operations.
+    static let connectionCommands: Set<String> = ["HELLO", "AUTH", "SELECT", "PING", "CLIENT", "QUIT", "RESET", "READONLY", "READWRITE"]
+
     /// Classifies an operation: a `--rules` tag first, then the protocol's semantics.
     /// Line and length framing carry no semantics faultline can read: every message
     /// counts as not idempotent unless tagged (the report says so).

@@ -38,7 +38,33 @@ extension RetryChecker {
                 self.conns[attempt.connKey]?.replies[reply] = nil
             }
         }
-        self.evaluate(group)
+        for part in self.splitAtSuccesses(group) { self.evaluate(part) }
+    }
+
+    /// The logical request cut after each attempt that succeeded. An attempt joins the
+    /// one before it while that one is still in flight (its outcome unknown yet): a
+    /// hedge, or the same request sent at once by another thread or poller. Once the
+    /// earlier one succeeded, the later one was not its retry: it is a logical request
+    /// of its own, which notes the overlap (CR-15, for requests that are not idempotent).
+    mutating func splitAtSuccesses(_ group: LogicalRequest) -> [LogicalRequest] {
+        let attempts = group.attempts
+        guard let cut = attempts.indices.dropLast().first(where: { Self.succeeded(attempts[$0]) }) else { return [group] }
+        var head = group
+        head.attempts = Array(attempts[...cut])
+        head.keyChanges = group.keyChanges.filter { $0 <= cut }
+        var tail = LogicalRequest(
+            id: self.nextRequestID, operation: group.operation, client: group.client, safety: group.safety, fingerprint: attempts[cut + 1].fingerprint
+        )
+        self.nextRequestID += 1
+        tail.concurrentWith = group.id
+        tail.attempts = attempts[(cut + 1)...].enumerated().map { index, attempt in
+            var attempt = attempt
+            attempt.request = tail.id
+            attempt.index = index
+            return attempt
+        }
+        tail.keyChanges = group.keyChanges.filter { $0 > cut + 1 }.map { $0 - (cut + 1) }
+        return [head] + self.splitAtSuccesses(tail)
     }
 
     /// Ambiguous in Jepsen's sense: the server may have applied it and the client cannot know.
@@ -289,16 +315,26 @@ extension RetryChecker {
             )
         }
 
-        // CR-15: a copy of a non-idempotent, unkeyed request while the previous was in flight.
+        // CR-15: a copy of a non-idempotent, unkeyed request while the one before was
+        // in flight. INFO unless the rules raise it: a client hedging and two threads
+        // sending the same request at once look the same on the wire.
         if group.safety != .idempotent {
             for j in attempts.indices.dropFirst() where attempts[j].key == nil {
                 self.samples["CR-15", default: 0] += 1
             }
+            let severity = self.settings.severity("CR-15", default: .info)
+            let same = severity == .info ? ". A hedge, or the same operation sent twice at once (two threads): on the wire the two look the same, so this is INFO unless --rules raises CR-15's severity" : ""
             if let j = attempts.indices.dropFirst().first(where: { hedged[$0] && attempts[$0].key == nil }), self.settings.isEnabled("CR-15") {
                 let overlap = Double((attempts[j - 1].end ?? 0) - attempts[j].start)
                 report(
-                    "CR-15", self.settings.severity("CR-15", default: .high),
-                    "\(r): attempt \(j) was sent while attempt \(j - 1) was still in flight (its reply came \(Self.seconds(overlap)) later): two copies of a non-idempotent request without a key"
+                    "CR-15", severity,
+                    "\(r): attempt \(j) was sent while attempt \(j - 1) was still in flight (its reply came \(Self.seconds(overlap)) later): two copies of a non-idempotent request without a key\(same)"
+                )
+            } else if let other = group.concurrentWith, first.key == nil, self.settings.isEnabled("CR-15") {
+                self.samples["CR-15", default: 0] += 1
+                report(
+                    "CR-15", severity,
+                    "\(r): sent while R\(other), the same request from the same client, was still in flight (R\(other) then succeeded): two copies of a non-idempotent request without a key\(same)"
                 )
             }
         }

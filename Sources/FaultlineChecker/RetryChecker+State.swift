@@ -66,6 +66,9 @@ extension RetryChecker {
         var rekeyedAfter: (request: Int, key: String, outcome: CheckReport.Outcome?)?
         /// CR-04: the logical request whose key this one reused with another payload.
         var reusedKeyOf: Int?
+        /// CR-15: the logical request this one overlapped (it was sent while that one was
+        /// in flight, and that one succeeded).
+        var concurrentWith: Int?
         /// CR-22: the logical request that already succeeded with the same request.
         var duplicateOf: Int?
         var duplicateKeyed = false

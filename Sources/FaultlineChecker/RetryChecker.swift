@@ -164,6 +164,10 @@ package struct RetryChecker {
         let safety = RequestOperation.safety(
             operation: operation, framing: framing, method: event.method, command: event.command, settings: self.settings
         )
+        // Connection plumbing (a RESP client's handshake and health checks) goes out on
+        // every new connection and idle check, not as the client's operations: never an
+        // attempt, so a reconnecting client's HELLOs are not one request retried.
+        if let command = event.command, RequestOperation.connectionCommands.contains(command.uppercased()) { return }
         let reused = self.conns[connKey]!.requestsSeen > 0
         self.conns[connKey]!.requestsSeen += 1
         self.summary.attempts += 1

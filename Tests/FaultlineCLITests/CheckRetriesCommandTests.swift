@@ -240,12 +240,18 @@ struct CheckRetriesCommandTests {
     }
 
     /// CR-15: a second copy of an unkeyed POST while the first is still in flight (the
-    /// upstream takes 400 ms); hedging a GET is allowed.
+    /// upstream takes 400 ms); hedging a GET is allowed. Two threads sending the same
+    /// POST at once look the same, so it is a violation only once the rules raise it.
     @Test func hedgingANonIdempotentRequestIsCR15() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rules = directory.appendingPathComponent("cr15-high.yaml").path
+        try "faultline_rules: 1\nrules:\n  CR-15: {severity: HIGH}\n".write(toFile: rules, atomically: true, encoding: .utf8)
         try await Self.expectPair(
             rule: "CR-15", profile: Profiles.calm,
             breaking: ["--policy", "hedge", "--method", "POST", "--key", "none", "--path", "/slow/{i}?ms=400", "--count", "2", "--parallel", "2"],
-            fine: ["--policy", "hedge", "--method", "GET", "--key", "none", "--path", "/slow/{i}?ms=400", "--count", "2", "--parallel", "2"]
+            fine: ["--policy", "hedge", "--method", "GET", "--key", "none", "--path", "/slow/{i}?ms=400", "--count", "2", "--parallel", "2"],
+            checkOptions: ["--rules", rules]
         )
     }
 

@@ -112,11 +112,14 @@ struct AttemptNumberingTests {
         #expect(finding.message.contains("attempt 1 got 404"), "\(finding.message)")
     }
 
-    @Test func cr15NamesTheCopyAndTheAttemptStillInFlight() throws {
-        let finding = try Self.finding("CR-15", in: try RetryRuleTests.hedge(method: "POST").check())
-        let numbers = Self.attemptNumbers(finding)
-        #expect(numbers == [1, 0], "\(finding.message)")
-        let copy = try Self.row(numbers[0], of: finding), inFlight = try Self.row(try #require(numbers.last), of: finding)
+    /// The copy is a logical request of its own once the one in flight succeeded: the
+    /// finding names the request it overlapped, whose timeline row ends after it began.
+    @Test func cr15NamesTheCopyAndTheRequestStillInFlight() throws {
+        let report = try RetryRuleTests.hedge(method: "POST").check()
+        let finding = try Self.finding("CR-15", in: report)
+        #expect(finding.requests == ["R2"] && finding.message.contains("sent while R1, the same request"), "\(finding.message)")
+        let rows = report.timeline.requests
+        let inFlight = try #require(rows.first { $0.id == "R1" }?.attempts.first), copy = try #require(rows.first { $0.id == "R2" }?.attempts.first)
         #expect((inFlight.endNs ?? 0) > copy.startNs, "\(finding.message)")
     }
 

@@ -474,10 +474,50 @@ struct RetryRuleTests {
         return log
     }
 
+    /// A hedge and two threads sending the same POST at once look the same: each is a
+    /// logical request once the first succeeded, and CR-15 is INFO unless the rules
+    /// raise it.
     @Test func aSecondCopyOfAnUnkeyedPostInFlightIsCR15() throws {
         let report = try Self.hedge(method: "POST").check()
         #expect(report.ruleIDs == ["CR-15"], "\(report.digest)")
         #expect(report.findings[0].message.contains("still in flight"))
+        #expect(report.findings.map(\.severity) == [.info] && !report.hasViolations, "\(report.digest)")
+        #expect(report.summary.logicalRequests == 2 && report.summary.retried == 0, "\(report.digest)")
+        let strict = try RuleSettings.parse("faultline_rules: 1\nrules:\n  CR-15: {severity: HIGH}\n", file: "rules.yaml")
+        #expect(try Self.hedge(method: "POST").check(RetryCheckOptions(settings: strict)).findings.map(\.severity) == [.high])
+    }
+
+    /// Eight pollers on one host send the same GET every 50 ms, each waiting 200 ms for
+    /// its reply, with no fault: every request overlaps others and every one succeeds.
+    /// None is a retry (a trial saw "8 attempts (more than 5)", CR-10, fail the build).
+    @Test func overlappingPollsThatAllSucceedAreNotRetries() throws {
+        var log = Log()
+        let request = Log.Request(method: "GET", path: "/slow", key: nil, fingerprint: "fp-poll")
+        for poll in 0..<40 {
+            log.attempt(request, at: 1_000 * Self.s + UInt64(poll) * 25 * Self.ms, .answered(latency: 200 * Self.ms))
+        }
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.summary.logicalRequests == 40 && report.summary.retried == 0, "\(report.digest)")
+    }
+
+    /// redis-py sends HELLO (and PING on idle checks) on every new connection; a client
+    /// reconnecting through a partition sends the same bytes many times. They are not
+    /// its operations, so they are never one request retried.
+    @Test func connectionHandshakesAreNotAttempts() throws {
+        var log = Log(framing: "resp")
+        var time = 1_000 * Self.s
+        for _ in 0..<12 {
+            for command in ["HELLO", "PING"] {
+                var request = Log.Request(key: nil)
+                request.command = command
+                request.fingerprint = "fp-\(command)"
+                time = log.attempt(request, at: time + Self.ms, .replyLost(timeout: 500 * Self.ms))
+            }
+        }
+        let report = try log.check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        #expect(report.summary.attempts == 0, "\(report.digest)")
     }
 
     @Test func hedgingAGetIsNotCR15() throws {
