@@ -421,6 +421,20 @@ struct CheckRetriesCommandTests {
         #expect(verdict.stderr.contains("--framing"), "\(verdict)")
     }
 
+    /// The same log given twice would read every request as its own retry: refused,
+    /// exit 2, naming both spellings.
+    @Test func theSameLogGivenTwiceIsRefused() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("run.jsonl").path
+        try "".write(toFile: log, atomically: true, encoding: .utf8)
+        let twice = try await FaultlineBinary.run(["check", "retries", log, log])
+        #expect(twice.status == 2 && twice.stderr.contains("is given twice"), "\(twice.stderr)")
+        let other = directory.path + "/./run.jsonl"
+        let aliased = try await FaultlineBinary.run(["check", "retries", log, other])
+        #expect(aliased.status == 2 && aliased.stderr.contains("are the same event log"), "\(aliased.stderr)")
+    }
+
     @Test func aTruncatedLogIsRefusedNamingItsLine() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -74,6 +74,15 @@ extension Check {
 
         func validate() throws {
             if self.logs.isEmpty { throw ValidationError("give at least one event log") }
+            // One log read twice would pair each request with itself as its own retry.
+            var seen: [String: String] = [:]
+            for log in self.logs {
+                let resolved = URL(fileURLWithPath: log).resolvingSymlinksInPath().standardizedFileURL.path
+                if let first = seen[resolved] {
+                    throw ValidationError(first == log ? "the event log '\(log)' is given twice: give each log once" : "'\(first)' and '\(log)' are the same event log: give each log once")
+                }
+                seen[resolved] = log
+            }
             if self.maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1, got \(self.maxAttempts)") }
             if self.keyHeader.isEmpty { throw ValidationError("--key-header must name a header") }
         }
