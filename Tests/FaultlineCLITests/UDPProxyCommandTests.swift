@@ -113,9 +113,18 @@ struct UDPProxyCommandTests {
         await echo.stop()
         let closes = try EventLogReader.read(path: log).filter { $0.type == .connectionClose }
         #expect(closes.count == 8)
-        #expect(held.echoes >= 8 * 16 * 9 / 10, "\(held.echoes) of \(8 * 16) echoes came back")
         let dropped = closes.reduce(0) { $0 + ($1.datagramsDroppedUpstream ?? 0) + ($1.datagramsDroppedDownstream ?? 0) }
         #expect(dropped == 0, "the proxy dropped \(dropped) of \(8 * 16 * 2) datagrams; \(held.echoes) echoes came back")
+        // Everything the proxy took in, it sent on, both ways.
+        for close in closes {
+            #expect(close.datagramsToUpstream == close.datagramsFromClient && close.datagramsToClient == close.datagramsFromUpstream, "\(close)")
+        }
+        // The kernel may drop datagrams at the echo server's or the client's socket when
+        // the test process itself is busy (a loaded full-suite run echoed 108 of 128 with
+        // the proxy dropping none): a warning, not the proxy's failure.
+        if held.echoes < 8 * 16 * 9 / 10 {
+            Issue.record("\(held.echoes) of \(8 * 16) echoes came back; the proxy dropped none of what it took in", severity: .warning)
+        }
     }
 
     @Test func sigintAlsoStopsCleanly() async throws {
