@@ -13,12 +13,15 @@ struct ServeCommandTests {
         defer { try? FileManager.default.removeItem(at: root) }
         // Made by serve, parents too, as run makes its output folder.
         let directory = root.appendingPathComponent("logs/serve")
-        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--log", directory.path, "--seed", "5"])
+        // With a trailing slash, as a shell's completion writes it.
+        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--log", directory.path + "/", "--seed", "5"])
         let apiPort = try #require(await server.listeningPort())
         let api = ["--api", "127.0.0.1:\(apiPort)"]
 
         let created = try await FaultlineBinary.run(["ctl", "create", "svc", "--upstream", "127.0.0.1:\(echo.port)"] + api)
         #expect(created.status == 0, "\(created.stderr)")
+        let described = try await FaultlineBinary.run(["ctl", "show", "svc"] + api)
+        #expect(described.stdout.contains(directory.path + "/svc.jsonl") && !described.stdout.contains("//svc"), "\(described.stdout)")
         let listenLine = try #require(created.stdout.split(separator: "\n").first { $0.hasPrefix("listening on ") })
         let port = try #require(Int(listenLine.split(separator: ":").last ?? ""))
         #expect(try await SocketClient.exchange(port: port, request: "hi", finish: true) == .eof("hi"))

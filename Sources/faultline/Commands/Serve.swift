@@ -126,7 +126,13 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "faultline.serve")
         try self.makeFolders()
         OpenFileLimit.raiseToHardLimit()
-        var options = ServeOptions(logDirectory: self.log, pcapDirectory: self.pcap, seed: self.seed)
+        // `logs/` and `logs` name one folder: file paths in the API say `logs/api.jsonl`.
+        func folder(_ path: String?) -> String? {
+            guard var path, path.count > 1 else { return path }
+            while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+            return path
+        }
+        var options = ServeOptions(logDirectory: folder(self.log), pcapDirectory: folder(self.pcap), seed: self.seed)
         options.shutdownGrace = self.grace.duration
         options.pcapBuffer = self.pcapBuffer.map { Int($0.bytes) }
         let store = ProxyStore(options: options, logger: logger, launch: HostedProxyLauncher.make(logger: Logger(label: "faultline.proxy")))
