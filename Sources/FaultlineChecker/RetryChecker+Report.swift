@@ -205,17 +205,18 @@ extension RetryChecker {
         verdict("CR-04", samples: s("CR-04"), applicable: s("CR-04") > 0, evidence: "\(FaultlineCore.counted(s("CR-04"), "keyed logical request"))")
         // Retries whose gaps could not be measured are no evidence either way: with
         // nothing judged the samples are 0, so not enough evidence, never passed.
+        let serverChosen = self.serverChosenWaits > 0 ? " (\(FaultlineCore.counted(self.serverChosenWaits, "wait")) after a Retry-After the client received \(self.serverChosenWaits == 1 ? "was" : "were") the server's, left out)" : ""
         verdict("CR-06", samples: cr06.undecided > 0 && cr06.clients == 0 ? 0 : cr06.judged, applicable: self.summary.retried > 0,
             evidence: "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs)))"
                 + (cr06.unmeasured > 0 ? ", and \(cr06.unmeasured) whose gap is unknown (sent \(Self.seconds(self.minGapNs)) or more after an attempt whose failure's time the log does not give), counted as not immediate" : "")
                 + "; flagged when a client's median gap is immediate beyond its first retry (at an attempt number with ≥ 3 retries) and a request has ≥ 2 immediate retries or ≥ \(Int(minShare * 100)) % of its retries are immediate (a single immediate first retry, as urllib3 and Go's transparent retry do, is allowed)",
             short: cr06.undecided > 0
                 ? "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs))), some beyond the first retry, but at attempt numbers with fewer than 3 retries: too few to judge a client's median gap there"
-                : "\(FaultlineCore.counted(self.summary.retried, "retried logical request")), but no delay between their attempts could be measured")
+                : "\(FaultlineCore.counted(self.summary.retried, "retried logical request")), but no delay between their attempts could be measured" + serverChosen)
         verdict("CR-07", samples: cr07.clients > 0 ? cr07.best : 0, minimum: minLong, applicable: self.summary.retried > 0,
             evidence: "\(FaultlineCore.counted(cr07.judged, "logical request")) with ≥ 3 retries over \(FaultlineCore.counted(cr07.clients, "client")); growth must be ≥ ×\(minGrowth)",
             short: cr07.best >= minLong
-                ? "\(FaultlineCore.counted(cr07.best, "logical request")) with ≥ 3 retries from one client, but no delays between their attempts could be measured"
+                ? "\(FaultlineCore.counted(cr07.best, "logical request")) with ≥ 3 retries from one client, but no delays between their attempts could be measured" + serverChosen
                 : "\(FaultlineCore.counted(cr07.best, "logical request")) with ≥ 3 retries from one client (needs \(minLong))")
         verdict("CR-08", samples: cr08.judged > 0 ? cr08.best : 0, minimum: minJitterSamples, applicable: self.summary.retried > 0,
             evidence: "\(FaultlineCore.counted(cr08.judged, "gap")) judged, counting only attempt numbers with ≥ \(minJitterSamples) gaps before them; CV must be ≥ \(maxCV) before some attempt",

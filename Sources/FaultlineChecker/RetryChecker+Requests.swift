@@ -126,7 +126,10 @@ extension RetryChecker {
             let exempt = transparent || (j == 1 && previous.outcome == .notApplied)
             // A wait the server asked for (Retry-After) is the server's schedule, not the
             // client's backoff: CR-13 judges it, and no backoff rule counts it.
-            guard Self.retryAfterSeen(previous) == nil else { continue }
+            guard Self.retryAfterSeen(previous) == nil else {
+                self.serverChosenWaits += 1
+                continue
+            }
             let index = min(j, Self.indexLimit)
             if let gap, !transparent {
                 aggregate.gaps[index, default: Reservoir()].add(gap, random: &self.random)
@@ -212,7 +215,7 @@ extension RetryChecker {
                 let severity = self.settings.severity("CR-03", default: .info)
                 report(
                     "CR-03", severity,
-                    "\(r): sent with key '\(first.key ?? "")' right after R\(before.request), the same request from the same client with key '\(before.key)', ended \(before.outcome?.rawValue ?? "unknown"): another operation with the same payload, or a retry that changed its key (then the server cannot tell it is a retry)"
+                    "\(r): sent with key '\(first.key ?? "")' right after R\(before.request), the same request from the same client with key '\(before.key)', \(before.outcome.map { "ended \($0.rawValue)" } ?? "still in flight"): another operation with the same payload, or a retry that changed its key (then the server cannot tell it is a retry)"
                         + (severity == .info ? ". On the wire the two look the same: INFO unless --rules raises CR-03's severity" : "")
                 )
             }
@@ -392,7 +395,7 @@ extension RetryChecker {
                 : "the client never gave up: \(Self.seconds(held.ns)) until the \(attempt.closedAt == nil ? "log ended" : "proxy or server closed the connection")"
             report(
                 "CR-19", self.settings.severity("CR-19", default: .high),
-                "\(r): attempt \(held.index)'s reply was withheld (\(attempt.fault ?? "fault")) and \(how) (limit \(Self.seconds(maxHold)))"
+                "\(r): \(attempt.forwarded ? "attempt \(held.index)'s reply was withheld" : "attempt \(held.index) was held before the server") (\(attempt.fault ?? "fault")) and \(how) (limit \(Self.seconds(maxHold)))"
             )
         }
 

@@ -52,6 +52,9 @@ package struct RetryChecker {
     var cr14Responses = 0
     var cr14Retried = 0
     var cr19Inconclusive = 0
+    /// Waits after a Retry-After the client received: the server's, left out of the
+    /// backoff rules (said in their evidence when they had nothing else).
+    var serverChosenWaits = 0
     var notes: [String] = []
     var framings: Set<String> = []
     var endMono: UInt64 = 0

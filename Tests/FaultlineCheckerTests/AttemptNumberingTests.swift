@@ -123,7 +123,9 @@ struct AttemptNumberingTests {
         #expect((inFlight.endNs ?? 0) > copy.startNs, "\(finding.message)")
     }
 
-    @Test func cr19NamesTheAttemptWhoseReplyWasWithheld() throws {
+    /// The hang holds the request itself (upstream), so the message says the attempt was
+    /// held before the server, not that its reply was withheld.
+    @Test func cr19NamesTheAttemptThatWasHeld() throws {
         let log = RetryRuleTests.requests(
             1, method: "GET", outcomes: [.respond(), .hang(hold: 90 * Self.s, clientCloses: true), .answered()], delays: { _, _ in 100 * Self.ms }
         )
@@ -133,7 +135,7 @@ struct AttemptNumberingTests {
         let held = try Self.row(try #require(numbers.first), of: finding)
         let fault = try #require(held.fault)
         #expect(fault.contains("hang"), "\(finding.message)")
-        #expect(finding.message.contains("attempt \(held.attempt)'s reply was withheld (\(fault))"), "\(finding.message)")
+        #expect(finding.message.contains("attempt \(held.attempt) was held before the server (\(fault))"), "\(finding.message)")
     }
 
     /// Per-index statistics name the attempt a gap comes before: the rows whose gap

@@ -404,6 +404,8 @@ struct RetryRuleTests {
         #expect(report.findings.isEmpty, "\(report.digest)")
         #expect(report.status("CR-13") == .passed)
         #expect(report.status("CR-08") != .passed && report.status("CR-08") != .failed, "\(report.digest)")
+        // Said where the rule had nothing else to judge: not "could not be measured" alone.
+        #expect(report.rule("CR-06")?.evidence.contains("75 waits after a Retry-After the client received were the server's, left out") == true, "\(report.rule("CR-06")?.evidence ?? "")")
     }
 
     /// A reply whose Retry-After a fault kept from the client asked it for nothing.
