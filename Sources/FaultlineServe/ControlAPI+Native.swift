@@ -191,7 +191,7 @@ extension ControlAPI {
         guard profile.rules.count == 1, let rule = profile.rules.first else {
             throw ServeError(400, "send one rule")
         }
-        try Self.check(profile, transport: proxy.transport, framing: proxy.framing)
+        try Self.check(profile, transport: proxy.transport, framing: proxy.framing, body: (bodyLine, 4))
         return rule
     }
 
@@ -239,8 +239,11 @@ extension ControlAPI {
     }
 
     /// What the engine would refuse, said before anything changes (a disabled proxy
-    /// has no engine to ask).
-    private static func check(_ profile: Profile, transport: ProxySpec.Transport, framing: FramingConfiguration?) throws(ServeError) {
+    /// has no engine to ask). `body`: where a rule's body starts in the profile it was
+    /// wrapped in, so positions are the body's (`inBody`).
+    private static func check(
+        _ profile: Profile, transport: ProxySpec.Transport, framing: FramingConfiguration?, body: (firstLine: Int, indent: Int)? = nil
+    ) throws(ServeError) {
         do {
             try profile.require(transport == .udp ? .udp : .tcp)
             if transport == .tcp {
@@ -248,13 +251,14 @@ extension ControlAPI {
                 if let framing = Profile.Framing(rawValue: name) {
                     try profile.checkMessageRules(
                         framing: framing,
-                        howToFrame: "create the proxy with \"framing\" http, resp, line or length (POST /v1/proxies), or say 'framing:' in the profile",
+                        howToFrame: "create the proxy with \"framing\" http, resp, line or length (POST /v1/proxies): a proxy's framing is set when it is made",
                         framingSetting: "framing"
                     )
                 }
             }
         } catch {
-            throw ServeError(400, error.description)
+            guard let body else { throw ServeError(400, error.description) }
+            throw ServeError(400, Self.inBody(error, firstLine: body.firstLine, indent: body.indent).description)
         }
     }
 

@@ -61,6 +61,14 @@ struct ServeCommandTests {
         #expect(badRule.status == 2)
         // Where in the --rule text, not in the profile the server wrapped it in.
         #expect(badRule.stderr.contains("--rule:1:25: unknown fault kind 'teleport'"), "\(badRule.stderr)")
+        // A message rule on this unframed proxy: refused at the rule's own position, with
+        // the one way to get framing here (a proxy's framing is set when it is made).
+        let messageRule = try await FaultlineBinary.run(
+            ["ctl", "rule", "add", "svc", "--rule", "{name: crash, fault: {kind: sever, mode: reset, at: first_reply_byte}}"] + api
+        )
+        #expect(messageRule.status == 2)
+        #expect(messageRule.stderr.contains("--rule:1:1: rule 'crash' acts on whole messages, so the proxy must frame them"), "\(messageRule.stderr)")
+        #expect(messageRule.stderr.contains("a proxy's framing is set when it is made") && !messageRule.stderr.contains("in the profile"), "\(messageRule.stderr)")
         // A profile file's mistakes are named in that file, whichever command sent it.
         let badProfile = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-bad-\(UUID().uuidString).yaml").path
         try "faultline: 1\nname: p\ndescription: d\nrules:\n  - {name: s, fault: {kind: delay, latency: 5}}\n".write(toFile: badProfile, atomically: true, encoding: .utf8)
