@@ -23,7 +23,7 @@ package struct RunFile: Sendable {
     package static let formatVersion = 1
     static let topKeys = ["faultline", "seed", "output", "grace", "timeout", "kill_after", "proxies", "checks", "reports"]
     static let proxyKeys = [
-        "name", "listen", "upstream", "transport", "framing", "length_prefix", "length_endian", "profile", "rules",
+        "name", "listen", "upstream", "transport", "framing", "length_prefix", "length_endian", "length_includes_prefix", "profile", "rules",
         "seed", "record_payloads", "pcap", "connect_timeout",
     ]
 
@@ -277,14 +277,15 @@ package struct RunFile: Sendable {
         var framingName = profile?.framing?.rawValue ?? "raw"
         if let node = fields["framing"], let value = reader.nonEmptyString(node, what: "framing") { framingName = value }
         var prefix: LengthPrefix?
-        if fields["length_prefix"] != nil || fields["length_endian"] != nil {
+        if fields["length_prefix"] != nil || fields["length_endian"] != nil || fields["length_includes_prefix"] != nil {
             let width = fields["length_prefix"].flatMap { reader.integer($0, what: "length_prefix", in: 1...8) } ?? 4
             let endian = fields["length_endian"].flatMap { reader.choice($0, what: "length_endian", as: LengthPrefix.Endianness.self) } ?? .big
+            let includesPrefix = fields["length_includes_prefix"].flatMap { reader.boolean($0, what: "length_includes_prefix") } ?? false
             if let node = fields["length_prefix"], !LengthPrefix.widths.contains(width) {
                 // Never a silent 4: a prefix of another width frames nothing the client sent.
                 reader.fail(node, "length_prefix must be 1, 2, 4 or 8 bytes, got \(width)")
             } else {
-                prefix = try? LengthPrefix(width: width, endianness: endian, includesPrefix: false)
+                prefix = try? LengthPrefix(width: width, endianness: endian, includesPrefix: includesPrefix)
             }
         }
         var framing = FramingConfiguration.raw

@@ -50,6 +50,36 @@ struct RunCommandTests {
         }
     }
 
+    /// `length_includes_prefix` frames as `--length-includes-prefix` does: a 2-byte
+    /// length of 7 that counts itself is one whole 7-byte message (counted without the
+    /// prefix, it would wait for two more bytes and frame nothing).
+    @Test func aLengthThatCountsItsPrefixFramesAsTheFlagDoes() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            proxies:
+              - {name: bin, upstream: 127.0.0.1:\(upstream.port), framing: length, length_prefix: 2, length_includes_prefix: true}
+            """,
+            in: directory
+        )
+        let client = """
+            import os, socket
+            host, port = os.environ['FAULTLINE_BIN_ADDR'].rsplit(':', 1)
+            s = socket.create_connection((host, int(port)))
+            s.sendall(b'\\x00\\x07hello')
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(4096): pass
+            """
+        let result = try await Self.run(config, in: directory, command: ["python3", "-c", client])
+        #expect(result.status == 0, "\(result)")
+        let messages = try EventLogReader.read(path: directory.appendingPathComponent("out/bin.jsonl").path).filter { $0.type == .message }
+        #expect(messages.map(\.bytes) == [7], "\(messages)")
+    }
+
     /// A command that passes, under `reply-lost`, whose client retries POSTs without an
     /// Idempotency-Key: exit 1, and CR-01 in the summary, the JUnit, the JSON and the HTML.
     @Test func aPassingCommandWhoseClientBreaksARetryRuleExitsOne() async throws {
