@@ -428,8 +428,11 @@ extension RetryChecker {
         if count - 1 >= 3 { aggregate.longRequests += 1 }
         if count > 1, !Self.succeeded(last) {
             // Zero, not a trap, when the last attempt ended before the first began (a
-            // log's times are the client's and the proxy's word, not a proof).
-            let end = last.end ?? last.lastByte
+            // log's times are the client's and the proxy's word, not a proof). A lost
+            // datagram's end is only its session's (an idle timeout, long after the
+            // client gave up): there the span runs to the last attempt's send.
+            let sessionEnd = self.scopes[last.connKey.scope].framing == "datagram" && last.outcome != .answered
+            let end = sessionEnd ? last.lastByte : (last.end ?? last.lastByte)
             let span = end > first.start ? end - first.start : 0
             aggregate.deadline = max(aggregate.deadline ?? 0, span)
         }

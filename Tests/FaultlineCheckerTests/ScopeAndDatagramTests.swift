@@ -110,7 +110,7 @@ struct ScopeAndDatagramTests {
     /// Datagram queries whose lost attempts were re-sent `spacing` apart (one attempt
     /// more than `spacing` has), the last one answered. A lost attempt's end is its session's, so no gap is
     /// measured; only the time between the sends bounds it.
-    static func datagramRetries(queries: Int, spacing: [UInt64]) -> [Event] {
+    static func datagramRetries(queries: Int, spacing: [UInt64], answered: Bool = true) -> [Event] {
         let start: UInt64 = 2_000_000 * Self.ms
         let proxy = "dns"
         var events = [
@@ -125,7 +125,7 @@ struct ScopeAndDatagramTests {
                 events.append(Self.event(.message, proxy: proxy, at: mono) { [mono, unit] in
                     $0.conn = 0; $0.direction = .upstream; $0.unit = unit; $0.firstMono = mono; $0.attempt = UInt64(attempt); $0.fingerprint = "q\(query)"
                 })
-                if attempt == spacing.count {
+                if answered, attempt == spacing.count {
                     events.append(Self.event(.message, proxy: proxy, at: mono + 1 * Self.ms) { [mono, unit] in
                         $0.conn = 0; $0.direction = .downstream; $0.unit = unit; $0.requestUnit = unit; $0.requestMono = mono
                     })
@@ -135,6 +135,15 @@ struct ScopeAndDatagramTests {
         }
         events.append(Self.event(.connectionClose, proxy: proxy, at: start + 30_000 * Self.ms) { $0.conn = 0; $0.reason = "idle_timeout" })
         return events
+    }
+
+    /// A client that gives up on its queries: the lost datagrams' end is the session's,
+    /// 30 s later, so the client's deadline is measured to its last send (1.2 s), not
+    /// to the session's idle timeout.
+    @Test func aGivenUpQuerysDeadlineRunsToItsLastSend() throws {
+        let report = try Self.check(Self.datagramRetries(queries: 3, spacing: [100 * Self.ms, 300 * Self.ms, 800 * Self.ms], answered: false))
+        let client = try #require(report.clients.first)
+        #expect(client.deadlineNs == Int64(1_200 * Self.ms), "\(client)")
     }
 
     /// A UDP client that re-sends a query every 2 ms: whenever its attempts failed, the
