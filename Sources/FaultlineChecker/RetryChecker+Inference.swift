@@ -97,6 +97,9 @@ extension RetryChecker {
         behaviour.timeoutNs = GapStatistics.median(aggregate.timeouts.samples).map { Int64($0) }
         behaviour.samples = aggregate.gaps.values.reduce(0) { $0 + $1.seen }
         var notes: [String] = profile.note.map { [$0] } ?? []
+        if aggregate.immediateBySends > 0 {
+            notes.append("\(counted(aggregate.immediateBySends, "retry", plural: "retries")) sent within \(RetryChecker.seconds(minGapNs)) of the attempt before, whose failure has no time in the log (UDP): immediate")
+        }
 
         // Jitter: gaps normalised by their index's median, pooled (the median, not the
         // 95th percentile: a few late wake-ups must not stretch the scale).

@@ -155,6 +155,7 @@ struct ScopeAndDatagramTests {
         let finding = try #require(report.findings.first { $0.rule == "CR-06" })
         #expect(finding.message.contains("18 of 18 retries"), "\(finding.message)")
         #expect(finding.message.contains("18 of them were sent within 10 ms of the attempt before"), "\(finding.message)")
+        #expect(report.clients.first?.note?.contains("18 retries sent within 10 ms of the attempt before") == true, "\(report.clients)")
     }
 
     /// The same client, but its third attempt waited 200 ms: the gaps before it are
