@@ -74,6 +74,13 @@ struct CheckIdempotencyCommandTests {
         #expect(result.stdout.contains("SR-05 AMBIGUOUS_THEN_RETRY"))
         // Progress: one line per experiment on standard error.
         #expect(result.stderr.contains("faultline: SR-01 POST /accounts/{id}/deposits: failed"))
+        // The text report's header says what replay did, in the words of replay.
+        #expect(result.stdout.contains("""
+            operations:  1 (0 idempotent, 0 deduplicated by key, 1 at-least-once, 0 inconclusive)
+            sent:        12 replayed requests, 11 probe reads
+            replies:     22 received, 1 dropped on purpose (SR-05), 0 unanswered
+            """), "\(result.stdout)")
+        #expect(!result.stdout.contains("retried"))
     }
 
     @Test func aLogWithoutPayloadsExitsTwoNamingRecordPayloads() async throws {
@@ -120,24 +127,6 @@ struct CheckIdempotencyCommandTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let keys = Set(try #require(object["summary"] as? [String: Any]).keys)
         #expect(keys.isDisjoint(with: ["retried", "clients", "faults", "attempts", "logical_requests", "connections"]), "\(keys)")
-    }
-
-    /// The text report's header says what replay did, in the words of replay.
-    @Test func theTextReportCountsWhatReplaySent() async throws {
-        let service = try await DepositService.start(.naive, work: .zero)
-        defer { Task { await service.stop() } }
-        let (directory, log) = try await Self.record(upstream: service.port)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try await FaultlineBinary.run([
-            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--probe", "GET /accounts/1", "--timeout", "60s",
-        ])
-        #expect(result.status == 1, "\(result.stderr)\n\(result.stdout)")
-        #expect(result.stdout.contains("""
-            operations:  1 (0 idempotent, 0 deduplicated by key, 1 at-least-once, 0 inconclusive)
-            sent:        12 replayed requests, 11 probe reads
-            replies:     22 received, 1 dropped on purpose (SR-05), 0 unanswered
-            """), "\(result.stdout)")
-        #expect(!result.stdout.contains("retried"))
     }
 }
 
