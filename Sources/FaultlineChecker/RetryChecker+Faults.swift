@@ -87,8 +87,15 @@ extension RetryChecker {
         }
     }
 
+    /// The timeline's fault row `index` hit this attempt; the attempt keeps the row, so
+    /// the row follows it if its logical request is split (`splitAtSuccesses`).
+    mutating func markFaultRow(_ index: Int, hit ref: AttemptRef) {
+        self.timelineFaults[index].request = "R\(ref.request)"
+        self.update(ref) { $0.faultRows.append(index) }
+    }
+
     mutating func applyChunkDelay(_ delay: UInt64, text: String, to ref: AttemptRef, faultIndex: Int?) {
-        if let faultIndex { self.timelineFaults[faultIndex].request = "R\(ref.request)" }
+        if let faultIndex { self.markFaultRow(faultIndex, hit: ref) }
         self.update(ref) { attempt in
             attempt.fault = attempt.fault ?? text
             guard delay > attempt.replyDelay else { return }
@@ -107,7 +114,7 @@ extension RetryChecker {
         let text = "\(event.rule ?? "?") (\(kind))"
         let mono = event.mono ?? self.now
         let params = event.params ?? [:]
-        if let faultIndex { self.timelineFaults[faultIndex].request = "R\(ref.request)" }
+        if let faultIndex { self.markFaultRow(faultIndex, hit: ref) }
         self.update(ref) { attempt in
             attempt.fault = Self.minorKinds.contains(kind) || action == "released" ? attempt.fault ?? text : text
             switch (kind, action) {
@@ -147,7 +154,7 @@ extension RetryChecker {
         let action = event.action ?? kind
         let text = "\(event.rule ?? "?") (\(kind))"
         let mono = event.mono ?? self.now
-        if let faultIndex { self.timelineFaults[faultIndex].request = "R\(ref.request)" }
+        if let faultIndex { self.markFaultRow(faultIndex, hit: ref) }
         self.update(ref) { attempt in
             attempt.fault = Self.minorKinds.contains(kind) ? attempt.fault ?? text : text
             switch (kind, action) {
@@ -187,7 +194,7 @@ extension RetryChecker {
         let refs = Array(self.conns[connKey]!.requests.values)
         for ref in refs {
             guard let attempt = self.attempt(ref), attempt.outcome == nil else { continue }
-            if let faultIndex, self.timelineFaults[faultIndex].request == nil { self.timelineFaults[faultIndex].request = "R\(ref.request)" }
+            if let faultIndex, self.timelineFaults[faultIndex].request == nil { self.markFaultRow(faultIndex, hit: ref) }
             self.update(ref) { attempt in
                 attempt.fault = text
                 if event.direction == .upstream, event.unit == attempt.unit, kind != "sever" {
@@ -228,13 +235,13 @@ extension RetryChecker {
                 attempt.closedByClient = byClient
                 switch attempt.outcome {
                 case nil:
-                    if byClient {
+                    if event.reason == "upstream_unreachable" {
+                        // The dial failed: nothing reached a server, whoever closed first.
+                        attempt.outcome = .notApplied
+                    } else if byClient {
                         attempt.outcome = .clientGaveUp
                     } else if (event.reason ?? "").contains("upstream_reset") || (event.reason ?? "").contains("client_reset") {
                         attempt.outcome = .reset
-                    } else if event.reason == "upstream_unreachable" {
-                        // The dial failed: nothing reached a server.
-                        attempt.outcome = .notApplied
                     } else if event.closedBy == "proxy" || event.closedBy == "upstream" {
                         attempt.outcome = attempt.forwarded ? .ambiguous : .notApplied
                     } else {

@@ -77,7 +77,7 @@ extension RetryChecker {
                     "CR-06", self.settings.severity("CR-06", default: .medium),
                     "\(client): \(immediate) of \(judged + unmeasured) retries came within \(Self.seconds(self.minGapNs)) of the failure (\(Int((share * 100).rounded())) %; the median gap is immediate \(Self.beforeAttempts(immediateIndices.sorted()))); \(FaultlineCore.counted(aggregate.immediateRequestsTotal, "logical request")) had 2 or more immediate retries"
                         + (aggregate.immediateBySends > 0
-                            ? "; \(aggregate.immediateBySends) of them were sent within \(Self.seconds(self.minGapNs)) of the attempt before, whose failure's time the log does not give" : ""),
+                            ? "; \(aggregate.immediateBySends) of the immediate retries were sent within \(Self.seconds(self.minGapNs)) of the attempt before, whose failure's time the log does not give" : ""),
                     requests: bursts.prefix(20).map { "R\($0.request)" }, evidence: first?.evidence ?? [], operation: first?.operation ?? "*"
                 )
             }

@@ -38,7 +38,15 @@ extension RetryChecker {
                 self.conns[attempt.connKey]?.replies[reply] = nil
             }
         }
-        for part in self.splitAtSuccesses(group) { self.evaluate(part) }
+        let parts = self.splitAtSuccesses(group)
+        if parts.count > 1, let last = parts.last { self.lastPartOf[group.id] = last.id }
+        for part in parts { self.evaluate(part) }
+    }
+
+    /// The logical request that now holds `id`'s last attempt (`id` itself unless it was
+    /// split): what later requests that refer to it (CR-03, CR-04, CR-22) mean.
+    func holding(_ id: Int) -> Int {
+        self.lastPartOf[id] ?? id
     }
 
     /// The logical request cut after each attempt that succeeded. An attempt joins the
@@ -61,6 +69,7 @@ extension RetryChecker {
             var attempt = attempt
             attempt.request = tail.id
             attempt.index = index
+            for row in attempt.faultRows where row < self.timelineFaults.count { self.timelineFaults[row].request = "R\(tail.id)" }
             return attempt
         }
         tail.keyChanges = group.keyChanges.filter { $0 > cut + 1 }.map { $0 - (cut + 1) }
@@ -126,7 +135,7 @@ extension RetryChecker {
             let exempt = transparent || (j == 1 && previous.outcome == .notApplied)
             // A wait the server asked for (Retry-After) is the server's schedule, not the
             // client's backoff: CR-13 judges it, and no backoff rule counts it.
-            guard Self.retryAfterSeen(previous) == nil else {
+            guard Self.retryAfterSeen(previous).flatMap({ RetryAfter.nanoseconds($0, replyTime: previous.replyTime) }) == nil else {
                 self.serverChosenWaits += 1
                 continue
             }
@@ -143,7 +152,9 @@ extension RetryChecker {
                     aggregate.immediate[index, default: 0] += 1
                     immediateIndices.append(index)
                 }
-            } else if gap == nil, !hedged[j], !exempt, let bound = Self.gapBound(after: previous, before: current) {
+            } else if gap == nil, !hedged[j], !exempt, self.scopes[previous.connKey.scope].framing == "datagram",
+                let bound = Self.gapBound(after: previous, before: current)
+            {
                 // The failure's time is unknown (a lost datagram's end is only its
                 // session's), but the gap is no longer than the time between the two
                 // sends: a retry sent sooner than `min_gap` after the attempt before it
@@ -200,7 +211,7 @@ extension RetryChecker {
                 } else if let j = afterNotApplied {
                     report(
                         "CR-01", .info,
-                        "\(r): attempt \(j) re-sent without a key after attempt \(j - 1) was not applied (the proxy kept it from the server): safe this time, but the client cannot tell this apart from a lost reply"
+                        "\(r): attempt \(j) re-sent without a key after attempt \(j - 1) was not applied (it never reached the server): safe this time, but the client cannot tell this apart from a lost reply"
                     )
                 }
             }
@@ -215,7 +226,7 @@ extension RetryChecker {
                 let severity = self.settings.severity("CR-03", default: .info)
                 report(
                     "CR-03", severity,
-                    "\(r): sent with key '\(first.key ?? "")' right after R\(before.request), the same request from the same client with key '\(before.key)', \(before.outcome.map { "ended \($0.rawValue)" } ?? "still in flight"): another operation with the same payload, or a retry that changed its key (then the server cannot tell it is a retry)"
+                    "\(r): sent with key '\(first.key ?? "")' right after R\(self.holding(before.request)), the same request from the same client with key '\(before.key)', \(before.outcome.map { "ended \($0.rawValue)" } ?? "still in flight"): another operation with the same payload, or a retry that changed its key (then the server cannot tell it is a retry)"
                         + (severity == .info ? ". On the wire the two look the same: INFO unless --rules raises CR-03's severity" : "")
                 )
             }
@@ -237,7 +248,7 @@ extension RetryChecker {
         if let other = group.reusedKeyOf, self.settings.isEnabled("CR-04") {
             report(
                 "CR-04", self.settings.severity("CR-04", default: .medium),
-                "\(r): key '\(first.key ?? "")' was already used by R\(other) for a different request (different fingerprint) within the window"
+                "\(r): key '\(first.key ?? "")' was already used by R\(self.holding(other)) for a different request (different fingerprint) within the window"
             )
         }
 
@@ -414,7 +425,7 @@ extension RetryChecker {
                     ? " (only a server that deduplicates on the key stops it applying twice)"
                     : (group.duplicateAfterFault.map { " (\($0) touched that success)" } ?? "")
                         + ": meant (a counter, a second identical order) or a client that did not see the success; if it was a retry, the server may apply it twice"
-                report("CR-22", severity, "\(r): sent again after R\(other) succeeded with the same \(group.duplicateKeyed ? "key" : "request")\(why)")
+                report("CR-22", severity, "\(r): sent again after R\(self.holding(other)) succeeded with the same \(group.duplicateKeyed ? "key" : "request")\(why)")
             }
         }
 

@@ -48,6 +48,8 @@ extension RetryChecker {
         var closedByClient = false
         /// The connection is gone: no later event can change this attempt.
         var settled = false
+        /// The timeline's fault rows that hit this attempt.
+        var faultRows: [Int] = []
     }
 
     /// Attempts grouped into one logical request.

@@ -55,6 +55,9 @@ package struct RetryChecker {
     /// Waits after a Retry-After the client received: the server's, left out of the
     /// backoff rules (said in their evidence when they had nothing else).
     var serverChosenWaits = 0
+    /// Logical requests split after a success (`splitAtSuccesses`): the original id, and
+    /// the part that holds its last attempt.
+    var lastPartOf: [Int: Int] = [:]
     var notes: [String] = []
     var framings: Set<String> = []
     var endMono: UInt64 = 0

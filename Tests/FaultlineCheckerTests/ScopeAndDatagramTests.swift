@@ -154,7 +154,7 @@ struct ScopeAndDatagramTests {
         #expect(report.status("CR-06") == .failed, "\(report.rules.map { "\($0.id) \($0.status) \($0.evidence)" })")
         let finding = try #require(report.findings.first { $0.rule == "CR-06" })
         #expect(finding.message.contains("18 of 18 retries"), "\(finding.message)")
-        #expect(finding.message.contains("18 of them were sent within 10 ms of the attempt before"), "\(finding.message)")
+        #expect(finding.message.contains("18 of the immediate retries were sent within 10 ms of the attempt before"), "\(finding.message)")
         #expect(report.clients.first?.note?.contains("18 retries sent within 10 ms of the attempt before") == true, "\(report.clients)")
     }
 
