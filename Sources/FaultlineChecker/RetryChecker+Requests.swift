@@ -19,7 +19,7 @@ extension RetryChecker {
     func canFinish(_ group: LogicalRequest) -> Bool {
         guard group.lastEnd + self.windowNs <= self.now else { return false }
         return group.attempts.allSatisfy { attempt in
-            attempt.settled || attempt.outcome == .answered || attempt.outcome == .answeredByProxy
+            attempt.settled || Self.answered(attempt)
                 || (attempt.outcome != nil && attempt.end != nil)
         }
     }
@@ -123,7 +123,7 @@ extension RetryChecker {
                 if end <= current.start {
                     let lateClose = Self.giveUpHold(previous).map { $0 - (shortestHold ?? $0) } ?? 0
                     gaps[j] = Int64(current.start - end + lateClose)
-                } else if previous.outcome == .answered || previous.outcome == .answeredByProxy, end > current.start + 1_000_000 {
+                } else if Self.answered(previous), end > current.start + 1_000_000 {
                     hedged[j] = true
                 }
             }
@@ -135,7 +135,7 @@ extension RetryChecker {
             let exempt = transparent || (j == 1 && previous.outcome == .notApplied)
             // A wait the server asked for (Retry-After) is the server's schedule, not the
             // client's backoff: CR-13 judges it, and no backoff rule counts it.
-            guard Self.retryAfterSeen(previous).flatMap({ RetryAfter.nanoseconds($0, replyTime: previous.replyTime) }) == nil else {
+            guard Self.retryAfterWait(previous) == nil else {
                 self.serverChosenWaits += 1
                 continue
             }
@@ -152,9 +152,7 @@ extension RetryChecker {
                     aggregate.immediate[index, default: 0] += 1
                     immediateIndices.append(index)
                 }
-            } else if gap == nil, !hedged[j], !exempt, self.scopes[previous.connKey.scope].framing == "datagram",
-                let bound = Self.gapBound(after: previous, before: current)
-            {
+            } else if gap == nil, !hedged[j], !exempt, self.isDatagram(previous), let bound = Self.gapBound(after: previous, before: current) {
                 // The failure's time is unknown (a lost datagram's end is only its
                 // session's), but the gap is no longer than the time between the two
                 // sends: a retry sent sooner than `min_gap` after the attempt before it
@@ -288,7 +286,7 @@ extension RetryChecker {
         // CR-13: retried sooner than Retry-After asked.
         for j in attempts.indices.dropFirst() {
             let previous = attempts[j - 1]
-            guard let text = Self.retryAfterSeen(previous), let wait = RetryAfter.nanoseconds(text, replyTime: previous.replyTime) else { continue }
+            guard let (text, wait) = Self.retryAfterWait(previous) else { continue }
             self.samples["CR-13", default: 0] += 1
             let tolerance = max(self.settings.threshold("CR-13", "tolerance", default: 50_000_000), 0.05 * wait)
             let end = Double(previous.end ?? previous.lastByte)
@@ -442,7 +440,7 @@ extension RetryChecker {
             // log's times are the client's and the proxy's word, not a proof). A lost
             // datagram's end is only its session's (an idle timeout, long after the
             // client gave up): there the span runs to the last attempt's send.
-            let sessionEnd = self.scopes[last.connKey.scope].framing == "datagram" && last.outcome != .answered
+            let sessionEnd = self.isDatagram(last) && last.outcome != .answered
             let end = sessionEnd ? last.lastByte : (last.end ?? last.lastByte)
             let span = end > first.start ? end - first.start : 0
             aggregate.deadline = max(aggregate.deadline ?? 0, span)
@@ -463,18 +461,30 @@ extension RetryChecker {
         }
     }
 
+    /// A reply reached the client (from the server or in its place).
+    static func answered(_ attempt: AttemptState) -> Bool {
+        attempt.outcome == .answered || attempt.outcome == .answeredByProxy
+    }
+
     /// The status of a reply the client received; a reply a fault kept from it (an
     /// ambiguous attempt, one the client gave up on) shows none in the reports.
     static func statusSeen(_ attempt: AttemptState) -> Int? {
-        guard attempt.outcome == .answered || attempt.outcome == .answeredByProxy else { return nil }
-        return attempt.status
+        Self.answered(attempt) ? attempt.status : nil
     }
 
-    /// The Retry-After of a reply the client received (one a fault kept from it asked
-    /// the client for nothing).
-    static func retryAfterSeen(_ attempt: AttemptState) -> String? {
-        guard attempt.outcome == .answered || attempt.outcome == .answeredByProxy else { return nil }
-        return attempt.retryAfter
+    /// The Retry-After a reply the client received asked for, as written and in
+    /// nanoseconds, when the checker can read it (one a fault kept from the client asked
+    /// it for nothing). CR-13 judges the wait; the backoff rules leave it out.
+    static func retryAfterWait(_ attempt: AttemptState) -> (text: String, ns: Double)? {
+        guard Self.answered(attempt), let text = attempt.retryAfter,
+            let ns = RetryAfter.nanoseconds(text, replyTime: attempt.replyTime)
+        else { return nil }
+        return (text, ns)
+    }
+
+    /// The attempt went through a UDP proxy: a lost datagram's end is only its session's.
+    func isDatagram(_ attempt: AttemptState) -> Bool {
+        self.scopes[attempt.connKey.scope].framing == "datagram"
     }
 
     /// The most a retry's gap can be when the attempt before it failed at an unknown
@@ -482,7 +492,7 @@ extension RetryChecker {
     /// before was answered (its reply's time is known, or it overlaps the retry: CR-15's
     /// case) or when the two overlap.
     static func gapBound(after previous: AttemptState, before current: AttemptState) -> UInt64? {
-        guard previous.outcome != .answered, previous.outcome != .answeredByProxy, current.start >= previous.lastByte else { return nil }
+        guard !Self.answered(previous), current.start >= previous.lastByte else { return nil }
         return current.start - previous.lastByte
     }
 

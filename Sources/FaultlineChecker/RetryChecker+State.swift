@@ -65,7 +65,8 @@ extension RetryChecker {
         /// CR-03: the failed logical request this one followed with the same payload
         /// and another key (a new operation, or a retry that changed its key), that
         /// request's key and how its last attempt ended.
-        var rekeyedAfter: (request: Int, key: String, outcome: CheckReport.Outcome?)?
+        var rekeyedAfter: Rekeyed?
+        typealias Rekeyed = (request: Int, key: String, outcome: CheckReport.Outcome?)
         /// CR-04: the logical request whose key this one reused with another payload.
         var reusedKeyOf: Int?
         /// CR-15: the logical request this one overlapped (it was sent while that one was

@@ -213,7 +213,7 @@ package struct RetryChecker {
         var duplicateOf: Int?
         var duplicateKeyed = false
         var duplicateAfterFault: String?
-        var rekeyedAfter: (request: Int, key: String, outcome: CheckReport.Outcome?)?
+        var rekeyedAfter: LogicalRequest.Rekeyed?
         if let key = attempt.key, let id = self.byKey[attempt.proxy + "\u{0}" + key], let group = self.open[id],
             attempt.start <= group.lastEnd + self.windowNs
         {

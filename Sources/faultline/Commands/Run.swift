@@ -628,7 +628,7 @@ struct Run: AsyncParsableCommand {
         if let timedOut = status.timedOut {
             let ended: String
             if let signal = status.signal {
-                let name = RunningCommand.name(ofSignal: signal)
+                let name = TerminationSignals.name(signal)
                 ended = timedOut.killed && signal == SIGKILL
                     ? "ended with SIGKILL: still running \(DurationText.format(timedOut.limit.killAfter)) after SIGTERM"
                     : "ended with \(name)"

@@ -62,16 +62,4 @@ final class RunningCommand: Sendable {
             }
         }
     }
-
-    /// `SIGTERM`, `SIGKILL`, ... for the summary and progress lines.
-    static func name(ofSignal number: Int32) -> String {
-        switch number {
-        case SIGTERM: "SIGTERM"
-        case SIGKILL: "SIGKILL"
-        case SIGINT: "SIGINT"
-        case SIGHUP: "SIGHUP"
-        case SIGQUIT: "SIGQUIT"
-        default: "signal \(number)"
-        }
-    }
 }

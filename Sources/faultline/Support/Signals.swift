@@ -34,11 +34,14 @@ final class TerminationSignals: @unchecked Sendable {
         return nil
     }
 
-    /// The conventional name (`SIGINT`), for log lines.
+    /// The conventional name (`SIGINT`), for log lines and `run`'s summary.
     static func name(_ number: Int32) -> String {
         switch number {
         case SIGINT: "SIGINT"
         case SIGTERM: "SIGTERM"
+        case SIGKILL: "SIGKILL"
+        case SIGHUP: "SIGHUP"
+        case SIGQUIT: "SIGQUIT"
         default: "signal \(number)"
         }
     }
