@@ -162,6 +162,10 @@ package struct RunFile: Sendable {
         }
         if let node = top["kill_after"] {
             run.killAfter = Self.positiveDuration(node, what: "kill_after", hint: "the time the command has to exit after SIGTERM, before SIGKILL", reader: reader) ?? run.killAfter
+            // It would do nothing, and a reader would believe the command is bounded.
+            if top["timeout"] == nil {
+                reader.fail(node, "kill_after does nothing without a timeout: add 'timeout' (how long the command may run before SIGTERM), or leave kill_after out")
+            }
         }
         if let reports = top["reports"], let items = reader.list(reports, what: "reports", singleAllowed: true) {
             run.reports = items.compactMap { item in

@@ -403,6 +403,24 @@ struct RunCommandTests {
         #expect(!FileManager.default.fileExists(atPath: marker), "\(flags): the command ran")
     }
 
+    /// `--kill-after` with no timeout from the flag or the run file would do nothing: bad
+    /// usage (2), and the command never runs. With the run file's timeout it is taken.
+    @Test func aKillAfterWithoutATimeoutIsRefused() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write("faultline: 1\nproxies:\n  - {name: api, upstream: 127.0.0.1:1}\n", in: directory)
+        let marker = directory.appendingPathComponent("ran").path
+        let refused = try await Self.run(config, in: directory, arguments: ["--kill-after", "1s"], command: ["touch", marker])
+        #expect(refused.status == 2, "\(refused)")
+        #expect(refused.stderr.contains("--kill-after does nothing without a timeout"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "the command ran")
+
+        let timed = try Self.write(Self.timedRunFile(timeout: "1m", killAfter: "1s"), in: directory, name: "timed.yaml")
+        let taken = try await Self.run(timed, in: directory, arguments: ["--kill-after", "2s"], command: ["touch", marker])
+        #expect(taken.status == 0, "\(taken)")
+        #expect(FileManager.default.fileExists(atPath: marker), "the command did not run")
+    }
+
     // MARK: Bad input, runtime failures
 
     /// Problems in the run file: exit 2, `FILE:LINE:COLUMN` and the reason, and the
@@ -531,6 +549,16 @@ struct RunCommandTests {
             """
         ),
         (
+            "a kill_after without a timeout",
+            """
+            faultline: 1
+            kill_after: 5s
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+            """
+        ),
+        (
             "a probe replay cannot send",
             """
             faultline: 1
@@ -570,6 +598,7 @@ struct RunCommandTests {
         "a name clash beside another mistake": ("6:5", "proxies 'api' and 'API' would both be FAULTLINE_API_ADDR"),
         "a timeout of 0s": ("2:10", "timeout must be more than 0, got '0s'"),
         "a negative kill_after": ("3:13", "kill_after must be more than 0, got '-1s'"),
+        "a kill_after without a timeout": ("2:13", "kill_after does nothing without a timeout"),
         "a probe replay cannot send": (
             "9:12", "probe 'GET http://example.com/accounts/1': give a path starting with '/', not a URL: every request goes to target 127.0.0.1:1 only"
         ),
@@ -870,9 +899,12 @@ struct RunCommandTests {
         #expect(faults[0] == faults[1])
 
         // Without --seed one is chosen, given to the command, and named in the replay line.
-        let result = try await Self.run(config, in: directory, output: "third", command: ["sh", "-c", "echo $FAULTLINE_SEED"])
+        // A --grace given is kept: a shorter one can end connections, and so change the log.
+        let result = try await Self.run(config, in: directory, output: "third", arguments: ["--grace", "2s"], command: ["sh", "-c", "echo $FAULTLINE_SEED"])
         let seed = try #require(UInt64(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(result)")
-        #expect(result.stderr.contains("seed \(seed); replay this run with: faultline run --config \(config) --seed \(seed) "), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("seed \(seed); replay this run with: faultline run --config \(config) --seed \(seed) --output \(directory.path)/third --grace 2s -- sh -c "),
+            "\(result.stderr)")
     }
 
     // MARK: The examples in docs/
@@ -952,14 +984,16 @@ struct RunCommandTests {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let bad = try Self.write("faultline: 1\nproxies:\n  - {name: api, upstream: 127.0.0.1:1, colour: blue}\n", in: directory)
+        let lone = try Self.write("faultline: 1\nkill_after: 5s\nproxies:\n  - {name: api, upstream: 127.0.0.1:1}\n", in: directory, name: "lone.yaml")
         let files = ["http-chaos.yaml", "redis-chaos.yaml"].map { Self.examples.appendingPathComponent($0).path } + (try Self.runFilesInRunMarkdown(in: directory))
-        let result = try await Self.python(Self.validateScript, [Self.schema.path] + files + [bad])
+        let result = try await Self.python(Self.validateScript, [Self.schema.path] + files + [bad, lone])
         let verdicts = result.stdout.split(separator: "\n").map(String.init)
-        #expect(result.status == 0 && verdicts.count == files.count + 1, "\(result)")
+        #expect(result.status == 0 && verdicts.count == files.count + 2, "\(result)")
         for (file, verdict) in zip(files, verdicts) {
             #expect(verdict == "\(file): ok", "\(verdict)")
         }
-        #expect(verdicts.last?.contains("'colour' was unexpected") == true, "\(verdicts)")
+        #expect(verdicts.dropLast().last?.contains("'colour' was unexpected") == true, "\(verdicts)")
+        #expect(verdicts.last?.contains("'timeout' is a dependency of 'kill_after'") == true, "\(verdicts)")
     }
 
     /// The schema lists exactly the keys faultline reads: the ones its own unknown-key

@@ -73,7 +73,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("End COMMAND when it runs longer than this: SIGTERM, then SIGKILL --kill-after later; exit 124 (default: the run file's 'timeout', else no limit).", valueName: "duration"))
     var timeout: PositiveDurationArgument?
 
-    @Option(help: ArgumentHelp("After the timeout's SIGTERM, how long COMMAND has to exit before SIGKILL (default: the run file's 'kill_after', else 10s).", valueName: "duration"))
+    @Option(help: ArgumentHelp("After the timeout's SIGTERM, how long COMMAND has to exit before SIGKILL (default: the run file's 'kill_after', else 10s). Needs a timeout.", valueName: "duration"))
     var killAfter: PositiveDurationArgument?
 
     @OptionGroup var logging: LoggingOptions
@@ -84,6 +84,13 @@ struct Run: AsyncParsableCommand {
     func validate() throws {
         if self.command.isEmpty {
             throw ValidationError("give the command to run after '--', e.g. faultline run --config chaos.yaml -- make integration-test")
+        }
+    }
+
+    /// `--kill-after` with no time limit from the flag or the run file would do nothing.
+    private func checkKillAfter(_ file: RunFile) throws {
+        if self.killAfter != nil, self.timeout == nil, file.timeout == nil {
+            throw InvalidInputError("--kill-after does nothing without a timeout: add --timeout (or 'timeout' in \(self.config)), or leave --kill-after out")
         }
     }
 
@@ -104,6 +111,7 @@ struct Run: AsyncParsableCommand {
             },
             probe: Self.probeProblem
         )
+        try self.checkKillAfter(file)
         let output = self.output ?? file.output ?? "faultline-run"
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -604,7 +612,9 @@ struct Run: AsyncParsableCommand {
         var words = ["faultline", "run", "--config", self.config]
         words += ["--seed", String(seed)]
         if let output = self.output { words += ["--output", output] }
-        // The time limit too when the command line set it (the run file's is in the file).
+        // The grace and time limit too when the command line set them (the run file's
+        // are in the file): a shorter grace can end connections, and so change the log.
+        if let grace = self.grace { words += ["--grace", grace.description] }
         if let timeout = self.timeout { words += ["--timeout", timeout.description] }
         if let killAfter = self.killAfter { words += ["--kill-after", killAfter.description] }
         return (words + ["--"] + self.command).map(Self.shellQuoted).joined(separator: " ")
