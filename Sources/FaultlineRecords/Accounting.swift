@@ -26,6 +26,10 @@ import FaultlineCore
 /// after it; either failing is a violation (the log would under-count what reached the
 /// server).
 ///
+/// A `message`, `fault` or `upstream_error` of a connection with no `conn_open` before
+/// it is a violation as well (a `refuse` fault excepted: a refused client is never let
+/// in): the proxy lost that connection's record, so nothing balances its bytes.
+///
 /// Built incrementally (`add` each event, then `finish`) so a log of any length is
 /// checked in memory proportional to the connections open at once, not to the log.
 package struct Accounting: Sendable, Equatable {
@@ -62,6 +66,8 @@ package struct Accounting: Sendable, Equatable {
     /// Open connections with a sent copy whose `request_bytes` is missing: their copies
     /// cannot be checked.
     private var copiesUncounted: Set<Key> = []
+    /// Connections already reported for events with no `conn_open` (once each).
+    private var unopened: Set<Key> = []
 
     /// An empty ledger; `add` each event in log order, then `finish`.
     package init() {}
@@ -114,6 +120,17 @@ package struct Accounting: Sendable, Equatable {
                     )
                 )
             }
+        case .message, .fault, .upstreamError:
+            let key = Key(proxy: event.proxy, connection: connection)
+            guard self.open[key] == nil, !self.unopened.contains(key), event.kind != "refuse" else { break }
+            guard self.closed[key.proxy]?.contains(connection) != true else { break }
+            self.unopened.insert(key)
+            self.books.append(
+                Violation(
+                    proxy: key.proxy, connection: connection, direction: event.direction,
+                    message: "its \(event.type.rawValue) event\(event.unit.map { " (unit \($0))" } ?? "") comes with no conn_open before it: the connection's record is lost"
+                )
+            )
         default:
             break
         }

@@ -60,6 +60,25 @@ struct AccountingTests {
         ])
     }
 
+    /// A connection's `message` or `fault` with no `conn_open` before it means its record
+    /// was lost (once per connection); a refused client is never let in, so its `refuse`
+    /// fault stands alone, and events after the close are the books' business.
+    @Test func eventsOfAConnectionNeverOpenedAreAViolation() {
+        func event(_ type: Event.Kind, _ conn: UInt64, unit: UInt64? = nil, kind: String? = nil) -> Event {
+            var event = Event(type)
+            (event.proxy, event.conn, event.unit, event.kind) = ("p", conn, unit, kind)
+            return event
+        }
+        let events = [
+            event(.fault, 0, kind: "refuse"),
+            event(.message, 1, unit: 0), event(.fault, 1, unit: 0, kind: "delay"),
+            Self.open(2), event(.message, 2, unit: 0), Self.close(2, 0, 0, 0, 0),
+        ]
+        #expect(Accounting.check(events).map(\.description) == [
+            "proxy p conn 1: its message event (unit 0) comes with no conn_open before it: the connection's record is lost"
+        ])
+    }
+
     @Test func aSecondCloseIsAViolation() {
         let events = [Self.open(0), Self.close(0, 1, 1, 0, 0), Self.close(0, 1, 1, 0, 0)]
         #expect(Accounting.check(events).map(\.description) == ["proxy p conn 0: closed twice"])
