@@ -158,15 +158,15 @@ extension HostileClient {
 extension HostileClient {
     /// Opens `count` UDP sockets towards `port` on 127.0.0.1 (a session each at a UDP
     /// proxy), sends `burst` datagrams of `size` bytes on each at once, then takes the
-    /// echoes that come within 2 s (the kernel may drop some under load), and returns
-    /// the sockets open with how many echoes came back.
-    package static func burstThenHold(port: Int, count: Int, burst: Int, size: Int) throws -> (sockets: SocketSet, echoes: Int) {
+    /// echoes that come within `wait` seconds of each other (the kernel may drop some
+    /// under load), and returns the sockets open with how many echoes came back.
+    package static func burstThenHold(port: Int, count: Int, burst: Int, size: Int, wait seconds: Int = 2) throws -> (sockets: SocketSet, echoes: Int) {
         var descriptors: [Int32] = []
         var echoes = 0
         do {
             let payload = [UInt8](repeating: UInt8(ascii: "u"), count: size)
             var back = [UInt8](repeating: 0, count: 65_536)
-            var wait = timeval(tv_sec: 2, tv_usec: 0)
+            var wait = timeval(tv_sec: seconds, tv_usec: 0)
             for _ in 0..<count {
                 let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
                 guard fd >= 0 else { throw SocketError(call: "socket", code: errno) }

@@ -78,7 +78,9 @@ struct UDPProxyCommandTests {
         let proxy = try FaultlineBinary.start(["proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(echo.port)"])
         defer { proxy.signal(SIGKILL) }
         let port = try #require(await proxy.listeningPort())
-        let warm = try await onOwnThread { try HostileClient.burstThenHold(port: port, count: 1, burst: 1, size: 100) }
+        // One datagram that must come back: the wait only guards against a hang (a busy
+        // test process can take over 2 s to echo it).
+        let warm = try await onOwnThread { try HostileClient.burstThenHold(port: port, count: 1, burst: 1, size: 100, wait: 30) }
         warm.sockets.close()
         #expect(warm.echoes == 1)
         let baseline = try #require(ProcessMemory.of(proxy.processIdentifier)?.rss)
