@@ -33,39 +33,44 @@ final class BridgeHandler {
         case failed
     }
 
+    // Stored properties are laid out in the order declared: words first, then the
+    // one-byte flags together, so a bridge fits a 128-byte allocation (two per
+    // connection, idle ones included).
     private var partner: BridgeHandler?
     private var context: ChannelHandlerContext?
-    private var pendingRead = false
-    /// What the partner sent before this side joined a pipeline, and whether its end
-    /// came too: a host-name upstream gets its handlers once connected, and swift-nio
-    /// reads a half-closed client to its end whatever reads were asked for. Written on
-    /// when this side is added; bounded by what the client's socket had buffered.
+    /// What the partner sent before this side joined a pipeline (and `earlyEnd`, whether
+    /// its end came too): a host-name upstream gets its handlers once connected, and
+    /// swift-nio reads a half-closed client to its end whatever reads were asked for.
+    /// Written on when this side is added; bounded by what the client's socket had
+    /// buffered.
     private var early: [ByteBuffer] = []
     private var earlyBytes = 0
-    private var earlyEnd = false
-    private var wasAdded = false
-    /// This side will never join a pipeline (its upstream's dial failed or was given up),
-    /// and what to do the first time the partner has something for it.
-    private var neverJoined = false
+    /// Once this side will never join a pipeline (`neverJoined`: its upstream's dial
+    /// failed or was given up), what to do the first time the partner has something
+    /// for it.
     private var whenWrittenTo: (() -> Void)?
-    private(set) var ending: Ending = .open
-    private var outputClosing = false
     private var outputClosed: EventLoopFuture<Void>?
 
-    /// Bytes read from this side's socket, for `conn_close` (what reached the other
-    /// socket is counted by its `WriteLedger`).
     /// Run once when the channel becomes active, after every handler before this one
     /// saw it (the proxy dials the upstream here).
     var onActive: ((any Channel) -> Void)?
 
+    /// Bytes read from this side's socket, for `conn_close` (what reached the other
+    /// socket is counted by its `WriteLedger`).
     private(set) var bytesRead = 0
     /// Bytes the partner read for this side after this side's channel was gone (the
     /// client left while the server was still sending): dropped, never written.
     private(set) var bytesLost = 0
     /// When this side first ended (FIN, reset, error or close), and whether it ended
-    /// before its partner: `conn_close` says which side closed first.
+    /// before its partner (`endedFirst`): `conn_close` says which side closed first.
     private(set) var endedAt: NIODeadline?
+    private(set) var ending: Ending = .open
     private(set) var endedFirst = false
+    private var pendingRead = false
+    private var earlyEnd = false
+    private var wasAdded = false
+    private var neverJoined = false
+    private var outputClosing = false
 
     private init() {}
 

@@ -323,7 +323,9 @@ package final class TCPProxy: Sendable {
                 try channel.pipeline.syncOperations.addHandlers(pipeline.upstreamHandlers(channel))
             }
         }
-        client.closeFuture.assumeIsolated().whenComplete { [self] _ in
+        // The callbacks that outlive the dial capture the proxy and the pipeline only (the
+        // loop is the client's): an idle connection holds them all its life.
+        client.closeFuture.assumeIsolated().whenComplete { [self, pipeline] _ in
             pipeline.clientClosed = true
             if pipeline.dial == .dialling {
                 pipeline.dialAbandoned()
@@ -334,7 +336,7 @@ package final class TCPProxy: Sendable {
                     pipeline.upstreamSettled = true
                 }
             }
-            self.finishIfOver(pipeline, on: loop)
+            self.finishIfOver(pipeline)
         }
         connected.assumeIsolated().whenComplete { [self] result in
             switch result {
@@ -342,19 +344,19 @@ package final class TCPProxy: Sendable {
                 guard pipeline.dial == .dialling, client.isActive else {
                     if pipeline.dial == .dialling { pipeline.dialAbandoned() }
                     upstreamChannel.close(promise: nil)
-                    self.settleUpstream(pipeline, closing: upstreamChannel, on: loop)
+                    self.settleUpstream(pipeline, closing: upstreamChannel)
                     return
                 }
                 pipeline.dial = .connected
                 self.connections.attach(ordinal, upstream: upstreamChannel)
                 pipeline.bridged()
-                self.settleUpstream(pipeline, closing: upstreamChannel, on: loop)
+                self.settleUpstream(pipeline, closing: upstreamChannel)
             case .failure(let error):
                 // A client that left (a reset at once, say) while its upstream was being
                 // dialled is not the upstream's doing: the dial was given up.
                 guard pipeline.dial == .dialling, client.isActive else {
                     if pipeline.dial == .dialling { pipeline.dialAbandoned() }
-                    self.settleUpstream(pipeline, closing: pipeline.upstream, on: loop)
+                    self.settleUpstream(pipeline, closing: pipeline.upstream)
                     return
                 }
                 let failedAt = loop.now
@@ -381,7 +383,7 @@ package final class TCPProxy: Sendable {
                     let serves = pipeline.dialFailed(at: failedAt) { Self.closeAfterWrites(client) }
                     if !serves { Self.closeAfterWrites(client) }
                     pipeline.upstreamSettled = true
-                    self.finishIfOver(pipeline, on: loop)
+                    self.finishIfOver(pipeline)
                 }
             }
         }
@@ -390,15 +392,15 @@ package final class TCPProxy: Sendable {
     }
 
     /// The upstream side is settled once `channel` (if any) has closed.
-    private func settleUpstream(_ pipeline: ConnectionPipeline, closing channel: (any Channel)?, on loop: any EventLoop) {
+    private func settleUpstream(_ pipeline: ConnectionPipeline, closing channel: (any Channel)?) {
         guard let channel else {
             pipeline.upstreamSettled = true
-            self.finishIfOver(pipeline, on: loop)
+            self.finishIfOver(pipeline)
             return
         }
-        channel.closeFuture.assumeIsolated().whenComplete { [self] _ in
+        channel.closeFuture.assumeIsolated().whenComplete { [self, pipeline] _ in
             pipeline.upstreamSettled = true
-            self.finishIfOver(pipeline, on: loop)
+            self.finishIfOver(pipeline)
         }
     }
 
@@ -407,14 +409,14 @@ package final class TCPProxy: Sendable {
     /// a connection of its own and can outlast both sockets), and lets the registry
     /// forget it. So `conn_close` counts every copy the server got, and stays the
     /// connection's last event; shutdown waits for the copies as for the connection.
-    private func finishIfOver(_ pipeline: ConnectionPipeline, on loop: any EventLoop) {
-        guard pipeline.clientClosed, pipeline.upstreamSettled, !pipeline.closeRecorded else { return }
+    private func finishIfOver(_ pipeline: ConnectionPipeline) {
+        guard pipeline.clientClosed, pipeline.upstreamSettled, !pipeline.closeRecorded, let loop = pipeline.client?.eventLoop else { return }
         if let faults = pipeline.faults, faults.copiesUnsettled > 0 {
             guard !pipeline.awaitingCopies else { return }
             pipeline.awaitingCopies = true
             faults.whenCopiesSettled(on: loop) { [self] in
                 pipeline.awaitingCopies = false
-                self.finishIfOver(pipeline, on: loop)
+                self.finishIfOver(pipeline)
             }
             return
         }
