@@ -1,5 +1,5 @@
 # faultline — the two commands a newcomer needs: `make demo` and `make test`.
-# Each installs what is missing from Debian (libpcap-dev, and for tests the real
+# Each installs what is missing from Debian (libpcap-dev, zlib1g-dev, and for tests the real
 # servers and tools they talk to) before it builds.
 
 SHELL := /bin/bash
@@ -12,8 +12,8 @@ MAN_DATE ?= 2026-11-23
 # core; see docs/robustness.md). 12 keeps the suite near its unbounded time.
 export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH ?= 12
 
-# Needed to build: libpcap through pkg-config.
-BUILD_PACKAGES := libpcap-dev pkg-config
+# Needed to build: libpcap and zlib through pkg-config.
+BUILD_PACKAGES := libpcap-dev zlib1g-dev pkg-config
 # Needed by tests that talk to real servers and tools (util-linux: setpriv, to
 # drop CAP_NET_RAW in the capture-refused test; curl and python3-urllib3: real clients the
 # retry checker judges; redis-tools: redis-cli for the run examples; python3-yaml and
@@ -40,7 +40,7 @@ build: deps
 	$(SWIFT) build
 
 ## Builds the binary to install or measure: .build-release/release/faultline, optimised,
-## with Swift's runtime and Foundation linked in, so it needs only libpcap and the C and C++
+## with Swift's runtime and Foundation linked in, so it needs only libpcap, zlib and the C and C++
 ## runtime libraries where it runs (and starts with 3 MiB less resident; bench/RESULTS.md).
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product faultline --scratch-path .build-release

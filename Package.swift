@@ -62,6 +62,12 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
         ),
+        // Debian's zlib1g-dev: replay decodes gzip and deflate reply bodies before comparing.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
         // libpcap in Swift: owns the pointers, turns pcap_geterr into thrown errors.
         .target(name: "Pcap", dependencies: ["CPcap"], swiftSettings: strictness),
         // What a run leaves behind: the JSON Lines event log (written off the event
@@ -108,6 +114,7 @@ let package = Package(
         .target(
             name: "FaultlineReplay",
             dependencies: [
+                "CZlib",
                 "FaultlineChecker",
                 "FaultlineCore",
                 "FaultlineFraming",
@@ -184,6 +191,7 @@ let package = Package(
         .target(
             name: "FaultlineTestSupport",
             dependencies: [
+                "CZlib",
                 "FaultlineCore",
                 "FaultlineProxy",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -10,8 +10,12 @@ package struct ReplayReply: Sendable, Equatable {
     /// HTTP status; nil for RESP.
     package var status: Int?
     package var headers: [MessageInfo.Header]
-    /// HTTP: the bytes after the head. RESP and line: the whole reply.
+    /// HTTP: the body as the service meant it, de-chunked and decoded
+    /// (`ReplayReply.http`). RESP and line: the whole reply.
     package var body: [UInt8]
+    /// Why `body` is the bytes as received after all (a gzip body that does not
+    /// inflate, chunks that do not parse); nil when it is what it should be.
+    package var note: String?
 
     package func header(_ name: String) -> String? {
         let wanted = name.lowercased()
@@ -215,9 +219,11 @@ private final class ReplyHandler: ChannelInboundHandler {
         self.done = true
         self.timer?.cancel()
         let all = Array(bytes.readableBytesView)
-        var body = all
-        if info.status != nil, let end = Self.headEnd(all) { body = Array(all[end...]) }
-        self.promise.succeed(ReplayReply(bytes: all, status: info.status, headers: info.headers, body: body))
+        if info.status != nil {
+            self.promise.succeed(ReplayReply.http(all, status: info.status, headers: info.headers))
+        } else {
+            self.promise.succeed(ReplayReply(bytes: all, status: nil, headers: info.headers, body: all))
+        }
     }
 
     private func fail(_ failure: ReplayFailure) {
@@ -225,15 +231,6 @@ private final class ReplyHandler: ChannelInboundHandler {
         self.done = true
         self.timer?.cancel()
         self.promise.fail(failure)
-    }
-
-    private static func headEnd(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for index in 0...(bytes.count - 4)
-        where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
-            return index + 4
-        }
-        return nil
     }
 
     static func text(_ amount: TimeAmount) -> String {

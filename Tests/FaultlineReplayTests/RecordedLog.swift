@@ -17,6 +17,7 @@ enum RecordedLog {
         upstreamPort: Int,
         framing: ReplayProtocol,
         recordPayloads: Bool = true,
+        limits: FramingLimits = FramingLimits(),
         requests: [[UInt8]],
         isComplete: @escaping @Sendable ([UInt8]) -> Bool
     ) async throws -> String {
@@ -29,7 +30,7 @@ enum RecordedLog {
                 listen: HostPort(host: "127.0.0.1", port: 0),
                 upstream: HostPort(host: "127.0.0.1", port: upstreamPort),
                 connectTimeout: testDialTimeout,
-                framing: FramingConfiguration(kind: Self.kind(framing), recordPayloads: recordPayloads)
+                framing: FramingConfiguration(kind: Self.kind(framing), limits: limits, recordPayloads: recordPayloads)
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             events: log,
