@@ -23,6 +23,49 @@ enum ByteText {
         return out
     }
 
+    /// All of `bytes` on one line, cut at `limit` characters: CR and LF as `\r` and
+    /// `\n`, other control bytes and non-ASCII as `\xNN`; trailing line ends and blanks
+    /// dropped. For a reply body or a probe's reading in evidence and progress lines.
+    static func oneLine(_ bytes: [UInt8], limit: Int = 2_048) -> String {
+        var end = bytes.count
+        while end > 0, [9, 10, 13, 32].contains(bytes[end - 1]) { end -= 1 }
+        var out = ""
+        var index = 0
+        while index < end, out.utf8.count < limit {
+            let byte = bytes[index]
+            switch byte {
+            case 0x0D: out += "\\r"
+            case 0x0A: out += "\\n"
+            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(byte))
+            default: out += "\\x" + String(byte, radix: 16, uppercase: true).leftPadded(2)
+            }
+            index += 1
+        }
+        if index < end { out += "… (\(end - index) more bytes)" }
+        return out
+    }
+
+    /// `text` with every control character (C0, DEL, C1) written as `\xNN` (CR and LF
+    /// as `\r` and `\n`), so text from traffic in a progress line on standard error can
+    /// never move the cursor or colour the terminal.
+    static func escapingControls(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: Self.isControl) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\r": out += "\\r"
+            case "\n": out += "\\n"
+            case _ where Self.isControl(scalar): out += "\\x" + String(scalar.value, radix: 16, uppercase: true).leftPadded(2)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
+    }
+
     /// The first line only, for progress and one-line evidence.
     static func firstLine(_ bytes: [UInt8]) -> String {
         let line = bytes.prefix { $0 != 13 && $0 != 10 }.prefix(120)

@@ -150,7 +150,7 @@ extension OperationExperiment {
                 applied = after.changed(from: middle)
                 how = applied ? "the probe moved (\(middle.summary) → \(after.summary))" : "the probe did not move"
             } else {
-                applied = change.appears(in: second.reply?.body ?? []) || (a.resourceID != nil && a.resourceID != b.resourceID)
+                applied = change.appears(in: second.reply?.body ?? []) || (a.resource != nil && !Self.sameResource(a.resource, b.resource))
                 how = applied ? "the reply carries the new value or a new resource (no probe)" : "the reply does not carry the new value (no probe)"
             }
             if applied {
@@ -207,7 +207,7 @@ extension OperationExperiment {
             }
         }
         let replies = self.repliesShowExtraEffect(successes, concurrent: true)
-        if effects == nil, replies.extra { effects = Set(successes.compactMap(\.resourceID)).count.nonZero ?? 2 }
+        if effects == nil, replies.extra { effects = ResourceName.distinct(successes.compactMap(\.resource)).count.nonZero ?? 2 }
         if how.isEmpty { how = "no probe: \(replies.why)" }
         let answersDiffer = successes.count > 1 && successes.dropFirst().contains { !self.sameAnswer(successes[0], $0).same }
         let others = views.filter { view in

@@ -95,11 +95,18 @@ struct OperationExperiment {
         finding: (severity: Severity, message: String)? = nil, sent: [SentRequest] = [], severity ruleSeverity: Severity? = nil
     ) {
         let severity = finding?.severity ?? ruleSeverity ?? rule.severity
+        // A body that could not be de-chunked or decoded was compared as received: say so
+        // (SR-02 compares SR-01's replies, so it takes their notes).
+        let compared = rule.id == ServiceRule.replayMismatch.id ? self.sr01 : sent
+        var notes = self.check.takeBodyNotes()
+        for note in compared.compactMap(\.reply?.note) where !notes.contains(note) { notes.append(note) }
+        let noted = notes.isEmpty ? "" : "; note: \(notes.joined(separator: "; "))"
+        let evidence = evidence + noted
         self.rules.append(rule.result(status, operation: self.operation, evidence: evidence, samples: samples, severity: severity))
         if let finding {
             var item = CheckReport.Finding(
                 rule: rule.id, name: rule.name, severity: finding.severity, operation: self.operation,
-                message: finding.message, fix: rule.fix, requests: sent.map(\.line)
+                message: finding.message + noted, fix: rule.fix, requests: sent.map(\.line)
             )
             item.exchanges = sent.map(\.evidence)
             self.findings.append(item)
@@ -120,8 +127,10 @@ struct OperationExperiment {
     /// they move by the step SR-01's repeats showed (`replySteps`).
     func repliesShowExtraEffect(_ views: [ReplyView], concurrent: Bool = false) -> (extra: Bool, observable: Bool, why: String) {
         let successful = Self.successful(views)
-        let ids = Set(successful.compactMap(\.resourceID))
-        if ids.count > 1 { return (true, true, "the replies name \(ids.count) different resources (\(ids.sorted().joined(separator: ", ")))") }
+        let resources = ResourceName.distinct(successful.compactMap(\.resource))
+        if resources.count > 1 {
+            return (true, true, "the replies name \(resources.count) different resources (\(resources.map(\.description).joined(separator: ", ")))")
+        }
         let numbers = successful.map(\.numbers).filter { !$0.isEmpty }
         let moved = "numbers in the replies moved: \(numbers.map { $0.map(Self.number).joined(separator: ",") }.joined(separator: " → "))"
         if Set(numbers).count > 1 {
@@ -140,9 +149,18 @@ struct OperationExperiment {
                     : (false, false, "\(moved), once: two replies cannot tell an effect from a clock")
             }
             if !Self.steadySteps(numbers, sorted: concurrent).isEmpty { return (true, true, "\(moved), by the same step each time") }
+            if !concurrent, Self.firstCountedThenNone(numbers) {
+                // 1 → 0 → 0 (RESP DEL, PERSIST): the first request counted what it did and
+                // the repeats found nothing left, as an idempotent delete answers.
+                return (
+                    false, false,
+                    "\(moved): the first reply counted something and the identical repeats nothing, as an idempotent delete answers; "
+                        + "the replies alone cannot show the state, give --probe"
+                )
+            }
             return (false, false, "\(moved), unevenly: a clock or other traffic, not a count of this request's effects")
         }
-        if !ids.isEmpty { return (false, true, "every reply names the same resource (\(ids.first!))") }
+        if let resource = resources.first { return (false, true, "every reply names the same resource (\(resource))") }
         if !numbers.isEmpty { return (false, true, "the numbers in the replies did not move") }
         return (false, false, "the replies carry no resource id or number to compare")
     }
@@ -159,6 +177,20 @@ struct OperationExperiment {
             if step != 0, zip(values, values.dropFirst()).allSatisfy({ Self.same($1 - $0, step) }) { steps[position] = step }
         }
         return steps
+    }
+
+    /// Whether the replies read like a delete's: every number that moved was positive in
+    /// the first reply and 0 in each later one (1 → 0 → 0); nothing else moved.
+    static func firstCountedThenNone(_ numbers: [[Double]]) -> Bool {
+        guard numbers.count >= 3, let first = numbers.first, numbers.allSatisfy({ $0.count == first.count }) else { return false }
+        var moved = false
+        for position in first.indices {
+            let later = numbers.dropFirst().map { $0[position] }
+            if later.allSatisfy({ $0 == first[position] }) { continue }
+            guard first[position] > 0, later.allSatisfy({ $0 == 0 }) else { return false }
+            moved = true
+        }
+        return moved
     }
 
     /// Two steps are the same up to the rounding of decimal amounts (110.1 → 110.2 →
@@ -182,13 +214,25 @@ struct OperationExperiment {
         switch self.options.mode {
         case .strict:
             if a.status != b.status { return (false, "status \(a.status.map(String.init) ?? "-") then \(b.status.map(String.init) ?? "-")") }
-            if a.body != b.body { return (false, "bodies differ: \(Self.cut(a.body)) then \(Self.cut(b.body))") }
+            if a.body != b.body { return (false, "bodies differ: \(Self.cut(a.shown)) then \(Self.cut(b.shown))") }
             return (true, "same status and body")
         case .semantic:
             let classA = a.status.map { $0 / 100 }, classB = b.status.map { $0 / 100 }
             if classA != classB { return (false, "status class \(classA.map { "\($0)xx" } ?? "-") then \(classB.map { "\($0)xx" } ?? "-")") }
-            if a.resourceID != b.resourceID { return (false, "resource \(a.resourceID ?? "none") then \(b.resourceID ?? "none")") }
-            return (true, a.resourceID.map { "same status class and resource \($0)" } ?? "same status class (no resource id in the replies)")
+            if !Self.sameResource(a.resource, b.resource) {
+                return (false, "resource \(a.resource?.description ?? "none") then \(b.resource?.description ?? "none")")
+            }
+            return (true, a.resource.map { "same status class and resource \($0)" } ?? "same status class (no resource id in the replies)")
+        }
+    }
+
+    /// Whether two replies name one resource (`ResourceName.isSame`); a reply naming
+    /// none matches only another naming none.
+    static func sameResource(_ a: ResourceName?, _ b: ResourceName?) -> Bool {
+        switch (a, b) {
+        case (let a?, let b?): a.isSame(as: b)
+        case (nil, nil): true
+        default: false
         }
     }
 

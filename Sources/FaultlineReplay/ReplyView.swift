@@ -13,10 +13,14 @@ struct ReplyView: Equatable {
     var status: Int?
     /// The body (JSON canonical, volatile fields gone) or the RESP value as text.
     var body: String
-    /// The created or addressed resource: `Location`, else the JSON body's `id`.
-    var resourceID: String?
+    /// The created or addressed resource: `Location` and the JSON body's `id`
+    /// (`ResourceName` says when two replies name the same one).
+    var resource: ResourceName?
     /// Every number in `body`, in order: counters and balances that reveal an effect.
     var numbers: [Double]
+    /// `body` for evidence and progress, on one line and in `ByteText`'s rendering
+    /// (control and non-ASCII bytes as `\xNN`), as request rows show requests.
+    var shown: String
 
     init(_ reply: ReplayReply, wire: ReplayProtocol, ignoring paths: [[String]]) {
         self.status = reply.status
@@ -27,20 +31,24 @@ struct ReplyView: Equatable {
                 let cleaned = VolatileFields.remove(from: json, paths: paths)
                 self.body = VolatileFields.canonical(cleaned)
                 self.numbers = VolatileFields.numbers(in: cleaned)
-                self.resourceID = location ?? VolatileFields.id(of: cleaned)
+                self.resource = ResourceName(location: location, id: VolatileFields.id(of: cleaned))
+                self.shown = ByteText.oneLine(Array(self.body.utf8))
             } else {
                 self.body = String(decoding: reply.body, as: UTF8.self)
                 self.numbers = Self.numbers(in: self.body)
-                self.resourceID = location
+                self.resource = ResourceName(location: location, id: nil)
+                self.shown = ByteText.oneLine(reply.body)
             }
         case .line:
             self.body = String(decoding: reply.bytes, as: UTF8.self).trimmingSuffixNewline()
             self.numbers = Self.numbers(in: self.body)
-            self.resourceID = nil
+            self.resource = nil
+            self.shown = ByteText.oneLine(reply.bytes)
         case .resp:
             self.body = RESPValueText.text(reply.bytes)
             self.numbers = Self.numbers(in: self.body)
-            self.resourceID = nil
+            self.resource = nil
+            self.shown = ByteText.oneLine(Array(self.body.utf8))
         }
     }
 

@@ -51,21 +51,12 @@ struct StateSnapshot: Equatable {
         return zip(now, then).map { $0 - $1 }
     }
 
-    /// On one line: a body's trailing line end is dropped and any other is shown
-    /// escaped, so a reading never breaks a progress line or a report's row.
+    /// On one line: a body's trailing line end is dropped and any other control byte is
+    /// shown escaped (`ReplyView.shown`), so a reading never breaks a progress line or a
+    /// report's row, nor reaches a terminal as an escape sequence.
     var summary: String {
         self.readings.map { reading in
-            var text = Substring(reading.body)
-            while let last = text.last, last.isNewline || last == " " || last == "\t" { text = text.dropLast() }
-            var oneLine = ""
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\r": oneLine += "\\r"
-                case "\n": oneLine += "\\n"
-                default: oneLine.unicodeScalars.append(scalar)
-                }
-            }
-            let body = oneLine.count > 80 ? String(oneLine.prefix(80)) + "…" : oneLine
+            let body = reading.shown.count > 80 ? String(reading.shown.prefix(80)) + "…" : reading.shown
             return reading.status.map { "\($0) \(body)" } ?? body
         }.joined(separator: " | ")
     }

@@ -40,6 +40,21 @@ struct RedisIdempotencyTests {
         var reply: SocketClient.Reply
     }
 
+    /// DEL answers 1, then 0, 0: the first delete counted the key, the repeats found
+    /// none. Without a probe that is no verdict, and the reason is not "a clock".
+    @Test func aDeleteRepeatedWithoutAProbeIsNotCalledAClock() async throws {
+        let (report, operations, _) = try await Self.check(
+            [RESPTestMessage.command("SET", "session", "s1"), RESPTestMessage.command("DEL", "session")],
+            probes: []
+        )
+        #expect(operations == ["SET", "DEL"])
+        let sr01 = try #require(report.rules.first { $0.id == "SR-01" && $0.operation == "DEL" })
+        #expect(sr01.status == .notEnoughEvidence)
+        #expect(sr01.evidence.contains("1 → 0 → 0") && sr01.evidence.contains("idempotent delete"), "\(sr01.evidence)")
+        #expect(!sr01.evidence.contains("clock"), "\(sr01.evidence)")
+        #expect(report.findings.isEmpty, "\(report.findings.map(\.message))")
+    }
+
     @Test func incrIsAtLeastOnceAndSetIsIdempotent() async throws {
         let (report, operations, processed) = try await Self.check(
             [

@@ -59,13 +59,13 @@ struct ReplayRewritingTests {
             wire: .http, ignoring: [["items[*]", "at"]]
         )
         #expect(first == again)
-        #expect(first.resourceID == "ch_1")
+        #expect(first.resource?.description == "ch_1")
         #expect(first.body == #"{"charge":{"fee":2},"id":"ch_1","items":[{"id":1}]}"#)
     }
 
     @Test func locationNamesTheResource() {
         let view = ReplyView(Self.reply("", headers: [("Location", "/charges/7")]), wire: .http, ignoring: [])
-        #expect(view.resourceID == "/charges/7")
+        #expect(view.resource?.description == "/charges/7")
     }
 
     @Test func respRepliesCompareAsTheirValues() {
