@@ -57,7 +57,7 @@ extension IdempotencyCheck {
         self.countSent(1, probe: probe)
         switch result {
         case .success(let reply):
-            self.counted.repliesReceived += 1
+            self.received(reply, probe: probe)
             return SentRequest(step: step, bytes: bytes, reply: reply)
         case .failure(let failure):
             self.counted.unanswered += 1
@@ -72,6 +72,20 @@ extension IdempotencyCheck {
         } else {
             self.counted.requestsSent += count
         }
+    }
+
+    /// Counts a reply, and keeps its note (a body compared as received) for the
+    /// evidence of the rule that reads it.
+    private func received(_ reply: ReplayReply, probe: Bool = false) {
+        self.counted.repliesReceived += 1
+        if !probe { self.replayedAnswered += 1 }
+        if let note = reply.note, !self.bodyNotes.contains(note) { self.bodyNotes.append(note) }
+    }
+
+    /// The notes kept since the last call (`received`), for one rule's evidence.
+    func takeBodyNotes() -> [String] {
+        defer { self.bodyNotes = [] }
+        return self.bodyNotes
     }
 
     /// Marks the run stopped and says so on standard error.
@@ -154,7 +168,7 @@ extension IdempotencyCheck {
         for (name, result) in zip(steps, results) {
             switch result {
             case .success(let reply):
-                self.counted.repliesReceived += 1
+                self.received(reply)
                 sent.append(SentRequest(step: name, bytes: bytes, reply: reply))
             case .failure(let failure):
                 self.counted.unanswered += 1
@@ -234,7 +248,7 @@ extension IdempotencyCheck {
         let leaked = await connection.awaitReply()
         await proxy.shutdown(grace: .zero)
         if case .success(let reply) = leaked {
-            self.counted.repliesReceived += 1
+            self.received(reply)
             return SentRequest(step: step, bytes: bytes, reply: reply, failure: "the proxy did not drop the reply")
         }
         guard let dropped else {
@@ -245,9 +259,12 @@ extension IdempotencyCheck {
             )
         }
         self.counted.repliesDropped += 1
+        self.replayedAnswered += 1
         self.progress("faultline: \(step): the proxy dropped the reply as planned; the client gave up on it")
         // The dropped reply, framed again so the retry's answer can be compared with it.
-        return SentRequest(step: step, bytes: bytes, reply: Self.parseReply(dropped, request: bytes, wire: self.wire), failure: "reply dropped by the proxy")
+        let reply = Self.parseReply(dropped, request: bytes, wire: self.wire)
+        if let note = reply?.note, !self.bodyNotes.contains(note) { self.bodyNotes.append(note) }
+        return SentRequest(step: step, bytes: bytes, reply: reply, failure: "reply dropped by the proxy")
     }
 
     /// Frames recorded reply bytes as `ReplayConnection` frames live ones.
@@ -260,18 +277,9 @@ extension IdempotencyCheck {
             var requestBuffer = ByteBuffer(bytes: request)
             if case .message(_, let info) = requests.decode(buffer: &requestBuffer) { requests.requestForwarded(info) }
             guard case .message(_, let info) = responses.decode(buffer: &buffer) else { return nil }
-            let body = bytes.count >= 4 ? Self.body(of: bytes) : []
-            return ReplayReply(bytes: bytes, status: info.status, headers: info.headers, body: body)
+            return ReplayReply.http(bytes, status: info.status, headers: info.headers)
         case .resp, .line:
             return ReplayReply(bytes: bytes, status: nil, headers: [], body: bytes)
         }
-    }
-
-    private static func body(of bytes: [UInt8]) -> [UInt8] {
-        for index in 0...(bytes.count - 4)
-        where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
-            return Array(bytes[(index + 4)...])
-        }
-        return []
     }
 }

@@ -34,6 +34,12 @@ package final class IdempotencyCheck {
     var counted = CheckReport.IdempotencySummary()
     /// Set when the target stopped answering: nothing more is sent.
     var stopped: String?
+    /// Replies to replayed requests (probes not), dropped ones included: none at all
+    /// means the target never answered what replay came to judge.
+    var replayedAnswered = 0
+    /// Why reply bodies were compared as received (`ReplayReply.note`), since a rule
+    /// last took them: that rule's evidence says so.
+    var bodyNotes: [String] = []
 
     package init(
         options: IdempotencyCheckOptions,
@@ -47,7 +53,8 @@ package final class IdempotencyCheck {
         self.recorded = recorded
         self.inputs = inputs
         self.group = group
-        self.progress = progress
+        // Progress goes to a terminal: nothing from a reply may reach it raw.
+        self.progress = { progress(ByteText.escapingControls($0)) }
         self.plan = plan
     }
 
@@ -106,8 +113,18 @@ package final class IdempotencyCheck {
             report.findings += experiment.findings
             verdicts.append(experiment.verdict())
         }
-        if !self.options.dryRun, self.counted.repliesReceived + self.counted.repliesDropped == 0, let stopped = self.stopped {
-            throw RuntimeFailure("\(self.target) never answered: \(stopped)")
+        if !self.options.dryRun, self.replayedAnswered == 0, let stopped = self.stopped {
+            // Probes answering does not make a judgement: no replayed request was.
+            let probes = self.counted.repliesReceived > 0 ? " (only the --probe reads were answered)" : ""
+            throw RuntimeFailure("\(self.target) never answered a replayed request: \(stopped)\(probes)")
+        }
+        for lost in self.recorded.unframed {
+            verdicts.append(
+                CheckReport.OperationVerdict(
+                    operation: lost.name, classification: .inconclusive, reason: lost.explanation,
+                    probed: self.hasProbe, keyed: false, source: lost.source
+                )
+            )
         }
         for (rule, reason) in ServiceRule.notRun {
             report.rules.append(rule.result(.notApplicable, operation: "all", evidence: reason))
@@ -183,6 +200,15 @@ package final class IdempotencyCheck {
         }
         if let stopped = self.stopped {
             notes.append("The target stopped answering (\(stopped)): the run ended there and the report holds what was found.")
+        }
+        if !self.recorded.unframed.isEmpty {
+            notes.append(
+                "Not replayed: \(self.recorded.unframed.count) recorded connection(s) whose requests the recording proxy could not "
+                    + "frame (framing_fallback), so the log holds no request to resend and no verdict covers them: "
+                    + self.recorded.unframed.map { "\($0.source) connection \($0.connection.map(String.init) ?? "?"): \($0.reason); \($0.remedy)" }
+                    .joined(separator: "; ")
+                    + "."
+            )
         }
         return notes
     }

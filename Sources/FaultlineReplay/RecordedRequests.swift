@@ -41,13 +41,20 @@ package struct RecordedRequests: Sendable {
     /// order read: the report says what it read, as `check retries` does.
     package var events: Int
     package var seeds: [UInt64]
+    /// Connections whose requests the recording proxy could not frame: never replayed,
+    /// and the report says so.
+    package var unframed: [UnframedRequest]
 
-    package init(wire: ReplayProtocol, requests: [RecordedRequest], messages: Int, events: Int = 0, seeds: [UInt64] = []) {
+    package init(
+        wire: ReplayProtocol, requests: [RecordedRequest], messages: Int, events: Int = 0, seeds: [UInt64] = [],
+        unframed: [UnframedRequest] = []
+    ) {
         self.wire = wire
         self.requests = requests
         self.messages = messages
         self.events = events
         self.seeds = seeds
+        self.unframed = unframed
     }
 
     /// Reads `path` (JSON Lines, streamed).
@@ -65,6 +72,7 @@ package struct RecordedRequests: Sendable {
         var otherFraming: String?
         var events = 0
         var seeds: [UInt64] = []
+        var unframed: [UnframedRequest] = []
         try EventLogReader.forEach(path: path) { event, line in
             events += 1
             switch event.type {
@@ -85,6 +93,12 @@ package struct RecordedRequests: Sendable {
                 if wire == nil { wire = kind }
                 guard kind == wire, named.insert(operation).inserted else { return }
                 requests.append(RecordedRequest(operation: operation, wire: kind, bytes: bytes, source: "\(path):\(line)"))
+            case .framingFallback:
+                // Only the request direction loses requests; a reply-side fallback does not.
+                guard event.direction == .upstream, framings[event.proxy ?? "proxy"] != nil else { return }
+                unframed.append(
+                    UnframedRequest(proxy: event.proxy, connection: event.conn, reason: event.reason ?? "no reason recorded", source: "\(path):\(line)")
+                )
             default:
                 return
             }
@@ -101,6 +115,12 @@ package struct RecordedRequests: Sendable {
                     + "(a length prefix carries no operation or reply boundary it could judge)"
             )
         }
+        if messages == 0, let lost = unframed.first {
+            throw InvalidInputError(
+                "\(path): the log has no requests to replay: the proxy could not frame the requests of "
+                    + "\(unframed.count) connection(s) (\(lost.source): \(lost.reason)); \(lost.remedy)"
+            )
+        }
         if messages == 0 {
             throw InvalidInputError("\(path): the log has no requests to replay (no upstream 'message' events)")
         }
@@ -113,7 +133,7 @@ package struct RecordedRequests: Sendable {
         guard let wire else {
             throw InvalidInputError("\(path): no recorded payload parses as an \(framings.values.first ?? "http") request")
         }
-        return RecordedRequests(wire: wire, requests: requests, messages: messages, events: events, seeds: seeds)
+        return RecordedRequests(wire: wire, requests: requests, messages: messages, events: events, seeds: seeds, unframed: unframed)
     }
 
     static func operation(of bytes: [UInt8], wire: ReplayProtocol, event: Event) -> String? {

@@ -588,7 +588,11 @@ struct Run: AsyncParsableCommand {
             case .retries(let summary):
                 judged = "\(counted(summary.logicalRequests, "logical request")), \(summary.retried) retried"
             case .idempotency(let replay):
-                judged = "\(counted(replay.operations, "operation")) replayed, \(counted(replay.requestsSent + replay.probeRequests, "request")) sent"
+                // Operations the target stopped answering before are inconclusive, not
+                // replayed; probe reads are not replayed requests.
+                let inconclusive = replay.operationsByClassification.inconclusive
+                judged = "\(counted(replay.operations, "operation")): \(replay.operations - inconclusive) judged, \(inconclusive) inconclusive; "
+                    + "\(counted(replay.requestsSent, "replayed request")) and \(counted(replay.probeRequests, "probe read")) sent"
             }
             return ["  check \(check): no violations (\(judged))"]
         }
