@@ -111,6 +111,8 @@ extension RetryChecker {
 
     struct ConnState {
         var client: String
+        /// When its `conn_open` was logged (nil: no `conn_open` seen).
+        var openedAt: UInt64?
         var requestsSeen = 0
         /// Request unit → (logical request, attempt index), while it can still change.
         var requests: [UInt64: AttemptRef] = [:]

@@ -107,7 +107,7 @@ package struct RetryChecker {
             if let seed = event.seed, !self.seeds.contains(seed) { self.seeds.append(seed) }
         case .connectionOpen:
             guard let conn = event.conn else { break }
-            self.conns[ConnKey(scope: scope, conn: conn)] = ConnState(client: event.client ?? "unknown")
+            self.conns[ConnKey(scope: scope, conn: conn)] = ConnState(client: event.client ?? "unknown", openedAt: event.mono)
             self.summary.connections += 1
         case .message:
             if event.direction == .downstream {
@@ -226,7 +226,7 @@ package struct RetryChecker {
                 join = id
             }
         } else if let fingerprint = attempt.fingerprint,
-            let id = self.byFingerprint[FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)],
+            let id = self.requestToJoin(attempt, FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)),
             let group = self.open[id], attempt.start <= group.lastEnd + self.windowNs
         {
             if group.lastSucceeded(by: attempt.start) {
@@ -273,6 +273,35 @@ package struct RetryChecker {
             self.byFingerprint[FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)] = id
         }
         return AttemptRef(request: id, index: attempt.index)
+    }
+
+    /// The open logical request with `key`'s fingerprint that `attempt` may continue:
+    /// the latest, unless `attempt` is another caller's. Workers polling the same URL,
+    /// each on its own kept-alive connection, otherwise read as one request retried at
+    /// once by several hands (a trial: CR-06 and CR-10 on careful clients). When the
+    /// latest request's last attempt went out on another connection, `attempt` is
+    /// another caller's
+    /// - when its connection already carries its own request with this fingerprint:
+    ///   `attempt` continues that one (a client retrying reuses the connection it used
+    ///   last, as pools hand it back);
+    /// - when it is the first on a connection opened before that last attempt ended (or,
+    ///   if still in flight, began): the connection was opened for `attempt` before the
+    ///   failure it would answer. A retry on a new connection opens it after.
+    /// A client whose shared pool hands a retry another connection it used before keeps
+    /// its chain unless that connection carried the same request too.
+    func requestToJoin(_ attempt: AttemptState, _ key: FingerprintKey) -> Int? {
+        guard let latest = self.byFingerprint[key], let group = self.open[latest] else { return nil }
+        guard let last = group.attempts.last, last.connKey != attempt.connKey else { return latest }
+        if attempt.reused {
+            let own = self.open.values.filter { candidate in
+                candidate.client == key.client && candidate.fingerprint == key.fingerprint
+                    && candidate.attempts.last.map { $0.proxy == key.proxy && $0.connKey == attempt.connKey } == true
+            }
+            return own.map(\.id).max() ?? latest
+        }
+        let since = last.end.map { $0 <= attempt.start ? $0 : last.start } ?? last.start
+        guard let opened = self.conns[attempt.connKey]?.openedAt, opened < since else { return latest }
+        return nil
     }
 
     // MARK: Replies

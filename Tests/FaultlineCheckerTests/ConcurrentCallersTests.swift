@@ -1,0 +1,129 @@
+import FaultlineCore
+import Testing
+
+@testable import FaultlineChecker
+
+/// Workers of one host polling the same URL, each on its own kept-alive connection, under
+/// a fault that answers some polls 503 in the server's place. Each worker retries on its
+/// own connection after a backoff. A trial with tenacity threads and aiohttp tasks got
+/// CR-06 and CR-10 for it: one worker's poll, a few milliseconds after another's 503,
+/// read as that 503's immediate retry.
+struct ConcurrentCallersTests {
+    static let ms: UInt64 = 1_000_000
+
+    /// Kept-alive connections: each request and its answer on its connection, in order.
+    struct KeptAliveLog {
+        private var events: [(mono: UInt64, sequence: Int, event: Event)] = []
+        private var units: [UInt64: UInt64] = [:]
+
+        init() {
+            var start = Event(.proxyStart)
+            (start.proxy, start.mono, start.framing, start.seed) = ("proxy", 0, "http", 1)
+            self.append(start)
+        }
+
+        private mutating func append(_ event: Event) {
+            self.events.append((event.mono ?? 0, self.events.count, event))
+        }
+
+        private func event(_ type: Event.Kind, _ conn: UInt64, at mono: UInt64) -> Event {
+            var event = Event(type)
+            (event.proxy, event.conn, event.mono) = ("proxy", conn, mono)
+            return event
+        }
+
+        mutating func open(_ conn: UInt64, at mono: UInt64) {
+            var open = self.event(.connectionOpen, conn, at: mono)
+            open.client = "10.0.0.1:\(40_000 + conn)"
+            open.upstream = "127.0.0.1:8080"
+            self.append(open)
+        }
+
+        /// A GET on `conn` at `start`, answered `status` (503: by the proxy's `respond`)
+        /// 2 ms later; returns when its answer came.
+        @discardableResult
+        mutating func poll(_ conn: UInt64, at start: UInt64, status: Int) -> UInt64 {
+            let unit = self.units[conn, default: 0]
+            self.units[conn] = unit + 1
+            var request = self.event(.message, conn, at: start + 100_000)
+            (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 80)
+            (request.method, request.path, request.fingerprint) = ("GET", "/ok", "fp-ok")
+            self.append(request)
+            let end = start + 2 * ConcurrentCallersTests.ms
+            if status == 503 {
+                var fault = self.event(.fault, conn, at: end)
+                (fault.direction, fault.unit, fault.rule, fault.kind, fault.action) = (.upstream, unit, "some-503", "respond", "respond")
+                fault.params = ["status": "503", "attempt": "0"]
+                self.append(fault)
+            } else {
+                var reply = self.event(.message, conn, at: end)
+                (reply.direction, reply.unit, reply.bytes, reply.status) = (.downstream, unit, 60, status)
+                (reply.requestUnit, reply.requestMono) = (unit, start)
+                self.append(reply)
+            }
+            return end
+        }
+
+        mutating func close(_ conn: UInt64, at mono: UInt64) {
+            var close = self.event(.connectionClose, conn, at: mono)
+            (close.firstCloseMono, close.closedBy, close.reason) = (mono, "client", "closed")
+            self.append(close)
+        }
+
+        func check() throws -> CheckReport {
+            var checker = RetryChecker(options: RetryCheckOptions(), inputs: ["test.jsonl"])
+            let ordered = self.events.sorted { ($0.mono, $0.sequence) < ($1.mono, $1.sequence) }
+            for (index, item) in ordered.enumerated() {
+                try checker.consume(item.event, file: "test.jsonl", line: index + 1)
+            }
+            return checker.finish()
+        }
+    }
+
+    /// Eight workers start together, 1 ms apart, and poll 20 times each. About a third of
+    /// the polls are answered 503; a worker then waits 50, 100, 200 ms (a little jitter),
+    /// at most 4 attempts, on its own connection, and polls again 30 ms after a success.
+    /// Their polls land within milliseconds of each other's 503s all the time.
+    static func workers(retry: (Int, inout TestRandom) -> UInt64) -> KeptAliveLog {
+        var log = KeptAliveLog()
+        var random = TestRandom(seed: 7)
+        // Each worker's next start time, stepped in turn so the log is built in time order
+        // only at the end (the checker reads it sorted).
+        for worker in 0..<8 {
+            let conn = UInt64(worker)
+            var time = 1_000 * Self.ms + conn * Self.ms
+            log.open(conn, at: time - 500_000)
+            for _ in 0..<20 {
+                var attempt = 0
+                while true {
+                    let failed = attempt < 3 && random.unit() < 0.35
+                    let end = log.poll(conn, at: time, status: failed ? 503 : 200)
+                    if !failed { time = end + 30 * Self.ms; break }
+                    attempt += 1
+                    time = end + retry(attempt, &random)
+                }
+            }
+            log.close(conn, at: time + 10 * Self.ms)
+        }
+        return log
+    }
+
+    @Test func workersRetryingOnTheirOwnConnectionsAreNotOneRequestRetriedAtOnce() throws {
+        let log = Self.workers { attempt, random in
+            (50 << UInt64(attempt - 1)) * Self.ms + UInt64(random.unit() * 10) * Self.ms
+        }
+        let report = try log.check()
+        #expect(!report.findings.contains { ["CR-06", "CR-10", "CR-17"].contains($0.rule) }, "\(report.digest)")
+        #expect(report.summary.retried > 20, "\(report.summary)")
+        // Each worker's chain stays its own: never more than its 4 attempts.
+        #expect(report.clients.allSatisfy { $0.maxAttempts <= 4 }, "\(report.clients)")
+    }
+
+    /// The same workers retrying 1 ms after each 503 on their own connections are still
+    /// immediate retries.
+    @Test func workersRetryingAtOnceOnTheirOwnConnectionsAreStillFlagged() throws {
+        let log = Self.workers { _, _ in Self.ms }
+        let report = try log.check()
+        #expect(report.findings.contains { $0.rule == "CR-06" }, "\(report.digest)")
+    }
+}
