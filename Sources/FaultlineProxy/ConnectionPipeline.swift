@@ -182,6 +182,13 @@ final class ConnectionPipeline {
         if self.clientBridge.endedAt == nil, self.upstreamBridge.endedAt == nil { self.closedAtShutdown = true }
     }
 
+    /// The proxy closes this connection itself (a shutdown's grace is over; the proxy
+    /// was deleted or disabled): what its pacing stages hold is discarded, counted as
+    /// dropped, so the close happens now rather than once the held data has left.
+    func discardHeld() {
+        self.faults?.discardHeld()
+    }
+
     /// Shutdown's grace is over: copies of duplicated requests still to come or
     /// awaiting replies end now (each recorded), so the connection's close can follow
     /// and no copy reaches the server after the proxy stopped.

@@ -104,9 +104,11 @@ final class ConnectionRegistry: Sendable {
         if isEmpty { promise.succeed() }
     }
 
-    /// Closes both channels of every open connection, and ends the copies of
-    /// duplicated requests it still has (its close waits for them); completes when all
-    /// are finished.
+    /// Closes both channels of every open connection at once, discarding what its
+    /// pacing stages still hold (counted as dropped), and ends the copies of duplicated
+    /// requests it still has (its close waits for them); completes when all are
+    /// finished. Nothing a fault holds makes it wait: a 60 s delay on a reply in flight
+    /// does not keep a deleted proxy, or the control API behind it, waiting 60 s.
     /// A connection whose two sides were both still open is marked as closed by the
     /// proxy first (on its loop, before either close is seen), so its `conn_close` does
     /// not blame whichever side saw the close first.
@@ -122,6 +124,9 @@ final class ConnectionRegistry: Sendable {
             loop.execute {
                 let connection = pipeline.value(on: loop)
                 connection.markClosedAtShutdown()
+                // What delay, bandwidth and slice rules still hold would otherwise go
+                // out first and keep the close (and whoever awaits it) waiting for them.
+                connection.discardHeld()
                 channels.forEach { $0.close(promise: nil) }
                 // Its copies end too: its close waits for them.
                 connection.stopCopies(on: loop)

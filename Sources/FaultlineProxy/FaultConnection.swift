@@ -307,6 +307,13 @@ package final class FaultConnection {
         self.cutter.cut(mode, direction: direction)
     }
 
+    /// Discards what both pacing stages hold, counting it as dropped: the proxy is
+    /// closing the connection, and a close would otherwise wait behind held data (a
+    /// pacing stage keeps closes in order with its writes).
+    func discardHeld() {
+        for side in Event.Direction.allCases { self.pacers[side]?.discard() }
+    }
+
     /// Holds the connection, then closes it after `after` when given.
     func hang(close: SeverMode, after: Duration?, on loop: any EventLoop) {
         guard let after else { return }
