@@ -198,16 +198,23 @@ package final class FaultConnection {
     }
 
     /// Puts a new plan in force on this open connection: rules are re-armed, timed
-    /// severs re-scheduled, and a direction stopped by a rule the plan no longer has
-    /// (blackhole, hang) flows again. A rule kept across the change keeps its timing
-    /// from the connection's open; a new timed sever counts from the change.
+    /// severs re-scheduled, what a delay, bandwidth or slice rule no longer in the plan
+    /// as it was still holds is let go of (`PacingStage.planChanged`), and a direction
+    /// stopped by a rule the plan no longer has (blackhole, hang) flows again. A rule
+    /// kept across the change keeps its timing from the connection's open; a new timed
+    /// sever counts from the change.
     func adopt(_ version: LivePlan.Version) {
         guard version.number != self.faults.version else { return }
         let before = Set(self.faults.timedSevers.map(\.rule.name))
-        self.faults.adopt(version)
+        let change = self.faults.adopt(version)
+        // The pacers first: what they hold is renumbered before a stage adds to it
+        // under the new plan's numbering (a hang's data passed on, say).
+        for direction in Event.Direction.allCases {
+            self.pacers[direction]?.planChanged(change)
+        }
         for direction in Event.Direction.allCases {
             self.messageStages[direction]?.planChanged()
-            self.stages[direction]?.planChanged()
+            self.stages[direction]?.planChanged(change)
         }
         if let client = self.cutter.client, self.cutter.isBridged {
             self.cutter.cancelTimers()
@@ -233,6 +240,23 @@ package final class FaultConnection {
     func record(_ decision: FaultDecision, now: NIODeadline) {
         guard self.events.isRecording else { return }  // no log: nothing to build
         self.events.record(decision.event(proxy: self.proxyName, connection: self.ordinal, mono: now.uptimeNanoseconds))
+    }
+
+    /// Records that a fault let go of bytes it held before their time (a plan change
+    /// ended its rule): `event`, as the fault's own event said it, now as `released`,
+    /// with `bytes` (what it still held), `reason` and `held_for` in `params`: the one
+    /// word a reorder's hold already uses when it ends.
+    func recordReleased(_ event: Event, bytes: Int, since: NIODeadline, now: NIODeadline, reason: String = "plan_change") {
+        guard self.events.isRecording else { return }
+        var event = event
+        event.action = "released"
+        event.bytes = bytes
+        event.mono = now.uptimeNanoseconds
+        var params = event.params ?? [:]
+        params["reason"] = reason
+        params["held_for"] = DurationText.format(Self.duration(now - since))
+        event.params = params
+        self.events.record(event)
     }
 
     func addDropped(_ bytes: Int, _ direction: Event.Direction, afterBridge: Bool = false) {

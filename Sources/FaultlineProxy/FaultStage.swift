@@ -120,7 +120,14 @@ package final class FaultStage: ChannelDuplexHandler {
         let own = PacingStage.Pace(
             ready: now + .nanoseconds(decision.delay.nanoseconds),
             bytesPerSecond: decision.bytesPerSecond,
-            slice: decision.slice
+            slice: decision.slice,
+            hold: PacingStage.Hold(
+                since: now,
+                unit: decision.unit,
+                delayRules: decision.delayRules,
+                paceRules: decision.paceRules,
+                decisions: decision.fired
+            )
         )
         let pace = carried?.merged(with: own) ?? own
         switch decision.stop {
@@ -266,8 +273,12 @@ package final class FaultStage: ChannelDuplexHandler {
 
     /// The plan changed: a blackhole or hang whose rule is gone ends, and the direction
     /// flows again (a hang's pending close is called off); an end of stream held by a
-    /// `slow_close` whose rule is gone is passed on at once.
-    func planChanged() {
+    /// `slow_close` whose rule is gone is passed on at once. The paces a hang keeps
+    /// name their rules as the new plan numbers them (`change`).
+    func planChanged(_ change: RuleChange) {
+        for index in self.hung.indices {
+            self.hung[index].pace = self.hung[index].pace?.renumbered(by: change)
+        }
         if let held = self.heldEnd, !self.connection.faults.isArmed(held.rule) {
             self.releaseEnd()
         }

@@ -14,6 +14,9 @@ import NIOCore
 ///     writes:  [a]@t+200 [b]           (b decided with slice 1 byte, 10ms)
 ///     out:     ────────a─b₁─b₂─b₃ close(output)
 ///
+/// A plan change that removes or changes a rule holding writes here lets go of what
+/// it holds, in order (`planChanged`).
+///
 /// Backpressure: the connection asks the source's `FaultStage` to stop reading while
 /// what waits here holds more than `FaultStage.highWater` bytes of memory (`heldCost`:
 /// the buffers' storage and a per-entry overhead, not only the bytes still to send).
@@ -30,13 +33,63 @@ package final class PacingStage: ChannelOutboundHandler {
         var ready: NIODeadline
         var bytesPerSecond: Int?
         var slice: ChunkDecision.Slice?
+        /// What holds it, so a plan change can let go of it (`Hold`).
+        var hold: Hold
 
-        /// Both paces at once: the later release, the lower rate, the first slice.
+        init(
+            ready: NIODeadline,
+            bytesPerSecond: Int? = nil,
+            slice: ChunkDecision.Slice? = nil,
+            hold: Hold? = nil
+        ) {
+            self.ready = ready
+            self.bytesPerSecond = bytesPerSecond
+            self.slice = slice
+            self.hold = hold ?? Hold(since: ready)
+        }
+
+        /// Both paces at once: the later release, the lower rate, the first slice, and
+        /// every rule that holds either.
         func merged(with other: Pace) -> Pace {
             Pace(
                 ready: max(self.ready, other.ready),
                 bytesPerSecond: [self.bytesPerSecond, other.bytesPerSecond].compactMap { $0 }.min(),
-                slice: self.slice ?? other.slice
+                slice: self.slice ?? other.slice,
+                hold: self.hold.merged(with: other.hold)
+            )
+        }
+
+        /// The rules holding it renumbered after a plan change (a pace a hang kept
+        /// while the plan changed).
+        func renumbered(by change: RuleChange) -> Pace {
+            var pace = self
+            pace.hold.delayRules = change.remap(pace.hold.delayRules)
+            pace.hold.paceRules = change.remap(pace.hold.paceRules)
+            return pace
+        }
+    }
+
+    /// Why a write waits, beyond its place in the queue: the rules that hold it
+    /// (`ConnectionFaults.ruleBit`, numbered as the plan in force arms them), when and
+    /// as which unit it was decided, and its recorded decisions (the delays among them
+    /// are what a `released` event repeats). When a plan change ends one of its rules,
+    /// what that rule did to it ends too (`planChanged`).
+    struct Hold {
+        var since: NIODeadline
+        var unit: UInt64?
+        var delayRules: UInt64 = 0
+        var paceRules: UInt64 = 0
+        /// The decisions recorded for it (empty when nothing records events): shared
+        /// with the decision, never copied per write.
+        var decisions: [FaultDecision] = []
+
+        func merged(with other: Hold) -> Hold {
+            Hold(
+                since: min(self.since, other.since),
+                unit: self.unit ?? other.unit,
+                delayRules: self.delayRules | other.delayRules,
+                paceRules: self.paceRules | other.paceRules,
+                decisions: other.decisions.isEmpty ? self.decisions : self.decisions + other.decisions
             )
         }
     }
@@ -116,7 +169,7 @@ package final class PacingStage: ChannelOutboundHandler {
     /// What an entry costs beyond its buffer's storage: its slot in the queue and the
     /// storage's own header and allocation. An estimate on the safe side, so many tiny
     /// writes count for what they really hold, not for their few bytes.
-    static let entryOverhead = MemoryLayout<(entry: Entry, at: NIODeadline)>.stride + 64
+    static let entryOverhead = MemoryLayout<Queued>.stride + 64
 
     /// Held bytes up to which a new write with the same cadence, due right after the
     /// last one, joins it instead of being an entry of its own.
@@ -125,7 +178,17 @@ package final class PacingStage: ChannelOutboundHandler {
     private let connection: FaultConnection
     package let direction: Event.Direction
     var next: Pace?
-    private var queue = CircularBuffer<(entry: Entry, at: NIODeadline)>()
+    /// What waits, each with its release time (`at`: the next piece's, for a write
+    /// under way) and its own, before the queue's order (`ready`; `distantPast` for a
+    /// write only queued behind others, a close, an action), and what holds it.
+    private var queue = CircularBuffer<Queued>()
+
+    private struct Queued {
+        var entry: Entry
+        var at: NIODeadline
+        var ready: NIODeadline
+        var hold: Hold?
+    }
     /// When whatever is queued next may leave at the earliest: the release time of the
     /// last entry plus the time its pieces take.
     private var cursor = NIODeadline.distantPast
@@ -168,7 +231,7 @@ package final class PacingStage: ChannelOutboundHandler {
         }
         let buffer = Self.unwrapOutboundIn(data)
         promise?.succeed()
-        self.enqueue(buffer, pace: pace ?? Pace(ready: context.eventLoop.now))
+        self.enqueue(buffer, pace: pace, now: context.eventLoop.now)
         self.pump(context: context)
     }
 
@@ -214,27 +277,120 @@ package final class PacingStage: ChannelOutboundHandler {
         self.timerDeadline = nil
     }
 
+    /// A plan change ended some rules (`change.ended`): what they hold waits no longer.
+    ///
+    ///     before:  [a: delay 60s]@t+60 [b]@t+60 close@t+60      the delay's rule removed at t+1
+    ///     after:   [a]@t+1 [b]@t+1 close@t+1                    (due now, in order)
+    ///
+    /// A write an ended delay holds is due now; one an ended rate or slice paces leaves
+    /// whole, once what is ahead of it has left. A rule kept as it was keeps holding
+    /// what it held. Release times are worked out again front to back, each no earlier
+    /// than the end of the write before it and never later than it was, so order is
+    /// kept. Each delay cut short, and each rate or slice cut short (once per rule,
+    /// with the bytes it still held), is logged as a `released` fault event with
+    /// `reason: plan_change` and `held_for`: the log's `delay` no longer says how long
+    /// the bytes waited. The rest is renumbered for the plan now in force.
+    func planChanged(_ change: RuleChange) {
+        guard let context = self.context, !self.queue.isEmpty else { return }
+        let now = context.eventLoop.now
+        var end = NIODeadline.distantPast
+        // Rates and slices cut short, per rule bit: bytes still held, since when, first unit.
+        var paceCut: [(bit: UInt64, bytes: Int, since: NIODeadline, unit: UInt64?)] = []
+        // Entries ahead of the first one let go of keep their times.
+        var retiming = false
+        for index in self.queue.indices {
+            var item = self.queue[index]
+            var cut = false
+            if case .data(let buffer, var cadence) = item.entry, var hold = item.hold {
+                if hold.delayRules & change.ended != 0, item.ready > now {
+                    cut = true
+                    item.ready = now
+                    for decision in hold.decisions {
+                        guard case .delay = decision.effect else { continue }
+                        self.connection.recordReleased(
+                            decision.event(proxy: self.connection.proxyName, connection: self.connection.ordinal, mono: now.uptimeNanoseconds),
+                            bytes: buffer.readableBytes,
+                            since: hold.since,
+                            now: now
+                        )
+                    }
+                    hold.delayRules = 0
+                }
+                if cadence != nil, hold.paceRules & change.ended != 0 {
+                    cut = true
+                    cadence = nil
+                    var bits = hold.paceRules
+                    while bits != 0 {
+                        let bit = bits & (~bits &+ 1)
+                        bits &= ~bit
+                        if let known = paceCut.firstIndex(where: { $0.bit == bit }) {
+                            paceCut[known].bytes += buffer.readableBytes
+                        } else {
+                            paceCut.append((bit, buffer.readableBytes, hold.since, hold.unit))
+                        }
+                    }
+                    hold.paceRules = 0
+                }
+                hold.delayRules = change.remap(hold.delayRules)
+                hold.paceRules = change.remap(hold.paceRules)
+                item.hold = hold
+                item.entry = .data(buffer, cadence)
+            }
+            retiming = retiming || cut
+            if index == self.queue.startIndex {
+                // The head may be under way (`at` is its next piece's time): it moves
+                // only when something of its own ended.
+                if cut { item.at = min(item.at, max(item.ready, now)) }
+            } else if retiming {
+                item.at = min(item.at, max(item.ready, end))
+            }
+            end = item.at
+            if case .data(let buffer, let cadence?) = item.entry { end = end + cadence.duration(of: buffer.readableBytes) }
+            self.queue[index] = item
+        }
+        self.cursor = end
+        for cut in paceCut {
+            for rule in change.rules(in: cut.bit) {
+                var event = Event(.fault)
+                event.proxy = self.connection.proxyName
+                event.conn = self.connection.ordinal
+                event.direction = self.direction
+                event.unit = cut.unit
+                event.rule = rule.name
+                event.kind = rule.kind
+                event.params = rule.params
+                event.plan = rule.plan
+                self.connection.recordReleased(event, bytes: cut.bytes, since: cut.since, now: now)
+            }
+        }
+        self.armTimer(context: context)
+    }
+
     // MARK: Queue
 
     /// Queues one write: whole, or as one paced entry whose pieces are cut as they fall
     /// due. A write due right after the last entry, with the same cadence, joins it
     /// when that changes no piece's size or time (`joinLimit`).
-    private func enqueue(_ buffer: ByteBuffer, pace: Pace) {
-        let at = max(pace.ready, self.cursor)
-        let cadence = Cadence(pace)
-        if let cadence, at == self.cursor, self.join(buffer, cadence: cadence) {
+    private func enqueue(_ buffer: ByteBuffer, pace: Pace?, now: NIODeadline) {
+        let ready = pace?.ready ?? now
+        let at = max(ready, self.cursor)
+        let cadence = pace.flatMap(Cadence.init)
+        if let cadence, let pace, at == self.cursor, self.join(buffer, cadence: cadence, hold: pace.hold) {
             return
         }
-        self.append(.data(Self.compacted(buffer), cadence), at: at)
+        self.append(.data(Self.compacted(buffer), cadence), at: at, ready: pace == nil ? .distantPast : ready, hold: pace?.hold)
         self.cursor = at + (cadence?.duration(of: buffer.readableBytes) ?? .zero)
     }
 
     /// Adds `buffer` to the last entry when it is a paced write with the same cadence
     /// whose bytes to go are whole pieces: the pieces, and so the times, are the ones
-    /// the two writes would have had apart.
-    private func join(_ buffer: ByteBuffer, cadence: Cadence) -> Bool {
+    /// the two writes would have had apart. Only writes paced by the same rules and
+    /// held by no delay join: a plan change lets go of an entry as one.
+    private func join(_ buffer: ByteBuffer, cadence: Cadence, hold: Hold) -> Bool {
         guard let lastIndex = self.queue.indices.last,
             case .data(var last, let lastCadence) = self.queue[lastIndex].entry,
+            let lastHold = self.queue[lastIndex].hold,
+            hold.delayRules == 0, lastHold.delayRules == 0, hold.paceRules == lastHold.paceRules,
             lastCadence == cadence, cadence.sizes == nil,
             last.readableBytes > 0,
             last.readableBytes % cadence.pieceSize == 0,
@@ -265,13 +421,13 @@ package final class PacingStage: ChannelOutboundHandler {
         return Self.entryOverhead
     }
 
-    private func append(_ entry: Entry, at: NIODeadline) {
+    private func append(_ entry: Entry, at: NIODeadline, ready: NIODeadline = .distantPast, hold: Hold? = nil) {
         let at = max(at, self.cursor)
         self.cursor = at
         if case .data(let buffer, _) = entry { self.heldBytes += buffer.readableBytes }
         self.heldCost += Self.cost(of: entry)
         self.peakHeldCost = max(self.peakHeldCost, self.heldCost)
-        self.queue.append((entry, at))
+        self.queue.append(Queued(entry: entry, at: at, ready: ready, hold: hold))
     }
 
     /// Releases every piece and entry that is due, then sets the timer for the next.
@@ -281,7 +437,8 @@ package final class PacingStage: ChannelOutboundHandler {
             if case .data(var buffer, var cadence?) = head.entry, case let size = cadence.nextPieceSize(), buffer.readableBytes > size {
                 // One piece leaves; the rest waits for its time at the head.
                 let piece = buffer.readSlice(length: size)!
-                self.queue[self.queue.startIndex] = (.data(buffer, cadence), head.at + cadence.spacing(after: piece.readableBytes))
+                self.queue[self.queue.startIndex].entry = .data(buffer, cadence)
+                self.queue[self.queue.startIndex].at = head.at + cadence.spacing(after: piece.readableBytes)
                 self.heldBytes -= piece.readableBytes
                 context.write(Self.wrapOutboundOut(piece), promise: nil)
                 context.flush()

@@ -58,14 +58,47 @@ package struct ConnectionFaults: Sendable {
     /// Arms the rules of a new plan for the rest of the connection. What was counted
     /// (bytes and units per direction) carries over, so positions keep counting from
     /// the connection's first byte; a rule kept across the change draws as before.
-    package mutating func adopt(_ version: LivePlan.Version) {
-        guard version.number != self.version else { return }
+    ///
+    /// - Returns: which rules armed before are armed still, as they were, and under
+    ///   which bit (`ruleBit`): what a pacing stage holds for a rule that ended is let go.
+    @discardableResult
+    package mutating func adopt(_ version: LivePlan.Version) -> RuleChange {
+        guard version.number != self.version else { return .none }
+        let before = self.armed.map { ($0.rule, $0.facts.params) }
+        let plan = self.version
         self.plan = version.plan
         self.version = version.number
         self.armed = []
         // Continuous effects are announced again, under the plan that now decides them.
         self.announced = []
         self.arm()
+        return RuleChange(from: before, to: self.armed.map { ($0.rule, $0.facts.params) }, plan: plan)
+    }
+
+    /// The bit that stands for `armed[index]` in a unit's masks of the rules holding it
+    /// (`ChunkDecision.delayRules`, `paceRules`): one bit each for the first 63 rules,
+    /// bit 63 for all the others.
+    package static func ruleBit(_ index: Int) -> UInt64 {
+        1 << UInt64(min(index, 63))
+    }
+
+    /// The bits of the armed rules among `decisions` that hold a unit: those whose
+    /// delay it waits for, and those whose rate or slice paces it (a message's
+    /// decisions, `MessageDisposition.taken`, which name their rules).
+    package func holdingRules(of decisions: [FaultDecision]) -> (delay: UInt64, pace: UInt64) {
+        var delay: UInt64 = 0
+        var pace: UInt64 = 0
+        for decision in decisions {
+            let isDelay: Bool
+            switch decision.effect {
+            case .delay: isDelay = true
+            case .throttle, .slice: isDelay = false
+            default: continue
+            }
+            guard let index = self.armed.firstIndex(where: { $0.rule.name == decision.rule }) else { continue }
+            if isDelay { delay |= Self.ruleBit(index) } else { pace |= Self.ruleBit(index) }
+        }
+        return (delay, pace)
     }
 
     private mutating func arm() {
@@ -139,7 +172,7 @@ package struct ConnectionFaults: Sendable {
         self.unitsSeen[direction] = unit + 1
         self.bytesSeen[direction] = seen + bytes
         var decision = ChunkDecision(unit: unit)
-        for armed in self.armed where !armed.facts.actsOnMessages {
+        for (index, armed) in self.armed.enumerated() where !armed.facts.actsOnMessages {
             let rule = armed.rule
             guard rule.match.direction.covers(direction),
                 self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
@@ -152,12 +185,17 @@ package struct ConnectionFaults: Sendable {
             switch effect {
             case .delay(let amount):
                 decision.delay += amount
+                decision.delayRules |= Self.ruleBit(index)
                 drawn = .delay(amount)
             case .throttle(let rate):
                 decision.bytesPerSecond = min(decision.bytesPerSecond ?? rate, rate)
+                decision.paceRules |= Self.ruleBit(index)
                 guard self.announced.insert(key).inserted else { continue }
             case .slice(let size, let gap, let variation, let sizes):
-                if decision.slice == nil { decision.slice = ChunkDecision.Slice(bytes: size, gap: gap, variation: variation, sizes: sizes) }
+                if decision.slice == nil {
+                    decision.slice = ChunkDecision.Slice(bytes: size, gap: gap, variation: variation, sizes: sizes)
+                    decision.paceRules |= Self.ruleBit(index)
+                }
                 guard self.announced.insert(key).inserted else { continue }
             case .blackhole:
                 guard decision.stop == nil else { continue }
@@ -370,6 +408,11 @@ package struct ChunkDecision: Sendable, Equatable {
     package var slice: Slice?
     package var stop: Stop?
     package var fired: [FaultDecision] = []
+    /// The rules (`ConnectionFaults.ruleBit`) whose delay the chunk waits for, and
+    /// those whose rate or slice paces it: a plan change that ends one of them lets go
+    /// of what it holds (`RuleChange`).
+    package var delayRules: UInt64 = 0
+    package var paceRules: UInt64 = 0
 
     package init(unit: UInt64) {
         self.unit = unit

@@ -287,10 +287,19 @@ final class MessageStage: ChannelInboundHandler {
             context.fireChannelRead(Self.wrapInboundOut(message))
             return
         }
+        let now = context.eventLoop.now
+        let rules = self.connection.faults.holdingRules(of: disposition.taken)
         let pace = PacingStage.Pace(
-            ready: context.eventLoop.now + .nanoseconds(disposition.delay.nanoseconds),
+            ready: now + .nanoseconds(disposition.delay.nanoseconds),
             bytesPerSecond: disposition.bytesPerSecond,
-            slice: disposition.slice
+            slice: disposition.slice,
+            hold: PacingStage.Hold(
+                since: now,
+                unit: disposition.taken.first?.unit,
+                delayRules: rules.delay,
+                paceRules: rules.pace,
+                decisions: self.connection.events.isRecording ? disposition.taken : []
+            )
         )
         self.connection.carrying(pace, self.direction) {
             context.fireChannelRead(Self.wrapInboundOut(message))
