@@ -24,10 +24,12 @@ package actor ProxyStore {
     private var scratchCaptureDirectory: String?
     /// Proxies made so far: each one's `serial`.
     private var made = 0
-    /// Runs and captures of proxies deleted (or replaced) so far, by name: one created
-    /// again under that name numbers its files on from them, so no log or capture this
-    /// server wrote is overwritten (nor read from under a follower of the old one).
-    private var retired: [String: (starts: Int, captures: Int)] = [:]
+    /// Every log and capture file this server has given a proxy (full paths). A file is
+    /// never given twice, so no log or capture it wrote is written over (nor read from
+    /// under a follower of the proxy that wrote it): not by a proxy created again under
+    /// a deleted one's name, nor by another whose numbered file has the same name (`a`
+    /// started a second time and a proxy named `a.2` would both write `a.2.jsonl`).
+    private var claimed: Set<String> = []
 
     package init(options: ServeOptions, logger: Logger, launch: @escaping ProxyLauncher) {
         self.options = options
@@ -126,10 +128,25 @@ package actor ProxyStore {
         count == 1 ? "" : ".\(count)"
     }
 
-    /// The file the proxy's next capture goes to: `NAME.pcap`, then `NAME.2.pcap`, …
+    /// The file the proxy's next capture goes to: `NAME.pcap`, then `NAME.2.pcap`, …,
+    /// skipping any this server gave out before.
     private func nextCaptureFile(_ entry: inout ManagedProxy) throws(ServeError) -> String {
-        entry.captures += 1
-        return "\(try self.captureDirectory())/\(Self.fileName(entry.name))\(Self.numbered(entry.captures)).pcap"
+        let directory = try self.captureDirectory()
+        let (path, number) = self.unclaimed(directory: directory, name: entry.name, after: entry.captures, extension: "pcap")
+        entry.captures = number
+        self.claimed.insert(path)
+        return path
+    }
+
+    /// The first file `DIRECTORY/NAME[.N].EXTENSION` numbered after `after` that no
+    /// proxy of this server has had, and its number.
+    private func unclaimed(directory: String, name: String, after: Int, extension: String) -> (path: String, number: Int) {
+        var number = after + 1
+        while true {
+            let path = "\(directory)/\(Self.fileName(name))\(Self.numbered(number)).\(`extension`)"
+            if !self.claimed.contains(path) { return (path, number) }
+            number += 1
+        }
     }
 
     /// The directory captures go to: `--pcap DIR`, else the server's own.
@@ -275,9 +292,9 @@ package actor ProxyStore {
         self.retire(entry)
     }
 
-    /// Forgets a stopped proxy, keeping only how far its files are numbered.
+    /// Forgets a stopped proxy (its files stay claimed: a proxy created again under
+    /// its name writes new ones).
     private func retire(_ entry: ManagedProxy) {
-        self.retired[entry.name] = (entry.starts, entry.captures)
         self.proxies[entry.name] = nil
     }
 
@@ -489,7 +506,6 @@ package actor ProxyStore {
         )
         entry.serial = self.made
         entry.rememberKinds()
-        if let retired = self.retired[request.name] { (entry.starts, entry.captures) = retired }
         return entry
     }
 
@@ -503,8 +519,8 @@ package actor ProxyStore {
         } catch {
             throw ServeError(400, "\(error)")
         }
-        let run = entry.starts + 1
-        let suffix = Self.numbered(run)
+        // Claimed only once it starts: a proxy that cannot listen leaves the number free.
+        let log = self.options.logDirectory.map { self.unclaimed(directory: $0, name: entry.name, after: entry.starts, extension: "jsonl") }
         var pcap: String?
         if entry.capture { pcap = try self.nextCaptureFile(&entry) }
         var spec = ProxySpec(
@@ -518,7 +534,7 @@ package actor ProxyStore {
             connectTimeout: self.options.connectTimeout,
             index: entry.index,
             records: ProxyRecords.Paths(
-                log: self.options.logDirectory.map { "\($0)/\(Self.fileName(entry.name))\(suffix).jsonl" },
+                log: log?.path,
                 pcap: pcap,
                 pcapBuffer: self.options.pcapBuffer
             )
@@ -527,7 +543,8 @@ package actor ProxyStore {
         do {
             let running = try await self.launch(spec)
             entry.running = running
-            entry.starts = run
+            entry.starts = log?.number ?? entry.starts + 1
+            if let log { self.claimed.insert(log.path) }
             entry.listen = running.address.description
             entry.logPath = spec.records.log
             entry.planVersion = 1
@@ -575,8 +592,37 @@ package actor ProxyStore {
         return canonical(x.host) == canonical(y.host) && (x.port == y.port || x.port == 0)
     }
 
-    private static func fileName(_ name: String) -> String {
-        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+    /// A proxy's name as its files' names begin: every byte of its UTF-8 outside
+    /// `A-Z a-z 0-9 . _ -` written `%XX` (`x/y` → `x%2Fy`, `%` → `%25`), a leading `.`
+    /// too. So two names never give one file name, and none is `.`, `..`, hidden, or
+    /// holds a `/`. A name too long for a file name (over 200 bytes so written) keeps
+    /// its first 180 and ends `~` and a hash of the whole name (`~` is never written
+    /// otherwise); two such names hashing alike would still get distinct files, as
+    /// every file is numbered on past those already given out.
+    package static func fileName(_ name: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        for (offset, byte) in name.utf8.enumerated() {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "_"), UInt8(ascii: "-"):
+                bytes.append(byte)
+            case UInt8(ascii: ".") where offset > 0:
+                bytes.append(byte)
+            default:
+                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        if bytes.count > 200 {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in name.utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x100_0000_01b3
+            }
+            let digits = String(hash, radix: 16)
+            bytes = Array(bytes.prefix(180)) + Array("~\(String(repeating: "0", count: 16 - digits.count))\(digits)".utf8)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// An engine or host error as the API answers it.

@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Testing
 
 /// A control server in this process on 127.0.0.1:0, with real proxies, driven over
 /// real HTTP (one connection per request, `Connection: close`).
@@ -127,6 +128,14 @@ enum Traffic {
 }
 
 extension ServeHarness {
+    /// `POST /v1/proxies` with `body`, which must be taken (201): the proxy as the server
+    /// answers it.
+    func create(_ body: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONValue {
+        let reply = try await self.call("POST", "/v1/proxies", body: body)
+        try #require(reply.status == 201, "\(reply)", sourceLocation: sourceLocation)
+        return try #require(reply.json, sourceLocation: sourceLocation)
+    }
+
     /// The `faultline_faults_injected_total` line of one rule on /metrics, nil before it
     /// first fired: compared before and after some traffic, it says whether the rule
     /// acted on it, which no timing on a loaded machine can.
