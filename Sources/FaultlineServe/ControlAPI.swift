@@ -100,6 +100,14 @@ package struct ControlAPI: Sendable {
         return String((0..<20).map { _ in alphabet[Int.random(in: 0..<32)] })
     }
 
+    /// A name as one segment of a path an answer suggests (`x/y` → `x%2Fy`), so the
+    /// path can be sent as written.
+    static func pathSegment(_ name: String) -> String {
+        name.addingPercentEncoding(withAllowedCharacters: Self.segmentCharacters) ?? name
+    }
+
+    private static let segmentCharacters = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+
     static func api(of path: String) -> String {
         if path.hasPrefix("/v1/") || path == "/v1" { return "native" }
         if path == "/metrics" { return "metrics" }

@@ -445,6 +445,12 @@ package actor ProxyStore {
                 if entry.profile?.rules.contains(where: { $0.name == ruleName }) == true {
                     throw ServeError(409, "rule '\(ruleName)' belongs to the profile on proxy '\(name)'; put another profile, or delete the profile")
                 }
+                if let toxic = entry.toxics.first(where: { toxic in ToxicMapping.rules(for: toxic).contains { $0.name == ruleName } }) {
+                    throw ServeError(
+                        409,
+                        "rule '\(ruleName)' belongs to the toxic '\(toxic.name)' on proxy '\(name)': delete it with DELETE /proxies/\(ControlAPI.pathSegment(name))/toxics/\(ControlAPI.pathSegment(toxic.name))"
+                    )
+                }
                 throw ServeError(404, "rule not found: proxy '\(name)' has no rule '\(ruleName)'")
             }
             entry.rules.remove(at: index)
@@ -576,13 +582,38 @@ package actor ProxyStore {
     }
 
     private static func checkToxicFits(_ toxic: Toxic, _ entry: ManagedProxy) throws(ServeError) {
-        guard entry.transport == .tcp else {
-            throw ServeError(400, "toxics apply to TCP proxies only; proxy '\(entry.name)' is UDP (put a profile with 'transport: udp' through /v1 instead)")
+        try Self.checkToxicFits(toxic, proxy: entry.name, transport: entry.transport, profile: entry.profile, rules: entry.rules)
+    }
+
+    /// Whether `toxic` can join proxy `name`'s plan: a TCP proxy's, with no rule of its
+    /// profile or of its own (`rules`) named like it. A clash answers Toxiproxy's 409
+    /// `toxic already exists`, then says what holds the name (its clients list toxics
+    /// only, so they cannot see it) and how to free it.
+    static func checkToxicFits(
+        _ toxic: Toxic, proxy name: String, transport: ProxySpec.Transport, profile: Profile?, rules: [Rule]
+    ) throws(ServeError) {
+        guard transport == .tcp else {
+            throw ServeError(400, "toxics apply to TCP proxies only; proxy '\(name)' is UDP (put a profile with 'transport: udp' through /v1 instead)")
         }
-        let others = Set((entry.profile?.rules ?? []).map(\.name) + entry.rules.map(\.name))
-        if others.contains(toxic.name) {
-            throw ServeError(409, "toxic already exists", native: .init(status: 409, message: "proxy '\(entry.name)' already has a rule named '\(toxic.name)'"))
+        let proxy = ControlAPI.pathSegment(name)
+        let rule = ControlAPI.pathSegment(toxic.name)
+        let holder: String
+        if rules.contains(where: { $0.name == toxic.name }) {
+            holder = """
+                a rule added through /v1 (not a toxic, so /proxies/\(proxy)/toxics does not list it) has that name on proxy \
+                '\(name)': give the toxic another "name", or delete the rule with DELETE /v1/proxies/\(proxy)/rules/\(rule)
+                """
+        } else if let profile, profile.rules.contains(where: { $0.name == toxic.name }) {
+            holder = """
+                a rule of the profile '\(profile.name)' (put through /v1, not a toxic, so /proxies/\(proxy)/toxics does not list \
+                it) has that name on proxy '\(name)': give the toxic another "name", or change the profile with PUT or \
+                DELETE /v1/proxies/\(proxy)/profile
+                """
+        } else {
+            return
         }
+        // Toxiproxy's status and words first, so its clients read the clash as theirs.
+        throw ServeError(409, "toxic already exists: \(holder)", native: .init(status: 409, message: "toxic '\(toxic.name)' cannot be added: \(holder)"))
     }
 
     /// Two listen addresses name the same place (`localhost:7070` and `127.0.0.1:7070`).
