@@ -149,6 +149,34 @@ struct ServeCommandTests {
         await echo.stop()
     }
 
+    /// `--api` and `--token` are taken before the subcommand as after it, as
+    /// `ctl --help` lists them (the trial's `ctl --api HOST list` was refused).
+    @Test func ctlTakesItsConnectionOptionsBeforeOrAfterTheSubcommand() async throws {
+        let token = "a-token-long-enough"
+        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--token", token])
+        let api = "127.0.0.1:\(try #require(await server.listeningPort()))"
+        let orders: [[String]] = [
+            ["ctl", "--api", api, "--token", token, "list"],
+            ["ctl", "list", "--api", api, "--token", token],
+            ["ctl", "--api", api, "list", "--token", token],
+            ["ctl", "--token", token, "rule", "remove", "--api", api, "nope", "r"],
+        ]
+        for arguments in orders {
+            let result = try await FaultlineBinary.run(arguments)
+            if arguments.contains("remove") {
+                // Reached the server with the token: its answer, not a usage error.
+                #expect(result.status == 2 && result.stderr.contains("proxy not found"), "\(arguments): \(result.stderr)")
+            } else {
+                #expect(result.status == 0 && result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "no proxies", "\(arguments): \(result.stdout) \(result.stderr)")
+            }
+        }
+        // Without the token the server refuses, whichever the order.
+        let refused = try await FaultlineBinary.run(["ctl", "--api", api, "list"])
+        #expect(refused.status == 2 && refused.stderr.contains("give --token or FAULTLINE_TOKEN"), "\(refused.stderr)")
+        server.signal(SIGTERM)
+        #expect(await server.exitStatus() == 0)
+    }
+
     /// Toxiproxy's own Python client (toxiproxy-python from PyPI, installed by
     /// `make test-deps`) drives the server unchanged: `Clients/toxiproxy_client.py`.
     @Test(.enabled(if: Self.pythonHasToxiproxyClient(), "needs toxiproxy-python (make test-deps)"))

@@ -8,7 +8,9 @@ struct Ctl: AsyncParsableCommand {
         abstract: "Drive a running 'faultline serve': list, create and delete proxies, set profiles, add and remove rules, capture, read events.",
         discussion: """
             Talks to the native /v1 API of the server at --api (or FAULTLINE_API; \
-            127.0.0.1:8474 by default) with the token in --token or FAULTLINE_TOKEN.
+            127.0.0.1:8474 by default) with the token in --token or FAULTLINE_TOKEN. \
+            Both go before the subcommand or after it: 'faultline ctl --api \
+            127.0.0.1:9000 list' and 'faultline ctl list --api 127.0.0.1:9000' are the same.
 
             Exit status: 0 done; 2 the server refused the request as bad input (a bad \
             profile or rule, a name not found or already taken); 3 a runtime failure \
@@ -19,6 +21,11 @@ struct Ctl: AsyncParsableCommand {
             Events.self, Reset.self,
         ]
     )
+
+    /// `--api` and `--token` before the subcommand (`ctl --api HOST:PORT list`): each
+    /// subcommand's own `@OptionGroup` of the same type is given these values, so the
+    /// options are taken before or after the subcommand alike.
+    @OptionGroup var connection: Connection
 
     struct Connection: ParsableArguments {
         @Option(help: ArgumentHelp("The server's control API (or FAULTLINE_API).", valueName: "host:port"))
