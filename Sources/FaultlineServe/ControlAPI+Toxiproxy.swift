@@ -147,6 +147,11 @@ extension ControlAPI {
     /// A new toxic, checked in Toxiproxy's order: the body, the stream, the type, a name
     /// already taken, then the attributes.
     static func toxic(from body: JSONValue, proxy: ManagedProxy) throws(ServeError) -> Toxic {
+        try Self.toxic(from: body, taken: Set(proxy.toxics.map(\.name)))
+    }
+
+    /// A new toxic for a proxy whose toxics have the names in `taken`.
+    static func toxic(from body: JSONValue, taken: Set<String>) throws(ServeError) -> Toxic {
         let body = try Self.object(body, what: "a toxic")
         let streamText = try Self.string(body, "stream", what: "toxic") ?? "downstream"
         let typeText = try Self.string(body, "type", what: "toxic") ?? ""
@@ -155,7 +160,7 @@ extension ControlAPI {
         guard let stream = ToxicStream(parsing: streamText) else { throw .invalidStream }
         guard let type = ToxicType(rawValue: typeText) else { throw .invalidToxicType }
         let name = givenName ?? "\(type.rawValue)_\(stream.rawValue)"
-        guard !proxy.toxics.contains(where: { $0.name == name }) else { throw .toxicExists }
+        guard !taken.contains(name) else { throw .toxicExists }
         let attributes = try Self.attributes(body["attributes"], of: type)
         return Toxic(name: name, type: type, stream: stream, toxicity: toxicity, attributes: attributes)
     }

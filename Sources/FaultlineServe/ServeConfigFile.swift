@@ -4,6 +4,11 @@ import Foundation
 /// `faultline serve --config FILE`: the proxies to create at start, a JSON array in
 /// `/populate`'s form. Unlike Toxiproxy's `-config` (which ignores them), an entry's
 /// `toxics` are added too, and a bad file stops the server from starting.
+///
+/// The whole file is checked before any proxy starts: a mistake in the last entry's
+/// toxic leaves nothing listening. A mistake is said as a file's reader looks for it:
+/// `--config FILE:LINE:COLUMN: proxy 2 'api': toxic 1 'latency_downstream': …`, the
+/// position being where that entry (or toxic) starts.
 package enum ServeConfigFile {
     package static func load(_ path: String, into api: ControlAPI) async throws {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -21,34 +26,86 @@ package enum ServeConfigFile {
         guard case .array(let items) = value else {
             throw InvalidInputError("--config \(path): expected a JSON array of proxies (as /populate takes), got \(value.typeName)")
         }
+        /// `--config FILE:LINE:COLUMN` of the value at `steps`, or without the position.
+        func place(_ steps: [JSONValue.PathStep]) -> String {
+            guard let (line, column) = JSONValue.position(of: steps, in: data) else { return "--config \(path)" }
+            return "--config \(path):\(line):\(column)"
+        }
         var requests: [ProxyRequest] = []
+        var toxics: [[Toxic]] = []
         for (index, item) in items.enumerated() {
+            var what = "proxy \(index + 1)"
+            if let name = item["name"]?.stringValue { what += " '\(name)'" }
+            let request: ProxyRequest
             do throws(ServeError) {
                 let entry = try ControlAPI.object(item, what: "a proxy")
-                // No line and column: the first `"key":` in the whole file may be another
-                // entry's (a toxic's "type"); the entry's number says where.
+                // No line and column of the key: the first `"key":` in the whole file may
+                // be another entry's (a toxic's "type"); the entry's own position is given.
                 try ControlAPI.rejectUnknownFields(entry, known: ControlAPI.proxyFields + ["toxics"], what: "a proxy", text: nil)
-                requests.append(try api.nativeProxyRequest(entry))
+                request = try api.nativeProxyRequest(entry)
             } catch {
-                throw InvalidInputError("--config \(path): proxy \(index + 1): \(error.message)")
+                throw InvalidInputError("\(place([.index(index)])): \(what): \(Self.inFileWords(error))")
             }
+            requests.append(request)
+            toxics.append(try Self.toxics(of: item, request, where: { place([.index(index), .key("toxics")] + $0) }, what: what))
         }
         let (_, failure) = await api.store.populate(requests)
         if let failure {
             if failure.status >= 500 { throw RuntimeFailure("--config \(path): \(failure.message)") }
             throw InvalidInputError("--config \(path): \(failure.message)")
         }
-        for (index, item) in items.enumerated() {
-            guard case .array(let toxics)? = item["toxics"] else { continue }
-            let name = requests[index].name
-            for toxicValue in toxics {
+        for (index, request) in requests.enumerated() {
+            for toxic in toxics[index] {
                 do throws(ServeError) {
-                    let toxic = try ControlAPI.toxic(from: toxicValue, proxy: await api.store.proxy(name))
-                    _ = try await api.store.addToxic(toxic, to: name)
+                    _ = try await api.store.addToxic(toxic, to: request.name)
                 } catch {
-                    throw InvalidInputError("--config \(path): proxy '\(name)': toxic: \(error.message)")
+                    throw InvalidInputError("--config \(path): proxy \(index + 1) '\(request.name)': toxic '\(toxic.name)': \(Self.inFileWords(error))")
                 }
             }
         }
+    }
+
+    /// An entry's `toxics`, each checked as `POST /proxies/{p}/toxics` checks it against
+    /// the proxy the entry makes (its transport, its profile's rule names, the toxics
+    /// before it), before anything starts.
+    private static func toxics(
+        of item: JSONValue, _ request: ProxyRequest, where place: ([JSONValue.PathStep]) -> String, what: String
+    ) throws -> [Toxic] {
+        guard let list = item["toxics"], list != .null else { return [] }
+        guard case .array(let values) = list else {
+            throw InvalidInputError("\(place([])): \(what): \"toxics\": expected an array of toxics, got \(list.typeName)")
+        }
+        var toxics: [Toxic] = []
+        for (index, value) in values.enumerated() {
+            var which = "toxic \(index + 1)"
+            if let name = value["name"]?.stringValue, !name.isEmpty { which += " '\(name)'" }
+            do throws(ServeError) {
+                let toxic = try ControlAPI.toxic(from: value, taken: Set(toxics.map(\.name)))
+                try ProxyStore.checkToxicFits(toxic, proxy: request.name, transport: request.transport, profile: request.profile, rules: [])
+                toxics.append(toxic)
+            } catch {
+                var words = Self.inFileWords(error)
+                if error == .invalidToxicType {
+                    let given = value["type"]?.stringValue.map { "'\($0)'" } ?? "none"
+                    words = "\"type\" must be one of \(ToxicType.allCases.map(\.rawValue).joined(separator: ", ")); got \(given)"
+                } else if error == .toxicExists {
+                    let name = (try? ControlAPI.toxic(from: value, taken: []))?.name ?? "?"
+                    words = "an earlier toxic of this proxy is named '\(name)' too (a toxic's name is TYPE_STREAM unless it gives a \"name\"): give one of them another \"name\""
+                }
+                throw InvalidInputError("\(place([.index(index)])): \(what): \(which): \(words)")
+            }
+        }
+        return toxics
+    }
+
+    /// An API refusal in words for a file: without the API's `bad request body: ` and
+    /// the `proxy.` or `toxic.` before a field (the entry is named already).
+    static func inFileWords(_ error: ServeError) -> String {
+        var message = Substring(error.nativeMessage)
+        if message.hasPrefix("bad request body: ") { message = message.dropFirst("bad request body: ".count) }
+        for prefix in ["proxy.", "toxic."] where message.hasPrefix(prefix) {
+            message = message.dropFirst(prefix.count)
+        }
+        return String(message)
     }
 }

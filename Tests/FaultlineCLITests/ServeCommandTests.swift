@@ -177,6 +177,33 @@ struct ServeCommandTests {
         #expect(await server.exitStatus() == 0)
     }
 
+    /// A bad toxic in the config file is named as a file's reader looks for it (the
+    /// file, the line and column of the toxic, the entry and the toxic), and no proxy
+    /// started before the file was found wrong.
+    @Test func aBadToxicInTheConfigIsNamedInTheFileAndNothingStarts() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-config-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let entries = #"""
+            [{"name": "a", "upstream": "127.0.0.1:1"},
+             {"name": "b", "upstream": "127.0.0.1:1",
+              "toxics": [{"type": "latency", "attributes": {"latency": 1.5}}]}]
+            """#
+        let cases: [(toxics: String, message: String)] = [
+            (#"{"type": "latency", "attributes": {"latency": 1.5}}"#, "toxic 1: attributes.latency: latency takes whole numbers, got 1.5"),
+            (#"{"type": "lag"}"#, #"toxic 1: "type" must be one of latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, noop; got 'lag'"#),
+            (#"{"type": "noop"}, {"type": "noop"}"#, "toxic 2: an earlier toxic of this proxy is named 'noop_downstream' too"),
+        ]
+        for item in cases {
+            try Data(entries.replacingOccurrences(of: #"{"type": "latency", "attributes": {"latency": 1.5}}"#, with: item.toxics).utf8).write(to: file)
+            let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:0", "--config", file.path])
+            #expect(result.status == 2)
+            let column = item.message.hasPrefix("toxic 2") ? 32 : 14
+            #expect(result.stderr.contains("--config \(file.path):3:\(column): proxy 2 'b': \(item.message)"), "\(result.stderr)")
+            #expect(!result.stderr.contains("bad request body"), "\(result.stderr)")
+            #expect(!result.stderr.contains("proxy listening"), "a proxy started before the file was checked: \(result.stderr)")
+        }
+    }
+
     /// Toxiproxy's own Python client (toxiproxy-python from PyPI, installed by
     /// `make test-deps`) drives the server unchanged: `Clients/toxiproxy_client.py`.
     @Test(.enabled(if: Self.pythonHasToxiproxyClient(), "needs toxiproxy-python (make test-deps)"))
@@ -229,7 +256,7 @@ struct ServeCommandTests {
         try Data(entries.utf8).write(to: file)
         let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:0", "--config", file.path])
         #expect(result.status == 2)
-        #expect(result.stderr.contains("--config \(file.path): proxy 2: bad request body: unknown field 'type';"), "\(result.stderr)")
+        #expect(result.stderr.contains("--config \(file.path):2:2: proxy 2 'b': unknown field 'type';"), "\(result.stderr)")
     }
 
     /// A config file that is not JSON is named with the line and column where it stops.

@@ -145,7 +145,14 @@ struct Serve: AsyncParsableCommand {
             logger: logger
         )
         if let config = self.config {
-            try await ServeConfigFile.load(config, into: api)
+            do {
+                try await ServeConfigFile.load(config, into: api)
+            } catch {
+                // Proxies made before the failure (an address in use) stop, their logs
+                // flushed, before the error is said.
+                await store.shutdown()
+                throw error
+            }
         }
         let server = ControlServer(
             api: api,
