@@ -5,8 +5,9 @@ import Foundation
 extension RetryChecker {
     /// Per-index envelope and the fitted shape.
     struct BackoffProfile {
-        /// Index, median, 95th percentile, count, for indices with enough gaps.
-        var envelope: [(index: Int, m: Double, t: Double, n: Int)] = []
+        /// Index, median, 95th percentile, 10th percentile (`low`), count, for indices
+        /// with enough gaps.
+        var envelope: [(index: Int, m: Double, t: Double, low: Double, n: Int)] = []
         var growth: Double?
         /// T at the first index with a measurable (non-immediate) delay.
         var initial: Double?
@@ -20,8 +21,10 @@ extension RetryChecker {
     static func profile(of aggregate: ClientAggregate, minGapNs: Double) -> BackoffProfile {
         var profile = BackoffProfile()
         for (index, reservoir) in aggregate.gaps.sorted(by: { $0.key < $1.key }) where reservoir.seen >= Self.minimumPerIndex {
-            guard let m = GapStatistics.median(reservoir.samples), let t = GapStatistics.quantile(reservoir.samples, 0.95) else { continue }
-            profile.envelope.append((index, m, t, reservoir.seen))
+            guard let m = GapStatistics.median(reservoir.samples), let t = GapStatistics.quantile(reservoir.samples, 0.95),
+                let low = GapStatistics.quantile(reservoir.samples, 0.1)
+            else { continue }
+            profile.envelope.append((index, m, t, low, reservoir.seen))
         }
         guard !profile.envelope.isEmpty else {
             profile.note = aggregate.retried == 0 ? "no retries" : "too few gaps (needs \(Self.minimumPerIndex) before the same attempt)"
@@ -47,22 +50,20 @@ extension RetryChecker {
             profile.note = (profile.note.map { $0 + "; " } ?? "") + (timed.first.map { "delays measured only \(Self.beforeAttempts([$0.index]))" } ?? "no delay measured") + ": growth unknown"
             return profile
         }
-        // Growth from the first indices (before any cap), Theil–Sen on ln T_i.
+        // Growth from the first indices (before any cap), on the longest delays (T_i)
+        // and on the shortest (the 10th percentile), whichever grows more: a client that
+        // adds jitter on top of its delay (stamina: up to 1 s added to 0.1 s doubling)
+        // has longest delays that jitter flattens, and shortest ones that still double.
         let head = Array(timed.prefix(4))
-        let beta = GapStatistics.theilSen(head.map { (Double($0.index), log($0.t)) }) ?? 0
-        let growth = exp(beta)
+        let longest = Self.fit(head.map { (x: Double($0.index), y: $0.t) })
+        let lows = head.filter { $0.low >= minGapNs }
+        let shortest = lows.count >= 2 ? Self.fit(lows.map { (x: Double($0.index), y: $0.low) }) : nil
+        let (growth, linearWins) = shortest.map { $0.growth > longest.growth ? $0 : longest } ?? longest
         profile.growth = growth
-        let alpha = GapStatistics.theilSen(head.map { (Double($0.index), $0.t) }) ?? 0
-        let expIntercept = GapStatistics.median(head.map { log($0.t) - beta * Double($0.index) }) ?? 0
-        let linIntercept = GapStatistics.median(head.map { $0.t - alpha * Double($0.index) }) ?? 0
-        // Mean absolute log residual of each fit; exponential unless the straight line
-        // fits clearly better (1, 2, 3 has b̂ 1.7 but is linear).
-        let expResidual = GapStatistics.mean(head.map { abs(log($0.t) - expIntercept - beta * Double($0.index)) }) ?? 0
-        let linResidual = GapStatistics.mean(head.map { point in
-            let fit = linIntercept + alpha * Double(point.index)
-            return fit > 0 ? abs(log(point.t / fit)) : 10
-        }) ?? 10
-        let linearWins = head.count >= 3 && alpha > 0 && linResidual < 0.5 * expResidual
+        if let shortest, shortest.growth > longest.growth, longest.growth < 1.3, shortest.growth >= 1.3 {
+            profile.note = (profile.note.map { $0 + "; " } ?? "")
+                + "growth read on the shortest delays (×\(String(format: "%.2f", shortest.growth))): the longest (×\(String(format: "%.2f", longest.growth))) carry jitter added on top"
+        }
         if growth >= 1.3, !linearWins {
             profile.kind = "exponential"
         } else if growth >= 0.85, growth <= 1.2 {
@@ -81,6 +82,22 @@ extension RetryChecker {
         }
         timed.removeAll()
         return profile
+    }
+
+    /// Theil–Sen growth per attempt of (index, delay) points, and whether a straight line
+    /// fits them clearly better than an exponential (1, 2, 3 has b̂ 1.7 but is linear).
+    static func fit(_ points: [(x: Double, y: Double)]) -> (growth: Double, linearWins: Bool) {
+        let beta = GapStatistics.theilSen(points.map { (x: $0.x, y: log($0.y)) }) ?? 0
+        let alpha = GapStatistics.theilSen(points) ?? 0
+        let expIntercept = GapStatistics.median(points.map { log($0.y) - beta * $0.x }) ?? 0
+        let linIntercept = GapStatistics.median(points.map { $0.y - alpha * $0.x }) ?? 0
+        // Mean absolute log residual of each fit.
+        let expResidual = GapStatistics.mean(points.map { abs(log($0.y) - expIntercept - beta * $0.x) }) ?? 0
+        let linResidual = GapStatistics.mean(points.map { point in
+            let fit = linIntercept + alpha * point.x
+            return fit > 0 ? abs(log(point.y / fit)) : 10
+        }) ?? 10
+        return (exp(beta), points.count >= 3 && alpha > 0 && linResidual < 0.5 * expResidual)
     }
 
     static func behaviour(client: String, aggregate: ClientAggregate, profile: BackoffProfile, minGapNs: Double) -> CheckReport.ClientBehaviour {

@@ -42,8 +42,8 @@ struct ManagedProxy: Sendable {
     var planVersion: UInt64 = 0
     /// The event log of the current (or last) run, when the server keeps logs.
     var logPath: String?
-    /// How many times it started (counting earlier proxies of this name): later runs
-    /// write new log files.
+    /// The number of its last log file (`NAME.N.jsonl`; counting earlier proxies of this
+    /// name), or of its starts without a log: the next run looks for a free file after it.
     var starts = 0
     /// How many captures it has had (likewise): later ones write new files.
     var captures = 0

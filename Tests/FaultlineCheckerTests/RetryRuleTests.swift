@@ -230,6 +230,29 @@ struct RetryRuleTests {
         #expect(report.status("CR-07") == .passed, "\(report.digest)")
     }
 
+    /// stamina's defaults: 0.1 s doubling with up to 1 s of jitter added on top. The
+    /// longest delays grow about ×1.2 (jitter flattens them); the shortest still double.
+    @Test func aDoublingBackoffUnderAddedJitterIsNotCR07() throws {
+        var random = TestRandom(seed: 11)
+        let report = try Self.requests(
+            14, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()],
+            delays: { _, k in (100 * Self.ms << UInt64(k - 1)) + UInt64(random.unit() * 1_000) * Self.ms }
+        ).check()
+        #expect(!report.ruleIDs.contains("CR-07"), "\(report.digest)")
+        #expect(report.clients.first?.backoff == "exponential", "\(report.clients)")
+        #expect(report.clients.first?.note?.contains("growth read on the shortest delays") == true, "\(report.clients)")
+    }
+
+    /// A constant delay with jitter added on top grows on neither edge: still CR-07.
+    @Test func aConstantBackoffUnderAddedJitterIsCR07() throws {
+        var random = TestRandom(seed: 11)
+        let report = try Self.requests(
+            14, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()],
+            delays: { _, _ in 200 * Self.ms + UInt64(random.unit() * 100) * Self.ms }
+        ).check()
+        #expect(report.ruleIDs.contains("CR-07"), "\(report.digest)")
+    }
+
     @Test func tooFewLongRequestsAreNotEnoughEvidenceForCR07() throws {
         let report = try Self.requests(5, method: "GET", outcomes: [.respond(), .respond(), .respond(), .answered()], delays: { _, _ in 50 * Self.ms })
             .check()
