@@ -211,6 +211,13 @@ package struct RunFile: Sendable {
             // Replay needs the requests' bytes.
             run.proxies[index].spec.framing.recordPayloads = true
         }
+        if let retries = run.retries, let header = retries.keyHeader, header.lowercased() != "idempotency-key" {
+            // Only Idempotency-Key is logged as a field; another header is read from the
+            // requests' bytes, so the checked proxies record them.
+            for index in run.proxies.indices where retries.proxies.isEmpty || retries.proxies.contains(run.proxies[index].spec.name) {
+                run.proxies[index].spec.framing.recordPayloads = true
+            }
+        }
         return (run, probes)
     }
 

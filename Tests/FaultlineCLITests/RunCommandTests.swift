@@ -879,6 +879,25 @@ struct RunCommandTests {
                 fault: {kind: respond, status: 503}
         """
 
+    /// `checks.retries.key_header` other than Idempotency-Key is read from the requests'
+    /// bytes: the checked proxy records them without being told, so the check runs (a
+    /// trial's run exited 3 after the whole command, its log having no payloads).
+    @Test func aKeyHeaderMakesTheCheckedProxyRecordPayloads() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            Self.coinFlip.replacingOccurrences(of: "PORT", with: "\(upstream.port)") + "\nchecks:\n  retries:\n    key_header: X-Request-Key\n",
+            in: directory
+        )
+        let client = Self.retryClient(["--method", "POST", "--count", "6", "--key", "same", "--key-header", "X-Request-Key"])
+        let result = try await Self.run(config, in: directory, arguments: ["--seed", "3"], command: client)
+        #expect(result.status == 0, "\(result)")
+        let log = try EventLogReader.read(path: directory.appendingPathComponent("out/api.jsonl").path)
+        #expect(log.contains { $0.type == .message && $0.direction == .upstream && $0.payload != nil }, "no payload recorded")
+    }
+
     /// `--seed` is printed in the replay command, reaches the command, and two runs with
     /// the same seed and the same traffic (one request at a time) fault the same units.
     @Test func theSameSeedAndTrafficGiveTheSameFaultsAndTheReplayLineSaysIt() async throws {

@@ -86,6 +86,7 @@ def parse_arguments(argv):
     parser.add_argument("--body", default=None, help='default for POST/PUT/PATCH: {"n": I}; {i} is replaced')
     parser.add_argument("--body-bytes", type=int, default=0, help="pad the default body to about this many bytes")
     parser.add_argument("--key", choices=["same", "rotate", "none"], default=None)
+    parser.add_argument("--key-header", default="Idempotency-Key", help="the header that carries the key")
     parser.add_argument("--backoff", choices=["none", "constant", "exponential"], default=None)
     parser.add_argument("--jitter", choices=["none", "full", "equal"], default=None)
     parser.add_argument("--base", type=float, default=None, help="first delay, seconds")
@@ -147,7 +148,7 @@ class Client:
         record = {"start": time.monotonic(), "key": key}
         headers = {"Host": f"{self.arguments.host}:{self.arguments.port}", "User-Agent": f"retry-client/{self.arguments.policy}"}
         if key is not None:
-            headers["Idempotency-Key"] = key
+            headers[self.arguments.key_header] = key
         if body is not None:
             headers["Content-Type"] = "application/json"
         connection = kept.pop("connection", None) if kept is not None else None
