@@ -53,6 +53,10 @@ struct TextWriterTests {
         #expect(text.contains("  attempts  max 3, mean 2.5"))
         #expect(text.contains("  deadline  2s"))
         #expect(text.contains("  timeout   600ms"))
+        // A linear schedule's figure is the exponential fit's, which the line beat.
+        var linear = CheckReport.ClientBehaviour(client: "10.0.0.6")
+        (linear.backoff, linear.initialDelayNs, linear.growth) = ("linear", 88_000_000, 1.67)
+        #expect(TextReportWriter.backoff(linear) == "linear: initial 88ms, x1.67 over the first attempts, a straight line fits better")
         #expect(text.contains("  samples   21 gaps"))
         #expect(text.contains("  backoff   immediate: initial 3ms"))
         #expect(text.contains("  timeout   none seen"))

@@ -201,10 +201,15 @@ package enum TextReportWriter {
     }
 
     /// `exponential: initial 100ms, growth x2.00, cap 1.6s`.
-    static func backoff(_ client: CheckReport.ClientBehaviour) -> String {
+    package static func backoff(_ client: CheckReport.ClientBehaviour) -> String {
         var parts: [String] = []
         if let initial = client.initialDelayNs { parts.append("initial \(ReportText.duration(initial))") }
-        if let growth = client.growth { parts.append("growth x\(ReportText.decimal(growth, places: 2))") }
+        if let growth = client.growth {
+            // A linear schedule has no growth factor: the figure is the exponential fit's,
+            // which the straight line beat.
+            let factor = "x\(ReportText.decimal(growth, places: 2))"
+            parts.append(client.backoff == "linear" ? "\(factor) over the first attempts, a straight line fits better" : "growth \(factor)")
+        }
         if let cap = client.capNs { parts.append("cap \(ReportText.duration(cap))") }
         return parts.isEmpty ? client.backoff : "\(client.backoff): \(parts.joined(separator: ", "))"
     }
