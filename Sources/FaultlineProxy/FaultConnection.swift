@@ -29,6 +29,10 @@ package final class FaultConnection {
     private var carried: [PacingStage.Pace?] = [nil, nil]
     /// A reset or FIN cut the connection: stages discard what still comes.
     private(set) var severed = false
+    /// When a cut ended both sides, and whether it reset them: `conn_close` says so
+    /// (`first_close_mono`, `reason: reset`), the sockets' own ends coming later.
+    private(set) var severedAt: NIODeadline?
+    private(set) var severedByReset = false
 
     /// Framed connections with message rules: what both message stages share, given
     /// when the plan in force first has message rules (`ConnectionPipeline.installFaults`;
@@ -322,6 +326,10 @@ package final class FaultConnection {
     func sever(_ mode: SeverMode, direction: Event.Direction) {
         switch mode {
         case .reset, .fin:
+            if !self.severed {
+                self.severedAt = self.cutter.client?.eventLoop.now
+                self.severedByReset = mode == .reset
+            }
             self.severed = true
             for side in Event.Direction.allCases { self.stages[side]?.stopForwarding(cut: true) }
             for side in Event.Direction.allCases { self.pacers[side]?.discard() }

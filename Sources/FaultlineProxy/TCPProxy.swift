@@ -480,6 +480,9 @@ package final class TCPProxy: Sendable {
             event.reason = "shutdown"
         } else if dialFailedAt != nil {
             event.reason = "upstream_unreachable"
+        } else if pipeline.faults?.severedByReset == true {
+            // The proxy reset both sides (a sever or reset_peer fault): no peer did.
+            event.reason = "reset"
         } else {
             event.reason = Self.closeReason(client: client.ending, upstream: upstream.ending)
         }
@@ -492,7 +495,8 @@ package final class TCPProxy: Sendable {
         } else if upstream.endedFirst {
             event.closedBy = "upstream"
         }
-        event.firstCloseMono = [client.endedAt, upstream.endedAt, dialFailedAt].compactMap { $0 }.min()?.uptimeNanoseconds
+        event.firstCloseMono = [client.endedAt, upstream.endedAt, dialFailedAt, pipeline.faults?.severedAt].compactMap { $0 }.min()?
+            .uptimeNanoseconds
         event.unansweredUnit = pipeline.framing?.exchange.unanswered()
         event.mono = loop.now.uptimeNanoseconds
         self.events.record(event)

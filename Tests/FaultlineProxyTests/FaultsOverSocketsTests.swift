@@ -105,6 +105,10 @@ struct FaultsOverSocketsTests {
         #expect(fault.params?["at_byte"] == "5")
         #expect(fault.direction == .downstream)
         Self.expectTruthfulAccounting(events)
+        // The close says the proxy reset both sides, and when: at the cut.
+        let close = try #require(events.events.first { $0.type == .connectionClose })
+        #expect(close.reason == "reset" && close.closedBy == "proxy", "\(close)")
+        #expect(close.firstCloseMono.map { $0 >= (fault.mono ?? .max) && $0 <= (close.mono ?? 0) } == true, "\(close)")
     }
 
     @Test func finIsSeenAsEOFAfterExactlyTheBytesBeforeTheOffset() async throws {
@@ -119,6 +123,7 @@ struct FaultsOverSocketsTests {
         Self.expectTruthfulAccounting(events)
         let close = try #require(events.events.first { $0.type == .connectionClose })
         #expect(close.bytesToClient == 5)
+        #expect(close.reason == "closed" && close.closedBy == "proxy" && close.firstCloseMono != nil, "\(close)")
     }
 
     @Test func halfCloseEndsOneDirectionOnly() async throws {
