@@ -98,11 +98,14 @@ extension ControlAPI {
 
     /// What `POST /v1/proxies` (and an entry of `--config`) takes; anything else is
     /// refused, naming it, rather than ignored.
-    static let proxyFields = ["name", "upstream", "listen", "enabled", "transport", "framing", "seed", "profile", "profile_text", "pcap"]
+    static let proxyFields = ["name", "upstream", "listen", "enabled", "transport", "framing", "record_payloads", "seed", "profile", "profile_text", "pcap"]
 
     /// What `PATCH /v1/proxies/{p}` takes: the fields it changes, and those of the proxy
     /// as it answers (so a proxy read, edited and sent back is taken), which it ignores.
-    static let patchFields = ["listen", "upstream", "enabled", "name", "transport", "seed", "framing", "open", "plan_version", "profile", "rules", "toxics", "log", "pcap"]
+    static let patchFields = [
+        "listen", "upstream", "enabled", "name", "transport", "seed", "framing", "record_payloads", "open", "plan_version", "profile", "rules", "toxics",
+        "log", "pcap",
+    ]
 
     func nativeProxyRequest(_ body: JSONValue) throws(ServeError) -> ProxyRequest {
         var request = try Self.proxyRequest(body)
@@ -123,6 +126,8 @@ extension ControlAPI {
                 throw ServeError(400, "proxy.framing: \(error.description)")
             }
         }
+        // What `check idempotency` replays: each framed message's bytes in the log.
+        request.recordPayloads = try Self.bool(body, "record_payloads", what: "proxy") ?? false
         if let seed = body["seed"], seed != .null {
             switch seed {
             case .integer(let value) where value >= 0: request.seed = UInt64(value)
@@ -324,6 +329,7 @@ extension ControlAPI {
             ("enabled", .bool(proxy.enabled)),
             ("seed", .string(String(proxy.seed))),
             ("framing", .string(proxy.framing.kind.name)),
+            ("record_payloads", .bool(proxy.framing.recordPayloads)),
             ("open", .integer(Int64(proxy.running?.open ?? 0))),
             ("plan_version", .integer(Int64(proxy.planVersion))),
             ("profile", Self.profileJSON(proxy)["profile"] ?? .null),

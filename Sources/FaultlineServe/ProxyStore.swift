@@ -487,7 +487,7 @@ package actor ProxyStore {
     private func entry(for request: ProxyRequest) throws(ServeError) -> ManagedProxy {
         let listen = request.listen.flatMap { $0.isEmpty ? nil : $0 } ?? self.options.defaultListen
         try Self.check(listen: listen, upstream: request.upstream)
-        let framing: FramingConfiguration
+        var framing: FramingConfiguration
         if let given = request.framing {
             framing = given
         } else if let name = request.profile?.framing?.rawValue, request.transport == .tcp {
@@ -496,6 +496,12 @@ package actor ProxyStore {
             }
         } else {
             framing = .raw
+        }
+        if request.recordPayloads {
+            guard framing.kind != .raw else {
+                throw ServeError(400, "record_payloads needs framing (http, resp, line or length; or a profile's framing:): a raw proxy has no messages to record")
+            }
+            framing.recordPayloads = true
         }
         self.made += 1
         var entry = ManagedProxy(

@@ -41,6 +41,9 @@ package struct ProxyRequest: Sendable {
     package var transport: ProxySpec.Transport
     /// Nil: the profile's `framing:`, else raw.
     package var framing: FramingConfiguration?
+    /// Each framed message's bytes go into the log (what replay needs); refused without
+    /// framing.
+    package var recordPayloads = false
     package var seed: UInt64?
     package var profile: Profile?
     /// Capture both legs to a pcap file from the start; nil: when the server has `--pcap DIR`.

@@ -126,6 +126,7 @@ struct Ctl: AsyncParsableCommand {
         @Option(help: ArgumentHelp("A profile file, sent as text.", valueName: "file")) var profileFile: String?
         @Option(help: ArgumentHelp("Seed for every fault decision.", valueName: "n")) var seed: UInt64?
         @Option(help: ArgumentHelp("raw, line, length, http or resp.", valueName: "framing")) var framing: String?
+        @Flag(help: "Put each framed message's bytes in the log (what 'check idempotency' replays; needs --framing).") var recordPayloads = false
         @Flag(help: "Proxy UDP datagrams.") var udp = false
         @Flag(help: "Create it disabled (not listening).") var disabled = false
 
@@ -136,6 +137,7 @@ struct Ctl: AsyncParsableCommand {
             if let file = self.profileFile { body["profile_text"] = try Ctl.read(file) }
             if let seed = self.seed { body["seed"] = String(seed) }
             if let framing = self.framing { body["framing"] = framing }
+            if self.recordPayloads { body["record_payloads"] = true }
             if self.udp { body["transport"] = "udp" }
             let reply = try Ctl.naming("profile", as: self.profileFile) { try self.connection.call("POST", "/v1/proxies", body: Ctl.json(body)) }
             if let listen = Ctl.object(reply.body)["listen"] as? String { Output.line("listening on \(listen)") }
