@@ -57,7 +57,7 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-[ -x "$FAULTLINE" ] || { echo "no faultline binary at $FAULTLINE; run: swift build -c release --static-swift-stdlib --product faultline --scratch-path .build-release" >&2; exit 2; }
+[ -x "$FAULTLINE" ] || { echo "no faultline binary at $FAULTLINE; run: make release" >&2; exit 2; }
 
 pids=()
 NGINX_DIR=$(mktemp -d "${TMPDIR:-/tmp}/faultline-bench-udp-nginx.XXXXXX")
