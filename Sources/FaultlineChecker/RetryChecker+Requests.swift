@@ -38,9 +38,53 @@ extension RetryChecker {
                 self.conns[attempt.connKey]?.replies[reply] = nil
             }
         }
-        let parts = self.splitAtSuccesses(group)
-        if parts.count > 1, let last = parts.last { self.lastPartOf[group.id] = last.id }
+        let parts = self.splitByCaller(group).flatMap { self.splitAtSuccesses($0) }
+        if parts.count > 1, let lastAttempt = group.attempts.last,
+            let holder = parts.first(where: { $0.attempts.contains { $0.connKey == lastAttempt.connKey && $0.unit == lastAttempt.unit } })
+        {
+            self.lastPartOf[group.id] = holder.id
+        }
         for part in parts { self.evaluate(part) }
+    }
+
+    /// An idempotent, unkeyed request whose attempts were in flight at once on different
+    /// connections was sent by several callers (threads, tasks, a pool's workers), not
+    /// retried: one chain per connection, each its own logical request, in the order of
+    /// their first attempts. A retry follows the end of the attempt before it; several
+    /// callers fetching the same URL at once, each on a kept-alive connection, overlap
+    /// (a trial: Node's Promise.all and Java threads got CR-06 and CR-10, exit 1). Not
+    /// for requests that are not idempotent: a copy of a POST in flight at once is
+    /// CR-15's to judge, and one left joined never hides CR-01.
+    mutating func splitByCaller(_ group: LogicalRequest) -> [LogicalRequest] {
+        let attempts = group.attempts
+        guard group.safety == .idempotent, attempts.count > 1, attempts.allSatisfy({ $0.key == nil }) else { return [group] }
+        let overlapped = attempts.indices.dropFirst().contains { j in
+            attempts[j].connKey != attempts[j - 1].connKey && attempts[j].start + 1_000_000 < (attempts[j - 1].end ?? .max)
+        }
+        guard overlapped else { return [group] }
+        var order: [ConnKey] = []
+        var chains: [ConnKey: [AttemptState]] = [:]
+        for attempt in attempts {
+            if chains[attempt.connKey] == nil { order.append(attempt.connKey) }
+            chains[attempt.connKey, default: []].append(attempt)
+        }
+        return order.enumerated().map { n, connKey in
+            var part = group
+            if n > 0 {
+                part = LogicalRequest(id: self.nextRequestID, operation: group.operation, client: group.client, safety: group.safety, fingerprint: group.fingerprint)
+                self.nextRequestID += 1
+                part.concurrentWith = group.id
+            }
+            part.keyChanges = []
+            part.attempts = chains[connKey]!.enumerated().map { index, attempt in
+                var attempt = attempt
+                attempt.request = part.id
+                attempt.index = index
+                for row in attempt.faultRows where row < self.timelineFaults.count { self.timelineFaults[row].request = "R\(part.id)" }
+                return attempt
+            }
+            return part
+        }
     }
 
     /// The logical request that now holds `id`'s last attempt (`id` itself unless it was

@@ -226,7 +226,7 @@ package struct RetryChecker {
                 join = id
             }
         } else if let fingerprint = attempt.fingerprint,
-            let id = self.requestToJoin(attempt, FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)),
+            let id = self.requestToJoin(attempt, FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint), safety: safety),
             let group = self.open[id], attempt.start <= group.lastEnd + self.windowNs
         {
             if group.lastSucceeded(by: attempt.start) {
@@ -288,10 +288,12 @@ package struct RetryChecker {
     ///   if still in flight, began): the connection was opened for `attempt` before the
     ///   failure it would answer. A retry on a new connection opens it after.
     /// A client whose shared pool hands a retry another connection it used before keeps
-    /// its chain unless that connection carried the same request too.
-    func requestToJoin(_ attempt: AttemptState, _ key: FingerprintKey) -> Int? {
+    /// its chain unless that connection carried the same request too. Only for
+    /// idempotent requests: a pool may open a spare connection ahead of time (undici
+    /// does), and an unkeyed POST retried on it must stay joined, for CR-01.
+    func requestToJoin(_ attempt: AttemptState, _ key: FingerprintKey, safety: RequestOperation.Safety) -> Int? {
         guard let latest = self.byFingerprint[key], let group = self.open[latest] else { return nil }
-        guard let last = group.attempts.last, last.connKey != attempt.connKey else { return latest }
+        guard safety == .idempotent, let last = group.attempts.last, last.connKey != attempt.connKey else { return latest }
         if attempt.reused {
             let own = self.open.values.filter { candidate in
                 candidate.client == key.client && candidate.fingerprint == key.fingerprint

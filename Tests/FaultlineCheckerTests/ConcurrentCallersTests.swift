@@ -12,6 +12,7 @@ struct ConcurrentCallersTests {
     static let ms: UInt64 = 1_000_000
 
     /// Kept-alive connections: each request and its answer on its connection, in order.
+    /// A request's fingerprint is its method and path.
     struct KeptAliveLog {
         private var events: [(mono: UInt64, sequence: Int, event: Event)] = []
         private var units: [UInt64: UInt64] = [:]
@@ -39,17 +40,19 @@ struct ConcurrentCallersTests {
             self.append(open)
         }
 
-        /// A GET on `conn` at `start`, answered `status` (503: by the proxy's `respond`)
-        /// 2 ms later; returns when its answer came.
+        /// A request on `conn` at `start` (a GET of /ok unless said), answered `status`
+        /// (503: by the proxy's `respond`; nil: never) 2 ms later; returns when its answer
+        /// came.
         @discardableResult
-        mutating func poll(_ conn: UInt64, at start: UInt64, status: Int) -> UInt64 {
+        mutating func poll(_ conn: UInt64, at start: UInt64, status: Int?, method: String = "GET", path: String = "/ok") -> UInt64 {
             let unit = self.units[conn, default: 0]
             self.units[conn] = unit + 1
             var request = self.event(.message, conn, at: start + 100_000)
             (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 80)
-            (request.method, request.path, request.fingerprint) = ("GET", "/ok", "fp-ok")
+            (request.method, request.path, request.fingerprint) = (method, path, "fp-\(method)-\(path)")
             self.append(request)
             let end = start + 2 * ConcurrentCallersTests.ms
+            guard let status else { return end }
             if status == 503 {
                 var fault = self.event(.fault, conn, at: end)
                 (fault.direction, fault.unit, fault.rule, fault.kind, fault.action) = (.upstream, unit, "some-503", "respond", "respond")
@@ -64,9 +67,10 @@ struct ConcurrentCallersTests {
             return end
         }
 
-        mutating func close(_ conn: UInt64, at mono: UInt64) {
+        mutating func close(_ conn: UInt64, at mono: UInt64, unanswered: UInt64? = nil) {
             var close = self.event(.connectionClose, conn, at: mono)
             (close.firstCloseMono, close.closedBy, close.reason) = (mono, "client", "closed")
+            close.unansweredUnit = unanswered
             self.append(close)
         }
 
@@ -117,6 +121,59 @@ struct ConcurrentCallersTests {
         #expect(report.summary.retried > 20, "\(report.summary)")
         // Each worker's chain stays its own: never more than its 4 attempts.
         #expect(report.clients.allSatisfy { $0.maxAttempts <= 4 }, "\(report.clients)")
+    }
+
+    /// Eight callers on a warm pool (each connection used before, for another URL) fetch
+    /// the same URL at once, within 0.2 ms, in rounds; the server answers the first 6
+    /// hits of a round 500. Each caller retries on its own connection after a full
+    /// jitter backoff, at most 4 attempts (a trial: Node's Promise.all, Java threads).
+    @Test func callersFetchingOneURLAtOnceAreNotOneRequest() throws {
+        var log = KeptAliveLog()
+        var random = TestRandom(seed: 5)
+        var clock = 1_000 * Self.ms
+        for conn in UInt64(0)..<8 {
+            log.open(conn, at: clock)
+            log.poll(conn, at: clock + conn * 10 * Self.ms, status: 200, path: "/warm")
+        }
+        clock += 200 * Self.ms
+        for round in 0..<6 {
+            var hits = 0
+            // Each caller's next start; all begin within 0.2 ms.
+            var next = (0..<8).map { clock + UInt64($0) * 25_000 }
+            var attempts = Array(repeating: 0, count: 8)
+            var done = Array(repeating: false, count: 8)
+            while done.contains(false) {
+                let caller = (0..<8).filter { !done[$0] }.min { next[$0] < next[$1] }!
+                let status = hits < 6 ? 500 : 200
+                hits += 1
+                let end = log.poll(UInt64(caller), at: next[caller], status: status, path: "/fail/\(round)")
+                attempts[caller] += 1
+                if status == 200 || attempts[caller] == 4 {
+                    done[caller] = true
+                } else {
+                    next[caller] = end + UInt64(random.unit() * Double(100 << attempts[caller])) * Self.ms
+                }
+            }
+            clock = next.max()! + 1_000 * Self.ms
+        }
+        for conn in UInt64(0)..<8 { log.close(conn, at: clock) }
+        let report = try log.check()
+        #expect(!report.findings.contains { ["CR-06", "CR-10", "CR-17"].contains($0.rule) }, "\(report.digest)")
+        #expect(report.clients.allSatisfy { $0.maxAttempts <= 4 }, "\(report.clients)")
+    }
+
+    /// An unkeyed POST whose reply was lost is retried at once on a spare connection the
+    /// pool had opened earlier (undici does): still CR-01, never another caller's.
+    @Test func anUnkeyedPostRetriedOnASpareConnectionIsStillCR01() throws {
+        var log = KeptAliveLog()
+        log.open(0, at: 1_000 * Self.ms)
+        log.open(1, at: 1_000 * Self.ms)
+        log.poll(0, at: 1_100 * Self.ms, status: nil, method: "POST", path: "/orders")
+        log.close(0, at: 1_900 * Self.ms, unanswered: 0)
+        log.poll(1, at: 1_901 * Self.ms, status: 201, method: "POST", path: "/orders")
+        log.close(1, at: 2_000 * Self.ms)
+        let report = try log.check()
+        #expect(report.findings.contains { $0.rule == "CR-01" }, "\(report.digest)")
     }
 
     /// The same workers retrying 1 ms after each 503 on their own connections are still
