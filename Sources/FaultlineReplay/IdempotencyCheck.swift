@@ -162,7 +162,7 @@ package final class IdempotencyCheck {
             notes.append(
                 "Operation \(verdict.operation): \(verdict.classification.words) — \(verdict.reason)"
                     + (verdict.failedRules.isEmpty ? "" : "; failed: \(verdict.failedRules.joined(separator: ", "))")
-                    + (verdict.source.map { " (replayed from \($0))" } ?? "")
+                    + (verdict.source.map { " (recorded at \($0))" } ?? "")
             )
         }
         let counted = self.counted

@@ -57,7 +57,7 @@ package actor ProxyStore {
     }
 
     func proxy(_ name: String) throws(ServeError) -> ManagedProxy {
-        guard let proxy = self.proxies[name] else { throw .proxyNotFound }
+        guard let proxy = self.proxies[name] else { throw .proxyNotFound(name) }
         return proxy
     }
 
@@ -82,7 +82,7 @@ package actor ProxyStore {
     func startCapture(_ name: String) async throws(ServeError) -> ManagedProxy {
         await self.acquire()
         defer { self.release() }
-        guard var entry = self.proxies[name] else { throw .proxyNotFound }
+        guard var entry = self.proxies[name] else { throw .proxyNotFound(name) }
         guard !entry.capture else {
             let file = entry.running?.captureCounts?.file ?? "a new file once it is enabled"
             throw ServeError(409, "proxy '\(name)' is already capturing, to \(file)")
@@ -105,7 +105,7 @@ package actor ProxyStore {
     func stopCapture(_ name: String) async throws(ServeError) -> ManagedProxy {
         await self.acquire()
         defer { self.release() }
-        guard var entry = self.proxies[name] else { throw .proxyNotFound }
+        guard var entry = self.proxies[name] else { throw .proxyNotFound(name) }
         guard entry.capture else {
             throw ServeError(409, "proxy '\(name)' is not capturing: start a capture with POST /v1/proxies/\(name)/pcap")
         }
@@ -211,7 +211,7 @@ package actor ProxyStore {
     func update(_ name: String, listen: String?, upstream: String?, enabled: Bool?) async throws(ServeError) -> ManagedProxy {
         await self.acquire()
         defer { self.release() }
-        guard let before = self.proxies[name] else { throw .proxyNotFound }
+        guard let before = self.proxies[name] else { throw .proxyNotFound(name) }
         let newListen = listen ?? before.listen
         let newUpstream = upstream ?? before.upstream
         let newEnabled = enabled ?? before.enabled
@@ -287,7 +287,7 @@ package actor ProxyStore {
     func delete(_ name: String) async throws(ServeError) {
         await self.acquire()
         defer { self.release() }
-        guard var entry = self.proxies[name] else { throw .proxyNotFound }
+        guard var entry = self.proxies[name] else { throw .proxyNotFound(name) }
         await self.stop(&entry)
         self.retire(entry)
     }
@@ -465,7 +465,7 @@ package actor ProxyStore {
     private func change(_ name: String, _ edit: (inout ManagedProxy) throws(ServeError) -> Void) async throws(ServeError) -> ManagedProxy {
         await self.acquire()
         defer { self.release() }
-        guard let before = self.proxies[name] else { throw .proxyNotFound }
+        guard let before = self.proxies[name] else { throw .proxyNotFound(name) }
         var entry = before
         try edit(&entry)
         try await self.applyPlan(&entry)

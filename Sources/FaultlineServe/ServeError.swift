@@ -27,7 +27,10 @@ package struct ServeError: Error, CustomStringConvertible, Sendable, Equatable {
     package var nativeMessage: String { self.native?.message ?? self.message }
 
     // Toxiproxy's errors, word for word (its api.go and toxic_collection.go).
-    package static let proxyNotFound = ServeError(404, "proxy not found")
+    /// Toxiproxy's words on its routes; `/v1` names the proxy.
+    package static func proxyNotFound(_ name: String) -> ServeError {
+        ServeError(404, "proxy not found", native: Native(status: 404, message: "proxy '\(name)' not found"))
+    }
     package static let proxyExists = ServeError(409, "proxy already exists")
     package static let toxicNotFound = ServeError(404, "toxic not found")
     package static let toxicExists = ServeError(409, "toxic already exists")

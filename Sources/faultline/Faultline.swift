@@ -22,7 +22,8 @@ struct Faultline: AsyncParsableCommand {
             or a bad input file (the message names the file, line and column where there \
             is one), or an output file (--log, --pcap, -o) that cannot be created; 3 a \
             runtime failure: port in use, a port this user may not bind, capture not \
-            allowed.
+            allowed. 'run' also exits 124 when its command timed out, and passes the \
+            command's own failing status through (see 'faultline run --help').
             """,
         version: "0.1.0",
         subcommands: [Proxy.self, Run.self, Serve.self, Ctl.self, ProfileCommand.self, Log.self, Check.self, Capture.self, Demo.self]

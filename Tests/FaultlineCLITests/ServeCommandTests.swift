@@ -52,11 +52,11 @@ struct ServeCommandTests {
         // Refusals keep the SPEC's statuses.
         let missing = try await FaultlineBinary.run(["ctl", "show", "nope"] + api)
         #expect(missing.status == 2)
-        #expect(missing.stderr.contains("proxy not found"))
+        #expect(missing.stderr.contains("proxy 'nope' not found"))
         let noEvents = try await FaultlineBinary.run(["ctl", "events", "nope"] + api)
         #expect(noEvents.status == 2)
         #expect(noEvents.stdout.isEmpty, "the error body printed as if it were events: \(noEvents.stdout)")
-        #expect(noEvents.stderr.contains("proxy not found"))
+        #expect(noEvents.stderr.contains("proxy 'nope' not found"))
         let badRule = try await FaultlineBinary.run(["ctl", "rule", "add", "svc", "--rule", "{name: x, fault: {kind: teleport}}"] + api)
         #expect(badRule.status == 2)
         // Where in the --rule text, not in the profile the server wrapped it in.
@@ -165,7 +165,7 @@ struct ServeCommandTests {
             let result = try await FaultlineBinary.run(arguments)
             if arguments.contains("remove") {
                 // Reached the server with the token: its answer, not a usage error.
-                #expect(result.status == 2 && result.stderr.contains("proxy not found"), "\(arguments): \(result.stderr)")
+                #expect(result.status == 2 && result.stderr.contains("proxy 'nope' not found"), "\(arguments): \(result.stderr)")
             } else {
                 #expect(result.status == 0 && result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "no proxies", "\(arguments): \(result.stdout) \(result.stderr)")
             }

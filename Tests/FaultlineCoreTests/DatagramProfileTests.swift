@@ -134,6 +134,7 @@ struct DatagramProfileTests {
         // A TCP kind in a UDP profile, and the other way round, at the kind.
         (header + "rules:\n  - {name: a, fault: {kind: sever}}\n", "6:29", "sever is a TCP fault and cannot act on datagrams; this profile says 'transport: udp'"),
         (header + "rules:\n  - {name: a, fault: {kind: bandwidth, bytes_per_second: 9}}\n", "6:29", "(a UDP rate limit is kind: rate)"),
+        (header + "rules:\n  - {name: a, fault: {kind: drop}}\n", "6:29", "drop is a TCP fault and cannot act on datagrams (a lost datagram is kind: loss)"),
         ("faultline: 1\nname: t\ndescription: d\nrules:\n  - {name: a, fault: {kind: loss}}\n", "5:29", "loss is a UDP datagram fault; a profile that uses it says 'transport: udp'"),
         ("faultline: 1\nname: t\ndescription: d\nrules:\n  - {name: a, fault: {kind: rate, packets_per_second: 1}}\n", "5:29", "(a TCP rate limit is kind: bandwidth)"),
         // What the UDP engine cannot honour, where it is asked for.

@@ -95,7 +95,7 @@ struct NativeAPITests {
             ("POST", "/v1/proxies", #"{"name":"x","upstream":"127.0.0.1:1","profile":"/etc/passwd"}"#, 404, "profile not found"),
             ("POST", "/v1/proxies", #"{"name":"svc","upstream":"127.0.0.1:1"}"#, 409, "proxy already exists"),
             ("POST", "/v1/proxies", #"{"name":"x","listen":"\#(listen)","upstream":"127.0.0.1:1"}"#, 409, "listen \(listen): address already in use"),
-            ("GET", "/v1/proxies/nope", nil, 404, "proxy not found"),
+            ("GET", "/v1/proxies/nope", nil, 404, "proxy 'nope' not found"),
             ("PUT", "/v1/proxies/svc/profile", "faultline: 1\nname: x\n", 400, "profile:"),
             ("PUT", "/v1/proxies/svc/profile", #"{"nothing":1}"#, 400, "bad request body: send"),
             // Positions are the body's own, not those of the profile it is loaded in.

@@ -35,7 +35,7 @@ package enum ProfileTransport: String, Sendable, CaseIterable, Equatable {
             let hint = kind == DatagramRateFault.kind ? " (a TCP rate limit is kind: bandwidth)" : ""
             return "\(kind) is a UDP datagram fault\(hint); a profile that uses it says 'transport: udp' and runs with '\(other.command)'. TCP kinds: \(valid)"
         case .udp:
-            let hint = kind == BandwidthFault.kind ? " (a UDP rate limit is kind: rate)" : ""
+            let hint = kind == BandwidthFault.kind ? " (a UDP rate limit is kind: rate)" : kind == DropFault.kind ? " (a lost datagram is kind: loss)" : ""
             return "\(kind) is a TCP fault and cannot act on datagrams\(hint); this profile says 'transport: udp', whose kinds are \(valid)"
         }
     }

@@ -45,6 +45,10 @@ extension Check {
                 The log must come from a proxy with --framing (http, resp, line or \
                 length), or a UDP proxy with --log (every datagram is a message): \
                 without them there are no requests to judge.
+
+                Exit status: 0 no violations; 1 violations; 2 bad usage, a log that \
+                cannot be read (FILE:LINE), one without framing, the same log given \
+                twice, or a bad --rules file (FILE:LINE:COLUMN).
                 """
         )
 

@@ -42,6 +42,10 @@ struct Serve: AsyncParsableCommand {
             On start it prints 'listening on HOST:PORT' (the API's real address). On \
             SIGINT or SIGTERM it stops answering, lets open connections finish for \
             --grace, closes the rest, flushes every log and capture, and exits 0.
+
+            Exit status: 0 after a clean stop; 2 bad usage or a bad --config \
+            (FILE:LINE:COLUMN); 3 the API's address in use, or a proxy of --config \
+            unable to listen.
             """
     )
 
@@ -78,7 +82,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long open connections may finish on SIGINT or SIGTERM.", valueName: "duration"))
     var grace: DurationArgument = DurationArgument(.seconds(5))
 
-    @Option(help: ArgumentHelp("Largest request body the API reads: 1M, 64K.", valueName: "size"))
+    @Option(help: ArgumentHelp("Largest request body the API reads: 1M, 64K (default: 1M).", valueName: "size"))
     var maxBody: ByteSizeArgument?
 
     @OptionGroup var logging: LoggingOptions
