@@ -118,7 +118,9 @@ package final class IdempotencyCheck {
             let probes = self.counted.repliesReceived > 0 ? " (only the --probe reads were answered)" : ""
             throw RuntimeFailure("\(self.target) never answered a replayed request: \(stopped)\(probes)")
         }
-        for lost in self.recorded.unframed {
+        // Rows for what could not be framed, unless --only picked operations by name:
+        // these have none (the note below still lists them).
+        for lost in self.recorded.unframed where self.options.only.isEmpty {
             verdicts.append(
                 CheckReport.OperationVerdict(
                     operation: lost.name, classification: .inconclusive, reason: lost.explanation,

@@ -59,6 +59,16 @@ struct CheckIdempotencyCommandTests {
         #expect(result.stdout.contains("# probe before SR-01"))
         #expect(result.stdout.contains("# SR-05 first attempt"))
         #expect(result.stderr.contains("nothing sent"))
+
+        // With -o, the report goes there too (in --format), the requests stay on stdout.
+        let file = directory.appendingPathComponent("dry.json").path
+        let reported = try await FaultlineBinary.run([
+            "check", "idempotency", log, "--target", "127.0.0.1:\(service.port)", "--dry-run", "--format", "json", "-o", file,
+        ])
+        #expect(reported.status == 0 && reported.stdout.contains("# SR-01 #1"), "\(reported.stderr)")
+        let json = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(json.contains(#""requests_sent":0"#) || json.contains(#""requests_sent" : 0"#), "\(json.prefix(400))")
+        #expect(service.received == before, "a dry run sent \(service.received - before) request(s)")
     }
 
     @Test func aServiceThatAppliesEveryDuplicateExitsOne() async throws {

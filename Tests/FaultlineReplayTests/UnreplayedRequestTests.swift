@@ -36,6 +36,20 @@ struct UnreplayedRequestTests {
         #expect(report.notes.contains { $0.hasPrefix("Not replayed: 1 recorded connection") && $0.contains("--max-message-size") }, "\(report.notes)")
     }
 
+    /// With --only, the operations are those it names: an unframed request has no name,
+    /// so it is not a row (operations would exceed operations_recorded), only the note.
+    @Test func onlyLeavesTheUnframedRowOutButKeepsTheNote() async throws {
+        let service = try await OrdersService.start()
+        defer { Task { await service.stop() } }
+        let report = try await OrdersReplay.check(
+            service, style: OrdersService.Style(), requests: [OrdersReplay.counter(bodyBytes: 4_000), OrdersReplay.put()],
+            limits: Self.small, configure: { $0.only = ["PUT /items/{id}"] }
+        )
+        #expect(report.operations?.map(\.operation) == ["PUT /items/{id}"], "\(report.operations ?? [])")
+        #expect(report.counts.idempotency?.operations == 1)
+        #expect(report.notes.contains { $0.hasPrefix("Not replayed: 1 recorded connection") }, "\(report.notes)")
+    }
+
     /// A log whose only request was lost is unusable, and the error says why.
     @Test func aLogWhoseEveryRequestWasLostNamesTheLimit() async throws {
         let service = try await OrdersService.start()

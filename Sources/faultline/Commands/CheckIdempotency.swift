@@ -104,6 +104,12 @@ extension Check {
             )
             let report = try await check.run()
             if self.dryRun {
+                // Standard output holds the requests; a report (no verdicts, every count
+                // 0) goes only where -o says.
+                if let output = self.output {
+                    try ReportOutput.write(ReportWriter.write(report, as: self.format), to: output)
+                    printError("faultline: report written to \(output)")
+                }
                 printError("faultline: dry run: \(check.selected.count) operation(s), nothing sent")
                 return
             }
