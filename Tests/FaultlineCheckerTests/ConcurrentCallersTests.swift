@@ -44,14 +44,16 @@ struct ConcurrentCallersTests {
         /// (503: by the proxy's `respond`; nil: never) 2 ms later; returns when its answer
         /// came.
         @discardableResult
-        mutating func poll(_ conn: UInt64, at start: UInt64, status: Int?, method: String = "GET", path: String = "/ok") -> UInt64 {
+        mutating func poll(
+            _ conn: UInt64, at start: UInt64, status: Int?, method: String = "GET", path: String = "/ok", latency: UInt64 = 2 * ConcurrentCallersTests.ms
+        ) -> UInt64 {
             let unit = self.units[conn, default: 0]
             self.units[conn] = unit + 1
             var request = self.event(.message, conn, at: start + 100_000)
             (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 80)
             (request.method, request.path, request.fingerprint) = (method, path, "fp-\(method)-\(path)")
             self.append(request)
-            let end = start + 2 * ConcurrentCallersTests.ms
+            let end = start + latency
             guard let status else { return end }
             if status == 503 {
                 var fault = self.event(.fault, conn, at: end)
@@ -124,10 +126,13 @@ struct ConcurrentCallersTests {
     }
 
     /// Eight callers on a warm pool (each connection used before, for another URL) fetch
-    /// the same URL at once, within 0.2 ms, in rounds; the server answers the first 6
+    /// the same URL at once, in rounds; the server answers the first 6
     /// hits of a round 500. Each caller retries on its own connection after a full
     /// jitter backoff, at most 4 attempts (a trial: Node's Promise.all, Java threads).
-    @Test func callersFetchingOneURLAtOnceAreNotOneRequest() throws {
+    @Test(arguments: [(25_000, 2_000_000), (500_000, 300_000)] as [(UInt64, UInt64)])
+    func callersFetchingOneURLAtOnceAreNotOneRequest(stagger: UInt64, latency: UInt64) throws {
+        // In flight at once (2 ms answers, 25 µs apart), or one after another (answers in
+        // 0.3 ms, 0.5 ms apart: each at once after another's 500, never overlapping).
         var log = KeptAliveLog()
         var random = TestRandom(seed: 5)
         var clock = 1_000 * Self.ms
@@ -139,14 +144,14 @@ struct ConcurrentCallersTests {
         for round in 0..<6 {
             var hits = 0
             // Each caller's next start; all begin within 0.2 ms.
-            var next = (0..<8).map { clock + UInt64($0) * 25_000 }
+            var next = (0..<8).map { clock + UInt64($0) * stagger }
             var attempts = Array(repeating: 0, count: 8)
             var done = Array(repeating: false, count: 8)
             while done.contains(false) {
                 let caller = (0..<8).filter { !done[$0] }.min { next[$0] < next[$1] }!
                 let status = hits < 6 ? 500 : 200
                 hits += 1
-                let end = log.poll(UInt64(caller), at: next[caller], status: status, path: "/fail/\(round)")
+                let end = log.poll(UInt64(caller), at: next[caller], status: status, path: "/fail/\(round)", latency: latency)
                 attempts[caller] += 1
                 if status == 200 || attempts[caller] == 4 {
                     done[caller] = true
