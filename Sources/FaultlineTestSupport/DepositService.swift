@@ -62,18 +62,7 @@ package final class DepositService: Sendable {
 
     package static func start(_ behaviour: Behaviour, work: Duration = .milliseconds(150)) async throws -> DepositService {
         let service = DepositService(behaviour: behaviour, work: work)
-        let server = try await TestServer.start { connection in
-            try await connection.executeThenClose { inbound, outbound in
-                var pending: [UInt8] = []
-                for try await chunk in inbound {
-                    pending += chunk.readableBytesView
-                    while let request = TestHTTPRequest.take(from: &pending) {
-                        let reply = await service.answer(request)
-                        try await outbound.write(ByteBuffer(string: reply))
-                    }
-                }
-            }
-        }
+        let server = try await TestServer.http { Array(await service.answer($0).utf8) }
         service.server.withLock { $0 = server }
         return service
     }

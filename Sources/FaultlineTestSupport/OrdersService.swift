@@ -58,18 +58,7 @@ package final class OrdersService: Sendable {
     package static func start(_ style: Style = Style()) async throws -> OrdersService {
         let service = OrdersService()
         service.setStyle(style)
-        let server = try await TestServer.start { connection in
-            try await connection.executeThenClose { inbound, outbound in
-                var pending: [UInt8] = []
-                for try await chunk in inbound {
-                    pending += chunk.readableBytesView
-                    while let request = TestHTTPRequest.take(from: &pending) {
-                        guard let reply = service.answer(request) else { continue }
-                        try await outbound.write(ByteBuffer(bytes: reply))
-                    }
-                }
-            }
-        }
+        let server = try await TestServer.http { service.answer($0) }
         service.server.withLock { $0 = server }
         return service
     }

@@ -98,6 +98,23 @@ package final class TestServer: Sendable {
         return TestServer(channel: channel, accepted: accepted, handler: handler)
     }
 
+    /// An HTTP/1.1 server: `answer` gives each request's whole reply, in order on its
+    /// connection (pipelined requests too), or nil to leave it unanswered.
+    static func http(answer: @escaping @Sendable (TestHTTPRequest) async -> [UInt8]?) async throws -> TestServer {
+        try await Self.start { connection in
+            try await connection.executeThenClose { inbound, outbound in
+                var pending: [UInt8] = []
+                for try await chunk in inbound {
+                    pending += chunk.readableBytesView
+                    while let request = TestHTTPRequest.take(from: &pending) {
+                        guard let reply = await answer(request) else { continue }
+                        try await outbound.write(ByteBuffer(bytes: reply))
+                    }
+                }
+            }
+        }
+    }
+
     /// A server that writes back every byte it reads, then half-closes after the
     /// client's FIN.
     package static func echo(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestServer {

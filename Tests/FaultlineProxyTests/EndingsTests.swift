@@ -153,7 +153,8 @@ struct EndingsTests {
     /// With the upstream refusing, the client's connection closes at once and the proxy
     /// keeps accepting.
     @Test func upstreamRefusedClosesClientPromptly() async throws {
-        let closedPort = try await Self.portWithNobodyListening()
+        let refusing = try Self.portWithNobodyListening()
+        let closedPort = refusing.port
         let events = MemoryEventSink()
         try await withProxy(upstreamPort: closedPort, events: events) { proxy, port in
             for _ in 0..<3 {
@@ -174,6 +175,7 @@ struct EndingsTests {
         #expect(errors.allSatisfy { $0.upstream == "127.0.0.1:\(closedPort)" })
         // Said in words, not as swift-nio's "connection reset (error set): …" for a refusal.
         #expect(errors.allSatisfy { $0.reason == "Connection refused (errno \(ECONNREFUSED))" }, "reason: \(errors.first?.reason ?? "")")
+        withExtendedLifetime(refusing) {}
     }
 
     /// A client that resets at once, while its upstream is still being dialled, is not
@@ -194,13 +196,14 @@ struct EndingsTests {
     }
 
     /// A free port: bound once, then released.
-    static func portWithNobodyListening() async throws -> Int {
-        let server = try await TestServer.echo()
-        let port = server.port
-        await server.stop()
-        return port
+    /// A port that refuses connections for as long as the test holds it: bound, never
+    /// listening, so no other test's server can take it meanwhile (a freed port can be
+    /// handed to one running alongside, and the dial then reaches that server).
+    static func portWithNobodyListening() throws -> RefusingPort {
+        try RefusingPort()
     }
 }
+
 
 /// Closes with SO_LINGER 0 so the peer sees RST.
 func resetAndClose(_ channel: any Channel) {

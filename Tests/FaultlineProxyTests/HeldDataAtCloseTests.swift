@@ -30,23 +30,6 @@ struct HeldDataAtCloseTests {
         return FaultPlan(profile: try ProfileLoader(library: []).load(text: text, file: "held.yaml"), seed: 1)
     }
 
-    static func startProxy(upstreamPort: Int, plan: FaultPlan, events: any EventSink) async throws -> (TCPProxy, Int) {
-        let proxy = TCPProxy(
-            configuration: TCPProxyConfiguration(
-                name: "test",
-                listen: HostPort(host: "127.0.0.1", port: 0),
-                upstream: HostPort(host: "127.0.0.1", port: upstreamPort),
-                connectTimeout: testDialTimeout,
-                faults: plan
-            ),
-            group: MultiThreadedEventLoopGroup.singleton,
-            events: events,
-            logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
-        let address = try await proxy.start()
-        return (proxy, address.port!)
-    }
-
     static let faults: [String] = [
         "{kind: delay, latency: 60s}",
         // 1 byte/s: the 4 KiB echo below would take over an hour.
@@ -60,7 +43,7 @@ struct HeldDataAtCloseTests {
     func aShutdownDoesNotWaitForHeldData(fault: String) async throws {
         let echo = try await TestServer.echo()
         let events = AwaitableEventSink()
-        let (proxy, port) = try await Self.startProxy(upstreamPort: echo.port, plan: try Self.plan(fault), events: events)
+        let (proxy, port) = try await startTestProxy(upstreamPort: echo.port, events: events, faults: try Self.plan(fault))
         let request = String(repeating: "h", count: 4096)
         let client = Task { try await SocketClient.exchange(port: port, request: request, limit: .seconds(120)) }
         // The echo has been read from the upstream and decided: the rule holds it.
@@ -92,7 +75,7 @@ struct HeldDataAtCloseTests {
     @Test func aShutdownClosesHeldConnectionsAtTheEndOfItsGrace() async throws {
         let echo = try await TestServer.echo()
         let events = AwaitableEventSink()
-        let (proxy, port) = try await Self.startProxy(upstreamPort: echo.port, plan: try Self.plan(Self.faults[0]), events: events)
+        let (proxy, port) = try await startTestProxy(upstreamPort: echo.port, events: events, faults: try Self.plan(Self.faults[0]))
         let client = Task { try await SocketClient.exchange(port: port, request: "held", limit: .seconds(120)) }
         _ = try await withTimeout(.seconds(30)) {
             try await events.first { $0.type == .fault && $0.rule == "slow" && $0.direction == .downstream }

@@ -16,6 +16,25 @@ func withProxy<T: Sendable>(
     framing: FramingConfiguration = .raw,
     body: (TCPProxy, Int) async throws -> T
 ) async throws -> T {
+    let (proxy, port) = try await startTestProxy(upstreamPort: upstreamPort, events: events, faults: faults, framing: framing)
+    do {
+        let result = try await body(proxy, port)
+        await proxy.shutdown(grace: .seconds(1))
+        return result
+    } catch {
+        await proxy.shutdown(grace: .zero)
+        throw error
+    }
+}
+
+/// A proxy started on `127.0.0.1:0` in front of `upstreamPort`, and its port; the test
+/// stops it (`withProxy` does both).
+func startTestProxy(
+    upstreamPort: Int,
+    events: any EventSink = NullEventSink(),
+    faults: FaultPlan? = nil,
+    framing: FramingConfiguration = .raw
+) async throws -> (TCPProxy, Int) {
     let proxy = TCPProxy(
         configuration: TCPProxyConfiguration(
             name: "test",
@@ -30,14 +49,7 @@ func withProxy<T: Sendable>(
         logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
     )
     let address = try await proxy.start()
-    do {
-        let result = try await body(proxy, address.port!)
-        await proxy.shutdown(grace: .seconds(1))
-        return result
-    } catch {
-        await proxy.shutdown(grace: .zero)
-        throw error
-    }
+    return (proxy, address.port!)
 }
 
 /// What a test's server says once it has read its peer's whole stream, for the body of

@@ -132,7 +132,9 @@ struct SlowDialTests {
     /// answer 503 answers every request on a kept-alive connection, until the client
     /// asks for something only the upstream could give: then it closes.
     @Test func aRefusedUpstreamStillLetsRespondAnswer() async throws {
-        let deadPort = try await EndingsTests.portWithNobodyListening()
+        let refusing = try EndingsTests.portWithNobodyListening()
+        defer { withExtendedLifetime(refusing) {} }
+        let deadPort = refusing.port
         let events = AwaitableEventSink()
         let plan = try Self.plan("  - {name: down, match: {direction: upstream, path: /orders}, fault: {kind: respond, status: 503}}\n")
         let (replies, rest) = try await withProxy(upstreamPort: deadPort, events: events, faults: plan, framing: .init(kind: .http)) { _, port in
