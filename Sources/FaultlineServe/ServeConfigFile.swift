@@ -49,10 +49,14 @@ package enum ServeConfigFile {
             requests.append(request)
             toxics.append(try Self.toxics(of: item, request, where: { place([.index(index), .key("toxics")] + $0) }, what: what))
         }
-        let (_, failure) = await api.store.populate(requests)
+        let (done, failure) = await api.store.populate(requests)
         if let failure {
-            if failure.status >= 500 { throw RuntimeFailure("--config \(path): \(failure.message)") }
-            throw InvalidInputError("--config \(path): \(failure.message)")
+            // Populate stops at the first entry it cannot start: the one after those done.
+            let index = done.count
+            let name = requests.indices.contains(index) ? " '\(requests[index].name)'" : ""
+            let message = "\(place([.index(index)])): proxy \(index + 1)\(name): \(failure.nativeMessage)"
+            if failure.status >= 500 { throw RuntimeFailure(message) }
+            throw InvalidInputError(message)
         }
         for (index, request) in requests.enumerated() {
             for toxic in toxics[index] {

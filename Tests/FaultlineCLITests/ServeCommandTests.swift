@@ -269,6 +269,20 @@ struct ServeCommandTests {
         #expect(result.stderr.contains("--config \(file.path):2:16: invalid JSON"), "stderr was: \(result.stderr)")
     }
 
+    /// A proxy of --config that cannot listen is named as every other mistake of the
+    /// file is: where its entry starts, its number and name (exit 3, a runtime failure).
+    @Test func aConfigProxyWhoseAddressIsInUseIsNamed() async throws {
+        let occupant = try await TestServer.echo()
+        defer { Task { await occupant.stop() } }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-config-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let text = "[\n  {\"name\": \"a\", \"upstream\": \"127.0.0.1:1\"},\n  {\"name\": \"b\", \"listen\": \"127.0.0.1:\(occupant.port)\", \"upstream\": \"127.0.0.1:1\"}\n]\n"
+        try Data(text.utf8).write(to: file)
+        let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:0", "--config", file.path])
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(result.stderr.contains("--config \(file.path):3:3: proxy 2 'b': ") && result.stderr.contains("address already in use"), "\(result.stderr)")
+    }
+
     @Test func apiAddressInUseExitsThree() async throws {
         let occupant = try await TestServer.echo()
         let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:\(occupant.port)"])
