@@ -16,6 +16,8 @@ package struct LogSummary: Sendable, Equatable {
     package var proxies: [String] = []
     package var seeds: [UInt64] = []
     package var connections = 0
+    /// Clients a `refuse` rule turned away: never let in, so not connections.
+    package var refused = 0
     package var closeReasons: [String: Int] = [:]
     package var upstreamErrors = 0
     package var framingFallbacks = 0
@@ -105,6 +107,7 @@ package struct LogSummary: Sendable, Equatable {
             // A held message let go (a reorder's `released`) is the same fault's second
             // event, not another fault: counted once, as check retries counts it.
             if event.action == "released" { break }
+            if event.kind == "refuse" { self.refused += 1 }
             let rule = event.rule ?? "(unnamed)"
             let index: Int
             if let known = self.ruleIndex[rule] {
@@ -148,7 +151,10 @@ package struct LogSummary: Sendable, Equatable {
         if !self.proxies.isEmpty { lines.append("proxies:      \(self.proxies.joined(separator: ", "))") }
         if !self.seeds.isEmpty { lines.append("seed:         \(self.seeds.map(String.init).joined(separator: ", "))") }
         let reasons = self.closeReasons.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        lines.append("connections:  \(self.connections)" + (reasons.isEmpty ? "" : " (\(reasons))"))
+        lines.append(
+            "connections:  \(self.connections)" + (reasons.isEmpty ? "" : " (\(reasons))")
+                + (self.refused > 0 ? "; \(self.refused) refused (turned away by a refuse rule, never let in)" : "")
+        )
         if self.upstreamErrors > 0 { lines.append("upstream errors: \(self.upstreamErrors)") }
         lines.append(
             "messages:     \(self.messages[.upstream] ?? 0) upstream (\(self.messageBytes[.upstream] ?? 0) bytes), "

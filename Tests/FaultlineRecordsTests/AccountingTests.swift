@@ -131,6 +131,19 @@ struct AccountingTests {
         ])
     }
 
+    /// A client a `refuse` rule turned away is no connection, but the summary says it was
+    /// there (a trial read "0 connections" next to a refuse fault), and its books are not
+    /// asked for.
+    @Test func aRefusedClientIsCountedApart() {
+        var refuse = Event(.fault)
+        (refuse.proxy, refuse.conn, refuse.kind, refuse.action, refuse.rule) = ("p", 0, "refuse", "reset", "turn-away")
+        var close = Self.close(1, 4, 4, 2, 2)
+        close.reason = "closed"
+        let summary = LogSummary(events: [refuse, Self.open(1), close])
+        #expect(summary.text.contains("connections:  1 (1 closed); 1 refused (turned away by a refuse rule, never let in)"), "\(summary.text)")
+        #expect(summary.accounting.isEmpty, "\(summary.accounting)")
+    }
+
     /// A reorder is one fault with two events (held, then `released`): counted once.
     @Test func aReleasedHoldIsNotASecondFault() {
         var held = Event(.fault)
