@@ -31,6 +31,8 @@ extension RetryChecker {
             if let fingerprint = attempt.fingerprint {
                 let key = FingerprintKey(proxy: attempt.proxy, client: group.client, fingerprint: fingerprint)
                 if self.byFingerprint[key] == id { self.byFingerprint[key] = nil }
+                let onConnection = ConnFingerprint(conn: attempt.connKey, fingerprint: fingerprint)
+                if self.byConnection[onConnection] == id { self.byConnection[onConnection] = nil }
             }
             let ref = AttemptRef(request: id, index: attempt.index)
             if self.conns[attempt.connKey]?.requests[attempt.unit] == ref { self.conns[attempt.connKey]?.requests[attempt.unit] = nil }

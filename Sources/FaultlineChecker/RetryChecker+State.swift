@@ -128,6 +128,12 @@ extension RetryChecker {
         var openSpans: [Int] = []
     }
 
+    /// A request's fingerprint on one connection.
+    struct ConnFingerprint: Hashable {
+        var conn: ConnKey
+        var fingerprint: String
+    }
+
     struct AttemptRef: Hashable {
         var request: Int
         var index: Int

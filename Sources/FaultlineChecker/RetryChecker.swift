@@ -36,6 +36,9 @@ package struct RetryChecker {
     /// Open logical requests by proxy and idempotency key (`proxy NUL key`).
     var byKey: [String: Int] = [:]
     var byFingerprint: [FingerprintKey: Int] = [:]
+    /// The open logical request that last put an attempt with this fingerprint on this
+    /// connection (`requestToJoin` looks callers' own requests up here, not by scanning).
+    var byConnection: [ConnFingerprint: Int] = [:]
     var nextRequestID = 1
     var clients: [String: ClientAggregate] = [:]
     var random = SplitMix64(seed: 0xFA17_71E5)
@@ -271,6 +274,7 @@ package struct RetryChecker {
         if let key = attempt.key { self.byKey[attempt.proxy + "\u{0}" + key] = id }
         if let fingerprint = attempt.fingerprint {
             self.byFingerprint[FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)] = id
+            self.byConnection[ConnFingerprint(conn: attempt.connKey, fingerprint: fingerprint)] = id
         }
         return AttemptRef(request: id, index: attempt.index)
     }
@@ -299,11 +303,11 @@ package struct RetryChecker {
         guard let latest = self.byFingerprint[key], let group = self.open[latest] else { return nil }
         guard safety == .idempotent, let last = group.attempts.last, last.connKey != attempt.connKey else { return latest }
         if attempt.reused {
-            let own = self.open.values.filter { candidate in
-                candidate.client == key.client && candidate.fingerprint == key.fingerprint
-                    && candidate.attempts.last.map { $0.proxy == key.proxy && $0.connKey == attempt.connKey } == true
+            if let mine = self.byConnection[ConnFingerprint(conn: attempt.connKey, fingerprint: key.fingerprint)],
+                self.open[mine]?.attempts.last?.connKey == attempt.connKey
+            {
+                return mine
             }
-            if let mine = own.map(\.id).max() { return mine }
             // At once (within `min_gap`) after an answer on a connection still open and
             // idle, on another kept-alive one: callers sharing a warm pool. A client
             // retrying at once is handed back the connection it just used.
