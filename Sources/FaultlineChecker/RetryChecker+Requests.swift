@@ -70,23 +70,11 @@ extension RetryChecker {
             if chains[attempt.connKey] == nil { order.append(attempt.connKey) }
             chains[attempt.connKey, default: []].append(attempt)
         }
-        return order.enumerated().map { n, connKey in
-            var part = group
-            if n > 0 {
-                part = LogicalRequest(id: self.nextRequestID, operation: group.operation, client: group.client, safety: group.safety, fingerprint: group.fingerprint)
-                self.nextRequestID += 1
-                part.concurrentWith = group.id
-            }
-            part.keyChanges = []
-            part.attempts = chains[connKey]!.enumerated().map { index, attempt in
-                var attempt = attempt
-                attempt.request = part.id
-                attempt.index = index
-                for row in attempt.faultRows where row < self.timelineFaults.count { self.timelineFaults[row].request = "R\(part.id)" }
-                return attempt
-            }
-            return part
-        }
+        // The first chain keeps the request's number and what it refers to.
+        var first = group
+        first.keyChanges = []
+        first.attempts = Self.renumbered(chains[order[0]]!, into: group.id, rows: &self.timelineFaults)
+        return [first] + order.dropFirst().map { self.part(of: group, chains[$0]!) }
     }
 
     /// The logical request that now holds `id`'s last attempt (`id` itself unless it was
@@ -106,20 +94,33 @@ extension RetryChecker {
         var head = group
         head.attempts = Array(attempts[...cut])
         head.keyChanges = group.keyChanges.filter { $0 <= cut }
-        var tail = LogicalRequest(
-            id: self.nextRequestID, operation: group.operation, client: group.client, safety: group.safety, fingerprint: attempts[cut + 1].fingerprint
-        )
-        self.nextRequestID += 1
-        tail.concurrentWith = group.id
-        tail.attempts = attempts[(cut + 1)...].enumerated().map { index, attempt in
-            var attempt = attempt
-            attempt.request = tail.id
-            attempt.index = index
-            for row in attempt.faultRows where row < self.timelineFaults.count { self.timelineFaults[row].request = "R\(tail.id)" }
-            return attempt
-        }
+        var tail = self.part(of: group, Array(attempts[(cut + 1)...]))
         tail.keyChanges = group.keyChanges.filter { $0 > cut + 1 }.map { $0 - (cut + 1) }
         return [head] + self.splitAtSuccesses(tail)
+    }
+
+    /// A logical request of its own for `attempts`, split off `group` (which it
+    /// overlapped): numbered from 0, and the timeline's fault rows follow them.
+    mutating func part(of group: LogicalRequest, _ attempts: [AttemptState]) -> LogicalRequest {
+        var part = LogicalRequest(
+            id: self.nextRequestID, operation: group.operation, client: group.client, safety: group.safety, fingerprint: attempts.first?.fingerprint
+        )
+        self.nextRequestID += 1
+        part.concurrentWith = group.id
+        part.attempts = Self.renumbered(attempts, into: part.id, rows: &self.timelineFaults)
+        return part
+    }
+
+    /// `attempts` as the attempts of request `id`, numbered from 0; their fault rows in
+    /// the timeline name it.
+    static func renumbered(_ attempts: [AttemptState], into id: Int, rows: inout [CheckReport.Timeline.Fault]) -> [AttemptState] {
+        attempts.enumerated().map { index, attempt in
+            var attempt = attempt
+            attempt.request = id
+            attempt.index = index
+            for row in attempt.faultRows where row < rows.count { rows[row].request = "R\(id)" }
+            return attempt
+        }
     }
 
     /// Ambiguous in Jepsen's sense: the server may have applied it and the client cannot know.
