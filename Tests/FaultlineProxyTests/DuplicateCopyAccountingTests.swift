@@ -172,6 +172,24 @@ struct DuplicateCopyAccountingTests {
     /// One request on a new connection, sent once the proxy's upstream connection for
     /// it reached the server (so the server knows that connection as the client's, and
     /// every later one as a copy's); the connection closes once the reply is whole.
+    /// The request sent through a proxy whose rule is `fault`, in front of a
+    /// `SlowCopyServer`; `during` runs before the proxy stops. Returns the reply, the log
+    /// as it stood once the proxy had stopped, and the server (stopped).
+    static func callThroughCopies(
+        _ fault: String, during: (SlowCopyServer, AwaitableEventSink) async throws -> Void
+    ) async throws -> (reply: String, log: [Event], server: SlowCopyServer) {
+        let server = try await SlowCopyServer.start()
+        let events = AwaitableEventSink()
+        let reply = try await withProxy(upstreamPort: server.port, events: events, faults: try Self.plan(fault), framing: Self.http) { _, port in
+            let reply = try await Self.call(port, server)
+            try await during(server, events)
+            return reply
+        }
+        let log = events.events
+        await server.stop()
+        return (reply, log, server)
+    }
+
     static func call(_ port: Int, _ server: SlowCopyServer) async throws -> String {
         let connection = try await TestClient.connect(port: port)
         return try await connection.executeThenClose { inbound, outbound in
@@ -205,23 +223,17 @@ struct DuplicateCopyAccountingTests {
     /// waits for it (HTTP carries one copy at a time). Once the server answers, the
     /// second copy goes to the server: `conn_close` counts both, as the server does.
     @Test func aCopyWrittenAfterTheClientLeftIsCountedInItsConnectionsClose() async throws {
-        let server = try await SlowCopyServer.start()
-        let events = AwaitableEventSink()
         let size = Self.request.utf8.count
-        let reply = try await withProxy(upstreamPort: server.port, events: events, faults: try Self.plan("{kind: duplicate, copies: 2}"), framing: Self.http) { _, port in
-            let reply = try await Self.call(port, server)
+        let (reply, log, server) = try await Self.callThroughCopies("{kind: duplicate, copies: 2}") { server, events in
             // The client's connection is over on both sides; the first copy is at the
             // server, which holds its reply.
             try await server.awaitState { $0.mainEnded && $0.requests >= 2 }
             server.openGate()
             try await server.awaitState { $0.requests == 3 }
             _ = try await Self.event(events) { $0.type == .connectionClose }
-            return reply
         }
-        await server.stop()
 
         #expect(reply == SlowCopyServer.reply)
-        let log = events.events
         let copies = log.filter { $0.type == .duplicateReply }
         #expect(copies.count == 2 && copies.allSatisfy { $0.status == 200 && $0.reason == nil }, "\(copies)")
         let close = try #require(log.first { $0.type == .connectionClose })
@@ -239,16 +251,10 @@ struct DuplicateCopyAccountingTests {
     /// it ends the copy (sent, no reply) and the copy waiting behind it (never sent),
     /// records both, then the connection's close, then `proxy_stop`.
     @Test func shutdownEndsTheCopiesInFlightAndRecordsThemBeforeTheClose() async throws {
-        let server = try await SlowCopyServer.start()
-        let events = AwaitableEventSink()
         let size = Self.request.utf8.count
-        let reply = try await withProxy(upstreamPort: server.port, events: events, faults: try Self.plan("{kind: duplicate, copies: 2}"), framing: Self.http) { _, port in
-            let reply = try await Self.call(port, server)
+        let (reply, stopped, server) = try await Self.callThroughCopies("{kind: duplicate, copies: 2}") { server, _ in
             try await server.awaitState { $0.mainEnded && $0.requests >= 2 }
-            return reply
         }
-        let stopped = events.events
-        await server.stop()
 
         #expect(reply == SlowCopyServer.reply)
         let copies = stopped.filter { $0.type == .duplicateReply }
@@ -268,15 +274,9 @@ struct DuplicateCopyAccountingTests {
     /// is not sent after `proxy_stop` (nothing may happen that the log does not
     /// record); its event says it was not sent, before the connection's close.
     @Test func aCopyNotYetDueAtShutdownIsRecordedAsNotSent() async throws {
-        let server = try await SlowCopyServer.start()
-        let events = AwaitableEventSink()
-        let reply = try await withProxy(upstreamPort: server.port, events: events, faults: try Self.plan("{kind: duplicate, gap: 30s}"), framing: Self.http) { _, port in
-            let reply = try await Self.call(port, server)
+        let (reply, stopped, server) = try await Self.callThroughCopies("{kind: duplicate, gap: 30s}") { server, _ in
             try await server.awaitState { $0.mainEnded }
-            return reply
         }
-        let stopped = events.events
-        await server.stop()
 
         #expect(reply == SlowCopyServer.reply)
         let copies = stopped.filter { $0.type == .duplicateReply }
