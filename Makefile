@@ -44,7 +44,7 @@ build: deps
 ## runtime libraries where it runs (and starts with 3 MiB less resident; bench/RESULTS.md).
 ## Without run-time exclusivity checks: they were a fifth of a kept-alive request's
 ## instructions in the proxy (bench/RESULTS.md); the debug build the tests run keeps them,
-## and the whole suite passes against this binary too (FAULTLINE_BINARY).
+## and every test that runs the binary passes against this one too (FAULTLINE_BINARY).
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked --product faultline
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --scratch-path .build-release
