@@ -5,7 +5,8 @@ import Synchronization
 /// `record` is called on event loops, so it must never block: a file-backed sink queues
 /// and writes elsewhere, and says so with a `log_dropped` event if it falls behind.
 package protocol EventSink: Sendable {
-    func record(_ event: Event)
+    /// `consuming`: the sink may keep the event without copying it.
+    func record(_ event: consuming Event)
     /// False when events go nowhere: the engine then skips building the ones that
     /// cost something to make (per-connection open and close).
     var isRecording: Bool { get }
@@ -18,7 +19,7 @@ extension EventSink {
 /// Discards everything: for runs without `--log`.
 package struct NullEventSink: EventSink {
     package init() {}
-    package func record(_ event: Event) {}
+    package func record(_ event: consuming Event) {}
     package var isRecording: Bool { false }
 }
 
@@ -28,7 +29,8 @@ package final class MemoryEventSink: EventSink {
 
     package init() {}
 
-    package func record(_ event: Event) {
+    package func record(_ event: consuming Event) {
+        let event = event
         self.storage.withLock { $0.append(event) }
     }
 

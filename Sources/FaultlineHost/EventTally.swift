@@ -51,7 +51,7 @@ package final class EventTally: EventSink {
         self.next = next
     }
 
-    package func record(_ event: Event) {
+    package func record(_ event: consuming Event) {
         switch event.type {
         case .connectionOpen: self.connections.add(1, ordering: .relaxed)
         case .message:

@@ -80,6 +80,10 @@ package final class EventLog: EventSink {
 
     private let testHooks: TestHooks?
 
+    /// The most events a queue's storage is kept for between batches: several
+    /// milliseconds' worth at 100,000 events/s.
+    private static let spareCapacity = 1_024
+
     /// Microseconds the writer lets a batch gather after writing one.
     private static let batchPause: UInt32 = 1_000
 
@@ -101,14 +105,18 @@ package final class EventLog: EventSink {
 
     // MARK: Called on event loops
 
-    package func record(_ event: Event) {
+    /// Takes `event` over (`consuming`): it moves into the queue without a copy, which
+    /// would retain and release each of its strings once more.
+    package func record(_ event: consuming Event) {
         let now = self.clock.now()
+        let perUnit = Self.isPerUnit(event.type)
+        var pending = Optional(Pending(event: event, time: now))
         let shouldWake = self.state.withLock { state -> Bool in
             if state.closing {
                 state.totalDrops += 1
                 return false
             }
-            if state.queue.count >= (Self.isPerUnit(event.type) ? self.capacity : 2 * self.capacity) {
+            if state.queue.count >= (perUnit ? self.capacity : 2 * self.capacity) {
                 if state.pendingDrops == 0 { state.firstDropTime = now }
                 state.pendingDrops += 1
                 state.totalDrops += 1
@@ -119,7 +127,7 @@ package final class EventLog: EventSink {
                 state.queue.append(Pending(event: Self.droppedEvent(state.pendingDrops, capacity: self.capacity), time: now))
                 state.pendingDrops = 0
             }
-            state.queue.append(Pending(event: event, time: now))
+            state.queue.append(pending.take()!)
             if state.writerSleeping {
                 state.writerSleeping = false
                 return true
@@ -204,7 +212,7 @@ package final class EventLog: EventSink {
             return text
         }
 
-        func append(_ event: Event) {
+        func append(_ event: borrowing Event) {
             event.appendJSON(to: &self.bytes)
             self.bytes.append(0x0A)
         }
@@ -228,6 +236,10 @@ package final class EventLog: EventSink {
     }
 
     private func runWriter(_ writer: Writer) {
+        // The batch the writer has emptied goes back as the next queue, its storage kept,
+        // so the queue does not grow from nothing (copying every event on the way) for
+        // each batch; kept only while modest, so a burst's storage is let go.
+        var spare: [Pending] = []
         while true {
             self.testHooks?.gate.wait()
             let taken = self.state.withLock { state -> (batch: [Pending], drops: Int, dropTime: WallTime?, last: Bool)? in
@@ -235,32 +247,40 @@ package final class EventLog: EventSink {
                     state.writerSleeping = true
                     return nil
                 }
-                let batch = state.queue
-                state.queue = []
+                var batch = spare
+                swap(&batch, &state.queue)
                 let drops = state.pendingDrops
                 state.pendingDrops = 0
                 return (batch, drops, state.firstDropTime, state.closing)
             }
+            spare = []
             guard var taken else {
                 self.wake.wait()
                 continue
             }
             self.testHooks?.taken.signal()
-            var lines = 0
-            // Stamped in place: an event is most of a kilobyte, and a copy of it would
-            // retain and release each of its strings once more.
-            for index in taken.batch.indices {
-                if taken.batch[index].event.time == nil {
-                    taken.batch[index].event.time = writer.timeText(taken.batch[index].time)
+            var lines = taken.batch.count
+            // Stamped and read in place, through the buffer: an event is most of a
+            // kilobyte, and a copy of it would retain and release each of its strings
+            // once more.
+            taken.batch.withUnsafeMutableBufferPointer { batch in
+                guard let first = batch.baseAddress else { return }
+                for pending in first..<(first + batch.count) {
+                    if pending.pointee.event.time == nil {
+                        pending.pointee.event.time = writer.timeText(pending.pointee.time)
+                    }
+                    writer.append(pending.pointee.event)
                 }
-                writer.append(taken.batch[index].event)
-                lines += 1
             }
             if taken.drops > 0 {
                 var event = Self.droppedEvent(taken.drops, capacity: self.capacity)
                 event.time = (taken.dropTime ?? self.clock.now()).rfc3339
                 writer.append(event)
                 lines += 1
+            }
+            if taken.batch.capacity <= Self.spareCapacity {
+                taken.batch.removeAll(keepingCapacity: true)
+                spare = taken.batch
             }
             let failure = writer.flush()
             self.state.withLock { state in

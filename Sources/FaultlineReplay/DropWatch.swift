@@ -12,7 +12,7 @@ final class DropWatch: EventSink {
         (self.stream, self.continuation) = AsyncStream<Event>.makeStream()
     }
 
-    func record(_ event: Event) {
+    func record(_ event: consuming Event) {
         guard event.direction == .downstream, event.type == .message || event.type == .fault else { return }
         self.continuation.yield(event)
     }

@@ -25,7 +25,8 @@ package final class AwaitableEventSink: EventSink {
     /// "reset", they say why.
     private static let traces = ProcessInfo.processInfo.environment["FAULTLINE_TEST_TRACE"] != nil
 
-    package func record(_ event: Event) {
+    package func record(_ event: consuming Event) {
+        let event = event
         if Self.traces, event.type == .upstreamError || event.type == .acceptFailed {
             var line = Array("trace \(Date()) ".utf8)
             event.appendJSON(to: &line)

@@ -123,7 +123,8 @@ struct DuplicateLaneTests {
 
         var events: [Event] { self.recorded.withLock { $0 } }
 
-        func record(_ event: Event) {
+        func record(_ event: consuming Event) {
+            let event = event
             self.recorded.withLock { $0.append(event) }
             if event.type == .duplicateReply { self.continuation.yield(event) }
         }
