@@ -23,10 +23,18 @@ package final class AttemptLedger: Sendable {
         var last: Duration
     }
 
+    /// What groups attempts: the idempotency key, else the fingerprint scoped to the
+    /// client host. Kept as parts, not joined into one string: every request is looked
+    /// up, and joining allocated a string each time.
+    private enum Key: Hashable {
+        case idempotencyKey(String)
+        case fingerprint(String, client: String?)
+    }
+
     private struct State {
-        var entries: [String: Entry] = [:]
+        var entries: [Key: Entry] = [:]
         /// Keys in the order they were first seen, for eviction (`head` is the oldest).
-        var order: [String] = []
+        var order: [Key] = []
         var head = 0
     }
 
@@ -42,12 +50,9 @@ package final class AttemptLedger: Sendable {
     /// The grouping key of a request: its idempotency key, else its fingerprint scoped
     /// to the client host (two hosts sending the same bytes are two requests); nil when
     /// it has neither (then no attempt rule can select it).
-    package static func key(of info: MessageInfo, client: String? = nil) -> String? {
-        if let key = info.idempotencyKey { return "key:" + key }
-        if let fingerprint = info.fingerprint {
-            guard let client else { return "fingerprint:" + fingerprint }
-            return "fingerprint:" + fingerprint + "@" + client
-        }
+    private static func key(of info: MessageInfo, client: String?) -> Key? {
+        if let key = info.idempotencyKey { return .idempotencyKey(key) }
+        if let fingerprint = info.fingerprint { return .fingerprint(fingerprint, client: client) }
         return nil
     }
 
@@ -56,13 +61,15 @@ package final class AttemptLedger: Sendable {
     package func attempt(of info: MessageInfo, client: String? = nil, at now: Duration) -> UInt64? {
         guard let key = Self.key(of: info, client: client) else { return nil }
         return self.state.withLock { state in
-            if var entry = state.entries[key], now - entry.last <= self.window {
+            // One hash for a request seen before (most are, on a busy proxy).
+            let known = state.entries.index(forKey: key)
+            if let known, case var entry = state.entries.values[known], now - entry.last <= self.window {
                 entry.attempts += 1
                 entry.last = now
-                state.entries[key] = entry
+                state.entries.values[known] = entry
                 return entry.attempts - 1
             }
-            if state.entries[key] == nil {
+            if known == nil {
                 state.order.append(key)
                 while state.order.count - state.head > self.capacity {
                     state.entries[state.order[state.head]] = nil

@@ -130,14 +130,16 @@ package final class Exchange {
     /// A final reply was framed: it answers the head of the queue, and answers queued
     /// right behind that request are due once the reply has gone on.
     func replyFramed() {
-        guard case .request(let request)? = self.entries.first else {
+        // Taken off, not looked at first: the queue never starts with an answer, and a
+        // look copies the whole request (every reply comes here).
+        guard !self.entries.isEmpty, case .request(let request) = self.entries.removeFirst() else {
             self.lastAnswered = nil
             return
         }
-        self.entries.removeFirst()
         self.owed -= 1
         self.lastAnswered = request
-        while case .answer(let bytes)? = self.entries.first {
+        // Entries beyond the requests owed are answers; most queues hold none.
+        while self.entries.count > self.owed, case .answer(let bytes)? = self.entries.first {
             self.entries.removeFirst()
             self.due.append(bytes)
         }

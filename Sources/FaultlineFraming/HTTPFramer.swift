@@ -236,8 +236,9 @@ package struct HTTPFramer: MessageFramer {
 
     private func responseBody(_ head: HTTPHead, status: Int, headEnd: Int) throws(FramingFailure) -> Body {
         let request = self.exchange.next?.info
+        let method = request?.method
         let info = MessageInfo(
-            role: .response, method: request?.method, path: request?.path, status: status,
+            role: .response, method: method, path: request?.path, status: status,
             headers: head.headers, idempotencyKey: request?.idempotencyKey
         )
         var body = Body(
@@ -249,11 +250,11 @@ package struct HTTPFramer: MessageFramer {
             body.rawAfterwards = "101 Switching Protocols to \(head.firstValue("Upgrade") ?? "another protocol")"
         case 100..<200:
             body.isFinalResponse = false
-        case 200..<300 where request?.method == "CONNECT":
+        case 200..<300 where method == "CONNECT":
             body.rawAfterwards = "CONNECT answered \(status): the connection is a tunnel"
         case 204, 304:
             break
-        case _ where request?.method == "HEAD":
+        case _ where method == "HEAD":
             break
         default:
             let codings = head.transferCodings

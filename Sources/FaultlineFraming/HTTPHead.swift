@@ -25,8 +25,9 @@ struct HTTPHead {
         while lineStart < head.count {
             let newline = head.offsetOfNewline(from: lineStart) ?? head.count
             let line = Self.line(head, from: lineStart, to: newline)
+            let isFirst = lineStart == 0
             lineStart = newline + 1
-            if startLine == nil {
+            if isFirst {
                 startLine = try Self.parseStartLine(line)
             } else if line.isEmpty {
                 break
@@ -117,18 +118,19 @@ struct HTTPHead {
 
     /// RFC 9110 `tchar`.
     static func isTokenByte(_ byte: UInt8) -> Bool {
-        Self.tokenTable[Int(byte)]
-    }
-
-    private static let tokenTable: [Bool] = (0...255).map { value in
-        let byte = UInt8(value)
+        // Two 64-bit masks of the ASCII token bytes: a shift and a test per byte, where a
+        // table in a static array cost a lazy-initialisation check and a bounds check.
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        case 0..<64: return Self.tokenMaskLow >> UInt64(byte) & 1 == 1
+        case 64..<128: return Self.tokenMaskHigh >> UInt64(byte - 64) & 1 == 1
+        default: return false
         }
     }
+
+    /// Bit n set when byte n (low) or 64 + n (high) is a token character: digits and
+    /// ``!#$%&'*+-.`` below 64; letters and ``^_`|~`` above.
+    private static let tokenMaskLow: UInt64 = 0x03FF_6CFA_0000_0000
+    private static let tokenMaskHigh: UInt64 = 0x57FF_FFFF_C7FF_FFFE
 
     // MARK: Facts
 

@@ -15,8 +15,9 @@ struct RequestFingerprint {
     init() {}
 
     mutating func update(_ text: String) {
-        self.hasher.update(data: Array(text.utf8))
-        self.hasher.update(data: [0])
+        var text = text
+        text.withUTF8 { self.hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        withUnsafeBytes(of: UInt8(0)) { self.hasher.update(bufferPointer: $0) }
     }
 
     mutating func update(_ buffer: ByteBuffer) {
@@ -29,15 +30,19 @@ struct RequestFingerprint {
         self.update(slice)
     }
 
+    /// Written into the string's own storage: every request is fingerprinted, and an
+    /// array built first and then decoded cost as much again.
     func finalize() -> String {
         let digest = self.hasher.finalize()
-        var hex: [UInt8] = []
-        hex.reserveCapacity(Self.hexDigits)
-        for byte in digest.prefix(Self.hexDigits / 2) {
-            hex.append(Self.digits[Int(byte >> 4)])
-            hex.append(Self.digits[Int(byte & 0x0F)])
+        return digest.withUnsafeBytes { bytes in
+            String(unsafeUninitializedCapacity: Self.hexDigits) { hex in
+                for index in 0..<(Self.hexDigits / 2) {
+                    hex[2 * index] = Self.digits[Int(bytes[index] >> 4)]
+                    hex[2 * index + 1] = Self.digits[Int(bytes[index] & 0x0F)]
+                }
+                return Self.hexDigits
+            }
         }
-        return String(decoding: hex, as: UTF8.self)
     }
 
     /// The fingerprint of a message's whole bytes.

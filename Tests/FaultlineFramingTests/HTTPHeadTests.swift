@@ -99,4 +99,13 @@ struct HTTPHeadTests {
         }
         #expect(failure.reason.contains(reason), "\(failure.reason)")
     }
+
+    /// RFC 9110 §5.6.2: `tchar` is a letter, a digit or one of ``!#$%&'*+-.^_`|~``;
+    /// every other byte (controls, space, separators, non-ASCII) is not.
+    @Test func tokenBytesAreExactlyRFC9110sTchar() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max {
+            #expect(HTTPHead.isTokenByte(byte) == tchar.contains(byte), "byte \(byte)")
+        }
+    }
 }
