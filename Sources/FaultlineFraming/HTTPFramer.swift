@@ -203,7 +203,7 @@ package struct HTTPFramer: MessageFramer {
     }
 
     private func requestBody(_ head: HTTPHead, method: String, target: String, headEnd: Int) throws(FramingFailure) -> Body {
-        let key = head.firstValue("Idempotency-Key")
+        let key = head.idempotencyKey
         let info = MessageInfo(
             role: .request, method: method, path: target, headers: head.headers, idempotencyKey: key
         )
@@ -225,7 +225,7 @@ package struct HTTPFramer: MessageFramer {
         var rawAfterwards: String?
         if method == "CONNECT" {
             rawAfterwards = "CONNECT: the connection becomes a tunnel"
-        } else if let upgrade = head.firstValue("Upgrade") {
+        } else if let upgrade = head.upgrade {
             rawAfterwards = "Upgrade: \(upgrade) requested; what follows may be another protocol"
         }
         return Body(
@@ -247,7 +247,7 @@ package struct HTTPFramer: MessageFramer {
         )
         switch status {
         case 101:
-            body.rawAfterwards = "101 Switching Protocols to \(head.firstValue("Upgrade") ?? "another protocol")"
+            body.rawAfterwards = "101 Switching Protocols to \(head.upgrade ?? "another protocol")"
         case 100..<200:
             body.isFinalResponse = false
         case 200..<300 where method == "CONNECT":

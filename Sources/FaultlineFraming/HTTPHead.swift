@@ -14,6 +14,56 @@ struct HTTPHead {
 
     var startLine: StartLine
     var headers: [MessageInfo.Header]
+    /// Which of the fields the framer asks about by name are here. Most heads have
+    /// few of them, and a lookup by name compares every field's name: several lookups
+    /// a message, on every message.
+    private var known: KnownFields = []
+
+    private struct KnownFields: OptionSet {
+        var rawValue: UInt8
+        init(rawValue: UInt8) { self.rawValue = rawValue }
+        static let contentLength = KnownFields(rawValue: 1 << 0)
+        static let transferEncoding = KnownFields(rawValue: 1 << 1)
+        static let idempotencyKey = KnownFields(rawValue: 1 << 2)
+        static let upgrade = KnownFields(rawValue: 1 << 3)
+
+        /// The field named `name` is, if one of these: the bytes of a field name just
+        /// parsed (token characters), compared with ASCII case ignored.
+        init(name: UnsafeRawBufferPointer) {
+            switch name.count {
+            case 14 where Self.is(name, "content-length"): self = .contentLength
+            case 17 where Self.is(name, "transfer-encoding"): self = .transferEncoding
+            case 15 where Self.is(name, "idempotency-key"): self = .idempotencyKey
+            case 7 where Self.is(name, "upgrade"): self = .upgrade
+            default: self = []
+            }
+        }
+
+        /// Whether token bytes `name` spell `lowercased` in any case: setting bit 5
+        /// lowercases a letter and leaves `-` as it is, and no other token byte becomes
+        /// a letter or `-` that way.
+        private static func `is`(_ name: UnsafeRawBufferPointer, _ lowercased: StaticString) -> Bool {
+            lowercased.withUTF8Buffer { expected in
+                name.count == expected.count && zip(name, expected).allSatisfy { $0 | 0x20 == $1 }
+            }
+        }
+    }
+
+    /// A head built from fields already parsed (tests).
+    init(startLine: StartLine, headers: [MessageInfo.Header]) {
+        var known: KnownFields = []
+        for header in headers {
+            var name = header.name
+            name.withUTF8 { known.formUnion(KnownFields(name: UnsafeRawBufferPointer($0))) }
+        }
+        self.init(startLine: startLine, headers: headers, known: known)
+    }
+
+    private init(startLine: StartLine, headers: [MessageInfo.Header], known: KnownFields) {
+        self.startLine = startLine
+        self.headers = headers
+        self.known = known
+    }
 
     /// Parses a head: the start line, the field lines, each ended by `\n` or `\r\n`, up
     /// to the empty line that ends it (or the end of `head`).
@@ -21,6 +71,7 @@ struct HTTPHead {
         var lineStart = 0
         var startLine: StartLine?
         var headers: [MessageInfo.Header] = []
+        var known: KnownFields = []
         headers.reserveCapacity(8)
         while lineStart < head.count {
             let newline = head.offsetOfNewline(from: lineStart) ?? head.count
@@ -32,11 +83,13 @@ struct HTTPHead {
             } else if line.isEmpty {
                 break
             } else {
-                headers.append(try Self.parseField(line))
+                let (header, nameLength) = try Self.parseField(line)
+                headers.append(header)
+                known.formUnion(KnownFields(name: UnsafeRawBufferPointer(rebasing: line[..<nameLength])))
             }
         }
         guard let startLine else { throw FramingFailure("empty HTTP head") }
-        return HTTPHead(startLine: startLine, headers: headers)
+        return HTTPHead(startLine: startLine, headers: headers, known: known)
     }
 
     /// The bytes from `start` to `newline`, without a `\r` before the `\n`.
@@ -46,8 +99,8 @@ struct HTTPHead {
         return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
     }
 
-    /// One field line, without its line ending.
-    static func parseField(_ line: UnsafeRawBufferPointer) throws(FramingFailure) -> MessageInfo.Header {
+    /// One field line, without its line ending; and how long its name is.
+    static func parseField(_ line: UnsafeRawBufferPointer) throws(FramingFailure) -> (MessageInfo.Header, nameLength: Int) {
         if let first = line.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
             throw FramingFailure("obsolete line folding in an HTTP header")
         }
@@ -71,10 +124,11 @@ struct HTTPHead {
                 throw FramingFailure("HTTP header value with a control byte")
             }
         }
-        return MessageInfo.Header(
+        let header = MessageInfo.Header(
             name: String(decoding: line[..<colon], as: UTF8.self),
             value: String(decoding: line[valueStart..<valueEnd], as: UTF8.self)
         )
+        return (header, colon)
     }
 
     /// A request line (`METHOD TARGET HTTP/1.x`) or a status line (`HTTP/1.x NNN …`).
@@ -138,6 +192,16 @@ struct HTTPHead {
         self.headers.filter { $0.isNamed(name) }.map(\.value)
     }
 
+    /// The `Idempotency-Key` field's first value.
+    var idempotencyKey: String? {
+        self.known.contains(.idempotencyKey) ? self.firstValue("Idempotency-Key") : nil
+    }
+
+    /// The `Upgrade` field's first value.
+    var upgrade: String? {
+        self.known.contains(.upgrade) ? self.firstValue("Upgrade") : nil
+    }
+
     /// The first value of `name`, nil if absent: what most lookups need, without the
     /// array `values` builds (every message's head is asked for several).
     func firstValue(_ name: String) -> String? {
@@ -150,6 +214,7 @@ struct HTTPHead {
     /// number (RFC 9110 §8.6), spaces and tabs around an item allowed. Read byte by
     /// byte, without splitting or trimming copies: it runs for nearly every message.
     func contentLength() throws(FramingFailure) -> Int? {
+        guard self.known.contains(.contentLength) else { return nil }
         var length: Int?
         for header in self.headers where header.isNamed("Content-Length") {
             var item = 0
@@ -185,14 +250,9 @@ struct HTTPHead {
 
     /// The transfer codings, lowercased, in order; empty without `Transfer-Encoding`.
     var transferCodings: [String] {
-        guard self.firstValue("Transfer-Encoding") != nil else { return [] }
+        guard self.known.contains(.transferEncoding) else { return [] }
         return self.values("Transfer-Encoding").flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces.lowercased() }
             .filter { !$0.isEmpty }
-    }
-
-    /// True when a `Connection` header lists `token`.
-    func connectionHas(_ token: String) -> Bool {
-        self.values("Connection").flatMap { $0.split(separator: ",") }.contains { $0.trimmingSpaces.lowercased() == token }
     }
 }
 
