@@ -10,6 +10,9 @@ package final class EventTally: EventSink {
     /// The counts at one moment.
     package struct Counts: Sendable, Equatable {
         package var connections = 0
+        /// Clients a `refuse` rule turned away (`Event.isRefusal`): never let in, so not
+        /// in `connections`, as `log summary` counts them.
+        package var refused = 0
         package var messages = 0
         /// Messages from clients to the upstream (`message` events going upstream): the
         /// requests a replay could resend.
@@ -27,7 +30,7 @@ package final class EventTally: EventSink {
         package init() {}
 
         package static func == (lhs: Counts, rhs: Counts) -> Bool {
-            lhs.connections == rhs.connections && lhs.messages == rhs.messages && lhs.requests == rhs.requests
+            lhs.connections == rhs.connections && lhs.refused == rhs.refused && lhs.messages == rhs.messages && lhs.requests == rhs.requests
                 && lhs.faults == rhs.faults
                 && lhs.bytesToUpstream == rhs.bytesToUpstream && lhs.bytesToClient == rhs.bytesToClient
                 && lhs.upstreamErrors == rhs.upstreamErrors
@@ -38,6 +41,7 @@ package final class EventTally: EventSink {
 
     private let next: any EventSink
     private let connections = Atomic<Int>(0)
+    private let refused = Atomic<Int>(0)
     private let messages = Atomic<Int>(0)
     private let requests = Atomic<Int>(0)
     private let faults = Atomic<Int>(0)
@@ -65,6 +69,7 @@ package final class EventTally: EventSink {
             // A held request that goes on is logged again as `released`: one fault.
             if event.action != "released" {
                 self.faults.add(1, ordering: .relaxed)
+                if event.isRefusal { self.refused.add(1, ordering: .relaxed) }
                 let rule = event.rule ?? "(unnamed)"
                 self.byRule.withLock { counts in
                     if let index = counts.firstIndex(where: { $0.rule == rule }) {
@@ -82,6 +87,7 @@ package final class EventTally: EventSink {
     package var counts: Counts {
         var counts = Counts()
         counts.connections = self.connections.load(ordering: .relaxed)
+        counts.refused = self.refused.load(ordering: .relaxed)
         counts.messages = self.messages.load(ordering: .relaxed)
         counts.requests = self.requests.load(ordering: .relaxed)
         counts.faults = self.faults.load(ordering: .relaxed)

@@ -107,7 +107,7 @@ package struct LogSummary: Sendable, Equatable {
             // A held message let go (a reorder's `released`) is the same fault's second
             // event, not another fault: counted once, as check retries counts it.
             if event.action == "released" { break }
-            if event.kind == "refuse" { self.refused += 1 }
+            if event.isRefusal { self.refused += 1 }
             let rule = event.rule ?? "(unnamed)"
             let index: Int
             if let known = self.ruleIndex[rule] {
@@ -153,7 +153,7 @@ package struct LogSummary: Sendable, Equatable {
         let reasons = self.closeReasons.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         lines.append(
             "connections:  \(self.connections)" + (reasons.isEmpty ? "" : " (\(reasons))")
-                + (self.refused > 0 ? "; \(self.refused) refused (turned away by a refuse rule, never let in)" : "")
+                + (self.refused > 0 ? "; \(RefuseFault.refused(self.refused))" : "")
         )
         if self.upstreamErrors > 0 { lines.append("upstream errors: \(self.upstreamErrors)") }
         lines.append(

@@ -239,6 +239,40 @@ struct RunCommandTests {
         }
     }
 
+    /// A client a refuse rule turned away is said in the summary apart from connections,
+    /// in `log summary`'s words and counted as it counts (a trial read "0 connections, 1
+    /// fault" as if nothing had come).
+    @Test func aRefusedClientIsSaidApartFromConnectionsInTheSummary() async throws {
+        let upstream = try await PythonUpstream.start()
+        defer { upstream.stop() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:\(upstream.port)
+                framing: http
+                rules:
+                  - name: turn-away
+                    match: {connections: {first: 1}}
+                    fault: {kind: refuse, mode: reset}
+            """,
+            in: directory
+        )
+        // The first curl waits for its answer, so it ends only once the proxy has taken
+        // the connection and reset it: the refusal is counted before the command ends.
+        let get = "curl -sS -o /dev/null http://$FAULTLINE_API_ADDR/items/1"
+        let result = try await Self.run(config, in: directory, command: ["sh", "-c", "\(get); \(get)"])
+        #expect(result.status == 0, "\(result)")
+        let said = "  api: 1 connection, 1 refused (turned away by a refuse rule, never let in), 2 messages, 1 fault (1 turn-away)\n"
+        #expect(result.stderr.contains(said), "\(result)")
+        let summary = try await FaultlineBinary.run(["log", "summary", directory.appendingPathComponent("out/api.jsonl").path])
+        #expect(summary.status == 0, "\(summary)")
+        #expect(summary.stdout.contains(#/connections:  1 \([^)]*\); 1 refused \(turned away by a refuse rule, never let in\)\n/#), "\(summary)")
+    }
+
     // MARK: Signals
 
     /// SIGTERM to run reaches the command (which traps it and leaves a marker), and the

@@ -37,4 +37,10 @@ package struct RefuseFault: Fault {
     package func effect(random: inout DecisionRandom) -> FaultEffect {
         .refuse(self.mode)
     }
+
+    /// Clients a refuse rule turned away, as every summary says them (`log summary`,
+    /// `run`'s summary): apart from connections, which they never became.
+    package static func refused(_ count: Int) -> String {
+        "\(count) refused (turned away by a refuse rule, never let in)"
+    }
 }

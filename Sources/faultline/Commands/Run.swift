@@ -200,10 +200,7 @@ struct Run: AsyncParsableCommand {
         for proxy in proxies {
             let counts = (proxy.tally?.counts ?? EventTally.Counts())
             let rules = counts.faultsByRule.map { "\($0.count) \($0.rule)" }.joined(separator: ", ")
-            summary.append(
-                "  \(proxy.name): \(counted(counts.connections, "connection")), \(counted(counts.messages, "message")), \(counted(counts.faults, "fault"))"
-                    + (rules.isEmpty ? "" : " (\(rules))")
-            )
+            summary.append("  \(proxy.name): \(Self.describe(counts))" + (rules.isEmpty ? "" : " (\(rules))"))
             if let failure = failures[proxy.name] {
                 summary.append("    its records may be incomplete: \(failure)")
             }
@@ -222,6 +219,17 @@ struct Run: AsyncParsableCommand {
         summary.append("  replay: \(replay)")
         for line in summary { printError(line) }
         return ending
+    }
+
+    /// A proxy's counts as the summary (and, `briefly`, a progress line) says them.
+    /// Clients a refuse rule turned away are said apart, as `log summary` says them: they
+    /// are faults but never connections, and "0 connections, 1 fault" read as if nothing
+    /// had come.
+    static func describe(_ counts: EventTally.Counts, briefly: Bool = false) -> String {
+        var parts = [counted(counts.connections, "connection")]
+        if counts.refused > 0 { parts.append(briefly ? "\(counts.refused) refused" : RefuseFault.refused(counts.refused)) }
+        parts += [counted(counts.messages, "message"), counted(counts.faults, "fault")]
+        return parts.joined(separator: ", ")
     }
 
     // MARK: The command
@@ -392,7 +400,7 @@ struct Run: AsyncParsableCommand {
         func shown(_ counts: (HostedProxy) -> EventTally.Counts) -> String {
             proxies.map { proxy in
                 let counts = counts(proxy)
-                return "\(proxy.name): \(counted(counts.connections, "connection")), \(counted(counts.messages, "message")), \(counted(counts.faults, "fault"))"
+                return "\(proxy.name): \(Self.describe(counts, briefly: true))"
             }.joined(separator: " | ")
         }
         var last = shown { _ in EventTally.Counts() }
