@@ -84,8 +84,9 @@ package indirect enum JSONValue: Sendable, Equatable {
     package static func parse(_ data: Data) throws(ParseError) -> JSONValue {
         let trimmed = data.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
         if trimmed.isEmpty { throw ParseError(message: "unexpected end of JSON input") }
+        let value: JSONValue
         do {
-            return try JSONDecoder().decode(Decoded.self, from: data).value
+            value = try JSONDecoder().decode(Decoded.self, from: data).value
         } catch let error as DecodingError {
             if let (reason, offset) = Self.failure(in: data) {
                 let (line, column) = Self.lineAndColumn(of: offset, in: data)
@@ -95,6 +96,11 @@ package indirect enum JSONValue: Sendable, Equatable {
         } catch {
             throw ParseError(message: "\(error)")
         }
+        if let (reason, offset) = Self.trailingComma(in: data) {
+            let (line, column) = Self.lineAndColumn(of: offset, in: data)
+            throw ParseError(message: "invalid JSON at line \(line), column \(column): \(reason)", line: line, column: column, reason: reason)
+        }
+        return value
     }
 
     package struct ParseError: Error, CustomStringConvertible, Sendable {
@@ -125,6 +131,44 @@ package indirect enum JSONValue: Sendable, Equatable {
             if reason.hasPrefix("Unexpected end of file") { return ("unexpected end of file", data.count) }
             return nil
         }
+    }
+
+    /// The comma that ends an object or array in `data`, text Foundation's parser has
+    /// taken: it takes `{"a": 1,}` and `[1,]` on purpose, as a convenience
+    /// (swift-corelibs-foundation#4682), and no option turns that off, but JSON has no
+    /// such comma and the tools a file is also read with (jq, Go's encoding/json, which
+    /// Toxiproxy uses) refuse it. Strings are stepped over whole: a comma or bracket in
+    /// one is text.
+    private static func trailingComma(in data: Data) -> (reason: String, offset: Int)? {
+        var comma: Int?
+        var inString = false
+        var escaped = false
+        for (offset, byte) in data.enumerated() {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: ","): comma = offset
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if let comma {
+                    let what = byte == UInt8(ascii: "}") ? "an object's last member" : "an array's last element"
+                    return ("a trailing comma: JSON has none after \(what)", comma)
+                }
+            case 0x20, 0x0A, 0x0D, 0x09: break
+            case UInt8(ascii: "\""):
+                inString = true
+                comma = nil
+            default: comma = nil
+            }
+        }
+        return nil
     }
 
     /// The line and column (from 1) of byte `offset` in `data`.

@@ -269,6 +269,25 @@ struct ServeCommandTests {
         #expect(result.stderr.contains("--config \(file.path):2:16: invalid JSON"), "stderr was: \(result.stderr)")
     }
 
+    /// A trailing comma is not JSON, though Foundation's parser takes it: refused (exit
+    /// 2) at the comma's line and column, in an array or an object; a comma and a bracket
+    /// inside a string are text, not a trailing comma. The entries' upstreams are bad
+    /// too, so a parser that took the comma fails at once instead of starting a server.
+    static let trailingCommas: [(text: String, at: String, what: String)] = [
+        ("[\n  {\"name\": \"a\", \"upstream\": \"nowhere\"},\n]\n", "2:39", "an array's last element"),
+        ("[\n  {\"name\": \"a,}\", \"upstream\": \"nowhere\",\n  }\n]\n", "2:40", "an object's last member"),
+    ]
+
+    @Test(arguments: trailingCommas)
+    func aTrailingCommaInTheConfigFileIsRefusedWhereItStands(text: String, at: String, what: String) async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-config-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(text.utf8).write(to: file)
+        let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:0", "--config", file.path])
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr.contains("--config \(file.path):\(at): invalid JSON: a trailing comma: JSON has none after \(what)"), "\(result.stderr)")
+    }
+
     /// A proxy of --config that cannot listen is named as every other mistake of the
     /// file is: where its entry starts, its number and name (exit 3, a runtime failure).
     @Test func aConfigProxyWhoseAddressIsInUseIsNamed() async throws {

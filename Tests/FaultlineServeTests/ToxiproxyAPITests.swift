@@ -80,6 +80,7 @@ struct ToxiproxyAPITests {
             ("GET", "/proxies/nope/toxics", nil, 404, "proxy not found"),
             ("POST", "/proxies/nope/toxics", #"{"type":"latency"}"#, 404, "proxy not found"),
             ("POST", "/proxies/p/toxics", "{", 400, "bad request body:"),
+            ("POST", "/proxies/p/toxics", #"{"type":"latency","attributes":{"latency":1,}}"#, 400, "bad request body: invalid JSON at line 1, column 44: a trailing comma"),
             ("POST", "/proxies/p/toxics", #"{"type":"latency","stream":"sideways"}"#, 400, "stream was invalid, can be either upstream or downstream"),
             ("POST", "/proxies/p/toxics", #"{"type":"teleport"}"#, 400, "invalid toxic type"),
             ("POST", "/proxies/p/toxics", #"{"stream":"upstream"}"#, 400, "invalid toxic type"),
