@@ -7,6 +7,11 @@ import Synchronization
 package protocol EventSink: Sendable {
     /// `consuming`: the sink may keep the event without copying it.
     func record(_ event: consuming Event)
+    /// Records an event of `type` that `fill` completes: the same as building it and
+    /// calling `record(_:)`, for the events there is one of per message, which a sink
+    /// may build where it keeps them rather than copy. `fill` must be quick (it may run
+    /// under the sink's lock) and do nothing but set fields.
+    func record(_ type: Event.Kind, _ fill: (inout Event) -> Void)
     /// False when events go nowhere: the engine then skips building the ones that
     /// cost something to make (per-connection open and close).
     var isRecording: Bool { get }
@@ -14,6 +19,12 @@ package protocol EventSink: Sendable {
 
 extension EventSink {
     package var isRecording: Bool { true }
+
+    package func record(_ type: Event.Kind, _ fill: (inout Event) -> Void) {
+        var event = Event(type)
+        fill(&event)
+        self.record(event)
+    }
 }
 
 /// Discards everything: for runs without `--log`.

@@ -41,13 +41,8 @@ package final class EventLog: EventSink {
     /// Signalled once, when the writer has closed the file.
     private let finished = DispatchSemaphore(value: 0)
 
-    private struct Pending {
-        var event: Event
-        var time: WallTime
-    }
-
-    private struct State {
-        var queue: [Pending] = []
+    private struct State: ~Copyable {
+        var queue = PendingEvents()
         /// Dropped since the last `log_dropped` was queued.
         var pendingDrops = 0
         var firstDropTime: WallTime?
@@ -108,9 +103,22 @@ package final class EventLog: EventSink {
     /// Takes `event` over (`consuming`): it moves into the queue without a copy, which
     /// would retain and release each of its strings once more.
     package func record(_ event: consuming Event) {
+        var event = Optional(event)
+        self.enqueue(event!.type) { queue, now in queue.append(PendingEvent(event: event.take()!, time: now)) }
+    }
+
+    /// Builds the event where it waits in the queue: an event built first and handed
+    /// over is copied whole on the way (about a thousand instructions, on every
+    /// message). Nothing is built when the event would be dropped.
+    package func record(_ type: Event.Kind, _ fill: (inout Event) -> Void) {
+        self.enqueue(type) { queue, now in queue.append(type, time: now, fill: fill) }
+    }
+
+    /// Admits one event of `type` to the queue, where `put` places it, or counts it
+    /// dropped when the queue is full or the log closing.
+    private func enqueue(_ type: Event.Kind, _ put: (inout PendingEvents, WallTime) -> Void) {
         let now = self.clock.now()
-        let perUnit = Self.isPerUnit(event.type)
-        var pending = Optional(Pending(event: event, time: now))
+        let perUnit = Self.isPerUnit(type)
         let shouldWake = self.state.withLock { state -> Bool in
             if state.closing {
                 state.totalDrops += 1
@@ -124,10 +132,10 @@ package final class EventLog: EventSink {
             }
             if state.pendingDrops > 0 {
                 // Room again: say what was lost before anything newer.
-                state.queue.append(Pending(event: Self.droppedEvent(state.pendingDrops, capacity: self.capacity), time: now))
+                state.queue.append(PendingEvent(event: Self.droppedEvent(state.pendingDrops, capacity: self.capacity), time: now))
                 state.pendingDrops = 0
             }
-            state.queue.append(pending.take()!)
+            put(&state.queue, now)
             if state.writerSleeping {
                 state.writerSleeping = false
                 return true
@@ -237,50 +245,42 @@ package final class EventLog: EventSink {
 
     private func runWriter(_ writer: Writer) {
         // The batch the writer has emptied goes back as the next queue, its storage kept,
-        // so the queue does not grow from nothing (copying every event on the way) for
-        // each batch; kept only while modest, so a burst's storage is let go.
-        var spare: [Pending] = []
+        // so the queue does not grow from nothing for each batch; kept only while
+        // modest, so a burst's storage is let go.
+        var batch = PendingEvents()
         while true {
             self.testHooks?.gate.wait()
-            let taken = self.state.withLock { state -> (batch: [Pending], drops: Int, dropTime: WallTime?, last: Bool)? in
+            let taken = self.state.withLock { state -> (drops: Int, dropTime: WallTime?, last: Bool)? in
                 if state.queue.isEmpty, state.pendingDrops == 0, !state.closing {
                     state.writerSleeping = true
                     return nil
                 }
-                var batch = spare
                 swap(&batch, &state.queue)
                 let drops = state.pendingDrops
                 state.pendingDrops = 0
-                return (batch, drops, state.firstDropTime, state.closing)
+                return (drops, state.firstDropTime, state.closing)
             }
-            spare = []
-            guard var taken else {
+            guard let taken else {
                 self.wake.wait()
                 continue
             }
             self.testHooks?.taken.signal()
-            var lines = taken.batch.count
-            // Stamped and read in place, through the buffer: an event is most of a
-            // kilobyte, and a copy of it would retain and release each of its strings
-            // once more.
-            taken.batch.withUnsafeMutableBufferPointer { batch in
-                guard let first = batch.baseAddress else { return }
-                for pending in first..<(first + batch.count) {
-                    if pending.pointee.event.time == nil {
-                        pending.pointee.event.time = writer.timeText(pending.pointee.time)
-                    }
-                    writer.append(pending.pointee.event)
+            var lines = batch.count
+            // Each event is moved out, stamped and written, never copied.
+            batch.drain { pending in
+                if pending.event.time == nil {
+                    pending.event.time = writer.timeText(pending.time)
                 }
+                writer.append(pending.event)
+            }
+            if batch.capacity > Self.spareCapacity {
+                batch = PendingEvents()
             }
             if taken.drops > 0 {
                 var event = Self.droppedEvent(taken.drops, capacity: self.capacity)
                 event.time = (taken.dropTime ?? self.clock.now()).rfc3339
                 writer.append(event)
                 lines += 1
-            }
-            if taken.batch.capacity <= Self.spareCapacity {
-                taken.batch.removeAll(keepingCapacity: true)
-                spare = taken.batch
             }
             let failure = writer.flush()
             self.state.withLock { state in
