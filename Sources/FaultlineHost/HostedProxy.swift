@@ -126,7 +126,7 @@ package final class HostedProxy: Sendable {
         case .tcp(let proxy):
             return try await proxy.apply(profile ?? .none).number
         case .udp(let proxy):
-            return try proxy.apply(profile ?? .none).number
+            return try await proxy.apply(profile ?? .none).number
         }
     }
 

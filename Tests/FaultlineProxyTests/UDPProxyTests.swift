@@ -465,7 +465,7 @@ struct UDPProxyTests {
                 return try await client.executeThenClose { _, outbound in
                     var arrived: [[UInt64]] = []
                     for step in steps {
-                        if let profile = step.profile { try proxy.apply(profile) }
+                        if let profile = step.profile { try await proxy.apply(profile) }
                         try await outbound.write(Envelope(remoteAddress: address, data: TestDatagram.numbered(step.number)))
                         var numbers: [UInt64] = []
                         for _ in 0..<step.arrive {
@@ -495,7 +495,7 @@ struct UDPProxyTests {
         let receiverPort = try #require(receiver.channel.localAddress?.port)
         try await withUDPProxy(upstreamPort: receiverPort) { proxy, _ in
             let tcp = Profile(name: "cut", description: "tcp", rules: [Rule(name: "cut", fault: SeverFault())])
-            #expect(throws: ProfileError.self) { try proxy.apply(tcp) }
+            await #expect(throws: ProfileError.self) { try await proxy.apply(tcp) }
             #expect(proxy.plan.number == 1)
         }
         try await receiver.channel.close()

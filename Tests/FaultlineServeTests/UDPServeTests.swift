@@ -101,6 +101,53 @@ struct UDPServeTests {
         await serve.stop()
     }
 
+    /// A delay rule taken off a UDP proxy through /v1 lets go of the datagram it holds
+    /// at once, as on TCP, and the log says so: a `released` event, reason
+    /// `plan_change`.
+    @Test func removingADelayRuleReleasesAHeldDatagramAtOnce() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-udp-release-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let upstream = try await TestDatagram.bind()
+        let upstreamPort = try #require(upstream.channel.localAddress?.port)
+        let serve = try await ServeHarness.start(options: ServeOptions(logDirectory: directory))
+        let made = try await serve.create(#"{"name":"dgram","transport":"udp","upstream":"127.0.0.1:\#(upstreamPort)"}"#)
+        let proxy = try TestDatagram.loopback(Traffic.port(of: try #require(made["listen"]?.stringValue)))
+        let added = try await serve.call(
+            "POST", "/v1/proxies/dgram/rules",
+            body: #"{"name":"late","match":{"direction":"upstream"},"fault":{"kind":"delay","latency":"60s"}}"#
+        )
+        #expect(added.status == 201, "\(added)")
+        let client = try await TestDatagram.bind()
+        let clock = ContinuousClock()
+        let (number, waited) = try await withTimeout(.seconds(50)) {
+            try await upstream.executeThenClose { upstreamIn, _ in
+                try await client.executeThenClose { _, clientOut in
+                    var atUpstream = upstreamIn.makeAsyncIterator()
+                    try await clientOut.write(AddressedEnvelope(remoteAddress: proxy, data: TestDatagram.numbered(7)))
+                    // The rule holds it.
+                    _ = try await serve.follow("/v1/proxies/dgram/events?follow=true") { lines in
+                        lines.contains { $0.contains(#""type":"fault""#) && $0.contains(#""action":"delay""#) }
+                    }
+                    let removed = clock.now
+                    #expect(try await serve.call("DELETE", "/v1/proxies/dgram/rules/late").status == 204)
+                    let arrived = try #require(try await atUpstream.next())
+                    return (TestDatagram.number(of: arrived.data), clock.now - removed)
+                }
+            }
+        }
+        #expect(number == 7)
+        #expect(waited < .seconds(15), "the datagram waited \(waited) for a delay no longer in the plan")
+        let lines = try await serve.follow("/v1/proxies/dgram/events?follow=true") { lines in
+            lines.contains { $0.contains(#""action":"released""#) }
+        }
+        let released = try lines.map { try JSONValue.parse(Data($0.utf8)) }.filter { $0["action"]?.stringValue == "released" }
+        #expect(released.count == 1, "\(lines)")
+        #expect(released.first?["rule"]?.stringValue == "late" && released.first?["params"]?["reason"]?.stringValue == "plan_change", "\(lines)")
+        #expect(released.first?["params"]?["held_for"]?.stringValue != nil, "\(lines)")
+        await serve.stop()
+    }
+
     static func expectEcho(port: Int, number: UInt64) async throws {
         let client = try await TestDatagram.bind()
         let proxy = try TestDatagram.loopback(port)

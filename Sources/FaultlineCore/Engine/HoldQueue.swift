@@ -55,6 +55,12 @@ package struct HoldQueue<Item> {
         self.entries.isEmpty ? nil : self.entries.removeFirst()
     }
 
+    /// Changes every item held, in place (a plan change taking away what a rule no
+    /// longer in the plan would still do to it).
+    package mutating func updateEach(_ body: (inout Item) -> Void) {
+        for index in self.entries.indices { body(&self.entries[index].item) }
+    }
+
     /// Takes out every entry, in hold order.
     package mutating func takeAll() -> [Entry] {
         defer { self.entries = [] }

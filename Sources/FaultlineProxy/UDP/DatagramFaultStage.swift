@@ -13,8 +13,9 @@ import NIOCore
 /// Elliott chains, rate buckets and their queues, held datagrams) stays. Chance comes
 /// only from the plan; time only from the event loop (`now`, `scheduleTask`), so tests
 /// drive it on an `EmbeddedEventLoop`. Held, delayed and queued datagrams are compact
-/// copies, so one held datagram never pins a large receive buffer. `flush()` (on
-/// session close) sends everything still waiting at once, so accounting balances:
+/// copies, so one held datagram never pins a large receive buffer. A plan change that
+/// ends a `delay` or `rate` rule sends what it holds at once (`planChanged`). `flush()`
+/// (on session close) sends everything still waiting at once, so accounting balances:
 /// nothing is silently lost at the end.
 ///
 /// Loop-bound: every call and callback runs on `eventLoop`.
@@ -54,6 +55,14 @@ final class DatagramFaultStage {
                     continue
                 }
             }
+        }
+
+        /// Takes away what rules named in `ended` (no longer in the plan as they were)
+        /// would still do: copies and a rate, and with `delay` a delay not yet begun.
+        mutating func forget(_ ended: Set<String>, delay: Bool) {
+            if delay, let held = self.delay, ended.contains(held.decision.rule) { self.delay = nil }
+            if let duplicate = self.duplicate, ended.contains(duplicate.decision.rule) { self.duplicate = nil }
+            if let rate = self.rate, ended.contains(rate.decision.rule) { self.rate = nil }
         }
 
         /// True when no rule touched the datagram: it is forwarded as it came.
@@ -99,14 +108,32 @@ final class DatagramFaultStage {
     /// Work waiting on the clock: a delayed datagram, a copy's gap.
     private struct Timed {
         var due: NIODeadline
-        var run: () -> Void
+        var work: Work
         var timer: Scheduled<Void>?
+    }
+
+    /// What a timer sends on, kept as data so a plan change can let go of it early or
+    /// take away what a rule no longer in the plan would still do to it.
+    private enum Work {
+        /// A datagram a `delay` rule holds (`decision`, since `since`): then its copies
+        /// and its rate, as `disposition` says.
+        case delayed(buffer: ByteBuffer, ordinal: UInt64, disposition: Disposition, decision: FaultDecision, since: NIODeadline)
+        /// A duplicate's copy due after its gap, then its rate.
+        case copy(buffer: ByteBuffer, ordinal: UInt64, rate: (decision: FaultDecision, limit: DatagramRate)?)
+    }
+
+    /// A datagram a rate rule queues: its `queue` decision, and since when it waits.
+    private struct Queued {
+        var buffer: ByteBuffer
+        var ordinal: UInt64
+        var decision: FaultDecision
+        var since: NIODeadline
     }
 
     /// A rate rule's bucket and queue.
     private struct Limiter {
         var bucket: DatagramTokenBucket
-        var queue: CircularBuffer<(buffer: ByteBuffer, ordinal: UInt64)> = []
+        var queue: CircularBuffer<Queued> = []
         var timer: Scheduled<Void>?
     }
 
@@ -165,6 +192,10 @@ final class DatagramFaultStage {
 
     /// One datagram read from the socket.
     func receive(_ buffer: ByteBuffer) {
+        // The session table tells every stage of a plan change (`planChanged`); a
+        // datagram can arrive first, and what it lets go of below (a reorder's hold)
+        // must already be free of the rules the change ended.
+        self.planChanged()
         self.counters.datagramsIn += 1
         self.counters.bytesIn += buffer.readableBytes
         let ordinal = self.next
@@ -201,9 +232,6 @@ final class DatagramFaultStage {
 
     /// The rules' decisions for datagram `ordinal`, under the plan in force now.
     private func decide(_ ordinal: UInt64) -> Disposition {
-        if self.plan.number != self.faults.version {
-            self.faults.adopt(self.plan.current)
-        }
         guard !self.faults.isInert else { return Disposition() }
         let now = self.eventLoop.now
         return Disposition(
@@ -250,8 +278,10 @@ final class DatagramFaultStage {
             return
         }
         self.record(delay.decision, ordinal: ordinal, bytes: buffer.readableBytes)
-        let compact = buffer.compacted()
-        self.later(delay.amount) { self.transmit(compact, ordinal: ordinal, disposition: disposition) }
+        self.later(
+            delay.amount,
+            .delayed(buffer: buffer.compacted(), ordinal: ordinal, disposition: disposition, decision: delay.decision, since: self.eventLoop.now)
+        )
     }
 
     /// The original, then its copies (at once, or `k × gap` later).
@@ -263,8 +293,7 @@ final class DatagramFaultStage {
         self.counters.bytesDuplicated += duplicate.copies * buffer.readableBytes
         for copy in 1...duplicate.copies {
             if duplicate.gap > .zero && !self.flushing {
-                let compact = buffer.compacted()
-                self.later(duplicate.gap * copy) { self.emit(compact, ordinal: ordinal, rate: disposition.rate) }
+                self.later(duplicate.gap * copy, .copy(buffer: buffer.compacted(), ordinal: ordinal, rate: disposition.rate))
             } else {
                 self.emit(buffer, ordinal: ordinal, rate: disposition.rate)
             }
@@ -292,7 +321,7 @@ final class DatagramFaultStage {
             return
         }
         if rate.limit.excess == .queue && limiter.queue.count < rate.limit.queueLimit {
-            limiter.queue.append((buffer.compacted(), ordinal))
+            limiter.queue.append(Queued(buffer: buffer.compacted(), ordinal: ordinal, decision: rate.decision, since: self.eventLoop.now))
             self.record(
                 rate.decision,
                 action: "queue",
@@ -361,16 +390,110 @@ final class DatagramFaultStage {
         self.counters.bytesDropped += buffer.readableBytes
     }
 
-    /// Runs `work` after `delay` on the loop; `flush()` runs it early.
-    private func later(_ delay: Duration, _ work: @escaping () -> Void) {
+    /// Does `work` after `delay` on the loop; `flush()` and a plan change that ends the
+    /// rule holding it (`planChanged`) do it early.
+    private func later(_ delay: Duration, _ work: Work) {
         let id = self.makeID()
         let due = self.eventLoop.now + .nanoseconds(delay.nanoseconds)
         let timer = self.eventLoop.assumeIsolated().scheduleTask(deadline: due) {
             guard let entry = self.timed.removeValue(forKey: id) else { return }
-            entry.run()
+            self.run(entry.work)
             self.checkIdle()
         }
-        self.timed[id] = Timed(due: due, run: work, timer: timer)
+        self.timed[id] = Timed(due: due, work: work, timer: timer)
+    }
+
+    private func run(_ work: Work) {
+        switch work {
+        case .delayed(let buffer, let ordinal, let disposition, _, _):
+            self.transmit(buffer, ordinal: ordinal, disposition: disposition)
+        case .copy(let buffer, let ordinal, let rate):
+            self.emit(buffer, ordinal: ordinal, rate: rate)
+        }
+    }
+
+    // MARK: Plan changes
+
+    /// Puts the plan now in force into effect at once, not only for the next datagram,
+    /// and lets go of what a rule it removed or changed (`RuleChange.ended`) holds, as
+    /// TCP's pacing stage does:
+    ///
+    ///     before:  [3: delay 60s]@t+60 [4: delay 60s]@t+60     the delay's rule removed at t+1
+    ///     after:   3 4 sent at t+1, in the order they were due
+    ///
+    /// - what an ended `rate` rule queues is sent at once, in its queue's order;
+    /// - a datagram an ended `delay` rule holds is sent at once, datagrams due earlier
+    ///   first (then in the order they were delayed), on through what else its
+    ///   disposition does (copies, a rate kept);
+    /// - what an ended rule was still to do to a datagram held or delayed (a delay after
+    ///   a reorder's hold, copies, a rate) it no longer does.
+    ///
+    /// Each datagram let go of is logged as a `released` fault event repeating its
+    /// `delay` or `queue` event, with `reason: plan_change` and `held_for` (the
+    /// `delay` event no longer says how long it waited). Rules kept as they were keep
+    /// holding what they hold; a reorder's hold ends as it said (TCP's does too).
+    func planChanged() {
+        guard self.plan.number != self.faults.version else { return }
+        let change = self.faults.adopt(self.plan.current)
+        guard !self.flushing else { return }
+        let ended = Set(change.rules(in: change.ended).map(\.name))
+        guard !ended.isEmpty else { return }
+        let now = self.eventLoop.now
+
+        self.held.updateEach { $0.disposition.forget(ended, delay: true) }
+
+        // Rate queues first: what they hold is past the delays already.
+        var queued: [Queued] = []
+        for name in self.limiters.keys.sorted() where ended.contains(name) {
+            guard let limiter = self.limiters.removeValue(forKey: name) else { continue }
+            limiter.timer?.cancel()
+            queued.append(contentsOf: limiter.queue)
+        }
+
+        var delayed: [(due: NIODeadline, id: UInt64, work: Work)] = []
+        for (id, var entry) in self.timed {
+            switch entry.work {
+            case .delayed(let buffer, let ordinal, var disposition, let decision, let since):
+                disposition.forget(ended, delay: false)
+                if ended.contains(decision.rule) {
+                    entry.timer?.cancel()
+                    self.timed[id] = nil
+                    delayed.append((entry.due, id, .delayed(buffer: buffer, ordinal: ordinal, disposition: disposition, decision: decision, since: since)))
+                } else {
+                    entry.work = .delayed(buffer: buffer, ordinal: ordinal, disposition: disposition, decision: decision, since: since)
+                    self.timed[id] = entry
+                }
+            case .copy(let buffer, let ordinal, let rate):
+                if let rate, ended.contains(rate.decision.rule) {
+                    entry.work = .copy(buffer: buffer, ordinal: ordinal, rate: nil)
+                    self.timed[id] = entry
+                }
+            }
+        }
+        delayed.sort { ($0.due, $0.id) < ($1.due, $1.id) }
+
+        for item in queued {
+            self.recordReleased(item.decision, bytes: item.buffer.readableBytes, since: item.since, now: now)
+            self.write(item.buffer)
+        }
+        for item in delayed {
+            guard case .delayed(let buffer, _, _, let decision, let since) = item.work else { continue }
+            self.recordReleased(decision, bytes: buffer.readableBytes, since: since, now: now)
+            self.run(item.work)
+        }
+        self.checkIdle()
+    }
+
+    /// Logs that a plan change let go of a datagram `decision` held since `since`.
+    private func recordReleased(_ decision: FaultDecision, bytes: Int, since: NIODeadline, now: NIODeadline) {
+        let heldFor = Duration.nanoseconds(max(0, now.uptimeNanoseconds - since.uptimeNanoseconds))
+        self.record(
+            decision,
+            action: "released",
+            ordinal: decision.unit ?? 0,
+            bytes: bytes,
+            params: ["reason": "plan_change", "held_for": DurationText.format(heldFor)]
+        )
     }
 
     // MARK: Closing
@@ -388,7 +511,7 @@ final class DatagramFaultStage {
         self.timed = [:]
         for entry in timed {
             entry.timer?.cancel()
-            entry.run()
+            self.run(entry.work)
         }
         let limiters = self.limiters
         self.limiters = [:]

@@ -145,17 +145,23 @@ package final class UDPProxy: Sendable {
         return bound
     }
 
-    /// Puts `profile` in force while the proxy runs: new sessions, and the next
-    /// datagram of each open one, follow it; no session is closed. What a session keeps
-    /// for a rule the new plan keeps (a Gilbert-Elliott chain, a rate bucket, held
-    /// datagrams) stays. Records a `plan_change` event.
+    /// Puts `profile` in force while the proxy runs: new sessions, and every open one,
+    /// follow it; no session is closed. What a session keeps for a rule the new plan
+    /// keeps as it was (a Gilbert-Elliott chain, a rate bucket and queue, delayed
+    /// datagrams) stays; what a rule it removed or changed holds (datagrams a `delay`
+    /// delays, a `rate` queues) is sent at once, each a `released` fault event
+    /// (`reason: plan_change`), as on TCP. Records a `plan_change` event first, and
+    /// returns once every open session follows the new plan.
     ///
     /// - Throws: `ProfileError` (exit 2) for a profile this proxy cannot carry (a TCP
     ///   profile, TCP kinds).
     @discardableResult
-    package func apply(_ profile: Profile) throws -> LivePlan.Version {
+    package func apply(_ profile: Profile) async throws -> LivePlan.Version {
         let version = self.plan.replace(with: try profile.forDatagrams())
         self.events.record(version.changeEvent(proxy: self.configuration.name, mono: NIODeadline.now().uptimeNanoseconds))
+        if let (listener, table) = self.running.withLock({ $0 }) {
+            try? await listener.eventLoop.submit { table.value.planChanged() }.get()
+        }
         return version
     }
 

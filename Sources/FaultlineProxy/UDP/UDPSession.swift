@@ -308,6 +308,17 @@ final class UDPSession {
         return self.shared.toClients.write(AddressedEnvelope(remoteAddress: self.client, data: buffer))
     }
 
+    /// The proxy's plan changed: both stages follow it now, letting go of what a rule
+    /// it removed or changed holds (`DatagramFaultStage.planChanged`).
+    func planChanged() {
+        switch self.state {
+        case .opening, .open: break
+        case .closing, .closed: return
+        }
+        self.toUpstream.planChanged()
+        self.toClient.planChanged()
+    }
+
     // MARK: Idle
 
     private func armIdleTimer(in delay: TimeAmount) {

@@ -88,6 +88,12 @@ final class UDPSessionTable: ChannelInboundHandler {
         for session in self.sessions.values { session.setCapture(capture) }
     }
 
+    /// The proxy's plan changed: every open session follows it at once
+    /// (`UDPSession.planChanged`).
+    func planChanged() {
+        for session in self.sessions.values { session.planChanged() }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A datagram socket reports and keeps going; one bad datagram never stops it.
         self.logger.debug("listener socket error", metadata: ["error": "\(error)"])
