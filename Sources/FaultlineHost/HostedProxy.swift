@@ -130,13 +130,14 @@ package final class HostedProxy: Sendable {
         }
     }
 
-    /// Stops accepting, lets open TCP connections finish for `grace` (UDP sessions
-    /// close at once), closes the rest, then drains and closes the log and capture so
-    /// both files are complete.
+    /// Stops accepting, lets open TCP connections finish for `grace` (UDP sessions,
+    /// until what faults hold in them has left), closes the rest at once (what faults
+    /// still hold is discarded, counted as dropped), then drains and closes the log and
+    /// capture so both files are complete.
     package func stop(grace: Duration) async throws {
         switch self.engine {
         case .tcp(let proxy): await proxy.shutdown(grace: .nanoseconds(grace.nanoseconds))
-        case .udp(let proxy): await proxy.shutdown()
+        case .udp(let proxy): await proxy.shutdown(grace: .nanoseconds(grace.nanoseconds))
         }
         try await self.records.close(capture: self.capture.withLock { $0 }, logger: self.logger)
     }

@@ -235,6 +235,32 @@ struct DatagramFaultStageTests {
         #expect(harness.sent.count == 6)
     }
 
+    /// The proxy closing the session itself discards what waits, each datagram (and a
+    /// copy still to come) counted as dropped, so the books still balance.
+    @Test func discardDropsEverythingStillWaitingAndBalances() throws {
+        let harness = try Harness([
+            Rule(name: "hold", match: .datagrams(0...0), fault: DatagramReorderFault(after: 10)),
+            Rule(name: "late", match: .datagrams(1...3), fault: DelayFault(latency: .seconds(1))),
+            Rule(name: "again", match: .datagrams(6...6), fault: DatagramDuplicateFault(copies: 1, gap: .seconds(1))),
+            Rule(name: "queue", fault: DatagramRateFault(DatagramRate(packetsPerSecond: 1, burst: 1, excess: .queue))),
+        ])
+        harness.receive(0..<7)
+        // 4 goes through the bucket; 5 and 6 queue, 6's copy waits for its gap; 0 is
+        // held; 1-3 are delayed.
+        #expect(harness.sentNumbers == [4])
+        var idle = false
+        harness.stage?.discard { idle = true }
+        #expect(idle)
+        let counters = harness.counters
+        #expect(counters.datagramsOut == 1 && counters.datagramsDuplicated == 1, "\(counters)")
+        #expect(counters.datagramsDropped == 7 && counters.bytesDropped == 7 * 32, "\(counters)")
+        #expect(counters.balances)
+        #expect(harness.faults("released").isEmpty, "discarded, not released")
+        // Timers cancelled: moving time sends nothing.
+        harness.advance(.seconds(5))
+        #expect(harness.sentNumbers == [4])
+    }
+
     static func disposition(_ rules: [Rule]) throws -> DatagramFaultStage.Disposition {
         let faults = try udpPlan(rules, seed: 0).connection(0, client: nil)
         return DatagramFaultStage.Disposition(

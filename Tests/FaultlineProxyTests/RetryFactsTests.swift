@@ -189,7 +189,7 @@ struct UDPRetryFactsTests {
                 _ = try #require(try await replies.next())
             }
         }
-        await proxy.shutdown()
+        await proxy.shutdown(grace: .zero)
         await echo.stop()
 
         #expect(events.events.first { $0.type == .proxyStart }?.framing == "datagram")

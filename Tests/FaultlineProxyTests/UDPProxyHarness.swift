@@ -48,10 +48,10 @@ func withUDPProxy<T: Sendable>(
     let address = try await proxy.start()
     do {
         let result = try await body(proxy, address)
-        await proxy.shutdown()
+        await proxy.shutdown(grace: .zero)
         return result
     } catch {
-        await proxy.shutdown()
+        await proxy.shutdown(grace: .zero)
         throw error
     }
 }

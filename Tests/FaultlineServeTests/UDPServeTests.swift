@@ -148,6 +148,54 @@ struct UDPServeTests {
         await serve.stop()
     }
 
+    /// Deleting or disabling a UDP proxy closes its sessions at once, as a TCP proxy's
+    /// connections, even while a delay rule holds a datagram: it is discarded, and the
+    /// log counts it as dropped.
+    @Test(arguments: ["DELETE", "disable"])
+    func stoppingAProxyDiscardsHeldDatagramsAtOnce(stop: String) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-udp-held-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let upstream = try await TestDatagram.bind()
+        let upstreamPort = try #require(upstream.channel.localAddress?.port)
+        let serve = try await ServeHarness.start(options: ServeOptions(logDirectory: directory))
+        let made = try await serve.create(#"{"name":"held","transport":"udp","upstream":"127.0.0.1:\#(upstreamPort)"}"#)
+        let proxy = try TestDatagram.loopback(Traffic.port(of: try #require(made["listen"]?.stringValue)))
+        let added = try await serve.call(
+            "POST", "/v1/proxies/held/rules",
+            body: #"{"name":"late","match":{"direction":"upstream"},"fault":{"kind":"delay","latency":"60s"}}"#
+        )
+        #expect(added.status == 201, "\(added)")
+        let client = try await TestDatagram.bind()
+        try await client.executeThenClose { _, clientOut in
+            try await clientOut.write(AddressedEnvelope(remoteAddress: proxy, data: TestDatagram.numbered(3)))
+        }
+        _ = try await serve.follow("/v1/proxies/held/events?follow=true") { lines in
+            lines.contains { $0.contains(#""type":"fault""#) && $0.contains(#""action":"delay""#) }
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let stopped =
+            stop == "DELETE"
+            ? try await serve.call("DELETE", "/v1/proxies/held")
+            : try await serve.call("PATCH", "/v1/proxies/held", body: #"{"enabled":false}"#)
+        let took = clock.now - started
+        #expect(stopped.status == (stop == "DELETE" ? 204 : 200), "\(stopped)")
+        #expect(took < .seconds(15), "\(stop) waited \(took) for a datagram a rule held")
+
+        let text = try String(contentsOfFile: "\(directory)/held.jsonl", encoding: .utf8)
+        let closes = try text.split(separator: "\n").map { try JSONValue.parse(Data($0.utf8)) }
+            .filter { $0["type"]?.stringValue == "conn_close" }
+        #expect(closes.count == 1, "\(text)")
+        let close = try #require(closes.first)
+        func number(_ key: String) -> Int { Int(close[key]?.doubleValue ?? -1) }
+        #expect(close["reason"]?.stringValue == "shutdown", "\(close.text)")
+        #expect(number("datagrams_from_client") == 1 && number("datagrams_to_upstream") == 0, "\(close.text)")
+        #expect(number("datagrams_dropped_upstream") == 1 && number("dropped_upstream") == 32, "\(close.text)")
+        await serve.stop()
+        try await upstream.channel.close()
+    }
+
     static func expectEcho(port: Int, number: UInt64) async throws {
         let client = try await TestDatagram.bind()
         let proxy = try TestDatagram.loopback(port)

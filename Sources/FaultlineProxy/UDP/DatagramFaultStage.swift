@@ -14,9 +14,10 @@ import NIOCore
 /// only from the plan; time only from the event loop (`now`, `scheduleTask`), so tests
 /// drive it on an `EmbeddedEventLoop`. Held, delayed and queued datagrams are compact
 /// copies, so one held datagram never pins a large receive buffer. A plan change that
-/// ends a `delay` or `rate` rule sends what it holds at once (`planChanged`). `flush()`
-/// (on session close) sends everything still waiting at once, so accounting balances:
-/// nothing is silently lost at the end.
+/// ends a `delay` or `rate` rule sends what it holds at once (`planChanged`). When the
+/// session closes, `flush()` sends everything still waiting at once, or `discard()`
+/// (the proxy closing it itself) counts it as dropped, so accounting balances: nothing
+/// is silently lost at the end.
 ///
 /// Loop-bound: every call and callback runs on `eventLoop`.
 final class DatagramFaultStage {
@@ -205,7 +206,10 @@ final class DatagramFaultStage {
         self.held.pass()
         var due: [HoldQueue<Held>.Entry] = []
         while let entry = self.held.takeDue() { due.append(entry) }
-        defer { due.forEach { self.release($0, reason: "count") } }
+        defer {
+            due.forEach { self.release($0, reason: "count") }
+            self.checkIdle()
+        }
         let disposition = self.decide(ordinal)
         self.onArrival?(ordinal, buffer, disposition.drop != nil)
         if disposition.isUntouched {
@@ -251,6 +255,7 @@ final class DatagramFaultStage {
         self.held.hold(after: hold.after) { id in
             let timer = self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(hold.delay.nanoseconds)) {
                 if let entry = self.held.take(id: id) { self.release(entry, reason: "delay") }
+                self.checkIdle()
             }
             return Held(ordinal: ordinal, buffer: buffer.compacted(), disposition: disposition, heldAt: self.eventLoop.now, timer: timer)
         }
@@ -523,8 +528,45 @@ final class DatagramFaultStage {
         self.checkIdle()
     }
 
+    /// Discards everything still held, delayed or queued, counting each datagram as
+    /// dropped (a copy still to come too, its duplicate already counted), and stops
+    /// waiting from now on: the proxy is closing the session itself (shutdown; `serve`
+    /// deleting or disabling the proxy), as TCP's pacing stage discards what it holds
+    /// then. Calls `whenIdle` once the writes already under way completed (at once if
+    /// none is).
+    func discard(whenIdle: @escaping () -> Void) {
+        self.flushing = true
+        for entry in self.held.takeAll() {
+            entry.item.timer.cancel()
+            self.countDropped(entry.item.buffer)
+        }
+        let timed = self.timed
+        self.timed = [:]
+        for entry in timed.values {
+            entry.timer?.cancel()
+            switch entry.work {
+            case .delayed(let buffer, _, _, _, _), .copy(let buffer, _, _): self.countDropped(buffer)
+            }
+        }
+        let limiters = self.limiters
+        self.limiters = [:]
+        for limiter in limiters.values {
+            limiter.timer?.cancel()
+            limiter.queue.forEach { self.countDropped($0.buffer) }
+        }
+        self.whenIdle = whenIdle
+        self.checkIdle()
+    }
+
+    /// Calls `action` once nothing is held, delayed, queued or in flight any more,
+    /// without hurrying anything; at once if nothing is now. Replaces an earlier one.
+    func whenIdle(_ action: @escaping () -> Void) {
+        self.whenIdle = action
+        self.checkIdle()
+    }
+
     private func checkIdle() {
-        guard self.isIdle, let whenIdle = self.whenIdle else { return }
+        guard self.whenIdle != nil, self.isIdle, let whenIdle = self.whenIdle else { return }
         self.whenIdle = nil
         whenIdle()
     }

@@ -174,9 +174,13 @@ package final class UDPProxy: Sendable {
         try? await listener.eventLoop.submit { table.value.setCapture(capture) }.get()
     }
 
-    /// Stops reading, closes every session (sending at once what faults still hold),
-    /// waits until each recorded `conn_close`, then closes the listener.
-    package func shutdown() async {
+    /// Stops opening sessions and closes every session: for up to `grace` each closes
+    /// as soon as nothing is held in it (what faults hold leaves as their rules say;
+    /// datagrams still pass both ways meanwhile), then the rest close at once, discarding what
+    /// faults still hold, counted as dropped in their `conn_close` (as TCP's `shutdown`
+    /// does; `serve` deleting or disabling a proxy gives no grace). Waits until each
+    /// session recorded `conn_close`, then closes the listener.
+    package func shutdown(grace: TimeAmount) async {
         let running = self.running.withLock { running -> (channel: any Channel, table: NIOLoopBound<UDPSessionTable>)? in
             defer { running = nil }
             return running
@@ -185,7 +189,7 @@ package final class UDPProxy: Sendable {
         let loop = listener.eventLoop
         let drained = loop.makePromise(of: Void.self)
         loop.execute {
-            table.value.closeAll(reason: "shutdown", whenDone: drained)
+            table.value.shutdown(grace: grace, whenDone: drained)
         }
         try? await drained.futureResult.get()
         try? await listener.close()

@@ -13,9 +13,10 @@ import NIOPosix
 ///
 /// Opened by the client's first datagram (which waits, with any that follow, until the
 /// upstream socket is bound), closed after `idleTimeout` without a datagram either way
-/// or at shutdown. Closing flushes what the stages still hold, waits for the last
-/// sends, closes the upstream socket and only then records `conn_close`, so the
-/// counts it reports are final. Loop-bound: everything runs on the listener's loop.
+/// or at shutdown. Closing flushes what the stages still hold (at shutdown, discards
+/// it, counted as dropped), waits for the last sends, closes the upstream socket and
+/// only then records `conn_close`, so the counts it reports are final. Loop-bound:
+/// everything runs on the listener's loop.
 final class UDPSession {
     /// What every session of one proxy shares.
     struct Shared {
@@ -67,6 +68,9 @@ final class UDPSession {
     private var idleTimer: Scheduled<Void>?
     private var stagesDraining = 0
     private var closeReason = "closed"
+    /// Set by `closeOnceIdle`: the session closes, for this reason, as soon as its
+    /// stages hold nothing.
+    private var closingOnceIdle: String?
     private var captureLegs: UDPCaptureLegs?
 
     /// Called when the session starts closing (the table forgets the address, so the
@@ -346,9 +350,33 @@ final class UDPSession {
 
     // MARK: Closing
 
-    /// Starts closing: flushes both stages, then closes the socket and records
-    /// `conn_close`. Safe to call more than once.
-    func close(reason: String) {
+    /// Closes the session (`reason`) as soon as nothing is held, delayed, queued or
+    /// being sent in either direction, letting what is held leave as its rules say:
+    /// a shutdown's grace. Datagrams still pass both ways meanwhile.
+    func closeOnceIdle(reason: String) {
+        self.closingOnceIdle = reason
+        self.closeIfIdle()
+    }
+
+    private func closeIfIdle() {
+        guard let reason = self.closingOnceIdle else { return }
+        switch self.state {
+        case .opening, .open: break
+        case .closing, .closed: return
+        }
+        if !self.toUpstream.isIdle {
+            self.toUpstream.whenIdle { [weak self] in self?.closeIfIdle() }
+        } else if !self.toClient.isIdle {
+            self.toClient.whenIdle { [weak self] in self?.closeIfIdle() }
+        } else {
+            self.close(reason: reason)
+        }
+    }
+
+    /// Starts closing: flushes both stages (with `discarding`, discards what they hold,
+    /// counted as dropped: the proxy is closing the session itself), then closes the
+    /// socket and records `conn_close`. Safe to call more than once.
+    func close(reason: String, discarding: Bool = false) {
         switch self.state {
         case .closing, .closed:
             return
@@ -361,8 +389,13 @@ final class UDPSession {
         self.idleTimer = nil
         self.onClosing?(self)
         self.stagesDraining = 2
-        self.toUpstream.flush { [weak self] in self?.stageDrained() }
-        self.toClient.flush { [weak self] in self?.stageDrained() }
+        if discarding {
+            self.toUpstream.discard { [weak self] in self?.stageDrained() }
+            self.toClient.discard { [weak self] in self?.stageDrained() }
+        } else {
+            self.toUpstream.flush { [weak self] in self?.stageDrained() }
+            self.toClient.flush { [weak self] in self?.stageDrained() }
+        }
     }
 
     private func stageDrained() {

@@ -40,6 +40,8 @@ final class UDPSessionTable: ChannelInboundHandler {
     private var warnedAboutCap = false
     private var stopping = false
     private var drained: [EventLoopPromise<Void>] = []
+    /// While a shutdown's grace runs: when it ends, what sessions still hold is discarded.
+    private var graceTimer: Scheduled<Void>?
 
     init(
         configuration: UDPProxyConfiguration,
@@ -69,11 +71,13 @@ final class UDPSessionTable: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = Self.unwrapInboundIn(data)
-        guard !self.stopping else { return }
         if let session = self.sessions[envelope.remoteAddress] {
+            // While a shutdown's grace runs, a session not yet closing carries on, as
+            // an open TCP connection does.
             session.fromClient(envelope.data)
             return
         }
+        guard !self.stopping else { return }
         guard self.sessions.count < self.configuration.maxSessions else {
             self.refuse(envelope)
             return
@@ -143,6 +147,10 @@ final class UDPSessionTable: ChannelInboundHandler {
         session.onClosed = { [unowned self] _ in
             self.live -= 1
             self.gauge.value.store(self.live, ordering: .relaxed)
+            if self.live == 0 {
+                self.graceTimer?.cancel()
+                self.graceTimer = nil
+            }
             if self.live == 0, !self.drained.isEmpty {
                 // Called just before the session records `conn_close`: complete the
                 // waiters after that, so `proxy_stop` always follows the last close.
@@ -155,6 +163,36 @@ final class UDPSessionTable: ChannelInboundHandler {
         }
         session.start()
         return session
+    }
+
+    /// Stops opening sessions and closes every session, as the proxy's own doing: each
+    /// closes once nothing is held in it, for up to `grace` (carrying on meanwhile, as
+    /// an open TCP connection does during its grace); then the rest
+    /// close at once, discarding what their faults still hold (counted as dropped, in
+    /// `conn_close`), as TCP connections the proxy closes do. Completes `whenDone` once
+    /// every session recorded `conn_close`.
+    func shutdown(grace: TimeAmount, whenDone: EventLoopPromise<Void>) {
+        self.stopping = true
+        self.endRefusal(reason: "shutdown")
+        if self.live == 0 { whenDone.succeed() } else { self.drained.append(whenDone) }
+        guard grace > .zero, let loop = self.listener?.eventLoop else {
+            self.discardAll()
+            return
+        }
+        for session in Array(self.sessions.values) {
+            session.closeOnceIdle(reason: "shutdown")
+        }
+        if !self.sessions.isEmpty {
+            self.graceTimer = loop.assumeIsolated().scheduleTask(in: grace) { self.discardAll() }
+        }
+    }
+
+    private func discardAll() {
+        self.graceTimer?.cancel()
+        self.graceTimer = nil
+        for session in Array(self.sessions.values) {
+            session.close(reason: "shutdown", discarding: true)
+        }
     }
 
     /// Closes every session (flushing what they hold); completes `whenDone` once all

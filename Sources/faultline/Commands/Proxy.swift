@@ -57,7 +57,10 @@ struct Proxy: AsyncParsableCommand {
             --profile then names a profile that says 'transport: udp' (loss, \
             duplicate, reorder, delay, corrupt, rate, decided per datagram); each \
             fault is a fault event in --log, and --pcap records the datagrams of both \
-            legs as UDP packets. --grace and --connect-timeout do not apply to UDP.
+            legs as UDP packets. On SIGINT or SIGTERM each session may send what \
+            faults still hold for up to --grace and closes once nothing is held; \
+            what is held after that is discarded, counted as dropped in conn_close. \
+            --connect-timeout does not apply to UDP.
             """
     )
 
