@@ -190,38 +190,44 @@ struct JSONObjectWriter: ~Copyable {
     /// A JSON string: `"` and `\` escaped, control characters as `\b \t \n \f \r` or
     /// `\u00xx`, everything else (`/` and non-ASCII included) as its UTF-8 bytes.
     private mutating func appendQuoted(_ value: String) {
-        var value = value
-        value.withUTF8 { bytes in
-            self.reserve(bytes.count + 2)
-            self.put(UInt8(ascii: "\""))
-            var plainFrom = 0
-            for index in bytes.indices {
-                let byte = bytes[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                self.put(UnsafeBufferPointer(rebasing: bytes[plainFrom..<index]))
-                plainFrom = index + 1
-                // The escape's bytes, the rest of the string and the closing quote.
-                self.reserve(6 + bytes.count - plainFrom + 1)
-                self.put(UInt8(ascii: "\\"))
-                switch byte {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"): self.put(byte)
-                case 0x08: self.put(UInt8(ascii: "b"))
-                case 0x09: self.put(UInt8(ascii: "t"))
-                case 0x0A: self.put(UInt8(ascii: "n"))
-                case 0x0C: self.put(UInt8(ascii: "f"))
-                case 0x0D: self.put(UInt8(ascii: "r"))
-                default:
-                    self.put(UInt8(ascii: "u"))
-                    self.put(UInt8(ascii: "0"))
-                    self.put(UInt8(ascii: "0"))
-                    Self.hexDigits.withUTF8Buffer { digits in
-                        self.put(digits[Int(byte >> 4)])
-                        self.put(digits[Int(byte & 0xF)])
-                    }
+        // Read in place where the string is contiguous (native and small strings are):
+        // `withUTF8` needs a mutable copy, a retain and a release per string.
+        if value.utf8.withContiguousStorageIfAvailable({ self.appendQuoted(utf8: $0) }) == nil {
+            var value = value
+            value.withUTF8 { self.appendQuoted(utf8: $0) }
+        }
+    }
+
+    private mutating func appendQuoted(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        self.reserve(bytes.count + 2)
+        self.put(UInt8(ascii: "\""))
+        var plainFrom = 0
+        for index in bytes.indices {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            self.put(UnsafeBufferPointer(rebasing: bytes[plainFrom..<index]))
+            plainFrom = index + 1
+            // The escape's bytes, the rest of the string and the closing quote.
+            self.reserve(6 + bytes.count - plainFrom + 1)
+            self.put(UInt8(ascii: "\\"))
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): self.put(byte)
+            case 0x08: self.put(UInt8(ascii: "b"))
+            case 0x09: self.put(UInt8(ascii: "t"))
+            case 0x0A: self.put(UInt8(ascii: "n"))
+            case 0x0C: self.put(UInt8(ascii: "f"))
+            case 0x0D: self.put(UInt8(ascii: "r"))
+            default:
+                self.put(UInt8(ascii: "u"))
+                self.put(UInt8(ascii: "0"))
+                self.put(UInt8(ascii: "0"))
+                Self.hexDigits.withUTF8Buffer { digits in
+                    self.put(digits[Int(byte >> 4)])
+                    self.put(digits[Int(byte & 0xF)])
                 }
             }
-            self.put(UnsafeBufferPointer(rebasing: bytes[plainFrom...]))
-            self.put(UInt8(ascii: "\""))
         }
+        self.put(UnsafeBufferPointer(rebasing: bytes[plainFrom...]))
+        self.put(UInt8(ascii: "\""))
     }
 }
