@@ -51,6 +51,7 @@ package final class EventLog: EventSink {
         var writerSleeping = false
         var closing = false
         var closed = false
+        /// The first write the kernel refused (the log is incomplete: `close` throws).
         var writeError: String?
     }
 
@@ -67,10 +68,12 @@ package final class EventLog: EventSink {
 
     /// For tests: before each look at the queue the writer waits for a signal on `gate`,
     /// and after taking a batch it signals `taken`, so a test can fill the queue and
-    /// interleave with the writer deterministically.
+    /// interleave with the writer deterministically. `write`, when given, stands in for
+    /// `write(2)` (a disk that fills up and frees again).
     struct TestHooks: Sendable {
         var gate: DispatchSemaphore
         var taken: DispatchSemaphore
+        var write: (@Sendable (Int32, UnsafeRawPointer, Int) -> Int)? = nil
     }
 
     private let testHooks: TestHooks?
@@ -92,7 +95,7 @@ package final class EventLog: EventSink {
         self.clock = clock
         self.testHooks = testHooks
         self.state = Mutex(State())
-        let writer = Writer(descriptor: descriptor)
+        let writer = Writer(descriptor: descriptor, write: testHooks?.write ?? systemWrite)
         Thread.detachNewThread { [self] in
             self.runWriter(writer)
         }
@@ -203,9 +206,11 @@ package final class EventLog: EventSink {
     private final class Writer: @unchecked Sendable {
         let descriptor: Int32
         var bytes: [UInt8] = []
+        private let write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
 
-        init(descriptor: Int32) {
+        init(descriptor: Int32, write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int) {
             self.descriptor = descriptor
+            self.write = write
         }
 
         /// The last time written, formatted: events come many to a millisecond.
@@ -223,22 +228,44 @@ package final class EventLog: EventSink {
         func append(_ event: borrowing Event) {
             event.appendJSON(to: &self.bytes)
             self.bytes.append(0x0A)
+            self.lineEnds.append(self.bytes.count)
         }
 
-        /// Writes and empties `bytes`; returns an error text if the kernel refused.
-        func flush() -> String? {
-            defer { self.bytes.removeAll(keepingCapacity: true) }
+        /// Where each line of `bytes` ends: a write that fails midway (a full disk)
+        /// must leave only whole lines in the file, and say how many did not make it.
+        private var lineEnds: [Int] = []
+        /// Bytes of whole lines in the file so far.
+        private var fileSize: off_t = 0
+
+        /// Writes and empties `bytes`. When the kernel refuses a write, the lines not
+        /// wholly written are lost, and a line cut short is cut off the file again: a
+        /// spliced line would make the whole log unreadable. Returns why, and how many
+        /// lines were lost.
+        func flush() -> (reason: String, linesLost: Int)? {
+            defer {
+                self.bytes.removeAll(keepingCapacity: true)
+                self.lineEnds.removeAll(keepingCapacity: true)
+            }
             var offset = 0
             while offset < self.bytes.count {
                 let result = self.bytes.withUnsafeBytes { raw in
-                    write(self.descriptor, raw.baseAddress! + offset, raw.count - offset)
+                    self.write(self.descriptor, raw.baseAddress! + offset, raw.count - offset)
                 }
                 if result < 0 {
                     if errno == EINTR { continue }
-                    return String(cString: strerror(errno))
+                    let reason = String(cString: strerror(errno))
+                    let whole = self.lineEnds.prefix { $0 <= offset }
+                    let kept = whole.last ?? 0
+                    // A regular file can be cut back; a pipe cannot, and needs not.
+                    if kept < offset, ftruncate(self.descriptor, self.fileSize + off_t(kept)) == 0 {
+                        lseek(self.descriptor, self.fileSize + off_t(kept), SEEK_SET)
+                    }
+                    self.fileSize += off_t(kept)
+                    return (reason, self.lineEnds.count - whole.count)
                 }
                 offset += result
             }
+            self.fileSize += off_t(self.bytes.count)
             return nil
         }
     }
@@ -248,6 +275,9 @@ package final class EventLog: EventSink {
         // so the queue does not grow from nothing for each batch; kept only while
         // modest, so a burst's storage is let go.
         var batch = PendingEvents()
+        // Events earlier writes lost (the kernel refused them), not yet said in the log.
+        var owed = 0
+        var owedReason = ""
         while true {
             self.testHooks?.gate.wait()
             let taken = self.state.withLock { state -> (drops: Int, dropTime: WallTime?, last: Bool)? in
@@ -265,6 +295,12 @@ package final class EventLog: EventSink {
                 continue
             }
             self.testHooks?.taken.signal()
+            // Said first, so the log tells where events went missing.
+            let noted = owed
+            if noted > 0 {
+                writer.append(Self.lostEvent(noted, reason: owedReason, at: self.clock.now()))
+                owed = 0
+            }
             var lines = batch.count
             // Each event is moved out, stamped and written, never copied.
             batch.drain { pending in
@@ -283,9 +319,28 @@ package final class EventLog: EventSink {
                 lines += 1
             }
             let failure = writer.flush()
-            self.state.withLock { state in
-                state.written += lines
-                if let failure, state.writeError == nil { state.writeError = failure }
+            var lostNow = 0
+            if let failure {
+                // The note of earlier losses is the batch's first line: it is lost only
+                // when every line is, and then those losses are still owed.
+                let noteLost = noted > 0 && failure.linesLost == lines + 1
+                lostNow = failure.linesLost - (noteLost ? 1 : 0)
+                owed = lostNow + (noteLost ? noted : 0)
+                owedReason = failure.reason
+            }
+            let firstFailure = self.state.withLock { state -> Bool in
+                state.written += lines - lostNow
+                state.totalDrops += lostNow
+                guard let failure, state.writeError == nil else { return false }
+                state.writeError = failure.reason
+                return true
+            }
+            if firstFailure, let failure {
+                // Said at once, not only when the log is closed: a run may go on for hours.
+                FileHandle.standardError.write(Data(
+                    ("faultline: event log \(self.path): cannot write (\(failure.reason)); events are lost "
+                        + "until it can, and a log_dropped event will say how many\n").utf8
+                ))
             }
             if taken.last {
                 closeDescriptor(writer.descriptor)
@@ -301,12 +356,25 @@ package final class EventLog: EventSink {
         }
     }
 
+    private static func lostEvent(_ count: Int, reason: String, at time: WallTime) -> Event {
+        var event = Event(.logDropped)
+        event.count = count
+        event.reason = "the event log could not be written (\(reason)); \(count) events were not written"
+        event.time = time.rfc3339
+        return event
+    }
+
     private static func droppedEvent(_ count: Int, capacity: Int) -> Event {
         var event = Event(.logDropped)
         event.count = count
         event.reason = "the event log fell behind (queue of \(capacity) events full); \(count) events were not written"
         return event
     }
+}
+
+/// `write(2)`, spelled so that the writer's stand-in for tests can default to it.
+@Sendable private func systemWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    write(descriptor, bytes, count)
 }
 
 /// `close(2)`, spelled so that types with a `close()` method can call it.

@@ -1,6 +1,7 @@
 import Dispatch
 import FaultlineCore
 import Foundation
+import Synchronization
 import Testing
 
 @testable import FaultlineRecords
@@ -68,6 +69,59 @@ struct EventLogTests {
         #expect(events[4].count == 6)
         #expect(events[4].reason?.contains("6 events were not written") == true)
         #expect(log.droppedEvents == 6)
+    }
+
+    /// A disk that fills midway through a batch: the line cut short is cut off the file
+    /// again (a spliced line would make the whole log unreadable), the events that did
+    /// not reach the file are counted, and once the disk takes writes again a
+    /// `log_dropped` event says how many were lost, before the events after them.
+    @Test func aFullDiskLosesWholeEventsAndTheLogSaysHowMany() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.jsonl")
+        let room = Mutex<Int>(0)
+        let hooks = EventLog.TestHooks(
+            gate: DispatchSemaphore(value: 0), taken: DispatchSemaphore(value: 0),
+            write: { descriptor, bytes, count in
+                let allowed = room.withLock { room in
+                    defer { room -= min(room, count) }
+                    return min(room, count)
+                }
+                guard allowed > 0 else {
+                    errno = ENOSPC
+                    return -1
+                }
+                return write(descriptor, bytes, allowed)
+            }
+        )
+        let log = try EventLog(path: path, clock: SteppingWallClock(start: Self.start), capacity: 16, testHooks: hooks)
+        // Room for the first line and part of the second: the batch of three fails midway.
+        let oneLine = Self.lineLength(of: Self.event(0, .message))
+        room.withLock { $0 = oneLine + 10 }
+        for ordinal in 0..<UInt64(3) { log.record(Self.event(ordinal, .message)) }
+        hooks.gate.signal()
+        hooks.taken.wait()
+        // The disk frees; the next batch goes through.
+        log.record(Self.event(3, .message))
+        room.withLock { $0 = 1 << 20 }
+        for _ in 0..<3 { hooks.gate.signal() }
+        #expect(throws: RuntimeFailure.self) { try log.close() }
+        let events = try EventLogReader.read(path: path)
+        #expect(events.map(\.type) == [.message, .logDropped, .message])
+        #expect(events.map(\.conn) == [0, nil, 3])
+        #expect(events[1].count == 2)
+        #expect(events[1].reason?.contains("No space left on device") == true)
+        #expect(log.droppedEvents == 2)
+        #expect(log.writtenEvents == 2)
+    }
+
+    /// The bytes one event's line takes in the log.
+    static func lineLength(of event: Event) -> Int {
+        var event = event
+        event.time = "2026-11-23T09:00:00.000Z"
+        var bytes: [UInt8] = []
+        event.appendJSON(to: &bytes)
+        return bytes.count + 1
     }
 
     /// Drops with nothing recorded after them still reach the file when it closes.
