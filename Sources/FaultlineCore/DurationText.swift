@@ -26,18 +26,65 @@ package enum DurationText {
     /// The accepted forms, for error messages.
     package static let help = "a number and a unit: ns, us, ms, s, m or h (for example 150ms, 2s, 1m)"
 
-    /// Text that `parse` reads back to the same value: `1.5s`, `150ms`.
+    /// A duration for messages and events: `1.5s`, `150ms`, `70s`. The shortest form
+    /// that `parse` reads back to exactly the same value (`exact`) when that is no longer
+    /// than the value in its largest unit rounded to three decimals; else that rounded
+    /// value (`1.235s` for a measured 1,234,567,891 ns), which reads back to within a
+    /// thousandth of its unit. Where the text must read back exactly (a command line given
+    /// back), use `exact`.
     package static func format(_ duration: Duration) -> String {
         let ns = duration.nanoseconds
-        if ns == 0 { return "0s" }
+        if ns <= 0 { return Self.exact(duration) }
+        var rounded = "\(ns)ns"
         for (suffix, scale) in [("h", 3600e9), ("m", 60e9), ("s", 1e9), ("ms", 1e6), ("us", 1e3)] {
             let value = Double(ns) / scale
             if value >= 1 {
-                let rounded = (value * 1000).rounded() / 1000
-                return rounded == rounded.rounded() ? "\(Int64(rounded))\(suffix)" : "\(rounded)\(suffix)"
+                let thousandths = (value * 1000).rounded() / 1000
+                rounded = thousandths == thousandths.rounded() ? "\(Int64(thousandths))\(suffix)" : "\(thousandths)\(suffix)"
+                break
             }
         }
-        return "\(ns)ns"
+        let exact = Self.exact(duration)
+        return exact.count <= rounded.count ? exact : rounded
+    }
+
+    /// The shortest text `parse` reads back to exactly this duration: `70s` (never
+    /// `1.167m`, which is 70.02 s), `100s`, `90s`, `2m`, `1.5s`, `250ms`, `1h`; a whole
+    /// number of its unit where one is as short (`250ms`, not `0.25s`), else at most three
+    /// decimals (`1.5s`), down to whole nanoseconds. Negative durations keep their sign
+    /// (`parse` reads none: a flag's value is never negative).
+    package static func exact(_ duration: Duration) -> String {
+        let ns = duration.nanoseconds
+        if ns == 0 { return "0s" }
+        if ns < 0 { return ns == .min ? "\(ns)ns" : "-" + Self.exact(.nanoseconds(-ns)) }
+        var best: (text: String, whole: Bool)?
+        // Units from the largest, so a tie goes to the larger unit among equals.
+        for (suffix, unit) in [("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000), ("ns", 1)] as [(String, Int64)] {
+            let whole = ns / unit, rest = ns % unit
+            guard whole > 0 || unit <= 1_000_000_000 else { continue }
+            var text: String
+            if rest == 0 {
+                text = "\(whole)\(suffix)"
+            } else {
+                // At most three decimals, exactly: rest is a whole number of thousandths.
+                let (thousandths, remainder) = (rest * 1_000).quotientAndRemainder(dividingBy: unit)
+                guard remainder == 0 else { continue }
+                var fraction = String(thousandths)
+                while fraction.count < 3 { fraction = "0" + fraction }
+                while fraction.hasSuffix("0") { fraction.removeLast() }
+                text = "\(whole).\(fraction)\(suffix)"
+            }
+            // Only a form that reads back to the very same nanoseconds.
+            guard Self.parse(text)?.nanoseconds == ns else { continue }
+            let isWhole = whole > 0
+            if let current = best {
+                // A value of 1 or more (`250ms`) before a fraction (`0.25s`), then the shortest.
+                if current.whole && !isWhole { continue }
+                if current.whole == isWhole && current.text.count <= text.count { continue }
+            }
+            best = (text, isWhole)
+        }
+        return best?.text ?? "\(ns)ns"
     }
 }
 

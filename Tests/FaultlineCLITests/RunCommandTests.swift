@@ -960,6 +960,22 @@ struct RunCommandTests {
             "\(result.stderr)")
     }
 
+    /// The replay line gives back every duration flag as written, so it is the very
+    /// command: a trial's `--timeout 70s` came back as `--timeout 1.167m` (70.02 s), and
+    /// 100s as `1.667m`. With the run file's own limits (1m, 1s), the flags still win.
+    @Test func theReplayLineGivesBackEveryDurationAsWritten() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try Self.write(Self.timedRunFile(timeout: "1m", killAfter: "1s"), in: directory)
+        let result = try await Self.run(
+            config, in: directory, arguments: ["--seed", "5", "--grace", "1500ms", "--timeout", "70s", "--kill-after", "100s"], command: ["true"])
+        #expect(result.status == 0, "\(result)")
+        #expect(
+            result.stderr.contains("replay this run with: faultline run --config \(config) --seed 5 --output \(directory.path)/out --grace 1500ms --timeout 70s --kill-after 100s -- true\n"),
+            "\(result.stderr)")
+        #expect(!result.stderr.contains("1.167m") && !result.stderr.contains("1.667m"), "\(result.stderr)")
+    }
+
     // MARK: The examples in docs/
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

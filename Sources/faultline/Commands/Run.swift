@@ -319,11 +319,11 @@ struct Run: AsyncParsableCommand {
         let whom = command.ownGroup ? "the command's process group" : "the command"
         guard command.signal(SIGTERM) else { return nil }
         printError(
-            "faultline: the command ran longer than its timeout (\(DurationText.format(limit.after))): sent SIGTERM to \(whom); SIGKILL follows in \(DurationText.format(limit.killAfter)) if it is still running"
+            "faultline: the command ran longer than its timeout (\(DurationText.exact(limit.after))): sent SIGTERM to \(whom); SIGKILL follows in \(DurationText.exact(limit.killAfter)) if it is still running"
         )
         do { try await Task.sleep(for: limit.killAfter) } catch { return Status.TimedOut(limit: limit, killed: false) }
         guard command.signal(SIGKILL) else { return Status.TimedOut(limit: limit, killed: false) }
-        printError("faultline: the command was still running \(DurationText.format(limit.killAfter)) after SIGTERM: sent SIGKILL to \(whom)")
+        printError("faultline: the command was still running \(DurationText.exact(limit.killAfter)) after SIGTERM: sent SIGKILL to \(whom)")
         return Status.TimedOut(limit: limit, killed: true)
     }
 
@@ -626,9 +626,11 @@ struct Run: AsyncParsableCommand {
         if let output = self.output { words += ["--output", output] }
         // The grace and time limit too when the command line set them (the run file's
         // are in the file): a shorter grace can end connections, and so change the log.
-        if let grace = self.grace { words += ["--grace", grace.description] }
-        if let timeout = self.timeout { words += ["--timeout", timeout.description] }
-        if let killAfter = self.killAfter { words += ["--kill-after", killAfter.description] }
+        // Each as it was written, so it reads back to the very same value (`70s`, never
+        // a rounded `1.167m`).
+        if let grace = self.grace { words += ["--grace", grace.argument] }
+        if let timeout = self.timeout { words += ["--timeout", timeout.argument] }
+        if let killAfter = self.killAfter { words += ["--kill-after", killAfter.argument] }
         return (words + ["--"] + self.command).map(Self.shellQuoted).joined(separator: " ")
     }
 
@@ -652,12 +654,12 @@ struct Run: AsyncParsableCommand {
             if let signal = status.signal {
                 let name = TerminationSignals.name(signal)
                 ended = timedOut.killed && signal == SIGKILL
-                    ? "ended with SIGKILL: still running \(DurationText.format(timedOut.limit.killAfter)) after SIGTERM"
+                    ? "ended with SIGKILL: still running \(DurationText.exact(timedOut.limit.killAfter)) after SIGTERM"
                     : "ended with \(name)"
             } else {
                 ended = "exited with status \(status.code) on SIGTERM"
             }
-            return "the command timed out after \(DurationText.format(timedOut.limit.after)) (\(ended))"
+            return "the command timed out after \(DurationText.exact(timedOut.limit.after)) (\(ended))"
         }
         if let signal = status.signal { return "the command was ended by signal \(signal) (status \(status.code))" }
         return status.code == 0 ? "the command passed" : "the command failed with status \(status.code)"

@@ -4,6 +4,9 @@ import FaultlineCore
 /// A `--flag 2s` value: a number and a unit (see `DurationText`).
 struct DurationArgument: ReasonedArgument {
     var duration: Duration
+    /// The text as the command line gave it, when it did: what a command given back
+    /// (`run`'s replay line) repeats, so it is the very command the user typed.
+    var written: String?
 
     init(_ duration: Duration) {
         self.duration = duration
@@ -20,7 +23,14 @@ struct DurationArgument: ReasonedArgument {
             )
         }
         self.duration = duration
+        self.written = text
     }
 
-    var description: String { DurationText.format(self.duration) }
+    /// The duration in the shortest form that reads back to exactly the same value
+    /// (`70s`, never `1.167m`): help's defaults and messages.
+    var description: String { DurationText.exact(self.duration) }
+
+    /// For a command line given back: the text as written, else `description`. Either
+    /// parses to exactly this duration.
+    var argument: String { self.written ?? self.description }
 }
