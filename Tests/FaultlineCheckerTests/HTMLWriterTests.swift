@@ -38,6 +38,8 @@ struct HTMLWriterTests {
         #expect(html.contains("<td>exponential</td><td>250ms</td><td>×2.00</td><td>2s</td><td>none (CV 0.02)</td>"))
         #expect(html.contains("<span class=\"st-not_enough_evidence\">not enough evidence</span>"))
         #expect(html.contains("<span class=\"st-off\">off</span>"))
+        // Where the delays levelled off is what the log shows, not the client's cap.
+        #expect(html.contains(">flat at (seen)</th>") && !html.contains("<th>cap</th>"))
         #expect(html.contains("<li>--rules excluded CR-13</li>"))
         // Grouped by rule, most severe first.
         let order = ["rule-CR-01", "rule-CR-06", "rule-CR-08", "rule-CR-22"].compactMap { html.range(of: "id=\"\($0)\"")?.lowerBound }

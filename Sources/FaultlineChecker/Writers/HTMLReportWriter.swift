@@ -224,7 +224,7 @@ package enum HTMLReportWriter {
             return
         }
         out += "<table class=\"grid\"><thead><tr><th>client</th><th>requests</th><th>backoff</th><th>initial</th><th>growth</th>"
-        out += "<th>cap</th><th>jitter</th><th>attempts max / mean</th><th>deadline</th><th>timeout</th><th>samples</th></tr></thead><tbody>\n"
+        out += "<th title=\"where the longest delays stopped growing over the last attempts seen: observed in this log, not necessarily the client's configured cap\">flat at (seen)</th><th>jitter</th><th>attempts max / mean</th><th>deadline</th><th>timeout</th><th>samples</th></tr></thead><tbody>\n"
         for c in report.clients {
             out += "<tr><td><code>\(Self.esc(c.client))</code></td><td>\(c.logicalRequests) (\(c.retried) retried)</td>"
             out += "<td>\(Self.esc(c.backoff))</td><td>\(c.initialDelayNs.map(ReportText.duration) ?? "–")</td>"

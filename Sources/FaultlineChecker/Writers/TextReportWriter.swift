@@ -200,7 +200,11 @@ package enum TextReportWriter {
         }
     }
 
-    /// `exponential: initial 100ms, growth x2.00, cap 1.6s`.
+    /// `exponential: initial 100ms, growth x2.00, flat at ~1.6s over the last attempts
+    /// seen (not necessarily the client's cap)`. `cap_ns` is where the longest delays
+    /// stopped growing in this log, not a setting the log can show: a client whose cap
+    /// was never reached, or whose last attempt numbers had few delays, levels off below
+    /// its cap, so the words say what was seen.
     package static func backoff(_ client: CheckReport.ClientBehaviour) -> String {
         var parts: [String] = []
         if let initial = client.initialDelayNs { parts.append("initial \(ReportText.duration(initial))") }
@@ -210,7 +214,7 @@ package enum TextReportWriter {
             let factor = "x\(ReportText.decimal(growth, places: 2))"
             parts.append(client.backoff == "linear" ? "\(factor) over the first attempts, a straight line fits better" : "growth \(factor)")
         }
-        if let cap = client.capNs { parts.append("cap \(ReportText.duration(cap))") }
+        if let cap = client.capNs { parts.append("flat at ~\(ReportText.duration(cap)) over the last attempts seen (not necessarily the client's cap)") }
         return parts.isEmpty ? client.backoff : "\(client.backoff): \(parts.joined(separator: ", "))"
     }
 
