@@ -294,8 +294,12 @@ extension CheckReport {
         package enum Status: String, Codable, Sendable {
             /// Enough evidence, no violation.
             case passed
-            /// At least one finding.
+            /// At least one finding that is a violation (LOW or above).
             case failed
+            /// Findings, every one INFO: reported, never failing a check (and never
+            /// "passed": the rule found something). Added after schema version 1's first
+            /// statuses; a reader that does not know it can take it as passed with notes.
+            case noted
             /// Evidence below the rule's minimum sample: no verdict either way.
             case notEnoughEvidence = "not_enough_evidence"
             /// Nothing in the input the rule applies to (no retries, no Retry-After, ...).

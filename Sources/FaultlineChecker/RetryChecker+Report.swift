@@ -171,19 +171,36 @@ extension RetryChecker {
             }
         }
 
-        // Verdicts.
-        func count(_ id: String) -> Int { self.findings.filter { $0.finding.rule == id && $0.finding.severity >= .low }.count }
-        func infos(_ id: String) -> Int { self.findings.filter { $0.finding.rule == id && $0.finding.severity == .info }.count }
+        // Verdicts. A rule's status and severity are what its findings really carry:
+        // failed when one is a violation (LOW or above), noted when every one is INFO
+        // (reported, never failing: a rule with findings never reads "passed"), and the
+        // severity shown is the worst of its findings, else the one a finding would get.
+        var kept: [String: (violations: Int, infos: Int, worst: Severity?)] = [:]
+        for candidate in self.findings {
+            let finding = candidate.finding
+            var entry = kept[finding.rule] ?? (0, 0, nil)
+            if finding.severity >= .low { entry.violations += 1 } else { entry.infos += 1 }
+            entry.worst = max(entry.worst ?? finding.severity, finding.severity)
+            kept[finding.rule] = entry
+        }
         func verdict(_ id: String, samples: Int, minimum: Int = 1, applicable: Bool, evidence: String, short: String? = nil) {
             let rule = RetryRule.named(id)
-            let severity = self.settings.severity(id, default: rule.severity)
+            let found = kept[id] ?? (0, 0, nil)
+            // Findings past the limit are counted, not kept: they carry the severity the
+            // kept ones do when those agree (every CR-22 is INFO by default), else count
+            // as violations.
+            let overflow = max(0, self.findingCounts[id, default: 0] - found.violations - found.infos)
+            let overflowIsInfo = found.violations == 0 && found.infos > 0
+            let violations = found.violations + (overflowIsInfo ? 0 : overflow)
+            let infos = found.infos + (overflowIsInfo ? overflow : 0)
+            let severity = found.worst ?? self.settings.severity(id, default: Self.findingSeverity(id))
             let status: CheckReport.RuleResult.Status
-            let violations = self.findingCounts[id].map { _ in count(id) } ?? 0
-            let total = self.findingCounts[id, default: 0] - infos(id)
             if !self.settings.isEnabled(id) {
                 status = .off
-            } else if violations > 0 || total > 0 {
+            } else if violations > 0 {
                 status = .failed
+            } else if infos > 0 {
+                status = .noted
             } else if !applicable {
                 status = .notApplicable
             } else if samples < minimum {
@@ -192,15 +209,20 @@ extension RetryChecker {
                 status = .passed
             }
             let text = status == .notEnoughEvidence ? (short ?? evidence) : evidence
-            let found = total > 0 ? "; \(FaultlineCore.counted(total, "finding"))" : ""
+            var counts = ""
+            if violations > 0 {
+                counts = "; \(FaultlineCore.counted(violations, "finding"))" + (infos > 0 ? " and \(infos) INFO" : "")
+            } else if infos > 0 {
+                counts = "; \(FaultlineCore.counted(infos, "INFO finding")) (reported, never failing the check)"
+            }
             results[id] = CheckReport.RuleResult(
-                id: id, name: rule.name, severity: severity, status: status, evidence: text + found, samples: samples, minimumSamples: minimum
+                id: id, name: rule.name, severity: severity, status: status, evidence: text + counts, samples: samples, minimumSamples: minimum
             )
         }
         let sampleCounts = self.samples
         func s(_ id: String) -> Int { sampleCounts[id, default: 0] }
         verdict("CR-01", samples: s("CR-01"), applicable: s("CR-01") > 0,
-            evidence: "\(FaultlineCore.counted(s("CR-01"), "retry", plural: "retries")) of non-idempotent requests in \(FaultlineCore.counted(self.summary.retried, "retried logical request"))" + (infos("CR-01") > 0 ? " (\(infos("CR-01")) after a not-applied attempt: INFO)" : ""))
+            evidence: "\(FaultlineCore.counted(s("CR-01"), "retry", plural: "retries")) of non-idempotent requests in \(FaultlineCore.counted(self.summary.retried, "retried logical request"))" + ((kept["CR-01"]?.infos ?? 0) > 0 ? " (\(kept["CR-01"]!.infos) after a not-applied attempt: INFO)" : ""))
         verdict("CR-03", samples: s("CR-03"), applicable: s("CR-03") > 0, evidence: "\(FaultlineCore.counted(s("CR-03"), "retry", plural: "retries")) of keyed logical requests")
         verdict("CR-04", samples: s("CR-04"), applicable: s("CR-04") > 0, evidence: "\(FaultlineCore.counted(s("CR-04"), "keyed logical request"))")
         // Retries whose gaps could not be measured are no evidence either way: with
@@ -264,8 +286,11 @@ extension RetryChecker {
         var summary = self.summary
         summary.clients = self.clients.count
         summary.findingsBySeverity = Dictionary(grouping: report.findings, by: \.severity.rawValue).mapValues(\.count)
+        // Findings past the limit are counted, not kept: they carry the severity of the
+        // kept ones (the rule's worst, when those differ), as the rules table says.
         for (rule, total) in self.findingCounts where total > Self.findingLimit {
-            summary.findingsBySeverity[RetryRule.named(rule).severity.rawValue, default: 0] += total - Self.findingLimit
+            let severity = report.rules.first { $0.id == rule }?.severity ?? Self.findingSeverity(rule)
+            summary.findingsBySeverity[severity.rawValue, default: 0] += total - Self.findingLimit
         }
         report.summary = summary
         return report
@@ -281,6 +306,21 @@ extension RetryChecker {
         return (numbers.count == 1 ? "before attempt " : "before attempts ") + numbers.joined(separator: ", ")
     }
 
+    /// The severity a rule's findings get when `--rules` sets none: the rule book's,
+    /// except CR-15 and CR-22, whose findings are INFO unless `--rules` raises them (a
+    /// hedge and two threads sending at once, or a repeat meant and one not, look the
+    /// same on the wire). The rules table and the notes go by this, so they say what the
+    /// findings carry. Where a rule's findings vary by case (CR-01 CRIT for money, INFO
+    /// after a not-applied attempt; CR-03 INFO for another key; CR-07 MED under a 100 ms
+    /// first delay; CR-13 HIGH after a 429), this is the usual one, and the table shows
+    /// the worst of the findings there are.
+    static func findingSeverity(_ id: String) -> Severity {
+        switch id {
+        case "CR-15", "CR-22": .info
+        default: RetryRule.named(id).severity
+        }
+    }
+
     /// What the report must say about how it was made.
     func reportNotes() -> [String] {
         var notes: [String] = []
@@ -294,10 +334,11 @@ extension RetryChecker {
                         : "\(rule.id) \(rule.name) turned off by \(file)"
                 )
             }
-            if let severity = change.severity, severity != rule.severity {
-                let lowered = severity < rule.severity
+            let standard = Self.findingSeverity(rule.id)
+            if let severity = change.severity, severity != standard {
+                let lowered = severity < standard
                 notes.append(
-                    "\(rule.id) severity set to \(severity.rawValue) by \(file) (default \(rule.severity.rawValue))"
+                    "\(rule.id) severity set to \(severity.rawValue) by \(file) (default \(standard.rawValue))"
                         + (rule.safety && lowered ? ": a safety rule was lowered, unsafe retries count for less" : "")
                 )
             }

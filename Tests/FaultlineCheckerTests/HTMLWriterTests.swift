@@ -47,6 +47,16 @@ struct HTMLWriterTests {
         #expect(order == order.sorted())
     }
 
+    /// A rule whose findings are all INFO reads "noted", styled apart from passed.
+    @Test func aNotedRuleReadsNoted() throws {
+        var report = ReportFixtures.realistic()
+        let index = try #require(report.rules.firstIndex { $0.id == "CR-22" })
+        report.rules[index].status = .noted
+        let html = ReportWriter.write(report, as: .html)
+        #expect(html.contains("<td>INFO</td><td><code>POST /refunds</code></td><td><span class=\"st-noted\">noted</span></td>"), "\(html)")
+        #expect(html.contains(".st-noted {"))
+    }
+
     @Test func timelineHasARowPerRequestFindingsFirst() throws {
         let html = Self.html
         #expect(Self.occurrences(of: "<g class=\"row\"", in: html) == 50)

@@ -83,6 +83,20 @@ struct JUnitWriterTests {
         #expect(failures.map { $0["type"] ?? "" } == ["HIGH", "MED", "MED", "MED"])
     }
 
+    /// A noted rule (findings, all INFO, as `check retries` writes CR-22 by default)
+    /// passes with its findings in `<system-out>`: INFO never fails a build, and it is
+    /// not skipped either (the rule found something).
+    @Test func aNotedRulePassesWithItsFindings() throws {
+        var report = ReportFixtures.realistic()
+        let index = try #require(report.rules.firstIndex { $0.id == "CR-22" })
+        report.rules[index].status = .noted
+        let parsed = try Self.parse(ReportWriter.write(report, as: .junit))
+        #expect(parsed.elements["failure"] == 4)
+        #expect(parsed.elements["skipped"] == 3)
+        #expect(parsed.elements["system-out"] == 1)
+        #expect(parsed.text["system-out"]?.contains("INFO CR-22 DUPLICATE_SUBMISSION") == true, "\(parsed.text)")
+    }
+
     @Test func violationsWithoutARuleResultStillFail() throws {
         var report = ReportFixtures.realistic()
         report.rules = []

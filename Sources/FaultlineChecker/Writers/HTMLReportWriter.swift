@@ -332,7 +332,7 @@ package enum HTMLReportWriter {
         [class^="st-"] { padding: 0 6px; border-radius: 3px; font-size: 12.5px; white-space: nowrap; }
         .st-passed { background: #ebfbee; color: #2b8a3e; } .st-failed { background: #fff5f5; color: var(--bad); font-weight: 600; }
         .st-not_enough_evidence { background: #fff9db; color: #946800; } .st-not_applicable { background: #f1f3f5; color: var(--muted); }
-        .st-off { background: #f1f3f5; color: #adb5bd; }
+        .st-off { background: #f1f3f5; color: #adb5bd; } .st-noted { background: #e7f5ff; color: #1864ab; }
         details.exchanges { margin: 6px 0; } details.exchanges summary { cursor: pointer; font-size: 13px; }
         details.exchanges pre { margin: 0; white-space: pre-wrap; word-break: break-all; max-width: 560px;
                                 font: 12px ui-monospace, Menlo, Consolas, monospace; }

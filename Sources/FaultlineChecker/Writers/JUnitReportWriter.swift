@@ -14,8 +14,8 @@
 /// One suite per rule, one case per `RuleResult` (named by its operation, or `all`).
 /// `failed` → `<failure>` holding that rule's findings for that operation; not enough
 /// evidence, not applicable and off → `<skipped message="...">`; passed → an empty case.
-/// A failed result whose findings are all INFO is not a failure (INFO never fails a build):
-/// it passes with the findings in `<system-out>`. A violation whose rule and operation no
+/// A noted result (findings, all INFO), or a failed one whose findings are all INFO, is
+/// not a failure (INFO never fails a build): it passes with the findings in `<system-out>`. A violation whose rule and operation no
 /// result covers still gets a failing case, so CI never passes a report that exits 1.
 package enum JUnitReportWriter {
     package static func write(_ report: CheckReport) -> String {
@@ -93,6 +93,9 @@ package enum JUnitReportWriter {
             switch result.status {
             case .passed:
                 break
+            case .noted:
+                // INFO findings never fail a build: the case passes and holds them.
+                testCase.body = Self.body(matched, result: result)
             case .failed:
                 let violations = matched.filter { $0.severity >= .low }
                 if matched.isEmpty && result.severity >= .low || !violations.isEmpty {

@@ -120,11 +120,13 @@ enum ReportText {
         return parts.isEmpty ? "none" : parts.joined(separator: ", ")
     }
 
-    /// `passed`, `failed`, `not enough evidence`, `not applicable`, `off`.
+    /// `passed`, `failed`, `noted` (INFO findings only), `not enough evidence`,
+    /// `not applicable`, `off`.
     static func status(_ status: CheckReport.RuleResult.Status) -> String {
         switch status {
         case .passed: "passed"
         case .failed: "failed"
+        case .noted: "noted"
         case .notEnoughEvidence: "not enough evidence"
         case .notApplicable: "not applicable"
         case .off: "off"
