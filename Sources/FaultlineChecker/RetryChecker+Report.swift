@@ -12,7 +12,7 @@ extension RetryChecker {
         var deferredRows: [(Int, String)] = []
 
         // Per-client rules.
-        var cr06 = (judged: 0, immediate: 0, unmeasured: 0, clients: 0, undecided: 0)
+        var cr06 = (judged: 0, immediate: 0, unmeasured: 0, clients: 0, undecided: 0, decided: 0, firstOnly: 0, laterRetries: 0)
         var cr07 = (clients: 0, judged: 0, best: 0)
         var cr08 = (judged: 0, best: 0, bestIndex: 1, passed: 0)
         var cr09 = (gaps: 0, longest: 0.0)
@@ -69,6 +69,23 @@ extension RetryChecker {
                 index >= 2 && count > 0 && aggregate.judged[index, default: 0] + aggregate.unmeasured[index, default: 0] < 3
             }) {
                 cr06.undecided += 1
+            } else if !flagged {
+                // Judged beyond the first retry (an attempt number from 2 with ≥ 3
+                // retries), or waited every time: a pass rests on that. A client whose
+                // immediate retries were all first retries (allowed) and that has no
+                // such attempt number shows nothing about whether it backs off.
+                // (A retry whose gap is unknown but was sent min_gap or more after the
+                // attempt before counts at its index as not immediate: evidence too.)
+                let judgedBeyondFirst = Set(aggregate.judged.keys).union(aggregate.unmeasured.keys).contains { index in
+                    index >= 2 && aggregate.judged[index, default: 0] + aggregate.unmeasured[index, default: 0] >= 3
+                }
+                if judgedBeyondFirst || (immediate == 0 && judged > 0) {
+                    cr06.decided += 1
+                } else if immediate > 0 {
+                    cr06.firstOnly += 1
+                    cr06.laterRetries += aggregate.judged.filter { $0.key >= 2 }.values.reduce(0, +)
+                        + aggregate.unmeasured.filter { $0.key >= 2 }.values.reduce(0, +)
+                }
             }
             if self.settings.isEnabled("CR-06"), flagged {
                 cr06.clients += 1
@@ -183,7 +200,7 @@ extension RetryChecker {
             entry.worst = max(entry.worst ?? finding.severity, finding.severity)
             kept[finding.rule] = entry
         }
-        func verdict(_ id: String, samples: Int, minimum: Int = 1, applicable: Bool, evidence: String, short: String? = nil) {
+        func verdict(_ id: String, samples: Int, minimum: Int = 1, applicable: Bool, evidence: String, short: String? = nil, passed: String? = nil) {
             let rule = RetryRule.named(id)
             let found = kept[id] ?? (0, 0, nil)
             // Findings past the limit are counted, not kept: they carry the severity the
@@ -208,7 +225,8 @@ extension RetryChecker {
             } else {
                 status = .passed
             }
-            let text = status == .notEnoughEvidence ? (short ?? evidence) : evidence
+            // `passed` says what the pass rests on, where the counts alone do not.
+            let text = status == .notEnoughEvidence ? (short ?? evidence) : status == .passed ? evidence + (passed ?? "") : evidence
             var counts = ""
             if violations > 0 {
                 counts = "; \(FaultlineCore.counted(violations, "finding"))" + (infos > 0 ? " and \(infos) INFO" : "")
@@ -222,19 +240,34 @@ extension RetryChecker {
         let sampleCounts = self.samples
         func s(_ id: String) -> Int { sampleCounts[id, default: 0] }
         verdict("CR-01", samples: s("CR-01"), applicable: s("CR-01") > 0,
-            evidence: "\(FaultlineCore.counted(s("CR-01"), "retry", plural: "retries")) of non-idempotent requests in \(FaultlineCore.counted(self.summary.retried, "retried logical request"))" + ((kept["CR-01"]?.infos ?? 0) > 0 ? " (\(kept["CR-01"]!.infos) after a not-applied attempt: INFO)" : ""))
-        verdict("CR-03", samples: s("CR-03"), applicable: s("CR-03") > 0, evidence: "\(FaultlineCore.counted(s("CR-03"), "retry", plural: "retries")) of keyed logical requests")
-        verdict("CR-04", samples: s("CR-04"), applicable: s("CR-04") > 0, evidence: "\(FaultlineCore.counted(s("CR-04"), "keyed logical request"))")
+            evidence: "\(FaultlineCore.counted(s("CR-01"), "retry", plural: "retries")) of non-idempotent requests in \(FaultlineCore.counted(self.summary.retried, "retried logical request"))" + ((kept["CR-01"]?.infos ?? 0) > 0 ? " (\(kept["CR-01"]!.infos) after a not-applied attempt: INFO)" : ""),
+            passed: "; none re-sent without a key after an attempt whose effect is unknown")
+        verdict("CR-03", samples: s("CR-03"), applicable: s("CR-03") > 0,
+            evidence: "\(FaultlineCore.counted(s("CR-03"), "attempt")) judged for a changed key (retries of keyed logical requests, and requests sent right after the same request with another key)",
+            passed: "; no key added, removed or changed")
+        verdict("CR-04", samples: s("CR-04"), applicable: s("CR-04") > 0, evidence: "\(FaultlineCore.counted(s("CR-04"), "keyed logical request"))",
+            passed: "; no key reused for another request within the window")
         // Retries whose gaps could not be measured are no evidence either way: with
         // nothing judged the samples are 0, so not enough evidence, never passed.
         let serverChosen = self.serverChosenWaits > 0 ? " (\(FaultlineCore.counted(self.serverChosenWaits, "wait")) after a Retry-After the client received \(self.serverChosenWaits == 1 ? "was" : "were") the server's, left out)" : ""
-        verdict("CR-06", samples: cr06.undecided > 0 && cr06.clients == 0 ? 0 : cr06.judged, applicable: self.summary.retried > 0,
+        // Immediate retries that were all first retries, with no later attempt number
+        // to judge (a client that retries once, at once): not enough evidence, never
+        // "passed" (which would read as if the client backs off).
+        let onlyFirstRetries = cr06.clients == 0 && cr06.undecided == 0 && cr06.firstOnly > 0 && cr06.decided == 0
+        let laterRetries = cr06.laterRetries == 0
+            ? "no later retries"
+            : "\(FaultlineCore.counted(cr06.laterRetries, "later retry", plural: "later retries")), too few before any one attempt (needs 3)"
+        verdict("CR-06", samples: cr06.clients == 0 && (cr06.undecided > 0 || onlyFirstRetries) ? 0 : cr06.judged, applicable: self.summary.retried > 0,
             evidence: "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs)))"
                 + (cr06.unmeasured > 0 ? ", and \(cr06.unmeasured) whose gap is unknown (sent \(Self.seconds(self.minGapNs)) or more after an attempt whose failure's time the log does not give), counted as not immediate" : "")
+                + (cr06.firstOnly > 0 && cr06.clients == 0
+                    ? "; \(FaultlineCore.counted(cr06.firstOnly, "client")) retried at once only as a first retry, with too few later retries to judge \(cr06.firstOnly == 1 ? "it" : "them")" : "")
                 + "; flagged when a client's median gap is immediate beyond its first retry (at an attempt number with ≥ 3 retries) and a request has ≥ 2 immediate retries or ≥ \(Int(minShare * 100)) % of its retries are immediate (a single immediate first retry, as urllib3 and Go's transparent retry do, is allowed)",
             short: cr06.undecided > 0
                 ? "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs))), some beyond the first retry, but at attempt numbers with fewer than 3 retries: too few to judge a client's median gap there"
-                : "\(FaultlineCore.counted(self.summary.retried, "retried logical request")), but no delay between their attempts could be measured" + serverChosen)
+                : onlyFirstRetries
+                    ? "\(cr06.immediate) of \(cr06.judged) retries immediate (< \(Self.seconds(self.minGapNs))), each a first retry (attempt 1), which may be immediate (as urllib3's and Go's transparent retries are); \(laterRetries), so nothing shows whether the client backs off"
+                    : "\(FaultlineCore.counted(self.summary.retried, "retried logical request")), but no delay between their attempts could be measured" + serverChosen)
         verdict("CR-07", samples: cr07.clients > 0 ? cr07.best : 0, minimum: minLong, applicable: self.summary.retried > 0,
             evidence: "\(FaultlineCore.counted(cr07.judged, "logical request")) with ≥ 3 retries over \(FaultlineCore.counted(cr07.clients, "client")); growth must be ≥ ×\(minGrowth)",
             short: cr07.best >= minLong
@@ -252,10 +285,12 @@ extension RetryChecker {
             evidence: "\(FaultlineCore.counted(s("CR-10"), "logical request")), at most \(FaultlineCore.counted(self.clients.values.map(\.maxAttempts).max() ?? 0, "attempt")) (limit \(maxAttempts))")
         verdict("CR-12", samples: s("CR-12"), applicable: s("CR-12") > 0,
             evidence: "\(FaultlineCore.counted(s("CR-12"), "retried logical request")); " + (self.options.deadline.map { "deadline \(Self.seconds(Double($0.nanoseconds))) across attempts" } ?? "no deadline given: a retry span over \(Self.seconds(self.settings.threshold("CR-12", "max_span", default: 60e9))) is flagged LOW"))
-        verdict("CR-13", samples: s("CR-13"), applicable: s("CR-13") > 0, evidence: "\(FaultlineCore.counted(s("CR-13"), "retry", plural: "retries")) after a reply with Retry-After")
+        verdict("CR-13", samples: s("CR-13"), applicable: s("CR-13") > 0, evidence: "\(FaultlineCore.counted(s("CR-13"), "retry", plural: "retries")) after a reply with Retry-After",
+            passed: "; each waited the Retry-After it was given (within the tolerance)")
         verdict("CR-14", samples: self.cr14Responses, applicable: self.cr14Responses > 0,
             evidence: "\(self.cr14Retried) of \(self.cr14Responses) non-retryable responses retried (\(Int((cr14Share * 100).rounded())) %; flagged at ≥ \(Int(cr14Min * 100)) %)")
-        verdict("CR-15", samples: s("CR-15"), applicable: s("CR-15") > 0, evidence: "\(FaultlineCore.counted(s("CR-15"), "retry", plural: "retries")) of non-idempotent requests without a key")
+        verdict("CR-15", samples: s("CR-15"), applicable: s("CR-15") > 0, evidence: "\(FaultlineCore.counted(s("CR-15"), "retry", plural: "retries")) of non-idempotent requests without a key",
+            passed: "; none sent while the one before was still in flight")
         verdict("CR-17", samples: cr17.best, minimum: minFaultRequests, applicable: self.summary.faults > 0,
             evidence: "A = attempts / logical requests that met a fault: \(cr17.attempts) / \(cr17.requests) over \(FaultlineCore.counted(cr17.clients, "client")), highest \(String(format: "%.2f", cr17.highest)); flagged above \(ProfileReaderFormat.number(maxAmplification)) (a careful client retrying a fault on every first attempt has A = 2; one that gives up after the \(maxAttempts) attempts CR-10 allows has A = \(maxAttempts) under a total outage)",
             short: "\(FaultlineCore.counted(cr17.best, "logical request")) that met a fault from one client (needs \(minFaultRequests))")

@@ -58,6 +58,33 @@ struct RuleVerdictWordingTests {
         }
     }
 
+    // MARK: CR-06: a pass that rests on nothing is not a pass
+
+    /// trialG's rhttp-careless-getonly: "passed: 153 of 153 retries immediate", which
+    /// reads as if the client backs off. Every retry was the single immediate first retry
+    /// CR-06 allows, and no later retry shows whether it backs off: not enough evidence.
+    @Test func retriesThatWereAllASingleImmediateFirstRetryAreNotEnoughEvidence() throws {
+        let report = try Self.retriedOnce(20, gap: 1 * Self.ms).check()
+        #expect(report.findings.isEmpty, "\(report.digest)")
+        let cr06 = try #require(report.rule("CR-06"))
+        #expect(cr06.status == .notEnoughEvidence, "\(report.digest)")
+        #expect(cr06.evidence.hasPrefix("20 of 20 retries immediate (< 10 ms), each a first retry (attempt 1)"), "\(cr06.evidence)")
+        #expect(cr06.evidence.contains("; no later retries, so nothing shows whether the client backs off"), "\(cr06.evidence)")
+        let line = try Self.rulesLine("CR-06", in: report)
+        #expect(line.contains("NO_BACKOFF") && line.contains("not enough evidence: 20 of 20 retries immediate"), "\(line)")
+        #expect(!line.contains("passed"), "\(line)")
+        #expect(!report.hasViolations)
+    }
+
+    /// The same client waiting 200 ms before its one retry did wait: that pass rests on
+    /// every retry it made.
+    @Test func aSingleRetryAfterAWaitStillPasses() throws {
+        let report = try Self.retriedOnce(20, gap: 200 * Self.ms).check()
+        let cr06 = try #require(report.rule("CR-06"))
+        #expect(cr06.status == .passed, "\(report.digest)")
+        #expect(cr06.evidence.hasPrefix("0 of 20 retries immediate"), "\(cr06.evidence)")
+    }
+
     // MARK: CR-22, CR-15: INFO findings
 
     /// trialG's redisrb logs: "CR-22 DUPLICATE_SUBMISSION MED all passed: 3
