@@ -506,7 +506,9 @@ extension CheckReport {
         case notApplied = "not_applied"
         /// The server got the request; the reply was lost, cut or late: unknown effect.
         case ambiguous
-        /// The connection was refused (`refuse`) before the request.
+        /// The connection was refused (`refuse`) before the request. In the schema, but
+        /// `check retries` never gives it: a refused connection carries no request, so it
+        /// is no attempt (its refusal is a fault on the timeline, tied to no request).
         case refused
         /// The connection was reset around the request.
         case reset

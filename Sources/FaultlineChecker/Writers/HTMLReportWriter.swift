@@ -89,7 +89,7 @@ package enum HTMLReportWriter {
         out += "<div class=\"legend\">"
         let outcomes: [(CheckReport.Outcome, String)] = [
             (.answered, "answered"), (.answeredByProxy, "answered by proxy"), (.notApplied, "not applied"),
-            (.ambiguous, "ambiguous"), (.clientGaveUp, "client gave up"), (.reset, "reset / refused"), (.unknown, "unknown"),
+            (.ambiguous, "ambiguous"), (.clientGaveUp, "client gave up"), (.reset, "reset"), (.unknown, "unknown"),
         ]
         for (outcome, label) in outcomes {
             out += "<span><i class=\"sw\" style=\"background:\(HTML.outcomeColour(outcome))\"></i>\(label)</span>"
