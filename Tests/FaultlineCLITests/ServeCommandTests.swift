@@ -77,6 +77,13 @@ struct ServeCommandTests {
             let refused = try await FaultlineBinary.run(command + api)
             #expect(refused.status == 2 && refused.stderr.contains("\(badProfile):5:45: latency must be a duration"), "\(command): \(refused.stderr)")
         }
+        // A file larger than a profile may be is refused before anything is sent (a
+        // client sending 10 MB to a server that refused it at once waited for ever).
+        let hugeProfile = FileManager.default.temporaryDirectory.appendingPathComponent("ctl-huge-\(UUID().uuidString).yaml").path
+        try String(repeating: "# padding\n", count: 200_000).write(toFile: hugeProfile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: hugeProfile) }
+        let huge = try await FaultlineBinary.run(["ctl", "profile", "svc", "--file", hugeProfile] + api)
+        #expect(huge.status == 2 && huge.stderr.contains("\(hugeProfile): larger than 1 MiB"), "\(huge.stderr)")
         let inUse = try await FaultlineBinary.run(["ctl", "create", "again", "--listen", "127.0.0.1:\(port)", "--upstream", "127.0.0.1:1"] + api)
         #expect(inUse.status == 3)
         #expect(inUse.stderr.contains("address already in use"), "\(inUse.stderr)")

@@ -333,8 +333,16 @@ struct Ctl: AsyncParsableCommand {
         }
     }
 
+    /// A profile or rule file's text, read only up to the size a profile may have: the
+    /// server refuses a larger body at once, and a client still sending it waited for
+    /// ever (a trial's 10 MB file).
     static func read(_ file: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: file) else { throw InvalidInputError("\(file): cannot read the file") }
+        guard let handle = FileHandle(forReadingAtPath: file), let data = try? handle.read(upToCount: ProfileLoader.maxFileBytes + 1)
+        else { throw InvalidInputError("\(file): cannot read the file") }
+        try? handle.close()
+        guard data.count <= ProfileLoader.maxFileBytes else {
+            throw InvalidInputError("\(file): larger than \(ProfileLoader.maxFileBytes / 1024 / 1024) MiB; a profile or rule is a small text file")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 
