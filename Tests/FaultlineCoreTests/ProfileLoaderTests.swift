@@ -55,6 +55,17 @@ struct ProfileLoaderTests {
         #expect(loader.catalog().first { $0.name == "slow-reply" }?.origin.hasPrefix(dir) == true)
     }
 
+    /// A FIFO (or any other non-regular file) in a search folder is passed over: opening
+    /// it waited for a writer for ever, and `profile list` hung.
+    @Test func aFIFOInASearchFolderIsPassedOver() throws {
+        let dir = try Self.folder(["mine.yaml": Self.profile("mine")])
+        #expect(mkfifo("\(dir)/stuck.yaml", 0o644) == 0)
+        let loader = ProfileLoader.fromEnvironment(["FAULTLINE_PROFILE_PATH": dir])
+        let names = loader.catalog().map(\.name)
+        #expect(names.contains("mine") && !names.contains("stuck"))
+        #expect(throws: ProfileError.self) { try loader.load("stuck") }
+    }
+
     @Test func extendsCycleIsReportedWhereItCloses() throws {
         let dir = try Self.folder([
             "a.yaml": Self.profile("a", extends: "b.yaml"),

@@ -65,7 +65,7 @@ package struct ProfileLoader: Sendable {
             for file in files.sorted() {
                 guard let name = Self.profileName(ofFile: file), !seen.contains(name) else { continue }
                 let path = (folder as NSString).appendingPathComponent(file)
-                guard let text = Self.readText(path, reader: ProfileReader(file: path), at: ProfileLocation(file: path)) else { continue }
+                guard Self.isRegularFile(path), let text = Self.readText(path, reader: ProfileReader(file: path), at: ProfileLocation(file: path)) else { continue }
                 seen.insert(name)
                 entries.append((name, path, text))
             }
@@ -134,7 +134,7 @@ package struct ProfileLoader: Sendable {
         for folder in self.searchPath {
             for ext in Self.extensions {
                 let path = (folder as NSString).appendingPathComponent("\(reference).\(ext)")
-                guard FileManager.default.fileExists(atPath: path) else { continue }
+                guard Self.isRegularFile(path) else { continue }
                 guard let text = Self.readText(path, reader: reader, at: where_) else { return nil }
                 let absolute = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
                 return Source(identity: absolute, display: path, text: text, directory: folder)
@@ -147,6 +147,14 @@ package struct ProfileLoader: Sendable {
         let suggestion = ProfileReader.closest(to: reference, in: names).map { " (did you mean '\($0)'?)" } ?? ""
         reader.fail(at: where_, "no profile named '\(reference)'\(suggestion); 'faultline profile list' shows them, or give a file path")
         return nil
+    }
+
+    /// Whether `path` is a regular file, symbolic links followed. A search folder's
+    /// other entries are passed over: opening a FIFO there waited for a writer for ever
+    /// (`profile list` hung). A path the user names may still be a pipe (`<(…)`).
+    static func isRegularFile(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
     }
 
     /// The UTF-8 text of the file at `path`, read only up to `maxFileBytes` (never the
