@@ -86,10 +86,7 @@ package final class EventLog: EventSink {
     private static let batchPause: UInt32 = 1_000
 
     init(path: String, clock: any WallClock, capacity: Int, testHooks: TestHooks?) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw EventLogError(file: path, line: nil, message: "cannot write the event log: \(String(cString: strerror(errno)))")
-        }
+        let descriptor = try Self.openForWriting(path)
         self.path = path
         self.capacity = max(1, capacity)
         self.clock = clock
@@ -99,6 +96,23 @@ package final class EventLog: EventSink {
         Thread.detachNewThread { [self] in
             self.runWriter(writer)
         }
+    }
+
+    /// Opens the log for writing. A FIFO is opened without waiting for a reader: with
+    /// none, opening waited for ever, before SIGINT or SIGTERM were handled.
+    private static func openForWriting(_ path: String) throws -> Int32 {
+        var status = stat()
+        let isFIFO = stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFIFO
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (isFIFO ? O_NONBLOCK : 0), 0o644)
+        guard descriptor >= 0 else {
+            let reason = isFIFO && errno == ENXIO
+                ? "a FIFO with no reader: start the reader first" : String(cString: strerror(errno))
+            throw EventLogError(file: path, line: nil, message: "cannot write the event log: \(reason)")
+        }
+        // Writes block as usual once open: the writer thread waits for a slow reader,
+        // and the queue in front of it counts what it cannot take.
+        if isFIFO { _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK) }
+        return descriptor
     }
 
     // MARK: Called on event loops

@@ -195,6 +195,18 @@ struct EventLogTests {
         #expect(log.writtenEvents == 1)
     }
 
+    /// A FIFO with no reader is refused at once: opening it waited for a reader for
+    /// ever, before the proxy handled SIGINT or SIGTERM.
+    @Test func aFIFOWithNoReaderIsABadInputNamingTheFile() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("events.fifo")
+        #expect(mkfifo(path, 0o644) == 0)
+        let error = #expect(throws: EventLogError.self) { _ = try EventLog(path: path) }
+        #expect(error?.description.contains("a FIFO with no reader: start the reader first") == true, "\(String(describing: error))")
+        #expect(error?.exitStatus == 2)
+    }
+
     @Test func anUnwritablePathIsABadInputNamingTheFile() throws {
         let error = #expect(throws: EventLogError.self) {
             _ = try EventLog(path: "/nonexistent-directory/events.jsonl")
