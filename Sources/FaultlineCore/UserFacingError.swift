@@ -41,3 +41,29 @@ package struct RuntimeFailure: UserFacingError {
         self.message = message
     }
 }
+
+extension String {
+    /// This text with every control character (C0, DEL, C1) written as `\xNN`, `\r` and
+    /// `\n` as themselves escaped, or line breaks and tabs kept with `keepingLineBreaks`:
+    /// text from a log, a file or traffic, printed on a terminal, can then never move
+    /// the cursor, set the window's title or colour what follows.
+    package func escapingControls(keepingLineBreaks: Bool = false) -> String {
+        func isControl(_ scalar: Unicode.Scalar) -> Bool {
+            if keepingLineBreaks, scalar == "\n" || scalar == "\t" { return false }
+            return scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
+        }
+        guard self.unicodeScalars.contains(where: isControl) else { return self }
+        var out = ""
+        for scalar in self.unicodeScalars {
+            switch scalar {
+            case "\r" where isControl(scalar): out += "\\r"
+            case "\n" where isControl(scalar): out += "\\n"
+            case _ where isControl(scalar):
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                out += "\\x" + String(repeating: "0", count: max(0, 2 - hex.count)) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}

@@ -1,3 +1,5 @@
+import FaultlineCore
+
 /// Bytes from the wire as text a person can read in a terminal or a report: CRLF line
 /// ends shown as line breaks, other control bytes and non-ASCII as `\xNN`, long messages
 /// cut with the count of what was left out.
@@ -45,25 +47,11 @@ enum ByteText {
         return out
     }
 
-    /// `text` with every control character (C0, DEL, C1) written as `\xNN` (CR and LF
-    /// as `\r` and `\n`), so text from traffic in a progress line on standard error can
-    /// never move the cursor or colour the terminal.
+    /// `text` with every control character written as `\xNN` (CR and LF as `\r` and
+    /// `\n`), so text from traffic in a progress line on standard error can never move
+    /// the cursor or colour the terminal.
     static func escapingControls(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: Self.isControl) else { return text }
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\r": out += "\\r"
-            case "\n": out += "\\n"
-            case _ where Self.isControl(scalar): out += "\\x" + String(scalar.value, radix: 16, uppercase: true).leftPadded(2)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
-
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
+        text.escapingControls()
     }
 
     /// The first line only, for progress and one-line evidence.

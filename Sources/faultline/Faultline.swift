@@ -45,7 +45,9 @@ struct Faultline: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as any UserFacingError {
-            printError("faultline: \(error)")
+            // An error may quote a log line, a file or traffic: no control bytes reach
+            // the terminal (a log line with ESC sequences set the window title).
+            printError("faultline: \(error)".escapingControls(keepingLineBreaks: true))
             terminate(error.exitStatus)
         } catch let error as ExitCode {
             terminate(error.rawValue)

@@ -40,6 +40,15 @@ struct LogSummaryExitTests {
         )
     }
 
+    /// An error quoting a line of the log never passes its control bytes to the
+    /// terminal: a line with an escape sequence set the window's title and colours.
+    @Test func anErrorQuotingTheLogEscapesItsControlBytes() async throws {
+        let result = try await Self.summary(of: [Self.start, "\u{1B}]0;pwned\u{07}\u{1B}[31mred"])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains(#"not a JSON object: '\x1B]0;pwned\x07\x1B[31mred'"#), "\(result.stderr)")
+        #expect(!result.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 })
+    }
+
     /// A proxy killed or still running: its open connections were never accounted.
     @Test func aConnectionNeverClosedExitsOne() async throws {
         let result = try await Self.summary(of: [Self.start, Self.open])
