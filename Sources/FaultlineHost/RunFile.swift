@@ -314,7 +314,9 @@ package struct RunFile: Sendable {
         }
         let seed = fields["seed"].flatMap { reader.integer($0, what: "seed") }.map { UInt64($0) }
         let pcap = fields["pcap"].flatMap { reader.boolean($0, what: "pcap") } ?? false
-        let connectTimeout = fields["connect_timeout"].flatMap { reader.duration($0, what: "connect_timeout") } ?? .seconds(5)
+        let connectTimeout = fields["connect_timeout"].flatMap {
+            Self.positiveDuration($0, what: "connect_timeout", hint: "a dial given no time always fails; the default is 5s", reader: reader)
+        } ?? .seconds(5)
         guard let name, let listen, let upstream, let transport else { return nil }
         let spec = ProxySpec(
             name: name, transport: transport, listen: listen, upstream: upstream, profile: profile, seed: seed, framing: framing,

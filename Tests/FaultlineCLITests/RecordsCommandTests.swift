@@ -135,6 +135,7 @@ struct RecordsCommandTests {
         (["--pcap-buffer", "1M"], "--pcap-buffer needs --pcap FILE"),
         (["--pcap", "/tmp/x.pcap", "--pcap-buffer", "4G"], "--pcap-buffer 4G: at most 2G"),
         (["--pcap", "/nonexistent-directory/run.pcap"], "cannot write capture file /nonexistent-directory/run.pcap"),
+        (["--connect-timeout", "0s"], "--connect-timeout must be more than 0"),
     ]
 
     @Test(arguments: badRecordOptions)

@@ -572,6 +572,16 @@ struct RunCommandTests {
             """
         ),
         (
+            "a connect_timeout of 0s",
+            """
+            faultline: 1
+            proxies:
+              - name: api
+                upstream: 127.0.0.1:1
+                connect_timeout: 0s
+            """
+        ),
+        (
             "a negative kill_after",
             """
             faultline: 1
@@ -631,6 +641,7 @@ struct RunCommandTests {
         "an idempotency proxy framed length": ("8:12", "proxy 'api' is framed length; replay needs a TCP proxy framed http, resp or line"),
         "a name clash beside another mistake": ("6:5", "proxies 'api' and 'API' would both be FAULTLINE_API_ADDR"),
         "a timeout of 0s": ("2:10", "timeout must be more than 0, got '0s'"),
+        "a connect_timeout of 0s": ("5:22", "connect_timeout must be more than 0, got '0s' (a dial given no time always fails"),
         "a negative kill_after": ("3:13", "kill_after must be more than 0, got '-1s'"),
         "a kill_after without a timeout": ("2:13", "kill_after does nothing without a timeout"),
         "a probe replay cannot send": (

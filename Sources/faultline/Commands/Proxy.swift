@@ -121,6 +121,9 @@ struct Proxy: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        if self.connectTimeout.duration <= .zero {
+            throw ValidationError("--connect-timeout must be more than 0: a dial given no time always fails")
+        }
         if self.pcapMaxSize != nil, self.pcap == nil {
             throw ValidationError("--pcap-max-size needs --pcap FILE")
         }
