@@ -109,6 +109,14 @@ struct ProfileLoaderTests {
         #expect(error.exitStatus == 2)
     }
 
+    @Test func aDirectoryIsNotAProfileFile() throws {
+        let dir = try Self.folder(["mine.yaml": Self.profile("mine")])
+        try FileManager.default.createDirectory(atPath: "\(dir)/folder.yaml", withIntermediateDirectories: false)
+        let error = try #require(throws: ProfileError.self) { try ProfileLoader().load("\(dir)/folder.yaml") }
+        #expect(error.description.contains("'\(dir)/folder.yaml' is a directory, not a profile file"), "\(error)")
+        #expect(error.exitStatus == 2)
+    }
+
     @Test func hashChangesWithTheText() throws {
         let one = try ProfileLoader(library: []).load(text: Self.profile("h"), file: "h.yaml")
         let two = try ProfileLoader(library: []).load(text: Self.profile("h") + "# changed\n", file: "h.yaml")

@@ -123,8 +123,12 @@ package struct ProfileLoader: Sendable {
             }
             let display = directory == nil ? reference : path
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 reader.fail(at: where_, "no profile file at '\(path)'")
+                return nil
+            }
+            guard !isDirectory.boolValue else {
+                reader.fail(at: where_, "'\(path)' is a directory, not a profile file")
                 return nil
             }
             guard let text = Self.readText(path, reader: reader, at: where_) else { return nil }
