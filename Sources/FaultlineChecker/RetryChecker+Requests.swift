@@ -226,7 +226,7 @@ extension RetryChecker {
             self.add(
                 CheckReport.Finding(
                     rule: id, name: RetryRule.named(id).name, severity: severity, operation: group.operation, client: group.client,
-                    message: message, fix: RetryRule.named(id).fix, requests: ["R\(group.id)"], evidence: evidence
+                    message: message, fix: RetryRule.fix(id, framing: self.scopes[first.connKey.scope].framing), requests: ["R\(group.id)"], evidence: evidence
                 ),
                 sortTime: sortTime
             )

@@ -71,6 +71,23 @@ struct RetryRule: Sendable {
         ),
     ]
 
+    /// The fix for a finding on a request sent through a proxy with `framing`: RESP,
+    /// line and length framing carry no idempotency key, so telling their clients to
+    /// send one would be no help.
+    static func fix(_ id: String, framing: String?) -> String {
+        guard framing != "http", let fix = Self.keylessFixes[id] else { return Self.named(id).fix }
+        return fix
+    }
+
+    static let keylessFixes: [String: String] = [
+        "CR-01":
+            "Do not re-send a non-idempotent command after an unknown outcome: this protocol carries no idempotency key. Make the write idempotent (SET a value computed once, a unique request id the server checks, a Lua script or MULTI/EXEC that records it) or read the state to learn whether it was applied before sending it again.",
+        "CR-22":
+            "Do not send a non-idempotent command again after it succeeded unless you mean it to apply twice; this protocol carries no idempotency key, so a repeat that must be safe needs an idempotent write or a request id the server checks.",
+        "CR-15":
+            "Never send a second copy of a non-idempotent command while the first is in flight: this protocol carries no idempotency key to make the copy safe.",
+    ]
+
     static let byID: [String: RetryRule] = Dictionary(uniqueKeysWithValues: Self.all.map { ($0.id, $0) })
 
     static func named(_ id: String) -> RetryRule {
