@@ -12,6 +12,16 @@ extension RetryChecker {
         self.eventsSinceSweep = 0
         let due = self.open.compactMap { id, group in force || self.canFinish(group) ? id : nil }.sorted()
         for id in due { self.finishRequest(id) }
+        // A cadence or a poll's success is evidence while requests it may explain can
+        // still be judged.
+        let horizon = self.now > 2 * self.windowNs ? self.now - 2 * self.windowNs : 0
+        if force, self.open.isEmpty {
+            self.repeats.removeAll()
+            self.polls.removeAll()
+        } else if !force {
+            if !self.repeats.isEmpty { self.repeats = self.repeats.filter { $0.value.last >= horizon } }
+            if !self.polls.isEmpty { self.polls = self.polls.filter { ($0.value.ready ?? $0.value.notReady) >= horizon } }
+        }
     }
 
     /// No later attempt can join (the window after its last end has passed) and no later
@@ -33,6 +43,10 @@ extension RetryChecker {
                 if self.byFingerprint[key] == id { self.byFingerprint[key] = nil }
                 let onConnection = ConnFingerprint(conn: attempt.connKey, fingerprint: fingerprint)
                 if self.byConnection[onConnection] == id { self.byConnection[onConnection] = nil }
+                if let refs = self.inFlight[key] {
+                    let kept = refs.filter { $0.request != id }
+                    self.inFlight[key] = kept.isEmpty ? nil : kept
+                }
             }
             let ref = AttemptRef(request: id, index: attempt.index)
             if self.conns[attempt.connKey]?.requests[attempt.unit] == ref { self.conns[attempt.connKey]?.requests[attempt.unit] = nil }
@@ -40,7 +54,7 @@ extension RetryChecker {
                 self.conns[attempt.connKey]?.replies[reply] = nil
             }
         }
-        let parts = self.splitByCaller(group).flatMap { self.splitAtSuccesses($0) }
+        let parts = self.splitByCaller(group).flatMap { self.splitAtPolls($0) }.flatMap { self.splitAtSuccesses($0) }
         if parts.count > 1, let lastAttempt = group.attempts.last,
             let holder = parts.first(where: { $0.attempts.contains { $0.connKey == lastAttempt.connKey && $0.unit == lastAttempt.unit } })
         {
@@ -77,6 +91,51 @@ extension RetryChecker {
         return [first] + order.dropFirst().map { self.part(of: group, chains[$0]!) }
     }
 
+    /// Polling (docs/checker.md, grouping step 8): a request the server answered with a
+    /// status CR-14 calls one no retry can fix (404 "not ready yet"), sent again no sooner
+    /// than `min_gap` after that answer, and answered with a success later in the same
+    /// logical request, was evidently fixable by asking again: the client was polling a
+    /// resource that was not ready, not retrying a failure. Each such answer ends a
+    /// logical request, as a success does (a plain Go loop polling GET /jobs/ID every
+    /// 300 ms until 200 got CR-14, CR-08 and CR-07 in a trial). Only the server's own
+    /// answers count: a status a fault put in its place says nothing about the resource.
+    /// A client hammering a 404 that never turns into a success, or re-sending at once,
+    /// stays one logical request (CR-14, CR-06); a failure a fault injected between two
+    /// polls stays in its poll's request, and its retry is judged on backoff.
+    mutating func splitAtPolls(_ group: LogicalRequest) -> [LogicalRequest] {
+        let attempts = group.attempts
+        guard attempts.count > 1 else { return [group] }
+        // The success may have landed in another logical request (another caller's, by
+        // the grouping steps above): the server's answers to this request say it too.
+        let inGroup = attempts.lastIndex(where: { $0.outcome == .answered && Self.succeeded($0) })
+        let ready = self.fingerprintKey(group, 0).flatMap { self.polls[$0]?.ready }
+        let cuts = attempts.indices.dropLast().filter { j in
+            let answer = attempts[j]
+            guard Self.pollAnswer(answer), let end = answer.end, attempts[j + 1].start >= end,
+                (inGroup.map { $0 > j } ?? false) || (ready.map { $0 >= end } ?? false)
+            else { return false }
+            return Double(attempts[j + 1].start - end) >= self.minGapNs
+        }
+        guard !cuts.isEmpty else { return [group] }
+        var parts: [LogicalRequest] = []
+        var from = 0
+        for cut in cuts + [attempts.count - 1] {
+            let slice = Array(attempts[from...cut])
+            if parts.isEmpty {
+                var head = group
+                head.attempts = slice
+                head.keyChanges = group.keyChanges.filter { $0 <= cut }
+                parts.append(head)
+            } else {
+                var piece = self.piece(of: group, slice)
+                piece.keyChanges = group.keyChanges.filter { $0 > from && $0 <= cut }.map { $0 - from }
+                parts.append(piece)
+            }
+            from = cut + 1
+        }
+        return parts
+    }
+
     /// The logical request that now holds `id`'s last attempt (`id` itself unless it was
     /// split): what later requests that refer to it (CR-03, CR-04, CR-22) mean.
     func holding(_ id: Int) -> Int {
@@ -102,11 +161,18 @@ extension RetryChecker {
     /// A logical request of its own for `attempts`, split off `group` (which it
     /// overlapped): numbered from 0, and the timeline's fault rows follow them.
     mutating func part(of group: LogicalRequest, _ attempts: [AttemptState]) -> LogicalRequest {
+        var part = self.piece(of: group, attempts)
+        part.concurrentWith = group.id
+        return part
+    }
+
+    /// A logical request of its own for `attempts`, cut from `group`: numbered from 0,
+    /// and the timeline's fault rows follow them.
+    mutating func piece(of group: LogicalRequest, _ attempts: [AttemptState]) -> LogicalRequest {
         var part = LogicalRequest(
             id: self.nextRequestID, operation: group.operation, client: group.client, safety: group.safety, fingerprint: attempts.first?.fingerprint
         )
         self.nextRequestID += 1
-        part.concurrentWith = group.id
         part.attempts = Self.renumbered(attempts, into: part.id, rows: &self.timelineFaults)
         return part
     }
@@ -249,10 +315,19 @@ extension RetryChecker {
                 if let j = unsafe {
                     let previous = attempts[j - 1]
                     let severity: Severity = group.safety == .money ? .critical : self.settings.severity("CR-01", default: .high)
-                    report(
-                        "CR-01", severity,
-                        "\(r): attempt \(j) re-sent without an idempotency key after attempt \(j - 1) ended \(previous.outcome?.rawValue ?? "unknown")\(previous.fault.map { " (\($0))" } ?? ""): the server may apply it twice (\(count) attempts in all)"
-                    )
+                    let message = "\(r): attempt \(j) re-sent without an idempotency key after attempt \(j - 1) ended \(previous.outcome?.rawValue ?? "unknown")\(previous.fault.map { " (\($0))" } ?? ""): the server may apply it twice (\(count) attempts in all)"
+                    if let cadence = self.repeatCadence(group, resentAt: j) {
+                        // The client sends this request again after successes too, and
+                        // this re-send came no sooner than it does then: most likely its
+                        // next repeat, not a retry. Noted, never raised.
+                        report(
+                            "CR-01", .info,
+                            message
+                                + ". Most likely not a retry: this client also sends the same request again after successes, \(Self.seconds(cadence)) after each (median of \(counted(self.repeats[self.fingerprintKey(group, j)!]!.gaps.count, "repeat"))), and this re-send came \(Self.seconds(Double(attempts[j].start - (previous.end ?? previous.lastByte)))) after attempt \(j - 1) ended, no sooner: its next repeat. INFO, as the wire cannot tell the two apart"
+                        )
+                    } else {
+                        report("CR-01", severity, message)
+                    }
                 } else if let j = afterNotApplied {
                     report(
                         "CR-01", .info,
@@ -506,6 +581,34 @@ extension RetryChecker {
                 findings: ruleIDs
             )
         }
+    }
+
+    /// The server answered with a status CR-14 names (a 404 "not ready yet", or a
+    /// deterministic failure): a poll's answer if a success follows (`splitAtPolls`).
+    static func pollAnswer(_ attempt: AttemptState) -> Bool {
+        guard attempt.outcome == .answered, let status = attempt.status, Self.nonRetryable.contains(status) else { return false }
+        return status != 413 || attempt.retryAfter == nil
+    }
+
+    func fingerprintKey(_ group: LogicalRequest, _ j: Int) -> FingerprintKey? {
+        group.attempts[j].fingerprint.map { FingerprintKey(proxy: group.attempts[j].proxy, client: group.client, fingerprint: $0) }
+    }
+
+    /// CR-01's evidence that attempt `j` of `group` re-sent after an unknown outcome is
+    /// the client's next repeat of a request it sends again on purpose, not a retry
+    /// (docs/checker.md, CR-01): the client also sends this request (fingerprint, client)
+    /// again after successes, with steady waits (the longest at most twice the shortest),
+    /// and this re-send came no sooner after the failure than 0.8 of their median, and
+    /// not at once (`min_gap`). Returns that median. A client that re-sends right after
+    /// a failure, or sooner than it repeats, is judged as before.
+    func repeatCadence(_ group: LogicalRequest, resentAt j: Int) -> Double? {
+        guard j > 0, group.attempts[j].key == nil, let key = self.fingerprintKey(group, j), let cadence = self.repeats[key]?.steady
+        else { return nil }
+        let previous = group.attempts[j - 1]
+        let failed = previous.end ?? previous.lastByte
+        guard group.attempts[j].start >= failed else { return nil }
+        let gap = Double(group.attempts[j].start - failed)
+        return gap >= max(self.minGapNs, 0.8 * cadence) ? cadence : nil
     }
 
     /// A reply reached the client (from the server or in its place).

@@ -126,6 +126,30 @@ extension RetryChecker {
         var pendingChunkDelay: UInt64 = 0
         /// Timeline rows of span faults that end when the connection does.
         var openSpans: [Int] = []
+        /// The attempt placed last on this connection: its fingerprint, start, and
+        /// whether it began a logical request of its own (`movedOn`).
+        var lastPlaced: (fingerprint: String?, start: UInt64, fresh: Bool)?
+    }
+
+    /// How long a client waited after a success before sending the same request again.
+    struct RepeatCadence {
+        /// The last 8 waits, oldest first.
+        var gaps: [UInt64] = []
+        /// When the last repeat went out.
+        var last: UInt64 = 0
+
+        mutating func add(gap: UInt64, at time: UInt64) {
+            if self.gaps.count == 8 { self.gaps.removeFirst() }
+            self.gaps.append(gap)
+            self.last = max(self.last, time)
+        }
+
+        /// The median wait when the waits are steady (the longest at most twice the
+        /// shortest), else nil.
+        var steady: Double? {
+            guard let low = self.gaps.min(), let high = self.gaps.max(), high <= 2 * low else { return nil }
+            return GapStatistics.median(self.gaps.map { Double($0) })
+        }
     }
 
     /// A request's fingerprint on one connection.

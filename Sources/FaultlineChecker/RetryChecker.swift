@@ -39,6 +39,17 @@ package struct RetryChecker {
     /// The open logical request that last put an attempt with this fingerprint on this
     /// connection (`requestToJoin` looks callers' own requests up here, not by scanning).
     var byConnection: [ConnFingerprint: Int] = [:]
+    /// Per request (fingerprint and client): how long the client waited after a
+    /// success before sending the same request again (the last 8), and when it last
+    /// did: a request the client repeats on purpose, at its own cadence (CR-01).
+    var repeats: [FingerprintKey: RepeatCadence] = [:]
+    /// Per request (fingerprint and client) the server answered with a status CR-14
+    /// names: when it last did, and when the same request then got a success from the
+    /// server (`splitAtPolls`).
+    var polls: [FingerprintKey: (notReady: UInt64, ready: UInt64?)] = [:]
+    /// Per request (fingerprint and client): attempts that may still be in flight
+    /// (pruned as they are looked at), so several callers of one request show.
+    var inFlight: [FingerprintKey: [AttemptRef]] = [:]
     var nextRequestID = 1
     var clients: [String: ClientAggregate] = [:]
     var random = SplitMix64(seed: 0xFA17_71E5)
@@ -217,6 +228,10 @@ package struct RetryChecker {
         var duplicateKeyed = false
         var duplicateAfterFault: String?
         var rekeyedAfter: LogicalRequest.Rekeyed?
+        // A request nothing open has sent before (no key, no fingerprint in use): new work.
+        let firstSeen =
+            attempt.key.map { self.byKey[attempt.proxy + "\u{0}" + $0] == nil } ?? true
+            && attempt.fingerprint.map { self.byFingerprint[FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: $0)] == nil } ?? true
         if let key = attempt.key, let id = self.byKey[attempt.proxy + "\u{0}" + key], let group = self.open[id],
             attempt.start <= group.lastEnd + self.windowNs
         {
@@ -238,6 +253,12 @@ package struct RetryChecker {
                     duplicateKeyed = attempt.key != nil && attempt.key == group.lastKey
                     duplicateAfterFault = group.attempts.last?.fault
                 }
+            } else if attempt.key == nil, safety == .idempotent, self.anotherCallerAtOnce(attempt, group) {
+                // Sent at once after the failure while another caller of the same request
+                // was in flight: one of several callers, not a retry we can attribute.
+            } else if attempt.key == nil, self.callEnded(before: attempt, group) {
+                // The call that failed was over (its client gave up, or moved on to
+                // other work): this is the next call, not its retry.
             } else if let mine = attempt.key, let theirs = group.lastKey, mine != theirs {
                 // Another key on the same payload after a failure: the client says this
                 // is another operation. A client that changes its key on every retry
@@ -249,6 +270,12 @@ package struct RetryChecker {
                 join = id
                 keyChanged = attempt.key != group.lastKey
             }
+        }
+        if let other = duplicateOf, !duplicateKeyed, let fingerprint = attempt.fingerprint, let success = self.open[other]?.attempts.last,
+            let end = success.end, end <= attempt.start
+        {
+            self.repeats[FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint), default: RepeatCadence()]
+                .add(gap: attempt.start - end, at: attempt.start)
         }
         let id: Int
         if let join {
@@ -271,12 +298,85 @@ package struct RetryChecker {
             group.attempts.append(attempt)
             self.open[id] = group
         }
+        self.conns[attempt.connKey]?.lastPlaced = (attempt.fingerprint, attempt.start, firstSeen)
+        if safety == .idempotent, attempt.key == nil, let fingerprint = attempt.fingerprint {
+            let key = FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)
+            // Only what may still be in flight: the list stays as long as the callers are many.
+            var refs = (self.inFlight[key] ?? []).filter { (self.attempt($0)?.end ?? .max) > attempt.start }
+            refs.append(AttemptRef(request: id, index: attempt.index))
+            self.inFlight[key] = refs
+        }
         if let key = attempt.key { self.byKey[attempt.proxy + "\u{0}" + key] = id }
         if let fingerprint = attempt.fingerprint {
             self.byFingerprint[FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)] = id
             self.byConnection[ConnFingerprint(conn: attempt.connKey, fingerprint: fingerprint)] = id
         }
         return AttemptRef(request: id, index: attempt.index)
+    }
+
+    /// Several callers at work on one request (docs/checker.md, grouping step 5): an
+    /// idempotent, unkeyed `attempt` sent at once (within `min_gap`) after the failure
+    /// it would retry, while another attempt with the same fingerprint from the same
+    /// client is in flight on another connection, is not counted as that failure's
+    /// retry. Callers sharing one pool hand each other its connections: the caller just
+    /// served, or one waking from its own backoff, takes the connection the failure came
+    /// back on (a trial: go-retryablehttp, Faraday and redigo workers polling one URL or
+    /// key with backoffs of 50 ms or more got CR-06 and CR-10 from 1 ms gaps). A client
+    /// retrying at once looks the same, so only a retry that cannot be told apart is
+    /// left out; with no other caller in flight it stays a retry.
+    mutating func anotherCallerAtOnce(_ attempt: AttemptState, _ group: LogicalRequest) -> Bool {
+        guard let last = group.attempts.last, let end = last.end, end <= attempt.start, Double(attempt.start - end) < self.minGapNs,
+            let fingerprint = attempt.fingerprint
+        else { return false }
+        let key = FingerprintKey(proxy: attempt.proxy, client: group.client, fingerprint: fingerprint)
+        guard let refs = self.inFlight[key] else { return false }
+        var kept: [AttemptRef] = []
+        var another = false
+        for ref in refs {
+            guard let other = self.attempt(ref), (other.end ?? .max) > attempt.start else { continue }
+            kept.append(ref)
+            if other.connKey != attempt.connKey, other.start <= attempt.start { another = true }
+        }
+        self.inFlight[key] = kept.isEmpty ? nil : kept
+        return another
+    }
+
+    /// Whether the call whose last attempt failed was over before `attempt`, which is
+    /// then the client's next call with the same request, not a retry (docs/checker.md,
+    /// grouping step 7):
+    /// - **it moved on**: `attempt` goes out on the failed attempt's own connection, or
+    ///   on one opened after that attempt ended, and the request just before it there
+    ///   was new work (a request nothing open had sent before) sent after the failed
+    ///   attempt. A client that re-sends a command after a failure re-sends it first;
+    ///   one that sends `SET k:7`, `GET k:6` and then `INCR ctr` again is doing its next
+    ///   round of work (a trial: redis-rb, which does not retry `LOADING`, and redigo
+    ///   after a reset). Not on another connection that was already open, and not for
+    ///   HTTP at all: HTTP pools hand their connections from one caller to the next, so
+    ///   the request before may be another caller's (a trial: cenkalti/backoff workers'
+    ///   retries, right after other workers' first GETs on the same connection);
+    /// - **it gave up**: the failed attempt was answered on a kept-alive connection that
+    ///   had carried an earlier attempt of the same request (the client retries on the
+    ///   connection it holds), and the client then closed that connection before
+    ///   `attempt` went out on another one (go-retryablehttp closes its idle
+    ///   connections when it gives up; a client that reconnects to retry does so after
+    ///   every failure, not only the last).
+    func callEnded(before attempt: AttemptState, _ group: LogicalRequest) -> Bool {
+        guard let last = group.attempts.last else { return false }
+        if self.scopes[attempt.connKey.scope].framing != "http",
+            let previous = self.conns[attempt.connKey]?.lastPlaced, previous.fresh, previous.fingerprint != attempt.fingerprint,
+            previous.start > last.start,
+            attempt.connKey == last.connKey
+                || (self.conns[attempt.connKey]?.openedAt).map({ $0 >= (last.end ?? last.lastByte) }) == true
+        {
+            return true
+        }
+        if attempt.connKey != last.connKey, Self.answered(last), !Self.succeeded(last), last.closedByClient,
+            let closed = last.closedAt, closed <= attempt.start,
+            group.attempts.dropLast().contains(where: { $0.connKey == last.connKey })
+        {
+            return true
+        }
+        return false
     }
 
     /// The open logical request with `key`'s fingerprint that `attempt` may continue:
@@ -359,6 +459,14 @@ package struct RetryChecker {
         }
         if let pending = self.conns[connKey]!.pendingDown.removeValue(forKey: unit) {
             for fault in pending { self.applyReplyFault(fault, to: ref) }
+        }
+        if let attempt = self.attempt(ref), attempt.outcome == .answered, let fingerprint = attempt.fingerprint, let client = self.open[ref.request]?.client {
+            let key = FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)
+            if Self.pollAnswer(attempt) {
+                self.polls[key] = (mono, nil)
+            } else if Self.succeeded(attempt), self.polls[key] != nil {
+                self.polls[key]!.ready = mono
+            }
         }
     }
 
