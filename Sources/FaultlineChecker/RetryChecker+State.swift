@@ -126,9 +126,10 @@ extension RetryChecker {
         var pendingChunkDelay: UInt64 = 0
         /// Timeline rows of span faults that end when the connection does.
         var openSpans: [Int] = []
-        /// The attempt placed last on this connection: its fingerprint, start, and
-        /// whether it began a logical request of its own (`movedOn`).
-        var lastPlaced: (fingerprint: String?, start: UInt64, fresh: Bool)?
+        /// The attempt placed last on this connection: its fingerprint, its start, and
+        /// when the work it belongs to began (its logical request's first attempt; its
+        /// own start when nothing open had sent it before): `callEnded`.
+        var lastPlaced: (fingerprint: String?, start: UInt64, began: UInt64)?
     }
 
     /// How long a client waited after a success before sending the same request again.

@@ -228,7 +228,8 @@ package struct RetryChecker {
         var duplicateKeyed = false
         var duplicateAfterFault: String?
         var rekeyedAfter: LogicalRequest.Rekeyed?
-        // A request nothing open has sent before (no key, no fingerprint in use): new work.
+        // A request nothing open has sent before (no key, no fingerprint in use): new work,
+        // begun now.
         let firstSeen =
             attempt.key.map { self.byKey[attempt.proxy + "\u{0}" + $0] == nil } ?? true
             && attempt.fingerprint.map { self.byFingerprint[FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: $0)] == nil } ?? true
@@ -298,7 +299,7 @@ package struct RetryChecker {
             group.attempts.append(attempt)
             self.open[id] = group
         }
-        self.conns[attempt.connKey]?.lastPlaced = (attempt.fingerprint, attempt.start, firstSeen)
+        self.conns[attempt.connKey]?.lastPlaced = (attempt.fingerprint, attempt.start, firstSeen ? attempt.start : (self.open[id]?.attempts.first?.start ?? attempt.start))
         if safety == .idempotent, attempt.key == nil, let fingerprint = attempt.fingerprint {
             let key = FingerprintKey(proxy: attempt.proxy, client: client, fingerprint: fingerprint)
             // Only what may still be in flight: the list stays as long as the callers are many.
@@ -346,8 +347,9 @@ package struct RetryChecker {
     /// grouping step 7):
     /// - **it moved on**: `attempt` goes out on the failed attempt's own connection, or
     ///   on one opened after that attempt ended, and the request just before it there
-    ///   was new work (a request nothing open had sent before) sent after the failed
-    ///   attempt. A client that re-sends a command after a failure re-sends it first;
+    ///   was other work begun after the failed attempt was sent (a request whose first
+    ///   attempt came later, even if this one is its retry). A client that re-sends a
+    ///   command after a failure re-sends it first;
     ///   one that sends `SET k:7`, `GET k:6` and then `INCR ctr` again is doing its next
     ///   round of work (a trial: redis-rb, which does not retry `LOADING`, and redigo
     ///   after a reset). Not on another connection that was already open, and not for
@@ -363,8 +365,8 @@ package struct RetryChecker {
     func callEnded(before attempt: AttemptState, _ group: LogicalRequest) -> Bool {
         guard let last = group.attempts.last else { return false }
         if self.scopes[attempt.connKey.scope].framing != "http",
-            let previous = self.conns[attempt.connKey]?.lastPlaced, previous.fresh, previous.fingerprint != attempt.fingerprint,
-            previous.start > last.start,
+            let previous = self.conns[attempt.connKey]?.lastPlaced, previous.fingerprint != attempt.fingerprint,
+            previous.began > last.start, previous.start > last.start,
             attempt.connKey == last.connKey
                 || (self.conns[attempt.connKey]?.openedAt).map({ $0 >= (last.end ?? last.lastByte) }) == true
         {

@@ -213,6 +213,53 @@ struct RepeatsAndPollsTests {
         #expect(report.findings.contains { $0.rule == "CR-06" }, "\(report.digest)")
     }
 
+    /// redigo workers (a pool, a connection per command) cycle SET, GET, INCR and never
+    /// re-send an INCR; a crash resets connections. After its INCR is reset a worker
+    /// goes on: SET, GET (reset too, retried 50 ms later on a new connection), then its
+    /// next INCR on that connection. The careless worker re-sends the INCR first, at once.
+    static func pooledCounter(resendFirst: Bool) -> RESPLog {
+        var log = RESPLog()
+        var conn: UInt64 = 0
+        var time = 1_000 * Self.ms
+        func fresh(_ log: inout RESPLog) -> UInt64 {
+            conn += 1
+            log.open(conn, at: time)
+            time += 100_000
+            return conn
+        }
+        for round in 0..<8 {
+            let c = fresh(&log)
+            time = log.send(c, "SET", "set-\(round)", at: time, loading: false) + 100_000
+            time = log.send(c, "GET", "get-\(round)", at: time, loading: false) + 100_000
+            time = log.sendAndReset(c, "INCR", "incr-ctr", at: time) + 200_000
+            if resendFirst {
+                let d = fresh(&log)
+                time = log.send(d, "INCR", "incr-ctr", at: time, loading: false) + 100_000
+                log.close(d, at: time)
+            } else {
+                let d = fresh(&log)
+                time = log.send(d, "SET", "set-\(round)-b", at: time, loading: false) + 100_000
+                time = log.sendAndReset(d, "GET", "get-\(round)-b", at: time) + 50 * Self.ms
+                let e = fresh(&log)
+                time = log.send(e, "GET", "get-\(round)-b", at: time, loading: false) + 100_000
+                time = log.send(e, "INCR", "incr-ctr", at: time, loading: false) + 100_000
+                log.close(e, at: time)
+            }
+            time += 300 * Self.ms
+        }
+        return log
+    }
+
+    @Test func aPooledWorkersNextRoundAfterAResetIsNotAnUnsafeRetry() throws {
+        let report = try Self.pooledCounter(resendFirst: false).check()
+        #expect(!report.findings.contains { $0.rule == "CR-01" && $0.severity >= .low }, "\(report.digest)")
+    }
+
+    @Test func anIncrResentFirstAfterAResetIsStillCR01() throws {
+        let report = try Self.pooledCounter(resendFirst: true).check()
+        #expect(report.findings.filter { $0.rule == "CR-01" && $0.severity == .high }.count == 8, "\(report.digest)")
+    }
+
     // MARK: A request repeated on purpose (FA1)
 
     /// redis-rb with reconnect_attempts 0 sends INCR once a second; the first reply is
@@ -326,6 +373,26 @@ struct RESPLog {
         var close = self.event(.connectionClose, conn, at: mono)
         (close.firstCloseMono, close.closedBy, close.reason) = (mono, "client", "closed")
         self.append(close)
+    }
+
+    /// A command on `conn` whose connection a fault resets when the reply starts (the
+    /// server ran it); returns when the client saw the reset.
+    mutating func sendAndReset(_ conn: UInt64, _ command: String, _ fingerprint: String, at start: UInt64) -> UInt64 {
+        let unit = self.units[conn, default: 0]
+        self.units[conn] = unit + 1
+        var request = self.event(.message, conn, at: start + 20_000)
+        (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 40)
+        (request.command, request.fingerprint) = (command, fingerprint)
+        self.append(request)
+        let end = start + 150_000
+        var fault = self.event(.fault, conn, at: end)
+        (fault.direction, fault.unit, fault.rule, fault.kind, fault.action) = (.downstream, unit, "crash", "sever", "reset")
+        fault.params = ["at": "first_reply_byte", "request_unit": "\(unit)", "attempt": "0"]
+        self.append(fault)
+        var close = self.event(.connectionClose, conn, at: end)
+        (close.firstCloseMono, close.closedBy, close.reason, close.unansweredUnit) = (end, "proxy", "client_reset", unit)
+        self.append(close)
+        return end
     }
 
     func check() throws -> CheckReport {
