@@ -46,6 +46,13 @@ package enum ServeConfigFile {
             } catch {
                 throw InvalidInputError("\(place([.index(index)])): \(what): \(Self.inFileWords(error))")
             }
+            // /populate replaces a proxy of the same name; in one file, a second entry of a
+            // name would silently replace the first, which is a mistake.
+            if let first = requests.firstIndex(where: { $0.name == request.name }) {
+                throw InvalidInputError(
+                    "\(place([.index(index)])): \(what): a second proxy named '\(request.name)' (the first is at \(place([.index(first)]).dropFirst("--config ".count)))"
+                )
+            }
             requests.append(request)
             toxics.append(try Self.toxics(of: item, request, where: { place([.index(index), .key("toxics")] + $0) }, what: what))
         }

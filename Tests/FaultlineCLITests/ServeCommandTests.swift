@@ -309,6 +309,21 @@ struct ServeCommandTests {
         #expect(result.stderr.contains("--config \(file.path):3:3: proxy 2 'b': ") && result.stderr.contains("address already in use"), "\(result.stderr)")
     }
 
+    /// Two entries of one name in --config: the second would silently replace the first
+    /// (as /populate replaces a proxy), so the file is refused at the second.
+    @Test func aConfigWithTwoProxiesOfOneNameIsRefusedAtTheSecond() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-config-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let text = "[\n  {\"name\": \"a\", \"upstream\": \"127.0.0.1:1\"},\n  {\"name\": \"a\", \"upstream\": \"127.0.0.1:2\"}\n]\n"
+        try Data(text.utf8).write(to: file)
+        let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:0", "--config", file.path])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(
+            result.stderr.contains("--config \(file.path):3:3: proxy 2 'a': a second proxy named 'a' (the first is at \(file.path):2:3)"),
+            "\(result.stderr)"
+        )
+    }
+
     @Test func apiAddressInUseExitsThree() async throws {
         let occupant = try await TestServer.echo()
         let result = try await FaultlineBinary.run(["serve", "--api", "127.0.0.1:\(occupant.port)"])
