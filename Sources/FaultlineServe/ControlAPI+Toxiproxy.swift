@@ -140,6 +140,10 @@ extension ControlAPI {
         let listen = try Self.string(body, "listen", what: "proxy")
         let enabled = try Self.bool(body, "enabled", what: "proxy") ?? true
         guard !name.isEmpty else { throw .missingField("name") }
+        // Clients normalise `/proxies/..` away before sending, so no route could reach it.
+        guard name != ".", name != ".." else {
+            throw ServeError(400, "bad request body: a proxy cannot be named '\(name)': no URL path reaches it")
+        }
         guard !upstream.isEmpty else { throw .missingField("upstream") }
         return ProxyRequest(name: name, listen: listen, upstream: upstream, enabled: enabled)
     }

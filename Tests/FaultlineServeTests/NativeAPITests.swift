@@ -91,6 +91,7 @@ struct NativeAPITests {
             // Not JSON, though Foundation's parser takes it.
             ("POST", "/v1/proxies", #"{"name":"x","upstream":"127.0.0.1:1",}"#, 400, "bad request body: invalid JSON at line 1, column 37: a trailing comma"),
             ("POST", "/v1/proxies", #"{"name":"x","upstream":"nowhere"}"#, 400, "upstream takes HOST:PORT"),
+            ("POST", "/v1/proxies", #"{"name":"..","upstream":"127.0.0.1:1"}"#, 400, "a proxy cannot be named '..': no URL path reaches it"),
             ("POST", "/v1/proxies", #"{"name":"x","upstream":"127.0.0.1:1","transport":"sctp"}"#, 400, "bad request body: proxy.transport"),
             ("POST", "/v1/proxies", #"{"name":"x","upstream":"127.0.0.1:1","framing":"xml"}"#, 400, "proxy.framing"),
             ("POST", "/v1/proxies", #"{"name":"x","upstream":"127.0.0.1:1","profile":"no-such-profile"}"#, 404, "profile not found"),
