@@ -300,7 +300,14 @@ extension ControlAPI {
         if let type, Event.Kind(rawValue: type) == nil {
             throw ServeError(400, "type: no event type '\(type)'; the types are \(Self.eventTypes.joined(separator: ", ")) (faultline-events(5))")
         }
-        let follow = ["1", "true", "yes"].contains(request.query["follow"]?.lowercased() ?? "")
+        var follow = false
+        if let text = request.query["follow"] {
+            switch text.lowercased() {
+            case "1", "true", "yes": follow = true
+            case "", "0", "false", "no": follow = false
+            default: throw ServeError(400, "follow: true or false, got '\(text)'")
+            }
+        }
         let (lines, end) = EventTail.last(limit, of: path, type: type)
         let text = lines.map { $0 + "\n" }.joined()
         if follow {

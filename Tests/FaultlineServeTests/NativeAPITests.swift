@@ -142,6 +142,9 @@ struct NativeAPITests {
         #expect(all.headers["content-type"] == "application/x-ndjson")
         #expect(all.body.contains(#""type":"proxy_start""#))
         #expect(try await serve.call("GET", "/v1/proxies/logged/events?limit=x").status == 400)
+        // A follow that is neither true nor false is refused, not taken as false.
+        let maybe = try await serve.call("GET", "/v1/proxies/logged/events?follow=maybe")
+        #expect(maybe.status == 400 && maybe.body.contains("follow: true or false, got 'maybe'"), "\(maybe.body)")
         await serve.stop()
         await upstream.stop()
     }
