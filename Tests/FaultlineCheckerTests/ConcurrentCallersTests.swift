@@ -11,87 +11,12 @@ import Testing
 struct ConcurrentCallersTests {
     static let ms: UInt64 = 1_000_000
 
-    /// Kept-alive connections: each request and its answer on its connection, in order.
-    /// A request's fingerprint is its method and path.
-    struct KeptAliveLog {
-        private var events: [(mono: UInt64, sequence: Int, event: Event)] = []
-        private var units: [UInt64: UInt64] = [:]
-
-        init() {
-            var start = Event(.proxyStart)
-            (start.proxy, start.mono, start.framing, start.seed) = ("proxy", 0, "http", 1)
-            self.append(start)
-        }
-
-        private mutating func append(_ event: Event) {
-            self.events.append((event.mono ?? 0, self.events.count, event))
-        }
-
-        private func event(_ type: Event.Kind, _ conn: UInt64, at mono: UInt64) -> Event {
-            var event = Event(type)
-            (event.proxy, event.conn, event.mono) = ("proxy", conn, mono)
-            return event
-        }
-
-        mutating func open(_ conn: UInt64, at mono: UInt64) {
-            var open = self.event(.connectionOpen, conn, at: mono)
-            open.client = "10.0.0.1:\(40_000 + conn)"
-            open.upstream = "127.0.0.1:8080"
-            self.append(open)
-        }
-
-        /// A request on `conn` at `start` (a GET of /ok unless said), answered `status`
-        /// (503: by the proxy's `respond`; nil: never) 2 ms later; returns when its answer
-        /// came.
-        @discardableResult
-        mutating func poll(
-            _ conn: UInt64, at start: UInt64, status: Int?, method: String = "GET", path: String = "/ok", latency: UInt64 = 2 * ConcurrentCallersTests.ms
-        ) -> UInt64 {
-            let unit = self.units[conn, default: 0]
-            self.units[conn] = unit + 1
-            var request = self.event(.message, conn, at: start + 100_000)
-            (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 80)
-            (request.method, request.path, request.fingerprint) = (method, path, "fp-\(method)-\(path)")
-            self.append(request)
-            let end = start + latency
-            guard let status else { return end }
-            if status == 503 {
-                var fault = self.event(.fault, conn, at: end)
-                (fault.direction, fault.unit, fault.rule, fault.kind, fault.action) = (.upstream, unit, "some-503", "respond", "respond")
-                fault.params = ["status": "503", "attempt": "0"]
-                self.append(fault)
-            } else {
-                var reply = self.event(.message, conn, at: end)
-                (reply.direction, reply.unit, reply.bytes, reply.status) = (.downstream, unit, 60, status)
-                (reply.requestUnit, reply.requestMono) = (unit, start)
-                self.append(reply)
-            }
-            return end
-        }
-
-        mutating func close(_ conn: UInt64, at mono: UInt64, unanswered: UInt64? = nil) {
-            var close = self.event(.connectionClose, conn, at: mono)
-            (close.firstCloseMono, close.closedBy, close.reason) = (mono, "client", "closed")
-            close.unansweredUnit = unanswered
-            self.append(close)
-        }
-
-        func check() throws -> CheckReport {
-            var checker = RetryChecker(options: RetryCheckOptions(), inputs: ["test.jsonl"])
-            let ordered = self.events.sorted { ($0.mono, $0.sequence) < ($1.mono, $1.sequence) }
-            for (index, item) in ordered.enumerated() {
-                try checker.consume(item.event, file: "test.jsonl", line: index + 1)
-            }
-            return checker.finish()
-        }
-    }
-
     /// Eight workers start together, 1 ms apart, and poll 20 times each. About a third of
     /// the polls are answered 503; a worker then waits 50, 100, 200 ms (a little jitter),
     /// at most 4 attempts, on its own connection, and polls again 30 ms after a success.
     /// Their polls land within milliseconds of each other's 503s all the time.
-    static func workers(retry: (Int, inout TestRandom) -> UInt64) -> KeptAliveLog {
-        var log = KeptAliveLog()
+    static func workers(retry: (Int, inout TestRandom) -> UInt64) -> ConnectionsLog {
+        var log = ConnectionsLog(framing: "http", upstream: "127.0.0.1:8080")
         var random = TestRandom(seed: 7)
         // Each worker's next start time, stepped in turn so the log is built in time order
         // only at the end (the checker reads it sorted).
@@ -133,7 +58,7 @@ struct ConcurrentCallersTests {
     func callersFetchingOneURLAtOnceAreNotOneRequest(stagger: UInt64, latency: UInt64) throws {
         // In flight at once (2 ms answers, 25 µs apart), or one after another (answers in
         // 0.3 ms, 0.5 ms apart: each at once after another's 500, never overlapping).
-        var log = KeptAliveLog()
+        var log = ConnectionsLog(framing: "http", upstream: "127.0.0.1:8080")
         var random = TestRandom(seed: 5)
         var clock = 1_000 * Self.ms
         for conn in UInt64(0)..<8 {
@@ -170,7 +95,7 @@ struct ConcurrentCallersTests {
     /// An unkeyed POST whose reply was lost is retried at once on a spare connection the
     /// pool had opened earlier (undici does): still CR-01, never another caller's.
     @Test func anUnkeyedPostRetriedOnASpareConnectionIsStillCR01() throws {
-        var log = KeptAliveLog()
+        var log = ConnectionsLog(framing: "http", upstream: "127.0.0.1:8080")
         log.open(0, at: 1_000 * Self.ms)
         log.open(1, at: 1_000 * Self.ms)
         log.poll(0, at: 1_100 * Self.ms, status: nil, method: "POST", path: "/orders")
@@ -187,5 +112,35 @@ struct ConcurrentCallersTests {
         let log = Self.workers { _, _ in Self.ms }
         let report = try log.check()
         #expect(report.findings.contains { $0.rule == "CR-06" }, "\(report.digest)")
+    }
+}
+
+extension ConnectionsLog {
+    /// A request on `conn` at `start` (a GET of /ok unless said), answered `status`
+    /// (503: by the proxy's `respond`; nil: never) 2 ms later; returns when its answer
+    /// came.
+    @discardableResult
+    mutating func poll(
+        _ conn: UInt64, at start: UInt64, status: Int?, method: String = "GET", path: String = "/ok", latency: UInt64 = 2 * ConcurrentCallersTests.ms
+    ) -> UInt64 {
+        let unit = self.nextUnit(on: conn)
+        var request = self.event(.message, conn, at: start + 100_000)
+        (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 80)
+        (request.method, request.path, request.fingerprint) = (method, path, "fp-\(method)-\(path)")
+        self.append(request)
+        let end = start + latency
+        guard let status else { return end }
+        if status == 503 {
+            var fault = self.event(.fault, conn, at: end)
+            (fault.direction, fault.unit, fault.rule, fault.kind, fault.action) = (.upstream, unit, "some-503", "respond", "respond")
+            fault.params = ["status": "503", "attempt": "0"]
+            self.append(fault)
+        } else {
+            var reply = self.event(.message, conn, at: end)
+            (reply.direction, reply.unit, reply.bytes, reply.status) = (.downstream, unit, 60, status)
+            (reply.requestUnit, reply.requestMono) = (unit, start)
+            self.append(reply)
+        }
+        return end
     }
 }

@@ -11,15 +11,14 @@ import Testing
 struct RepeatsAndPollsTests {
     static let ms: UInt64 = 1_000_000
     static let s: UInt64 = 1_000_000_000
-    typealias KeptAlive = ConcurrentCallersTests.KeptAliveLog
 
-    // MARK: Polling (FA4)
+    // MARK: Polling
 
     /// Four workers on one kept-alive pool each poll their jobs' URLs every 300 ms until
     /// the server answers 200; it answers 404 "not ready" three times first. The workers'
     /// connections are handed around as Go's pool does.
-    static func pollers(every: UInt64, readyAfter: Int?, polls: Int = 10, handedAround: Bool = true) -> KeptAlive {
-        var log = KeptAlive()
+    static func pollers(every: UInt64, readyAfter: Int?, polls: Int = 10, handedAround: Bool = true) -> ConnectionsLog {
+        var log = ConnectionsLog(framing: "http", upstream: "127.0.0.1:8080")
         for conn in UInt64(0)..<4 { log.open(conn, at: 1_000 * Self.ms) }
         for worker in 0..<4 {
             var time = 1_000 * Self.ms + UInt64(worker) * Self.ms
@@ -59,7 +58,7 @@ struct RepeatsAndPollsTests {
     /// A failure a fault injects between two polls stays in its poll's logical request:
     /// its retry is judged on backoff (here at once, twice per request: CR-06).
     @Test func anInjectedFailureBetweenPollsIsStillARetry() throws {
-        var log = KeptAlive()
+        var log = ConnectionsLog(framing: "http", upstream: "127.0.0.1:8080")
         log.open(0, at: 999 * Self.ms)
         var time = 1_000 * Self.ms
         for job in 0..<12 {
@@ -75,13 +74,13 @@ struct RepeatsAndPollsTests {
         #expect(report.summary.retried == 12, "\(report.summary)")
     }
 
-    // MARK: A call that gave up, then the next call (FA2)
+    // MARK: A call that gave up, then the next call
 
     /// go-retryablehttp with a pool of its own per worker: 4 attempts on the kept-alive
     /// connection (503s, 50–400 ms apart), then it gives up and closes its idle
     /// connections; the worker's next call goes out 1 ms later on a new connection.
     @Test func theNextCallAfterAGiveUpIsNotAFifthAttempt() throws {
-        var log = KeptAlive()
+        var log = ConnectionsLog(framing: "http", upstream: "127.0.0.1:8080")
         var time = 1_000 * Self.ms
         var conn: UInt64 = 0
         for _ in 0..<6 {
@@ -107,7 +106,7 @@ struct RepeatsAndPollsTests {
     /// A client that opens a connection for every attempt retries on a new connection
     /// after each failure: that is still one logical request (CR-10 at 7 attempts).
     @Test func aRetryOnANewConnectionStillGroups() throws {
-        var log = KeptAlive()
+        var log = ConnectionsLog(framing: "http", upstream: "127.0.0.1:8080")
         var time = 1_000 * Self.ms
         for conn in UInt64(0)..<7 {
             log.open(conn, at: time - 200_000)
@@ -119,14 +118,14 @@ struct RepeatsAndPollsTests {
         #expect(report.findings.contains { $0.rule == "CR-10" }, "\(report.digest)")
     }
 
-    // MARK: Callers sharing one pool (FA2)
+    // MARK: Callers sharing one pool
 
     /// Eight workers share a pool of connections (the most recently freed first, as Go's
     /// and redigo's do) and poll the same URL; a third of the polls are answered 503 and a
     /// worker then waits 50–100 ms, doubling, at most 4 attempts. The connection a 503
     /// came back on is often taken at once by another worker.
-    static func sharedPool(retryAfter: (Int, inout TestRandom) -> UInt64) -> KeptAlive {
-        var log = KeptAlive()
+    static func sharedPool(retryAfter: (Int, inout TestRandom) -> UInt64) -> ConnectionsLog {
+        var log = ConnectionsLog(framing: "http", upstream: "127.0.0.1:8080")
         var random = TestRandom(seed: 11)
         var idle: [UInt64] = []
         var opened: UInt64 = 0
@@ -172,14 +171,14 @@ struct RepeatsAndPollsTests {
         #expect(report.summary.retried > 20, "\(report.summary)")
     }
 
-    // MARK: A caller that moved on (FA3)
+    // MARK: A caller that moved on
 
     /// One connection per thread (redis-rb): each thread sends SET k:i, GET k:i-1 and
     /// INCR ctr:thread in turn; a fault answers some commands LOADING. The careful
     /// client does not retry it (redis-rb does not retry LOADING): its next INCR comes
     /// after its next SET and GET. The careless one re-sends the INCR at once, first.
-    static func counters(resendAtOnce: Bool) -> RESPLog {
-        var log = RESPLog()
+    static func counters(resendAtOnce: Bool) -> ConnectionsLog {
+        var log = ConnectionsLog(framing: "resp", upstream: "127.0.0.1:6379")
         var random = TestRandom(seed: 3)
         for thread in UInt64(0)..<4 {
             log.open(thread, at: 1_000 * Self.ms)
@@ -217,11 +216,11 @@ struct RepeatsAndPollsTests {
     /// re-send an INCR; a crash resets connections. After its INCR is reset a worker
     /// goes on: SET, GET (reset too, retried 50 ms later on a new connection), then its
     /// next INCR on that connection. The careless worker re-sends the INCR first, at once.
-    static func pooledCounter(resendFirst: Bool) -> RESPLog {
-        var log = RESPLog()
+    static func pooledCounter(resendFirst: Bool) -> ConnectionsLog {
+        var log = ConnectionsLog(framing: "resp", upstream: "127.0.0.1:6379")
         var conn: UInt64 = 0
         var time = 1_000 * Self.ms
-        func fresh(_ log: inout RESPLog) -> UInt64 {
+        func fresh(_ log: inout ConnectionsLog) -> UInt64 {
             conn += 1
             log.open(conn, at: time)
             time += 100_000
@@ -260,7 +259,7 @@ struct RepeatsAndPollsTests {
         #expect(report.findings.filter { $0.rule == "CR-01" && $0.severity == .high }.count == 8, "\(report.digest)")
     }
 
-    // MARK: A request repeated on purpose (FA1)
+    // MARK: A request repeated on purpose
 
     /// redis-rb with reconnect_attempts 0 sends INCR once a second; the first reply is
     /// lost and the client gives up after 0.5 s. The next second's INCR is a new
@@ -317,39 +316,12 @@ struct RepeatsAndPollsTests {
     }
 }
 
-/// RESP connections kept open, each command and its reply in turn.
-struct RESPLog {
-    private var events: [(mono: UInt64, sequence: Int, event: Event)] = []
-    private var units: [UInt64: UInt64] = [:]
-
-    init() {
-        var start = Event(.proxyStart)
-        (start.proxy, start.mono, start.framing, start.seed) = ("proxy", 0, "resp", 1)
-        self.append(start)
-    }
-
-    private mutating func append(_ event: Event) {
-        self.events.append((event.mono ?? 0, self.events.count, event))
-    }
-
-    private func event(_ type: Event.Kind, _ conn: UInt64, at mono: UInt64) -> Event {
-        var event = Event(type)
-        (event.proxy, event.conn, event.mono) = ("proxy", conn, mono)
-        return event
-    }
-
-    mutating func open(_ conn: UInt64, at mono: UInt64) {
-        var open = self.event(.connectionOpen, conn, at: mono)
-        open.client = "10.0.0.1:\(40_000 + conn)"
-        open.upstream = "127.0.0.1:6379"
-        self.append(open)
-    }
-
+/// RESP commands on kept-open connections, each command and its reply in turn.
+extension ConnectionsLog {
     /// A command on `conn` at `start`, answered 150 µs later by the server, or by the
     /// proxy in its place with a LOADING error; returns when the answer came.
     mutating func send(_ conn: UInt64, _ command: String, _ fingerprint: String, at start: UInt64, loading: Bool) -> UInt64 {
-        let unit = self.units[conn, default: 0]
-        self.units[conn] = unit + 1
+        let unit = self.nextUnit(on: conn)
         var request = self.event(.message, conn, at: start + 20_000)
         (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 40)
         (request.command, request.fingerprint) = (command, fingerprint)
@@ -369,17 +341,10 @@ struct RESPLog {
         return end
     }
 
-    mutating func close(_ conn: UInt64, at mono: UInt64) {
-        var close = self.event(.connectionClose, conn, at: mono)
-        (close.firstCloseMono, close.closedBy, close.reason) = (mono, "client", "closed")
-        self.append(close)
-    }
-
     /// A command on `conn` whose connection a fault resets when the reply starts (the
     /// server ran it); returns when the client saw the reset.
     mutating func sendAndReset(_ conn: UInt64, _ command: String, _ fingerprint: String, at start: UInt64) -> UInt64 {
-        let unit = self.units[conn, default: 0]
-        self.units[conn] = unit + 1
+        let unit = self.nextUnit(on: conn)
         var request = self.event(.message, conn, at: start + 20_000)
         (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 40)
         (request.command, request.fingerprint) = (command, fingerprint)
@@ -393,14 +358,5 @@ struct RESPLog {
         (close.firstCloseMono, close.closedBy, close.reason, close.unansweredUnit) = (end, "proxy", "client_reset", unit)
         self.append(close)
         return end
-    }
-
-    func check() throws -> CheckReport {
-        var checker = RetryChecker(options: RetryCheckOptions(), inputs: ["test.jsonl"])
-        let ordered = self.events.sorted { ($0.mono, $0.sequence) < ($1.mono, $1.sequence) }
-        for (index, item) in ordered.enumerated() {
-            try checker.consume(item.event, file: "test.jsonl", line: index + 1)
-        }
-        return checker.finish()
     }
 }
