@@ -106,18 +106,8 @@ struct UDPServeTests {
     /// `plan_change`.
     @Test func removingADelayRuleReleasesAHeldDatagramAtOnce() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-udp-release-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let upstream = try await TestDatagram.bind()
-        let upstreamPort = try #require(upstream.channel.localAddress?.port)
-        let serve = try await ServeHarness.start(options: ServeOptions(logDirectory: directory))
-        let made = try await serve.create(#"{"name":"dgram","transport":"udp","upstream":"127.0.0.1:\#(upstreamPort)"}"#)
-        let proxy = try TestDatagram.loopback(Traffic.port(of: try #require(made["listen"]?.stringValue)))
-        let added = try await serve.call(
-            "POST", "/v1/proxies/dgram/rules",
-            body: #"{"name":"late","match":{"direction":"upstream"},"fault":{"kind":"delay","latency":"60s"}}"#
-        )
-        #expect(added.status == 201, "\(added)")
+        let (serve, upstream, proxy) = try await Self.delayedUDPProxy("dgram", logDirectory: directory)
         let client = try await TestDatagram.bind()
         let clock = ContinuousClock()
         let (number, waited) = try await withTimeout(.seconds(50)) {
@@ -154,18 +144,8 @@ struct UDPServeTests {
     @Test(arguments: ["DELETE", "disable"])
     func stoppingAProxyDiscardsHeldDatagramsAtOnce(stop: String) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-udp-held-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let upstream = try await TestDatagram.bind()
-        let upstreamPort = try #require(upstream.channel.localAddress?.port)
-        let serve = try await ServeHarness.start(options: ServeOptions(logDirectory: directory))
-        let made = try await serve.create(#"{"name":"held","transport":"udp","upstream":"127.0.0.1:\#(upstreamPort)"}"#)
-        let proxy = try TestDatagram.loopback(Traffic.port(of: try #require(made["listen"]?.stringValue)))
-        let added = try await serve.call(
-            "POST", "/v1/proxies/held/rules",
-            body: #"{"name":"late","match":{"direction":"upstream"},"fault":{"kind":"delay","latency":"60s"}}"#
-        )
-        #expect(added.status == 201, "\(added)")
+        let (serve, upstream, proxy) = try await Self.delayedUDPProxy("held", logDirectory: directory)
         let client = try await TestDatagram.bind()
         try await client.executeThenClose { _, clientOut in
             try await clientOut.write(AddressedEnvelope(remoteAddress: proxy, data: TestDatagram.numbered(3)))
@@ -194,6 +174,26 @@ struct UDPServeTests {
         #expect(number("datagrams_dropped_upstream") == 1 && number("dropped_upstream") == 32, "\(close.text)")
         await serve.stop()
         try await upstream.channel.close()
+    }
+
+    /// A UDP proxy `name` made through /v1 (its log in `logDirectory`), whose datagrams
+    /// to the upstream a 60 s delay rule, `late`, holds: long enough that a datagram
+    /// arriving soon was let go, not delivered on time.
+    static func delayedUDPProxy(
+        _ name: String, logDirectory: String
+    ) async throws -> (serve: ServeHarness, upstream: TestDatagram.Socket, proxy: SocketAddress) {
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        let upstream = try await TestDatagram.bind()
+        let upstreamPort = try #require(upstream.channel.localAddress?.port)
+        let serve = try await ServeHarness.start(options: ServeOptions(logDirectory: logDirectory))
+        let made = try await serve.create(#"{"name":"\#(name)","transport":"udp","upstream":"127.0.0.1:\#(upstreamPort)"}"#)
+        let proxy = try TestDatagram.loopback(Traffic.port(of: try #require(made["listen"]?.stringValue)))
+        let added = try await serve.call(
+            "POST", "/v1/proxies/\(name)/rules",
+            body: #"{"name":"late","match":{"direction":"upstream"},"fault":{"kind":"delay","latency":"60s"}}"#
+        )
+        #expect(added.status == 201, "\(added)")
+        return (serve, upstream, proxy)
     }
 
     static func expectEcho(port: Int, number: UInt64) async throws {
