@@ -37,8 +37,10 @@ struct Faultline: AsyncParsableCommand {
             printError(message)
             terminate(ExitStatus.badInput)
         }
+        var parsed: (any ParsableCommand.Type)?
         do {
             var command = try parseAsRoot()
+            parsed = type(of: command)
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {
@@ -52,7 +54,7 @@ struct Faultline: AsyncParsableCommand {
         } catch let error as ExitCode {
             terminate(error.rawValue)
         } catch where exitCode(for: error) == .validationFailure {
-            printError(fullMessage(for: error))
+            printError(Self.usageError(error, of: parsed))
             terminate(ExitStatus.badInput)
         } catch {
             exit(withError: error)
@@ -61,6 +63,17 @@ struct Faultline: AsyncParsableCommand {
 }
 
 extension Faultline {
+    /// A usage error with the usage of the command it is about. One a command throws
+    /// while it runs (a framing option that needs the profile read first) came with
+    /// the top-level usage, `faultline <subcommand>`, as if no command had been given.
+    static func usageError(_ error: any Error, of command: (any ParsableCommand.Type)?) -> String {
+        guard let command, command != Faultline.self else { return fullMessage(for: error) }
+        let usage = usageString(for: command)
+        // "faultline proxy [<options>] …": the command's words, up to its first argument.
+        let words = usage.split(separator: " ").prefix { !$0.hasPrefix("[") && !$0.hasPrefix("<") && !$0.hasPrefix("-") }
+        return "Error: \(message(for: error))\nUsage: \(usage)\n  See '\(words.joined(separator: " ")) --help' for more information."
+    }
+
     /// The usage error for `faultline help NAME...` when a NAME is no subcommand of the
     /// command before it, or nil. ArgumentParser's `help` shows the help of the last
     /// command it recognises and exits 0, so `faultline help nosuch` printed the

@@ -53,4 +53,16 @@ struct HelpCommandTests {
         #expect(result.status == 2)
         #expect(result.stderr.contains("See 'faultline --help' for more information."), "\(result.stderr)")
     }
+
+    /// A usage mistake found while the command runs (here, once the profile's framing is
+    /// known) comes with that command's usage, as one found while parsing does, not with
+    /// the top-level `faultline <subcommand>`.
+    @Test func aUsageErrorFoundWhileRunningGivesItsCommandsUsage() async throws {
+        let result = try await FaultlineBinary.run(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--length-prefix", "2"])
+        #expect(result.status == 2)
+        let lines = result.stderr.split(separator: "\n").map { $0.trimmingPrefix(while: \.isWhitespace) }.map(String.init)
+        #expect(lines.first?.hasPrefix("Error: --length-prefix, --length-endian and --length-includes-prefix go with --framing length") == true)
+        #expect(lines.count == 3 && lines[1].hasPrefix("Usage: faultline proxy [<options>]"), "\(result.stderr)")
+        #expect(lines.last == "See 'faultline proxy --help' for more information.", "\(result.stderr)")
+    }
 }
