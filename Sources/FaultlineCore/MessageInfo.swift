@@ -57,27 +57,28 @@ package struct MessageInfo: Sendable, Equatable {
         var method: String?
         var path: String?
         var status: Int?
-        var headers: [Header]
+        /// As given (`headers`), or as a framer read them (kept as bytes until asked).
+        var fields: Fields
         var idempotencyKey: String?
         var command: String?
         var silencesReplies = false
 
         init(
-            role: Role, method: String?, path: String?, status: Int?, headers: [Header], idempotencyKey: String?,
+            role: Role, method: String?, path: String?, status: Int?, fields: Fields, idempotencyKey: String?,
             command: String?
         ) {
             self.role = role
             self.method = method
             self.path = path
             self.status = status
-            self.headers = headers
+            self.fields = fields
             self.idempotencyKey = idempotencyKey
             self.command = command
         }
 
         func copy() -> Parsed {
             let copy = Parsed(
-                role: self.role, method: self.method, path: self.path, status: self.status, headers: self.headers,
+                role: self.role, method: self.method, path: self.path, status: self.status, fields: self.fields,
                 idempotencyKey: self.idempotencyKey, command: self.command
             )
             copy.silencesReplies = self.silencesReplies
@@ -87,8 +88,20 @@ package struct MessageInfo: Sendable, Equatable {
         static func == (lhs: Parsed, rhs: Parsed) -> Bool {
             lhs === rhs
                 || (lhs.role == rhs.role && lhs.method == rhs.method && lhs.path == rhs.path && lhs.status == rhs.status
-                    && lhs.headers == rhs.headers && lhs.idempotencyKey == rhs.idempotencyKey
+                    && lhs.fields.headers == rhs.fields.headers && lhs.idempotencyKey == rhs.idempotencyKey
                     && lhs.command == rhs.command && lhs.silencesReplies == rhs.silencesReplies)
+        }
+    }
+
+    private enum Fields {
+        case list([Header])
+        case lines(FieldLines)
+
+        var headers: [Header] {
+            switch self {
+            case .list(let headers): headers
+            case .lines(let lines): lines.headers
+            }
         }
     }
 
@@ -123,8 +136,8 @@ package struct MessageInfo: Sendable, Equatable {
     }
     /// HTTP header fields in order (trailers not included); empty for other protocols.
     package var headers: [Header] {
-        get { self.parsed.headers }
-        set { self.parsedForWriting.headers = newValue }
+        get { self.parsed.fields.headers }
+        set { self.parsedForWriting.fields = .list(newValue) }
     }
     /// The `Idempotency-Key` header; on a response, the key of the request it answers.
     package var idempotencyKey: String? {
@@ -166,14 +179,28 @@ package struct MessageInfo: Sendable, Equatable {
         fingerprint: String? = nil
     ) {
         self.parsed = Parsed(
-            role: role, method: method, path: path, status: status, headers: headers, idempotencyKey: idempotencyKey,
+            role: role, method: method, path: path, status: status, fields: .list(headers), idempotencyKey: idempotencyKey,
             command: command
         )
         self.fingerprint = fingerprint
     }
 
+    /// An HTTP message as a framer read it: its field lines kept as bytes, made into
+    /// strings only when asked for.
+    package init(
+        role: Role, method: String?, path: String?, status: Int? = nil, fieldLines: FieldLines, idempotencyKey: String?
+    ) {
+        self.parsed = Parsed(
+            role: role, method: method, path: path, status: status, fields: .lines(fieldLines), idempotencyKey: idempotencyKey,
+            command: nil
+        )
+    }
+
     /// The value of the first header named `name`, compared without regard to case.
     package func header(_ name: String) -> String? {
-        self.headers.first { $0.isNamed(name) }?.value
+        switch self.parsed.fields {
+        case .list(let headers): headers.first { $0.isNamed(name) }?.value
+        case .lines(let lines): lines.first(named: name)
+        }
     }
 }

@@ -204,9 +204,7 @@ package struct HTTPFramer: MessageFramer {
 
     private func requestBody(_ head: HTTPHead, method: String, target: String, headEnd: Int) throws(FramingFailure) -> Body {
         let key = head.idempotencyKey
-        let info = MessageInfo(
-            role: .request, method: method, path: target, headers: head.headers, idempotencyKey: key
-        )
+        let info = MessageInfo(role: .request, method: method, path: target, fieldLines: head.fieldLines, idempotencyKey: key)
         let delimiter: Delimiter
         let codings = head.transferCodings
         if !codings.isEmpty {
@@ -238,8 +236,8 @@ package struct HTTPFramer: MessageFramer {
         let request = self.exchange.next?.info
         let method = request?.method
         let info = MessageInfo(
-            role: .response, method: method, path: request?.path, status: status,
-            headers: head.headers, idempotencyKey: request?.idempotencyKey
+            role: .response, method: method, path: request?.path, status: status, fieldLines: head.fieldLines,
+            idempotencyKey: request?.idempotencyKey
         )
         var body = Body(
             info: info, request: request, fingerprint: nil, delimiter: .none(end: headEnd),

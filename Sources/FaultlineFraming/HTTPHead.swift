@@ -13,7 +13,8 @@ struct HTTPHead {
     }
 
     var startLine: StartLine
-    var headers: [MessageInfo.Header]
+    /// The field lines, checked, as they came: strings are made only for fields asked for.
+    var fieldLines: FieldLines
     /// Which of the fields the framer asks about by name are here. Most heads have
     /// few of them, and a lookup by name compares every field's name: several lookups
     /// a message, on every message.
@@ -56,13 +57,18 @@ struct HTTPHead {
             var name = header.name
             name.withUTF8 { known.formUnion(KnownFields(name: UnsafeRawBufferPointer($0))) }
         }
-        self.init(startLine: startLine, headers: headers, known: known)
+        self.init(startLine: startLine, fieldLines: FieldLines(headers), known: known)
     }
 
-    private init(startLine: StartLine, headers: [MessageInfo.Header], known: KnownFields) {
+    private init(startLine: StartLine, fieldLines: FieldLines, known: KnownFields) {
         self.startLine = startLine
-        self.headers = headers
+        self.fieldLines = fieldLines
         self.known = known
+    }
+
+    /// Every field, as strings.
+    var headers: [MessageInfo.Header] {
+        self.fieldLines.headers
     }
 
     /// Parses a head: the start line, the field lines, each ended by `\n` or `\r\n`, up
@@ -70,26 +76,28 @@ struct HTTPHead {
     static func parse(head: UnsafeRawBufferPointer) throws(FramingFailure) -> HTTPHead {
         var lineStart = 0
         var startLine: StartLine?
-        var headers: [MessageInfo.Header] = []
         var known: KnownFields = []
-        headers.reserveCapacity(8)
+        var fieldsStart = head.count
+        var fieldsEnd = head.count
         while lineStart < head.count {
             let newline = head.offsetOfNewline(from: lineStart) ?? head.count
             let line = Self.line(head, from: lineStart, to: newline)
             let isFirst = lineStart == 0
-            lineStart = newline + 1
+            defer { lineStart = newline + 1 }
             if isFirst {
                 startLine = try Self.parseStartLine(line)
+                fieldsStart = min(newline + 1, head.count)
             } else if line.isEmpty {
+                fieldsEnd = lineStart
                 break
             } else {
-                let (header, nameLength) = try Self.parseField(line)
-                headers.append(header)
+                let nameLength = try Self.parseField(line)
                 known.formUnion(KnownFields(name: UnsafeRawBufferPointer(rebasing: line[..<nameLength])))
             }
         }
         guard let startLine else { throw FramingFailure("empty HTTP head") }
-        return HTTPHead(startLine: startLine, headers: headers, known: known)
+        let fieldLines = FieldLines(fieldsStart < fieldsEnd ? Array(head[fieldsStart..<fieldsEnd]) : [])
+        return HTTPHead(startLine: startLine, fieldLines: fieldLines, known: known)
     }
 
     /// The bytes from `start` to `newline`, without a `\r` before the `\n`.
@@ -99,8 +107,8 @@ struct HTTPHead {
         return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
     }
 
-    /// One field line, without its line ending; and how long its name is.
-    static func parseField(_ line: UnsafeRawBufferPointer) throws(FramingFailure) -> (MessageInfo.Header, nameLength: Int) {
+    /// Checks one field line, without its line ending; returns how long its name is.
+    static func parseField(_ line: UnsafeRawBufferPointer) throws(FramingFailure) -> Int {
         if let first = line.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
             throw FramingFailure("obsolete line folding in an HTTP header")
         }
@@ -124,11 +132,7 @@ struct HTTPHead {
                 throw FramingFailure("HTTP header value with a control byte")
             }
         }
-        let header = MessageInfo.Header(
-            name: String(decoding: line[..<colon], as: UTF8.self),
-            value: String(decoding: line[valueStart..<valueEnd], as: UTF8.self)
-        )
-        return (header, colon)
+        return colon
     }
 
     /// A request line (`METHOD TARGET HTTP/1.x`) or a status line (`HTTP/1.x NNN …`).
@@ -189,7 +193,7 @@ struct HTTPHead {
     // MARK: Facts
 
     func values(_ name: String) -> [String] {
-        self.headers.filter { $0.isNamed(name) }.map(\.value)
+        self.fieldLines.values(named: name)
     }
 
     /// The `Idempotency-Key` field's first value.
@@ -205,7 +209,7 @@ struct HTTPHead {
     /// The first value of `name`, nil if absent: what most lookups need, without the
     /// array `values` builds (every message's head is asked for several).
     func firstValue(_ name: String) -> String? {
-        self.headers.first { $0.isNamed(name) }?.value
+        self.fieldLines.first(named: name)
     }
 
     /// The body length `Content-Length` declares, nil if absent.
@@ -216,31 +220,31 @@ struct HTTPHead {
     func contentLength() throws(FramingFailure) -> Int? {
         guard self.known.contains(.contentLength) else { return nil }
         var length: Int?
-        for header in self.headers where header.isNamed("Content-Length") {
+        for value in self.values("Content-Length") {
             var item = 0
             var digits = 0
             var spaceAfterDigits = false
             var tooLarge = false
             func endItem() throws(FramingFailure) {
-                guard digits > 0, !tooLarge else { throw FramingFailure("Content-Length '\(header.value)' is not a number") }
+                guard digits > 0, !tooLarge else { throw FramingFailure("Content-Length '\(value)' is not a number") }
                 if let length, length != item { throw FramingFailure("two different Content-Length values") }
                 length = item
                 (item, digits, spaceAfterDigits, tooLarge) = (0, 0, false, false)
             }
-            for byte in header.value.utf8 {
+            for byte in value.utf8 {
                 switch byte {
                 case UInt8(ascii: ","):
                     try endItem()
                 case UInt8(ascii: " "), UInt8(ascii: "\t"):
                     if digits > 0 { spaceAfterDigits = true }
                 case UInt8(ascii: "0")...UInt8(ascii: "9"):
-                    guard !spaceAfterDigits else { throw FramingFailure("Content-Length '\(header.value)' is not a number") }
+                    guard !spaceAfterDigits else { throw FramingFailure("Content-Length '\(value)' is not a number") }
                     digits += 1
                     let (times, overflow) = item.multipliedReportingOverflow(by: 10)
                     let (sum, carry) = times.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
                     if overflow || carry { tooLarge = true } else { item = sum }
                 default:
-                    throw FramingFailure("Content-Length '\(header.value)' is not a number")
+                    throw FramingFailure("Content-Length '\(value)' is not a number")
                 }
             }
             try endItem()
