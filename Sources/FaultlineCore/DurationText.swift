@@ -7,6 +7,14 @@ package enum DurationText {
 
     /// Parses `text`, or returns nil when it is not a non-negative number and a unit.
     package static func parse(_ text: String) -> Duration? {
+        // Beyond ~292 years a duration no longer fits: refuse it rather than trap.
+        guard let nanoseconds = Self.nanoseconds(text), nanoseconds < 9.2e18 else { return nil }
+        return .nanoseconds(Int64(nanoseconds))
+    }
+
+    /// The nanoseconds `text` says, however many (rounded), or nil when it is not a
+    /// non-negative number and a unit.
+    package static func nanoseconds(_ text: String) -> Double? {
         let trimmed = text.trimmingSpaces
         // Longest suffix first, so "ms" is not read as "m" + "s".
         for (suffix, scale) in Self.units.sorted(by: { $0.suffix.count > $1.suffix.count }) {
@@ -15,13 +23,20 @@ package enum DurationText {
             guard let value = Double(number), value >= 0, value.isFinite,
                 number.first?.isNumber == true || number.first == "."
             else { return nil }
-            // Beyond ~292 years a duration no longer fits: refuse it rather than trap.
-            let nanoseconds = (value * scale).rounded()
-            guard nanoseconds < 9.2e18 else { return nil }
-            return .nanoseconds(Int64(nanoseconds))
+            return (value * scale).rounded()
         }
         return nil
     }
+
+    /// The longest duration a profile, a rule, a run file or a toxic may give: 7 days.
+    /// Longer ones are refused where they are read (with the file, line and column),
+    /// so a fault never waits for ever by mistake. The fault engine's arithmetic
+    /// saturates besides, so no combination of accepted values (a 7-day gap times a
+    /// megabyte sliced byte by byte) can overflow.
+    package static let maximum: Duration = .seconds(7 * 24 * 3600)
+
+    /// `maximum` as messages say it.
+    package static let maximumText = "168h (7 days)"
 
     /// The accepted forms, for error messages.
     package static let help = "a number and a unit: ns, us, ms, s, m or h (for example 150ms, 2s, 1m)"
@@ -95,6 +110,16 @@ extension Duration {
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
         return whole.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    }
+}
+
+extension Duration {
+    /// `nanoseconds` nanoseconds (rounded), saturating: at most `Int64.max`
+    /// nanoseconds (about 292 years); a negative count, or not a number, is zero.
+    package static func nanoseconds(saturating nanoseconds: Double) -> Duration {
+        guard nanoseconds > 0 else { return .zero }
+        guard nanoseconds < 9.2e18 else { return .nanoseconds(Int64.max) }
+        return .nanoseconds(Int64(nanoseconds.rounded()))
     }
 }
 

@@ -128,7 +128,9 @@ package final class PacingStage: ChannelOutboundHandler {
         func spacing(after bytes: Int) -> TimeAmount {
             var spacing = TimeAmount.zero
             if let rate = self.bytesPerSecond, rate > 0 {
-                spacing = .nanoseconds(Int64(bytes) * 1_000_000_000 / Int64(rate))
+                // Exact in 128 bits, then saturated: a piece can be as big as a write.
+                let nanoseconds = Int128(bytes) * 1_000_000_000 / Int128(rate)
+                spacing = .nanoseconds(Int64(clamping: nanoseconds))
             }
             return max(spacing, self.gap)
         }
@@ -144,15 +146,17 @@ package final class PacingStage: ChannelOutboundHandler {
                 var total = TimeAmount.zero
                 while left > 0 {
                     let piece = min(left, cadence.nextPieceSize())
-                    total = total + self.spacing(after: piece)
+                    total = total.adding(self.spacing(after: piece))
                     left -= piece
                 }
                 return total
             }
             let whole = bytes / self.pieceSize
             let rest = bytes % self.pieceSize
-            var total = TimeAmount.nanoseconds(self.spacing(after: self.pieceSize).nanoseconds * Int64(whole))
-            if rest > 0 { total = total + self.spacing(after: rest) }
+            // Saturating: a long gap times the pieces of a big write passes Int64 (a 40h
+            // gap between the bytes of 400 KB).
+            var total = self.spacing(after: self.pieceSize).times(whole)
+            if rest > 0 { total = total.adding(self.spacing(after: rest)) }
             return total
         }
     }

@@ -45,6 +45,8 @@ package struct DatagramTokenBucket: Sendable, Equatable {
     package func wait(bytes: Int) -> UInt64 {
         let needed = min(self.rate.cost(bytes: bytes), self.rate.effectiveBurst) - self.tokens
         guard needed > 0 else { return 0 }
-        return UInt64((needed / self.rate.perSecond * 1e9).rounded(.up))
+        // Saturating: a rate as low as 1e-12 a second waits longer than UInt64 counts.
+        let nanoseconds = (needed / self.rate.perSecond * 1e9).rounded(.up)
+        return nanoseconds < 1.8e19 ? UInt64(nanoseconds) : .max
     }
 }

@@ -63,6 +63,7 @@ package struct DelayFault: Fault {
         case .uniform: offset = (random.nextUnit() * 2 - 1) * spread
         case .normal: offset = random.normal() * spread
         }
-        return .delay(.nanoseconds(Int64(max(0, base + offset).rounded())))
+        // Saturating: a latency and a jitter near the longest duration together exceed it.
+        return .delay(.nanoseconds(saturating: base + offset))
     }
 }

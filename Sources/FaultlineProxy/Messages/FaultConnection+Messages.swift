@@ -65,7 +65,8 @@ extension FaultConnection {
                 self.copySettled()
                 continue
             }
-            let delay = TimeAmount.nanoseconds(gap.nanoseconds * Int64(copy))
+            // Saturating: copy 8 of a long gap passes Int64.
+            let delay = TimeAmount.nanoseconds(gap.nanoseconds).times(copy)
             if delay == .zero {
                 self.dialCopy(copy, of: request, rule: rule, messages: messages, on: loop)
             } else {
