@@ -23,7 +23,7 @@ struct ProfileValidationTests {
         // Bad durations.
         (header + "rules:\n  - name: a\n    fault: {kind: delay, latency: 150}\n", "6:35", "latency must be a duration"),
         (header + "rules:\n  - name: a\n    fault: {kind: delay, latency: soon}\n", "6:35", "150ms, 2s, 1m"),
-        (header + "rules:\n  - name: a\n    fault: {kind: delay, latency: 1e30s}\n", "6:35", "latency must be a duration"),
+        (header + "rules:\n  - name: a\n    fault: {kind: delay, latency: 1e30s}\n", "6:35", "latency must be at most 168h (7 days)"),
         (header + "rules:\n  - name: a\n    fault: {kind: bandwidth, bytes_per_second: 99999999999999999999999}\n", "6:48", "bytes_per_second must be a whole number"),
         (header + "rules:\n  - name: a\n    probability: .nan\n    fault: {kind: blackhole}\n", "6:18", "probability must be a number"),
         (header + "rules:\n  - name: a\n    window: {after: 5 s}\n    fault: {kind: blackhole}\n", "6:21", "window.after must be a duration"),

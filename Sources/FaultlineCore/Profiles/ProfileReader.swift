@@ -156,10 +156,15 @@ package final class ProfileReader {
         }
     }
 
-    /// A duration as `DurationText` reads it ("150ms", "2s", "1m").
+    /// A duration as `DurationText` reads it ("150ms", "2s", "1m"), at most
+    /// `DurationText.maximum` (7 days).
     package func duration(_ node: Node, what: String) -> Duration? {
-        guard case .scalar(let scalar) = node, let value = DurationText.parse(scalar.string) else {
+        guard case .scalar(let scalar) = node, let nanoseconds = DurationText.nanoseconds(scalar.string) else {
             self.fail(node, "\(what) must be a duration, \(DurationText.help); got \(Self.describe(node))")
+            return nil
+        }
+        guard nanoseconds <= Double(DurationText.maximum.nanoseconds), let value = DurationText.parse(scalar.string) else {
+            self.fail(node, "\(what) must be at most \(DurationText.maximumText), got \(Self.describe(node))")
             return nil
         }
         return value
