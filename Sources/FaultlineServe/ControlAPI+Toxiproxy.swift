@@ -188,7 +188,8 @@ extension ControlAPI {
     }
 
     /// Integer attributes; unknown keys are ignored, missing ones read 0 (or keep their
-    /// value, when merging), a fraction or a string is refused.
+    /// value, when merging), a fraction or a string is refused, and so is a time above
+    /// 7 days (`ToxicType.maximum(of:)`).
     static func attributes(_ value: JSONValue?, of type: ToxicType, merging: Bool = false) throws(ServeError) -> [String: Int64] {
         guard let value, value != .null else { return [:] }
         guard let members = value.objectMembers else {
@@ -197,7 +198,11 @@ extension ControlAPI {
         var attributes: [String: Int64] = [:]
         for (key, item) in members where type.attributes.contains(key) {
             switch item {
-            case .integer(let number): attributes[key] = number
+            case .integer(let number):
+                if let maximum = type.maximum(of: key), number > maximum.value {
+                    throw .badRequestBody("toxic.attributes.\(key): \(type.rawValue) takes at most \(maximum.words), got \(number)")
+                }
+                attributes[key] = number
             case .null: continue
             default:
                 throw .badRequestBody("toxic.attributes.\(key): \(type.rawValue) takes whole numbers, got \(item.text)")

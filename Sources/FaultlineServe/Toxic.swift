@@ -83,4 +83,21 @@ package enum ToxicType: String, Sendable, CaseIterable {
         case .noop: []
         }
     }
+
+    /// The largest value an attribute may have, and the words for it, or nil when it has
+    /// no bound. A time is at most `DurationText.maximum` (7 days), as in profiles:
+    /// Toxiproxy takes any int64, but its Go arithmetic then wraps (a latency of 2^63 µs
+    /// becomes negative). A `bandwidth` `rate` has none: above 2,147,483 KB/s it is
+    /// taken as 2,147,483,647 bytes/s, faster than the proxy carries, so no limit.
+    package func maximum(of attribute: String) -> (value: Int64, words: String)? {
+        let seconds = DurationText.maximum.components.seconds
+        switch (self, attribute) {
+        case (.latency, "latency"), (.latency, "jitter"), (.slowClose, "delay"), (.timeout, "timeout"), (.resetPeer, "timeout"):
+            return (seconds * 1000, "\(seconds * 1000) ms (\(DurationText.maximumText))")
+        case (.slicer, "delay"):
+            return (seconds * 1_000_000, "\(seconds * 1_000_000) µs (\(DurationText.maximumText))")
+        default:
+            return nil
+        }
+    }
 }

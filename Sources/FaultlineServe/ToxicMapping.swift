@@ -12,7 +12,7 @@ import FaultlineCore
 /// | toxic | rules |
 /// |---|---|
 /// | latency | delay latency ± jitter (uniform), each chunk, order kept |
-/// | bandwidth | bandwidth rate × 1000 bytes/s; rate ≤ 0: none |
+/// | bandwidth | bandwidth rate × 1000 bytes/s, at most 2,147,483,647; rate ≤ 0: none |
 /// | slow_close | slow_close: the stream's end (FIN, then the close) held `delay` ms after it arrives; delay ≤ 0: none |
 /// | timeout | 0: blackhole (discard, keep open); > 0: hang, then FIN `timeout` ms after the first data held |
 /// | reset_peer | sever reset `timeout` ms after the connection opened |
@@ -36,7 +36,9 @@ package enum ToxicMapping {
         case .bandwidth:
             let rate = toxic.attribute("rate")
             guard rate > 0 else { return [] }
-            let bytesPerSecond = Int(min(rate * 1000, Int64(Int32.max)))
+            // Saturating: a rate above Int64.max / 1000 KB/s is no limit either.
+            let (bytes, overflow) = rate.multipliedReportingOverflow(by: 1000)
+            let bytesPerSecond = overflow ? Int(Int32.max) : Int(min(bytes, Int64(Int32.max)))
             return [rule(toxic.name, BandwidthFault(bytesPerSecond: bytesPerSecond))]
         case .slowClose:
             guard toxic.attribute("delay") > 0 else { return [] }

@@ -197,6 +197,8 @@ struct ServeCommandTests {
             """#
         let cases: [(toxics: String, message: String)] = [
             (#"{"type": "latency", "attributes": {"latency": 1.5}}"#, "toxic 1: attributes.latency: latency takes whole numbers, got 1.5"),
+            // A time above 7 days (a trial's latency near Int64 ms crashed the server at the first bytes).
+            (#"{"type": "latency", "attributes": {"latency": 9223372036854775}}"#, "toxic 1: attributes.latency: latency takes at most 604800000 ms (168h (7 days)), got 9223372036854775"),
             (#"{"type": "lag"}"#, #"toxic 1: "type" must be one of latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, noop; got 'lag'"#),
             (#"{"type": "noop"}, {"type": "noop"}"#, "toxic 2: an earlier toxic of this proxy is named 'noop_downstream' too"),
         ]
