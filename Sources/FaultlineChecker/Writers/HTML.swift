@@ -4,7 +4,7 @@ enum HTML {
     /// A coordinate with at most one decimal: `12`, `12.5`. Cheap: it runs for every mark.
     static func number(_ value: Double) -> String {
         guard value.isFinite else { return "0" }
-        let tenths = Int64((value * 10).rounded())
+        let tenths = Int64(min(max((value * 10).rounded(), -9e18), 9e18))
         let sign = tenths < 0 ? "-" : ""
         let magnitude = tenths.magnitude
         return magnitude % 10 == 0 ? "\(sign)\(magnitude / 10)" : "\(sign)\(magnitude / 10).\(magnitude % 10)"

@@ -84,7 +84,10 @@ struct HTMLTimeline {
         var t: Int64 = 0
         while t <= end {
             ticks.append(t)
-            t += step
+            // An end near Int64.max (a fault held for millions of hours): stop, not trap.
+            let (next, overflow) = t.addingReportingOverflow(step)
+            if overflow { break }
+            t = next
         }
         return ticks
     }

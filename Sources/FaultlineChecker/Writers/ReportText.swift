@@ -15,7 +15,9 @@ enum ReportText {
             // Int64.min has no positive counterpart; a report never holds it, but never trap.
             return "-" + Self.duration(nanoseconds == .min ? .max : -nanoseconds)
         }
-        let ns = nanoseconds
+        // Rounding adds up to half a second: a duration near Int64.max (a fault held for
+        // millions of hours) must not overflow there.
+        let ns = min(nanoseconds, .max - 1_000_000_000)
         if ns == 0 { return "0ms" }
         if ns < 999_500 {
             let us = (ns + 500) / 1_000
