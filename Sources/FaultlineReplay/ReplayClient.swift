@@ -61,7 +61,7 @@ final class ReplayConnection: Sendable {
         timeout: Duration,
         group: any EventLoopGroup
     ) async throws -> ReplayConnection {
-        let amount = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let amount = TimeAmount.nanoseconds(timeout.nanoseconds)  // saturating
         do {
             let (channel, reply) = try await ClientBootstrap(group: group)
                 .connectTimeout(amount)

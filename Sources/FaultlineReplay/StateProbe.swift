@@ -67,7 +67,8 @@ struct StateSnapshot: Equatable {
         guard total.count == unit.count, let index = unit.firstIndex(where: { $0 != 0 }) else { return nil }
         let ratio = total[index] / unit[index]
         let rounded = ratio.rounded()
-        guard abs(ratio - rounded) < 1e-9, rounded >= 0 else { return nil }
+        // A probe's numbers are the service's: a ratio of 1e300 is no count (and no Int).
+        guard abs(ratio - rounded) < 1e-9, rounded >= 0, rounded < Double(Int.max) else { return nil }
         for (t, u) in zip(total, unit) where abs(t - rounded * u) > 1e-9 { return nil }
         return Int(rounded)
     }
