@@ -130,6 +130,14 @@ package final class HostedProxy: Sendable {
         }
     }
 
+    /// Ends the grace of a `stop` under way (or the next one) at once: a second SIGINT
+    /// or SIGTERM. TCP connections still open close as when the grace is over, their
+    /// records kept. A UDP proxy's grace is left to run (it is short: only what faults
+    /// hold waits for it).
+    package func endGrace() {
+        if case .tcp(let proxy) = self.engine { proxy.endGrace() }
+    }
+
     /// Stops accepting, lets open TCP connections finish for `grace` (UDP sessions,
     /// until what faults hold in them has left), closes the rest at once (what faults
     /// still hold is discarded, counted as dropped), then drains and closes the log and

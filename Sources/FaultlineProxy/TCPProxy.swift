@@ -57,6 +57,9 @@ package final class TCPProxy: Sendable {
     private let logger: Logger
     private let connections = ConnectionRegistry()
     private let serverChannel = Mutex<(any Channel)?>(nil)
+    /// A shutdown's grace: ended early by `endGrace()` (set before a shutdown began:
+    /// its grace is none), else the promise its grace waits on.
+    private let grace = Mutex<(ended: Bool, waiting: EventLoopPromise<Void>?)>((false, nil))
     /// When the listener started (event-loop uptime ns): the origin of time windows and
     /// schedules.
     private let startedAt = Atomic<UInt64>(0)
@@ -207,6 +210,11 @@ package final class TCPProxy: Sendable {
         let drained = loop.makePromise(of: Void.self)
         self.connections.notifyWhenEmpty(drained)
         let deadline = loop.scheduleTask(in: grace) { drained.succeed() }
+        let ended = self.grace.withLock { state in
+            state.waiting = drained
+            return state.ended
+        }
+        if ended { drained.succeed() }
         try? await drained.futureResult.get()
         deadline.cancel()
         let stragglers = self.connections.count
@@ -218,6 +226,17 @@ package final class TCPProxy: Sendable {
         stop.proxy = self.configuration.name
         stop.mono = loop.now.uptimeNanoseconds
         self.events.record(stop)
+    }
+
+    /// Ends a shutdown's grace at once (a second SIGINT or SIGTERM): the connections
+    /// still open are closed as when the grace is over, and their records kept. Called
+    /// before a shutdown, it makes that shutdown's grace none.
+    package func endGrace() {
+        let waiting = self.grace.withLock { state in
+            state.ended = true
+            return state.waiting
+        }
+        waiting?.succeed()
     }
 
     // MARK: Per connection

@@ -33,6 +33,12 @@ package protocol ControlledProxy: AnyObject, Sendable {
     /// Stops accepting, lets open connections finish for `grace`, closes the rest and
     /// flushes the records.
     func stop(grace: Duration) async throws
+    /// Ends the grace of a `stop` under way at once (a second SIGINT or SIGTERM).
+    func endGrace()
+}
+
+extension ControlledProxy {
+    package func endGrace() {}
 }
 
 /// Starts a proxy from a spec: `ProxyHost.start` in the server, a stand-in in tests.

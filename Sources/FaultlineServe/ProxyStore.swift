@@ -362,6 +362,13 @@ package actor ProxyStore {
 
     /// Stops every proxy, letting open connections finish for the shutdown grace, and
     /// flushes their records.
+    /// Ends the grace of `shutdown` at once for every proxy (a second SIGINT or
+    /// SIGTERM): open connections close, and every log and capture is still flushed.
+    /// Not behind the store's lock, which `shutdown` holds while it waits.
+    package func endGrace() {
+        for entry in self.proxies.values { entry.running?.endGrace() }
+    }
+
     package func shutdown() async {
         await self.acquire()
         defer { self.release() }

@@ -107,6 +107,12 @@ package final class ChildProcess: Sendable {
         self.stderrText.text
     }
 
+    /// Waits until standard error says `text` (true), or until the process closes it
+    /// without saying it (false).
+    package func standardError(saying text: String) async -> Bool {
+        await self.stderrText.until(saying: text)
+    }
+
     /// Everything written to standard error, once the process has closed it.
     package func completeStandardError() async -> String {
         await self.stderrText.complete()
@@ -137,21 +143,46 @@ private final class OutputCollector: Sendable {
         var bytes: [UInt8] = []
         var finished = false
         var waiters: [CheckedContinuation<String, Never>] = []
+        var watchers: [(text: String, continuation: CheckedContinuation<Bool, Never>)] = []
     }
 
     private let state = Mutex(State())
 
     func append(_ more: [UInt8]) {
-        self.state.withLock { $0.bytes.append(contentsOf: more) }
+        let seen = self.state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            state.bytes.append(contentsOf: more)
+            guard !state.watchers.isEmpty else { return [] }
+            let text = String(decoding: state.bytes, as: UTF8.self)
+            let (seen, waiting) = (state.watchers.filter { text.contains($0.text) }, state.watchers.filter { !text.contains($0.text) })
+            state.watchers = waiting
+            return seen.map(\.continuation)
+        }
+        for watcher in seen { watcher.resume(returning: true) }
+    }
+
+    func until(saying text: String) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let now: Bool? = self.state.withLock { state in
+                if String(decoding: state.bytes, as: UTF8.self).contains(text) { return true }
+                if state.finished { return false }
+                state.watchers.append((text, continuation))
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
     }
 
     func finish() {
-        let (text, waiters) = self.state.withLock { state in
+        let (text, waiters, watchers) = self.state.withLock { state in
             state.finished = true
-            defer { state.waiters = [] }
-            return (String(decoding: state.bytes, as: UTF8.self), state.waiters)
+            defer {
+                state.waiters = []
+                state.watchers = []
+            }
+            return (String(decoding: state.bytes, as: UTF8.self), state.waiters, state.watchers)
         }
         for waiter in waiters { waiter.resume(returning: text) }
+        for watcher in watchers { watcher.continuation.resume(returning: false) }
     }
 
     var text: String {

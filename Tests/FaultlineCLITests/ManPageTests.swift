@@ -28,7 +28,7 @@ struct ManPageTests {
     @Test func optionsShowTheirDefaults() throws {
         let page = try String(contentsOf: Self.page, encoding: .utf8)
         for line in [
-            ".It Fl -grace Ar duration\nHow long open connections may finish after SIGINT or SIGTERM. (default: 5s)",
+            ".It Fl -grace Ar duration\nHow long open connections may finish after SIGINT, SIGTERM or SIGHUP; a second signal ends it. (default: 5s)",
             ".It Fl -name Ar name\nName of this proxy in logs and events. (default: proxy)",
             ".It Fl -max-attempts Ar n\nCR-10: the most attempts a logical request may take; also CR-17's limit on a client's mean attempts per request that met a fault. (default: 5)",
         ] {

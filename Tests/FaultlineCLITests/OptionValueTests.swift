@@ -40,10 +40,10 @@ struct OptionValueTests {
 
     /// Help shows a default as ArgumentParser shows any other option's.
     static let defaults: [([String], String)] = [
-        (["proxy"], "--grace <duration> How long open connections may finish after SIGINT or SIGTERM. (default: 5s)"),
+        (["proxy"], "--grace <duration> How long open connections may finish after SIGINT, SIGTERM or SIGHUP; a second signal ends it. (default: 5s)"),
         (["proxy"], "--connect-timeout <duration> How long dialling the upstream may take. (default: 5s)"),
         (["proxy"], "either way. (default: 1m)"),
-        (["serve"], "--grace <duration> How long open connections may finish on SIGINT or SIGTERM. (default: 5s)"),
+        (["serve"], "--grace <duration> How long open connections may finish on SIGINT, SIGTERM or SIGHUP; a second signal ends it. (default: 5s)"),
         (["check", "retries"], "still counts as its retry. (default: 1m)"),
         (["check", "idempotency"], "--timeout <duration> How long each request waits for its reply. (default: 5s)"),
     ]

@@ -25,9 +25,11 @@ struct Proxy: AsyncParsableCommand {
             ('seed N' on standard error) and written in the proxy_start event.
 
             On start it prints 'listening on HOST:PORT' on standard output (the real \
-            port when --listen asks for port 0). On SIGINT or SIGTERM it stops \
-            accepting, lets open connections finish for --grace, closes the rest, \
-            flushes the event log and the capture, and exits 0.
+            port when --listen asks for port 0). On SIGINT, SIGTERM or SIGHUP (the \
+            terminal closed) it stops accepting, lets open connections finish for \
+            --grace, closes the rest, flushes the event log and the capture, and exits \
+            0. A second such signal during --grace ends the grace at once: open \
+            connections close then, and the log and capture are still flushed.
 
             --log writes every event as JSON Lines (see faultline-events(5)); writing \
             never slows the proxy, and if the log falls behind a log_dropped event says \
@@ -73,7 +75,7 @@ struct Proxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Name of this proxy in logs and events.", valueName: "name"))
     var name: String = "proxy"
 
-    @Option(help: ArgumentHelp("How long open connections may finish after SIGINT or SIGTERM.", valueName: "duration"))
+    @Option(help: ArgumentHelp("How long open connections may finish after SIGINT, SIGTERM or SIGHUP; a second signal ends it.", valueName: "duration"))
     var grace: DurationArgument = DurationArgument(.seconds(5))
 
     @Option(help: ArgumentHelp("How long dialling the upstream may take.", valueName: "duration"))
@@ -144,6 +146,14 @@ struct Proxy: AsyncParsableCommand {
         if let signal = await signals.next() {
             logger.info("stopping", metadata: ["signal": "\(TerminationSignals.name(signal))", "open": "\(proxy.open)"])
         }
+        // A second signal during the grace ends it: what is still open closes now, and
+        // the log and capture are flushed all the same.
+        let hurry = Task {
+            guard let signal = await signals.next() else { return }
+            logger.notice("second signal: ending the grace now", metadata: ["signal": "\(TerminationSignals.name(signal))", "open": "\(proxy.open)"])
+            proxy.endGrace()
+        }
+        defer { hurry.cancel() }
         try await proxy.stop(grace: self.grace.duration)
     }
 

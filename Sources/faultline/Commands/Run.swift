@@ -24,9 +24,12 @@ struct Run: AsyncParsableCommand {
             listens, and runs COMMAND with their addresses in its environment: for a \
             proxy named api, FAULTLINE_API_ADDR=host:port, FAULTLINE_API_HOST, \
             FAULTLINE_API_PORT and FAULTLINE_API_UPSTREAM; FAULTLINE_SEED holds the \
-            seed. COMMAND's standard input, output and error are its own; SIGINT and \
-            SIGTERM are passed on to it (to its whole process group unless faultline \
-            runs in a terminal's foreground: in CI, for one). With --timeout (or the run file's \
+            seed. COMMAND's standard input, output and error are its own; SIGINT, \
+            SIGTERM and SIGHUP are passed on to it (to its whole process group unless \
+            faultline runs in a terminal's foreground: in CI, for one), and the run \
+            goes on as after any exit once it has exited. A signal after COMMAND has \
+            exited ends the proxies' grace at once (their records are still flushed \
+            and checked). With --timeout (or the run file's \
             'timeout'), a COMMAND still running after that long is sent SIGTERM the \
             same way, then SIGKILL when it is still running --kill-after later \
             (default 10s), and the run goes on as after any exit. When it exits, the \
@@ -150,7 +153,15 @@ struct Run: AsyncParsableCommand {
 
         let limit = (self.timeout?.duration ?? file.timeout).map { TimeLimit(after: $0, killAfter: self.killAfter?.duration ?? file.killAfter) }
         let status = try await self.runCommand(proxies: proxies, seed: runSeed, signals: signals, limit: limit)
+        // A signal once the command has ended (a second Ctrl-C) ends the proxies' grace
+        // at once; their records are flushed and the checks run all the same.
+        let hurry = Task {
+            guard let signal = await signals.next() else { return }
+            printError("faultline: \(TerminationSignals.name(signal)): ending the grace now")
+            for proxy in proxies { proxy.endGrace() }
+        }
         let ending = await self.finish(file, proxies: proxies, status: status, settings: ruleSettings, output: output, replay: replay)
+        hurry.cancel()
         // The first that applies (docs/run.md, "Exit status"): the command timed out or
         // failed, a check that could not run, violations.
         if status.timedOut != nil { throw ExitCode(Self.timedOutStatus) }
@@ -179,6 +190,12 @@ struct Run: AsyncParsableCommand {
         _ file: RunFile, proxies: [HostedProxy], status: Status, settings: RuleSettings, output: String, replay: String
     ) async -> Ending {
         let grace = self.grace?.duration ?? file.grace
+        let open = proxies.filter { $0.spec.transport == .tcp }.reduce(0) { $0 + $1.open }
+        if open > 0, grace > .zero {
+            printError(
+                "faultline: \(counted(open, "connection")) still open: waiting up to \(DurationText.format(grace)) for them (--grace); a signal (Ctrl-C) ends the wait"
+            )
+        }
         let failures = await withTaskGroup(of: (name: String, error: any Error)?.self) { group in
             for proxy in proxies {
                 group.addTask {
@@ -338,7 +355,7 @@ struct Run: AsyncParsableCommand {
     /// Starts `command` (looked up in PATH) with posix_spawn rather than Foundation's
     /// `Process`: the child must start with default signal dispositions, nothing
     /// blocked, and no descriptor of this process's but 0, 1 and 2. This process ignores
-    /// SIGPIPE (and SIGINT and SIGTERM, which it waits for through `TerminationSignals`);
+    /// SIGPIPE (and SIGINT, SIGTERM and SIGHUP, which it waits for through `TerminationSignals`);
     /// a child that inherited an ignored SIGPIPE makes `producer | head` fail with EPIPE
     /// instead of ending quietly, and a shell cannot trap a signal that was ignored when
     /// it started. A command that cannot be started (not found, not executable) is a

@@ -40,8 +40,10 @@ struct Serve: AsyncParsableCommand {
             above --max-body are refused (413).
 
             On start it prints 'listening on HOST:PORT' (the API's real address). On \
-            SIGINT or SIGTERM it stops answering, lets open connections finish for \
-            --grace, closes the rest, flushes every log and capture, and exits 0.
+            SIGINT, SIGTERM or SIGHUP (the terminal closed) it stops answering, lets \
+            open connections finish for --grace, closes the rest, flushes every log \
+            and capture, and exits 0. A second such signal during --grace ends the \
+            grace at once; logs and captures are still flushed.
 
             Exit status: 0 after a clean stop; 2 bad usage or a bad --config \
             (FILE:LINE:COLUMN); 3 the API's address in use, or a proxy of --config \
@@ -79,7 +81,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seed of every proxy that does not name its own; without it each proxy picks one.", valueName: "n"))
     var seed: UInt64?
 
-    @Option(help: ArgumentHelp("How long open connections may finish on SIGINT or SIGTERM.", valueName: "duration"))
+    @Option(help: ArgumentHelp("How long open connections may finish on SIGINT, SIGTERM or SIGHUP; a second signal ends it.", valueName: "duration"))
     var grace: DurationArgument = DurationArgument(.seconds(5))
 
     @Option(help: ArgumentHelp("Largest request body the API reads: 1M, 64K (default: 1M).", valueName: "size"))
@@ -165,10 +167,22 @@ struct Serve: AsyncParsableCommand {
             logger: logger
         )
         let started = StartFlag()
-        let group = server.serviceGroup(signals: [.sigterm, .sigint]) { address in
+        // Signals are taken here, not by the service group, so that a second one can
+        // end the grace: the first (SIGINT, SIGTERM or SIGHUP) shuts down gracefully.
+        let signals = TerminationSignals()
+        let group = server.serviceGroup { address in
             started.set()
             Output.line("listening on \(address)")
         }
+        let watch = Task {
+            guard let signal = await signals.next() else { return }
+            logger.info("stopping", metadata: ["signal": "\(TerminationSignals.name(signal))"])
+            await group.triggerGracefulShutdown()
+            guard let second = await signals.next() else { return }
+            logger.notice("second signal: ending the grace now", metadata: ["signal": "\(TerminationSignals.name(second))"])
+            await store.endGrace()
+        }
+        defer { watch.cancel() }
         do {
             try await group.run()
             await server.close()
