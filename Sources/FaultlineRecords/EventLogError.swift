@@ -18,6 +18,16 @@ package struct EventLogError: UserFacingError, Equatable {
 
     package var exitStatus: Int32 { ExitStatus.badInput }
 
+    /// A log with no event at all (0 bytes, or blank lines): what a proxy that never
+    /// started, or was killed before its first write, leaves. Nothing in it can be
+    /// judged, and a check that passed it would pass a run it never saw.
+    package static func empty(_ file: String) -> EventLogError {
+        EventLogError(
+            file: file, line: nil,
+            message: "the log is empty: no events to judge (a proxy's log has at least proxy_start; this one never started, or was killed or failed before it wrote)"
+        )
+    }
+
     package var description: String {
         if let line = self.line {
             return "\(self.file):\(line): \(self.message)"

@@ -47,7 +47,8 @@ extension Check {
                 without them there are no requests to judge.
 
                 Exit status: 0 no violations; 1 violations; 2 bad usage, a log that \
-                cannot be read (FILE:LINE), one without framing, the same log given \
+                cannot be read (FILE:LINE), an empty one (no events: nothing to judge, \
+                what a failed run leaves), one without framing, the same log given \
                 twice, or a bad --rules file (FILE:LINE:COLUMN).
                 """
         )

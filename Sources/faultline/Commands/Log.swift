@@ -28,7 +28,8 @@ extension Log {
 
                 Exit status: 0 the books balance; 1 they do not (a log of a proxy still \
                 running or killed has connections never closed); 2 a file that is not an \
-                event log, named with FILE:LINE. A log that says it lost events \
+                event log, named with FILE:LINE, or an empty log (no events: a proxy \
+                that never started or was killed before it wrote). A log that says it lost events \
                 (log_dropped) cannot be checked, since a lost conn_close reads as a \
                 connection never closed: the summary says so, lists what did not balance \
                 and exits 0.
@@ -41,7 +42,13 @@ extension Log {
         /// Streams the log: memory stays flat however long it is.
         func run() throws {
             var summary = LogSummary()
-            try EventLogReader.forEach(path: self.log) { event, _ in summary.add(event) }
+            var events = 0
+            try EventLogReader.forEach(path: self.log) { event, _ in
+                events += 1
+                summary.add(event)
+            }
+            // Nothing to balance is not balanced books: a failed run leaves such a log.
+            guard events > 0 else { throw EventLogError.empty(self.log) }
             summary.finish()
             Output.line(summary.text)
             // As every check: 1 when it found violations. Not for a log that lost events.
