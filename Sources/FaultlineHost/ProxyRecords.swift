@@ -32,7 +32,14 @@ package struct ProxyRecords: Sendable {
     package let log: EventLog?
     package let capture: PacketCapture?
 
+    /// - Throws: `InvalidInputError` (exit 2), before either file is made, when the log
+    ///   and the capture are one file: the capture would overwrite the log.
     package init(_ paths: Paths) throws {
+        if let log = paths.log, let pcap = paths.pcap, SameFile.check(log, pcap) {
+            throw InvalidInputError(
+                "--log \(log) and --pcap \(pcap) name the same file: the capture would write over the event log; give each a file of its own"
+            )
+        }
         let eventLog = try paths.log.map { try EventLog(path: $0) }
         do {
             self.capture = try paths.pcap.map { try Self.openCapture($0, paths: paths) }
