@@ -20,9 +20,12 @@ struct Faultline: AsyncParsableCommand {
 
             Exit status: 0 fine; 1 a check found violations; 2 bad usage, a bad profile \
             or a bad input file (the message names the file, line and column where there \
-            is one), or an output file (--log, --pcap, -o) that cannot be created; 3 a \
-            runtime failure: port in use, a port this user may not bind, capture not \
-            allowed. 'run' also exits 124 when its command timed out, and passes the \
+            is one), an output file (--log, --pcap, -o) that cannot be created, or -o \
+            naming an input file; 3 a runtime failure: port in use, a port this user may \
+            not bind, capture not allowed, or output (-o, standard output, a capture) \
+            that could not be written in full, such as on a full disk (the message names \
+            the file and the reason). A reader of standard output that went away \
+            ('| head') ends a command quietly with 141, as SIGPIPE would. 'run' also exits 124 when its command timed out, and passes the \
             command's own failing status through (see 'faultline run --help').
             """,
         version: "0.1.0",
@@ -46,12 +49,21 @@ struct Faultline: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            try Output.check()
         } catch let error as any UserFacingError {
             // An error may quote a log line, a file or traffic: no control bytes reach
             // the terminal (a log line with ESC sequences set the window title).
             printError("faultline: \(error)".escapingControls(keepingLineBreaks: true))
             terminate(error.exitStatus)
         } catch let error as ExitCode {
+            // Violations (1) found, but the report never reached standard output: the
+            // write failure wins, as a check that could not say its result.
+            do { try Output.check() } catch let failure as any UserFacingError {
+                printError("faultline: \(failure)")
+                terminate(failure.exitStatus)
+            } catch let failure as ExitCode {
+                terminate(failure.rawValue)
+            } catch {}
             terminate(error.rawValue)
         } catch where exitCode(for: error) == .validationFailure {
             printError(Self.usageError(error, of: parsed))

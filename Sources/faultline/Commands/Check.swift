@@ -93,6 +93,11 @@ extension Check {
         }
 
         func run() throws {
+            try OutputFile.refuseInput(self.output, inputs: self.logs + (self.rules.map { [$0] } ?? []), what: "input file")
+            try self.check()
+        }
+
+        func check() throws {
             let settings = try self.rules.map(RuleSettings.load(path:)) ?? RuleSettings()
             let options = RetryCheckOptions(
                 keyHeader: self.keyHeader,
@@ -117,13 +122,13 @@ extension ReportFormat: ExpressibleByArgument {}
 
 /// Writes a report to a file or standard output.
 enum ReportOutput {
+    /// - Throws: `OutputFile.write`'s errors: cannot create (exit 2), not written in
+    ///   full (exit 3). A failed write to standard output fails the command at its end.
     static func write(_ text: String, to path: String?) throws {
         guard let path else {
             Output.line(text.hasSuffix("\n") ? String(text.dropLast()) : text)
             return
         }
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
-            throw InvalidInputError("-o \(path): cannot write the file")
-        }
+        try OutputFile.write(Data(text.utf8), to: path)
     }
 }

@@ -82,6 +82,7 @@ extension Check {
         }
 
         func run() async throws {
+            try OutputFile.refuseInput(self.output, inputs: [self.log], what: "event log")
             let address = try HostPort(parsing: self.target, what: "--target")
             var options = IdempotencyCheckOptions(target: ReplayTarget(address: address))
             options.probes = self.probes

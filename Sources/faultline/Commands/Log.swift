@@ -79,14 +79,13 @@ extension Log {
         var output: String?
 
         func run() throws {
+            try OutputFile.refuseInput(self.output, inputs: [self.log], what: "event log")
             let events = try EventLogReader.read(path: self.log)
             let data = try LogExport.export(events, as: self.format)
             if let output = self.output {
-                guard FileManager.default.createFile(atPath: output, contents: data) else {
-                    throw InvalidInputError("-o \(output): cannot write the file")
-                }
+                try OutputFile.write(data, to: output)
             } else {
-                try? FileHandle.standardOutput.write(contentsOf: data)
+                Output.write(data)
             }
         }
     }
