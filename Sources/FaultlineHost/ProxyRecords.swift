@@ -56,7 +56,11 @@ package struct ProxyRecords: Sendable {
     package static func openCapture(_ path: String, paths: Paths) throws -> PacketCapture {
         do {
             return try PacketCapture(
-                path: path, maxFileSize: paths.pcapMaxSize, maxQueuedBytes: paths.pcapBuffer ?? PacketCapture.defaultMaxQueuedBytes
+                path: path, maxFileSize: paths.pcapMaxSize, maxQueuedBytes: paths.pcapBuffer ?? PacketCapture.defaultMaxQueuedBytes,
+                onFailure: { message in
+                    // Said when it happens; `close` throws it again at the end (exit 3).
+                    Logger(label: "faultline.capture").error("capture failed: \(message)", metadata: ["file": "\(path)"])
+                }
             )
         } catch let error as PcapError {
             throw error.userFacing

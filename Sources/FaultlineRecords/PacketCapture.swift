@@ -59,6 +59,9 @@ package final class PacketCapture: Sendable {
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
+    /// Told the first write failure as it happens (the writer's thread), so it is said
+    /// while the proxy runs, not only when `close()` throws it at the end.
+    private let onFailure: (@Sendable (String) -> Void)?
 
     /// Creates the first capture file at once, so a bad path fails before traffic flows.
     ///
@@ -71,9 +74,11 @@ package final class PacketCapture: Sendable {
         path: String,
         maxFileSize: Int64? = nil,
         clock: any WallClock = SystemWallClock(),
-        maxQueuedBytes: Int = PacketCapture.defaultMaxQueuedBytes
+        maxQueuedBytes: Int = PacketCapture.defaultMaxQueuedBytes,
+        onFailure: (@Sendable (String) -> Void)? = nil
     ) throws {
         let first = try PcapDumpFile(path: path, linkType: .raw)
+        self.onFailure = onFailure
         self.path = path
         self.maxFileSize = maxFileSize
         self.maxQueuedBytes = maxQueuedBytes
@@ -149,7 +154,8 @@ package final class PacketCapture: Sendable {
     /// Writes everything queued and closes the file. Blocks: call it off the event
     /// loops (or use the `async` form). Safe to call more than once.
     ///
-    /// - Throws: `PcapError(.file)` if a file could not be written or rotated.
+    /// - Throws: `PcapError(.other)` (a runtime failure) if a file could not be written
+    ///   or rotated: the first failure, which `onFailure` was told as it happened.
     package func close() throws {
         let wakeWriter = self.state.withLock { state -> Bool in
             defer { state.closing = true }
@@ -163,7 +169,7 @@ package final class PacketCapture: Sendable {
         self.finished.wait()
         self.finished.signal()
         if let error = self.state.withLock({ $0.error }) {
-            throw PcapError(.file, error)
+            throw PcapError(.other, error)
         }
     }
 
@@ -210,7 +216,7 @@ package final class PacketCapture: Sendable {
                         self.state.withLock { $0.files.append(next) }
                     } catch {
                         file = nil
-                        self.state.withLock { if $0.error == nil { $0.error = "\(error)" } }
+                        self.fail(error)
                     }
                     packetsInFile = 0
                 }
@@ -223,7 +229,7 @@ package final class PacketCapture: Sendable {
             do {
                 try file?.flush()
             } catch {
-                self.state.withLock { if $0.error == nil { $0.error = "\(error)" } }
+                self.fail(error)
             }
             self.state.withLock { $0.written += written }
             if taken.last {
@@ -232,6 +238,17 @@ package final class PacketCapture: Sendable {
                 return
             }
         }
+    }
+
+    /// Keeps the first write failure (what `close()` throws) and tells `onFailure`.
+    private func fail(_ error: any Error) {
+        let message = (error as? PcapError)?.message ?? "\(error)"
+        let first = self.state.withLock { state -> Bool in
+            guard state.error == nil else { return false }
+            state.error = message
+            return true
+        }
+        if first { self.onFailure?(message) }
     }
 
     private static func build(_ packet: Packet, identification: UInt16) -> [UInt8] {

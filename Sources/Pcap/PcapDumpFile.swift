@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CPcap
 
 /// A pcap file being written: `pcap_open_dead` for the header, `pcap_dump` per packet.
@@ -45,7 +50,13 @@ package final class PcapDumpFile {
         header.caplen = UInt32(min(bytes.count, Int(self.snapLength)))
         header.len = UInt32(originalLength ?? bytes.count)
         pcap_dump(UnsafeMutablePointer<UInt8>(dumper), &header, base.assumingMemoryBound(to: UInt8.self))
+        if self.writeError == nil, let file = pcap_dump_file(dumper), ferror(file) != 0 { self.writeError = errno }
     }
+
+    /// The errno of the first write that failed (a full disk): stdio sets the stream's
+    /// error flag and drops what it could not write, so a later flush with nothing left
+    /// to write succeeds; the flag is what says the file is cut short.
+    private var writeError: Int32?
 
     package func write(_ packet: PcapPacket) {
         packet.data.withUnsafeBytes {
@@ -62,8 +73,11 @@ package final class PcapDumpFile {
     /// Pushes buffered packets to the kernel.
     package func flush() throws {
         guard let dumper = self.dumper else { return }
-        if pcap_dump_flush(dumper) != 0 {
-            throw PcapError(.file, "cannot write capture file \(self.path): flush failed")
+        if pcap_dump_flush(dumper) != 0, self.writeError == nil { self.writeError = errno }
+        if self.writeError == nil, let file = pcap_dump_file(dumper), ferror(file) != 0 { self.writeError = EIO }
+        if let number = self.writeError {
+            let reason = number == 0 ? "a write failed" : String(cString: strerror(number))
+            throw PcapError(.other, "cannot write capture file \(self.path): \(reason); the file is cut short")
         }
     }
 

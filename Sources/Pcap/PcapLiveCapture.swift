@@ -158,6 +158,7 @@ package final class PcapLiveCapture: @unchecked Sendable {
                 }
                 guard let header, let data else { break }
                 pcap_dump(UnsafeMutablePointer<UInt8>(dumper), header, data)
+                try Self.check(dumper, path: path, flushing: false)
                 self.counts.withLock {
                     $0.packets += 1
                     $0.bytes += Int(header.pointee.len)
@@ -167,7 +168,7 @@ package final class PcapLiveCapture: @unchecked Sendable {
             if pcap_stats(handle, &statistics) == 0 {
                 self.counts.withLock { $0.droppedByKernel = Int(statistics.ps_drop) }
             }
-            pcap_dump_flush(dumper)
+            try Self.check(dumper, path: path, flushing: true)
             let now = self.progress
             if now != reported {
                 reported = now
@@ -177,6 +178,16 @@ package final class PcapLiveCapture: @unchecked Sendable {
         let final = self.progress
         progress(final)
         return final
+    }
+
+    /// Throws when the capture file could not be written (a full disk): stdio drops what
+    /// it cannot write and flags the stream, so the capture stops there, said, rather
+    /// than go on and report success with a file cut short. A runtime failure (exit 3).
+    private static func check(_ dumper: OpaquePointer, path: String, flushing: Bool) throws {
+        let flushed = flushing ? pcap_dump_flush(dumper) : 0
+        let number = errno
+        guard flushed != 0 || (pcap_dump_file(dumper).map { ferror($0) != 0 } ?? false) else { return }
+        throw PcapError(.other, "cannot write capture file \(path): \(String(cString: strerror(number == 0 ? EIO : number))); the file is cut short")
     }
 
     /// Counts so far; safe from any thread.

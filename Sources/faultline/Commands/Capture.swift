@@ -20,11 +20,13 @@ struct Capture: AsyncParsableCommand {
             bytes captured so far on standard error. Prints 'capturing on IF' on standard \
             output once packets are being kept, and 'captured N packets (B bytes) to \
             FILE' at the end. Stops after --duration, after --count packets, or on \
-            SIGINT/SIGTERM; the file is complete in every case.
+            SIGINT/SIGTERM/SIGHUP; the file is complete in every case but one: when it \
+            cannot be written (a full disk), the capture stops there and says so.
 
             Exit status: 2 for a filter that does not compile (libpcap's message is \
             shown) or an unknown interface; 3 when the system refuses to capture (run as \
-            root, or grant CAP_NET_RAW).
+            root, or grant CAP_NET_RAW), or when the file could not be written in full \
+            (the message names it and the reason).
             """
     )
 
