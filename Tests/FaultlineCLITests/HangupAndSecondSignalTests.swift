@@ -84,17 +84,8 @@ struct HangupAndSecondSignalTests {
     @Test func serveStopsOnHangupAndFlushesEveryLog() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let echo = try SocketEchoServer()
-        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--log", directory.path, "--grace", "0s"])
-        let api = ["--api", "127.0.0.1:\(try #require(await server.listeningPort()))"]
-        let created = try await FaultlineBinary.run(["ctl", "create", "svc", "--upstream", "127.0.0.1:\(echo.port)", "--listen", "127.0.0.1:0"] + api)
-        #expect(created.status == 0, "\(created.stderr)")
-        let listenLine = try #require(created.stdout.split(separator: "\n").first { $0.hasPrefix("listening on ") })
-        let port = try #require(Int(listenLine.split(separator: ":").last ?? ""))
-        let held = try HostileClient.holdOpen(port: port, count: 1, bytes: Array("held".utf8))
-        defer { held.close() }
-        let log = directory.appendingPathComponent("svc.jsonl").path
-        try await waitUntilLogged("conn_open", in: log)
+        let (server, log, echo, held) = try await Self.serveHoldingAConnection(logs: directory, grace: "0s")
+        defer { held.close(); _ = echo }
         server.signal(SIGHUP)
         #expect(await server.exitStatus() == 0, "\(server.standardError)")
         try Self.expectComplete(log, reason: "shutdown")
@@ -103,21 +94,31 @@ struct HangupAndSecondSignalTests {
     @Test func aSecondSignalEndsServesGrace() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let echo = try SocketEchoServer()
-        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--log", directory.path, "--grace", "10m"])
-        let api = ["--api", "127.0.0.1:\(try #require(await server.listeningPort()))"]
-        let created = try await FaultlineBinary.run(["ctl", "create", "svc", "--upstream", "127.0.0.1:\(echo.port)", "--listen", "127.0.0.1:0"] + api)
-        let listenLine = try #require(created.stdout.split(separator: "\n").first { $0.hasPrefix("listening on ") })
-        let port = try #require(Int(listenLine.split(separator: ":").last ?? ""))
-        let held = try HostileClient.holdOpen(port: port, count: 1, bytes: Array("held".utf8))
-        defer { held.close() }
-        let log = directory.appendingPathComponent("svc.jsonl").path
-        try await waitUntilLogged("conn_open", in: log)
+        let (server, log, echo, held) = try await Self.serveHoldingAConnection(logs: directory, grace: "10m")
+        defer { held.close(); _ = echo }
         server.signal(SIGINT)
         #expect(await server.standardError(saying: "stopping"))
         server.signal(SIGINT)
         #expect(try await Self.exit(of: server) == 0, "\(server.standardError)")
         try Self.expectComplete(log, reason: "shutdown")
+    }
+
+    /// serve (its logs in `logs`) with a proxy `svc` made through ctl and one client
+    /// connection held open on it, once the log has its `conn_open`.
+    static func serveHoldingAConnection(
+        logs: URL, grace: String
+    ) async throws -> (server: ChildProcess, log: String, echo: SocketEchoServer, held: SocketSet) {
+        let echo = try SocketEchoServer()
+        let server = try FaultlineBinary.start(["serve", "--api", "127.0.0.1:0", "--log", logs.path, "--grace", grace])
+        let api = ["--api", "127.0.0.1:\(try #require(await server.listeningPort()))"]
+        let created = try await FaultlineBinary.run(["ctl", "create", "svc", "--upstream", "127.0.0.1:\(echo.port)", "--listen", "127.0.0.1:0"] + api)
+        #expect(created.status == 0, "\(created.stderr)")
+        let listenLine = try #require(created.stdout.split(separator: "\n").first { $0.hasPrefix("listening on ") })
+        let port = try #require(Int(listenLine.split(separator: ":").last ?? ""))
+        let held = try HostileClient.holdOpen(port: port, count: 1, bytes: Array("held".utf8))
+        let log = logs.appendingPathComponent("svc.jsonl").path
+        try await waitUntilLogged("conn_open", in: log)
+        return (server, log, echo, held)
     }
 
     /// SIGHUP to run reaches the command (which traps it), and the run finishes as after
