@@ -76,6 +76,16 @@ struct RuleSettingsTests {
         #expect(settings.operations.count == 3)
     }
 
+    /// A rules file larger than a profile may be is refused without reading it whole
+    /// (a 40 MB file took 14 s and 1.4 GB).
+    @Test func aHugeFileIsRefusedWithoutReadingItWhole() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("faultline-rules-\(UUID().uuidString).yaml").path
+        try (Self.example + String(repeating: "# padding\n", count: 120_000)).write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let error = #expect(throws: RuleSettingsError.self) { try RuleSettings.load(path: path) }
+        #expect(error?.description.contains("the rules file is larger than 1 MiB") == true, "\(String(describing: error))")
+    }
+
     @Test func globsMatchAsShellsDo() {
         #expect(RuleSettings.glob("deposit*", matches: "deposit"))
         #expect(RuleSettings.glob("POST /charges/*", matches: "POST /charges/{id}"))
