@@ -136,6 +136,7 @@ struct RecordsCommandTests {
         (["--pcap", "/tmp/x.pcap", "--pcap-buffer", "4G"], "--pcap-buffer 4G: at most 2G"),
         (["--pcap", "/nonexistent-directory/run.pcap"], "cannot write capture file /nonexistent-directory/run.pcap"),
         (["--connect-timeout", "0s"], "--connect-timeout must be more than 0"),
+        (["--pcap", "/tmp/x.pcap", "--pcap-max-size", "100"], "--pcap-max-size 100: at least 64K"),
     ]
 
     @Test(arguments: badRecordOptions)

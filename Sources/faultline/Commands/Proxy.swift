@@ -89,7 +89,7 @@ struct Proxy: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Start a new capture file (FILE.1.pcap, FILE.2.pcap...) before one grows beyond this size: 100M, 1G, 64K.",
+            "Start a new capture file (FILE.1.pcap, FILE.2.pcap...) before one grows beyond this size: 100M, 1G, 64K (the least).",
             valueName: "size"
         )
     )
@@ -128,6 +128,11 @@ struct Proxy: AsyncParsableCommand {
         }
         if self.pcapMaxSize != nil, self.pcap == nil {
             throw ValidationError("--pcap-max-size needs --pcap FILE")
+        }
+        // Below one full packet or so a file holds a handful of packets: a trial's 100
+        // bytes wrote 920 files for 20 connections.
+        if let size = self.pcapMaxSize, size.bytes < 64 * 1024 {
+            throw ValidationError("--pcap-max-size \(size): at least 64K (a file must hold packets of up to 64 KiB)")
         }
         if let buffer = self.pcapBuffer {
             guard self.pcap != nil else { throw ValidationError("--pcap-buffer needs --pcap FILE") }
