@@ -53,8 +53,7 @@ package struct FieldLines: Sendable, Equatable {
         var wanted = name
         wanted.withUTF8 { wanted in
             self.forEachField { fieldName, value in
-                guard fieldName.count == wanted.count,
-                    zip(fieldName, wanted).allSatisfy({ $0 == $1 || ($0 | 0x20 == $1 | 0x20 && ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A) })
+                guard fieldName.count == wanted.count, zip(fieldName, wanted).allSatisfy(MessageInfo.Header.sameIgnoringASCIICase)
                 else { return true }
                 return body(value)
             }

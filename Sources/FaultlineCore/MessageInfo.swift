@@ -45,7 +45,8 @@ package struct MessageInfo: Sendable, Equatable {
             return (compared ?? nil) ?? zip(ours, theirs).allSatisfy(Self.sameIgnoringASCIICase)
         }
 
-        private static func sameIgnoringASCIICase(_ a: UInt8, _ b: UInt8) -> Bool {
+        /// Whether two bytes of field names are the same letter in either case, or equal.
+        package static func sameIgnoringASCIICase(_ a: UInt8, _ b: UInt8) -> Bool {
             a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
         }
     }

@@ -29,23 +29,25 @@ struct HTTPHead {
         static let upgrade = KnownFields(rawValue: 1 << 3)
 
         /// The field named `name` is, if one of these: the bytes of a field name just
-        /// parsed (token characters), compared with ASCII case ignored.
+        /// parsed, compared with ASCII case ignored.
         init(name: UnsafeRawBufferPointer) {
-            switch name.count {
-            case 14 where Self.is(name, "content-length"): self = .contentLength
-            case 17 where Self.is(name, "transfer-encoding"): self = .transferEncoding
-            case 15 where Self.is(name, "idempotency-key"): self = .idempotencyKey
-            case 7 where Self.is(name, "upgrade"): self = .upgrade
-            default: self = []
+            if Self.is(name, "Content-Length") {
+                self = .contentLength
+            } else if Self.is(name, "Transfer-Encoding") {
+                self = .transferEncoding
+            } else if Self.is(name, "Idempotency-Key") {
+                self = .idempotencyKey
+            } else if Self.is(name, "Upgrade") {
+                self = .upgrade
+            } else {
+                self = []
             }
         }
 
-        /// Whether token bytes `name` spell `lowercased` in any case: setting bit 5
-        /// lowercases a letter and leaves `-` as it is, and no other token byte becomes
-        /// a letter or `-` that way.
-        private static func `is`(_ name: UnsafeRawBufferPointer, _ lowercased: StaticString) -> Bool {
-            lowercased.withUTF8Buffer { expected in
-                name.count == expected.count && zip(name, expected).allSatisfy { $0 | 0x20 == $1 }
+        /// Lengths first: most names differ there, and a comparison stops at once.
+        private static func `is`(_ name: UnsafeRawBufferPointer, _ field: StaticString) -> Bool {
+            name.count == field.utf8CodeUnitCount && field.withUTF8Buffer { field in
+                zip(name, field).allSatisfy(MessageInfo.Header.sameIgnoringASCIICase)
             }
         }
     }

@@ -149,7 +149,7 @@ package final class EventLog: EventSink {
             }
             if state.pendingDrops > 0 {
                 // Room again: say what was lost before anything newer.
-                state.queue.append(PendingEvent(event: Self.droppedEvent(state.pendingDrops, capacity: self.capacity), time: now))
+                state.queue.append(PendingEvent(event: Self.droppedEvent(state.pendingDrops, why: self.fellBehind), time: now))
                 state.pendingDrops = 0
             }
             put(&state.queue, now)
@@ -312,7 +312,9 @@ package final class EventLog: EventSink {
             // Said first, so the log tells where events went missing.
             let noted = owed
             if noted > 0 {
-                writer.append(Self.lostEvent(noted, reason: owedReason, at: self.clock.now()))
+                var event = Self.droppedEvent(noted, why: "the event log could not be written (\(owedReason))")
+                event.time = self.clock.now().rfc3339
+                writer.append(event)
                 owed = 0
             }
             var lines = batch.count
@@ -327,7 +329,7 @@ package final class EventLog: EventSink {
                 batch = PendingEvents()
             }
             if taken.drops > 0 {
-                var event = Self.droppedEvent(taken.drops, capacity: self.capacity)
+                var event = Self.droppedEvent(taken.drops, why: self.fellBehind)
                 event.time = (taken.dropTime ?? self.clock.now()).rfc3339
                 writer.append(event)
                 lines += 1
@@ -370,19 +372,17 @@ package final class EventLog: EventSink {
         }
     }
 
-    private static func lostEvent(_ count: Int, reason: String, at time: WallTime) -> Event {
+    /// A `log_dropped` event: `count` events were not written, and `why`.
+    private static func droppedEvent(_ count: Int, why: String) -> Event {
         var event = Event(.logDropped)
         event.count = count
-        event.reason = "the event log could not be written (\(reason)); \(count) events were not written"
-        event.time = time.rfc3339
+        event.reason = "\(why); \(count) events were not written"
         return event
     }
 
-    private static func droppedEvent(_ count: Int, capacity: Int) -> Event {
-        var event = Event(.logDropped)
-        event.count = count
-        event.reason = "the event log fell behind (queue of \(capacity) events full); \(count) events were not written"
-        return event
+    /// Why events were refused when the queue was full.
+    private var fellBehind: String {
+        "the event log fell behind (queue of \(self.capacity) events full)"
     }
 }
 

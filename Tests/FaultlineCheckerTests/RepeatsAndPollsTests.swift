@@ -321,12 +321,7 @@ extension ConnectionsLog {
     /// A command on `conn` at `start`, answered 150 µs later by the server, or by the
     /// proxy in its place with a LOADING error; returns when the answer came.
     mutating func send(_ conn: UInt64, _ command: String, _ fingerprint: String, at start: UInt64, loading: Bool) -> UInt64 {
-        let unit = self.nextUnit(on: conn)
-        var request = self.event(.message, conn, at: start + 20_000)
-        (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 40)
-        (request.command, request.fingerprint) = (command, fingerprint)
-        self.append(request)
-        let end = start + 150_000
+        let (unit, end) = self.command(conn, command, fingerprint, at: start)
         if loading {
             var fault = self.event(.fault, conn, at: end)
             (fault.direction, fault.unit, fault.rule, fault.kind, fault.action) = (.upstream, unit, "loading", "respond", "respond")
@@ -341,15 +336,20 @@ extension ConnectionsLog {
         return end
     }
 
-    /// A command on `conn` whose connection a fault resets when the reply starts (the
-    /// server ran it); returns when the client saw the reset.
-    mutating func sendAndReset(_ conn: UInt64, _ command: String, _ fingerprint: String, at start: UInt64) -> UInt64 {
+    /// The command itself, sent at `start`: its unit, and when its answer comes (150 µs).
+    private mutating func command(_ conn: UInt64, _ command: String, _ fingerprint: String, at start: UInt64) -> (UInt64, UInt64) {
         let unit = self.nextUnit(on: conn)
         var request = self.event(.message, conn, at: start + 20_000)
         (request.direction, request.unit, request.firstMono, request.bytes) = (.upstream, unit, start, 40)
         (request.command, request.fingerprint) = (command, fingerprint)
         self.append(request)
-        let end = start + 150_000
+        return (unit, start + 150_000)
+    }
+
+    /// A command on `conn` whose connection a fault resets when the reply starts (the
+    /// server ran it); returns when the client saw the reset.
+    mutating func sendAndReset(_ conn: UInt64, _ command: String, _ fingerprint: String, at start: UInt64) -> UInt64 {
+        let (unit, end) = self.command(conn, command, fingerprint, at: start)
         var fault = self.event(.fault, conn, at: end)
         (fault.direction, fault.unit, fault.rule, fault.kind, fault.action) = (.downstream, unit, "crash", "sever", "reset")
         fault.params = ["at": "first_reply_byte", "request_unit": "\(unit)", "attempt": "0"]
