@@ -50,7 +50,7 @@ fi
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building faultline (release) in $SCRATCH"
-    swift build -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked --product faultline --scratch-path "$SCRATCH" >&2
+    make -s release RELEASE_SCRATCH="$SCRATCH" >&2
 fi
 [ -x "$FAULTLINE" ] || { echo "no faultline binary at $FAULTLINE" >&2; exit 2; }
 

@@ -19,7 +19,7 @@ SCRATCH=${SCRATCH:-.build-release}
 FAULTLINE=${FAULTLINE:-$SCRATCH/release/faultline}
 OUT=bench/out/signals
 
-[ -x "$FAULTLINE" ] || nice swift build -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked --scratch-path "$SCRATCH" --product faultline
+[ -x "$FAULTLINE" ] || nice make -s release RELEASE_SCRATCH="$SCRATCH"
 command -v tshark >/dev/null || { echo "tshark is needed: make test-deps" >&2; exit 2; }
 ulimit -n "$(ulimit -Hn)"
 mkdir -p "$OUT"

@@ -38,7 +38,7 @@ CHURN_PROFILES=${CHURN_PROFILES:-"duplicate-delivery flaky-network"}
 EXACT="passthrough slow-reply slow-drip"
 OUT=bench/out/soak
 
-[ -x "$FAULTLINE" ] || nice swift build -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked --scratch-path "$SCRATCH" --product faultline
+[ -x "$FAULTLINE" ] || nice make -s release RELEASE_SCRATCH="$SCRATCH"
 ulimit -n "$(ulimit -Hn)"
 mkdir -p "$OUT"
 : >"$OUT/soak.tsv"

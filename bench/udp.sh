@@ -17,8 +17,8 @@
 # worker sharing the socket could split one client's datagrams over two upstream
 # sockets), `proxy_pass` to the iperf3 server, its config in a temporary folder. Needs
 # iperf3, socat, nginx and nginx's stream module (installed from Debian when missing)
-# and the release build bench/run.sh makes (`swift build -c release --product
-# faultline --scratch-path .build-release`, or FAULTLINE=/path/to/faultline). Everything
+# and the release build bench/run.sh makes (`make release`, into .build-release, or
+# FAULTLINE=/path/to/faultline). Everything
 # binds 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
