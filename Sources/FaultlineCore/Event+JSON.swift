@@ -8,7 +8,14 @@
 extension Event {
     /// Appends this event as one JSON object (no newline) to `out`.
     package func appendJSON(to out: inout [UInt8]) {
-        var object = JSONObjectWriter()
+        // A line starts on the stack; only a longer one (a payload) moves to the heap.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: JSONObjectWriter.scratchSize) { scratch in
+            self.appendJSON(to: &out, scratch: scratch)
+        }
+    }
+
+    private func appendJSON(to out: inout [UInt8], scratch: UnsafeMutableBufferPointer<UInt8>) {
+        var object = JSONObjectWriter(scratch: scratch)
         // Keys in byte order, as `.sortedKeys` puts them.
         object.string("action", self.action)
         object.integer("attempt", self.attempt)
@@ -71,25 +78,31 @@ extension Event {
 
 /// Writes one flat JSON object, a key at a time, the way `JSONEncoder` spells it.
 ///
-/// Into a buffer of its own, through a pointer: the log's writer thread formats every
-/// event, and an array's uniqueness and capacity checks on each byte cost more than
-/// the formatting (about 1 µs an event).
+/// Into a buffer through a pointer, not an array: the log's writer thread formats every
+/// event, and an array's uniqueness and capacity checks on each byte cost more than the
+/// formatting (about 1 µs an event). The buffer is the caller's scratch space until a
+/// line outgrows it.
 struct JSONObjectWriter: ~Copyable {
+    /// The scratch space a line starts in: room for every event but a long payload.
+    static let scratchSize = 512
     private static let hexDigits: StaticString = "0123456789abcdef"
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
     private var count = 0
     private var empty = true
+    /// Whether `base` is this writer's own allocation (the line outgrew the scratch space).
+    private var ownsBase = false
 
-    init() {
-        self.capacity = 512
-        self.base = .allocate(capacity: self.capacity)
+    init(scratch: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(scratch.count > 0)
+        self.base = scratch.baseAddress!
+        self.capacity = scratch.count
         self.base[0] = UInt8(ascii: "{")
         self.count = 1
     }
 
     deinit {
-        self.base.deallocate()
+        if self.ownsBase { self.base.deallocate() }
     }
 
     /// Closes the object and appends it to `out`.
@@ -135,14 +148,20 @@ struct JSONObjectWriter: ~Copyable {
     // MARK: Bytes
 
     /// Makes room for `extra` more bytes.
+    @inline(__always)
     private mutating func reserve(_ extra: Int) {
-        guard self.count + extra > self.capacity else { return }
+        if self.count + extra > self.capacity { self.grow(toHold: extra) }
+    }
+
+    @inline(never)
+    private mutating func grow(toHold extra: Int) {
         let capacity = max(self.capacity * 2, self.count + extra)
         let base = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         base.update(from: self.base, count: self.count)
-        self.base.deallocate()
+        if self.ownsBase { self.base.deallocate() }
         self.base = base
         self.capacity = capacity
+        self.ownsBase = true
     }
 
     /// One byte, room for it already reserved.
@@ -159,32 +178,66 @@ struct JSONObjectWriter: ~Copyable {
     }
 
     private mutating func key(_ key: StaticString) {
-        self.reserve(key.utf8CodeUnitCount + 4)
+        let length = key.utf8CodeUnitCount
+        self.reserve(length + 4)
         if !self.empty { self.put(UInt8(ascii: ",")) }
         self.empty = false
         self.put(UInt8(ascii: "\""))
-        key.withUTF8Buffer { self.put($0) }
+        if key.hasPointerRepresentation {
+            // A literal's bytes, read where they are (no closure, as most keys are).
+            self.put(UnsafeBufferPointer(start: key.utf8Start, count: length))
+        } else {
+            key.withUTF8Buffer { self.put($0) }  // a one-character key, such as "v"
+        }
         self.put(UInt8(ascii: "\""))
         self.put(UInt8(ascii: ":"))
     }
 
     private mutating func appendDecimal<Integer: FixedWidthInteger>(_ value: Integer) {
-        self.reserve(Integer.bitWidth / 3 + 2)  // every digit of the widest value, and a sign
+        // Every field is 64 bits at most: Int, UInt64 and smaller.
+        self.reserve(21)  // every digit of the widest value, and a sign
         if value < 0 { self.put(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits = 1
-        var rest = magnitude / 10
-        while rest != 0 {
-            digits += 1
-            rest /= 10
-        }
+        var magnitude = UInt64(value.magnitude)
+        let digits = Self.decimalDigits(magnitude)
         var position = self.count + digits
         self.count = position
-        repeat {
-            position -= 1
-            self.base[position] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10)
-            magnitude /= 10
-        } while magnitude != 0
+        // Two digits at a time, from the last (a monotonic clock reading has 14 or more).
+        Self.digitPairs.withUTF8Buffer { pairs in
+            while magnitude >= 100 {
+                let pair = Int(magnitude % 100) * 2
+                magnitude /= 100
+                position -= 2
+                self.base[position] = pairs[pair]
+                self.base[position + 1] = pairs[pair + 1]
+            }
+            if magnitude >= 10 {
+                let pair = Int(magnitude) * 2
+                self.base[position - 2] = pairs[pair]
+                self.base[position - 1] = pairs[pair + 1]
+            } else {
+                self.base[position - 1] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude)
+            }
+        }
+    }
+
+    private static let digitPairs: StaticString = """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
+
+    /// How many decimal digits `value` has: estimated from its bit length (1233/4096 is
+    /// just above log10(2)), then corrected by one comparison ("Bit Twiddling Hacks").
+    /// `value | 1` has as many digits as `value` (no power of ten is odd) and one for 0.
+    @inline(__always)
+    static func decimalDigits(_ value: UInt64) -> Int {
+        let value = value | 1
+        let estimate = ((64 - value.leadingZeroBitCount) * 1233) >> 12
+        return estimate + (value >= Self.powersOfTen[estimate] ? 1 : 0)
+    }
+
+    private static let powersOfTen: [UInt64] = (0..<20).map { exponent in
+        (0..<exponent).reduce(1) { power, _ in power * 10 }
     }
 
     /// A JSON string: `"` and `\` escaped, control characters as `\b \t \n \f \r` or
@@ -201,14 +254,27 @@ struct JSONObjectWriter: ~Copyable {
     private mutating func appendQuoted(utf8 bytes: UnsafeBufferPointer<UInt8>) {
         self.reserve(bytes.count + 2)
         self.put(UInt8(ascii: "\""))
+        guard let source = bytes.baseAddress else {
+            self.put(UInt8(ascii: "\""))
+            return
+        }
+        let end = bytes.count
         var plainFrom = 0
-        for index in bytes.indices {
-            let byte = bytes[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-            self.put(UnsafeBufferPointer(rebasing: bytes[plainFrom..<index]))
-            plainFrom = index + 1
+        var index = 0
+        while index < end {
+            // Eight bytes at a time while none needs escaping, as in most strings.
+            if end - index >= 8,
+               !Self.anyNeedsEscaping(UnsafeRawPointer(source + index).loadUnaligned(as: UInt64.self)) {
+                index += 8
+                continue
+            }
+            let byte = source[index]
+            index += 1
+            guard Self.needsEscaping(byte) else { continue }
+            self.put(UnsafeBufferPointer(start: source + plainFrom, count: index - 1 - plainFrom))
+            plainFrom = index
             // The escape's bytes, the rest of the string and the closing quote.
-            self.reserve(6 + bytes.count - plainFrom + 1)
+            self.reserve(6 + end - plainFrom + 1)
             self.put(UInt8(ascii: "\\"))
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"): self.put(byte)
@@ -227,7 +293,28 @@ struct JSONObjectWriter: ~Copyable {
                 }
             }
         }
-        self.put(UnsafeBufferPointer(rebasing: bytes[plainFrom...]))
+        self.put(UnsafeBufferPointer(start: source + plainFrom, count: end - plainFrom))
         self.put(UInt8(ascii: "\""))
+    }
+
+    /// A control character, `"` or `\`: the bytes a JSON string must escape.
+    @inline(__always)
+    static func needsEscaping(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
+
+    /// Whether any of a word's eight bytes needs escaping, without looking at each
+    /// ("Bit Twiddling Hacks": `(x - 0x01…·n) & ~x & 0x80…` is non-zero exactly when
+    /// some byte of x is below n, n ≤ 128; a byte equal to c is a zero byte of x ^ c).
+    @inline(__always)
+    static func anyNeedsEscaping(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        let control = (word &- ones &* 0x20) & ~word
+        let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+        let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+        let quote = (quotes &- ones) & ~quotes
+        let backslash = (backslashes &- ones) & ~backslashes
+        return (control | quote | backslash) & highBits != 0
     }
 }

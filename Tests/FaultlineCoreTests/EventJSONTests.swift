@@ -64,6 +64,21 @@ import Testing
             event.conn = value
             #expect(Self.written(event) == (try Self.encoded(event)))
         }
+        // The writer counts digits from the bit length: each power of ten and its
+        // neighbours, where the count changes, and each power of two, where the estimate does.
+        var edges: [UInt64] = [0, UInt64.max, UInt64.max - 1]
+        var power: UInt64 = 1
+        for _ in 0..<20 {
+            edges += [power - 1, power, power + 1]
+            if power <= UInt64.max / 10 { power *= 10 } else { break }
+        }
+        for bit in 0..<64 { edges += [(1 << bit) - 1, 1 << bit, (1 << bit) + 1] }
+        for value in edges {
+            var event = Event(.message)
+            event.mono = value
+            event.bytes = Int(truncatingIfNeeded: value)
+            #expect(Self.written(event) == (try Self.encoded(event)), "\(value)")
+        }
     }
 
     /// Random events from a fixed seed: fields present or not, strings from a mix of
@@ -91,6 +106,34 @@ import Testing
             event.reason = text()
             event.requestMono = unsigned()
             if random.next() % 2 == 0 { event.params = [text() ?? "k": text() ?? "v", text() ?? "j": text() ?? ""] }
+            #expect(Self.written(event) == (try Self.encoded(event)))
+        }
+    }
+
+    /// The writer looks at eight bytes at a time for one that needs escaping: each such
+    /// byte at each place of a word, among bytes one bit away from those that need it
+    /// (0xA0, 0xA2 and 0x9C are a space, `"` and `\` with the high bit set).
+    @Test func escapesAreFoundAtEveryPlaceOfAWord() throws {
+        let special = (0..<0x20).map { String(Character(Unicode.Scalar(UInt8($0)))) } + ["\"", "\\"]
+        let fillers = ["a", " ", "!", "#", "[", "]", "\u{7f}", "\u{a0}", "¢", "Ü", "é", "😀"]
+        for filler in fillers {
+            for length in 1...17 {
+                for position in 0..<length {
+                    for escape in special {
+                        var characters = Array(repeating: filler, count: length)
+                        characters[position] = escape
+                        var event = Event(.message)
+                        event.path = characters.joined()
+                        #expect(Self.written(event) == (try Self.encoded(event)), "\(filler) \(length) \(position)")
+                    }
+                }
+            }
+        }
+        var random = DecisionRandom(DecisionKey(seed: 16, proxy: 0, connection: 0, unit: 0, rule: 0))
+        let alphabet = special + fillers + ["\u{2028}", "ÿ", "\u{1f}"]
+        for _ in 0..<2_000 {
+            var event = Event(.message)
+            event.path = (0..<Int(random.next() % 70)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }.joined()
             #expect(Self.written(event) == (try Self.encoded(event)))
         }
     }
