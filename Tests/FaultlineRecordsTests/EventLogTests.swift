@@ -80,6 +80,7 @@ struct EventLogTests {
         defer { directory.remove() }
         let path = directory.path("events.jsonl")
         let room = Mutex<Int>(0)
+        let refused = DispatchSemaphore(value: 0)
         let hooks = EventLog.TestHooks(
             gate: DispatchSemaphore(value: 0), taken: DispatchSemaphore(value: 0),
             write: { descriptor, bytes, count in
@@ -89,6 +90,7 @@ struct EventLogTests {
                 }
                 guard allowed > 0 else {
                     errno = ENOSPC
+                    refused.signal()
                     return -1
                 }
                 return write(descriptor, bytes, allowed)
@@ -101,6 +103,9 @@ struct EventLogTests {
         for ordinal in 0..<UInt64(3) { log.record(Self.event(ordinal, .message)) }
         hooks.gate.signal()
         hooks.taken.wait()
+        // The writer has met the full disk (not only taken the batch: on a busy machine
+        // the room would otherwise be freed before it writes).
+        #expect(refused.wait(timeout: .now() + 60) == .success)
         // The disk frees; the next batch goes through.
         log.record(Self.event(3, .message))
         room.withLock { $0 = 1 << 20 }
