@@ -5,13 +5,21 @@
 /// they are armed (at open, or when a plan change brings them) and hold from then on;
 /// per-chunk rules are decided in `decide`.
 package struct ConnectionFaults: Sendable {
-    struct Armed: Sendable {
+    /// A class, not a struct: every chunk reads each armed rule, and a copy of a rule
+    /// (its strings, its parameters, its fault) costs more than the decision itself.
+    final class Armed: Sendable {
         /// The rule's key, parameters and layer, from the plan.
-        var facts: FaultPlan.RuleFacts
-        var rule: Rule
+        let facts: FaultPlan.RuleFacts
+        let rule: Rule
         /// For per-connection rules: the effect drawn when the connection opened, or nil
         /// when the chance said no.
-        var connectionEffect: FaultEffect?
+        let connectionEffect: FaultEffect?
+
+        init(facts: FaultPlan.RuleFacts, rule: Rule, connectionEffect: FaultEffect?) {
+            self.facts = facts
+            self.rule = rule
+            self.connectionEffect = connectionEffect
+        }
 
         /// The rule's part of decision keys: a hash of its name.
         var key: UInt64 { self.facts.key }
@@ -104,16 +112,14 @@ package struct ConnectionFaults: Sendable {
     private mutating func arm() {
         for (index, rule) in self.plan.profile.rules.enumerated() {
             guard !(rule.fault is RefuseFault), rule.match.selects(connection: self.ordinal, client: self.client) else { continue }
-            var armed = Armed(facts: self.plan.facts(index), rule: rule, connectionEffect: nil)
+            let facts = self.plan.facts(index)
+            var connectionEffect: FaultEffect?
             if rule.per == .connection {
-                var random = self.plan.random(connection: self.ordinal, unit: DecisionKey.perConnection, rule: armed.key)
-                if random.chance(rule.probability) {
-                    armed.connectionEffect = rule.fault.effect(random: &random)
-                } else {
-                    continue
-                }
+                var random = self.plan.random(connection: self.ordinal, unit: DecisionKey.perConnection, rule: facts.key)
+                guard random.chance(rule.probability) else { continue }
+                connectionEffect = rule.fault.effect(random: &random)
             }
-            self.armed.append(armed)
+            self.armed.append(Armed(facts: facts, rule: rule, connectionEffect: connectionEffect))
         }
     }
 
@@ -156,15 +162,19 @@ package struct ConnectionFaults: Sendable {
 
     /// Decides what happens to the next chunk of `bytes` bytes in `direction`.
     ///
-    /// - Parameter listing: whether `fired` lists every rule that fired. False when
-    ///   nothing records the events they would make: then only a rule that stops the
-    ///   direction is listed (its stage needs its name), and a rule that fires on every
-    ///   chunk costs no decision value and no array.
+    /// - Parameters:
+    ///   - sinceProxyStart, sinceOpen: read only for a rule with a window or under a
+    ///     schedule (a clock reading made a `Duration` costs more than deciding a 0 ms
+    ///     delay does).
+    ///   - listing: whether `fired` lists every rule that fired. False when nothing
+    ///     records the events they would make: then only a rule that stops the
+    ///     direction is listed (its stage needs its name), and a rule that fires on
+    ///     every chunk costs no decision value and no array.
     package mutating func decide(
         direction: Event.Direction,
         bytes: Int,
-        sinceProxyStart: Duration,
-        sinceOpen: Duration,
+        sinceProxyStart: @autoclosure () -> Duration,
+        sinceOpen: @autoclosure () -> Duration,
         listing: Bool = true
     ) -> ChunkDecision {
         let unit = self.unitsSeen[direction]
@@ -172,16 +182,21 @@ package struct ConnectionFaults: Sendable {
         self.unitsSeen[direction] = unit + 1
         self.bytesSeen[direction] = seen + bytes
         var decision = ChunkDecision(unit: unit)
+        let scheduled = self.plan.profile.schedule != nil
+        var elapsed: (proxy: Duration, open: Duration)?
         for (index, armed) in self.armed.enumerated() where !armed.facts.actsOnMessages {
-            let rule = armed.rule
-            guard rule.match.direction.covers(direction),
-                self.plan.isActive(rule, sinceProxyStart: sinceProxyStart, sinceOpen: sinceOpen)
-            else { continue }
-            var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: armed.key)
+            guard armed.rule.match.direction.covers(direction) else { continue }
+            if scheduled || armed.rule.window != nil {
+                let times = elapsed ?? (sinceProxyStart(), sinceOpen())
+                elapsed = times
+                guard self.plan.isActive(armed.rule, sinceProxyStart: times.proxy, sinceOpen: times.open) else { continue }
+            }
+            let ruleKey = armed.facts.key
+            var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: ruleKey)
             guard let effect = armed.effect(random: &random) else { continue }
             var drawn: FaultDecision.Drawn?
             var listed = listing
-            let key = direction == .upstream ? armed.key : ~armed.key
+            let key = direction == .upstream ? ruleKey : ~ruleKey
             switch effect {
             case .delay(let amount):
                 decision.delay += amount
@@ -227,9 +242,9 @@ package struct ConnectionFaults: Sendable {
             guard listed else { continue }
             decision.fired.append(
                 FaultDecision(
-                    rule: rule.name,
+                    rule: armed.rule.name,
                     plan: self.version,
-                    kind: rule.kind,
+                    kind: armed.rule.kind,
                     effect: effect,
                     params: armed.facts.params,
                     drawn: drawn,

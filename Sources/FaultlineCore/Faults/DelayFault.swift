@@ -55,9 +55,11 @@ package struct DelayFault: Fault {
     }
 
     package func effect(random: inout DecisionRandom) -> FaultEffect {
+        // Without jitter (less than a nanosecond of it), the latency as it is: turning a
+        // `Duration` into nanoseconds is most of this call's work.
+        guard self.jitter >= .nanoseconds(1) else { return .delay(self.latency) }
         let base = Double(self.latency.nanoseconds)
         let spread = Double(self.jitter.nanoseconds)
-        guard spread > 0 else { return .delay(self.latency) }
         let offset: Double
         switch self.distribution {
         case .uniform: offset = (random.nextUnit() * 2 - 1) * spread
