@@ -131,11 +131,14 @@ package final class HostedProxy: Sendable {
     }
 
     /// Ends the grace of a `stop` under way (or the next one) at once: a second SIGINT
-    /// or SIGTERM. TCP connections still open close as when the grace is over, their
-    /// records kept. A UDP proxy's grace is left to run (it is short: only what faults
-    /// hold waits for it).
+    /// or SIGTERM. TCP connections and UDP sessions still open close as when the grace
+    /// is over (what faults hold in them is discarded, counted as dropped), their
+    /// records kept.
     package func endGrace() {
-        if case .tcp(let proxy) = self.engine { proxy.endGrace() }
+        switch self.engine {
+        case .tcp(let proxy): proxy.endGrace()
+        case .udp(let proxy): proxy.endGrace()
+        }
     }
 
     /// Stops accepting, lets open TCP connections finish for `grace` (UDP sessions,

@@ -4,6 +4,7 @@ import Glibc
 import FaultlineCore
 import FaultlineRecords
 import FaultlineTestSupport
+import NIOCore
 import Foundation
 import Testing
 
@@ -79,6 +80,46 @@ struct HangupAndSecondSignalTests {
         #expect(try await Self.exit(of: proxy) == 0, "\(proxy.standardError)")
         #expect(proxy.standardError.contains("second signal: ending the grace now"), "\(proxy.standardError)")
         try Self.expectComplete(log, reason: "shutdown")
+    }
+
+    /// A UDP proxy's grace ends on the second signal too: the datagram a 10-minute delay
+    /// holds is discarded then and counted as dropped, and the proxy exits at once.
+    @Test func aSecondSignalEndsAUDPProxysGrace() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let profile = directory.appendingPathComponent("late.yaml").path
+        try """
+            faultline: 1
+            name: late
+            description: every datagram to the upstream held for ten minutes
+            transport: udp
+            rules:
+              - {name: late, match: {direction: upstream}, fault: {kind: delay, latency: 10m}}
+
+            """.write(toFile: profile, atomically: true, encoding: .utf8)
+        let upstream = try await TestDatagram.bind()
+        let upstreamPort = try #require(upstream.channel.localAddress?.port)
+        let log = directory.appendingPathComponent("udp-grace.jsonl").path
+        try await upstream.executeThenClose { _, _ in
+            let proxy = try FaultlineBinary.start([
+                "proxy", "--udp", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:\(upstreamPort)",
+                "--profile", profile, "--log", log, "--grace", "10m",
+            ])
+            let port = try #require(await proxy.listeningPort(), "\(proxy.standardError)")
+            let client = try await TestDatagram.bind()
+            try await client.executeThenClose { _, outbound in
+                try await outbound.write(TestDatagram.Envelope(remoteAddress: try TestDatagram.loopback(port), data: TestDatagram.numbered(1)))
+            }
+            try await waitUntilLogged("fault", in: log)
+            proxy.signal(SIGTERM)
+            #expect(await proxy.standardError(saying: "stopping"))
+            proxy.signal(SIGTERM)
+            #expect(try await Self.exit(of: proxy) == 0, "\(proxy.standardError)")
+            #expect(proxy.standardError.contains("second signal: ending the grace now"), "\(proxy.standardError)")
+        }
+        try Self.expectComplete(log, reason: "shutdown")
+        let close = try #require(try EventLogReader.read(path: log).first { $0.type == .connectionClose })
+        #expect(close.datagramsToUpstream == 0 && close.datagramsDroppedUpstream == 1, "\(close)")
     }
 
     @Test func serveStopsOnHangupAndFlushesEveryLog() async throws {

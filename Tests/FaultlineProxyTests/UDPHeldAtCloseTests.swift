@@ -19,7 +19,9 @@ struct UDPHeldAtCloseTests {
     /// Sends one datagram through a proxy whose rule delays it by `latency`, waits
     /// until the rule holds it, shuts the proxy down with `grace`, and returns how long
     /// the shutdown took, the datagrams the upstream got and the session's `conn_close`.
-    static func shutdownWhileHeld(latency: Duration, grace: TimeAmount) async throws -> (took: Duration, arrived: Int, close: Event) {
+    static func shutdownWhileHeld(
+        latency: Duration, grace: TimeAmount, endingTheGrace: Bool = false
+    ) async throws -> (took: Duration, arrived: Int, close: Event) {
         let events = AwaitableEventSink()
         let receiver = try await TestDatagram.bind()
         let receiverPort = try #require(receiver.channel.localAddress?.port)
@@ -45,7 +47,15 @@ struct UDPHeldAtCloseTests {
             }
             _ = try await withTimeout(.seconds(30)) { try await events.first { $0.type == .fault && $0.action == "delay" } }
             let started = clock.now
-            await proxy.shutdown(grace: grace)
+            if endingTheGrace {
+                // A second signal comes while the shutdown starts: before or after it
+                // reaches the sessions, the grace ends.
+                async let stopped: Void = proxy.shutdown(grace: grace)
+                proxy.endGrace()
+                await stopped
+            } else {
+                await proxy.shutdown(grace: grace)
+            }
             let took = clock.now - started
             let close = try await withTimeout(.seconds(30)) { try await events.first { $0.type == .connectionClose } }
             // The upstream got what the log says was sent to it: read exactly that.
@@ -79,6 +89,15 @@ struct UDPHeldAtCloseTests {
         #expect(arrived == 1)
         #expect(close.reason == "shutdown")
         #expect(close.datagramsToUpstream == 1 && close.datagramsDroppedUpstream == 0, "\(close)")
+    }
+
+    /// A grace ended early (a second signal): what is held is discarded then, as when
+    /// the grace is over, without waiting for the rest of it.
+    @Test func endingTheGraceDiscardsWhatIsHeldAtOnce() async throws {
+        let (took, arrived, close) = try await Self.shutdownWhileHeld(latency: .seconds(60), grace: .seconds(50), endingTheGrace: true)
+        #expect(took < Self.promptly, "the shutdown waited \(took) after its grace was ended")
+        #expect(arrived == 0)
+        #expect(close.datagramsDroppedUpstream == 1 && close.droppedUpstream == 32, "\(close)")
     }
 
     /// A grace shorter than the delay: the shutdown waits the grace, then discards.

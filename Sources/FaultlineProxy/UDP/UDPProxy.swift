@@ -46,6 +46,9 @@ package final class UDPProxy: Sendable {
     /// Bytes written to each side so far, open sessions included.
     package let forwarded = ForwardedBytes()
     private let running = Mutex<(channel: any Channel, table: NIOLoopBound<UDPSessionTable>)?>(nil)
+    /// Whether `endGrace` was called, and the table of a shutdown under way, which it
+    /// tells.
+    private let grace = Mutex<(ended: Bool, stopping: NIOLoopBound<UDPSessionTable>?)>((false, nil))
 
     /// - Throws: `InvalidInputError` for a zero idle timeout or a session cap below 1,
     ///   `ProfileError` for a profile the UDP engine cannot carry.
@@ -188,7 +191,12 @@ package final class UDPProxy: Sendable {
         guard let (listener, table) = running else { return }
         let loop = listener.eventLoop
         let drained = loop.makePromise(of: Void.self)
+        let ended = self.grace.withLock { state in
+            state.stopping = table
+            return state.ended
+        }
         loop.execute {
+            if ended { table.value.endGrace() }
             table.value.shutdown(grace: grace, whenDone: drained)
         }
         try? await drained.futureResult.get()
@@ -197,5 +205,17 @@ package final class UDPProxy: Sendable {
         stop.proxy = self.configuration.name
         stop.mono = loop.now.uptimeNanoseconds
         self.events.record(stop)
+    }
+
+    /// Ends a shutdown's grace at once (a second SIGINT or SIGTERM): sessions still open
+    /// close now, what faults hold in them discarded and counted as dropped, as when the
+    /// grace is over. Called before a shutdown, it makes that shutdown's grace none.
+    package func endGrace() {
+        let stopping = self.grace.withLock { state in
+            state.ended = true
+            return state.stopping
+        }
+        guard let stopping else { return }
+        stopping.eventLoop.execute { stopping.value.endGrace() }
     }
 }

@@ -42,6 +42,9 @@ final class UDPSessionTable: ChannelInboundHandler {
     private var drained: [EventLoopPromise<Void>] = []
     /// While a shutdown's grace runs: when it ends, what sessions still hold is discarded.
     private var graceTimer: Scheduled<Void>?
+    /// Set by `endGrace` (a second signal): a shutdown under way discards at once, and
+    /// one still to come gives no grace.
+    private var graceEnded = false
 
     init(
         configuration: UDPProxyConfiguration,
@@ -175,7 +178,7 @@ final class UDPSessionTable: ChannelInboundHandler {
         self.stopping = true
         self.endRefusal(reason: "shutdown")
         if self.live == 0 { whenDone.succeed() } else { self.drained.append(whenDone) }
-        guard grace > .zero, let loop = self.listener?.eventLoop else {
+        guard grace > .zero, !self.graceEnded, let loop = self.listener?.eventLoop else {
             self.discardAll()
             return
         }
@@ -185,6 +188,14 @@ final class UDPSessionTable: ChannelInboundHandler {
         if !self.sessions.isEmpty {
             self.graceTimer = loop.assumeIsolated().scheduleTask(in: grace) { self.discardAll() }
         }
+    }
+
+    /// Ends a shutdown's grace at once: what sessions still hold is discarded (counted as
+    /// dropped in their `conn_close`), as when the grace runs out. Called before the
+    /// shutdown (the two reach the loop in either order), it makes that grace none.
+    func endGrace() {
+        self.graceEnded = true
+        if self.stopping { self.discardAll() }
     }
 
     private func discardAll() {
