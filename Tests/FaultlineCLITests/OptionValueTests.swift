@@ -27,6 +27,13 @@ struct OptionValueTests {
         (["check", "retries", "events.jsonl"], "--window", "60", Self.needsUnit),
         (["check", "idempotency", "events.jsonl", "--target", "127.0.0.1:1"], "--timeout", "5", Self.needsUnit),
         (["capture", "--interface", "lo", "-w", "/nonexistent/x.pcap"], "--duration", "10", Self.needsUnit),
+        // A value starting with "-" is the option's value, refused for what it is (it
+        // was "Missing value for '--grace <duration>'").
+        (Self.proxy, "--grace", "-1s", "a duration cannot be negative"),
+        (["check", "retries", "events.jsonl"], "--window", "-60s", "a duration cannot be negative"),
+        (["run", "--config", "run.yaml"], "--timeout", "-5s", "the duration must be more than 0"),
+        (Self.proxy, "--pcap-max-size", "-5M", Self.notASize),
+        (Self.proxy, "--connect-timeout", "--log", Self.notADuration),
     ]
 
     @Test(arguments: Self.cases)

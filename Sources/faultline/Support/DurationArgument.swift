@@ -13,6 +13,11 @@ struct DurationArgument: ReasonedArgument {
     }
 
     init(parsing text: String) throws {
+        // Duration options take a value that starts with "-" (`--grace -1s`), so that it
+        // is refused for what it is, not met with "Missing value".
+        if text.hasPrefix("-"), DurationText.parse(String(text.dropFirst())) != nil {
+            throw InvalidArgumentValue("a duration cannot be negative")
+        }
         guard let duration = DurationText.parse(text) else {
             // A bare number is the likeliest slip ("--grace 5"): say that a unit is missing.
             let bare = Double(text) != nil

@@ -7,7 +7,9 @@ import ArgumentParser
 /// read by `@Option(transform:)` may throw instead, and the error's description follows
 /// that message after ": " ("...: a duration needs a unit: ..."). These types are not
 /// `ExpressibleByArgument` on purpose: every `@Option` of one of them goes through the
-/// initialisers below, so no option of theirs can lose its reason.
+/// initialisers below, so no option of theirs can lose its reason. They take the next
+/// word whatever it starts with, so `--grace -1s` is refused as a negative duration,
+/// not met with "Missing value".
 protocol ReasonedArgument: Sendable, CustomStringConvertible {
     /// Reads `text` as written on the command line, or throws an `InvalidArgumentValue`
     /// that says what a valid one looks like.
@@ -31,13 +33,13 @@ extension Option where Value: ReasonedArgument {
     init(wrappedValue: Value, name: NameSpecification = .long, help: ArgumentHelp? = nil) {
         var help = help ?? ArgumentHelp()
         help.abstract = [help.abstract, "(default: \(wrappedValue))"].filter { !$0.isEmpty }.joined(separator: " ")
-        self.init(wrappedValue: wrappedValue, name: name, help: help, transform: { try Value(parsing: $0) })
+        self.init(wrappedValue: wrappedValue, name: name, parsing: .unconditional, help: help, transform: { try Value(parsing: $0) })
     }
 }
 
 extension Option {
     /// An optional option: absent means the command's own choice, which its help says.
     init<Wrapped: ReasonedArgument>(name: NameSpecification = .long, help: ArgumentHelp? = nil) where Value == Wrapped? {
-        self.init(name: name, help: help, transform: { try Wrapped(parsing: $0) })
+        self.init(name: name, parsing: .unconditional, help: help, transform: { try Wrapped(parsing: $0) })
     }
 }
