@@ -19,7 +19,8 @@ package struct Event: Codable, Sendable, Equatable {
         case upstreamError = "upstream_error"
         case framingFallback = "framing_fallback"
         case logDropped = "log_dropped"
-        /// The `--pcap` capture fell behind and packets were not written to it.
+        /// Packets were not written to the `--pcap` capture: it fell behind, or a file
+        /// could not be written.
         case captureDropped = "capture_dropped"
         /// UDP: the session cap was reached; datagrams from new clients are dropped.
         case sessionLimit = "session_limit"

@@ -113,7 +113,7 @@ package struct ProxyRecords: Sendable {
         }
         if let dropped = capture.droppedEvent {
             self.log?.record(dropped)
-            logger.warning("capture fell behind", metadata: ["dropped": "\(capture.droppedPackets)", "file": "\(capture.path)"])
+            logger.warning("capture lost packets", metadata: ["dropped": "\(capture.droppedPackets)", "file": "\(capture.path)"])
         }
         if let failure { throw failure }
     }

@@ -131,16 +131,18 @@ package final class PacketCapture: Sendable {
 
     // MARK: Statistics
 
-    /// Packets not written because the queue was full or the capture closed.
+    /// Packets not written: the queue was full, the capture closed, or a file could not
+    /// be written (then every packet after it too).
     package var droppedPackets: Int { self.state.withLock { $0.dropped } }
     /// The `capture_dropped` event for a capture that lost packets (nil when it lost
     /// none), so the log says the capture is incomplete, not only standard error.
     package var droppedEvent: Event? {
-        let dropped = self.droppedPackets
+        let (dropped, error) = self.state.withLock { ($0.dropped, $0.error) }
         guard dropped > 0 else { return nil }
         var event = Event(.captureDropped)
         event.count = dropped
-        event.reason = "the packet capture fell behind; \(dropped) packets were not written to \(self.path)"
+        let why = error.map { "the packet capture could not be written (\($0))" } ?? "the packet capture fell behind"
+        event.reason = "\(why); \(dropped) packets were not written to \(self.path)"
         return event
     }
 
@@ -203,6 +205,7 @@ package final class PacketCapture: Sendable {
                 continue
             }
             var written = 0
+            var lost = 0
             for queued in taken.batch {
                 identification &+= 1
                 let bytes = Self.build(queued.packet, identification: identification)
@@ -220,7 +223,10 @@ package final class PacketCapture: Sendable {
                     }
                     packetsInFile = 0
                 }
-                guard let file else { continue }
+                guard let file else {
+                    lost += 1  // no file since a write or a rotation failed
+                    continue
+                }
                 let (seconds, microseconds) = queued.time.secondsAndMicroseconds
                 bytes.withUnsafeBytes { file.write(seconds: seconds, microseconds: microseconds, bytes: $0) }
                 packetsInFile += 1
@@ -230,8 +236,18 @@ package final class PacketCapture: Sendable {
                 try file?.flush()
             } catch {
                 self.fail(error)
+                // Not all of the batch reached the disk, and a file cut off midway takes
+                // no more packets: the batch and every packet after it are lost, and
+                // counted, so `capture_dropped` says the capture is incomplete.
+                lost += written
+                written = 0
+                file?.close()
+                file = nil
             }
-            self.state.withLock { $0.written += written }
+            self.state.withLock { state in
+                state.written += written
+                state.dropped += lost
+            }
             if taken.last {
                 file?.close()
                 self.finished.signal()

@@ -313,6 +313,32 @@ struct CaptureTests {
         }
     }
 
+    static var hasDevFull: Bool {
+        var info = stat()
+        return stat("/dev/full", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR
+    }
+
+    /// A capture that cannot be written (a full disk) loses the batch it was writing and
+    /// every packet after it, and counts them all: its `capture_dropped` event says the
+    /// capture is incomplete and why. (Before, packets after the failure went uncounted.)
+    @Test(.enabled(if: hasDevFull, "/dev/full is not the full device here"))
+    func aFullDiskCountsEveryPacketLost() async throws {
+        let capture = try PacketCapture(path: "/dev/full")
+        let client = IPEndpoint(address: [127, 0, 0, 1], port: 40000)
+        let server = IPEndpoint(address: [127, 0, 0, 1], port: 53)
+        for ordinal in 0..<200 {
+            capture.udpDatagram(from: client, to: server, payload: ByteBuffer(repeating: UInt8(ordinal % 256), count: 1_000))
+        }
+        let error = await #expect(throws: PcapError.self) { try await capture.close() }
+        #expect(error?.message.contains("No space left on device") == true, "\(String(describing: error))")
+        #expect(capture.writtenPackets == 0)
+        #expect(capture.droppedPackets == 200)
+        let event = try #require(capture.droppedEvent)
+        #expect(event.count == 200)
+        #expect(event.reason?.hasPrefix("the packet capture could not be written (") == true, "\(event)")
+        #expect(event.reason?.hasSuffix("; 200 packets were not written to /dev/full") == true, "\(event)")
+    }
+
     @Test func anUnwritableCapturePathIsAFileError() {
         let error = #expect(throws: PcapError.self) {
             _ = try PacketCapture(path: "/nonexistent-directory/run.pcap")
