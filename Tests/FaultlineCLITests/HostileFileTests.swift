@@ -44,6 +44,9 @@ struct HostileFileTests {
     /// (name, profile text, words the error contains).
     static let hostileProfiles: [(String, String, String)] = [
         ("billion laughs", billionLaughs(levels: 9), "alias"),
+        // Long without an alias: said as long, not as a possible alias bomb.
+        ("110,000 plain values", "faultline: 1\nrules: [" + Array(repeating: "x", count: 110_000).joined(separator: ", ") + "]\n",
+         "more than 100000 values; a profile needs no more than a few hundred (a rule is about ten)"),
         ("nested flow lists", "faultline: 1\nrules: " + String(repeating: "[", count: 100_000) + "\n", "nest"),
         ("nested block lists", "faultline: 1\nrules:\n" + String(repeating: "- ", count: 50_000) + "x\n", "nest"),
         ("nested flow mappings", "faultline: 1\nrules: " + String(repeating: "{a: ", count: 10_000) + "\n", "nest"),

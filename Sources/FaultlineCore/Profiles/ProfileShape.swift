@@ -39,6 +39,7 @@ enum ProfileShape {
         /// Open collections: the anchor each will be registered under, and its size so far.
         var open: [(anchor: String?, size: Int)] = []
         var total = 0
+        var sawAlias = false
         var event = yaml_event_t()
         while yaml_parser_parse(&parser, &event) == 1 {
             defer { yaml_event_delete(&event) }
@@ -54,6 +55,7 @@ enum ProfileShape {
             case YAML_ALIAS_EVENT:
                 // An unknown alias is the composer's error to report.
                 added = Self.name(event.data.alias.anchor).flatMap { anchors[$0] } ?? 1
+                sawAlias = true
             case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
                 let anchor = event.type == YAML_SEQUENCE_START_EVENT
                     ? Self.name(event.data.sequence_start.anchor) : Self.name(event.data.mapping_start.anchor)
@@ -77,10 +79,12 @@ enum ProfileShape {
                 open[open.count - 1].size = overflow ? Int.max : size
             }
             if total > Self.maxNodes || (open.last?.size ?? 0) > Self.maxNodes {
-                return (
-                    mark.line, mark.column,
-                    "aliases and anchors expand to more than \(Self.maxNodes) values (a YAML alias bomb?); a profile needs no more than a few hundred"
-                )
+                // Only a text with aliases is a possible alias bomb; a long one without is
+                // just long (15,000 rules, made by a script).
+                let message = sawAlias
+                    ? "aliases and anchors expand to more than \(Self.maxNodes) values (a YAML alias bomb?); a profile needs no more than a few hundred"
+                    : "more than \(Self.maxNodes) values; a profile needs no more than a few hundred (a rule is about ten)"
+                return (mark.line, mark.column, message)
             }
         }
         return nil
