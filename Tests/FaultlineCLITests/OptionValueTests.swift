@@ -34,6 +34,8 @@ struct OptionValueTests {
         (["run", "--config", "run.yaml"], "--timeout", "-5s", "the duration must be more than 0"),
         (Self.proxy, "--pcap-max-size", "-5M", Self.notASize),
         (Self.proxy, "--connect-timeout", "--log", Self.notADuration),
+        // A number and a unit too large to hold (it was "a duration is a number and a unit").
+        (Self.proxy, "--grace", "3000000h", "a duration must be shorter than 292 years"),
     ]
 
     @Test(arguments: Self.cases)

@@ -19,6 +19,10 @@ struct DurationArgument: ReasonedArgument {
             throw InvalidArgumentValue("a duration cannot be negative")
         }
         guard let duration = DurationText.parse(text) else {
+            if DurationText.nanoseconds(text) != nil {
+                // A number and a unit, beyond what a duration holds.
+                throw InvalidArgumentValue("a duration must be shorter than 292 years")
+            }
             // A bare number is the likeliest slip ("--grace 5"): say that a unit is missing.
             let bare = Double(text) != nil
             throw InvalidArgumentValue(
