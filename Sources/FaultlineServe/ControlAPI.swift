@@ -55,7 +55,11 @@ package struct ControlAPI: Sendable {
                 return response
             }
         }
-        guard let segments = Self.segments(request.path) else { return Self.notFound }
+        guard let segments = Self.segments(request.path) else {
+            // Toxiproxy's API answers a path it cannot read as any unknown one; /v1 says why.
+            guard request.path == "/v1" || request.path.hasPrefix("/v1/") else { return Self.notFound }
+            return APIResponse.nativeError(ServeError(400, "the path \(request.path) is not valid percent-encoding (a % must be followed by two hex digits)"))
+        }
         if segments.first == "v1" {
             return await self.native(request, Array(segments.dropFirst()))
         }

@@ -110,6 +110,8 @@ struct NativeAPITests {
             ("DELETE", "/v1/proxies/svc/rules/nope", nil, 404, "rule not found"),
             ("GET", "/v1/proxies/svc/events", nil, 409, "keeps no event log"),
             ("GET", "/v1/nothing", nil, 404, "no route GET /v1/nothing"),
+            // A path that cannot be decoded says so in /v1's JSON (it was Toxiproxy's plain 404).
+            ("GET", "/v1/proxies/%zz", nil, 400, "the path /v1/proxies/%zz is not valid percent-encoding"),
             ("PUT", "/v1/proxies", nil, 405, "PUT is not allowed"),
             ("DELETE", "/v1/proxies/svc/toxics", nil, 405, "DELETE is not allowed"),
         ]
