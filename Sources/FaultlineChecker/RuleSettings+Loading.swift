@@ -55,11 +55,9 @@ extension RuleSettings {
         var settings = RuleSettings(file: file)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw RuleSettingsError([Self.issue(for: error, file: file)])
+            root = try YAMLFile.compose(text, file: file, kind: "a rules file")
         } catch {
-            throw RuleSettingsError([ProfileIssue(ProfileLocation(file: file), "cannot read as YAML: \(error)")])
+            throw RuleSettingsError(error.issues)
         }
         guard let root else {
             throw RuleSettingsError([
@@ -141,22 +139,6 @@ extension RuleSettings {
         case .mapping: "a mapping"
         case .sequence: "a list"
         case .alias: "an alias"
-        }
-    }
-
-    static func issue(for error: YamlError, file: String) -> ProfileIssue {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            let extra = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
-            return ProfileIssue(ProfileLocation(file: file, line: mark.line, column: mark.column), "not valid YAML: \(problem)\(extra)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return ProfileIssue(
-                ProfileLocation(file: file, line: context.mark.line, column: context.mark.column),
-                "duplicate key '\(duplicates.joined(separator: "', '"))': each key may appear once per mapping"
-            )
-        default:
-            return ProfileIssue(ProfileLocation(file: file), "not valid YAML: \(error)")
         }
     }
 }

@@ -134,12 +134,7 @@ package struct RunFile: Sendable {
     private static func read(
         _ text: String, file: String, loader: ProfileLoader, rulesFile: (String) -> [ProfileIssue], reader: ProfileReader
     ) throws -> (RunFile, [Probe]) {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw ProfileError(ProfileLocation(file: file), "not valid YAML: \(error)")
-        }
+        let root = try YAMLFile.compose(text, file: file, kind: "a run file")
         guard let root, let top = reader.mapping(root, what: "a run file", allowed: Self.topKeys) else {
             if reader.issues.isEmpty {
                 throw ProfileError(ProfileLocation(file: file, line: 1, column: 1), "the run file is empty; it starts with 'faultline: 1' and lists 'proxies:'")

@@ -46,7 +46,7 @@ struct HostileFileTests {
         ("billion laughs", billionLaughs(levels: 9), "alias"),
         // Long without an alias: said as long, not as a possible alias bomb.
         ("110,000 plain values", "faultline: 1\nrules: [" + Array(repeating: "x", count: 110_000).joined(separator: ", ") + "]\n",
-         "more than 100000 values; a profile needs no more than a few hundred (a rule is about ten)"),
+         "more than 100000 values; a profile needs no more than a few hundred"),
         ("nested flow lists", "faultline: 1\nrules: " + String(repeating: "[", count: 100_000) + "\n", "nest"),
         ("nested block lists", "faultline: 1\nrules:\n" + String(repeating: "- ", count: 50_000) + "x\n", "nest"),
         ("nested flow mappings", "faultline: 1\nrules: " + String(repeating: "{a: ", count: 10_000) + "\n", "nest"),
@@ -64,6 +64,24 @@ struct HostileFileTests {
         #expect(result.cpuSeconds < 5 || !Sanitized.boundsApply, "\(name): took \(result.cpuSeconds) s of CPU")
         #expect(result.peakKiB < 96 * 1024 || !Sanitized.boundsApply, "\(name): peak \(result.peakKiB) KiB")
         print("hostile: profile \(name): exit \(result.status) in \(result.seconds) s, peak \(result.peakKiB) KiB")
+    }
+
+    /// A run file and a checker's rules file are YAML too, bounded as profiles are: the
+    /// alias bomb hung `run --config` (composing never ended) before.
+    @Test(arguments: [
+        (["run", "--config", "hostile.yaml", "--", "true"], "proxies", "a run file"),
+        (["check", "retries", "missing.jsonl", "--rules", "hostile.yaml"], "rules", "a rules file"),
+    ])
+    func otherYAMLFilesAreBoundedToo(arguments: [String], key: String, kind: String) async throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("hostile.yaml").path
+        let bomb = Self.billionLaughs(levels: 9).replacingOccurrences(of: "\nrules: {", with: "\n\(key): {")
+        try bomb.write(toFile: path, atomically: false, encoding: .utf8)
+        let result = try await MeasuredRun.run(FaultlineBinary.url, arguments.map { $0 == "hostile.yaml" ? path : $0 })
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("hostile.yaml:") && result.stderr.contains("(a YAML alias bomb?); \(kind) needs"), "\(result.stderr)")
+        #expect(result.cpuSeconds < 5 || !Sanitized.boundsApply, "took \(result.cpuSeconds) s of CPU")
     }
 
     /// A profile file far larger than any profile (256 MiB here; 1 GiB by hand, see

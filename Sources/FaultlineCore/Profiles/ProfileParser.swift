@@ -18,18 +18,11 @@ package enum ProfileParser {
     /// Parses `text`; problems go to `reader` (whose file names the locations).
     package static func parse(_ text: String, reader: ProfileReader) -> ProfileDocument {
         var document = ProfileDocument(file: reader.file, text: text)
-        if let refused = ProfileShape.problem(in: text) {
-            reader.fail(at: ProfileLocation(file: reader.file, line: refused.line, column: refused.column), refused.message)
-            return document
-        }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            Self.report(error, reader: reader)
-            return document
+            root = try YAMLFile.compose(text, file: reader.file, kind: "a profile")
         } catch {
-            reader.fail(at: ProfileLocation(file: reader.file), "cannot read as YAML: \(error)")
+            for issue in error.issues { reader.fail(at: issue.location, issue.message) }
             return document
         }
         guard let root else {
@@ -303,25 +296,5 @@ package enum ProfileParser {
             locations.append(nameLocations)
         }
         return ok ? (Schedule(phases: phases, repeats: repeats ?? false), locations) : (nil, [])
-    }
-
-    // MARK: YAML errors
-
-    static func report(_ error: YamlError, reader: ProfileReader) {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            let extra = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
-            reader.fail(at: ProfileLocation(file: reader.file, line: mark.line, column: mark.column), "not valid YAML: \(problem)\(extra)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            reader.fail(
-                at: ProfileLocation(file: reader.file, line: context.mark.line, column: context.mark.column),
-                "duplicate key '\(duplicates.joined(separator: "', '"))': each key may appear once per mapping"
-            )
-        case .reader(let problem, _, _, _):
-            reader.fail(at: ProfileLocation(file: reader.file), "cannot read the file: \(problem)")
-        default:
-            reader.fail(at: ProfileLocation(file: reader.file), "not valid YAML: \(error)")
-        }
     }
 }

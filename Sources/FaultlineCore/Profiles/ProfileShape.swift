@@ -22,18 +22,20 @@ enum ProfileShape {
 
     /// Where and why the text's shape is refused, or nil when it is within bounds or is
     /// not valid YAML (composing reports that, with its own line and column).
-    static func problem(in text: String) -> (line: Int, column: Int, message: String)? {
+    ///
+    /// - Parameter kind: what the file is, for messages ("a profile", "a run file").
+    static func problem(in text: String, kind: String = "a profile") -> (line: Int, column: Int, message: String)? {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { return nil }
         defer { yaml_parser_delete(&parser) }
         var utf8 = Array(text.utf8)
         return utf8.withUnsafeMutableBufferPointer { bytes in
             yaml_parser_set_input_string(&parser, bytes.baseAddress, bytes.count)
-            return Self.walk(&parser)
+            return Self.walk(&parser, kind: kind)
         }
     }
 
-    private static func walk(_ parser: inout yaml_parser_t) -> (line: Int, column: Int, message: String)? {
+    private static func walk(_ parser: inout yaml_parser_t, kind: String) -> (line: Int, column: Int, message: String)? {
         /// The size of each anchored node, by anchor name.
         var anchors: [String: Int] = [:]
         /// Open collections: the anchor each will be registered under, and its size so far.
@@ -62,7 +64,7 @@ enum ProfileShape {
                 open.append((anchor, 1))
                 total += 1
                 if open.count > Self.maxDepth {
-                    return (mark.line, mark.column, "collections nested more than \(Self.maxDepth) deep; a profile needs a handful of levels")
+                    return (mark.line, mark.column, "collections nested more than \(Self.maxDepth) deep; \(kind) needs a handful of levels")
                 }
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 finished = open.popLast()
@@ -82,8 +84,8 @@ enum ProfileShape {
                 // Only a text with aliases is a possible alias bomb; a long one without is
                 // just long (15,000 rules, made by a script).
                 let message = sawAlias
-                    ? "aliases and anchors expand to more than \(Self.maxNodes) values (a YAML alias bomb?); a profile needs no more than a few hundred"
-                    : "more than \(Self.maxNodes) values; a profile needs no more than a few hundred (a rule is about ten)"
+                    ? "aliases and anchors expand to more than \(Self.maxNodes) values (a YAML alias bomb?); \(kind) needs no more than a few hundred"
+                    : "more than \(Self.maxNodes) values; \(kind) needs no more than a few hundred"
                 return (mark.line, mark.column, message)
             }
         }
