@@ -38,7 +38,9 @@ struct ProfileValidationTests {
         (header + "rules:\n  - name: a\n", "5:5", "rule 'a' needs 'fault'"),
         // YAML syntax.
         (header + "rules: [\n", "5:1", "not valid YAML"),
-        (header + "name: again\n", "2:1", "duplicate key 'name'"),
+        // A repeated key is said where it is repeated, not where it first was.
+        (header + "name: again\n", "4:1", "duplicate key 'name': each key may appear once per mapping (first at line 2)"),
+        (header + "rules:\n  - name: a\n    fault: {kind: blackhole}\n    name: b\n", "7:5", "duplicate key 'name': each key may appear once per mapping (first at line 5)"),
         // Rules that can never fire.
         (header + "rules:\n  - name: a\n    probability: 0\n    fault: {kind: blackhole}\n", "5:5", "rule 'a' can never fire: its probability is 0"),
         (header + "rules:\n  - name: a\n    match: {connections: {first: 2, skip: 2}}\n    fault: {kind: blackhole}\n", "5:5", "can never fire: match.connections selects no connection"),

@@ -40,6 +40,10 @@ enum ProfileShape {
         var anchors: [String: Int] = [:]
         /// Open collections: the anchor each will be registered under, and its size so far.
         var open: [(anchor: String?, size: Int)] = []
+        /// Open collections again: whether each is a mapping whose next node is a key, and
+        /// the keys it has had, with their lines. A duplicate key is said where it is
+        /// repeated (composing says only where the first one is).
+        var keys: [(isMapping: Bool, expectKey: Bool, seen: [String: Int])] = []
         var total = 0
         var sawAlias = false
         var event = yaml_event_t()
@@ -48,6 +52,20 @@ enum ProfileShape {
             let mark = (line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1)
             var added = 0
             var finished: (anchor: String?, size: Int)?
+            let startsNode = [YAML_SCALAR_EVENT, YAML_ALIAS_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT].contains(event.type)
+            if startsNode, let last = keys.indices.last, keys[last].isMapping {
+                if keys[last].expectKey, event.type == YAML_SCALAR_EVENT {
+                    // Plain and quoted keys apart: `1` and `"1"` are different keys.
+                    let plain = event.data.scalar.plain_implicit == 1
+                    let text = Self.text(event.data.scalar.value, length: event.data.scalar.length)
+                    let key = (plain ? "plain:" : "quoted:") + text
+                    if let first = keys[last].seen[key] {
+                        return (mark.line, mark.column, "duplicate key '\(text)': each key may appear once per mapping (first at line \(first))")
+                    }
+                    keys[last].seen[key] = mark.line
+                }
+                keys[last].expectKey.toggle()
+            }
             switch event.type {
             case YAML_STREAM_END_EVENT:
                 return nil
@@ -62,12 +80,14 @@ enum ProfileShape {
                 let anchor = event.type == YAML_SEQUENCE_START_EVENT
                     ? Self.name(event.data.sequence_start.anchor) : Self.name(event.data.mapping_start.anchor)
                 open.append((anchor, 1))
+                keys.append((event.type == YAML_MAPPING_START_EVENT, true, [:]))
                 total += 1
                 if open.count > Self.maxDepth {
                     return (mark.line, mark.column, "collections nested more than \(Self.maxDepth) deep; \(kind) needs a handful of levels")
                 }
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 finished = open.popLast()
+                keys.removeLast()
             default:
                 break
             }
@@ -90,6 +110,11 @@ enum ProfileShape {
             }
         }
         return nil
+    }
+
+    private static func text(_ pointer: UnsafeMutablePointer<yaml_char_t>?, length: Int) -> String {
+        guard let pointer else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: length), as: UTF8.self)
     }
 
     private static func name(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
