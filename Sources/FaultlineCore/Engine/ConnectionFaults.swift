@@ -191,12 +191,11 @@ package struct ConnectionFaults: Sendable {
                 elapsed = times
                 guard self.plan.isActive(armed.rule, sinceProxyStart: times.proxy, sinceOpen: times.open) else { continue }
             }
-            let ruleKey = armed.facts.key
-            var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: ruleKey)
+            var random = self.plan.random(connection: self.ordinal, unit: FaultPlan.unitKey(unit, direction), rule: armed.key)
             guard let effect = armed.effect(random: &random) else { continue }
             var drawn: FaultDecision.Drawn?
             var listed = listing
-            let key = direction == .upstream ? ruleKey : ~ruleKey
+            let key = direction == .upstream ? armed.key : ~armed.key
             switch effect {
             case .delay(let amount):
                 decision.delay += amount

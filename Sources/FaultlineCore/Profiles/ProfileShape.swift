@@ -35,15 +35,22 @@ enum ProfileShape {
         }
     }
 
+    /// A collection not yet closed.
+    private struct Frame {
+        /// The anchor it will be registered under.
+        var anchor: String?
+        /// Nodes it stands for so far, aliases counted at their anchor's size.
+        var size = 1
+        /// For a mapping: whether its next node is a key, and the keys it has had with
+        /// their lines, so a duplicate key is said where it is repeated (composing says
+        /// only where the first one is). Nil for a list.
+        var keys: (expectKey: Bool, seen: [String: Int])?
+    }
+
     private static func walk(_ parser: inout yaml_parser_t, kind: String) -> (line: Int, column: Int, message: String)? {
         /// The size of each anchored node, by anchor name.
         var anchors: [String: Int] = [:]
-        /// Open collections: the anchor each will be registered under, and its size so far.
-        var open: [(anchor: String?, size: Int)] = []
-        /// Open collections again: whether each is a mapping whose next node is a key, and
-        /// the keys it has had, with their lines. A duplicate key is said where it is
-        /// repeated (composing says only where the first one is).
-        var keys: [(isMapping: Bool, expectKey: Bool, seen: [String: Int])] = []
+        var open: [Frame] = []
         var total = 0
         var sawAlias = false
         var event = yaml_event_t()
@@ -51,20 +58,25 @@ enum ProfileShape {
             defer { yaml_event_delete(&event) }
             let mark = (line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1)
             var added = 0
-            var finished: (anchor: String?, size: Int)?
-            let startsNode = [YAML_SCALAR_EVENT, YAML_ALIAS_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT].contains(event.type)
-            if startsNode, let last = keys.indices.last, keys[last].isMapping {
-                if keys[last].expectKey, event.type == YAML_SCALAR_EVENT {
+            var finished: Frame?
+            switch event.type {
+            case YAML_SCALAR_EVENT, YAML_ALIAS_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                // A node begins: in a mapping, every other one is a key.
+                guard let last = open.indices.last, var keys = open[last].keys else { break }
+                if keys.expectKey, event.type == YAML_SCALAR_EVENT {
                     // Plain and quoted keys apart: `1` and `"1"` are different keys.
                     let plain = event.data.scalar.plain_implicit == 1
                     let text = Self.text(event.data.scalar.value, length: event.data.scalar.length)
                     let key = (plain ? "plain:" : "quoted:") + text
-                    if let first = keys[last].seen[key] {
+                    if let first = keys.seen[key] {
                         return (mark.line, mark.column, "duplicate key '\(text)': each key may appear once per mapping (first at line \(first))")
                     }
-                    keys[last].seen[key] = mark.line
+                    keys.seen[key] = mark.line
                 }
-                keys[last].expectKey.toggle()
+                keys.expectKey.toggle()
+                open[last].keys = keys
+            default:
+                break
             }
             switch event.type {
             case YAML_STREAM_END_EVENT:
@@ -76,20 +88,19 @@ enum ProfileShape {
                 // An unknown alias is the composer's error to report.
                 added = Self.name(event.data.alias.anchor).flatMap { anchors[$0] } ?? 1
                 sawAlias = true
-            case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
-                let anchor = event.type == YAML_SEQUENCE_START_EVENT
-                    ? Self.name(event.data.sequence_start.anchor) : Self.name(event.data.mapping_start.anchor)
-                open.append((anchor, 1))
-                keys.append((event.type == YAML_MAPPING_START_EVENT, true, [:]))
+            case YAML_SEQUENCE_START_EVENT:
+                open.append(Frame(anchor: Self.name(event.data.sequence_start.anchor)))
                 total += 1
-                if open.count > Self.maxDepth {
-                    return (mark.line, mark.column, "collections nested more than \(Self.maxDepth) deep; \(kind) needs a handful of levels")
-                }
+            case YAML_MAPPING_START_EVENT:
+                open.append(Frame(anchor: Self.name(event.data.mapping_start.anchor), keys: (true, [:])))
+                total += 1
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 finished = open.popLast()
-                keys.removeLast()
             default:
                 break
+            }
+            if open.count > Self.maxDepth {
+                return (mark.line, mark.column, "collections nested more than \(Self.maxDepth) deep; \(kind) needs a handful of levels")
             }
             total += added
             if let finished {
