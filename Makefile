@@ -50,7 +50,7 @@ build: deps
 ## table (packed relocations need glibc 2.36 or later where the binary runs; Debian 12
 ## has it). Each function in a section of its own, placed in scripts/faultline.order's
 ## order: the functions the proxy runs lie together, not spread over the 26 MB of code
-## (`make symbol-order` writes the file). Together 4 MiB less resident in an idle proxy
+## (`make symbol-order` writes the file). Together 8 MiB less resident in an idle proxy
 ## (bench/RESULTS.md, "Functions placed together").
 ## The bench scripts build with these flags too (`make release RELEASE_SCRATCH=…`).
 RELEASE_SCRATCH ?= .build-release

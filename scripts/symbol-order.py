@@ -19,7 +19,7 @@ names the linker no longer finds are skipped.
     scripts/symbol-order.py path/to/faultline    # another release build
 
 Needs valgrind, redis-server and redis-benchmark (Debian: valgrind, redis-server,
-redis-tools). Takes about five minutes on two cores.
+redis-tools). Takes about a minute on two cores.
 """
 import collections
 import http.server
