@@ -65,12 +65,7 @@ struct HeldDataStopTests {
 
         // The log was written as the proxy stopped: its books balance, the held bytes
         // counted as dropped.
-        let text = try String(contentsOfFile: "\(directory)/held.jsonl", encoding: .utf8)
-        let closes = try text.split(separator: "\n").map { try JSONValue.parse(Data($0.utf8)) }
-            .filter { $0["type"]?.stringValue == "conn_close" }
-        #expect(closes.count == 1, "\(text)")
-        let close = try #require(closes.first)
-        func number(_ key: String) -> Int { Int(close[key]?.doubleValue ?? -1) }
+        let (close, number) = try onlyConnectionClose(inLog: "\(directory)/held.jsonl")
         #expect(close["reason"]?.stringValue == "shutdown", "\(close.text)")
         #expect(number("bytes_to_client") == ending.received.utf8.count, "\(close.text)")
         #expect(number("dropped_downstream") > 0, "\(close.text)")

@@ -252,3 +252,14 @@ struct ChunkedBody {
         return nil
     }
 }
+
+/// The one `conn_close` a proxy's log holds (the test recorded one exception if not), and
+/// its numbers by key (-1 for a key it lacks).
+func onlyConnectionClose(inLog path: String) throws -> (event: JSONValue, number: (String) -> Int) {
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    let closes = try text.split(separator: "\n").map { try JSONValue.parse(Data($0.utf8)) }
+        .filter { $0["type"]?.stringValue == "conn_close" }
+    #expect(closes.count == 1, "\(text)")
+    let close = try #require(closes.first)
+    return (close, { Int(close[$0]?.doubleValue ?? -1) })
+}

@@ -163,12 +163,7 @@ struct UDPServeTests {
         #expect(stopped.status == (stop == "DELETE" ? 204 : 200), "\(stopped)")
         #expect(took < .seconds(15), "\(stop) waited \(took) for a datagram a rule held")
 
-        let text = try String(contentsOfFile: "\(directory)/held.jsonl", encoding: .utf8)
-        let closes = try text.split(separator: "\n").map { try JSONValue.parse(Data($0.utf8)) }
-            .filter { $0["type"]?.stringValue == "conn_close" }
-        #expect(closes.count == 1, "\(text)")
-        let close = try #require(closes.first)
-        func number(_ key: String) -> Int { Int(close[key]?.doubleValue ?? -1) }
+        let (close, number) = try onlyConnectionClose(inLog: "\(directory)/held.jsonl")
         #expect(close["reason"]?.stringValue == "shutdown", "\(close.text)")
         #expect(number("datagrams_from_client") == 1 && number("datagrams_to_upstream") == 0, "\(close.text)")
         #expect(number("datagrams_dropped_upstream") == 1 && number("dropped_upstream") == 32, "\(close.text)")
