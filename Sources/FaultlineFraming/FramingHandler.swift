@@ -110,7 +110,7 @@ package final class FramingHandler: ChannelInboundHandler {
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = Self.unwrapInboundIn(data)
+        var incoming = FramingHandler.unwrapInboundIn(data)
         guard self.mode == .framing else {
             self.forwardRaw(incoming, context: context)
             return
@@ -206,7 +206,7 @@ package final class FramingHandler: ChannelInboundHandler {
     private func handOn(_ bytes: ByteBuffer, info: MessageInfo?, unit: UInt64, context: ChannelHandlerContext) {
         if self.passesUnits {
             self.passRun(context: context)
-            context.fireChannelRead(Self.wrapInboundOut(FramedMessage(bytes: bytes, info: info, unit: unit)))
+            context.fireChannelRead(FramingHandler.wrapInboundOut(FramedMessage(bytes: bytes, info: info, unit: unit)))
             return
         }
         self.forwarding?(bytes, info, unit)

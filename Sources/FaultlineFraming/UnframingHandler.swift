@@ -17,9 +17,9 @@ package final class UnframingHandler: ChannelInboundHandler {
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = Self.unwrapInboundIn(data)
+        let message = UnframingHandler.unwrapInboundIn(data)
         self.onForward?(message)
-        context.fireChannelRead(Self.wrapInboundOut(message.bytes))
+        context.fireChannelRead(UnframingHandler.wrapInboundOut(message.bytes))
     }
 }
 

@@ -34,7 +34,7 @@ final class Acceptor: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let child = Self.unwrapInboundIn(data)
+        let child = Acceptor.unwrapInboundIn(data)
         let ordinal = self.next
         self.next += 1
         let setUp = self.setUp

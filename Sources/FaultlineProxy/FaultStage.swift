@@ -93,7 +93,7 @@ package final class FaultStage: ChannelDuplexHandler {
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // A message stage's pace for this very unit; dropped with it if it goes no further.
-        self.process(Self.unwrapInboundIn(data), carried: self.connection.takeCarried(self.direction), context: context)
+        self.process(FaultStage.unwrapInboundIn(data), carried: self.connection.takeCarried(self.direction), context: context)
     }
 
     /// Decides one unit and does what the decision says: passes, paces, discards, hangs
@@ -112,7 +112,7 @@ package final class FaultStage: ChannelDuplexHandler {
         let now = context.eventLoop.now
         let decision = self.connection.decide(direction: self.direction, bytes: bytes, now: now)
         if decision.isPass && carried == nil {
-            context.fireChannelRead(Self.wrapInboundOut(buffer))
+            context.fireChannelRead(FaultStage.wrapInboundOut(buffer))
             return
         }
         // A message stage and this stage may both pace one unit: the later release, the
@@ -159,7 +159,7 @@ package final class FaultStage: ChannelDuplexHandler {
 
     private func forward(_ buffer: ByteBuffer, pace: PacingStage.Pace, context: ChannelHandlerContext) {
         self.connection.paced(self.direction, pace) {
-            context.fireChannelRead(Self.wrapInboundOut(buffer))
+            context.fireChannelRead(FaultStage.wrapInboundOut(buffer))
         }
     }
 

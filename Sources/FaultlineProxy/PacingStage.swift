@@ -233,7 +233,7 @@ package final class PacingStage: ChannelOutboundHandler {
             context.write(data, promise: promise)
             return
         }
-        let buffer = Self.unwrapOutboundIn(data)
+        let buffer = PacingStage.unwrapOutboundIn(data)
         promise?.succeed()
         self.enqueue(buffer, pace: pace, now: context.eventLoop.now)
         self.pump(context: context)
@@ -444,7 +444,7 @@ package final class PacingStage: ChannelOutboundHandler {
                 self.queue[self.queue.startIndex].entry = .data(buffer, cadence)
                 self.queue[self.queue.startIndex].at = head.at + cadence.spacing(after: piece.readableBytes)
                 self.heldBytes -= piece.readableBytes
-                context.write(Self.wrapOutboundOut(piece), promise: nil)
+                context.write(PacingStage.wrapOutboundOut(piece), promise: nil)
                 context.flush()
                 if self.context == nil { return }
                 continue
@@ -454,7 +454,7 @@ package final class PacingStage: ChannelOutboundHandler {
             switch head.entry {
             case .data(let buffer, _):
                 self.heldBytes -= buffer.readableBytes
-                context.write(Self.wrapOutboundOut(buffer), promise: nil)
+                context.write(PacingStage.wrapOutboundOut(buffer), promise: nil)
                 context.flush()
             case .close(let mode, let promise):
                 context.flush()

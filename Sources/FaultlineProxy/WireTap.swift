@@ -89,7 +89,7 @@ final class WireTap: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.startIfActive(context)
-        self.flow?.data(from: self.peer, Self.unwrapInboundIn(data))
+        self.flow?.data(from: self.peer, WireTap.unwrapInboundIn(data))
         context.fireChannelRead(data)
     }
 
@@ -97,7 +97,7 @@ final class WireTap: ChannelDuplexHandler {
     /// fails the writes NIO still holds, and the capture must not show bytes that never
     /// went out (the log's `bytes_to_*` count the same way, in `WriteLedger`).
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let buffer = Self.unwrapOutboundIn(data)
+        let buffer = WireTap.unwrapOutboundIn(data)
         guard buffer.readableBytes > 0 else {
             context.write(data, promise: promise)
             return

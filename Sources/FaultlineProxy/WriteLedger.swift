@@ -62,7 +62,7 @@ package final class WriteLedger: ChannelOutboundHandler {
     static let settleAttempts = 50
 
     package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let count = Self.unwrapOutboundIn(data).readableBytes
+        let count = WriteLedger.unwrapOutboundIn(data).readableBytes
         guard count > 0 else {
             context.write(data, promise: promise)
             return

@@ -174,7 +174,7 @@ private final class ReplyHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var chunk = Self.unwrapInboundIn(data)
+        var chunk = ReplyHandler.unwrapInboundIn(data)
         self.buffer.writeBuffer(&chunk)
         while !self.done {
             switch self.framer.decode(buffer: &self.buffer) {

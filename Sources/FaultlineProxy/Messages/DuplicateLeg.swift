@@ -110,7 +110,7 @@ final class DuplicateLeg: ChannelInboundHandler {
             sending.sent = true
             copy.written(request.bytes.readableBytes)
         }
-        context.writeAndFlush(Self.wrapOutboundOut(request.bytes), promise: promise)
+        context.writeAndFlush(DuplicateLeg.wrapOutboundOut(request.bytes), promise: promise)
         if self.timer == nil { self.armTimer(context: context) }
     }
 
@@ -142,7 +142,7 @@ final class DuplicateLeg: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = Self.unwrapInboundIn(data)
+        var incoming = DuplicateLeg.unwrapInboundIn(data)
         self.buffer.writeBuffer(&incoming)
         var answered = false
         decoding: while !self.ended {

@@ -77,7 +77,7 @@ final class MessageStage: ChannelInboundHandler {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = Self.unwrapInboundIn(data)
+        let message = MessageStage.unwrapInboundIn(data)
         if self.connection.severed || self.discarding {
             self.drop(message)
             return
@@ -284,7 +284,7 @@ final class MessageStage: ChannelInboundHandler {
     /// message, its delay is discarded too, never lent to the next write.
     private func forward(_ message: FramedMessage, paced disposition: MessageDisposition, context: ChannelHandlerContext) {
         guard disposition.delay > .zero || disposition.bytesPerSecond != nil || disposition.slice != nil else {
-            context.fireChannelRead(Self.wrapInboundOut(message))
+            context.fireChannelRead(MessageStage.wrapInboundOut(message))
             return
         }
         let now = context.eventLoop.now
@@ -302,7 +302,7 @@ final class MessageStage: ChannelInboundHandler {
             )
         )
         self.connection.carrying(pace, self.direction) {
-            context.fireChannelRead(Self.wrapInboundOut(message))
+            context.fireChannelRead(MessageStage.wrapInboundOut(message))
         }
     }
 
@@ -311,7 +311,7 @@ final class MessageStage: ChannelInboundHandler {
         var rest = message.bytes
         if passing > 0 {
             let head = rest.readSlice(length: min(passing, rest.readableBytes)) ?? ByteBuffer()
-            context.fireChannelRead(Self.wrapInboundOut(message.replacingBytes(head)))
+            context.fireChannelRead(MessageStage.wrapInboundOut(message.replacingBytes(head)))
         }
         self.drop(message.replacingBytes(rest))
         self.severAfterHeld(mode, context: context)

@@ -73,7 +73,7 @@ final class UDPSessionTable: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = Self.unwrapInboundIn(data)
+        let envelope = UDPSessionTable.unwrapInboundIn(data)
         if let session = self.sessions[envelope.remoteAddress] {
             // While a shutdown's grace runs, a session not yet closing carries on, as
             // an open TCP connection does.

@@ -14,7 +14,7 @@ final class UDPUpstreamHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.session.fromUpstream(Self.unwrapInboundIn(data))
+        self.session.fromUpstream(UDPUpstreamHandler.unwrapInboundIn(data))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -74,7 +74,7 @@ final class DemoCall: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var chunk = Self.unwrapInboundIn(data)
+        var chunk = DemoCall.unwrapInboundIn(data)
         self.received.writeBuffer(&chunk)
         if let whole = self.answer(self.received) { self.promise.succeed(whole) }
     }

@@ -117,7 +117,7 @@ private final class DepositHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch Self.unwrapInboundIn(data) {
+        switch DepositHandler.unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
             self.body.clear()
@@ -131,9 +131,9 @@ private final class DepositHandler: ChannelInboundHandler {
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "application/json")
             headers.add(name: "Content-Length", value: String(answer.utf8.count))
-            context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-            context.write(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: answer)))), promise: nil)
-            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            context.write(DepositHandler.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(DepositHandler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: answer)))), promise: nil)
+            context.writeAndFlush(DepositHandler.wrapOutboundOut(.end(nil)), promise: nil)
             self.head = nil
         }
     }

@@ -57,12 +57,12 @@ private final class LedgerHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var chunk = Self.unwrapInboundIn(data)
+        var chunk = LedgerHandler.unwrapInboundIn(data)
         self.pending.writeBuffer(&chunk)
         while let newline = self.pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
             let line = self.pending.readString(length: newline - self.pending.readerIndex) ?? ""
             self.pending.moveReaderIndex(forwardBy: 1)
-            context.write(Self.wrapOutboundOut(ByteBuffer(string: self.answer(line) + "\n")), promise: nil)
+            context.write(LedgerHandler.wrapOutboundOut(ByteBuffer(string: self.answer(line) + "\n")), promise: nil)
         }
     }
 
