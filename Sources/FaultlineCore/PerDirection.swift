@@ -1,5 +1,8 @@
 /// One value for each direction, stored inline: what a per-chunk path reads instead of
-/// a dictionary keyed by direction (no hashing, no allocation).
+/// a dictionary keyed by direction (no hashing, no allocation). Another module reads
+/// it through a subscript of its own (`FaultConnection`'s `local:`): Swift neither
+/// inlines nor specialises a `package` declaration across modules, so this generic
+/// subscript, called from there, copies each value through its type's witnesses.
 package struct PerDirection<Value> {
     package var upstream: Value
     package var downstream: Value

@@ -26,7 +26,7 @@ package final class FaultConnection {
     private var pacers = PerDirection<PacingStage?>(nil)
     /// Per direction (upstream, downstream): a message stage's pace for the unit it is
     /// forwarding at this moment (`carrying`).
-    private var carried: [PacingStage.Pace?] = [nil, nil]
+    private var carried = PerDirection<PacingStage.Pace?>(nil)
     /// A reset or FIN cut the connection: stages discard what still comes.
     private(set) var severed = false
     /// When a cut ended both sides, and whether it reset them: `conn_close` says so
@@ -113,7 +113,7 @@ package final class FaultConnection {
     /// reads that direction's bytes (the client's channel for `upstream`).
     package func stage(for direction: Event.Direction) -> FaultStage {
         let stage = FaultStage(connection: self, direction: direction)
-        self.stages[direction] = stage
+        self.stages[local: direction] = stage
         return stage
     }
 
@@ -122,7 +122,7 @@ package final class FaultConnection {
     /// the `WriteLedger` at the socket end.
     package func pacer(for direction: Event.Direction) -> PacingStage {
         let pacer = PacingStage(connection: self, direction: direction)
-        self.pacers[direction] = pacer
+        self.pacers[local: direction] = pacer
         return pacer
     }
 
@@ -131,34 +131,34 @@ package final class FaultConnection {
     /// rule touched stayed in memory after it closed (about 2.4 KiB each, the
     /// channels included).
     func removed(_ stage: FaultStage) {
-        if self.stages[stage.direction] === stage { self.stages[stage.direction] = nil }
+        if self.stages[local: stage.direction] === stage { self.stages[local: stage.direction] = nil }
     }
 
     func removed(_ pacer: PacingStage) {
-        if self.pacers[pacer.direction] === pacer { self.pacers[pacer.direction] = nil }
+        if self.pacers[local: pacer.direction] === pacer { self.pacers[local: pacer.direction] = nil }
     }
 
     /// Runs `forward` with `pace` carried for the unit it forwards: the chunk stage that
     /// receives the unit within the call takes it (`takeCarried`). Whatever happens to
     /// the unit, the pace ends with the call and never reaches another write.
     func carrying(_ pace: PacingStage.Pace, _ direction: Event.Direction, _ forward: () -> Void) {
-        self.carried[direction == .upstream ? 0 : 1] = pace
+        self.carried[local: direction] = pace
         forward()
-        self.carried[direction == .upstream ? 0 : 1] = nil
+        self.carried[local: direction] = nil
     }
 
     /// The pace a message stage decided for the unit arriving now, taken once.
     func takeCarried(_ direction: Event.Direction) -> PacingStage.Pace? {
-        let index = direction == .upstream ? 0 : 1
-        defer { self.carried[index] = nil }
-        return self.carried[index]
+        guard let pace = self.carried[local: direction] else { return nil }
+        self.carried[local: direction] = nil
+        return pace
     }
 
     /// Writes a unit through `direction`'s pacing stage with `pace`: the bridge writes
     /// synchronously, so the pace is handed over for exactly this call and taken back
     /// after, whether or not a write happened (an unbridged or closed destination).
     func paced(_ direction: Event.Direction, _ pace: PacingStage.Pace, _ forward: () -> Void) {
-        guard let pacer = self.pacers[direction] else {
+        guard let pacer = self.pacers[local: direction] else {
             forward()
             return
         }
@@ -169,18 +169,18 @@ package final class FaultConnection {
 
     /// Bytes waiting in `direction`'s pacing stage.
     func held(_ direction: Event.Direction) -> Int {
-        self.pacers[direction]?.heldBytes ?? 0
+        self.pacers[local: direction]?.heldBytes ?? 0
     }
 
     /// Memory `direction`'s pacing stage holds (bytes, storage and per-write overhead):
     /// what backpressure counts.
     func heldCost(_ direction: Event.Direction) -> Int {
-        self.pacers[direction]?.heldCost ?? 0
+        self.pacers[local: direction]?.heldCost ?? 0
     }
 
     /// Runs `action` once `direction`'s held data has left (at once if none waits).
     func afterHeld(_ direction: Event.Direction, _ action: @escaping () -> Void) {
-        if let pacer = self.pacers[direction] {
+        if let pacer = self.pacers[local: direction] {
             pacer.after(action)
         } else {
             action()
@@ -190,7 +190,7 @@ package final class FaultConnection {
     /// Called by a pacing stage after it released data.
     func pacingDrained(_ direction: Event.Direction, held: Int) {
         if held <= FaultStage.lowWater {
-            self.stages[direction]?.resumeReading()
+            self.stages[local: direction]?.resumeReading()
         }
     }
 
@@ -214,11 +214,11 @@ package final class FaultConnection {
         // The pacers first: what they hold is renumbered before a stage adds to it
         // under the new plan's numbering (a hang's data passed on, say).
         for direction in Event.Direction.allCases {
-            self.pacers[direction]?.planChanged(change)
+            self.pacers[local: direction]?.planChanged(change)
         }
         for direction in Event.Direction.allCases {
-            self.messageStages[direction]?.planChanged()
-            self.stages[direction]?.planChanged(change)
+            self.messageStages[local: direction]?.planChanged()
+            self.stages[local: direction]?.planChanged(change)
         }
         if let client = self.cutter.client, self.cutter.isBridged {
             self.cutter.cancelTimers()
@@ -331,10 +331,10 @@ package final class FaultConnection {
                 self.severedByReset = mode == .reset
             }
             self.severed = true
-            for side in Event.Direction.allCases { self.stages[side]?.stopForwarding(cut: true) }
-            for side in Event.Direction.allCases { self.pacers[side]?.discard() }
+            for side in Event.Direction.allCases { self.stages[local: side]?.stopForwarding(cut: true) }
+            for side in Event.Direction.allCases { self.pacers[local: side]?.discard() }
         case .halfClose:
-            self.stages[direction]?.stopForwarding(cut: false)
+            self.stages[local: direction]?.stopForwarding(cut: false)
         }
         self.cutter.cut(mode, direction: direction)
     }
@@ -343,7 +343,7 @@ package final class FaultConnection {
     /// closing the connection, and a close would otherwise wait behind held data (a
     /// pacing stage keeps closes in order with its writes).
     func discardHeld() {
-        for side in Event.Direction.allCases { self.pacers[side]?.discard() }
+        for side in Event.Direction.allCases { self.pacers[local: side]?.discard() }
     }
 
     /// Holds the connection, then closes it after `after` when given.
@@ -366,3 +366,23 @@ package final class FaultConnection {
 
 @available(*, unavailable)
 extension FaultConnection: Sendable {}
+
+extension PerDirection {
+    /// The value for `direction`, specialised in this module (see `PerDirection`): the
+    /// stages look their peers up on every chunk.
+    subscript(local direction: Event.Direction) -> Value {
+        // A switch, not `==`: the enum's `==` is FaultlineCore's too.
+        get {
+            switch direction {
+            case .upstream: self.upstream
+            case .downstream: self.downstream
+            }
+        }
+        set {
+            switch direction {
+            case .upstream: self.upstream = newValue
+            case .downstream: self.downstream = newValue
+            }
+        }
+    }
+}

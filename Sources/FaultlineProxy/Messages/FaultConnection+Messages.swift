@@ -10,7 +10,7 @@ extension FaultConnection {
     func messageStage(for direction: Event.Direction) -> MessageStage? {
         guard let messages = self.messages else { return nil }
         let stage = MessageStage(connection: self, support: messages, direction: direction)
-        self.messageStages[direction] = stage
+        self.messageStages[local: direction] = stage
         return stage
     }
 

@@ -65,7 +65,7 @@ final class MessageStage: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        if self.connection.messageStages[self.direction] === self { self.connection.messageStages[self.direction] = nil }
+        if self.connection.messageStages[local: self.direction] === self { self.connection.messageStages[local: self.direction] = nil }
         // Held requests that never went on were read from the client: dropped.
         for held in self.held.takeAll().map(\.item) {
             held.timer?.cancel()
