@@ -5,9 +5,24 @@
 /// and value was the largest part of framing an HTTP message).
 package struct FieldLines: Sendable, Equatable {
     package let bytes: [UInt8]
+    /// Bit n set when some field's name is n bytes long (n modulo 64): a lookup of a
+    /// name no field has the length of ends without reading a line. Most lookups are of
+    /// that kind (the log asks every response for `Retry-After`).
+    private var nameLengths: UInt64
 
-    package init(_ bytes: [UInt8]) {
+    /// `nameLengths`: from a parser that has just read every field's name
+    /// (`nameLengthBit`); nil has them read from `bytes`.
+    package init(_ bytes: [UInt8], nameLengths: UInt64? = nil) {
         self.bytes = bytes
+        self.nameLengths = nameLengths ?? 0
+        if nameLengths == nil {
+            var lengths: UInt64 = 0
+            self.forEachField { name, _ in
+                lengths |= Self.nameLengthBit(name.count)
+                return true
+            }
+            self.nameLengths = lengths
+        }
     }
 
     /// Field lines spelling `headers` (`Name: value`, CRLF after each).
@@ -16,7 +31,12 @@ package struct FieldLines: Sendable, Equatable {
         for header in headers {
             bytes += Array(header.name.utf8) + Array(": ".utf8) + Array(header.value.utf8) + [0x0D, 0x0A]
         }
-        self.bytes = bytes
+        self.init(bytes)
+    }
+
+    /// A field name's length as a bit of `nameLengths`.
+    package static func nameLengthBit(_ length: Int) -> UInt64 {
+        1 << UInt64(length & 63)
     }
 
     /// Every field, in order, as strings.
@@ -50,6 +70,7 @@ package struct FieldLines: Sendable, Equatable {
     }
 
     private func forEachField(named name: String, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
+        guard self.nameLengths & Self.nameLengthBit(name.utf8.count) != 0 else { return }
         var wanted = name
         wanted.withUTF8 { wanted in
             self.forEachField { fieldName, value in

@@ -19,6 +19,10 @@ struct HTTPHead {
     /// few of them, and a lookup by name compares every field's name: several lookups
     /// a message, on every message.
     private var known: KnownFields = []
+    /// The body length `Content-Length` declares (nil without one), or why it is not a
+    /// length: read as the head is parsed, since nearly every message asks, and thrown
+    /// only when asked for (`contentLength()`).
+    private var declaredLength = DeclaredLength()
 
     private struct KnownFields: OptionSet {
         var rawValue: UInt8
@@ -55,17 +59,24 @@ struct HTTPHead {
     /// A head built from fields already parsed (tests).
     init(startLine: StartLine, headers: [MessageInfo.Header]) {
         var known: KnownFields = []
+        var declaredLength = DeclaredLength()
         for header in headers {
             var name = header.name
-            name.withUTF8 { known.formUnion(KnownFields(name: UnsafeRawBufferPointer($0))) }
+            var value = header.value
+            let field = name.withUTF8 { KnownFields(name: UnsafeRawBufferPointer($0)) }
+            known.formUnion(field)
+            if field == .contentLength {
+                value.withUTF8 { declaredLength.read(UnsafeRawBufferPointer($0)) }
+            }
         }
-        self.init(startLine: startLine, fieldLines: FieldLines(headers), known: known)
+        self.init(startLine: startLine, fieldLines: FieldLines(headers), known: known, declaredLength: declaredLength)
     }
 
-    private init(startLine: StartLine, fieldLines: FieldLines, known: KnownFields) {
+    private init(startLine: StartLine, fieldLines: FieldLines, known: KnownFields, declaredLength: DeclaredLength) {
         self.startLine = startLine
         self.fieldLines = fieldLines
         self.known = known
+        self.declaredLength = declaredLength
     }
 
     /// Every field, as strings.
@@ -79,6 +90,8 @@ struct HTTPHead {
         var lineStart = 0
         var startLine: StartLine?
         var known: KnownFields = []
+        var declaredLength = DeclaredLength()
+        var nameLengths: UInt64 = 0
         var fieldsStart = head.count
         var fieldsEnd = head.count
         while lineStart < head.count {
@@ -94,12 +107,17 @@ struct HTTPHead {
                 break
             } else {
                 let nameLength = try Self.parseField(line)
-                known.formUnion(KnownFields(name: UnsafeRawBufferPointer(rebasing: line[..<nameLength])))
+                let field = KnownFields(name: UnsafeRawBufferPointer(rebasing: line[..<nameLength]))
+                known.formUnion(field)
+                nameLengths |= FieldLines.nameLengthBit(nameLength)
+                if field == .contentLength {
+                    declaredLength.read(UnsafeRawBufferPointer(rebasing: line[(nameLength + 1)...]))
+                }
             }
         }
         guard let startLine else { throw FramingFailure("empty HTTP head") }
-        let fieldLines = FieldLines(fieldsStart < fieldsEnd ? Array(head[fieldsStart..<fieldsEnd]) : [])
-        return HTTPHead(startLine: startLine, fieldLines: fieldLines, known: known)
+        let fieldLines = FieldLines(fieldsStart < fieldsEnd ? Array(head[fieldsStart..<fieldsEnd]) : [], nameLengths: nameLengths)
+        return HTTPHead(startLine: startLine, fieldLines: fieldLines, known: known, declaredLength: declaredLength)
     }
 
     /// The bytes from `start` to `newline`, without a `\r` before the `\n`.
@@ -215,43 +233,66 @@ struct HTTPHead {
     }
 
     /// The body length `Content-Length` declares, nil if absent.
-    ///
-    /// Every field and every comma-separated item in it must be the same decimal
-    /// number (RFC 9110 §8.6), spaces and tabs around an item allowed. Read byte by
-    /// byte, without splitting or trimming copies: it runs for nearly every message.
     func contentLength() throws(FramingFailure) -> Int? {
-        guard self.known.contains(.contentLength) else { return nil }
+        try self.declaredLength.get()
+    }
+
+    /// What the `Content-Length` fields declare, read field by field as the head is
+    /// parsed.
+    private struct DeclaredLength {
         var length: Int?
-        for value in self.values("Content-Length") {
+        /// Why the fields declare no length: thrown when the length is asked for.
+        var failure: FramingFailure?
+
+        func get() throws(FramingFailure) -> Int? {
+            if let failure { throw failure }
+            return self.length
+        }
+
+        /// Reads one field's value (the bytes after its colon).
+        ///
+        /// Every field and every comma-separated item in it must be the same decimal
+        /// number (RFC 9110 §8.6), spaces and tabs around an item allowed. Read byte by
+        /// byte, without splitting or trimming copies: it runs for nearly every message.
+        mutating func read(_ value: UnsafeRawBufferPointer) {
+            guard self.failure == nil else { return }
+            var declared = self.length
             var item = 0
             var digits = 0
             var spaceAfterDigits = false
             var tooLarge = false
+            func notANumber() -> FramingFailure {
+                FramingFailure("Content-Length '\(String(decoding: value, as: UTF8.self).trimmingSpaces)' is not a number")
+            }
             func endItem() throws(FramingFailure) {
-                guard digits > 0, !tooLarge else { throw FramingFailure("Content-Length '\(value)' is not a number") }
-                if let length, length != item { throw FramingFailure("two different Content-Length values") }
-                length = item
+                guard digits > 0, !tooLarge else { throw notANumber() }
+                if let declared, declared != item { throw FramingFailure("two different Content-Length values") }
+                declared = item
                 (item, digits, spaceAfterDigits, tooLarge) = (0, 0, false, false)
             }
-            for byte in value.utf8 {
-                switch byte {
-                case UInt8(ascii: ","):
-                    try endItem()
-                case UInt8(ascii: " "), UInt8(ascii: "\t"):
-                    if digits > 0 { spaceAfterDigits = true }
-                case UInt8(ascii: "0")...UInt8(ascii: "9"):
-                    guard !spaceAfterDigits else { throw FramingFailure("Content-Length '\(value)' is not a number") }
-                    digits += 1
-                    let (times, overflow) = item.multipliedReportingOverflow(by: 10)
-                    let (sum, carry) = times.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
-                    if overflow || carry { tooLarge = true } else { item = sum }
-                default:
-                    throw FramingFailure("Content-Length '\(value)' is not a number")
+            do throws(FramingFailure) {
+                for byte in value {
+                    switch byte {
+                    case UInt8(ascii: ","):
+                        try endItem()
+                    case UInt8(ascii: " "), UInt8(ascii: "\t"):
+                        if digits > 0 { spaceAfterDigits = true }
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                        guard !spaceAfterDigits else { throw notANumber() }
+                        digits += 1
+                        let (times, overflow) = item.multipliedReportingOverflow(by: 10)
+                        let (sum, carry) = times.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+                        if overflow || carry { tooLarge = true } else { item = sum }
+                    default:
+                        throw notANumber()
+                    }
                 }
+                try endItem()
+                self.length = declared
+            } catch {
+                self.failure = error
             }
-            try endItem()
         }
-        return length
     }
 
     /// The transfer codings, lowercased, in order; empty without `Transfer-Encoding`.
