@@ -28,8 +28,9 @@ extension TCPProxy {
             try? client.pipeline.syncOperations.addHandler(DrainHandler(limit: .seconds(2)), position: .first)
         case .ignore:
             // Never read, never dialled: the client waits until it gives up, or the
-            // proxy's shutdown closes it.
-            break
+            // proxy's shutdown closes it. Called from `channelActive`, before swift-nio
+            // would start reading.
+            try? client.syncOptions?.setOption(.autoRead, value: false)
         }
         return true
     }

@@ -117,14 +117,20 @@ package final class TCPProxy: Sendable {
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Accepted sockets inherit it from the listener (swift-nio's default, said
+            // here because the children rely on it): set on each of them, swift-nio
+            // first asks the socket its address (getsockname and the address's text),
+            // about 1.5 % of a short connection's CPU.
+            .serverChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .serverChannelInitializer { [self] channel in
                 // Out of descriptors (EMFILE), the listener stops accepting for a moment
                 // instead of spinning on the failing accept.
                 let backoff = AcceptBackoff(proxy: self.configuration.name, events: self.events)
                 let acceptor = Acceptor { [self] child, ordinal in
                     do {
-                        // Reads wait for the upstream (`dialUpstream` turns them on).
-                        try ProxiedChannel.configure(child, halfClosure: true, noDelay: true, autoRead: false)
+                        // Reads start once the channel is active, after its `channelActive`
+                        // has dialled the upstream or turned the client away (`accept`).
+                        try ProxiedChannel.configure(child, halfClosure: true)
                         try self.accept(child, ordinal: ordinal)
                     } catch {
                         // The client is closed unserved: say why, as for an unreachable upstream.
@@ -264,7 +270,10 @@ package final class TCPProxy: Sendable {
             pipeline.installFaults(faults) { self.messageSupport($0) }
         }
         // Once the client's channel is active (the initializer runs before it is
-        // registered): turn it away, or dial its upstream.
+        // registered): turn it away, or dial its upstream. swift-nio starts reading
+        // right after (`autoRead`), not once the upstream is connected (see
+        // `dialUpstream`): toggling `autoRead` around the dial cost two option calls a
+        // connection, about 2 % of its CPU.
         pipeline.clientBridge.onActive = { [self] client in
             if self.refuse(client, ordinal: ordinal, proxyStart: proxyStart) { return }
             self.dialUpstream(for: client, pipeline: pipeline)
@@ -406,8 +415,6 @@ package final class TCPProxy: Sendable {
                 }
             }
         }
-        // Reads start now, not once the upstream is connected (see above).
-        try? client.syncOptions?.setOption(.autoRead, value: true)
     }
 
     /// The upstream side is settled once `channel` (if any) has closed.

@@ -71,15 +71,16 @@ enum ProxiedChannel {
     /// one read as large as NIO's default four were.
     static let readsPerWakeUp: UInt = 1
 
+    /// TCP_NODELAY is not among them: dialled channels get it from their bootstrap,
+    /// accepted ones from their listener.
+    ///
     /// - Parameters:
     ///   - halfClosure: the channel stays open after its peer's FIN.
-    ///   - noDelay: sets TCP_NODELAY (accepted channels; dialled ones have it already).
     ///   - autoRead: false holds reads until the proxy turns them on.
-    static func configure(_ channel: any Channel, halfClosure: Bool, noDelay: Bool = false, autoRead: Bool = true) throws {
+    static func configure(_ channel: any Channel, halfClosure: Bool, autoRead: Bool = true) throws {
         // Every proxied channel is a NIO socket channel, which has them; skipping the
         // options silently would leave a client reading before its upstream exists.
         guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
-        if noDelay { try options.setOption(.tcpOption(.tcp_nodelay), value: 1) }
         try options.setOption(.allowRemoteHalfClosure, value: halfClosure)
         try options.setOption(.recvAllocator, value: ReceiveBuffers())
         try options.setOption(.maxMessagesPerRead, value: Self.readsPerWakeUp)

@@ -364,6 +364,7 @@ struct FaultsOverSocketsTests {
         let plan = try Self.plan("  - {name: deaf, fault: {kind: refuse, mode: ignore}}\n")
         try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             let client = try await TestClient.connect(port: port)
+            let clientPort = try #require(client.channel.localAddress?.port)
             try await client.executeThenClose { inbound, outbound in
                 try await outbound.write(ByteBuffer(string: "hello?"))
                 // The kernel finished the handshake; the silence counts once the proxy
@@ -379,6 +380,9 @@ struct FaultsOverSocketsTests {
                     }
                 }
                 #expect(client.channel.isActive)
+                // Never read: what the client sent is still in the proxy's socket.
+                let accepted = try #require(OwnSockets.one(local: port, peer: clientPort))
+                #expect(OwnSockets.unread(accepted.fd) == "hello?".utf8.count)
             }
         }
         await echo.server.stop()
