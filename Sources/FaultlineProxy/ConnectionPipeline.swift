@@ -110,15 +110,31 @@ final class ConnectionPipeline {
     /// Handlers for the channel accepted from the client.
     func clientHandlers(_ client: any Channel) -> [any ChannelHandler] {
         self.client = client
-        return self.head(role: .accepted, ledger: self.clientLedger) + self.framers(for: .upstream)
-            + self.stages(reading: .upstream, writing: .downstream) + [self.clientBridge]
+        return self.handlers(role: .accepted, ledger: self.clientLedger, reading: .upstream, bridge: self.clientBridge)
     }
 
     /// Handlers for the channel dialled to the upstream.
     func upstreamHandlers(_ upstream: any Channel) -> [any ChannelHandler] {
         self.upstream = upstream
-        return self.head(role: .dialled, ledger: self.upstreamLedger) + self.framers(for: .downstream)
-            + self.stages(reading: .downstream, writing: .upstream) + [self.upstreamBridge]
+        return self.handlers(role: .dialled, ledger: self.upstreamLedger, reading: .downstream, bridge: self.upstreamBridge)
+    }
+
+    /// One channel's handlers in the order above, built in one array (joining arrays
+    /// cost a new connection an allocation each).
+    private func handlers(role: WireTap.Role, ledger: WriteLedger, reading: Event.Direction, bridge: BridgeHandler) -> [any ChannelHandler] {
+        var handlers: [any ChannelHandler] = []
+        handlers.reserveCapacity(7)
+        handlers.append(ledger)
+        if let capture = self.capture { handlers.append(WireTap(capture: capture, role: role)) }
+        self.appendFramers(for: reading, to: &handlers)
+        if let faults = self.faults {
+            // The pacing stage for the direction written to this channel, the fault stage
+            // for the one read from it.
+            handlers.append(faults.pacer(for: reading == .upstream ? .downstream : .upstream))
+            handlers.append(faults.stage(for: reading))
+        }
+        handlers.append(bridge)
+        return handlers
     }
 
     /// Gives the connection its fault state. Before the client's handlers are added, the
@@ -225,29 +241,16 @@ final class ConnectionPipeline {
         self.upstreamBridge.neverJoins()
     }
 
-    /// The ledger (which also flushes before a half-close) and, with `--pcap`, the tap
-    /// that sees the socket's bytes.
-    private func head(role: WireTap.Role, ledger: WriteLedger) -> [any ChannelHandler] {
-        var handlers: [any ChannelHandler] = [ledger]
-        if let capture = self.capture { handlers.append(WireTap(capture: capture, role: role)) }
-        return handlers
-    }
-
     /// The framer for bytes read in `direction`; with message rules, the message stage
     /// and the unframer after it, the framer then switched to handing on units.
-    private func framers(for direction: Event.Direction) -> [any ChannelHandler] {
+    private func appendFramers(for direction: Event.Direction, to handlers: inout [any ChannelHandler]) {
         let (framer, unframer) = direction == .upstream ? (self.clientFramer, self.clientUnframer) : (self.upstreamFramer, self.upstreamUnframer)
-        guard let framer, let unframer else { return [] }
-        guard self.hasMessageStages, let stage = self.faults?.messageStage(for: direction) else { return [framer] }
+        guard let framer, let unframer else { return }
+        handlers.append(framer)
+        guard self.hasMessageStages, let stage = self.faults?.messageStage(for: direction) else { return }
         framer.passesUnits = true
-        return [framer, stage, unframer]
-    }
-
-    /// The pacing stage for the direction written to this channel and the fault stage
-    /// for the direction read on it.
-    private func stages(reading: Event.Direction, writing: Event.Direction) -> [any ChannelHandler] {
-        guard let faults = self.faults else { return [] }
-        return [faults.pacer(for: writing), faults.stage(for: reading)]
+        handlers.append(stage)
+        handlers.append(unframer)
     }
 }
 

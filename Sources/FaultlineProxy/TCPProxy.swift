@@ -140,8 +140,10 @@ package final class TCPProxy: Sendable {
                         throw error
                     }
                 }
+                // The acceptor first: it takes every accepted channel, so reads never pass
+                // through the backoff, which wants only the listener's errors.
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([backoff, acceptor])
+                    try channel.pipeline.syncOperations.addHandlers([acceptor, backoff])
                 }
             }
         let channel: any Channel
