@@ -120,7 +120,7 @@ package final class TCPProxy: Sendable {
             // Accepted sockets inherit it from the listener (swift-nio's default, said
             // here because the children rely on it): set on each of them, swift-nio
             // first asks the socket its address (getsockname and the address's text),
-            // about 1.5 % of a short connection's CPU.
+            // about 2 % of a short connection's instructions and a system call.
             .serverChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .serverChannelInitializer { [self] channel in
                 // Out of descriptors (EMFILE), the listener stops accepting for a moment
@@ -275,7 +275,7 @@ package final class TCPProxy: Sendable {
         // registered): turn it away, or dial its upstream. swift-nio starts reading
         // right after (`autoRead`), not once the upstream is connected (see
         // `dialUpstream`): toggling `autoRead` around the dial cost two option calls a
-        // connection, about 2 % of its CPU.
+        // connection, about 2 % of its instructions.
         pipeline.clientBridge.onActive = { [self] client in
             if self.refuse(client, ordinal: ordinal, proxyStart: proxyStart) { return }
             self.dialUpstream(for: client, pipeline: pipeline)

@@ -92,7 +92,7 @@ package final class WriteLedger: ChannelOutboundHandler {
 
     /// An output close waits for earlier writes (`FlushingHalfCloseHandler`), unless all
     /// of them have completed already, as they mostly have: the empty write it waits
-    /// with costs about 2 % of a short connection's CPU.
+    /// with costs about 5 % of a short connection's instructions.
     package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if mode == .output, self.settledUpTo == self.position {
             context.close(mode: mode, promise: promise)
