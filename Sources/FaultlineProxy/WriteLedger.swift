@@ -92,9 +92,12 @@ package final class WriteLedger: ChannelOutboundHandler {
 
     /// An output close waits for earlier writes (`FlushingHalfCloseHandler`), unless all
     /// of them have completed already, as they mostly have: the empty write it waits
-    /// with costs about 5 % of a short connection's instructions.
+    /// with costs about 5 % of a short connection's instructions. A channel still
+    /// connecting always waits: swift-nio holds the empty write until it is connected,
+    /// whereas a close passed on at once would shut down a socket not yet connected,
+    /// fail, and end the dial (a client's FIN read while its upstream is dialled).
     package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode == .output, self.settledUpTo == self.position {
+        if mode == .output, self.settledUpTo == self.position, context.channel.isActive {
             context.close(mode: mode, promise: promise)
             return
         }

@@ -128,6 +128,42 @@ struct SlowDialTests {
         #expect(close.injectedDownstream == nil)
     }
 
+    /// A client that sends its end (FIN) at once, while its upstream is still being
+    /// dialled: the end waits for the upstream, and the dial goes on until its own
+    /// timeout. (Passed on at once, the end shut down a socket not yet connected, which
+    /// failed and ended the dial: the upstream never saw the connection.)
+    @Test func aClientsEndDuringTheDialWaitsForTheUpstream() async throws {
+        let silent = try await SilentUpstream()
+        defer { silent.close() }
+        let events = AwaitableEventSink()
+        let proxy = TCPProxy(
+            configuration: TCPProxyConfiguration(
+                name: "test",
+                listen: HostPort(host: "127.0.0.1", port: 0),
+                upstream: HostPort(host: "127.0.0.1", port: silent.port),
+                // The dial's end the test expects: its timeout, not the client's FIN.
+                connectTimeout: .seconds(2)
+            ),
+            group: MultiThreadedEventLoopGroup.singleton,
+            events: events,
+            logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let port = try await proxy.start().port!
+        let client = try await TestClient.connect(port: port)
+        let received = try await client.executeThenClose { inbound, outbound in
+            outbound.finish()
+            return try await withTimeout(.seconds(30)) { try await TestClient.readAll(inbound).readableBytes }
+        }
+        let close = try await Self.awaitClose(events)
+        await proxy.shutdown(grace: .seconds(1))
+        #expect(received == 0)
+        let all = events.events
+        _ = try Self.expectWholeRecord(all, conn: 0, upstreamPort: silent.port)
+        let error = try #require(all.first { $0.type == .upstreamError })
+        #expect(error.reason == "no answer within 2s")
+        #expect(close.reason == "upstream_unreachable")
+    }
+
     /// Nothing listens upstream (the dial is refused at once), yet a proxy told to
     /// answer 503 answers every request on a kept-alive connection, until the client
     /// asks for something only the upstream could give: then it closes.

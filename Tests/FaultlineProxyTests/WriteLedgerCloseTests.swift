@@ -31,10 +31,15 @@ struct WriteLedgerCloseTests {
         }
     }
 
-    static func channel() throws -> (EmbeddedChannel, Recorder) {
+    /// A channel with the ledger at its head, `connected` or still connecting (as an
+    /// upstream is while it is dialled).
+    static func channel(connected: Bool = true) throws -> (EmbeddedChannel, Recorder) {
         let recorder = Recorder()
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandlers([recorder, WriteLedger()])
+        if connected {
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        }
         return (channel, recorder)
     }
 
@@ -53,5 +58,15 @@ struct WriteLedgerCloseTests {
         // The empty write and its flush come first; the FIN only once they completed.
         #expect(recorder.seen == ["write 5", "write 0", "flush", "close output"])
         #expect(written)
+    }
+
+    /// Nothing was written yet, but the channel is not connected: a shutdown now would
+    /// fail and end the dial (swift-nio closes the channel), so the close waits behind
+    /// the empty write, which swift-nio holds until the channel is connected.
+    @Test func aCloseBeforeTheChannelIsConnectedWaits() throws {
+        let (channel, recorder) = try Self.channel(connected: false)
+        #expect(!channel.isActive)
+        channel.close(mode: .output, promise: nil)
+        #expect(recorder.seen.prefix(2) == ["write 0", "flush"])
     }
 }
