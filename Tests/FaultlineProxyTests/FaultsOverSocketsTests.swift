@@ -365,8 +365,10 @@ struct FaultsOverSocketsTests {
         try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { _, port in
             let client = try await TestClient.connect(port: port)
             let clientPort = try #require(client.channel.localAddress?.port)
-            try await client.executeThenClose { inbound, outbound in
-                try await outbound.write(ByteBuffer(string: "hello?"))
+            try await client.executeThenClose { inbound, _ in
+                // Written to the client's socket when this returns, so on loopback in the
+                // proxy's socket too (the writer's `write` only queues it).
+                try await client.channel.writeAndFlush(ByteBuffer(string: "hello?"))
                 // The kernel finished the handshake; the silence counts once the proxy
                 // has accepted the connection and turned it away.
                 let fault = try await withTimeout(.seconds(10)) {
