@@ -347,11 +347,9 @@ package final class TCPProxy: Sendable {
         // its handlers follow whatever plan is in force by then. A channel that connects
         // after the client left joins nothing.
         let connected = self.dialer.connect(on: loop, halfClosure: true) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                let pipeline = bound.value
-                guard pipeline.dial == .dialling else { throw ChannelError.ioOnClosedChannel }
-                try channel.pipeline.syncOperations.addHandlers(pipeline.upstreamHandlers(channel))
-            }
+            let pipeline = bound.value
+            guard pipeline.dial == .dialling else { throw ChannelError.ioOnClosedChannel }
+            try channel.pipeline.syncOperations.addHandlers(pipeline.upstreamHandlers(channel))
         }
         // The callbacks that outlive the dial capture the proxy and the pipeline only (the
         // loop is the client's): an idle connection holds them all its life.

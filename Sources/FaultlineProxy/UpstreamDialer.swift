@@ -23,18 +23,23 @@ struct UpstreamDialer: Sendable {
     /// Connects; `initializer` adds the handlers on `loop`, once, to the channel that
     /// connected. `halfClosure` keeps the channel open after the upstream's FIN, as a
     /// proxied connection must so the client can go on sending.
+    ///
+    /// The initializer is synchronous: it runs in the same completed future as the
+    /// channel's options, where a future of its own cost a connection a flatMap.
     func connect(
         on loop: any EventLoop,
         halfClosure: Bool = false,
-        initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
+        initializer: @escaping @Sendable (any Channel) throws -> Void
     ) -> EventLoopFuture<any Channel> {
         // TCP_NODELAY is ClientBootstrap's default; the rest is set in the initializer.
         let bootstrap = ClientBootstrap(group: loop).connectTimeout(self.connectTimeout)
         if let literal = self.literal {
             // One address, one attempt: the handlers go in before the channel is active.
             return bootstrap.channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try ProxiedChannel.configure(channel, halfClosure: halfClosure) }
-                    .flatMap { initializer(channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try ProxiedChannel.configure(channel, halfClosure: halfClosure)
+                    try initializer(channel)
+                }
             }.connect(to: literal)
         }
         // A host name may resolve to several addresses, and NIO's Happy Eyeballs runs a
@@ -49,7 +54,8 @@ struct UpstreamDialer: Sendable {
                 try ProxiedChannel.configure(channel, halfClosure: halfClosure, autoRead: false)
             }
         }.connect(host: self.upstream.host, port: self.upstream.port).flatMap { channel in
-            initializer(channel).flatMapThrowing {
+            channel.eventLoop.makeCompletedFuture {
+                try initializer(channel)
                 try channel.syncOptions?.setOption(.autoRead, value: true)
                 return channel
             }.flatMapError { error in

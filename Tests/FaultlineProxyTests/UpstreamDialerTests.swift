@@ -78,7 +78,7 @@ struct UpstreamDialerTests {
         )
         let handler = SharedHandler()
         let channel = try await dialer.connect(on: loop) { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+            try channel.pipeline.syncOperations.addHandler(handler)
         }.get()
 
         #expect(channel.remoteAddress == serving)

@@ -155,9 +155,7 @@ final class DuplicateLane {
         let bound = NIOLoopBound(leg, eventLoop: loop)
         let registry = self.registry
         self.dialer.connect(on: loop) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(bound.value)
-            }
+            try channel.pipeline.syncOperations.addHandler(bound.value)
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):
