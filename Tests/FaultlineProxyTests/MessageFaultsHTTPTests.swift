@@ -11,7 +11,11 @@ import Testing
 /// process that counts how many times it executed each request.
 @Suite(.timeLimit(.minutes(1)))
 struct MessageFaultsHTTPTests {
-    static let http = FramingConfiguration(kind: .http)
+    /// Without `--max-hold`'s bound, which is wall-clock time: a full suite run on a
+    /// loaded machine once held pipelined requests split across two reads for over 2 s,
+    /// and the fallback to raw then hid the later requests from the rules
+    /// (`FramingEndToEndTests` covers the bound itself).
+    static let http = FramingConfiguration(kind: .http, limits: FramingLimits(maxHoldNanoseconds: nil))
 
     /// A shipped profile by name, bound to a seed.
     static func shipped(_ name: String, seed: UInt64 = 7) throws -> FaultPlan {
@@ -499,19 +503,33 @@ struct MessageFaultsHTTPTests {
                 fault: {kind: respond, status: 503}
             """
         let pipelined = (0..<24).map { HTTPTestMessage.request("GET", "/r\($0)", id: "r\($0)") }.joined()
-        func run(seed: UInt64) async throws -> [UInt64] {
+        /// The units the rule answered, and what the client got and the log says of the
+        /// connection's end (for a failure's message).
+        func run(seed: UInt64) async throws -> (units: [UInt64], story: String) {
             let server = try await CountingHTTPServer.start()
             let events = AwaitableEventSink()
-            _ = try await withProxy(upstreamPort: server.port, events: events, faults: try Self.plan(rules, seed: seed), framing: Self.http) { _, port in
+            let reply = try await withProxy(upstreamPort: server.port, events: events, faults: try Self.plan(rules, seed: seed), framing: Self.http) { _, port in
                 try await SocketClient.call(port: port, request: Array(pipelined.utf8)) { HTTPTestMessage.completeMessages(in: $0) >= 24 }
             }
             await server.stop(afterServing: Self.upstreamConnections(events))
             Self.expectTruthfulAccounting(events)
-            return Self.faults(events).compactMap(\.unit)
+            let close = events.events.first { $0.type == .connectionClose }
+            let (kind, text) =
+                switch reply {
+                case .reply(let text): ("complete", text)
+                case .eof(let text): ("ended by FIN", text)
+                case .reset(let text): ("reset", text)
+                }
+            let story = """
+                reply \(kind), \(HTTPTestMessage.completeMessages(in: Array(text.utf8))) whole messages; \
+                conn_close reason \(close?.reason ?? "-") closed by \(close?.closedBy ?? "-"); \
+                events \(events.events.map { "\($0.type.rawValue)\($0.unit.map { " \($0)" } ?? "")\($0.reason.map { " (\($0))" } ?? "")" })
+                """
+            return (Self.faults(events).compactMap(\.unit), story)
         }
         let first = try await run(seed: 99)
         let second = try await run(seed: 99)
-        #expect(first == second)
-        #expect(!first.isEmpty && first.count < 24)
+        #expect(first.units == second.units, "first: \(first.story)\nsecond: \(second.story)")
+        #expect(!first.units.isEmpty && first.units.count < 24)
     }
 }
