@@ -27,7 +27,8 @@ struct HeldDataStopTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-held-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let upstream = try await TestServer.echo()
+        let (echoed, echoedSoFar) = AsyncStream<Int>.makeStream()
+        let upstream = try await Self.echo(reporting: echoedSoFar)
         let serve = try await ServeHarness.start(options: ServeOptions(logDirectory: directory))
         let made = try await serve.call("POST", "/proxies", body: #"{"name":"held","upstream":"127.0.0.1:\#(upstream.port)"}"#)
         #expect(made.status == 201, "\(made)")
@@ -37,9 +38,16 @@ struct HeldDataStopTests {
 
         let request = String(repeating: "r", count: 64 * 1024)
         let client = Task { try await SocketClient.exchange(port: port, request: request, limit: .seconds(120)) }
-        // The echo has come back to the proxy, and the toxic holds it.
+        // The echo has come back to the proxy, and the toxic holds it: its rule fired,
+        // and the whole echo is in the proxy's socket, which at the toxic's rate takes a
+        // minute to leave (the first chunk alone, half a second, could be gone before a
+        // loaded machine made the stop's request).
         _ = try await serve.follow("/v1/proxies/held/events?follow=true") { lines in
             lines.contains { $0.contains(#""type":"fault""#) && $0.contains(#""direction":"downstream""#) }
+        }
+        _ = try await withTimeout(.seconds(30)) {
+            for await total in echoed where total >= request.utf8.count { return total }
+            return 0
         }
 
         let clock = ContinuousClock()
@@ -73,5 +81,20 @@ struct HeldDataStopTests {
         #expect(number("bytes_from_client") == number("bytes_to_upstream") + number("dropped_upstream"), "\(close.text)")
         await serve.stop()
         await upstream.stop()
+    }
+
+    /// An echo server that reports, after each write reached its socket, how many bytes
+    /// it has echoed in all.
+    static func echo(reporting totals: AsyncStream<Int>.Continuation) async throws -> TestServer {
+        try await TestServer.start { connection in
+            try await connection.executeThenClose { inbound, _ in
+                var total = 0
+                for try await chunk in inbound {
+                    total += chunk.readableBytes
+                    try await connection.channel.writeAndFlush(chunk)
+                    totals.yield(total)
+                }
+            }
+        }
     }
 }
