@@ -88,10 +88,15 @@ struct SlowDialTests {
         #expect(all.filter { $0.type == .fault }.map(\.action) == ["respond"])
     }
 
-    /// A dial that times out after the client's request was read: the request is
-    /// dropped (in the books), the connection is closed with the dial's failure as its
-    /// reason, and both its open and close are in the log.
-    @Test func aDialThatTimesOutStillOpensAndClosesTheConnection() async throws {
+    /// A client whose upstream never answers the SYN: it sends (`send`), then reads to
+    /// the end. The proxy dials for 2 s, the subject of these tests rather than a wait:
+    /// the dial must end by its own timeout. Checks what every such connection must
+    /// show (nothing received, the whole record, the timeout as the `upstream_error`,
+    /// `upstream_unreachable` as the close's reason) and returns its `conn_close`.
+    static func timedOutDial(
+        framing: FramingConfiguration = .raw,
+        send: @escaping @Sendable (NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws -> Void
+    ) async throws -> Event {
         let silent = try await SilentUpstream()
         defer { silent.close() }
         let events = AwaitableEventSink()
@@ -100,9 +105,8 @@ struct SlowDialTests {
                 name: "test",
                 listen: HostPort(host: "127.0.0.1", port: 0),
                 upstream: HostPort(host: "127.0.0.1", port: silent.port),
-                // The subject of the test, not a wait: the dial must fail.
                 connectTimeout: .seconds(2),
-                framing: .init(kind: .http)
+                framing: framing
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             events: events,
@@ -111,7 +115,7 @@ struct SlowDialTests {
         let port = try await proxy.start().port!
         let client = try await TestClient.connect(port: port)
         let received = try await client.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(string: Self.post))
+            try await send(outbound)
             return try await withTimeout(.seconds(30)) { try await TestClient.readAll(inbound).readableBytes }
         }
         let close = try await Self.awaitClose(events)
@@ -122,6 +126,16 @@ struct SlowDialTests {
         let error = try #require(all.first { $0.type == .upstreamError })
         #expect(error.reason == "no answer within 2s")
         #expect(close.reason == "upstream_unreachable")
+        return close
+    }
+
+    /// A dial that times out after the client's request was read: the request is
+    /// dropped (in the books), the connection is closed with the dial's failure as its
+    /// reason, and both its open and close are in the log.
+    @Test func aDialThatTimesOutStillOpensAndClosesTheConnection() async throws {
+        let close = try await Self.timedOutDial(framing: .init(kind: .http)) { outbound in
+            try await outbound.write(ByteBuffer(string: Self.post))
+        }
         #expect(close.closedBy == "upstream")
         #expect(close.bytesToUpstream == 0)
         #expect((close.bytesFromClient ?? 0) == (close.droppedUpstream ?? 0), "\(close)")
@@ -131,37 +145,10 @@ struct SlowDialTests {
     /// A client that sends its end (FIN) at once, while its upstream is still being
     /// dialled: the end waits for the upstream, and the dial goes on until its own
     /// timeout. (Passed on at once, the end shut down a socket not yet connected, which
-    /// failed and ended the dial: the upstream never saw the connection.)
+    /// failed and ended the dial with a reset as its `upstream_error`: the upstream
+    /// never saw the connection.)
     @Test func aClientsEndDuringTheDialWaitsForTheUpstream() async throws {
-        let silent = try await SilentUpstream()
-        defer { silent.close() }
-        let events = AwaitableEventSink()
-        let proxy = TCPProxy(
-            configuration: TCPProxyConfiguration(
-                name: "test",
-                listen: HostPort(host: "127.0.0.1", port: 0),
-                upstream: HostPort(host: "127.0.0.1", port: silent.port),
-                // The dial's end the test expects: its timeout, not the client's FIN.
-                connectTimeout: .seconds(2)
-            ),
-            group: MultiThreadedEventLoopGroup.singleton,
-            events: events,
-            logger: Logger(label: "faultline.test", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
-        let port = try await proxy.start().port!
-        let client = try await TestClient.connect(port: port)
-        let received = try await client.executeThenClose { inbound, outbound in
-            outbound.finish()
-            return try await withTimeout(.seconds(30)) { try await TestClient.readAll(inbound).readableBytes }
-        }
-        let close = try await Self.awaitClose(events)
-        await proxy.shutdown(grace: .seconds(1))
-        #expect(received == 0)
-        let all = events.events
-        _ = try Self.expectWholeRecord(all, conn: 0, upstreamPort: silent.port)
-        let error = try #require(all.first { $0.type == .upstreamError })
-        #expect(error.reason == "no answer within 2s")
-        #expect(close.reason == "upstream_unreachable")
+        _ = try await Self.timedOutDial { outbound in outbound.finish() }
     }
 
     /// Nothing listens upstream (the dial is refused at once), yet a proxy told to
