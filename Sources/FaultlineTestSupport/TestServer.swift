@@ -128,6 +128,22 @@ package final class TestServer: Sendable {
         }
     }
 
+    /// An echo server that says, after each write reached its socket, how many bytes it
+    /// has echoed on that connection in all: a test can wait until an echo is back at a
+    /// proxy before it changes or stops what holds it.
+    package static func echo(reporting totals: AsyncStream<Int>.Continuation) async throws -> TestServer {
+        try await Self.start { connection in
+            try await connection.executeThenClose { inbound, _ in
+                var total = 0
+                for try await chunk in inbound {
+                    total += chunk.readableBytes
+                    try await connection.channel.writeAndFlush(chunk)
+                    totals.yield(total)
+                }
+            }
+        }
+    }
+
     /// Half-closes `outbound` and waits until the channel has closed, for a handler
     /// whose input has already ended.
     ///

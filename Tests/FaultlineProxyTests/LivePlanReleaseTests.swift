@@ -16,13 +16,20 @@ struct LivePlanReleaseTests {
     static let promptly = Duration.seconds(15)
 
     /// One client through a proxy with `rules` to an echo server; `body` gets the proxy,
-    /// the client's writer and reader.
+    /// the client's writer and reader. The server says how much it has echoed to
+    /// `echoed`, when given.
     static func throughEcho(
         rules: String,
         events: AwaitableEventSink,
+        echoed: AsyncStream<Int>.Continuation? = nil,
         _ body: (TCPProxy, NIOAsyncChannelOutboundWriter<ByteBuffer>, inout NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) async throws -> Void
     ) async throws {
-        let echo = try await LivePlanTests.echoServer()
+        let echo: TestServer
+        if let echoed {
+            echo = try await TestServer.echo(reporting: echoed)
+        } else {
+            echo = try await LivePlanTests.echoServer()
+        }
         let plan = FaultPlan(profile: try LivePlanTests.profile(rules), seed: 7)
         try await withProxy(upstreamPort: echo.port, events: events, faults: plan) { proxy, port in
             let client = try await TestClient.connect(port: port)
@@ -85,12 +92,21 @@ struct LivePlanReleaseTests {
         var pattern = PatternBytes(seed: 5, total: size)
         let chunk = pattern.next(size: size)
         let sent = try #require(chunk)
+        let (echoed, echoedSoFar) = AsyncStream<Int>.makeStream()
         try await Self.throughEcho(
             rules: "  - {name: thin, match: {direction: downstream}, fault: {kind: bandwidth, bytes_per_second: 1000}}",
-            events: events
+            events: events,
+            echoed: echoedSoFar
         ) { proxy, outbound, iterator in
             try await outbound.write(sent)
             try await Self.heldBy("thin", in: events)
+            // And the whole echo is back at the proxy: the rule's first chunk alone (half
+            // a second at its rate) could be gone before a loaded machine applied the
+            // change, leaving nothing to release.
+            _ = try await withTimeout(.seconds(30)) {
+                for await total in echoed where total >= size { return total }
+                return 0
+            }
             let relaxed = clock.now
             try await proxy.apply(
                 LivePlanTests.profile("  - {name: thin, match: {direction: downstream}, fault: {kind: bandwidth, bytes_per_second: 100000000}}")

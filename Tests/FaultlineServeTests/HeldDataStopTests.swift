@@ -28,7 +28,7 @@ struct HeldDataStopTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (echoed, echoedSoFar) = AsyncStream<Int>.makeStream()
-        let upstream = try await Self.echo(reporting: echoedSoFar)
+        let upstream = try await TestServer.echo(reporting: echoedSoFar)
         let serve = try await ServeHarness.start(options: ServeOptions(logDirectory: directory))
         let made = try await serve.call("POST", "/proxies", body: #"{"name":"held","upstream":"127.0.0.1:\#(upstream.port)"}"#)
         #expect(made.status == 201, "\(made)")
@@ -81,20 +81,5 @@ struct HeldDataStopTests {
         #expect(number("bytes_from_client") == number("bytes_to_upstream") + number("dropped_upstream"), "\(close.text)")
         await serve.stop()
         await upstream.stop()
-    }
-
-    /// An echo server that reports, after each write reached its socket, how many bytes
-    /// it has echoed in all.
-    static func echo(reporting totals: AsyncStream<Int>.Continuation) async throws -> TestServer {
-        try await TestServer.start { connection in
-            try await connection.executeThenClose { inbound, _ in
-                var total = 0
-                for try await chunk in inbound {
-                    total += chunk.readableBytes
-                    try await connection.channel.writeAndFlush(chunk)
-                    totals.yield(total)
-                }
-            }
-        }
     }
 }
