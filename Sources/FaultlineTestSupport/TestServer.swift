@@ -144,6 +144,15 @@ package final class TestServer: Sendable {
         }
     }
 
+    /// Waits until an echo server made by `echo(reporting:)` says it has echoed `count`
+    /// bytes (30 s at most: a guard against a hang, not a speed check).
+    package static func untilEchoed(_ count: Int, in totals: AsyncStream<Int>) async throws {
+        _ = try await withTimeout(.seconds(30)) {
+            for await total in totals where total >= count { return total }
+            return 0
+        }
+    }
+
     /// Half-closes `outbound` and waits until the channel has closed, for a handler
     /// whose input has already ended.
     ///

@@ -103,10 +103,7 @@ struct LivePlanReleaseTests {
             // And the whole echo is back at the proxy: the rule's first chunk alone (half
             // a second at its rate) could be gone before a loaded machine applied the
             // change, leaving nothing to release.
-            _ = try await withTimeout(.seconds(30)) {
-                for await total in echoed where total >= size { return total }
-                return 0
-            }
+            try await TestServer.untilEchoed(size, in: echoed)
             let relaxed = clock.now
             try await proxy.apply(
                 LivePlanTests.profile("  - {name: thin, match: {direction: downstream}, fault: {kind: bandwidth, bytes_per_second: 100000000}}")

@@ -45,10 +45,7 @@ struct HeldDataStopTests {
         _ = try await serve.follow("/v1/proxies/held/events?follow=true") { lines in
             lines.contains { $0.contains(#""type":"fault""#) && $0.contains(#""direction":"downstream""#) }
         }
-        _ = try await withTimeout(.seconds(30)) {
-            for await total in echoed where total >= request.utf8.count { return total }
-            return 0
-        }
+        try await TestServer.untilEchoed(request.utf8.count, in: echoed)
 
         let clock = ContinuousClock()
         let started = clock.now
